@@ -1,0 +1,72 @@
+//! The command line: one file per subcommand, each parsing its arguments, resolving settings,
+//! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
+
+pub mod canonical;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{Exit, Refusal};
+pub use output::Output;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wormvault",
+    version,
+    about = "Verify release evidence and archive it into write-once (WORM) storage an auditor can check years later.",
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 verification or policy failure, 2 usage/config/IO/cloud error.\nSecrets (HMAC keys, private keys, account keys) are read from files or environment variables, never from arguments."
+)]
+pub struct Cli {
+    /// Machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Only results and errors; no progress or notes.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
+    Canonical(canonical::Args),
+}
+
+/// Run a parsed command line and return the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    init_tracing();
+    let output = Output { json: cli.json, quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Canonical(args) => canonical::run(args, &output),
+    };
+    match result {
+        Ok(exit) => exit.code(),
+        Err(error) => report_error(&error, &output),
+    }
+}
+
+/// Print an error (with its causes) on stderr and pick the exit code: 1 for a policy or
+/// verification refusal anywhere in the chain, 2 for everything else.
+fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
+    let refusal = error.chain().any(|cause| cause.downcast_ref::<Refusal>().is_some());
+    let exit = if refusal { Exit::Failure } else { Exit::Error };
+    if output.json {
+        let value = serde_json::json!({
+            "error": format!("{error:#}"),
+            "kind": if refusal { "refused" } else { "error" },
+            "exit_code": exit.code(),
+        });
+        eprintln!("{value}");
+    } else {
+        eprintln!("error: {error:#}");
+    }
+    exit.code()
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

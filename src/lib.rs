@@ -1,0 +1,14 @@
+//! wormvault: verify release evidence (CAVRA-compatible bundles and hash-chained audit logs),
+//! refuse anything below the regulated retention minimum, plan where each object goes, write it
+//! create-only into write-once storage (S3 Object Lock, Azure immutable blobs, or a local WORM
+//! vault), read every object back into receipts, and package it all for an auditor.
+//!
+//! The pipeline, top to bottom: [`bundle`] / [`audit`] verify → [`retention`] gates →
+//! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
+#![forbid(unsafe_code)]
+
+pub mod canonical;
+pub mod cli;
+pub mod exit;
+pub mod hashing;
+pub mod store;

@@ -1,0 +1,204 @@
+//! Write-once storage. One small trait, [`ImmutableStore`], implemented by every backend (local
+//! WORM vault, S3 Object Lock, Azure immutable blobs) and checked by one conformance suite.
+//!
+//! Rules every backend follows (house style, habit 5):
+//! * writes are create-only: `put` never replaces an existing object; it returns
+//!   [`StoreError::AlreadyExists`] and the caller decides (resume or fail);
+//! * a retention or legal-hold request the backend cannot honour is an error, never dropped;
+//! * what a backend reports ([`StoredObject`]) is read from the store, not echoed from the request.
+//!
+//! SDK types never leave the backend modules.
+
+pub mod target;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use target::{Target, TargetError};
+
+/// Object Lock / immutability mode. S3 calls them COMPLIANCE and GOVERNANCE; Azure's version-level
+/// policies call the same two strengths Locked and Unlocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionMode {
+    /// Nobody, not even an administrator, can shorten or remove the lock (S3 COMPLIANCE, Azure
+    /// Locked policy).
+    Compliance,
+    /// Privileged principals can shorten or remove it (S3 GOVERNANCE, Azure Unlocked policy).
+    Governance,
+}
+
+impl std::fmt::Display for RetentionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RetentionMode::Compliance => "compliance",
+            RetentionMode::Governance => "governance",
+        })
+    }
+}
+
+/// Who enforces immutability for an object, as the receipt states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    /// The store itself refuses deletes and overwrites (confirmed by preflight and read-back).
+    Store,
+    /// Only wormvault refuses (a local vault on a plain filesystem).
+    Tool,
+    /// The user accepted a store that could not confirm immutability.
+    Unconfirmed,
+}
+
+/// The lock an object must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockSpec {
+    pub mode: RetentionMode,
+    pub retain_until: DateTime<Utc>,
+    pub legal_hold: bool,
+}
+
+/// One object to write, create-only, from a file on disk.
+#[derive(Debug, Clone)]
+pub struct PutObject<'a> {
+    /// Full key (or blob name / relative path) inside the target, prefix included.
+    pub key: String,
+    pub source: &'a Path,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the source, computed once before upload.
+    pub sha256: String,
+    pub lock: LockSpec,
+    pub tags: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+}
+
+/// What the store reports about one object version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+    pub size: u64,
+    /// SHA-256 as the store reports it (S3 checksum, Azure metadata, local vault record), hex.
+    pub sha256: Option<String>,
+    /// Content-MD5 as the store reports it, hex (Azure).
+    pub md5: Option<String>,
+    pub retention_mode: Option<RetentionMode>,
+    pub retain_until: Option<DateTime<Utc>>,
+    pub legal_hold: Option<bool>,
+    pub tags: BTreeMap<String, String>,
+    pub last_modified: Option<DateTime<Utc>>,
+    pub request_id: Option<String>,
+    pub enforcement: Enforcement,
+    /// Whether this is the current (latest) version of the key.
+    pub is_latest: bool,
+}
+
+/// Result of one preflight check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+/// Is this target really configured for WORM? Read from the store's own configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightReport {
+    pub target: String,
+    pub checks: Vec<PreflightCheck>,
+    /// What receipts of uploads to this target will say.
+    pub enforcement: Enforcement,
+}
+
+impl PreflightReport {
+    /// No check failed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status != CheckStatus::Fail)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &PreflightCheck> {
+        self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
+    }
+}
+
+/// Options that relax preflight only when the user names them explicitly.
+#[derive(Debug, Clone, Default)]
+pub struct PreflightOptions {
+    /// S3: accept SSE-S3 (AES256) default encryption instead of SSE-KMS.
+    pub allow_sse_s3: bool,
+    /// Azure/others: accept a store that cannot confirm immutability; receipts then say
+    /// `enforcement: unconfirmed`.
+    pub allow_unenforced: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {key} already exists in {target}")]
+    AlreadyExists { target: String, key: String },
+    #[error("object {key} not found in {target}")]
+    NotFound { target: String, key: String },
+    #[error("object {key} in {target} is protected: {detail}")]
+    Protected { target: String, key: String, detail: String },
+    #[error("{target} did not honour the request for {key}: {detail}")]
+    NotHonoured { target: String, key: String, detail: String },
+    #[error("checksum mismatch for {key} in {target}: expected {expected}, store has {found}")]
+    ChecksumMismatch { target: String, key: String, expected: String, found: String },
+    #[error("{operation} failed on {target}{}: {message}", key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default())]
+    Cloud { target: String, operation: String, key: Option<String>, message: String },
+    #[error("I/O error on {path}: {source}")]
+    Io { path: String, #[source] source: std::io::Error },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Progress callback: called with byte counts as they are sent.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
+
+/// The storage trait. Async because the cloud SDKs are; the local vault just does blocking I/O.
+#[async_trait::async_trait]
+pub trait ImmutableStore: Send + Sync {
+    /// The target this store writes to (for messages and receipts).
+    fn target(&self) -> &Target;
+
+    /// Read the store's configuration and judge whether it is WORM.
+    async fn preflight(&self, options: &PreflightOptions) -> Result<PreflightReport, StoreError>;
+
+    /// Create-only write of one object with its lock, tags and metadata. Returns what the store
+    /// reports right after the write. [`StoreError::AlreadyExists`] if the key exists.
+    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError>;
+
+    /// The current version of a key as the store reports it (checksum, lock, legal hold), or
+    /// `None` if absent.
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
+
+    /// Every version of every object under `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError>;
+
+    /// Set or clear the legal hold on one object version (the current one when `None`), and
+    /// return the state read back.
+    async fn set_legal_hold(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        hold: bool,
+    ) -> Result<StoredObject, StoreError>;
+
+    /// Download one object version to `dest`, returning the SHA-256 of what was received.
+    async fn download(&self, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError>;
+
+    /// Try to delete one object version. While it is locked or held the store must refuse with
+    /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
+    async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError>;
+}
