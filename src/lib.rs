@@ -11,4 +11,6 @@ pub mod canonical;
 pub mod cli;
 pub mod exit;
 pub mod hashing;
+pub mod plan;
+pub mod retention;
 pub mod store;

@@ -202,3 +202,15 @@ pub trait ImmutableStore: Send + Sync {
     /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError>;
 }
+
+pub mod conformance;
+pub mod local;
+
+/// Open the store for a target. Cloud backends read credentials from their standard chains.
+pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError> {
+    match target {
+        Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
+        Target::S3 { .. } => Err(StoreError::Config("the S3 backend is not built yet".into())),
+        Target::Azure { .. } => Err(StoreError::Config("the Azure backend is not built yet".into())),
+    }
+}
