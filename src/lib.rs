@@ -12,5 +12,7 @@ pub mod cli;
 pub mod exit;
 pub mod hashing;
 pub mod plan;
+pub mod receipt;
 pub mod retention;
 pub mod store;
+pub mod upload;

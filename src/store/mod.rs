@@ -201,6 +201,13 @@ pub trait ImmutableStore: Send + Sync {
     /// Try to delete one object version. While it is locked or held the store must refuse with
     /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError>;
+
+    /// Abort this tool's incomplete (multipart/staged) uploads under `prefix`, left by a crashed
+    /// run, before resuming. Returns how many were aborted. Stores without such state: 0.
+    async fn abort_incomplete_uploads(&self, prefix: &str) -> Result<usize, StoreError> {
+        let _ = prefix;
+        Ok(0)
+    }
 }
 
 pub mod conformance;
