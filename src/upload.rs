@@ -223,7 +223,7 @@ pub async fn execute(
                     mismatches.push(Mismatch {
                         key: planned.key.clone(),
                         field: "enforcement".into(),
-                        expected: format!("{:?}", report.enforcement).to_lowercase(),
+                        expected: report.enforcement.to_string(),
                         found: "unconfirmed".into(),
                     });
                 }

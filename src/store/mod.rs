@@ -52,6 +52,16 @@ pub enum Enforcement {
     Unconfirmed,
 }
 
+impl std::fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Enforcement::Store => "store",
+            Enforcement::Tool => "tool",
+            Enforcement::Unconfirmed => "unconfirmed",
+        })
+    }
+}
+
 /// The lock an object must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockSpec {
