@@ -81,7 +81,11 @@ impl UploadError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            UploadError::Preflight { .. } | UploadError::Conflict { .. } | UploadError::ReadBack { .. } | UploadError::SourceChanged { .. }
+            UploadError::Preflight { .. }
+                | UploadError::Conflict { .. }
+                | UploadError::ReadBack { .. }
+                | UploadError::SourceChanged { .. }
+                | UploadError::Store(StoreError::ChecksumMismatch { .. })
         )
     }
 }
@@ -248,4 +252,98 @@ pub async fn execute(
         aborted_incomplete_uploads: aborted,
         receipts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{self, PlanFile, PlanInput, PlanOptions};
+    use crate::store::{local::LocalVault, RetentionMode, Target};
+
+    fn bundle(dir: &Path, files: &[(&str, &[u8])]) -> PlanInput {
+        let mut planned = Vec::new();
+        for (name, body) in files {
+            std::fs::write(dir.join(name), body).unwrap();
+            planned.push(PlanFile { path: name.to_string(), sha256: crate::hashing::sha256_hex(body), bytes: body.len() as u64 });
+        }
+        PlanInput {
+            bundle_digest: "cd".repeat(32),
+            manifest_signature: serde_json::json!({}),
+            created_at: "2026-11-22T00:00:00+00:00".into(),
+            signer: "test".into(),
+            session_id: "s-1".into(),
+            classification: None,
+            retention_days: 2555,
+            policy_retain_until: None,
+            files: planned,
+        }
+    }
+
+    fn make_plan(input: &PlanInput, vault: &Path) -> StoragePlan {
+        plan::plan(
+            input,
+            &PlanOptions {
+                target: Target::parse(&format!("file://{}", vault.display())).unwrap(),
+                mode: RetentionMode::Compliance,
+                legal_hold_case: None,
+                minimum_retention_days: 2555,
+                now: chrono::Utc::now(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upload_then_resume_then_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let plan = make_plan(&input, &vault_dir);
+        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+
+        let first = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        assert_eq!((first.uploaded, first.already_present), (2, 0));
+        assert_eq!(first.receipts.receipts.len(), 2);
+        assert!(first.receipts.receipts.iter().all(|r| r.enforcement == Enforcement::Tool
+            && r.retention_mode == Some(RetentionMode::Compliance)
+            && r.sha256.is_some()));
+
+        // A rerun (after a crash, say) skips what is there with the same content and lock.
+        let again = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        assert_eq!((again.uploaded, again.already_present), (0, 2));
+
+        // A different bundle content under the same key is refused, never overwritten.
+        let mut other = input.clone();
+        std::fs::write(source.join("a.json"), b"{\"x\":1}").unwrap();
+        other.files[0].sha256 = crate::hashing::sha256_hex(b"{\"x\":1}");
+        other.files[0].bytes = 7;
+        let conflicting = make_plan(&other, &vault_dir);
+        let error = execute(&conflicting, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::Conflict { ref key, .. } if key.ends_with("a.json")), "{error}");
+        assert!(error.is_refusal());
+        let stored = std::fs::read(vault_dir.join(&plan.objects[0].key)).unwrap();
+        assert_eq!(stored, b"{}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changed_source_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}")]);
+        let plan = make_plan(&input, &vault_dir);
+        // Same size, different bytes: caught by the store's checksum check.
+        std::fs::write(source.join("a.json"), b"[]").unwrap();
+        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::Store(StoreError::ChecksumMismatch { .. })), "{error}");
+        assert!(!vault_dir.join(&plan.objects[0].key).exists());
+        // Different size: caught before anything is sent.
+        std::fs::write(source.join("a.json"), b"{ }").unwrap();
+        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::SourceChanged { .. }), "{error}");
+    }
 }
