@@ -12,3 +12,4 @@ pub mod cli;
 pub mod exit;
 pub mod hashing;
 pub mod store;
+pub mod trust;
