@@ -17,4 +17,5 @@ pub mod receipt;
 pub mod remote;
 pub mod retention;
 pub mod store;
+pub mod trust;
 pub mod upload;
