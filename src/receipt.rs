@@ -167,6 +167,34 @@ impl ReceiptSet {
         crate::hashing::sha256_hex(crate::canonical::compact(&value).as_bytes())
     }
 
+    /// Sign with Ed25519, the same signature object CAVRA puts on manifests.
+    pub fn sign(&mut self, key: &crate::trust::KeyPair, key_id: &str) {
+        self.signature = None;
+        let value = key.sign_b64(self.signed_bytes().as_bytes());
+        self.signature = Some(serde_json::json!({
+            "algorithm": "Ed25519",
+            "key_id": key_id,
+            "public_key_sha256": key.public().fingerprint(),
+            "value": value,
+        }));
+    }
+
+    /// Check the signature against trust roots (key id, fingerprint, validity at `created_at`).
+    pub fn verify_signature(&self, trust: &crate::trust::TrustStore) -> Result<crate::trust::VerifiedKey, String> {
+        let signature = self.signature.as_ref().ok_or("receipts are not signed")?;
+        let field = |name: &str| signature.get(name).and_then(|v| v.as_str());
+        if field("algorithm") != Some("Ed25519") {
+            return Err(format!("unsupported receipt signature algorithm {:?}", field("algorithm")));
+        }
+        let key_id = field("key_id").ok_or("receipt signature has no key_id")?;
+        let value = field("value").ok_or("receipt signature has no value")?;
+        let signed_at = crate::trust::parse_timestamp(&self.created_at)
+            .ok_or_else(|| format!("receipts created_at {:?} is not a timestamp", self.created_at))?;
+        trust
+            .verify_ed25519(key_id, field("public_key_sha256"), self.signed_bytes().as_bytes(), value, signed_at)
+            .map_err(|e| e.to_string())
+    }
+
     pub fn to_json(&self) -> String {
         let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         let mut text = crate::canonical::spaced(&value);
