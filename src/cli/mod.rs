@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand, each parsing its arguments, resolving settings,
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
+pub mod bundle;
 pub mod canonical;
+pub mod keys;
 pub mod output;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
+    /// Generate Ed25519 keys and build trust roots and trust-root bundles.
+    Keys(keys::Args),
+    /// Create, verify and pack CAVRA-compatible signed evidence bundles.
+    Bundle(bundle::Args),
 }
 
 /// Run a parsed command line and return the process exit code.
@@ -40,6 +46,8 @@ pub fn run(cli: Cli) -> u8 {
     let output = Output { json: cli.json, quiet: cli.quiet };
     let result = match cli.command {
         Command::Canonical(args) => canonical::run(args, &output),
+        Command::Keys(args) => keys::run(args, &output),
+        Command::Bundle(args) => bundle::run(args, &output),
     };
     match result {
         Ok(exit) => exit.code(),
