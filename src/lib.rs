@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod archive;
 pub mod canonical;
 pub mod cli;
 pub mod exit;

@@ -41,7 +41,7 @@ pub struct HmacKeyArgs {
 }
 
 impl HmacKeyArgs {
-    fn load(&self, output: &Output) -> anyhow::Result<Option<Secret>> {
+    pub fn load(&self, output: &Output) -> anyhow::Result<Option<Secret>> {
         let source = if let Some(path) = &self.hmac_key_file {
             SecretSource::File(path.clone())
         } else if let Some(var) = &self.hmac_key_env {

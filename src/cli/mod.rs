@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each parsing its arguments, resolving settings,
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
+pub mod archive;
 pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
@@ -8,7 +9,9 @@ pub mod common;
 pub mod hold;
 pub mod keys;
 pub mod output;
+pub mod plan;
 pub mod target;
+pub mod upload;
 
 use clap::{Parser, Subcommand};
 
@@ -44,6 +47,12 @@ pub enum Command {
     Bundle(bundle::Args),
     /// Check that a storage target is really configured for WORM (preflight).
     Target(target::Args),
+    /// Verify a bundle and write the storage plan (where each object goes, its lock, hold, tags) for review.
+    Plan(plan::Args),
+    /// Execute a reviewed storage plan: preflight, locked create-only upload, read-back receipts.
+    Upload(upload::Args),
+    /// The whole pipeline: verify, retention gate, plan, preflight, upload, receipts, audit event, anchor.
+    Archive(archive::Args),
     /// Set, release or show legal holds on every object under a target prefix.
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
@@ -59,6 +68,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Keys(args) => keys::run(args, &output),
         Command::Bundle(args) => bundle::run(args, &output),
         Command::Target(args) => target::run(args, &output),
+        Command::Plan(args) => plan::run(args, &output),
+        Command::Upload(args) => upload::run(args, &output),
+        Command::Archive(args) => archive::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
     };
