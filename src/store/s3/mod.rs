@@ -299,4 +299,8 @@ impl ImmutableStore for S3Store {
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
         read::delete(self, key, version_id).await
     }
+
+    async fn abort_incomplete_uploads(&self, prefix: &str) -> Result<usize, StoreError> {
+        Ok(self.abort_dangling_uploads(prefix).await?.len())
+    }
 }
