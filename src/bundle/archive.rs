@@ -227,3 +227,85 @@ fn bundle_root(temp: &Path) -> PathBuf {
     }
     temp.to_path_buf()
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Build a gzip'd tar with raw header names (so unsafe names can be written at all).
+    pub(crate) fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
+        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut builder = tar::Builder::new(gzip);
+        for (name, kind, data, link) in entries {
+            let mut header = tar::Header::new_gnu();
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            header.set_entry_type(*kind);
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn kinds(bytes: Vec<u8>, limits: ArchiveLimits) -> (Vec<&'static str>, Extracted) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar.gz");
+        std::fs::write(&path, bytes).unwrap();
+        let extracted = extract(&path, &limits).unwrap();
+        (extracted.findings.iter().map(|f| f.kind.as_str()).collect(), extracted)
+    }
+
+    #[test]
+    fn unsafe_entries_are_findings_and_never_written() {
+        use tar::EntryType::*;
+        let outside = tempfile::tempdir().unwrap();
+        let escape = format!("{}/escaped", outside.path().display());
+        let limits = ArchiveLimits { max_entry_bytes: 10, ..ArchiveLimits::default() };
+        let (found, extracted) = kinds(
+            raw_tar(&[
+                ("ok.txt", Regular, b"fine", ""),
+                (&escape, Regular, b"x", ""),
+                ("../up", Regular, b"x", ""),
+                ("link", Symlink, b"", "/etc/passwd"),
+                ("hard", Link, b"", "ok.txt"),
+                ("dev", Char, b"", ""),
+                ("ok.txt", Regular, b"again", ""),
+                ("big", Regular, b"0123456789abc", ""),
+            ]),
+            limits,
+        );
+        assert_eq!(
+            found,
+            [
+                "archive_unsafe_path",
+                "archive_unsafe_path",
+                "archive_link",
+                "archive_link",
+                "archive_special_entry",
+                "archive_duplicate_entry",
+                "archive_entry_too_large"
+            ]
+        );
+        assert!(!outside.path().join("escaped").exists());
+        assert_eq!(std::fs::read(extracted.temp.path().join("ok.txt")).unwrap(), b"fine");
+        let written: Vec<_> = std::fs::read_dir(extracted.temp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(written, ["ok.txt"]);
+        let digest = &extracted.digests[&extracted.temp.path().join("ok.txt")];
+        assert_eq!(digest.sha256, crate::hashing::sha256_hex(b"fine"));
+    }
+
+    #[test]
+    fn entry_count_limit_and_corrupt_archives() {
+        use tar::EntryType::*;
+        let limits = ArchiveLimits { max_entries: 2, ..ArchiveLimits::default() };
+        let (found, _) = kinds(raw_tar(&[("a", Regular, b"", ""), ("b", Regular, b"", ""), ("c", Regular, b"", "")]), limits);
+        assert_eq!(found, ["archive_too_many_entries"]);
+        let mut bytes = raw_tar(&[("a", Regular, &[7u8; 4000], "")]);
+        bytes.truncate(bytes.len() / 2);
+        let (found, _) = kinds(bytes, ArchiveLimits::default());
+        assert!(found.contains(&"archive_corrupt"), "{found:?}");
+    }
+}

@@ -139,7 +139,7 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         Some(raw) => check_manifest(raw, &mut findings),
         None => (None, Vec::new()),
     };
-    let files = check_files(&dir, &entries, &digests, &mut findings);
+    let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings);
     let signature = raw.as_ref().and_then(|raw| check_signature(raw, options, &mut findings));
     let retention_policy = match options.minimum_retention_days {
         Some(minimum) => check_retention(&dir, minimum, &mut findings),
@@ -322,6 +322,7 @@ fn check_files(
     dir: &Path,
     entries: &[FileEntry],
     digests: &HashMap<PathBuf, FileDigest>,
+    have_manifest: bool,
     findings: &mut Vec<Finding>,
 ) -> Vec<BundleFile> {
     // Which listed files exist as regular files (symlinks are not followed: a link could point
@@ -371,7 +372,11 @@ fn check_files(
         }
         files.push(BundleFile { path: entry.path.clone(), sha256: digest.sha256, bytes: digest.bytes, source: path });
     }
-    // Anything else in the directory is unlisted (CAVRA does not check this; we do).
+    // Anything else in the directory is unlisted (CAVRA does not check this; we do). Without a
+    // readable manifest every file would be "unlisted", which only buries the real finding.
+    if !have_manifest {
+        return files;
+    }
     let listed: BTreeSet<String> = entries.iter().filter_map(|e| safe_relative(&e.path).ok()).map(|p| p.join("/")).collect();
     for item in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name() {
         let Ok(item) = item else { continue };
@@ -565,5 +570,128 @@ fn check_retention(dir: &Path, minimum: u64, findings: &mut Vec<Finding>) -> Opt
             malformed(findings, format!("retention-policy.json: {error}"));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{CreateOptions, Signing, create, pack};
+    use crate::trust::{KeyPair, parse_timestamp};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
+
+    fn fixture_key() -> KeyPair {
+        KeyPair::from_pkcs8_pem(include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"), "fixture").unwrap()
+    }
+
+    fn trust_options() -> VerifyOptions {
+        let store = TrustStore::load(&Path::new(FIXTURES).join("keys/evidence-trust-roots.json")).unwrap();
+        VerifyOptions { trust: Some(store), key_id: Some("prod-evidence".into()), ..VerifyOptions::default() }
+    }
+
+    fn make(dir: &Path, signing: Signing) -> PathBuf {
+        let inputs = dir.join("in");
+        std::fs::create_dir_all(&inputs).unwrap();
+        std::fs::write(inputs.join("evidence.json"), "{\"ok\": true}\n").unwrap();
+        std::fs::write(inputs.join("notes.md"), "r\u{e8}gle\n").unwrap();
+        let output = dir.join("bundle");
+        create(
+            &[inputs],
+            &CreateOptions {
+                output: output.clone(),
+                signer: "platform-security".into(),
+                signing,
+                retention_days: 2555,
+                classification: "regulated-sdlc".into(),
+                legal_hold: false,
+                session_id: Some("s-1".into()),
+                created_at: parse_timestamp("2026-11-22T06:00:00+00:00"),
+            },
+        )
+        .unwrap();
+        output
+    }
+
+    #[test]
+    fn fixtures_verify() {
+        let report = verify(&Path::new(FIXTURES).join("bundle-ed25519"), &trust_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let signature = report.signature.clone().unwrap();
+        assert_eq!((signature.algorithm.as_str(), signature.verified), ("Ed25519", true));
+        assert_eq!(signature.fingerprint.as_deref(), Some("06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567"));
+        assert_eq!(report.files.len(), 3);
+        assert_eq!(report.retention_policy.as_ref().unwrap().retention_days, 2555);
+        let raw = std::fs::read_to_string(Path::new(FIXTURES).join("bundle-ed25519/manifest.json")).unwrap();
+        let expected = crate::hashing::sha256_hex(crate::canonical::spaced(&crate::canonical::parse_strict(&raw).unwrap()).as_bytes());
+        assert_eq!(report.digest.as_deref(), Some(expected.as_str()));
+
+        let hmac = VerifyOptions { hmac_key: Some(Secret::new(b"bundle-secret".to_vec())), ..VerifyOptions::default() };
+        let report = verify(&Path::new(FIXTURES).join("bundle-hmac"), &hmac).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let wrong = VerifyOptions { hmac_key: Some(Secret::new(b"bundle-secreT".to_vec())), ..VerifyOptions::default() };
+        assert_eq!(verify(&Path::new(FIXTURES).join("bundle-hmac"), &wrong).unwrap().kinds(), ["signature_invalid"]);
+    }
+
+    #[test]
+    fn created_bundles_verify_and_tampering_is_reported_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let report = verify(&bundle, &trust_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        assert_eq!(report.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["evidence.json", "notes.md", "retention-policy.json"]);
+        assert!(report.files.iter().all(|f| f.source.is_absolute() && f.source.is_file()));
+
+        // Several problems at once: all reported.
+        std::fs::write(bundle.join("notes.md"), "changed\n").unwrap();
+        std::fs::remove_file(bundle.join("evidence.json")).unwrap();
+        std::fs::write(bundle.join("extra.txt"), "x").unwrap();
+        let report = verify(&bundle, &trust_options()).unwrap();
+        assert!(!report.valid);
+        assert_eq!(report.kinds(), ["file_missing", "file_size_mismatch", "file_hash_mismatch", "file_unlisted"]);
+    }
+
+    #[test]
+    fn hmac_and_unsigned_bundles() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Hmac(Secret::new(b"k".to_vec())));
+        let hmac = VerifyOptions { hmac_key: Some(Secret::new(b"k".to_vec())), ..VerifyOptions::default() };
+        assert!(verify(&bundle, &hmac).unwrap().valid);
+        // An HMAC bundle offered to a trust-root verification is not silently accepted.
+        assert_eq!(verify(&bundle, &trust_options()).unwrap().kinds(), ["key_material_missing"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        assert_eq!(verify(&bundle, &VerifyOptions::default()).unwrap().kinds(), ["unsigned_not_allowed"]);
+        let allow = VerifyOptions { allow_unsigned: true, ..VerifyOptions::default() };
+        assert!(verify(&bundle, &allow).unwrap().valid);
+    }
+
+    #[test]
+    fn packed_archives_are_deterministic_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let first = pack(&bundle, &dir.path().join("a.tar.gz")).unwrap();
+        let second = pack(&bundle, &dir.path().join("b.tar.gz")).unwrap();
+        assert_eq!(first.sha256, second.sha256);
+        assert_eq!(std::fs::read(&first.output).unwrap(), std::fs::read(&second.output).unwrap());
+        assert!(matches!(pack(&bundle, &first.output), Err(BundleError::OutputExists { .. })));
+        let report = verify(&first.output, &trust_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let directory_report = verify(&bundle, &trust_options()).unwrap();
+        assert_eq!(report.digest, directory_report.digest);
+        assert!(report.bundle_dir.join("manifest.json").is_file());
+        let kept = report.bundle_dir.clone();
+        drop(report);
+        assert!(!kept.exists(), "the temp dir goes with the report");
+    }
+
+    #[test]
+    fn missing_inputs_are_errors_not_findings() {
+        assert!(matches!(verify(Path::new("/nonexistent/bundle"), &VerifyOptions::default()), Err(BundleError::NotFound { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "not an archive").unwrap();
+        assert!(matches!(verify(&plain, &VerifyOptions::default()), Err(BundleError::NotABundle { .. })));
     }
 }
