@@ -12,4 +12,5 @@ pub mod canonical;
 pub mod cli;
 pub mod exit;
 pub mod hashing;
+pub mod readiness;
 pub mod store;
