@@ -8,9 +8,19 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bundle;
 pub mod canonical;
 pub mod cli;
 pub mod exit;
+pub mod handoff_html;
 pub mod hashing;
+pub mod hold;
+pub mod plan;
+pub mod receipt;
+pub mod recovery;
+pub mod remote;
 pub mod readiness;
+pub mod retention;
 pub mod store;
+pub mod trust;
+pub mod upload;
