@@ -78,16 +78,18 @@ pub fn contract() -> Vec<ContractItem> {
     ]
 }
 
-/// Validate packet text (the file's contents). Invalid JSON is reported as blockers.
-pub fn validate_text(packet: &str, text: &str, require_live: bool) -> ReadinessReport {
-    match crate::canonical::parse_strict(text) {
-        Ok(value) => validate(packet, &value, require_live),
-        Err(error) => {
-            let mut report = validate(packet, &Value::Object(Map::new()), require_live);
-            report.checks[0].message = format!("packet is not valid JSON ({error}); fix the packet file");
-            report
-        }
-    }
+/// Validate packet bytes (the file's contents). Invalid UTF-8 or JSON is reported as blockers.
+pub fn validate_bytes(packet: &str, bytes: &[u8], require_live: bool) -> ReadinessReport {
+    let problem = match std::str::from_utf8(bytes) {
+        Err(error) => format!("packet is not UTF-8 ({error}); fix the packet file"),
+        Ok(text) => match crate::canonical::parse_strict(text) {
+            Ok(value) => return validate(packet, &value, require_live),
+            Err(error) => format!("packet is not valid JSON ({error}); fix the packet file"),
+        },
+    };
+    let mut report = validate(packet, &Value::Object(Map::new()), require_live);
+    report.checks[0].message = problem;
+    report
 }
 
 /// Run the eight checks on a parsed packet.
@@ -326,7 +328,7 @@ mod tests {
             assert_eq!(report.summary.status, "blocked");
             assert_eq!(report.checks.len(), 8);
         }
-        let report = validate_text("p", "{not json", false);
+        let report = validate_bytes("p", b"{not json", false);
         assert!(report.checks[0].message.contains("not valid JSON"));
         let mut packet = sample();
         packet["operating_evidence"] = json!({"change_control_ref": "x", "recovery_drill_ref": " "});

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each parsing its arguments, resolving settings,
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
+pub mod audit;
 pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
@@ -8,6 +9,7 @@ pub mod common;
 pub mod hold;
 pub mod keys;
 pub mod output;
+pub mod readiness;
 pub mod target;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,10 @@ pub enum Command {
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
     CheckRemote(check_remote::Args),
+    /// The hash-chained audit log: append, verify, checkpoint, prove, prune, export.
+    Audit(audit::Args),
+    /// Check an enterprise audit-log evidence packet against CAVRA's readiness contract.
+    Readiness(readiness::Args),
 }
 
 /// Run a parsed command line and return the process exit code.
@@ -61,6 +67,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Target(args) => target::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
+        Command::Audit(args) => audit::run(args, &output),
+        Command::Readiness(args) => readiness::run(args, &output),
     };
     match result {
         Ok(exit) => exit.code(),
