@@ -20,6 +20,7 @@ pub mod plan;
 pub mod receipt;
 pub mod recovery;
 pub mod remote;
+pub mod readiness;
 pub mod retention;
 pub mod store;
 pub mod trust;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use append::append;
 pub use checkpoint::{Checkpoint, CheckpointKey, InclusionProof, SegmentAnchor};
-pub use record::{Ed25519Key, KeyStatus, NewRecord, Record, SignatureCheck, Signer};
+pub use record::{NewRecord, Record, SignatureCheck, Signer};
 pub use verify::{verify, verify_segments, VerifyOptions, VerifyReport};
 
 /// Everything that can go wrong in the audit module (verification *findings* are not errors:

@@ -3,14 +3,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
+use crate::trust::{KeyPair, TrustStore};
 
 /// The record schema CAVRA writes and this tool writes.
 pub const EVENT_SCHEMA: &str = "cavra.audit-log.event.v1";
@@ -164,7 +164,7 @@ pub enum Signer {
     /// HS256 with a shared secret.
     Hmac { key: Vec<u8>, key_id: String },
     /// Ed25519 with a private key.
-    Ed25519 { key: Box<SigningKey>, key_id: String },
+    Ed25519 { key: Box<KeyPair>, key_id: String },
 }
 
 impl std::fmt::Debug for Signer {
@@ -191,7 +191,7 @@ impl Signer {
             Signer::Ed25519 { key, key_id } => Some(serde_json::json!({
                 "algorithm": "Ed25519",
                 "key_id": key_id,
-                "value": BASE64.encode(key.sign(signed_payload.as_bytes()).to_bytes()),
+                "value": key.sign_b64(signed_payload.as_bytes()),
             })),
         }
     }
@@ -206,25 +206,6 @@ pub fn hmac_base64(key: &[u8], message: &[u8]) -> String {
     BASE64.encode(mac.finalize().into_bytes())
 }
 
-/// Status of an Ed25519 verification key (as for evidence trust roots).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
-    Active,
-    Retired,
-    Revoked,
-}
-
-/// A public key that may have signed records, with the window in which it was allowed to sign.
-#[derive(Debug, Clone)]
-pub struct Ed25519Key {
-    pub key_id: String,
-    pub key: VerifyingKey,
-    pub status: KeyStatus,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_until: Option<DateTime<Utc>>,
-}
-
 /// What record signatures are checked against. CAVRA checks signatures only when given a key.
 #[derive(Debug, Clone, Default)]
 pub enum SignatureCheck {
@@ -233,9 +214,10 @@ pub enum SignatureCheck {
     /// HS256: the expected signature object is recomputed and compared whole (so a wrong key id
     /// is a mismatch, as in CAVRA).
     Hmac { key: Vec<u8>, key_id: String },
-    /// Ed25519: the record's key id selects the key; the key must be active, or retired with the
-    /// record's `created_at` inside its validity window; revoked keys never verify.
-    Ed25519 { keys: Vec<Ed25519Key> },
+    /// Ed25519: the record's key id selects a trust root, whose status and validity window must
+    /// admit the record's `created_at` (active; retired only inside its window; never revoked),
+    /// and the signature must verify under it ([`TrustStore::verify_ed25519`]).
+    Ed25519 { trust: TrustStore },
 }
 
 /// Outcome of a signature check, with what was expected and found on a mismatch.
@@ -271,7 +253,7 @@ impl SignatureCheck {
                     }
                 }
             }
-            SignatureCheck::Ed25519 { keys } => {
+            SignatureCheck::Ed25519 { trust } => {
                 let mismatch = |expected: String| SignatureOutcome::Mismatch { expected, found: found_text() };
                 let Some(Value::Object(signature)) = found else {
                     return mismatch("an Ed25519 signature object".into());
@@ -279,65 +261,22 @@ impl SignatureCheck {
                 if signature.get("algorithm").and_then(Value::as_str) != Some("Ed25519") {
                     return mismatch("algorithm Ed25519".into());
                 }
-                let Some(key_id) = signature.get("key_id").and_then(Value::as_str) else {
-                    return mismatch("a key_id".into());
+                let (Some(key_id), Some(value)) =
+                    (signature.get("key_id").and_then(Value::as_str), signature.get("value").and_then(Value::as_str))
+                else {
+                    return mismatch("key_id and value".into());
                 };
-                let Some(value) = signature.get("value").and_then(Value::as_str) else {
-                    return mismatch("a base64 signature value".into());
+                let Some(created_at) = fields.get("created_at").and_then(Value::as_str).and_then(crate::trust::parse_timestamp)
+                else {
+                    return mismatch("a parseable created_at to check the key's validity window".into());
                 };
-                let Ok(bytes) = BASE64.decode(value) else {
-                    return mismatch("a base64 signature value".into());
-                };
-                let Ok(signature) = ed25519_dalek::Signature::from_slice(&bytes) else {
-                    return mismatch("a 64-byte Ed25519 signature".into());
-                };
-                let created_at = fields
-                    .get("created_at")
-                    .and_then(Value::as_str)
-                    .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
-                    .map(|time| time.with_timezone(&Utc));
-                let candidates: Vec<&Ed25519Key> = keys.iter().filter(|k| k.key_id == key_id).collect();
-                if candidates.is_empty() {
-                    return mismatch(format!("a trusted key with key id {key_id:?}"));
+                match trust.verify_ed25519(key_id, None, signed_payload.as_bytes(), value, created_at) {
+                    Ok(_) => SignatureOutcome::Valid,
+                    Err(error) => mismatch(format!("a valid Ed25519 signature by a trusted key ({error})")),
                 }
-                let mut reason = String::new();
-                for candidate in candidates {
-                    if let Some(problem) = key_window_problem(candidate, created_at) {
-                        reason = problem;
-                        continue;
-                    }
-                    if candidate.key.verify_strict(signed_payload.as_bytes(), &signature).is_ok() {
-                        return SignatureOutcome::Valid;
-                    }
-                    reason = format!("a valid Ed25519 signature by key {key_id:?}");
-                }
-                mismatch(reason)
             }
         }
     }
-}
-
-/// Why a key may not vouch for a record made at `created_at` (None = it may).
-fn key_window_problem(key: &Ed25519Key, created_at: Option<DateTime<Utc>>) -> Option<String> {
-    let id = &key.key_id;
-    if key.status == KeyStatus::Revoked {
-        return Some(format!("key {id:?} is revoked"));
-    }
-    let windowed = key.valid_from.is_some() || key.valid_until.is_some() || key.status == KeyStatus::Retired;
-    if windowed {
-        let Some(created_at) = created_at else {
-            return Some(format!("a parseable created_at to check key {id:?}'s validity window"));
-        };
-        if key.valid_from.is_some_and(|from| created_at < from)
-            || key.valid_until.is_some_and(|until| created_at > until)
-        {
-            return Some(format!("a record made inside key {id:?}'s validity window"));
-        }
-        if key.status == KeyStatus::Retired && key.valid_until.is_none() {
-            return Some(format!("key {id:?} is retired and has no valid_until"));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -382,32 +321,29 @@ mod tests {
     }
 
     #[test]
-    fn ed25519_windows_and_status() {
-        let signing = SigningKey::from_bytes(&[7u8; 32]);
+    fn ed25519_against_trust_roots() {
+        use crate::trust::{RootStatus, TrustRoot};
+        let pair = KeyPair::from_pkcs8_pem(include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"), "t").unwrap();
+        let pem = pair.public().spki_pem();
         let mut fields = vector_one().body(1, None);
         let canonical = Canonical::of(&fields);
         let payload = canonical.signed_payload(&canonical.record_hash());
-        let signer = Signer::Ed25519 { key: Box::new(signing.clone()), key_id: "k1".into() };
+        let signer = Signer::Ed25519 { key: Box::new(pair), key_id: "k1".into() };
         fields.insert("signature".into(), signer.sign(&payload).unwrap());
-        let key = |status, until: Option<&str>| Ed25519Key {
-            key_id: "k1".into(),
-            key: signing.verifying_key(),
-            status,
-            valid_from: Some("2026-01-01T00:00:00Z".parse().unwrap()),
-            valid_until: until.map(|u| u.parse().unwrap()),
+        let at = |text: &str| Some(crate::trust::parse_timestamp(text).unwrap());
+        let check = |status, until: Option<&str>, id: &str| {
+            let root = TrustRoot::new(&pem, Some(id.into()), "t", status, at("2026-01-01T00:00:00+00:00"), until.and_then(at)).unwrap();
+            SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() }.check(&fields, &payload)
         };
-        let check = |k: Ed25519Key| SignatureCheck::Ed25519 { keys: vec![k] }.check(&fields, &payload);
-        assert_eq!(check(key(KeyStatus::Active, None)), SignatureOutcome::Valid);
-        assert_eq!(check(key(KeyStatus::Retired, Some("2026-12-31T00:00:00Z"))), SignatureOutcome::Valid);
-        assert!(matches!(check(key(KeyStatus::Retired, Some("2026-02-01T00:00:00Z"))), SignatureOutcome::Mismatch { .. }));
-        assert!(matches!(check(key(KeyStatus::Revoked, None)), SignatureOutcome::Mismatch { .. }));
-        let mut other = key(KeyStatus::Active, None);
-        other.key_id = "k2".into();
-        assert!(matches!(check(other), SignatureOutcome::Mismatch { .. }));
-        // A tampered payload fails.
+        assert_eq!(check(RootStatus::Active, None, "k1"), SignatureOutcome::Valid);
+        assert_eq!(check(RootStatus::Retired, Some("2026-12-31T00:00:00+00:00"), "k1"), SignatureOutcome::Valid);
+        assert!(matches!(check(RootStatus::Retired, Some("2026-02-01T00:00:00+00:00"), "k1"), SignatureOutcome::Mismatch { .. }));
+        assert!(matches!(check(RootStatus::Revoked, None, "k1"), SignatureOutcome::Mismatch { .. }));
+        assert!(matches!(check(RootStatus::Active, None, "k2"), SignatureOutcome::Mismatch { .. }));
+        let root = TrustRoot::new(&pem, Some("k1".into()), "t", RootStatus::Active, None, None).unwrap();
         let tampered = payload.replace("write_file", "read_file");
         assert!(matches!(
-            SignatureCheck::Ed25519 { keys: vec![key(KeyStatus::Active, None)] }.check(&fields, &tampered),
+            SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() }.check(&fields, &tampered),
             SignatureOutcome::Mismatch { .. }
         ));
     }

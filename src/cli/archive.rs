@@ -186,7 +186,7 @@ pub fn audit_signer(signing_key: Option<&Path>, hmac: &HmacKeyArgs, key_id: Opti
     if let Some(path) = signing_key {
         let key = crate::trust::load_private_key(path)?;
         let key_id = key_id.unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
-        return Ok(Signer::Ed25519 { key: Box::new(key.signing_key().clone()), key_id });
+        return Ok(Signer::Ed25519 { key: Box::new(key), key_id });
     }
     if let Some(secret) = hmac.load(output)? {
         return Ok(Signer::Hmac {
