@@ -9,7 +9,7 @@
 //! links between records are checked in order. Memory stays constant whatever the log size.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -31,6 +31,13 @@ const BATCH_LINES: usize = 4096;
 /// Error strings kept in the report (the count is always exact).
 const MAX_ERRORS: usize = 10_000;
 const READ_BUFFER: usize = 128 * 1024;
+/// A record line longer than this is reported as malformed and skipped without being buffered
+/// (the same bound `append` uses for the tail line): a hostile multi-gigabyte line must not be
+/// read into memory whole.
+pub(crate) const MAX_LINE: u64 = 64 * 1024 * 1024;
+/// Bytes of line data per parallel batch, besides the line count bound: a batch of long lines
+/// must not hold BATCH_LINES × MAX_LINE bytes at once.
+const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// What to check besides the chain itself.
 #[derive(Debug, Clone, Default)]
@@ -144,6 +151,8 @@ struct Line {
     number: u64,
     bytes: Vec<u8>,
     torn: bool,
+    /// Longer than `MAX_LINE`: `bytes` is empty and the line was skipped unread.
+    oversize: bool,
 }
 
 struct Batch {
@@ -152,12 +161,14 @@ struct Batch {
 
 fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<Result<Batch, AuditError>>) {
     let mut lines = Vec::with_capacity(BATCH_LINES);
+    let mut batch_bytes = 0usize;
     for (segment, file) in files.into_iter().enumerate() {
         let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let mut number = 0u64;
         loop {
             let mut bytes = Vec::new();
-            match reader.read_until(b'\n', &mut bytes) {
+            // Read at most MAX_LINE + 1 bytes of the line; more means it is oversize.
+            match (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut bytes) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(source) => {
@@ -166,16 +177,29 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
                 }
             }
             number += 1;
-            let torn = bytes.last() != Some(&b'\n');
-            if !torn {
+            let mut oversize = false;
+            let mut torn = bytes.last() != Some(&b'\n');
+            if torn && bytes.len() as u64 > MAX_LINE {
+                oversize = true;
+                bytes = Vec::new();
+                match skip_line(&mut reader) {
+                    Ok(ended) => torn = !ended,
+                    Err(source) => {
+                        let _ = sender.send(Err(AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source }));
+                        return;
+                    }
+                }
+            } else if !torn {
                 bytes.pop();
             }
             // CAVRA skips blank lines.
-            if !torn && bytes.iter().all(u8::is_ascii_whitespace) {
+            if !torn && !oversize && bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            lines.push(Line { segment, number, bytes, torn });
-            if lines.len() == BATCH_LINES {
+            batch_bytes += bytes.len();
+            lines.push(Line { segment, number, bytes, torn, oversize });
+            if lines.len() == BATCH_LINES || batch_bytes >= BATCH_BYTES {
+                batch_bytes = 0;
                 let full = std::mem::replace(&mut lines, Vec::with_capacity(BATCH_LINES));
                 if sender.send(Ok(Batch { lines: full })).is_err() {
                     return;
@@ -185,6 +209,27 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
     }
     if !lines.is_empty() {
         let _ = sender.send(Ok(Batch { lines }));
+    }
+}
+
+/// Consume the rest of an oversize line without keeping it. `Ok(true)` when it ended with a
+/// newline, `Ok(false)` at end of file (a torn line).
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(false);
+        }
+        if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            reader.consume(end + 1);
+            return Ok(true);
+        }
+        let length = buffer.len();
+        reader.consume(length);
     }
 }
 
@@ -208,8 +253,11 @@ enum Checked {
 }
 
 fn check_line(line: Line, options: &VerifyOptions) -> Checked {
-    let Line { segment, number, bytes, torn } = line;
+    let Line { segment, number, bytes, torn, oversize } = line;
     let unreadable = |problem: String| Checked::Unreadable { segment, line: number, torn, problem };
+    if oversize {
+        return unreadable(format!("line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"));
+    }
     if torn {
         return unreadable("last line has no trailing newline (torn write: an append was interrupted)".into());
     }
