@@ -64,6 +64,18 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 /// (a plan uploaded days after review still passes; a shortened one does not).
 fn check_plan_retention(plan: &StoragePlan, report: &crate::bundle::BundleReport, minimum_days: u64) -> anyhow::Result<()> {
     let minimum = u32::try_from(minimum_days).unwrap_or(u32::MAX);
+    // The resume tolerance counts retention from the plan's bundle.created_at: it must be the
+    // verified manifest's.
+    if let Some(manifest) = &report.manifest {
+        if manifest.created_at != plan.bundle.created_at {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "plan {}: bundle.created_at is {:?}, but the verified manifest says {:?}; the plan was edited after review — make and review a new plan",
+                plan_path_hint(plan),
+                plan.bundle.created_at,
+                manifest.created_at
+            ))));
+        }
+    }
     let created = report.manifest.as_ref().and_then(|m| crate::trust::parse_timestamp(&m.created_at));
     let policy_until = report.retention_policy.as_ref().and_then(|p| crate::trust::parse_timestamp(&p.retain_until));
     crate::retention::check_minimum(i64::from(plan.retention.retention_days), minimum).map_err(|e| {
