@@ -153,9 +153,28 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     break;
                 }
                 let destination = temp.path().join(&relative);
+                // The temp dir is fresh and only this loop writes to it, so "exists" or "not a
+                // directory" can only mean two entries collide ("a" as a file and "a/b", or
+                // "a/b" then "a"): the archive's fault, a finding, not an I/O error.
+                let collision = |name: &str| {
+                    Finding::new(
+                        FindingKind::ArchiveUnsafePath,
+                        Some(name),
+                        format!("archive entry {name:?} collides with another entry (a file where a directory is needed, or the reverse); it was not extracted"),
+                    )
+                };
+                let colliding = |error: &std::io::Error| {
+                    matches!(error.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory)
+                };
                 if let Some(parent) = destination.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|source| BundleError::Io { action: "creating", path: parent.to_path_buf(), source })?;
+                    match std::fs::create_dir_all(parent) {
+                        Ok(()) => {}
+                        Err(error) if colliding(&error) => {
+                            findings.push(collision(&name));
+                            continue;
+                        }
+                        Err(source) => return Err(BundleError::Io { action: "creating", path: parent.to_path_buf(), source }),
+                    }
                 }
                 match write_hashed(&mut entry, &destination) {
                     Ok(digest) => {
@@ -164,6 +183,9 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     Err(WriteError::Read(error)) => {
                         findings.push(corrupt(&error));
                         break;
+                    }
+                    Err(WriteError::Write(error)) if colliding(&error) && !destination.is_file() => {
+                        findings.push(collision(&name));
                     }
                     Err(WriteError::Write(source)) => {
                         return Err(BundleError::Io { action: "writing", path: destination, source });
@@ -295,6 +317,16 @@ pub(crate) mod tests {
         assert_eq!(written, ["ok.txt"]);
         let digest = &extracted.digests[&extracted.temp.path().join("ok.txt")];
         assert_eq!(digest.sha256, crate::hashing::sha256_hex(b"fine"));
+    }
+
+    #[test]
+    fn colliding_file_and_directory_entries_are_findings() {
+        use tar::EntryType::*;
+        let (found, _) = kinds(raw_tar(&[("a", Regular, b"x", ""), ("a/b", Regular, b"y", "")]), ArchiveLimits::default());
+        assert_eq!(found, ["archive_unsafe_path"]);
+        let (found, extracted) = kinds(raw_tar(&[("d/b", Regular, b"y", ""), ("d", Regular, b"x", "")]), ArchiveLimits::default());
+        assert_eq!(found, ["archive_unsafe_path"]);
+        assert_eq!(std::fs::read(extracted.temp.path().join("d/b")).unwrap(), b"y");
     }
 
     #[test]
