@@ -47,8 +47,9 @@ enum Fault {
     /// only `after` bytes of the response, then close: the server stored the object, the client
     /// never heard.
     CutResponse { after: usize, min_request: usize },
-    /// Hold the first response bytes of a connection for this long.
-    StallResponse { millis: u64 },
+    /// Hold the first response bytes of a connection that carried more than `min_request`
+    /// request bytes for this long.
+    StallResponse { millis: u64, min_request: usize },
     /// Limit each direction to this many bytes per second (so kills land mid-upload).
     Throttle { bytes_per_second: usize },
     /// After `after` request bytes in total: close every connection and the listening socket.
@@ -220,7 +221,9 @@ impl Connection {
                         close(&from, &to);
                         return;
                     }
-                    Fault::StallResponse { millis } if response_bytes == 0 && self.take() => {
+                    Fault::StallResponse { millis, min_request }
+                        if response_bytes == 0 && self.request_bytes.load(Ordering::SeqCst) > min_request && self.take() =>
+                    {
                         std::thread::sleep(Duration::from_millis(millis));
                     }
                     _ => {}
@@ -374,6 +377,18 @@ struct RunOutcome {
 /// `wormvault archive` of `bundle` to `s3://bucket/prefix` via `endpoint`; SIGKILL after
 /// `kill_after` if given (and always after RUN_LIMIT).
 fn archive(bundle: &Bundle, bucket: &str, prefix: &str, endpoint: &str, receipts: &Path, kill_after: Option<Duration>) -> RunOutcome {
+    archive_with(bundle, bucket, prefix, endpoint, receipts, kill_after, &[])
+}
+
+fn archive_with(
+    bundle: &Bundle,
+    bucket: &str,
+    prefix: &str,
+    endpoint: &str,
+    receipts: &Path,
+    kill_after: Option<Duration>,
+    env: &[(&str, &str)],
+) -> RunOutcome {
     let stderr_path = receipts.with_extension("stderr");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wormvault"))
         .arg("archive")
@@ -389,6 +404,7 @@ fn archive(bundle: &Bundle, bucket: &str, prefix: &str, endpoint: &str, receipts
         .env("AWS_REGION", support::S3_REGION)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -506,7 +522,7 @@ fn archive_through_network_faults() {
         ("request cut after 256 KiB, twice", Fault::CutRequest { after: 256 * 1024 }, 2, Some(true)),
         ("upload response truncated after 20 bytes, once", Fault::CutResponse { after: 20, min_request: MIB }, 1, None),
         ("upload response dropped before any byte, twice", Fault::CutResponse { after: 0, min_request: MIB }, 2, None),
-        ("first response stalled 3 s", Fault::StallResponse { millis: 3000 }, 1, Some(true)),
+        ("first response stalled 3 s", Fault::StallResponse { millis: 3000, min_request: 0 }, 1, Some(true)),
         // Persistent: every upload of the big file is cut; the run must fail clearly.
         ("every request cut after 1 MiB", Fault::CutRequest { after: MIB }, usize::MAX, Some(false)),
     ];
@@ -613,6 +629,36 @@ fn endpoint_goes_dark_mid_run_then_rerun() {
     assert!(!first_receipts.exists(), "a failed run wrote receipts");
     drop(proxy);
     let rerun_receipts = root.path().join("dark-rerun.json");
+    let rerun = archive(&bundle, &bucket, prefix, &s3.endpoint, &rerun_receipts, None);
+    assert_eq!(rerun.code, Some(0), "the rerun failed:\n{}", rerun.stderr);
+    let stored = rt.block_on(check_store(&s3.client, &bucket, prefix, &bundle, &[&first_receipts, &rerun_receipts]));
+    assert_eq!(stored, bundle.sources.len());
+}
+
+/// A server that accepts an upload and then never answers: without a read timeout the uploader
+/// would wait forever. With `WORMVAULT_S3_READ_TIMEOUT_SECS=3` every attempt times out, the
+/// retries give up, and the run fails clearly, well before the stall would end; the rerun
+/// completes.
+#[test]
+fn stalled_upload_responses_time_out_instead_of_hanging() {
+    let Some(s3) = support::require_s3() else { return };
+    let rt = runtime();
+    let bucket = rt.block_on(worm_bucket(&s3.client));
+    let root = tempfile::tempdir().unwrap();
+    let bundle = make_bundle(root.path(), "stall", 2);
+    let prefix = "stall";
+    let stall = Fault::StallResponse { millis: 60_000, min_request: MIB };
+    let proxy = Proxy::start(upstream(&s3.endpoint), stall, usize::MAX);
+    let first_receipts = root.path().join("stall-faulted.json");
+    let outcome = archive_with(&bundle, &bucket, prefix, &proxy.endpoint(), &first_receipts, None, &[("WORMVAULT_S3_READ_TIMEOUT_SECS", "3")]);
+    eprintln!("stall: exit {:?} in {:.1}s:\n{}", outcome.code, outcome.elapsed.as_secs_f64(), outcome.stderr);
+    assert!(proxy.injected() > 0, "the proxy never stalled a response");
+    drop(proxy);
+    assert!(outcome.elapsed < Duration::from_secs(50), "the run waited out the stall ({:?}) instead of timing out", outcome.elapsed);
+    assert_clear_failure(&outcome, "stalled responses", &bucket);
+    assert!(outcome.stderr.contains("build-log.bin"), "the error does not name the stalled object:\n{}", outcome.stderr);
+    assert!(!first_receipts.exists(), "a failed run wrote receipts");
+    let rerun_receipts = root.path().join("stall-rerun.json");
     let rerun = archive(&bundle, &bucket, prefix, &s3.endpoint, &rerun_receipts, None);
     assert_eq!(rerun.code, Some(0), "the rerun failed:\n{}", rerun.stderr);
     let stored = rt.block_on(check_store(&s3.client, &bucket, prefix, &bundle, &[&first_receipts, &rerun_receipts]));
