@@ -217,6 +217,30 @@ fn tampered_plan(edit: impl Fn(&mut serde_json::Value) + 'static) -> impl Fn(&Pa
     }
 }
 
+/// Archive the HMAC fixture bundle into a local vault, edit the receipts, and `check-remote
+/// --rehash` them against the vault.
+fn archived_receipts(edit: impl Fn(&mut serde_json::Value) + 'static) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let key = write_key(dir, "bundle.key", BUNDLE_KEY);
+        let receipts = dir.join("receipts.json");
+        let vault = format!("file://{}", dir.join("vault").display());
+        let made = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .args(["-q", "archive"])
+            .arg(fixture("bundle-hmac"))
+            .arg("--hmac-key-file")
+            .arg(&key)
+            .args(["--to", &vault, "--receipts-out"])
+            .arg(&receipts)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "archive: {}", String::from_utf8_lossy(&made.stderr));
+        let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&receipts).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&receipts, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        vec!["check-remote".into(), "--receipts".into(), p(&receipts), "--rehash".into(), vault.into()]
+    }
+}
+
 fn packet(bytes: &'static [u8]) -> impl Fn(&Path) -> Vec<OsString> {
     move |dir| {
         let path = dir.join("packet.json");
@@ -439,6 +463,19 @@ fn cases() -> Vec<Case> {
         case("plan: malformed JSON", 2, &["plan.json", "cannot read plan"], |d| {
             let out = tampered_plan(|_| {})(d);
             std::fs::write(d.join("plan.json"), b"{\"objects\": [").unwrap();
+            out
+        }),
+        // --- receipts (check-remote against a local vault) ----------------------------------
+        case("receipts: key ../../../../etc/passwd is never read", 1, &["Missing: ../../../../etc/passwd"], archived_receipts(|v| {
+            v["receipts"][0]["key"] = "../../../../etc/passwd".into()
+        })),
+        case("receipts: session prefix ../../..", 1, &["../../..", "STORE DIFFERS"], archived_receipts(|v| {
+            v["session_prefix"] = "../../..".into();
+            v["receipts"][0]["key"] = "../../../etc/passwd".into();
+        })),
+        case("receipts: not JSON", 2, &["receipts.json", "not valid JSON"], |d| {
+            let out = archived_receipts(|_| {})(d);
+            std::fs::write(d.join("receipts.json"), b"{\"receipts\": [").unwrap();
             out
         }),
         // --- readiness packets -----------------------------------------------------------------
