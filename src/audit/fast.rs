@@ -172,12 +172,7 @@ impl Parser<'_> {
         match self.peek()? {
             b'{' => self.object(out, depth + 1),
             b'[' => self.array(out, depth + 1),
-            b'"' => {
-                let mut decoded = Vec::new();
-                self.string_decoded(&mut decoded)?;
-                write_string(out, std::str::from_utf8(&decoded).ok()?);
-                Some(())
-            }
+            b'"' => self.string_canonical(out),
             b't' => self.literal(b"true", out),
             b'f' => self.literal(b"false", out),
             b'n' => self.literal(b"null", out),
@@ -315,7 +310,71 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// Parse a JSON string, appending its decoded UTF-8 bytes.
+    /// Parse a JSON string value and write it re-escaped, without an intermediate buffer: runs
+    /// of characters that are literal in both forms are copied, everything else is decoded and
+    /// re-escaped one character at a time.
+    fn string_canonical(&mut self, out: &mut Vec<u8>) -> Option<()> {
+        self.expect(b'"')?;
+        out.push(b'"');
+        loop {
+            let run = self.input[self.pos..].iter().position(|b| !matches!(b, b' '..=b'~') || *b == b'"' || *b == b'\\')?;
+            out.extend_from_slice(&self.input[self.pos..self.pos + run]);
+            self.pos += run;
+            match self.peek()? {
+                b'"' => {
+                    self.pos += 1;
+                    out.push(b'"');
+                    return Some(());
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    let ch = self.escape()?;
+                    write_char(out, ch);
+                }
+                0x00..=0x1f => return None,
+                _ => {
+                    // A non-ASCII character (the line is valid UTF-8) or DEL.
+                    let rest = std::str::from_utf8(&self.input[self.pos..]).ok()?;
+                    let ch = rest.chars().next()?;
+                    self.pos += ch.len_utf8();
+                    write_char(out, ch);
+                }
+            }
+        }
+    }
+
+    /// Decode the escape after a backslash (surrogate pairs combined; lone surrogates decline).
+    fn escape(&mut self) -> Option<char> {
+        let escaped = self.next()?;
+        Some(match escaped {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{08}',
+            b'f' => '\u{0c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                if (0xD800..0xDC00).contains(&unit) {
+                    self.expect(b'\\')?;
+                    self.expect(b'u')?;
+                    let low = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&low) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00))?
+                } else {
+                    char::from_u32(u32::from(unit))?
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Parse a JSON string, appending its decoded UTF-8 bytes (used for object keys, which
+    /// must be compared decoded).
     fn string_decoded(&mut self, decoded: &mut Vec<u8>) -> Option<()> {
         self.expect(b'"')?;
         loop {
@@ -323,32 +382,7 @@ impl Parser<'_> {
             match byte {
                 b'"' => return Some(()),
                 b'\\' => {
-                    let escaped = self.next()?;
-                    let ch = match escaped {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{08}',
-                        b'f' => '\u{0c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let unit = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&unit) {
-                                self.expect(b'\\')?;
-                                self.expect(b'u')?;
-                                let low = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&low) {
-                                    return None;
-                                }
-                                char::from_u32(0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00))?
-                            } else {
-                                char::from_u32(u32::from(unit))?
-                            }
-                        }
-                        _ => return None,
-                    };
+                    let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
                     decoded.extend_from_slice(ch.encode_utf8(&mut buffer).as_bytes());
                 }
@@ -372,9 +406,16 @@ impl Parser<'_> {
 
 /// Python `ensure_ascii` string escaping (the same rules as `canonical::write_string`).
 fn write_string(out: &mut Vec<u8>, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     for ch in text.chars() {
+        write_char(out, ch);
+    }
+    out.push(b'"');
+}
+
+fn write_char(out: &mut Vec<u8>, ch: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    {
         match ch {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
@@ -395,7 +436,6 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
             }
         }
     }
-    out.push(b'"');
 }
 
 #[cfg(test)]

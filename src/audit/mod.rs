@@ -43,6 +43,8 @@ pub enum AuditError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("Merkle proof: {0}")]
     Merkle(#[from] merkle::MerkleError),
+    #[error("{path} does not extend the checkpoint: {detail}")]
+    NotExtending { path: PathBuf, detail: String },
     #[error("{path} does not verify ({count} problem(s), first: {first}); refusing to {action}")]
     LogInvalid { path: PathBuf, count: usize, first: String, action: &'static str },
 }
