@@ -31,7 +31,8 @@ BYTES=$((SIZE_MIB * 1024 * 1024))
 
 # Fast pseudo-random bytes (AES-CTR keystream), so compression or sparse files cannot help.
 random_bytes() {
-    openssl enc -aes-128-ctr -pass pass:wormvault-bench -nosalt -pbkdf2 -in /dev/zero 2>/dev/null | head -c "$1"
+    # openssl ends with SIGPIPE when head has enough; that is expected, not a failure.
+    { openssl enc -aes-128-ctr -pass pass:wormvault-bench -nosalt -pbkdf2 -in /dev/zero 2>/dev/null || true; } | head -c "$1"
 }
 
 now() { date +%s.%N; }
