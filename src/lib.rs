@@ -13,6 +13,7 @@ pub mod archive;
 pub mod canonical;
 pub mod cli;
 pub mod exit;
+pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod handoff;
 pub mod hold;
 pub mod keys;
 pub mod output;
@@ -57,6 +58,8 @@ pub enum Command {
     Upload(upload::Args),
     /// The whole pipeline: verify, retention gate, plan, preflight, upload, receipts, audit event, anchor.
     Archive(archive::Args),
+    /// Build an auditor handoff package for an archived session, or verify one (`handoff verify`).
+    Handoff(handoff::Args),
     /// Set, release or show legal holds on every object under a target prefix.
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan(args) => plan::run(args, &output),
         Command::Upload(args) => upload::run(args, &output),
         Command::Archive(args) => archive::run(args, &output),
+        Command::Handoff(args) => handoff::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
