@@ -11,6 +11,7 @@ pub mod audit;
 pub mod bundle;
 pub mod archive;
 pub mod canonical;
+pub mod demo;
 pub mod cli;
 pub mod exit;
 pub mod handoff;

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod demo;
 pub mod handoff;
 pub mod hold;
 pub mod keys;
@@ -64,6 +65,8 @@ pub enum Command {
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
     CheckRemote(check_remote::Args),
+    /// Run the whole pipeline on a built-in default with no cloud: keys, bundle, audit log, local WORM vault, handoff.
+    Demo(demo::Args),
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
 }
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Handoff(args) => handoff::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
+        Command::Demo(args) => demo::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
     };
     match result {
