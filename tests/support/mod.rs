@@ -7,6 +7,8 @@
 //! while the emulators run (see localstack/README.md, azurite/README.md).
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod s3;
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
