@@ -175,12 +175,15 @@ pub fn create(inputs: &HandoffInputs, output: &Path) -> Result<HandoffReport, Ha
     }
     write_into(root, PROOFS, serde_json::to_string_pretty(&proofs).unwrap_or_default().as_bytes())?;
 
-    // Index, then the report of what the package shows, then the reports themselves.
+    // Index the evidence, check the package as an auditor would, write the reports, then index
+    // again so the reports are covered too (tampering with them is caught like any other file).
     let index = make_index(root, &receipts)?;
     write_into(root, INDEX, serde_json::to_string_pretty(&index).unwrap_or_default().as_bytes())?;
     let report = check_package(root, inputs.minimum_retention_days, None);
     write_into(root, REPORT_JSON, serde_json::to_string_pretty(&report).unwrap_or_default().as_bytes())?;
     write_into(root, REPORT_HTML, handoff_html::render(&view(&report)).as_bytes())?;
+    let index = make_index(root, &receipts)?;
+    write_into(root, INDEX, serde_json::to_string_pretty(&index).unwrap_or_default().as_bytes())?;
     pack_dir(root, output)?;
     Ok(report)
 }
@@ -200,7 +203,7 @@ fn list_files(root: &Path) -> Result<Vec<String>, HandoffError> {
 fn make_index(root: &Path, receipts: &ReceiptSet) -> Result<HandoffIndex, HandoffError> {
     let mut files = BTreeMap::new();
     for name in list_files(root)? {
-        if name == INDEX || name.starts_with("report/") {
+        if name == INDEX {
             continue;
         }
         let digest = crate::hashing::sha256_file(&root.join(&name), &|_| {}).map_err(|e| io_error("hashing", &root.join(&name), e))?;
@@ -289,7 +292,7 @@ fn check_package(root: &Path, minimum_retention_days: u32, online: Option<&dyn F
         }
         let files = list_files(root).map_err(|e| e.to_string())?;
         for name in &files {
-            if name != INDEX && !name.starts_with("report/") && !index.files.contains_key(name) {
+            if name != INDEX && !index.files.contains_key(name) {
                 return Err(format!("{name} is in the package but not in {INDEX}"));
             }
         }

@@ -51,7 +51,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let runtime = common::runtime()?;
     let report = runtime.block_on(async {
         let store = common::open_store(&target).await?;
-        let prefix = target.prefix().to_string();
+        let prefix = store.target().prefix().to_string();
         let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}/") };
         anyhow::Ok(hold::apply(store.as_ref(), &prefix, action, case, reason, confirmed).await?)
     });
