@@ -46,7 +46,7 @@ pub struct HmacKeyArgs {
 }
 
 impl HmacKeyArgs {
-    fn load(&self, output: &Output) -> anyhow::Result<Option<Secret>> {
+    pub fn load(&self, output: &Output) -> anyhow::Result<Option<Secret>> {
         let source = if let Some(path) = &self.hmac_key_file {
             SecretSource::File(path.clone())
         } else if let Some(var) = &self.hmac_key_env {
@@ -99,6 +99,14 @@ pub struct CreateArgs {
 pub struct VerifyArgs {
     /// Bundle directory or .tar.gz archive.
     pub bundle: PathBuf,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
+}
+
+/// How to verify a bundle: key material, unsigned opt-in, retention minimum, archive limits.
+/// Shared by `bundle verify`, `plan`, `upload` and `archive`.
+#[derive(Debug, clap::Args)]
+pub struct EvidenceArgs {
     /// Trust root or trust-root bundle (the signature's key id and fingerprint select the root).
     #[arg(long, value_name = "FILE")]
     pub trust_root: Option<PathBuf>,
@@ -121,6 +129,32 @@ pub struct VerifyArgs {
     pub max_entries: usize,
     #[command(flatten)]
     pub hmac: HmacKeyArgs,
+}
+
+impl EvidenceArgs {
+    /// Load the key material and build the verifier's options.
+    pub fn options(&self, output: &Output) -> anyhow::Result<VerifyOptions> {
+        let public_key = match &self.public_key {
+            Some(path) => {
+                let (key, pem) = crate::trust::load_public_key(path)?;
+                Some((key, crate::trust::fingerprint(&pem)))
+            }
+            None => None,
+        };
+        let trust = match &self.trust_root {
+            Some(path) => Some(TrustStore::load(path).with_context(|| format!("loading trust roots from {}", path.display()))?),
+            None => None,
+        };
+        Ok(VerifyOptions {
+            public_key,
+            trust,
+            key_id: self.key_id.clone(),
+            hmac_key: self.hmac.load(output)?,
+            allow_unsigned: self.allow_unsigned,
+            minimum_retention_days: Some(self.minimum_retention_days),
+            limits: ArchiveLimits { max_entries: self.max_entries, max_entry_bytes: self.max_entry_bytes, ..ArchiveLimits::default() },
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -200,33 +234,7 @@ fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
-    let public_key = match &args.public_key {
-        Some(path) => {
-            let (key, pem) = crate::trust::load_public_key(path)?;
-            Some((key, crate::trust::fingerprint(&pem)))
-        }
-        None => None,
-    };
-    let trust = match &args.trust_root {
-        Some(path) => Some(
-            TrustStore::load(path)
-                .with_context(|| format!("loading trust roots from {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let options = VerifyOptions {
-        public_key,
-        trust,
-        key_id: args.key_id.clone(),
-        hmac_key: args.hmac.load(output)?,
-        allow_unsigned: args.allow_unsigned,
-        minimum_retention_days: Some(args.minimum_retention_days),
-        limits: ArchiveLimits {
-            max_entries: args.max_entries,
-            max_entry_bytes: args.max_entry_bytes,
-            ..ArchiveLimits::default()
-        },
-    };
+    let options = args.evidence.options(output)?;
     let report = crate::bundle::verify(&args.bundle, &options)?;
     output.result(&report, || render(&report));
     Ok(if report.valid {
@@ -236,7 +244,7 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     })
 }
 
-fn render(report: &BundleReport) -> String {
+pub fn render(report: &BundleReport) -> String {
     let mut text = if report.valid {
         format!("VALID {}", report.input.display())
     } else {
