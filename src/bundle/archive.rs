@@ -149,13 +149,9 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         findings.push(duplicate(&name));
                         continue;
                     }
-                    std::fs::create_dir_all(temp.path().join(&relative)).map_err(|source| {
-                        BundleError::Io {
-                            action: "creating",
-                            path: temp.path().join(&relative),
-                            source,
-                        }
-                    })?;
+                    if std::fs::create_dir_all(temp.path().join(&relative)).is_err() {
+                        findings.push(conflict(&name));
+                    }
                     continue;
                 }
                 if !(kind.is_file() || kind.is_contiguous()) {
@@ -189,12 +185,13 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     break;
                 }
                 let destination = temp.path().join(&relative);
-                if let Some(parent) = destination.parent() {
-                    std::fs::create_dir_all(parent).map_err(|source| BundleError::Io {
-                        action: "creating",
-                        path: parent.to_path_buf(),
-                        source,
-                    })?;
+                // Nothing but our own directories and files exist under `temp`, so a failure
+                // here means the names conflict (a file where a directory should be, or the
+                // reverse): a finding about the archive, not an I/O error of this machine.
+                let parent_ok = destination.parent().is_none_or(|parent| std::fs::create_dir_all(parent).is_ok());
+                if !parent_ok || destination.exists() {
+                    findings.push(conflict(&name));
+                    continue;
                 }
                 match write_hashed(&mut entry, &destination) {
                     Ok(digest) => {
@@ -231,6 +228,14 @@ fn duplicate(name: &str) -> Finding {
         format!(
             "archive entry {name:?} appears more than once; the later copy was ignored and the archive is rejected"
         ),
+    )
+}
+
+fn conflict(name: &str) -> Finding {
+    Finding::new(
+        FindingKind::ArchiveUnsafePath,
+        Some(name),
+        format!("archive entry {name:?} conflicts with an earlier entry (file versus directory); it was not extracted"),
     )
 }
 
@@ -364,6 +369,16 @@ pub(crate) mod tests {
         assert_eq!(written, ["ok.txt"]);
         let digest = &extracted.digests[&extracted.temp.path().join("ok.txt")];
         assert_eq!(digest.sha256, crate::hashing::sha256_hex(b"fine"));
+    }
+
+    #[test]
+    fn file_and_directory_name_conflicts_are_findings() {
+        use tar::EntryType::*;
+        let (found, _) = kinds(
+            raw_tar(&[("a", Regular, b"x", ""), ("a/b", Regular, b"y", ""), ("c/d", Regular, b"z", ""), ("c", Directory, b"", "")]),
+            ArchiveLimits::default(),
+        );
+        assert_eq!(found, ["archive_unsafe_path"]);
     }
 
     #[test]
