@@ -9,6 +9,7 @@
 //!
 //! SDK types never leave the backend modules.
 
+pub mod azure;
 pub mod target;
 
 use std::collections::BTreeMap;
