@@ -10,5 +10,14 @@
 pub mod canonical;
 pub mod cli;
 pub mod exit;
+pub mod handoff_html;
 pub mod hashing;
+pub mod hold;
+pub mod plan;
+pub mod receipt;
+pub mod recovery;
+pub mod remote;
+pub mod retention;
 pub mod store;
+pub mod trust;
+pub mod upload;

@@ -2,7 +2,11 @@
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
 pub mod canonical;
+pub mod check_remote;
+pub mod common;
+pub mod hold;
 pub mod output;
+pub mod target;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +36,12 @@ pub struct Cli {
 pub enum Command {
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
+    /// Check that a storage target is really configured for WORM (preflight).
+    Target(target::Args),
+    /// Set, release or show legal holds on every object under a target prefix.
+    Hold(hold::Args),
+    /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
+    CheckRemote(check_remote::Args),
 }
 
 /// Run a parsed command line and return the process exit code.
@@ -40,6 +50,9 @@ pub fn run(cli: Cli) -> u8 {
     let output = Output { json: cli.json, quiet: cli.quiet };
     let result = match cli.command {
         Command::Canonical(args) => canonical::run(args, &output),
+        Command::Target(args) => target::run(args, &output),
+        Command::Hold(args) => hold::run(args, &output),
+        Command::CheckRemote(args) => check_remote::run(args, &output),
     };
     match result {
         Ok(exit) => exit.code(),

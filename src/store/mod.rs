@@ -53,6 +53,16 @@ pub enum Enforcement {
     Unconfirmed,
 }
 
+impl std::fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Enforcement::Store => "store",
+            Enforcement::Tool => "tool",
+            Enforcement::Unconfirmed => "unconfirmed",
+        })
+    }
+}
+
 /// The lock an object must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockSpec {
@@ -202,4 +212,23 @@ pub trait ImmutableStore: Send + Sync {
     /// Try to delete one object version. While it is locked or held the store must refuse with
     /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError>;
+
+    /// Abort this tool's incomplete (multipart/staged) uploads under `prefix`, left by a crashed
+    /// run, before resuming. Returns how many were aborted. Stores without such state: 0.
+    async fn abort_incomplete_uploads(&self, prefix: &str) -> Result<usize, StoreError> {
+        let _ = prefix;
+        Ok(0)
+    }
+}
+
+pub mod conformance;
+pub mod local;
+
+/// Open the store for a target. Cloud backends read credentials from their standard chains.
+pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError> {
+    match target {
+        Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
+        Target::S3 { .. } => Err(StoreError::Config("the S3 backend is not built yet".into())),
+        Target::Azure { .. } => Err(StoreError::Config("the Azure backend is not built yet".into())),
+    }
 }

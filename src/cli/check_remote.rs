@@ -1,0 +1,45 @@
+//! `wormvault check-remote TARGET --receipts F`: compare what the store holds with receipts.
+
+use std::path::PathBuf;
+
+use crate::cli::common;
+use crate::cli::Output;
+use crate::exit::Exit;
+use crate::receipt::ReceiptSet;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The target the receipts were made for (its prefix is taken from the receipts).
+    pub target: String,
+    /// Receipts file written by `upload` or `archive`.
+    #[arg(long)]
+    pub receipts: PathBuf,
+    /// Also download every object and re-hash it.
+    #[arg(long)]
+    pub rehash: bool,
+}
+
+pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
+    let receipts = ReceiptSet::load(&args.receipts).map_err(anyhow::Error::msg)?;
+    let target = common::parse_target(&args.target)?;
+    let runtime = common::runtime()?;
+    let report = runtime.block_on(async {
+        let store = common::open_store(&target).await?;
+        anyhow::Ok(crate::remote::check(store.as_ref(), &receipts, args.rehash).await?)
+    })?;
+    output.result(&report, || {
+        let mut text = String::new();
+        for finding in &report.findings {
+            text.push_str(&format!("{:?}: {}: {}\n", finding.kind, finding.key, finding.detail));
+        }
+        text.push_str(&format!(
+            "{} receipted objects checked{} under {}: {}",
+            report.objects_checked,
+            if args.rehash { format!(", {} re-hashed", report.rehashed) } else { String::new() },
+            report.session_prefix,
+            if report.ok { "store matches the receipts" } else { "STORE DIFFERS FROM THE RECEIPTS" }
+        ));
+        text
+    });
+    Ok(if report.ok { Exit::Ok } else { Exit::Failure })
+}

@@ -1,0 +1,212 @@
+//! The storage conformance suite: the behaviour every [`ImmutableStore`] backend must show,
+//! checked against the real store (local vault, LocalStack, Azurite + stand-in). Backends' tests
+//! call [`run`] and assert that no check failed.
+//!
+//! Each check writes under a caller-chosen unique prefix, so runs never collide.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+
+use super::{Enforcement, ImmutableStore, LockSpec, PutObject, RetentionMode, StoreError};
+
+/// Outcome of one conformance check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub failure: Option<String>,
+}
+
+/// Run every check. `scratch` is a writable local directory for source and downloaded files;
+/// `prefix` a unique key prefix in the store. Returns every check's result (a failing backend
+/// error is a failed check, not an early return).
+pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let mut record = |name: &'static str, outcome: Result<(), String>| {
+        results.push(CheckResult { name, failure: outcome.err() });
+    };
+
+    let body = b"conformance evidence\n".repeat(1000);
+    let source = scratch.join("conformance-source.bin");
+    if let Err(e) = std::fs::write(&source, &body) {
+        record("setup", Err(format!("cannot write {}: {e}", source.display())));
+        return results;
+    }
+    let sha256 = crate::hashing::sha256_hex(&body);
+    let retain_until = (Utc::now() + Duration::days(2)).with_nanosecond_zero();
+    let key = format!("{prefix}/conformance/object.bin");
+    let mut tags = BTreeMap::new();
+    tags.insert("wormvault-session".to_string(), "conformance".to_string());
+    let object = PutObject {
+        key: key.clone(),
+        source: &source,
+        size: body.len() as u64,
+        sha256: sha256.clone(),
+        lock: LockSpec { mode: RetentionMode::Compliance, retain_until, legal_hold: false },
+        tags: tags.clone(),
+        metadata: BTreeMap::from([("sha256".to_string(), sha256.clone())]),
+        content_type: Some("application/octet-stream".into()),
+    };
+
+    record("head_of_missing_key_is_none", match store.head(&format!("{prefix}/conformance/missing")).await {
+        Ok(None) => Ok(()),
+        Ok(Some(found)) => Err(format!("expected None, got {found:?}")),
+        Err(e) => Err(e.to_string()),
+    });
+
+    let put = store.put(&object, &|_| {}).await;
+    let written = match put {
+        Ok(stored) => {
+            record("put_creates_object", Ok(()));
+            Some(stored)
+        }
+        Err(e) => {
+            record("put_creates_object", Err(e.to_string()));
+            None
+        }
+    };
+    if written.is_none() {
+        return results;
+    }
+
+    record("head_reports_checksum_and_lock", match store.head(&key).await {
+        Ok(Some(found)) => check_state(&found, &sha256, body.len() as u64, retain_until, false),
+        Ok(None) => Err("object missing after put".into()),
+        Err(e) => Err(e.to_string()),
+    });
+
+    record("head_reports_tags", match store.head(&key).await {
+        Ok(Some(found)) if found.tags.get("wormvault-session").map(String::as_str) == Some("conformance") => Ok(()),
+        Ok(Some(found)) => Err(format!("tags read back as {:?}", found.tags)),
+        Ok(None) => Err("object missing".into()),
+        Err(e) => Err(e.to_string()),
+    });
+
+    record("put_is_create_only", match store.put(&object, &|_| {}).await {
+        Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(format!("expected AlreadyExists, got error {e}")),
+        Ok(_) => Err("second put of the same key succeeded".into()),
+    });
+
+    record("list_shows_one_version", match store.list(&format!("{prefix}/conformance/")).await {
+        Ok(list) => {
+            let versions: Vec<_> = list.iter().filter(|o| o.key == key).collect();
+            if versions.len() == 1 && versions[0].is_latest {
+                Ok(())
+            } else {
+                Err(format!("expected exactly one latest version of {key}, found {versions:?}"))
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    });
+
+    record("delete_is_refused_while_retained", match store.delete(&key, None).await {
+        Err(StoreError::Protected { .. }) => Ok(()),
+        Err(e) => Err(format!("expected Protected, got error {e}")),
+        Ok(()) => Err("delete of a retained object succeeded".into()),
+    });
+
+    record("legal_hold_set_and_read_back", match store.set_legal_hold(&key, None, true).await {
+        Ok(state) if state.legal_hold == Some(true) => match store.head(&key).await {
+            Ok(Some(found)) if found.legal_hold == Some(true) => Ok(()),
+            other => Err(format!("hold not visible on head: {other:?}")),
+        },
+        Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
+        Err(e) => Err(e.to_string()),
+    });
+
+    record("legal_hold_release", match store.set_legal_hold(&key, None, false).await {
+        Ok(state) if state.legal_hold == Some(false) => Ok(()),
+        Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
+        Err(e) => Err(e.to_string()),
+    });
+
+    let dest = scratch.join("conformance-download.bin");
+    let _ = std::fs::remove_file(&dest);
+    record("download_round_trips", match store.download(&key, None, &dest).await {
+        Ok(hash) if hash == sha256 && std::fs::read(&dest).map(|d| d == body).unwrap_or(false) => Ok(()),
+        Ok(hash) => Err(format!("downloaded SHA-256 {hash}, expected {sha256}")),
+        Err(e) => Err(e.to_string()),
+    });
+
+    // A wrong checksum must be refused by the store, not stored.
+    let bad_key = format!("{prefix}/conformance/bad-checksum.bin");
+    let bad = PutObject { key: bad_key.clone(), sha256: "00".repeat(32), ..object.clone() };
+    record("wrong_checksum_refused", match store.put(&bad, &|_| {}).await {
+        Err(StoreError::AlreadyExists { .. }) => Err("unexpected AlreadyExists".into()),
+        Err(_) => match store.head(&bad_key).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err("refused put left an object behind".into()),
+            Err(e) => Err(e.to_string()),
+        },
+        Ok(_) => Err("put with a wrong SHA-256 succeeded".into()),
+    });
+
+    results
+}
+
+fn check_state(
+    found: &super::StoredObject,
+    sha256: &str,
+    size: u64,
+    retain_until: chrono::DateTime<Utc>,
+    legal_hold: bool,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if found.sha256.as_deref() != Some(sha256) {
+        problems.push(format!("sha256 {:?} != {sha256}", found.sha256));
+    }
+    if found.size != size {
+        problems.push(format!("size {} != {size}", found.size));
+    }
+    if found.retention_mode != Some(RetentionMode::Compliance) {
+        problems.push(format!("mode {:?} != compliance", found.retention_mode));
+    }
+    match found.retain_until {
+        Some(until) if until >= retain_until => {}
+        other => problems.push(format!("retain_until {other:?} earlier than {retain_until}")),
+    }
+    if found.legal_hold != Some(legal_hold) {
+        problems.push(format!("legal_hold {:?} != {legal_hold}", found.legal_hold));
+    }
+    if found.enforcement == Enforcement::Unconfirmed {
+        problems.push("enforcement unconfirmed".into());
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+trait WholeSeconds {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl WholeSeconds for chrono::DateTime<Utc> {
+    /// Stores keep retain-until at second precision; compare like with like.
+    fn with_nanosecond_zero(self) -> Self {
+        chrono::Timelike::with_nanosecond(&self, 0).unwrap_or(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{local::LocalVault, Target};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_vault_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault_dir = dir.path().join("vault");
+        let target = Target::parse(&format!("file://{}", vault_dir.display())).unwrap();
+        let vault = LocalVault::open(target).unwrap();
+        let results = run(&vault, dir.path(), "run-1").await;
+        let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+        assert!(failures.is_empty(), "conformance failures: {failures:#?}");
+        assert!(results.len() >= 10);
+        // SnapLock convention on disk: read-only file, atime = retain-until.
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(vault_dir.join("run-1/conformance/object.bin")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+        let atime: chrono::DateTime<Utc> = meta.accessed().unwrap().into();
+        assert!(atime > Utc::now() + Duration::days(1));
+    }
+}

@@ -1,0 +1,349 @@
+//! Executing a storage plan against a store: preflight, create-only writes with resume (skip
+//! what is already there with the same content and lock, fail loudly on anything different),
+//! then read every object back and turn what the store says into receipts.
+//!
+//! Nothing is claimed that was not read back: receipts are built only from `head` answers
+//! taken after every write finished, and any difference from the plan fails the run.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+
+use crate::plan::{PlannedObject, StoragePlan};
+use crate::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
+use crate::store::{
+    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
+};
+
+/// What the engine tells its caller as it goes (the CLI renders progress bars or JSON lines).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Preflight { target: String, passed: bool },
+    ObjectStarted { key: String, bytes: u64 },
+    ObjectDone { key: String, outcome: Outcome },
+    ReadBack { objects: usize },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: &Event);
+    /// Bytes sent (for progress bars).
+    fn bytes(&self, _count: u64) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {
+    fn event(&self, _event: &Event) {}
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// Objects written at once.
+    pub concurrency: usize,
+    pub preflight: PreflightOptions,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions { concurrency: 4, preflight: PreflightOptions::default() }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UploadReport {
+    pub preflight: PreflightReport,
+    pub uploaded: usize,
+    pub already_present: usize,
+    pub aborted_incomplete_uploads: usize,
+    pub receipts: ReceiptSet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("target {target} failed preflight: {}; nothing was written", summary(.report))]
+    Preflight { target: String, report: PreflightReport },
+    #[error("{key} already exists in the store with different {detail}; wormvault never overwrites — investigate, or archive under a new session id")]
+    Conflict { key: String, detail: String },
+    #[error("bundle file {path} is {found} bytes, the plan says {expected}; the bundle changed after it was verified")]
+    SourceChanged { path: String, expected: u64, found: u64 },
+    #[error("{failed} of {total} objects were not written; first error: {first}. Rerun the same command to resume: objects already stored are checked and skipped")]
+    Incomplete { failed: usize, total: usize, first: String },
+    #[error("read-back found {} difference(s) between the plan and the store: {}", .mismatches.len(), .mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    ReadBack { mismatches: Vec<Mismatch> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UploadError {
+    /// Policy/verification refusals (exit 1) versus operational errors (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            UploadError::Preflight { .. }
+                | UploadError::Conflict { .. }
+                | UploadError::ReadBack { .. }
+                | UploadError::SourceChanged { .. }
+                | UploadError::Store(StoreError::ChecksumMismatch { .. })
+        )
+    }
+}
+
+fn summary(report: &PreflightReport) -> String {
+    report.failures().map(|c| format!("{} ({})", c.name, c.detail)).collect::<Vec<_>>().join(", ")
+}
+
+/// Preflight a target; an error if any check fails.
+pub async fn preflight(store: &dyn ImmutableStore, options: &PreflightOptions) -> Result<PreflightReport, UploadError> {
+    let report = store.preflight(options).await?;
+    if !report.passed() {
+        return Err(UploadError::Preflight { target: report.target.clone(), report });
+    }
+    Ok(report)
+}
+
+/// Is an existing object the one the plan wants? Returns the differences.
+fn same_object(planned: &PlannedObject, existing: &crate::store::StoredObject) -> Vec<Mismatch> {
+    let mut differences = receipt::compare(planned, existing);
+    // A hold set later by a records manager is not a different object: resume must not fail
+    // because a legal hold was applied in between.
+    differences.retain(|m| !(m.field == "legal_hold" && existing.legal_hold == Some(true)));
+    differences
+}
+
+async fn write_one(
+    store: &dyn ImmutableStore,
+    bundle_dir: &Path,
+    planned: &PlannedObject,
+    observer: &dyn Observer,
+) -> Result<Outcome, UploadError> {
+    let source = bundle_dir.join(&planned.path);
+    let found = std::fs::metadata(&source)
+        .map_err(|e| StoreError::Io { path: source.display().to_string(), source: e })?
+        .len();
+    if found != planned.bytes {
+        return Err(UploadError::SourceChanged { path: source.display().to_string(), expected: planned.bytes, found });
+    }
+    let check_existing = |existing: &crate::store::StoredObject| {
+        let differences = same_object(planned, existing);
+        if differences.is_empty() {
+            Ok(Outcome::AlreadyPresent)
+        } else {
+            Err(UploadError::Conflict {
+                key: planned.key.clone(),
+                detail: differences.iter().map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found)).collect::<Vec<_>>().join(", "),
+            })
+        }
+    };
+    if let Some(existing) = store.head(&planned.key).await? {
+        return check_existing(&existing);
+    }
+    observer.event(&Event::ObjectStarted { key: planned.key.clone(), bytes: planned.bytes });
+    let object = PutObject {
+        key: planned.key.clone(),
+        source: &source,
+        size: planned.bytes,
+        sha256: planned.sha256.clone(),
+        lock: planned.lock(),
+        tags: planned.tags.clone(),
+        metadata: planned.metadata.clone(),
+        content_type: None,
+    };
+    match store.put(&object, &|n| observer.bytes(n)).await {
+        Ok(_) => Ok(Outcome::Uploaded),
+        // Another writer (or a retried request) created it first: judge what is there.
+        Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
+            Some(existing) => check_existing(&existing),
+            None => Err(StoreError::NotFound { target: store.target().to_string(), key: planned.key.clone() }.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Execute a plan: preflight, write every object (resuming), read everything back, receipts.
+pub async fn execute(
+    plan: &StoragePlan,
+    bundle_dir: &Path,
+    store: &dyn ImmutableStore,
+    options: &UploadOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<UploadReport, UploadError> {
+    let report = preflight(store, &options.preflight).await;
+    observer.event(&Event::Preflight { target: plan.target.clone(), passed: report.is_ok() });
+    let report = report?;
+    let aborted = store.abort_incomplete_uploads(&plan.session_prefix).await?;
+
+    let results: Vec<(usize, Result<Outcome, UploadError>)> = stream::iter(plan.objects.iter().enumerate())
+        .map(|(index, planned)| {
+            let observer = observer.clone();
+            async move {
+                let result = write_one(store, bundle_dir, planned, observer.as_ref()).await;
+                if let Ok(outcome) = &result {
+                    observer.event(&Event::ObjectDone { key: planned.key.clone(), outcome: *outcome });
+                }
+                (index, result)
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut outcomes = vec![Outcome::Uploaded; plan.objects.len()];
+    let mut errors = Vec::new();
+    for (index, result) in results {
+        match result {
+            Ok(outcome) => outcomes[index] = outcome,
+            Err(error) => errors.push((index, error)),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|(index, _)| *index);
+        let failed = errors.len();
+        let (_, first) = errors.remove(0);
+        // A single refusal (conflict, changed source) is reported as itself.
+        if failed == 1 || first.is_refusal() {
+            return Err(first);
+        }
+        return Err(UploadError::Incomplete { failed, total: plan.objects.len(), first: first.to_string() });
+    }
+
+    // Read back every object, after all writes finished, and compare with the plan.
+    observer.event(&Event::ReadBack { objects: plan.objects.len() });
+    let states: Vec<Result<Option<crate::store::StoredObject>, StoreError>> =
+        stream::iter(plan.objects.iter()).map(|p| store.head(&p.key)).buffered(options.concurrency.max(1)).collect().await;
+    let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.objects.len());
+    let mut mismatches = Vec::new();
+    for ((planned, state), outcome) in plan.objects.iter().zip(states).zip(&outcomes) {
+        match state? {
+            None => mismatches.push(Mismatch {
+                key: planned.key.clone(),
+                field: "presence".into(),
+                expected: "object present".into(),
+                found: "no object".into(),
+            }),
+            Some(stored) => {
+                if stored.enforcement == Enforcement::Unconfirmed && report.enforcement != Enforcement::Unconfirmed {
+                    mismatches.push(Mismatch {
+                        key: planned.key.clone(),
+                        field: "enforcement".into(),
+                        expected: report.enforcement.to_string(),
+                        found: "unconfirmed".into(),
+                    });
+                }
+                let differences = same_object(planned, &stored);
+                if differences.is_empty() {
+                    receipts.push(receipt::receipt(planned, &stored, *outcome));
+                } else {
+                    mismatches.extend(differences);
+                }
+            }
+        }
+    }
+    if !mismatches.is_empty() {
+        return Err(UploadError::ReadBack { mismatches });
+    }
+    let uploaded = outcomes.iter().filter(|o| **o == Outcome::Uploaded).count();
+    let receipts = ReceiptSet::new(plan, report.enforcement, receipts);
+    Ok(UploadReport {
+        preflight: report,
+        uploaded,
+        already_present: outcomes.len() - uploaded,
+        aborted_incomplete_uploads: aborted,
+        receipts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{self, PlanFile, PlanInput, PlanOptions};
+    use crate::store::{local::LocalVault, RetentionMode, Target};
+
+    fn bundle(dir: &Path, files: &[(&str, &[u8])]) -> PlanInput {
+        let mut planned = Vec::new();
+        for (name, body) in files {
+            std::fs::write(dir.join(name), body).unwrap();
+            planned.push(PlanFile { path: name.to_string(), sha256: crate::hashing::sha256_hex(body), bytes: body.len() as u64 });
+        }
+        PlanInput {
+            bundle_digest: "cd".repeat(32),
+            manifest_signature: serde_json::json!({}),
+            created_at: "2026-11-22T00:00:00+00:00".into(),
+            signer: "test".into(),
+            session_id: "s-1".into(),
+            classification: None,
+            retention_days: 2555,
+            policy_retain_until: None,
+            files: planned,
+        }
+    }
+
+    fn make_plan(input: &PlanInput, vault: &Path) -> StoragePlan {
+        plan::plan(
+            input,
+            &PlanOptions {
+                target: Target::parse(&format!("file://{}", vault.display())).unwrap(),
+                mode: RetentionMode::Compliance,
+                legal_hold_case: None,
+                minimum_retention_days: 2555,
+                now: chrono::Utc::now(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upload_then_resume_then_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let plan = make_plan(&input, &vault_dir);
+        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+
+        let first = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        assert_eq!((first.uploaded, first.already_present), (2, 0));
+        assert_eq!(first.receipts.receipts.len(), 2);
+        assert!(first.receipts.receipts.iter().all(|r| r.enforcement == Enforcement::Tool
+            && r.retention_mode == Some(RetentionMode::Compliance)
+            && r.sha256.is_some()));
+
+        // A rerun (after a crash, say) skips what is there with the same content and lock.
+        let again = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        assert_eq!((again.uploaded, again.already_present), (0, 2));
+
+        // A different bundle content under the same key is refused, never overwritten.
+        let mut other = input.clone();
+        std::fs::write(source.join("a.json"), b"{\"x\":1}").unwrap();
+        other.files[0].sha256 = crate::hashing::sha256_hex(b"{\"x\":1}");
+        other.files[0].bytes = 7;
+        let conflicting = make_plan(&other, &vault_dir);
+        let error = execute(&conflicting, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::Conflict { ref key, .. } if key.ends_with("a.json")), "{error}");
+        assert!(error.is_refusal());
+        let stored = std::fs::read(vault_dir.join(&plan.objects[0].key)).unwrap();
+        assert_eq!(stored, b"{}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changed_source_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}")]);
+        let plan = make_plan(&input, &vault_dir);
+        // Same size, different bytes: caught by the store's checksum check.
+        std::fs::write(source.join("a.json"), b"[]").unwrap();
+        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::Store(StoreError::ChecksumMismatch { .. })), "{error}");
+        assert!(!vault_dir.join(&plan.objects[0].key).exists());
+        // Different size: caught before anything is sent.
+        std::fs::write(source.join("a.json"), b"{ }").unwrap();
+        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::SourceChanged { .. }), "{error}");
+    }
+}
