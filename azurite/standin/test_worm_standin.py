@@ -160,17 +160,17 @@ class StandIn(unittest.TestCase):
         status, headers, body = self.set_policy(name, until, "Locked")
         self.assertEqual(status, 200, body)
         self.assertEqual(headers["x-ms-immutability-policy-until-date"], ws.http_date(until))
-        self.assertEqual(headers["x-ms-immutability-policy-mode"], "Locked")
+        self.assertEqual(headers["x-ms-immutability-policy-mode"], "locked")
         self.assertIn("x-ms-request-id", headers)
         status, after, _ = self.c.request("HEAD", name)
         self.assertEqual(status, 200)
         self.assertEqual(after["etag"], before["etag"])
         self.assertEqual(after["x-ms-immutability-policy-until-date"], ws.http_date(until))
-        self.assertEqual(after["x-ms-immutability-policy-mode"], "Locked")
+        self.assertEqual(after["x-ms-immutability-policy-mode"], "locked")
         self.assertEqual(after["x-ms-legal-hold"], "false")
         # A GET (Get Blob) carries the same headers.
         _, got, _ = self.c.request("GET", name)
-        self.assertEqual(got["x-ms-immutability-policy-mode"], "Locked")
+        self.assertEqual(got["x-ms-immutability-policy-mode"], "locked")
 
     def test_set_policy_rejects_bad_input(self):
         """[SBIP] until-date is required, RFC 1123, "Past times are not valid"; mode is
@@ -244,7 +244,7 @@ class StandIn(unittest.TestCase):
         self.assertEqual((status, rh["x-ms-error-code"]), (409, "BlobImmutableDueToPolicy"))
         self.assertEqual(self.set_policy(name, now() + dt.timedelta(days=2))[0], 200)  # shorten, default mode Unlocked
         _, props, _ = self.c.request("HEAD", name)
-        self.assertEqual(props["x-ms-immutability-policy-mode"], "Unlocked")
+        self.assertEqual(props["x-ms-immutability-policy-mode"], "unlocked")
         status, _, _ = self.c.request("DELETE", name, "comp=immutabilityPolicies")
         self.assertEqual(status, 200)
         _, props, _ = self.c.request("HEAD", name)
@@ -253,7 +253,8 @@ class StandIn(unittest.TestCase):
         self.assertEqual(status, 202)
         other = self.blob()
         self.assertEqual(self.set_policy(other, now() + dt.timedelta(days=3), "Unlocked")[0], 200)
-        self.assertEqual(self.set_policy(other, now() + dt.timedelta(days=3), "Locked")[0], 200)
+        status, rh, _ = self.set_policy(other, now() + dt.timedelta(days=3), "locked")  # any case in
+        self.assertEqual((status, rh["x-ms-immutability-policy-mode"]), (200, "locked"))  # lowercase out
         status, rh, _ = self.c.request("DELETE", other, "comp=immutabilityPolicies")
         self.assertEqual((status, rh["x-ms-error-code"]), (409, "ImmutabilityPolicyDeleteOnLockedPolicy"))
 

@@ -56,7 +56,10 @@ HOP_BY_HOP = {
     "transfer-encoding", "upgrade",
 }
 
-POLICY_MODES = {"unlocked": "Unlocked", "locked": "Locked"}
+# Input is matched case-insensitively (the Python SDK sends "Locked", the Rust crate "locked");
+# output is lowercase as the service returns it (the official Rust crate, generated from
+# Microsoft's TypeSpec, parses only "locked"/"unlocked"/"mutable").
+POLICY_MODES = {"unlocked": "unlocked", "locked": "locked"}
 
 
 def http_date(when: dt.datetime) -> str:
@@ -197,26 +200,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def upstream(self) -> http.client.HTTPConnection:
-        conn = getattr(self, "_upstream", None)
-        if conn is None:
-            host, port = self.server.upstream
-            conn = http.client.HTTPConnection(host, port, timeout=300)
-            self._upstream = conn
-        return conn
-
     def send_upstream(self, method, target, headers, body):
-        for attempt in range(2):
-            conn = self.upstream()
-            try:
-                conn.request(method, target, body=body, headers=headers)
-                return conn.getresponse()
-            except (http.client.HTTPException, ConnectionError, OSError):
-                conn.close()
-                self._upstream = None
-                if attempt == 1:
-                    raise
-        raise RuntimeError("unreachable")
+        """One fresh upstream connection per request, never retried: a retry after Azurite
+        already acted on a request (e.g. a create-only commit) would turn success into 409."""
+        if getattr(self, "_upstream", None) is not None:
+            self._upstream.close()
+        host, port = self.server.upstream
+        self._upstream = http.client.HTTPConnection(host, port, timeout=300)
+        self._upstream.request(method, target, body=body, headers=headers)
+        return self._upstream.getresponse()
 
     def capture(self, body_len: int) -> None:
         path = self.server.capture_path
@@ -312,7 +304,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return False
 
     def forward(self, body: bytes, key, comp: str, restype: str) -> None:
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        # Header names are case-insensitive: drop the client's Content-Length (any spelling) and
+        # write one, or Node's parser in Azurite sees two and answers a bare 400.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
         if body or self.command in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body))
         try:
@@ -341,7 +335,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.command == "PUT" and comp in ("", "blocklist") and "snapshot" not in self.query()
             ):
                 self.server.state.forget(key)
-        self.send_response(response.status, response.reason)
+        # send_response_only: Azurite's own Server and Date headers are passed on, not doubled.
+        self.log_request(response.status)
+        self.send_response_only(response.status, response.reason)
         length = response.getheader("Content-Length")
         skip = HOP_BY_HOP | {"content-length"} | {k.lower() for k in extra}
         for name, value in response.getheaders():
@@ -446,7 +442,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "DELETE":
             # Only an unlocked policy can be deleted; a locked one is refused with
             # ImmutabilityPolicyDeleteOnLockedPolicy (Azure SDK error-code lists).
-            if current_active and current.get("mode") == "Locked":
+            if current_active and current.get("mode") == "locked":
                 return self.error(409, "ImmutabilityPolicyDeleteOnLockedPolicy")
             state.update(key, until=None, mode=None)
             return self.reply(200, {})
@@ -459,14 +455,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if until <= now:
             # "Past times are not valid."
             return self.error(400, "InvalidHeaderValue", "Header: x-ms-immutability-policy-until-date is in the past")
-        raw_mode = self.headers.get("x-ms-immutability-policy-mode", "Unlocked")
+        raw_mode = self.headers.get("x-ms-immutability-policy-mode", "unlocked")
         mode = POLICY_MODES.get(raw_mode.strip().lower())
         if mode is None:
             # "Mutable" is only ever returned by the service, never set.
             return self.error(400, "InvalidHeaderValue", f"Header: x-ms-immutability-policy-mode={raw_mode!r} (Unlocked or Locked)")
-        if current_active and current.get("mode") == "Locked":
+        if current_active and current.get("mode") == "locked":
             # A locked policy can only be extended: it cannot be shortened nor go back to Unlocked.
-            if mode != "Locked":
+            if mode != "locked":
                 return self.error(409, "BlobImmutableDueToPolicy", "A locked immutability policy cannot be unlocked.")
             if until < current["until"]:
                 return self.error(409, "BlobImmutableDueToPolicy", "A locked immutability policy cannot be shortened.")

@@ -229,6 +229,6 @@ pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError
     match target {
         Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
         Target::S3 { .. } => Err(StoreError::Config("the S3 backend is not built yet".into())),
-        Target::Azure { .. } => Err(StoreError::Config("the Azure backend is not built yet".into())),
+        Target::Azure { .. } => Ok(Box::new(azure::AzureStore::from_env(target.clone())?)),
     }
 }

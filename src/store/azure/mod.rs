@@ -126,6 +126,12 @@ fn valid_metadata_name(name: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Azure metadata names are C# identifiers, so the plan's `bundle-path` is stored as
+/// `bundle_path`: '-' becomes '_', nothing else is changed.
+fn metadata_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
 /// Blob index tags: 1–128 character keys, 0–256 character values, from letters, digits, space
 /// and `+ - . / : = _` (Azure "Manage and find data with blob index tags").
 fn valid_tag(text: &str, max: usize, allow_empty: bool) -> bool {
@@ -137,6 +143,30 @@ fn valid_tag(text: &str, max: usize, allow_empty: bool) -> bool {
 /// The `x-ms-tags` header: a URL-encoded query string (spaces as %20).
 fn tags_header(tags: &BTreeMap<String, String>) -> String {
     url::form_urlencoded::Serializer::new(String::new()).extend_pairs(tags.iter()).finish().replace('+', "%20")
+}
+
+/// Sends `Accept: application/xml` (the Blob service's error and listing format) where the crate
+/// leaves the HTTP client's `*/*`, as the official Python SDK does; found by the
+/// wire-conformance test (tests/azure.rs).
+#[derive(Debug)]
+struct AcceptXml;
+
+#[async_trait::async_trait]
+impl azure_core::http::policies::Policy for AcceptXml {
+    async fn send(
+        &self,
+        ctx: &azure_core::http::Context,
+        request: &mut azure_core::http::Request,
+        next: &[Arc<dyn azure_core::http::policies::Policy>],
+    ) -> azure_core::http::policies::PolicyResult {
+        if request.headers().get_optional_str(&azure_core::http::headers::ACCEPT).is_none() {
+            request.insert_header("accept", "application/xml");
+        }
+        match next.split_first() {
+            Some((first, rest)) => first.send(ctx, request, rest).await,
+            None => Err(azure_core::Error::with_message(ErrorKind::Other, "pipeline ended before the transport")),
+        }
+    }
 }
 
 impl AzureStore {
@@ -171,6 +201,7 @@ impl AzureStore {
             .pop_if_empty()
             .push(container);
         let mut client_options = ClientOptions::default();
+        client_options.per_try_policies.push(Arc::new(AcceptXml));
         let mut credential = None;
         match &auth {
             AzureAuth::SharedKey { account: signer, key } => {
@@ -243,7 +274,11 @@ impl AzureStore {
             Some("unlocked") => Some(RetentionMode::Governance),
             _ => None,
         };
-        let legal_hold = header("x-ms-legal-hold").map(|v| v.eq_ignore_ascii_case("true"));
+        // Azure reports x-ms-legal-hold on blobs of version-level-immutable containers; a blob
+        // that carries a policy but no hold header has no hold.
+        let legal_hold = header("x-ms-legal-hold")
+            .map(|v| v.eq_ignore_ascii_case("true"))
+            .or_else(|| header("x-ms-immutability-policy-until-date").map(|_| false));
         let last_modified = header("last-modified").and_then(|v| DateTime::parse_from_rfc2822(&v).ok()).map(|d| d.with_timezone(&Utc));
         let is_latest = header("x-ms-is-current-version").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(true);
         let stored = StoredObject {
@@ -561,11 +596,17 @@ impl ImmutableStore for AzureStore {
 
     async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
         self.check_key(&object.key)?;
-        for name in object.metadata.keys() {
-            if !valid_metadata_name(name) || name.eq_ignore_ascii_case(SHA256_METADATA) {
+        for (name, value) in &object.metadata {
+            if !valid_metadata_name(&metadata_name(name)) {
                 return Err(StoreError::Config(format!(
-                    "metadata name {name:?} for {} is not allowed on Azure (C# identifier, not {SHA256_METADATA:?})",
+                    "metadata name {name:?} for {} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')",
                     object.key
+                )));
+            }
+            if name.eq_ignore_ascii_case(SHA256_METADATA) && !value.eq_ignore_ascii_case(&object.sha256) {
+                return Err(StoreError::Config(format!(
+                    "metadata {SHA256_METADATA}={value} for {} contradicts the object's SHA-256 {}",
+                    object.key, object.sha256
                 )));
             }
         }
@@ -580,7 +621,8 @@ impl ImmutableStore for AzureStore {
             return Err(StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() });
         }
         let (ids, md5) = self.stage_blocks(object, progress).await?;
-        let mut metadata: HashMap<String, String> = object.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut metadata: HashMap<String, String> =
+            object.metadata.iter().filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA)).map(|(k, v)| (metadata_name(k), v.clone())).collect();
         metadata.insert(SHA256_METADATA.to_string(), object.sha256.to_ascii_lowercase());
         let options = BlockBlobClientCommitBlockListOptions {
             if_none_match: Some(Etag::from("*")),
@@ -596,7 +638,10 @@ impl ImmutableStore for AzureStore {
         let block = self.blob(&object.key).block_blob_client();
         if let Err(e) = block.commit_block_list(body, Some(options)).await {
             return Err(match status_of(&e) {
-                (Some(409 | 412), _) => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
+                // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
+                // from some service versions).
+                (Some(409), Some(code)) if code == "BlobAlreadyExists" => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
+                (Some(412), _) => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
                 _ => cloud(&self.target, "Put Block List", Some(&object.key), describe(&e)),
             });
         }
@@ -717,6 +762,7 @@ mod tests {
     #[test]
     fn names_tags_and_dates() {
         assert!(valid_metadata_name("case_id") && valid_metadata_name("_x1"));
+        assert_eq!(metadata_name("bundle-path"), "bundle_path");
         assert!(!valid_metadata_name("case-id") && !valid_metadata_name("1x") && !valid_metadata_name(""));
         assert!(valid_tag("sha256:ab12", 256, false) && !valid_tag("a&b", 256, false) && !valid_tag("", 128, false));
         let mut tags = BTreeMap::new();
