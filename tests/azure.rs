@@ -432,3 +432,104 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         assert_eq!(rust, py, "{comp} #{nth}: wormvault's request differs from the Python SDK's");
     }
 }
+
+// --- the CLI on Azure targets (credentials from the environment, never argv) ---
+
+#[test]
+fn target_check_cli_refuses_bare_azurite_and_passes_the_standin() {
+    let Some(azurite) = az::require_azurite() else { return };
+    let Some(standin) = az::require_worm_standin() else { return };
+    let bare = az::fresh_container(&azurite, "cli-bare").unwrap();
+    let worm = az::fresh_container(&standin, "cli-worm").unwrap();
+    let run = |target: &str, extra: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("wormvault")
+            .unwrap()
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
+            .args(["--json", "target", "check", target])
+            .args(extra)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Eby8vdM02x"), "key leaked");
+        (out.status.code(), json)
+    };
+    let bare_target = az::target(&azurite, &bare, "").to_string();
+    let (code, json) = run(&bare_target, &[]);
+    assert_eq!(code, Some(1), "{json}");
+    let (code, json) = run(&bare_target, &["--accept-unenforced-storage"]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json.pointer("/result/enforcement").or_else(|| json.pointer("/enforcement")).and_then(|v| v.as_str()), Some("unconfirmed"), "{json}");
+    let (code, json) = run(&az::target(&standin, &worm, "").to_string(), &[]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json.pointer("/result/enforcement").or_else(|| json.pointer("/enforcement")).and_then(|v| v.as_str()), Some("store"), "{json}");
+}
+
+// --- deployment template (cannot be deployed here: parsed and checked setting by setting) ---
+
+#[test]
+fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() {
+    let text = std::fs::read_to_string(root().join("infra/azure/main.json")).unwrap();
+    let template: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let resources = template["resources"].as_array().unwrap();
+    let one = |kind: &str| -> &serde_json::Value {
+        let found: Vec<_> = resources.iter().filter(|r| r["type"] == kind).collect();
+        assert_eq!(found.len(), 1, "exactly one {kind}");
+        found[0]
+    };
+    let account = one("Microsoft.Storage/storageAccounts");
+    assert_eq!(account["kind"], "StorageV2");
+    let p = &account["properties"];
+    assert_eq!(p["supportsHttpsTrafficOnly"], true);
+    assert_eq!(p["minimumTlsVersion"], "TLS1_2");
+    assert_eq!(p["allowBlobPublicAccess"], false);
+    assert_eq!(p["allowSharedKeyAccess"], false);
+    assert_eq!(p["encryption"]["requireInfrastructureEncryption"], true);
+    assert_eq!(p["immutableStorageWithVersioning"]["enabled"], true);
+    let service = one("Microsoft.Storage/storageAccounts/blobServices");
+    assert_eq!(service["properties"]["isVersioningEnabled"], true);
+    assert_eq!(service["properties"]["changeFeed"]["enabled"], true);
+    let container = one("Microsoft.Storage/storageAccounts/blobServices/containers");
+    assert_eq!(container["properties"]["publicAccess"], "None");
+    assert_eq!(container["properties"]["immutableStorageWithVersioning"]["enabled"], true);
+    let policy = one("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies");
+    assert_eq!(policy["properties"]["immutabilityPeriodSinceCreationInDays"], "[parameters('retentionDays')]");
+    let days = &template["parameters"]["retentionDays"];
+    assert!(days["minValue"].as_i64().unwrap() >= 2555 && days["defaultValue"].as_i64().unwrap() >= 2555);
+
+    // Roles: the uploader cannot delete or change immutability/legal holds; retention and
+    // legal-hold administration are separate roles assigned to separate principals.
+    let roles: Vec<&serde_json::Value> = resources.iter().filter(|r| r["type"] == "Microsoft.Authorization/roleDefinitions").collect();
+    assert_eq!(roles.len(), 3);
+    let role = |needle: &str| roles.iter().find(|r| r["properties"]["roleName"].as_str().unwrap().contains(needle)).unwrap()["properties"]["permissions"][0].clone();
+    let list = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let uploader = role("uploader");
+    let data = list(&uploader["dataActions"]);
+    assert!(data.iter().any(|a| a.ends_with("blobs/write")) && data.iter().any(|a| a.ends_with("blobs/read")));
+    assert!(data.iter().all(|a| !a.contains("delete") && !a.contains("immutableStorage") && !a.ends_with("/*")), "{data:?}");
+    assert!(list(&uploader["notDataActions"]).iter().any(|a| a.ends_with("blobs/delete")));
+    assert!(list(&uploader["actions"]).iter().all(|a| !a.contains("immutabilityPolicies") && !a.contains("LegalHold")));
+    let retention = role("retention");
+    let actions = list(&retention["actions"]);
+    assert!(actions.iter().any(|a| a.ends_with("immutabilityPolicies/lock/action")) && actions.iter().any(|a| a.ends_with("immutabilityPolicies/extend/action")));
+    assert!(actions.iter().all(|a| !a.ends_with("immutabilityPolicies/delete")) && list(&retention["dataActions"]).is_empty());
+    let holds = role("legal hold");
+    assert!(list(&holds["actions"]).iter().any(|a| a.ends_with("setLegalHold/action")));
+    assert!(list(&holds["dataActions"]).iter().all(|a| !a.ends_with("blobs/write") && !a.ends_with("blobs/delete")));
+    let assignments: Vec<&serde_json::Value> = resources.iter().filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments").collect();
+    let principals: std::collections::BTreeSet<_> = assignments.iter().map(|a| a["properties"]["principalId"].as_str().unwrap()).collect();
+    assert_eq!(assignments.len(), 3);
+    assert_eq!(principals.len(), 3, "three different principals: {principals:?}");
+
+    // The deploy script shows the az commands (dry run).
+    let out = Command::new("bash")
+        .arg(root().join("infra/azure/deploy.sh"))
+        .args(["rg-evidence", "wvevidence", "uploader-id", "retention-id", "holds-id", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("+ az deployment group create --resource-group rg-evidence --template-file") && text.contains("storageAccountName=wvevidence"), "{text}");
+}

@@ -425,8 +425,17 @@ impl AzureStore {
             RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
             RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
         };
+        // A container default policy (infra/azure) may already give the new version what the
+        // plan asks; then an uploader without the immutability permission needs nothing more.
+        let current = self.head_version(&object.key, None).await?;
+        let satisfied = current.as_ref().is_some_and(|c| {
+            c.retain_until.is_some_and(|u| u >= until)
+                && (c.retention_mode == Some(object.lock.mode) || c.retention_mode == Some(RetentionMode::Compliance))
+        });
+        let held = current.as_ref().is_some_and(|c| c.legal_hold == Some(true));
         let options = BlobClientSetImmutabilityPolicyOptions { immutability_policy_mode: Some(mode), ..Default::default() };
-        if let Err(e) = blob.set_immutability_policy(&expiry, Some(options)).await {
+        let result = if satisfied { Ok(()) } else { blob.set_immutability_policy(&expiry, Some(options)).await.map(|_| ()) };
+        if let Err(e) = result {
             if enforcement != Enforcement::Unconfirmed {
                 return Err(StoreError::NotHonoured {
                     target: self.target.to_string(),
@@ -439,7 +448,7 @@ impl AzureStore {
             }
             tracing::warn!(key = %object.key, error = %describe(&e), "immutability policy not set (enforcement unconfirmed by the user's choice)");
         }
-        if object.lock.legal_hold {
+        if object.lock.legal_hold && !held {
             if let Err(e) = blob.set_legal_hold(true, None::<BlobClientSetLegalHoldOptions>).await {
                 if enforcement != Enforcement::Unconfirmed {
                     return Err(StoreError::NotHonoured {
