@@ -71,6 +71,11 @@ impl KeyPair {
     }
 
     /// Sign bytes; returns the 64-byte signature as standard base64 (CAVRA's `value`).
+    /// The raw signing key, for signers outside this module (audit records, checkpoints).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     pub fn sign_b64(&self, message: &[u8]) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(self.signing.sign(message).to_bytes())
