@@ -533,3 +533,69 @@ fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() 
     assert!(out.status.success());
     assert!(text.contains("+ az deployment group create --resource-group rg-evidence --template-file") && text.contains("storageAccountName=wvevidence"), "{text}");
 }
+
+/// The lead's commands on azure targets: `archive` (stand-in: locked, receipts say store; bare
+/// Azurite: exit 1, or exit 0 with receipts saying unconfirmed when explicitly accepted),
+/// `check-remote --rehash`, `hold set/release` — state checked with direct REST calls.
+#[test]
+fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
+    let Some(azurite) = az::require_azurite() else { return };
+    let Some(standin) = az::require_worm_standin() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let wormvault = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("wormvault")
+            .unwrap()
+            .current_dir(work.path())
+            .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+            .env_remove("AZURE_STORAGE_SAS_TOKEN")
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let bundle = root().join("tests/fixtures/cavra/bundle-ed25519");
+    let trust = root().join("tests/fixtures/cavra/keys/evidence-trust-roots.json");
+    let (bundle, trust) = (bundle.to_str().unwrap(), trust.to_str().unwrap());
+
+    // Through the stand-in: archived, locked, receipts say store.
+    let worm = az::fresh_container(&standin, "cli-archive").unwrap();
+    let target = az::target(&standin, &worm, "rel").to_string();
+    let receipts = work.path().join("receipts-worm.json");
+    let (code, out, err) = wormvault(&["archive", bundle, "--to", &target, "--trust-root", trust, "--receipts-out", receipts.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
+    assert_eq!(set["enforcement"], "store");
+    let keys: Vec<String> = set["receipts"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 4);
+    for key in &keys {
+        let head = az::rest(&standin, "HEAD", &format!("/{worm}/{key}"), "", &[], b"").unwrap();
+        assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("locked"), "{key}");
+        let delete = az::rest(&standin, "DELETE", &format!("/{worm}/{key}"), "", &[], b"").unwrap();
+        assert_eq!(delete.status, 409, "{key}");
+    }
+    let (code, out, err) = wormvault(&["check-remote", "--rehash", "--receipts", receipts.to_str().unwrap(), &target]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (code, out, err) = wormvault(&["hold", "set", "--case", "CASE-9", "--reason", "litigation", &target]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let held = |key: &str| az::rest(&standin, "HEAD", &format!("/{worm}/{key}"), "", &[], b"").unwrap().header("x-ms-legal-hold").map(str::to_string);
+    assert!(keys.iter().all(|k| held(k).as_deref() == Some("true")));
+    let (code, out, err) = wormvault(&["hold", "release", "--case", "CASE-9", "--reason", "closed", "--confirm-release", &target]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(keys.iter().all(|k| held(k).as_deref() == Some("false")));
+
+    // Bare Azurite: refused (exit 1, nothing written) unless unenforced storage is accepted.
+    let bare = az::fresh_container(&azurite, "cli-bare-archive").unwrap();
+    let target = az::target(&azurite, &bare, "rel").to_string();
+    let (code, out, err) = wormvault(&["archive", bundle, "--to", &target, "--trust-root", trust]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    let listing = az::rest(&azurite, "GET", &format!("/{bare}"), "restype=container&comp=list", &[], b"").unwrap();
+    assert!(!String::from_utf8_lossy(&listing.body).contains("<Blob>"), "refused archive wrote blobs");
+    let receipts = work.path().join("receipts-bare.json");
+    let (code, out, err) = wormvault(&[
+        "archive", bundle, "--to", &target, "--trust-root", trust, "--accept-unenforced-storage", "--receipts-out", receipts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
+    assert_eq!(set["enforcement"], "unconfirmed");
+}
