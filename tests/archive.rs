@@ -163,7 +163,7 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     let vault = format!("file://{}/vault", d.display());
     ok(wormvault(d, &["-q", "archive", "bundle", "--trust-root", "trust-root.json", "--to", &vault, "--receipts-out", "r.json"]));
     let prefix = format!("{vault}/rel-11");
-    let set = json(&ok(wormvault(d, &["--json", "hold", "set", &prefix, "--case", "CASE-1", "--reason", "litigation"])));
+    let set = json(&ok(wormvault(d, &["--json", "hold", "set", &prefix, "--case", "CASE-1", "--reason", "litigation", "--audit-log", "holds.jsonl", "--actor", "records-manager"])));
     assert_eq!(set["objects"].as_array().unwrap().len(), 5, "4 evidence objects + the receipts");
     assert!(set["objects"].as_array().unwrap().iter().all(|o| o["legal_hold"] == true));
     let status = json(&ok(wormvault(d, &["--json", "hold", "status", &prefix])));
@@ -171,6 +171,15 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     exit(&wormvault(d, &["hold", "release", &prefix, "--case", "CASE-1", "--reason", "settled"]), 1);
     let released = json(&ok(wormvault(d, &["--json", "hold", "release", &prefix, "--case", "CASE-1", "--reason", "settled", "--confirm-release"])));
     assert!(released["objects"].as_array().unwrap().iter().all(|o| o["legal_hold"] == false));
+    // The hold was recorded in the audit log, naming the case, the reason and every object.
+    let log = std::fs::read_to_string(d.join("holds.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(record["event_type"], "legal_hold.set");
+    assert_eq!(record["actor"], "records-manager");
+    assert_eq!(record["metadata"]["case_id"], "CASE-1");
+    assert_eq!(record["metadata"]["reason"], "litigation");
+    assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 5);
+    ok(wormvault(d, &["audit", "verify", "--log", "holds.jsonl"]));
 }
 
 /// Archive to a local vault with an audit log and checkpoint, then build the handoff package.
