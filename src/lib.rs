@@ -9,9 +9,12 @@
 
 pub mod audit;
 pub mod bundle;
+pub mod archive;
 pub mod canonical;
+pub mod demo;
 pub mod cli;
 pub mod exit;
+pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;

@@ -389,8 +389,8 @@ pub fn create(
 /// signed checkpoint (whose signature is checked, and which the log must extend). The log must
 /// start at sequence 1 (a pruned suffix cannot prove leaves it no longer holds).
 pub fn prove(log: &Path, sequence: u64, against: Option<(&str, &CheckpointKey)>) -> Result<InclusionProof, AuditError> {
-    let (mut leaves, record) = leaves_and_record(log, sequence)?;
-    let record = record.ok_or_else(|| AuditError::Invalid {
+    let (mut leaves, kept) = super::leaves::read(log, &|record: &Record| record.sequence() == Some(sequence))?;
+    let record = kept.into_iter().next().map(|(_, record)| record).ok_or_else(|| AuditError::Invalid {
         what: log.display().to_string(),
         problem: format!("no record with sequence {sequence}"),
     })?;
@@ -419,43 +419,6 @@ pub fn prove(log: &Path, sequence: u64, against: Option<(&str, &CheckpointKey)>)
         });
     }
     Ok(InclusionProof::new(&record, sequence - 1, &leaves, note_text)?)
-}
-
-/// Stream a log from sequence 1 into its Merkle leaves, keeping one record.
-fn leaves_and_record(log: &Path, sequence: u64) -> Result<(Vec<Hash>, Option<Record>), AuditError> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(log).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            AuditError::MissingLog { path: log.to_path_buf() }
-        } else {
-            AuditError::Io { action: "opening audit log", path: log.to_path_buf(), source: e }
-        }
-    })?;
-    let mut leaves = Vec::new();
-    let mut wanted = None;
-    for (index, line) in std::io::BufReader::with_capacity(128 * 1024, file).split(b'\n').enumerate() {
-        let line = line.map_err(AuditError::io("reading audit log", log))?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let bad = |problem: String| AuditError::BadLine { path: log.to_path_buf(), line: index as u64 + 1, problem };
-        let text = std::str::from_utf8(&line).map_err(|e| bad(format!("not UTF-8 ({e})")))?;
-        let Value::Object(fields) = crate::canonical::parse_strict(text).map_err(|e| bad(format!("not valid JSON ({e})")))? else {
-            return Err(bad("not a JSON object".into()));
-        };
-        let record = Record { fields };
-        if leaves.is_empty() && record.sequence() != Some(1) {
-            return Err(bad(format!(
-                "the log starts at sequence {:?}; proofs need the log from sequence 1 (pass the archive segments too)",
-                record.sequence()
-            )));
-        }
-        leaves.push(record_leaf(&record));
-        if wanted.is_none() && record.sequence() == Some(sequence) {
-            wanted = Some(record);
-        }
-    }
-    Ok((leaves, wanted))
 }
 
 #[cfg(test)]

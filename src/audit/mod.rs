@@ -11,6 +11,7 @@ pub mod append;
 pub mod checkpoint;
 pub mod export;
 pub mod fast;
+pub mod leaves;
 pub mod merkle;
 pub mod prune;
 pub mod record;

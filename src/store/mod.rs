@@ -9,6 +9,8 @@
 //!
 //! SDK types never leave the backend modules.
 
+pub mod azure;
+pub mod s3;
 pub mod target;
 
 use std::collections::BTreeMap;
@@ -227,7 +229,7 @@ pub mod local;
 pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError> {
     match target {
         Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
-        Target::S3 { .. } => Err(StoreError::Config("the S3 backend is not built yet".into())),
-        Target::Azure { .. } => Err(StoreError::Config("the Azure backend is not built yet".into())),
+        Target::S3 { .. } => Ok(Box::new(s3::S3Store::connect(target.clone()).await?)),
+        Target::Azure { .. } => Ok(Box::new(azure::AzureStore::from_env(target.clone())?)),
     }
 }

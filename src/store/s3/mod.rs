@@ -1,0 +1,306 @@
+//! S3 Object Lock backend: [`S3Store`] implements [`ImmutableStore`] with `aws-sdk-s3`. This file
+//! owns the connection (credentials, region, endpoint, retries) and maps SDK errors to
+//! [`StoreError`]; the work is split by concern:
+//! [`preflight`] (is the bucket WORM?), `upload` (create-only locked writes, multipart, dangling
+//! upload cleanup) and `read` (HEAD, versions, legal holds, download, delete).
+//!
+//! SDK types stay inside this module tree (house style, habit 1).
+
+mod checksum;
+pub mod policy;
+pub mod preflight;
+mod read;
+mod upload;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use super::{
+    ImmutableStore, PreflightOptions, PreflightReport, Progress, PutObject, StoreError, StoredObject, Target,
+};
+
+pub use checksum::{ChecksumError, StoreChecksum, composite_checksum, parse_store_checksum};
+pub use upload::DanglingUpload;
+
+/// Smallest part S3 accepts (except the last one), 5 MiB.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest part and largest single PUT S3 accepts, 5 GiB.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's limit on parts per multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// How to connect and how to split uploads. `Default` reads credentials, region and endpoint
+/// from the standard AWS chain only.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// Endpoint override (emulators, S3-compatible stores). `None` uses `AWS_ENDPOINT_URL` /
+    /// `AWS_ENDPOINT_URL_S3` or the AWS profile, then AWS itself. Any custom endpoint switches to
+    /// path-style addressing (`http://host/bucket/key`), which emulators need.
+    pub endpoint_url: Option<String>,
+    /// Region override; otherwise the AWS chain (`AWS_REGION`, profile, IMDS).
+    pub region: Option<String>,
+    /// Static credentials (emulators and tests). `None`: the AWS chain (env, profiles, SSO,
+    /// web identity, container and instance roles). Never logged.
+    pub credentials: Option<S3Credentials>,
+    /// Files larger than this go multipart.
+    pub multipart_threshold: u64,
+    /// Part size for multipart uploads (raised automatically to stay within 10,000 parts).
+    pub part_size: u64,
+    /// Parts in flight per multipart upload.
+    pub part_concurrency: usize,
+    /// Attempts per request, first included, for throttling and transient errors (the SDK's
+    /// standard retry mode with exponential backoff and jitter; other errors are not retried).
+    pub max_attempts: u32,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            endpoint_url: None,
+            region: None,
+            credentials: None,
+            multipart_threshold: 64 * 1024 * 1024,
+            part_size: 16 * 1024 * 1024,
+            part_concurrency: 4,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.region)
+            .field("credentials", &self.credentials.as_ref().map(|c| &c.access_key_id))
+            .field("multipart_threshold", &self.multipart_threshold)
+            .field("part_size", &self.part_size)
+            .field("part_concurrency", &self.part_concurrency)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+/// Static access keys. `Debug` shows the key id only.
+#[derive(Clone)]
+pub struct S3Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+impl S3Settings {
+    fn validate(&self) -> Result<(), StoreError> {
+        if self.part_size < MIN_PART_SIZE || self.part_size > MAX_PART_SIZE {
+            return Err(StoreError::Config(format!(
+                "S3 part size {} is outside S3's limits ({MIN_PART_SIZE}..={MAX_PART_SIZE} bytes); choose a part size of at least 5 MiB",
+                self.part_size
+            )));
+        }
+        if self.multipart_threshold > MAX_PART_SIZE {
+            return Err(StoreError::Config(format!(
+                "S3 multipart threshold {} exceeds the 5 GiB single-PUT limit; use at most {MAX_PART_SIZE}",
+                self.multipart_threshold
+            )));
+        }
+        if self.part_concurrency == 0 || self.max_attempts == 0 {
+            return Err(StoreError::Config("S3 part concurrency and attempts must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// An S3 bucket (and key prefix) with Object Lock, as a write-once store.
+pub struct S3Store {
+    target: Target,
+    bucket: String,
+    client: Client,
+    settings: S3Settings,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store").field("target", &self.target).field("settings", &self.settings).finish()
+    }
+}
+
+impl S3Store {
+    /// Connect with credentials, region and endpoint from the standard AWS chain.
+    pub async fn connect(target: Target) -> Result<S3Store, StoreError> {
+        S3Store::connect_with(target, S3Settings::default()).await
+    }
+
+    /// Connect with explicit settings (endpoint, region, credentials, multipart tuning).
+    pub async fn connect_with(target: Target, settings: S3Settings) -> Result<S3Store, StoreError> {
+        let Target::S3 { bucket, .. } = &target else {
+            return Err(StoreError::Config(format!("{target} is not an s3:// target")));
+        };
+        let bucket = bucket.clone();
+        settings.validate()?;
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(20));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        if let Some(endpoint) = &settings.endpoint_url {
+            loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
+        }
+        if let Some(region) = &settings.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(credentials) = &settings.credentials {
+            loader = loader.credentials_provider(Credentials::new(
+                credentials.access_key_id.clone(),
+                credentials.secret_access_key.clone(),
+                credentials.session_token.clone(),
+                None,
+                "wormvault-settings",
+            ));
+        }
+        let shared = loader.load().await;
+        if shared.region().is_none() {
+            return Err(StoreError::Config(format!(
+                "no AWS region for {target}: set AWS_REGION (or a profile region) so requests go to the bucket's region"
+            )));
+        }
+        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        // Emulators and most S3-compatible stores serve buckets under the path, not as
+        // virtual-hosted names (emulators.md, "Rust SDK facts").
+        if shared.endpoint_url().is_some() {
+            config = config.force_path_style(true);
+        }
+        let client = Client::from_conf(config.build());
+        Ok(S3Store { target, bucket, client, settings })
+    }
+
+    /// The bucket this store writes to.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The multipart settings in use.
+    pub fn settings(&self) -> &S3Settings {
+        &self.settings
+    }
+
+    /// Abort every unfinished multipart upload under `prefix` (full key prefix): the parts a
+    /// killed or failed run left behind, which cost storage and can never become objects. Call it
+    /// before uploading into a session prefix. Returns what was aborted.
+    ///
+    /// S3 cannot tell whose upload it is, so scope `prefix` to this tool's session: a concurrent
+    /// run writing to the same prefix would lose its in-progress upload (and fail loudly).
+    pub async fn abort_dangling_uploads(&self, prefix: &str) -> Result<Vec<DanglingUpload>, StoreError> {
+        upload::abort_dangling(self, prefix).await
+    }
+
+    /// One specific version as the store reports it (checksum, lock, legal hold, tags), or
+    /// `None` if it does not exist.
+    pub async fn head_version(&self, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
+        read::head(self, key, version_id).await
+    }
+
+    fn cloud_error<E>(&self, operation: &str, key: Option<&str>, error: &SdkError<E>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        StoreError::Cloud {
+            target: self.target.to_string(),
+            operation: operation.to_string(),
+            key: key.map(str::to_string),
+            message: describe(error),
+        }
+    }
+}
+
+/// HTTP status of an SDK error, when a response came back.
+fn status<E>(error: &SdkError<E>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The service error code (`NoSuchKey`, `PreconditionFailed`, ...), when the service sent one.
+fn code<E: ProvideErrorMetadata>(error: &SdkError<E>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+/// A one-line description: code, message and HTTP status for service errors, the cause chain
+/// for transport errors (the SDK's own Display says only "dispatch failure").
+fn describe<E>(error: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            format!(
+                "{} (HTTP {}): {}",
+                err.code().unwrap_or("unknown error"),
+                service.raw().status().as_u16(),
+                err.message().unwrap_or("no message")
+            )
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ImmutableStore for S3Store {
+    fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn preflight(&self, options: &PreflightOptions) -> Result<PreflightReport, StoreError> {
+        preflight::run(self, options).await
+    }
+
+    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+        upload::put(self, object, progress).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        read::head(self, key, None).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
+        read::list(self, prefix).await
+    }
+
+    async fn set_legal_hold(&self, key: &str, version_id: Option<&str>, hold: bool) -> Result<StoredObject, StoreError> {
+        read::set_legal_hold(self, key, version_id, hold).await
+    }
+
+    async fn download(&self, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError> {
+        read::download(self, key, version_id, dest).await
+    }
+
+    async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
+        read::delete(self, key, version_id).await
+    }
+
+    async fn abort_incomplete_uploads(&self, prefix: &str) -> Result<usize, StoreError> {
+        Ok(self.abort_dangling_uploads(prefix).await?.len())
+    }
+}
