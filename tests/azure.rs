@@ -599,3 +599,62 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
     let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
     assert_eq!(set["enforcement"], "unconfirmed");
 }
+
+/// Resume after a kill: one blob fully written, another left as uncommitted staged blocks with
+/// garbage under wormvault's own block ids (a kill mid-upload). Rerunning the plan skips the
+/// complete blob, re-stages and commits the other, and every blob reads back intact and locked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_a_kill_mid_upload() {
+    let Some(endpoint) = az::require_worm_standin() else { return };
+    let container = az::fresh_container(&endpoint, "resume").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, size) in [("a.bin", 3000usize), ("b.bin", 5000)] {
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(dir.path().join(name), &data).unwrap();
+        files.push(PlanFile { path: name.into(), sha256: sha256_hex(&data), bytes: size as u64 });
+    }
+    let input = PlanInput {
+        bundle_digest: "ab".repeat(32),
+        manifest_signature: serde_json::json!({}),
+        created_at: "2026-11-22T00:00:00+00:00".into(),
+        signer: "test".into(),
+        session_id: "resume-1".into(),
+        classification: None,
+        retention_days: 2555,
+        policy_retain_until: None,
+        files,
+    };
+    let options = PlanOptions {
+        target: az::target(&endpoint, &container, ""),
+        mode: RetentionMode::Compliance,
+        legal_hold_case: None,
+        minimum_retention_days: 2555,
+        now: Utc::now(),
+    };
+    let plan = plan::plan(&input, &options).unwrap();
+    let store = az::store(&endpoint, &container, AzureOptions { block_size: 1024, concurrency: 2 });
+    // Before the "kill": a.bin complete, b.bin only partly staged (wrong bytes, same block ids).
+    let a = &plan.objects[0];
+    let a_data = std::fs::read(dir.path().join(&a.path)).unwrap();
+    store.put(&object(&a.key, &dir.path().join(&a.path), &a_data, a.lock(), a.tags.clone()), &|_| {}).await.unwrap();
+    let b = &plan.objects[1];
+    let b_path = format!("/{container}/{}", b.key);
+    for index in 0..2 {
+        let id = base64::engine::general_purpose::STANDARD.encode(format!("wormvault-{index:012}"));
+        let query = format!("comp=block&blockid={}", url_encode(&id));
+        let staged = az::rest(&endpoint, "PUT", &b_path, &query, &[], &[0xEE; 1024]).unwrap();
+        assert_eq!(staged.status, 201);
+    }
+    assert_eq!(az::rest(&endpoint, "HEAD", &b_path, "", &[], b"").unwrap().status, 404);
+
+    let report = upload::execute(&plan, dir.path(), &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+    assert_eq!((report.uploaded, report.already_present), (1, 1));
+    let got = az::rest(&endpoint, "GET", &b_path, "", &[], b"").unwrap();
+    assert_eq!(got.body, std::fs::read(dir.path().join(&b.path)).unwrap());
+    assert_eq!(got.header("x-ms-immutability-policy-mode"), Some("locked"));
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

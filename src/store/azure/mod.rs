@@ -379,7 +379,7 @@ impl AzureStore {
                         ..Default::default()
                     };
                     block
-                        .stage_block(&id, len, RequestContent::from(data.to_vec()), Some(options))
+                        .stage_block(&id, len, data.into(), Some(options))
                         .await
                         .map_err(|e| cloud(target, "Put Block", Some(key), describe(&e)))?;
                     progress(len);
