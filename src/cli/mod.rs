@@ -7,11 +7,13 @@ pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod drill;
 pub mod hold;
 pub mod keys;
 pub mod output;
 pub mod plan;
 pub mod readiness;
+pub mod status;
 pub mod target;
 pub mod upload;
 
@@ -61,6 +63,10 @@ pub enum Command {
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
     CheckRemote(check_remote::Args),
+    /// Tamper and recovery drills: prove tampering is caught and archived evidence comes back intact.
+    Drill(drill::Args),
+    /// Operating status of the audit store: CAVRA's six tenant checks, derived from real checks.
+    Status(status::Args),
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
 }
@@ -80,6 +86,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Archive(args) => archive::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
+        Command::Drill(args) => drill::run(args, &output),
+        Command::Status(args) => status::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
     };
     match result {
