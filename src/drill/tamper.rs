@@ -371,7 +371,11 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         BUNDLE_CHECKS,
         baseline_report.valid,
         baseline_report.kinds().iter().map(|k| k.to_string()).collect(),
-        baseline_report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect::<Vec<_>>().join("; "),
+        if baseline_report.valid {
+            "no findings".to_string()
+        } else {
+            baseline_report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect::<Vec<_>>().join("; ")
+        },
     )];
     let baseline_ok = baseline_report.valid;
 
