@@ -10,6 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -310,10 +311,9 @@ fn copy_bundle(source: &Path, dest: &Path) -> Result<(), DrillError> {
             fs::copy(entry.path(), &target).map_err(DrillError::io("copying", entry.path()))?;
             // The copy may inherit a read-only mode (a restored or vaulted bundle); the drill
             // edits copies only.
-            let mut permissions = fs::metadata(&target).map_err(DrillError::io("reading", &target))?.permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            permissions.set_readonly(false);
-            fs::set_permissions(&target, permissions).map_err(DrillError::io("making writable", &target))?;
+            // Owner write only (set_readonly(false) would make it world-writable on Unix).
+            let mode = fs::metadata(&target).map_err(DrillError::io("reading", &target))?.permissions().mode();
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o200)).map_err(DrillError::io("making writable", &target))?;
         }
     }
     Ok(())
@@ -351,13 +351,18 @@ fn forge_value(value: &str, hex_encoded: bool) -> String {
     BASE64.encode(bytes)
 }
 
+/// Edits a bundle copy in place.
+type BundleEdit = Box<dyn Fn(&Path) -> Result<(), DrillError>>;
+/// Rewrites one audit-log record line (1-based record index) into zero or more outputs.
+type LineEdit = Box<dyn FnMut(u64, String) -> Result<Vec<Emit>, DrillError>>;
+
 struct BundleCase {
     id: &'static str,
     tamper: String,
     kind: &'static str,
     path: String,
     applicable: Result<(), String>,
-    edit: Box<dyn Fn(&Path) -> Result<(), DrillError>>,
+    edit: BundleEdit,
 }
 
 fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> Result<Vec<Case>, DrillError> {
@@ -730,7 +735,7 @@ struct LogCase {
     check: LogCheck,
     kind: &'static str,
     record: u64,
-    edit: Box<dyn FnMut(u64, String) -> Result<Vec<Emit>, DrillError>>,
+    edit: LineEdit,
 }
 
 fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) -> Result<Vec<Case>, DrillError> {
