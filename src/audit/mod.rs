@@ -10,6 +10,8 @@ pub mod alert;
 pub mod append;
 pub mod checkpoint;
 pub mod export;
+pub mod fast;
+pub mod leaves;
 pub mod merkle;
 pub mod prune;
 pub mod record;

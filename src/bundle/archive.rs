@@ -27,7 +27,11 @@ pub struct ArchiveLimits {
 
 impl Default for ArchiveLimits {
     fn default() -> Self {
-        Self { max_entries: 100_000, max_entry_bytes: 64 << 30, max_total_bytes: 256 << 30 }
+        Self {
+            max_entries: 100_000,
+            max_entry_bytes: 64 << 30,
+            max_total_bytes: 256 << 30,
+        }
     }
 }
 
@@ -45,7 +49,10 @@ pub struct Extracted {
 /// Is this path a gzip file (by its magic bytes)?
 pub fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
-    File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
 }
 
 /// Stream `archive` into a new temporary directory, checking every entry.
@@ -53,17 +60,30 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
     let temp = tempfile::Builder::new()
         .prefix("wormvault-bundle-")
         .tempdir()
-        .map_err(|source| BundleError::Io { action: "creating a temporary directory for", path: archive.to_path_buf(), source })?;
-    let file = File::open(archive)
-        .map_err(|source| BundleError::Io { action: "opening", path: archive.to_path_buf(), source })?;
-    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::with_capacity(READ_SIZE, file)));
+        .map_err(|source| BundleError::Io {
+            action: "creating a temporary directory for",
+            path: archive.to_path_buf(),
+            source,
+        })?;
+    let file = File::open(archive).map_err(|source| BundleError::Io {
+        action: "opening",
+        path: archive.to_path_buf(),
+        source,
+    })?;
+    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::with_capacity(
+        READ_SIZE, file,
+    )));
     let mut findings = Vec::new();
     let mut digests = HashMap::new();
     let mut seen = BTreeSet::new();
     let mut count = 0usize;
     let mut total = 0u64;
     let corrupt = |error: &dyn std::fmt::Display| {
-        Finding::new(FindingKind::ArchiveCorrupt, None, format!("cannot read the archive: {error}; re-create it with `wormvault bundle pack`"))
+        Finding::new(
+            FindingKind::ArchiveCorrupt,
+            None,
+            format!("cannot read the archive: {error}; re-create it with `wormvault bundle pack`"),
+        )
     };
     match reader.entries() {
         Err(error) => findings.push(corrupt(&error)),
@@ -81,26 +101,37 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     findings.push(Finding::new(
                         FindingKind::ArchiveTooManyEntries,
                         None,
-                        format!("the archive has more than {} entries; refusing to read further", limits.max_entries),
+                        format!(
+                            "the archive has more than {} entries; refusing to read further",
+                            limits.max_entries
+                        ),
                     ));
                     break;
                 }
                 let raw = entry.path_bytes().into_owned();
                 let name = String::from_utf8_lossy(&raw).into_owned();
-                let parts = match std::str::from_utf8(&raw).map_err(|_| "name is not UTF-8".to_string()).and_then(safe_relative) {
+                let parts = match std::str::from_utf8(&raw)
+                    .map_err(|_| "name is not UTF-8".to_string())
+                    .and_then(safe_relative)
+                {
                     Ok(parts) => parts,
                     Err(reason) => {
                         findings.push(Finding::new(
                             FindingKind::ArchiveUnsafePath,
                             Some(&name),
-                            format!("archive entry {name:?} is unsafe ({reason}); it was not extracted"),
+                            format!(
+                                "archive entry {name:?} is unsafe ({reason}); it was not extracted"
+                            ),
                         ));
                         continue;
                     }
                 };
                 let kind = entry.header().entry_type();
                 if kind.is_symlink() || kind.is_hard_link() {
-                    let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
                     findings.push(Finding::new(
                         FindingKind::ArchiveLink,
                         Some(&name),
@@ -118,8 +149,13 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         findings.push(duplicate(&name));
                         continue;
                     }
-                    std::fs::create_dir_all(temp.path().join(&relative))
-                        .map_err(|source| BundleError::Io { action: "creating", path: temp.path().join(&relative), source })?;
+                    std::fs::create_dir_all(temp.path().join(&relative)).map_err(|source| {
+                        BundleError::Io {
+                            action: "creating",
+                            path: temp.path().join(&relative),
+                            source,
+                        }
+                    })?;
                     continue;
                 }
                 if !(kind.is_file() || kind.is_contiguous()) {
@@ -154,8 +190,11 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                 }
                 let destination = temp.path().join(&relative);
                 if let Some(parent) = destination.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|source| BundleError::Io { action: "creating", path: parent.to_path_buf(), source })?;
+                    std::fs::create_dir_all(parent).map_err(|source| BundleError::Io {
+                        action: "creating",
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
                 }
                 match write_hashed(&mut entry, &destination) {
                     Ok(digest) => {
@@ -166,21 +205,32 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         break;
                     }
                     Err(WriteError::Write(source)) => {
-                        return Err(BundleError::Io { action: "writing", path: destination, source });
+                        return Err(BundleError::Io {
+                            action: "writing",
+                            path: destination,
+                            source,
+                        });
                     }
                 }
             }
         }
     }
     let root = bundle_root(temp.path());
-    Ok(Extracted { temp, root, findings, digests })
+    Ok(Extracted {
+        temp,
+        root,
+        findings,
+        digests,
+    })
 }
 
 fn duplicate(name: &str) -> Finding {
     Finding::new(
         FindingKind::ArchiveDuplicateEntry,
         Some(name),
-        format!("archive entry {name:?} appears more than once; the later copy was ignored and the archive is rejected"),
+        format!(
+            "archive entry {name:?} appears more than once; the later copy was ignored and the archive is rejected"
+        ),
     )
 }
 
@@ -191,7 +241,11 @@ enum WriteError {
 
 /// Copy an entry into a new file (create-only), hashing as it goes.
 fn write_hashed(reader: &mut dyn Read, destination: &Path) -> Result<FileDigest, WriteError> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(destination).map_err(WriteError::Write)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(destination)
+        .map_err(WriteError::Write)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; READ_SIZE];
     let mut bytes = 0u64;
@@ -206,7 +260,10 @@ fn write_hashed(reader: &mut dyn Read, destination: &Path) -> Result<FileDigest,
         file.write_all(&buffer[..read]).map_err(WriteError::Write)?;
         bytes += read as u64;
     }
-    Ok(FileDigest { sha256: hex::encode(hasher.finalize()), bytes })
+    Ok(FileDigest {
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
 }
 
 /// The manifest is at the archive root, or inside its only top-level directory (an archive of
@@ -255,7 +312,10 @@ pub(crate) mod tests {
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, bytes).unwrap();
         let extracted = extract(&path, &limits).unwrap();
-        (extracted.findings.iter().map(|f| f.kind.as_str()).collect(), extracted)
+        (
+            extracted.findings.iter().map(|f| f.kind.as_str()).collect(),
+            extracted,
+        )
     }
 
     #[test]
@@ -263,7 +323,10 @@ pub(crate) mod tests {
         use tar::EntryType::*;
         let outside = tempfile::tempdir().unwrap();
         let escape = format!("{}/escaped", outside.path().display());
-        let limits = ArchiveLimits { max_entry_bytes: 10, ..ArchiveLimits::default() };
+        let limits = ArchiveLimits {
+            max_entry_bytes: 10,
+            ..ArchiveLimits::default()
+        };
         let (found, extracted) = kinds(
             raw_tar(&[
                 ("ok.txt", Regular, b"fine", ""),
@@ -290,8 +353,14 @@ pub(crate) mod tests {
             ]
         );
         assert!(!outside.path().join("escaped").exists());
-        assert_eq!(std::fs::read(extracted.temp.path().join("ok.txt")).unwrap(), b"fine");
-        let written: Vec<_> = std::fs::read_dir(extracted.temp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::read(extracted.temp.path().join("ok.txt")).unwrap(),
+            b"fine"
+        );
+        let written: Vec<_> = std::fs::read_dir(extracted.temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(written, ["ok.txt"]);
         let digest = &extracted.digests[&extracted.temp.path().join("ok.txt")];
         assert_eq!(digest.sha256, crate::hashing::sha256_hex(b"fine"));
@@ -300,8 +369,18 @@ pub(crate) mod tests {
     #[test]
     fn entry_count_limit_and_corrupt_archives() {
         use tar::EntryType::*;
-        let limits = ArchiveLimits { max_entries: 2, ..ArchiveLimits::default() };
-        let (found, _) = kinds(raw_tar(&[("a", Regular, b"", ""), ("b", Regular, b"", ""), ("c", Regular, b"", "")]), limits);
+        let limits = ArchiveLimits {
+            max_entries: 2,
+            ..ArchiveLimits::default()
+        };
+        let (found, _) = kinds(
+            raw_tar(&[
+                ("a", Regular, b"", ""),
+                ("b", Regular, b"", ""),
+                ("c", Regular, b"", ""),
+            ]),
+            limits,
+        );
         assert_eq!(found, ["archive_too_many_entries"]);
         let mut bytes = raw_tar(&[("a", Regular, &[7u8; 4000], "")]);
         bytes.truncate(bytes.len() / 2);

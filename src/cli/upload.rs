@@ -54,6 +54,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     let request = args.execute.request(&plan, output)?;
     let outcome = crate::cli::archive::execute(&plan, &report.bundle_dir, request, output)?;
+    crate::cli::archive::record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }

@@ -101,6 +101,11 @@ impl PublicKey {
     }
 
     /// The SPKI PEM text exactly as CAVRA writes it (64-column base64, trailing newline).
+    /// The raw verifying key, for verifiers outside this module (checkpoint notes).
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying
+    }
+
     pub fn spki_pem(&self) -> String {
         // Encoding a 32-byte key into a fixed-size SPKI cannot fail; fall back to an empty
         // string rather than panic if the library ever says otherwise.
