@@ -348,6 +348,24 @@ fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
     assert!(check(&status, "retention_posture")["details"]["shortest_retention_days"].as_i64().unwrap() >= 2555);
     assert_eq!(check(&status, "export_readiness")["details"]["records"], 5);
 
+    assert_eq!(check(&status, "evidence_freshness")["details"]["log_signatures_checked"], false);
+
+    // With the audit key the record signatures are checked too; a wrong key blocks freshness,
+    // since the archived-evidence events can no longer be trusted.
+    let run = session.status(&["--receipts", &receipts, "--audit-key-file", s(&session.hmac)]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(check(&run.json(), "evidence_freshness")["details"]["log_signatures_checked"], true);
+    let wrong = session.path("wrong.key");
+    std::fs::write(&wrong, b"not-the-audit-key\n").unwrap();
+    let run = session.status(&["--receipts", &receipts, "--audit-key-file", s(&wrong)]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let status = run.json();
+    assert_eq!(status["status"], "blocked");
+    let freshness = check(&status, "evidence_freshness");
+    assert_eq!(freshness["state"], "blocked");
+    assert!(freshness["reason"].as_str().unwrap().contains("does not verify"), "{freshness}");
+    assert!(!run.stdout.contains("not-the-audit-key"));
+
     // A zero-hour window: the same evidence is now too old.
     let run = session.status(&["--receipts", &receipts, "--freshness-hours", "0"]);
     assert_eq!(run.code, 1, "{}", run.stdout);

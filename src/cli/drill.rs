@@ -48,7 +48,8 @@ pub struct TamperArgs {
     pub output: PathBuf,
 }
 
-/// Record-signature material for the audit log (named apart from the bundle's key flags).
+/// Record-signature material for the audit log (named apart from the bundle's key flags);
+/// shared with `status`.
 #[derive(Debug, clap::Args)]
 pub struct AuditKeyArgs {
     /// File holding the audit log's HMAC key.
@@ -69,7 +70,7 @@ pub struct AuditKeyArgs {
 }
 
 impl AuditKeyArgs {
-    fn signature_check(&self) -> anyhow::Result<SignatureCheck> {
+    pub fn signature_check(&self) -> anyhow::Result<SignatureCheck> {
         let hmac = match (&self.audit_key_file, &self.audit_key_env) {
             (Some(path), _) => Some(SecretSource::File(path.clone())),
             (None, Some(var)) => Some(SecretSource::Env(var.clone())),

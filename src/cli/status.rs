@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::cli::Output;
 use crate::cli::common;
+use crate::cli::drill::AuditKeyArgs;
 use crate::exit::{Exit, Refusal};
 use crate::status::{self, State, StatusReport, StatusRequest, secrets};
 
@@ -28,6 +29,9 @@ pub struct Args {
     pub freshness_hours: u32,
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
     pub minimum_retention_days: u64,
+    /// Check the audit records' signatures too (otherwise the chain alone is verified).
+    #[command(flatten)]
+    pub audit_keys: AuditKeyArgs,
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -38,6 +42,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         freshness: chrono::TimeDelta::hours(i64::from(args.freshness_hours)),
         minimum_retention_days: args.minimum_retention_days,
         now: chrono::Utc::now(),
+        audit_signatures: args.audit_keys.signature_check()?,
     };
     let runtime = common::runtime()?;
     let report = runtime.block_on(status::status(&request));

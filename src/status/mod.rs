@@ -105,6 +105,8 @@ pub struct StatusRequest {
     pub freshness: TimeDelta,
     pub minimum_retention_days: u64,
     pub now: DateTime<Utc>,
+    /// Record signatures to check besides the chain (CAVRA checks them only given a key).
+    pub audit_signatures: audit::SignatureCheck,
 }
 
 /// The overall state of a set of checks.
@@ -137,7 +139,7 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
         Ok(store) => store.preflight(&PreflightOptions::default()).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let log = LogFacts::gather(&request.audit_log);
+    let log = LogFacts::gather(&request.audit_log, &request.audit_signatures);
 
     // The store compared with every receipt set (missing, changed, retention shortened ...).
     let mut remote_reports = Vec::new();
@@ -310,6 +312,7 @@ fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
         "age_seconds": age.num_seconds(),
         "record": event.sequence,
         "receipts_sha256": event.receipts_sha256,
+        "log_signatures_checked": log.report.as_ref().is_some_and(|r| r.signatures_checked),
     });
     if age <= request.freshness {
         check(
@@ -525,8 +528,9 @@ struct ArchivedEvent {
 }
 
 impl LogFacts {
-    fn gather(path: &Path) -> LogFacts {
-        let report = match audit::verify(path, &audit::VerifyOptions::default()) {
+    fn gather(path: &Path, signatures: &audit::SignatureCheck) -> LogFacts {
+        let options = audit::VerifyOptions { signatures: signatures.clone(), ..Default::default() };
+        let report = match audit::verify(path, &options) {
             Ok(report) => report,
             Err(error) => return LogFacts { report: None, problem: Some(format!("audit log: {error}")), records: 0, latest_archived: None },
         };
