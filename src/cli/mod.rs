@@ -9,11 +9,13 @@ pub mod check_remote;
 pub mod common;
 pub mod demo;
 pub mod handoff;
+pub mod drill;
 pub mod hold;
 pub mod keys;
 pub mod output;
 pub mod plan;
 pub mod readiness;
+pub mod status;
 pub mod target;
 pub mod upload;
 
@@ -67,6 +69,10 @@ pub enum Command {
     CheckRemote(check_remote::Args),
     /// Run the whole pipeline on a built-in default with no cloud: keys, bundle, audit log, local WORM vault, handoff.
     Demo(demo::Args),
+    /// Tamper and recovery drills: prove tampering is caught and archived evidence comes back intact.
+    Drill(drill::Args),
+    /// Operating status of the audit store: CAVRA's six tenant checks, derived from real checks.
+    Status(status::Args),
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
 }
@@ -88,6 +94,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
         Command::Demo(args) => demo::run(args, &output),
+        Command::Drill(args) => drill::run(args, &output),
+        Command::Status(args) => status::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
     };
     match result {
