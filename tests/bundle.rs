@@ -19,7 +19,12 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Finding kinds of a `bundle verify --json` report, in order.
@@ -34,13 +39,24 @@ impl Run {
 }
 
 fn wormvault(args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let output = Command::new(BIN).args(args).envs(envs.iter().copied()).output().expect("run wormvault");
+    let output = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run wormvault");
     let run = Run {
-        code: output.status.code().expect("exited normally, not by a signal"),
+        code: output
+            .status
+            .code()
+            .expect("exited normally, not by a signal"),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    assert!(!run.stderr.contains("panicked"), "wormvault panicked on {args:?}: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked"),
+        "wormvault panicked on {args:?}: {}",
+        run.stderr
+    );
     run
 }
 
@@ -62,12 +78,24 @@ impl Workspace {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("private.pem");
-        std::fs::write(&key, std::fs::read(fixture("keys/evidence-ed25519-private.pem")).unwrap()).unwrap();
+        std::fs::write(
+            &key,
+            std::fs::read(fixture("keys/evidence-ed25519-private.pem")).unwrap(),
+        )
+        .unwrap();
         set_mode(&key, 0o600);
         let evidence = dir.path().join("evidence");
         std::fs::create_dir(&evidence).unwrap();
-        std::fs::write(evidence.join("evidence.json"), "{\n  \"note\": \"r\\u00e8gle \\u2603\",\n  \"session_id\": \"s-1\"\n}\n").unwrap();
-        std::fs::write(evidence.join("pr-attestation.md"), "# Attestation\n\nReviewed and approved.\n").unwrap();
+        std::fs::write(
+            evidence.join("evidence.json"),
+            "{\n  \"note\": \"r\\u00e8gle \\u2603\",\n  \"session_id\": \"s-1\"\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            evidence.join("pr-attestation.md"),
+            "# Attestation\n\nReviewed and approved.\n",
+        )
+        .unwrap();
         Self { dir }
     }
 
@@ -78,11 +106,25 @@ impl Workspace {
     /// Create an Ed25519 bundle signed by the fixture key under `key_id`.
     fn create(&self, name: &str, extra: &[&str]) -> PathBuf {
         let output = self.path(name);
-        let mut args = vec!["bundle", "create", s(&self.dir.path().join("evidence")).to_string().leak() as &str];
+        let mut args = vec![
+            "bundle",
+            "create",
+            s(&self.dir.path().join("evidence")).to_string().leak() as &str,
+        ];
         let output_str: &str = s(&output).to_string().leak();
         let key: &str = s(&self.path("private.pem")).to_string().leak();
-        args.extend(["--output", output_str, "--signer", "platform-security", "--session-id", "s-1"]);
-        if !extra.iter().any(|a| *a == "--unsigned" || a.starts_with("--key") || *a == "--hmac-key-file") {
+        args.extend([
+            "--output",
+            output_str,
+            "--signer",
+            "platform-security",
+            "--session-id",
+            "s-1",
+        ]);
+        if !extra
+            .iter()
+            .any(|a| *a == "--unsigned" || a.starts_with("--key") || *a == "--hmac-key-file")
+        {
             args.extend(["--private-key", key]);
             if !extra.contains(&"--key-id") {
                 args.extend(["--key-id", "prod-evidence"]);
@@ -99,8 +141,18 @@ impl Workspace {
         let output = self.path(name);
         let public = fixture("keys/evidence-ed25519-public.pem");
         let mut args = vec![
-            "keys", "trust-root", "--public-key", s(&public), "--key-id", "prod-evidence", "--status", status,
-            "--valid-from", from, "--output", s(&output),
+            "keys",
+            "trust-root",
+            "--public-key",
+            s(&public),
+            "--key-id",
+            "prod-evidence",
+            "--status",
+            status,
+            "--valid-from",
+            from,
+            "--output",
+            s(&output),
         ];
         if let Some(until) = until {
             args.extend(["--valid-until", until]);
@@ -144,13 +196,23 @@ fn cavra_fixtures_verify() {
     assert_eq!(report["signature"]["key_id"], "prod-evidence");
     assert_eq!(report["signature"]["verified"], true);
     assert_eq!(report["signature"]["root_status"], "active");
-    assert_eq!(report["signature"]["fingerprint"], "06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567");
+    assert_eq!(
+        report["signature"]["fingerprint"],
+        "06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567"
+    );
     assert_eq!(report["retention_policy"]["retention_days"], 2555);
     assert_eq!(report["files"].as_array().unwrap().len(), 3);
 
     // The same with the public key instead of the trust root.
     let public = fixture("keys/evidence-ed25519-public.pem");
-    assert_eq!(verify(&fixture("bundle-ed25519"), &["--public-key".into(), s(&public).into()]).code, 0);
+    assert_eq!(
+        verify(
+            &fixture("bundle-ed25519"),
+            &["--public-key".into(), s(&public).into()]
+        )
+        .code,
+        0
+    );
 
     // HMAC: from a file (trailing newline ignored), from the environment, and the legacy flag.
     let dir = tempfile::tempdir().unwrap();
@@ -158,25 +220,53 @@ fn cavra_fixtures_verify() {
     std::fs::write(&key_file, "bundle-secret\n").unwrap();
     let hmac = fixture("bundle-hmac");
     let run = verify(&hmac, &["--key-file".into(), s(&key_file).into()]);
-    assert_eq!((run.code, run.json()["valid"].as_bool()), (0, Some(true)), "{}", run.stdout);
-    let run = wormvault(&["bundle", "verify", s(&hmac), "--key-env", "WV_TEST_HMAC"], &[("WV_TEST_HMAC", "bundle-secret")]);
+    assert_eq!(
+        (run.code, run.json()["valid"].as_bool()),
+        (0, Some(true)),
+        "{}",
+        run.stdout
+    );
+    let run = wormvault(
+        &["bundle", "verify", s(&hmac), "--key-env", "WV_TEST_HMAC"],
+        &[("WV_TEST_HMAC", "bundle-secret")],
+    );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let run = wormvault(&["bundle", "verify", s(&hmac), "--key", "bundle-secret"], &[]);
+    let run = wormvault(
+        &["bundle", "verify", s(&hmac), "--key", "bundle-secret"],
+        &[],
+    );
     assert_eq!(run.code, 0);
-    assert!(run.stderr.contains("warning: --key puts the HMAC key in the process list"), "{}", run.stderr);
-    assert!(!run.stdout.contains("bundle-secret"), "the secret must not be echoed");
+    assert!(
+        run.stderr
+            .contains("warning: --key puts the HMAC key in the process list"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("bundle-secret"),
+        "the secret must not be echoed"
+    );
     // No key material for a signed bundle is a failure, not a pass (CAVRA's gap).
     let run = verify(&hmac, &[]);
-    assert_eq!((run.code, run.kinds()), (1, vec!["key_material_missing".to_string()]));
+    assert_eq!(
+        (run.code, run.kinds()),
+        (1, vec!["key_material_missing".to_string()])
+    );
     let run = verify(&fixture("bundle-ed25519"), &[]);
-    assert_eq!((run.code, run.kinds()), (1, vec!["key_material_missing".to_string()]));
+    assert_eq!(
+        (run.code, run.kinds()),
+        (1, vec!["key_material_missing".to_string()])
+    );
 }
 
 #[test]
 fn keys_generate_writes_cavra_pem_with_private_mode() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
-    let run = wormvault(&["--json", "keys", "generate", "--output-dir", s(&keys)], &[]);
+    let run = wormvault(
+        &["--json", "keys", "generate", "--output-dir", s(&keys)],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let result = run.json();
     let private = keys.join("evidence-ed25519-private.pem");
@@ -184,7 +274,10 @@ fn keys_generate_writes_cavra_pem_with_private_mode() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let public_pem = std::fs::read_to_string(&public).unwrap();
     let fingerprint = wormvault::hashing::sha256_hex(public_pem.as_bytes());
@@ -199,23 +292,77 @@ fn keys_generate_writes_cavra_pem_with_private_mode() {
     let evidence = dir.path().join("e.txt");
     std::fs::write(&evidence, "x").unwrap();
     let out = dir.path().join("b");
-    let run = wormvault(&["bundle", "create", s(&evidence), "--output", s(&out), "--private-key", s(&private)], &[]);
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&evidence),
+            "--output",
+            s(&out),
+            "--private-key",
+            s(&private),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
 
     // Trust bundle: sorted, duplicates rejected.
     let root_a = dir.path().join("a.json");
-    let run = wormvault(&["keys", "trust-root", "--public-key", s(&public), "--key-id", "zz-key", "--output", s(&root_a)], &[]);
+    let run = wormvault(
+        &[
+            "keys",
+            "trust-root",
+            "--public-key",
+            s(&public),
+            "--key-id",
+            "zz-key",
+            "--output",
+            s(&root_a),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let combined = dir.path().join("roots.json");
     let fixture_roots = fixture("keys/evidence-trust-roots.json");
-    let run = wormvault(&["--json", "keys", "trust-bundle", s(&root_a), s(&fixture_roots), "--output", s(&combined)], &[]);
+    let run = wormvault(
+        &[
+            "--json",
+            "keys",
+            "trust-bundle",
+            s(&root_a),
+            s(&fixture_roots),
+            "--output",
+            s(&combined),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let ids: Vec<String> = run.json()["trust_roots"].as_array().unwrap().iter().map(|r| r["key_id"].as_str().unwrap().into()).collect();
+    let ids: Vec<String> = run.json()["trust_roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key_id"].as_str().unwrap().into())
+        .collect();
     assert_eq!(ids, ["prod-evidence", "zz-key"]);
-    let dup = wormvault(&["keys", "trust-bundle", s(&fixture_roots), s(&fixture_roots), "--output", s(&dir.path().join("dup.json"))], &[]);
+    let dup = wormvault(
+        &[
+            "keys",
+            "trust-bundle",
+            s(&fixture_roots),
+            s(&fixture_roots),
+            "--output",
+            s(&dir.path().join("dup.json")),
+        ],
+        &[],
+    );
     assert_eq!(dup.code, 2);
-    assert!(dup.stderr.contains("\"prod-evidence\" appears more than once"), "{}", dup.stderr);
+    assert!(
+        dup.stderr
+            .contains("\"prod-evidence\" appears more than once"),
+        "{}",
+        dup.stderr
+    );
 }
 
 #[test]
@@ -226,9 +373,24 @@ fn created_bundle_verifies_and_packs_deterministically() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     let report = run.json();
     // Same fingerprint as CAVRA's fixture for the same key.
-    assert_eq!(report["signature"]["fingerprint"], "06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567");
-    let paths: Vec<&str> = report["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["evidence.json", "pr-attestation.md", "retention-policy.json"]);
+    assert_eq!(
+        report["signature"]["fingerprint"],
+        "06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567"
+    );
+    let paths: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "evidence.json",
+            "pr-attestation.md",
+            "retention-policy.json"
+        ]
+    );
     let digest = report["digest"].as_str().unwrap().to_string();
 
     let first = ws.path("first.tar.gz");
@@ -237,12 +399,19 @@ fn created_bundle_verifies_and_packs_deterministically() {
         let run = wormvault(&["bundle", "pack", s(&bundle), "--output", s(out)], &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
-    assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&second).unwrap(), "two packs differ");
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap(),
+        "two packs differ"
+    );
     let run = verify(&first, &trust_args());
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.json()["digest"].as_str(), Some(digest.as_str()));
     // Refuses to overwrite.
-    assert_eq!(wormvault(&["bundle", "pack", s(&bundle), "--output", s(&first)], &[]).code, 2);
+    assert_eq!(
+        wormvault(&["bundle", "pack", s(&bundle), "--output", s(&first)], &[]).code,
+        2
+    );
 }
 
 /// Python (`json.dumps` + the `cryptography` package) checks what wormvault writes: the same
@@ -250,7 +419,9 @@ fn created_bundle_verifies_and_packs_deterministically() {
 /// python3 or `cryptography` is not installed.
 #[test]
 fn python_cross_check() {
-    let probe = Command::new("python3").args(["-c", "import cryptography"]).output();
+    let probe = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .output();
     if !probe.map(|o| o.status.success()).unwrap_or(false) {
         eprintln!("SKIP python_cross_check: python3 with `cryptography` is not available");
         return;
@@ -261,7 +432,10 @@ fn python_cross_check() {
     std::fs::write(&key_file, "bundle-secret").unwrap();
     let hmac = ws.create("hmac", &["--key-file", s(&key_file).to_string().leak()]);
     let keys = ws.path("keys");
-    assert_eq!(wormvault(&["keys", "generate", "--output-dir", s(&keys)], &[]).code, 0);
+    assert_eq!(
+        wormvault(&["keys", "generate", "--output-dir", s(&keys)], &[]).code,
+        0
+    );
     let script = r#"
 import base64, hashlib, hmac, json, sys
 from cryptography.hazmat.primitives import serialization
@@ -308,13 +482,19 @@ print("python agrees")
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "python agrees");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "python agrees"
+    );
 }
 
 /// Build a gzip'd tar with raw header names (tar builders refuse unsafe names, so write them
 /// into the header directly).
 fn raw_tar(path: &Path, entries: &[(&str, tar::EntryType, Vec<u8>, &str)]) {
-    let gzip = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let gzip = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
     let mut builder = tar::Builder::new(gzip);
     for (name, kind, data, link) in entries {
         let mut header = tar::Header::new_gnu();
@@ -333,11 +513,19 @@ fn raw_tar(path: &Path, entries: &[(&str, tar::EntryType, Vec<u8>, &str)]) {
 /// The bundle's files as tar entries, plus `extra`.
 fn bundle_tar(bundle: &Path, out: &Path, extra: Vec<(&str, tar::EntryType, Vec<u8>, &str)>) {
     let mut entries = Vec::new();
-    let mut names: Vec<String> = std::fs::read_dir(bundle).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(bundle)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     let names: Vec<&'static str> = names.into_iter().map(|n| &*n.leak()).collect();
     for name in names {
-        entries.push((name, tar::EntryType::Regular, std::fs::read(bundle.join(name)).unwrap(), ""));
+        entries.push((
+            name,
+            tar::EntryType::Regular,
+            std::fs::read(bundle.join(name)).unwrap(),
+            "",
+        ));
     }
     entries.extend(extra);
     raw_tar(out, &entries);
@@ -371,13 +559,19 @@ fn tamper_matrix() {
     let prod_fingerprint = "06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567";
     let roots = |name: &str, status: &str, from: &str, until: Option<&str>| -> Vec<String> {
         let path = ws.root(name, status, from, until);
-        vec!["--trust-root".into(), s(&path).into(), "--key-id".into(), "prod-evidence".into()]
+        vec![
+            "--trust-root".into(),
+            s(&path).into(),
+            "--key-id".into(),
+            "prod-evidence".into(),
+        ]
     };
     let hmac_file = ws.path("hmac.key");
     std::fs::write(&hmac_file, "right-key").unwrap();
 
     // (name, prepare → bundle path to verify, verify args, expected kinds, expected exit code)
     type Prepare<'a> = Box<dyn Fn(&Path) -> PathBuf + 'a>;
+    type Case<'a> = (&'static str, Prepare<'a>, Vec<String>, Vec<&'static str>, i32);
     let copy = |name: &str| -> PathBuf {
         let dir = ws.path(name);
         std::fs::create_dir(&dir).unwrap();
@@ -387,134 +581,352 @@ fn tamper_matrix() {
         }
         dir
     };
-    let cases: Vec<(&str, Prepare, Vec<String>, Vec<&str>, i32)> = vec![
-        ("changed byte", Box::new(|d| {
-            let path = d.join("evidence.json");
-            let mut bytes = std::fs::read(&path).unwrap();
-            bytes[5] ^= 0x20;
-            std::fs::write(&path, bytes).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_hash_mismatch"], 1),
-        ("truncated file", Box::new(|d| {
-            let path = d.join("pr-attestation.md");
-            let bytes = std::fs::read(&path).unwrap();
-            std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_size_mismatch", "file_hash_mismatch"], 1),
-        ("extra file", Box::new(|d| {
-            std::fs::write(d.join("smuggled.sh"), "echo hi\n").unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_unlisted"], 1),
-        ("missing file", Box::new(|d| {
-            std::fs::remove_file(d.join("evidence.json")).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_missing"], 1),
-        ("listed file replaced by a symlink", Box::new(|d| {
-            std::fs::remove_file(d.join("evidence.json")).unwrap();
-            std::os::unix::fs::symlink("/etc/hostname", d.join("evidence.json")).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_not_regular"], 1),
-        ("manifest edited", Box::new(|d| {
-            edit_manifest(d, |m| {
-                m.insert("signer".into(), "someone-else".into());
-            });
-            d.to_path_buf()
-        }), trust_args(), vec!["signature_invalid"], 1),
-        ("manifest hash edited to match a changed file", Box::new(|d| {
-            std::fs::write(d.join("pr-attestation.md"), "forged\n").unwrap();
-            edit_manifest(d, |m| {
-                let entry = &mut m["files"][1];
-                entry["sha256"] = wormvault::hashing::sha256_hex(b"forged\n").into();
-                entry["bytes"] = 7.into();
-            });
-            d.to_path_buf()
-        }), trust_args(), vec!["signature_invalid"], 1),
-        ("signature from another key claiming the trusted fingerprint", Box::new(|d| {
-            resign(d, &wormvault::trust::KeyPair::generate().unwrap(), "prod-evidence", prod_fingerprint);
-            d.to_path_buf()
-        }), trust_args(), vec!["signature_invalid"], 1),
-        ("signature from another key with its own fingerprint", Box::new(|d| {
-            let other = wormvault::trust::KeyPair::generate().unwrap();
-            resign(d, &other, "prod-evidence", &other.public().fingerprint());
-            d.to_path_buf()
-        }), trust_args(), vec!["fingerprint_mismatch"], 1),
-        ("wrong --key-id", Box::new(|d| d.to_path_buf()), {
-            let mut args = trust_args();
-            args[3] = "other-key".into();
-            args
-        }, vec!["key_id_mismatch"], 1),
-        ("key id unknown to the trust roots", Box::new(|d| {
-            let key = wormvault::trust::KeyPair::from_pkcs8_pem(&std::fs::read_to_string(fixture("keys/evidence-ed25519-private.pem")).unwrap(), "k").unwrap();
-            resign(d, &key, "ghost-key", prod_fingerprint);
-            d.to_path_buf()
-        }), vec!["--trust-root".into(), s(&fixture("keys/evidence-trust-roots.json")).into()], vec!["unknown_key_id"], 1),
-        ("revoked root", Box::new(|d| d.to_path_buf()), roots("revoked.json", "revoked", "2020-01-01T00:00:00+00:00", None), vec!["root_revoked"], 1),
-        ("retired root used after its window", Box::new(|d| d.to_path_buf()),
-            roots("retired-old.json", "retired", "2020-01-01T00:00:00+00:00", Some("2021-01-01T00:00:00+00:00")), vec!["root_retired_outside_window"], 1),
-        ("expired active root", Box::new(|d| d.to_path_buf()),
-            roots("expired.json", "active", "2020-01-01T00:00:00+00:00", Some("2021-01-01T00:00:00+00:00")), vec!["root_expired"], 1),
-        ("root not yet valid", Box::new(|d| d.to_path_buf()),
-            roots("future.json", "active", "2099-01-01T00:00:00+00:00", None), vec!["root_not_yet_valid"], 1),
-        ("retention 2554", Box::new(|_| ws.create("short-retention", &["--retention-days", "2554"])), trust_args(), vec!["retention_below_minimum"], 1),
-        ("retention policy missing", Box::new(|d| {
-            std::fs::remove_file(d.join("retention-policy.json")).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["file_missing", "retention_policy_missing"], 1),
-        ("malformed JSON manifest", Box::new(|d| {
-            std::fs::write(d.join("manifest.json"), "{\"files\": [").unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["manifest_malformed_json"], 1),
-        ("non-object JSON manifest", Box::new(|d| {
-            std::fs::write(d.join("manifest.json"), "[1, 2, 3]\n").unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["manifest_not_object"], 1),
-        ("manifest missing", Box::new(|d| {
-            std::fs::remove_file(d.join("manifest.json")).unwrap();
-            d.to_path_buf()
-        }), trust_args(), vec!["manifest_missing"], 1),
-        ("manifest lists a path outside the bundle", Box::new(|d| {
-            edit_manifest(d, |m| {
-                m["files"][0]["path"] = "../evidence.json".into();
-            });
-            d.to_path_buf()
-        }), trust_args(), vec!["unsafe_path", "file_unlisted", "signature_invalid"], 1),
-        ("unsigned without --allow-unsigned", Box::new(|_| ws.create("unsigned", &["--unsigned"])), vec![], vec!["unsigned_not_allowed"], 1),
-        ("HMAC bundle with the wrong key", Box::new(|_| {
-            let key: &str = s(&hmac_file).to_string().leak();
-            ws.create("hmac", &["--hmac-key-file", key])
-        }), vec!["--key-env".into(), "WV_WRONG_KEY".into()], vec!["signature_invalid"], 1),
-        ("tar entry with an absolute path", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            bundle_tar(d, &out, vec![("/tmp/wormvault-escape-test", Regular, b"x".to_vec(), "")]);
-            out
-        }), trust_args(), vec!["archive_unsafe_path"], 1),
-        ("tar entry with ..", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            bundle_tar(d, &out, vec![("../escape.txt", Regular, b"x".to_vec(), "")]);
-            out
-        }), trust_args(), vec!["archive_unsafe_path"], 1),
-        ("tar symlink entry", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            bundle_tar(d, &out, vec![("passwd", Symlink, Vec::new(), "/etc/passwd")]);
-            out
-        }), trust_args(), vec!["archive_link"], 1),
-        ("tar duplicate name", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            bundle_tar(d, &out, vec![("evidence.json", Regular, b"{\"swapped\": true}\n".to_vec(), "")]);
-            out
-        }), trust_args(), vec!["archive_duplicate_entry"], 1),
-        ("tar entry over the size limit", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            bundle_tar(d, &out, vec![("big.bin", Regular, vec![0u8; 5000], "")]);
-            out
-        }), [trust_args(), vec!["--max-entry-bytes".into(), "4096".into()]].concat(), vec!["archive_entry_too_large"], 1),
-        ("not a gzip tar at all", Box::new(|d| {
-            let out = d.with_extension("tar.gz");
-            let mut bytes = vec![0x1f, 0x8b];
-            bytes.extend_from_slice(b"garbage that is not deflate");
-            std::fs::write(&out, bytes).unwrap();
-            out
-        }), trust_args(), vec!["archive_corrupt", "manifest_missing", "retention_policy_missing"], 1),
+    let cases: Vec<Case> = vec![
+        (
+            "changed byte",
+            Box::new(|d| {
+                let path = d.join("evidence.json");
+                let mut bytes = std::fs::read(&path).unwrap();
+                bytes[5] ^= 0x20;
+                std::fs::write(&path, bytes).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_hash_mismatch"],
+            1,
+        ),
+        (
+            "truncated file",
+            Box::new(|d| {
+                let path = d.join("pr-attestation.md");
+                let bytes = std::fs::read(&path).unwrap();
+                std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_size_mismatch", "file_hash_mismatch"],
+            1,
+        ),
+        (
+            "extra file",
+            Box::new(|d| {
+                std::fs::write(d.join("smuggled.sh"), "echo hi\n").unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_unlisted"],
+            1,
+        ),
+        (
+            "missing file",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("evidence.json")).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_missing"],
+            1,
+        ),
+        (
+            "listed file replaced by a symlink",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("evidence.json")).unwrap();
+                std::os::unix::fs::symlink("/etc/hostname", d.join("evidence.json")).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_not_regular"],
+            1,
+        ),
+        (
+            "manifest edited",
+            Box::new(|d| {
+                edit_manifest(d, |m| {
+                    m.insert("signer".into(), "someone-else".into());
+                });
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["signature_invalid"],
+            1,
+        ),
+        (
+            "manifest hash edited to match a changed file",
+            Box::new(|d| {
+                std::fs::write(d.join("pr-attestation.md"), "forged\n").unwrap();
+                edit_manifest(d, |m| {
+                    let entry = &mut m["files"][1];
+                    entry["sha256"] = wormvault::hashing::sha256_hex(b"forged\n").into();
+                    entry["bytes"] = 7.into();
+                });
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["signature_invalid"],
+            1,
+        ),
+        (
+            "signature from another key claiming the trusted fingerprint",
+            Box::new(|d| {
+                resign(
+                    d,
+                    &wormvault::trust::KeyPair::generate().unwrap(),
+                    "prod-evidence",
+                    prod_fingerprint,
+                );
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["signature_invalid"],
+            1,
+        ),
+        (
+            "signature from another key with its own fingerprint",
+            Box::new(|d| {
+                let other = wormvault::trust::KeyPair::generate().unwrap();
+                resign(d, &other, "prod-evidence", &other.public().fingerprint());
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["fingerprint_mismatch"],
+            1,
+        ),
+        (
+            "wrong --key-id",
+            Box::new(|d| d.to_path_buf()),
+            {
+                let mut args = trust_args();
+                args[3] = "other-key".into();
+                args
+            },
+            vec!["key_id_mismatch"],
+            1,
+        ),
+        (
+            "key id unknown to the trust roots",
+            Box::new(|d| {
+                let key = wormvault::trust::KeyPair::from_pkcs8_pem(
+                    &std::fs::read_to_string(fixture("keys/evidence-ed25519-private.pem")).unwrap(),
+                    "k",
+                )
+                .unwrap();
+                resign(d, &key, "ghost-key", prod_fingerprint);
+                d.to_path_buf()
+            }),
+            vec![
+                "--trust-root".into(),
+                s(&fixture("keys/evidence-trust-roots.json")).into(),
+            ],
+            vec!["unknown_key_id"],
+            1,
+        ),
+        (
+            "revoked root",
+            Box::new(|d| d.to_path_buf()),
+            roots("revoked.json", "revoked", "2020-01-01T00:00:00+00:00", None),
+            vec!["root_revoked"],
+            1,
+        ),
+        (
+            "retired root used after its window",
+            Box::new(|d| d.to_path_buf()),
+            roots(
+                "retired-old.json",
+                "retired",
+                "2020-01-01T00:00:00+00:00",
+                Some("2021-01-01T00:00:00+00:00"),
+            ),
+            vec!["root_retired_outside_window"],
+            1,
+        ),
+        (
+            "expired active root",
+            Box::new(|d| d.to_path_buf()),
+            roots(
+                "expired.json",
+                "active",
+                "2020-01-01T00:00:00+00:00",
+                Some("2021-01-01T00:00:00+00:00"),
+            ),
+            vec!["root_expired"],
+            1,
+        ),
+        (
+            "root not yet valid",
+            Box::new(|d| d.to_path_buf()),
+            roots("future.json", "active", "2099-01-01T00:00:00+00:00", None),
+            vec!["root_not_yet_valid"],
+            1,
+        ),
+        (
+            "retention 2554",
+            Box::new(|_| ws.create("short-retention", &["--retention-days", "2554"])),
+            trust_args(),
+            vec!["retention_below_minimum"],
+            1,
+        ),
+        (
+            "retention policy missing",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("retention-policy.json")).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["file_missing", "retention_policy_missing"],
+            1,
+        ),
+        (
+            "malformed JSON manifest",
+            Box::new(|d| {
+                std::fs::write(d.join("manifest.json"), "{\"files\": [").unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["manifest_malformed_json"],
+            1,
+        ),
+        (
+            "non-object JSON manifest",
+            Box::new(|d| {
+                std::fs::write(d.join("manifest.json"), "[1, 2, 3]\n").unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["manifest_not_object"],
+            1,
+        ),
+        (
+            "manifest missing",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("manifest.json")).unwrap();
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["manifest_missing"],
+            1,
+        ),
+        (
+            "manifest lists a path outside the bundle",
+            Box::new(|d| {
+                edit_manifest(d, |m| {
+                    m["files"][0]["path"] = "../evidence.json".into();
+                });
+                d.to_path_buf()
+            }),
+            trust_args(),
+            vec!["unsafe_path", "file_unlisted", "signature_invalid"],
+            1,
+        ),
+        (
+            "unsigned without --allow-unsigned",
+            Box::new(|_| ws.create("unsigned", &["--unsigned"])),
+            vec![],
+            vec!["unsigned_not_allowed"],
+            1,
+        ),
+        (
+            "HMAC bundle with the wrong key",
+            Box::new(|_| {
+                let key: &str = s(&hmac_file).to_string().leak();
+                ws.create("hmac", &["--hmac-key-file", key])
+            }),
+            vec!["--key-env".into(), "WV_WRONG_KEY".into()],
+            vec!["signature_invalid"],
+            1,
+        ),
+        (
+            "tar entry with an absolute path",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                bundle_tar(
+                    d,
+                    &out,
+                    vec![("/tmp/wormvault-escape-test", Regular, b"x".to_vec(), "")],
+                );
+                out
+            }),
+            trust_args(),
+            vec!["archive_unsafe_path"],
+            1,
+        ),
+        (
+            "tar entry with ..",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                bundle_tar(d, &out, vec![("../escape.txt", Regular, b"x".to_vec(), "")]);
+                out
+            }),
+            trust_args(),
+            vec!["archive_unsafe_path"],
+            1,
+        ),
+        (
+            "tar symlink entry",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                bundle_tar(
+                    d,
+                    &out,
+                    vec![("passwd", Symlink, Vec::new(), "/etc/passwd")],
+                );
+                out
+            }),
+            trust_args(),
+            vec!["archive_link"],
+            1,
+        ),
+        (
+            "tar duplicate name",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                bundle_tar(
+                    d,
+                    &out,
+                    vec![(
+                        "evidence.json",
+                        Regular,
+                        b"{\"swapped\": true}\n".to_vec(),
+                        "",
+                    )],
+                );
+                out
+            }),
+            trust_args(),
+            vec!["archive_duplicate_entry"],
+            1,
+        ),
+        (
+            "tar entry over the size limit",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                bundle_tar(d, &out, vec![("big.bin", Regular, vec![0u8; 5000], "")]);
+                out
+            }),
+            [
+                trust_args(),
+                vec!["--max-entry-bytes".into(), "4096".into()],
+            ]
+            .concat(),
+            vec!["archive_entry_too_large"],
+            1,
+        ),
+        (
+            "not a gzip tar at all",
+            Box::new(|d| {
+                let out = d.with_extension("tar.gz");
+                let mut bytes = vec![0x1f, 0x8b];
+                bytes.extend_from_slice(b"garbage that is not deflate");
+                std::fs::write(&out, bytes).unwrap();
+                out
+            }),
+            trust_args(),
+            vec![
+                "archive_corrupt",
+                "manifest_missing",
+                "retention_policy_missing",
+            ],
+            1,
+        ),
     ];
     assert!(cases.len() >= 15);
     let mut failures = Vec::new();
@@ -530,7 +942,10 @@ fn tamper_matrix() {
         };
         let kinds = run.kinds();
         if run.code != code || kinds != expected {
-            failures.push(format!("{name}: expected {expected:?} exit {code}, got {kinds:?} exit {}\n{}", run.code, run.stdout));
+            failures.push(format!(
+                "{name}: expected {expected:?} exit {code}, got {kinds:?} exit {}\n{}",
+                run.code, run.stdout
+            ));
         }
         assert_eq!(run.json()["valid"], false, "{name}");
     }
@@ -543,7 +958,12 @@ fn tamper_matrix() {
 fn retired_root_inside_its_window_still_verifies() {
     let ws = Workspace::new();
     let bundle = ws.create("bundle", &[]);
-    let root = ws.root("retired.json", "retired", "2020-01-01T00:00:00+00:00", Some("2099-01-01T00:00:00+00:00"));
+    let root = ws.root(
+        "retired.json",
+        "retired",
+        "2020-01-01T00:00:00+00:00",
+        Some("2099-01-01T00:00:00+00:00"),
+    );
     let run = verify(&bundle, &["--trust-root".into(), s(&root).into()]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.json()["signature"]["root_status"], "retired");
@@ -553,20 +973,61 @@ fn retired_root_inside_its_window_still_verifies() {
 fn usage_and_io_errors_exit_2() {
     let run = wormvault(&["bundle", "verify", "/nonexistent/bundle"], &[]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("/nonexistent/bundle does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/bundle does not exist"),
+        "{}",
+        run.stderr
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad_root = dir.path().join("roots.json");
     std::fs::write(&bad_root, "{\"schema_version\": \"nope\"}").unwrap();
-    let run = wormvault(&["bundle", "verify", s(&fixture("bundle-ed25519")), "--trust-root", s(&bad_root)], &[]);
+    let run = wormvault(
+        &[
+            "bundle",
+            "verify",
+            s(&fixture("bundle-ed25519")),
+            "--trust-root",
+            s(&bad_root),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let run = wormvault(&["bundle", "verify", s(&fixture("bundle-hmac")), "--key-env", "WV_SURELY_UNSET_VAR"], &[]);
+    let run = wormvault(
+        &[
+            "bundle",
+            "verify",
+            s(&fixture("bundle-hmac")),
+            "--key-env",
+            "WV_SURELY_UNSET_VAR",
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
     let evidence = dir.path().join("e.txt");
     std::fs::write(&evidence, "x").unwrap();
-    let run = wormvault(&["bundle", "create", s(&evidence), "--output", s(&dir.path().join("b"))], &[]);
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&evidence),
+            "--output",
+            s(&dir.path().join("b")),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no signing key"), "{}", run.stderr);
     // An output that already holds files is never overwritten.
-    let run = wormvault(&["bundle", "create", s(&evidence), "--output", s(&fixture("bundle-hmac")), "--unsigned"], &[]);
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&evidence),
+            "--output",
+            s(&fixture("bundle-hmac")),
+            "--unsigned",
+        ],
+        &[],
+    );
     assert_eq!(run.code, 2, "{}", run.stderr);
 }

@@ -10,6 +10,8 @@ pub mod alert;
 pub mod append;
 pub mod checkpoint;
 pub mod export;
+pub mod fast;
+pub mod leaves;
 pub mod merkle;
 pub mod prune;
 pub mod record;
@@ -42,6 +44,8 @@ pub enum AuditError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("Merkle proof: {0}")]
     Merkle(#[from] merkle::MerkleError),
+    #[error("{path} does not extend the checkpoint: {detail}")]
+    NotExtending { path: PathBuf, detail: String },
     #[error("{path} does not verify ({count} problem(s), first: {first}); refusing to {action}")]
     LogInvalid { path: PathBuf, count: usize, first: String, action: &'static str },
 }

@@ -113,9 +113,6 @@ pub fn prune(request: &PruneRequest) -> Result<PruneOutcome, AuditError> {
             kept += 1;
         }
         frontier.push(merkle::leaf_hash(&hash));
-        if sequence + 1 == request.before_sequence {
-            // `frontier` now covers exactly the archived prefix.
-        }
     }
     let before_previous = before_previous.ok_or_else(|| invalid("the record before --before-seq was not found".into()))?;
     let mut head = before_previous.clone();

@@ -17,11 +17,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rayon::prelude::*;
 use serde::Serialize;
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, SegmentStart};
 use super::merkle::{self, Hash};
+use super::fast;
 use super::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
 use crate::canonical;
 
@@ -135,7 +138,9 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
     let reader = std::thread::spawn(move || read_batches(files, reader_paths, sender));
     for batch in receiver {
         let batch = batch?;
-        let checked: Vec<Checked> = batch.lines.into_par_iter().map(|line| check_line(line, options)).collect();
+        let data = &batch.data;
+        let checked: Vec<Checked> =
+            batch.lines.par_iter().map_init(Vec::new, |scratch, line| check_line(line, data, options, scratch)).collect();
         for item in checked {
             state.observe(item);
         }
@@ -146,29 +151,38 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
     Ok(state.finish())
 }
 
+/// One line of a batch: its bytes are `data[start..end]` of the batch.
 struct Line {
     segment: usize,
     number: u64,
-    bytes: Vec<u8>,
+    start: usize,
+    end: usize,
     torn: bool,
-    /// Longer than `MAX_LINE`: `bytes` is empty and the line was skipped unread.
+    /// Longer than `MAX_LINE`: the line was skipped unread (`start == end`).
     oversize: bool,
 }
 
+/// A run of lines sharing one buffer (no allocation per line).
 struct Batch {
+    data: Vec<u8>,
     lines: Vec<Line>,
 }
 
+impl Batch {
+    fn new() -> Batch {
+        Batch { data: Vec::with_capacity(BATCH_LINES * 1024), lines: Vec::with_capacity(BATCH_LINES) }
+    }
+}
+
 fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<Result<Batch, AuditError>>) {
-    let mut lines = Vec::with_capacity(BATCH_LINES);
-    let mut batch_bytes = 0usize;
+    let mut batch = Batch::new();
     for (segment, file) in files.into_iter().enumerate() {
         let mut reader = BufReader::with_capacity(READ_BUFFER, file);
         let mut number = 0u64;
         loop {
-            let mut bytes = Vec::new();
+            let start = batch.data.len();
             // Read at most MAX_LINE + 1 bytes of the line; more means it is oversize.
-            match (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut bytes) {
+            match (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut batch.data) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(source) => {
@@ -177,11 +191,10 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
                 }
             }
             number += 1;
-            let mut oversize = false;
-            let mut torn = bytes.last() != Some(&b'\n');
-            if torn && bytes.len() as u64 > MAX_LINE {
-                oversize = true;
-                bytes = Vec::new();
+            let mut torn = batch.data.last() != Some(&b'\n');
+            let oversize = torn && (batch.data.len() - start) as u64 > MAX_LINE;
+            if oversize {
+                batch.data.truncate(start);
                 match skip_line(&mut reader) {
                     Ok(ended) => torn = !ended,
                     Err(source) => {
@@ -189,26 +202,24 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
                         return;
                     }
                 }
-            } else if !torn {
-                bytes.pop();
             }
+            let end = if torn || oversize { batch.data.len() } else { batch.data.len() - 1 };
             // CAVRA skips blank lines.
-            if !torn && !oversize && bytes.iter().all(u8::is_ascii_whitespace) {
+            if !torn && !oversize && batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
+                batch.data.truncate(start);
                 continue;
             }
-            batch_bytes += bytes.len();
-            lines.push(Line { segment, number, bytes, torn, oversize });
-            if lines.len() == BATCH_LINES || batch_bytes >= BATCH_BYTES {
-                batch_bytes = 0;
-                let full = std::mem::replace(&mut lines, Vec::with_capacity(BATCH_LINES));
-                if sender.send(Ok(Batch { lines: full })).is_err() {
+            batch.lines.push(Line { segment, number, start, end, torn, oversize });
+            if batch.lines.len() == BATCH_LINES || batch.data.len() >= BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Batch::new());
+                if sender.send(Ok(full)).is_err() {
                     return;
                 }
             }
         }
     }
-    if !lines.is_empty() {
-        let _ = sender.send(Ok(Batch { lines }));
+    if !batch.lines.is_empty() {
+        let _ = sender.send(Ok(batch));
     }
 }
 
@@ -233,14 +244,19 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
     }
 }
 
-/// Everything about one record that does not depend on its neighbours.
+/// Everything about one record that does not depend on its neighbours. Field values are kept as
+/// their canonical JSON text, so comparing texts is comparing values.
 struct Summary {
     schema_ok: bool,
     schema_found: String,
     sequence: Option<u64>,
     sequence_found: String,
-    previous_hash: Value,
-    record_hash: Value,
+    /// Canonical text of `previous_hash` (`null` when absent, as Python's `.get` gives None).
+    previous_hash: String,
+    /// Canonical text of the stored `record_hash` (`null` when absent).
+    record_hash: String,
+    /// The stored `record_hash` when it is a string.
+    record_hash_value: Option<String>,
     computed_hash: String,
     signature: SignatureOutcome,
     leaf: Hash,
@@ -252,19 +268,24 @@ enum Checked {
     Unreadable { segment: usize, line: u64, torn: bool, problem: String },
 }
 
-fn check_line(line: Line, options: &VerifyOptions) -> Checked {
-    let Line { segment, number, bytes, torn, oversize } = line;
+fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, scratch: &mut Vec<u8>) -> Checked {
+    let (segment, number, torn) = (line.segment, line.number, line.torn);
     let unreadable = |problem: String| Checked::Unreadable { segment, line: number, torn, problem };
-    if oversize {
+    if line.oversize {
         return unreadable(format!("line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"));
     }
     if torn {
         return unreadable("last line has no trailing newline (torn write: an append was interrupted)".into());
     }
-    let text = match std::str::from_utf8(&bytes) {
+    let text = match std::str::from_utf8(&data[line.start..line.end]) {
         Ok(text) => text.trim_end_matches('\r'),
         Err(e) => return unreadable(format!("not valid UTF-8 ({e})")),
     };
+    // Fast path (same result, one pass, no tree) for HMAC or no signature check.
+    let fast_eligible = !options.allow_redacted && matches!(options.signatures, SignatureCheck::None | SignatureCheck::Hmac { .. });
+    if fast_eligible && let Some(record) = fast::canonical_record(text, scratch) {
+        return Checked::Record { segment, line: number, summary: Box::new(summarise_fast(&record, options)) };
+    }
     let fields = match canonical::parse_strict(text) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) => return unreadable("not a JSON object".into()),
@@ -273,32 +294,82 @@ fn check_line(line: Line, options: &VerifyOptions) -> Checked {
     Checked::Record { segment, line: number, summary: Box::new(summarise(&fields, options)) }
 }
 
+fn leaf_of(record_hash_value: Option<&str>, computed_hash: &str) -> Hash {
+    let decode = |text: &str| -> Option<Hash> { hex::decode(text).ok().and_then(|b| b.try_into().ok()) };
+    let data = record_hash_value.and_then(decode).or_else(|| decode(computed_hash)).unwrap_or([0; 32]);
+    merkle::leaf_hash(&data)
+}
+
+fn quoted_string(text: &str) -> Option<String> {
+    // A canonical JSON string text without escapes is exactly `"` + value + `"`.
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then(|| inner.to_string())
+}
+
+fn summarise_fast(record: &fast::CanonicalRecord, options: &VerifyOptions) -> Summary {
+    let computed_hash = hex::encode(Sha256::digest(&record.payload));
+    let signature = match &options.signatures {
+        SignatureCheck::Hmac { key, key_id } => {
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+            let (prefix, inserted, suffix) = record.signed_parts(&computed_hash);
+            mac.update(prefix);
+            mac.update(inserted.as_bytes());
+            mac.update(suffix);
+            let value = BASE64.encode(mac.finalize().into_bytes());
+            let expected = format!(
+                "{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"{value}\"}}",
+                canonical::compact(&Value::from(key_id.as_str()))
+            );
+            if record.signature.as_deref() == Some(expected.as_str()) {
+                SignatureOutcome::Valid
+            } else {
+                SignatureOutcome::Mismatch { expected, found: record.signature.clone().unwrap_or_else(|| "no signature".into()) }
+            }
+        }
+        _ => SignatureOutcome::NotChecked,
+    };
+    let record_hash_value = record.record_hash.as_deref().and_then(quoted_string);
+    Summary {
+        schema_ok: record.schema_version.as_deref() == Some(SCHEMA_TEXT),
+        schema_found: record.schema_version.clone().unwrap_or_else(|| "missing".into()),
+        sequence: record.sequence.as_deref().and_then(|t| t.parse::<u64>().ok()),
+        sequence_found: record.sequence.clone().unwrap_or_else(|| "missing".into()),
+        previous_hash: record.previous_hash.clone().unwrap_or_else(|| "null".into()),
+        record_hash: record.record_hash.clone().unwrap_or_else(|| "null".into()),
+        leaf: leaf_of(record_hash_value.as_deref(), &computed_hash),
+        record_hash_value,
+        computed_hash,
+        signature,
+        redacted: false,
+    }
+}
+
+const SCHEMA_TEXT: &str = "\"cavra.audit-log.event.v1\"";
+
 fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let schema = fields.get("schema_version");
     let sequence = fields.get("sequence");
     let canonical = Canonical::of(fields);
     let computed_hash = canonical.record_hash();
-    let record_hash = fields.get("record_hash").cloned().unwrap_or(Value::Null);
+    let record_hash_value = fields.get("record_hash").and_then(Value::as_str).map(String::from);
     let redacted = options.allow_redacted && fields.values().any(contains_redaction);
     let signature = if redacted {
         SignatureOutcome::NotChecked
     } else {
         options.signatures.check(fields, &canonical.signed_payload(&computed_hash))
     };
-    let stored_leaf: Option<Hash> = record_hash.as_str().and_then(|t| hex::decode(t).ok()).and_then(|b| b.try_into().ok());
-    let leaf_data = stored_leaf
-        .or_else(|| hex::decode(&computed_hash).ok().and_then(|b| b.try_into().ok()))
-        .unwrap_or([0; 32]);
+    let text = |key: &str| fields.get(key).map_or_else(|| "null".to_string(), canonical::compact);
     Summary {
         schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
         schema_found: schema.map_or("missing".into(), canonical::compact),
         sequence: sequence.and_then(Value::as_u64),
         sequence_found: sequence.map_or("missing".into(), canonical::compact),
-        previous_hash: fields.get("previous_hash").cloned().unwrap_or(Value::Null),
-        record_hash,
+        previous_hash: text("previous_hash"),
+        record_hash: text("record_hash"),
+        leaf: leaf_of(record_hash_value.as_deref(), &computed_hash),
+        record_hash_value,
         computed_hash,
         signature,
-        leaf: merkle::leaf_hash(&leaf_data),
         redacted,
     }
 }
@@ -315,10 +386,6 @@ fn contains_redaction(value: &Value) -> bool {
     }
 }
 
-fn show(value: &Value) -> String {
-    canonical::compact(value)
-}
-
 /// Pending classification of the first break that needs later records to decide.
 enum Pending {
     None,
@@ -327,14 +394,15 @@ enum Pending {
     Gap { at: u64, from: u64, to: u64 },
     /// Position `at` fails only its link: an inserted record (if the next record is numbered
     /// `at` and links to the record before), else a rewrite.
-    Link { at: u64, before: Value },
+    Link { at: u64, before: String },
 }
 
 struct State<'a> {
     paths: Vec<String>,
     options: &'a VerifyOptions,
     position: u64,
-    previous: Value,
+    /// Canonical text of the previous record's record_hash (`null` before the first).
+    previous: String,
     previous_readable: bool,
     frontier: merkle::Frontier,
     checkpoint_results: Vec<Option<CheckpointResult>>,
@@ -356,7 +424,7 @@ impl<'a> State<'a> {
             paths: paths.iter().map(|p| p.display().to_string()).collect(),
             options,
             position: options.start.first_sequence,
-            previous: options.start.previous_hash.clone().map_or(Value::Null, Value::from),
+            previous: options.start.previous_hash.as_ref().map_or_else(|| "null".to_string(), |h| canonical::compact(&Value::from(h.as_str()))),
             previous_readable: true,
             frontier: options.start.frontier.clone(),
             checkpoint_results: vec![None; options.checkpoints.len()],
@@ -416,7 +484,7 @@ impl<'a> State<'a> {
                     return;
                 }
                 self.previous_readable = false;
-                self.previous = Value::Null;
+                self.previous = "null".into();
                 self.position += 1;
             }
             Checked::Record { segment, line, summary } => self.observe_record(segment, line, *summary),
@@ -439,14 +507,14 @@ impl<'a> State<'a> {
         // After an unreadable line the expected link is unknown; that line is already reported.
         if self.previous_readable && summary.previous_hash != self.previous {
             self.error(format!("record {i}: previous_hash mismatch"));
-            self.bad(segment, line, "previous_hash", show(&self.previous), show(&summary.previous_hash));
+            self.bad(segment, line, "previous_hash", self.previous.clone(), summary.previous_hash.clone());
             failed.push("previous_hash");
         }
         if summary.redacted {
             self.redacted += 1;
-        } else if summary.record_hash.as_str() != Some(summary.computed_hash.as_str()) {
+        } else if summary.record_hash_value.as_deref() != Some(summary.computed_hash.as_str()) {
             self.error(format!("record {i}: record_hash mismatch"));
-            self.bad(segment, line, "record_hash", summary.computed_hash.clone(), show(&summary.record_hash));
+            self.bad(segment, line, "record_hash", format!("\"{}\"", summary.computed_hash), summary.record_hash.clone());
             failed.push("record_hash");
         }
         if let SignatureOutcome::Mismatch { expected, found } = &summary.signature {
@@ -465,7 +533,7 @@ impl<'a> State<'a> {
             self.first_sequence = summary.sequence;
         }
         self.last_sequence = summary.sequence;
-        self.last_record_hash = summary.record_hash.as_str().map(String::from);
+        self.last_record_hash = summary.record_hash_value.clone();
         self.previous = summary.record_hash.clone();
         self.previous_readable = true;
         self.frontier.push(summary.leaf);
@@ -505,14 +573,13 @@ impl<'a> State<'a> {
     }
 
     fn classify(&mut self, i: u64, summary: &Summary, failed: &[&'static str]) {
-        let stored = summary.record_hash.as_str().unwrap_or("");
         if failed.contains(&"record_hash") {
             self.diagnose("mutation", i, format!("record {i} was altered: its content no longer hashes to its record_hash"));
         } else if failed.contains(&"signature") && failed.len() == 1 {
             self.diagnose("mutation", i, format!("record {i} carries a signature that does not verify: it was rewritten or signed by an untrusted key"));
         } else if let Some(s) = summary.sequence.filter(|s| *s > i) {
             self.pending = Pending::Gap { at: i, from: i, to: s };
-        } else if summary.sequence.is_some_and(|s| s < i) && self.previous.as_str() == Some(stored) {
+        } else if summary.sequence.is_some_and(|s| s < i) && self.previous == summary.record_hash {
             self.diagnose("duplication", i, format!("record {i} repeats record {} (same record_hash)", i - 1));
         } else if summary.sequence.is_some_and(|s| s < i) {
             self.diagnose("insertion", i - 1, format!("record {i} is numbered {} and does not link to record {}: a record was inserted before it", summary.sequence_found, i - 1));

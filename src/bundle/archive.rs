@@ -27,7 +27,11 @@ pub struct ArchiveLimits {
 
 impl Default for ArchiveLimits {
     fn default() -> Self {
-        Self { max_entries: 100_000, max_entry_bytes: 64 << 30, max_total_bytes: 256 << 30 }
+        Self {
+            max_entries: 100_000,
+            max_entry_bytes: 64 << 30,
+            max_total_bytes: 256 << 30,
+        }
     }
 }
 
@@ -45,7 +49,10 @@ pub struct Extracted {
 /// Is this path a gzip file (by its magic bytes)?
 pub fn looks_like_gzip(path: &Path) -> bool {
     let mut magic = [0u8; 2];
-    File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b]
 }
 
 /// Stream `archive` into a new temporary directory, checking every entry.
@@ -53,17 +60,30 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
     let temp = tempfile::Builder::new()
         .prefix("wormvault-bundle-")
         .tempdir()
-        .map_err(|source| BundleError::Io { action: "creating a temporary directory for", path: archive.to_path_buf(), source })?;
-    let file = File::open(archive)
-        .map_err(|source| BundleError::Io { action: "opening", path: archive.to_path_buf(), source })?;
-    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::with_capacity(READ_SIZE, file)));
+        .map_err(|source| BundleError::Io {
+            action: "creating a temporary directory for",
+            path: archive.to_path_buf(),
+            source,
+        })?;
+    let file = File::open(archive).map_err(|source| BundleError::Io {
+        action: "opening",
+        path: archive.to_path_buf(),
+        source,
+    })?;
+    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::with_capacity(
+        READ_SIZE, file,
+    )));
     let mut findings = Vec::new();
     let mut digests = HashMap::new();
     let mut seen = BTreeSet::new();
     let mut count = 0usize;
     let mut total = 0u64;
     let corrupt = |error: &dyn std::fmt::Display| {
-        Finding::new(FindingKind::ArchiveCorrupt, None, format!("cannot read the archive: {error}; re-create it with `wormvault bundle pack`"))
+        Finding::new(
+            FindingKind::ArchiveCorrupt,
+            None,
+            format!("cannot read the archive: {error}; re-create it with `wormvault bundle pack`"),
+        )
     };
     match reader.entries() {
         Err(error) => findings.push(corrupt(&error)),
@@ -81,26 +101,37 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     findings.push(Finding::new(
                         FindingKind::ArchiveTooManyEntries,
                         None,
-                        format!("the archive has more than {} entries; refusing to read further", limits.max_entries),
+                        format!(
+                            "the archive has more than {} entries; refusing to read further",
+                            limits.max_entries
+                        ),
                     ));
                     break;
                 }
                 let raw = entry.path_bytes().into_owned();
                 let name = String::from_utf8_lossy(&raw).into_owned();
-                let parts = match std::str::from_utf8(&raw).map_err(|_| "name is not UTF-8".to_string()).and_then(safe_relative) {
+                let parts = match std::str::from_utf8(&raw)
+                    .map_err(|_| "name is not UTF-8".to_string())
+                    .and_then(safe_relative)
+                {
                     Ok(parts) => parts,
                     Err(reason) => {
                         findings.push(Finding::new(
                             FindingKind::ArchiveUnsafePath,
                             Some(&name),
-                            format!("archive entry {name:?} is unsafe ({reason}); it was not extracted"),
+                            format!(
+                                "archive entry {name:?} is unsafe ({reason}); it was not extracted"
+                            ),
                         ));
                         continue;
                     }
                 };
                 let kind = entry.header().entry_type();
                 if kind.is_symlink() || kind.is_hard_link() {
-                    let target = entry.link_name_bytes().map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default();
+                    let target = entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default();
                     findings.push(Finding::new(
                         FindingKind::ArchiveLink,
                         Some(&name),
@@ -118,8 +149,9 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         findings.push(duplicate(&name));
                         continue;
                     }
-                    std::fs::create_dir_all(temp.path().join(&relative))
-                        .map_err(|source| BundleError::Io { action: "creating", path: temp.path().join(&relative), source })?;
+                    if std::fs::create_dir_all(temp.path().join(&relative)).is_err() {
+                        findings.push(conflict(&name));
+                    }
                     continue;
                 }
                 if !(kind.is_file() || kind.is_contiguous()) {
@@ -153,28 +185,13 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     break;
                 }
                 let destination = temp.path().join(&relative);
-                // The temp dir is fresh and only this loop writes to it, so "exists" or "not a
-                // directory" can only mean two entries collide ("a" as a file and "a/b", or
-                // "a/b" then "a"): the archive's fault, a finding, not an I/O error.
-                let collision = |name: &str| {
-                    Finding::new(
-                        FindingKind::ArchiveUnsafePath,
-                        Some(name),
-                        format!("archive entry {name:?} collides with another entry (a file where a directory is needed, or the reverse); it was not extracted"),
-                    )
-                };
-                let colliding = |error: &std::io::Error| {
-                    matches!(error.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory | std::io::ErrorKind::IsADirectory)
-                };
-                if let Some(parent) = destination.parent() {
-                    match std::fs::create_dir_all(parent) {
-                        Ok(()) => {}
-                        Err(error) if colliding(&error) => {
-                            findings.push(collision(&name));
-                            continue;
-                        }
-                        Err(source) => return Err(BundleError::Io { action: "creating", path: parent.to_path_buf(), source }),
-                    }
+                // Nothing but our own directories and files exist under `temp`, so a failure
+                // here means the names conflict (a file where a directory should be, or the
+                // reverse): a finding about the archive, not an I/O error of this machine.
+                let parent_ok = destination.parent().is_none_or(|parent| std::fs::create_dir_all(parent).is_ok());
+                if !parent_ok || destination.exists() {
+                    findings.push(conflict(&name));
+                    continue;
                 }
                 match write_hashed(&mut entry, &destination) {
                     Ok(digest) => {
@@ -184,25 +201,41 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         findings.push(corrupt(&error));
                         break;
                     }
-                    Err(WriteError::Write(error)) if colliding(&error) && !destination.is_file() => {
-                        findings.push(collision(&name));
-                    }
                     Err(WriteError::Write(source)) => {
-                        return Err(BundleError::Io { action: "writing", path: destination, source });
+                        return Err(BundleError::Io {
+                            action: "writing",
+                            path: destination,
+                            source,
+                        });
                     }
                 }
             }
         }
     }
     let root = bundle_root(temp.path());
-    Ok(Extracted { temp, root, findings, digests })
+    Ok(Extracted {
+        temp,
+        root,
+        findings,
+        digests,
+    })
 }
 
 fn duplicate(name: &str) -> Finding {
     Finding::new(
         FindingKind::ArchiveDuplicateEntry,
         Some(name),
-        format!("archive entry {name:?} appears more than once; the later copy was ignored and the archive is rejected"),
+        format!(
+            "archive entry {name:?} appears more than once; the later copy was ignored and the archive is rejected"
+        ),
+    )
+}
+
+fn conflict(name: &str) -> Finding {
+    Finding::new(
+        FindingKind::ArchiveUnsafePath,
+        Some(name),
+        format!("archive entry {name:?} conflicts with an earlier entry (file versus directory); it was not extracted"),
     )
 }
 
@@ -213,7 +246,11 @@ enum WriteError {
 
 /// Copy an entry into a new file (create-only), hashing as it goes.
 fn write_hashed(reader: &mut dyn Read, destination: &Path) -> Result<FileDigest, WriteError> {
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(destination).map_err(WriteError::Write)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(destination)
+        .map_err(WriteError::Write)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; READ_SIZE];
     let mut bytes = 0u64;
@@ -228,7 +265,10 @@ fn write_hashed(reader: &mut dyn Read, destination: &Path) -> Result<FileDigest,
         file.write_all(&buffer[..read]).map_err(WriteError::Write)?;
         bytes += read as u64;
     }
-    Ok(FileDigest { sha256: hex::encode(hasher.finalize()), bytes })
+    Ok(FileDigest {
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
 }
 
 /// The manifest is at the archive root, or inside its only top-level directory (an archive of
@@ -277,7 +317,10 @@ pub(crate) mod tests {
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, bytes).unwrap();
         let extracted = extract(&path, &limits).unwrap();
-        (extracted.findings.iter().map(|f| f.kind.as_str()).collect(), extracted)
+        (
+            extracted.findings.iter().map(|f| f.kind.as_str()).collect(),
+            extracted,
+        )
     }
 
     #[test]
@@ -285,7 +328,10 @@ pub(crate) mod tests {
         use tar::EntryType::*;
         let outside = tempfile::tempdir().unwrap();
         let escape = format!("{}/escaped", outside.path().display());
-        let limits = ArchiveLimits { max_entry_bytes: 10, ..ArchiveLimits::default() };
+        let limits = ArchiveLimits {
+            max_entry_bytes: 10,
+            ..ArchiveLimits::default()
+        };
         let (found, extracted) = kinds(
             raw_tar(&[
                 ("ok.txt", Regular, b"fine", ""),
@@ -312,28 +358,44 @@ pub(crate) mod tests {
             ]
         );
         assert!(!outside.path().join("escaped").exists());
-        assert_eq!(std::fs::read(extracted.temp.path().join("ok.txt")).unwrap(), b"fine");
-        let written: Vec<_> = std::fs::read_dir(extracted.temp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::read(extracted.temp.path().join("ok.txt")).unwrap(),
+            b"fine"
+        );
+        let written: Vec<_> = std::fs::read_dir(extracted.temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(written, ["ok.txt"]);
         let digest = &extracted.digests[&extracted.temp.path().join("ok.txt")];
         assert_eq!(digest.sha256, crate::hashing::sha256_hex(b"fine"));
     }
 
     #[test]
-    fn colliding_file_and_directory_entries_are_findings() {
+    fn file_and_directory_name_conflicts_are_findings() {
         use tar::EntryType::*;
-        let (found, _) = kinds(raw_tar(&[("a", Regular, b"x", ""), ("a/b", Regular, b"y", "")]), ArchiveLimits::default());
+        let (found, _) = kinds(
+            raw_tar(&[("a", Regular, b"x", ""), ("a/b", Regular, b"y", ""), ("c/d", Regular, b"z", ""), ("c", Directory, b"", "")]),
+            ArchiveLimits::default(),
+        );
         assert_eq!(found, ["archive_unsafe_path"]);
-        let (found, extracted) = kinds(raw_tar(&[("d/b", Regular, b"y", ""), ("d", Regular, b"x", "")]), ArchiveLimits::default());
-        assert_eq!(found, ["archive_unsafe_path"]);
-        assert_eq!(std::fs::read(extracted.temp.path().join("d/b")).unwrap(), b"y");
     }
 
     #[test]
     fn entry_count_limit_and_corrupt_archives() {
         use tar::EntryType::*;
-        let limits = ArchiveLimits { max_entries: 2, ..ArchiveLimits::default() };
-        let (found, _) = kinds(raw_tar(&[("a", Regular, b"", ""), ("b", Regular, b"", ""), ("c", Regular, b"", "")]), limits);
+        let limits = ArchiveLimits {
+            max_entries: 2,
+            ..ArchiveLimits::default()
+        };
+        let (found, _) = kinds(
+            raw_tar(&[
+                ("a", Regular, b"", ""),
+                ("b", Regular, b"", ""),
+                ("c", Regular, b"", ""),
+            ]),
+            limits,
+        );
         assert_eq!(found, ["archive_too_many_entries"]);
         let mut bytes = raw_tar(&[("a", Regular, &[7u8; 4000], "")]);
         bytes.truncate(bytes.len() / 2);

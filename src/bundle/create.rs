@@ -11,15 +11,20 @@ use serde_json::{Value, json};
 
 use super::json::python_indented;
 use super::{
-    BUNDLE_SCHEMA, BundleError, FileEntry, MANIFEST_FILE, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy,
+    BUNDLE_SCHEMA, BundleError, FileEntry, MANIFEST_FILE, RETENTION_FILE, RETENTION_SCHEMA,
+    RetentionPolicy,
 };
 use crate::trust::{KeyPair, Secret, format_timestamp};
 
-/// How the manifest is signed.
+/// How the manifest is signed. (One value per command, so the large Ed25519 variant is fine.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Signing {
     /// Ed25519; key id defaults to the first 16 hex characters of the public key fingerprint.
-    Ed25519 { key: KeyPair, key_id: Option<String> },
+    Ed25519 {
+        key: KeyPair,
+        key_id: Option<String>,
+    },
     /// HS256 (HMAC-SHA256); CAVRA writes no key id for it.
     Hmac(Secret),
     /// SHA256 only: verifiers refuse it unless told `--allow-unsigned`.
@@ -61,7 +66,10 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
     prepare_output(&options.output)?;
     let created = options.created_at.unwrap_or_else(Utc::now);
     let created_at = format_timestamp(created);
-    let session_id = options.session_id.clone().unwrap_or_else(|| format!("bundle-{}", created.format("%Y%m%dT%H%M%SZ")));
+    let session_id = options
+        .session_id
+        .clone()
+        .unwrap_or_else(|| format!("bundle-{}", created.format("%Y%m%dT%H%M%SZ")));
 
     let mut written = Vec::new();
     for (name, source) in &sources {
@@ -69,7 +77,12 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
         copy_new(source, &destination)?;
         written.push((name.clone(), destination));
     }
-    let retain_until = created + chrono::Duration::days(i64::try_from(options.retention_days).unwrap_or(i64::MAX / 86_400_000).min(3_650_000));
+    let retain_until = created
+        + chrono::Duration::days(
+            i64::try_from(options.retention_days)
+                .unwrap_or(i64::MAX / 86_400_000)
+                .min(3_650_000),
+        );
     let policy = RetentionPolicy {
         schema_version: RETENTION_SCHEMA.into(),
         product: "CAVRA".into(),
@@ -92,8 +105,16 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
     let digests = crate::hashing::sha256_files(&paths, &|_| {});
     let mut files = Vec::new();
     for ((name, path), digest) in written.iter().zip(digests) {
-        let digest = digest.map_err(|source| BundleError::Io { action: "hashing", path: path.clone(), source })?;
-        files.push(FileEntry { path: name.clone(), sha256: digest.sha256, bytes: digest.bytes });
+        let digest = digest.map_err(|source| BundleError::Io {
+            action: "hashing",
+            path: path.clone(),
+            source,
+        })?;
+        files.push(FileEntry {
+            path: name.clone(),
+            sha256: digest.sha256,
+            bytes: digest.bytes,
+        });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
@@ -109,7 +130,9 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
     let (algorithm, key_id, fingerprint, signature) = match &options.signing {
         Signing::Ed25519 { key, key_id } => {
             let fingerprint = key.public().fingerprint();
-            let key_id = key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&fingerprint));
+            let key_id = key_id
+                .clone()
+                .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint));
             let signature = json!({
                 "algorithm": "Ed25519",
                 "key_id": key_id,
@@ -120,17 +143,30 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
         }
         Signing::Hmac(secret) => {
             let value = crate::trust::hmac::hmac_sha256_b64(secret.expose(), message.as_bytes());
-            ("HS256", None, None, json!({"algorithm": "HS256", "value": value}))
+            (
+                "HS256",
+                None,
+                None,
+                json!({"algorithm": "HS256", "value": value}),
+            )
         }
         Signing::Unsigned => {
             let value = crate::hashing::sha256_hex(message.as_bytes());
-            ("SHA256", None, None, json!({"algorithm": "SHA256", "value": value}))
+            (
+                "SHA256",
+                None,
+                None,
+                json!({"algorithm": "SHA256", "value": value}),
+            )
         }
     };
     if let Value::Object(map) = &mut manifest {
         map.insert("signature".into(), signature);
     }
-    write_new(&options.output.join(MANIFEST_FILE), python_indented(&manifest).as_bytes())?;
+    write_new(
+        &options.output.join(MANIFEST_FILE),
+        python_indented(&manifest).as_bytes(),
+    )?;
     let digest = crate::hashing::sha256_hex(crate::canonical::spaced(&manifest).as_bytes());
     Ok(Created {
         output: options.output.clone(),
@@ -151,7 +187,9 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>, Bundl
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| BundleError::InvalidOption(format!("{} has no UTF-8 file name", path.display())))?
+            .ok_or_else(|| {
+                BundleError::InvalidOption(format!("{} has no UTF-8 file name", path.display()))
+            })?
             .to_string();
         if name == MANIFEST_FILE || name == RETENTION_FILE {
             return Err(BundleError::ReservedName { name });
@@ -164,22 +202,40 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>, Bundl
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                BundleError::NotFound { path: input.clone() }
+                BundleError::NotFound {
+                    path: input.clone(),
+                }
             } else {
-                BundleError::Io { action: "reading", path: input.clone(), source }
+                BundleError::Io {
+                    action: "reading",
+                    path: input.clone(),
+                    source,
+                }
             }
         })?;
         if meta.is_file() {
             add(input.clone())?;
         } else if meta.is_dir() {
             let mut children: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|source| BundleError::Io { action: "listing", path: input.clone(), source })?
+                .map_err(|source| BundleError::Io {
+                    action: "listing",
+                    path: input.clone(),
+                    source,
+                })?
                 .map(|entry| entry.map(|e| e.path()))
                 .collect::<Result<_, _>>()
-                .map_err(|source| BundleError::Io { action: "listing", path: input.clone(), source })?;
+                .map_err(|source| BundleError::Io {
+                    action: "listing",
+                    path: input.clone(),
+                    source,
+                })?;
             children.sort();
             for child in children {
-                let meta = std::fs::metadata(&child).map_err(|source| BundleError::Io { action: "reading", path: child.clone(), source })?;
+                let meta = std::fs::metadata(&child).map_err(|source| BundleError::Io {
+                    action: "reading",
+                    path: child.clone(),
+                    source,
+                })?;
                 if meta.is_dir() {
                     return Err(BundleError::NestedDirectory { path: child });
                 }
@@ -189,7 +245,9 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>, Bundl
                 add(child)?;
             }
         } else {
-            return Err(BundleError::NotRegular { path: input.clone() });
+            return Err(BundleError::NotRegular {
+                path: input.clone(),
+            });
         }
     }
     if sources.is_empty() {
@@ -202,26 +260,51 @@ fn prepare_output(output: &Path) -> Result<(), BundleError> {
     match std::fs::read_dir(output) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                return Err(BundleError::OutputExists { path: output.to_path_buf() });
+                return Err(BundleError::OutputExists {
+                    path: output.to_path_buf(),
+                });
             }
             Ok(())
         }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(output)
-            .map_err(|source| BundleError::Io { action: "creating", path: output.to_path_buf(), source }),
-        Err(_) if output.exists() => Err(BundleError::OutputExists { path: output.to_path_buf() }),
-        Err(source) => Err(BundleError::Io { action: "reading", path: output.to_path_buf(), source }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(output).map_err(|source| BundleError::Io {
+                action: "creating",
+                path: output.to_path_buf(),
+                source,
+            })
+        }
+        Err(_) if output.exists() => Err(BundleError::OutputExists {
+            path: output.to_path_buf(),
+        }),
+        Err(source) => Err(BundleError::Io {
+            action: "reading",
+            path: output.to_path_buf(),
+            source,
+        }),
     }
 }
 
 fn copy_new(source: &Path, destination: &Path) -> Result<(), BundleError> {
-    let mut input = std::fs::File::open(source).map_err(|e| BundleError::Io { action: "opening", path: source.to_path_buf(), source: e })?;
+    let mut input = std::fs::File::open(source).map_err(|e| BundleError::Io {
+        action: "opening",
+        path: source.to_path_buf(),
+        source: e,
+    })?;
     let mut output = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(destination)
-        .map_err(|e| BundleError::Io { action: "creating", path: destination.to_path_buf(), source: e })?;
+        .map_err(|e| BundleError::Io {
+            action: "creating",
+            path: destination.to_path_buf(),
+            source: e,
+        })?;
     // std::io::copy uses copy_file_range/sendfile where available (no userspace buffer).
-    std::io::copy(&mut input, &mut output).map_err(|e| BundleError::Io { action: "copying to", path: destination.to_path_buf(), source: e })?;
+    std::io::copy(&mut input, &mut output).map_err(|e| BundleError::Io {
+        action: "copying to",
+        path: destination.to_path_buf(),
+        source: e,
+    })?;
     Ok(())
 }
 
@@ -231,6 +314,14 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(|source| BundleError::Io { action: "creating", path: path.to_path_buf(), source })?;
-    file.write_all(bytes).map_err(|source| BundleError::Io { action: "writing", path: path.to_path_buf(), source })
+        .map_err(|source| BundleError::Io {
+            action: "creating",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    file.write_all(bytes).map_err(|source| BundleError::Io {
+        action: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -37,10 +37,18 @@ pub struct FileEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "algorithm")]
 pub enum ManifestSignature {
-    Ed25519 { key_id: String, value: String, public_key_sha256: Option<String> },
-    HS256 { value: String },
+    Ed25519 {
+        key_id: String,
+        value: String,
+        public_key_sha256: Option<String>,
+    },
+    HS256 {
+        value: String,
+    },
     /// Unsigned: only the SHA-256 of the signed bytes.
-    SHA256 { value: String },
+    SHA256 {
+        value: String,
+    },
 }
 
 /// A checked manifest: every CAVRA field present with the right type.
@@ -86,9 +94,13 @@ pub enum BundleError {
     },
     #[error("{path} already exists and is not empty; choose a new --output")]
     OutputExists { path: PathBuf },
-    #[error("{path} is a directory inside a bundle input; CAVRA bundles are flat, so pass its files instead")]
+    #[error(
+        "{path} is a directory inside a bundle input; CAVRA bundles are flat, so pass its files instead"
+    )]
     NestedDirectory { path: PathBuf },
-    #[error("{path} is not a regular file (symlink, device or socket); bundles hold regular files only")]
+    #[error(
+        "{path} is not a regular file (symlink, device or socket); bundles hold regular files only"
+    )]
     NotRegular { path: PathBuf },
     #[error("two inputs are both named {name:?}; bundle file names must be unique")]
     DuplicateName { name: String },
@@ -185,7 +197,11 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(kind: FindingKind, path: Option<&str>, message: impl Into<String>) -> Self {
-        Self { kind, path: path.map(str::to_string), message: message.into() }
+        Self {
+            kind,
+            path: path.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 
 use super::archive::{self, ArchiveLimits};
 use super::{
-    BUNDLE_SCHEMA, BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest, ManifestSignature,
-    RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, safe_relative,
+    BUNDLE_SCHEMA, BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest,
+    ManifestSignature, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, safe_relative,
 };
 use crate::hashing::FileDigest;
 use crate::trust::{PublicKey, RootStatus, Secret, TrustError, TrustStore};
@@ -118,29 +118,46 @@ impl BundleReport {
 pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, BundleError> {
     let metadata = std::fs::metadata(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            BundleError::NotFound { path: path.to_path_buf() }
+            BundleError::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
-            BundleError::Io { action: "reading", path: path.to_path_buf(), source }
+            BundleError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })?;
     let (dir, temp, mut findings, digests) = if metadata.is_dir() {
         (path.to_path_buf(), None, Vec::new(), HashMap::new())
     } else if metadata.is_file() && archive::looks_like_gzip(path) {
         let extracted = archive::extract(path, &options.limits)?;
-        (extracted.root, Some(extracted.temp), extracted.findings, extracted.digests)
+        (
+            extracted.root,
+            Some(extracted.temp),
+            extracted.findings,
+            extracted.digests,
+        )
     } else {
-        return Err(BundleError::NotABundle { path: path.to_path_buf() });
+        return Err(BundleError::NotABundle {
+            path: path.to_path_buf(),
+        });
     };
     let dir = std::path::absolute(&dir).unwrap_or(dir);
 
     let raw = read_manifest(&dir, &mut findings);
-    let digest = raw.as_ref().map(|raw| crate::hashing::sha256_hex(crate::canonical::spaced(&Value::Object(raw.clone())).as_bytes()));
+    let digest = raw.as_ref().map(|raw| {
+        crate::hashing::sha256_hex(crate::canonical::spaced(&Value::Object(raw.clone())).as_bytes())
+    });
     let (manifest, entries) = match &raw {
         Some(raw) => check_manifest(raw, &mut findings),
         None => (None, Vec::new()),
     };
     let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings);
-    let signature = raw.as_ref().and_then(|raw| check_signature(raw, options, &mut findings));
+    let signature = raw
+        .as_ref()
+        .and_then(|raw| check_signature(raw, options, &mut findings));
     let retention_policy = match options.minimum_retention_days {
         Some(minimum) => check_retention(&dir, minimum, &mut findings),
         None => None,
@@ -165,18 +182,30 @@ fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, 
     let text = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            findings.push(Finding::new(FindingKind::ManifestMissing, Some(MANIFEST_FILE), "the bundle has no manifest.json; it cannot be verified"));
+            findings.push(Finding::new(
+                FindingKind::ManifestMissing,
+                Some(MANIFEST_FILE),
+                "the bundle has no manifest.json; it cannot be verified",
+            ));
             return None;
         }
         Err(error) => {
-            findings.push(Finding::new(FindingKind::ManifestUnreadable, Some(MANIFEST_FILE), format!("cannot read manifest.json: {error}")));
+            findings.push(Finding::new(
+                FindingKind::ManifestUnreadable,
+                Some(MANIFEST_FILE),
+                format!("cannot read manifest.json: {error}"),
+            ));
             return None;
         }
     };
     let text = match String::from_utf8(text) {
         Ok(text) => text,
         Err(_) => {
-            findings.push(Finding::new(FindingKind::ManifestMalformedJson, Some(MANIFEST_FILE), "manifest.json is not UTF-8 text"));
+            findings.push(Finding::new(
+                FindingKind::ManifestMalformedJson,
+                Some(MANIFEST_FILE),
+                "manifest.json is not UTF-8 text",
+            ));
             return None;
         }
     };
@@ -186,12 +215,19 @@ fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, 
             findings.push(Finding::new(
                 FindingKind::ManifestNotObject,
                 Some(MANIFEST_FILE),
-                format!("manifest.json must be a JSON object, found {}", json_type(&other)),
+                format!(
+                    "manifest.json must be a JSON object, found {}",
+                    json_type(&other)
+                ),
             ));
             None
         }
         Err(error) => {
-            findings.push(Finding::new(FindingKind::ManifestMalformedJson, Some(MANIFEST_FILE), format!("manifest.json is not valid JSON: {error}")));
+            findings.push(Finding::new(
+                FindingKind::ManifestMalformedJson,
+                Some(MANIFEST_FILE),
+                format!("manifest.json is not valid JSON: {error}"),
+            ));
             None
         }
     }
@@ -208,12 +244,20 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-fn string_field(raw: &Map<String, Value>, field: &str, findings: &mut Vec<Finding>) -> Option<String> {
+fn string_field(
+    raw: &Map<String, Value>,
+    field: &str,
+    findings: &mut Vec<Finding>,
+) -> Option<String> {
     match raw.get(field) {
         Some(Value::String(text)) => Some(text.clone()),
         other => {
             let found = other.map_or("nothing", json_type);
-            findings.push(Finding::new(FindingKind::ManifestInvalid, Some(MANIFEST_FILE), format!("manifest field {field:?} must be a string, found {found}")));
+            findings.push(Finding::new(
+                FindingKind::ManifestInvalid,
+                Some(MANIFEST_FILE),
+                format!("manifest field {field:?} must be a string, found {found}"),
+            ));
             None
         }
     }
@@ -221,13 +265,19 @@ fn string_field(raw: &Map<String, Value>, field: &str, findings: &mut Vec<Findin
 
 /// Check the manifest's fields; return the typed manifest (when complete) and the file entries
 /// that are well-formed (even when other fields are not, so files are still checked).
-fn check_manifest(raw: &Map<String, Value>, findings: &mut Vec<Finding>) -> (Option<Manifest>, Vec<FileEntry>) {
+fn check_manifest(
+    raw: &Map<String, Value>,
+    findings: &mut Vec<Finding>,
+) -> (Option<Manifest>, Vec<FileEntry>) {
     let schema_version = string_field(raw, "schema_version", findings);
-    if let Some(schema) = &schema_version {
-        if schema != BUNDLE_SCHEMA {
-            findings.push(Finding::new(FindingKind::UnsupportedSchema, Some(MANIFEST_FILE), format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}")));
+    if let Some(schema) = &schema_version
+        && schema != BUNDLE_SCHEMA {
+            findings.push(Finding::new(
+                FindingKind::UnsupportedSchema,
+                Some(MANIFEST_FILE),
+                format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}"),
+            ));
         }
-    }
     let product = string_field(raw, "product", findings);
     let created_at = string_field(raw, "created_at", findings);
     let signer = string_field(raw, "signer", findings);
@@ -240,22 +290,41 @@ fn check_manifest(raw: &Map<String, Value>, findings: &mut Vec<Finding>) -> (Opt
                 match parse_entry(item) {
                     Ok(entry) => match safe_relative(&entry.path) {
                         Err(reason) => {
-                            findings.push(Finding::new(FindingKind::UnsafePath, Some(&entry.path), format!("manifest lists {:?}: {reason}", entry.path)));
+                            findings.push(Finding::new(
+                                FindingKind::UnsafePath,
+                                Some(&entry.path),
+                                format!("manifest lists {:?}: {reason}", entry.path),
+                            ));
                         }
                         Ok(parts) if parts.is_empty() || parts.join("/") == MANIFEST_FILE => {
-                            findings.push(Finding::new(FindingKind::UnsafePath, Some(&entry.path), format!("manifest lists {:?}, which cannot be a bundle file", entry.path)));
+                            findings.push(Finding::new(
+                                FindingKind::UnsafePath,
+                                Some(&entry.path),
+                                format!(
+                                    "manifest lists {:?}, which cannot be a bundle file",
+                                    entry.path
+                                ),
+                            ));
                         }
                         Ok(parts) => {
                             if seen.insert(parts.join("/")) {
                                 entries.push(entry);
                             } else {
-                                findings.push(Finding::new(FindingKind::DuplicateListing, Some(&entry.path), format!("manifest lists {:?} more than once", entry.path)));
+                                findings.push(Finding::new(
+                                    FindingKind::DuplicateListing,
+                                    Some(&entry.path),
+                                    format!("manifest lists {:?} more than once", entry.path),
+                                ));
                             }
                         }
                     },
                     Err(reason) => {
                         complete = false;
-                        findings.push(Finding::new(FindingKind::ManifestInvalid, Some(MANIFEST_FILE), format!("manifest files[{index}]: {reason}")));
+                        findings.push(Finding::new(
+                            FindingKind::ManifestInvalid,
+                            Some(MANIFEST_FILE),
+                            format!("manifest files[{index}]: {reason}"),
+                        ));
                     }
                 }
             }
@@ -263,58 +332,118 @@ fn check_manifest(raw: &Map<String, Value>, findings: &mut Vec<Finding>) -> (Opt
         other => {
             complete = false;
             let found = other.map_or("nothing", json_type);
-            findings.push(Finding::new(FindingKind::ManifestInvalid, Some(MANIFEST_FILE), format!("manifest field \"files\" must be an array, found {found}")));
+            findings.push(Finding::new(
+                FindingKind::ManifestInvalid,
+                Some(MANIFEST_FILE),
+                format!("manifest field \"files\" must be an array, found {found}"),
+            ));
         }
     }
     let signature = parse_signature(raw.get("signature")).ok().flatten();
     let manifest = match (schema_version, product, created_at, signer) {
-        (Some(schema_version), Some(product), Some(created_at), Some(signer)) if complete => Some(Manifest {
-            schema_version,
-            product,
-            created_at,
-            signer,
-            files: entries.clone(),
-            signature,
-        }),
+        (Some(schema_version), Some(product), Some(created_at), Some(signer)) if complete => {
+            Some(Manifest {
+                schema_version,
+                product,
+                created_at,
+                signer,
+                files: entries.clone(),
+                signature,
+            })
+        }
         _ => None,
     };
     (manifest, entries)
 }
 
 fn parse_entry(item: &Value) -> Result<FileEntry, String> {
-    let object = item.as_object().ok_or_else(|| format!("must be an object, found {}", json_type(item)))?;
-    let path = object.get("path").and_then(Value::as_str).ok_or("\"path\" must be a string")?;
-    let sha256 = object.get("sha256").and_then(Value::as_str).ok_or_else(|| format!("{path:?}: \"sha256\" must be a string"))?;
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(format!("{path:?}: \"sha256\" must be 64 lowercase hex characters"));
+    let object = item
+        .as_object()
+        .ok_or_else(|| format!("must be an object, found {}", json_type(item)))?;
+    let path = object
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("\"path\" must be a string")?;
+    let sha256 = object
+        .get("sha256")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{path:?}: \"sha256\" must be a string"))?;
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "{path:?}: \"sha256\" must be 64 lowercase hex characters"
+        ));
     }
-    let bytes = object.get("bytes").and_then(Value::as_u64).ok_or_else(|| format!("{path:?}: \"bytes\" must be a non-negative integer"))?;
-    Ok(FileEntry { path: path.to_string(), sha256: sha256.to_string(), bytes })
+    let bytes = object
+        .get("bytes")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("{path:?}: \"bytes\" must be a non-negative integer"))?;
+    Ok(FileEntry {
+        path: path.to_string(),
+        sha256: sha256.to_string(),
+        bytes,
+    })
 }
 
 /// `Ok(None)` = no signature; `Err` = malformed.
-fn parse_signature(value: Option<&Value>) -> Result<Option<ManifestSignature>, (FindingKind, String)> {
+fn parse_signature(
+    value: Option<&Value>,
+) -> Result<Option<ManifestSignature>, (FindingKind, String)> {
     let object = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(object)) => object,
-        Some(other) => return Err((FindingKind::SignatureMalformed, format!("signature must be an object, found {}", json_type(other)))),
+        Some(other) => {
+            return Err((
+                FindingKind::SignatureMalformed,
+                format!("signature must be an object, found {}", json_type(other)),
+            ));
+        }
     };
-    let text = |field: &str| object.get(field).and_then(Value::as_str).map(str::to_string);
-    let value = text("value").ok_or((FindingKind::SignatureMalformed, "signature.value must be a string".to_string()))?;
+    let text = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let value = text("value").ok_or((
+        FindingKind::SignatureMalformed,
+        "signature.value must be a string".to_string(),
+    ))?;
     match object.get("algorithm").and_then(Value::as_str) {
         Some("Ed25519") => {
-            let key_id = text("key_id").ok_or((FindingKind::SignatureMalformed, "Ed25519 signature.key_id must be a string".to_string()))?;
+            let key_id = text("key_id").ok_or((
+                FindingKind::SignatureMalformed,
+                "Ed25519 signature.key_id must be a string".to_string(),
+            ))?;
             let public_key_sha256 = match object.get("public_key_sha256") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(fp)) => Some(fp.clone()),
-                Some(_) => return Err((FindingKind::SignatureMalformed, "signature.public_key_sha256 must be a string".to_string())),
+                Some(_) => {
+                    return Err((
+                        FindingKind::SignatureMalformed,
+                        "signature.public_key_sha256 must be a string".to_string(),
+                    ));
+                }
             };
-            Ok(Some(ManifestSignature::Ed25519 { key_id, value, public_key_sha256 }))
+            Ok(Some(ManifestSignature::Ed25519 {
+                key_id,
+                value,
+                public_key_sha256,
+            }))
         }
         Some("HS256") => Ok(Some(ManifestSignature::HS256 { value })),
         Some("SHA256") => Ok(Some(ManifestSignature::SHA256 { value })),
-        Some(other) => Err((FindingKind::UnsupportedAlgorithm, format!("signature algorithm {other:?} is not Ed25519, HS256 or SHA256"))),
-        None => Err((FindingKind::SignatureMalformed, "signature.algorithm must be a string".to_string())),
+        Some(other) => Err((
+            FindingKind::UnsupportedAlgorithm,
+            format!("signature algorithm {other:?} is not Ed25519, HS256 or SHA256"),
+        )),
+        None => Err((
+            FindingKind::SignatureMalformed,
+            "signature.algorithm must be a string".to_string(),
+        )),
     }
 }
 
@@ -332,17 +461,42 @@ fn check_files(
         let path = dir.join(&entry.path);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_file() => present.push((entry, path)),
-            Ok(_) => findings.push(Finding::new(FindingKind::FileNotRegular, Some(&entry.path), format!("{} is listed but is not a regular file (symlink, directory or device)", entry.path))),
+            Ok(_) => findings.push(Finding::new(
+                FindingKind::FileNotRegular,
+                Some(&entry.path),
+                format!(
+                    "{} is listed but is not a regular file (symlink, directory or device)",
+                    entry.path
+                ),
+            )),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                findings.push(Finding::new(FindingKind::FileMissing, Some(&entry.path), format!("{} is listed in the manifest but missing from the bundle", entry.path)));
+                findings.push(Finding::new(
+                    FindingKind::FileMissing,
+                    Some(&entry.path),
+                    format!(
+                        "{} is listed in the manifest but missing from the bundle",
+                        entry.path
+                    ),
+                ));
             }
-            Err(error) => findings.push(Finding::new(FindingKind::FileUnreadable, Some(&entry.path), format!("cannot read {}: {error}", entry.path))),
+            Err(error) => findings.push(Finding::new(
+                FindingKind::FileUnreadable,
+                Some(&entry.path),
+                format!("cannot read {}: {error}", entry.path),
+            )),
         }
     }
     // Hash what was not already hashed during extraction, in parallel.
-    let to_hash: Vec<PathBuf> = present.iter().filter(|(_, p)| !digests.contains_key(p)).map(|(_, p)| p.clone()).collect();
-    let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> =
-        to_hash.iter().cloned().zip(crate::hashing::sha256_files(&to_hash, &|_| {})).collect();
+    let to_hash: Vec<PathBuf> = present
+        .iter()
+        .filter(|(_, p)| !digests.contains_key(p))
+        .map(|(_, p)| p.clone())
+        .collect();
+    let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
+        .iter()
+        .cloned()
+        .zip(crate::hashing::sha256_files(&to_hash, &|_| {}))
+        .collect();
     let mut files = Vec::new();
     for (entry, path) in present {
         let digest = match digests.get(&path) {
@@ -350,7 +504,11 @@ fn check_files(
             None => match hashed.get(&path) {
                 Some(Ok(digest)) => digest.clone(),
                 Some(Err(error)) => {
-                    findings.push(Finding::new(FindingKind::FileUnreadable, Some(&entry.path), format!("cannot read {}: {error}", entry.path)));
+                    findings.push(Finding::new(
+                        FindingKind::FileUnreadable,
+                        Some(&entry.path),
+                        format!("cannot read {}: {error}", entry.path),
+                    ));
                     continue;
                 }
                 None => continue,
@@ -360,31 +518,56 @@ fn check_files(
             findings.push(Finding::new(
                 FindingKind::FileSizeMismatch,
                 Some(&entry.path),
-                format!("{} is {} bytes; the manifest says {}", entry.path, digest.bytes, entry.bytes),
+                format!(
+                    "{} is {} bytes; the manifest says {}",
+                    entry.path, digest.bytes, entry.bytes
+                ),
             ));
         }
         if digest.sha256 != entry.sha256 {
             findings.push(Finding::new(
                 FindingKind::FileHashMismatch,
                 Some(&entry.path),
-                format!("{} has SHA-256 {}; the manifest says {}", entry.path, digest.sha256, entry.sha256),
+                format!(
+                    "{} has SHA-256 {}; the manifest says {}",
+                    entry.path, digest.sha256, entry.sha256
+                ),
             ));
         }
-        files.push(BundleFile { path: entry.path.clone(), sha256: digest.sha256, bytes: digest.bytes, source: path });
+        files.push(BundleFile {
+            path: entry.path.clone(),
+            sha256: digest.sha256,
+            bytes: digest.bytes,
+            source: path,
+        });
     }
     // Anything else in the directory is unlisted (CAVRA does not check this; we do). Without a
     // readable manifest every file would be "unlisted", which only buries the real finding.
     if !have_manifest {
         return files;
     }
-    let listed: BTreeSet<String> = entries.iter().filter_map(|e| safe_relative(&e.path).ok()).map(|p| p.join("/")).collect();
-    for item in walkdir::WalkDir::new(dir).min_depth(1).follow_links(false).sort_by_file_name() {
+    let listed: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| safe_relative(&e.path).ok())
+        .map(|p| p.join("/"))
+        .collect();
+    for item in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let Ok(item) = item else { continue };
         if item.file_type().is_dir() {
             continue;
         }
-        let Ok(relative) = item.path().strip_prefix(dir) else { continue };
-        let relative: String = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let Ok(relative) = item.path().strip_prefix(dir) else {
+            continue;
+        };
+        let relative: String = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         if relative == MANIFEST_FILE || listed.contains(&relative) {
             continue;
         }
@@ -397,7 +580,11 @@ fn check_files(
     files
 }
 
-fn check_signature(raw: &Map<String, Value>, options: &VerifyOptions, findings: &mut Vec<Finding>) -> Option<SignatureInfo> {
+fn check_signature(
+    raw: &Map<String, Value>,
+    options: &VerifyOptions,
+    findings: &mut Vec<Finding>,
+) -> Option<SignatureInfo> {
     let signature = match parse_signature(raw.get("signature")) {
         Ok(signature) => signature,
         Err((kind, message)) => {
@@ -407,7 +594,11 @@ fn check_signature(raw: &Map<String, Value>, options: &VerifyOptions, findings: 
     };
     let Some(signature) = signature else {
         if !options.allow_unsigned {
-            findings.push(Finding::new(FindingKind::SignatureMissing, Some(MANIFEST_FILE), "the manifest has no signature; pass --allow-unsigned to accept unsigned evidence"));
+            findings.push(Finding::new(
+                FindingKind::SignatureMissing,
+                Some(MANIFEST_FILE),
+                "the manifest has no signature; pass --allow-unsigned to accept unsigned evidence",
+            ));
         }
         return None;
     };
@@ -423,13 +614,18 @@ fn check_signature(raw: &Map<String, Value>, options: &VerifyOptions, findings: 
         root_status: None,
         root_owner: None,
     };
-    let mut push = |kind: FindingKind, message: String| findings.push(Finding::new(kind, Some(MANIFEST_FILE), message));
+    let mut push = |kind: FindingKind, message: String| {
+        findings.push(Finding::new(kind, Some(MANIFEST_FILE), message))
+    };
     match signature {
         ManifestSignature::SHA256 { value } => {
             info.algorithm = "SHA256".into();
             let actual = crate::hashing::sha256_hex(message.as_bytes());
             if value != actual {
-                push(FindingKind::DigestMismatch, format!("unsigned manifest digest is {value}; the manifest hashes to {actual}"));
+                push(
+                    FindingKind::DigestMismatch,
+                    format!("unsigned manifest digest is {value}; the manifest hashes to {actual}"),
+                );
             }
             if !options.allow_unsigned {
                 push(FindingKind::UnsignedNotAllowed, "the manifest is unsigned (SHA256 only); pass --allow-unsigned to accept unsigned evidence".into());
@@ -448,28 +644,46 @@ fn check_signature(raw: &Map<String, Value>, options: &VerifyOptions, findings: 
                 }
             }
         }
-        ManifestSignature::Ed25519 { key_id, value, public_key_sha256 } => {
+        ManifestSignature::Ed25519 {
+            key_id,
+            value,
+            public_key_sha256,
+        } => {
             info.algorithm = "Ed25519".into();
             info.key_id = Some(key_id.clone());
             info.fingerprint = public_key_sha256.clone();
             if options.public_key.is_none() && options.trust.is_none() {
-                push(FindingKind::KeyMaterialMissing, format!("the manifest is Ed25519-signed by {key_id:?}; pass --trust-root or --public-key"));
+                push(
+                    FindingKind::KeyMaterialMissing,
+                    format!(
+                        "the manifest is Ed25519-signed by {key_id:?}; pass --trust-root or --public-key"
+                    ),
+                );
                 return Some(info);
             }
-            if let Some(expected) = &options.key_id {
-                if *expected != key_id {
-                    push(FindingKind::KeyIdMismatch, format!("the signature is by key id {key_id:?}, but --key-id is {expected:?}"));
+            if let Some(expected) = &options.key_id
+                && *expected != key_id {
+                    push(
+                        FindingKind::KeyIdMismatch,
+                        format!(
+                            "the signature is by key id {key_id:?}, but --key-id is {expected:?}"
+                        ),
+                    );
                     return Some(info);
                 }
-            }
             let mut ok = true;
             if let Some((key, text_fingerprint)) = &options.public_key {
-                let matches = public_key_sha256.as_ref().is_none_or(|fp| fp == text_fingerprint || *fp == key.fingerprint());
+                let matches = public_key_sha256
+                    .as_ref()
+                    .is_none_or(|fp| fp == text_fingerprint || *fp == key.fingerprint());
                 if !matches {
                     ok = false;
                     push(
                         FindingKind::FingerprintMismatch,
-                        format!("the signature names public key {}, but --public-key is {text_fingerprint}", public_key_sha256.clone().unwrap_or_default()),
+                        format!(
+                            "the signature names public key {}, but --public-key is {text_fingerprint}",
+                            public_key_sha256.clone().unwrap_or_default()
+                        ),
                     );
                 } else if let Err(error) = key.verify_b64(&key_id, message.as_bytes(), &value) {
                     ok = false;
@@ -477,13 +691,27 @@ fn check_signature(raw: &Map<String, Value>, options: &VerifyOptions, findings: 
                 }
             }
             if let Some(trust) = &options.trust {
-                let created_at = raw.get("created_at").and_then(Value::as_str).unwrap_or_default();
+                let created_at = raw
+                    .get("created_at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 match crate::trust::parse_timestamp(created_at) {
                     None => {
                         ok = false;
-                        push(FindingKind::SignedAtInvalid, format!("created_at {created_at:?} is not an ISO 8601 timestamp, so the trust root's validity cannot be judged"));
+                        push(
+                            FindingKind::SignedAtInvalid,
+                            format!(
+                                "created_at {created_at:?} is not an ISO 8601 timestamp, so the trust root's validity cannot be judged"
+                            ),
+                        );
                     }
-                    Some(signed_at) => match trust.verify_ed25519(&key_id, public_key_sha256.as_deref(), message.as_bytes(), &value, signed_at) {
+                    Some(signed_at) => match trust.verify_ed25519(
+                        &key_id,
+                        public_key_sha256.as_deref(),
+                        message.as_bytes(),
+                        &value,
+                        signed_at,
+                    ) {
                         Ok(verified) => {
                             info.root_status = Some(verified.status);
                             info.root_owner = Some(verified.owner);
@@ -516,30 +744,54 @@ fn trust_kind(error: &TrustError) -> FindingKind {
     }
 }
 
-fn check_retention(dir: &Path, minimum: u64, findings: &mut Vec<Finding>) -> Option<RetentionPolicy> {
+fn check_retention(
+    dir: &Path,
+    minimum: u64,
+    findings: &mut Vec<Finding>,
+) -> Option<RetentionPolicy> {
     let path = dir.join(RETENTION_FILE);
     let malformed = |findings: &mut Vec<Finding>, why: String| {
-        findings.push(Finding::new(FindingKind::RetentionPolicyMalformed, Some(RETENTION_FILE), why));
+        findings.push(Finding::new(
+            FindingKind::RetentionPolicyMalformed,
+            Some(RETENTION_FILE),
+            why,
+        ));
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            findings.push(Finding::new(FindingKind::RetentionPolicyMissing, Some(RETENTION_FILE), format!("no retention-policy.json; a minimum of {minimum} days is required")));
+            findings.push(Finding::new(
+                FindingKind::RetentionPolicyMissing,
+                Some(RETENTION_FILE),
+                format!("no retention-policy.json; a minimum of {minimum} days is required"),
+            ));
             return None;
         }
         Err(error) => {
-            malformed(findings, format!("cannot read retention-policy.json: {error}"));
+            malformed(
+                findings,
+                format!("cannot read retention-policy.json: {error}"),
+            );
             return None;
         }
     };
     let value = match crate::canonical::parse_strict(&text) {
         Ok(value @ Value::Object(_)) => value,
         Ok(other) => {
-            malformed(findings, format!("retention-policy.json must be a JSON object, found {}", json_type(&other)));
+            malformed(
+                findings,
+                format!(
+                    "retention-policy.json must be a JSON object, found {}",
+                    json_type(&other)
+                ),
+            );
             return None;
         }
         Err(error) => {
-            malformed(findings, format!("retention-policy.json is not valid JSON: {error}"));
+            malformed(
+                findings,
+                format!("retention-policy.json is not valid JSON: {error}"),
+            );
             return None;
         }
     };
@@ -556,14 +808,26 @@ fn check_retention(dir: &Path, minimum: u64, findings: &mut Vec<Finding>) -> Opt
             }
         }
         other => {
-            malformed(findings, format!("retention_days must be a non-negative integer, found {}", other.map_or("nothing", json_type)));
+            malformed(
+                findings,
+                format!(
+                    "retention_days must be a non-negative integer, found {}",
+                    other.map_or("nothing", json_type)
+                ),
+            );
             return None;
         }
     }
     match serde_json::from_value::<RetentionPolicy>(value) {
         Ok(policy) if policy.schema_version == RETENTION_SCHEMA => Some(policy),
         Ok(policy) => {
-            malformed(findings, format!("schema_version is {:?}; expected {RETENTION_SCHEMA:?}", policy.schema_version));
+            malformed(
+                findings,
+                format!(
+                    "schema_version is {:?}; expected {RETENTION_SCHEMA:?}",
+                    policy.schema_version
+                ),
+            );
             None
         }
         Err(error) => {
@@ -582,12 +846,21 @@ mod tests {
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
 
     fn fixture_key() -> KeyPair {
-        KeyPair::from_pkcs8_pem(include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"), "fixture").unwrap()
+        KeyPair::from_pkcs8_pem(
+            include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"),
+            "fixture",
+        )
+        .unwrap()
     }
 
     fn trust_options() -> VerifyOptions {
-        let store = TrustStore::load(&Path::new(FIXTURES).join("keys/evidence-trust-roots.json")).unwrap();
-        VerifyOptions { trust: Some(store), key_id: Some("prod-evidence".into()), ..VerifyOptions::default() }
+        let store =
+            TrustStore::load(&Path::new(FIXTURES).join("keys/evidence-trust-roots.json")).unwrap();
+        VerifyOptions {
+            trust: Some(store),
+            key_id: Some("prod-evidence".into()),
+            ..VerifyOptions::default()
+        }
     }
 
     fn make(dir: &Path, signing: Signing) -> PathBuf {
@@ -615,32 +888,77 @@ mod tests {
 
     #[test]
     fn fixtures_verify() {
-        let report = verify(&Path::new(FIXTURES).join("bundle-ed25519"), &trust_options()).unwrap();
+        let report = verify(
+            &Path::new(FIXTURES).join("bundle-ed25519"),
+            &trust_options(),
+        )
+        .unwrap();
         assert!(report.valid, "{:?}", report.findings);
         let signature = report.signature.clone().unwrap();
-        assert_eq!((signature.algorithm.as_str(), signature.verified), ("Ed25519", true));
-        assert_eq!(signature.fingerprint.as_deref(), Some("06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567"));
+        assert_eq!(
+            (signature.algorithm.as_str(), signature.verified),
+            ("Ed25519", true)
+        );
+        assert_eq!(
+            signature.fingerprint.as_deref(),
+            Some("06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567")
+        );
         assert_eq!(report.files.len(), 3);
-        assert_eq!(report.retention_policy.as_ref().unwrap().retention_days, 2555);
-        let raw = std::fs::read_to_string(Path::new(FIXTURES).join("bundle-ed25519/manifest.json")).unwrap();
-        let expected = crate::hashing::sha256_hex(crate::canonical::spaced(&crate::canonical::parse_strict(&raw).unwrap()).as_bytes());
+        assert_eq!(
+            report.retention_policy.as_ref().unwrap().retention_days,
+            2555
+        );
+        let raw = std::fs::read_to_string(Path::new(FIXTURES).join("bundle-ed25519/manifest.json"))
+            .unwrap();
+        let expected = crate::hashing::sha256_hex(
+            crate::canonical::spaced(&crate::canonical::parse_strict(&raw).unwrap()).as_bytes(),
+        );
         assert_eq!(report.digest.as_deref(), Some(expected.as_str()));
 
-        let hmac = VerifyOptions { hmac_key: Some(Secret::new(b"bundle-secret".to_vec())), ..VerifyOptions::default() };
+        let hmac = VerifyOptions {
+            hmac_key: Some(Secret::new(b"bundle-secret".to_vec())),
+            ..VerifyOptions::default()
+        };
         let report = verify(&Path::new(FIXTURES).join("bundle-hmac"), &hmac).unwrap();
         assert!(report.valid, "{:?}", report.findings);
-        let wrong = VerifyOptions { hmac_key: Some(Secret::new(b"bundle-secreT".to_vec())), ..VerifyOptions::default() };
-        assert_eq!(verify(&Path::new(FIXTURES).join("bundle-hmac"), &wrong).unwrap().kinds(), ["signature_invalid"]);
+        let wrong = VerifyOptions {
+            hmac_key: Some(Secret::new(b"bundle-secreT".to_vec())),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify(&Path::new(FIXTURES).join("bundle-hmac"), &wrong)
+                .unwrap()
+                .kinds(),
+            ["signature_invalid"]
+        );
     }
 
     #[test]
     fn created_bundles_verify_and_tampering_is_reported_in_full() {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
         let report = verify(&bundle, &trust_options()).unwrap();
         assert!(report.valid, "{:?}", report.findings);
-        assert_eq!(report.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["evidence.json", "notes.md", "retention-policy.json"]);
-        assert!(report.files.iter().all(|f| f.source.is_absolute() && f.source.is_file()));
+        assert_eq!(
+            report
+                .files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
+            ["evidence.json", "notes.md", "retention-policy.json"]
+        );
+        assert!(
+            report
+                .files
+                .iter()
+                .all(|f| f.source.is_absolute() && f.source.is_file())
+        );
 
         // Several problems at once: all reported.
         std::fs::write(bundle.join("notes.md"), "changed\n").unwrap();
@@ -648,34 +966,66 @@ mod tests {
         std::fs::write(bundle.join("extra.txt"), "x").unwrap();
         let report = verify(&bundle, &trust_options()).unwrap();
         assert!(!report.valid);
-        assert_eq!(report.kinds(), ["file_missing", "file_size_mismatch", "file_hash_mismatch", "file_unlisted"]);
+        assert_eq!(
+            report.kinds(),
+            [
+                "file_missing",
+                "file_size_mismatch",
+                "file_hash_mismatch",
+                "file_unlisted"
+            ]
+        );
     }
 
     #[test]
     fn hmac_and_unsigned_bundles() {
         let dir = tempfile::tempdir().unwrap();
         let bundle = make(dir.path(), Signing::Hmac(Secret::new(b"k".to_vec())));
-        let hmac = VerifyOptions { hmac_key: Some(Secret::new(b"k".to_vec())), ..VerifyOptions::default() };
+        let hmac = VerifyOptions {
+            hmac_key: Some(Secret::new(b"k".to_vec())),
+            ..VerifyOptions::default()
+        };
         assert!(verify(&bundle, &hmac).unwrap().valid);
         // An HMAC bundle offered to a trust-root verification is not silently accepted.
-        assert_eq!(verify(&bundle, &trust_options()).unwrap().kinds(), ["key_material_missing"]);
+        assert_eq!(
+            verify(&bundle, &trust_options()).unwrap().kinds(),
+            ["key_material_missing"]
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let bundle = make(dir.path(), Signing::Unsigned);
-        assert_eq!(verify(&bundle, &VerifyOptions::default()).unwrap().kinds(), ["unsigned_not_allowed"]);
-        let allow = VerifyOptions { allow_unsigned: true, ..VerifyOptions::default() };
+        assert_eq!(
+            verify(&bundle, &VerifyOptions::default()).unwrap().kinds(),
+            ["unsigned_not_allowed"]
+        );
+        let allow = VerifyOptions {
+            allow_unsigned: true,
+            ..VerifyOptions::default()
+        };
         assert!(verify(&bundle, &allow).unwrap().valid);
     }
 
     #[test]
     fn packed_archives_are_deterministic_and_verify() {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
         let first = pack(&bundle, &dir.path().join("a.tar.gz")).unwrap();
         let second = pack(&bundle, &dir.path().join("b.tar.gz")).unwrap();
         assert_eq!(first.sha256, second.sha256);
-        assert_eq!(std::fs::read(&first.output).unwrap(), std::fs::read(&second.output).unwrap());
-        assert!(matches!(pack(&bundle, &first.output), Err(BundleError::OutputExists { .. })));
+        assert_eq!(
+            std::fs::read(&first.output).unwrap(),
+            std::fs::read(&second.output).unwrap()
+        );
+        assert!(matches!(
+            pack(&bundle, &first.output),
+            Err(BundleError::OutputExists { .. })
+        ));
         let report = verify(&first.output, &trust_options()).unwrap();
         assert!(report.valid, "{:?}", report.findings);
         let directory_report = verify(&bundle, &trust_options()).unwrap();
@@ -688,10 +1038,16 @@ mod tests {
 
     #[test]
     fn missing_inputs_are_errors_not_findings() {
-        assert!(matches!(verify(Path::new("/nonexistent/bundle"), &VerifyOptions::default()), Err(BundleError::NotFound { .. })));
+        assert!(matches!(
+            verify(Path::new("/nonexistent/bundle"), &VerifyOptions::default()),
+            Err(BundleError::NotFound { .. })
+        ));
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain.txt");
         std::fs::write(&plain, "not an archive").unwrap();
-        assert!(matches!(verify(&plain, &VerifyOptions::default()), Err(BundleError::NotABundle { .. })));
+        assert!(matches!(
+            verify(&plain, &VerifyOptions::default()),
+            Err(BundleError::NotABundle { .. })
+        ));
     }
 }

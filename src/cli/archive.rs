@@ -135,6 +135,9 @@ pub struct ExecuteArgs {
     /// Local copy of the signed checkpoint (default: next to the receipts).
     #[arg(long, value_name = "FILE")]
     pub checkpoint_out: Option<PathBuf>,
+    /// Where session records (plan, paths of receipts, log, checkpoint) are kept for `handoff --session`.
+    #[arg(long, value_name = "DIR", default_value = ".wormvault")]
+    pub state_dir: PathBuf,
 }
 
 impl ExecuteArgs {
@@ -246,6 +249,19 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
 }
 
 /// Run the execution stages with a runtime and progress, shared by `upload` and `archive`.
+/// Keep the session's local record for `handoff --session`.
+pub fn record_session(args: &ExecuteArgs, evidence: &EvidenceArgs, bundle: &Path, outcome: &ArchiveOutcome, output: &Output) -> anyhow::Result<()> {
+    let checkpoint_pem = match &args.checkpoint_key {
+        Some(path) => Some(crate::trust::load_private_key(path)?.public().spki_pem()),
+        None => None,
+    };
+    let path = archive::record_session(&args.state_dir, outcome, bundle, evidence.trust_root.as_deref(), args.audit_log.as_deref(), checkpoint_pem.as_deref())
+        .map_err(anyhow::Error::msg)
+        .context("recording the session for `wormvault handoff`")?;
+    output.note(format!("session recorded in {}", path.display()));
+    Ok(())
+}
+
 pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, output: &Output) -> anyhow::Result<ArchiveOutcome> {
     let target = Target::parse(&plan.target)?;
     let total: u64 = plan.objects.iter().map(|o| o.bytes).sum();
@@ -271,6 +287,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     let execute_request = args.execute.request(&plan, output)?;
     let outcome = execute(&plan, &report.bundle_dir, execute_request, output)?;
+    record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }

@@ -12,11 +12,11 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use serde_json::{Map, Value};
 
 use crate::audit::alert::{Alert, AlertKind};
-use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, SegmentStart, record_leaf};
+use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, SegmentStart};
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
 use crate::audit::record::DEFAULT_HMAC_KEY_ID;
-use crate::audit::{AuditError, Checkpoint, NewRecord, Record, SignatureCheck, Signer, VerifyOptions, VerifyReport};
+use crate::audit::{AuditError, Checkpoint, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
 use crate::cli::Output;
 use crate::exit::{Exit, Refusal};
 use crate::trust::{KeyPair, RootStatus, SecretSource, TrustRoot, TrustStore};
@@ -182,7 +182,11 @@ fn alerting<T>(kind: AlertKind, log: &Path, alert_file: Option<&Path>, step: imp
 /// Refusals (torn tail, invalid log) exit 1; everything else exits 2.
 fn audit_error(error: AuditError) -> anyhow::Error {
     match error {
-        AuditError::TornTail { .. } | AuditError::CorruptTail { .. } | AuditError::LogInvalid { .. } => {
+        AuditError::TornTail { .. }
+        | AuditError::CorruptTail { .. }
+        | AuditError::LogInvalid { .. }
+        | AuditError::NotExtending { .. }
+        | AuditError::Checkpoint(_) => {
             anyhow::Error::new(Refusal(error.to_string()))
         }
         other => anyhow::Error::new(other),
@@ -490,26 +494,14 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
     let note = alerting(AlertKind::AuditIntegrityFailure, &args.log, alert_file, || {
         let options = verify_options(&args.keys, &[], args.anchor.as_deref(), &args.checkpoint_key, output)?;
         let key = signing_key(&args.signing_key)?;
-        let report = require_valid(&args.log, &options)?;
-        let root: crate::audit::merkle::Hash = base64_hash(&report.merkle_root)?;
-        let checkpoint = Checkpoint { origin: args.origin.clone(), size: report.tree_size, root };
         let name = args.signer_name.clone().unwrap_or_else(|| args.origin.clone());
-        let note = checkpoint.sign(&name, &key)?;
+        let (_, note) = crate::audit::checkpoint::create(&args.log, &options, &args.origin, &name, &key).map_err(audit_error)?;
         write_new(&args.output, note.as_bytes())?;
         Ok(note)
     })?;
     let value = serde_json::json!({"checkpoint": note, "output": args.output});
     output.result(&value, || format!("wrote checkpoint {}:\n{note}", args.output.display()));
     Ok(Exit::Ok)
-}
-
-fn base64_hash(text: &str) -> anyhow::Result<crate::audit::merkle::Hash> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| anyhow!("internal: Merkle root {text:?} is not base64 of 32 bytes"))
 }
 
 /// Create a file that must not exist yet, write it and fsync it.
@@ -524,69 +516,17 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stream a log (from sequence 1) into its leaves and pick out one record.
-fn leaves_and_record(log: &Path, sequence: u64) -> anyhow::Result<(Vec<crate::audit::merkle::Hash>, Option<Record>)> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(log).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow::Error::new(AuditError::MissingLog { path: log.to_path_buf() })
-        } else {
-            anyhow!("opening {}: {e}", log.display())
-        }
-    })?;
-    let mut leaves = Vec::new();
-    let mut wanted = None;
-    for (index, line) in std::io::BufReader::with_capacity(128 * 1024, file).split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("reading {}", log.display()))?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let text = std::str::from_utf8(&line).with_context(|| format!("{} line {}: not UTF-8", log.display(), index + 1))?;
-        let Value::Object(fields) = crate::canonical::parse_strict(text).with_context(|| format!("{} line {}: not valid JSON", log.display(), index + 1))? else {
-            return Err(anyhow!("{} line {}: not a JSON object", log.display(), index + 1));
-        };
-        let record = Record { fields };
-        if leaves.is_empty() && record.sequence() != Some(1) {
-            return Err(anyhow!("{} starts at sequence {:?}: proofs need the log from sequence 1 (verify archive segments plus the log instead)", log.display(), record.sequence()));
-        }
-        leaves.push(record_leaf(&record));
-        if record.sequence() == Some(sequence) && wanted.is_none() {
-            wanted = Some(record);
-        }
-    }
-    Ok((leaves, wanted))
-}
-
 fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
-    let (mut leaves, record) = leaves_and_record(&args.log, args.seq)?;
-    let record = record.ok_or_else(|| anyhow!("{} has no record with sequence {}", args.log.display(), args.seq))?;
-    let mut note = None;
-    if let Some(path) = &args.checkpoint {
-        let checkpoint = args.checkpoint_key.open(path)?;
-        if checkpoint.size > leaves.len() as u64 {
-            return Err(anyhow::Error::new(Refusal(format!(
-                "checkpoint {} commits to {} records but {} has only {}: the log was truncated",
-                path.display(),
-                checkpoint.size,
-                args.log.display(),
-                leaves.len()
-            ))));
-        }
-        leaves.truncate(checkpoint.size as usize);
-        if crate::audit::merkle::root(&leaves) != checkpoint.root {
-            return Err(anyhow::Error::new(Refusal(format!(
-                "the first {} records of {} do not match checkpoint {}: the log was rewritten",
-                checkpoint.size,
-                args.log.display(),
-                path.display()
-            ))));
-        }
-        note = Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
-    }
-    if args.seq == 0 || args.seq > leaves.len() as u64 {
-        return Err(anyhow!("sequence {} is outside the proved tree of {} records", args.seq, leaves.len()));
-    }
-    let proof = InclusionProof::new(&record, args.seq - 1, &leaves, note).map_err(AuditError::from)?;
+    let note = match &args.checkpoint {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {}", path.display()))?),
+        None => None,
+    };
+    let key = match &note {
+        Some(note) => Some(args.checkpoint_key.key_for(note)?),
+        None => None,
+    };
+    let against = note.as_deref().zip(key.as_ref());
+    let proof = crate::audit::checkpoint::prove(&args.log, args.seq, against).map_err(audit_error)?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {
@@ -595,9 +535,7 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
                 format!("wrote inclusion proof for record {} in a tree of {} to {}", args.seq, proof.tree_size, path.display())
             });
         }
-        None => {
-            print!("{text}");
-        }
+        None => print!("{text}"),
     }
     Ok(Exit::Ok)
 }

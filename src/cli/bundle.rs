@@ -30,7 +30,12 @@ pub enum BundleCommand {
 #[derive(Debug, clap::Args)]
 pub struct HmacKeyArgs {
     /// File holding the HMAC key (one trailing newline is ignored).
-    #[arg(long, alias = "key-file", value_name = "PATH", conflicts_with = "hmac_key_env")]
+    #[arg(
+        long,
+        alias = "key-file",
+        value_name = "PATH",
+        conflicts_with = "hmac_key_env"
+    )]
     pub hmac_key_file: Option<PathBuf>,
     /// Environment variable holding the HMAC key.
     #[arg(long, alias = "key-env", value_name = "VAR")]
@@ -172,11 +177,18 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
     let hmac = args.hmac.load(output)?;
     let signing = match (&args.private_key, hmac, args.unsigned) {
-        (Some(_), Some(_), _) => anyhow::bail!("give either --private-key (Ed25519) or an HMAC key, not both"),
-        (Some(path), None, _) => Signing::Ed25519 { key: crate::trust::load_private_key(path)?, key_id: args.key_id.clone() },
+        (Some(_), Some(_), _) => {
+            anyhow::bail!("give either --private-key (Ed25519) or an HMAC key, not both")
+        }
+        (Some(path), None, _) => Signing::Ed25519 {
+            key: crate::trust::load_private_key(path)?,
+            key_id: args.key_id.clone(),
+        },
         (None, Some(secret), false) => {
             if args.key_id.is_some() {
-                anyhow::bail!("--key-id applies to Ed25519 signatures only (CAVRA's HS256 signatures carry no key id)");
+                anyhow::bail!(
+                    "--key-id applies to Ed25519 signatures only (CAVRA's HS256 signatures carry no key id)"
+                );
             }
             Signing::Hmac(secret)
         }
@@ -203,11 +215,18 @@ fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
             created.output.display(),
             created.files.len(),
             created.algorithm,
-            created.key_id.as_ref().map(|k| format!(" by {k}")).unwrap_or_default(),
+            created
+                .key_id
+                .as_ref()
+                .map(|k| format!(" by {k}"))
+                .unwrap_or_default(),
             created.digest
         );
         for file in &created.files {
-            text.push_str(&format!("\n  {}  {:>10}  {}", file.sha256, file.bytes, file.path));
+            text.push_str(&format!(
+                "\n  {}  {:>10}  {}",
+                file.sha256, file.bytes, file.path
+            ));
         }
         text
     });
@@ -218,26 +237,48 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let options = args.evidence.options(output)?;
     let report = crate::bundle::verify(&args.bundle, &options)?;
     output.result(&report, || render(&report));
-    Ok(if report.valid { Exit::Ok } else { Exit::Failure })
+    Ok(if report.valid {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 pub fn render(report: &BundleReport) -> String {
     let mut text = if report.valid {
         format!("VALID {}", report.input.display())
     } else {
-        format!("INVALID {} ({} problems)", report.input.display(), report.findings.len())
+        format!(
+            "INVALID {} ({} problems)",
+            report.input.display(),
+            report.findings.len()
+        )
     };
     if let Some(signature) = &report.signature {
         text.push_str(&format!(
             "\n  signature {}{}{}",
             signature.algorithm,
-            signature.key_id.as_ref().map(|k| format!(" by {k}")).unwrap_or_default(),
-            if signature.verified { " (verified)" } else { " (not verified)" }
+            signature
+                .key_id
+                .as_ref()
+                .map(|k| format!(" by {k}"))
+                .unwrap_or_default(),
+            if signature.verified {
+                " (verified)"
+            } else {
+                " (not verified)"
+            }
         ));
     }
-    text.push_str(&format!("\n  files {} listed and present", report.files.len()));
+    text.push_str(&format!(
+        "\n  files {} listed and present",
+        report.files.len()
+    ));
     if let Some(policy) = &report.retention_policy {
-        text.push_str(&format!("\n  retention {} days until {}", policy.retention_days, policy.retain_until));
+        text.push_str(&format!(
+            "\n  retention {} days until {}",
+            policy.retention_days, policy.retain_until
+        ));
     }
     if let Some(digest) = &report.digest {
         text.push_str(&format!("\n  digest {digest}"));
@@ -251,7 +292,13 @@ pub fn render(report: &BundleReport) -> String {
 fn pack(args: PackArgs, output: &Output) -> anyhow::Result<Exit> {
     let packed = crate::bundle::pack(&args.bundle, &args.output)?;
     output.result(&packed, || {
-        format!("packed {} files into {} ({} bytes, sha256 {})", packed.entries.len(), packed.output.display(), packed.bytes, packed.sha256)
+        format!(
+            "packed {} files into {} ({} bytes, sha256 {})",
+            packed.entries.len(),
+            packed.output.display(),
+            packed.bytes,
+            packed.sha256
+        )
     });
     Ok(Exit::Ok)
 }

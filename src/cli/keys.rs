@@ -82,7 +82,11 @@ fn parse_status(text: &str) -> Result<RootStatus, String> {
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<chrono::DateTime<Utc>, String> {
-    crate::trust::parse_timestamp(text).ok_or_else(|| format!("{text:?} is not an ISO 8601 timestamp with an offset (e.g. 2026-01-01T00:00:00+00:00)"))
+    crate::trust::parse_timestamp(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not an ISO 8601 timestamp with an offset (e.g. 2026-01-01T00:00:00+00:00)"
+        )
+    })
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -94,18 +98,24 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn generate(args: GenerateArgs, output: &Output) -> anyhow::Result<Exit> {
-    std::fs::create_dir_all(&args.output_dir).with_context(|| format!("creating {}", args.output_dir.display()))?;
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("creating {}", args.output_dir.display()))?;
     let pair = KeyPair::generate()?;
     let private_path = args.output_dir.join("evidence-ed25519-private.pem");
     let public_path = args.output_dir.join("evidence-ed25519-public.pem");
     if public_path.exists() {
-        anyhow::bail!("{} already exists; refusing to overwrite a key file", public_path.display());
+        anyhow::bail!(
+            "{} already exists; refusing to overwrite a key file",
+            public_path.display()
+        );
     }
     crate::trust::write_private_key(&private_path, &pair.private_pem()?)?;
     let public_pem = pair.public().spki_pem();
     write_new(&public_path, &public_pem)?;
     let fingerprint = pair.public().fingerprint();
-    let key_id = args.key_id.unwrap_or_else(|| crate::trust::default_key_id(&fingerprint));
+    let key_id = args
+        .key_id
+        .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint));
     let result = serde_json::json!({
         "key_id": key_id,
         "public_key_sha256": fingerprint,
@@ -123,7 +133,8 @@ fn generate(args: GenerateArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn trust_root(args: TrustRootArgs, output: &Output) -> anyhow::Result<Exit> {
-    let pem = std::fs::read_to_string(&args.public_key).with_context(|| format!("reading {}", args.public_key.display()))?;
+    let pem = std::fs::read_to_string(&args.public_key)
+        .with_context(|| format!("reading {}", args.public_key.display()))?;
     let root = TrustRoot::new(
         &pem,
         args.key_id,
@@ -132,9 +143,17 @@ fn trust_root(args: TrustRootArgs, output: &Output) -> anyhow::Result<Exit> {
         Some(args.valid_from.unwrap_or_else(Utc::now)),
         args.valid_until,
     )?;
-    write_new(&args.output, &python_indented(&serde_json::to_value(&root)?))?;
+    write_new(
+        &args.output,
+        &python_indented(&serde_json::to_value(&root)?),
+    )?;
     output.result(&root, || {
-        format!("wrote trust root {} ({}) to {}", root.key_id, root.status.as_str(), args.output.display())
+        format!(
+            "wrote trust root {} ({}) to {}",
+            root.key_id,
+            root.status.as_str(),
+            args.output.display()
+        )
     });
     Ok(Exit::Ok)
 }
@@ -146,10 +165,22 @@ fn trust_bundle(args: TrustBundleArgs, output: &Output) -> anyhow::Result<Exit> 
     }
     let bundle = TrustRootBundle::new(roots, Utc::now())?;
     TrustStore::new(bundle.trust_roots.clone())?;
-    write_new(&args.output, &python_indented(&serde_json::to_value(&bundle)?))?;
+    write_new(
+        &args.output,
+        &python_indented(&serde_json::to_value(&bundle)?),
+    )?;
     output.result(&bundle, || {
-        let ids: Vec<&str> = bundle.trust_roots.iter().map(|r| r.key_id.as_str()).collect();
-        format!("wrote trust bundle with {} roots ({}) to {}", ids.len(), ids.join(", "), args.output.display())
+        let ids: Vec<&str> = bundle
+            .trust_roots
+            .iter()
+            .map(|r| r.key_id.as_str())
+            .collect();
+        format!(
+            "wrote trust bundle with {} roots ({}) to {}",
+            ids.len(),
+            ids.join(", "),
+            args.output.display()
+        )
     });
     Ok(Exit::Ok)
 }
@@ -161,6 +192,7 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
         .create_new(true)
         .open(path)
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

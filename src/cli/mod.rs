@@ -7,11 +7,15 @@ pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod demo;
+pub mod handoff;
+pub mod drill;
 pub mod hold;
 pub mod keys;
 pub mod output;
 pub mod plan;
 pub mod readiness;
+pub mod status;
 pub mod target;
 pub mod upload;
 
@@ -57,10 +61,18 @@ pub enum Command {
     Upload(upload::Args),
     /// The whole pipeline: verify, retention gate, plan, preflight, upload, receipts, audit event, anchor.
     Archive(archive::Args),
+    /// Build an auditor handoff package for an archived session, or verify one (`handoff verify`).
+    Handoff(handoff::Args),
     /// Set, release or show legal holds on every object under a target prefix.
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
     CheckRemote(check_remote::Args),
+    /// Run the whole pipeline on a built-in default with no cloud: keys, bundle, audit log, local WORM vault, handoff.
+    Demo(demo::Args),
+    /// Tamper and recovery drills: prove tampering is caught and archived evidence comes back intact.
+    Drill(drill::Args),
+    /// Operating status of the audit store: CAVRA's six tenant checks, derived from real checks.
+    Status(status::Args),
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
 }
@@ -78,8 +90,12 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan(args) => plan::run(args, &output),
         Command::Upload(args) => upload::run(args, &output),
         Command::Archive(args) => archive::run(args, &output),
+        Command::Handoff(args) => handoff::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
+        Command::Demo(args) => demo::run(args, &output),
+        Command::Drill(args) => drill::run(args, &output),
+        Command::Status(args) => status::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
     };
     match result {

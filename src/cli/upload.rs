@@ -55,6 +55,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     check_plan_retention(&plan, &report, args.evidence.minimum_retention_days)?;
     let request = args.execute.request(&plan, output)?;
     let outcome = crate::cli::archive::execute(&plan, &report.bundle_dir, request, output)?;
+    crate::cli::archive::record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }

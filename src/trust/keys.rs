@@ -70,12 +70,12 @@ impl KeyPair {
         }
     }
 
-    /// Sign bytes; returns the 64-byte signature as standard base64 (CAVRA's `value`).
     /// The raw signing key, for signers outside this module (audit records, checkpoints).
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
     }
 
+    /// Sign bytes; returns the 64-byte signature as standard base64 (CAVRA's `value`).
     pub fn sign_b64(&self, message: &[u8]) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(self.signing.sign(message).to_bytes())
@@ -98,6 +98,11 @@ impl PublicKey {
                 reason: e.to_string(),
             })?;
         Ok(Self { verifying })
+    }
+
+    /// The raw verifying key, for verifiers outside this module (checkpoint notes).
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying
     }
 
     /// The SPKI PEM text exactly as CAVRA writes it (64-column base64, trailing newline).
