@@ -1,7 +1,7 @@
 //! Reading a whole log's Merkle leaves (streaming) and picking out records, for inclusion
 //! proofs and handoff packages.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use serde_json::Value;
@@ -22,10 +22,27 @@ pub fn read(log: &Path, keep: &dyn Fn(&Record) -> bool) -> Result<(Vec<Hash>, Ve
     })?;
     let mut leaves = Vec::new();
     let mut kept = Vec::new();
-    for (index, line) in std::io::BufReader::with_capacity(128 * 1024, file).split(b'\n').enumerate() {
-        let line_number = index as u64 + 1;
+    let mut reader = std::io::BufReader::with_capacity(128 * 1024, file);
+    let mut line = Vec::new();
+    let mut line_number = 0u64;
+    loop {
+        line.clear();
+        // Bounded like `verify` (super::verify::MAX_LINE): a hostile multi-gigabyte line is an
+        // error, not an allocation.
+        let read = (&mut reader)
+            .take(super::verify::MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|source| AuditError::Io { action: "reading", path: log.to_path_buf(), source })?;
+        if read == 0 {
+            break;
+        }
+        line_number += 1;
         let bad = |problem: String| AuditError::BadLine { path: log.to_path_buf(), line: line_number, problem };
-        let line = line.map_err(|source| AuditError::Io { action: "reading", path: log.to_path_buf(), source })?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() as u64 > super::verify::MAX_LINE {
+            return Err(bad(format!("line is longer than {} bytes; run `wormvault audit verify`", super::verify::MAX_LINE)));
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
