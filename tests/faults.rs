@@ -405,6 +405,8 @@ fn archive_with(
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_PROFILE")
         .envs(env.iter().copied())
+        // archive records its session under ./.wormvault: keep that out of the repository.
+        .current_dir(receipts.parent().unwrap())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
