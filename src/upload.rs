@@ -105,19 +105,42 @@ pub async fn preflight(store: &dyn ImmutableStore, options: &PreflightOptions) -
     Ok(report)
 }
 
-/// Is an existing object the one the plan wants? Returns the differences.
-fn same_object(planned: &PlannedObject, existing: &crate::store::StoredObject) -> Vec<Mismatch> {
+/// Is an existing object the one the plan wants? Returns the differences. `resume_floor` is set
+/// for an object an earlier run already stored (not one this run wrote).
+fn same_object(
+    planned: &PlannedObject,
+    existing: &crate::store::StoredObject,
+    resume_floor: Option<chrono::DateTime<chrono::Utc>>,
+) -> Vec<Mismatch> {
     let mut differences = receipt::compare(planned, existing);
     // A hold set later by a records manager is not a different object: resume must not fail
     // because a legal hold was applied in between.
     differences.retain(|m| !(m.field == "legal_hold" && existing.legal_hold == Some(true)));
+    // A rerun of `archive` after an interrupted run makes a fresh plan whose retain-until counts
+    // from *its* start, a little later than the interrupted run's. The object the earlier run
+    // stored (same key, so same bundle digest; same bytes) is still the one wanted if its lock
+    // meets the bundle's retention counted from the bundle's creation; the receipt records the
+    // store's own date. Without this, every interrupted archive was unresumable (exit 1).
+    if let (Some(floor), Some(until)) = (resume_floor, existing.retain_until) {
+        if until.timestamp() >= floor.timestamp() {
+            differences.retain(|m| m.field != "retain_until");
+        }
+    }
     differences
+}
+
+/// The earliest retain-until an already stored object of this plan may have: the plan's
+/// retention counted from the bundle's creation. `None` (no tolerance) when it cannot be computed.
+fn resume_floor(plan: &StoragePlan) -> Option<chrono::DateTime<chrono::Utc>> {
+    let created = crate::trust::parse_timestamp(&plan.bundle.created_at)?;
+    crate::retention::retain_until(created, plan.retention.retention_days).ok()
 }
 
 async fn write_one(
     store: &dyn ImmutableStore,
     bundle_dir: &Path,
     planned: &PlannedObject,
+    floor: Option<chrono::DateTime<chrono::Utc>>,
     observer: &dyn Observer,
 ) -> Result<Outcome, UploadError> {
     let source = bundle_dir.join(&planned.path);
@@ -128,7 +151,7 @@ async fn write_one(
         return Err(UploadError::SourceChanged { path: source.display().to_string(), expected: planned.bytes, found });
     }
     let check_existing = |existing: &crate::store::StoredObject| {
-        let differences = same_object(planned, existing);
+        let differences = same_object(planned, existing, floor);
         if differences.is_empty() {
             Ok(Outcome::AlreadyPresent)
         } else {
@@ -175,12 +198,13 @@ pub async fn execute(
     observer.event(&Event::Preflight { target: plan.target.clone(), passed: report.is_ok() });
     let report = report?;
     let aborted = store.abort_incomplete_uploads(&plan.session_prefix).await?;
+    let floor = resume_floor(plan);
 
     let results: Vec<(usize, Result<Outcome, UploadError>)> = stream::iter(plan.objects.iter().enumerate())
         .map(|(index, planned)| {
             let observer = observer.clone();
             async move {
-                let result = write_one(store, bundle_dir, planned, observer.as_ref()).await;
+                let result = write_one(store, bundle_dir, planned, floor, observer.as_ref()).await;
                 if let Ok(outcome) = &result {
                     observer.event(&Event::ObjectDone { key: planned.key.clone(), outcome: *outcome });
                 }
@@ -233,7 +257,8 @@ pub async fn execute(
                         found: "unconfirmed".into(),
                     });
                 }
-                let differences = same_object(planned, &stored);
+                let floor = if *outcome == Outcome::AlreadyPresent { floor } else { None };
+                let differences = same_object(planned, &stored, floor);
                 if differences.is_empty() {
                     receipts.push(receipt::receipt(planned, &stored, *outcome));
                 } else {
@@ -347,5 +372,36 @@ mod tests {
         std::fs::write(source.join("a.json"), b"{ }").unwrap();
         let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
         assert!(matches!(error, UploadError::SourceChanged { .. }), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rerun_with_a_later_fresh_plan_resumes_but_a_short_lock_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}")]);
+        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+        let first = make_plan(&input, &vault_dir);
+        execute(&first, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+
+        // `archive` rerun: a fresh plan, made later, asks for a later retain-until.
+        let mut later = first.clone();
+        for object in &mut later.objects {
+            object.retain_until += chrono::TimeDelta::seconds(90);
+        }
+        let resumed = execute(&later, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        assert_eq!((resumed.uploaded, resumed.already_present), (0, 1));
+        // The receipt records what the store holds, not what the later plan asked for.
+        assert_eq!(resumed.receipts.receipts[0].retain_until.map(|t| t.timestamp()), Some(first.objects[0].retain_until.timestamp()));
+
+        // A stored lock shorter than the bundle's retention from its creation is still a conflict.
+        let mut longer = first.clone();
+        longer.retention.retention_days = 3650;
+        for object in &mut longer.objects {
+            object.retain_until += chrono::TimeDelta::days(2000);
+        }
+        let error = execute(&longer, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
+        assert!(matches!(error, UploadError::Conflict { ref detail, .. } if detail.contains("retain_until")), "{error}");
     }
 }

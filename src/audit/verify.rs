@@ -9,7 +9,7 @@
 //! links between records are checked in order. Memory stays constant whatever the log size.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -31,6 +31,13 @@ use crate::canonical;
 pub const VERIFICATION_SCHEMA: &str = "cavra.audit-log.verification.v1";
 /// Lines per parallel batch.
 const BATCH_LINES: usize = 4096;
+/// A record line longer than this is reported as malformed and skipped without being buffered
+/// (the same bound `append` uses for the tail line): a hostile multi-gigabyte line must not be
+/// read into memory whole.
+pub(crate) const MAX_LINE: u64 = 64 * 1024 * 1024;
+/// Bytes of line data per parallel batch, besides the line count bound: a batch of long lines
+/// must not hold BATCH_LINES × MAX_LINE bytes at once.
+const BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// Error strings kept in the report (the count is always exact).
 const MAX_ERRORS: usize = 10_000;
 const READ_BUFFER: usize = 128 * 1024;
@@ -151,6 +158,8 @@ struct Line {
     start: usize,
     end: usize,
     torn: bool,
+    /// Longer than `MAX_LINE`: skipped unread, nothing of it is in the batch buffer.
+    oversize: bool,
 }
 
 /// A run of lines sharing one buffer (no allocation per line).
@@ -172,7 +181,8 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
         let mut number = 0u64;
         loop {
             let start = batch.data.len();
-            match reader.read_until(b'\n', &mut batch.data) {
+            // Read at most MAX_LINE + 1 bytes of the line; more means it is oversize.
+            match (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut batch.data) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(source) => {
@@ -181,15 +191,26 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
                 }
             }
             number += 1;
-            let torn = batch.data.last() != Some(&b'\n');
-            let end = if torn { batch.data.len() } else { batch.data.len() - 1 };
+            let mut torn = batch.data.last() != Some(&b'\n');
+            let oversize = torn && (batch.data.len() - start) as u64 > MAX_LINE;
+            if oversize {
+                batch.data.truncate(start);
+                match skip_line(&mut reader) {
+                    Ok(ended) => torn = !ended,
+                    Err(source) => {
+                        let _ = sender.send(Err(AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source }));
+                        return;
+                    }
+                }
+            }
+            let end = if oversize { start } else if torn { batch.data.len() } else { batch.data.len() - 1 };
             // CAVRA skips blank lines.
-            if !torn && batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
+            if !torn && !oversize && batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
                 batch.data.truncate(start);
                 continue;
             }
-            batch.lines.push(Line { segment, number, start, end, torn });
-            if batch.lines.len() == BATCH_LINES {
+            batch.lines.push(Line { segment, number, start, end, torn, oversize });
+            if batch.lines.len() == BATCH_LINES || batch.data.len() >= BATCH_BYTES {
                 let full = std::mem::replace(&mut batch, Batch::new());
                 if sender.send(Ok(full)).is_err() {
                     return;
@@ -199,6 +220,27 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
     }
     if !batch.lines.is_empty() {
         let _ = sender.send(Ok(batch));
+    }
+}
+
+/// Consume the rest of an oversize line without keeping it. `Ok(true)` when it ended with a
+/// newline, `Ok(false)` at end of file (a torn line).
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(false);
+        }
+        if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            reader.consume(end + 1);
+            return Ok(true);
+        }
+        let length = buffer.len();
+        reader.consume(length);
     }
 }
 
@@ -229,6 +271,9 @@ enum Checked {
 fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, scratch: &mut Vec<u8>) -> Checked {
     let (segment, number, torn) = (line.segment, line.number, line.torn);
     let unreadable = |problem: String| Checked::Unreadable { segment, line: number, torn, problem };
+    if line.oversize {
+        return unreadable(format!("line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"));
+    }
     if torn {
         return unreadable("last line has no trailing newline (torn write: an append was interrupted)".into());
     }

@@ -57,6 +57,9 @@ impl Target {
             if !account.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
                 return Err(fail("Azure account names are lowercase letters and digits"));
             }
+            if parts[2..].iter().any(|p| *p == "." || *p == "..") {
+                return Err(fail("prefix may not contain '.' or '..' segments"));
+            }
             return Ok(Target::Azure {
                 endpoint: format!("https://{account}.blob.core.windows.net"),
                 account: account.to_string(),
@@ -70,6 +73,15 @@ impl Target {
                 let parts: Vec<&str> = rest.split('/').collect();
                 if parts.len() < 3 || parts[0].is_empty() || parts[1].is_empty() || parts[2].is_empty() {
                     return Err(fail("an Azure endpoint target needs host, account and container"));
+                }
+                // The host part must be a real host[:port] (a port over 65535 or a userinfo part
+                // would otherwise only fail, confusingly, at connect time).
+                match url::Url::parse(&format!("{http}{}/", parts[0])) {
+                    Ok(url) if url.host_str().is_some() && url.username().is_empty() && url.password().is_none() => {}
+                    _ => return Err(fail("the endpoint host must be host or host:port (port 1-65535)")),
+                }
+                if parts[3..].iter().any(|p| *p == "." || *p == "..") {
+                    return Err(fail("prefix may not contain '.' or '..' segments"));
                 }
                 return Ok(Target::Azure {
                     endpoint: format!("{http}{}/{}", parts[0], parts[1]),
@@ -148,7 +160,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_targets() {
-        for bad in ["s3://", "s3://UPPER/x", "s3://ok-bucket/../x", "azure://acct", "file://relative", "gs://b/x", ""] {
+        for bad in [
+            "s3://", "s3://UPPER/x", "s3://ok-bucket/../x", "azure://acct", "file://relative", "gs://b/x", "",
+            "azure://acct/c/../x", "azure+http://127.0.0.1:99999/a/c", "azure+http://u:p@host/a/c", "azure+http://h:1/a/c/./x",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

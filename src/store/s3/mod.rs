@@ -57,6 +57,24 @@ pub struct S3Settings {
     /// Attempts per request, first included, for throttling and transient errors (the SDK's
     /// standard retry mode with exponential backoff and jitter; other errors are not retried).
     pub max_attempts: u32,
+    /// Longest wait for the first byte of a response, counted from the start of the request (so
+    /// it includes sending the body: one part, or one single-PUT object). Without it a server
+    /// that accepts an upload and never answers hangs the run forever; a timed-out attempt is
+    /// retried like any transient error. `WORMVAULT_S3_READ_TIMEOUT_SECS` overrides the default.
+    pub read_timeout: Duration,
+}
+
+/// Default read timeout: a 64 MiB single PUT (the multipart threshold) still fits at ~220 KB/s.
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Environment override of the read timeout, in whole seconds (operations and fault drills).
+pub const READ_TIMEOUT_VAR: &str = "WORMVAULT_S3_READ_TIMEOUT_SECS";
+
+fn read_timeout_from_env() -> Duration {
+    std::env::var(READ_TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|secs| *secs > 0)
+        .map_or(DEFAULT_READ_TIMEOUT, Duration::from_secs)
 }
 
 impl Default for S3Settings {
@@ -69,6 +87,7 @@ impl Default for S3Settings {
             part_size: 16 * 1024 * 1024,
             part_concurrency: 4,
             max_attempts: 5,
+            read_timeout: read_timeout_from_env(),
         }
     }
 }
@@ -83,6 +102,7 @@ impl std::fmt::Debug for S3Settings {
             .field("part_size", &self.part_size)
             .field("part_concurrency", &self.part_concurrency)
             .field("max_attempts", &self.max_attempts)
+            .field("read_timeout", &self.read_timeout)
             .finish()
     }
 }
@@ -153,7 +173,11 @@ impl S3Store {
             .with_max_attempts(settings.max_attempts)
             .with_initial_backoff(Duration::from_millis(200))
             .with_max_backoff(Duration::from_secs(20));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(settings.read_timeout)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
         }
