@@ -69,11 +69,17 @@ t=$(now_ms)
 mkdir -p target/emulator-install
 bash localstack/install.sh >target/emulator-install/localstack.log 2>&1 & ls_pid=$!
 bash azurite/install.sh >target/emulator-install/azurite.log 2>&1 & az_pid=$!
+bash scripts/install-chromium.sh >target/emulator-install/chromium.log 2>&1 & cr_pid=$!
 ls_rc=0; wait "$ls_pid" || ls_rc=$?
 az_rc=0; wait "$az_pid" || az_rc=$?
-cat target/emulator-install/localstack.log target/emulator-install/azurite.log
+cr_rc=0; wait "$cr_pid" || cr_rc=$?
+cat target/emulator-install/localstack.log target/emulator-install/azurite.log target/emulator-install/chromium.log
 if (( ls_rc || az_rc )); then
   echo "test.sh: emulator install failed (localstack exit $ls_rc, azurite exit $az_rc)" >&2
+  exit 2
+fi
+if (( cr_rc )) && [[ "${CI:-}" == "true" ]]; then
+  echo "test.sh: chromium install failed (exit $cr_rc); the HTML report test needs it under CI" >&2
   exit 2
 fi
 timings+=", install $(secs $(( $(now_ms) - t )))"

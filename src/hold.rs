@@ -89,3 +89,36 @@ pub async fn apply(
         ok,
     })
 }
+
+impl HoldReport {
+    /// The audit-log record of a hold change (`legal_hold.set` / `legal_hold.released`), naming
+    /// the case, the reason and every object version with the state read back.
+    pub fn audit_record(&self, actor: &str) -> Option<crate::audit::NewRecord> {
+        let (event_type, action, decision) = match self.action {
+            HoldAction::Set => ("legal_hold.set", "legal_hold_set", if self.ok { "applied" } else { "partially_applied" }),
+            HoldAction::Release => ("legal_hold.released", "legal_hold_release", if self.ok { "released" } else { "partially_released" }),
+            HoldAction::Status => return None,
+        };
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("case_id".into(), self.case_id.clone().into());
+        metadata.insert("reason".into(), self.reason.clone().into());
+        metadata.insert(
+            "objects".into(),
+            self.objects
+                .iter()
+                .map(|o| serde_json::json!({"key": o.key, "version_id": o.version_id, "legal_hold": o.legal_hold, "error": o.error}))
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        Some(crate::audit::NewRecord {
+            event_type: event_type.into(),
+            actor: actor.into(),
+            action: action.into(),
+            target: format!("{}#{}", self.target, self.prefix),
+            decision: decision.into(),
+            evidence_refs: self.case_id.iter().map(|c| format!("case:{c}")).collect(),
+            metadata,
+            ..Default::default()
+        })
+    }
+}

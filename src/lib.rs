@@ -7,9 +7,14 @@
 //! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod bundle;
+pub mod archive;
 pub mod canonical;
+pub mod demo;
 pub mod cli;
 pub mod exit;
+pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;
@@ -17,6 +22,7 @@ pub mod plan;
 pub mod receipt;
 pub mod recovery;
 pub mod remote;
+pub mod readiness;
 pub mod retention;
 pub mod store;
 pub mod trust;

@@ -187,6 +187,10 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
     if let Some(policy_until) = input.policy_retain_until {
         retain_until = retain_until.max(policy_until);
     }
+    // Stores keep retain-until at whole seconds: round up so the lock never ends early.
+    if retain_until.timestamp_subsec_nanos() != 0 {
+        retain_until = DateTime::from_timestamp(retain_until.timestamp() + 1, 0).unwrap_or(retain_until);
+    }
     retention::check_retain_until(retain_until, options.now, options.minimum_retention_days)?;
 
     let session_prefix = options.target.key(&format!("{}/{}", input.session_id, input.bundle_digest));

@@ -20,6 +20,8 @@ use crate::store::{
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A pipeline stage started, passed or failed (`archive`, `upload`).
+    Stage { stage: String, status: String, detail: String },
     Preflight { target: String, passed: bool },
     ObjectStarted { key: String, bytes: u64 },
     ObjectDone { key: String, outcome: Outcome },

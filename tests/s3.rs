@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::s3::{bucket_with, Setup, FULL};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,10 +16,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, DefaultRetention, ObjectLockConfiguration,
-    ObjectLockEnabled, ObjectLockLegalHoldStatus, ObjectLockRetentionMode, ObjectLockRule,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+    ChecksumAlgorithm, ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockRetentionMode, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use chrono::{Duration, Utc};
@@ -51,122 +51,6 @@ fn settings(endpoint: &str) -> S3Settings {
 async fn store(bucket: &str, prefix: &str, settings: S3Settings) -> S3Store {
     let target = Target::parse(&format!("s3://{bucket}/{prefix}")).unwrap();
     S3Store::connect_with(target, settings).await.expect("connect to LocalStack")
-}
-
-fn tls_policy(bucket: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-        }]
-    })
-    .to_string()
-}
-
-/// Which parts of the WORM configuration to apply to a bucket.
-#[derive(Clone, Copy)]
-struct Setup {
-    lock: bool,
-    versioning: bool,
-    encryption: bool,
-    public_access_block: bool,
-    tls_policy: bool,
-}
-
-const FULL: Setup = Setup { lock: true, versioning: true, encryption: true, public_access_block: true, tls_policy: true };
-
-/// A fresh bucket configured as `setup` says (default retention COMPLIANCE 2555 days on lock
-/// buckets; SSE-KMS with a key ARN — LocalStack does not check the key exists).
-async fn bucket_with(client: &Client, setup: Setup) -> String {
-    let bucket = if setup.lock {
-        support::fresh_lock_bucket(client).await
-    } else {
-        let name = support::unique_name("wv-s3-plain");
-        client.create_bucket().bucket(&name).send().await.expect("create plain bucket");
-        if setup.versioning {
-            client
-                .put_bucket_versioning()
-                .bucket(&name)
-                .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-                .send()
-                .await
-                .expect("enable versioning");
-        }
-        name
-    };
-    if setup.lock {
-        client
-            .put_object_lock_configuration()
-            .bucket(&bucket)
-            .object_lock_configuration(
-                ObjectLockConfiguration::builder()
-                    .object_lock_enabled(ObjectLockEnabled::Enabled)
-                    .rule(
-                        ObjectLockRule::builder()
-                            .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(2555).build())
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("default retention");
-    }
-    if setup.encryption {
-        client
-            .put_bucket_encryption()
-            .bucket(&bucket)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(ServerSideEncryption::AwsKms)
-                                    .kms_master_key_id("arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555")
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("SSE-KMS default encryption");
-    } else {
-        // LocalStack may report a default configuration; remove it so the bucket has none.
-        let _ = client.delete_bucket_encryption().bucket(&bucket).send().await;
-    }
-    if setup.public_access_block {
-        client
-            .put_public_access_block()
-            .bucket(&bucket)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(true)
-                    .ignore_public_acls(true)
-                    .block_public_policy(true)
-                    .restrict_public_buckets(true)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("public access block");
-    } else {
-        // New buckets get all four flags on by default (AWS since 2023, LocalStack too).
-        client.delete_public_access_block().bucket(&bucket).send().await.expect("remove public access block");
-    }
-    if setup.tls_policy {
-        client.put_bucket_policy().bucket(&bucket).policy(tls_policy(&bucket)).send().await.expect("bucket policy");
-    }
-    bucket
 }
 
 fn failing_checks(report: &wormvault::store::PreflightReport) -> Vec<String> {

@@ -66,6 +66,7 @@ impl CliObserver {
 impl Observer for CliObserver {
     fn event(&self, event: &Event) {
         let line = || match event {
+            Event::Stage { stage, status, detail } => format!("[{stage}] {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") }),
             Event::Preflight { target, passed } => format!("preflight {target}: {}", if *passed { "passed" } else { "FAILED" }),
             Event::ObjectStarted { key, bytes } => format!("uploading {key} ({bytes} bytes)"),
             Event::ObjectDone { key, outcome } => format!("{key}: {outcome:?}"),

@@ -1,5 +1,8 @@
 //! `wormvault hold set|release|status TARGET`: legal holds on every object version under a prefix.
 
+use std::path::PathBuf;
+
+use crate::cli::bundle::HmacKeyArgs;
 use crate::cli::common;
 use crate::cli::Output;
 use crate::exit::Exit;
@@ -34,6 +37,20 @@ pub struct HoldArgs {
     /// Confirm a release: objects become deletable once their retention ends.
     #[arg(long)]
     pub confirm_release: bool,
+    /// Record the change as an audit-log event (`legal_hold.set` / `legal_hold.released`).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Who the audit event names as actor.
+    #[arg(long, default_value = "wormvault")]
+    pub actor: String,
+    /// Sign the audit event with this Ed25519 private key.
+    #[arg(long, value_name = "PEM")]
+    pub audit_signing_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub audit_hmac: HmacKeyArgs,
+    /// Key id for the audit event signature.
+    #[arg(long)]
+    pub audit_key_id: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,7 +68,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let runtime = common::runtime()?;
     let report = runtime.block_on(async {
         let store = common::open_store(&target).await?;
-        let prefix = target.prefix().to_string();
+        let prefix = store.target().prefix().to_string();
         let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}/") };
         anyhow::Ok(hold::apply(store.as_ref(), &prefix, action, case, reason, confirmed).await?)
     });
@@ -62,6 +79,13 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         }
         Err(error) => return Err(error),
     };
+    if let Command::Set(a) | Command::Release(a) = &args.command {
+        if let (Some(log), Some(record)) = (&a.audit_log, report.audit_record(&a.actor)) {
+            let signer = crate::cli::archive::audit_signer(a.audit_signing_key.as_deref(), &a.audit_hmac, a.audit_key_id.clone(), output)?;
+            let written = crate::audit::append(log, &record, &signer)?;
+            output.note(format!("recorded as audit record {} in {}", written.sequence().unwrap_or(0), log.display()));
+        }
+    }
     output.result(&report, || {
         let mut text = String::new();
         for object in &report.objects {

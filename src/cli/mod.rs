@@ -1,12 +1,21 @@
 //! The command line: one file per subcommand, each parsing its arguments, resolving settings,
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
+pub mod archive;
+pub mod audit;
+pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod demo;
+pub mod handoff;
 pub mod hold;
+pub mod keys;
 pub mod output;
+pub mod plan;
+pub mod readiness;
 pub mod target;
+pub mod upload;
 
 use clap::{Parser, Subcommand};
 
@@ -34,14 +43,32 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
-    Canonical(canonical::Args),
+    /// Generate Ed25519 keys and build trust roots and trust-root bundles.
+    Keys(keys::Args),
+    /// Create, verify and pack CAVRA-compatible signed evidence bundles.
+    Bundle(bundle::Args),
+    /// The hash-chained audit log: append, verify, checkpoint, prove, prune, export.
+    Audit(audit::Args),
+    /// Check an enterprise audit-log evidence packet against CAVRA's readiness contract.
+    Readiness(readiness::Args),
     /// Check that a storage target is really configured for WORM (preflight).
     Target(target::Args),
+    /// Verify a bundle and write the storage plan (where each object goes, its lock, hold, tags) for review.
+    Plan(plan::Args),
+    /// Execute a reviewed storage plan: preflight, locked create-only upload, read-back receipts.
+    Upload(upload::Args),
+    /// The whole pipeline: verify, retention gate, plan, preflight, upload, receipts, audit event, anchor.
+    Archive(archive::Args),
+    /// Build an auditor handoff package for an archived session, or verify one (`handoff verify`).
+    Handoff(handoff::Args),
     /// Set, release or show legal holds on every object under a target prefix.
     Hold(hold::Args),
     /// Compare what a store holds with upload receipts (missing, extra, changed, shortened).
     CheckRemote(check_remote::Args),
+    /// Run the whole pipeline on a built-in default with no cloud: keys, bundle, audit log, local WORM vault, handoff.
+    Demo(demo::Args),
+    /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
+    Canonical(canonical::Args),
 }
 
 /// Run a parsed command line and return the process exit code.
@@ -49,10 +76,19 @@ pub fn run(cli: Cli) -> u8 {
     init_tracing();
     let output = Output { json: cli.json, quiet: cli.quiet };
     let result = match cli.command {
-        Command::Canonical(args) => canonical::run(args, &output),
+        Command::Keys(args) => keys::run(args, &output),
+        Command::Bundle(args) => bundle::run(args, &output),
+        Command::Audit(args) => audit::run(args, &output),
+        Command::Readiness(args) => readiness::run(args, &output),
         Command::Target(args) => target::run(args, &output),
+        Command::Plan(args) => plan::run(args, &output),
+        Command::Upload(args) => upload::run(args, &output),
+        Command::Archive(args) => archive::run(args, &output),
+        Command::Handoff(args) => handoff::run(args, &output),
         Command::Hold(args) => hold::run(args, &output),
         Command::CheckRemote(args) => check_remote::run(args, &output),
+        Command::Demo(args) => demo::run(args, &output),
+        Command::Canonical(args) => canonical::run(args, &output),
     };
     match result {
         Ok(exit) => exit.code(),

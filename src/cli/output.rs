@@ -28,11 +28,14 @@ impl Output {
         }
     }
 
-    /// A JSON line event (for `--json` streaming progress) or a human status line on stderr.
+    /// Progress: JSON lines with `--json`, a human status line otherwise — both on stderr, so
+    /// stdout carries only the result document.
     pub fn event<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
-            if let Ok(line) = serde_json::to_string(value) {
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            if !self.quiet {
+                if let Ok(line) = serde_json::to_string(value) {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
             }
         } else if !self.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{}", text());

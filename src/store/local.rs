@@ -54,7 +54,18 @@ impl LocalVault {
         let Target::Local { root, .. } = &target else {
             return Err(StoreError::Config(format!("{target} is not a file:// target")));
         };
-        let root = root.clone();
+        // `file:///vault/session/digest` names a prefix inside an existing vault: the vault root
+        // is the nearest ancestor holding a `.wormvault` directory. A path with no such
+        // ancestor is a (new) vault root itself.
+        let vault_root = root.ancestors().find(|dir| dir.join(".wormvault").is_dir()).map(Path::to_path_buf);
+        let (root, prefix) = match vault_root {
+            Some(found) if &found != root => {
+                let prefix = root.strip_prefix(&found).unwrap_or(Path::new("")).to_string_lossy().trim_matches('/').to_string();
+                (found, prefix)
+            }
+            _ => (root.clone(), String::new()),
+        };
+        let target = Target::Local { root: root.clone(), prefix };
         Ok(LocalVault { target, root })
     }
 

@@ -9,6 +9,7 @@
 //!
 //! SDK types never leave the backend modules.
 
+pub mod azure;
 pub mod s3;
 pub mod target;
 
@@ -229,6 +230,6 @@ pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError
     match target {
         Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
         Target::S3 { .. } => Ok(Box::new(s3::S3Store::connect(target.clone()).await?)),
-        Target::Azure { .. } => Err(StoreError::Config("the Azure backend is not built yet".into())),
+        Target::Azure { .. } => Ok(Box::new(azure::AzureStore::from_env(target.clone())?)),
     }
 }

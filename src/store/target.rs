@@ -114,7 +114,8 @@ impl fmt::Display for Target {
                     write!(f, "{scheme}://{host_and_account}/{container}/{prefix}")
                 }
             }
-            Target::Local { root, .. } => write!(f, "file://{}", root.display()),
+            Target::Local { root, prefix } if prefix.is_empty() => write!(f, "file://{}", root.display()),
+            Target::Local { root, prefix } => write!(f, "file://{}/{prefix}", root.display()),
         }
     }
 }

@@ -70,6 +70,11 @@ impl KeyPair {
         }
     }
 
+    /// The raw signing key, for signers outside this module (audit records, checkpoints).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
     /// Sign bytes; returns the 64-byte signature as standard base64 (CAVRA's `value`).
     pub fn sign_b64(&self, message: &[u8]) -> String {
         use base64::Engine;
@@ -93,6 +98,11 @@ impl PublicKey {
                 reason: e.to_string(),
             })?;
         Ok(Self { verifying })
+    }
+
+    /// The raw verifying key, for verifiers outside this module (checkpoint notes).
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.verifying
     }
 
     /// The SPKI PEM text exactly as CAVRA writes it (64-column base64, trailing newline).

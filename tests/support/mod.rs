@@ -7,6 +7,8 @@
 //! while the emulators run (see localstack/README.md, azurite/README.md).
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod s3;
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,6 +22,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 // tests/support/azure.rs, owned by the Azure work, which adds its `pub mod azure;` line HERE.
 // They can build on `require_emulator`, `ci_requires_emulators`, `unique_name` below.
 // ---------------------------------------------------------------------------------------------
+pub mod azure;
 
 /// LocalStack gateway (S3, KMS, CloudFormation, STS, IAM).
 pub const S3_ENDPOINT_VAR: &str = "WORMVAULT_S3_ENDPOINT";

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmark: the same ~1 GiB evidence file uploaded to Azurite through the WORM stand-in
+# (127.0.0.1:10001) by `wormvault archive` and by the official Python SDK's parallel
+# `upload_blob(..., max_concurrency=N)`. Prints both times, the ratio and wormvault's peak RSS
+# (target: faster than the SDK, peak RSS < 200 MB).
+#
+#   bash scripts/bench-azure.sh            # BENCH_MB=1024 BENCH_CONCURRENCY=4 by default
+#
+# wormvault's time covers the whole archive command (verify the bundle = hash 1 GiB, plan,
+# preflight, staged upload with per-block CRC64 + whole-blob MD5/SHA-256, policy, read-back,
+# receipts); the SDK's covers the upload call only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+mb="${BENCH_MB:-1024}"
+conc="${BENCH_CONCURRENCY:-4}"
+work="$root/target/bench-azure"
+endpoint="http://127.0.0.1:10001/devstoreaccount1"
+export AZURE_STORAGE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # public Azurite dev key
+
+started=()
+cleanup() { for (( i=${#started[@]}-1; i>=0; i-- )); do bash "${started[$i]}" || true; done; }
+trap cleanup EXIT
+answers() { local c; c="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true)"; [[ -n "$c" && "$c" != "000" ]]; }
+if ! answers "http://127.0.0.1:10000/devstoreaccount1?comp=properties&restype=service"; then
+  bash azurite/install.sh && bash azurite/start.sh && started+=("$root/azurite/stop.sh")
+fi
+if ! answers "$endpoint?comp=properties&restype=service"; then
+  bash azurite/standin/start.sh && started+=("$root/azurite/standin/stop.sh")
+fi
+bash azurite/standin/pyvenv.sh
+py="$root/azurite/.venv/bin/python"
+
+echo "== build (release)"
+cargo build --release --quiet
+bin="$root/target/release/wormvault"
+
+rm -rf "$work" && mkdir -p "$work/data"
+echo "== ${mb} MiB of random evidence"
+head -c "$((mb * 1024 * 1024))" /dev/urandom > "$work/data/evidence.bin"
+"$bin" --quiet bundle create --unsigned --output "$work/bundle" "$work/data" >/dev/null
+
+container() {  # create a container with a signed REST call (stdlib Python, same signer as the stand-in)
+  "$py" - "$1" <<'PY'
+import sys, http.client, datetime as dt
+sys.path.insert(0, "azurite/standin")
+import worm_standin as w
+name = sys.argv[1]
+path = f"/devstoreaccount1/{name}"
+h = {"x-ms-version": "2026-04-06", "x-ms-date": w.http_date(dt.datetime.now(dt.timezone.utc)), "Content-Length": "0"}
+h["Authorization"] = "SharedKey devstoreaccount1:" + w.sign(w.DEV_KEY, w.string_to_sign("PUT", "devstoreaccount1", path, "restype=container", h))
+c = http.client.HTTPConnection("127.0.0.1", 10001); c.request("PUT", path + "?restype=container", headers=h)
+r = c.getresponse(); assert r.status == 201, (r.status, r.read())
+PY
+}
+stamp="$(date +%s)"
+container "bench-wv-$stamp"
+container "bench-py-$stamp"
+
+echo "== wormvault archive (concurrency $conc per blob)"
+/usr/bin/time -f "%e %M" -o "$work/wv.time" \
+  "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "azure+http://127.0.0.1:10001/devstoreaccount1/bench-wv-$stamp/bench" \
+  --receipts-out "$work/receipts.json" >/dev/null
+read -r wv_s wv_kb < "$work/wv.time"
+
+echo "== Python SDK upload_blob(max_concurrency=$conc)"
+py_s="$("$py" - "$endpoint" "bench-py-$stamp" "$work/data/evidence.bin" "$conc" <<'PY'
+import sys, time
+from azure.storage.blob import BlobServiceClient
+endpoint, container, path, conc = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+svc = BlobServiceClient(endpoint, credential={"account_name": "devstoreaccount1", "account_key": key}, api_version="2026-04-06")
+blob = svc.get_blob_client(container, "evidence.bin")
+start = time.monotonic()
+with open(path, "rb") as f:
+    blob.upload_blob(f, overwrite=False, max_concurrency=conc)
+print(f"{time.monotonic() - start:.2f}")
+PY
+)"
+
+awk -v wv="$wv_s" -v py="$py_s" -v kb="$wv_kb" -v mb="$mb" 'BEGIN {
+  printf "wormvault archive: %.2f s (%.0f MiB/s), peak RSS %.1f MB\n", wv, mb / wv, kb / 1024;
+  printf "python SDK upload: %.2f s (%.0f MiB/s)\n", py, mb / py;
+  printf "ratio (SDK time / wormvault time): %.2fx %s\n", py / wv, (wv < py ? "(wormvault faster)" : "(wormvault slower)");
+  printf "peak RSS target < 200 MB: %s\n", (kb / 1024 < 200 ? "met" : "NOT met");
+}'

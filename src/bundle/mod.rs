@@ -1,0 +1,260 @@
+//! CAVRA evidence bundles (`cavra.evidence.bundle.v1`, cavra-compat.md §4): the model, and
+//! [`create`], [`verify`] and [`pack`]. A bundle is a flat directory of files plus
+//! `retention-policy.json` and a signed `manifest.json` that lists every file but itself; it may
+//! travel as a deterministic `.tar.gz`.
+
+pub mod archive;
+pub mod create;
+pub mod json;
+pub mod pack;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use archive::ArchiveLimits;
+pub use create::{CreateOptions, Created, Signing, create};
+pub use pack::{Packed, pack};
+pub use verify::{BundleFile, BundleReport, SignatureInfo, VerifyOptions, verify};
+
+pub const BUNDLE_SCHEMA: &str = "cavra.evidence.bundle.v1";
+pub const RETENTION_SCHEMA: &str = "cavra.evidence.retention.v1";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const RETENTION_FILE: &str = "retention-policy.json";
+/// CAVRA's default and minimum retention: seven years.
+pub const DEFAULT_RETENTION_DAYS: u64 = 2555;
+
+/// One file the manifest lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The manifest's `signature` object, by algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "algorithm")]
+pub enum ManifestSignature {
+    Ed25519 {
+        key_id: String,
+        value: String,
+        public_key_sha256: Option<String>,
+    },
+    HS256 {
+        value: String,
+    },
+    /// Unsigned: only the SHA-256 of the signed bytes.
+    SHA256 {
+        value: String,
+    },
+}
+
+/// A checked manifest: every CAVRA field present with the right type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub schema_version: String,
+    pub product: String,
+    pub created_at: String,
+    pub signer: String,
+    pub files: Vec<FileEntry>,
+    pub signature: Option<ManifestSignature>,
+}
+
+/// `retention-policy.json` (`cavra.evidence.retention.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub schema_version: String,
+    pub product: String,
+    pub session_id: String,
+    pub classification: String,
+    pub created_at: String,
+    pub retention_days: u64,
+    pub retain_until: String,
+    pub legal_hold: bool,
+    pub delete_protection: bool,
+    pub disposition: String,
+}
+
+/// Errors that stop a bundle command before any verdict (exit 2). Problems *inside* a bundle
+/// are never errors: they are [`Finding`]s in the report (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path} does not exist; pass a bundle directory or a .tar.gz")]
+    NotFound { path: PathBuf },
+    #[error("{path} is not a bundle directory or a .tar.gz archive")]
+    NotABundle { path: PathBuf },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} already exists and is not empty; choose a new --output")]
+    OutputExists { path: PathBuf },
+    #[error(
+        "{path} is a directory inside a bundle input; CAVRA bundles are flat, so pass its files instead"
+    )]
+    NestedDirectory { path: PathBuf },
+    #[error(
+        "{path} is not a regular file (symlink, device or socket); bundles hold regular files only"
+    )]
+    NotRegular { path: PathBuf },
+    #[error("two inputs are both named {name:?}; bundle file names must be unique")]
+    DuplicateName { name: String },
+    #[error("input {name:?} would overwrite the bundle's own {name}; rename it")]
+    ReservedName { name: String },
+    #[error("no input files given; pass files or a directory")]
+    NoInputs,
+    #[error("{path} has no manifest.json; it is not a bundle")]
+    NoManifest { path: PathBuf },
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+}
+
+macro_rules! finding_kinds {
+    ($($variant:ident => $name:literal: $doc:literal,)*) => {
+        /// What a finding is about. The `as_str` names are stable: scripts and tests match them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum FindingKind { $(#[doc = $doc] $variant,)* }
+
+        impl FindingKind {
+            pub fn as_str(self) -> &'static str {
+                match self { $(FindingKind::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+finding_kinds! {
+    ManifestMissing => "manifest_missing": "No manifest.json in the bundle.",
+    ManifestUnreadable => "manifest_unreadable": "manifest.json could not be read.",
+    ManifestMalformedJson => "manifest_malformed_json": "manifest.json is not JSON.",
+    ManifestNotObject => "manifest_not_object": "manifest.json is JSON but not an object.",
+    ManifestInvalid => "manifest_invalid": "A manifest field is missing or has the wrong type.",
+    UnsupportedSchema => "unsupported_schema": "schema_version is not cavra.evidence.bundle.v1.",
+    UnsafePath => "unsafe_path": "The manifest lists an absolute path, `..`, or manifest.json itself.",
+    DuplicateListing => "duplicate_listing": "The manifest lists the same path twice.",
+    FileMissing => "file_missing": "A listed file is not in the bundle.",
+    FileNotRegular => "file_not_regular": "A listed path is a symlink, directory or device.",
+    FileUnreadable => "file_unreadable": "A listed file could not be read.",
+    FileSizeMismatch => "file_size_mismatch": "A file's size differs from the manifest's `bytes`.",
+    FileHashMismatch => "file_hash_mismatch": "A file's SHA-256 differs from the manifest.",
+    FileUnlisted => "file_unlisted": "A file is in the bundle but not in the manifest.",
+    SignatureMissing => "signature_missing": "The manifest has no signature.",
+    SignatureMalformed => "signature_malformed": "The signature object is malformed.",
+    UnsupportedAlgorithm => "unsupported_algorithm": "The signature algorithm is unknown.",
+    UnsignedNotAllowed => "unsigned_not_allowed": "Unsigned (SHA256) bundle without --allow-unsigned.",
+    DigestMismatch => "digest_mismatch": "An unsigned bundle's SHA256 value does not match the manifest.",
+    KeyMaterialMissing => "key_material_missing": "No key given that can check this signature.",
+    KeyIdMismatch => "key_id_mismatch": "The signature's key id differs from --key-id.",
+    UnknownKeyId => "unknown_key_id": "No trust root has the signature's key id.",
+    FingerprintMismatch => "fingerprint_mismatch": "The signature's public_key_sha256 differs from the key given.",
+    SignatureInvalid => "signature_invalid": "The signature does not verify.",
+    RootRevoked => "root_revoked": "The trust root is revoked.",
+    RootRetiredOutsideWindow => "root_retired_outside_window": "A retired root used outside its validity window.",
+    RootExpired => "root_expired": "Signed after the trust root's valid_until.",
+    RootNotYetValid => "root_not_yet_valid": "Signed before the trust root's valid_from.",
+    RootInvalid => "root_invalid": "The trust root itself is inconsistent.",
+    SignedAtInvalid => "signed_at_invalid": "The manifest's created_at is not a timestamp.",
+    RetentionPolicyMissing => "retention_policy_missing": "No retention-policy.json.",
+    RetentionPolicyMalformed => "retention_policy_malformed": "retention-policy.json is not a valid policy.",
+    RetentionBelowMinimum => "retention_below_minimum": "retention_days is below the minimum.",
+    ArchiveUnsafePath => "archive_unsafe_path": "An archive entry has an absolute path or `..`.",
+    ArchiveLink => "archive_link": "An archive entry is a symlink or hard link.",
+    ArchiveSpecialEntry => "archive_special_entry": "An archive entry is a device, FIFO or unknown type.",
+    ArchiveDuplicateEntry => "archive_duplicate_entry": "Two archive entries have the same name.",
+    ArchiveEntryTooLarge => "archive_entry_too_large": "An archive entry exceeds the size limit.",
+    ArchiveTooManyEntries => "archive_too_many_entries": "The archive exceeds the entry-count limit.",
+    ArchiveCorrupt => "archive_corrupt": "The archive is not a readable gzip tar.",
+}
+
+impl Serialize for FindingKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found in a bundle: its kind, the file it concerns (bundle-relative, or the
+/// archive entry name), and a message saying what was expected and found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(kind: FindingKind, path: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            path: path.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+/// Check a bundle-relative path (manifest entry or archive entry name) and return its normal
+/// components. Refuses absolute paths, `..`, backslashes, NUL and empty names; `.` components
+/// and repeated slashes are dropped.
+pub fn safe_relative(path: &str) -> Result<Vec<String>, String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    if path.starts_with('/') {
+        return Err("absolute path".into());
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return Err("backslash or NUL in path".into());
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("`..` component".into()),
+            // A Windows drive prefix would be absolute on extraction there.
+            part if part.len() >= 2 && part.as_bytes()[1] == b':' && parts.is_empty() => {
+                return Err("drive-letter prefix".into());
+            }
+            part => parts.push(part.to_string()),
+        }
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_paths() {
+        assert_eq!(safe_relative("a.json").unwrap(), ["a.json"]);
+        assert_eq!(safe_relative("./dir//b").unwrap(), ["dir", "b"]);
+        assert!(safe_relative("/etc/passwd").is_err());
+        assert!(safe_relative("../x").is_err());
+        assert!(safe_relative("a/../../x").is_err());
+        assert!(safe_relative("a\\b").is_err());
+        assert!(safe_relative("C:evil").is_err());
+        assert!(safe_relative("").is_err());
+        assert_eq!(safe_relative("./").unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn finding_kinds_serialise_as_stable_names() {
+        let finding = Finding::new(FindingKind::FileHashMismatch, Some("a"), "m");
+        let value = serde_json::to_value(&finding).unwrap();
+        assert_eq!(value["kind"], "file_hash_mismatch");
+        assert_eq!(value["path"], "a");
+    }
+}

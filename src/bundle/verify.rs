@@ -1,0 +1,1053 @@
+//! Bundle verification. Steps, each recording findings and continuing so one run reports every
+//! problem (cavra-compat.md §4, with this tool's stricter rules):
+//!
+//! 1. open: a directory as is; a `.tar.gz` streamed into a temp dir by [`super::archive`];
+//! 2. parse `manifest.json` strictly into a checked [`Manifest`];
+//! 3. files: every listed path safe, present, regular, with matching `bytes` and SHA-256 (hashed
+//!    in parallel); every other file in the directory reported as unlisted;
+//! 4. signature, always when present: Ed25519 against `--public-key` and/or a trust store (root
+//!    chosen by key id and fingerprint; status and validity window judged at the manifest's
+//!    `created_at`), HS256 against an HMAC key, SHA256 (unsigned) only with `allow_unsigned`;
+//! 5. retention: `retention-policy.json` present and `retention_days` ≥ the minimum.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::archive::{self, ArchiveLimits};
+use super::{
+    BUNDLE_SCHEMA, BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest,
+    ManifestSignature, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, safe_relative,
+};
+use crate::hashing::FileDigest;
+use crate::trust::{PublicKey, RootStatus, Secret, TrustError, TrustStore};
+
+/// What to verify against. `Default` = no key material, unsigned refused, minimum retention
+/// 2555 days, default archive limits.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// `--public-key`: the key, and the fingerprint of its PEM text as given.
+    pub public_key: Option<(PublicKey, String)>,
+    /// `--trust-root`: a trust root or trust-root bundle.
+    pub trust: Option<TrustStore>,
+    /// `--key-id`: the signature must name this key id.
+    pub key_id: Option<String>,
+    /// HMAC key for HS256 manifests.
+    pub hmac_key: Option<Secret>,
+    /// Accept an unsigned (SHA256) manifest.
+    pub allow_unsigned: bool,
+    /// Minimum `retention_days` (None = do not check the retention policy).
+    pub minimum_retention_days: Option<u64>,
+    pub limits: ArchiveLimits,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self {
+            public_key: None,
+            trust: None,
+            key_id: None,
+            hmac_key: None,
+            allow_unsigned: false,
+            minimum_retention_days: Some(super::DEFAULT_RETENTION_DAYS),
+            limits: ArchiveLimits::default(),
+        }
+    }
+}
+
+/// The signature as found and judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureInfo {
+    pub algorithm: String,
+    pub key_id: Option<String>,
+    /// `public_key_sha256` named by the signature (Ed25519).
+    pub fingerprint: Option<String>,
+    /// True only when the signature was checked and holds (never for SHA256).
+    pub verified: bool,
+    /// Trust root status and owner, when a trust store vouched for the key.
+    pub root_status: Option<RootStatus>,
+    pub root_owner: Option<String>,
+}
+
+/// A listed file as found in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleFile {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Absolute path of the file on this machine (inside the temp dir for an archive).
+    pub source: PathBuf,
+}
+
+/// The verdict on one bundle.
+#[derive(Debug, Serialize)]
+pub struct BundleReport {
+    /// What was asked for (directory or archive).
+    pub input: PathBuf,
+    /// True when there are no findings.
+    pub valid: bool,
+    pub findings: Vec<Finding>,
+    pub manifest: Option<Manifest>,
+    pub retention_policy: Option<RetentionPolicy>,
+    pub signature: Option<SignatureInfo>,
+    /// Listed files that are present (with their actual digests), in manifest order.
+    pub files: Vec<BundleFile>,
+    /// The directory the files were read from; for an archive, a temp dir kept alive by this
+    /// report and deleted when it is dropped.
+    pub bundle_dir: PathBuf,
+    /// The bundle's identity: lowercase hex SHA-256 of the *spaced* canonical JSON
+    /// ([`crate::canonical::spaced`]) of the complete parsed manifest, `signature` included.
+    /// It changes when any listed file, the signature or any manifest field changes, and does
+    /// not depend on manifest.json's whitespace. None when the manifest is not a JSON object.
+    pub digest: Option<String>,
+    #[serde(skip)]
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl BundleReport {
+    /// The finding kinds, in report order (handy for tests and summaries).
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.findings.iter().map(|f| f.kind.as_str()).collect()
+    }
+}
+
+/// Verify a bundle directory or `.tar.gz`. `Err` only when the input cannot be examined at all
+/// (missing path, I/O failure creating the temp dir); every problem in the bundle is a finding.
+pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, BundleError> {
+    let metadata = std::fs::metadata(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            BundleError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            BundleError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let (dir, temp, mut findings, digests) = if metadata.is_dir() {
+        (path.to_path_buf(), None, Vec::new(), HashMap::new())
+    } else if metadata.is_file() && archive::looks_like_gzip(path) {
+        let extracted = archive::extract(path, &options.limits)?;
+        (
+            extracted.root,
+            Some(extracted.temp),
+            extracted.findings,
+            extracted.digests,
+        )
+    } else {
+        return Err(BundleError::NotABundle {
+            path: path.to_path_buf(),
+        });
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+
+    let raw = read_manifest(&dir, &mut findings);
+    let digest = raw.as_ref().map(|raw| {
+        crate::hashing::sha256_hex(crate::canonical::spaced(&Value::Object(raw.clone())).as_bytes())
+    });
+    let (manifest, entries) = match &raw {
+        Some(raw) => check_manifest(raw, &mut findings),
+        None => (None, Vec::new()),
+    };
+    let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings);
+    let signature = raw
+        .as_ref()
+        .and_then(|raw| check_signature(raw, options, &mut findings));
+    let retention_policy = match options.minimum_retention_days {
+        Some(minimum) => check_retention(&dir, minimum, &mut findings),
+        None => None,
+    };
+
+    Ok(BundleReport {
+        input: path.to_path_buf(),
+        valid: findings.is_empty(),
+        findings,
+        manifest,
+        retention_policy,
+        signature,
+        files,
+        bundle_dir: dir,
+        digest,
+        _temp: temp,
+    })
+}
+
+fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, Value>> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            findings.push(Finding::new(
+                FindingKind::ManifestMissing,
+                Some(MANIFEST_FILE),
+                "the bundle has no manifest.json; it cannot be verified",
+            ));
+            return None;
+        }
+        Err(error) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestUnreadable,
+                Some(MANIFEST_FILE),
+                format!("cannot read manifest.json: {error}"),
+            ));
+            return None;
+        }
+    };
+    let text = match String::from_utf8(text) {
+        Ok(text) => text,
+        Err(_) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestMalformedJson,
+                Some(MANIFEST_FILE),
+                "manifest.json is not UTF-8 text",
+            ));
+            return None;
+        }
+    };
+    match crate::canonical::parse_strict(&text) {
+        Ok(Value::Object(map)) => Some(map),
+        Ok(other) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestNotObject,
+                Some(MANIFEST_FILE),
+                format!(
+                    "manifest.json must be a JSON object, found {}",
+                    json_type(&other)
+                ),
+            ));
+            None
+        }
+        Err(error) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestMalformedJson,
+                Some(MANIFEST_FILE),
+                format!("manifest.json is not valid JSON: {error}"),
+            ));
+            None
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string_field(
+    raw: &Map<String, Value>,
+    field: &str,
+    findings: &mut Vec<Finding>,
+) -> Option<String> {
+    match raw.get(field) {
+        Some(Value::String(text)) => Some(text.clone()),
+        other => {
+            let found = other.map_or("nothing", json_type);
+            findings.push(Finding::new(
+                FindingKind::ManifestInvalid,
+                Some(MANIFEST_FILE),
+                format!("manifest field {field:?} must be a string, found {found}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Check the manifest's fields; return the typed manifest (when complete) and the file entries
+/// that are well-formed (even when other fields are not, so files are still checked).
+fn check_manifest(
+    raw: &Map<String, Value>,
+    findings: &mut Vec<Finding>,
+) -> (Option<Manifest>, Vec<FileEntry>) {
+    let schema_version = string_field(raw, "schema_version", findings);
+    if let Some(schema) = &schema_version
+        && schema != BUNDLE_SCHEMA {
+            findings.push(Finding::new(
+                FindingKind::UnsupportedSchema,
+                Some(MANIFEST_FILE),
+                format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}"),
+            ));
+        }
+    let product = string_field(raw, "product", findings);
+    let created_at = string_field(raw, "created_at", findings);
+    let signer = string_field(raw, "signer", findings);
+    let mut entries = Vec::new();
+    let mut complete = true;
+    match raw.get("files") {
+        Some(Value::Array(items)) => {
+            let mut seen = BTreeSet::new();
+            for (index, item) in items.iter().enumerate() {
+                match parse_entry(item) {
+                    Ok(entry) => match safe_relative(&entry.path) {
+                        Err(reason) => {
+                            findings.push(Finding::new(
+                                FindingKind::UnsafePath,
+                                Some(&entry.path),
+                                format!("manifest lists {:?}: {reason}", entry.path),
+                            ));
+                        }
+                        Ok(parts) if parts.is_empty() || parts.join("/") == MANIFEST_FILE => {
+                            findings.push(Finding::new(
+                                FindingKind::UnsafePath,
+                                Some(&entry.path),
+                                format!(
+                                    "manifest lists {:?}, which cannot be a bundle file",
+                                    entry.path
+                                ),
+                            ));
+                        }
+                        Ok(parts) => {
+                            if seen.insert(parts.join("/")) {
+                                entries.push(entry);
+                            } else {
+                                findings.push(Finding::new(
+                                    FindingKind::DuplicateListing,
+                                    Some(&entry.path),
+                                    format!("manifest lists {:?} more than once", entry.path),
+                                ));
+                            }
+                        }
+                    },
+                    Err(reason) => {
+                        complete = false;
+                        findings.push(Finding::new(
+                            FindingKind::ManifestInvalid,
+                            Some(MANIFEST_FILE),
+                            format!("manifest files[{index}]: {reason}"),
+                        ));
+                    }
+                }
+            }
+        }
+        other => {
+            complete = false;
+            let found = other.map_or("nothing", json_type);
+            findings.push(Finding::new(
+                FindingKind::ManifestInvalid,
+                Some(MANIFEST_FILE),
+                format!("manifest field \"files\" must be an array, found {found}"),
+            ));
+        }
+    }
+    let signature = parse_signature(raw.get("signature")).ok().flatten();
+    let manifest = match (schema_version, product, created_at, signer) {
+        (Some(schema_version), Some(product), Some(created_at), Some(signer)) if complete => {
+            Some(Manifest {
+                schema_version,
+                product,
+                created_at,
+                signer,
+                files: entries.clone(),
+                signature,
+            })
+        }
+        _ => None,
+    };
+    (manifest, entries)
+}
+
+fn parse_entry(item: &Value) -> Result<FileEntry, String> {
+    let object = item
+        .as_object()
+        .ok_or_else(|| format!("must be an object, found {}", json_type(item)))?;
+    let path = object
+        .get("path")
+        .and_then(Value::as_str)
+        .ok_or("\"path\" must be a string")?;
+    let sha256 = object
+        .get("sha256")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{path:?}: \"sha256\" must be a string"))?;
+    if sha256.len() != 64
+        || !sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "{path:?}: \"sha256\" must be 64 lowercase hex characters"
+        ));
+    }
+    let bytes = object
+        .get("bytes")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("{path:?}: \"bytes\" must be a non-negative integer"))?;
+    Ok(FileEntry {
+        path: path.to_string(),
+        sha256: sha256.to_string(),
+        bytes,
+    })
+}
+
+/// `Ok(None)` = no signature; `Err` = malformed.
+fn parse_signature(
+    value: Option<&Value>,
+) -> Result<Option<ManifestSignature>, (FindingKind, String)> {
+    let object = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(object)) => object,
+        Some(other) => {
+            return Err((
+                FindingKind::SignatureMalformed,
+                format!("signature must be an object, found {}", json_type(other)),
+            ));
+        }
+    };
+    let text = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let value = text("value").ok_or((
+        FindingKind::SignatureMalformed,
+        "signature.value must be a string".to_string(),
+    ))?;
+    match object.get("algorithm").and_then(Value::as_str) {
+        Some("Ed25519") => {
+            let key_id = text("key_id").ok_or((
+                FindingKind::SignatureMalformed,
+                "Ed25519 signature.key_id must be a string".to_string(),
+            ))?;
+            let public_key_sha256 = match object.get("public_key_sha256") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(fp)) => Some(fp.clone()),
+                Some(_) => {
+                    return Err((
+                        FindingKind::SignatureMalformed,
+                        "signature.public_key_sha256 must be a string".to_string(),
+                    ));
+                }
+            };
+            Ok(Some(ManifestSignature::Ed25519 {
+                key_id,
+                value,
+                public_key_sha256,
+            }))
+        }
+        Some("HS256") => Ok(Some(ManifestSignature::HS256 { value })),
+        Some("SHA256") => Ok(Some(ManifestSignature::SHA256 { value })),
+        Some(other) => Err((
+            FindingKind::UnsupportedAlgorithm,
+            format!("signature algorithm {other:?} is not Ed25519, HS256 or SHA256"),
+        )),
+        None => Err((
+            FindingKind::SignatureMalformed,
+            "signature.algorithm must be a string".to_string(),
+        )),
+    }
+}
+
+fn check_files(
+    dir: &Path,
+    entries: &[FileEntry],
+    digests: &HashMap<PathBuf, FileDigest>,
+    have_manifest: bool,
+    findings: &mut Vec<Finding>,
+) -> Vec<BundleFile> {
+    // Which listed files exist as regular files (symlinks are not followed: a link could point
+    // anywhere on the verifying machine).
+    let mut present = Vec::new();
+    for entry in entries {
+        let path = dir.join(&entry.path);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => present.push((entry, path)),
+            Ok(_) => findings.push(Finding::new(
+                FindingKind::FileNotRegular,
+                Some(&entry.path),
+                format!(
+                    "{} is listed but is not a regular file (symlink, directory or device)",
+                    entry.path
+                ),
+            )),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                findings.push(Finding::new(
+                    FindingKind::FileMissing,
+                    Some(&entry.path),
+                    format!(
+                        "{} is listed in the manifest but missing from the bundle",
+                        entry.path
+                    ),
+                ));
+            }
+            Err(error) => findings.push(Finding::new(
+                FindingKind::FileUnreadable,
+                Some(&entry.path),
+                format!("cannot read {}: {error}", entry.path),
+            )),
+        }
+    }
+    // Hash what was not already hashed during extraction, in parallel.
+    let to_hash: Vec<PathBuf> = present
+        .iter()
+        .filter(|(_, p)| !digests.contains_key(p))
+        .map(|(_, p)| p.clone())
+        .collect();
+    let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
+        .iter()
+        .cloned()
+        .zip(crate::hashing::sha256_files(&to_hash, &|_| {}))
+        .collect();
+    let mut files = Vec::new();
+    for (entry, path) in present {
+        let digest = match digests.get(&path) {
+            Some(digest) => digest.clone(),
+            None => match hashed.get(&path) {
+                Some(Ok(digest)) => digest.clone(),
+                Some(Err(error)) => {
+                    findings.push(Finding::new(
+                        FindingKind::FileUnreadable,
+                        Some(&entry.path),
+                        format!("cannot read {}: {error}", entry.path),
+                    ));
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        if digest.bytes != entry.bytes {
+            findings.push(Finding::new(
+                FindingKind::FileSizeMismatch,
+                Some(&entry.path),
+                format!(
+                    "{} is {} bytes; the manifest says {}",
+                    entry.path, digest.bytes, entry.bytes
+                ),
+            ));
+        }
+        if digest.sha256 != entry.sha256 {
+            findings.push(Finding::new(
+                FindingKind::FileHashMismatch,
+                Some(&entry.path),
+                format!(
+                    "{} has SHA-256 {}; the manifest says {}",
+                    entry.path, digest.sha256, entry.sha256
+                ),
+            ));
+        }
+        files.push(BundleFile {
+            path: entry.path.clone(),
+            sha256: digest.sha256,
+            bytes: digest.bytes,
+            source: path,
+        });
+    }
+    // Anything else in the directory is unlisted (CAVRA does not check this; we do). Without a
+    // readable manifest every file would be "unlisted", which only buries the real finding.
+    if !have_manifest {
+        return files;
+    }
+    let listed: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|e| safe_relative(&e.path).ok())
+        .map(|p| p.join("/"))
+        .collect();
+    for item in walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let Ok(item) = item else { continue };
+        if item.file_type().is_dir() {
+            continue;
+        }
+        let Ok(relative) = item.path().strip_prefix(dir) else {
+            continue;
+        };
+        let relative: String = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if relative == MANIFEST_FILE || listed.contains(&relative) {
+            continue;
+        }
+        findings.push(Finding::new(
+            FindingKind::FileUnlisted,
+            Some(&relative),
+            format!("{relative} is in the bundle but not listed in the manifest (not covered by the signature)"),
+        ));
+    }
+    files
+}
+
+fn check_signature(
+    raw: &Map<String, Value>,
+    options: &VerifyOptions,
+    findings: &mut Vec<Finding>,
+) -> Option<SignatureInfo> {
+    let signature = match parse_signature(raw.get("signature")) {
+        Ok(signature) => signature,
+        Err((kind, message)) => {
+            findings.push(Finding::new(kind, Some(MANIFEST_FILE), message));
+            return None;
+        }
+    };
+    let Some(signature) = signature else {
+        if !options.allow_unsigned {
+            findings.push(Finding::new(
+                FindingKind::SignatureMissing,
+                Some(MANIFEST_FILE),
+                "the manifest has no signature; pass --allow-unsigned to accept unsigned evidence",
+            ));
+        }
+        return None;
+    };
+    // The signed bytes: spaced canonical JSON of the manifest without `signature` (§4).
+    let mut unsigned = raw.clone();
+    unsigned.remove("signature");
+    let message = crate::canonical::spaced(&Value::Object(unsigned));
+    let mut info = SignatureInfo {
+        algorithm: String::new(),
+        key_id: None,
+        fingerprint: None,
+        verified: false,
+        root_status: None,
+        root_owner: None,
+    };
+    let mut push = |kind: FindingKind, message: String| {
+        findings.push(Finding::new(kind, Some(MANIFEST_FILE), message))
+    };
+    match signature {
+        ManifestSignature::SHA256 { value } => {
+            info.algorithm = "SHA256".into();
+            let actual = crate::hashing::sha256_hex(message.as_bytes());
+            if value != actual {
+                push(
+                    FindingKind::DigestMismatch,
+                    format!("unsigned manifest digest is {value}; the manifest hashes to {actual}"),
+                );
+            }
+            if !options.allow_unsigned {
+                push(FindingKind::UnsignedNotAllowed, "the manifest is unsigned (SHA256 only); pass --allow-unsigned to accept unsigned evidence".into());
+            }
+        }
+        ManifestSignature::HS256 { value } => {
+            info.algorithm = "HS256".into();
+            match &options.hmac_key {
+                None => push(FindingKind::KeyMaterialMissing, "the manifest is HMAC-signed (HS256); pass --key-file or --key-env with the HMAC key".into()),
+                Some(key) => {
+                    if crate::trust::hmac::verify_hmac_sha256_b64(key.expose(), message.as_bytes(), &value) {
+                        info.verified = true;
+                    } else {
+                        push(FindingKind::SignatureInvalid, "the HS256 signature does not match: the manifest was changed or the HMAC key is wrong".into());
+                    }
+                }
+            }
+        }
+        ManifestSignature::Ed25519 {
+            key_id,
+            value,
+            public_key_sha256,
+        } => {
+            info.algorithm = "Ed25519".into();
+            info.key_id = Some(key_id.clone());
+            info.fingerprint = public_key_sha256.clone();
+            if options.public_key.is_none() && options.trust.is_none() {
+                push(
+                    FindingKind::KeyMaterialMissing,
+                    format!(
+                        "the manifest is Ed25519-signed by {key_id:?}; pass --trust-root or --public-key"
+                    ),
+                );
+                return Some(info);
+            }
+            if let Some(expected) = &options.key_id
+                && *expected != key_id {
+                    push(
+                        FindingKind::KeyIdMismatch,
+                        format!(
+                            "the signature is by key id {key_id:?}, but --key-id is {expected:?}"
+                        ),
+                    );
+                    return Some(info);
+                }
+            let mut ok = true;
+            if let Some((key, text_fingerprint)) = &options.public_key {
+                let matches = public_key_sha256
+                    .as_ref()
+                    .is_none_or(|fp| fp == text_fingerprint || *fp == key.fingerprint());
+                if !matches {
+                    ok = false;
+                    push(
+                        FindingKind::FingerprintMismatch,
+                        format!(
+                            "the signature names public key {}, but --public-key is {text_fingerprint}",
+                            public_key_sha256.clone().unwrap_or_default()
+                        ),
+                    );
+                } else if let Err(error) = key.verify_b64(&key_id, message.as_bytes(), &value) {
+                    ok = false;
+                    push(trust_kind(&error), error.to_string());
+                }
+            }
+            if let Some(trust) = &options.trust {
+                let created_at = raw
+                    .get("created_at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match crate::trust::parse_timestamp(created_at) {
+                    None => {
+                        ok = false;
+                        push(
+                            FindingKind::SignedAtInvalid,
+                            format!(
+                                "created_at {created_at:?} is not an ISO 8601 timestamp, so the trust root's validity cannot be judged"
+                            ),
+                        );
+                    }
+                    Some(signed_at) => match trust.verify_ed25519(
+                        &key_id,
+                        public_key_sha256.as_deref(),
+                        message.as_bytes(),
+                        &value,
+                        signed_at,
+                    ) {
+                        Ok(verified) => {
+                            info.root_status = Some(verified.status);
+                            info.root_owner = Some(verified.owner);
+                            info.fingerprint = Some(verified.fingerprint);
+                        }
+                        Err(error) => {
+                            ok = false;
+                            push(trust_kind(&error), error.to_string());
+                        }
+                    },
+                }
+            }
+            info.verified = ok;
+        }
+    }
+    Some(info)
+}
+
+fn trust_kind(error: &TrustError) -> FindingKind {
+    match error {
+        TrustError::UnknownKeyId { .. } => FindingKind::UnknownKeyId,
+        TrustError::FingerprintMismatch { .. } => FindingKind::FingerprintMismatch,
+        TrustError::Revoked { .. } => FindingKind::RootRevoked,
+        TrustError::RetiredOutsideWindow { .. } => FindingKind::RootRetiredOutsideWindow,
+        TrustError::Expired { .. } => FindingKind::RootExpired,
+        TrustError::NotYetValid { .. } => FindingKind::RootNotYetValid,
+        TrustError::MalformedSignature { .. } => FindingKind::SignatureMalformed,
+        TrustError::BadSignature { .. } => FindingKind::SignatureInvalid,
+        _ => FindingKind::RootInvalid,
+    }
+}
+
+fn check_retention(
+    dir: &Path,
+    minimum: u64,
+    findings: &mut Vec<Finding>,
+) -> Option<RetentionPolicy> {
+    let path = dir.join(RETENTION_FILE);
+    let malformed = |findings: &mut Vec<Finding>, why: String| {
+        findings.push(Finding::new(
+            FindingKind::RetentionPolicyMalformed,
+            Some(RETENTION_FILE),
+            why,
+        ));
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            findings.push(Finding::new(
+                FindingKind::RetentionPolicyMissing,
+                Some(RETENTION_FILE),
+                format!("no retention-policy.json; a minimum of {minimum} days is required"),
+            ));
+            return None;
+        }
+        Err(error) => {
+            malformed(
+                findings,
+                format!("cannot read retention-policy.json: {error}"),
+            );
+            return None;
+        }
+    };
+    let value = match crate::canonical::parse_strict(&text) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(other) => {
+            malformed(
+                findings,
+                format!(
+                    "retention-policy.json must be a JSON object, found {}",
+                    json_type(&other)
+                ),
+            );
+            return None;
+        }
+        Err(error) => {
+            malformed(
+                findings,
+                format!("retention-policy.json is not valid JSON: {error}"),
+            );
+            return None;
+        }
+    };
+    // retention_days first, on its own, so a short retention is named even if other fields are off.
+    match value.get("retention_days") {
+        Some(Value::Number(days)) if days.as_u64().is_some() => {
+            let days = days.as_u64().unwrap_or_default();
+            if days < minimum {
+                findings.push(Finding::new(
+                    FindingKind::RetentionBelowMinimum,
+                    Some(RETENTION_FILE),
+                    format!("retention_days is {days}; at least {minimum} is required"),
+                ));
+            }
+        }
+        other => {
+            malformed(
+                findings,
+                format!(
+                    "retention_days must be a non-negative integer, found {}",
+                    other.map_or("nothing", json_type)
+                ),
+            );
+            return None;
+        }
+    }
+    match serde_json::from_value::<RetentionPolicy>(value) {
+        Ok(policy) if policy.schema_version == RETENTION_SCHEMA => Some(policy),
+        Ok(policy) => {
+            malformed(
+                findings,
+                format!(
+                    "schema_version is {:?}; expected {RETENTION_SCHEMA:?}",
+                    policy.schema_version
+                ),
+            );
+            None
+        }
+        Err(error) => {
+            malformed(findings, format!("retention-policy.json: {error}"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{CreateOptions, Signing, create, pack};
+    use crate::trust::{KeyPair, parse_timestamp};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
+
+    fn fixture_key() -> KeyPair {
+        KeyPair::from_pkcs8_pem(
+            include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"),
+            "fixture",
+        )
+        .unwrap()
+    }
+
+    fn trust_options() -> VerifyOptions {
+        let store =
+            TrustStore::load(&Path::new(FIXTURES).join("keys/evidence-trust-roots.json")).unwrap();
+        VerifyOptions {
+            trust: Some(store),
+            key_id: Some("prod-evidence".into()),
+            ..VerifyOptions::default()
+        }
+    }
+
+    fn make(dir: &Path, signing: Signing) -> PathBuf {
+        let inputs = dir.join("in");
+        std::fs::create_dir_all(&inputs).unwrap();
+        std::fs::write(inputs.join("evidence.json"), "{\"ok\": true}\n").unwrap();
+        std::fs::write(inputs.join("notes.md"), "r\u{e8}gle\n").unwrap();
+        let output = dir.join("bundle");
+        create(
+            &[inputs],
+            &CreateOptions {
+                output: output.clone(),
+                signer: "platform-security".into(),
+                signing,
+                retention_days: 2555,
+                classification: "regulated-sdlc".into(),
+                legal_hold: false,
+                session_id: Some("s-1".into()),
+                created_at: parse_timestamp("2026-11-22T06:00:00+00:00"),
+            },
+        )
+        .unwrap();
+        output
+    }
+
+    #[test]
+    fn fixtures_verify() {
+        let report = verify(
+            &Path::new(FIXTURES).join("bundle-ed25519"),
+            &trust_options(),
+        )
+        .unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let signature = report.signature.clone().unwrap();
+        assert_eq!(
+            (signature.algorithm.as_str(), signature.verified),
+            ("Ed25519", true)
+        );
+        assert_eq!(
+            signature.fingerprint.as_deref(),
+            Some("06876be07c0b9b7826625aceb1f81f1bd705a0a278cc66729d0acebee5cc6567")
+        );
+        assert_eq!(report.files.len(), 3);
+        assert_eq!(
+            report.retention_policy.as_ref().unwrap().retention_days,
+            2555
+        );
+        let raw = std::fs::read_to_string(Path::new(FIXTURES).join("bundle-ed25519/manifest.json"))
+            .unwrap();
+        let expected = crate::hashing::sha256_hex(
+            crate::canonical::spaced(&crate::canonical::parse_strict(&raw).unwrap()).as_bytes(),
+        );
+        assert_eq!(report.digest.as_deref(), Some(expected.as_str()));
+
+        let hmac = VerifyOptions {
+            hmac_key: Some(Secret::new(b"bundle-secret".to_vec())),
+            ..VerifyOptions::default()
+        };
+        let report = verify(&Path::new(FIXTURES).join("bundle-hmac"), &hmac).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let wrong = VerifyOptions {
+            hmac_key: Some(Secret::new(b"bundle-secreT".to_vec())),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify(&Path::new(FIXTURES).join("bundle-hmac"), &wrong)
+                .unwrap()
+                .kinds(),
+            ["signature_invalid"]
+        );
+    }
+
+    #[test]
+    fn created_bundles_verify_and_tampering_is_reported_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
+        let report = verify(&bundle, &trust_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        assert_eq!(
+            report
+                .files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
+            ["evidence.json", "notes.md", "retention-policy.json"]
+        );
+        assert!(
+            report
+                .files
+                .iter()
+                .all(|f| f.source.is_absolute() && f.source.is_file())
+        );
+
+        // Several problems at once: all reported.
+        std::fs::write(bundle.join("notes.md"), "changed\n").unwrap();
+        std::fs::remove_file(bundle.join("evidence.json")).unwrap();
+        std::fs::write(bundle.join("extra.txt"), "x").unwrap();
+        let report = verify(&bundle, &trust_options()).unwrap();
+        assert!(!report.valid);
+        assert_eq!(
+            report.kinds(),
+            [
+                "file_missing",
+                "file_size_mismatch",
+                "file_hash_mismatch",
+                "file_unlisted"
+            ]
+        );
+    }
+
+    #[test]
+    fn hmac_and_unsigned_bundles() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Hmac(Secret::new(b"k".to_vec())));
+        let hmac = VerifyOptions {
+            hmac_key: Some(Secret::new(b"k".to_vec())),
+            ..VerifyOptions::default()
+        };
+        assert!(verify(&bundle, &hmac).unwrap().valid);
+        // An HMAC bundle offered to a trust-root verification is not silently accepted.
+        assert_eq!(
+            verify(&bundle, &trust_options()).unwrap().kinds(),
+            ["key_material_missing"]
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        assert_eq!(
+            verify(&bundle, &VerifyOptions::default()).unwrap().kinds(),
+            ["unsigned_not_allowed"]
+        );
+        let allow = VerifyOptions {
+            allow_unsigned: true,
+            ..VerifyOptions::default()
+        };
+        assert!(verify(&bundle, &allow).unwrap().valid);
+    }
+
+    #[test]
+    fn packed_archives_are_deterministic_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
+        let first = pack(&bundle, &dir.path().join("a.tar.gz")).unwrap();
+        let second = pack(&bundle, &dir.path().join("b.tar.gz")).unwrap();
+        assert_eq!(first.sha256, second.sha256);
+        assert_eq!(
+            std::fs::read(&first.output).unwrap(),
+            std::fs::read(&second.output).unwrap()
+        );
+        assert!(matches!(
+            pack(&bundle, &first.output),
+            Err(BundleError::OutputExists { .. })
+        ));
+        let report = verify(&first.output, &trust_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        let directory_report = verify(&bundle, &trust_options()).unwrap();
+        assert_eq!(report.digest, directory_report.digest);
+        assert!(report.bundle_dir.join("manifest.json").is_file());
+        let kept = report.bundle_dir.clone();
+        drop(report);
+        assert!(!kept.exists(), "the temp dir goes with the report");
+    }
+
+    #[test]
+    fn missing_inputs_are_errors_not_findings() {
+        assert!(matches!(
+            verify(Path::new("/nonexistent/bundle"), &VerifyOptions::default()),
+            Err(BundleError::NotFound { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "not an archive").unwrap();
+        assert!(matches!(
+            verify(&plain, &VerifyOptions::default()),
+            Err(BundleError::NotABundle { .. })
+        ));
+    }
+}

@@ -1,0 +1,695 @@
+//! `wormvault audit append|verify|checkpoint|prove|verify-proof|prune|export`: the hash-chained
+//! audit log. Flag names follow CAVRA's (`--log`, `--key-id`; cavra-compat.md §7); secrets come
+//! from `--key-file` / `--key-env` (legacy `--key` warns). Failures raise one structured alert
+//! line on stderr (and in `--alert-file`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use serde_json::{Map, Value};
+
+use crate::audit::alert::{Alert, AlertKind};
+use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, SegmentStart, record_leaf};
+use crate::audit::export::Format;
+use crate::audit::prune::PruneRequest;
+use crate::audit::record::DEFAULT_HMAC_KEY_ID;
+use crate::audit::{AuditError, Checkpoint, NewRecord, Record, SignatureCheck, Signer, VerifyOptions, VerifyReport};
+use crate::cli::Output;
+use crate::exit::{Exit, Refusal};
+use crate::trust::{KeyPair, RootStatus, SecretSource, TrustRoot, TrustStore};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Append one record (file-locked, fsynced; refuses to extend a torn log).
+    Append(AppendArgs),
+    /// Verify the chain (CAVRA's checks and result shape), signatures, checkpoints, anchors.
+    Verify(VerifyArgs),
+    /// Write a signed C2SP checkpoint of the log head (RFC 6962 Merkle root over the records).
+    Checkpoint(CheckpointArgs),
+    /// Emit an inclusion proof for one record (JSON, checkable offline).
+    Prove(ProveArgs),
+    /// Check an inclusion proof offline.
+    VerifyProof(VerifyProofArgs),
+    /// Move records before a sequence into an archive segment; leave a signed anchor.
+    Prune(PruneArgs),
+    /// Export for auditors or SIEMs (jsonl, splunk-hec, sentinel, datadog, cef), with redaction.
+    Export(ExportArgs),
+}
+
+/// Record-signature material: HMAC secret (file/env), or Ed25519 trust roots / public key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// File holding the HMAC key (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["key_env", "legacy_key"])]
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the HMAC key.
+    #[arg(long, value_name = "VAR", conflicts_with = "legacy_key")]
+    pub key_env: Option<String>,
+    /// Legacy CAVRA flag: the HMAC key itself (visible in the process list; prefer --key-file).
+    #[arg(long = "key", value_name = "VALUE", hide = true)]
+    pub legacy_key: Option<String>,
+    /// Key id (HMAC default: audit-log-hmac; Ed25519 default: first 16 hex of the fingerprint).
+    #[arg(long)]
+    pub key_id: Option<String>,
+}
+
+impl KeyArgs {
+    fn hmac_source(&self, output: &Output) -> Option<SecretSource> {
+        if let Some(path) = &self.key_file {
+            Some(SecretSource::File(path.clone()))
+        } else if let Some(var) = &self.key_env {
+            Some(SecretSource::Env(var.clone()))
+        } else {
+            self.legacy_key.as_ref().map(|value| {
+                output.warn("--key puts the HMAC key in the process list and shell history; use --key-file PATH or --key-env VAR instead");
+                SecretSource::Inline(value.clone())
+            })
+        }
+    }
+
+    fn hmac_key_id(&self) -> String {
+        self.key_id.clone().unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyKeyArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Trust roots (CAVRA trust-root or trust-root-bundle JSON) for Ed25519-signed records.
+    #[arg(long, value_name = "FILE", conflicts_with = "public_key")]
+    pub trust_root: Option<PathBuf>,
+    /// An Ed25519 SPKI PEM public key for Ed25519-signed records (key id from --key-id).
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
+}
+
+impl VerifyKeyArgs {
+    fn signature_check(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
+        let hmac = self.key.hmac_source(output);
+        let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
+        if hmac.is_some() && ed25519 {
+            return Err(anyhow!("give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"));
+        }
+        if let Some(source) = hmac {
+            let secret = source.load()?;
+            return Ok(SignatureCheck::Hmac { key: secret.expose().to_vec(), key_id: self.key.hmac_key_id() });
+        }
+        if let Some(path) = &self.trust_root {
+            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::load(path)? });
+        }
+        if let Some(path) = &self.public_key {
+            let (key, pem) = crate::trust::load_public_key(path)?;
+            let key_id = self.key.key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
+            let root = TrustRoot::new(&pem, Some(key_id), "command line", RootStatus::Active, None, None)?;
+            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root])? });
+        }
+        Ok(SignatureCheck::None)
+    }
+}
+
+/// The public key that signs checkpoints and anchors.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckpointKeyArgs {
+    /// Ed25519 SPKI PEM public key that signed the checkpoints / anchor.
+    #[arg(long, value_name = "PEM")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Signed-note key name (default: the checkpoint's origin line).
+    #[arg(long)]
+    pub key_name: Option<String>,
+}
+
+impl CheckpointKeyArgs {
+    fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
+        let path = self.checkpoint_key.as_ref().ok_or_else(|| anyhow!("--checkpoint-key PEM is required to check a signed checkpoint"))?;
+        let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
+            .map_err(|e| anyhow!("{} is not an SPKI PEM Ed25519 public key: {e}", path.display()))?;
+        let name = match &self.key_name {
+            Some(name) => name.clone(),
+            None => note.lines().next().unwrap_or_default().to_string(),
+        };
+        Ok(CheckpointKey { name, key })
+    }
+
+    fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
+        let note = std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let key = self.key_for(&note)?;
+        Checkpoint::open(&note, &key)
+            .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
+    }
+
+    fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading anchor {}", path.display()))?;
+        let anchor: SegmentAnchor = serde_json::from_str(&text).with_context(|| format!("{} is not a segment anchor", path.display()))?;
+        let key = self.key_for(&anchor.checkpoint)?;
+        anchor.check(&key).map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
+    }
+}
+
+/// Load an Ed25519 private key (PKCS#8 PEM, mode 0600 enforced by the trust module).
+fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    crate::trust::load_private_key(path)?;
+    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem).map_err(|e| anyhow!("{} is not a PKCS#8 PEM Ed25519 private key: {e}", path.display()))
+}
+
+/// Raise an alert: one JSON line on stderr, appended to the alert file if given.
+fn raise(kind: AlertKind, log: &Path, message: &str, alert_file: Option<&Path>) {
+    let alert = Alert::new(kind, log, message);
+    eprintln!("{}", alert.line());
+    if let Some(file) = alert_file
+        && let Err(error) = alert.append_to(file)
+    {
+        eprintln!("warning: could not append the alert to {}: {error}", file.display());
+    }
+}
+
+/// Run a step; on error raise `kind` and pass the error on.
+fn alerting<T>(kind: AlertKind, log: &Path, alert_file: Option<&Path>, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    step().inspect_err(|error| raise(kind, log, &format!("{error:#}"), alert_file))
+}
+
+/// Refusals (torn tail, invalid log) exit 1; everything else exits 2.
+fn audit_error(error: AuditError) -> anyhow::Error {
+    match error {
+        AuditError::TornTail { .. } | AuditError::CorruptTail { .. } | AuditError::LogInvalid { .. } => {
+            anyhow::Error::new(Refusal(error.to_string()))
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AppendArgs {
+    #[arg(long)]
+    pub log: PathBuf,
+    #[arg(long)]
+    pub event_type: String,
+    #[arg(long)]
+    pub actor: String,
+    #[arg(long)]
+    pub action: String,
+    #[arg(long)]
+    pub target: String,
+    #[arg(long)]
+    pub decision: String,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    #[arg(long = "evidence-ref")]
+    pub evidence_refs: Vec<String>,
+    /// A JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// ISO 8601 timestamp (default: now, as Python's isoformat writes it).
+    #[arg(long)]
+    pub created_at: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Sign with Ed25519 instead of HMAC: PKCS#8 PEM private key (mode 0600).
+    #[arg(long, value_name = "PEM", conflicts_with_all = ["key_file", "key_env", "legacy_key"])]
+    pub private_key: Option<PathBuf>,
+    #[arg(long)]
+    pub alert_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The log; repeat for consecutive segments (archive segments first, then the live log).
+    #[arg(long, required = true)]
+    pub log: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    /// A signed checkpoint the log must extend (repeatable): catches truncation and rewrites.
+    #[arg(long)]
+    pub checkpoint: Vec<PathBuf>,
+    /// A segment anchor (from `audit prune`): the log starts after the anchored checkpoint.
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+    /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
+    #[arg(long)]
+    pub allow_redacted: bool,
+    #[arg(long)]
+    pub alert_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Checkpoint origin line (a unique name for this log, e.g. example.com/release-audit).
+    #[arg(long)]
+    pub origin: String,
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the note.
+    #[arg(long, value_name = "PEM")]
+    pub signing_key: PathBuf,
+    /// Signature name (default: the origin).
+    #[arg(long)]
+    pub signer_name: Option<String>,
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    /// Segment anchor, for a pruned log.
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+    #[arg(long)]
+    pub alert_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProveArgs {
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Sequence of the record to prove.
+    #[arg(long)]
+    pub seq: u64,
+    /// Prove against this signed checkpoint (embedded in the proof) instead of the whole log.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+    /// Write the proof here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyProofArgs {
+    #[arg(long)]
+    pub proof: PathBuf,
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    #[arg(long)]
+    pub log: PathBuf,
+    /// Records with a sequence below this move to the archive.
+    #[arg(long)]
+    pub before_seq: u64,
+    /// Archive segment to create (must not exist).
+    #[arg(long)]
+    pub archive: PathBuf,
+    /// Segment anchor to create (default: <log>.anchor-<N>.json).
+    #[arg(long)]
+    pub anchor_out: Option<PathBuf>,
+    /// Also write the signed checkpoint of the pruned head here.
+    #[arg(long)]
+    pub checkpoint_out: Option<PathBuf>,
+    #[arg(long)]
+    pub origin: String,
+    #[arg(long, value_name = "PEM")]
+    pub signing_key: PathBuf,
+    #[arg(long)]
+    pub signer_name: Option<String>,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    /// The log's current anchor, if it was pruned before.
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+    #[arg(long)]
+    pub alert_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub log: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Redact a field (dotted path, e.g. actor or metadata.user.email); repeatable.
+    #[arg(long)]
+    pub redact: Vec<String>,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    #[arg(long)]
+    pub alert_file: Option<PathBuf>,
+}
+
+pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
+    match args.command {
+        AuditCommand::Append(args) => append(args, output),
+        AuditCommand::Verify(args) => verify(args, output),
+        AuditCommand::Checkpoint(args) => checkpoint(args, output),
+        AuditCommand::Prove(args) => prove(args, output),
+        AuditCommand::VerifyProof(args) => verify_proof(args, output),
+        AuditCommand::Prune(args) => prune(args, output),
+        AuditCommand::Export(args) => export(args, output),
+    }
+}
+
+fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
+    let alert_file = args.alert_file.clone();
+    let record = alerting(AlertKind::AuditWriteFailure, &args.log, alert_file.as_deref(), || {
+        let metadata: Map<String, Value> = match &args.metadata {
+            None => Map::new(),
+            Some(text) => match crate::canonical::parse_strict(text).context("--metadata is not valid JSON")? {
+                Value::Object(map) => map,
+                _ => return Err(anyhow!("--metadata must be a JSON object")),
+            },
+        };
+        let signer = if let Some(path) = &args.private_key {
+            let pair: KeyPair = crate::trust::load_private_key(path)?;
+            let key_id = args.key.key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&pair.public().fingerprint()));
+            Signer::Ed25519 { key: Box::new(pair), key_id }
+        } else if let Some(source) = args.key.hmac_source(output) {
+            Signer::Hmac { key: source.load()?.expose().to_vec(), key_id: args.key.hmac_key_id() }
+        } else {
+            Signer::Unsigned
+        };
+        let new = NewRecord {
+            event_type: args.event_type.clone(),
+            actor: args.actor.clone(),
+            action: args.action.clone(),
+            target: args.target.clone(),
+            decision: args.decision.clone(),
+            tenant_id: args.tenant.clone(),
+            workspace_id: args.workspace.clone(),
+            evidence_refs: args.evidence_refs.clone(),
+            metadata,
+            created_at: args.created_at.clone(),
+        };
+        crate::audit::append(&args.log, &new, &signer).map_err(audit_error)
+    })?;
+    output.result(&record, || {
+        format!("appended record {} to {} ({})", record.sequence().unwrap_or(0), args.log.display(), record.record_hash().unwrap_or(""))
+    });
+    Ok(Exit::Ok)
+}
+
+fn verify_options(keys: &VerifyKeyArgs, checkpoints: &[PathBuf], anchor: Option<&Path>, checkpoint_key: &CheckpointKeyArgs, output: &Output) -> anyhow::Result<VerifyOptions> {
+    let mut options = VerifyOptions { signatures: keys.signature_check(output)?, ..Default::default() };
+    for path in checkpoints {
+        options.checkpoints.push(checkpoint_key.open(path)?);
+    }
+    if let Some(path) = anchor {
+        options.start = checkpoint_key.anchor(path)?;
+    }
+    Ok(options)
+}
+
+fn report_text(report: &VerifyReport) -> String {
+    let mut text = if report.valid {
+        format!(
+            "valid: {} records ({}..{}) in {}, last record_hash {}{}",
+            report.record_count,
+            report.first_sequence.unwrap_or(0),
+            report.last_sequence.unwrap_or(0),
+            report.segments.join(" + "),
+            report.last_record_hash.as_deref().unwrap_or("-"),
+            if report.signatures_checked { ", signatures verified" } else { " (signatures not checked: no key given)" }
+        )
+    } else {
+        format!("INVALID: {} problem(s) in {}", report.error_count, report.segments.join(" + "))
+    };
+    for error in report.errors.iter().take(20) {
+        text.push_str(&format!("\n  {error}"));
+    }
+    if report.errors.len() > 20 {
+        text.push_str(&format!("\n  … {} more (use --json for all)", report.error_count - 20));
+    }
+    if let Some(bad) = &report.first_bad_record {
+        text.push_str(&format!(
+            "\nfirst bad record: {} ({} line {}), {}: expected {}, found {}",
+            bad.record, bad.path, bad.line, bad.check, bad.expected, bad.found
+        ));
+    }
+    if let Some(diagnosis) = &report.diagnosis {
+        text.push_str(&format!("\ndiagnosis: {} at record {}: {}", diagnosis.kind, diagnosis.record, diagnosis.detail));
+    }
+    for checkpoint in &report.checkpoints {
+        text.push_str(&format!("\ncheckpoint {} @ {}: {}", checkpoint.origin, checkpoint.tree_size, checkpoint.message));
+    }
+    text
+}
+
+fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
+    let log = args.log.last().cloned().unwrap_or_default();
+    let alert_file = args.alert_file.as_deref();
+    let report = alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
+        let options = verify_options(&args.keys, &args.checkpoint, args.anchor.as_deref(), &args.checkpoint_key, output)?;
+        let options = VerifyOptions { allow_redacted: args.allow_redacted, ..options };
+        crate::audit::verify_segments(&args.log, &options).map_err(audit_error)
+    })?;
+    output.result(&report, || report_text(&report));
+    if report.valid {
+        return Ok(Exit::Ok);
+    }
+    let first = report.errors.first().cloned().unwrap_or_default();
+    raise(AlertKind::AuditIntegrityFailure, &log, &format!("{} problem(s); first: {first}", report.error_count), alert_file);
+    Ok(Exit::Failure)
+}
+
+/// Verify a log, refusing (exit 1) when it does not verify.
+fn require_valid(log: &Path, options: &VerifyOptions) -> anyhow::Result<VerifyReport> {
+    let report = crate::audit::verify(log, options).map_err(audit_error)?;
+    if !report.valid {
+        return Err(anyhow::Error::new(Refusal(format!(
+            "{} does not verify ({} problem(s); first: {}); run `wormvault audit verify`",
+            log.display(),
+            report.error_count,
+            report.errors.first().cloned().unwrap_or_default()
+        ))));
+    }
+    Ok(report)
+}
+
+fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
+    let alert_file = args.alert_file.as_deref();
+    let note = alerting(AlertKind::AuditIntegrityFailure, &args.log, alert_file, || {
+        let options = verify_options(&args.keys, &[], args.anchor.as_deref(), &args.checkpoint_key, output)?;
+        let key = signing_key(&args.signing_key)?;
+        let report = require_valid(&args.log, &options)?;
+        let root: crate::audit::merkle::Hash = base64_hash(&report.merkle_root)?;
+        let checkpoint = Checkpoint { origin: args.origin.clone(), size: report.tree_size, root };
+        let name = args.signer_name.clone().unwrap_or_else(|| args.origin.clone());
+        let note = checkpoint.sign(&name, &key)?;
+        write_new(&args.output, note.as_bytes())?;
+        Ok(note)
+    })?;
+    let value = serde_json::json!({"checkpoint": note, "output": args.output});
+    output.result(&value, || format!("wrote checkpoint {}:\n{note}", args.output.display()));
+    Ok(Exit::Ok)
+}
+
+fn base64_hash(text: &str) -> anyhow::Result<crate::audit::merkle::Hash> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("internal: Merkle root {text:?} is not base64 of 32 bytes"))
+}
+
+/// Create a file that must not exist yet, write it and fsync it.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    Ok(())
+}
+
+/// Stream a log (from sequence 1) into its leaves and pick out one record.
+fn leaves_and_record(log: &Path, sequence: u64) -> anyhow::Result<(Vec<crate::audit::merkle::Hash>, Option<Record>)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(log).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::Error::new(AuditError::MissingLog { path: log.to_path_buf() })
+        } else {
+            anyhow!("opening {}: {e}", log.display())
+        }
+    })?;
+    let mut leaves = Vec::new();
+    let mut wanted = None;
+    for (index, line) in std::io::BufReader::with_capacity(128 * 1024, file).split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("reading {}", log.display()))?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let text = std::str::from_utf8(&line).with_context(|| format!("{} line {}: not UTF-8", log.display(), index + 1))?;
+        let Value::Object(fields) = crate::canonical::parse_strict(text).with_context(|| format!("{} line {}: not valid JSON", log.display(), index + 1))? else {
+            return Err(anyhow!("{} line {}: not a JSON object", log.display(), index + 1));
+        };
+        let record = Record { fields };
+        if leaves.is_empty() && record.sequence() != Some(1) {
+            return Err(anyhow!("{} starts at sequence {:?}: proofs need the log from sequence 1 (verify archive segments plus the log instead)", log.display(), record.sequence()));
+        }
+        leaves.push(record_leaf(&record));
+        if record.sequence() == Some(sequence) && wanted.is_none() {
+            wanted = Some(record);
+        }
+    }
+    Ok((leaves, wanted))
+}
+
+fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
+    let (mut leaves, record) = leaves_and_record(&args.log, args.seq)?;
+    let record = record.ok_or_else(|| anyhow!("{} has no record with sequence {}", args.log.display(), args.seq))?;
+    let mut note = None;
+    if let Some(path) = &args.checkpoint {
+        let checkpoint = args.checkpoint_key.open(path)?;
+        if checkpoint.size > leaves.len() as u64 {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "checkpoint {} commits to {} records but {} has only {}: the log was truncated",
+                path.display(),
+                checkpoint.size,
+                args.log.display(),
+                leaves.len()
+            ))));
+        }
+        leaves.truncate(checkpoint.size as usize);
+        if crate::audit::merkle::root(&leaves) != checkpoint.root {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "the first {} records of {} do not match checkpoint {}: the log was rewritten",
+                checkpoint.size,
+                args.log.display(),
+                path.display()
+            ))));
+        }
+        note = Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    if args.seq == 0 || args.seq > leaves.len() as u64 {
+        return Err(anyhow!("sequence {} is outside the proved tree of {} records", args.seq, leaves.len()));
+    }
+    let proof = InclusionProof::new(&record, args.seq - 1, &leaves, note).map_err(AuditError::from)?;
+    let text = serde_json::to_string_pretty(&proof)? + "\n";
+    match &args.output {
+        Some(path) => {
+            write_new(path, text.as_bytes())?;
+            output.result(&serde_json::json!({"proof": path, "sequence": args.seq, "tree_size": proof.tree_size}), || {
+                format!("wrote inclusion proof for record {} in a tree of {} to {}", args.seq, proof.tree_size, path.display())
+            });
+        }
+        None => {
+            print!("{text}");
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> {
+    let text = std::fs::read_to_string(&args.proof).with_context(|| format!("reading {}", args.proof.display()))?;
+    let proof: InclusionProof = serde_json::from_str(&text).with_context(|| format!("{} is not an inclusion proof", args.proof.display()))?;
+    let key = match (&args.checkpoint_key.checkpoint_key, &proof.checkpoint) {
+        (Some(_), Some(note)) => Some(args.checkpoint_key.key_for(note)?),
+        (Some(_), None) => return Err(anyhow::Error::new(Refusal("a checkpoint key was given but the proof carries no checkpoint".into()))),
+        (None, _) => None,
+    };
+    let check = proof.check(key.as_ref()).map_err(|e| anyhow::Error::new(Refusal(format!("{}: {e}", args.proof.display()))))?;
+    output.result(&check, || {
+        if check.valid {
+            format!(
+                "valid: record {} is leaf {} of a tree of {}{}",
+                check.sequence,
+                check.sequence - 1,
+                check.tree_size,
+                if check.checkpoint_signature_verified { " signed by the checkpoint key" } else { " (no checkpoint key given: root not authenticated)" }
+            )
+        } else {
+            format!("INVALID: {}", check.errors.join("; "))
+        }
+    });
+    Ok(if check.valid { Exit::Ok } else { Exit::Failure })
+}
+
+fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
+    let alert_file = args.alert_file.as_deref();
+    let outcome = alerting(AlertKind::AuditRetentionPolicyFailure, &args.log, alert_file, || {
+        let options = verify_options(&args.keys, &[], args.anchor.as_deref(), &args.checkpoint_key, output)?;
+        let key = signing_key(&args.signing_key)?;
+        let anchor_out = args.anchor_out.clone().unwrap_or_else(|| {
+            let mut name = args.log.clone().into_os_string();
+            name.push(format!(".anchor-{}.json", args.before_seq));
+            PathBuf::from(name)
+        });
+        let name = args.signer_name.clone().unwrap_or_else(|| args.origin.clone());
+        let request = PruneRequest {
+            log: &args.log,
+            before_sequence: args.before_seq,
+            archive: &args.archive,
+            anchor_out: &anchor_out,
+            origin: &args.origin,
+            key_name: &name,
+            signing_key: &key,
+            verify: &options,
+        };
+        let outcome = crate::audit::prune::prune(&request).map_err(audit_error)?;
+        if let Some(path) = &args.checkpoint_out {
+            write_new(path, outcome.checkpoint.as_bytes())?;
+        }
+        Ok(outcome)
+    })?;
+    output.result(&outcome, || {
+        format!(
+            "archived {} record(s) to {}, kept {} from sequence {} in {}; anchor {}",
+            outcome.archived_records,
+            outcome.archive.display(),
+            outcome.retained_records,
+            outcome.first_retained_sequence,
+            outcome.log.display(),
+            outcome.anchor.display()
+        )
+    });
+    Ok(Exit::Ok)
+}
+
+fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
+    let alert_file = args.alert_file.as_deref();
+    let summary = alerting(AlertKind::AuditExportFailure, &args.log, alert_file, || {
+        crate::audit::export::check_redactions(&args.redact)?;
+        // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
+        let options = VerifyOptions { signatures: args.keys.signature_check(output)?, ..Default::default() };
+        require_valid(&args.log, &options)?;
+        match &args.output {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+                let mut writer = std::io::BufWriter::new(file);
+                let summary = crate::audit::export::export(&args.log, args.format, &args.redact, &mut writer)?;
+                let file = writer.into_inner().map_err(|e| anyhow!("writing {}: {}", path.display(), e.error()))?;
+                file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+                Ok(summary)
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                Ok(crate::audit::export::export(&args.log, args.format, &args.redact, &mut lock)?)
+            }
+        }
+    })?;
+    if args.output.is_some() {
+        output.result(&summary, || format!("exported {} record(s) as {:?}", summary.records, summary.format));
+    } else {
+        output.note(format!("exported {} record(s)", summary.records));
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,39 @@
+//! `wormvault demo [--dir D]`: the whole pipeline with no cloud, step by step.
+
+use std::path::PathBuf;
+
+use crate::cli::common::{self, CliObserver};
+use crate::cli::Output;
+use crate::exit::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fresh directory to work in (default: ./wormvault-demo-<time>).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
+    let dir = args
+        .dir
+        .unwrap_or_else(|| PathBuf::from(format!("wormvault-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))));
+    let quiet_output = Output { json: output.json, quiet: true };
+    let observer = CliObserver::new(quiet_output, 0);
+    let json = output.json;
+    let say = move |step: &crate::demo::Step| {
+        if !json {
+            println!("[{}] {}", step.step, step.detail);
+        }
+    };
+    let runtime = common::runtime()?;
+    let report = runtime.block_on(crate::demo::run(&dir, &say, observer))?;
+    output.result(&report, || {
+        format!(
+            "\ndemo complete in {}\nnext: open {} in a browser, or run `wormvault handoff verify {}`",
+            report.directory.display(),
+            report.directory.join("handoff-report.html").display(),
+            report.handoff.display()
+        )
+    });
+    Ok(if report.handoff_valid { Exit::Ok } else { Exit::Failure })
+}
