@@ -92,7 +92,8 @@ impl Archived {
         let target = format!("file://{}", vault.display());
         ok(&[
             "archive", s(&p("bundle")), "--to", &target, "--audit-log", s(&p("audit.jsonl")), "--audit-hmac-key-file", s(&p("audit.key")),
-            "--receipts-out", s(&p("receipts.json")), "--trust-root", s(&p("keys/root.json")), "--minimum-retention-days", &retention_days.min(2555).to_string(),
+            "--receipts-out", s(&p("receipts.json")), "--trust-root", s(&p("keys/root.json")),
+            "--receipts-key", s(&p("keys/evidence-ed25519-private.pem")), "--receipts-key-id", "ops-test", "--minimum-retention-days", &retention_days.min(2555).to_string(),
         ]);
         Archived {
             bundle: p("bundle"),
@@ -282,6 +283,8 @@ fn recovery_drill_restores_identical_files() {
     assert_eq!(drill["bundle"]["signature_key_id"], "ops-test");
     assert_eq!(drill["files"].as_array().unwrap().len(), 4);
     assert!(drill["problems"].as_array().unwrap().is_empty());
+    assert_eq!(drill["receipts_signature"]["verified"], true);
+    assert_eq!(drill["receipts_signature"]["detail"], "signed by ops-test");
     // Byte-for-byte the bundle that was archived.
     for name in ["evidence.json", "pr-attestation.md", "retention-policy.json", "manifest.json"] {
         assert_eq!(std::fs::read(restored.join(name)).unwrap(), std::fs::read(session.bundle.join(name)).unwrap(), "{name}");
@@ -293,6 +296,21 @@ fn recovery_drill_restores_identical_files() {
     ]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // Receipts edited after signing: the objects still restore, but the reference is forged.
+    let edited = session.path("edited-receipts.json");
+    let mut receipts: Value = serde_json::from_str(&std::fs::read_to_string(&session.receipts).unwrap()).unwrap();
+    receipts["plan_sha256"] = Value::from("0".repeat(64));
+    std::fs::write(&edited, serde_json::to_string(&receipts).unwrap()).unwrap();
+    let run = wormvault(&[
+        "drill", "recovery", "--json", "--target", &session.target(), "--receipts", s(&edited), "--output-dir",
+        s(&session.path("restored-2")), "--trust-root", s(&session.root),
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let drill = run.json();
+    assert_eq!((drill["passed"].as_bool(), drill["identical"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(drill["receipts_signature"]["verified"], false);
+    assert!(drill["problems"][0].as_str().unwrap().starts_with("receipts signature does not verify"), "{drill}");
 }
 
 #[test]
