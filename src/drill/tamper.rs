@@ -1096,6 +1096,28 @@ mod tests {
     }
 
     #[test]
+    fn ed25519_signed_logs_are_drilled_with_trust_roots() {
+        use crate::trust::{KeyPair, RootStatus, TrustRoot, TrustStore};
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyPair::generate().unwrap();
+        let pem = key.public().spki_pem();
+        let signer = Signer::Ed25519 { key: Box::new(key), key_id: "audit-ed".into() };
+        let log = log(dir.path(), 4, &signer);
+        let bundle = bundle(dir.path());
+        let root = TrustRoot::new(&pem, Some("audit-ed".into()), "drill test", RootStatus::Active, None, None).unwrap();
+        let options = TamperOptions {
+            audit_signatures: SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() },
+            ..options(false)
+        };
+        let scratch = tempfile::tempdir().unwrap();
+        let drill = tamper(&bundle, &log, &options, scratch.path()).unwrap();
+        assert!(drill.passed, "{:#?}", drill.failures().collect::<Vec<_>>());
+        assert_eq!(drill.settings.audit_signature_check, "Ed25519 trust roots");
+        let forged = drill.cases.iter().find(|c| c.id == "audit_log.bad_signature").unwrap();
+        assert_eq!(forged.observed.as_ref().unwrap().location.as_deref(), Some("record 3"));
+    }
+
+    #[test]
     fn short_log_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let log = log(dir.path(), 2, &Signer::Unsigned);
