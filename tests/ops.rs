@@ -451,6 +451,17 @@ fn status_blocks_when_receipts_are_missing() {
     assert!(visibility["reason"].as_str().unwrap().contains("no-such-receipts.json"), "{visibility}");
     assert_eq!(check(&status, "store_health")["state"], "ready");
     assert_eq!(check(&status, "evidence_freshness")["state"], "ready");
+
+    // Receipts present, but an object removed from the vault behind wormvault's back.
+    let receipts: Value = serde_json::from_str(&std::fs::read_to_string(&session.receipts).unwrap()).unwrap();
+    let key = receipts["receipts"][0]["key"].as_str().unwrap().to_string();
+    std::fs::remove_file(session.vault.join(&key)).unwrap();
+    let run = session.status(&["--receipts", s(&session.receipts)]);
+    assert_eq!(run.code, 1);
+    let status = run.json();
+    let visibility = check(&status, "dashboard_visibility");
+    assert_eq!(visibility["state"], "blocked");
+    assert_eq!(visibility["reason"], format!("missing {key}: receipted but not stored"));
 }
 
 #[test]

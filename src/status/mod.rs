@@ -497,7 +497,8 @@ fn dashboard_visibility(
             if finding.kind == FindingKind::HoldChanged {
                 held += 1;
             } else {
-                problems.push(format!("{:?} {}: {}", finding.kind, finding.key, finding.detail).to_lowercase());
+                let kind = serde_json::to_value(&finding.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                problems.push(format!("{kind} {}: {}", finding.key, finding.detail));
             }
         }
     }
