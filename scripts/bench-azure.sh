@@ -40,31 +40,22 @@ echo "== ${mb} MiB of random evidence"
 head -c "$((mb * 1024 * 1024))" /dev/urandom > "$work/data/evidence.bin"
 "$bin" --quiet bundle create --unsigned --output "$work/bundle" "$work/data" >/dev/null
 
-container() {  # create a container with a signed REST call (stdlib Python, same signer as the stand-in)
-  "$py" - "$1" <<'PY'
+container() {  # create ($2=PUT) or delete ($2=DELETE) a container on port $3, signed with the stand-in's stdlib signer
+  "$py" - "$1" "$2" "$3" <<'PY'
 import sys, http.client, datetime as dt
 sys.path.insert(0, "azurite/standin")
 import worm_standin as w
-name = sys.argv[1]
+name, method, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 path = f"/devstoreaccount1/{name}"
 h = {"x-ms-version": "2026-04-06", "x-ms-date": w.http_date(dt.datetime.now(dt.timezone.utc)), "Content-Length": "0"}
-h["Authorization"] = "SharedKey devstoreaccount1:" + w.sign(w.DEV_KEY, w.string_to_sign("PUT", "devstoreaccount1", path, "restype=container", h))
-c = http.client.HTTPConnection("127.0.0.1", 10001); c.request("PUT", path + "?restype=container", headers=h)
-r = c.getresponse(); assert r.status == 201, (r.status, r.read())
+h["Authorization"] = "SharedKey devstoreaccount1:" + w.sign(w.DEV_KEY, w.string_to_sign(method, "devstoreaccount1", path, "restype=container", h))
+c = http.client.HTTPConnection("127.0.0.1", port); c.request(method, path + "?restype=container", headers=h)
+r = c.getresponse(); assert r.status in (201, 202), (r.status, r.read())
 PY
 }
-stamp="$(date +%s)"
-container "bench-wv-$stamp"
-container "bench-py-$stamp"
 
-echo "== wormvault archive (concurrency $conc per blob)"
-/usr/bin/time -f "%e %M" -o "$work/wv.time" \
-  "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "azure+http://127.0.0.1:10001/devstoreaccount1/bench-wv-$stamp/bench" \
-  --receipts-out "$work/receipts.json" >/dev/null
-read -r wv_s wv_kb < "$work/wv.time"
-
-echo "== Python SDK upload_blob(max_concurrency=$conc)"
-py_s="$("$py" - "$endpoint" "bench-py-$stamp" "$work/data/evidence.bin" "$conc" <<'PY'
+sdk_upload() {  # endpoint container -> seconds
+  "$py" - "$1" "$2" "$work/data/evidence.bin" "$conc" <<'PY'
 import sys, time
 from azure.storage.blob import BlobServiceClient
 endpoint, container, path, conc = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -76,11 +67,44 @@ with open(path, "rb") as f:
     blob.upload_blob(f, overwrite=False, max_concurrency=conc)
 print(f"{time.monotonic() - start:.2f}")
 PY
-)"
+}
 
-awk -v wv="$wv_s" -v py="$py_s" -v kb="$wv_kb" -v mb="$mb" 'BEGIN {
-  printf "wormvault archive: %.2f s (%.0f MiB/s), peak RSS %.1f MB\n", wv, mb / wv, kb / 1024;
-  printf "python SDK upload: %.2f s (%.0f MiB/s)\n", py, mb / py;
-  printf "ratio (SDK time / wormvault time): %.2fx %s\n", py / wv, (wv < py ? "(wormvault faster)" : "(wormvault slower)");
-  printf "peak RSS target < 200 MB: %s\n", (kb / 1024 < 200 ? "met" : "NOT met");
-}'
+report() {  # label wv_seconds wv_kb sdk_seconds
+  awk -v label="$1" -v wv="$2" -v kb="$3" -v py="$4" -v mb="$mb" 'BEGIN {
+    printf "[%s]\n", label;
+    printf "  wormvault archive: %.2f s (%.0f MiB/s), peak RSS %.1f MB\n", wv, mb / wv, kb / 1024;
+    printf "  python SDK upload: %.2f s (%.0f MiB/s)\n", py, mb / py;
+    printf "  ratio (SDK time / wormvault time): %.2fx %s; peak RSS < 200 MB: %s\n", py / wv, (wv < py ? "(wormvault faster)" : "(wormvault slower)"), (kb / 1024 < 200 ? "met" : "NOT met");
+  }'
+}
+
+stamp="$(date +%s)"
+# Bench containers are removed on exit directly on Azurite (the stand-in would refuse: locked).
+cleanup_containers() { for c in "bench-wv-$stamp" "bench-py-$stamp" "bench-wvd-$stamp" "bench-pyd-$stamp"; do container "$c" DELETE 10000 2>/dev/null || true; done; }
+trap 'cleanup_containers; cleanup' EXIT
+
+# 1. Through the WORM stand-in (a single-process Python proxy: it bounds both clients).
+container "bench-wv-$stamp" PUT 10001
+container "bench-py-$stamp" PUT 10001
+echo "== through the stand-in: wormvault archive (concurrency $conc per blob)"
+/usr/bin/time -f "%e %M" -o "$work/wv.time" \
+  "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "azure+http://127.0.0.1:10001/devstoreaccount1/bench-wv-$stamp/bench" \
+  --receipts-out "$work/receipts.json" >/dev/null
+read -r wv_s wv_kb < "$work/wv.time"
+echo "== through the stand-in: Python SDK upload_blob(max_concurrency=$conc)"
+py_s="$(sdk_upload "$endpoint" "bench-py-$stamp")"
+
+# 2. Directly to Azurite (no proxy; nothing is locked, so wormvault needs the explicit flag).
+container "bench-wvd-$stamp" PUT 10000
+container "bench-pyd-$stamp" PUT 10000
+echo "== direct to Azurite: wormvault archive --accept-unenforced-storage"
+/usr/bin/time -f "%e %M" -o "$work/wvd.time" \
+  "$bin" --quiet archive "$work/bundle" --allow-unsigned --accept-unenforced-storage \
+  --to "azure+http://127.0.0.1:10000/devstoreaccount1/bench-wvd-$stamp/bench" --receipts-out "$work/receipts-direct.json" >/dev/null
+read -r wvd_s wvd_kb < "$work/wvd.time"
+echo "== direct to Azurite: Python SDK upload_blob(max_concurrency=$conc)"
+pyd_s="$(sdk_upload "http://127.0.0.1:10000/devstoreaccount1" "bench-pyd-$stamp")"
+
+echo
+report "through the WORM stand-in (:10001)" "$wv_s" "$wv_kb" "$py_s"
+report "direct to Azurite (:10000)" "$wvd_s" "$wvd_kb" "$pyd_s"

@@ -63,7 +63,7 @@ fn worm_standin_conforms_to_the_azure_rest_docs() {
         .expect("python3 runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stand-in tests failed:\n{stderr}");
-    assert!(stderr.contains("Ran 10 tests") && stderr.contains("OK"), "unexpected unittest output:\n{stderr}");
+    assert!(stderr.contains("Ran 11 tests") && stderr.contains("OK"), "unexpected unittest output:\n{stderr}");
 }
 
 // --- smoke (issue #4 item 6) ---

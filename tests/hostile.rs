@@ -333,7 +333,7 @@ fn cases() -> Vec<Case> {
         case("tar: non-UTF-8 name", 1, &["archive_unsafe_path"], |d| {
             verify_tar(d, vec![(b"bad-\xff-name".to_vec(), Regular, b"x".to_vec(), "")], &[])
         }),
-        case("tar: file then a file below it (a/b)", 1, &["\"a/b\" conflicts with an earlier entry"], |d| {
+        case("tar: file then a file below it (a/b)", 1, &["archive_unsafe_path", "\"a/b\" conflicts with an earlier entry"], |d| {
             verify_tar(d, vec![entry("a", Regular, b"x", ""), entry("a/b", Regular, b"y", "")], &[])
         }),
         case("tar: entry declares 1 TiB", 1, &["archive_entry_too_large", "huge.bin"], |d| {

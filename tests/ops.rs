@@ -2,7 +2,10 @@
 //! `status` — against the real binary and local WORM vaults in temp dirs: a bundle is created
 //! with a generated key, archived with an HMAC-signed audit log, and then drilled and checked,
 //! including the failing cases (uncaught tamper, broken baseline, tampered vault object, stale
-//! evidence, missing receipts, unreachable store, short retention).
+//! evidence, missing receipts, unreachable store, short retention), plus status and recovery on
+//! a LocalStack Object Lock bucket (skipped with a reason outside CI when LocalStack is down).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +27,11 @@ impl Run {
 }
 
 fn wormvault(args: &[&str]) -> Run {
-    let output = Command::new(BIN).args(args).output().expect("run wormvault");
+    wormvault_env(args, &[])
+}
+
+fn wormvault_env(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let output = Command::new(BIN).args(args).envs(envs.iter().copied()).output().expect("run wormvault");
     let run = Run {
         code: output.status.code().expect("exited normally, not by a signal"),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -92,7 +99,8 @@ impl Archived {
         let target = format!("file://{}", vault.display());
         ok(&[
             "archive", s(&p("bundle")), "--to", &target, "--audit-log", s(&p("audit.jsonl")), "--audit-hmac-key-file", s(&p("audit.key")),
-            "--receipts-out", s(&p("receipts.json")), "--trust-root", s(&p("keys/root.json")), "--minimum-retention-days", &retention_days.min(2555).to_string(),
+            "--receipts-out", s(&p("receipts.json")), "--trust-root", s(&p("keys/root.json")),
+            "--receipts-key", s(&p("keys/evidence-ed25519-private.pem")), "--receipts-key-id", "ops-test", "--minimum-retention-days", &retention_days.min(2555).to_string(),
         ]);
         Archived {
             bundle: p("bundle"),
@@ -282,6 +290,8 @@ fn recovery_drill_restores_identical_files() {
     assert_eq!(drill["bundle"]["signature_key_id"], "ops-test");
     assert_eq!(drill["files"].as_array().unwrap().len(), 4);
     assert!(drill["problems"].as_array().unwrap().is_empty());
+    assert_eq!(drill["receipts_signature"]["verified"], true);
+    assert_eq!(drill["receipts_signature"]["detail"], "signed by ops-test");
     // Byte-for-byte the bundle that was archived.
     for name in ["evidence.json", "pr-attestation.md", "retention-policy.json", "manifest.json"] {
         assert_eq!(std::fs::read(restored.join(name)).unwrap(), std::fs::read(session.bundle.join(name)).unwrap(), "{name}");
@@ -293,6 +303,21 @@ fn recovery_drill_restores_identical_files() {
     ]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    // Receipts edited after signing: the objects still restore, but the reference is forged.
+    let edited = session.path("edited-receipts.json");
+    let mut receipts: Value = serde_json::from_str(&std::fs::read_to_string(&session.receipts).unwrap()).unwrap();
+    receipts["plan_sha256"] = Value::from("0".repeat(64));
+    std::fs::write(&edited, serde_json::to_string(&receipts).unwrap()).unwrap();
+    let run = wormvault(&[
+        "drill", "recovery", "--json", "--target", &session.target(), "--receipts", s(&edited), "--output-dir",
+        s(&session.path("restored-2")), "--trust-root", s(&session.root),
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let drill = run.json();
+    assert_eq!((drill["passed"].as_bool(), drill["identical"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(drill["receipts_signature"]["verified"], false);
+    assert!(drill["problems"][0].as_str().unwrap().starts_with("receipts signature does not verify"), "{drill}");
 }
 
 #[test]
@@ -426,6 +451,17 @@ fn status_blocks_when_receipts_are_missing() {
     assert!(visibility["reason"].as_str().unwrap().contains("no-such-receipts.json"), "{visibility}");
     assert_eq!(check(&status, "store_health")["state"], "ready");
     assert_eq!(check(&status, "evidence_freshness")["state"], "ready");
+
+    // Receipts present, but an object removed from the vault behind wormvault's back.
+    let receipts: Value = serde_json::from_str(&std::fs::read_to_string(&session.receipts).unwrap()).unwrap();
+    let key = receipts["receipts"][0]["key"].as_str().unwrap().to_string();
+    std::fs::remove_file(session.vault.join(&key)).unwrap();
+    let run = session.status(&["--receipts", s(&session.receipts)]);
+    assert_eq!(run.code, 1);
+    let status = run.json();
+    let visibility = check(&status, "dashboard_visibility");
+    assert_eq!(visibility["state"], "blocked");
+    assert_eq!(visibility["reason"], format!("missing {key}: receipted but not stored"));
 }
 
 #[test]
@@ -489,4 +525,59 @@ fn status_refuses_to_print_anything_that_looks_like_a_secret() {
         assert!(run.stderr.contains("Slack token"), "{}", run.stderr);
         assert!(!run.stderr.contains("abcdefghijkl"), "the value itself is never echoed: {}", run.stderr);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_recovery_on_an_s3_object_lock_bucket() {
+    let Some(s3) = support::require_s3() else { return };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let session = Archived::new(2555);
+    let env = [
+        ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", support::S3_ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", support::S3_SECRET_KEY),
+        ("AWS_REGION", support::S3_REGION),
+    ];
+    let target = format!("s3://{bucket}/ops");
+    let receipts = session.path("receipts-s3.json");
+    let run = wormvault_env(
+        &[
+            "archive", s(&session.bundle), "--to", &target, "--audit-log", s(&session.log), "--audit-hmac-key-file", s(&session.hmac),
+            "--receipts-out", s(&receipts), "--trust-root", s(&session.root),
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let run = wormvault_env(
+        &["status", "--json", "--target", &target, "--audit-log", s(&session.log), "--receipts", s(&receipts), "--audit-key-file", s(&session.hmac)],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let status = run.json();
+    assert_eq!(status["status"], "ready");
+    assert_eq!(check(&status, "immutable_storage")["details"]["preflight_enforcement"], "store");
+    assert_eq!(check(&status, "evidence_freshness")["details"]["record"], 6, "the S3 archive event follows the local one");
+    assert_eq!(check(&status, "dashboard_visibility")["details"]["objects_checked"], 4);
+
+    // The local vault's receipts do not describe this bucket.
+    let run = wormvault_env(
+        &["status", "--json", "--target", &target, "--audit-log", s(&session.log), "--receipts", s(&session.receipts)],
+        &env,
+    );
+    assert_eq!(run.code, 1);
+    let visibility = run.json()["checks"][5].clone();
+    assert_eq!((visibility["name"].as_str(), visibility["state"].as_str()), (Some("dashboard_visibility"), Some("blocked")));
+
+    let run = wormvault_env(
+        &[
+            "drill", "recovery", "--json", "--target", &target, "--receipts", s(&receipts), "--output-dir", s(&session.path("restored-s3")),
+            "--trust-root", s(&session.root),
+        ],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let drill = run.json();
+    assert_eq!((drill["passed"].as_bool(), drill["identical"].as_bool()), (Some(true), Some(true)));
+    assert!(drill["files"].as_array().unwrap().iter().all(|f| f["version_id"].is_string()), "S3 restores the receipted versions");
 }

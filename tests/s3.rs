@@ -567,3 +567,184 @@ async fn interrupted_multipart_upload_is_cleaned_up() {
     assert_eq!(store.abort_incomplete_uploads("session-2/").await.unwrap(), 0);
     assert!(versions(client, &bucket).await.is_empty());
 }
+
+/// The AWS CLI, talking to LocalStack with the emulator's credentials.
+fn aws_cli(endpoint: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("aws");
+    command
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .arg("--output")
+        .arg("json")
+        .env("AWS_ACCESS_KEY_ID", support::S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", support::S3_SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", support::S3_REGION)
+        .env_remove("AWS_PROFILE");
+    command
+}
+
+fn run_json(mut command: std::process::Command) -> serde_json::Value {
+    let output = command.output().expect("run the AWS CLI");
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// `wormvault target check` through the real binary, pointed at LocalStack by the standard AWS
+/// environment (AWS_ENDPOINT_URL), as a user would run it.
+fn target_check(endpoint: &str, target: &str) -> (i32, serde_json::Value) {
+    let output = assert_cmd::Command::cargo_bin("wormvault")
+        .unwrap()
+        .args(["--json", "target", "check", target])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", support::S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", support::S3_SECRET_KEY)
+        .env("AWS_REGION", support::S3_REGION)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("target check printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap_or(-1), report)
+}
+
+fn json_failures(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
+    let Some(s3) = support::require_s3() else { return };
+    let usable = support::require_emulator("AWS CLI", "PATH", "install the AWS CLI (`pip install awscli`)", || {
+        match std::process::Command::new("aws").arg("--version").output() {
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    if !usable {
+        return;
+    }
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/aws/evidence-bucket.yaml");
+    let stack = support::unique_name("wv-evidence");
+    let mut create = aws_cli(&s3.endpoint);
+    create.args(["cloudformation", "create-stack", "--stack-name", &stack, "--capabilities", "CAPABILITY_IAM"]);
+    create.arg("--template-body").arg(format!("file://{}", template.display()));
+    create.args(["--parameters", "ParameterKey=RetentionDays,ParameterValue=2600"]);
+    run_json(create);
+
+    let started = std::time::Instant::now();
+    let stack_state = loop {
+        let mut describe = aws_cli(&s3.endpoint);
+        describe.args(["cloudformation", "describe-stacks", "--stack-name", &stack]);
+        let described = run_json(describe);
+        let state = described["Stacks"][0].clone();
+        let status = state["StackStatus"].as_str().unwrap_or_default().to_string();
+        if status == "CREATE_COMPLETE" {
+            break state;
+        }
+        if status.contains("FAILED") || status.contains("ROLLBACK") || started.elapsed().as_secs() > 180 {
+            let mut events = aws_cli(&s3.endpoint);
+            events.args(["cloudformation", "describe-stack-events", "--stack-name", &stack]);
+            panic!("stack {stack} ended {status}: {:#}", run_json(events));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let output = |name: &str| {
+        stack_state["Outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["OutputKey"] == name)
+            .and_then(|o| o["OutputValue"].as_str())
+            .unwrap_or_else(|| panic!("stack output {name} missing: {stack_state:#}"))
+            .to_string()
+    };
+    let bucket = output("BucketName");
+    let key_arn = output("KeyArn");
+    assert_eq!(output("Target"), format!("s3://{bucket}/"));
+    for role in ["UploaderRoleArn", "RetentionAdminRoleArn", "LegalHoldRoleArn"] {
+        assert!(output(role).starts_with("arn:aws:iam::"), "{role}");
+    }
+
+    // LocalStack's CloudFormation provider creates the lock bucket, versioning, default retention
+    // and public access block, but does not apply BucketEncryption (the bucket keeps SSE-S3).
+    // Preflight reads what is really there and names exactly that gap.
+    let target = format!("s3://{bucket}/");
+    let (code, report) = target_check(&s3.endpoint, &target);
+    let failures = json_failures(&report);
+    if failures.is_empty() {
+        assert_eq!(code, 0, "{report:#}");
+    } else {
+        assert_eq!(failures, [CHECK_ENCRYPTION], "{report:#}");
+        assert_eq!(code, 1, "a failed preflight is a policy refusal (exit 1)");
+        // Apply the template's encryption (its own KMS key) as AWS would have.
+        s3.client
+            .put_bucket_encryption()
+            .bucket(&bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(ServerSideEncryption::AwsKms)
+                                    .kms_master_key_id(&key_arn)
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .bucket_key_enabled(true)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let (code, report) = target_check(&s3.endpoint, &target);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(json_failures(&report).is_empty());
+    assert_eq!(report["enforcement"], "store");
+    let checks = report["checks"].as_array().unwrap();
+    let retention = checks.iter().find(|c| c["name"] == CHECK_DEFAULT_RETENTION).unwrap();
+    assert!(retention["detail"].as_str().unwrap().contains("COMPLIANCE 2600 days"), "{retention:#}");
+    let encryption = checks.iter().find(|c| c["name"] == CHECK_ENCRYPTION).unwrap();
+    assert!(encryption["detail"].as_str().unwrap().contains(&key_arn), "{encryption:#}");
+    let tls = checks.iter().find(|c| c["name"] == CHECK_TLS_POLICY).unwrap();
+    assert_eq!(tls["status"], "pass");
+
+    // And an upload into the deployed bucket: locked COMPLIANCE, as planned.
+    let store = store(&bucket, "evidence", settings(&s3.endpoint)).await;
+    let report = store.preflight(&PreflightOptions::default()).await.unwrap();
+    assert!(report.checks.iter().all(|c| c.status == CheckStatus::Pass), "{report:#?}");
+    let plan = fixture_plan(&format!("s3://{bucket}/evidence"), "release-2026-11-22");
+    let uploaded = upload::execute(&plan, &fixture_bundle(), &store, &UploadOptions::default(), Arc::new(Silent))
+        .await
+        .expect("upload into the deployed bucket");
+    assert_eq!(uploaded.uploaded, 4);
+    for planned in &plan.objects {
+        let retention = s3.client.get_object_retention().bucket(&bucket).key(&planned.key).send().await.unwrap();
+        assert_eq!(retention.retention().and_then(|r| r.mode()), Some(&ObjectLockRetentionMode::Compliance));
+    }
+}
+
+#[test]
+fn cloudformation_template_passes_cfn_lint() {
+    // Installs cfn-lint (pinned) into infra/.venv on first use; PyPI is reachable here and in CI.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/aws/lint.sh");
+    let output = std::process::Command::new("bash").arg(&script).output().expect("run infra/aws/lint.sh");
+    assert!(
+        output.status.success(),
+        "cfn-lint found problems:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("lint: clean"));
+}

@@ -140,6 +140,20 @@ class StandIn(unittest.TestCase):
         status, _, _ = self.c.request("GET", name, key=base64.b64encode(b"x" * 64).decode())
         self.assertEqual(status, 403)
 
+    def test_forwards_lowercase_content_length_once(self):
+        """Header names are case-insensitive: a client sending `content-length` (reqwest does)
+        must not reach Azurite with two Content-Length headers (Node answers a bare 400)."""
+        name = f"/{ACCOUNT}/{self.container}/lower-{uuid.uuid4().hex[:8]}"
+        headers = {"x-ms-version": VERSION, "x-ms-date": ws.http_date(dt.datetime.now(dt.timezone.utc)),
+                   "x-ms-blob-type": "BlockBlob", "content-length": "5"}
+        headers["authorization"] = f"SharedKey {ACCOUNT}:" + ws.sign(ws.DEV_KEY, ws.string_to_sign("PUT", ACCOUNT, name, "", headers))
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.server_address[1], timeout=30)
+        conn.request("PUT", name, body=b"lower", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 201)
+
     def test_container_claims_version_level_immutability_only_via_documented_header(self):
         """[GCP] x-ms-immutable-storage-with-versioning-enabled (2020-06-12+)."""
         status, headers, _ = self.c.request("HEAD", f"/{ACCOUNT}/{self.container}", "restype=container")

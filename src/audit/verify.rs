@@ -31,9 +31,6 @@ use crate::canonical;
 pub const VERIFICATION_SCHEMA: &str = "cavra.audit-log.verification.v1";
 /// Lines per parallel batch.
 const BATCH_LINES: usize = 4096;
-/// Error strings kept in the report (the count is always exact).
-const MAX_ERRORS: usize = 10_000;
-const READ_BUFFER: usize = 128 * 1024;
 /// A record line longer than this is reported as malformed and skipped without being buffered
 /// (the same bound `append` uses for the tail line): a hostile multi-gigabyte line must not be
 /// read into memory whole.
@@ -41,6 +38,9 @@ pub(crate) const MAX_LINE: u64 = 64 * 1024 * 1024;
 /// Bytes of line data per parallel batch, besides the line count bound: a batch of long lines
 /// must not hold BATCH_LINES × MAX_LINE bytes at once.
 const BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// Error strings kept in the report (the count is always exact).
+const MAX_ERRORS: usize = 10_000;
+const READ_BUFFER: usize = 128 * 1024;
 
 /// What to check besides the chain itself.
 #[derive(Debug, Clone, Default)]
@@ -158,7 +158,7 @@ struct Line {
     start: usize,
     end: usize,
     torn: bool,
-    /// Longer than `MAX_LINE`: the line was skipped unread (`start == end`).
+    /// Longer than `MAX_LINE`: skipped unread, nothing of it is in the batch buffer.
     oversize: bool,
 }
 
@@ -203,7 +203,7 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
                     }
                 }
             }
-            let end = if torn || oversize { batch.data.len() } else { batch.data.len() - 1 };
+            let end = if oversize { start } else if torn { batch.data.len() } else { batch.data.len() - 1 };
             // CAVRA skips blank lines.
             if !torn && !oversize && batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
                 batch.data.truncate(start);

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::cli::Output;
 use crate::cli::common;
 use crate::cli::drill::AuditKeyArgs;
+use crate::cli::target::PreflightFlags;
 use crate::exit::{Exit, Refusal};
 use crate::status::{self, State, StatusReport, StatusRequest, secrets};
 
@@ -32,6 +33,9 @@ pub struct Args {
     /// Check the audit records' signatures too (otherwise the chain alone is verified).
     #[command(flatten)]
     pub audit_keys: AuditKeyArgs,
+    /// The same preflight relaxations the uploads to this target were made with.
+    #[command(flatten)]
+    pub preflight: PreflightFlags,
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -43,6 +47,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         minimum_retention_days: args.minimum_retention_days,
         now: chrono::Utc::now(),
         audit_signatures: args.audit_keys.signature_check()?,
+        preflight: args.preflight.options(),
     };
     let runtime = common::runtime()?;
     let report = runtime.block_on(status::status(&request));

@@ -33,6 +33,13 @@ pub struct RestoredBundle {
     pub digest: Option<String>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptsSignature {
+    pub verified: bool,
+    /// The key id that verified, or why it did not.
+    pub detail: String,
+}
+
 /// The drill evidence (`wormvault.drill.recovery.v1`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryDrill {
@@ -47,6 +54,9 @@ pub struct RecoveryDrill {
     /// The receipts file as read (its SHA-256) and the receipt set's canonical digest.
     pub receipts: FileIdentity,
     pub receipts_digest: String,
+    /// The receipts' own signature, checked against the trust roots when both are present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipts_signature: Option<ReceiptsSignature>,
     pub destination: String,
     /// Every receipted object as downloaded, with the hash it had and whether it matches.
     pub files: Vec<RestoredFile>,
@@ -77,6 +87,17 @@ pub async fn recovery(
     let started_at = super::now();
     let receipts_file = identify(receipts_path, &receipts_path.display().to_string())?;
     let mut problems = Vec::new();
+    // Receipts are the reference the restore is judged against; a signed set is checked first.
+    let receipts_signature = match (&receipts.signature, &options.bundle.trust) {
+        (Some(_), Some(trust)) => Some(match receipts.verify_signature(trust) {
+            Ok(key) => ReceiptsSignature { verified: true, detail: format!("signed by {}", key.key_id) },
+            Err(why) => {
+                problems.push(format!("receipts signature does not verify: {why}"));
+                ReceiptsSignature { verified: false, detail: why }
+            }
+        }),
+        _ => None,
+    };
     let (files, restore_error) = match recovery::restore(store, receipts, destination).await {
         Ok(report) => (report.files, None),
         Err(RecoveryError::Store(StoreError::NotFound { key, target })) => {
@@ -120,7 +141,9 @@ pub async fn recovery(
     } else {
         None
     };
-    let passed = identical && restored_bundle.as_ref().is_some_and(|b| b.valid) && bundle_digest_matches;
+    let passed = receipts_signature.as_ref().is_none_or(|s| s.verified)
+        && identical
+        && restored_bundle.as_ref().is_some_and(|b| b.valid) && bundle_digest_matches;
     Ok(RecoveryDrill {
         schema_version: RECOVERY_SCHEMA,
         product: "wormvault",
@@ -132,6 +155,7 @@ pub async fn recovery(
         session_prefix: receipts.session_prefix.clone(),
         receipts: receipts_file,
         receipts_digest: receipts.digest(),
+        receipts_signature,
         destination: destination.display().to_string(),
         files,
         restore_error,

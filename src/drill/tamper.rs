@@ -660,10 +660,19 @@ enum Emit {
 
 /// Stream `source` to `dest`, handing each record line (1-based over non-blank lines) to
 /// `edit`; blank lines pass through.
-fn rewrite_log(source: &Path, dest: &Path, mut edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>) -> Result<(), DrillError> {
-    let file = File::open(source).map_err(DrillError::io("opening audit log", source))?;
+fn rewrite_log(source: &Path, dest: &Path, edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>) -> Result<(), DrillError> {
     let out = File::create(dest).map_err(DrillError::io("creating", dest))?;
-    let mut writer = BufWriter::with_capacity(crate::hashing::READ_SIZE, out);
+    stream_log(source, dest, BufWriter::with_capacity(crate::hashing::READ_SIZE, out), edit)
+}
+
+/// The streaming core of [`rewrite_log`]; `dest` names the writer in errors.
+fn stream_log(
+    source: &Path,
+    dest: &Path,
+    mut writer: impl Write,
+    mut edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>,
+) -> Result<(), DrillError> {
+    let file = File::open(source).map_err(DrillError::io("opening audit log", source))?;
     let mut index = 0u64;
     for (number, line) in BufReader::with_capacity(crate::hashing::READ_SIZE, file).split(b'\n').enumerate() {
         let line = line.map_err(DrillError::io("reading audit log", source))?;
@@ -768,7 +777,7 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
 
     // Whether record k carries a signature (decides if the signature cases apply).
     let mut signed = false;
-    rewrite_log(log, &scratch.join("audit_log.scan.jsonl"), |index, line| {
+    stream_log(log, Path::new("(scan)"), std::io::sink(), |index, line| {
         if index == k {
             signed = parse_record(&line, index, &source)?.get("signature").is_some_and(Value::is_object);
         }
@@ -1084,6 +1093,28 @@ mod tests {
         let drill = tamper(&bundle, &log, &options(false), scratch.path()).unwrap();
         assert!(drill.passed, "{:#?}", drill.failures().collect::<Vec<_>>());
         assert_eq!(drill.summary.not_applicable, 2);
+    }
+
+    #[test]
+    fn ed25519_signed_logs_are_drilled_with_trust_roots() {
+        use crate::trust::{KeyPair, RootStatus, TrustRoot, TrustStore};
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyPair::generate().unwrap();
+        let pem = key.public().spki_pem();
+        let signer = Signer::Ed25519 { key: Box::new(key), key_id: "audit-ed".into() };
+        let log = log(dir.path(), 4, &signer);
+        let bundle = bundle(dir.path());
+        let root = TrustRoot::new(&pem, Some("audit-ed".into()), "drill test", RootStatus::Active, None, None).unwrap();
+        let options = TamperOptions {
+            audit_signatures: SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() },
+            ..options(false)
+        };
+        let scratch = tempfile::tempdir().unwrap();
+        let drill = tamper(&bundle, &log, &options, scratch.path()).unwrap();
+        assert!(drill.passed, "{:#?}", drill.failures().collect::<Vec<_>>());
+        assert_eq!(drill.settings.audit_signature_check, "Ed25519 trust roots");
+        let forged = drill.cases.iter().find(|c| c.id == "audit_log.bad_signature").unwrap();
+        assert_eq!(forged.observed.as_ref().unwrap().location.as_deref(), Some("record 3"));
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct StatusRequest {
     pub now: DateTime<Utc>,
     /// Record signatures to check besides the chain (CAVRA checks them only given a key).
     pub audit_signatures: audit::SignatureCheck,
+    /// Preflight relaxations the user accepted for this target (e.g. SSE-S3 instead of SSE-KMS).
+    pub preflight: PreflightOptions,
 }
 
 /// The overall state of a set of checks.
@@ -136,7 +138,7 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
 
     let store = store::open(&request.target).await;
     let preflight: Result<PreflightReport, String> = match &store {
-        Ok(store) => store.preflight(&PreflightOptions::default()).await.map_err(|e| e.to_string()),
+        Ok(store) => store.preflight(&request.preflight).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let log = LogFacts::gather(&request.audit_log, &request.audit_signatures);
@@ -495,7 +497,8 @@ fn dashboard_visibility(
             if finding.kind == FindingKind::HoldChanged {
                 held += 1;
             } else {
-                problems.push(format!("{:?} {}: {}", finding.kind, finding.key, finding.detail).to_lowercase());
+                let kind = serde_json::to_value(&finding.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                problems.push(format!("{kind} {}: {}", finding.key, finding.detail));
             }
         }
     }

@@ -121,7 +121,38 @@ impl std::fmt::Debug for S3Credentials {
     }
 }
 
+/// Environment variables that tune multipart uploads for [`S3Store::connect`] (whole numbers).
+pub const ENV_MULTIPART_THRESHOLD_MIB: &str = "WORMVAULT_S3_MULTIPART_THRESHOLD_MIB";
+pub const ENV_PART_SIZE_MIB: &str = "WORMVAULT_S3_PART_SIZE_MIB";
+pub const ENV_PART_CONCURRENCY: &str = "WORMVAULT_S3_PART_CONCURRENCY";
+
 impl S3Settings {
+    /// Defaults, with multipart tuning from `WORMVAULT_S3_MULTIPART_THRESHOLD_MIB`,
+    /// `WORMVAULT_S3_PART_SIZE_MIB` and `WORMVAULT_S3_PART_CONCURRENCY` when set. Connection
+    /// settings (endpoint, region, credentials) stay with the standard AWS variables.
+    pub fn from_env() -> Result<S3Settings, StoreError> {
+        let read = |name: &str| -> Result<Option<u64>, StoreError> {
+            match std::env::var(name) {
+                Ok(value) => value.trim().parse::<u64>().map(Some).map_err(|_| {
+                    StoreError::Config(format!("{name}={value:?} is not a whole number"))
+                }),
+                Err(_) => Ok(None),
+            }
+        };
+        let mut settings = S3Settings::default();
+        if let Some(mib) = read(ENV_MULTIPART_THRESHOLD_MIB)? {
+            settings.multipart_threshold = mib.saturating_mul(1024 * 1024);
+        }
+        if let Some(mib) = read(ENV_PART_SIZE_MIB)? {
+            settings.part_size = mib.saturating_mul(1024 * 1024);
+        }
+        if let Some(parts) = read(ENV_PART_CONCURRENCY)? {
+            settings.part_concurrency = usize::try_from(parts).unwrap_or(usize::MAX);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
     fn validate(&self) -> Result<(), StoreError> {
         if self.part_size < MIN_PART_SIZE || self.part_size > MAX_PART_SIZE {
             return Err(StoreError::Config(format!(
@@ -157,9 +188,10 @@ impl std::fmt::Debug for S3Store {
 }
 
 impl S3Store {
-    /// Connect with credentials, region and endpoint from the standard AWS chain.
+    /// Connect with credentials, region and endpoint from the standard AWS chain, and multipart
+    /// tuning from [`S3Settings::from_env`].
     pub async fn connect(target: Target) -> Result<S3Store, StoreError> {
-        S3Store::connect_with(target, S3Settings::default()).await
+        S3Store::connect_with(target, S3Settings::from_env()?).await
     }
 
     /// Connect with explicit settings (endpoint, region, credentials, multipart tuning).
