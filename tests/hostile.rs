@@ -192,6 +192,7 @@ fn tampered_plan(edit: impl Fn(&mut serde_json::Value) + 'static) -> impl Fn(&Pa
         let plan = dir.join("plan.json");
         let vault = format!("file://{}", dir.join("vault").display());
         let made = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir)
             .args(["-q", "plan"])
             .arg(fixture("bundle-hmac"))
             .arg("--hmac-key-file")
@@ -225,6 +226,7 @@ fn archived_receipts(edit: impl Fn(&mut serde_json::Value) + 'static) -> impl Fn
         let receipts = dir.join("receipts.json");
         let vault = format!("file://{}", dir.join("vault").display());
         let made = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir)
             .args(["-q", "archive"])
             .arg(fixture("bundle-hmac"))
             .arg("--hmac-key-file")
