@@ -487,6 +487,21 @@ fn cases() -> Vec<Case> {
             std::fs::write(d.join("receipts.json"), b"{\"receipts\": [").unwrap();
             out
         }),
+        // --- handoff packages ----------------------------------------------------------------
+        case("handoff: package with ../, absolute and symlink entries", 2, &["evil.tar.gz", "\"../evil\"", "/etc/passwd"], |d| {
+            let archive = d.join("evil.tar.gz");
+            tar_gz(&archive, vec![entry("../evil", Regular, b"x", ""), entry("/abs", Regular, b"x", ""), entry("link", Symlink, b"", "/etc/passwd")], None);
+            args(&["handoff", "verify", "evil.tar.gz"])
+        }),
+        case("handoff: not gzip", 2, &["junk.tar.gz"], |d| {
+            std::fs::write(d.join("junk.tar.gz"), b"\xff\xfe not gzip").unwrap();
+            args(&["handoff", "verify", "junk.tar.gz"])
+        }),
+        case("handoff: a bundle archive is not a handoff package", 1, &["package_contents", "handoff.json"], |d| {
+            let archive = d.join("bundle.tar.gz");
+            tar_gz(&archive, vec![], None);
+            args(&["handoff", "verify", "bundle.tar.gz"])
+        }),
         // --- readiness packets -----------------------------------------------------------------
         case("packet: JSON array", 1, &["schema_version", "not an object"], packet(b"[1, 2]")),
         case("packet: invalid UTF-8", 1, &["schema_version", "not UTF-8"], packet(b"{\"evidence_mode\": \"\xff\"}")),
