@@ -35,12 +35,12 @@ echo "== build (release)"
 cargo build --release --quiet
 bin="$root/target/release/wormvault"
 
-rm -rf "$work" && mkdir -p "$work/data/small"
+rm -rf "$work" && mkdir -p "$work/data"
 total_mb=$(( large_mb + small_count * small_kb / 1024 ))
 echo "== data: 1 x ${large_mb} MiB + ${small_count} x ${small_kb} KiB (~${total_mb} MiB), random"
 head -c "$((large_mb * 1024 * 1024))" /dev/urandom > "$work/data/large.bin"
 for i in $(seq -w 1 "$small_count"); do
-  head -c "$((small_kb * 1024))" /dev/urandom > "$work/data/small/file-$i.bin"
+  head -c "$((small_kb * 1024))" /dev/urandom > "$work/data/small-$i.bin"
 done
 "$bin" --quiet bundle create --unsigned --output "$work/bundle" "$work/data" >/dev/null
 

@@ -52,16 +52,18 @@ fn mode_from_retention(mode: &ObjectLockRetentionMode) -> Option<RetentionMode> 
 const NO_LOCK_CODES: &[&str] = &["NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest"];
 
 pub(super) async fn head(store: &S3Store, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
-    head_known(store, key, version_id, None).await
+    head_known(store, key, version_id, None, false).await
 }
 
 /// HEAD one version. `known_latest` is the caller's knowledge of whether it is the current
 /// version (listing, fresh write); without it, a versioned HEAD asks for the current version too.
+/// `fresh_without_hold`: the version was just created by this tool without a legal hold.
 pub(super) async fn head_known(
     store: &S3Store,
     key: &str,
     version_id: Option<&str>,
     known_latest: Option<bool>,
+    fresh_without_hold: bool,
 ) -> Result<Option<StoredObject>, StoreError> {
     let client = &store.client;
     let output = match client
@@ -82,57 +84,57 @@ pub(super) async fn head_known(
     let version = output.version_id().map(str::to_string);
 
     // HEAD includes lock headers only for callers allowed to read them; ask explicitly otherwise.
-    let (mut retention_mode, mut retain_until) = (
-        output.object_lock_mode().and_then(mode_from_lock),
-        output.object_lock_retain_until_date().and_then(to_chrono),
-    );
-    if retention_mode.is_none() {
-        match client
-            .get_object_retention()
-            .bucket(&store.bucket)
-            .key(key)
-            .set_version_id(version.clone())
-            .send()
-            .await
-        {
+    // The follow-up reads are independent, so they go out together.
+    let head_mode = output.object_lock_mode().and_then(mode_from_lock);
+    let head_until = output.object_lock_retain_until_date().and_then(to_chrono);
+    let head_hold = output.object_lock_legal_hold_status().map(|status| *status == ObjectLockLegalHoldStatus::On);
+    let retention = async {
+        if head_mode.is_some() {
+            return Ok((head_mode, head_until));
+        }
+        match client.get_object_retention().bucket(&store.bucket).key(key).set_version_id(version.clone()).send().await {
             Ok(found) => {
                 let retention = found.retention();
-                retention_mode = retention.and_then(|r| r.mode()).and_then(mode_from_retention);
-                retain_until = retention.and_then(|r| r.retain_until_date()).and_then(to_chrono);
+                Ok((
+                    retention.and_then(|r| r.mode()).and_then(mode_from_retention),
+                    retention.and_then(|r| r.retain_until_date()).and_then(to_chrono),
+                ))
             }
-            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => {}
-            Err(error) => return Err(store.cloud_error("GetObjectRetention", Some(key), &error)),
+            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => Ok((None, None)),
+            Err(error) => Err(store.cloud_error("GetObjectRetention", Some(key), &error)),
         }
-    }
-    let legal_hold = match output.object_lock_legal_hold_status() {
-        Some(status) => Some(*status == ObjectLockLegalHoldStatus::On),
-        None => match client
-            .get_object_legal_hold()
+    };
+    let legal_hold = async {
+        if head_hold.is_some() {
+            return Ok(head_hold);
+        }
+        // S3 has no default legal hold: a version just written without the hold header has none.
+        if fresh_without_hold {
+            return Ok(Some(false));
+        }
+        match client.get_object_legal_hold().bucket(&store.bucket).key(key).set_version_id(version.clone()).send().await {
+            Ok(found) => Ok(Some(found.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))),
+            // A lock bucket answers "no configuration" for a version never held: not held.
+            Err(error) if code(&error) == Some("NoSuchObjectLockConfiguration") => Ok(Some(false)),
+            // The bucket has no Object Lock: holds are impossible, so the state is unknown.
+            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => Ok(None),
+            Err(error) => Err(store.cloud_error("GetObjectLegalHold", Some(key), &error)),
+        }
+    };
+    let tagging = async {
+        client
+            .get_object_tagging()
             .bucket(&store.bucket)
             .key(key)
             .set_version_id(version.clone())
             .send()
             .await
-        {
-            Ok(found) => Some(found.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On)),
-            // A lock bucket answers "no configuration" for a version never held: not held.
-            Err(error) if code(&error) == Some("NoSuchObjectLockConfiguration") => Some(false),
-            // The bucket has no Object Lock: holds are impossible, so the state is unknown.
-            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => None,
-            Err(error) => return Err(store.cloud_error("GetObjectLegalHold", Some(key), &error)),
-        },
+            .map(|tagging| {
+                tagging.tag_set().iter().map(|tag| (tag.key().to_string(), tag.value().to_string())).collect::<BTreeMap<_, _>>()
+            })
+            .map_err(|e| store.cloud_error("GetObjectTagging", Some(key), &e))
     };
-
-    let tagging = client
-        .get_object_tagging()
-        .bucket(&store.bucket)
-        .key(key)
-        .set_version_id(version.clone())
-        .send()
-        .await
-        .map_err(|e| store.cloud_error("GetObjectTagging", Some(key), &e))?;
-    let tags: BTreeMap<String, String> =
-        tagging.tag_set().iter().map(|tag| (tag.key().to_string(), tag.value().to_string())).collect();
+    let ((retention_mode, retain_until), legal_hold, tags) = futures::try_join!(retention, legal_hold, tagging)?;
 
     let metadata_sha256 = output
         .metadata()
@@ -215,7 +217,7 @@ pub(super) async fn list(store: &S3Store, prefix: &str) -> Result<Vec<StoredObje
     }
     let heads = futures::stream::iter(versions)
         .map(|(key, version, latest)| async move {
-            let found = head_known(store, &key, version.as_deref(), Some(latest)).await?;
+            let found = head_known(store, &key, version.as_deref(), Some(latest), false).await?;
             Ok::<_, StoreError>((key, found))
         })
         .buffered(LIST_CONCURRENCY)
@@ -265,7 +267,7 @@ pub(super) async fn set_legal_hold(
         }
         Err(error) => return Err(store.cloud_error("PutObjectLegalHold", Some(key), &error)),
     }
-    let stored = head_known(store, key, Some(&version), None).await?.ok_or_else(not_found)?;
+    let stored = head_known(store, key, Some(&version), None, false).await?.ok_or_else(not_found)?;
     if stored.legal_hold != Some(hold) {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),

@@ -300,8 +300,10 @@ async fn put_multipart(
 ) -> Result<Option<String>, StoreError> {
     // Fail fast before sending gigabytes when the key is taken; If-None-Match on completion still
     // decides a race.
-    if read::head(store, &object.key, None).await?.is_some() {
-        return Err(StoreError::AlreadyExists { target: store.target.to_string(), key: object.key.clone() });
+    match store.client.head_object().bucket(&store.bucket).key(&object.key).send().await {
+        Ok(_) => return Err(StoreError::AlreadyExists { target: store.target.to_string(), key: object.key.clone() }),
+        Err(error) if matches!(status(&error), Some(404 | 405)) => {}
+        Err(error) => return Err(store.cloud_error("HeadObject", Some(&object.key), &error)),
     }
     let lock = &object.lock;
     let mut create = store
@@ -477,7 +479,7 @@ async fn upload_part(
 /// Read the object back and compare it with the request: content digest, lock mode,
 /// retain-until (to the second, see [`retain_until_seconds`]) and legal hold.
 async fn confirm(store: &S3Store, object: &PutObject<'_>, version_id: Option<&str>) -> Result<StoredObject, StoreError> {
-    let Some(mut stored) = read::head_known(store, &object.key, version_id, Some(true)).await? else {
+    let Some(mut stored) = read::head_known(store, &object.key, version_id, Some(true), !object.lock.legal_hold).await? else {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),
             key: object.key.clone(),
