@@ -2,8 +2,10 @@
 //! what is already there with the same content and lock, fail loudly on anything different),
 //! then read every object back and turn what the store says into receipts.
 //!
-//! Nothing is claimed that was not read back: receipts are built only from `head` answers
-//! taken after every write finished, and any difference from the plan fails the run.
+//! Nothing is claimed that was not read back: receipts are built only from what the store
+//! reported when the object was read back after its write (every backend's `put` reads the
+//! object back before returning) or when it was found already stored, and any difference from
+//! the plan fails the run.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +15,11 @@ use futures::stream::{self, StreamExt};
 use crate::plan::{PlannedObject, StoragePlan};
 use crate::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
-    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
+    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError, StoredObject,
 };
+
+/// Objects above this size are looked up before writing (see `write_one`).
+const PRECHECK_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What the engine tells its caller as it goes (the CLI renders progress bars or JSON lines).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -142,7 +147,7 @@ async fn write_one(
     planned: &PlannedObject,
     floor: Option<chrono::DateTime<chrono::Utc>>,
     observer: &dyn Observer,
-) -> Result<Outcome, UploadError> {
+) -> Result<(Outcome, StoredObject), UploadError> {
     let source = bundle_dir.join(&planned.path);
     let found = std::fs::metadata(&source)
         .map_err(|e| StoreError::Io { path: source.display().to_string(), source: e })?
@@ -150,10 +155,10 @@ async fn write_one(
     if found != planned.bytes {
         return Err(UploadError::SourceChanged { path: source.display().to_string(), expected: planned.bytes, found });
     }
-    let check_existing = |existing: &crate::store::StoredObject| {
-        let differences = same_object(planned, existing, floor);
+    let check_existing = |existing: StoredObject| {
+        let differences = same_object(planned, &existing, floor);
         if differences.is_empty() {
-            Ok(Outcome::AlreadyPresent)
+            Ok((Outcome::AlreadyPresent, existing))
         } else {
             Err(UploadError::Conflict {
                 key: planned.key.clone(),
@@ -161,8 +166,13 @@ async fn write_one(
             })
         }
     };
-    if let Some(existing) = store.head(&planned.key).await? {
-        return check_existing(&existing);
+    // Large objects are looked up first so a resumed run does not send them again; small ones
+    // go straight to the create-only write (the store refuses an existing key), which saves a
+    // round trip per object on the common first run.
+    if planned.bytes > PRECHECK_BYTES {
+        if let Some(existing) = store.head(&planned.key).await? {
+            return check_existing(existing);
+        }
     }
     observer.event(&Event::ObjectStarted { key: planned.key.clone(), bytes: planned.bytes });
     let object = PutObject {
@@ -176,10 +186,11 @@ async fn write_one(
         content_type: None,
     };
     match store.put(&object, &|n| observer.bytes(n)).await {
-        Ok(_) => Ok(Outcome::Uploaded),
-        // Another writer (or a retried request) created it first: judge what is there.
+        // `put` returns the object as read back from the store after the write.
+        Ok(stored) => Ok((Outcome::Uploaded, stored)),
+        // Already stored (a resumed run, another writer, or a retried request): judge what is there.
         Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
-            Some(existing) => check_existing(&existing),
+            Some(existing) => check_existing(existing),
             None => Err(StoreError::NotFound { target: store.target().to_string(), key: planned.key.clone() }.into()),
         },
         Err(e) => Err(e.into()),
@@ -200,12 +211,12 @@ pub async fn execute(
     let aborted = store.abort_incomplete_uploads(&plan.session_prefix).await?;
     let floor = resume_floor(plan);
 
-    let results: Vec<(usize, Result<Outcome, UploadError>)> = stream::iter(plan.objects.iter().enumerate())
+    let results: Vec<(usize, Result<(Outcome, StoredObject), UploadError>)> = stream::iter(plan.objects.iter().enumerate())
         .map(|(index, planned)| {
             let observer = observer.clone();
             async move {
                 let result = write_one(store, bundle_dir, planned, floor, observer.as_ref()).await;
-                if let Ok(outcome) = &result {
+                if let Ok((outcome, _)) = &result {
                     observer.event(&Event::ObjectDone { key: planned.key.clone(), outcome: *outcome });
                 }
                 (index, result)
@@ -216,10 +227,14 @@ pub async fn execute(
         .await;
 
     let mut outcomes = vec![Outcome::Uploaded; plan.objects.len()];
+    let mut states: Vec<Option<StoredObject>> = vec![None; plan.objects.len()];
     let mut errors = Vec::new();
     for (index, result) in results {
         match result {
-            Ok(outcome) => outcomes[index] = outcome,
+            Ok((outcome, state)) => {
+                outcomes[index] = outcome;
+                states[index] = Some(state);
+            }
             Err(error) => errors.push((index, error)),
         }
     }
@@ -234,14 +249,13 @@ pub async fn execute(
         return Err(UploadError::Incomplete { failed, total: plan.objects.len(), first: first.to_string() });
     }
 
-    // Read back every object, after all writes finished, and compare with the plan.
+    // Every object was read back from the store by the write itself (or found already there);
+    // compare each state with the plan before anything is claimed.
     observer.event(&Event::ReadBack { objects: plan.objects.len() });
-    let states: Vec<Result<Option<crate::store::StoredObject>, StoreError>> =
-        stream::iter(plan.objects.iter()).map(|p| store.head(&p.key)).buffered(options.concurrency.max(1)).collect().await;
     let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.objects.len());
     let mut mismatches = Vec::new();
     for ((planned, state), outcome) in plan.objects.iter().zip(states).zip(&outcomes) {
-        match state? {
+        match state {
             None => mismatches.push(Mismatch {
                 key: planned.key.clone(),
                 field: "presence".into(),
