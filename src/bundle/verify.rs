@@ -41,6 +41,8 @@ pub struct VerifyOptions {
     /// Minimum `retention_days` (None = do not check the retention policy).
     pub minimum_retention_days: Option<u64>,
     pub limits: ArchiveLimits,
+    /// Called with byte counts while files are hashed (progress bars).
+    pub progress: Option<crate::hashing::ProgressHook>,
 }
 
 impl Default for VerifyOptions {
@@ -53,6 +55,7 @@ impl Default for VerifyOptions {
             allow_unsigned: false,
             minimum_retention_days: Some(super::DEFAULT_RETENTION_DAYS),
             limits: ArchiveLimits::default(),
+            progress: None,
         }
     }
 }
@@ -154,7 +157,7 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         Some(raw) => check_manifest(raw, &mut findings),
         None => (None, Vec::new()),
     };
-    let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings);
+    let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings, options.progress.as_ref());
     let signature = raw
         .as_ref()
         .and_then(|raw| check_signature(raw, options, &mut findings));
@@ -453,6 +456,7 @@ fn check_files(
     digests: &HashMap<PathBuf, FileDigest>,
     have_manifest: bool,
     findings: &mut Vec<Finding>,
+    progress: Option<&crate::hashing::ProgressHook>,
 ) -> Vec<BundleFile> {
     // Which listed files exist as regular files (symlinks are not followed: a link could point
     // anywhere on the verifying machine).
@@ -495,7 +499,11 @@ fn check_files(
     let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
         .iter()
         .cloned()
-        .zip(crate::hashing::sha256_files(&to_hash, &|_| {}))
+        .zip(crate::hashing::sha256_files(&to_hash, &|n| {
+            if let Some(hook) = progress {
+                (hook.0)(n)
+            }
+        }))
         .collect();
     let mut files = Vec::new();
     for (entry, path) in present {

@@ -276,9 +276,15 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let options = args.evidence.options(output)?;
-    let observer = CliObserver::new(*output, 0);
-    let report = archive::verify_bundle(&args.bundle, &options, observer.as_ref()).map_err(stage_error)?;
+    let mut options = args.evidence.options(output)?;
+    let (hook, bar) = crate::cli::common::hashing_progress(output);
+    options.progress = hook;
+    let observer = CliObserver::lines(*output);
+    let verified = archive::verify_bundle(&args.bundle, &options, observer.as_ref());
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = verified.map_err(stage_error)?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if args.dry_run {

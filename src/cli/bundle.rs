@@ -153,6 +153,7 @@ impl EvidenceArgs {
             allow_unsigned: self.allow_unsigned,
             minimum_retention_days: Some(self.minimum_retention_days),
             limits: ArchiveLimits { max_entries: self.max_entries, max_entry_bytes: self.max_entry_bytes, ..ArchiveLimits::default() },
+            progress: None,
         })
     }
 }

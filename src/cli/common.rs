@@ -56,6 +56,11 @@ impl CliObserver {
         Arc::new(CliObserver { output, bar })
     }
 
+    /// Events as lines only (no byte bar): for the stages before anything is uploaded.
+    pub fn lines(output: Output) -> Arc<CliObserver> {
+        Arc::new(CliObserver { output, bar: None })
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -87,4 +92,18 @@ impl Observer for CliObserver {
             bar.inc(count);
         }
     }
+}
+
+/// A byte-counting spinner for hashing on a terminal (the total is not known before the
+/// manifest is read). Returns the hook to put in verify options and the bar to finish.
+pub fn hashing_progress(output: &Output) -> (Option<crate::hashing::ProgressHook>, Option<ProgressBar>) {
+    if !output.progress_enabled() {
+        return (None, None);
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} verifying: hashed {bytes} ({bytes_per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let counter = bar.clone();
+    (Some(crate::hashing::ProgressHook(Arc::new(move |n| counter.inc(n)))), Some(bar))
 }

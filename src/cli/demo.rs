@@ -18,7 +18,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         .dir
         .unwrap_or_else(|| PathBuf::from(format!("wormvault-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))));
     let quiet_output = Output { json: output.json, quiet: true };
-    let observer = CliObserver::new(quiet_output, 0);
+    let observer = CliObserver::lines(quiet_output);
     let json = output.json;
     let say = move |step: &crate::demo::Step| {
         if !json {
