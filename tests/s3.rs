@@ -338,7 +338,10 @@ async fn put_is_create_only_and_reports_what_the_store_says() {
     assert_eq!(written.retention_mode, Some(RetentionMode::Compliance));
     assert_eq!(written.legal_hold, Some(false));
     assert!(written.retain_until.unwrap() >= lock.retain_until - Duration::seconds(1));
-    assert_eq!(written.tags.get("case").map(String::as_str), Some("INC 42/a+b"));
+    // Tags travel in the PUT itself; the confirmation right after the write does not re-read
+    // them, a HEAD does (this also checks the tag value's URL encoding survived).
+    let headed = store.head("k/evidence.txt").await.unwrap().unwrap();
+    assert_eq!(headed.tags.get("case").map(String::as_str), Some("INC 42/a+b"));
     assert!(written.request_id.is_some() && written.version_id.is_some() && written.is_latest);
 
     // A second put of the same key, even with other content, is refused; no second version.

@@ -52,18 +52,21 @@ fn mode_from_retention(mode: &ObjectLockRetentionMode) -> Option<RetentionMode> 
 const NO_LOCK_CODES: &[&str] = &["NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest"];
 
 pub(super) async fn head(store: &S3Store, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
-    head_known(store, key, version_id, None, false).await
+    head_known(store, key, version_id, None, false, true).await
 }
 
 /// HEAD one version. `known_latest` is the caller's knowledge of whether it is the current
 /// version (listing, fresh write); without it, a versioned HEAD asks for the current version too.
 /// `fresh_without_hold`: the version was just created by this tool without a legal hold.
+/// `read_tags`: also read the tag set (one more request). The confirmation right after a write
+/// skips it: the tags travel in the same PUT as the object and are not part of a receipt.
 pub(super) async fn head_known(
     store: &S3Store,
     key: &str,
     version_id: Option<&str>,
     known_latest: Option<bool>,
     fresh_without_hold: bool,
+    read_tags: bool,
 ) -> Result<Option<StoredObject>, StoreError> {
     let client = &store.client;
     let output = match client
@@ -122,6 +125,9 @@ pub(super) async fn head_known(
         }
     };
     let tagging = async {
+        if !read_tags {
+            return Ok(BTreeMap::new());
+        }
         client
             .get_object_tagging()
             .bucket(&store.bucket)
@@ -217,7 +223,7 @@ pub(super) async fn list(store: &S3Store, prefix: &str) -> Result<Vec<StoredObje
     }
     let heads = futures::stream::iter(versions)
         .map(|(key, version, latest)| async move {
-            let found = head_known(store, &key, version.as_deref(), Some(latest), false).await?;
+            let found = head_known(store, &key, version.as_deref(), Some(latest), false, true).await?;
             Ok::<_, StoreError>((key, found))
         })
         .buffered(LIST_CONCURRENCY)
@@ -267,7 +273,7 @@ pub(super) async fn set_legal_hold(
         }
         Err(error) => return Err(store.cloud_error("PutObjectLegalHold", Some(key), &error)),
     }
-    let stored = head_known(store, key, Some(&version), None, false).await?.ok_or_else(not_found)?;
+    let stored = head_known(store, key, Some(&version), None, false, true).await?.ok_or_else(not_found)?;
     if stored.legal_hold != Some(hold) {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),

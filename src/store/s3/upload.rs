@@ -479,7 +479,7 @@ async fn upload_part(
 /// Read the object back and compare it with the request: content digest, lock mode,
 /// retain-until (to the second, see [`retain_until_seconds`]) and legal hold.
 async fn confirm(store: &S3Store, object: &PutObject<'_>, version_id: Option<&str>) -> Result<StoredObject, StoreError> {
-    let Some(mut stored) = read::head_known(store, &object.key, version_id, Some(true), !object.lock.legal_hold).await? else {
+    let Some(mut stored) = read::head_known(store, &object.key, version_id, Some(true), !object.lock.legal_hold, false).await? else {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),
             key: object.key.clone(),
