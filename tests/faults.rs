@@ -25,11 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::types::{
-    DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule,
-};
 use sha2::{Digest, Sha256};
 
 const MIB: usize = 1024 * 1024;
@@ -247,68 +242,9 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-/// A fresh Object Lock bucket configured so wormvault's preflight passes (as tests/s3.rs does):
-/// default COMPLIANCE retention, SSE-KMS, public access block, TLS-only policy.
+/// A fresh Object Lock bucket configured so wormvault's preflight passes (the shared set-up).
 async fn worm_bucket(client: &Client) -> String {
-    let bucket = support::fresh_lock_bucket_with_prefix(client, "wv-faults").await;
-    client
-        .put_object_lock_configuration()
-        .bucket(&bucket)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(ObjectLockRule::builder().default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(2555).build()).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("default retention");
-    client
-        .put_bucket_encryption()
-        .bucket(&bucket)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(ServerSideEncryption::AwsKms)
-                                .kms_master_key_id("arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555")
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("SSE-KMS");
-    client
-        .put_public_access_block()
-        .bucket(&bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("public access block");
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-        }]
-    });
-    client.put_bucket_policy().bucket(&bucket).policy(policy.to_string()).send().await.expect("bucket policy");
-    bucket
+    support::s3::bucket_with(client, support::s3::FULL).await
 }
 
 struct Bundle {
@@ -580,8 +516,8 @@ fn kill_9_at_random_points_then_rerun() {
         let session = format!("kill-{trial}");
         let bundle = make_bundle(root.path(), &session, 4);
         let prefix = format!("kill-{trial}");
-        // 4 MiB at ~6 MiB/s through the proxy: the whole run takes ~1–2 s; kill anywhere in it.
-        let proxy = Proxy::start(upstream, Fault::Throttle { bytes_per_second: 6 * MIB }, 0);
+        // 4 MiB at ~1.5 MiB/s through the proxy: the upload takes ~3 s; kill anywhere in its first 2 s.
+        let proxy = Proxy::start(upstream, Fault::Throttle { bytes_per_second: 3 * MIB / 2 }, 0);
         let kill_at = Duration::from_millis(100 + next() % 1900);
         let first_receipts = root.path().join(format!("{session}-killed.json"));
         let killed = archive(&bundle, &bucket, &prefix, &proxy.endpoint(), &first_receipts, Some(kill_at));

@@ -249,6 +249,23 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
 }
 
 /// Run the execution stages with a runtime and progress, shared by `upload` and `archive`.
+/// Stage 1 with a hashing spinner on a terminal.
+pub fn verify_with_progress(
+    bundle: &Path,
+    evidence: &EvidenceArgs,
+    observer: &dyn crate::upload::Observer,
+    output: &Output,
+) -> anyhow::Result<crate::bundle::BundleReport> {
+    let mut options = evidence.options(output)?;
+    let (hook, bar) = common::hashing_progress(output);
+    options.progress = hook;
+    let verified = archive::verify_bundle(bundle, &options, observer);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    verified.map_err(stage_error)
+}
+
 /// Keep the session's local record for `handoff --session`.
 pub fn record_session(args: &ExecuteArgs, evidence: &EvidenceArgs, bundle: &Path, outcome: &ArchiveOutcome, output: &Output) -> anyhow::Result<()> {
     let checkpoint_pem = match &args.checkpoint_key {
@@ -276,15 +293,8 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let mut options = args.evidence.options(output)?;
-    let (hook, bar) = crate::cli::common::hashing_progress(output);
-    options.progress = hook;
     let observer = CliObserver::lines(*output);
-    let verified = archive::verify_bundle(&args.bundle, &options, observer.as_ref());
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let report = verified.map_err(stage_error)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if args.dry_run {

@@ -23,15 +23,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let mut options = args.evidence.options(output)?;
-    let (hook, bar) = crate::cli::common::hashing_progress(output);
-    options.progress = hook;
     let observer = CliObserver::lines(*output);
-    let verified = archive::verify_bundle(&args.bundle, &options, observer.as_ref());
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let report = verified.map_err(stage_error)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if let Some(path) = &args.output {

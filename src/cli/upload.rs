@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::archive;
-use crate::cli::archive::{render_outcome, stage_error, ExecuteArgs};
+use crate::cli::archive::{render_outcome, ExecuteArgs};
 use crate::cli::bundle::EvidenceArgs;
 use crate::cli::common::CliObserver;
 use crate::cli::Output;
@@ -26,15 +25,8 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
-    let mut options = args.evidence.options(output)?;
-    let (hook, bar) = crate::cli::common::hashing_progress(output);
-    options.progress = hook;
     let observer = CliObserver::lines(*output);
-    let verified = archive::verify_bundle(&args.bundle, &options, observer.as_ref());
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let report = verified.map_err(stage_error)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
     let digest = report.digest.clone().unwrap_or_default();
     if digest != plan.bundle_digest {
         return Err(anyhow::Error::new(Refusal(format!(
