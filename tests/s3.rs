@@ -687,29 +687,7 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
         assert_eq!(failures, [CHECK_ENCRYPTION], "{report:#}");
         assert_eq!(code, 1, "a failed preflight is a policy refusal (exit 1)");
         // Apply the template's encryption (its own KMS key) as AWS would have.
-        s3.client
-            .put_bucket_encryption()
-            .bucket(&bucket)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(ServerSideEncryption::AwsKms)
-                                    .kms_master_key_id(&key_arn)
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .bucket_key_enabled(true)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        support::s3::put_sse_kms(&s3.client, &bucket, &key_arn, true).await;
     }
     let (code, report) = target_check(&s3.endpoint, &target);
     assert_eq!(code, 0, "{report:#}");

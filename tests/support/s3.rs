@@ -75,28 +75,7 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
             .expect("default retention");
     }
     if setup.encryption {
-        client
-            .put_bucket_encryption()
-            .bucket(&bucket)
-            .server_side_encryption_configuration(
-                ServerSideEncryptionConfiguration::builder()
-                    .rules(
-                        ServerSideEncryptionRule::builder()
-                            .apply_server_side_encryption_by_default(
-                                ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(ServerSideEncryption::AwsKms)
-                                    .kms_master_key_id("arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555")
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("SSE-KMS default encryption");
+        put_sse_kms(client, &bucket, LOCALSTACK_KMS_KEY, false).await;
     } else {
         // LocalStack may report a default configuration; remove it so the bucket has none.
         let _ = client.delete_bucket_encryption().bucket(&bucket).send().await;
@@ -126,3 +105,33 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
     bucket
 }
 
+
+/// Any key ARN: LocalStack does not check that the KMS key exists.
+pub const LOCALSTACK_KMS_KEY: &str = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555";
+
+/// Default SSE-KMS encryption with `key_arn` on a bucket.
+pub async fn put_sse_kms(client: &Client, bucket: &str, key_arn: &str, bucket_key: bool) {
+    client
+        .put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::AwsKms)
+                                .kms_master_key_id(key_arn)
+                                .build()
+                                .expect("SSE-KMS rule"),
+                        )
+                        .bucket_key_enabled(bucket_key)
+                        .build(),
+                )
+                .build()
+                .expect("SSE-KMS configuration"),
+        )
+        .send()
+        .await
+        .expect("SSE-KMS default encryption");
+}
