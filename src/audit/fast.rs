@@ -8,109 +8,126 @@
 //! go to the tree path, which reports duplicates), integers longer than 18 digits, `-0`, lone
 //! surrogates, invalid JSON. The caller then takes the tree path, so results are identical;
 //! `tests::matches_tree_path` checks that differentially.
+//!
+//! Nothing is allocated per record in the common case: the output goes into per-thread
+//! [`Scratch`] buffers that are reused, keys without escapes are compared where they lie in the
+//! line, and the fields the verifier looks at are returned as slices of those buffers.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use crate::canonical::python_float_repr;
 
 /// serde_json's default recursion limit.
 const MAX_DEPTH: usize = 128;
 
-/// The canonical pieces of one record, as the verifier needs them.
+/// Reusable output buffers (one per worker thread).
 #[derive(Debug, Default)]
-pub struct CanonicalRecord {
+pub struct Scratch {
+    payload: Vec<u8>,
+    /// Canonical texts of `record_hash` and `signature`, which are not part of the payload.
+    side: Vec<u8>,
+}
+
+/// The canonical pieces of one record, as the verifier needs them (borrowed from a [`Scratch`]).
+#[derive(Debug)]
+pub struct CanonicalRecord<'s> {
     /// Compact canonical JSON of the record without `record_hash` and `signature`.
-    pub payload: Vec<u8>,
+    pub payload: &'s [u8],
     /// Byte offset in `payload` where `"record_hash":…` goes for the signed payload.
     pub insert_at: usize,
     /// Members before / after that offset (decides the commas around the insertion).
     pub members_before: usize,
     pub members_after: usize,
     /// Canonical texts of the top-level fields the checks look at (`None` = absent).
-    pub schema_version: Option<String>,
-    pub sequence: Option<String>,
-    pub previous_hash: Option<String>,
-    pub record_hash: Option<String>,
-    pub signature: Option<String>,
+    pub schema_version: Option<&'s [u8]>,
+    pub sequence: Option<&'s [u8]>,
+    pub previous_hash: Option<&'s [u8]>,
+    pub record_hash: Option<&'s [u8]>,
+    pub signature: Option<&'s [u8]>,
 }
 
-impl CanonicalRecord {
-    /// The three pieces of the signed payload: prefix, the inserted member, suffix.
-    pub fn signed_parts<'a>(&'a self, record_hash: &str) -> (&'a [u8], String, &'a [u8]) {
-        let member = format!("\"record_hash\":\"{record_hash}\"");
-        let inserted = if self.members_before > 0 {
-            format!(",{member}")
-        } else if self.members_after > 0 {
-            format!("{member},")
-        } else {
-            member
-        };
-        (&self.payload[..self.insert_at], inserted, &self.payload[self.insert_at..])
+impl CanonicalRecord<'_> {
+    /// Feed the signed payload — the payload with `"record_hash":"<hex>"` inserted in key order —
+    /// to `sink` in pieces, without assembling it.
+    pub fn signed_payload(&self, record_hash_hex: &[u8], mut sink: impl FnMut(&[u8])) {
+        sink(&self.payload[..self.insert_at]);
+        if self.members_before > 0 {
+            sink(b",");
+        }
+        sink(b"\"record_hash\":\"");
+        sink(record_hash_hex);
+        sink(b"\"");
+        if self.members_before == 0 && self.members_after > 0 {
+            sink(b",");
+        }
+        sink(&self.payload[self.insert_at..]);
     }
 }
 
 /// Re-serialise a record line, or `None` to take the tree path.
-pub fn canonical_record(line: &str, scratch: &mut Vec<u8>) -> Option<CanonicalRecord> {
-    let mut parser = Parser { input: line.as_bytes(), pos: 0 };
-    let mut record = CanonicalRecord::default();
-    let out = &mut record.payload;
-    out.reserve(line.len());
+pub fn canonical_record<'s>(line: &str, scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
+    let mut parser = Parser { input: line.as_bytes(), text: line, pos: 0 };
+    let Scratch { payload: out, side } = scratch;
+    out.clear();
+    side.clear();
+    let mut insert_at = 0;
+    let mut members_before = 0;
+    let (mut schema_version, mut sequence, mut previous_hash): (Option<Range<usize>>, Option<Range<usize>>, Option<Range<usize>>) =
+        (None, None, None);
+    let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) = (None, None);
     parser.skip_ws();
     parser.expect(b'{')?;
     out.push(b'{');
     parser.skip_ws();
-    let mut previous_key: Vec<u8> = Vec::new();
-    let mut key: Vec<u8> = Vec::new();
+    let mut previous_key: Option<Cow<'_, [u8]>> = None;
     let mut members = 0usize;
-    let mut seen_any = false;
     let mut inserted = false;
     if parser.peek() == Some(b'}') {
         parser.pos += 1;
     } else {
         loop {
             parser.skip_ws();
-            key.clear();
-            parser.string_decoded(&mut key)?;
-            if seen_any && key <= previous_key {
+            let key = parser.key()?;
+            if previous_key.as_deref().is_some_and(|previous| !bytes_less(previous, &key)) {
                 return None;
             }
-            seen_any = true;
             parser.skip_ws();
             parser.expect(b':')?;
             parser.skip_ws();
-            let name = key.as_slice();
+            let name: &[u8] = &key;
             if name == b"record_hash" || name == b"signature" {
-                scratch.clear();
-                parser.value(scratch, 1)?;
-                let text = String::from_utf8(scratch.clone()).ok()?;
+                let start = side.len();
+                parser.value(side, 1)?;
+                let range = Some(start..side.len());
                 if name == b"record_hash" {
-                    record.record_hash = Some(text);
+                    record_hash = range;
                 } else {
-                    record.signature = Some(text);
+                    signature = range;
                 }
             } else {
-                if !inserted && name > b"record_hash".as_slice() {
-                    record.insert_at = out.len();
-                    record.members_before = members;
+                if !inserted && bytes_less(b"record_hash", name) {
+                    insert_at = out.len();
+                    members_before = members;
                     inserted = true;
                 }
                 if members > 0 {
                     out.push(b',');
                 }
-                write_string(out, std::str::from_utf8(name).ok()?);
+                write_key(out, name)?;
                 out.push(b':');
                 let start = out.len();
                 parser.value(out, 1)?;
                 members += 1;
-                let capture = match name {
-                    b"schema_version" => Some(&mut record.schema_version),
-                    b"sequence" => Some(&mut record.sequence),
-                    b"previous_hash" => Some(&mut record.previous_hash),
-                    _ => None,
-                };
-                if let Some(slot) = capture {
-                    *slot = Some(String::from_utf8(out[start..].to_vec()).ok()?);
+                let range = Some(start..out.len());
+                match name {
+                    b"schema_version" => schema_version = range,
+                    b"sequence" => sequence = range,
+                    b"previous_hash" => previous_hash = range,
+                    _ => {}
                 }
             }
-            std::mem::swap(&mut previous_key, &mut key);
+            previous_key = Some(key);
             parser.skip_ws();
             match parser.next()? {
                 b',' => continue,
@@ -120,21 +137,101 @@ pub fn canonical_record(line: &str, scratch: &mut Vec<u8>) -> Option<CanonicalRe
         }
     }
     if !inserted {
-        record.insert_at = out.len();
-        record.members_before = members;
+        insert_at = out.len();
+        members_before = members;
     }
-    record.members_after = members - record.members_before;
     out.push(b'}');
     parser.skip_ws();
-    (parser.pos == parser.input.len()).then_some(record)
+    if parser.pos != parser.input.len() {
+        return None;
+    }
+    let (out, side) = (&scratch.payload[..], &scratch.side[..]);
+    Some(CanonicalRecord {
+        payload: out,
+        insert_at,
+        members_before,
+        members_after: members - members_before,
+        schema_version: schema_version.map(|r| &out[r]),
+        sequence: sequence.map(|r| &out[r]),
+        previous_hash: previous_hash.map(|r| &out[r]),
+        record_hash: record_hash.map(|r| &side[r]),
+        signature: signature.map(|r| &side[r]),
+    })
 }
+
+/// Whether any byte of `word` might be outside [`PLAIN`]: a control character, `"`, `\`, DEL
+/// or non-ASCII. Exact for words of plain bytes (returns false), conservative otherwise.
+#[inline]
+fn may_hold_special(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+    // A byte ≥ 0x7f has its high bit set after adding 1 (0x7f) or before (≥ 0x80).
+    let high = (word | word.wrapping_add(ONES)) & HIGH;
+    (below_space | quote | backslash | high) != 0
+}
+
+/// `a < b` bytewise (keys are short: a loop beats a call to `memcmp`).
+#[inline]
+fn bytes_less(a: &[u8], b: &[u8]) -> bool {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
+        }
+    }
+    a.len() < b.len()
+}
+
+/// Whether a JSON float literal is already what Python's `repr` prints for its value, so it can
+/// be copied instead of parsed and re-formatted: plain decimal notation (no exponent) with at
+/// most 15 significant digits, no trailing zero after the point other than a lone `.0`, and a
+/// magnitude in Python's decimal-notation range (zero, or ≥ 1e-4; < 1e15 here).
+///
+/// Why that suffices: any decimal of ≤ 15 significant digits survives the round trip through a
+/// double (DBL_DIG = 15), so no shorter digit string maps to the same double, and `repr` prints
+/// exactly those digits in decimal notation for 1e-4 ≤ |x| < 1e16, adding `.0` to integers.
+/// `tests::float_copy_matches_repr` checks it against `python_float_repr`.
+fn already_python_repr(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let Some((int, frac)) = unsigned.split_once('.') else { return false };
+    if frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    if frac.len() > 1 && frac.ends_with('0') {
+        return false;
+    }
+    let frac = if frac == "0" { "" } else { frac };
+    if int == "0" && frac.bytes().take_while(|&b| b == b'0').count() > 3 {
+        return false;
+    }
+    let digits = int.len() + frac.len();
+    let leading_zeros = int.bytes().chain(frac.bytes()).take_while(|&b| b == b'0').count();
+    digits - leading_zeros <= 15 && int.len() <= 15
+}
+
+/// Bytes copied as they are inside a string in both the input and the canonical form: printable
+/// ASCII except `"` and `\`.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = b' ';
+    while byte <= b'~' {
+        table[byte as usize] = byte != b'"' && byte != b'\\';
+        byte += 1;
+    }
+    table
+};
 
 struct Parser<'a> {
     input: &'a [u8],
+    /// The same bytes as a `str` (for decoding non-ASCII characters).
+    text: &'a str,
     pos: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
@@ -153,6 +250,24 @@ impl Parser<'_> {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
+    }
+
+    /// Advance over bytes that are literal inside a string in both forms.
+    fn plain_run(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        // Eight bytes at a time while none of them can be special (a word test may flag a plain
+        // byte — never miss a special one — and the byte loop below decides).
+        while let Some(word) = self.input.get(self.pos..self.pos + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or_else(|_| unreachable!("eight bytes")));
+            if may_hold_special(word) {
+                break;
+            }
+            self.pos += 8;
+        }
+        while self.input.get(self.pos).is_some_and(|&b| PLAIN[usize::from(b)]) {
+            self.pos += 1;
+        }
+        &self.input[start..self.pos]
     }
 
     fn literal(&mut self, text: &[u8], out: &mut Vec<u8>) -> Option<()> {
@@ -190,27 +305,23 @@ impl Parser<'_> {
             out.push(b'}');
             return Some(());
         }
-        let mut previous: Vec<u8> = Vec::new();
-        let mut key: Vec<u8> = Vec::new();
-        let mut first = true;
+        let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
             self.skip_ws();
-            key.clear();
-            self.string_decoded(&mut key)?;
-            if !first && key <= previous {
-                return None;
-            }
-            if !first {
+            let key = self.key()?;
+            if let Some(previous) = &previous {
+                if !bytes_less(previous, &key) {
+                    return None;
+                }
                 out.push(b',');
             }
-            first = false;
-            write_string(out, std::str::from_utf8(&key).ok()?);
+            write_key(out, &key)?;
             self.skip_ws();
             self.expect(b':')?;
             out.push(b':');
             self.skip_ws();
             self.value(out, depth)?;
-            std::mem::swap(&mut previous, &mut key);
+            previous = Some(key);
             self.skip_ws();
             match self.next()? {
                 b',' => continue,
@@ -294,8 +405,11 @@ impl Parser<'_> {
                 return None;
             }
         }
-        let text = std::str::from_utf8(&self.input[start..self.pos]).ok()?;
-        if float {
+        // The number's bytes are ASCII, so these are char boundaries.
+        let text = self.text.get(start..self.pos)?;
+        if float && already_python_repr(text) {
+            out.extend_from_slice(text.as_bytes());
+        } else if float {
             let value: f64 = text.parse().ok()?;
             if !value.is_finite() {
                 return None;
@@ -317,9 +431,7 @@ impl Parser<'_> {
         self.expect(b'"')?;
         out.push(b'"');
         loop {
-            let run = self.input[self.pos..].iter().position(|b| !matches!(b, b' '..=b'~') || *b == b'"' || *b == b'\\')?;
-            out.extend_from_slice(&self.input[self.pos..self.pos + run]);
-            self.pos += run;
+            out.extend_from_slice(self.plain_run());
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
@@ -333,14 +445,19 @@ impl Parser<'_> {
                 }
                 0x00..=0x1f => return None,
                 _ => {
-                    // A non-ASCII character (the line is valid UTF-8) or DEL.
-                    let rest = std::str::from_utf8(&self.input[self.pos..]).ok()?;
-                    let ch = rest.chars().next()?;
-                    self.pos += ch.len_utf8();
+                    let ch = self.non_ascii()?;
                     write_char(out, ch);
                 }
             }
         }
+    }
+
+    /// A character at or above DEL: decoded from the `str` (the position is a char boundary,
+    /// since everything before it was consumed whole).
+    fn non_ascii(&mut self) -> Option<char> {
+        let ch = self.text.get(self.pos..)?.chars().next()?;
+        self.pos += ch.len_utf8();
+        Some(ch)
     }
 
     /// Decode the escape after a backslash (surrogate pairs combined; lone surrogates decline).
@@ -373,14 +490,27 @@ impl Parser<'_> {
         })
     }
 
-    /// Parse a JSON string, appending its decoded UTF-8 bytes (used for object keys, which
-    /// must be compared decoded).
-    fn string_decoded(&mut self, decoded: &mut Vec<u8>) -> Option<()> {
+    /// Parse an object key and return its decoded UTF-8 bytes (keys are compared decoded): the
+    /// bytes where they lie in the line when the key has no escapes, else a decoded copy.
+    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
         self.expect(b'"')?;
+        let start = self.pos;
         loop {
-            let byte = self.next()?;
-            match byte {
-                b'"' => return Some(()),
+            match self.peek()? {
+                b'"' => {
+                    let key = &self.input[start..self.pos];
+                    self.pos += 1;
+                    return Some(Cow::Borrowed(key));
+                }
+                b'\\' => break,
+                0x00..=0x1f => return None,
+                _ => self.pos += 1,
+            }
+        }
+        let mut decoded = self.input[start..self.pos].to_vec();
+        loop {
+            match self.next()? {
+                b'"' => return Some(Cow::Owned(decoded)),
                 b'\\' => {
                     let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
@@ -388,7 +518,7 @@ impl Parser<'_> {
                 }
                 // Raw control characters are not allowed in JSON strings.
                 0x00..=0x1f => return None,
-                _ => decoded.push(byte),
+                byte => decoded.push(byte),
             }
         }
     }
@@ -404,6 +534,19 @@ impl Parser<'_> {
     }
 }
 
+/// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8, which cannot
+/// happen for keys read from a `str`).
+fn write_key(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
+    if key.iter().all(|&b| PLAIN[usize::from(b)]) {
+        out.push(b'"');
+        out.extend_from_slice(key);
+        out.push(b'"');
+    } else {
+        write_string(out, std::str::from_utf8(key).ok()?);
+    }
+    Some(())
+}
+
 /// Python `ensure_ascii` string escaping (the same rules as `canonical::write_string`).
 fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
@@ -415,23 +558,21 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
 
 fn write_char(out: &mut Vec<u8>, ch: char) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    {
-        match ch {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\u{08}' => out.extend_from_slice(b"\\b"),
-            '\u{0c}' => out.extend_from_slice(b"\\f"),
-            ' '..='~' => out.push(ch as u8),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12, 8, 4, 0] {
-                        out.push(HEX[usize::from((*unit >> shift) & 0xf)]);
-                    }
+    match ch {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\u{08}' => out.extend_from_slice(b"\\b"),
+        '\u{0c}' => out.extend_from_slice(b"\\f"),
+        ' '..='~' => out.push(ch as u8),
+        _ => {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[usize::from((*unit >> shift) & 0xf)]);
                 }
             }
         }
@@ -446,30 +587,35 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
+    fn signed(record: &CanonicalRecord<'_>, record_hash: &str) -> String {
+        let mut out = Vec::new();
+        record.signed_payload(record_hash.as_bytes(), |piece| out.extend_from_slice(piece));
+        String::from_utf8(out).unwrap()
+    }
+
     /// The fast path must give exactly what the tree path gives, or decline.
     fn assert_matches_tree(line: &str) {
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         let Some(fast) = canonical_record(line, &mut scratch) else { return };
         let Ok(Value::Object(fields)) = canonical::parse_strict(line) else {
             panic!("fast path accepted what the tree path rejects: {line}");
         };
         let tree = Canonical::of(&fields);
-        assert_eq!(String::from_utf8(fast.payload.clone()).unwrap(), tree.hash_payload(), "{line}");
-        let (prefix, inserted, suffix) = fast.signed_parts("abc");
-        let signed = format!("{}{}{}", String::from_utf8_lossy(prefix), inserted, String::from_utf8_lossy(suffix));
-        assert_eq!(signed, tree.signed_payload("abc"), "{line}");
+        assert_eq!(String::from_utf8(fast.payload.to_vec()).unwrap(), tree.hash_payload(), "{line}");
+        assert_eq!(signed(&fast, "abc"), tree.signed_payload("abc"), "{line}");
         let text = |key: &str| fields.get(key).map(canonical::compact);
-        assert_eq!(fast.schema_version, text("schema_version"));
-        assert_eq!(fast.sequence, text("sequence"));
-        assert_eq!(fast.previous_hash, text("previous_hash"));
-        assert_eq!(fast.record_hash, text("record_hash"));
-        assert_eq!(fast.signature, text("signature"));
+        let fast_text = |slice: Option<&[u8]>| slice.map(|s| String::from_utf8(s.to_vec()).unwrap());
+        assert_eq!(fast_text(fast.schema_version), text("schema_version"));
+        assert_eq!(fast_text(fast.sequence), text("sequence"));
+        assert_eq!(fast_text(fast.previous_hash), text("previous_hash"));
+        assert_eq!(fast_text(fast.record_hash), text("record_hash"));
+        assert_eq!(fast_text(fast.signature), text("signature"));
     }
 
     #[test]
     fn matches_tree_path_on_fixture_lines() {
         let fixture = include_str!("../../tests/fixtures/cavra/audit-hmac.jsonl");
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         for line in fixture.lines() {
             assert!(canonical_record(line, &mut scratch).is_some(), "fixture line should take the fast path: {line}");
             assert_matches_tree(line);
@@ -481,6 +627,9 @@ mod tests {
         let cases = [
             r#"{"a": "\u00e9\ud83d\ude00 \" \\ \/ \b\f\n\r\t \u0001 \u007f caf\u00e9", "b": [1, -2, 0.5, 1e+16, 1.5e-07, 2.0, 1E2, 0.1e1, -0.0], "c": {}, "d": [], "e": null, "f": true, "g": false}"#,
             "{\"a\": \"raw é and 😀\"}",
+            r#"{"a\u00e9": 1, "b": {"\u0041": 1, "B": 2, "\u00e9": [0.5, 2.50, 100.0, 1e-05]}}"#,
+            r#"{"b": {"\u0042": 1, "B": 2}}"#,
+            r#"{"z\"q": 2, "é": 1, "\u00e9x": 3}"#,
             r#"{ "a" : 1 ,"b":[ 1 , { "x" : [ ] } ] }"#,
             r#"{"z": 1, "a": 2}"#,
             r#"{"a": 1, "a": 2}"#,
@@ -499,7 +648,7 @@ mod tests {
         for line in cases {
             assert_matches_tree(line);
         }
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         assert!(canonical_record(r#"{"z": 1, "a": 2}"#, &mut scratch).is_none());
         assert!(canonical_record(r#"{"a": 1, "a": 2}"#, &mut scratch).is_none());
     }
@@ -529,7 +678,7 @@ mod tests {
             assert_matches_tree(&line);
             // Canonical spaced lines (what CAVRA writes) always take the fast path.
             if spaced {
-                prop_assert!(canonical_record(&line, &mut Vec::new()).is_some() || has_long_int(&value), "{}", line);
+                prop_assert!(canonical_record(&line, &mut Scratch::default()).is_some() || has_long_int(&value), "{}", line);
             }
         }
     }
@@ -544,8 +693,67 @@ mod tests {
     }
 
     #[test]
+    fn float_copy_matches_repr() {
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut copied = 0;
+        for _ in 0..200_000 {
+            let int_len = (next() % 17) as usize;
+            let frac_len = 1 + (next() % 17) as usize;
+            let digit = |n: u64| char::from(b'0' + (n % 10) as u8);
+            let mut int: String = (0..int_len).map(|_| digit(next())).collect();
+            let int_trimmed = int.trim_start_matches('0');
+            int = if int_trimmed.is_empty() { "0".into() } else { int_trimmed.into() };
+            let mut frac: String = (0..frac_len).map(|_| digit(next())).collect();
+            if next() % 4 == 0 {
+                frac = format!("{}{}", "0".repeat((next() % 6) as usize), &frac[..1]);
+            }
+            let sign = if next() % 3 == 0 { "-" } else { "" };
+            let text = format!("{sign}{int}.{frac}");
+            if already_python_repr(&text) {
+                copied += 1;
+                let value: f64 = text.parse().unwrap();
+                assert_eq!(python_float_repr(value), text);
+            }
+        }
+        assert!(copied > 20_000, "the copy path should cover common literals ({copied})");
+        for (text, copy) in [
+            ("2.5", true), ("2.0", true), ("0.0", true), ("-0.0", true), ("0.0001", true), ("0.125", true),
+            ("2.50", false), ("0.00001", false), ("1e5", false), ("1.5e-07", false), ("1234567890123456.0", false),
+            ("0.1234567890123456", false), ("123456789012345.0", true), ("0.30000000000000004", false),
+        ] {
+            assert_eq!(already_python_repr(text), copy, "{text}");
+            if copy {
+                assert_eq!(python_float_repr(text.parse().unwrap()), text);
+            }
+        }
+    }
+
+    #[test]
+    fn word_test_never_misses_a_special_byte() {
+        for special in (0u8..=0xff).filter(|b| !PLAIN[usize::from(*b)]) {
+            for position in 0..8 {
+                for filler in [b'a', b' ', b'~', b'!', b'0'] {
+                    let mut bytes = [filler; 8];
+                    bytes[position] = special;
+                    assert!(may_hold_special(u64::from_le_bytes(bytes)), "{special:#x} at {position}");
+                }
+            }
+        }
+        assert!(!may_hold_special(u64::from_le_bytes(*b"abc 123~")));
+        let mut scratch = Scratch::default();
+        let record = canonical_record(r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#, &mut scratch).unwrap();
+        assert_eq!(record.payload, br#"{"a":"0123456789abcdef\"0123456789\u00e901234567A\n"}"#);
+    }
+
+    #[test]
     fn signed_parts_commas() {
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         for (line, expected) in [
             (r#"{"a": 1}"#, r#"{"a":1,"record_hash":"H"}"#),
             (r#"{"z": 1}"#, r#"{"record_hash":"H","z":1}"#),
@@ -554,8 +762,7 @@ mod tests {
             (r#"{"record_hash": "x", "signature": 1}"#, r#"{"record_hash":"H"}"#),
         ] {
             let record = canonical_record(line, &mut scratch).unwrap();
-            let (a, b, c) = record.signed_parts("H");
-            assert_eq!(format!("{}{b}{}", String::from_utf8_lossy(a), String::from_utf8_lossy(c)), expected);
+            assert_eq!(signed(&record, "H"), expected);
         }
     }
 }

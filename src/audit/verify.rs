@@ -9,7 +9,7 @@
 //! links between records are checked in order. Memory stays constant whatever the log size.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -40,7 +40,8 @@ pub(crate) const MAX_LINE: u64 = 64 * 1024 * 1024;
 const BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// Error strings kept in the report (the count is always exact).
 const MAX_ERRORS: usize = 10_000;
-const READ_BUFFER: usize = 128 * 1024;
+/// Bytes read from the log at a time.
+const READ_CHUNK: usize = 1024 * 1024;
 
 /// What to check besides the chain itself.
 #[derive(Debug, Clone, Default)]
@@ -133,17 +134,33 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
         }
     }
     let mut state = State::new(paths, options);
+    let fast_check = FastCheck::new(options);
     let (sender, receiver) = mpsc::sync_channel::<Result<Batch, AuditError>>(2);
+    // Spent batches go back to the reader, so their buffers are reused rather than reallocated.
+    let (recycle, recycled) = mpsc::channel::<Batch>();
     let reader_paths = paths.to_vec();
-    let reader = std::thread::spawn(move || read_batches(files, reader_paths, sender));
+    let reader = std::thread::spawn(move || read_batches(files, reader_paths, LIMITS, sender, recycled));
+    // Pipeline: while the workers check batch k+1 (each record on its own), one of them walks the
+    // results of batch k in order (links, sequence, Merkle frontier), so the serial part overlaps
+    // with the parallel part instead of adding to it.
+    let mut previous: Option<Vec<Checked>> = None;
     for batch in receiver {
         let batch = batch?;
         let data = &batch.data;
-        let checked: Vec<Checked> =
-            batch.lines.par_iter().map_init(Vec::new, |scratch, line| check_line(line, data, options, scratch)).collect();
-        for item in checked {
-            state.observe(item);
-        }
+        let check = || -> Vec<Checked> {
+            batch.lines.par_iter().map_init(fast::Scratch::default, |scratch, line| check_line(line, data, options, fast_check.as_ref(), scratch)).collect()
+        };
+        let walk = || {
+            for item in previous.take().into_iter().flatten() {
+                state.observe(item);
+            }
+        };
+        let (checked, ()) = rayon::join(check, walk);
+        previous = Some(checked);
+        let _ = recycle.send(batch);
+    }
+    for item in previous.into_iter().flatten() {
+        state.observe(item);
     }
     if reader.join().is_err() {
         return Err(AuditError::Invalid { what: "audit log reader".into(), problem: "reader thread panicked".into() });
@@ -174,48 +191,103 @@ impl Batch {
     }
 }
 
-fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<Result<Batch, AuditError>>) {
-    let mut batch = Batch::new();
-    for (segment, file) in files.into_iter().enumerate() {
-        let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+/// How the reader cuts the file (constants in production; small in tests).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_line: usize,
+    batch_lines: usize,
+    batch_bytes: usize,
+    /// Bytes read from the file at a time, straight into the batch buffer.
+    chunk: usize,
+}
+
+const LIMITS: Limits = Limits { max_line: MAX_LINE as usize, batch_lines: BATCH_LINES, batch_bytes: BATCH_BYTES, chunk: READ_CHUNK };
+
+/// Read the segments in large chunks straight into batch buffers and cut them into lines where
+/// they lie (no per-line copy). A line that has not ended by the time a batch is full moves to
+/// the next batch; a line longer than `max_line` is dropped as soon as it is seen to be, and the
+/// rest of it is skipped unread, so memory stays bounded by `batch_bytes + max_line + chunk`.
+fn read_batches(
+    files: Vec<File>,
+    paths: Vec<PathBuf>,
+    limits: Limits,
+    sender: mpsc::SyncSender<Result<Batch, AuditError>>,
+    recycled: mpsc::Receiver<Batch>,
+) {
+    let fresh = || match recycled.try_recv() {
+        Ok(mut batch) => {
+            batch.data.clear();
+            batch.lines.clear();
+            batch
+        }
+        Err(_) => Batch::new(),
+    };
+    let mut batch = fresh();
+    for (segment, mut file) in files.into_iter().enumerate() {
+        let fail = |source: std::io::Error| AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source };
         let mut number = 0u64;
+        // Start of the line being read, and how far it has been searched for a newline.
+        let mut line_start = batch.data.len();
+        let mut scanned = line_start;
+        // Inside an oversize line whose bytes are being discarded.
+        let mut skipping = false;
         loop {
-            let start = batch.data.len();
-            // Read at most MAX_LINE + 1 bytes of the line; more means it is oversize.
-            match (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut batch.data) {
-                Ok(0) => break,
-                Ok(_) => {}
+            let read = match (&mut file).take(limits.chunk as u64).read_to_end(&mut batch.data) {
+                Ok(read) => read,
                 Err(source) => {
-                    let _ = sender.send(Err(AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source }));
+                    let _ = sender.send(Err(fail(source)));
                     return;
                 }
+            };
+            if read == 0 {
+                break;
             }
-            number += 1;
-            let mut torn = batch.data.last() != Some(&b'\n');
-            let oversize = torn && (batch.data.len() - start) as u64 > MAX_LINE;
-            if oversize {
-                batch.data.truncate(start);
-                match skip_line(&mut reader) {
-                    Ok(ended) => torn = !ended,
-                    Err(source) => {
-                        let _ = sender.send(Err(AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source }));
+            while let Some(offset) = memchr::memchr(b'\n', &batch.data[scanned..]) {
+                let end = scanned + offset;
+                scanned = end + 1;
+                number += 1;
+                if skipping {
+                    // The newline that ends an oversize line: drop what was read of it.
+                    skipping = false;
+                    batch.data.drain(line_start..scanned);
+                    scanned = line_start;
+                    batch.lines.push(Line { segment, number, start: line_start, end: line_start, torn: false, oversize: true });
+                } else if end - line_start > limits.max_line {
+                    batch.data.drain(line_start..scanned);
+                    scanned = line_start;
+                    batch.lines.push(Line { segment, number, start: line_start, end: line_start, torn: false, oversize: true });
+                } else if batch.data[line_start..end].iter().all(u8::is_ascii_whitespace) {
+                    // CAVRA skips blank lines.
+                } else {
+                    batch.lines.push(Line { segment, number, start: line_start, end, torn: false, oversize: false });
+                }
+                line_start = scanned;
+                if batch.lines.len() >= limits.batch_lines || line_start >= limits.batch_bytes {
+                    // Hand over the complete lines; the unfinished one moves to the next batch.
+                    let mut next = fresh();
+                    next.data.extend_from_slice(&batch.data[line_start..]);
+                    batch.data.truncate(line_start);
+                    if sender.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
                         return;
                     }
+                    line_start = 0;
+                    scanned = 0;
                 }
             }
-            let end = if oversize { start } else if torn { batch.data.len() } else { batch.data.len() - 1 };
-            // CAVRA skips blank lines.
-            if !torn && !oversize && batch.data[start..end].iter().all(u8::is_ascii_whitespace) {
-                batch.data.truncate(start);
-                continue;
+            scanned = batch.data.len();
+            if skipping || batch.data.len() - line_start > limits.max_line {
+                // Keep nothing of an oversize line; remember to skip to its end.
+                skipping = true;
+                batch.data.truncate(line_start);
+                scanned = line_start;
             }
-            batch.lines.push(Line { segment, number, start, end, torn, oversize });
-            if batch.lines.len() == BATCH_LINES || batch.data.len() >= BATCH_BYTES {
-                let full = std::mem::replace(&mut batch, Batch::new());
-                if sender.send(Ok(full)).is_err() {
-                    return;
-                }
-            }
+        }
+        if skipping || batch.data.len() > line_start {
+            // The file ends inside a line: a torn write (oversize or not).
+            number += 1;
+            let oversize = skipping;
+            let end = if oversize { line_start } else { batch.data.len() };
+            batch.lines.push(Line { segment, number, start: line_start, end, torn: true, oversize });
         }
     }
     if !batch.lines.is_empty() {
@@ -223,52 +295,128 @@ fn read_batches(files: Vec<File>, paths: Vec<PathBuf>, sender: mpsc::SyncSender<
     }
 }
 
-/// Consume the rest of an oversize line without keeping it. `Ok(true)` when it ended with a
-/// newline, `Ok(false)` at end of file (a torn line).
-fn skip_line(reader: &mut impl BufRead) -> std::io::Result<bool> {
-    loop {
-        let buffer = match reader.fill_buf() {
-            Ok(buffer) => buffer,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buffer.is_empty() {
-            return Ok(false);
+/// A top-level field's canonical JSON text, with the common case — a string of 64 lowercase hex
+/// digits — held as its 32 bytes. Two texts are equal exactly when the values are, in either form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FieldText {
+    /// Absent or `null` (Python's `.get` gives None for both).
+    Null,
+    Digest(Hash),
+    Text(String),
+}
+
+/// Lowercase hex digit values; 0x10 marks every other byte.
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+impl FieldText {
+    fn from_canonical(text: &[u8]) -> FieldText {
+        if text == b"null" {
+            return FieldText::Null;
         }
-        if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
-            reader.consume(end + 1);
-            return Ok(true);
+        if text.len() == 66 && text[0] == b'"' && text[65] == b'"' {
+            let mut digest = [0u8; 32];
+            let mut bad = 0u8;
+            for (byte, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
+                let (high, low) = (LOWER_HEX[usize::from(pair[0])], LOWER_HEX[usize::from(pair[1])]);
+                bad |= (high | low) & 0x10;
+                *byte = (high << 4) | (low & 0x0f);
+            }
+            if bad == 0 {
+                return FieldText::Digest(digest);
+            }
         }
-        let length = buffer.len();
-        reader.consume(length);
+        FieldText::Text(String::from_utf8_lossy(text).into_owned())
+    }
+
+    /// The canonical JSON text.
+    fn text(&self) -> String {
+        match self {
+            FieldText::Null => "null".into(),
+            FieldText::Digest(digest) => format!("\"{}\"", hex::encode(digest)),
+            FieldText::Text(text) => text.clone(),
+        }
+    }
+
+    fn digest(&self) -> Option<&Hash> {
+        match self {
+            FieldText::Digest(digest) => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// The value when it is a JSON string.
+    fn string_value(&self) -> Option<String> {
+        match self {
+            FieldText::Null => None,
+            FieldText::Digest(digest) => Some(hex::encode(digest)),
+            FieldText::Text(text) => serde_json::from_str::<String>(text).ok(),
+        }
     }
 }
 
 /// Everything about one record that does not depend on its neighbours. Field values are kept as
-/// their canonical JSON text, so comparing texts is comparing values.
+/// their canonical JSON text, so comparing texts is comparing values; strings describing a
+/// failure are only built when there is one.
 struct Summary {
     schema_ok: bool,
+    /// Canonical text of `schema_version` when it is wrong (`missing` when absent).
     schema_found: String,
     sequence: Option<u64>,
-    sequence_found: String,
-    /// Canonical text of `previous_hash` (`null` when absent, as Python's `.get` gives None).
-    previous_hash: String,
-    /// Canonical text of the stored `record_hash` (`null` when absent).
-    record_hash: String,
-    /// The stored `record_hash` when it is a string.
-    record_hash_value: Option<String>,
-    computed_hash: String,
+    /// Canonical text of `sequence` when it is not an unsigned integer (`missing` when absent).
+    sequence_other: String,
+    previous_hash: FieldText,
+    /// The stored `record_hash`.
+    record_hash: FieldText,
+    computed_hash: Hash,
     signature: SignatureOutcome,
     leaf: Hash,
     redacted: bool,
 }
 
+impl Summary {
+    fn sequence_found(&self) -> String {
+        self.sequence.map_or_else(|| self.sequence_other.clone(), |n| n.to_string())
+    }
+}
+
 enum Checked {
-    Record { segment: usize, line: u64, summary: Box<Summary> },
+    Record { segment: usize, line: u64, summary: Summary },
     Unreadable { segment: usize, line: u64, torn: bool, problem: String },
 }
 
-fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, scratch: &mut Vec<u8>) -> Checked {
+/// What the fast path needs that is the same for every record: the HMAC keyed once, and the
+/// expected signature object's text around its value.
+struct FastCheck {
+    hmac: Option<(Hmac<Sha256>, Vec<u8>)>,
+}
+
+impl FastCheck {
+    /// `None` when the fast path does not apply (Ed25519 or redacted exports take the tree path).
+    fn new(options: &VerifyOptions) -> Option<FastCheck> {
+        if options.allow_redacted {
+            return None;
+        }
+        match &options.signatures {
+            SignatureCheck::None => Some(FastCheck { hmac: None }),
+            SignatureCheck::Hmac { key, key_id } => {
+                let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                let prefix = format!("{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"", canonical::compact(&Value::from(key_id.as_str())));
+                Some(FastCheck { hmac: Some((mac, prefix.into_bytes())) })
+            }
+            SignatureCheck::Ed25519 { .. } => None,
+        }
+    }
+}
+
+fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Option<&FastCheck>, scratch: &mut fast::Scratch) -> Checked {
     let (segment, number, torn) = (line.segment, line.number, line.torn);
     let unreadable = |problem: String| Checked::Unreadable { segment, line: number, torn, problem };
     if line.oversize {
@@ -282,62 +430,72 @@ fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, scratch: &mut V
         Err(e) => return unreadable(format!("not valid UTF-8 ({e})")),
     };
     // Fast path (same result, one pass, no tree) for HMAC or no signature check.
-    let fast_eligible = !options.allow_redacted && matches!(options.signatures, SignatureCheck::None | SignatureCheck::Hmac { .. });
-    if fast_eligible && let Some(record) = fast::canonical_record(text, scratch) {
-        return Checked::Record { segment, line: number, summary: Box::new(summarise_fast(&record, options)) };
+    if let Some(fast_check) = fast_check
+        && let Some(record) = fast::canonical_record(text, scratch)
+    {
+        return Checked::Record { segment, line: number, summary: summarise_fast(&record, fast_check) };
     }
     let fields = match canonical::parse_strict(text) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) => return unreadable("not a JSON object".into()),
         Err(e) => return unreadable(format!("not valid JSON ({e})")),
     };
-    Checked::Record { segment, line: number, summary: Box::new(summarise(&fields, options)) }
+    Checked::Record { segment, line: number, summary: summarise(&fields, options) }
 }
 
-fn leaf_of(record_hash_value: Option<&str>, computed_hash: &str) -> Hash {
-    let decode = |text: &str| -> Option<Hash> { hex::decode(text).ok().and_then(|b| b.try_into().ok()) };
-    let data = record_hash_value.and_then(decode).or_else(|| decode(computed_hash)).unwrap_or([0; 32]);
-    merkle::leaf_hash(&data)
+/// The Merkle leaf: over the stored record_hash's bytes when it is a hex digest, else over the
+/// computed one.
+fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
+    let stored = match record_hash {
+        FieldText::Digest(digest) => Some(*digest),
+        FieldText::Text(_) => record_hash.string_value().and_then(|text| hex::decode(text).ok()).and_then(|b| b.try_into().ok()),
+        FieldText::Null => None,
+    };
+    merkle::leaf_hash(&stored.unwrap_or(*computed_hash))
 }
 
-fn quoted_string(text: &str) -> Option<String> {
-    // A canonical JSON string text without escapes is exactly `"` + value + `"`.
-    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains('\\')).then(|| inner.to_string())
-}
-
-fn summarise_fast(record: &fast::CanonicalRecord, options: &VerifyOptions) -> Summary {
-    let computed_hash = hex::encode(Sha256::digest(&record.payload));
-    let signature = match &options.signatures {
-        SignatureCheck::Hmac { key, key_id } => {
-            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-            let (prefix, inserted, suffix) = record.signed_parts(&computed_hash);
-            mac.update(prefix);
-            mac.update(inserted.as_bytes());
-            mac.update(suffix);
-            let value = BASE64.encode(mac.finalize().into_bytes());
-            let expected = format!(
-                "{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"{value}\"}}",
-                canonical::compact(&Value::from(key_id.as_str()))
-            );
-            if record.signature.as_deref() == Some(expected.as_str()) {
+fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) -> Summary {
+    let computed_hash: Hash = Sha256::digest(record.payload).into();
+    let signature = match &fast_check.hmac {
+        Some((keyed, prefix)) => {
+            let mut hex_hash = [0u8; 64];
+            hex::encode_to_slice(computed_hash, &mut hex_hash).unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
+            let mut mac = keyed.clone();
+            record.signed_payload(&hex_hash, |piece| mac.update(piece));
+            let mut value = [0u8; 44];
+            let length = BASE64.encode_slice(mac.finalize().into_bytes(), &mut value).unwrap_or_else(|_| unreachable!("44 base64 characters for 32 bytes"));
+            let value = &value[..length];
+            let matches = record.signature.is_some_and(|found| {
+                found.len() == prefix.len() + value.len() + 2
+                    && found.starts_with(prefix)
+                    && &found[prefix.len()..prefix.len() + value.len()] == value
+                    && found.ends_with(b"\"}")
+            });
+            if matches {
                 SignatureOutcome::Valid
             } else {
-                SignatureOutcome::Mismatch { expected, found: record.signature.clone().unwrap_or_else(|| "no signature".into()) }
+                let mut expected = prefix.clone();
+                expected.extend_from_slice(value);
+                expected.extend_from_slice(b"\"}");
+                SignatureOutcome::Mismatch {
+                    expected: String::from_utf8_lossy(&expected).into_owned(),
+                    found: record.signature.map_or_else(|| "no signature".into(), |s| String::from_utf8_lossy(s).into_owned()),
+                }
             }
         }
-        _ => SignatureOutcome::NotChecked,
+        None => SignatureOutcome::NotChecked,
     };
-    let record_hash_value = record.record_hash.as_deref().and_then(quoted_string);
+    let schema_ok = record.schema_version == Some(SCHEMA_TEXT.as_bytes());
+    let sequence = record.sequence.and_then(|t| std::str::from_utf8(t).ok()).and_then(|t| t.parse::<u64>().ok());
+    let record_hash = record.record_hash.map_or(FieldText::Null, FieldText::from_canonical);
     Summary {
-        schema_ok: record.schema_version.as_deref() == Some(SCHEMA_TEXT),
-        schema_found: record.schema_version.clone().unwrap_or_else(|| "missing".into()),
-        sequence: record.sequence.as_deref().and_then(|t| t.parse::<u64>().ok()),
-        sequence_found: record.sequence.clone().unwrap_or_else(|| "missing".into()),
-        previous_hash: record.previous_hash.clone().unwrap_or_else(|| "null".into()),
-        record_hash: record.record_hash.clone().unwrap_or_else(|| "null".into()),
-        leaf: leaf_of(record_hash_value.as_deref(), &computed_hash),
-        record_hash_value,
+        schema_ok,
+        schema_found: if schema_ok { String::new() } else { record.schema_version.map_or_else(|| "missing".into(), |t| String::from_utf8_lossy(t).into_owned()) },
+        sequence,
+        sequence_other: if sequence.is_some() { String::new() } else { record.sequence.map_or_else(|| "missing".into(), |t| String::from_utf8_lossy(t).into_owned()) },
+        previous_hash: record.previous_hash.map_or(FieldText::Null, FieldText::from_canonical),
+        leaf: leaf_of(&record_hash, &computed_hash),
+        record_hash,
         computed_hash,
         signature,
         redacted: false,
@@ -350,24 +508,25 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let schema = fields.get("schema_version");
     let sequence = fields.get("sequence");
     let canonical = Canonical::of(fields);
-    let computed_hash = canonical.record_hash();
-    let record_hash_value = fields.get("record_hash").and_then(Value::as_str).map(String::from);
+    let computed_text = canonical.record_hash();
+    let mut computed_hash = [0u8; 32];
+    hex::decode_to_slice(&computed_text, &mut computed_hash).unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
     let redacted = options.allow_redacted && fields.values().any(contains_redaction);
     let signature = if redacted {
         SignatureOutcome::NotChecked
     } else {
-        options.signatures.check(fields, &canonical.signed_payload(&computed_hash))
+        options.signatures.check(fields, &canonical.signed_payload(&computed_text))
     };
-    let text = |key: &str| fields.get(key).map_or_else(|| "null".to_string(), canonical::compact);
+    let text = |key: &str| fields.get(key).map_or(FieldText::Null, |value| FieldText::from_canonical(canonical::compact(value).as_bytes()));
+    let record_hash = text("record_hash");
     Summary {
         schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
         schema_found: schema.map_or("missing".into(), canonical::compact),
         sequence: sequence.and_then(Value::as_u64),
-        sequence_found: sequence.map_or("missing".into(), canonical::compact),
+        sequence_other: sequence.map_or("missing".into(), canonical::compact),
         previous_hash: text("previous_hash"),
-        record_hash: text("record_hash"),
-        leaf: leaf_of(record_hash_value.as_deref(), &computed_hash),
-        record_hash_value,
+        leaf: leaf_of(&record_hash, &computed_hash),
+        record_hash,
         computed_hash,
         signature,
         redacted,
@@ -394,15 +553,15 @@ enum Pending {
     Gap { at: u64, from: u64, to: u64 },
     /// Position `at` fails only its link: an inserted record (if the next record is numbered
     /// `at` and links to the record before), else a rewrite.
-    Link { at: u64, before: String },
+    Link { at: u64, before: FieldText },
 }
 
 struct State<'a> {
     paths: Vec<String>,
     options: &'a VerifyOptions,
     position: u64,
-    /// Canonical text of the previous record's record_hash (`null` before the first).
-    previous: String,
+    /// The previous record's record_hash (null before the first).
+    previous: FieldText,
     previous_readable: bool,
     frontier: merkle::Frontier,
     checkpoint_results: Vec<Option<CheckpointResult>>,
@@ -411,7 +570,7 @@ struct State<'a> {
     record_count: u64,
     first_sequence: Option<u64>,
     last_sequence: Option<u64>,
-    last_record_hash: Option<String>,
+    last_record_hash: FieldText,
     first_bad: Option<BadRecord>,
     diagnosis: Option<Diagnosis>,
     pending: Pending,
@@ -424,7 +583,11 @@ impl<'a> State<'a> {
             paths: paths.iter().map(|p| p.display().to_string()).collect(),
             options,
             position: options.start.first_sequence,
-            previous: options.start.previous_hash.as_ref().map_or_else(|| "null".to_string(), |h| canonical::compact(&Value::from(h.as_str()))),
+            previous: options
+                .start
+                .previous_hash
+                .as_ref()
+                .map_or(FieldText::Null, |h| FieldText::from_canonical(canonical::compact(&Value::from(h.as_str())).as_bytes())),
             previous_readable: true,
             frontier: options.start.frontier.clone(),
             checkpoint_results: vec![None; options.checkpoints.len()],
@@ -433,7 +596,7 @@ impl<'a> State<'a> {
             record_count: 0,
             first_sequence: None,
             last_sequence: None,
-            last_record_hash: None,
+            last_record_hash: FieldText::Null,
             first_bad: None,
             diagnosis: None,
             pending: Pending::None,
@@ -484,10 +647,10 @@ impl<'a> State<'a> {
                     return;
                 }
                 self.previous_readable = false;
-                self.previous = "null".into();
+                self.previous = FieldText::Null;
                 self.position += 1;
             }
-            Checked::Record { segment, line, summary } => self.observe_record(segment, line, *summary),
+            Checked::Record { segment, line, summary } => self.observe_record(segment, line, summary),
         }
     }
 
@@ -501,20 +664,20 @@ impl<'a> State<'a> {
         }
         if summary.sequence != Some(i) {
             self.error(format!("record {i}: sequence mismatch"));
-            self.bad(segment, line, "sequence", i.to_string(), summary.sequence_found.clone());
+            self.bad(segment, line, "sequence", i.to_string(), summary.sequence_found());
             failed.push("sequence");
         }
         // After an unreadable line the expected link is unknown; that line is already reported.
         if self.previous_readable && summary.previous_hash != self.previous {
             self.error(format!("record {i}: previous_hash mismatch"));
-            self.bad(segment, line, "previous_hash", self.previous.clone(), summary.previous_hash.clone());
+            self.bad(segment, line, "previous_hash", self.previous.text(), summary.previous_hash.text());
             failed.push("previous_hash");
         }
         if summary.redacted {
             self.redacted += 1;
-        } else if summary.record_hash_value.as_deref() != Some(summary.computed_hash.as_str()) {
+        } else if summary.record_hash.digest() != Some(&summary.computed_hash) {
             self.error(format!("record {i}: record_hash mismatch"));
-            self.bad(segment, line, "record_hash", format!("\"{}\"", summary.computed_hash), summary.record_hash.clone());
+            self.bad(segment, line, "record_hash", format!("\"{}\"", hex::encode(summary.computed_hash)), summary.record_hash.text());
             failed.push("record_hash");
         }
         if let SignatureOutcome::Mismatch { expected, found } = &summary.signature {
@@ -533,8 +696,8 @@ impl<'a> State<'a> {
             self.first_sequence = summary.sequence;
         }
         self.last_sequence = summary.sequence;
-        self.last_record_hash = summary.record_hash_value.clone();
-        self.previous = summary.record_hash.clone();
+        self.last_record_hash = summary.record_hash.clone();
+        self.previous = summary.record_hash;
         self.previous_readable = true;
         self.frontier.push(summary.leaf);
         self.position += 1;
@@ -582,7 +745,7 @@ impl<'a> State<'a> {
         } else if summary.sequence.is_some_and(|s| s < i) && self.previous == summary.record_hash {
             self.diagnose("duplication", i, format!("record {i} repeats record {} (same record_hash)", i - 1));
         } else if summary.sequence.is_some_and(|s| s < i) {
-            self.diagnose("insertion", i - 1, format!("record {i} is numbered {} and does not link to record {}: a record was inserted before it", summary.sequence_found, i - 1));
+            self.diagnose("insertion", i - 1, format!("record {i} is numbered {} and does not link to record {}: a record was inserted before it", summary.sequence_found(), i - 1));
         } else if failed == ["previous_hash"] {
             self.pending = Pending::Link { at: i, before: self.previous.clone() };
         } else {
@@ -660,7 +823,7 @@ impl<'a> State<'a> {
             record_count: self.record_count,
             first_sequence: self.first_sequence,
             last_sequence: self.last_sequence,
-            last_record_hash: self.last_record_hash,
+            last_record_hash: self.last_record_hash.string_value(),
             errors: self.errors,
             error_count: self.error_count,
             segments: self.paths,
@@ -728,6 +891,92 @@ mod tests {
             assert!(!report.valid, "{kind}");
             let diagnosis = report.diagnosis.unwrap();
             assert_eq!((diagnosis.kind, diagnosis.record), (kind, record), "{kind}: {}", diagnosis.detail);
+        }
+    }
+
+    /// What the reader should produce, from a naive split: (segment, line number, text or None
+    /// when oversize, torn).
+    fn expected_lines(segments: &[&[u8]], max_line: usize) -> Vec<(usize, u64, Option<Vec<u8>>, bool)> {
+        let mut out = Vec::new();
+        for (segment, bytes) in segments.iter().enumerate() {
+            let mut pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            let tail = pieces.pop().unwrap_or_default();
+            for (index, piece) in pieces.iter().enumerate() {
+                if piece.len() > max_line {
+                    out.push((segment, index as u64 + 1, None, false));
+                } else if !piece.iter().all(u8::is_ascii_whitespace) {
+                    out.push((segment, index as u64 + 1, Some(piece.to_vec()), false));
+                }
+            }
+            if !tail.is_empty() {
+                let oversize = tail.len() > max_line;
+                out.push((segment, pieces.len() as u64 + 1, (!oversize).then(|| tail.to_vec()), true));
+            }
+        }
+        out
+    }
+
+    fn read_all(segments: &[&[u8]], limits: Limits) -> Vec<(usize, u64, Option<Vec<u8>>, bool)> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        let mut paths = Vec::new();
+        for (index, bytes) in segments.iter().enumerate() {
+            let path = dir.path().join(format!("{index}.jsonl"));
+            std::fs::write(&path, bytes).unwrap();
+            files.push(File::open(&path).unwrap());
+            paths.push(path);
+        }
+        let (sender, receiver) = mpsc::sync_channel(2);
+        let (recycle, recycled) = mpsc::channel();
+        let reader = std::thread::spawn(move || read_batches(files, paths, limits, sender, recycled));
+        let mut out = Vec::new();
+        for batch in receiver {
+            let batch = batch.unwrap();
+            assert!(batch.data.len() <= limits.batch_bytes + limits.max_line + limits.chunk, "batch buffer bound");
+            for line in &batch.lines {
+                let text = (!line.oversize).then(|| batch.data[line.start..line.end].to_vec());
+                out.push((line.segment, line.number, text, line.torn));
+            }
+            let _ = recycle.send(batch);
+        }
+        reader.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn reader_cuts_lines_like_a_naive_split() {
+        let long = "x".repeat(40);
+        let cases: Vec<Vec<Vec<u8>>> = vec![
+            vec![b"a\nbb\n\n  \nccc\n".to_vec()],
+            vec![b"a\nbb".to_vec()],
+            vec![format!("a\n{long}\nb\n").into_bytes()],
+            vec![format!("a\n{long}").into_bytes()],
+            vec![format!("{long}{long}\n{long}\nz\r\n").into_bytes(), b"q\n\nr".to_vec(), b"".to_vec(), b"s\n".to_vec()],
+            vec![b"\n\n\n".to_vec(), b"   ".to_vec()],
+        ];
+        let mut rng: u64 = 7;
+        let mut generated = Vec::new();
+        for _ in 0..40 {
+            let mut bytes = Vec::new();
+            for _ in 0..60 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                match rng % 5 {
+                    0 => bytes.push(b'\n'),
+                    1 => bytes.extend_from_slice(&b"y".repeat((rng >> 8) as usize % 50)),
+                    2 => bytes.push(b' '),
+                    _ => bytes.extend_from_slice(b"{\"k\": 1}\n"),
+                }
+            }
+            generated.push(vec![bytes]);
+        }
+        for segments in cases.iter().chain(&generated) {
+            let slices: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
+            for (max_line, batch_lines, batch_bytes, chunk) in [(30, 2, 16, 1), (30, 3, 64, 7), (30, 1000, 1000, 4096), (1000, 1, 1, 3)] {
+                let limits = Limits { max_line, batch_lines, batch_bytes, chunk };
+                assert_eq!(read_all(&slices, limits), expected_lines(&slices, max_line), "{limits:?} on {segments:?}");
+            }
         }
     }
 
