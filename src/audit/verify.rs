@@ -30,7 +30,7 @@ use crate::canonical;
 
 pub const VERIFICATION_SCHEMA: &str = "cavra.audit-log.verification.v1";
 /// Lines per parallel batch.
-const BATCH_LINES: usize = 4096;
+const BATCH_LINES: usize = 8192;
 /// A record line longer than this is reported as malformed and skipped without being buffered
 /// (the same bound `append` uses for the tail line): a hostile multi-gigabyte line must not be
 /// read into memory whole.
@@ -135,7 +135,7 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
     }
     let mut state = State::new(paths, options);
     let fast_check = FastCheck::new(options);
-    let (sender, receiver) = mpsc::sync_channel::<Result<Batch, AuditError>>(2);
+    let (sender, receiver) = mpsc::sync_channel::<Result<Batch, AuditError>>(1);
     // Spent batches go back to the reader, so their buffers are reused rather than reallocated.
     let (recycle, recycled) = mpsc::channel::<Batch>();
     let reader_paths = paths.to_vec();
@@ -143,23 +143,29 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
     // Pipeline: while the workers check batch k+1 (each record on its own), one of them walks the
     // results of batch k in order (links, sequence, Merkle frontier), so the serial part overlaps
     // with the parallel part instead of adding to it.
-    let mut previous: Option<Vec<Checked>> = None;
+    // The two result buffers alternate, so they are allocated once.
+    let mut previous: Vec<Checked> = Vec::new();
+    let mut current: Vec<Checked> = Vec::new();
     for batch in receiver {
         let batch = batch?;
         let data = &batch.data;
-        let check = || -> Vec<Checked> {
-            batch.lines.par_iter().map_init(fast::Scratch::default, |scratch, line| check_line(line, data, options, fast_check.as_ref(), scratch)).collect()
+        let check = || {
+            batch
+                .lines
+                .par_iter()
+                .map_init(fast::Scratch::default, |scratch, line| check_line(line, data, options, fast_check.as_ref(), scratch))
+                .collect_into_vec(&mut current);
         };
         let walk = || {
-            for item in previous.take().into_iter().flatten() {
+            for item in previous.drain(..) {
                 state.observe(item);
             }
         };
-        let (checked, ()) = rayon::join(check, walk);
-        previous = Some(checked);
+        rayon::join(check, walk);
+        std::mem::swap(&mut previous, &mut current);
         let _ = recycle.send(batch);
     }
-    for item in previous.into_iter().flatten() {
+    for item in previous.drain(..) {
         state.observe(item);
     }
     if reader.join().is_err() {
@@ -187,7 +193,7 @@ struct Batch {
 
 impl Batch {
     fn new() -> Batch {
-        Batch { data: Vec::with_capacity(BATCH_LINES * 1024), lines: Vec::with_capacity(BATCH_LINES) }
+        Batch { data: Vec::with_capacity(READ_CHUNK * 2), lines: Vec::with_capacity(BATCH_LINES) }
     }
 }
 
