@@ -90,14 +90,19 @@ impl PlanArgs {
     }
 }
 
+/// Default objects in flight for S3 targets. Measured on LocalStack (scripts/bench-s3.sh): 16
+/// objects with 8 parts each in flight was the fastest of 4/8/16/32 × 4/8; the AWS CLI uses 10.
+const S3_CONCURRENCY: usize = 16;
+
 /// How to execute a plan: shared by `upload` and `archive`.
 #[derive(Debug, clap::Args)]
 pub struct ExecuteArgs {
     #[command(flatten)]
     pub preflight: PreflightFlags,
-    /// Objects uploaded at once.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
+    /// Objects uploaded at once [default: 16 for S3 targets (bounded by S3's request rate, not
+    /// memory: bodies stream from disk), 4 otherwise].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Where to write the receipts (default: receipts-<session>-<time>.json here). Never overwritten.
     #[arg(long, value_name = "FILE")]
     pub receipts_out: Option<PathBuf>,
@@ -176,7 +181,10 @@ impl ExecuteArgs {
             }
         };
         Ok(ExecuteRequest {
-            upload: UploadOptions { concurrency: self.concurrency.max(1), preflight: self.preflight.options() },
+            upload: UploadOptions {
+                concurrency: self.concurrency.unwrap_or(if plan.target.starts_with("s3://") { S3_CONCURRENCY } else { 4 }).max(1),
+                preflight: self.preflight.options(),
+            },
             receipts_out,
             receipt_key,
             audit,

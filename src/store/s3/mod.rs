@@ -85,7 +85,7 @@ impl Default for S3Settings {
             credentials: None,
             multipart_threshold: 64 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
-            part_concurrency: 4,
+            part_concurrency: 8,
             max_attempts: 5,
             read_timeout: read_timeout_from_env(),
         }
@@ -187,6 +187,30 @@ impl std::fmt::Debug for S3Store {
     }
 }
 
+/// Asks for a persistent connection (`Connection: keep-alive`) on every request to a custom
+/// endpoint. HTTP/1.1 keeps connections open by default and AWS S3 does, but some S3-compatible
+/// servers close each connection after one response unless the request asks explicitly —
+/// LocalStack under hypercorn does (it adds `Connection: close` otherwise, localstack issue
+/// #6557) — and then every request pays a new TCP connection and a new server thread.
+#[derive(Debug)]
+struct KeepAlive;
+
+impl aws_sdk_s3::config::Intercept for KeepAlive {
+    fn name(&self) -> &'static str {
+        "wormvault::KeepAlive"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        context.request_mut().headers_mut().insert("connection", "keep-alive");
+        Ok(())
+    }
+}
+
 impl S3Store {
     /// Connect with credentials, region and endpoint from the standard AWS chain, and multipart
     /// tuning from [`S3Settings::from_env`].
@@ -235,7 +259,7 @@ impl S3Store {
         // Emulators and most S3-compatible stores serve buckets under the path, not as
         // virtual-hosted names (emulators.md, "Rust SDK facts").
         if shared.endpoint_url().is_some() {
-            config = config.force_path_style(true);
+            config = config.force_path_style(true).interceptor(KeepAlive);
         }
         let client = Client::from_conf(config.build());
         Ok(S3Store { target, bucket, client, settings })
