@@ -141,7 +141,20 @@ pub fn verify_bundle(path: &Path, options: &bundle::VerifyOptions, observer: &dy
             format!("bundle {} does not verify ({} problem(s)): {}", path.display(), findings.len(), findings.join("; ")),
         ));
     }
-    stage_event(observer, Stage::Verify, "passed", format!("{} files, digest {}", report.files.len(), report.digest.clone().unwrap_or_default()));
+    let deferred = if report.deferred.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the content of {} large file(s) is checked while their parts upload, and nothing is committed before it passes",
+            report.deferred.len()
+        )
+    };
+    stage_event(
+        observer,
+        Stage::Verify,
+        "passed",
+        format!("{} files, digest {}{deferred}", report.files.len(), report.digest.clone().unwrap_or_default()),
+    );
     Ok(report)
 }
 

@@ -50,11 +50,13 @@ pub struct UploadOptions {
     /// Objects written at once.
     pub concurrency: usize,
     pub preflight: PreflightOptions,
+    /// Hold every write's commit until this gate opens (see [`crate::store::WriteGate`]).
+    pub gate: Option<crate::store::WriteGate>,
 }
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { concurrency: 4, preflight: PreflightOptions::default() }
+        UploadOptions { concurrency: 4, preflight: PreflightOptions::default(), gate: None }
     }
 }
 
@@ -146,6 +148,7 @@ async fn write_one(
     bundle_dir: &Path,
     planned: &PlannedObject,
     floor: Option<chrono::DateTime<chrono::Utc>>,
+    gate: Option<&crate::store::WriteGate>,
     observer: &dyn Observer,
 ) -> Result<(Outcome, StoredObject), UploadError> {
     let source = bundle_dir.join(&planned.path);
@@ -185,7 +188,12 @@ async fn write_one(
         metadata: planned.metadata.clone(),
         content_type: None,
     };
-    match store.put(&object, &|n| observer.bytes(n)).await {
+    let progress = |n| observer.bytes(n);
+    let written = match gate {
+        Some(gate) => store.put_gated(&object, gate, &progress).await,
+        None => store.put(&object, &progress).await,
+    };
+    match written {
         // `put` returns the object as read back from the store after the write.
         Ok(stored) => Ok((Outcome::Uploaded, stored)),
         // Already stored (a resumed run, another writer, or a retried request): judge what is there.
@@ -211,11 +219,16 @@ pub async fn execute(
     let aborted = store.abort_incomplete_uploads(&plan.session_prefix).await?;
     let floor = resume_floor(plan);
 
-    let results: Vec<(usize, Result<(Outcome, StoredObject), UploadError>)> = stream::iter(plan.objects.iter().enumerate())
+    // Largest first: the longest transfers start at once instead of last, which shortens the
+    // whole run (and lets a gated run send multipart parts while small objects wait).
+    let mut order: Vec<(usize, &PlannedObject)> = plan.objects.iter().enumerate().collect();
+    order.sort_by_key(|(index, planned)| (std::cmp::Reverse(planned.bytes), *index));
+    let gate = options.gate.as_ref();
+    let results: Vec<(usize, Result<(Outcome, StoredObject), UploadError>)> = stream::iter(order)
         .map(|(index, planned)| {
             let observer = observer.clone();
             async move {
-                let result = write_one(store, bundle_dir, planned, floor, observer.as_ref()).await;
+                let result = write_one(store, bundle_dir, planned, floor, gate, observer.as_ref()).await;
                 if let Ok((outcome, _)) = &result {
                     observer.event(&Event::ObjectDone { key: planned.key.clone(), outcome: *outcome });
                 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use aws_sdk_s3::types::{ChecksumMode, ObjectLockMode};
+use sha2::Digest as _;
 
 fn wormvault(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wormvault")).current_dir(dir).args(args).output().expect("run wormvault")
@@ -354,4 +355,72 @@ async fn archive_to_localstack_locks_every_object_and_catches_a_new_version() {
     exit(&checked, 1);
     let kinds: Vec<String> = json(&checked)["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap().to_string()).collect();
     assert!(kinds.contains(&"changed".to_string()) && kinds.contains(&"extra_version".to_string()), "{kinds:?}");
+}
+
+/// A file large enough for multipart is verified while its parts upload; a mismatch found that
+/// way refuses the archive with the verification findings and stores nothing at all (no object
+/// version, no dangling multipart upload). Untampered, the same bundle archives normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mismatch() {
+    let Some(s3) = support::require_s3() else { return };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let target = format!("s3://{bucket}/evidence");
+    let endpoint = s3.endpoint.clone();
+    let run = move |args: Vec<String>| {
+        let d = d.clone();
+        let endpoint = endpoint.clone();
+        std::thread::spawn(move || {
+            Command::new(env!("CARGO_BIN_EXE_wormvault"))
+                .current_dir(&d)
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_REGION", "us-east-1")
+                .env("WORMVAULT_S3_MULTIPART_THRESHOLD_MIB", "5")
+                .env("WORMVAULT_S3_PART_SIZE_MIB", "5")
+                .args(args)
+                .output()
+                .unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.path().join("files/big.bin"), &big).unwrap();
+    evidence(dir.path(), "rel-gate", 2555);
+    let in_bundle = walkdir::WalkDir::new(dir.path().join("bundle"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name() == "big.bin")
+        .expect("big.bin in the bundle")
+        .into_path();
+    let mut tampered = big.clone();
+    tampered[9 * 1024 * 1024] ^= 1;
+    std::fs::write(&in_bundle, &tampered).unwrap();
+
+    let refused = run(archive_args(&target, "receipts-1.json").into_iter().map(String::from).collect());
+    exit(&refused, 1);
+    let message = text(&refused);
+    assert!(message.contains("big.bin") && message.contains("file_hash_mismatch") && message.contains("no object was stored"), "{message}");
+    let versions = s3.client.list_object_versions().bucket(&bucket).send().await.unwrap();
+    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "objects were stored: {versions:?}");
+    let uploads = s3.client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "a multipart upload was left behind: {uploads:?}");
+    assert!(!dir.path().join("receipts-1.json").exists());
+
+    std::fs::write(&in_bundle, &big).unwrap();
+    let args: Vec<String> = [&["--json"][..], &archive_args(&target, "receipts-2.json")].concat().into_iter().map(String::from).collect();
+    let outcome = json(&ok(run(args)));
+    let receipts = outcome["upload"]["receipts"]["receipts"].as_array().unwrap().clone();
+    let big_receipt = receipts.iter().find(|r| r["key"].as_str().unwrap().ends_with("/big.bin")).expect("a receipt for big.bin");
+    let key = big_receipt["key"].as_str().unwrap();
+    let head = s3.client.head_object().bucket(&bucket).key(key).send().await.unwrap();
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    assert_eq!(head.content_length(), Some(big.len() as i64));
+    let sha = hex::encode(sha2::Sha256::digest(&big));
+    assert_eq!(head.metadata().and_then(|m| m.get("sha256")).map(String::as_str), Some(sha.as_str()), "whole-object SHA-256 recorded");
+    assert_eq!(big_receipt["version_id"].as_str(), head.version_id());
 }

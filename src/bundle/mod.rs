@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use archive::ArchiveLimits;
 pub use create::{CreateOptions, Created, Signing, create};
 pub use pack::{Packed, pack};
-pub use verify::{BundleFile, BundleReport, SignatureInfo, VerifyOptions, verify};
+pub use verify::{BundleFile, BundleReport, SignatureInfo, VerifyOptions, finish_deferred, verify};
 
 pub const BUNDLE_SCHEMA: &str = "cavra.evidence.bundle.v1";
 pub const RETENTION_SCHEMA: &str = "cavra.evidence.retention.v1";

@@ -43,6 +43,11 @@ pub struct VerifyOptions {
     pub limits: ArchiveLimits,
     /// Called with byte counts while files are hashed (progress bars).
     pub progress: Option<crate::hashing::ProgressHook>,
+    /// Leave the content of listed files of at least this many bytes unchecked for now: they
+    /// are named in [`BundleReport::deferred`], the report is not final, and the caller must run
+    /// [`finish_deferred`] before trusting it (`archive` does so while S3 multipart parts,
+    /// which are not objects yet, are already being sent). `None`: hash everything now.
+    pub defer_hashing_from: Option<u64>,
 }
 
 impl Default for VerifyOptions {
@@ -56,6 +61,7 @@ impl Default for VerifyOptions {
             minimum_retention_days: Some(super::DEFAULT_RETENTION_DAYS),
             limits: ArchiveLimits::default(),
             progress: None,
+            defer_hashing_from: None,
         }
     }
 }
@@ -105,6 +111,11 @@ pub struct BundleReport {
     /// It changes when any listed file, the signature or any manifest field changes, and does
     /// not depend on manifest.json's whitespace. None when the manifest is not a JSON object.
     pub digest: Option<String>,
+    /// Files whose content was not hashed yet (see [`VerifyOptions::defer_hashing_from`]); their
+    /// `sha256` in `files` is the manifest's claim until [`finish_deferred`] runs. While this is
+    /// not empty, `valid` covers everything except those files' content.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<String>,
     #[serde(skip)]
     _temp: Option<tempfile::TempDir>,
 }
@@ -157,7 +168,16 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         Some(raw) => check_manifest(raw, &mut findings),
         None => (None, Vec::new()),
     };
-    let files = check_files(&dir, &entries, &digests, raw.is_some(), &mut findings, options.progress.as_ref());
+    let mut deferred = Vec::new();
+    let files = check_files(
+        &dir,
+        &entries,
+        &digests,
+        raw.is_some(),
+        &mut findings,
+        options.progress.as_ref(),
+        options.defer_hashing_from.map(|min| (min, &mut deferred)),
+    );
     let signature = raw
         .as_ref()
         .and_then(|raw| check_signature(raw, options, &mut findings));
@@ -176,8 +196,66 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         files,
         bundle_dir: dir,
         digest,
+        deferred,
         _temp: temp,
     })
+}
+
+/// Hash the files [`verify`] deferred, add a finding for each that does not match the manifest
+/// (or cannot be read), and settle `valid`. After this the report is what a full verification
+/// would have given, but for the order of findings.
+pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashing::ProgressHook>) {
+    if report.deferred.is_empty() {
+        return;
+    }
+    let deferred = std::mem::take(&mut report.deferred);
+    let indices: Vec<usize> = deferred
+        .iter()
+        .filter_map(|path| report.files.iter().position(|f| &f.path == path))
+        .collect();
+    let sources: Vec<PathBuf> = indices.iter().map(|&i| report.files[i].source.clone()).collect();
+    let digests = crate::hashing::sha256_files(&sources, &|n| {
+        if let Some(hook) = progress {
+            (hook.0)(n)
+        }
+    });
+    let mut unreadable = Vec::new();
+    for (&index, digest) in indices.iter().zip(digests) {
+        let file = &mut report.files[index];
+        match digest {
+            Ok(digest) => {
+                if digest.bytes != file.bytes {
+                    report.findings.push(Finding::new(
+                        FindingKind::FileSizeMismatch,
+                        Some(&file.path),
+                        format!("{} is {} bytes; the manifest says {}", file.path, digest.bytes, file.bytes),
+                    ));
+                }
+                if digest.sha256 != file.sha256 {
+                    report.findings.push(Finding::new(
+                        FindingKind::FileHashMismatch,
+                        Some(&file.path),
+                        format!("{} has SHA-256 {}; the manifest says {}", file.path, digest.sha256, file.sha256),
+                    ));
+                }
+                file.sha256 = digest.sha256;
+                file.bytes = digest.bytes;
+            }
+            Err(error) => {
+                report.findings.push(Finding::new(
+                    FindingKind::FileUnreadable,
+                    Some(&file.path),
+                    format!("cannot read {}: {error}", file.path),
+                ));
+                unreadable.push(index);
+            }
+        }
+    }
+    // As in a full verification, an unreadable file is not among the files found.
+    for index in unreadable.into_iter().rev() {
+        report.files.remove(index);
+    }
+    report.valid = report.findings.is_empty();
 }
 
 fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, Value>> {
@@ -457,6 +535,7 @@ fn check_files(
     have_manifest: bool,
     findings: &mut Vec<Finding>,
     progress: Option<&crate::hashing::ProgressHook>,
+    defer: Option<(u64, &mut Vec<String>)>,
 ) -> Vec<BundleFile> {
     // Which listed files exist as regular files (symlinks are not followed: a link could point
     // anywhere on the verifying machine).
@@ -464,7 +543,7 @@ fn check_files(
     for entry in entries {
         let path = dir.join(&entry.path);
         match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => present.push((entry, path)),
+            Ok(meta) if meta.file_type().is_file() => present.push((entry, path, meta.len())),
             Ok(_) => findings.push(Finding::new(
                 FindingKind::FileNotRegular,
                 Some(&entry.path),
@@ -490,11 +569,22 @@ fn check_files(
             )),
         }
     }
+    // Deferred files (large, of the listed size, not hashed during extraction) keep the
+    // manifest's digest for now; the caller hashes them with `finish_deferred`.
+    let mut claimed: HashMap<PathBuf, FileDigest> = HashMap::new();
+    if let Some((min, deferred)) = defer {
+        for (entry, path, len) in &present {
+            if *len >= min && *len == entry.bytes && !digests.contains_key(path) {
+                claimed.insert(path.clone(), FileDigest { sha256: entry.sha256.clone(), bytes: *len });
+                deferred.push(entry.path.clone());
+            }
+        }
+    }
     // Hash what was not already hashed during extraction, in parallel.
     let to_hash: Vec<PathBuf> = present
         .iter()
-        .filter(|(_, p)| !digests.contains_key(p))
-        .map(|(_, p)| p.clone())
+        .filter(|(_, p, _)| !digests.contains_key(p) && !claimed.contains_key(p))
+        .map(|(_, p, _)| p.clone())
         .collect();
     let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
         .iter()
@@ -506,8 +596,8 @@ fn check_files(
         }))
         .collect();
     let mut files = Vec::new();
-    for (entry, path) in present {
-        let digest = match digests.get(&path) {
+    for (entry, path, _) in present {
+        let digest = match digests.get(&path).or_else(|| claimed.get(&path)) {
             Some(digest) => digest.clone(),
             None => match hashed.get(&path) {
                 Some(Ok(digest)) => digest.clone(),
@@ -939,6 +1029,38 @@ mod tests {
                 .kinds(),
             ["signature_invalid"]
         );
+    }
+
+    #[test]
+    fn deferred_hashing_gives_the_full_verdict_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let full = verify(&bundle, &trust_options()).unwrap();
+        assert!(full.valid && full.deferred.is_empty());
+        // Defer everything of at least 1 byte: nothing is hashed yet, the claims stand in.
+        let deferring = VerifyOptions { defer_hashing_from: Some(1), ..trust_options() };
+        let mut report = verify(&bundle, &deferring).unwrap();
+        assert_eq!(report.deferred, ["evidence.json", "notes.md", "retention-policy.json"]);
+        finish_deferred(&mut report, None);
+        assert!(report.valid && report.deferred.is_empty());
+        assert_eq!(report.files, full.files);
+
+        // Same size, other content: only the deferred check can see it, and it does.
+        let notes = std::fs::read(bundle.join("notes.md")).unwrap();
+        let mut changed = notes.clone();
+        changed[0] ^= 0x20;
+        std::fs::write(bundle.join("notes.md"), &changed).unwrap();
+        let mut report = verify(&bundle, &deferring).unwrap();
+        assert!(report.valid, "content is not judged before finish_deferred");
+        finish_deferred(&mut report, None);
+        assert!(!report.valid);
+        assert_eq!(report.kinds(), ["file_hash_mismatch"]);
+        assert_eq!(report.kinds(), verify(&bundle, &trust_options()).unwrap().kinds());
+        // A size change is seen at once (such a file is not deferred).
+        std::fs::write(bundle.join("notes.md"), b"short").unwrap();
+        let report = verify(&bundle, &deferring).unwrap();
+        assert!(!report.deferred.contains(&"notes.md".to_string()));
+        assert!(report.kinds().contains(&"file_size_mismatch"));
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl ExecuteArgs {
             upload: UploadOptions {
                 concurrency: self.concurrency.unwrap_or(if plan.target.starts_with("s3://") { S3_CONCURRENCY } else { 4 }).max(1),
                 preflight: self.preflight.options(),
+                gate: None,
             },
             receipts_out,
             receipt_key,
@@ -263,10 +264,12 @@ pub fn verify_with_progress(
     evidence: &EvidenceArgs,
     observer: &dyn crate::upload::Observer,
     output: &Output,
+    defer_hashing_from: Option<u64>,
 ) -> anyhow::Result<crate::bundle::BundleReport> {
     let mut options = evidence.options(output)?;
     let (hook, bar) = common::hashing_progress(output);
     options.progress = hook;
+    options.defer_hashing_from = defer_hashing_from;
     let verified = archive::verify_bundle(bundle, &options, observer);
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -300,9 +303,69 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
     result
 }
 
+/// Run the plan while the deferred part of the bundle verification (the content of files large
+/// enough for S3 multipart) finishes on a blocking thread: their parts go out meanwhile, but no
+/// object is created before it passes ([`crate::store::WriteGate`]). If it fails, the archive
+/// is refused with the verification findings (exit 1) and nothing is stored.
+fn execute_verifying(
+    plan: &StoragePlan,
+    mut report: crate::bundle::BundleReport,
+    mut request: ExecuteRequest,
+    observer: &dyn crate::upload::Observer,
+    output: &Output,
+) -> anyhow::Result<ArchiveOutcome> {
+    let deferred = report.deferred.len();
+    let (keeper, gate) = crate::store::WriteGate::new();
+    request.upload.gate = Some(gate);
+    let bundle_dir = report.bundle_dir.clone();
+    let checker = std::thread::spawn(move || {
+        crate::bundle::finish_deferred(&mut report, None);
+        if report.valid {
+            keeper.open();
+        } else {
+            keeper.close("the bundle did not verify");
+        }
+        report
+    });
+    let outcome = execute(plan, &bundle_dir, request, output);
+    let report = checker.join().map_err(|_| anyhow::anyhow!("the bundle verification thread panicked; nothing was committed"))?;
+    if !report.valid {
+        let findings: Vec<String> = report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
+        return Err(stage_error(ArchiveError {
+            stage: archive::Stage::Verify,
+            refusal: true,
+            message: format!(
+                "bundle {} does not verify ({} problem(s)): {}; no object was stored",
+                report.input.display(),
+                findings.len(),
+                findings.join("; ")
+            ),
+        }));
+    }
+    observer.event(&crate::upload::Event::Stage {
+        stage: archive::Stage::Verify.to_string(),
+        status: "passed".into(),
+        detail: format!("content of {deferred} large file(s) matched the manifest before their upload was committed"),
+    });
+    outcome
+}
+
+/// The size from which `archive` verifies a file's content alongside its upload: files that go
+/// to S3 as multipart uploads (their parts are invisible until completed). `None` elsewhere.
+fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
+    if args.dry_run {
+        return Ok(None);
+    }
+    Ok(match args.plan.target()? {
+        Target::S3 { .. } => Some(crate::store::s3::S3Settings::from_env()?.multipart_threshold.saturating_add(1)),
+        _ => None,
+    })
+}
+
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
+    let defer = deferral(&args)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, defer)?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if args.dry_run {
@@ -310,7 +373,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let execute_request = args.execute.request(&plan, output)?;
-    let outcome = execute(&plan, &report.bundle_dir, execute_request, output)?;
+    let outcome = if report.deferred.is_empty() {
+        execute(&plan, &report.bundle_dir, execute_request, output)?
+    } else {
+        execute_verifying(&plan, report, execute_request, observer.as_ref(), output)?
+    };
     record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)

@@ -154,6 +154,7 @@ impl EvidenceArgs {
             minimum_retention_days: Some(self.minimum_retention_days),
             limits: ArchiveLimits { max_entries: self.max_entries, max_entry_bytes: self.max_entry_bytes, ..ArchiveLimits::default() },
             progress: None,
+            defer_hashing_from: None,
         })
     }
 }

@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, None)?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if let Some(path) = &args.output {

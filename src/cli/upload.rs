@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
     let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output)?;
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, None)?;
     let digest = report.digest.clone().unwrap_or_default();
     if digest != plan.bundle_digest {
         return Err(anyhow::Error::new(Refusal(format!(

@@ -173,6 +173,61 @@ pub enum StoreError {
     Io { path: String, #[source] source: std::io::Error },
     #[error("{0}")]
     Config(String),
+    /// A [`WriteGate`] closed: the object was not written.
+    #[error("{key} was not written: {reason}")]
+    Withheld { key: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GateState {
+    Waiting,
+    Open,
+    Closed(String),
+}
+
+/// Holds back the moment a write becomes a stored object until a check that runs alongside the
+/// upload has passed. `archive` uses it to verify large files while their multipart parts are
+/// already being sent: parts are not objects (S3 keeps them invisible until
+/// CompleteMultipartUpload, and an aborted upload leaves nothing), so sending them early is
+/// safe, while every single-part PUT and every completion waits here. If the check fails —
+/// or its [`GateKeeper`] is dropped without deciding — every waiting write fails with
+/// [`StoreError::Withheld`] and nothing is stored.
+#[derive(Debug, Clone)]
+pub struct WriteGate(tokio::sync::watch::Receiver<GateState>);
+
+/// The deciding side of a [`WriteGate`].
+#[derive(Debug)]
+pub struct GateKeeper(tokio::sync::watch::Sender<GateState>);
+
+impl WriteGate {
+    pub fn new() -> (GateKeeper, WriteGate) {
+        let (sender, receiver) = tokio::sync::watch::channel(GateState::Waiting);
+        (GateKeeper(sender), WriteGate(receiver))
+    }
+
+    /// Wait until the gate opens (`Ok`) or closes ([`StoreError::Withheld`] naming `key`).
+    pub async fn wait(&self, key: &str) -> Result<(), StoreError> {
+        let mut receiver = self.0.clone();
+        let state = receiver.wait_for(|state| *state != GateState::Waiting).await.map(|state| state.clone());
+        match state {
+            Ok(GateState::Open) => Ok(()),
+            Ok(GateState::Closed(reason)) => Err(StoreError::Withheld { key: key.to_string(), reason }),
+            _ => Err(StoreError::Withheld {
+                key: key.to_string(),
+                reason: "the check that had to pass before writing ended without a verdict".into(),
+            }),
+        }
+    }
+}
+
+impl GateKeeper {
+    pub fn open(self) {
+        let _ = self.0.send(GateState::Open);
+    }
+
+    pub fn close(self, reason: impl Into<String>) {
+        let _ = self.0.send(GateState::Closed(reason.into()));
+    }
 }
 
 /// Progress callback: called with byte counts as they are sent.
@@ -190,6 +245,14 @@ pub trait ImmutableStore: Send + Sync {
     /// Create-only write of one object with its lock, tags and metadata. Returns what the store
     /// reports right after the write. [`StoreError::AlreadyExists`] if the key exists.
     async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError>;
+
+    /// [`ImmutableStore::put`] behind a [`WriteGate`]: nothing becomes an object before the gate
+    /// opens. This default waits before starting; a store with invisible staging (S3 multipart
+    /// parts) sends them first and waits before committing.
+    async fn put_gated(&self, object: &PutObject<'_>, gate: &WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+        gate.wait(&object.key).await?;
+        self.put(object, progress).await
+    }
 
     /// The current version of a key as the store reports it (checksum, lock, legal hold), or
     /// `None` if absent.
@@ -231,5 +294,33 @@ pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError
         Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),
         Target::S3 { .. } => Ok(Box::new(s3::S3Store::connect(target.clone()).await?)),
         Target::Azure { .. } => Ok(Box::new(azure::AzureStore::from_env(target.clone())?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_gate_holds_until_decided() {
+        let (keeper, gate) = WriteGate::new();
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.wait("a").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "the gate let a write through before it was opened");
+        keeper.open();
+        assert!(waiting.await.unwrap().is_ok());
+        assert!(gate.wait("b").await.is_ok(), "an open gate stays open");
+
+        let (keeper, gate) = WriteGate::new();
+        keeper.close("the bundle did not verify");
+        let error = gate.wait("k").await.unwrap_err();
+        assert_eq!(error.to_string(), "k was not written: the bundle did not verify");
+
+        let (keeper, gate) = WriteGate::new();
+        drop(keeper);
+        assert!(matches!(gate.wait("k").await, Err(StoreError::Withheld { .. })), "an undecided gate must not open");
     }
 }

@@ -357,7 +357,11 @@ impl ImmutableStore for S3Store {
     }
 
     async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
-        upload::put(self, object, progress).await
+        upload::put(self, object, progress, None).await
+    }
+
+    async fn put_gated(&self, object: &PutObject<'_>, gate: &crate::store::WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+        upload::put(self, object, progress, Some(gate)).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {

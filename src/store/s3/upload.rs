@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use super::checksum::{composite_checksum, digest_to_base64, hex_to_base64};
 use super::{MAX_PART_SIZE, MAX_PARTS, S3Store, code, describe, read, status};
 use crate::hashing::READ_SIZE;
-use crate::store::{LockSpec, Progress, PutObject, RetentionMode, StoreError, StoredObject};
+use crate::store::{LockSpec, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate};
 
 /// Metadata key (sent as `x-amz-meta-sha256`) holding the whole-object SHA-256, hex. For a
 /// single PUT it repeats the checksum S3 verified; for multipart it is the digest wormvault
@@ -136,7 +136,15 @@ fn plan_checksum(store: &S3Store, object: &PutObject<'_>) -> Result<String, Stor
     })
 }
 
-pub(super) async fn put(store: &S3Store, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+/// Write one object. With a gate, a single PUT waits for it before sending anything, and a
+/// multipart upload sends its parts (invisible until completed) but completes only once the gate
+/// opens; a closed gate aborts the upload, so nothing is stored.
+pub(super) async fn put(
+    store: &S3Store,
+    object: &PutObject<'_>,
+    progress: Progress<'_>,
+    gate: Option<&WriteGate>,
+) -> Result<StoredObject, StoreError> {
     let checksum = plan_checksum(store, object)?;
     let tagging = tagging_header(&object.key, &object.tags)?;
     let metadata = metadata(object)?;
@@ -156,9 +164,12 @@ pub(super) async fn put(store: &S3Store, object: &PutObject<'_>, progress: Progr
     }
     let request = Request { checksum, tagging, metadata };
     let version_id = if object.size <= store.settings.multipart_threshold {
+        if let Some(gate) = gate {
+            gate.wait(&object.key).await?;
+        }
         put_single(store, object, &request, progress).await?
     } else {
-        put_multipart(store, object, &request, progress).await?
+        put_multipart(store, object, &request, progress, gate).await?
     };
     confirm(store, object, version_id.as_deref()).await
 }
@@ -297,6 +308,7 @@ async fn put_multipart(
     object: &PutObject<'_>,
     request: &Request,
     progress: Progress<'_>,
+    gate: Option<&WriteGate>,
 ) -> Result<Option<String>, StoreError> {
     // Fail fast before sending gigabytes when the key is taken; If-None-Match on completion still
     // decides a race.
@@ -329,7 +341,7 @@ async fn put_multipart(
             message: "the store returned no upload id".into(),
         });
     };
-    match upload_and_complete(store, object, &upload_id, progress).await {
+    match upload_and_complete(store, object, &upload_id, progress, gate).await {
         Ok(version) => Ok(version),
         Err(error) => {
             // Never leave parts behind: abort, and say so if even that fails.
@@ -362,6 +374,7 @@ async fn upload_and_complete(
     object: &PutObject<'_>,
     upload_id: &str,
     progress: Progress<'_>,
+    gate: Option<&WriteGate>,
 ) -> Result<Option<String>, StoreError> {
     let part_size = effective_part_size(object.size, store.settings.part_size);
     let concurrency = store.settings.part_concurrency;
@@ -393,6 +406,10 @@ async fn upload_and_complete(
     parts.sort_by_key(|(part, _)| part.part_number());
     let digests: Vec<[u8; 32]> = parts.iter().map(|(_, digest)| *digest).collect();
     let expected_composite = composite_checksum(&digests);
+    // The point of no return: completing makes the object. Wait for the gate here.
+    if let Some(gate) = gate {
+        gate.wait(&object.key).await?;
+    }
     let completed = CompletedMultipartUpload::builder()
         .set_parts(Some(parts.into_iter().map(|(part, _)| part).collect()))
         .build();
