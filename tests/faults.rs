@@ -129,6 +129,22 @@ impl Drop for Proxy {
     }
 }
 
+/// The faults are placed by byte counts on a connection (the first response of an upload, the
+/// n-th request byte), which assumes one request per connection. wormvault asks custom endpoints
+/// for keep-alive; the proxy turns that into `close` (same length, so no byte count moves), and
+/// LocalStack then closes each connection after its response, as it does for clients that do
+/// not ask.
+fn one_request_per_connection(chunk: &mut [u8]) {
+    const ASK: &[u8] = b"connection: keep-alive\r\n";
+    const CLOSE: &[u8] = b"connection: close     \r\n";
+    let mut at = 0;
+    while let Some(offset) = chunk[at..].windows(ASK.len()).position(|w| w.eq_ignore_ascii_case(ASK)) {
+        let start = at + offset;
+        chunk[start..start + ASK.len()].copy_from_slice(CLOSE);
+        at = start + ASK.len();
+    }
+}
+
 #[derive(Clone)]
 struct Connection {
     state: Arc<Mutex<ProxyState>>,
@@ -189,6 +205,9 @@ impl Connection {
                 break;
             }
             let fault = self.state.lock().unwrap().fault;
+            if request {
+                one_request_per_connection(&mut buffer[..n]);
+            }
             let chunk = &buffer[..n];
             if request {
                 let before = self.request_bytes.fetch_add(n, Ordering::SeqCst);

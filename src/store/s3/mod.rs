@@ -187,11 +187,14 @@ impl std::fmt::Debug for S3Store {
     }
 }
 
-/// Asks for a persistent connection (`Connection: keep-alive`) on every request to a custom
-/// endpoint. HTTP/1.1 keeps connections open by default and AWS S3 does, but some S3-compatible
-/// servers close each connection after one response unless the request asks explicitly —
-/// LocalStack under hypercorn does (it adds `Connection: close` otherwise, localstack issue
-/// #6557) — and then every request pays a new TCP connection and a new server thread.
+/// Asks for a persistent connection (`Connection: keep-alive`) on requests without a body (HEAD,
+/// GET, DELETE) to a custom endpoint. HTTP/1.1 keeps connections open by default and AWS S3
+/// does, but some S3-compatible servers close each connection after one response unless the
+/// request asks explicitly — LocalStack under hypercorn does (it adds `Connection: close`
+/// otherwise, localstack issue #6557) — and then every request pays a new TCP connection and a
+/// new server thread. Requests with a body are left alone: LocalStack can answer a create-only
+/// PUT with 412 before reading its body, and on a kept-alive connection that exchange hangs
+/// (seen in `tests/faults.rs`, the rerun after a stalled upload).
 #[derive(Debug)]
 struct KeepAlive;
 
@@ -206,7 +209,10 @@ impl aws_sdk_s3::config::Intercept for KeepAlive {
         _components: &aws_sdk_s3::config::RuntimeComponents,
         _cfg: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        context.request_mut().headers_mut().insert("connection", "keep-alive");
+        let request = context.request_mut();
+        if matches!(request.method(), "GET" | "HEAD" | "DELETE") {
+            request.headers_mut().insert("connection", "keep-alive");
+        }
         Ok(())
     }
 }
