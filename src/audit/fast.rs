@@ -65,9 +65,12 @@ impl CanonicalRecord<'_> {
     }
 }
 
-/// Re-serialise a record line, or `None` to take the tree path.
-pub fn canonical_record<'s>(line: &str, scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
-    let mut parser = Parser { input: line.as_bytes(), text: line, pos: 0 };
+/// Re-serialise a record line, or `None` to take the tree path. The line need not be checked
+/// for UTF-8 first: every byte is either ASCII the grammar expects, or part of a string whose
+/// non-ASCII characters are decoded (so validated) one by one, or of a key validated before it
+/// is written; a line that is not UTF-8 is declined.
+pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
+    let mut parser = Parser { input: line, pos: 0 };
     let Scratch { payload: out, side } = scratch;
     out.clear();
     side.clear();
@@ -226,8 +229,6 @@ const PLAIN: [bool; 256] = {
 
 struct Parser<'a> {
     input: &'a [u8],
-    /// The same bytes as a `str` (for decoding non-ASCII characters).
-    text: &'a str,
     pos: usize,
 }
 
@@ -405,8 +406,7 @@ impl<'a> Parser<'a> {
                 return None;
             }
         }
-        // The number's bytes are ASCII, so these are char boundaries.
-        let text = self.text.get(start..self.pos)?;
+        let text = std::str::from_utf8(&self.input[start..self.pos]).ok()?;
         if float && already_python_repr(text) {
             out.extend_from_slice(text.as_bytes());
         } else if float {
@@ -452,11 +452,18 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A character at or above DEL: decoded from the `str` (the position is a char boundary,
-    /// since everything before it was consumed whole).
+    /// A character at or above DEL, decoded (and so validated) from its own bytes.
     fn non_ascii(&mut self) -> Option<char> {
-        let ch = self.text.get(self.pos..)?.chars().next()?;
-        self.pos += ch.len_utf8();
+        let width = match self.peek()? {
+            0x00..=0x7f => 1,
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return None,
+        };
+        let bytes = self.input.get(self.pos..self.pos + width)?;
+        let ch = std::str::from_utf8(bytes).ok()?.chars().next()?;
+        self.pos += width;
         Some(ch)
     }
 
@@ -534,8 +541,8 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8, which cannot
-/// happen for keys read from a `str`).
+/// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8: this is where the
+/// raw bytes of a key are validated).
 fn write_key(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
     if key.iter().all(|&b| PLAIN[usize::from(b)]) {
         out.push(b'"');
@@ -596,7 +603,7 @@ mod tests {
     /// The fast path must give exactly what the tree path gives, or decline.
     fn assert_matches_tree(line: &str) {
         let mut scratch = Scratch::default();
-        let Some(fast) = canonical_record(line, &mut scratch) else { return };
+        let Some(fast) = canonical_record(line.as_bytes(), &mut scratch) else { return };
         let Ok(Value::Object(fields)) = canonical::parse_strict(line) else {
             panic!("fast path accepted what the tree path rejects: {line}");
         };
@@ -617,7 +624,7 @@ mod tests {
         let fixture = include_str!("../../tests/fixtures/cavra/audit-hmac.jsonl");
         let mut scratch = Scratch::default();
         for line in fixture.lines() {
-            assert!(canonical_record(line, &mut scratch).is_some(), "fixture line should take the fast path: {line}");
+            assert!(canonical_record(line.as_bytes(), &mut scratch).is_some(), "fixture line should take the fast path: {line}");
             assert_matches_tree(line);
         }
     }
@@ -649,8 +656,8 @@ mod tests {
             assert_matches_tree(line);
         }
         let mut scratch = Scratch::default();
-        assert!(canonical_record(r#"{"z": 1, "a": 2}"#, &mut scratch).is_none());
-        assert!(canonical_record(r#"{"a": 1, "a": 2}"#, &mut scratch).is_none());
+        assert!(canonical_record(br#"{"z": 1, "a": 2}"#, &mut scratch).is_none());
+        assert!(canonical_record(br#"{"a": 1, "a": 2}"#, &mut scratch).is_none());
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {
@@ -678,7 +685,7 @@ mod tests {
             assert_matches_tree(&line);
             // Canonical spaced lines (what CAVRA writes) always take the fast path.
             if spaced {
-                prop_assert!(canonical_record(&line, &mut Scratch::default()).is_some() || has_long_int(&value), "{}", line);
+                prop_assert!(canonical_record(line.as_bytes(), &mut Scratch::default()).is_some() || has_long_int(&value), "{}", line);
             }
         }
     }
@@ -689,6 +696,33 @@ mod tests {
             Value::Array(items) => items.iter().any(has_long_int),
             Value::Object(map) => map.values().any(has_long_int),
             _ => false,
+        }
+    }
+
+    #[test]
+    fn lines_that_are_not_utf8_are_declined() {
+        let mut scratch = Scratch::default();
+        let good = "{\"a\": \"é😀\", \"é\": 1}".as_bytes().to_vec();
+        assert!(canonical_record(&good, &mut scratch).is_some());
+        for (index, byte) in good.iter().enumerate() {
+            if *byte < 0x80 {
+                continue;
+            }
+            for bad in [0x80u8, 0xbf, 0xc0, 0xc1, 0xf5, 0xff, b'a'] {
+                let mut line = good.clone();
+                line[index] = bad;
+                if std::str::from_utf8(&line).is_err() {
+                    assert!(canonical_record(&line, &mut scratch).is_none(), "accepted invalid UTF-8 at {index}: {line:?}");
+                }
+            }
+            let truncated = &good[..=index];
+            if std::str::from_utf8(truncated).is_err() {
+                assert!(canonical_record(truncated, &mut scratch).is_none());
+            }
+        }
+        // Overlong encodings and surrogates in raw UTF-8 are not UTF-8 either.
+        for raw in [&b"{\"a\": \"\xc0\xaf\"}"[..], b"{\"a\": \"\xed\xa0\x80\"}", b"{\"\xed\xa0\x80\": 1}", b"{\"\xff\": 1}"] {
+            assert!(canonical_record(raw, &mut scratch).is_none(), "{raw:?}");
         }
     }
 
@@ -747,7 +781,7 @@ mod tests {
         }
         assert!(!may_hold_special(u64::from_le_bytes(*b"abc 123~")));
         let mut scratch = Scratch::default();
-        let record = canonical_record(r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#, &mut scratch).unwrap();
+        let record = canonical_record(r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#.as_bytes(), &mut scratch).unwrap();
         assert_eq!(record.payload, br#"{"a":"0123456789abcdef\"0123456789\u00e901234567A\n"}"#);
     }
 
@@ -761,7 +795,7 @@ mod tests {
             (r#"{}"#, r#"{"record_hash":"H"}"#),
             (r#"{"record_hash": "x", "signature": 1}"#, r#"{"record_hash":"H"}"#),
         ] {
-            let record = canonical_record(line, &mut scratch).unwrap();
+            let record = canonical_record(line.as_bytes(), &mut scratch).unwrap();
             assert_eq!(signed(&record, "H"), expected);
         }
     }

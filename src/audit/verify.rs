@@ -431,16 +431,21 @@ fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Opt
     if torn {
         return unreadable("last line has no trailing newline (torn write: an append was interrupted)".into());
     }
-    let text = match std::str::from_utf8(&data[line.start..line.end]) {
-        Ok(text) => text.trim_end_matches('\r'),
-        Err(e) => return unreadable(format!("not valid UTF-8 ({e})")),
-    };
-    // Fast path (same result, one pass, no tree) for HMAC or no signature check.
+    let mut bytes = &data[line.start..line.end];
+    while let [rest @ .., b'\r'] = bytes {
+        bytes = rest;
+    }
+    // Fast path (same result, one pass, no tree) for HMAC or no signature check; it validates
+    // UTF-8 as it goes and declines anything else.
     if let Some(fast_check) = fast_check
-        && let Some(record) = fast::canonical_record(text, scratch)
+        && let Some(record) = fast::canonical_record(bytes, scratch)
     {
         return Checked::Record { segment, line: number, summary: summarise_fast(&record, fast_check) };
     }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return unreadable(format!("not valid UTF-8 ({e})")),
+    };
     let fields = match canonical::parse_strict(text) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) => return unreadable("not a JSON object".into()),
