@@ -130,16 +130,21 @@ fn stage_event(observer: &dyn Observer, stage: Stage, status: &str, detail: impl
     observer.event(&Event::Stage { stage: stage.to_string(), status: status.into(), detail: detail.into() });
 }
 
+/// The refusal for a bundle that does not verify, every finding listed (`suffix` is appended).
+pub fn verification_refusal(report: &BundleReport, suffix: &str) -> ArchiveError {
+    let findings: Vec<String> = report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
+    ArchiveError::refused(
+        Stage::Verify,
+        format!("bundle {} does not verify ({} problem(s)): {}{suffix}", report.input.display(), findings.len(), findings.join("; ")),
+    )
+}
+
 /// Stage 1: verify the bundle. Every finding is listed in the refusal.
 pub fn verify_bundle(path: &Path, options: &bundle::VerifyOptions, observer: &dyn Observer) -> Result<BundleReport, ArchiveError> {
     stage_event(observer, Stage::Verify, "started", path.display().to_string());
     let report = bundle::verify(path, options).map_err(|e| ArchiveError::failed(Stage::Verify, e.to_string()))?;
     if !report.valid {
-        let findings: Vec<String> = report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
-        return Err(ArchiveError::refused(
-            Stage::Verify,
-            format!("bundle {} does not verify ({} problem(s)): {}", path.display(), findings.len(), findings.join("; ")),
-        ));
+        return Err(verification_refusal(&report, ""));
     }
     let deferred = if report.deferred.is_empty() {
         String::new()

@@ -224,20 +224,7 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
         let file = &mut report.files[index];
         match digest {
             Ok(digest) => {
-                if digest.bytes != file.bytes {
-                    report.findings.push(Finding::new(
-                        FindingKind::FileSizeMismatch,
-                        Some(&file.path),
-                        format!("{} is {} bytes; the manifest says {}", file.path, digest.bytes, file.bytes),
-                    ));
-                }
-                if digest.sha256 != file.sha256 {
-                    report.findings.push(Finding::new(
-                        FindingKind::FileHashMismatch,
-                        Some(&file.path),
-                        format!("{} has SHA-256 {}; the manifest says {}", file.path, digest.sha256, file.sha256),
-                    ));
-                }
+                compare_with_manifest(&file.path, file.bytes, &file.sha256, &digest, &mut report.findings);
                 file.sha256 = digest.sha256;
                 file.bytes = digest.bytes;
             }
@@ -528,6 +515,24 @@ fn parse_signature(
     }
 }
 
+/// A finding for each way a file's digest differs from what the manifest lists for it.
+fn compare_with_manifest(path: &str, bytes: u64, sha256: &str, digest: &FileDigest, findings: &mut Vec<Finding>) {
+    if digest.bytes != bytes {
+        findings.push(Finding::new(
+            FindingKind::FileSizeMismatch,
+            Some(path),
+            format!("{path} is {} bytes; the manifest says {bytes}", digest.bytes),
+        ));
+    }
+    if digest.sha256 != sha256 {
+        findings.push(Finding::new(
+            FindingKind::FileHashMismatch,
+            Some(path),
+            format!("{path} has SHA-256 {}; the manifest says {sha256}", digest.sha256),
+        ));
+    }
+}
+
 fn check_files(
     dir: &Path,
     entries: &[FileEntry],
@@ -612,26 +617,7 @@ fn check_files(
                 None => continue,
             },
         };
-        if digest.bytes != entry.bytes {
-            findings.push(Finding::new(
-                FindingKind::FileSizeMismatch,
-                Some(&entry.path),
-                format!(
-                    "{} is {} bytes; the manifest says {}",
-                    entry.path, digest.bytes, entry.bytes
-                ),
-            ));
-        }
-        if digest.sha256 != entry.sha256 {
-            findings.push(Finding::new(
-                FindingKind::FileHashMismatch,
-                Some(&entry.path),
-                format!(
-                    "{} has SHA-256 {}; the manifest says {}",
-                    entry.path, digest.sha256, entry.sha256
-                ),
-            ));
-        }
+        compare_with_manifest(&entry.path, entry.bytes, &entry.sha256, &digest, findings);
         files.push(BundleFile {
             path: entry.path.clone(),
             sha256: digest.sha256,

@@ -330,17 +330,7 @@ fn execute_verifying(
     let outcome = execute(plan, &bundle_dir, request, output);
     let report = checker.join().map_err(|_| anyhow::anyhow!("the bundle verification thread panicked; nothing was committed"))?;
     if !report.valid {
-        let findings: Vec<String> = report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
-        return Err(stage_error(ArchiveError {
-            stage: archive::Stage::Verify,
-            refusal: true,
-            message: format!(
-                "bundle {} does not verify ({} problem(s)): {}; no object was stored",
-                report.input.display(),
-                findings.len(),
-                findings.join("; ")
-            ),
-        }));
+        return Err(stage_error(archive::verification_refusal(&report, "; no object was stored")));
     }
     observer.event(&crate::upload::Event::Stage {
         stage: archive::Stage::Verify.to_string(),
