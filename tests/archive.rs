@@ -54,6 +54,28 @@ fn archive_args<'a>(target: &'a str, receipts: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// Run wormvault against an S3 endpoint with test credentials (and `env`), on a thread of its
+/// own so the calling test's async runtime is not blocked.
+fn wormvault_s3(dir: &Path, endpoint: &str, env: &[(&str, &str)], args: Vec<String>) -> Output {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                Command::new(env!("CARGO_BIN_EXE_wormvault"))
+                    .current_dir(dir)
+                    .env("AWS_ENDPOINT_URL", endpoint)
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test")
+                    .env("AWS_REGION", "us-east-1")
+                    .envs(env.iter().copied())
+                    .args(args)
+                    .output()
+                    .unwrap()
+            })
+            .join()
+            .unwrap()
+    })
+}
+
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(output)))
 }
@@ -310,26 +332,8 @@ async fn archive_to_localstack_locks_every_object_and_catches_a_new_version() {
     let Some(s3) = support::require_s3() else { return };
     let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
     let target = format!("s3://{bucket}/evidence");
-    let endpoint = s3.endpoint.clone();
-    let run = move |args: Vec<String>| {
-        let d = d.clone();
-        let endpoint = endpoint.clone();
-        std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_wormvault"))
-                .current_dir(&d)
-                .env("AWS_ENDPOINT_URL", &endpoint)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1")
-                .args(args)
-                .output()
-                .unwrap()
-        })
-        .join()
-        .unwrap()
-    };
+    let run = |args: Vec<String>| wormvault_s3(dir.path(), &s3.endpoint, &[], args);
     evidence(dir.path(), "rel-s3", 2555);
     let args: Vec<String> = [&["--json"][..], &archive_args(&target, "receipts.json")].concat().into_iter().map(String::from).collect();
     let outcome = json(&ok(run(args)));
@@ -365,28 +369,9 @@ async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mis
     let Some(s3) = support::require_s3() else { return };
     let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_path_buf();
     let target = format!("s3://{bucket}/evidence");
-    let endpoint = s3.endpoint.clone();
-    let run = move |args: Vec<String>| {
-        let d = d.clone();
-        let endpoint = endpoint.clone();
-        std::thread::spawn(move || {
-            Command::new(env!("CARGO_BIN_EXE_wormvault"))
-                .current_dir(&d)
-                .env("AWS_ENDPOINT_URL", &endpoint)
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_REGION", "us-east-1")
-                .env("WORMVAULT_S3_MULTIPART_THRESHOLD_MIB", "5")
-                .env("WORMVAULT_S3_PART_SIZE_MIB", "5")
-                .args(args)
-                .output()
-                .unwrap()
-        })
-        .join()
-        .unwrap()
-    };
+    let small_parts = [("WORMVAULT_S3_MULTIPART_THRESHOLD_MIB", "5"), ("WORMVAULT_S3_PART_SIZE_MIB", "5")];
+    let run = |args: Vec<String>| wormvault_s3(dir.path(), &s3.endpoint, &small_parts, args);
     std::fs::create_dir_all(dir.path().join("files")).unwrap();
     let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     std::fs::write(dir.path().join("files/big.bin"), &big).unwrap();
