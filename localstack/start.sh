@@ -36,6 +36,11 @@ fi
 # Fresh state each start (the free edition keeps nothing across restarts anyway).
 rm -rf "$state/fs" "$state/cache" "$state/tmp"
 mkdir -p "$state/fs" "$state/cache" "$state/tmp"
+# The prebuilt service catalog index (install.sh), where LocalStack looks for it first.
+if compgen -G "$venv/static-root/usr/lib/localstack/service-catalog-*.dill" >/dev/null; then
+  mkdir -p "$state/fs/usr/lib/localstack"
+  cp "$venv"/static-root/usr/lib/localstack/service-catalog-*.dill "$state/fs/usr/lib/localstack/"
+fi
 : > "$log"
 
 # setsid: own session and process group, so stop.sh can end LocalStack and every child at once.
