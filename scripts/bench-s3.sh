@@ -12,6 +12,13 @@
 # block and the TLS-only policy its preflight requires. wormvault's time covers the whole archive
 # command (verify the bundle = hash every file, plan, preflight, create-only locked uploads with
 # SHA-256 checksums, per-object read-back, receipts); the AWS CLI's covers the copy only.
+#
+# Two more figures say where the time goes. LocalStack's CPU seconds during each run (when this
+# script can see its process): LocalStack is one Python process, and when its CPU time is about
+# the wall time, the emulator, not the client, sets the pace. And a floor: curl (a C client)
+# PUTting the same files 16 at a time with nothing else — no checksum for S3 to verify, no
+# multipart, no lock headers, no read-back — the least work any client can make this emulator do
+# for these bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -68,12 +75,27 @@ fresh() {
   fi
 }
 stamp="$(date +%s)"
+# CPU seconds (user + system) of LocalStack's processes so far; empty when none is visible.
+ls_cpu() {
+  local pids; pids="$(pgrep -f 'localstack.runtime.main' || true)"
+  [[ -n "$pids" ]] || return 0
+  for p in $pids; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done \
+    | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.2f", s / hz}'
+}
+# timed NAME COMMAND...: wall seconds and peak RSS to $work/NAME.time, LocalStack CPU to $work/NAME.ls
+timed() {
+  local name="$1"; shift
+  local before after; before="$(ls_cpu)"
+  /usr/bin/time -f "%e %M" -o "$work/$name.time" "$@"
+  after="$(ls_cpu)"
+  if [[ -n "$before" && -n "$after" ]]; then awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f\n", a - b}' > "$work/$name.ls"; else echo "?" > "$work/$name.ls"; fi
+}
 
 echo "== aws s3 cp --recursive"
 fresh
 cli_bucket="bench-cli-$stamp"
 lock_bucket "$cli_bucket"
-/usr/bin/time -f "%e %M" -o "$work/cli.time" \
+timed cli \
   aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors "$work/data" "s3://$cli_bucket/bench"
 read -r cli_s cli_kb < "$work/cli.time"
 
@@ -81,24 +103,43 @@ echo "== aws s3 cp --recursive --checksum-algorithm SHA256 (the integrity check 
 fresh
 cli256_bucket="bench-cli256-$stamp"
 lock_bucket "$cli256_bucket"
-/usr/bin/time -f "%e %M" -o "$work/cli256.time" \
+timed cli256 \
   aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors --checksum-algorithm SHA256 "$work/data" "s3://$cli256_bucket/bench"
 read -r cli256_s _ < "$work/cli256.time"
+
+echo "== floor: curl PUTs the same files, 16 at a time, nothing else"
+fresh
+floor_bucket="bench-floor-$stamp"
+aws_ s3api create-bucket --bucket "$floor_bucket" >/dev/null
+floor_s="?"
+if curl --help all 2>/dev/null | grep -q -- '--aws-sigv4'; then
+  cfg="$work/curl.cfg"; : > "$cfg"
+  for f in "$work"/data/*; do
+    printf 'upload-file = "%s"\nurl = "%s/%s/bench/%s"\noutput = /dev/null\n' "$f" "$endpoint" "$floor_bucket" "$(basename "$f")" >> "$cfg"
+  done
+  timed floor curl -sS --fail --parallel --parallel-max 16 --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -K "$cfg"
+  read -r floor_s _ < "$work/floor.time"
+else
+  echo "(this curl has no --aws-sigv4; floor skipped)"
+fi
 
 echo "== wormvault archive (${conc:-default} objects at once)"
 fresh
 wv_bucket="bench-wv-$stamp"
 worm_bucket "$wv_bucket"
-AWS_ENDPOINT_URL="$endpoint" /usr/bin/time -f "%e %M" -o "$work/wv.time" \
+AWS_ENDPOINT_URL="$endpoint" timed wv \
   "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "s3://$wv_bucket/bench" \
   ${conc:+--concurrency "$conc"} --receipts-out "$work/receipts.json" >/dev/null
 read -r wv_s wv_kb < "$work/wv.time"
 objects=$(aws_ s3api list-object-versions --bucket "$wv_bucket" --query 'length(Versions)' --output text)
 
-awk -v wv="$wv_s" -v cli="$cli_s" -v cli256="$cli256_s" -v kb="$wv_kb" -v clikb="$cli_kb" -v mb="$total_mb" -v n="$objects" 'BEGIN {
-  printf "wormvault archive:           %.2f s (%.0f MiB/s, %d objects incl. manifest), peak RSS %.1f MB\n", wv, mb / wv, n, kb / 1024;
-  printf "aws s3 cp:                   %.2f s (%.0f MiB/s), peak RSS %.1f MB\n", cli, mb / cli, clikb / 1024;
-  printf "aws s3 cp (SHA-256 checked): %.2f s (%.0f MiB/s)\n", cli256, mb / cli256;
+awk -v wv="$wv_s" -v cli="$cli_s" -v cli256="$cli256_s" -v floor="$floor_s" -v kb="$wv_kb" -v clikb="$cli_kb" -v mb="$total_mb" -v n="$objects" \
+    -v lswv="$(cat "$work/wv.ls")" -v lscli="$(cat "$work/cli.ls")" -v lscli256="$(cat "$work/cli256.ls")" -v lsfloor="$(cat "$work/floor.ls" 2>/dev/null || echo "?")" 'BEGIN {
+  printf "wormvault archive:           %.2f s (%.0f MiB/s, %d objects incl. manifest), peak RSS %.1f MB; LocalStack CPU %s s\n", wv, mb / wv, n, kb / 1024, lswv;
+  printf "aws s3 cp:                   %.2f s (%.0f MiB/s), peak RSS %.1f MB; LocalStack CPU %s s\n", cli, mb / cli, clikb / 1024, lscli;
+  printf "aws s3 cp (SHA-256 checked): %.2f s (%.0f MiB/s); LocalStack CPU %s s\n", cli256, mb / cli256, lscli256;
+  if (floor != "?") printf "floor (curl, plain PUTs):    %.2f s (%.0f MiB/s); LocalStack CPU %s s\n", floor, mb / floor, lsfloor;
   printf "ratio (AWS CLI time / wormvault time): %.2fx %s\n", cli / wv, (wv < cli ? "(wormvault faster)" : "(wormvault slower)");
   printf "ratio against the SHA-256 CLI run:     %.2fx\n", cli256 / wv;
   printf "peak RSS target < 200 MB: %s\n", (kb / 1024 < 200 ? "met" : "NOT met");
