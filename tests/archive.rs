@@ -409,3 +409,43 @@ async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mis
     assert_eq!(head.metadata().and_then(|m| m.get("sha256")).map(String::as_str), Some(sha.as_str()), "whole-object SHA-256 recorded");
     assert_eq!(big_receipt["version_id"].as_str(), head.version_id());
 }
+
+/// wormvault keeps connections to a custom endpoint alive. A rerun of an archived bundle makes
+/// LocalStack answer every create-only PUT with 412 before reading its body, after which that
+/// connection never answers again; wormvault must close such a connection rather than pool it.
+/// If it pooled it, the next request on it would wait out the read timeout (5 s here) before
+/// its retry — so the rerun must finish well inside one read timeout, with every object found
+/// present and read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_rerun_on_kept_alive_connections_does_not_wait_out_the_read_timeout() {
+    let Some(s3) = support::require_s3() else { return };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("s3://{bucket}/evidence");
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    // A body bigger than socket buffers, so the 412 really comes before the body is read.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.path().join("files/build.bin"), &big).unwrap();
+    evidence(dir.path(), "rel-rerun", 2555);
+    let short_timeout = [("WORMVAULT_S3_READ_TIMEOUT_SECS", "5")];
+    let run = |receipts: &str| {
+        let args: Vec<String> = [&["--json"][..], &archive_args(&target, receipts)].concat().into_iter().map(String::from).collect();
+        let started = std::time::Instant::now();
+        let output = wormvault_s3(dir.path(), &s3.endpoint, &short_timeout, args);
+        (json(&ok(output)), started.elapsed())
+    };
+    let (first, _) = run("receipts-1.json");
+    assert_eq!(first["upload"]["uploaded"], 5);
+    for round in 2..=3 {
+        let (again, took) = run(&format!("receipts-{round}.json"));
+        assert_eq!((again["upload"]["uploaded"].as_u64(), again["upload"]["already_present"].as_u64()), (Some(0), Some(5)), "{again}");
+        assert!(took < std::time::Duration::from_secs(5), "rerun {round} took {took:?}: a request waited out the 5 s read timeout");
+    }
+    let versions = s3.client.list_object_versions().bucket(&bucket).send().await.unwrap();
+    // 5 evidence objects plus one receipts object per run; no evidence object written twice.
+    let mut keys: Vec<&str> = versions.versions().iter().filter_map(|v| v.key()).filter(|k| !k.contains("/_wormvault/")).collect();
+    keys.sort_unstable();
+    let total = keys.len();
+    keys.dedup();
+    assert_eq!((total, keys.len()), (5, 5), "evidence objects: {keys:?}");
+}

@@ -187,16 +187,31 @@ impl std::fmt::Debug for S3Store {
     }
 }
 
-/// Asks for a persistent connection (`Connection: keep-alive`) on requests without a body (HEAD,
-/// GET, DELETE) to a custom endpoint. HTTP/1.1 keeps connections open by default and AWS S3
-/// does, but some S3-compatible servers close each connection after one response unless the
-/// request asks explicitly — LocalStack under hypercorn does (it adds `Connection: close`
-/// otherwise, localstack issue #6557) — and then every request pays a new TCP connection and a
-/// new server thread. Requests with a body are left alone: LocalStack can answer a create-only
-/// PUT with 412 before reading its body, and on a kept-alive connection that exchange hangs
-/// (seen in `tests/faults.rs`, the rerun after a stalled upload).
+/// Keeps connections to a custom endpoint alive, and drops one after a failed upload request.
+///
+/// HTTP/1.1 keeps connections open by default and AWS S3 does, but some S3-compatible servers
+/// close each connection after one response unless the request asks explicitly — LocalStack
+/// under hypercorn does (it adds `Connection: close` otherwise, localstack issue #6557) — and
+/// then every request pays a new TCP connection and a new server-side connection handler (about
+/// 1.3 ms of LocalStack's single Python process per request, measured). So every request asks
+/// for `Connection: keep-alive`.
+///
+/// A kept-alive connection must not be reused after an error answer to a request with a body:
+/// LocalStack answers a create-only PUT of an existing key with 412 before it reads the body,
+/// and after that exchange the connection never answers again (the next request on it waits
+/// out the read timeout; reproduced with a raw socket). Such a connection is poisoned — closed
+/// instead of going back to the pool — before its response is read, so no later request can
+/// pick it up.
 #[derive(Debug)]
 struct KeepAlive;
+
+/// Marks an attempt whose request carries a body (set before transmit, read on the response).
+#[derive(Debug, Clone, Copy)]
+struct SentBody;
+
+impl aws_smithy_types::config_bag::Storable for SentBody {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 
 impl aws_sdk_s3::config::Intercept for KeepAlive {
     fn name(&self) -> &'static str {
@@ -207,11 +222,35 @@ impl aws_sdk_s3::config::Intercept for KeepAlive {
         &self,
         context: &mut aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
         _components: &aws_sdk_s3::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
     ) -> Result<(), aws_sdk_s3::error::BoxError> {
         let request = context.request_mut();
+        request.headers_mut().insert("connection", "keep-alive");
         if matches!(request.method(), "GET" | "HEAD" | "DELETE") {
-            request.headers_mut().insert("connection", "keep-alive");
+            cfg.interceptor_state().unset::<SentBody>();
+        } else {
+            cfg.interceptor_state().store_put(SentBody);
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_s3::config::RuntimeComponents,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if context.response().status().is_success() || cfg.load::<SentBody>().is_none() {
+            return Ok(());
+        }
+        let connection = cfg
+            .load::<aws_smithy_runtime_api::client::connection::CaptureSmithyConnection>()
+            .and_then(|capture| capture.get());
+        match connection {
+            Some(connection) => connection.poison(),
+            // Without a handle on the connection it may go back to the pool; say so, because the
+            // next request on it can then wait out the read timeout.
+            None => tracing::warn!("could not close the connection after an error answer to an upload request"),
         }
         Ok(())
     }
