@@ -69,10 +69,14 @@ worm_bucket() {  # plus what wormvault's preflight requires: SSE-KMS, public acc
 # started LocalStack it restarts it before each timed run (every tool meets the same empty
 # emulator). When LocalStack was already running (the test harness's), runs share it and the
 # AWS CLI goes first, so any slowdown from stored data falls on wormvault.
+# Each run also starts with dirty pages written back (`sync`): the 1 GiB of fresh test data, and
+# what LocalStack spilled to disk in the run before, would otherwise be flushed during — and
+# charged to — whichever tool runs next.
 fresh() {
   if [[ -n "$started" ]]; then
     bash localstack/stop.sh >/dev/null && bash localstack/start.sh >/dev/null
   fi
+  sync
 }
 stamp="$(date +%s)"
 # CPU seconds (user + system) of LocalStack's processes so far; empty when none is visible.
