@@ -76,6 +76,21 @@ fn wormvault_s3(dir: &Path, endpoint: &str, env: &[(&str, &str)], args: Vec<Stri
     })
 }
 
+/// For a LocalStack archive test: the emulator, a bucket configured as preflight requires, a
+/// scratch directory and the archive target; `None` (the test returns) when LocalStack is not
+/// there outside CI.
+async fn s3_case() -> Option<(support::S3Env, String, tempfile::TempDir, String)> {
+    let s3 = support::require_s3()?;
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let target = format!("s3://{bucket}/evidence");
+    Some((s3, bucket, tempfile::tempdir().unwrap(), target))
+}
+
+/// `len` bytes of a fixed pattern that does not repeat within a multipart part.
+fn patterned(len: u32) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(output)))
 }
@@ -329,10 +344,7 @@ fn html_report_opens_in_headless_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_to_localstack_locks_every_object_and_catches_a_new_version() {
-    let Some(s3) = support::require_s3() else { return };
-    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!("s3://{bucket}/evidence");
+    let Some((s3, bucket, dir, target)) = s3_case().await else { return };
     let run = |args: Vec<String>| wormvault_s3(dir.path(), &s3.endpoint, &[], args);
     evidence(dir.path(), "rel-s3", 2555);
     let args: Vec<String> = [&["--json"][..], &archive_args(&target, "receipts.json")].concat().into_iter().map(String::from).collect();
@@ -366,14 +378,11 @@ async fn archive_to_localstack_locks_every_object_and_catches_a_new_version() {
 /// version, no dangling multipart upload). Untampered, the same bundle archives normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mismatch() {
-    let Some(s3) = support::require_s3() else { return };
-    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!("s3://{bucket}/evidence");
+    let Some((s3, bucket, dir, target)) = s3_case().await else { return };
     let small_parts = [("WORMVAULT_S3_MULTIPART_THRESHOLD_MIB", "5"), ("WORMVAULT_S3_PART_SIZE_MIB", "5")];
     let run = |args: Vec<String>| wormvault_s3(dir.path(), &s3.endpoint, &small_parts, args);
     std::fs::create_dir_all(dir.path().join("files")).unwrap();
-    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big = patterned(12 * 1024 * 1024);
     std::fs::write(dir.path().join("files/big.bin"), &big).unwrap();
     evidence(dir.path(), "rel-gate", 2555);
     let in_bundle = walkdir::WalkDir::new(dir.path().join("bundle"))
@@ -418,13 +427,10 @@ async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mis
 /// present and read back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archive_rerun_on_kept_alive_connections_does_not_wait_out_the_read_timeout() {
-    let Some(s3) = support::require_s3() else { return };
-    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = format!("s3://{bucket}/evidence");
+    let Some((s3, bucket, dir, target)) = s3_case().await else { return };
     std::fs::create_dir_all(dir.path().join("files")).unwrap();
     // A body bigger than socket buffers, so the 412 really comes before the body is read.
-    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big = patterned(3 * 1024 * 1024);
     std::fs::write(dir.path().join("files/build.bin"), &big).unwrap();
     evidence(dir.path(), "rel-rerun", 2555);
     let short_timeout = [("WORMVAULT_S3_READ_TIMEOUT_SECS", "5")];
