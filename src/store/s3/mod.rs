@@ -193,8 +193,8 @@ impl std::fmt::Debug for S3Store {
 /// close each connection after one response unless the request asks explicitly — LocalStack
 /// under hypercorn does (it adds `Connection: close` otherwise, localstack issue #6557) — and
 /// then every request pays a new TCP connection and a new server-side connection handler (about
-/// 1.3 ms of LocalStack's single Python process per request, measured). So every request asks
-/// for `Connection: keep-alive`.
+/// 1.0–1.4 ms of LocalStack's single Python process per request, measured). So every request
+/// asks for `Connection: keep-alive`.
 ///
 /// A kept-alive connection must not be reused after an error answer to a request with a body:
 /// LocalStack answers a create-only PUT of an existing key with 412 before it reads the body,
