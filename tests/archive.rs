@@ -455,3 +455,46 @@ async fn archive_rerun_on_kept_alive_connections_does_not_wait_out_the_read_time
     keys.dedup();
     assert_eq!((total, keys.len()), (5, 5), "evidence objects: {keys:?}");
 }
+
+/// `upload --plan` takes the same path as `archive` for files big enough for multipart: their
+/// parts go out while their content is checked, and nothing is committed unless it matches. A
+/// file changed after review (same manifest, so the same bundle digest the plan names) is
+/// refused with the finding and the bucket stays empty; the untouched bundle then uploads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_of_a_reviewed_plan_checks_a_multipart_file_during_upload() {
+    let Some((s3, bucket, dir, target)) = s3_case().await else { return };
+    let small_parts = [("WORMVAULT_S3_MULTIPART_THRESHOLD_MIB", "5"), ("WORMVAULT_S3_PART_SIZE_MIB", "5")];
+    let run = |args: &[&str]| wormvault_s3(dir.path(), &s3.endpoint, &small_parts, args.iter().map(|a| a.to_string()).collect());
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    let big = patterned(11 * 1024 * 1024);
+    std::fs::write(dir.path().join("files/big.bin"), &big).unwrap();
+    evidence(dir.path(), "rel-plan", 2555);
+    ok(run(&["-q", "plan", "bundle", "--trust-root", "trust-root.json", "--to", &target, "--output", "plan.json"]));
+    let in_bundle = dir.path().join("bundle/big.bin");
+    assert!(in_bundle.exists(), "bundle layout changed: {}", in_bundle.display());
+    let mut tampered = big.clone();
+    tampered[7 * 1024 * 1024] ^= 0x20;
+    std::fs::write(&in_bundle, &tampered).unwrap();
+
+    let upload = ["upload", "bundle", "--plan", "plan.json", "--trust-root", "trust-root.json", "--receipts-out"];
+    let refused = run(&[&upload[..], &["r1.json"]].concat());
+    exit(&refused, 1);
+    let message = text(&refused);
+    assert!(message.contains("big.bin") && message.contains("file_hash_mismatch") && message.contains("no object was stored"), "{message}");
+    let versions = s3.client.list_object_versions().bucket(&bucket).send().await.unwrap();
+    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "objects were stored: {versions:?}");
+    let uploads = s3.client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "a multipart upload was left behind: {uploads:?}");
+    assert!(!dir.path().join("r1.json").exists());
+
+    std::fs::write(&in_bundle, &big).unwrap();
+    let done = run(&[&["--json"][..], &upload[..], &["r2.json"]].concat());
+    assert!(text(&done).contains("matched the manifest before their upload was committed"), "{}", text(&done));
+    let outcome = json(&ok(done));
+    let receipts = outcome["upload"]["receipts"]["receipts"].as_array().unwrap().clone();
+    let key = receipts.iter().filter_map(|r| r["key"].as_str()).find(|k| k.ends_with("/big.bin")).expect("a receipt for big.bin").to_string();
+    let head = s3.client.head_object().bucket(&bucket).key(&key).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(big.len() as i64));
+    let sha = hex::encode(sha2::Sha256::digest(&big));
+    assert_eq!(head.metadata().and_then(|m| m.get("sha256")).map(String::as_str), Some(sha.as_str()));
+}

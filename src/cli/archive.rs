@@ -307,7 +307,7 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
 /// enough for S3 multipart) finishes on a blocking thread: their parts go out meanwhile, but no
 /// object is created before it passes ([`crate::store::WriteGate`]). If it fails, the archive
 /// is refused with the verification findings (exit 1) and nothing is stored.
-fn execute_verifying(
+pub(crate) fn execute_verifying(
     plan: &StoragePlan,
     mut report: crate::bundle::BundleReport,
     mut request: ExecuteRequest,
@@ -346,7 +346,14 @@ fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
     if args.dry_run {
         return Ok(None);
     }
-    Ok(match args.plan.target()? {
+    deferral_for(&args.plan.target()?)
+}
+
+/// The file size from which a file's content is checked while it uploads rather than before: on
+/// S3, files big enough for multipart (their parts go out while the file is hashed, and
+/// CompleteMultipartUpload waits for the check). None for other targets.
+pub(crate) fn deferral_for(target: &Target) -> anyhow::Result<Option<u64>> {
+    Ok(match target {
         Target::S3 { .. } => Some(crate::store::s3::S3Settings::from_env()?.multipart_threshold.saturating_add(1)),
         _ => None,
     })

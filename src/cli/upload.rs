@@ -26,7 +26,14 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
     let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, None)?;
+    // As in `archive`: on S3 the content of multipart-sized files is checked while they upload,
+    // and nothing is committed before the check passes. A target that does not parse is left
+    // to the upload step, which reports it.
+    let defer = match crate::store::Target::parse(&plan.target) {
+        Ok(target) => crate::cli::archive::deferral_for(&target)?,
+        Err(_) => None,
+    };
+    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, defer)?;
     let digest = report.digest.clone().unwrap_or_default();
     if digest != plan.bundle_digest {
         return Err(anyhow::Error::new(Refusal(format!(
@@ -36,7 +43,9 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             plan.bundle_digest
         ))));
     }
-    // Every planned object must be a file of the verified bundle with the same digest.
+    // Every planned object must be a file of the verified bundle with the same digest. For a
+    // deferred file that digest is still the manifest's claim, which the bundle digest above ties
+    // to the reviewed plan; its content is checked against it before anything is committed.
     for object in &plan.objects {
         let verified = report.files.iter().find(|f| f.path == object.path).map(|f| f.sha256.as_str());
         let ok = match verified {
@@ -52,7 +61,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     check_plan_retention(&plan, &report, args.evidence.minimum_retention_days)?;
     let request = args.execute.request(&plan, output)?;
-    let outcome = crate::cli::archive::execute(&plan, &report.bundle_dir, request, output)?;
+    let outcome = if report.deferred.is_empty() {
+        crate::cli::archive::execute(&plan, &report.bundle_dir, request, output)?
+    } else {
+        crate::cli::archive::execute_verifying(&plan, report, request, observer.as_ref(), output)?
+    };
     crate::cli::archive::record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
