@@ -86,6 +86,19 @@ async fn s3_case() -> Option<(support::S3Env, String, tempfile::TempDir, String)
     Some((s3, bucket, tempfile::tempdir().unwrap(), target))
 }
 
+/// A run refused (exit 1) because big.bin's content does not match the manifest, saying that no
+/// object was stored — and the bucket agrees: no object version, no delete marker, no
+/// multipart upload left behind.
+async fn assert_refused_with_nothing_stored(refused: &Output, client: &aws_sdk_s3::Client, bucket: &str) {
+    exit(refused, 1);
+    let message = text(refused);
+    assert!(message.contains("big.bin") && message.contains("file_hash_mismatch") && message.contains("no object was stored"), "{message}");
+    let versions = client.list_object_versions().bucket(bucket).send().await.unwrap();
+    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "objects were stored: {versions:?}");
+    let uploads = client.list_multipart_uploads().bucket(bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "a multipart upload was left behind: {uploads:?}");
+}
+
 /// `len` bytes of a fixed pattern that does not repeat within a multipart part.
 fn patterned(len: u32) -> Vec<u8> {
     (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
@@ -396,13 +409,7 @@ async fn archive_checks_a_multipart_file_during_upload_and_stores_nothing_on_mis
     std::fs::write(&in_bundle, &tampered).unwrap();
 
     let refused = run(archive_args(&target, "receipts-1.json").into_iter().map(String::from).collect());
-    exit(&refused, 1);
-    let message = text(&refused);
-    assert!(message.contains("big.bin") && message.contains("file_hash_mismatch") && message.contains("no object was stored"), "{message}");
-    let versions = s3.client.list_object_versions().bucket(&bucket).send().await.unwrap();
-    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "objects were stored: {versions:?}");
-    let uploads = s3.client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
-    assert!(uploads.uploads().is_empty(), "a multipart upload was left behind: {uploads:?}");
+    assert_refused_with_nothing_stored(&refused, &s3.client, &bucket).await;
     assert!(!dir.path().join("receipts-1.json").exists());
 
     std::fs::write(&in_bundle, &big).unwrap();
@@ -478,13 +485,7 @@ async fn upload_of_a_reviewed_plan_checks_a_multipart_file_during_upload() {
 
     let upload = ["upload", "bundle", "--plan", "plan.json", "--trust-root", "trust-root.json", "--receipts-out"];
     let refused = run(&[&upload[..], &["r1.json"]].concat());
-    exit(&refused, 1);
-    let message = text(&refused);
-    assert!(message.contains("big.bin") && message.contains("file_hash_mismatch") && message.contains("no object was stored"), "{message}");
-    let versions = s3.client.list_object_versions().bucket(&bucket).send().await.unwrap();
-    assert!(versions.versions().is_empty() && versions.delete_markers().is_empty(), "objects were stored: {versions:?}");
-    let uploads = s3.client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
-    assert!(uploads.uploads().is_empty(), "a multipart upload was left behind: {uploads:?}");
+    assert_refused_with_nothing_stored(&refused, &s3.client, &bucket).await;
     assert!(!dir.path().join("r1.json").exists());
 
     std::fs::write(&in_bundle, &big).unwrap();
