@@ -306,7 +306,8 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
 /// Run the plan while the deferred part of the bundle verification (the content of files large
 /// enough for S3 multipart) finishes on a blocking thread: their parts go out meanwhile, but no
 /// object is created before it passes ([`crate::store::WriteGate`]). If it fails, the archive
-/// is refused with the verification findings (exit 1) and nothing is stored.
+/// is refused with the verification findings (exit 1) and nothing is stored. With nothing
+/// deferred this is [`execute`].
 pub(crate) fn execute_verifying(
     plan: &StoragePlan,
     mut report: crate::bundle::BundleReport,
@@ -314,6 +315,9 @@ pub(crate) fn execute_verifying(
     observer: &dyn crate::upload::Observer,
     output: &Output,
 ) -> anyhow::Result<ArchiveOutcome> {
+    if report.deferred.is_empty() {
+        return execute(plan, &report.bundle_dir, request, output);
+    }
     let deferred = report.deferred.len();
     let (keeper, gate) = crate::store::WriteGate::new();
     request.upload.gate = Some(gate);
@@ -370,11 +374,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let execute_request = args.execute.request(&plan, output)?;
-    let outcome = if report.deferred.is_empty() {
-        execute(&plan, &report.bundle_dir, execute_request, output)?
-    } else {
-        execute_verifying(&plan, report, execute_request, observer.as_ref(), output)?
-    };
+    let outcome = execute_verifying(&plan, report, execute_request, observer.as_ref(), output)?;
     record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)

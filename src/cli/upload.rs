@@ -61,11 +61,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     check_plan_retention(&plan, &report, args.evidence.minimum_retention_days)?;
     let request = args.execute.request(&plan, output)?;
-    let outcome = if report.deferred.is_empty() {
-        crate::cli::archive::execute(&plan, &report.bundle_dir, request, output)?
-    } else {
-        crate::cli::archive::execute_verifying(&plan, report, request, observer.as_ref(), output)?
-    };
+    let outcome = crate::cli::archive::execute_verifying(&plan, report, request, observer.as_ref(), output)?;
     crate::cli::archive::record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
