@@ -534,6 +534,21 @@ fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() 
     assert!(text.contains("+ az deployment group create --resource-group rg-evidence --template-file") && text.contains("storageAccountName=wvevidence"), "{text}");
 }
 
+/// Run wormvault in `dir` with the Azurite development key (and no other Azure credentials):
+/// exit code, stdout, stderr.
+fn wormvault_azure(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = assert_cmd::Command::cargo_bin("wormvault")
+        .unwrap()
+        .current_dir(dir)
+        .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
+        .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+        .env_remove("AZURE_STORAGE_SAS_TOKEN")
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
 /// The lead's commands on azure targets: `archive` (stand-in: locked, receipts say store; bare
 /// Azurite: exit 1, or exit 0 with receipts saying unconfirmed when explicitly accepted),
 /// `check-remote --rehash`, `hold set/release` — state checked with direct REST calls.
@@ -542,18 +557,7 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
     let Some(azurite) = az::require_azurite() else { return };
     let Some(standin) = az::require_worm_standin() else { return };
     let work = tempfile::tempdir().unwrap();
-    let wormvault = |args: &[&str]| {
-        let out = assert_cmd::Command::cargo_bin("wormvault")
-            .unwrap()
-            .current_dir(work.path())
-            .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
-            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
-            .env_remove("AZURE_STORAGE_SAS_TOKEN")
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
-    };
+    let wormvault = |args: &[&str]| wormvault_azure(work.path(), args);
     let bundle = root().join("tests/fixtures/cavra/bundle-ed25519");
     let trust = root().join("tests/fixtures/cavra/keys/evidence-trust-roots.json");
     let (bundle, trust) = (bundle.to_str().unwrap(), trust.to_str().unwrap());
@@ -657,4 +661,45 @@ async fn resume_after_a_kill_mid_upload() {
 
 fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// `archive` to Azure does not hash a file of more than one block before uploading it: its
+/// blocks are staged while its content is checked, and Put Block List waits for that check. A
+/// file whose content no longer matches the manifest is refused (exit 1, the finding, "no object
+/// was stored") and the container lists no blob; the intact bundle then archives, locked.
+#[test]
+fn archive_to_azure_checks_a_multi_block_file_while_staging_and_commits_nothing_on_mismatch() {
+    let Some(standin) = az::require_worm_standin() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let wormvault = |args: &[&str]| wormvault_azure(work.path(), args);
+    std::fs::create_dir_all(work.path().join("files")).unwrap();
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(work.path().join("files/big.bin"), &big).unwrap();
+    std::fs::write(work.path().join("files/notes.txt"), "release notes\n").unwrap();
+    let (code, out, err) = wormvault(&["-q", "bundle", "create", "--unsigned", "--output", "bundle", "files"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let in_bundle = work.path().join("bundle/big.bin");
+    let mut tampered = big.clone();
+    tampered[10 * 1024 * 1024] ^= 0x04;
+    std::fs::write(&in_bundle, &tampered).unwrap();
+
+    let container = az::fresh_container(&standin, "deferred").unwrap();
+    let target = az::target(&standin, &container, "rel").to_string();
+    let (code, out, err) = wormvault(&["archive", "bundle", "--allow-unsigned", "--to", &target, "--receipts-out", "r1.json"]);
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(err.contains("big.bin") && err.contains("file_hash_mismatch") && err.contains("no object was stored"), "{err}");
+    let listing = az::rest(&standin, "GET", &format!("/{container}"), "restype=container&comp=list", &[], b"").unwrap();
+    assert!(!String::from_utf8_lossy(&listing.body).contains("<Blob>"), "a refused archive committed blobs: {}", String::from_utf8_lossy(&listing.body));
+    assert!(!work.path().join("r1.json").exists());
+
+    std::fs::write(&in_bundle, &big).unwrap();
+    let (code, out, err) = wormvault(&["archive", "bundle", "--allow-unsigned", "--to", &target, "--receipts-out", "r2.json"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(err.contains("matched the manifest before their upload was committed"), "{err}");
+    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("r2.json")).unwrap()).unwrap();
+    let key = set["receipts"].as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).find(|k| k.ends_with("/big.bin")).expect("a receipt for big.bin").to_string();
+    let head = az::rest(&standin, "HEAD", &format!("/{container}/{key}"), "", &[], b"").unwrap();
+    assert_eq!(head.header("content-length"), Some(big.len().to_string().as_str()));
+    assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("locked"));
+    assert_eq!(set["receipts"].as_array().unwrap().iter().find(|r| r["key"] == key.as_str()).unwrap()["sha256"], sha256_hex(&big));
 }

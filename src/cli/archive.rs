@@ -353,12 +353,14 @@ fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
     deferral_for(&args.plan.target()?)
 }
 
-/// The file size from which a file's content is checked while it uploads rather than before: on
-/// S3, files big enough for multipart (their parts go out while the file is hashed, and
-/// CompleteMultipartUpload waits for the check). None for other targets.
+/// The file size from which a file's content is checked while it uploads rather than before:
+/// on S3, files big enough for multipart (their parts go out while the file is hashed, and
+/// CompleteMultipartUpload waits for the check); on Azure, files of more than one staged block
+/// (Put Block List waits). None for the local vault, which has no invisible staging.
 pub(crate) fn deferral_for(target: &Target) -> anyhow::Result<Option<u64>> {
     Ok(match target {
         Target::S3 { .. } => Some(crate::store::s3::S3Settings::from_env()?.multipart_threshold.saturating_add(1)),
+        Target::Azure { .. } => Some(crate::store::azure::AzureOptions::default().block_size as u64 + 1),
         _ => None,
     })
 }

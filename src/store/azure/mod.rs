@@ -37,7 +37,7 @@ pub use auth::{AzureAuth, auth_from_env};
 
 use super::{
     CheckStatus, Enforcement, ImmutableStore, PreflightCheck, PreflightOptions, PreflightReport, Progress, PutObject,
-    RetentionMode, StoreError, StoredObject, Target,
+    RetentionMode, StoreError, StoredObject, Target, WriteGate,
 };
 
 /// The `x-ms-version` every request carries. Pinned (not the crate default) so requests are
@@ -314,6 +314,72 @@ impl AzureStore {
             .into_iter()
             .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
             .collect())
+    }
+
+    /// The create-only write behind [`ImmutableStore::put`] and [`ImmutableStore::put_gated`]:
+    /// stage the blocks, wait for the gate if there is one, commit, lock, read back.
+    async fn write(&self, object: &PutObject<'_>, progress: Progress<'_>, gate: Option<&WriteGate>) -> Result<StoredObject, StoreError> {
+        self.check_key(&object.key)?;
+        for (name, value) in &object.metadata {
+            if !valid_metadata_name(&metadata_name(name)) {
+                return Err(StoreError::Config(format!(
+                    "metadata name {name:?} for {} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')",
+                    object.key
+                )));
+            }
+            if name.eq_ignore_ascii_case(SHA256_METADATA) && !value.eq_ignore_ascii_case(&object.sha256) {
+                return Err(StoreError::Config(format!(
+                    "metadata {SHA256_METADATA}={value} for {} contradicts the object's SHA-256 {}",
+                    object.key, object.sha256
+                )));
+            }
+        }
+        if object.tags.len() > 10 || object.tags.iter().any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true)) {
+            return Err(StoreError::Config(format!(
+                "blob index tags for {} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _",
+                object.key
+            )));
+        }
+        let enforcement = self.enforcement();
+        if self.head_version(&object.key, None).await?.is_some() {
+            return Err(StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() });
+        }
+        let (ids, md5) = self.stage_blocks(object, progress).await?;
+        if let Some(gate) = gate {
+            gate.wait(&object.key).await?;
+        }
+        let mut metadata: HashMap<String, String> =
+            object.metadata.iter().filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA)).map(|(k, v)| (metadata_name(k), v.clone())).collect();
+        metadata.insert(SHA256_METADATA.to_string(), object.sha256.to_ascii_lowercase());
+        let options = BlockBlobClientCommitBlockListOptions {
+            if_none_match: Some(Etag::from("*")),
+            blob_content_md5: Some(md5.to_vec()),
+            blob_content_type: object.content_type.clone(),
+            metadata: Some(metadata),
+            blob_tags_string: if object.tags.is_empty() { None } else { Some(tags_header(&object.tags)) },
+            ..Default::default()
+        };
+        let list = BlockLookupList { latest: Some(ids), ..Default::default() };
+        let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
+            list.try_into().map_err(|e: azure_core::Error| cloud(&self.target, "Put Block List", Some(&object.key), e.to_string()))?;
+        let block = self.blob(&object.key).block_blob_client();
+        if let Err(e) = block.commit_block_list(body, Some(options)).await {
+            return Err(match status_of(&e) {
+                // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
+                // from some service versions).
+                (Some(409), Some(code)) if code == "BlobAlreadyExists" => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
+                (Some(412), _) => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
+                _ => cloud(&self.target, "Put Block List", Some(&object.key), describe(&e)),
+            });
+        }
+        self.lock(object, enforcement).await?;
+        let stored = self.head_version(&object.key, None).await?.ok_or_else(|| StoreError::NotHonoured {
+            target: self.target.to_string(),
+            key: object.key.clone(),
+            detail: "the blob is missing right after it was committed".to_string(),
+        })?;
+        self.verify(object, &md5, &stored, enforcement)?;
+        Ok(stored)
     }
 
     /// Stage every block of `object.source`, verifying size and SHA-256 against the request, and
@@ -604,64 +670,14 @@ impl ImmutableStore for AzureStore {
     }
 
     async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
-        self.check_key(&object.key)?;
-        for (name, value) in &object.metadata {
-            if !valid_metadata_name(&metadata_name(name)) {
-                return Err(StoreError::Config(format!(
-                    "metadata name {name:?} for {} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')",
-                    object.key
-                )));
-            }
-            if name.eq_ignore_ascii_case(SHA256_METADATA) && !value.eq_ignore_ascii_case(&object.sha256) {
-                return Err(StoreError::Config(format!(
-                    "metadata {SHA256_METADATA}={value} for {} contradicts the object's SHA-256 {}",
-                    object.key, object.sha256
-                )));
-            }
-        }
-        if object.tags.len() > 10 || object.tags.iter().any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true)) {
-            return Err(StoreError::Config(format!(
-                "blob index tags for {} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _",
-                object.key
-            )));
-        }
-        let enforcement = self.enforcement();
-        if self.head_version(&object.key, None).await?.is_some() {
-            return Err(StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() });
-        }
-        let (ids, md5) = self.stage_blocks(object, progress).await?;
-        let mut metadata: HashMap<String, String> =
-            object.metadata.iter().filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA)).map(|(k, v)| (metadata_name(k), v.clone())).collect();
-        metadata.insert(SHA256_METADATA.to_string(), object.sha256.to_ascii_lowercase());
-        let options = BlockBlobClientCommitBlockListOptions {
-            if_none_match: Some(Etag::from("*")),
-            blob_content_md5: Some(md5.to_vec()),
-            blob_content_type: object.content_type.clone(),
-            metadata: Some(metadata),
-            blob_tags_string: if object.tags.is_empty() { None } else { Some(tags_header(&object.tags)) },
-            ..Default::default()
-        };
-        let list = BlockLookupList { latest: Some(ids), ..Default::default() };
-        let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
-            list.try_into().map_err(|e: azure_core::Error| cloud(&self.target, "Put Block List", Some(&object.key), e.to_string()))?;
-        let block = self.blob(&object.key).block_blob_client();
-        if let Err(e) = block.commit_block_list(body, Some(options)).await {
-            return Err(match status_of(&e) {
-                // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
-                // from some service versions).
-                (Some(409), Some(code)) if code == "BlobAlreadyExists" => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
-                (Some(412), _) => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
-                _ => cloud(&self.target, "Put Block List", Some(&object.key), describe(&e)),
-            });
-        }
-        self.lock(object, enforcement).await?;
-        let stored = self.head_version(&object.key, None).await?.ok_or_else(|| StoreError::NotHonoured {
-            target: self.target.to_string(),
-            key: object.key.clone(),
-            detail: "the blob is missing right after it was committed".to_string(),
-        })?;
-        self.verify(object, &md5, &stored, enforcement)?;
-        Ok(stored)
+        self.write(object, progress, None).await
+    }
+
+    /// Stages every block first and waits for the gate only before Put Block List: staged,
+    /// uncommitted blocks are not a blob (no listing, read or version shows them) and Azure
+    /// discards them after seven days.
+    async fn put_gated(&self, object: &PutObject<'_>, gate: &WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+        self.write(object, progress, Some(gate)).await
     }
 
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
