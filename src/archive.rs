@@ -150,7 +150,7 @@ pub fn verify_bundle(path: &Path, options: &bundle::VerifyOptions, observer: &dy
         String::new()
     } else {
         format!(
-            "; the content of {} large file(s) is checked while their parts upload, and nothing is committed before it passes",
+            "; the content of {} large file(s) is checked while they upload, and nothing is committed before it passes",
             report.deferred.len()
         )
     };

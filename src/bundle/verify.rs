@@ -45,8 +45,9 @@ pub struct VerifyOptions {
     pub progress: Option<crate::hashing::ProgressHook>,
     /// Leave the content of listed files of at least this many bytes unchecked for now: they
     /// are named in [`BundleReport::deferred`], the report is not final, and the caller must run
-    /// [`finish_deferred`] before trusting it (`archive` does so while S3 multipart parts,
-    /// which are not objects yet, are already being sent). `None`: hash everything now.
+    /// [`finish_deferred`] before trusting it (`archive` and `upload --plan` do so while S3
+    /// multipart parts or Azure blocks, which are not objects yet, are already being sent).
+    /// `None`: hash everything now.
     pub defer_hashing_from: Option<u64>,
 }
 

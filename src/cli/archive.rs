@@ -304,8 +304,9 @@ pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, o
 }
 
 /// Run the plan while the deferred part of the bundle verification (the content of files large
-/// enough for S3 multipart) finishes on a blocking thread: their parts go out meanwhile, but no
-/// object is created before it passes ([`crate::store::WriteGate`]). If it fails, the archive
+/// enough for S3 multipart or several Azure blocks, see [`deferral_for`]) finishes on a blocking
+/// thread: their parts or blocks go out meanwhile, but no object is created before it passes
+/// ([`crate::store::WriteGate`]). If it fails, the archive
 /// is refused with the verification findings (exit 1) and nothing is stored. With nothing
 /// deferred this is [`execute`].
 pub(crate) fn execute_verifying(
@@ -344,8 +345,7 @@ pub(crate) fn execute_verifying(
     outcome
 }
 
-/// The size from which `archive` verifies a file's content alongside its upload: files that go
-/// to S3 as multipart uploads (their parts are invisible until completed). `None` elsewhere.
+/// [`deferral_for`] the archive's target; `None` for a dry run, which uploads nothing.
 fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
     if args.dry_run {
         return Ok(None);

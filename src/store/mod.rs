@@ -186,10 +186,11 @@ enum GateState {
 }
 
 /// Holds back the moment a write becomes a stored object until a check that runs alongside the
-/// upload has passed. `archive` uses it to verify large files while their multipart parts are
-/// already being sent: parts are not objects (S3 keeps them invisible until
-/// CompleteMultipartUpload, and an aborted upload leaves nothing), so sending them early is
-/// safe, while every single-part PUT and every completion waits here. If the check fails —
+/// upload has passed. `archive` and `upload --plan` use it to verify large files while their S3
+/// multipart parts or Azure blocks are already being sent: neither is an object (S3 keeps parts
+/// invisible until CompleteMultipartUpload, and an aborted upload leaves nothing; staged Azure
+/// blocks are not a blob until Put Block List), so sending them early is safe, while every
+/// single-part write and every completion waits here. If the check fails —
 /// or its [`GateKeeper`] is dropped without deciding — every waiting write fails with
 /// [`StoreError::Withheld`] and nothing is stored.
 #[derive(Debug, Clone)]
@@ -248,7 +249,7 @@ pub trait ImmutableStore: Send + Sync {
 
     /// [`ImmutableStore::put`] behind a [`WriteGate`]: nothing becomes an object before the gate
     /// opens. This default waits before starting; a store with invisible staging (S3 multipart
-    /// parts) sends them first and waits before committing.
+    /// parts, Azure staged blocks) sends them first and waits before committing.
     async fn put_gated(&self, object: &PutObject<'_>, gate: &WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
         gate.wait(&object.key).await?;
         self.put(object, progress).await
