@@ -499,3 +499,67 @@ async fn upload_of_a_reviewed_plan_checks_a_multipart_file_during_upload() {
     let sha = hex::encode(sha2::Sha256::digest(&big));
     assert_eq!(head.metadata().and_then(|m| m.get("sha256")).map(String::as_str), Some(sha.as_str()));
 }
+
+/// The records manager's commands on an S3 prefix, state read back with direct SDK calls:
+/// `hold set` puts a legal hold on every archived object and logs it, `hold release` is refused
+/// without confirmation and then releases, and `check-remote` reports what changed behind the
+/// receipts — the hold state (as information), and as failures a retention shortened (possible
+/// only under GOVERNANCE, with the bypass) and an object nobody receipted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_commands_and_check_remote_on_an_s3_prefix() {
+    let Some((s3, bucket, dir, target)) = s3_case().await else { return };
+    let run = |args: &[&str]| wormvault_s3(dir.path(), &s3.endpoint, &[], args.iter().map(|a| a.to_string()).collect());
+    evidence(dir.path(), "rel-hold", 2555);
+    let archived = json(&ok(run(&[&["--json"][..], &archive_args(&target, "r.json"), &["--governance"]].concat())));
+    let keys: Vec<String> = archived["upload"]["receipts"]["receipts"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys.len(), 4);
+    ok(run(&["check-remote", &target, "--receipts", "r.json"]));
+    let hold_of = |key: String| {
+        let client = s3.client.clone();
+        let bucket = bucket.clone();
+        async move {
+            let answer = client.get_object_legal_hold().bucket(&bucket).key(&key).send().await;
+            answer.ok().and_then(|a| a.legal_hold().and_then(|h| h.status().cloned()))
+        }
+    };
+    let on = Some(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On);
+    let prefix = format!("{target}/rel-hold");
+
+    let set = json(&ok(run(&["--json", "hold", "set", &prefix, "--case", "CASE-7", "--reason", "litigation", "--audit-log", "holds.jsonl"])));
+    let held: Vec<&str> = set["objects"].as_array().unwrap().iter().filter(|o| o["legal_hold"] == true).filter_map(|o| o["key"].as_str()).collect();
+    assert_eq!(held.len(), 6, "4 evidence objects, the receipts and the audit checkpoint: {set}");
+    assert!(keys.iter().all(|k| held.contains(&k.as_str())), "{set}");
+    for key in &keys {
+        assert_eq!(hold_of(key.clone()).await, on, "{key}");
+    }
+    let record: serde_json::Value = serde_json::from_str(std::fs::read_to_string(dir.path().join("holds.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!((record["event_type"].as_str(), record["metadata"]["case_id"].as_str()), (Some("legal_hold.set"), Some("CASE-7")));
+    // The receipts say no hold: check-remote reports the difference for every object, as
+    // information (a records manager's hold is not tampering), so it still exits 0.
+    let checked = json(&ok(run(&["--json", "check-remote", &target, "--receipts", "r.json"])));
+    assert_eq!(checked["ok"], true, "{checked}");
+    let findings = checked["findings"].as_array().unwrap().clone();
+    for key in &keys {
+        assert!(findings.iter().any(|f| f["kind"] == "hold_changed" && f["key"] == key.as_str()), "{key}: {findings:?}");
+    }
+
+    exit(&run(&["hold", "release", &prefix, "--case", "CASE-7", "--reason", "settled"]), 1);
+    assert_eq!(hold_of(keys[0].clone()).await, on, "an unconfirmed release released a hold");
+    ok(run(&["hold", "release", &prefix, "--case", "CASE-7", "--reason", "settled", "--confirm-release"]));
+    for key in &keys {
+        assert_ne!(hold_of(key.clone()).await, on, "{key}");
+    }
+    ok(run(&["check-remote", &target, "--receipts", "r.json"]));
+
+    // Behind the tool's back: a GOVERNANCE retention shortened with the bypass, and a stray object.
+    let until = aws_smithy_types::DateTime::from_secs(chrono::Utc::now().timestamp() + 86_400);
+    let retention = aws_sdk_s3::types::ObjectLockRetention::builder().mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance).retain_until_date(until).build();
+    s3.client.put_object_retention().bucket(&bucket).key(&keys[0]).retention(retention).bypass_governance_retention(true).send().await.unwrap();
+    let stray = format!("{}/stray.txt", keys[0].rsplit_once('/').unwrap().0);
+    s3.client.put_object().bucket(&bucket).key(&stray).body(b"not receipted".to_vec().into()).send().await.unwrap();
+    let checked = run(&["--json", "check-remote", &target, "--receipts", "r.json"]);
+    exit(&checked, 1);
+    let findings = json(&checked)["findings"].as_array().unwrap().clone();
+    assert!(findings.iter().any(|f| f["kind"] == "retention_shortened" && f["key"] == keys[0].as_str()), "{findings:?}");
+    assert!(findings.iter().any(|f| f["kind"] == "extra" && f["key"] == stray.as_str()), "{findings:?}");
+}
