@@ -5,7 +5,7 @@
 # the tests' status.
 #
 #   bash scripts/test.sh                 # everything: cargo test --all-targets
-#   bash scripts/test.sh --test smoke    # extra args replace --all-targets
+#   bash scripts/test.sh --test it smoke::   # extra args replace --all-targets
 #
 # With CI=true, emulator tests fail (never skip) when an emulator is unreachable.
 set -euo pipefail
@@ -15,7 +15,7 @@ root="$(pwd)"
 cargo_args=("$@")
 (( ${#cargo_args[@]} )) || cargo_args=(--all-targets)
 
-# Endpoints and credentials every emulator test reads (tests/support/mod.rs).
+# Endpoints and credentials every emulator test reads (tests/it/support/mod.rs).
 export WORMVAULT_S3_ENDPOINT=http://127.0.0.1:4566
 export WORMVAULT_AZURITE_ENDPOINT=http://127.0.0.1:10000/devstoreaccount1
 export WORMVAULT_AZURE_WORM_ENDPOINT=http://127.0.0.1:10001/devstoreaccount1

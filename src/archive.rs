@@ -37,7 +37,10 @@ pub enum Stage {
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let name = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         f.write_str(&name)
     }
 }
@@ -54,10 +57,18 @@ pub struct ArchiveError {
 
 impl ArchiveError {
     fn refused(stage: Stage, message: impl Into<String>) -> Self {
-        ArchiveError { stage, refusal: true, message: message.into() }
+        ArchiveError {
+            stage,
+            refusal: true,
+            message: message.into(),
+        }
     }
     fn failed(stage: Stage, message: impl Into<String>) -> Self {
-        ArchiveError { stage, refusal: false, message: message.into() }
+        ArchiveError {
+            stage,
+            refusal: false,
+            message: message.into(),
+        }
     }
 }
 
@@ -127,22 +138,45 @@ pub struct AnchorOutcome {
 }
 
 fn stage_event(observer: &dyn Observer, stage: Stage, status: &str, detail: impl Into<String>) {
-    observer.event(&Event::Stage { stage: stage.to_string(), status: status.into(), detail: detail.into() });
+    observer.event(&Event::Stage {
+        stage: stage.to_string(),
+        status: status.into(),
+        detail: detail.into(),
+    });
 }
 
 /// The refusal for a bundle that does not verify, every finding listed (`suffix` is appended).
 pub fn verification_refusal(report: &BundleReport, suffix: &str) -> ArchiveError {
-    let findings: Vec<String> = report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect();
+    let findings: Vec<String> = report
+        .findings
+        .iter()
+        .map(|f| format!("[{}] {}", f.kind, f.message))
+        .collect();
     ArchiveError::refused(
         Stage::Verify,
-        format!("bundle {} does not verify ({} problem(s)): {}{suffix}", report.input.display(), findings.len(), findings.join("; ")),
+        format!(
+            "bundle {} does not verify ({} problem(s)): {}{suffix}",
+            report.input.display(),
+            findings.len(),
+            findings.join("; ")
+        ),
     )
 }
 
 /// Stage 1: verify the bundle. Every finding is listed in the refusal.
-pub fn verify_bundle(path: &Path, options: &bundle::VerifyOptions, observer: &dyn Observer) -> Result<BundleReport, ArchiveError> {
-    stage_event(observer, Stage::Verify, "started", path.display().to_string());
-    let report = bundle::verify(path, options).map_err(|e| ArchiveError::failed(Stage::Verify, e.to_string()))?;
+pub fn verify_bundle(
+    path: &Path,
+    options: &bundle::VerifyOptions,
+    observer: &dyn Observer,
+) -> Result<BundleReport, ArchiveError> {
+    stage_event(
+        observer,
+        Stage::Verify,
+        "started",
+        path.display().to_string(),
+    );
+    let report = bundle::verify(path, options)
+        .map_err(|e| ArchiveError::failed(Stage::Verify, e.to_string()))?;
     if !report.valid {
         return Err(verification_refusal(&report, ""));
     }
@@ -158,41 +192,80 @@ pub fn verify_bundle(path: &Path, options: &bundle::VerifyOptions, observer: &dy
         observer,
         Stage::Verify,
         "passed",
-        format!("{} files, digest {}{deferred}", report.files.len(), report.digest.clone().unwrap_or_default()),
+        format!(
+            "{} files, digest {}{deferred}",
+            report.files.len(),
+            report.digest.clone().unwrap_or_default()
+        ),
     );
     Ok(report)
 }
 
 /// Stages 2 and 3: the retention gate and the plan (pure apart from hashing manifest.json).
-pub fn plan_bundle(report: &BundleReport, request: &PlanRequest, observer: &dyn Observer) -> Result<StoragePlan, ArchiveError> {
+pub fn plan_bundle(
+    report: &BundleReport,
+    request: &PlanRequest,
+    observer: &dyn Observer,
+) -> Result<StoragePlan, ArchiveError> {
     let policy = report.retention_policy.as_ref().ok_or_else(|| {
         ArchiveError::refused(Stage::Retention, "the bundle has no retention-policy.json; create it with `wormvault bundle create --retention-days N`")
     })?;
     let policy_days = i64::try_from(policy.retention_days).unwrap_or(i64::MAX);
     retention::check_minimum(policy_days, request.minimum_retention_days)
         .map_err(|e| ArchiveError::refused(Stage::Retention, e.to_string()))?;
-    let mut days = u32::try_from(policy.retention_days).map_err(|_| ArchiveError::refused(Stage::Retention, "retention_days is out of range"))?;
+    let mut days = u32::try_from(policy.retention_days)
+        .map_err(|_| ArchiveError::refused(Stage::Retention, "retention_days is out of range"))?;
     if let Some(requested) = request.retention_days {
         retention::check_minimum(i64::from(requested), request.minimum_retention_days)
             .map_err(|e| ArchiveError::refused(Stage::Retention, e.to_string()))?;
         days = days.max(requested);
     }
-    stage_event(observer, Stage::Retention, "passed", format!("{days} days (minimum {})", request.minimum_retention_days));
+    stage_event(
+        observer,
+        Stage::Retention,
+        "passed",
+        format!("{days} days (minimum {})", request.minimum_retention_days),
+    );
 
-    let manifest = report.manifest.as_ref().ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no manifest"))?;
-    let digest = report.digest.clone().ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no digest"))?;
-    let mut files: Vec<PlanFile> =
-        report.files.iter().map(|f| PlanFile { path: f.path.clone(), sha256: f.sha256.clone(), bytes: f.bytes }).collect();
+    let manifest = report
+        .manifest
+        .as_ref()
+        .ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no manifest"))?;
+    let digest = report
+        .digest
+        .clone()
+        .ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no digest"))?;
+    let mut files: Vec<PlanFile> = report
+        .files
+        .iter()
+        .map(|f| PlanFile {
+            path: f.path.clone(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+        })
+        .collect();
     let manifest_path = report.bundle_dir.join("manifest.json");
-    let manifest_digest = crate::hashing::sha256_file(&manifest_path, &|_| {})
-        .map_err(|e| ArchiveError::failed(Stage::Plan, format!("hashing {}: {e}", manifest_path.display())))?;
-    files.push(PlanFile { path: "manifest.json".into(), sha256: manifest_digest.sha256, bytes: manifest_digest.bytes });
+    let manifest_digest = crate::hashing::sha256_file(&manifest_path, &|_| {}).map_err(|e| {
+        ArchiveError::failed(
+            Stage::Plan,
+            format!("hashing {}: {e}", manifest_path.display()),
+        )
+    })?;
+    files.push(PlanFile {
+        path: "manifest.json".into(),
+        sha256: manifest_digest.sha256,
+        bytes: manifest_digest.bytes,
+    });
     let input = PlanInput {
         bundle_digest: digest,
-        manifest_signature: serde_json::to_value(&manifest.signature).unwrap_or(serde_json::Value::Null),
+        manifest_signature: serde_json::to_value(&manifest.signature)
+            .unwrap_or(serde_json::Value::Null),
         created_at: manifest.created_at.clone(),
         signer: manifest.signer.clone(),
-        session_id: request.session_id.clone().unwrap_or_else(|| policy.session_id.clone()),
+        session_id: request
+            .session_id
+            .clone()
+            .unwrap_or_else(|| policy.session_id.clone()),
         classification: Some(policy.classification.clone()),
         retention_days: days,
         policy_retain_until: crate::trust::parse_timestamp(&policy.retain_until),
@@ -209,7 +282,16 @@ pub fn plan_bundle(report: &BundleReport, request: &PlanRequest, observer: &dyn 
         plan::PlanError::Retention(_) => ArchiveError::refused(Stage::Retention, e.to_string()),
         _ => ArchiveError::refused(Stage::Plan, e.to_string()),
     })?;
-    stage_event(observer, Stage::Plan, "passed", format!("{} objects under {}", plan.objects.len(), plan.session_prefix));
+    stage_event(
+        observer,
+        Stage::Plan,
+        "passed",
+        format!(
+            "{} objects under {}",
+            plan.objects.len(),
+            plan.session_prefix
+        ),
+    );
     Ok(plan)
 }
 
@@ -232,13 +314,20 @@ async fn put_sidecar(
     let key = sidecar_key(plan, name);
     let mut tags = std::collections::BTreeMap::new();
     tags.insert("wormvault-session".to_string(), plan.session_id.clone());
-    tags.insert("wormvault-bundle-digest".to_string(), plan.bundle_digest.clone());
+    tags.insert(
+        "wormvault-bundle-digest".to_string(),
+        plan.bundle_digest.clone(),
+    );
     let object = PutObject {
         key: key.clone(),
         source: local,
         size: digest.bytes,
         sha256: digest.sha256.clone(),
-        lock: LockSpec { mode: plan.retention.mode, retain_until: plan.retention.retain_until, legal_hold: plan.retention.legal_hold },
+        lock: LockSpec {
+            mode: plan.retention.mode,
+            retain_until: plan.retention.retain_until,
+            legal_hold: plan.retention.legal_hold,
+        },
         tags,
         metadata: std::collections::BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
         content_type: Some("application/json".into()),
@@ -249,11 +338,19 @@ async fn put_sidecar(
             .head(&key)
             .await
             .map_err(|e| ArchiveError::failed(stage, e.to_string()))?
-            .ok_or_else(|| ArchiveError::failed(stage, format!("{key} vanished after AlreadyExists")))?,
+            .ok_or_else(|| {
+                ArchiveError::failed(stage, format!("{key} vanished after AlreadyExists"))
+            })?,
         Err(e) => return Err(ArchiveError::failed(stage, e.to_string())),
     };
     if stored.sha256.as_deref() != Some(digest.sha256.as_str()) {
-        return Err(ArchiveError::refused(stage, format!("{key} in the store has SHA-256 {:?}, expected {}", stored.sha256, digest.sha256)));
+        return Err(ArchiveError::refused(
+            stage,
+            format!(
+                "{key} in the store has SHA-256 {:?}, expected {}",
+                stored.sha256, digest.sha256
+            ),
+        ));
     }
     Ok(key)
 }
@@ -269,23 +366,40 @@ pub async fn execute(
     if request.receipts_out.exists() {
         return Err(ArchiveError::failed(
             Stage::Receipts,
-            format!("receipts file {} already exists; wormvault never overwrites receipts — pass another --receipts-out", request.receipts_out.display()),
+            format!(
+                "receipts file {} already exists; wormvault never overwrites receipts — pass another --receipts-out",
+                request.receipts_out.display()
+            ),
         ));
     }
-    stage_event(observer.as_ref(), Stage::Preflight, "started", plan.target.clone());
-    let upload = upload::execute(plan, bundle_dir, store, &request.upload, observer.clone()).await.map_err(|e| {
-        let stage = match e {
-            upload::UploadError::Preflight { .. } => Stage::Preflight,
-            upload::UploadError::ReadBack { .. } => Stage::Receipts,
-            _ => Stage::Upload,
-        };
-        ArchiveError { stage, refusal: e.is_refusal(), message: e.to_string() }
-    })?;
+    stage_event(
+        observer.as_ref(),
+        Stage::Preflight,
+        "started",
+        plan.target.clone(),
+    );
+    let upload = upload::execute(plan, bundle_dir, store, &request.upload, observer.clone())
+        .await
+        .map_err(|e| {
+            let stage = match e {
+                upload::UploadError::Preflight { .. } => Stage::Preflight,
+                upload::UploadError::ReadBack { .. } => Stage::Receipts,
+                _ => Stage::Upload,
+            };
+            ArchiveError {
+                stage,
+                refusal: e.is_refusal(),
+                message: e.to_string(),
+            }
+        })?;
     stage_event(
         observer.as_ref(),
         Stage::Upload,
         "passed",
-        format!("{} uploaded, {} already present, all read back", upload.uploaded, upload.already_present),
+        format!(
+            "{} uploaded, {} already present, all read back",
+            upload.uploaded, upload.already_present
+        ),
     );
 
     // Receipts: signed if asked, written locally (create-only), then stored locked beside the
@@ -295,10 +409,25 @@ pub async fn execute(
         receipts.sign(key, key_id);
     }
     let receipts_sha256 = receipts.digest();
-    write_new(&request.receipts_out, receipts.to_json().as_bytes()).map_err(|e| ArchiveError::failed(Stage::Receipts, e))?;
-    let receipts_key =
-        put_sidecar(store, plan, &format!("receipts-{}.json", &receipts_sha256[..16]), &request.receipts_out, Stage::Receipts).await?;
-    stage_event(observer.as_ref(), Stage::Receipts, "passed", format!("{} (sha256 {receipts_sha256})", request.receipts_out.display()));
+    write_new(&request.receipts_out, receipts.to_json().as_bytes())
+        .map_err(|e| ArchiveError::failed(Stage::Receipts, e))?;
+    let receipts_key = put_sidecar(
+        store,
+        plan,
+        &format!("receipts-{}.json", &receipts_sha256[..16]),
+        &request.receipts_out,
+        Stage::Receipts,
+    )
+    .await?;
+    stage_event(
+        observer.as_ref(),
+        Stage::Receipts,
+        "passed",
+        format!(
+            "{} (sha256 {receipts_sha256})",
+            request.receipts_out.display()
+        ),
+    );
     let mut upload = upload;
     upload.receipts = receipts;
 
@@ -310,8 +439,14 @@ pub async fn execute(
         metadata.insert("plan_sha256".into(), plan.digest().into());
         metadata.insert("bundle_digest".into(), plan.bundle_digest.clone().into());
         metadata.insert("objects".into(), plan.objects.len().into());
-        metadata.insert("enforcement".into(), upload.receipts.enforcement.to_string().into());
-        metadata.insert("retain_until".into(), plan.retention.retain_until.to_rfc3339().into());
+        metadata.insert(
+            "enforcement".into(),
+            upload.receipts.enforcement.to_string().into(),
+        );
+        metadata.insert(
+            "retain_until".into(),
+            plan.retention.retain_until.to_rfc3339().into(),
+        );
         metadata.insert("receipts_key".into(), receipts_key.clone().into());
         let record = NewRecord {
             event_type: "evidence.archived".into(),
@@ -321,12 +456,25 @@ pub async fn execute(
             decision: "archived".into(),
             tenant_id: settings.tenant_id.clone(),
             workspace_id: settings.workspace_id.clone(),
-            evidence_refs: vec![format!("bundle:sha256:{}", plan.bundle_digest), format!("receipts:sha256:{receipts_sha256}")],
+            evidence_refs: vec![
+                format!("bundle:sha256:{}", plan.bundle_digest),
+                format!("receipts:sha256:{receipts_sha256}"),
+            ],
             metadata,
             created_at: None,
         };
-        let written = audit::append(&settings.log, &record, &settings.signer).map_err(|e| ArchiveError::failed(Stage::AuditEvent, e.to_string()))?;
-        stage_event(observer.as_ref(), Stage::AuditEvent, "passed", format!("record {} in {}", written.sequence().unwrap_or(0), settings.log.display()));
+        let written = audit::append(&settings.log, &record, &settings.signer)
+            .map_err(|e| ArchiveError::failed(Stage::AuditEvent, e.to_string()))?;
+        stage_event(
+            observer.as_ref(),
+            Stage::AuditEvent,
+            "passed",
+            format!(
+                "record {} in {}",
+                written.sequence().unwrap_or(0),
+                settings.log.display()
+            ),
+        );
         audit_record = Some(serde_json::Value::Object(written.fields));
 
         if let Some(anchor) = &settings.anchor {
@@ -335,16 +483,48 @@ pub async fn execute(
             if !verified.valid {
                 return Err(ArchiveError::refused(
                     Stage::Anchor,
-                    format!("audit log {} does not verify; refusing to anchor it: {}", settings.log.display(), verified.errors.join("; ")),
+                    format!(
+                        "audit log {} does not verify; refusing to anchor it: {}",
+                        settings.log.display(),
+                        verified.errors.join("; ")
+                    ),
                 ));
             }
-            let root = base64_root(&verified.merkle_root).map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
-            let head = audit::Checkpoint { origin: anchor.origin.clone(), size: verified.tree_size, root };
-            let note = head.sign(&anchor.origin, anchor.key.signing_key()).map_err(|e| ArchiveError::failed(Stage::Anchor, e.to_string()))?;
-            write_new(&anchor.output, note.as_bytes()).map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
-            let key = put_sidecar(store, plan, &format!("audit-checkpoint-{}.txt", verified.tree_size), &anchor.output, Stage::Anchor).await?;
-            stage_event(observer.as_ref(), Stage::Anchor, "passed", format!("checkpoint of {} records stored at {key}", verified.tree_size));
-            checkpoint = Some(AnchorOutcome { path: anchor.output.clone(), key, tree_size: verified.tree_size, root: verified.merkle_root.clone() });
+            let root = base64_root(&verified.merkle_root)
+                .map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
+            let head = audit::Checkpoint {
+                origin: anchor.origin.clone(),
+                size: verified.tree_size,
+                root,
+            };
+            let note = head
+                .sign(&anchor.origin, anchor.key.signing_key())
+                .map_err(|e| ArchiveError::failed(Stage::Anchor, e.to_string()))?;
+            write_new(&anchor.output, note.as_bytes())
+                .map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
+            let key = put_sidecar(
+                store,
+                plan,
+                &format!("audit-checkpoint-{}.txt", verified.tree_size),
+                &anchor.output,
+                Stage::Anchor,
+            )
+            .await?;
+            stage_event(
+                observer.as_ref(),
+                Stage::Anchor,
+                "passed",
+                format!(
+                    "checkpoint of {} records stored at {key}",
+                    verified.tree_size
+                ),
+            );
+            checkpoint = Some(AnchorOutcome {
+                path: anchor.output.clone(),
+                key,
+                tree_size: verified.tree_size,
+                root: verified.merkle_root.clone(),
+            });
         }
     }
     Ok(ArchiveOutcome {
@@ -371,14 +551,17 @@ fn base64_root(text: &str) -> Result<[u8; 32], String> {
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| format!("creating {} (never overwritten): {e}", path.display()))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| format!("writing {}: {e}", path.display()))
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Where an archived session's local artifacts are, so `handoff --session` can find them.
@@ -417,7 +600,10 @@ pub fn record_session(
     let dir = state_dir
         .join("sessions")
         .join(&outcome.plan.session_id)
-        .join(format!("{}-{stamp}", &outcome.plan.bundle_digest[..16.min(outcome.plan.bundle_digest.len())]));
+        .join(format!(
+            "{}-{stamp}",
+            &outcome.plan.bundle_digest[..16.min(outcome.plan.bundle_digest.len())]
+        ));
     let plan_path = dir.join("plan.json");
     let mut plan_text = serde_json::to_string_pretty(&outcome.plan).map_err(|e| e.to_string())?;
     plan_text.push('\n');
@@ -445,7 +631,12 @@ pub fn record_session(
         checkpoint_key,
     };
     let path = dir.join("session.json");
-    write_new(&path, serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?.as_bytes())?;
+    write_new(
+        &path,
+        serde_json::to_string_pretty(&record)
+            .map_err(|e| e.to_string())?
+            .as_bytes(),
+    )?;
     Ok(path)
 }
 
@@ -458,9 +649,15 @@ pub fn find_session(state_dir: &Path, session_id: &str) -> Result<SessionRecord,
     })?;
     for entry in entries.flatten() {
         let path = entry.path().join("session.json");
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let record: SessionRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if newest.as_ref().is_none_or(|n| record.archived_at > n.archived_at) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let record: SessionRecord =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if newest
+            .as_ref()
+            .is_none_or(|n| record.archived_at > n.archived_at)
+        {
             newest = Some(record);
         }
     }

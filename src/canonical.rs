@@ -96,7 +96,9 @@ pub fn python_float_repr(value: f64) -> String {
     let (mantissa, exponent) = scientific
         .split_once('e')
         .expect("Rust's {:e} float format always contains 'e'");
-    let exponent: i32 = exponent.parse().expect("Rust's {:e} exponent is an integer");
+    let exponent: i32 = exponent
+        .parse()
+        .expect("Rust's {:e} exponent is an integer");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     // Python's decpt: value = 0.d1d2... * 10^decpt.
     let decpt = exponent + 1;
@@ -113,7 +115,11 @@ pub fn python_float_repr(value: f64) -> String {
     } else {
         let (first, rest) = digits.split_at(1);
         let exp_sign = if exponent < 0 { '-' } else { '+' };
-        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         format!("{first}{fraction}e{exp_sign}{:02}", exponent.abs())
     };
     format!("{sign}{body}")
@@ -255,7 +261,10 @@ mod tests {
     #[test]
     fn keys_sorted_recursively_and_separators() {
         let value = json!({"b": [1, {"z": null, "a": true}], "a": {}, "é": [], "Z": 1.0});
-        assert_eq!(compact(&value), r#"{"Z":1.0,"a":{},"b":[1,{"a":true,"z":null}],"\u00e9":[]}"#);
+        assert_eq!(
+            compact(&value),
+            r#"{"Z":1.0,"a":{},"b":[1,{"a":true,"z":null}],"\u00e9":[]}"#
+        );
         assert_eq!(
             spaced(&value),
             r#"{"Z": 1.0, "a": {}, "b": [1, {"a": true, "z": null}], "\u00e9": []}"#
@@ -272,9 +281,17 @@ mod tests {
 
     #[test]
     fn strict_parse_rejects_duplicates_and_trailing() {
-        assert!(parse_strict(r#"{"a":1,"a":2}"#).unwrap_err().to_string().contains("duplicate"));
+        assert!(
+            parse_strict(r#"{"a":1,"a":2}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate")
+        );
         assert!(parse_strict(r#"{"a":1} x"#).is_err());
         assert!(parse_strict("NaN").is_err());
-        assert_eq!(parse_strict(r#"{"a":[1,2.5]}"#).unwrap(), json!({"a":[1,2.5]}));
+        assert_eq!(
+            parse_strict(r#"{"a":[1,2.5]}"#).unwrap(),
+            json!({"a":[1,2.5]})
+        );
     }
 }

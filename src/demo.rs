@@ -38,19 +38,32 @@ pub struct DemoError {
 }
 
 fn fail(step: &str) -> impl Fn(String) -> DemoError + '_ {
-    move |message| DemoError { step: step.into(), message }
+    move |message| DemoError {
+        step: step.into(),
+        message,
+    }
 }
 
 /// Run the demo in `directory` (created; must not exist). `say` is called after each step.
-pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer: Arc<dyn Observer>) -> Result<DemoReport, DemoError> {
+pub async fn run(
+    directory: &Path,
+    say: &(dyn Fn(&Step) + Send + Sync),
+    observer: Arc<dyn Observer>,
+) -> Result<DemoReport, DemoError> {
     let mut steps = Vec::new();
     let mut record = |step: &str, detail: String| {
-        let step = Step { step: step.into(), detail };
+        let step = Step {
+            step: step.into(),
+            detail,
+        };
         say(&step);
         steps.push(step);
     };
     if directory.exists() {
-        return Err(fail("prepare")(format!("{} already exists; the demo only writes into a fresh directory", directory.display())));
+        return Err(fail("prepare")(format!(
+            "{} already exists; the demo only writes into a fresh directory",
+            directory.display()
+        )));
     }
     let dir = std::path::absolute(directory).map_err(|e| fail("prepare")(e.to_string()))?;
     std::fs::create_dir_all(dir.join("keys")).map_err(|e| fail("prepare")(e.to_string()))?;
@@ -60,34 +73,67 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
     let private_pem = key.private_pem().map_err(|e| fail("keys")(e.to_string()))?;
     let public_pem = key.public().spki_pem();
     let private_path = dir.join("keys/evidence-ed25519-private.pem");
-    crate::trust::write_private_key(&private_path, &private_pem).map_err(|e| fail("keys")(e.to_string()))?;
-    std::fs::write(dir.join("keys/evidence-ed25519-public.pem"), &public_pem).map_err(|e| fail("keys")(e.to_string()))?;
-    let now = chrono::Utc::now();
-    let root = TrustRoot::new(&public_pem, Some(KEY_ID.into()), "demo release team", RootStatus::Active, Some(now - chrono::Duration::minutes(5)), None)
+    crate::trust::write_private_key(&private_path, &private_pem)
         .map_err(|e| fail("keys")(e.to_string()))?;
+    std::fs::write(dir.join("keys/evidence-ed25519-public.pem"), &public_pem)
+        .map_err(|e| fail("keys")(e.to_string()))?;
+    let now = chrono::Utc::now();
+    let root = TrustRoot::new(
+        &public_pem,
+        Some(KEY_ID.into()),
+        "demo release team",
+        RootStatus::Active,
+        Some(now - chrono::Duration::minutes(5)),
+        None,
+    )
+    .map_err(|e| fail("keys")(e.to_string()))?;
     let roots = TrustRootBundle::new(vec![root], now).map_err(|e| fail("keys")(e.to_string()))?;
     let trust_path = dir.join("trust-roots.json");
-    std::fs::write(&trust_path, serde_json::to_string_pretty(&roots).unwrap_or_default()).map_err(|e| fail("keys")(e.to_string()))?;
-    record("keys", format!("Ed25519 key {KEY_ID} (fingerprint {}), private key mode 0600; trust roots in {}", key.public().fingerprint(), trust_path.display()));
+    std::fs::write(
+        &trust_path,
+        serde_json::to_string_pretty(&roots).unwrap_or_default(),
+    )
+    .map_err(|e| fail("keys")(e.to_string()))?;
+    record(
+        "keys",
+        format!(
+            "Ed25519 key {KEY_ID} (fingerprint {}), private key mode 0600; trust roots in {}",
+            key.public().fingerprint(),
+            trust_path.display()
+        ),
+    );
 
     // 2. A signed sample bundle.
     let evidence = dir.join("evidence");
     std::fs::create_dir_all(&evidence).map_err(|e| fail("bundle")(e.to_string()))?;
     for (name, text) in [
-        ("evidence.json", "{\"release\": \"demo-1.0.0\", \"tests\": \"passed\", \"sbom\": \"sbom.spdx.json\"}\n"),
-        ("pr-attestation.md", "# Pull request attestation\n\nReviewed and approved by two maintainers.\n"),
-        ("siem-event.json", "{\"event\": \"release.approved\", \"actor\": \"security-operator\"}\n"),
+        (
+            "evidence.json",
+            "{\"release\": \"demo-1.0.0\", \"tests\": \"passed\", \"sbom\": \"sbom.spdx.json\"}\n",
+        ),
+        (
+            "pr-attestation.md",
+            "# Pull request attestation\n\nReviewed and approved by two maintainers.\n",
+        ),
+        (
+            "siem-event.json",
+            "{\"event\": \"release.approved\", \"actor\": \"security-operator\"}\n",
+        ),
     ] {
         std::fs::write(evidence.join(name), text).map_err(|e| fail("bundle")(e.to_string()))?;
     }
     let bundle_dir = dir.join("bundle");
-    let signing_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(|e| fail("bundle")(e.to_string()))?;
+    let signing_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key")
+        .map_err(|e| fail("bundle")(e.to_string()))?;
     let created = bundle::create(
         &[evidence],
         &CreateOptions {
             output: bundle_dir.clone(),
             signer: "demo release team".into(),
-            signing: Signing::Ed25519 { key: signing_key, key_id: Some(KEY_ID.into()) },
+            signing: Signing::Ed25519 {
+                key: signing_key,
+                key_id: Some(KEY_ID.into()),
+            },
             retention_days: u64::from(crate::retention::MINIMUM_RETENTION_DAYS),
             classification: "regulated-sdlc".into(),
             legal_hold: false,
@@ -96,14 +142,39 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
         },
     )
     .map_err(|e| fail("bundle")(e.to_string()))?;
-    record("bundle", format!("{} files signed with Ed25519 into {} (digest {})", created.files.len(), bundle_dir.display(), created.digest));
+    record(
+        "bundle",
+        format!(
+            "{} files signed with Ed25519 into {} (digest {})",
+            created.files.len(),
+            bundle_dir.display(),
+            created.digest
+        ),
+    );
 
     // 3. An audit log with the decisions that led to the release.
     let log = dir.join("audit.jsonl");
-    let audit_key = || KeyPair::from_pkcs8_pem(&private_pem, "demo key").map(|k| Signer::Ed25519 { key: Box::new(k), key_id: KEY_ID.into() });
+    let audit_key = || {
+        KeyPair::from_pkcs8_pem(&private_pem, "demo key").map(|k| Signer::Ed25519 {
+            key: Box::new(k),
+            key_id: KEY_ID.into(),
+        })
+    };
     for (event_type, actor, action, target, decision) in [
-        ("runtime.decision", "agent:release-bot", "deploy", "release/demo-1.0.0", "require_approval"),
-        ("approval.decision", "security-operator", "approve", "release/demo-1.0.0", "approved"),
+        (
+            "runtime.decision",
+            "agent:release-bot",
+            "deploy",
+            "release/demo-1.0.0",
+            "require_approval",
+        ),
+        (
+            "approval.decision",
+            "security-operator",
+            "approve",
+            "release/demo-1.0.0",
+            "approved",
+        ),
     ] {
         let signer = audit_key().map_err(|e| fail("audit log")(e.to_string()))?;
         let new = NewRecord {
@@ -117,18 +188,29 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
         };
         audit::append(&log, &new, &signer).map_err(|e| fail("audit log")(e.to_string()))?;
     }
-    record("audit log", format!("2 Ed25519-signed, hash-chained records in {}", log.display()));
+    record(
+        "audit log",
+        format!(
+            "2 Ed25519-signed, hash-chained records in {}",
+            log.display()
+        ),
+    );
 
     // 4. Archive: verify, retention gate, plan, preflight, upload, read-back receipts, audit
     //    event, signed checkpoint.
     let verify_options = bundle::VerifyOptions {
-        trust: Some(crate::trust::TrustStore::load(&trust_path).map_err(|e| fail("archive")(e.to_string()))?),
+        trust: Some(
+            crate::trust::TrustStore::load(&trust_path)
+                .map_err(|e| fail("archive")(e.to_string()))?,
+        ),
         key_id: Some(KEY_ID.into()),
         ..Default::default()
     };
-    let report = archive::verify_bundle(&bundle_dir, &verify_options, observer.as_ref()).map_err(|e| fail("archive")(e.to_string()))?;
+    let report = archive::verify_bundle(&bundle_dir, &verify_options, observer.as_ref())
+        .map_err(|e| fail("archive")(e.to_string()))?;
     let vault = dir.join("vault");
-    let target = Target::parse(&format!("file://{}", vault.display())).map_err(|e| fail("archive")(e.to_string()))?;
+    let target = Target::parse(&format!("file://{}", vault.display()))
+        .map_err(|e| fail("archive")(e.to_string()))?;
     let plan = archive::plan_bundle(
         &report,
         &PlanRequest {
@@ -143,9 +225,12 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
         observer.as_ref(),
     )
     .map_err(|e| fail("archive")(e.to_string()))?;
-    let store = store::open(&target).await.map_err(|e| fail("archive")(e.to_string()))?;
+    let store = store::open(&target)
+        .await
+        .map_err(|e| fail("archive")(e.to_string()))?;
     let signer = audit_key().map_err(|e| fail("archive")(e.to_string()))?;
-    let anchor_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(|e| fail("archive")(e.to_string()))?;
+    let anchor_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key")
+        .map_err(|e| fail("archive")(e.to_string()))?;
     let outcome = archive::execute(
         &plan,
         &report.bundle_dir,
@@ -153,14 +238,22 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
         ExecuteRequest {
             upload: UploadOptions::default(),
             receipts_out: dir.join("receipts.json"),
-            receipt_key: Some((KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(|e| fail("archive")(e.to_string()))?, KEY_ID.into())),
+            receipt_key: Some((
+                KeyPair::from_pkcs8_pem(&private_pem, "demo key")
+                    .map_err(|e| fail("archive")(e.to_string()))?,
+                KEY_ID.into(),
+            )),
             audit: Some(AuditSettings {
                 log: log.clone(),
                 signer,
                 actor: "wormvault-demo".into(),
                 tenant_id: None,
                 workspace_id: None,
-                anchor: Some(AnchorSettings { origin: "wormvault.demo/audit-log".into(), key: anchor_key, output: dir.join("audit-checkpoint.txt") }),
+                anchor: Some(AnchorSettings {
+                    origin: "wormvault.demo/audit-log".into(),
+                    key: anchor_key,
+                    output: dir.join("audit-checkpoint.txt"),
+                }),
             }),
         },
         observer.clone(),
@@ -178,21 +271,43 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
             outcome.receipts_path.display()
         ),
     );
-    record("audit event", format!("evidence.archived appended carrying the receipts' SHA-256 {}; checkpoint signed and stored beside the evidence", outcome.receipts_sha256));
+    record(
+        "audit event",
+        format!(
+            "evidence.archived appended carrying the receipts' SHA-256 {}; checkpoint signed and stored beside the evidence",
+            outcome.receipts_sha256
+        ),
+    );
 
     // 5. WORM in action: deleting an archived object is refused.
     let first = &outcome.plan.objects[0].key;
     match store.delete(first, None).await {
-        Err(StoreError::Protected { detail, .. }) => record("worm check", format!("deleting {first} was refused: {detail}")),
+        Err(StoreError::Protected { detail, .. }) => record(
+            "worm check",
+            format!("deleting {first} was refused: {detail}"),
+        ),
         Err(e) => return Err(fail("worm check")(format!("unexpected error: {e}"))),
-        Ok(()) => return Err(fail("worm check")(format!("{first} could be deleted; the vault is not protecting it"))),
+        Ok(()) => {
+            return Err(fail("worm check")(format!(
+                "{first} could be deleted; the vault is not protecting it"
+            )));
+        }
     }
 
     // 6. The auditor's handoff package, verified offline.
     let session_dir = dir.join(".wormvault");
-    archive::record_session(&session_dir, &outcome, &bundle_dir, Some(&trust_path), Some(&log), Some(&public_pem))
-        .map_err(fail("handoff"))?;
-    let plan_path = archive::find_session(&session_dir, &outcome.plan.session_id).map_err(fail("handoff"))?.plan;
+    archive::record_session(
+        &session_dir,
+        &outcome,
+        &bundle_dir,
+        Some(&trust_path),
+        Some(&log),
+        Some(&public_pem),
+    )
+    .map_err(fail("handoff"))?;
+    let plan_path = archive::find_session(&session_dir, &outcome.plan.session_id)
+        .map_err(fail("handoff"))?
+        .plan;
     let handoff_path = dir.join("handoff.tar.gz");
     let inputs = crate::handoff::HandoffInputs {
         bundle: bundle_dir.clone(),
@@ -205,8 +320,16 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
         minimum_retention_days: crate::retention::MINIMUM_RETENTION_DAYS,
     };
     crate::handoff::create(&inputs, &handoff_path).map_err(|e| fail("handoff")(e.to_string()))?;
-    record("handoff", format!("auditor package {}", handoff_path.display()));
-    let (verified, html) = crate::handoff::verify(&handoff_path, crate::retention::MINIMUM_RETENTION_DAYS, None).map_err(|e| fail("handoff verify")(e.to_string()))?;
+    record(
+        "handoff",
+        format!("auditor package {}", handoff_path.display()),
+    );
+    let (verified, html) = crate::handoff::verify(
+        &handoff_path,
+        crate::retention::MINIMUM_RETENTION_DAYS,
+        None,
+    )
+    .map_err(|e| fail("handoff verify")(e.to_string()))?;
     let html_path = dir.join("handoff-report.html");
     std::fs::write(&html_path, html).map_err(|e| fail("handoff verify")(e.to_string()))?;
     let passed = verified.checks.iter().filter(|c| c.passed).count();
@@ -219,5 +342,10 @@ pub async fn run(directory: &Path, say: &(dyn Fn(&Step) + Send + Sync), observer
             html_path.display()
         ),
     );
-    Ok(DemoReport { directory: dir, steps, handoff: handoff_path, handoff_valid: verified.valid })
+    Ok(DemoReport {
+        directory: dir,
+        steps,
+        handoff: handoff_path,
+        handoff_valid: verified.valid,
+    })
 }

@@ -57,10 +57,17 @@ pub fn escape(text: &str) -> String {
 }
 
 pub fn render(view: &ReportView) -> String {
-    let verdict = if view.valid { "VERIFIED" } else { "VERIFICATION FAILED" };
+    let verdict = if view.valid {
+        "VERIFIED"
+    } else {
+        "VERIFICATION FAILED"
+    };
     let mut html = String::new();
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    html.push_str(&format!("<title>wormvault handoff: {}</title>\n", escape(&view.session_id)));
+    html.push_str(&format!(
+        "<title>wormvault handoff: {}</title>\n",
+        escape(&view.session_id)
+    ));
     html.push_str(
         "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%;margin:1em 0}\
          th,td{border:1px solid #bbb;padding:4px 8px;text-align:left;font-size:13px;vertical-align:top}\
@@ -79,11 +86,18 @@ pub fn render(view: &ReportView) -> String {
     for (label, value) in [
         ("Verified at", &view.verified_at),
         ("Storage target", &view.target),
-        ("Bundle digest (SHA-256 of the canonical manifest)", &view.bundle_digest),
+        (
+            "Bundle digest (SHA-256 of the canonical manifest)",
+            &view.bundle_digest,
+        ),
         ("Signer", &view.signer),
         ("Signing key", &view.signing_key),
     ] {
-        html.push_str(&format!("<tr><th>{}</th><td><code>{}</code></td></tr>\n", escape(label), escape(value)));
+        html.push_str(&format!(
+            "<tr><th>{}</th><td><code>{}</code></td></tr>\n",
+            escape(label),
+            escape(value)
+        ));
     }
     html.push_str("</table>\n<h2>What was verified</h2>\n<table id=\"checks\">\n<tr><th>Check</th><th>Result</th><th>Detail</th></tr>\n");
     for check in &view.checks {
@@ -129,13 +143,19 @@ mod tests {
             signer: "a&b".into(),
             signing_key: "k".into(),
             valid: false,
-            checks: vec![ReportCheck { name: "x\"y".into(), passed: false, detail: "'d'".into() }],
+            checks: vec![ReportCheck {
+                name: "x\"y".into(),
+                passed: false,
+                detail: "'d'".into(),
+            }],
             objects: vec![],
         };
         let html = render(&view);
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(html.contains("a&amp;b") && html.contains("x&quot;y") && html.contains("&#39;d&#39;"));
+        assert!(
+            html.contains("a&amp;b") && html.contains("x&quot;y") && html.contains("&#39;d&#39;")
+        );
         assert!(html.contains("VERIFICATION FAILED"));
     }
 }

@@ -53,7 +53,10 @@ pub fn sha256_reader(
         total += read as u64;
         progress(read as u64);
     }
-    Ok(FileDigest { sha256: hex::encode(hasher.finalize()), bytes: total })
+    Ok(FileDigest {
+        sha256: hex::encode(hasher.finalize()),
+        bytes: total,
+    })
 }
 
 /// SHA-256 of bytes in memory, lowercase hex.
@@ -67,7 +70,10 @@ pub fn sha256_files(
     paths: &[PathBuf],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<std::io::Result<FileDigest>> {
-    paths.par_iter().map(|path| sha256_file(path, progress)).collect()
+    paths
+        .par_iter()
+        .map(|path| sha256_file(path, progress))
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ pub struct HoldReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
-    #[error("releasing a legal hold needs explicit confirmation (--confirm-release); it makes the objects deletable once their retention ends")]
+    #[error(
+        "releasing a legal hold needs explicit confirmation (--confirm-release); it makes the objects deletable once their retention ends"
+    )]
     ReleaseNotConfirmed,
     #[error("no objects under {prefix} in {target}")]
     NothingThere { target: String, prefix: String },
@@ -58,7 +60,10 @@ pub async fn apply(
     }
     let listing = store.list(prefix).await?;
     if listing.is_empty() {
-        return Err(HoldError::NothingThere { target: store.target().to_string(), prefix: prefix.to_string() });
+        return Err(HoldError::NothingThere {
+            target: store.target().to_string(),
+            prefix: prefix.to_string(),
+        });
     }
     let mut objects = Vec::with_capacity(listing.len());
     for object in listing {
@@ -66,16 +71,34 @@ pub async fn apply(
             HoldAction::Status => Ok(object.legal_hold),
             HoldAction::Set | HoldAction::Release => {
                 let wanted = action == HoldAction::Set;
-                match store.set_legal_hold(&object.key, object.version_id.as_deref(), wanted).await {
+                match store
+                    .set_legal_hold(&object.key, object.version_id.as_deref(), wanted)
+                    .await
+                {
                     Ok(state) if state.legal_hold == Some(wanted) => Ok(state.legal_hold),
-                    Ok(state) => Err(format!("store reports legal hold {:?} after the request", state.legal_hold)),
+                    Ok(state) => Err(format!(
+                        "store reports legal hold {:?} after the request",
+                        state.legal_hold
+                    )),
                     Err(e) => Err(e.to_string()),
                 }
             }
         };
         objects.push(match result {
-            Ok(hold) => HoldResult { key: object.key, version_id: object.version_id, legal_hold: hold, ok: true, error: None },
-            Err(error) => HoldResult { key: object.key, version_id: object.version_id, legal_hold: None, ok: false, error: Some(error) },
+            Ok(hold) => HoldResult {
+                key: object.key,
+                version_id: object.version_id,
+                legal_hold: hold,
+                ok: true,
+                error: None,
+            },
+            Err(error) => HoldResult {
+                key: object.key,
+                version_id: object.version_id,
+                legal_hold: None,
+                ok: false,
+                error: Some(error),
+            },
         });
     }
     let ok = objects.iter().all(|o| o.ok);
@@ -95,8 +118,24 @@ impl HoldReport {
     /// the case, the reason and every object version with the state read back.
     pub fn audit_record(&self, actor: &str) -> Option<crate::audit::NewRecord> {
         let (event_type, action, decision) = match self.action {
-            HoldAction::Set => ("legal_hold.set", "legal_hold_set", if self.ok { "applied" } else { "partially_applied" }),
-            HoldAction::Release => ("legal_hold.released", "legal_hold_release", if self.ok { "released" } else { "partially_released" }),
+            HoldAction::Set => (
+                "legal_hold.set",
+                "legal_hold_set",
+                if self.ok {
+                    "applied"
+                } else {
+                    "partially_applied"
+                },
+            ),
+            HoldAction::Release => (
+                "legal_hold.released",
+                "legal_hold_release",
+                if self.ok {
+                    "released"
+                } else {
+                    "partially_released"
+                },
+            ),
             HoldAction::Status => return None,
         };
         let mut metadata = serde_json::Map::new();

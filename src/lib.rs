@@ -7,12 +7,12 @@
 //! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod audit;
 pub mod bundle;
-pub mod archive;
 pub mod canonical;
-pub mod demo;
 pub mod cli;
+pub mod demo;
 pub mod drill;
 pub mod exit;
 pub mod handoff;
@@ -20,10 +20,10 @@ pub mod handoff_html;
 pub mod hashing;
 pub mod hold;
 pub mod plan;
+pub mod readiness;
 pub mod receipt;
 pub mod recovery;
 pub mod remote;
-pub mod readiness;
 pub mod retention;
 pub mod status;
 pub mod store;

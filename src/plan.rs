@@ -73,7 +73,11 @@ pub struct PlannedObject {
 
 impl PlannedObject {
     pub fn lock(&self) -> LockSpec {
-        LockSpec { mode: self.retention_mode, retain_until: self.retain_until, legal_hold: self.legal_hold }
+        LockSpec {
+            mode: self.retention_mode,
+            retain_until: self.retain_until,
+            legal_hold: self.legal_hold,
+        }
     }
 }
 
@@ -152,7 +156,9 @@ pub enum PlanError {
     Retention(#[from] RetentionError),
     #[error("bundle file path {path:?} is not a safe relative path")]
     UnsafePath { path: String },
-    #[error("session id {session_id:?} must be 1-128 characters of letters, digits, '.', '_' or '-'")]
+    #[error(
+        "session id {session_id:?} must be 1-128 characters of letters, digits, '.', '_' or '-'"
+    )]
     BadSessionId { session_id: String },
     #[error("bundle lists {path:?} twice")]
     DuplicatePath { path: String },
@@ -164,21 +170,30 @@ fn safe_relative(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && !path.contains('\\')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 fn valid_session_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && id != "."
         && id != ".."
 }
 
 /// Make the plan. Pure: same input, same plan.
 pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, PlanError> {
-    retention::check_minimum(i64::from(input.retention_days), options.minimum_retention_days)?;
+    retention::check_minimum(
+        i64::from(input.retention_days),
+        options.minimum_retention_days,
+    )?;
     if !valid_session_id(&input.session_id) {
-        return Err(PlanError::BadSessionId { session_id: input.session_id.clone() });
+        return Err(PlanError::BadSessionId {
+            session_id: input.session_id.clone(),
+        });
     }
     // Lock until the later of the bundle's own retain-until and the calendar-year date counted
     // from now, and never less than the policy minimum from now.
@@ -189,11 +204,14 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
     }
     // Stores keep retain-until at whole seconds: round up so the lock never ends early.
     if retain_until.timestamp_subsec_nanos() != 0 {
-        retain_until = DateTime::from_timestamp(retain_until.timestamp() + 1, 0).unwrap_or(retain_until);
+        retain_until =
+            DateTime::from_timestamp(retain_until.timestamp() + 1, 0).unwrap_or(retain_until);
     }
     retention::check_retain_until(retain_until, options.now, options.minimum_retention_days)?;
 
-    let session_prefix = options.target.key(&format!("{}/{}", input.session_id, input.bundle_digest));
+    let session_prefix = options
+        .target
+        .key(&format!("{}/{}", input.session_id, input.bundle_digest));
     let legal_hold = options.legal_hold_case.is_some();
     let mut files = input.files.clone();
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -201,15 +219,22 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
     let mut cavra_files = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
         if !safe_relative(&file.path) {
-            return Err(PlanError::UnsafePath { path: file.path.clone() });
+            return Err(PlanError::UnsafePath {
+                path: file.path.clone(),
+            });
         }
         if index > 0 && files[index - 1].path == file.path {
-            return Err(PlanError::DuplicatePath { path: file.path.clone() });
+            return Err(PlanError::DuplicatePath {
+                path: file.path.clone(),
+            });
         }
         let key = format!("{session_prefix}/{}", file.path);
         let mut tags = BTreeMap::new();
         tags.insert("wormvault-session".to_string(), input.session_id.clone());
-        tags.insert("wormvault-bundle-digest".to_string(), input.bundle_digest.clone());
+        tags.insert(
+            "wormvault-bundle-digest".to_string(),
+            input.bundle_digest.clone(),
+        );
         if let Some(case) = &options.legal_hold_case {
             tags.insert("wormvault-case-id".to_string(), case.clone());
         }
@@ -277,7 +302,9 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
             _ => None,
         },
         azure_immutable_blob: match &options.target {
-            Target::Azure { account, container, .. } => Some(AzureSection {
+            Target::Azure {
+                account, container, ..
+            } => Some(AzureSection {
                 account: account.clone(),
                 container: container.clone(),
                 immutability_policy_days: days,
@@ -299,16 +326,26 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
 impl StoragePlan {
     /// Load a reviewed plan from disk.
     pub fn load(path: &std::path::Path) -> Result<StoragePlan, PlanError> {
-        let read_error = |message: String| PlanError::Read { path: path.display().to_string(), message };
+        let read_error = |message: String| PlanError::Read {
+            path: path.display().to_string(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
         let value = crate::canonical::parse_strict(&text).map_err(|e| read_error(e.to_string()))?;
-        let plan: StoragePlan = serde_json::from_value(value).map_err(|e| read_error(e.to_string()))?;
+        let plan: StoragePlan =
+            serde_json::from_value(value).map_err(|e| read_error(e.to_string()))?;
         if plan.format != PLAN_FORMAT {
-            return Err(read_error(format!("format is {:?}, expected {PLAN_FORMAT:?}", plan.format)));
+            return Err(read_error(format!(
+                "format is {:?}, expected {PLAN_FORMAT:?}",
+                plan.format
+            )));
         }
         for object in &plan.objects {
             if !safe_relative(&object.path) || !object.key.starts_with(&plan.session_prefix) {
-                return Err(read_error(format!("object {:?} is outside the session prefix", object.key)));
+                return Err(read_error(format!(
+                    "object {:?} is outside the session prefix",
+                    object.key
+                )));
             }
         }
         Ok(plan)
@@ -336,8 +373,16 @@ mod tests {
             retention_days: 2555,
             policy_retain_until: None,
             files: vec![
-                PlanFile { path: "manifest.json".into(), sha256: "11".repeat(32), bytes: 10 },
-                PlanFile { path: "evidence.json".into(), sha256: "22".repeat(32), bytes: 20 },
+                PlanFile {
+                    path: "manifest.json".into(),
+                    sha256: "11".repeat(32),
+                    bytes: 10,
+                },
+                PlanFile {
+                    path: "evidence.json".into(),
+                    sha256: "22".repeat(32),
+                    bytes: 20,
+                },
             ],
         }
     }
@@ -348,7 +393,9 @@ mod tests {
             mode: RetentionMode::Compliance,
             legal_hold_case: Some("CASE-7".into()),
             minimum_retention_days: 2555,
-            now: DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc),
+            now: DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
         }
     }
 
@@ -358,40 +405,83 @@ mod tests {
         let digest = "ab".repeat(32);
         assert_eq!(plan.session_prefix, format!("releases/release-1/{digest}"));
         assert_eq!(plan.objects[0].path, "evidence.json");
-        assert_eq!(plan.objects[0].key, format!("releases/release-1/{digest}/evidence.json"));
-        assert_eq!(plan.objects[0].retain_until.to_rfc3339(), "2033-11-22T10:00:00+00:00");
-        assert!(plan.objects.iter().all(|o| o.legal_hold && o.retention_mode == RetentionMode::Compliance));
+        assert_eq!(
+            plan.objects[0].key,
+            format!("releases/release-1/{digest}/evidence.json")
+        );
+        assert_eq!(
+            plan.objects[0].retain_until.to_rfc3339(),
+            "2033-11-22T10:00:00+00:00"
+        );
+        assert!(
+            plan.objects
+                .iter()
+                .all(|o| o.legal_hold && o.retention_mode == RetentionMode::Compliance)
+        );
         assert_eq!(plan.objects[1].tags["wormvault-case-id"], "CASE-7");
-        assert_eq!(plan.files[0].s3_uri.as_deref(), Some(&*format!("s3://evidence/releases/release-1/{digest}/evidence.json")));
-        assert_eq!(plan.s3_object_lock.as_ref().unwrap().default_retention_days, 2555);
+        assert_eq!(
+            plan.files[0].s3_uri.as_deref(),
+            Some(&*format!(
+                "s3://evidence/releases/release-1/{digest}/evidence.json"
+            ))
+        );
+        assert_eq!(
+            plan.s3_object_lock.as_ref().unwrap().default_retention_days,
+            2555
+        );
         assert!(plan.azure_immutable_blob.is_none());
         // Pure: same input, same plan and digest.
-        assert_eq!(plan.digest(), super::plan(&input(), &options("s3://evidence/releases")).unwrap().digest());
+        assert_eq!(
+            plan.digest(),
+            super::plan(&input(), &options("s3://evidence/releases"))
+                .unwrap()
+                .digest()
+        );
     }
 
     #[test]
     fn refuses_short_retention_bad_paths_and_sessions() {
         let mut short = input();
         short.retention_days = 2554;
-        assert!(matches!(plan(&short, &options("s3://evidence/x")), Err(PlanError::Retention(_))));
+        assert!(matches!(
+            plan(&short, &options("s3://evidence/x")),
+            Err(PlanError::Retention(_))
+        ));
         let mut traversal = input();
         traversal.files[0].path = "../escape".into();
-        assert!(matches!(plan(&traversal, &options("s3://evidence/x")), Err(PlanError::UnsafePath { .. })));
+        assert!(matches!(
+            plan(&traversal, &options("s3://evidence/x")),
+            Err(PlanError::UnsafePath { .. })
+        ));
         let mut session = input();
         session.session_id = "a/b".into();
-        assert!(matches!(plan(&session, &options("s3://evidence/x")), Err(PlanError::BadSessionId { .. })));
+        assert!(matches!(
+            plan(&session, &options("s3://evidence/x")),
+            Err(PlanError::BadSessionId { .. })
+        ));
         let mut dup = input();
         dup.files[1].path = "manifest.json".into();
-        assert!(matches!(plan(&dup, &options("s3://evidence/x")), Err(PlanError::DuplicatePath { .. })));
+        assert!(matches!(
+            plan(&dup, &options("s3://evidence/x")),
+            Err(PlanError::DuplicatePath { .. })
+        ));
     }
 
     #[test]
     fn policy_retain_until_later_wins() {
         let mut later = input();
-        let until = DateTime::parse_from_rfc3339("2040-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let until = DateTime::parse_from_rfc3339("2040-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         later.policy_retain_until = Some(until);
         let plan = plan(&later, &options("azure://acct/evidence")).unwrap();
         assert_eq!(plan.retention.retain_until, until);
-        assert_eq!(plan.files[0].azure_blob.as_deref().map(|b| b.starts_with("evidence/release-1/")), Some(true));
+        assert_eq!(
+            plan.files[0]
+                .azure_blob
+                .as_deref()
+                .map(|b| b.starts_with("evidence/release-1/")),
+            Some(true)
+        );
     }
 }

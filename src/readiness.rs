@@ -9,10 +9,26 @@ use serde_json::{Map, Value};
 pub const PACKET_SCHEMA: &str = "cavra.audit-log.evidence.v1";
 pub const REPORT_SCHEMA: &str = "cavra.audit-log.readiness.v1";
 pub const MINIMUM_RETENTION_DAYS: i64 = 2555;
-pub const STORE_TYPES: [&str; 5] = ["azure_immutable_blob", "s3_object_lock", "postgres_append_only", "worn_storage", "siem_archive"];
+pub const STORE_TYPES: [&str; 5] = [
+    "azure_immutable_blob",
+    "s3_object_lock",
+    "postgres_append_only",
+    "worn_storage",
+    "siem_archive",
+];
 pub const EXPORT_FORMATS: [&str; 3] = ["jsonl", "siem", "auditor_package"];
-pub const ALERTS: [&str; 4] = ["audit_write_failure", "audit_integrity_failure", "audit_retention_policy_failure", "audit_export_failure"];
-const OPERATING_REFS: [&str; 4] = ["change_control_ref", "tamper_drill_ref", "recovery_drill_ref", "auditor_handoff_ref"];
+pub const ALERTS: [&str; 4] = [
+    "audit_write_failure",
+    "audit_integrity_failure",
+    "audit_retention_policy_failure",
+    "audit_export_failure",
+];
+const OPERATING_REFS: [&str; 4] = [
+    "change_control_ref",
+    "tamper_drill_ref",
+    "recovery_drill_ref",
+    "auditor_handoff_ref",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,7 +113,10 @@ pub fn validate(packet: &str, value: &Value, require_live: bool) -> ReadinessRep
     let empty = Map::new();
     let (root, root_problem) = match value {
         Value::Object(map) => (map, None),
-        other => (&empty, Some(format!("packet is a JSON {} , not an object", kind(other)))),
+        other => (
+            &empty,
+            Some(format!("packet is a JSON {} , not an object", kind(other))),
+        ),
     };
     let mut checks = vec![
         check_schema(root, root_problem.as_deref()),
@@ -114,7 +133,10 @@ pub fn validate(packet: &str, value: &Value, require_live: bool) -> ReadinessRep
             check.message = "ok".into();
         }
     }
-    let blocker_count = checks.iter().filter(|c| c.status == Status::Blocker).count();
+    let blocker_count = checks
+        .iter()
+        .filter(|c| c.status == Status::Blocker)
+        .count();
     let warning_count = checks.iter().filter(|c| c.status == Status::Warn).count();
     let mode = root.get("evidence_mode").cloned().unwrap_or(Value::Null);
     let live = mode.as_str() == Some("live");
@@ -131,7 +153,15 @@ pub fn validate(packet: &str, value: &Value, require_live: bool) -> ReadinessRep
         ready_for_enterprise_audit_log_contract: blocker_count == 0,
         ready_for_enterprise_live_audit_log: blocker_count == 0 && live && warning_count == 0,
     };
-    ReadinessReport { schema_version: REPORT_SCHEMA, product: "CAVRA", packet: packet.to_string(), evidence_mode: mode, require_live, checks, summary }
+    ReadinessReport {
+        schema_version: REPORT_SCHEMA,
+        product: "CAVRA",
+        packet: packet.to_string(),
+        evidence_mode: mode,
+        require_live,
+        checks,
+        summary,
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -147,47 +177,106 @@ fn kind(value: &Value) -> &'static str {
 
 fn verdict(name: &'static str, problems: Vec<String>, pass: &str) -> Check {
     if problems.is_empty() {
-        Check { name, status: Status::Pass, message: pass.to_string() }
+        Check {
+            name,
+            status: Status::Pass,
+            message: pass.to_string(),
+        }
     } else {
-        Check { name, status: Status::Blocker, message: problems.join("; ") }
+        Check {
+            name,
+            status: Status::Blocker,
+            message: problems.join("; "),
+        }
     }
 }
 
 fn check_schema(root: &Map<String, Value>, root_problem: Option<&str>) -> Check {
     if let Some(problem) = root_problem {
-        return Check { name: "schema_version", status: Status::Blocker, message: problem.to_string() };
+        return Check {
+            name: "schema_version",
+            status: Status::Blocker,
+            message: problem.to_string(),
+        };
     }
     match root.get("schema_version") {
-        Some(Value::String(s)) if s == PACKET_SCHEMA => verdict("schema_version", vec![], &format!("schema_version is {PACKET_SCHEMA}")),
-        Some(other) => verdict("schema_version", vec![format!("schema_version must be {PACKET_SCHEMA:?}, found {other}")], ""),
-        None => verdict("schema_version", vec![format!("schema_version is missing; it must be {PACKET_SCHEMA:?}")], ""),
+        Some(Value::String(s)) if s == PACKET_SCHEMA => verdict(
+            "schema_version",
+            vec![],
+            &format!("schema_version is {PACKET_SCHEMA}"),
+        ),
+        Some(other) => verdict(
+            "schema_version",
+            vec![format!(
+                "schema_version must be {PACKET_SCHEMA:?}, found {other}"
+            )],
+            "",
+        ),
+        None => verdict(
+            "schema_version",
+            vec![format!(
+                "schema_version is missing; it must be {PACKET_SCHEMA:?}"
+            )],
+            "",
+        ),
     }
 }
 
 fn check_mode(root: &Map<String, Value>, require_live: bool) -> Check {
     let name = "evidence_mode";
     match root.get(name).and_then(Value::as_str) {
-        Some("live") => Check { name, status: Status::Pass, message: "live operating evidence".into() },
-        Some("sample") if require_live => Check { name, status: Status::Blocker, message: "evidence_mode is sample but --require-live needs live operating evidence".into() },
-        Some("sample") => Check { name, status: Status::Warn, message: "sample evidence: the contract shape is met, but not with live operating evidence".into() },
+        Some("live") => Check {
+            name,
+            status: Status::Pass,
+            message: "live operating evidence".into(),
+        },
+        Some("sample") if require_live => Check {
+            name,
+            status: Status::Blocker,
+            message: "evidence_mode is sample but --require-live needs live operating evidence"
+                .into(),
+        },
+        Some("sample") => Check {
+            name,
+            status: Status::Warn,
+            message:
+                "sample evidence: the contract shape is met, but not with live operating evidence"
+                    .into(),
+        },
         _ => Check {
             name,
             status: Status::Blocker,
-            message: format!("evidence_mode must be \"live\" or \"sample\", found {}", root.get(name).map_or("nothing".into(), Value::to_string)),
+            message: format!(
+                "evidence_mode must be \"live\" or \"sample\", found {}",
+                root.get(name).map_or("nothing".into(), Value::to_string)
+            ),
         },
     }
 }
 
 /// Run a section's checks, or block when the section is missing or not an object.
-fn section(root: &Map<String, Value>, name: &'static str, body: fn(&Map<String, Value>) -> Check) -> Check {
+fn section(
+    root: &Map<String, Value>,
+    name: &'static str,
+    body: fn(&Map<String, Value>) -> Check,
+) -> Check {
     match root.get(name) {
         Some(Value::Object(map)) => body(map),
-        Some(other) => verdict(name, vec![format!("{name} must be an object, found a {}", kind(other))], ""),
+        Some(other) => verdict(
+            name,
+            vec![format!("{name} must be an object, found a {}", kind(other))],
+            "",
+        ),
         None => verdict(name, vec![format!("{name} section is missing")], ""),
     }
 }
 
-fn require_true(map: &Map<String, Value>, section: &str, keys: &[&str], problems: &mut Vec<String>) {
+fn require_true(
+    map: &Map<String, Value>,
+    section: &str,
+    keys: &[&str],
+    problems: &mut Vec<String>,
+) {
     for key in keys {
         if map.get(*key) != Some(&Value::Bool(true)) {
             problems.push(format!("{section}.{key} must be true"));
@@ -196,7 +285,9 @@ fn require_true(map: &Map<String, Value>, section: &str, keys: &[&str], problems
 }
 
 fn non_empty_string(value: Option<&Value>) -> bool {
-    value.and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty())
+    value
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty())
 }
 
 fn require_ref(map: &Map<String, Value>, section: &str, key: &str, problems: &mut Vec<String>) {
@@ -205,13 +296,26 @@ fn require_ref(map: &Map<String, Value>, section: &str, key: &str, problems: &mu
     }
 }
 
-fn missing_members(map: &Map<String, Value>, section: &str, key: &str, required: &[&str], problems: &mut Vec<String>) {
+fn missing_members(
+    map: &Map<String, Value>,
+    section: &str,
+    key: &str,
+    required: &[&str],
+    problems: &mut Vec<String>,
+) {
     let Some(Value::Array(items)) = map.get(key) else {
-        problems.push(format!("{section}.{key} must be a list including {}", required.join(", ")));
+        problems.push(format!(
+            "{section}.{key} must be a list including {}",
+            required.join(", ")
+        ));
         return;
     };
     let present: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-    let missing: Vec<&str> = required.iter().copied().filter(|r| !present.contains(r)).collect();
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|r| !present.contains(r))
+        .collect();
     if !missing.is_empty() {
         problems.push(format!("{section}.{key} is missing {}", missing.join(", ")));
     }
@@ -219,33 +323,78 @@ fn missing_members(map: &Map<String, Value>, section: &str, key: &str, required:
 
 fn check_storage(map: &Map<String, Value>) -> Check {
     let mut problems = Vec::new();
-    require_true(map, "storage", &["separate_from_evidence_bundles", "append_only", "external_mutation_disabled"], &mut problems);
+    require_true(
+        map,
+        "storage",
+        &[
+            "separate_from_evidence_bundles",
+            "append_only",
+            "external_mutation_disabled",
+        ],
+        &mut problems,
+    );
     match map.get("store_type").and_then(Value::as_str) {
         Some(store) if STORE_TYPES.contains(&store) => {}
-        _ => problems.push(format!("storage.store_type must be one of {}", STORE_TYPES.join(", "))),
+        _ => problems.push(format!(
+            "storage.store_type must be one of {}",
+            STORE_TYPES.join(", ")
+        )),
     }
     let single = non_empty_string(map.get("provider_ref"));
     let many = matches!(map.get("provider_refs"), Some(Value::Object(refs)) if !refs.is_empty());
     if !single && !many {
-        problems.push("storage needs provider_ref (string) or provider_refs (non-empty object)".into());
+        problems
+            .push("storage needs provider_ref (string) or provider_refs (non-empty object)".into());
     }
-    verdict("storage", problems, "separate, append-only immutable audit storage is declared")
+    verdict(
+        "storage",
+        problems,
+        "separate, append-only immutable audit storage is declared",
+    )
 }
 
 fn check_integrity(map: &Map<String, Value>) -> Check {
     let mut problems = Vec::new();
-    require_true(map, "integrity", &["hash_chained", "sample_log_verified", "tamper_detection_tested", "signature_or_hmac_enabled"], &mut problems);
-    require_ref(map, "integrity", "latest_verification_evidence_ref", &mut problems);
-    verdict("integrity", problems, "hash chain, signatures and tamper detection are evidenced")
+    require_true(
+        map,
+        "integrity",
+        &[
+            "hash_chained",
+            "sample_log_verified",
+            "tamper_detection_tested",
+            "signature_or_hmac_enabled",
+        ],
+        &mut problems,
+    );
+    require_ref(
+        map,
+        "integrity",
+        "latest_verification_evidence_ref",
+        &mut problems,
+    );
+    verdict(
+        "integrity",
+        problems,
+        "hash chain, signatures and tamper detection are evidenced",
+    )
 }
 
 /// CAVRA's retention_days: an integer, or a string holding one; booleans are not numbers.
 fn retention_days(value: Option<&Value>) -> Result<i64, String> {
     match value {
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("retention.retention_days must be an integer, found {n}")),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| format!("retention.retention_days must be an integer, found {s:?}")),
-        Some(Value::Bool(b)) => Err(format!("retention.retention_days must be an integer, found the boolean {b}")),
-        Some(other) => Err(format!("retention.retention_days must be an integer, found {other}")),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| format!("retention.retention_days must be an integer, found {n}")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("retention.retention_days must be an integer, found {s:?}")),
+        Some(Value::Bool(b)) => Err(format!(
+            "retention.retention_days must be an integer, found the boolean {b}"
+        )),
+        Some(other) => Err(format!(
+            "retention.retention_days must be an integer, found {other}"
+        )),
         None => Err("retention.retention_days is missing".into()),
     }
 }
@@ -254,35 +403,78 @@ fn check_retention(map: &Map<String, Value>) -> Check {
     let mut problems = Vec::new();
     match retention_days(map.get("retention_days")) {
         Ok(days) if days >= MINIMUM_RETENTION_DAYS => {}
-        Ok(days) => problems.push(format!("retention.retention_days is {days}; at least {MINIMUM_RETENTION_DAYS} is required")),
+        Ok(days) => problems.push(format!(
+            "retention.retention_days is {days}; at least {MINIMUM_RETENTION_DAYS} is required"
+        )),
         Err(problem) => problems.push(problem),
     }
-    require_true(map, "retention", &["legal_hold_supported", "delete_protection"], &mut problems);
+    require_true(
+        map,
+        "retention",
+        &["legal_hold_supported", "delete_protection"],
+        &mut problems,
+    );
     require_ref(map, "retention", "retention_policy_ref", &mut problems);
-    verdict("retention", problems, "retention of at least 2555 days with legal hold and delete protection")
+    verdict(
+        "retention",
+        problems,
+        "retention of at least 2555 days with legal hold and delete protection",
+    )
 }
 
 fn check_exports(map: &Map<String, Value>) -> Check {
     let mut problems = Vec::new();
     missing_members(map, "exports", "formats", &EXPORT_FORMATS, &mut problems);
-    require_true(map, "exports", &["redaction_supported", "auditor_export_tested", "siem_export_tested"], &mut problems);
+    require_true(
+        map,
+        "exports",
+        &[
+            "redaction_supported",
+            "auditor_export_tested",
+            "siem_export_tested",
+        ],
+        &mut problems,
+    );
     require_ref(map, "exports", "latest_export_evidence_ref", &mut problems);
-    verdict("exports", problems, "jsonl, SIEM and auditor exports are tested, with redaction")
+    verdict(
+        "exports",
+        problems,
+        "jsonl, SIEM and auditor exports are tested, with redaction",
+    )
 }
 
 fn check_monitoring(map: &Map<String, Value>) -> Check {
     let mut problems = Vec::new();
     missing_members(map, "monitoring", "alerts", &ALERTS, &mut problems);
     require_ref(map, "monitoring", "runbook_ref", &mut problems);
-    verdict("monitoring", problems, "write, integrity, retention and export failures alert, with a runbook")
+    verdict(
+        "monitoring",
+        problems,
+        "write, integrity, retention and export failures alert, with a runbook",
+    )
 }
 
 fn check_operating(map: &Map<String, Value>) -> Check {
-    let missing: Vec<&str> = OPERATING_REFS.iter().copied().filter(|key| !non_empty_string(map.get(*key))).collect();
+    let missing: Vec<&str> = OPERATING_REFS
+        .iter()
+        .copied()
+        .filter(|key| !non_empty_string(map.get(*key)))
+        .collect();
     if missing.is_empty() {
-        verdict("operating_evidence", vec![], "change control, tamper drill, recovery drill and auditor handoff are evidenced")
+        verdict(
+            "operating_evidence",
+            vec![],
+            "change control, tamper drill, recovery drill and auditor handoff are evidenced",
+        )
     } else {
-        verdict("operating_evidence", vec![format!("operating_evidence is missing {}", missing.join(", "))], "")
+        verdict(
+            "operating_evidence",
+            vec![format!(
+                "operating_evidence is missing {}",
+                missing.join(", ")
+            )],
+            "",
+        )
     }
 }
 
@@ -292,18 +484,29 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> Value {
-        serde_json::from_str(include_str!("../tests/fixtures/cavra/enterprise-audit-log.sample.json")).unwrap()
+        serde_json::from_str(include_str!(
+            "../tests/fixtures/cavra/enterprise-audit-log.sample.json"
+        ))
+        .unwrap()
     }
 
     fn status_of(report: &ReadinessReport, name: &str) -> Status {
-        report.checks.iter().find(|c| c.name == name).unwrap().status
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .status
     }
 
     #[test]
     fn sample_packet_warns_and_blocks_when_live_required() {
         let report = validate("p", &sample(), false);
         assert_eq!(report.summary.status, "ready_with_warnings");
-        assert_eq!((report.summary.blocker_count, report.summary.warning_count), (0, 1));
+        assert_eq!(
+            (report.summary.blocker_count, report.summary.warning_count),
+            (0, 1)
+        );
         assert!(report.summary.ready_for_enterprise_audit_log_contract);
         assert!(!report.summary.ready_for_enterprise_live_audit_log);
         let live = validate("p", &sample(), true);
@@ -314,16 +517,31 @@ mod tests {
     #[test]
     fn retention_days_types() {
         let mut packet = sample();
-        for (days, ok) in [(json!(2555), true), (json!("2555"), true), (json!(2554), false), (json!(true), false), (json!(2555.5), false), (json!("x"), false)] {
+        for (days, ok) in [
+            (json!(2555), true),
+            (json!("2555"), true),
+            (json!(2554), false),
+            (json!(true), false),
+            (json!(2555.5), false),
+            (json!("x"), false),
+        ] {
             packet["retention"]["retention_days"] = days.clone();
             let report = validate("p", &packet, false);
-            assert_eq!(status_of(&report, "retention") == Status::Pass, ok, "{days}");
+            assert_eq!(
+                status_of(&report, "retention") == Status::Pass,
+                ok,
+                "{days}"
+            );
         }
     }
 
     #[test]
     fn wrong_types_are_blockers_not_crashes() {
-        for packet in [json!([]), json!("x"), json!({"storage": [], "integrity": "yes", "retention": 5, "exports": null, "monitoring": {"alerts": "all"}, "operating_evidence": {}})] {
+        for packet in [
+            json!([]),
+            json!("x"),
+            json!({"storage": [], "integrity": "yes", "retention": 5, "exports": null, "monitoring": {"alerts": "all"}, "operating_evidence": {}}),
+        ] {
             let report = validate("p", &packet, false);
             assert_eq!(report.summary.status, "blocked");
             assert_eq!(report.checks.len(), 8);
@@ -331,8 +549,12 @@ mod tests {
         let report = validate_bytes("p", b"{not json", false);
         assert!(report.checks[0].message.contains("not valid JSON"));
         let mut packet = sample();
-        packet["operating_evidence"] = json!({"change_control_ref": "x", "recovery_drill_ref": " "});
+        packet["operating_evidence"] =
+            json!({"change_control_ref": "x", "recovery_drill_ref": " "});
         let report = validate("p", &packet, false);
-        assert_eq!(report.checks[7].message, "operating_evidence is missing tamper_drill_ref, recovery_drill_ref, auditor_handoff_ref");
+        assert_eq!(
+            report.checks[7].message,
+            "operating_evidence is missing tamper_drill_ref, recovery_drill_ref, auditor_handoff_ref"
+        );
     }
 }

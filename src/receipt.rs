@@ -67,7 +67,11 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} expected {}, store reports {}", self.key, self.field, self.expected, self.found)
+        write!(
+            f,
+            "{}: {} expected {}, store reports {}",
+            self.key, self.field, self.expected, self.found
+        )
     }
 }
 
@@ -84,7 +88,12 @@ fn show<T: std::fmt::Debug>(value: &Option<T>) -> String {
 pub fn compare(planned: &PlannedObject, stored: &StoredObject) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let mut push = |field: &str, expected: String, found: String| {
-        out.push(Mismatch { key: planned.key.clone(), field: field.into(), expected, found });
+        out.push(Mismatch {
+            key: planned.key.clone(),
+            field: field.into(),
+            expected,
+            found,
+        });
     };
     if stored.sha256.as_deref() != Some(planned.sha256.as_str()) {
         push("sha256", planned.sha256.clone(), show(&stored.sha256));
@@ -96,7 +105,11 @@ pub fn compare(planned: &PlannedObject, stored: &StoredObject) -> Vec<Mismatch> 
         return out;
     }
     if stored.retention_mode != Some(planned.retention_mode) {
-        push("retention_mode", planned.retention_mode.to_string(), show(&stored.retention_mode));
+        push(
+            "retention_mode",
+            planned.retention_mode.to_string(),
+            show(&stored.retention_mode),
+        );
     }
     // Stores keep retain-until at second (S3) or sub-second precision; compare whole seconds.
     let wanted = planned.retain_until.timestamp();
@@ -104,12 +117,20 @@ pub fn compare(planned: &PlannedObject, stored: &StoredObject) -> Vec<Mismatch> 
         Some(until) if until.timestamp() >= wanted => {}
         other => push(
             "retain_until",
-            planned.retain_until.to_rfc3339_opts(SecondsFormat::Secs, true),
-            other.map(|u| u.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_else(|| "nothing".into()),
+            planned
+                .retain_until
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+            other
+                .map(|u| u.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "nothing".into()),
         ),
     }
     if stored.legal_hold != Some(planned.legal_hold) {
-        push("legal_hold", planned.legal_hold.to_string(), show(&stored.legal_hold));
+        push(
+            "legal_hold",
+            planned.legal_hold.to_string(),
+            show(&stored.legal_hold),
+        );
     }
     out
 }
@@ -180,18 +201,34 @@ impl ReceiptSet {
     }
 
     /// Check the signature against trust roots (key id, fingerprint, validity at `created_at`).
-    pub fn verify_signature(&self, trust: &crate::trust::TrustStore) -> Result<crate::trust::VerifiedKey, String> {
+    pub fn verify_signature(
+        &self,
+        trust: &crate::trust::TrustStore,
+    ) -> Result<crate::trust::VerifiedKey, String> {
         let signature = self.signature.as_ref().ok_or("receipts are not signed")?;
         let field = |name: &str| signature.get(name).and_then(|v| v.as_str());
         if field("algorithm") != Some("Ed25519") {
-            return Err(format!("unsupported receipt signature algorithm {:?}", field("algorithm")));
+            return Err(format!(
+                "unsupported receipt signature algorithm {:?}",
+                field("algorithm")
+            ));
         }
         let key_id = field("key_id").ok_or("receipt signature has no key_id")?;
         let value = field("value").ok_or("receipt signature has no value")?;
-        let signed_at = crate::trust::parse_timestamp(&self.created_at)
-            .ok_or_else(|| format!("receipts created_at {:?} is not a timestamp", self.created_at))?;
+        let signed_at = crate::trust::parse_timestamp(&self.created_at).ok_or_else(|| {
+            format!(
+                "receipts created_at {:?} is not a timestamp",
+                self.created_at
+            )
+        })?;
         trust
-            .verify_ed25519(key_id, field("public_key_sha256"), self.signed_bytes().as_bytes(), value, signed_at)
+            .verify_ed25519(
+                key_id,
+                field("public_key_sha256"),
+                self.signed_bytes().as_bytes(),
+                value,
+                signed_at,
+            )
             .map_err(|e| e.to_string())
     }
 
@@ -203,12 +240,18 @@ impl ReceiptSet {
     }
 
     pub fn load(path: &std::path::Path) -> Result<ReceiptSet, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let value = crate::canonical::parse_strict(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-        let set: ReceiptSet =
-            serde_json::from_value(value).map_err(|e| format!("{} is not a receipt set: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value = crate::canonical::parse_strict(&text)
+            .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+        let set: ReceiptSet = serde_json::from_value(value)
+            .map_err(|e| format!("{} is not a receipt set: {e}", path.display()))?;
         if set.schema_version != RECEIPTS_SCHEMA {
-            return Err(format!("{} has schema {:?}, expected {RECEIPTS_SCHEMA:?}", path.display(), set.schema_version));
+            return Err(format!(
+                "{} has schema {:?}, expected {RECEIPTS_SCHEMA:?}",
+                path.display(),
+                set.schema_version
+            ));
         }
         Ok(set)
     }
@@ -226,7 +269,9 @@ mod tests {
             sha256: "aa".repeat(32),
             bytes: 5,
             retention_mode: RetentionMode::Compliance,
-            retain_until: DateTime::parse_from_rfc3339("2033-11-22T10:00:00.5Z").unwrap().with_timezone(&Utc),
+            retain_until: DateTime::parse_from_rfc3339("2033-11-22T10:00:00.5Z")
+                .unwrap()
+                .with_timezone(&Utc),
             legal_hold: true,
             tags: BTreeMap::new(),
             metadata: BTreeMap::new(),
@@ -242,7 +287,11 @@ mod tests {
             sha256: Some("aa".repeat(32)),
             md5: None,
             retention_mode: Some(RetentionMode::Compliance),
-            retain_until: Some(DateTime::parse_from_rfc3339("2033-11-22T10:00:00Z").unwrap().with_timezone(&Utc)),
+            retain_until: Some(
+                DateTime::parse_from_rfc3339("2033-11-22T10:00:00Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
             legal_hold: Some(true),
             tags: BTreeMap::new(),
             last_modified: None,
@@ -263,9 +312,17 @@ mod tests {
             ("sha256", Box::new(|s| s.sha256 = Some("bb".repeat(32)))),
             ("sha256", Box::new(|s| s.sha256 = None)),
             ("bytes", Box::new(|s| s.size = 4)),
-            ("retention_mode", Box::new(|s| s.retention_mode = Some(RetentionMode::Governance))),
+            (
+                "retention_mode",
+                Box::new(|s| s.retention_mode = Some(RetentionMode::Governance)),
+            ),
             ("retention_mode", Box::new(|s| s.retention_mode = None)),
-            ("retain_until", Box::new(|s| s.retain_until = Some(s.retain_until.unwrap() - chrono::Duration::seconds(1)))),
+            (
+                "retain_until",
+                Box::new(|s| {
+                    s.retain_until = Some(s.retain_until.unwrap() - chrono::Duration::seconds(1))
+                }),
+            ),
             ("retain_until", Box::new(|s| s.retain_until = None)),
             ("legal_hold", Box::new(|s| s.legal_hold = Some(false))),
             ("legal_hold", Box::new(|s| s.legal_hold = None)),

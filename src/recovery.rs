@@ -31,7 +31,11 @@ pub enum RecoveryError {
     #[error("recovery destination {0} already exists; recovery writes only into a fresh directory")]
     DestinationExists(PathBuf),
     #[error("cannot create {path}: {source}")]
-    Create { path: PathBuf, #[source] source: std::io::Error },
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("receipt path {0:?} is not a safe relative path")]
     UnsafePath(String),
     #[error(transparent)]
@@ -39,24 +43,39 @@ pub enum RecoveryError {
 }
 
 /// Download every receipted object (the receipted version) into `destination/<path>`.
-pub async fn restore(store: &dyn ImmutableStore, receipts: &ReceiptSet, destination: &Path) -> Result<RecoveryReport, RecoveryError> {
+pub async fn restore(
+    store: &dyn ImmutableStore,
+    receipts: &ReceiptSet,
+    destination: &Path,
+) -> Result<RecoveryReport, RecoveryError> {
     if destination.exists() {
         return Err(RecoveryError::DestinationExists(destination.to_path_buf()));
     }
-    std::fs::create_dir_all(destination).map_err(|source| RecoveryError::Create { path: destination.to_path_buf(), source })?;
+    std::fs::create_dir_all(destination).map_err(|source| RecoveryError::Create {
+        path: destination.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
     for receipt in &receipts.receipts {
         let safe = !receipt.path.is_empty()
             && !receipt.path.starts_with('/')
-            && receipt.path.split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+            && receipt
+                .path
+                .split('/')
+                .all(|p| !p.is_empty() && p != "." && p != "..");
         if !safe {
             return Err(RecoveryError::UnsafePath(receipt.path.clone()));
         }
         let dest = destination.join(&receipt.path);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| RecoveryError::Create { path: parent.to_path_buf(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| RecoveryError::Create {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
-        let sha256 = store.download(&receipt.key, receipt.version_id.as_deref(), &dest).await?;
+        let sha256 = store
+            .download(&receipt.key, receipt.version_id.as_deref(), &dest)
+            .await?;
         files.push(RestoredFile {
             path: receipt.path.clone(),
             key: receipt.key.clone(),

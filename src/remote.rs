@@ -52,53 +52,96 @@ pub enum RemoteError {
 }
 
 /// Compare the store with a receipt set. `rehash` downloads every object and hashes it.
-pub async fn check(store: &dyn ImmutableStore, receipts: &ReceiptSet, rehash: bool) -> Result<RemoteReport, RemoteError> {
+pub async fn check(
+    store: &dyn ImmutableStore,
+    receipts: &ReceiptSet,
+    rehash: bool,
+) -> Result<RemoteReport, RemoteError> {
     let mut findings = Vec::new();
     let listing = store.list(&format!("{}/", receipts.session_prefix)).await?;
     let mut versions: BTreeMap<&str, Vec<&StoredObject>> = BTreeMap::new();
     for object in &listing {
-        versions.entry(object.key.as_str()).or_default().push(object);
+        versions
+            .entry(object.key.as_str())
+            .or_default()
+            .push(object);
     }
     let sidecar = format!("{}/{SIDECAR_DIR}/", receipts.session_prefix);
     for key in versions.keys() {
         if !key.starts_with(&sidecar) && !receipts.receipts.iter().any(|r| r.key == *key) {
-            findings.push(Finding { kind: FindingKind::Extra, key: key.to_string(), detail: "stored but not in the receipts".into() });
+            findings.push(Finding {
+                kind: FindingKind::Extra,
+                key: key.to_string(),
+                detail: "stored but not in the receipts".into(),
+            });
         }
     }
-    let scratch = if rehash { Some(tempfile::tempdir().map_err(RemoteError::Scratch)?) } else { None };
+    let scratch = if rehash {
+        Some(tempfile::tempdir().map_err(RemoteError::Scratch)?)
+    } else {
+        None
+    };
     let mut rehashed = 0;
     for receipt in &receipts.receipts {
         let key = receipt.key.as_str();
         let Some(found) = versions.get(key) else {
-            findings.push(Finding { kind: FindingKind::Missing, key: key.into(), detail: "receipted but not stored".into() });
+            findings.push(Finding {
+                kind: FindingKind::Missing,
+                key: key.into(),
+                detail: "receipted but not stored".into(),
+            });
             continue;
         };
         if found.len() > 1 {
             findings.push(Finding {
                 kind: FindingKind::ExtraVersion,
                 key: key.into(),
-                detail: format!("{} versions stored; the receipt names one ({:?})", found.len(), receipt.version_id),
+                detail: format!(
+                    "{} versions stored; the receipt names one ({:?})",
+                    found.len(),
+                    receipt.version_id
+                ),
             });
         }
         let Some(current) = store.head(key).await? else {
-            findings.push(Finding { kind: FindingKind::Missing, key: key.into(), detail: "listed but HEAD finds no current version".into() });
+            findings.push(Finding {
+                kind: FindingKind::Missing,
+                key: key.into(),
+                detail: "listed but HEAD finds no current version".into(),
+            });
             continue;
         };
         let mut changed = Vec::new();
         if current.sha256 != receipt.sha256 {
-            changed.push(format!("sha256 receipt {:?} store {:?}", receipt.sha256, current.sha256));
+            changed.push(format!(
+                "sha256 receipt {:?} store {:?}",
+                receipt.sha256, current.sha256
+            ));
         }
         if current.size != receipt.bytes {
-            changed.push(format!("bytes receipt {} store {}", receipt.bytes, current.size));
+            changed.push(format!(
+                "bytes receipt {} store {}",
+                receipt.bytes, current.size
+            ));
         }
         if receipt.version_id.is_some() && current.version_id != receipt.version_id {
-            changed.push(format!("version receipt {:?} store {:?}", receipt.version_id, current.version_id));
+            changed.push(format!(
+                "version receipt {:?} store {:?}",
+                receipt.version_id, current.version_id
+            ));
         }
         if receipt.etag.is_some() && current.etag.is_some() && current.etag != receipt.etag {
-            changed.push(format!("etag receipt {:?} store {:?}", receipt.etag, current.etag));
+            changed.push(format!(
+                "etag receipt {:?} store {:?}",
+                receipt.etag, current.etag
+            ));
         }
         if !changed.is_empty() {
-            findings.push(Finding { kind: FindingKind::Changed, key: key.into(), detail: changed.join("; ") });
+            findings.push(Finding {
+                kind: FindingKind::Changed,
+                key: key.into(),
+                detail: changed.join("; "),
+            });
         }
         if let Some(receipted) = receipt.retain_until {
             match current.retain_until {
@@ -114,7 +157,10 @@ pub async fn check(store: &dyn ImmutableStore, receipts: &ReceiptSet, rehash: bo
             findings.push(Finding {
                 kind: FindingKind::ModeChanged,
                 key: key.into(),
-                detail: format!("receipt {:?}, store {:?}", receipt.retention_mode, current.retention_mode),
+                detail: format!(
+                    "receipt {:?}, store {:?}",
+                    receipt.retention_mode, current.retention_mode
+                ),
             });
         }
         if current.legal_hold != receipt.legal_hold {
@@ -126,13 +172,18 @@ pub async fn check(store: &dyn ImmutableStore, receipts: &ReceiptSet, rehash: bo
         }
         if let Some(dir) = &scratch {
             let dest = dir.path().join(format!("object-{rehashed}"));
-            let sha = store.download(key, receipt.version_id.as_deref(), Path::new(&dest)).await?;
+            let sha = store
+                .download(key, receipt.version_id.as_deref(), Path::new(&dest))
+                .await?;
             rehashed += 1;
             if Some(&sha) != receipt.sha256.as_ref() {
                 findings.push(Finding {
                     kind: FindingKind::RehashMismatch,
                     key: key.into(),
-                    detail: format!("downloaded content hashes to {sha}, receipt says {:?}", receipt.sha256),
+                    detail: format!(
+                        "downloaded content hashes to {sha}, receipt says {:?}",
+                        receipt.sha256
+                    ),
                 });
             }
             let _ = std::fs::remove_file(&dest);

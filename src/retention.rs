@@ -8,10 +8,19 @@ pub const MINIMUM_RETENTION_DAYS: u32 = 2555;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RetentionError {
-    #[error("retention of {days} days is below the regulated minimum of {minimum} days; set --retention-days {minimum} or more in the bundle's retention policy")]
+    #[error(
+        "retention of {days} days is below the regulated minimum of {minimum} days; set --retention-days {minimum} or more in the bundle's retention policy"
+    )]
     BelowMinimum { days: i64, minimum: u32 },
-    #[error("retain-until {retain_until} is earlier than the minimum {required} ({minimum} days from {from})")]
-    RetainUntilTooEarly { retain_until: DateTime<Utc>, required: DateTime<Utc>, minimum: u32, from: DateTime<Utc> },
+    #[error(
+        "retain-until {retain_until} is earlier than the minimum {required} ({minimum} days from {from})"
+    )]
+    RetainUntilTooEarly {
+        retain_until: DateTime<Utc>,
+        required: DateTime<Utc>,
+        minimum: u32,
+        from: DateTime<Utc>,
+    },
     #[error("retention of {days} days is out of range")]
     OutOfRange { days: i64 },
 }
@@ -29,10 +38,16 @@ pub fn check_minimum(days: i64, minimum: u32) -> Result<(), RetentionError> {
 /// shorter than `days` itself. Calendar years keep retain-until dates on the same day of the
 /// year, which is what records schedules say ("7 years") and what auditors expect to read.
 pub fn retain_until(from: DateTime<Utc>, days: u32) -> Result<DateTime<Utc>, RetentionError> {
-    let out_of_range = || RetentionError::OutOfRange { days: i64::from(days) };
+    let out_of_range = || RetentionError::OutOfRange {
+        days: i64::from(days),
+    };
     let years = days.div_ceil(365);
-    let by_years = from.checked_add_months(Months::new(years * 12)).ok_or_else(out_of_range)?;
-    let by_days = from.checked_add_signed(TimeDelta::days(i64::from(days))).ok_or_else(out_of_range)?;
+    let by_years = from
+        .checked_add_months(Months::new(years * 12))
+        .ok_or_else(out_of_range)?;
+    let by_days = from
+        .checked_add_signed(TimeDelta::days(i64::from(days)))
+        .ok_or_else(out_of_range)?;
     Ok(by_years.max(by_days))
 }
 
@@ -44,7 +59,12 @@ pub fn check_retain_until(
 ) -> Result<(), RetentionError> {
     let required = from + TimeDelta::days(i64::from(minimum));
     if retain_until < required {
-        return Err(RetentionError::RetainUntilTooEarly { retain_until, required, minimum, from });
+        return Err(RetentionError::RetainUntilTooEarly {
+            retain_until,
+            required,
+            minimum,
+            from,
+        });
     }
     Ok(())
 }
@@ -54,7 +74,9 @@ mod tests {
     use super::*;
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -77,7 +99,10 @@ mod tests {
         assert_eq!(check_minimum(2555, 2555), Ok(()));
         assert_eq!(
             check_minimum(2554, 2555),
-            Err(RetentionError::BelowMinimum { days: 2554, minimum: 2555 })
+            Err(RetentionError::BelowMinimum {
+                days: 2554,
+                minimum: 2555
+            })
         );
         let from = at("2026-01-01T00:00:00Z");
         assert!(check_retain_until(at("2032-12-29T23:59:59Z"), from, 2555).is_err());

@@ -15,7 +15,8 @@ use futures::stream::{self, StreamExt};
 use crate::plan::{PlannedObject, StoragePlan};
 use crate::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
-    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError, StoredObject,
+    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
+    StoredObject,
 };
 
 /// Objects above this size are looked up before writing (see `write_one`).
@@ -26,11 +27,26 @@ const PRECHECK_BYTES: u64 = 16 * 1024 * 1024;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A pipeline stage started, passed or failed (`archive`, `upload`).
-    Stage { stage: String, status: String, detail: String },
-    Preflight { target: String, passed: bool },
-    ObjectStarted { key: String, bytes: u64 },
-    ObjectDone { key: String, outcome: Outcome },
-    ReadBack { objects: usize },
+    Stage {
+        stage: String,
+        status: String,
+        detail: String,
+    },
+    Preflight {
+        target: String,
+        passed: bool,
+    },
+    ObjectStarted {
+        key: String,
+        bytes: u64,
+    },
+    ObjectDone {
+        key: String,
+        outcome: Outcome,
+    },
+    ReadBack {
+        objects: usize,
+    },
 }
 
 pub trait Observer: Send + Sync {
@@ -56,7 +72,11 @@ pub struct UploadOptions {
 
 impl Default for UploadOptions {
     fn default() -> Self {
-        UploadOptions { concurrency: 4, preflight: PreflightOptions::default(), gate: None }
+        UploadOptions {
+            concurrency: 4,
+            preflight: PreflightOptions::default(),
+            gate: None,
+        }
     }
 }
 
@@ -72,13 +92,30 @@ pub struct UploadReport {
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("target {target} failed preflight: {}; nothing was written", summary(.report))]
-    Preflight { target: String, report: PreflightReport },
-    #[error("{key} already exists in the store with different {detail}; wormvault never overwrites — investigate, or archive under a new session id")]
+    Preflight {
+        target: String,
+        report: PreflightReport,
+    },
+    #[error(
+        "{key} already exists in the store with different {detail}; wormvault never overwrites — investigate, or archive under a new session id"
+    )]
     Conflict { key: String, detail: String },
-    #[error("bundle file {path} is {found} bytes, the plan says {expected}; the bundle changed after it was verified")]
-    SourceChanged { path: String, expected: u64, found: u64 },
-    #[error("{failed} of {total} objects were not written; first error: {first}. Rerun the same command to resume: objects already stored are checked and skipped")]
-    Incomplete { failed: usize, total: usize, first: String },
+    #[error(
+        "bundle file {path} is {found} bytes, the plan says {expected}; the bundle changed after it was verified"
+    )]
+    SourceChanged {
+        path: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "{failed} of {total} objects were not written; first error: {first}. Rerun the same command to resume: objects already stored are checked and skipped"
+    )]
+    Incomplete {
+        failed: usize,
+        total: usize,
+        first: String,
+    },
     #[error("read-back found {} difference(s) between the plan and the store: {}", .mismatches.len(), .mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     ReadBack { mismatches: Vec<Mismatch> },
     #[error(transparent)]
@@ -100,14 +137,24 @@ impl UploadError {
 }
 
 fn summary(report: &PreflightReport) -> String {
-    report.failures().map(|c| format!("{} ({})", c.name, c.detail)).collect::<Vec<_>>().join(", ")
+    report
+        .failures()
+        .map(|c| format!("{} ({})", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Preflight a target; an error if any check fails.
-pub async fn preflight(store: &dyn ImmutableStore, options: &PreflightOptions) -> Result<PreflightReport, UploadError> {
+pub async fn preflight(
+    store: &dyn ImmutableStore,
+    options: &PreflightOptions,
+) -> Result<PreflightReport, UploadError> {
     let report = store.preflight(options).await?;
     if !report.passed() {
-        return Err(UploadError::Preflight { target: report.target.clone(), report });
+        return Err(UploadError::Preflight {
+            target: report.target.clone(),
+            report,
+        });
     }
     Ok(report)
 }
@@ -153,10 +200,17 @@ async fn write_one(
 ) -> Result<(Outcome, StoredObject), UploadError> {
     let source = bundle_dir.join(&planned.path);
     let found = std::fs::metadata(&source)
-        .map_err(|e| StoreError::Io { path: source.display().to_string(), source: e })?
+        .map_err(|e| StoreError::Io {
+            path: source.display().to_string(),
+            source: e,
+        })?
         .len();
     if found != planned.bytes {
-        return Err(UploadError::SourceChanged { path: source.display().to_string(), expected: planned.bytes, found });
+        return Err(UploadError::SourceChanged {
+            path: source.display().to_string(),
+            expected: planned.bytes,
+            found,
+        });
     }
     let check_existing = |existing: StoredObject| {
         let differences = same_object(planned, &existing, floor);
@@ -165,7 +219,11 @@ async fn write_one(
         } else {
             Err(UploadError::Conflict {
                 key: planned.key.clone(),
-                detail: differences.iter().map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found)).collect::<Vec<_>>().join(", "),
+                detail: differences
+                    .iter()
+                    .map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     };
@@ -177,7 +235,10 @@ async fn write_one(
             return check_existing(existing);
         }
     }
-    observer.event(&Event::ObjectStarted { key: planned.key.clone(), bytes: planned.bytes });
+    observer.event(&Event::ObjectStarted {
+        key: planned.key.clone(),
+        bytes: planned.bytes,
+    });
     let object = PutObject {
         key: planned.key.clone(),
         source: &source,
@@ -199,7 +260,11 @@ async fn write_one(
         // Already stored (a resumed run, another writer, or a retried request): judge what is there.
         Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
             Some(existing) => check_existing(existing),
-            None => Err(StoreError::NotFound { target: store.target().to_string(), key: planned.key.clone() }.into()),
+            None => Err(StoreError::NotFound {
+                target: store.target().to_string(),
+                key: planned.key.clone(),
+            }
+            .into()),
         },
         Err(e) => Err(e.into()),
     }
@@ -214,7 +279,10 @@ pub async fn execute(
     observer: Arc<dyn Observer>,
 ) -> Result<UploadReport, UploadError> {
     let report = preflight(store, &options.preflight).await;
-    observer.event(&Event::Preflight { target: plan.target.clone(), passed: report.is_ok() });
+    observer.event(&Event::Preflight {
+        target: plan.target.clone(),
+        passed: report.is_ok(),
+    });
     let report = report?;
     let aborted = store.abort_incomplete_uploads(&plan.session_prefix).await?;
     let floor = resume_floor(plan);
@@ -228,9 +296,13 @@ pub async fn execute(
         .map(|(index, planned)| {
             let observer = observer.clone();
             async move {
-                let result = write_one(store, bundle_dir, planned, floor, gate, observer.as_ref()).await;
+                let result =
+                    write_one(store, bundle_dir, planned, floor, gate, observer.as_ref()).await;
                 if let Ok((outcome, _)) = &result {
-                    observer.event(&Event::ObjectDone { key: planned.key.clone(), outcome: *outcome });
+                    observer.event(&Event::ObjectDone {
+                        key: planned.key.clone(),
+                        outcome: *outcome,
+                    });
                 }
                 (index, result)
             }
@@ -259,12 +331,18 @@ pub async fn execute(
         if failed == 1 || first.is_refusal() {
             return Err(first);
         }
-        return Err(UploadError::Incomplete { failed, total: plan.objects.len(), first: first.to_string() });
+        return Err(UploadError::Incomplete {
+            failed,
+            total: plan.objects.len(),
+            first: first.to_string(),
+        });
     }
 
     // Every object was read back from the store by the write itself (or found already there);
     // compare each state with the plan before anything is claimed.
-    observer.event(&Event::ReadBack { objects: plan.objects.len() });
+    observer.event(&Event::ReadBack {
+        objects: plan.objects.len(),
+    });
     let mut receipts: Vec<Receipt> = Vec::with_capacity(plan.objects.len());
     let mut mismatches = Vec::new();
     for ((planned, state), outcome) in plan.objects.iter().zip(states).zip(&outcomes) {
@@ -276,7 +354,9 @@ pub async fn execute(
                 found: "no object".into(),
             }),
             Some(stored) => {
-                if stored.enforcement == Enforcement::Unconfirmed && report.enforcement != Enforcement::Unconfirmed {
+                if stored.enforcement == Enforcement::Unconfirmed
+                    && report.enforcement != Enforcement::Unconfirmed
+                {
                     mismatches.push(Mismatch {
                         key: planned.key.clone(),
                         field: "enforcement".into(),
@@ -284,7 +364,11 @@ pub async fn execute(
                         found: "unconfirmed".into(),
                     });
                 }
-                let floor = if *outcome == Outcome::AlreadyPresent { floor } else { None };
+                let floor = if *outcome == Outcome::AlreadyPresent {
+                    floor
+                } else {
+                    None
+                };
                 let differences = same_object(planned, &stored, floor);
                 if differences.is_empty() {
                     receipts.push(receipt::receipt(planned, &stored, *outcome));
@@ -312,13 +396,17 @@ pub async fn execute(
 mod tests {
     use super::*;
     use crate::plan::{self, PlanFile, PlanInput, PlanOptions};
-    use crate::store::{local::LocalVault, RetentionMode, Target};
+    use crate::store::{RetentionMode, Target, local::LocalVault};
 
     fn bundle(dir: &Path, files: &[(&str, &[u8])]) -> PlanInput {
         let mut planned = Vec::new();
         for (name, body) in files {
             std::fs::write(dir.join(name), body).unwrap();
-            planned.push(PlanFile { path: name.to_string(), sha256: crate::hashing::sha256_hex(body), bytes: body.len() as u64 });
+            planned.push(PlanFile {
+                path: name.to_string(),
+                sha256: crate::hashing::sha256_hex(body),
+                bytes: body.len() as u64,
+            });
         }
         PlanInput {
             bundle_digest: "cd".repeat(32),
@@ -355,17 +443,41 @@ mod tests {
         let vault_dir = dir.path().join("vault");
         let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
         let plan = make_plan(&input, &vault_dir);
-        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+        let store =
+            LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
+                .unwrap();
 
-        let first = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        let first = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         assert_eq!((first.uploaded, first.already_present), (2, 0));
         assert_eq!(first.receipts.receipts.len(), 2);
-        assert!(first.receipts.receipts.iter().all(|r| r.enforcement == Enforcement::Tool
-            && r.retention_mode == Some(RetentionMode::Compliance)
-            && r.sha256.is_some()));
+        assert!(
+            first
+                .receipts
+                .receipts
+                .iter()
+                .all(|r| r.enforcement == Enforcement::Tool
+                    && r.retention_mode == Some(RetentionMode::Compliance)
+                    && r.sha256.is_some())
+        );
 
         // A rerun (after a crash, say) skips what is there with the same content and lock.
-        let again = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        let again = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         assert_eq!((again.uploaded, again.already_present), (0, 2));
 
         // A different bundle content under the same key is refused, never overwritten.
@@ -374,8 +486,19 @@ mod tests {
         other.files[0].sha256 = crate::hashing::sha256_hex(b"{\"x\":1}");
         other.files[0].bytes = 7;
         let conflicting = make_plan(&other, &vault_dir);
-        let error = execute(&conflicting, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
-        assert!(matches!(error, UploadError::Conflict { ref key, .. } if key.ends_with("a.json")), "{error}");
+        let error = execute(
+            &conflicting,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, UploadError::Conflict { ref key, .. } if key.ends_with("a.json")),
+            "{error}"
+        );
         assert!(error.is_refusal());
         let stored = std::fs::read(vault_dir.join(&plan.objects[0].key)).unwrap();
         assert_eq!(stored, b"{}");
@@ -391,14 +514,41 @@ mod tests {
         let plan = make_plan(&input, &vault_dir);
         // Same size, different bytes: caught by the store's checksum check.
         std::fs::write(source.join("a.json"), b"[]").unwrap();
-        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
-        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
-        assert!(matches!(error, UploadError::Store(StoreError::ChecksumMismatch { .. })), "{error}");
+        let store =
+            LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
+                .unwrap();
+        let error = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                UploadError::Store(StoreError::ChecksumMismatch { .. })
+            ),
+            "{error}"
+        );
         assert!(!vault_dir.join(&plan.objects[0].key).exists());
         // Different size: caught before anything is sent.
         std::fs::write(source.join("a.json"), b"{ }").unwrap();
-        let error = execute(&plan, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
-        assert!(matches!(error, UploadError::SourceChanged { .. }), "{error}");
+        let error = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, UploadError::SourceChanged { .. }),
+            "{error}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,19 +558,42 @@ mod tests {
         std::fs::create_dir(&source).unwrap();
         let vault_dir = dir.path().join("vault");
         let input = bundle(&source, &[("a.json", b"{}")]);
-        let store = LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap()).unwrap();
+        let store =
+            LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
+                .unwrap();
         let first = make_plan(&input, &vault_dir);
-        execute(&first, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        execute(
+            &first,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
 
         // `archive` rerun: a fresh plan, made later, asks for a later retain-until.
         let mut later = first.clone();
         for object in &mut later.objects {
             object.retain_until += chrono::TimeDelta::seconds(90);
         }
-        let resumed = execute(&later, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+        let resumed = execute(
+            &later,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
         assert_eq!((resumed.uploaded, resumed.already_present), (0, 1));
         // The receipt records what the store holds, not what the later plan asked for.
-        assert_eq!(resumed.receipts.receipts[0].retain_until.map(|t| t.timestamp()), Some(first.objects[0].retain_until.timestamp()));
+        assert_eq!(
+            resumed.receipts.receipts[0]
+                .retain_until
+                .map(|t| t.timestamp()),
+            Some(first.objects[0].retain_until.timestamp())
+        );
 
         // A stored lock shorter than the bundle's retention from its creation is still a conflict.
         let mut longer = first.clone();
@@ -428,7 +601,18 @@ mod tests {
         for object in &mut longer.objects {
             object.retain_until += chrono::TimeDelta::days(2000);
         }
-        let error = execute(&longer, &source, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap_err();
-        assert!(matches!(error, UploadError::Conflict { ref detail, .. } if detail.contains("retain_until")), "{error}");
+        let error = execute(
+            &longer,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, UploadError::Conflict { ref detail, .. } if detail.contains("retain_until")),
+            "{error}"
+        );
     }
 }

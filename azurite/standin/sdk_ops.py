@@ -1,5 +1,5 @@
 """Reference requests from the official Azure Python SDK (azure-storage-blob), for the
-wire-conformance test in tests/azure.rs: upload a blob, set a Locked immutability policy, set and
+wire-conformance test in tests/it/azure.rs: upload a blob, set a Locked immutability policy, set and
 release a legal hold — through the WORM stand-in started with --capture.
 
 usage: sdk_ops.py <endpoint> <container> <blob> <until RFC 3339> <api_version>

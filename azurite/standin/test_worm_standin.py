@@ -3,7 +3,7 @@
 Each test starts its own stand-in on a free port in front of the Azurite given by
 WORMVAULT_AZURITE_ENDPOINT (default http://127.0.0.1:10000/devstoreaccount1) and talks raw HTTP,
 signed with Shared Key, so nothing here depends on an SDK. Run directly
-(`python3 azurite/standin/test_worm_standin.py`) or through `cargo test --test azure`.
+(`python3 azurite/standin/test_worm_standin.py`) or through `cargo test --test it azure::`.
 
 Doc sections cited:
   [SBIP] Set Blob Immutability Policy  learn.microsoft.com/rest/api/storageservices/set-blob-immutability-policy

@@ -51,12 +51,16 @@ impl Alert {
 
     /// The alert as one JSON line (no trailing newline).
     pub fn line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"alert\":\"{}\"}}", self.alert.name()))
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| format!("{{\"alert\":\"{}\"}}", self.alert.name()))
     }
 
     /// Append the line to an alert file (created if missing), locked and fsynced.
     pub fn append_to(&self, path: &Path) -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         file.lock()?;
         file.write_all(format!("{}\n", self.line()).as_bytes())?;
         file.sync_data()
@@ -69,7 +73,11 @@ mod tests {
 
     #[test]
     fn alert_line_names_the_class() {
-        let alert = Alert::new(AlertKind::AuditIntegrityFailure, Path::new("a.jsonl"), "record 3: record_hash mismatch");
+        let alert = Alert::new(
+            AlertKind::AuditIntegrityFailure,
+            Path::new("a.jsonl"),
+            "record 3: record_hash mismatch",
+        );
         let value: serde_json::Value = serde_json::from_str(&alert.line()).unwrap();
         assert_eq!(value["alert"], "audit_integrity_failure");
         assert_eq!(value["log"], "a.jsonl");

@@ -44,8 +44,10 @@ pub fn append(path: &Path, new: &NewRecord, signer: &Signer) -> Result<Record, A
     let line = record.to_line();
     // One write call for the whole line, then fsync: after a crash the line is either whole,
     // absent, or torn (detected by the missing newline).
-    file.write_all(line.as_bytes()).map_err(AuditError::io("writing audit log", path))?;
-    file.sync_data().map_err(AuditError::io("syncing audit log", path))?;
+    file.write_all(line.as_bytes())
+        .map_err(AuditError::io("writing audit log", path))?;
+    file.sync_data()
+        .map_err(AuditError::io("syncing audit log", path))?;
     Ok(record)
 }
 
@@ -60,7 +62,8 @@ fn open_locked(path: &Path) -> Result<File, AuditError> {
             .create(true)
             .open(path)
             .map_err(AuditError::io("opening audit log", path))?;
-        file.lock().map_err(AuditError::io("locking audit log", path))?;
+        file.lock()
+            .map_err(AuditError::io("locking audit log", path))?;
         if still_current(&file, path) {
             return Ok(file);
         }
@@ -84,40 +87,66 @@ fn still_current(_file: &File, _path: &Path) -> bool {
 /// Read the last record's sequence and hash without reading the whole file: seek back from the
 /// end in chunks until the start of the last non-blank line is found.
 pub fn read_head(file: &mut File, path: &Path) -> Result<Head, AuditError> {
-    let len = file.seek(SeekFrom::End(0)).map_err(AuditError::io("seeking audit log", path))?;
+    let len = file
+        .seek(SeekFrom::End(0))
+        .map_err(AuditError::io("seeking audit log", path))?;
     if len == 0 {
-        return Ok(Head { sequence: 0, record_hash: None });
+        return Ok(Head {
+            sequence: 0,
+            record_hash: None,
+        });
     }
     let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1)).map_err(AuditError::io("seeking audit log", path))?;
-    file.read_exact(&mut last).map_err(AuditError::io("reading audit log", path))?;
+    file.seek(SeekFrom::Start(len - 1))
+        .map_err(AuditError::io("seeking audit log", path))?;
+    file.read_exact(&mut last)
+        .map_err(AuditError::io("reading audit log", path))?;
     if last[0] != b'\n' {
         let start = line_start(file, path, len)?;
-        return Err(AuditError::TornTail { path: path.to_path_buf(), offset: start });
+        return Err(AuditError::TornTail {
+            path: path.to_path_buf(),
+            offset: start,
+        });
     }
     // Skip trailing blank lines (CAVRA skips blank lines when reading).
     let mut end = len - 1; // index of the newline ending the candidate line
     loop {
         let start = line_start(file, path, end)?;
         let mut bytes = vec![0u8; (end - start) as usize];
-        file.seek(SeekFrom::Start(start)).map_err(AuditError::io("seeking audit log", path))?;
-        file.read_exact(&mut bytes).map_err(AuditError::io("reading audit log", path))?;
+        file.seek(SeekFrom::Start(start))
+            .map_err(AuditError::io("seeking audit log", path))?;
+        file.read_exact(&mut bytes)
+            .map_err(AuditError::io("reading audit log", path))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             if start == 0 {
-                return Ok(Head { sequence: 0, record_hash: None });
+                return Ok(Head {
+                    sequence: 0,
+                    record_hash: None,
+                });
             }
             end = start - 1;
             continue;
         }
-        let corrupt = |problem: String| AuditError::CorruptTail { path: path.to_path_buf(), offset: start, problem };
+        let corrupt = |problem: String| AuditError::CorruptTail {
+            path: path.to_path_buf(),
+            offset: start,
+            problem,
+        };
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(format!("not UTF-8 ({e})")))?;
-        let value = crate::canonical::parse_strict(text).map_err(|e| corrupt(format!("not valid JSON ({e})")))?;
-        let sequence = value.get("sequence").and_then(Value::as_u64).ok_or_else(|| corrupt("no integer sequence".into()))?;
+        let value = crate::canonical::parse_strict(text)
+            .map_err(|e| corrupt(format!("not valid JSON ({e})")))?;
+        let sequence = value
+            .get("sequence")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| corrupt("no integer sequence".into()))?;
         let record_hash = value
             .get("record_hash")
             .and_then(Value::as_str)
             .ok_or_else(|| corrupt("no record_hash".into()))?;
-        return Ok(Head { sequence, record_hash: Some(record_hash.to_string()) });
+        return Ok(Head {
+            sequence,
+            record_hash: Some(record_hash.to_string()),
+        });
     }
 }
 
@@ -136,9 +165,11 @@ fn line_start(file: &mut File, path: &Path, end: u64) -> Result<u64, AuditError>
         }
         let step = TAIL_CHUNK.min(position);
         let from = position - step;
-        file.seek(SeekFrom::Start(from)).map_err(AuditError::io("seeking audit log", path))?;
+        file.seek(SeekFrom::Start(from))
+            .map_err(AuditError::io("seeking audit log", path))?;
         let chunk = &mut buffer[..step as usize];
-        file.read_exact(chunk).map_err(AuditError::io("reading audit log", path))?;
+        file.read_exact(chunk)
+            .map_err(AuditError::io("reading audit log", path))?;
         if let Some(index) = chunk.iter().rposition(|byte| *byte == b'\n') {
             return Ok(from + index as u64 + 1);
         }
@@ -169,13 +200,24 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         let first = append(&path, &event(1), &Signer::Unsigned).unwrap();
         // A blank line between records is skipped, as CAVRA does.
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"\n")
+            .unwrap();
         let second = append(&path, &event(2), &Signer::Unsigned).unwrap();
         assert_eq!(second.sequence(), Some(2));
         assert_eq!(second.previous_hash(), first.record_hash());
         let mut file = File::open(&path).unwrap();
         let head = read_head(&mut file, &path).unwrap();
-        assert_eq!(head, Head { sequence: 2, record_hash: second.record_hash().map(String::from) });
+        assert_eq!(
+            head,
+            Head {
+                sequence: 2,
+                record_hash: second.record_hash().map(String::from)
+            }
+        );
     }
 
     #[test]
@@ -184,9 +226,17 @@ mod tests {
         let path = dir.path().join("log.jsonl");
         append(&path, &event(1), &Signer::Unsigned).unwrap();
         let good_len = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"sequence\": 2, \"rec").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"sequence\": 2, \"rec")
+            .unwrap();
         let error = append(&path, &event(2), &Signer::Unsigned).unwrap_err();
-        assert!(matches!(error, AuditError::TornTail { offset, .. } if offset == good_len), "{error}");
+        assert!(
+            matches!(error, AuditError::TornTail { offset, .. } if offset == good_len),
+            "{error}"
+        );
         // Nothing was written.
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len + 20);
     }
@@ -196,7 +246,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
         let mut big = event(1);
-        big.metadata.insert("blob".into(), Value::from("x".repeat(200_000)));
+        big.metadata
+            .insert("blob".into(), Value::from("x".repeat(200_000)));
         let first = append(&path, &big, &Signer::Unsigned).unwrap();
         let second = append(&path, &big, &Signer::Unsigned).unwrap();
         assert_eq!(second.previous_hash(), first.record_hash());

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use std::path::Path;
 
+use super::AuditError;
 use super::merkle::{self, Frontier, Hash};
 use super::record::{Canonical, Record};
 use super::verify::VerifyOptions;
-use super::AuditError;
 
 /// Signed-note signature type byte for Ed25519 (c2sp.org/signed-note).
 const ALG_ED25519: u8 = 0x01;
@@ -32,9 +32,13 @@ pub const ANCHOR_SCHEMA: &str = "wormvault.audit-log.segment-anchor.v1";
 pub enum CheckpointError {
     #[error("malformed checkpoint: {0}")]
     Malformed(String),
-    #[error("checkpoint has no signature by key {name:?} (key hash {key_hash}); check --checkpoint-key and the key name")]
+    #[error(
+        "checkpoint has no signature by key {name:?} (key hash {key_hash}); check --checkpoint-key and the key name"
+    )]
     NoMatchingSignature { name: String, key_hash: String },
-    #[error("checkpoint signature by {name:?} does not verify: the checkpoint was altered or signed by another key")]
+    #[error(
+        "checkpoint signature by {name:?} does not verify: the checkpoint was altered or signed by another key"
+    )]
     BadSignature { name: String },
     #[error("invalid key name {0:?}: it must be non-empty and contain no spaces or '+'")]
     BadKeyName(String),
@@ -79,13 +83,22 @@ pub fn key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
 pub fn verifier_key_string(name: &str, key: &VerifyingKey) -> String {
     let mut bytes = vec![ALG_ED25519];
     bytes.extend_from_slice(key.as_bytes());
-    format!("{name}+{}+{}", hex::encode(key_hash(name, key)), BASE64.encode(bytes))
+    format!(
+        "{name}+{}+{}",
+        hex::encode(key_hash(name, key)),
+        BASE64.encode(bytes)
+    )
 }
 
 impl Checkpoint {
     /// The checkpoint body the note signature covers.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, BASE64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            BASE64.encode(self.root)
+        )
     }
 
     /// Sign as a note with one Ed25519 signature line.
@@ -94,40 +107,61 @@ impl Checkpoint {
             return Err(CheckpointError::BadKeyName(name.to_string()));
         }
         if self.origin.is_empty() || self.origin.contains('\n') {
-            return Err(CheckpointError::Malformed("origin must be one non-empty line".into()));
+            return Err(CheckpointError::Malformed(
+                "origin must be one non-empty line".into(),
+            ));
         }
         let body = self.body();
         let signature = key.sign(body.as_bytes());
         let mut blob = key_hash(name, &key.verifying_key()).to_vec();
         blob.extend_from_slice(&signature.to_bytes());
-        Ok(format!("{body}\n{SIGNATURE_PREFIX}{name} {}\n", BASE64.encode(blob)))
+        Ok(format!(
+            "{body}\n{SIGNATURE_PREFIX}{name} {}\n",
+            BASE64.encode(blob)
+        ))
     }
 
     /// Parse a signed note and verify the signature line of `key`; unknown signatures by other
     /// keys are ignored (as the signed-note spec allows).
     pub fn open(note: &str, key: &CheckpointKey) -> Result<Checkpoint, CheckpointError> {
         let malformed = |text: &str| CheckpointError::Malformed(text.to_string());
-        let (body, signatures) = note.rsplit_once("\n\n").ok_or_else(|| malformed("no blank line before signatures"))?;
+        let (body, signatures) = note
+            .rsplit_once("\n\n")
+            .ok_or_else(|| malformed("no blank line before signatures"))?;
         let body = format!("{body}\n");
         let checkpoint = Checkpoint::parse_body(&body)?;
         let wanted = key_hash(&key.name, &key.key);
         let mut found = false;
         for line in signatures.lines() {
-            let rest = line.strip_prefix(SIGNATURE_PREFIX).ok_or_else(|| malformed("signature line does not start with '— '"))?;
-            let (name, blob) = rest.split_once(' ').ok_or_else(|| malformed("signature line has no base64 part"))?;
-            let blob = BASE64.decode(blob).map_err(|_| malformed("signature is not base64"))?;
+            let rest = line
+                .strip_prefix(SIGNATURE_PREFIX)
+                .ok_or_else(|| malformed("signature line does not start with '— '"))?;
+            let (name, blob) = rest
+                .split_once(' ')
+                .ok_or_else(|| malformed("signature line has no base64 part"))?;
+            let blob = BASE64
+                .decode(blob)
+                .map_err(|_| malformed("signature is not base64"))?;
             if blob.len() < 4 || name != key.name || blob[..4] != wanted {
                 continue;
             }
             found = true;
-            let signature = ed25519_dalek::Signature::from_slice(&blob[4..])
-                .map_err(|_| CheckpointError::BadSignature { name: name.to_string() })?;
+            let signature = ed25519_dalek::Signature::from_slice(&blob[4..]).map_err(|_| {
+                CheckpointError::BadSignature {
+                    name: name.to_string(),
+                }
+            })?;
             key.key
                 .verify_strict(body.as_bytes(), &signature)
-                .map_err(|_| CheckpointError::BadSignature { name: name.to_string() })?;
+                .map_err(|_| CheckpointError::BadSignature {
+                    name: name.to_string(),
+                })?;
         }
         if !found {
-            return Err(CheckpointError::NoMatchingSignature { name: key.name.clone(), key_hash: hex::encode(wanted) });
+            return Err(CheckpointError::NoMatchingSignature {
+                name: key.name.clone(),
+                key_hash: hex::encode(wanted),
+            });
         }
         Ok(checkpoint)
     }
@@ -135,14 +169,31 @@ impl Checkpoint {
     /// Parse an unsigned checkpoint body (origin, size, root, optional extension lines).
     pub fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
         let malformed = |text: &str| CheckpointError::Malformed(text.to_string());
-        let mut lines = body.strip_suffix('\n').ok_or_else(|| malformed("body must end with a newline"))?.split('\n');
-        let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| malformed("empty origin line"))?;
-        let size_text = lines.next().ok_or_else(|| malformed("missing tree size line"))?;
-        if size_text.is_empty() || !size_text.bytes().all(|b| b.is_ascii_digit()) || (size_text.len() > 1 && size_text.starts_with('0')) {
-            return Err(malformed("tree size must be a decimal number without leading zeros"));
+        let mut lines = body
+            .strip_suffix('\n')
+            .ok_or_else(|| malformed("body must end with a newline"))?
+            .split('\n');
+        let origin = lines
+            .next()
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| malformed("empty origin line"))?;
+        let size_text = lines
+            .next()
+            .ok_or_else(|| malformed("missing tree size line"))?;
+        if size_text.is_empty()
+            || !size_text.bytes().all(|b| b.is_ascii_digit())
+            || (size_text.len() > 1 && size_text.starts_with('0'))
+        {
+            return Err(malformed(
+                "tree size must be a decimal number without leading zeros",
+            ));
         }
-        let size: u64 = size_text.parse().map_err(|_| malformed("tree size out of range"))?;
-        let root_text = lines.next().ok_or_else(|| malformed("missing root hash line"))?;
+        let size: u64 = size_text
+            .parse()
+            .map_err(|_| malformed("tree size out of range"))?;
+        let root_text = lines
+            .next()
+            .ok_or_else(|| malformed("missing root hash line"))?;
         let root: Hash = BASE64
             .decode(root_text)
             .ok()
@@ -151,17 +202,27 @@ impl Checkpoint {
         if lines.any(str::is_empty) {
             return Err(malformed("empty extension line"));
         }
-        Ok(Checkpoint { origin: origin.to_string(), size, root })
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
     }
 }
 
 /// The leaf data of a record: the 32 bytes its `record_hash` names. A stored hash that is not
 /// 64 hex digits (the record already fails verification) falls back to the recomputed hash.
 pub fn record_leaf(record: &Record) -> Hash {
-    let stored: Option<Hash> = record.record_hash().and_then(|text| hex::decode(text).ok()).and_then(|b| b.try_into().ok());
+    let stored: Option<Hash> = record
+        .record_hash()
+        .and_then(|text| hex::decode(text).ok())
+        .and_then(|b| b.try_into().ok());
     let data = stored.unwrap_or_else(|| {
         let recomputed = Canonical::of(&record.fields).record_hash();
-        hex::decode(recomputed).ok().and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
+        hex::decode(recomputed)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 32])
     });
     merkle::leaf_hash(&data)
 }
@@ -174,10 +235,14 @@ fn parse_b64_hashes(what: &'static str, items: &[String]) -> Result<Vec<Hash>, C
     items
         .iter()
         .map(|text| {
-            BASE64.decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| CheckpointError::MalformedDocument {
-                what,
-                problem: format!("{text:?} is not base64 of a 32-byte hash"),
-            })
+            BASE64
+                .decode(text)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| CheckpointError::MalformedDocument {
+                    what,
+                    problem: format!("{text:?} is not base64 of a 32-byte hash"),
+                })
         })
         .collect()
 }
@@ -212,7 +277,12 @@ pub struct ProofCheck {
 }
 
 impl InclusionProof {
-    pub fn new(record: &Record, leaf_index: u64, leaves: &[Hash], checkpoint: Option<String>) -> Result<InclusionProof, merkle::MerkleError> {
+    pub fn new(
+        record: &Record,
+        leaf_index: u64,
+        leaves: &[Hash],
+        checkpoint: Option<String>,
+    ) -> Result<InclusionProof, merkle::MerkleError> {
         let proof = merkle::inclusion_proof(leaves, leaf_index)?;
         Ok(InclusionProof {
             schema_version: PROOF_SCHEMA.into(),
@@ -231,21 +301,41 @@ impl InclusionProof {
     pub fn check(&self, key: Option<&CheckpointKey>) -> Result<ProofCheck, CheckpointError> {
         let mut errors = Vec::new();
         if self.schema_version != PROOF_SCHEMA {
-            errors.push(format!("schema_version is {:?}, expected {PROOF_SCHEMA:?}", self.schema_version));
+            errors.push(format!(
+                "schema_version is {:?}, expected {PROOF_SCHEMA:?}",
+                self.schema_version
+            ));
         }
         let Value::Object(fields) = &self.record else {
-            return Err(CheckpointError::MalformedDocument { what: "inclusion proof", problem: "record is not an object".into() });
+            return Err(CheckpointError::MalformedDocument {
+                what: "inclusion proof",
+                problem: "record is not an object".into(),
+            });
         };
-        let record = Record { fields: fields.clone() };
+        let record = Record {
+            fields: fields.clone(),
+        };
         let recomputed = Canonical::of(fields).record_hash();
         let record_hash_recomputes = record.record_hash() == Some(recomputed.as_str());
         if !record_hash_recomputes {
-            errors.push(format!("record_hash mismatch: expected {recomputed}, found {:?}", record.record_hash()));
+            errors.push(format!(
+                "record_hash mismatch: expected {recomputed}, found {:?}",
+                record.record_hash()
+            ));
         }
-        let root: Hash = parse_b64_hashes("inclusion proof root", std::slice::from_ref(&self.root))?[0];
+        let root: Hash =
+            parse_b64_hashes("inclusion proof root", std::slice::from_ref(&self.root))?[0];
         let path = parse_b64_hashes("inclusion proof path", &self.proof)?;
-        if let Err(error) = merkle::verify_inclusion(self.leaf_index, self.tree_size, &record_leaf(&record), &path, &root) {
-            errors.push(format!("inclusion proof does not lead to the root: {error}"));
+        if let Err(error) = merkle::verify_inclusion(
+            self.leaf_index,
+            self.tree_size,
+            &record_leaf(&record),
+            &path,
+            &root,
+        ) {
+            errors.push(format!(
+                "inclusion proof does not lead to the root: {error}"
+            ));
         }
         let mut checkpoint_signature_verified = false;
         match (key, &self.checkpoint) {
@@ -262,7 +352,9 @@ impl InclusionProof {
                     ));
                 }
             }
-            (Some(_), None) => errors.push("a checkpoint key was given but the proof carries no checkpoint".into()),
+            (Some(_), None) => {
+                errors.push("a checkpoint key was given but the proof carries no checkpoint".into())
+            }
             (None, _) => {}
         }
         Ok(ProofCheck {
@@ -307,7 +399,11 @@ pub struct SegmentStart {
 
 impl Default for SegmentStart {
     fn default() -> Self {
-        SegmentStart { first_sequence: 1, previous_hash: None, frontier: Frontier::new() }
+        SegmentStart {
+            first_sequence: 1,
+            previous_hash: None,
+            frontier: Frontier::new(),
+        }
     }
 }
 
@@ -317,7 +413,11 @@ fn decode_record_hash(text: &str) -> Option<Hash> {
 
 impl SegmentAnchor {
     /// Build an anchor from the frontier of the leaves before the previous record.
-    pub fn new(frontier_before_previous: &Frontier, previous_hash: &str, note: String) -> SegmentAnchor {
+    pub fn new(
+        frontier_before_previous: &Frontier,
+        previous_hash: &str,
+        note: String,
+    ) -> SegmentAnchor {
         let tree_size = frontier_before_previous.size() + 1;
         SegmentAnchor {
             schema_version: ANCHOR_SCHEMA.into(),
@@ -333,18 +433,25 @@ impl SegmentAnchor {
     pub fn check(&self, key: &CheckpointKey) -> Result<SegmentStart, CheckpointError> {
         let mismatch = |text: String| CheckpointError::Mismatch(format!("segment anchor: {text}"));
         if self.schema_version != ANCHOR_SCHEMA {
-            return Err(mismatch(format!("schema_version {:?}, expected {ANCHOR_SCHEMA:?}", self.schema_version)));
+            return Err(mismatch(format!(
+                "schema_version {:?}, expected {ANCHOR_SCHEMA:?}",
+                self.schema_version
+            )));
         }
         let checkpoint = Checkpoint::open(&self.checkpoint, key)?;
-        if checkpoint.size != self.tree_size || self.first_sequence != self.tree_size.saturating_add(1) || self.tree_size == 0 {
+        if checkpoint.size != self.tree_size
+            || self.first_sequence != self.tree_size.saturating_add(1)
+            || self.tree_size == 0
+        {
             return Err(mismatch(format!(
                 "checkpoint size {}, tree_size {} and first_sequence {} disagree",
                 checkpoint.size, self.tree_size, self.first_sequence
             )));
         }
         let hashes = parse_b64_hashes("segment anchor frontier", &self.frontier_before_previous)?;
-        let mut frontier = Frontier::from_parts(self.tree_size - 1, hashes)
-            .ok_or_else(|| mismatch("frontier has the wrong number of hashes for tree_size - 1".into()))?;
+        let mut frontier = Frontier::from_parts(self.tree_size - 1, hashes).ok_or_else(|| {
+            mismatch("frontier has the wrong number of hashes for tree_size - 1".into())
+        })?;
         let previous = decode_record_hash(&self.previous_hash)
             .ok_or_else(|| mismatch("previous_hash is not 64 hex digits".into()))?;
         frontier.push(merkle::leaf_hash(&previous));
@@ -353,7 +460,11 @@ impl SegmentAnchor {
                 "frontier plus previous_hash does not reproduce the signed checkpoint root: the anchor was altered".into(),
             ));
         }
-        Ok(SegmentStart { first_sequence: self.first_sequence, previous_hash: Some(self.previous_hash.clone()), frontier })
+        Ok(SegmentStart {
+            first_sequence: self.first_sequence,
+            previous_hash: Some(self.previous_hash.clone()),
+            frontier,
+        })
     }
 }
 
@@ -379,8 +490,15 @@ pub fn create(
         .decode(&report.merkle_root)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| AuditError::Invalid { what: "Merkle root".into(), problem: "not 32 bytes".into() })?;
-    let checkpoint = Checkpoint { origin: origin.to_string(), size: report.tree_size, root };
+        .ok_or_else(|| AuditError::Invalid {
+            what: "Merkle root".into(),
+            problem: "not 32 bytes".into(),
+        })?;
+    let checkpoint = Checkpoint {
+        origin: origin.to_string(),
+        size: report.tree_size,
+        root,
+    };
     let note = checkpoint.sign(key_name, key)?;
     Ok((checkpoint, note))
 }
@@ -388,26 +506,42 @@ pub fn create(
 /// An inclusion proof for the record with `sequence`, against the whole log or, when given, a
 /// signed checkpoint (whose signature is checked, and which the log must extend). The log must
 /// start at sequence 1 (a pruned suffix cannot prove leaves it no longer holds).
-pub fn prove(log: &Path, sequence: u64, against: Option<(&str, &CheckpointKey)>) -> Result<InclusionProof, AuditError> {
-    let (mut leaves, kept) = super::leaves::read(log, &|record: &Record| record.sequence() == Some(sequence))?;
-    let record = kept.into_iter().next().map(|(_, record)| record).ok_or_else(|| AuditError::Invalid {
-        what: log.display().to_string(),
-        problem: format!("no record with sequence {sequence}"),
-    })?;
+pub fn prove(
+    log: &Path,
+    sequence: u64,
+    against: Option<(&str, &CheckpointKey)>,
+) -> Result<InclusionProof, AuditError> {
+    let (mut leaves, kept) =
+        super::leaves::read(log, &|record: &Record| record.sequence() == Some(sequence))?;
+    let record = kept
+        .into_iter()
+        .next()
+        .map(|(_, record)| record)
+        .ok_or_else(|| AuditError::Invalid {
+            what: log.display().to_string(),
+            problem: format!("no record with sequence {sequence}"),
+        })?;
     let mut note_text = None;
     if let Some((note, key)) = against {
         let checkpoint = Checkpoint::open(note, key)?;
         if checkpoint.size > leaves.len() as u64 {
             return Err(AuditError::NotExtending {
                 path: log.to_path_buf(),
-                detail: format!("the checkpoint commits to {} records but the log has {}: it was truncated", checkpoint.size, leaves.len()),
+                detail: format!(
+                    "the checkpoint commits to {} records but the log has {}: it was truncated",
+                    checkpoint.size,
+                    leaves.len()
+                ),
             });
         }
         leaves.truncate(checkpoint.size as usize);
         if merkle::root(&leaves) != checkpoint.root {
             return Err(AuditError::NotExtending {
                 path: log.to_path_buf(),
-                detail: format!("the first {} records do not match the checkpoint: the log was rewritten", checkpoint.size),
+                detail: format!(
+                    "the first {} records do not match the checkpoint: the log was rewritten",
+                    checkpoint.size
+                ),
             });
         }
         note_text = Some(note.to_string());
@@ -415,10 +549,18 @@ pub fn prove(log: &Path, sequence: u64, against: Option<(&str, &CheckpointKey)>)
     if sequence == 0 || sequence > leaves.len() as u64 {
         return Err(AuditError::Invalid {
             what: log.display().to_string(),
-            problem: format!("sequence {sequence} is outside the proved tree of {} records", leaves.len()),
+            problem: format!(
+                "sequence {sequence} is outside the proved tree of {} records",
+                leaves.len()
+            ),
         });
     }
-    Ok(InclusionProof::new(&record, sequence - 1, &leaves, note_text)?)
+    Ok(InclusionProof::new(
+        &record,
+        sequence - 1,
+        &leaves,
+        note_text,
+    )?)
 }
 
 #[cfg(test)]
@@ -431,16 +573,32 @@ mod tests {
 
     #[test]
     fn sign_open_and_tamper() {
-        let checkpoint = Checkpoint { origin: "example.com/audit".into(), size: 5, root: [3u8; 32] };
+        let checkpoint = Checkpoint {
+            origin: "example.com/audit".into(),
+            size: 5,
+            root: [3u8; 32],
+        };
         let note = checkpoint.sign("example.com/audit", &key()).unwrap();
         assert!(note.starts_with("example.com/audit\n5\nAwMD"));
         assert!(note.contains("\n\n\u{2014} example.com/audit "));
-        let verifier = CheckpointKey { name: "example.com/audit".into(), key: key().verifying_key() };
+        let verifier = CheckpointKey {
+            name: "example.com/audit".into(),
+            key: key().verifying_key(),
+        };
         assert_eq!(Checkpoint::open(&note, &verifier).unwrap(), checkpoint);
         let tampered = note.replacen("\n5\n", "\n4\n", 1);
-        assert!(matches!(Checkpoint::open(&tampered, &verifier), Err(CheckpointError::BadSignature { .. })));
-        let other = CheckpointKey { name: "other".into(), key: key().verifying_key() };
-        assert!(matches!(Checkpoint::open(&note, &other), Err(CheckpointError::NoMatchingSignature { .. })));
+        assert!(matches!(
+            Checkpoint::open(&tampered, &verifier),
+            Err(CheckpointError::BadSignature { .. })
+        ));
+        let other = CheckpointKey {
+            name: "other".into(),
+            key: key().verifying_key(),
+        };
+        assert!(matches!(
+            Checkpoint::open(&note, &other),
+            Err(CheckpointError::NoMatchingSignature { .. })
+        ));
         assert!(Checkpoint::open("garbage", &verifier).is_err());
         assert!(Checkpoint::parse_body("o\n05\nAAAA\n").is_err());
     }

@@ -25,7 +25,13 @@ const DATADOG_BATCH: usize = 1000;
 /// Azure Monitor Logs Ingestion accepts at most 1 MB per call; 500 records stay well below.
 const SENTINEL_BATCH: usize = 500;
 /// Fields a redaction may never touch: they carry the chain.
-const CHAIN_FIELDS: [&str; 5] = ["schema_version", "sequence", "previous_hash", "record_hash", "signature"];
+const CHAIN_FIELDS: [&str; 5] = [
+    "schema_version",
+    "sequence",
+    "previous_hash",
+    "record_hash",
+    "signature",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,7 +61,10 @@ pub fn check_redactions(fields: &[String]) -> Result<(), AuditError> {
     for field in fields {
         let top = field.split('.').next().unwrap_or_default();
         if field.is_empty() || field.split('.').any(str::is_empty) {
-            return Err(AuditError::Invalid { what: format!("--redact {field:?}"), problem: "expected a field name or dotted path like metadata.user".into() });
+            return Err(AuditError::Invalid {
+                what: format!("--redact {field:?}"),
+                problem: "expected a field name or dotted path like metadata.user".into(),
+            });
         }
         if CHAIN_FIELDS.contains(&top) {
             return Err(AuditError::Invalid {
@@ -97,24 +106,46 @@ pub fn redact(fields: &mut Map<String, Value>, paths: &[String]) {
 }
 
 /// Stream the log at `log` to `out` in `format`.
-pub fn export(log: &Path, format: Format, redactions: &[String], out: &mut dyn Write) -> Result<ExportSummary, AuditError> {
+pub fn export(
+    log: &Path,
+    format: Format,
+    redactions: &[String],
+    out: &mut dyn Write,
+) -> Result<ExportSummary, AuditError> {
     check_redactions(redactions)?;
     let file = File::open(log).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            AuditError::MissingLog { path: log.to_path_buf() }
+            AuditError::MissingLog {
+                path: log.to_path_buf(),
+            }
         } else {
-            AuditError::Io { action: "opening audit log", path: log.to_path_buf(), source: e }
+            AuditError::Io {
+                action: "opening audit log",
+                path: log.to_path_buf(),
+                source: e,
+            }
         }
     })?;
     let write_error = AuditError::io("writing export of", log);
-    let mut writer = BatchWriter { format, out, pending: 0 };
+    let mut writer = BatchWriter {
+        format,
+        out,
+        pending: 0,
+    };
     let mut records = 0u64;
-    for (index, line) in BufReader::with_capacity(128 * 1024, file).split(b'\n').enumerate() {
+    for (index, line) in BufReader::with_capacity(128 * 1024, file)
+        .split(b'\n')
+        .enumerate()
+    {
         let line = line.map_err(AuditError::io("reading audit log", log))?;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let bad = |problem: String| AuditError::BadLine { path: log.to_path_buf(), line: index as u64 + 1, problem };
+        let bad = |problem: String| AuditError::BadLine {
+            path: log.to_path_buf(),
+            line: index as u64 + 1,
+            problem,
+        };
         let text = std::str::from_utf8(&line).map_err(|e| bad(format!("not UTF-8 ({e})")))?;
         let mut fields = match canonical::parse_strict(text) {
             Ok(Value::Object(fields)) => fields,
@@ -123,11 +154,19 @@ pub fn export(log: &Path, format: Format, redactions: &[String], out: &mut dyn W
         };
         redact(&mut fields, redactions);
         let rendered = render(format, &fields).map_err(bad)?;
-        writer.push(&rendered).map_err(|e| AuditError::Io { action: "writing export of", path: log.to_path_buf(), source: e })?;
+        writer.push(&rendered).map_err(|e| AuditError::Io {
+            action: "writing export of",
+            path: log.to_path_buf(),
+            source: e,
+        })?;
         records += 1;
     }
     writer.finish().map_err(write_error)?;
-    Ok(ExportSummary { format, records, redacted_fields: redactions.to_vec() })
+    Ok(ExportSummary {
+        format,
+        records,
+        redacted_fields: redactions.to_vec(),
+    })
 }
 
 /// Groups Sentinel and Datadog entries into JSON arrays of a bounded size, one per line.
@@ -182,7 +221,8 @@ fn text_of(fields: &Map<String, Value>, key: &str) -> String {
 
 fn timestamp(fields: &Map<String, Value>) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
     let text = text_of(fields, "created_at");
-    chrono::DateTime::parse_from_rfc3339(&text).map_err(|e| format!("created_at {text:?} is not an ISO 8601 timestamp ({e})"))
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map_err(|e| format!("created_at {text:?} is not an ISO 8601 timestamp ({e})"))
 }
 
 fn render(format: Format, fields: &Map<String, Value>) -> Result<String, String> {
@@ -214,12 +254,18 @@ fn render(format: Format, fields: &Map<String, Value>) -> Result<String, String>
             // the other columns are the record's fields (nested values as dynamic).
             let time = timestamp(fields)?;
             let mut row = fields.clone();
-            row.insert("TimeGenerated".into(), Value::from(time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+            row.insert(
+                "TimeGenerated".into(),
+                Value::from(time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            );
             serde_json::to_string(&Value::Object(row)).map_err(|e| e.to_string())?
         }
         Format::Datadog => {
             timestamp(fields)?;
-            let mut tags = vec![format!("event_type:{}", text_of(fields, "event_type")), format!("decision:{}", text_of(fields, "decision"))];
+            let mut tags = vec![
+                format!("event_type:{}", text_of(fields, "event_type")),
+                format!("decision:{}", text_of(fields, "decision")),
+            ];
             for key in ["tenant_id", "workspace_id"] {
                 if let Some(Value::String(text)) = fields.get(key) {
                     tags.push(format!("{key}:{text}"));
@@ -249,7 +295,9 @@ fn render(format: Format, fields: &Map<String, Value>) -> Result<String, String>
 
 /// CEF header fields escape `\` and `|`.
 fn cef_header(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('|', "\\|").replace(['\r', '\n'], " ")
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
 }
 
 /// CEF extension values escape `\`, `=` and line breaks (as `\n` / `\r`).
@@ -307,7 +355,10 @@ fn cef_line(fields: &Map<String, Value>) -> Result<String, String> {
         ("msg", text_of(fields, "metadata")),
     ];
     extension.retain(|(_, value)| !value.is_empty());
-    let extension: Vec<String> = extension.into_iter().map(|(key, value)| format!("{key}={}", cef_value(&value))).collect();
+    let extension: Vec<String> = extension
+        .into_iter()
+        .map(|(key, value)| format!("{key}={}", cef_value(&value)))
+        .collect();
     Ok(format!("{header}|{}", extension.join(" ")))
 }
 
@@ -321,15 +372,23 @@ mod tests {
             "event_type": "runtime.decision", "actor": "a|b=c\\d", "action": "write", "target": "t\nx",
             "decision": "block", "tenant_id": "t1", "workspace_id": null, "evidence_refs": ["e"],
             "metadata": {"user": {"email": "x@example.com"}}, "previous_hash": "p", "record_hash": "h"
-        }) else { unreachable!() };
+        }) else {
+            unreachable!()
+        };
         map
     }
 
     #[test]
     fn cef_escapes_header_and_extension() {
         let line = cef_line(&record()).unwrap();
-        assert!(line.starts_with("CEF:0|wormvault|wormvault audit log|"), "{line}");
-        assert!(line.contains("|runtime.decision|write block|7|rt=1783123201000 "), "{line}");
+        assert!(
+            line.starts_with("CEF:0|wormvault|wormvault audit log|"),
+            "{line}"
+        );
+        assert!(
+            line.contains("|runtime.decision|write block|7|rt=1783123201000 "),
+            "{line}"
+        );
         assert!(line.contains(r"suser=a|b\=c\\d"), "{line}");
         assert!(line.contains(r"cs5=t\nx"), "{line}");
         assert!(!line.contains("cs4="), "null workspace is omitted: {line}");
@@ -338,11 +397,26 @@ mod tests {
     #[test]
     fn redaction_keeps_chain_and_commits_to_value() {
         let mut fields = record();
-        redact(&mut fields, &["metadata.user.email".into(), "actor".into(), "missing.path".into()]);
+        redact(
+            &mut fields,
+            &[
+                "metadata.user.email".into(),
+                "actor".into(),
+                "missing.path".into(),
+            ],
+        );
         let expected = hex::encode(Sha256::digest(br#""x@example.com""#));
-        assert_eq!(fields["metadata"]["user"]["email"]["redacted"], format!("sha256:{expected}"));
+        assert_eq!(
+            fields["metadata"]["user"]["email"]["redacted"],
+            format!("sha256:{expected}")
+        );
         assert_eq!(fields["record_hash"], "h");
-        assert!(fields["actor"]["redacted"].as_str().unwrap().starts_with("sha256:"));
+        assert!(
+            fields["actor"]["redacted"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
         assert!(check_redactions(&["record_hash".into()]).is_err());
         assert!(check_redactions(&["metadata..x".into()]).is_err());
     }
@@ -350,14 +424,21 @@ mod tests {
     #[test]
     fn siem_shapes() {
         let fields = record();
-        let hec: Value = serde_json::from_str(&render(Format::SplunkHec, &fields).unwrap()).unwrap();
+        let hec: Value =
+            serde_json::from_str(&render(Format::SplunkHec, &fields).unwrap()).unwrap();
         assert_eq!(hec["time"], 1783123201.0);
         assert_eq!(hec["event"]["record_hash"], "h");
-        assert_eq!(hec["fields"], json!({"event_type": "runtime.decision", "decision": "block", "tenant_id": "t1"}));
+        assert_eq!(
+            hec["fields"],
+            json!({"event_type": "runtime.decision", "decision": "block", "tenant_id": "t1"})
+        );
         let row: Value = serde_json::from_str(&render(Format::Sentinel, &fields).unwrap()).unwrap();
         assert_eq!(row["TimeGenerated"], "2026-07-04T00:00:01.000000Z");
         let dd: Value = serde_json::from_str(&render(Format::Datadog, &fields).unwrap()).unwrap();
-        assert_eq!(dd["ddtags"], "event_type:runtime.decision,decision:block,tenant_id:t1");
+        assert_eq!(
+            dd["ddtags"],
+            "event_type:runtime.decision,decision:block,tenant_id:t1"
+        );
         assert_eq!(dd["ddsource"], "wormvault");
     }
 }

@@ -70,15 +70,22 @@ impl CanonicalRecord<'_> {
 /// non-ASCII characters are decoded (so validated) one by one, or of a key validated before it
 /// is written; a line that is not UTF-8 is declined.
 pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
-    let mut parser = Parser { input: line, pos: 0 };
+    let mut parser = Parser {
+        input: line,
+        pos: 0,
+    };
     let Scratch { payload: out, side } = scratch;
     out.clear();
     side.clear();
     let mut insert_at = 0;
     let mut members_before = 0;
-    let (mut schema_version, mut sequence, mut previous_hash): (Option<Range<usize>>, Option<Range<usize>>, Option<Range<usize>>) =
-        (None, None, None);
-    let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) = (None, None);
+    let (mut schema_version, mut sequence, mut previous_hash): (
+        Option<Range<usize>>,
+        Option<Range<usize>>,
+        Option<Range<usize>>,
+    ) = (None, None, None);
+    let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) =
+        (None, None);
     parser.skip_ws();
     parser.expect(b'{')?;
     out.push(b'{');
@@ -92,7 +99,10 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
         loop {
             parser.skip_ws();
             let key = parser.key()?;
-            if previous_key.as_deref().is_some_and(|previous| !bytes_less(previous, &key)) {
+            if previous_key
+                .as_deref()
+                .is_some_and(|previous| !bytes_less(previous, &key))
+            {
                 return None;
             }
             parser.skip_ws();
@@ -199,7 +209,9 @@ fn bytes_less(a: &[u8], b: &[u8]) -> bool {
 /// `tests::float_copy_matches_repr` checks it against `python_float_repr`.
 fn already_python_repr(text: &str) -> bool {
     let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let Some((int, frac)) = unsigned.split_once('.') else { return false };
+    let Some((int, frac)) = unsigned.split_once('.') else {
+        return false;
+    };
     if frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return false;
     }
@@ -211,7 +223,11 @@ fn already_python_repr(text: &str) -> bool {
         return false;
     }
     let digits = int.len() + frac.len();
-    let leading_zeros = int.bytes().chain(frac.bytes()).take_while(|&b| b == b'0').count();
+    let leading_zeros = int
+        .bytes()
+        .chain(frac.bytes())
+        .take_while(|&b| b == b'0')
+        .count();
     digits - leading_zeros <= 15 && int.len() <= 15
 }
 
@@ -259,13 +275,20 @@ impl<'a> Parser<'a> {
         // Eight bytes at a time while none of them can be special (a word test may flag a plain
         // byte — never miss a special one — and the byte loop below decides).
         while let Some(word) = self.input.get(self.pos..self.pos + 8) {
-            let word = u64::from_le_bytes(word.try_into().unwrap_or_else(|_| unreachable!("eight bytes")));
+            let word = u64::from_le_bytes(
+                word.try_into()
+                    .unwrap_or_else(|_| unreachable!("eight bytes")),
+            );
             if may_hold_special(word) {
                 break;
             }
             self.pos += 8;
         }
-        while self.input.get(self.pos).is_some_and(|&b| PLAIN[usize::from(b)]) {
+        while self
+            .input
+            .get(self.pos)
+            .is_some_and(|&b| PLAIN[usize::from(b)])
+        {
             self.pos += 1;
         }
         &self.input[start..self.pos]
@@ -488,7 +511,9 @@ impl<'a> Parser<'a> {
                     if !(0xDC00..0xE000).contains(&low) {
                         return None;
                     }
-                    char::from_u32(0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00))?
+                    char::from_u32(
+                        0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00),
+                    )?
                 } else {
                     char::from_u32(u32::from(unit))?
                 }
@@ -603,15 +628,22 @@ mod tests {
     /// The fast path must give exactly what the tree path gives, or decline.
     fn assert_matches_tree(line: &str) {
         let mut scratch = Scratch::default();
-        let Some(fast) = canonical_record(line.as_bytes(), &mut scratch) else { return };
+        let Some(fast) = canonical_record(line.as_bytes(), &mut scratch) else {
+            return;
+        };
         let Ok(Value::Object(fields)) = canonical::parse_strict(line) else {
             panic!("fast path accepted what the tree path rejects: {line}");
         };
         let tree = Canonical::of(&fields);
-        assert_eq!(String::from_utf8(fast.payload.to_vec()).unwrap(), tree.hash_payload(), "{line}");
+        assert_eq!(
+            String::from_utf8(fast.payload.to_vec()).unwrap(),
+            tree.hash_payload(),
+            "{line}"
+        );
         assert_eq!(signed(&fast, "abc"), tree.signed_payload("abc"), "{line}");
         let text = |key: &str| fields.get(key).map(canonical::compact);
-        let fast_text = |slice: Option<&[u8]>| slice.map(|s| String::from_utf8(s.to_vec()).unwrap());
+        let fast_text =
+            |slice: Option<&[u8]>| slice.map(|s| String::from_utf8(s.to_vec()).unwrap());
         assert_eq!(fast_text(fast.schema_version), text("schema_version"));
         assert_eq!(fast_text(fast.sequence), text("sequence"));
         assert_eq!(fast_text(fast.previous_hash), text("previous_hash"));
@@ -624,7 +656,10 @@ mod tests {
         let fixture = include_str!("../../tests/fixtures/cavra/audit-hmac.jsonl");
         let mut scratch = Scratch::default();
         for line in fixture.lines() {
-            assert!(canonical_record(line.as_bytes(), &mut scratch).is_some(), "fixture line should take the fast path: {line}");
+            assert!(
+                canonical_record(line.as_bytes(), &mut scratch).is_some(),
+                "fixture line should take the fast path: {line}"
+            );
             assert_matches_tree(line);
         }
     }
@@ -665,14 +700,17 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
             "\\PC{0,10}".prop_map(Value::from),
             any::<String>().prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 32, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map("\\PC{0,6}", inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map("\\PC{0,6}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
@@ -712,7 +750,10 @@ mod tests {
                 let mut line = good.clone();
                 line[index] = bad;
                 if std::str::from_utf8(&line).is_err() {
-                    assert!(canonical_record(&line, &mut scratch).is_none(), "accepted invalid UTF-8 at {index}: {line:?}");
+                    assert!(
+                        canonical_record(&line, &mut scratch).is_none(),
+                        "accepted invalid UTF-8 at {index}: {line:?}"
+                    );
                 }
             }
             let truncated = &good[..=index];
@@ -721,7 +762,12 @@ mod tests {
             }
         }
         // Overlong encodings and surrogates in raw UTF-8 are not UTF-8 either.
-        for raw in [&b"{\"a\": \"\xc0\xaf\"}"[..], b"{\"a\": \"\xed\xa0\x80\"}", b"{\"\xed\xa0\x80\": 1}", b"{\"\xff\": 1}"] {
+        for raw in [
+            &b"{\"a\": \"\xc0\xaf\"}"[..],
+            b"{\"a\": \"\xed\xa0\x80\"}",
+            b"{\"\xed\xa0\x80\": 1}",
+            b"{\"\xff\": 1}",
+        ] {
             assert!(canonical_record(raw, &mut scratch).is_none(), "{raw:?}");
         }
     }
@@ -742,7 +788,11 @@ mod tests {
             let digit = |n: u64| char::from(b'0' + (n % 10) as u8);
             let mut int: String = (0..int_len).map(|_| digit(next())).collect();
             let int_trimmed = int.trim_start_matches('0');
-            int = if int_trimmed.is_empty() { "0".into() } else { int_trimmed.into() };
+            int = if int_trimmed.is_empty() {
+                "0".into()
+            } else {
+                int_trimmed.into()
+            };
             let mut frac: String = (0..frac_len).map(|_| digit(next())).collect();
             if next() % 4 == 0 {
                 frac = format!("{}{}", "0".repeat((next() % 6) as usize), &frac[..1]);
@@ -755,11 +805,25 @@ mod tests {
                 assert_eq!(python_float_repr(value), text);
             }
         }
-        assert!(copied > 20_000, "the copy path should cover common literals ({copied})");
+        assert!(
+            copied > 20_000,
+            "the copy path should cover common literals ({copied})"
+        );
         for (text, copy) in [
-            ("2.5", true), ("2.0", true), ("0.0", true), ("-0.0", true), ("0.0001", true), ("0.125", true),
-            ("2.50", false), ("0.00001", false), ("1e5", false), ("1.5e-07", false), ("1234567890123456.0", false),
-            ("0.1234567890123456", false), ("123456789012345.0", true), ("0.30000000000000004", false),
+            ("2.5", true),
+            ("2.0", true),
+            ("0.0", true),
+            ("-0.0", true),
+            ("0.0001", true),
+            ("0.125", true),
+            ("2.50", false),
+            ("0.00001", false),
+            ("1e5", false),
+            ("1.5e-07", false),
+            ("1234567890123456.0", false),
+            ("0.1234567890123456", false),
+            ("123456789012345.0", true),
+            ("0.30000000000000004", false),
         ] {
             assert_eq!(already_python_repr(text), copy, "{text}");
             if copy {
@@ -775,14 +839,24 @@ mod tests {
                 for filler in [b'a', b' ', b'~', b'!', b'0'] {
                     let mut bytes = [filler; 8];
                     bytes[position] = special;
-                    assert!(may_hold_special(u64::from_le_bytes(bytes)), "{special:#x} at {position}");
+                    assert!(
+                        may_hold_special(u64::from_le_bytes(bytes)),
+                        "{special:#x} at {position}"
+                    );
                 }
             }
         }
         assert!(!may_hold_special(u64::from_le_bytes(*b"abc 123~")));
         let mut scratch = Scratch::default();
-        let record = canonical_record(r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#.as_bytes(), &mut scratch).unwrap();
-        assert_eq!(record.payload, br#"{"a":"0123456789abcdef\"0123456789\u00e901234567A\n"}"#);
+        let record = canonical_record(
+            r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#.as_bytes(),
+            &mut scratch,
+        )
+        .unwrap();
+        assert_eq!(
+            record.payload,
+            br#"{"a":"0123456789abcdef\"0123456789\u00e901234567A\n"}"#
+        );
     }
 
     #[test]
@@ -793,7 +867,10 @@ mod tests {
             (r#"{"z": 1}"#, r#"{"record_hash":"H","z":1}"#),
             (r#"{"a": 1, "z": 2}"#, r#"{"a":1,"record_hash":"H","z":2}"#),
             (r#"{}"#, r#"{"record_hash":"H"}"#),
-            (r#"{"record_hash": "x", "signature": 1}"#, r#"{"record_hash":"H"}"#),
+            (
+                r#"{"record_hash": "x", "signature": 1}"#,
+                r#"{"record_hash":"H"}"#,
+            ),
         ] {
             let record = canonical_record(line.as_bytes(), &mut scratch).unwrap();
             assert_eq!(signed(&record, "H"), expected);

@@ -12,12 +12,21 @@ use super::{AuditError, Record};
 
 /// Every record's leaf, in order, plus the records `keep` selects. The log must start at
 /// sequence 1 (proofs are over the whole tree).
-pub fn read(log: &Path, keep: &dyn Fn(&Record) -> bool) -> Result<(Vec<Hash>, Vec<(u64, Record)>), AuditError> {
+pub fn read(
+    log: &Path,
+    keep: &dyn Fn(&Record) -> bool,
+) -> Result<(Vec<Hash>, Vec<(u64, Record)>), AuditError> {
     let file = std::fs::File::open(log).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            AuditError::MissingLog { path: log.to_path_buf() }
+            AuditError::MissingLog {
+                path: log.to_path_buf(),
+            }
         } else {
-            AuditError::Io { action: "opening", path: log.to_path_buf(), source }
+            AuditError::Io {
+                action: "opening",
+                path: log.to_path_buf(),
+                source,
+            }
         }
     })?;
     let mut leaves = Vec::new();
@@ -32,27 +41,43 @@ pub fn read(log: &Path, keep: &dyn Fn(&Record) -> bool) -> Result<(Vec<Hash>, Ve
         let read = (&mut reader)
             .take(super::verify::MAX_LINE + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|source| AuditError::Io { action: "reading", path: log.to_path_buf(), source })?;
+            .map_err(|source| AuditError::Io {
+                action: "reading",
+                path: log.to_path_buf(),
+                source,
+            })?;
         if read == 0 {
             break;
         }
         line_number += 1;
-        let bad = |problem: String| AuditError::BadLine { path: log.to_path_buf(), line: line_number, problem };
+        let bad = |problem: String| AuditError::BadLine {
+            path: log.to_path_buf(),
+            line: line_number,
+            problem,
+        };
         if line.last() == Some(&b'\n') {
             line.pop();
         } else if line.len() as u64 > super::verify::MAX_LINE {
-            return Err(bad(format!("line is longer than {} bytes; run `wormvault audit verify`", super::verify::MAX_LINE)));
+            return Err(bad(format!(
+                "line is longer than {} bytes; run `wormvault audit verify`",
+                super::verify::MAX_LINE
+            )));
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let text = std::str::from_utf8(&line).map_err(|_| bad("not UTF-8".into()))?;
-        let Value::Object(fields) = crate::canonical::parse_strict(text).map_err(|e| bad(format!("not valid JSON: {e}")))? else {
+        let Value::Object(fields) = crate::canonical::parse_strict(text)
+            .map_err(|e| bad(format!("not valid JSON: {e}")))?
+        else {
             return Err(bad("not a JSON object".into()));
         };
         let record = Record { fields };
         if leaves.is_empty() && record.sequence() != Some(1) {
-            return Err(bad(format!("log starts at sequence {:?}; proofs need the log from sequence 1", record.sequence())));
+            return Err(bad(format!(
+                "log starts at sequence {:?}; proofs need the log from sequence 1",
+                record.sequence()
+            )));
         }
         if keep(&record) {
             kept.push((leaves.len() as u64, record.clone()));

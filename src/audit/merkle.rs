@@ -91,7 +91,12 @@ pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, MerkleE
 }
 
 /// Root implied by an audit path (RFC 9162 §2.1.3.2).
-pub fn root_from_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash]) -> Result<Hash, MerkleError> {
+pub fn root_from_inclusion(
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+) -> Result<Hash, MerkleError> {
     if index >= size {
         return Err(MerkleError::IndexOutOfRange { index, size });
     }
@@ -122,10 +127,19 @@ pub fn root_from_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash]) -
 }
 
 /// Check an inclusion proof against a known root.
-pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], expected: &Hash) -> Result<(), MerkleError> {
+pub fn verify_inclusion(
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+    expected: &Hash,
+) -> Result<(), MerkleError> {
     let computed = root_from_inclusion(index, size, leaf, proof)?;
     if &computed != expected {
-        return Err(MerkleError::RootMismatch { expected: hex::encode(expected), computed: hex::encode(computed) });
+        return Err(MerkleError::RootMismatch {
+            expected: hex::encode(expected),
+            computed: hex::encode(computed),
+        });
     }
     Ok(())
 }
@@ -134,7 +148,10 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], expe
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, MerkleError> {
     let new_size = leaves.len() as u64;
     if old_size > new_size {
-        return Err(MerkleError::SizeOrder { old: old_size, new: new_size });
+        return Err(MerkleError::SizeOrder {
+            old: old_size,
+            new: new_size,
+        });
     }
     fn subproof(m: usize, leaves: &[Hash], complete: bool, out: &mut Vec<Hash>) {
         let n = leaves.len();
@@ -173,17 +190,28 @@ pub fn verify_consistency(
         computed: hex::encode(computed),
     };
     if old_size > new_size {
-        return Err(MerkleError::SizeOrder { old: old_size, new: new_size });
+        return Err(MerkleError::SizeOrder {
+            old: old_size,
+            new: new_size,
+        });
     }
     if old_size == new_size {
         if !proof.is_empty() {
             return Err(MerkleError::WrongProofLength);
         }
-        return if old_root == new_root { Ok(()) } else { Err(mismatch(old_root, new_root)) };
+        return if old_root == new_root {
+            Ok(())
+        } else {
+            Err(mismatch(old_root, new_root))
+        };
     }
     if old_size == 0 {
         // Every tree extends the empty tree.
-        return if proof.is_empty() { Ok(()) } else { Err(MerkleError::WrongProofLength) };
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(MerkleError::WrongProofLength)
+        };
     }
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
     if old_size.is_power_of_two() {
@@ -285,7 +313,9 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(&(i as u64).to_be_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(&(i as u64).to_be_bytes()))
+            .collect()
     }
 
     #[test]
@@ -313,7 +343,9 @@ mod tests {
                 if n > 1 {
                     let mut bent = proof.clone();
                     bent[0][0] ^= 1;
-                    assert!(verify_inclusion(i, n as u64, &all[i as usize], &bent, &tree_root).is_err());
+                    assert!(
+                        verify_inclusion(i, n as u64, &all[i as usize], &bent, &tree_root).is_err()
+                    );
                 }
             }
         }
@@ -330,7 +362,9 @@ mod tests {
                 verify_consistency(m as u64, n as u64, &old_root, &new_root, &proof).unwrap();
                 if m > 0 && m < n {
                     let forged = root(&leaves(m + 1)[1..]);
-                    assert!(verify_consistency(m as u64, n as u64, &forged, &new_root, &proof).is_err());
+                    assert!(
+                        verify_consistency(m as u64, n as u64, &forged, &new_root, &proof).is_err()
+                    );
                 }
             }
         }
@@ -349,10 +383,19 @@ mod tests {
             &[0x30, 0x31],
             &[0x40, 0x41, 0x42, 0x43],
             &[0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57],
-            &[0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f],
+            &[
+                0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d,
+                0x6e, 0x6f,
+            ],
         ];
         let all: Vec<Hash> = inputs.iter().map(|d| leaf_hash(d)).collect();
-        assert_eq!(hex::encode(root(&all[..1])), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
-        assert_eq!(hex::encode(root(&all[..8])), "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328");
+        assert_eq!(
+            hex::encode(root(&all[..1])),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+        assert_eq!(
+            hex::encode(root(&all[..8])),
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+        );
     }
 }

@@ -22,22 +22,41 @@ use std::path::PathBuf;
 pub use append::append;
 pub use checkpoint::{Checkpoint, CheckpointKey, InclusionProof, SegmentAnchor};
 pub use record::{NewRecord, Record, SignatureCheck, Signer};
-pub use verify::{verify, verify_segments, VerifyOptions, VerifyReport};
+pub use verify::{VerifyOptions, VerifyReport, verify, verify_segments};
 
 /// Everything that can go wrong in the audit module (verification *findings* are not errors:
 /// they are in [`VerifyReport`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit log {path} does not exist; pass the path of an existing log (append creates one)")]
+    #[error(
+        "audit log {path} does not exist; pass the path of an existing log (append creates one)"
+    )]
     MissingLog { path: PathBuf },
     #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, #[source] source: std::io::Error },
-    #[error("the last line of {path} (byte offset {offset}) has no trailing newline: an earlier append was interrupted. Refusing to extend a torn log; run `wormvault audit verify` and repair the log from its archive or checkpoint")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the last line of {path} (byte offset {offset}) has no trailing newline: an earlier append was interrupted. Refusing to extend a torn log; run `wormvault audit verify` and repair the log from its archive or checkpoint"
+    )]
     TornTail { path: PathBuf, offset: u64 },
-    #[error("the last record of {path} (byte offset {offset}) is unusable: {problem}. Refusing to append; run `wormvault audit verify`")]
-    CorruptTail { path: PathBuf, offset: u64, problem: String },
+    #[error(
+        "the last record of {path} (byte offset {offset}) is unusable: {problem}. Refusing to append; run `wormvault audit verify`"
+    )]
+    CorruptTail {
+        path: PathBuf,
+        offset: u64,
+        problem: String,
+    },
     #[error("{path} line {line}: {problem}")]
-    BadLine { path: PathBuf, line: u64, problem: String },
+    BadLine {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
     #[error("{what}: {problem}")]
     Invalid { what: String, problem: String },
     #[error("checkpoint: {0}")]
@@ -47,12 +66,24 @@ pub enum AuditError {
     #[error("{path} does not extend the checkpoint: {detail}")]
     NotExtending { path: PathBuf, detail: String },
     #[error("{path} does not verify ({count} problem(s), first: {first}); refusing to {action}")]
-    LogInvalid { path: PathBuf, count: usize, first: String, action: &'static str },
+    LogInvalid {
+        path: PathBuf,
+        count: usize,
+        first: String,
+        action: &'static str,
+    },
 }
 
 impl AuditError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> AuditError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> AuditError {
         let path = path.into();
-        move |source| AuditError::Io { action, path, source }
+        move |source| AuditError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }

@@ -47,11 +47,23 @@ impl NewRecord {
         map.insert("action".into(), Value::from(self.action.clone()));
         map.insert("target".into(), Value::from(self.target.clone()));
         map.insert("decision".into(), Value::from(self.decision.clone()));
-        map.insert("tenant_id".into(), self.tenant_id.clone().map_or(Value::Null, Value::from));
-        map.insert("workspace_id".into(), self.workspace_id.clone().map_or(Value::Null, Value::from));
-        map.insert("evidence_refs".into(), Value::from(self.evidence_refs.clone()));
+        map.insert(
+            "tenant_id".into(),
+            self.tenant_id.clone().map_or(Value::Null, Value::from),
+        );
+        map.insert(
+            "workspace_id".into(),
+            self.workspace_id.clone().map_or(Value::Null, Value::from),
+        );
+        map.insert(
+            "evidence_refs".into(),
+            Value::from(self.evidence_refs.clone()),
+        );
         map.insert("metadata".into(), Value::Object(self.metadata.clone()));
-        map.insert("previous_hash".into(), previous_hash.map_or(Value::Null, Value::from));
+        map.insert(
+            "previous_hash".into(),
+            previous_hash.map_or(Value::Null, Value::from),
+        );
         map
     }
 }
@@ -112,7 +124,12 @@ impl Canonical {
     }
 
     fn join(&self, record_hash: Option<&str>) -> String {
-        let capacity = self.members.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>() + 96;
+        let capacity = self
+            .members
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
+            + 96;
         let mut out = String::with_capacity(capacity);
         out.push('{');
         let mut first = true;
@@ -129,13 +146,21 @@ impl Canonical {
         let mut hash_pending = hash_rendered.is_some();
         for (key, rendered) in &self.members {
             if hash_pending && key.as_str() > "record_hash" {
-                push(&mut out, "record_hash", hash_rendered.as_deref().unwrap_or_default());
+                push(
+                    &mut out,
+                    "record_hash",
+                    hash_rendered.as_deref().unwrap_or_default(),
+                );
                 hash_pending = false;
             }
             push(&mut out, key, rendered);
         }
         if hash_pending {
-            push(&mut out, "record_hash", hash_rendered.as_deref().unwrap_or_default());
+            push(
+                &mut out,
+                "record_hash",
+                hash_rendered.as_deref().unwrap_or_default(),
+            );
         }
         out.push('}');
         out
@@ -254,25 +279,42 @@ impl SignatureCheck {
                 }
             }
             SignatureCheck::Ed25519 { trust } => {
-                let mismatch = |expected: String| SignatureOutcome::Mismatch { expected, found: found_text() };
+                let mismatch = |expected: String| SignatureOutcome::Mismatch {
+                    expected,
+                    found: found_text(),
+                };
                 let Some(Value::Object(signature)) = found else {
                     return mismatch("an Ed25519 signature object".into());
                 };
                 if signature.get("algorithm").and_then(Value::as_str) != Some("Ed25519") {
                     return mismatch("algorithm Ed25519".into());
                 }
-                let (Some(key_id), Some(value)) =
-                    (signature.get("key_id").and_then(Value::as_str), signature.get("value").and_then(Value::as_str))
-                else {
+                let (Some(key_id), Some(value)) = (
+                    signature.get("key_id").and_then(Value::as_str),
+                    signature.get("value").and_then(Value::as_str),
+                ) else {
                     return mismatch("key_id and value".into());
                 };
-                let Some(created_at) = fields.get("created_at").and_then(Value::as_str).and_then(crate::trust::parse_timestamp)
+                let Some(created_at) = fields
+                    .get("created_at")
+                    .and_then(Value::as_str)
+                    .and_then(crate::trust::parse_timestamp)
                 else {
-                    return mismatch("a parseable created_at to check the key's validity window".into());
+                    return mismatch(
+                        "a parseable created_at to check the key's validity window".into(),
+                    );
                 };
-                match trust.verify_ed25519(key_id, None, signed_payload.as_bytes(), value, created_at) {
+                match trust.verify_ed25519(
+                    key_id,
+                    None,
+                    signed_payload.as_bytes(),
+                    value,
+                    created_at,
+                ) {
                     Ok(_) => SignatureOutcome::Valid,
-                    Err(error) => mismatch(format!("a valid Ed25519 signature by a trusted key ({error})")),
+                    Err(error) => mismatch(format!(
+                        "a valid Ed25519 signature by a trusted key ({error})"
+                    )),
                 }
             }
         }
@@ -303,10 +345,19 @@ mod tests {
         let body = vector_one().body(1, None);
         let canonical = Canonical::of(&body);
         let hash = canonical.record_hash();
-        assert_eq!(hash, "95d1c19d96c2828e39829f4e0ca1536db8bc6cce4795dce1acb657084cdb8034");
-        let signer = Signer::Hmac { key: b"secret".to_vec(), key_id: "audit-key-1".into() };
+        assert_eq!(
+            hash,
+            "95d1c19d96c2828e39829f4e0ca1536db8bc6cce4795dce1acb657084cdb8034"
+        );
+        let signer = Signer::Hmac {
+            key: b"secret".to_vec(),
+            key_id: "audit-key-1".into(),
+        };
         let signature = signer.sign(&canonical.signed_payload(&hash)).unwrap();
-        assert_eq!(signature["value"], "wTItTEKJQ7rj8wOjmdQ5Q/rRKrPfWQf6BfzF+rjxdRo=");
+        assert_eq!(
+            signature["value"],
+            "wTItTEKJQ7rj8wOjmdQ5Q/rRKrPfWQf6BfzF+rjxdRo="
+        );
     }
 
     #[test]
@@ -315,35 +366,78 @@ mod tests {
         fields.insert("zeta".into(), Value::from(1));
         fields.insert("alpha".into(), Value::from(2));
         let canonical = Canonical::of(&fields);
-        assert_eq!(canonical.signed_payload("h"), r#"{"alpha":2,"record_hash":"h","zeta":1}"#);
+        assert_eq!(
+            canonical.signed_payload("h"),
+            r#"{"alpha":2,"record_hash":"h","zeta":1}"#
+        );
         fields.insert("record_hash".into(), Value::from("h"));
-        assert_eq!(canonical.signed_payload("h"), canonical::compact(&Value::Object(fields)));
+        assert_eq!(
+            canonical.signed_payload("h"),
+            canonical::compact(&Value::Object(fields))
+        );
     }
 
     #[test]
     fn ed25519_against_trust_roots() {
         use crate::trust::{RootStatus, TrustRoot};
-        let pair = KeyPair::from_pkcs8_pem(include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"), "t").unwrap();
+        let pair = KeyPair::from_pkcs8_pem(
+            include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem"),
+            "t",
+        )
+        .unwrap();
         let pem = pair.public().spki_pem();
         let mut fields = vector_one().body(1, None);
         let canonical = Canonical::of(&fields);
         let payload = canonical.signed_payload(&canonical.record_hash());
-        let signer = Signer::Ed25519 { key: Box::new(pair), key_id: "k1".into() };
+        let signer = Signer::Ed25519 {
+            key: Box::new(pair),
+            key_id: "k1".into(),
+        };
         fields.insert("signature".into(), signer.sign(&payload).unwrap());
         let at = |text: &str| Some(crate::trust::parse_timestamp(text).unwrap());
         let check = |status, until: Option<&str>, id: &str| {
-            let root = TrustRoot::new(&pem, Some(id.into()), "t", status, at("2026-01-01T00:00:00+00:00"), until.and_then(at)).unwrap();
-            SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() }.check(&fields, &payload)
+            let root = TrustRoot::new(
+                &pem,
+                Some(id.into()),
+                "t",
+                status,
+                at("2026-01-01T00:00:00+00:00"),
+                until.and_then(at),
+            )
+            .unwrap();
+            SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root]).unwrap(),
+            }
+            .check(&fields, &payload)
         };
-        assert_eq!(check(RootStatus::Active, None, "k1"), SignatureOutcome::Valid);
-        assert_eq!(check(RootStatus::Retired, Some("2026-12-31T00:00:00+00:00"), "k1"), SignatureOutcome::Valid);
-        assert!(matches!(check(RootStatus::Retired, Some("2026-02-01T00:00:00+00:00"), "k1"), SignatureOutcome::Mismatch { .. }));
-        assert!(matches!(check(RootStatus::Revoked, None, "k1"), SignatureOutcome::Mismatch { .. }));
-        assert!(matches!(check(RootStatus::Active, None, "k2"), SignatureOutcome::Mismatch { .. }));
-        let root = TrustRoot::new(&pem, Some("k1".into()), "t", RootStatus::Active, None, None).unwrap();
+        assert_eq!(
+            check(RootStatus::Active, None, "k1"),
+            SignatureOutcome::Valid
+        );
+        assert_eq!(
+            check(RootStatus::Retired, Some("2026-12-31T00:00:00+00:00"), "k1"),
+            SignatureOutcome::Valid
+        );
+        assert!(matches!(
+            check(RootStatus::Retired, Some("2026-02-01T00:00:00+00:00"), "k1"),
+            SignatureOutcome::Mismatch { .. }
+        ));
+        assert!(matches!(
+            check(RootStatus::Revoked, None, "k1"),
+            SignatureOutcome::Mismatch { .. }
+        ));
+        assert!(matches!(
+            check(RootStatus::Active, None, "k2"),
+            SignatureOutcome::Mismatch { .. }
+        ));
+        let root =
+            TrustRoot::new(&pem, Some("k1".into()), "t", RootStatus::Active, None, None).unwrap();
         let tampered = payload.replace("write_file", "read_file");
         assert!(matches!(
-            SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() }.check(&fields, &tampered),
+            SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root]).unwrap()
+            }
+            .check(&fields, &tampered),
             SignatureOutcome::Mismatch { .. }
         ));
     }

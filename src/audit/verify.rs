@@ -15,16 +15,16 @@ use std::sync::mpsc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
 use rayon::prelude::*;
 use serde::Serialize;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, SegmentStart};
-use super::merkle::{self, Hash};
 use super::fast;
+use super::merkle::{self, Hash};
 use super::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
 use crate::canonical;
 
@@ -122,7 +122,10 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<VerifyReport, Audi
 }
 
 /// Verify consecutive segments (e.g. an archive segment then the pruned log) as one chain.
-pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+pub fn verify_segments(
+    paths: &[PathBuf],
+    options: &VerifyOptions,
+) -> Result<VerifyReport, AuditError> {
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         match File::open(path) {
@@ -130,7 +133,13 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AuditError::MissingLog { path: path.clone() });
             }
-            Err(e) => return Err(AuditError::Io { action: "opening audit log", path: path.clone(), source: e }),
+            Err(e) => {
+                return Err(AuditError::Io {
+                    action: "opening audit log",
+                    path: path.clone(),
+                    source: e,
+                });
+            }
         }
     }
     let mut state = State::new(paths, options);
@@ -139,7 +148,8 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
     // Spent batches go back to the reader, so their buffers are reused rather than reallocated.
     let (recycle, recycled) = mpsc::channel::<Batch>();
     let reader_paths = paths.to_vec();
-    let reader = std::thread::spawn(move || read_batches(files, reader_paths, LIMITS, sender, recycled));
+    let reader =
+        std::thread::spawn(move || read_batches(files, reader_paths, LIMITS, sender, recycled));
     // Pipeline: while the workers check batch k+1 (each record on its own), one of them walks the
     // results of batch k in order (links, sequence, Merkle frontier), so the serial part overlaps
     // with the parallel part instead of adding to it.
@@ -153,7 +163,9 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
             batch
                 .lines
                 .par_iter()
-                .map_init(fast::Scratch::default, |scratch, line| check_line(line, data, options, fast_check.as_ref(), scratch))
+                .map_init(fast::Scratch::default, |scratch, line| {
+                    check_line(line, data, options, fast_check.as_ref(), scratch)
+                })
                 .collect_into_vec(&mut current);
         };
         let walk = || {
@@ -169,7 +181,10 @@ pub fn verify_segments(paths: &[PathBuf], options: &VerifyOptions) -> Result<Ver
         state.observe(item);
     }
     if reader.join().is_err() {
-        return Err(AuditError::Invalid { what: "audit log reader".into(), problem: "reader thread panicked".into() });
+        return Err(AuditError::Invalid {
+            what: "audit log reader".into(),
+            problem: "reader thread panicked".into(),
+        });
     }
     Ok(state.finish())
 }
@@ -193,7 +208,10 @@ struct Batch {
 
 impl Batch {
     fn new() -> Batch {
-        Batch { data: Vec::with_capacity(READ_CHUNK * 2), lines: Vec::with_capacity(BATCH_LINES) }
+        Batch {
+            data: Vec::with_capacity(READ_CHUNK * 2),
+            lines: Vec::with_capacity(BATCH_LINES),
+        }
     }
 }
 
@@ -207,7 +225,12 @@ struct Limits {
     chunk: usize,
 }
 
-const LIMITS: Limits = Limits { max_line: MAX_LINE as usize, batch_lines: BATCH_LINES, batch_bytes: BATCH_BYTES, chunk: READ_CHUNK };
+const LIMITS: Limits = Limits {
+    max_line: MAX_LINE as usize,
+    batch_lines: BATCH_LINES,
+    batch_bytes: BATCH_BYTES,
+    chunk: READ_CHUNK,
+};
 
 /// Read the segments in large chunks straight into batch buffers and cut them into lines where
 /// they lie (no per-line copy). A line that has not ended by the time a batch is full moves to
@@ -230,7 +253,11 @@ fn read_batches(
     };
     let mut batch = fresh();
     for (segment, mut file) in files.into_iter().enumerate() {
-        let fail = |source: std::io::Error| AuditError::Io { action: "reading audit log", path: paths[segment].clone(), source };
+        let fail = |source: std::io::Error| AuditError::Io {
+            action: "reading audit log",
+            path: paths[segment].clone(),
+            source,
+        };
         let mut number = 0u64;
         // Start of the line being read, and how far it has been searched for a newline.
         let mut line_start = batch.data.len();
@@ -238,7 +265,10 @@ fn read_batches(
         // Inside an oversize line whose bytes are being discarded.
         let mut skipping = false;
         loop {
-            let read = match (&mut file).take(limits.chunk as u64).read_to_end(&mut batch.data) {
+            let read = match (&mut file)
+                .take(limits.chunk as u64)
+                .read_to_end(&mut batch.data)
+            {
                 Ok(read) => read,
                 Err(source) => {
                     let _ = sender.send(Err(fail(source)));
@@ -257,15 +287,39 @@ fn read_batches(
                     skipping = false;
                     batch.data.drain(line_start..scanned);
                     scanned = line_start;
-                    batch.lines.push(Line { segment, number, start: line_start, end: line_start, torn: false, oversize: true });
+                    batch.lines.push(Line {
+                        segment,
+                        number,
+                        start: line_start,
+                        end: line_start,
+                        torn: false,
+                        oversize: true,
+                    });
                 } else if end - line_start > limits.max_line {
                     batch.data.drain(line_start..scanned);
                     scanned = line_start;
-                    batch.lines.push(Line { segment, number, start: line_start, end: line_start, torn: false, oversize: true });
-                } else if batch.data[line_start..end].iter().all(u8::is_ascii_whitespace) {
+                    batch.lines.push(Line {
+                        segment,
+                        number,
+                        start: line_start,
+                        end: line_start,
+                        torn: false,
+                        oversize: true,
+                    });
+                } else if batch.data[line_start..end]
+                    .iter()
+                    .all(u8::is_ascii_whitespace)
+                {
                     // CAVRA skips blank lines.
                 } else {
-                    batch.lines.push(Line { segment, number, start: line_start, end, torn: false, oversize: false });
+                    batch.lines.push(Line {
+                        segment,
+                        number,
+                        start: line_start,
+                        end,
+                        torn: false,
+                        oversize: false,
+                    });
                 }
                 line_start = scanned;
                 if batch.lines.len() >= limits.batch_lines || line_start >= limits.batch_bytes {
@@ -273,7 +327,10 @@ fn read_batches(
                     let mut next = fresh();
                     next.data.extend_from_slice(&batch.data[line_start..]);
                     batch.data.truncate(line_start);
-                    if sender.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
+                    if sender
+                        .send(Ok(std::mem::replace(&mut batch, next)))
+                        .is_err()
+                    {
                         return;
                     }
                     line_start = 0;
@@ -292,8 +349,19 @@ fn read_batches(
             // The file ends inside a line: a torn write (oversize or not).
             number += 1;
             let oversize = skipping;
-            let end = if oversize { line_start } else { batch.data.len() };
-            batch.lines.push(Line { segment, number, start: line_start, end, torn: true, oversize });
+            let end = if oversize {
+                line_start
+            } else {
+                batch.data.len()
+            };
+            batch.lines.push(Line {
+                segment,
+                number,
+                start: line_start,
+                end,
+                torn: true,
+                oversize,
+            });
         }
     }
     if !batch.lines.is_empty() {
@@ -331,7 +399,10 @@ impl FieldText {
             let mut digest = [0u8; 32];
             let mut bad = 0u8;
             for (byte, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
-                let (high, low) = (LOWER_HEX[usize::from(pair[0])], LOWER_HEX[usize::from(pair[1])]);
+                let (high, low) = (
+                    LOWER_HEX[usize::from(pair[0])],
+                    LOWER_HEX[usize::from(pair[1])],
+                );
                 bad |= (high | low) & 0x10;
                 *byte = (high << 4) | (low & 0x0f);
             }
@@ -389,13 +460,23 @@ struct Summary {
 
 impl Summary {
     fn sequence_found(&self) -> String {
-        self.sequence.map_or_else(|| self.sequence_other.clone(), |n| n.to_string())
+        self.sequence
+            .map_or_else(|| self.sequence_other.clone(), |n| n.to_string())
     }
 }
 
 enum Checked {
-    Record { segment: usize, line: u64, summary: Summary },
-    Unreadable { segment: usize, line: u64, torn: bool, problem: String },
+    Record {
+        segment: usize,
+        line: u64,
+        summary: Summary,
+    },
+    Unreadable {
+        segment: usize,
+        line: u64,
+        torn: bool,
+        problem: String,
+    },
 }
 
 /// What the fast path needs that is the same for every record: the HMAC keyed once, and the
@@ -413,23 +494,44 @@ impl FastCheck {
         match &options.signatures {
             SignatureCheck::None => Some(FastCheck { hmac: None }),
             SignatureCheck::Hmac { key, key_id } => {
-                let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-                let prefix = format!("{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"", canonical::compact(&Value::from(key_id.as_str())));
-                Some(FastCheck { hmac: Some((mac, prefix.into_bytes())) })
+                let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                let prefix = format!(
+                    "{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"",
+                    canonical::compact(&Value::from(key_id.as_str()))
+                );
+                Some(FastCheck {
+                    hmac: Some((mac, prefix.into_bytes())),
+                })
             }
             SignatureCheck::Ed25519 { .. } => None,
         }
     }
 }
 
-fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Option<&FastCheck>, scratch: &mut fast::Scratch) -> Checked {
+fn check_line(
+    line: &Line,
+    data: &[u8],
+    options: &VerifyOptions,
+    fast_check: Option<&FastCheck>,
+    scratch: &mut fast::Scratch,
+) -> Checked {
     let (segment, number, torn) = (line.segment, line.number, line.torn);
-    let unreadable = |problem: String| Checked::Unreadable { segment, line: number, torn, problem };
+    let unreadable = |problem: String| Checked::Unreadable {
+        segment,
+        line: number,
+        torn,
+        problem,
+    };
     if line.oversize {
-        return unreadable(format!("line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"));
+        return unreadable(format!(
+            "line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"
+        ));
     }
     if torn {
-        return unreadable("last line has no trailing newline (torn write: an append was interrupted)".into());
+        return unreadable(
+            "last line has no trailing newline (torn write: an append was interrupted)".into(),
+        );
     }
     let mut bytes = &data[line.start..line.end];
     while let [rest @ .., b'\r'] = bytes {
@@ -440,7 +542,11 @@ fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Opt
     if let Some(fast_check) = fast_check
         && let Some(record) = fast::canonical_record(bytes, scratch)
     {
-        return Checked::Record { segment, line: number, summary: summarise_fast(&record, fast_check) };
+        return Checked::Record {
+            segment,
+            line: number,
+            summary: summarise_fast(&record, fast_check),
+        };
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
@@ -451,7 +557,11 @@ fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Opt
         Ok(_) => return unreadable("not a JSON object".into()),
         Err(e) => return unreadable(format!("not valid JSON ({e})")),
     };
-    Checked::Record { segment, line: number, summary: summarise(&fields, options) }
+    Checked::Record {
+        segment,
+        line: number,
+        summary: summarise(&fields, options),
+    }
 }
 
 /// The Merkle leaf: over the stored record_hash's bytes when it is a hex digest, else over the
@@ -459,7 +569,10 @@ fn check_line(line: &Line, data: &[u8], options: &VerifyOptions, fast_check: Opt
 fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
     let stored = match record_hash {
         FieldText::Digest(digest) => Some(*digest),
-        FieldText::Text(_) => record_hash.string_value().and_then(|text| hex::decode(text).ok()).and_then(|b| b.try_into().ok()),
+        FieldText::Text(_) => record_hash
+            .string_value()
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|b| b.try_into().ok()),
         FieldText::Null => None,
     };
     merkle::leaf_hash(&stored.unwrap_or(*computed_hash))
@@ -470,11 +583,14 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
     let signature = match &fast_check.hmac {
         Some((keyed, prefix)) => {
             let mut hex_hash = [0u8; 64];
-            hex::encode_to_slice(computed_hash, &mut hex_hash).unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
+            hex::encode_to_slice(computed_hash, &mut hex_hash)
+                .unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
             let mut mac = keyed.clone();
             record.signed_payload(&hex_hash, |piece| mac.update(piece));
             let mut value = [0u8; 44];
-            let length = BASE64.encode_slice(mac.finalize().into_bytes(), &mut value).unwrap_or_else(|_| unreachable!("44 base64 characters for 32 bytes"));
+            let length = BASE64
+                .encode_slice(mac.finalize().into_bytes(), &mut value)
+                .unwrap_or_else(|_| unreachable!("44 base64 characters for 32 bytes"));
             let value = &value[..length];
             let matches = record.signature.is_some_and(|found| {
                 found.len() == prefix.len() + value.len() + 2
@@ -490,21 +606,45 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
                 expected.extend_from_slice(b"\"}");
                 SignatureOutcome::Mismatch {
                     expected: String::from_utf8_lossy(&expected).into_owned(),
-                    found: record.signature.map_or_else(|| "no signature".into(), |s| String::from_utf8_lossy(s).into_owned()),
+                    found: record.signature.map_or_else(
+                        || "no signature".into(),
+                        |s| String::from_utf8_lossy(s).into_owned(),
+                    ),
                 }
             }
         }
         None => SignatureOutcome::NotChecked,
     };
     let schema_ok = record.schema_version == Some(SCHEMA_TEXT.as_bytes());
-    let sequence = record.sequence.and_then(|t| std::str::from_utf8(t).ok()).and_then(|t| t.parse::<u64>().ok());
-    let record_hash = record.record_hash.map_or(FieldText::Null, FieldText::from_canonical);
+    let sequence = record
+        .sequence
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .and_then(|t| t.parse::<u64>().ok());
+    let record_hash = record
+        .record_hash
+        .map_or(FieldText::Null, FieldText::from_canonical);
     Summary {
         schema_ok,
-        schema_found: if schema_ok { String::new() } else { record.schema_version.map_or_else(|| "missing".into(), |t| String::from_utf8_lossy(t).into_owned()) },
+        schema_found: if schema_ok {
+            String::new()
+        } else {
+            record.schema_version.map_or_else(
+                || "missing".into(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            )
+        },
         sequence,
-        sequence_other: if sequence.is_some() { String::new() } else { record.sequence.map_or_else(|| "missing".into(), |t| String::from_utf8_lossy(t).into_owned()) },
-        previous_hash: record.previous_hash.map_or(FieldText::Null, FieldText::from_canonical),
+        sequence_other: if sequence.is_some() {
+            String::new()
+        } else {
+            record.sequence.map_or_else(
+                || "missing".into(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            )
+        },
+        previous_hash: record
+            .previous_hash
+            .map_or(FieldText::Null, FieldText::from_canonical),
         leaf: leaf_of(&record_hash, &computed_hash),
         record_hash,
         computed_hash,
@@ -521,14 +661,21 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let canonical = Canonical::of(fields);
     let computed_text = canonical.record_hash();
     let mut computed_hash = [0u8; 32];
-    hex::decode_to_slice(&computed_text, &mut computed_hash).unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
+    hex::decode_to_slice(&computed_text, &mut computed_hash)
+        .unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
     let redacted = options.allow_redacted && fields.values().any(contains_redaction);
     let signature = if redacted {
         SignatureOutcome::NotChecked
     } else {
-        options.signatures.check(fields, &canonical.signed_payload(&computed_text))
+        options
+            .signatures
+            .check(fields, &canonical.signed_payload(&computed_text))
     };
-    let text = |key: &str| fields.get(key).map_or(FieldText::Null, |value| FieldText::from_canonical(canonical::compact(value).as_bytes()));
+    let text = |key: &str| {
+        fields.get(key).map_or(FieldText::Null, |value| {
+            FieldText::from_canonical(canonical::compact(value).as_bytes())
+        })
+    };
     let record_hash = text("record_hash");
     Summary {
         schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
@@ -548,7 +695,11 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
 fn contains_redaction(value: &Value) -> bool {
     match value {
         Value::Object(map) => {
-            (map.len() == 1 && map.get("redacted").and_then(Value::as_str).is_some_and(|v| v.starts_with("sha256:")))
+            (map.len() == 1
+                && map
+                    .get("redacted")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.starts_with("sha256:")))
                 || map.values().any(contains_redaction)
         }
         Value::Array(items) => items.iter().any(contains_redaction),
@@ -561,10 +712,17 @@ enum Pending {
     None,
     /// Position `at` holds sequence `to` > `at`: deletion of at..to, unless one of them shows
     /// up later (reordering).
-    Gap { at: u64, from: u64, to: u64 },
+    Gap {
+        at: u64,
+        from: u64,
+        to: u64,
+    },
     /// Position `at` fails only its link: an inserted record (if the next record is numbered
     /// `at` and links to the record before), else a rewrite.
-    Link { at: u64, before: FieldText },
+    Link {
+        at: u64,
+        before: FieldText,
+    },
 }
 
 struct State<'a> {
@@ -598,7 +756,11 @@ impl<'a> State<'a> {
                 .start
                 .previous_hash
                 .as_ref()
-                .map_or(FieldText::Null, |h| FieldText::from_canonical(canonical::compact(&Value::from(h.as_str())).as_bytes())),
+                .map_or(FieldText::Null, |h| {
+                    FieldText::from_canonical(
+                        canonical::compact(&Value::from(h.as_str())).as_bytes(),
+                    )
+                }),
             previous_readable: true,
             frontier: options.start.frontier.clone(),
             checkpoint_results: vec![None; options.checkpoints.len()],
@@ -624,7 +786,14 @@ impl<'a> State<'a> {
         }
     }
 
-    fn bad(&mut self, segment: usize, line: u64, check: &'static str, expected: String, found: String) {
+    fn bad(
+        &mut self,
+        segment: usize,
+        line: u64,
+        check: &'static str,
+        expected: String,
+        found: String,
+    ) {
         if self.first_bad.is_none() {
             self.first_bad = Some(BadRecord {
                 record: self.position,
@@ -639,20 +808,39 @@ impl<'a> State<'a> {
 
     fn diagnose(&mut self, kind: &'static str, record: u64, detail: String) {
         if self.diagnosis.is_none() {
-            self.diagnosis = Some(Diagnosis { kind, record, detail });
+            self.diagnosis = Some(Diagnosis {
+                kind,
+                record,
+                detail,
+            });
         }
     }
 
     fn observe(&mut self, item: Checked) {
         match item {
-            Checked::Unreadable { segment, line, torn, problem } => {
+            Checked::Unreadable {
+                segment,
+                line,
+                torn,
+                problem,
+            } => {
                 let path = self.paths[segment].clone();
                 self.error(format!("{path} line {line}: {problem}"));
                 let check = if torn { "torn" } else { "json" };
-                self.bad(segment, line, check, "a complete JSON record line".into(), problem.clone());
+                self.bad(
+                    segment,
+                    line,
+                    check,
+                    "a complete JSON record line".into(),
+                    problem.clone(),
+                );
                 self.settle_pending(None);
                 let kind = if torn { "torn_write" } else { "malformed_line" };
-                self.diagnose(kind, self.position, format!("{path} line {line}: {problem}"));
+                self.diagnose(
+                    kind,
+                    self.position,
+                    format!("{path} line {line}: {problem}"),
+                );
                 if torn {
                     // A torn tail is not a record: nothing after it.
                     return;
@@ -661,7 +849,11 @@ impl<'a> State<'a> {
                 self.previous = FieldText::Null;
                 self.position += 1;
             }
-            Checked::Record { segment, line, summary } => self.observe_record(segment, line, summary),
+            Checked::Record {
+                segment,
+                line,
+                summary,
+            } => self.observe_record(segment, line, summary),
         }
     }
 
@@ -670,25 +862,49 @@ impl<'a> State<'a> {
         let mut failed: Vec<&'static str> = Vec::new();
         if !summary.schema_ok {
             self.error(format!("record {i}: invalid schema_version"));
-            self.bad(segment, line, "schema_version", EVENT_SCHEMA.into(), summary.schema_found.clone());
+            self.bad(
+                segment,
+                line,
+                "schema_version",
+                EVENT_SCHEMA.into(),
+                summary.schema_found.clone(),
+            );
             failed.push("schema_version");
         }
         if summary.sequence != Some(i) {
             self.error(format!("record {i}: sequence mismatch"));
-            self.bad(segment, line, "sequence", i.to_string(), summary.sequence_found());
+            self.bad(
+                segment,
+                line,
+                "sequence",
+                i.to_string(),
+                summary.sequence_found(),
+            );
             failed.push("sequence");
         }
         // After an unreadable line the expected link is unknown; that line is already reported.
         if self.previous_readable && summary.previous_hash != self.previous {
             self.error(format!("record {i}: previous_hash mismatch"));
-            self.bad(segment, line, "previous_hash", self.previous.text(), summary.previous_hash.text());
+            self.bad(
+                segment,
+                line,
+                "previous_hash",
+                self.previous.text(),
+                summary.previous_hash.text(),
+            );
             failed.push("previous_hash");
         }
         if summary.redacted {
             self.redacted += 1;
         } else if summary.record_hash.digest() != Some(&summary.computed_hash) {
             self.error(format!("record {i}: record_hash mismatch"));
-            self.bad(segment, line, "record_hash", format!("\"{}\"", hex::encode(summary.computed_hash)), summary.record_hash.text());
+            self.bad(
+                segment,
+                line,
+                "record_hash",
+                format!("\"{}\"", hex::encode(summary.computed_hash)),
+                summary.record_hash.text(),
+            );
             failed.push("record_hash");
         }
         if let SignatureOutcome::Mismatch { expected, found } = &summary.signature {
@@ -720,7 +936,9 @@ impl<'a> State<'a> {
         match std::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => {}
             Pending::Gap { at, from, to } => {
-                let seen = current.and_then(|s| s.sequence).is_some_and(|s| (from..to).contains(&s));
+                let seen = current
+                    .and_then(|s| s.sequence)
+                    .is_some_and(|s| (from..to).contains(&s));
                 if seen {
                     self.diagnose(
                         "reordering",
@@ -732,7 +950,8 @@ impl<'a> State<'a> {
                 }
             }
             Pending::Link { at, before } => {
-                let inserted = current.is_some_and(|s| s.sequence == Some(at) && s.previous_hash == before);
+                let inserted =
+                    current.is_some_and(|s| s.sequence == Some(at) && s.previous_hash == before);
                 if inserted {
                     self.diagnose("insertion", at, format!("record {at} was inserted: the next record is numbered {at} and links to record {}", at - 1));
                 } else {
@@ -748,19 +967,38 @@ impl<'a> State<'a> {
 
     fn classify(&mut self, i: u64, summary: &Summary, failed: &[&'static str]) {
         if failed.contains(&"record_hash") {
-            self.diagnose("mutation", i, format!("record {i} was altered: its content no longer hashes to its record_hash"));
+            self.diagnose(
+                "mutation",
+                i,
+                format!("record {i} was altered: its content no longer hashes to its record_hash"),
+            );
         } else if failed.contains(&"signature") && failed.len() == 1 {
             self.diagnose("mutation", i, format!("record {i} carries a signature that does not verify: it was rewritten or signed by an untrusted key"));
         } else if let Some(s) = summary.sequence.filter(|s| *s > i) {
-            self.pending = Pending::Gap { at: i, from: i, to: s };
+            self.pending = Pending::Gap {
+                at: i,
+                from: i,
+                to: s,
+            };
         } else if summary.sequence.is_some_and(|s| s < i) && self.previous == summary.record_hash {
-            self.diagnose("duplication", i, format!("record {i} repeats record {} (same record_hash)", i - 1));
+            self.diagnose(
+                "duplication",
+                i,
+                format!("record {i} repeats record {} (same record_hash)", i - 1),
+            );
         } else if summary.sequence.is_some_and(|s| s < i) {
             self.diagnose("insertion", i - 1, format!("record {i} is numbered {} and does not link to record {}: a record was inserted before it", summary.sequence_found(), i - 1));
         } else if failed == ["previous_hash"] {
-            self.pending = Pending::Link { at: i, before: self.previous.clone() };
+            self.pending = Pending::Link {
+                at: i,
+                before: self.previous.clone(),
+            };
         } else {
-            self.diagnose("mutation", i, format!("record {i} fails: {}", failed.join(", ")));
+            self.diagnose(
+                "mutation",
+                i,
+                format!("record {i} fails: {}", failed.join(", ")),
+            );
         }
     }
 
@@ -775,7 +1013,10 @@ impl<'a> State<'a> {
             let root = self.frontier.root();
             let consistent = root == checkpoint.root;
             let message = if consistent {
-                format!("the first {size} records match checkpoint {:?} at size {size}", checkpoint.origin)
+                format!(
+                    "the first {size} records match checkpoint {:?} at size {size}",
+                    checkpoint.origin
+                )
             } else {
                 format!(
                     "checkpoint {:?} at size {size}: root mismatch (expected {}, found {}): records 1..{size} were rewritten after the checkpoint",
@@ -784,7 +1025,15 @@ impl<'a> State<'a> {
                     BASE64.encode(root)
                 )
             };
-            results.push((index, CheckpointResult { origin: checkpoint.origin.clone(), tree_size: size, consistent, message }));
+            results.push((
+                index,
+                CheckpointResult {
+                    origin: checkpoint.origin.clone(),
+                    tree_size: size,
+                    consistent,
+                    message,
+                },
+            ));
         }
         for (index, result) in results {
             if !result.consistent {
@@ -800,7 +1049,10 @@ impl<'a> State<'a> {
             let detail = if to - from == 1 {
                 format!("record {from} was deleted (record {at} holds sequence {to})")
             } else {
-                format!("records {from}..{} were deleted (record {at} holds sequence {to})", to - 1)
+                format!(
+                    "records {from}..{} were deleted (record {at} holds sequence {to})",
+                    to - 1
+                )
             };
             self.diagnose("deletion", at, detail);
         }
@@ -858,12 +1110,27 @@ mod tests {
     fn build(n: u32) -> (tempfile::TempDir, PathBuf, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let signer = Signer::Hmac { key: b"k".to_vec(), key_id: "kid".into() };
+        let signer = Signer::Hmac {
+            key: b"k".to_vec(),
+            key_id: "kid".into(),
+        };
         for i in 1..=n {
-            let new = NewRecord { event_type: "e".into(), actor: format!("a{i}"), action: "x".into(), target: "t".into(), decision: "allow".into(), created_at: Some("2026-07-04T00:00:01+00:00".into()), ..Default::default() };
+            let new = NewRecord {
+                event_type: "e".into(),
+                actor: format!("a{i}"),
+                action: "x".into(),
+                target: "t".into(),
+                decision: "allow".into(),
+                created_at: Some("2026-07-04T00:00:01+00:00".into()),
+                ..Default::default()
+            };
             crate::audit::append(&path, &new, &signer).unwrap();
         }
-        let lines = std::fs::read_to_string(&path).unwrap().lines().map(String::from).collect();
+        let lines = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
         (dir, path, lines)
     }
 
@@ -875,7 +1142,13 @@ mod tests {
     }
 
     fn options() -> VerifyOptions {
-        VerifyOptions { signatures: SignatureCheck::Hmac { key: b"k".to_vec(), key_id: "kid".into() }, ..Default::default() }
+        VerifyOptions {
+            signatures: SignatureCheck::Hmac {
+                key: b"k".to_vec(),
+                key_id: "kid".into(),
+            },
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -883,7 +1156,14 @@ mod tests {
         let (_dir, path, _) = build(9000);
         let report = verify(&path, &options()).unwrap();
         assert!(report.valid, "{:?}", report.errors);
-        assert_eq!((report.record_count, report.first_sequence, report.last_sequence), (9000, Some(1), Some(9000)));
+        assert_eq!(
+            (
+                report.record_count,
+                report.first_sequence,
+                report.last_sequence
+            ),
+            (9000, Some(1), Some(9000))
+        );
         assert_eq!(report.tree_size, 9000);
     }
 
@@ -891,23 +1171,63 @@ mod tests {
     fn each_tamper_kind_is_diagnosed() {
         let (_dir, path, lines) = build(10);
         let cases: Vec<(&str, Vec<String>, u64)> = vec![
-            ("mutation", { let mut l = lines.clone(); l[4] = l[4].replace("\"a5\"", "\"evil\""); l }, 5),
-            ("deletion", { let mut l = lines.clone(); l.remove(4); l }, 5),
-            ("reordering", { let mut l = lines.clone(); l.swap(4, 5); l }, 5),
-            ("duplication", { let mut l = lines.clone(); l.insert(5, l[4].clone()); l }, 6),
+            (
+                "mutation",
+                {
+                    let mut l = lines.clone();
+                    l[4] = l[4].replace("\"a5\"", "\"evil\"");
+                    l
+                },
+                5,
+            ),
+            (
+                "deletion",
+                {
+                    let mut l = lines.clone();
+                    l.remove(4);
+                    l
+                },
+                5,
+            ),
+            (
+                "reordering",
+                {
+                    let mut l = lines.clone();
+                    l.swap(4, 5);
+                    l
+                },
+                5,
+            ),
+            (
+                "duplication",
+                {
+                    let mut l = lines.clone();
+                    l.insert(5, l[4].clone());
+                    l
+                },
+                6,
+            ),
         ];
         for (kind, tampered, record) in cases {
             rewrite(&path, &tampered);
             let report = verify(&path, &options()).unwrap();
             assert!(!report.valid, "{kind}");
             let diagnosis = report.diagnosis.unwrap();
-            assert_eq!((diagnosis.kind, diagnosis.record), (kind, record), "{kind}: {}", diagnosis.detail);
+            assert_eq!(
+                (diagnosis.kind, diagnosis.record),
+                (kind, record),
+                "{kind}: {}",
+                diagnosis.detail
+            );
         }
     }
 
     /// What the reader should produce, from a naive split: (segment, line number, text or None
     /// when oversize, torn).
-    fn expected_lines(segments: &[&[u8]], max_line: usize) -> Vec<(usize, u64, Option<Vec<u8>>, bool)> {
+    fn expected_lines(
+        segments: &[&[u8]],
+        max_line: usize,
+    ) -> Vec<(usize, u64, Option<Vec<u8>>, bool)> {
         let mut out = Vec::new();
         for (segment, bytes) in segments.iter().enumerate() {
             let mut pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
@@ -921,7 +1241,12 @@ mod tests {
             }
             if !tail.is_empty() {
                 let oversize = tail.len() > max_line;
-                out.push((segment, pieces.len() as u64 + 1, (!oversize).then(|| tail.to_vec()), true));
+                out.push((
+                    segment,
+                    pieces.len() as u64 + 1,
+                    (!oversize).then(|| tail.to_vec()),
+                    true,
+                ));
             }
         }
         out
@@ -939,11 +1264,15 @@ mod tests {
         }
         let (sender, receiver) = mpsc::sync_channel(2);
         let (recycle, recycled) = mpsc::channel();
-        let reader = std::thread::spawn(move || read_batches(files, paths, limits, sender, recycled));
+        let reader =
+            std::thread::spawn(move || read_batches(files, paths, limits, sender, recycled));
         let mut out = Vec::new();
         for batch in receiver {
             let batch = batch.unwrap();
-            assert!(batch.data.len() <= limits.batch_bytes + limits.max_line + limits.chunk, "batch buffer bound");
+            assert!(
+                batch.data.len() <= limits.batch_bytes + limits.max_line + limits.chunk,
+                "batch buffer bound"
+            );
             for line in &batch.lines {
                 let text = (!line.oversize).then(|| batch.data[line.start..line.end].to_vec());
                 out.push((line.segment, line.number, text, line.torn));
@@ -962,7 +1291,12 @@ mod tests {
             vec![b"a\nbb".to_vec()],
             vec![format!("a\n{long}\nb\n").into_bytes()],
             vec![format!("a\n{long}").into_bytes()],
-            vec![format!("{long}{long}\n{long}\nz\r\n").into_bytes(), b"q\n\nr".to_vec(), b"".to_vec(), b"s\n".to_vec()],
+            vec![
+                format!("{long}{long}\n{long}\nz\r\n").into_bytes(),
+                b"q\n\nr".to_vec(),
+                b"".to_vec(),
+                b"s\n".to_vec(),
+            ],
             vec![b"\n\n\n".to_vec(), b"   ".to_vec()],
         ];
         let mut rng: u64 = 7;
@@ -984,16 +1318,34 @@ mod tests {
         }
         for segments in cases.iter().chain(&generated) {
             let slices: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
-            for (max_line, batch_lines, batch_bytes, chunk) in [(30, 2, 16, 1), (30, 3, 64, 7), (30, 1000, 1000, 4096), (1000, 1, 1, 3)] {
-                let limits = Limits { max_line, batch_lines, batch_bytes, chunk };
-                assert_eq!(read_all(&slices, limits), expected_lines(&slices, max_line), "{limits:?} on {segments:?}");
+            for (max_line, batch_lines, batch_bytes, chunk) in [
+                (30, 2, 16, 1),
+                (30, 3, 64, 7),
+                (30, 1000, 1000, 4096),
+                (1000, 1, 1, 3),
+            ] {
+                let limits = Limits {
+                    max_line,
+                    batch_lines,
+                    batch_bytes,
+                    chunk,
+                };
+                assert_eq!(
+                    read_all(&slices, limits),
+                    expected_lines(&slices, max_line),
+                    "{limits:?} on {segments:?}"
+                );
             }
         }
     }
 
     #[test]
     fn missing_log_is_an_error() {
-        let error = verify(Path::new("/nonexistent/log.jsonl"), &VerifyOptions::default()).unwrap_err();
+        let error = verify(
+            Path::new("/nonexistent/log.jsonl"),
+            &VerifyOptions::default(),
+        )
+        .unwrap_err();
         assert!(matches!(error, AuditError::MissingLog { .. }));
     }
 }

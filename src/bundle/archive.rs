@@ -188,7 +188,9 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                 // Nothing but our own directories and files exist under `temp`, so a failure
                 // here means the names conflict (a file where a directory should be, or the
                 // reverse): a finding about the archive, not an I/O error of this machine.
-                let parent_ok = destination.parent().is_none_or(|parent| std::fs::create_dir_all(parent).is_ok());
+                let parent_ok = destination
+                    .parent()
+                    .is_none_or(|parent| std::fs::create_dir_all(parent).is_ok());
                 if !parent_ok || destination.exists() {
                     findings.push(conflict(&name));
                     continue;
@@ -235,7 +237,9 @@ fn conflict(name: &str) -> Finding {
     Finding::new(
         FindingKind::ArchiveUnsafePath,
         Some(name),
-        format!("archive entry {name:?} conflicts with an earlier entry (file versus directory); it was not extracted"),
+        format!(
+            "archive entry {name:?} conflicts with an earlier entry (file versus directory); it was not extracted"
+        ),
     )
 }
 
@@ -375,7 +379,12 @@ pub(crate) mod tests {
     fn file_and_directory_name_conflicts_are_findings() {
         use tar::EntryType::*;
         let (found, _) = kinds(
-            raw_tar(&[("a", Regular, b"x", ""), ("a/b", Regular, b"y", ""), ("c/d", Regular, b"z", ""), ("c", Directory, b"", "")]),
+            raw_tar(&[
+                ("a", Regular, b"x", ""),
+                ("a/b", Regular, b"y", ""),
+                ("c/d", Regular, b"z", ""),
+                ("c", Directory, b"", ""),
+            ]),
             ArchiveLimits::default(),
         );
         assert_eq!(found, ["archive_unsafe_path"]);

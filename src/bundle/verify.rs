@@ -214,7 +214,10 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
         .iter()
         .filter_map(|path| report.files.iter().position(|f| &f.path == path))
         .collect();
-    let sources: Vec<PathBuf> = indices.iter().map(|&i| report.files[i].source.clone()).collect();
+    let sources: Vec<PathBuf> = indices
+        .iter()
+        .map(|&i| report.files[i].source.clone())
+        .collect();
     let digests = crate::hashing::sha256_files(&sources, &|n| {
         if let Some(hook) = progress {
             (hook.0)(n)
@@ -225,7 +228,13 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
         let file = &mut report.files[index];
         match digest {
             Ok(digest) => {
-                compare_with_manifest(&file.path, file.bytes, &file.sha256, &digest, &mut report.findings);
+                compare_with_manifest(
+                    &file.path,
+                    file.bytes,
+                    &file.sha256,
+                    &digest,
+                    &mut report.findings,
+                );
                 file.sha256 = digest.sha256;
                 file.bytes = digest.bytes;
             }
@@ -340,13 +349,14 @@ fn check_manifest(
 ) -> (Option<Manifest>, Vec<FileEntry>) {
     let schema_version = string_field(raw, "schema_version", findings);
     if let Some(schema) = &schema_version
-        && schema != BUNDLE_SCHEMA {
-            findings.push(Finding::new(
-                FindingKind::UnsupportedSchema,
-                Some(MANIFEST_FILE),
-                format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}"),
-            ));
-        }
+        && schema != BUNDLE_SCHEMA
+    {
+        findings.push(Finding::new(
+            FindingKind::UnsupportedSchema,
+            Some(MANIFEST_FILE),
+            format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}"),
+        ));
+    }
     let product = string_field(raw, "product", findings);
     let created_at = string_field(raw, "created_at", findings);
     let signer = string_field(raw, "signer", findings);
@@ -517,19 +527,31 @@ fn parse_signature(
 }
 
 /// A finding for each way a file's digest differs from what the manifest lists for it.
-fn compare_with_manifest(path: &str, bytes: u64, sha256: &str, digest: &FileDigest, findings: &mut Vec<Finding>) {
+fn compare_with_manifest(
+    path: &str,
+    bytes: u64,
+    sha256: &str,
+    digest: &FileDigest,
+    findings: &mut Vec<Finding>,
+) {
     if digest.bytes != bytes {
         findings.push(Finding::new(
             FindingKind::FileSizeMismatch,
             Some(path),
-            format!("{path} is {} bytes; the manifest says {bytes}", digest.bytes),
+            format!(
+                "{path} is {} bytes; the manifest says {bytes}",
+                digest.bytes
+            ),
         ));
     }
     if digest.sha256 != sha256 {
         findings.push(Finding::new(
             FindingKind::FileHashMismatch,
             Some(path),
-            format!("{path} has SHA-256 {}; the manifest says {sha256}", digest.sha256),
+            format!(
+                "{path} has SHA-256 {}; the manifest says {sha256}",
+                digest.sha256
+            ),
         ));
     }
 }
@@ -581,7 +603,13 @@ fn check_files(
     if let Some((min, deferred)) = defer {
         for (entry, path, len) in &present {
             if *len >= min && *len == entry.bytes && !digests.contains_key(path) {
-                claimed.insert(path.clone(), FileDigest { sha256: entry.sha256.clone(), bytes: *len });
+                claimed.insert(
+                    path.clone(),
+                    FileDigest {
+                        sha256: entry.sha256.clone(),
+                        bytes: *len,
+                    },
+                );
                 deferred.push(entry.path.clone());
             }
         }
@@ -747,15 +775,14 @@ fn check_signature(
                 return Some(info);
             }
             if let Some(expected) = &options.key_id
-                && *expected != key_id {
-                    push(
-                        FindingKind::KeyIdMismatch,
-                        format!(
-                            "the signature is by key id {key_id:?}, but --key-id is {expected:?}"
-                        ),
-                    );
-                    return Some(info);
-                }
+                && *expected != key_id
+            {
+                push(
+                    FindingKind::KeyIdMismatch,
+                    format!("the signature is by key id {key_id:?}, but --key-id is {expected:?}"),
+                );
+                return Some(info);
+            }
             let mut ok = true;
             if let Some((key, text_fingerprint)) = &options.public_key {
                 let matches = public_key_sha256
@@ -1021,13 +1048,25 @@ mod tests {
     #[test]
     fn deferred_hashing_gives_the_full_verdict_once_finished() {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = make(dir.path(), Signing::Ed25519 { key: fixture_key(), key_id: Some("prod-evidence".into()) });
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
         let full = verify(&bundle, &trust_options()).unwrap();
         assert!(full.valid && full.deferred.is_empty());
         // Defer everything of at least 1 byte: nothing is hashed yet, the claims stand in.
-        let deferring = VerifyOptions { defer_hashing_from: Some(1), ..trust_options() };
+        let deferring = VerifyOptions {
+            defer_hashing_from: Some(1),
+            ..trust_options()
+        };
         let mut report = verify(&bundle, &deferring).unwrap();
-        assert_eq!(report.deferred, ["evidence.json", "notes.md", "retention-policy.json"]);
+        assert_eq!(
+            report.deferred,
+            ["evidence.json", "notes.md", "retention-policy.json"]
+        );
         finish_deferred(&mut report, None);
         assert!(report.valid && report.deferred.is_empty());
         assert_eq!(report.files, full.files);
@@ -1042,7 +1081,10 @@ mod tests {
         finish_deferred(&mut report, None);
         assert!(!report.valid);
         assert_eq!(report.kinds(), ["file_hash_mismatch"]);
-        assert_eq!(report.kinds(), verify(&bundle, &trust_options()).unwrap().kinds());
+        assert_eq!(
+            report.kinds(),
+            verify(&bundle, &trust_options()).unwrap().kinds()
+        );
         // A size change is seen at once (such a file is not deferred).
         std::fs::write(bundle.join("notes.md"), b"short").unwrap();
         let report = verify(&bundle, &deferring).unwrap();

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::archive::{self, AnchorSettings, ArchiveError, ArchiveOutcome, AuditSettings, ExecuteRequest, PlanRequest};
+use crate::archive::{
+    self, AnchorSettings, ArchiveError, ArchiveOutcome, AuditSettings, ExecuteRequest, PlanRequest,
+};
 use crate::audit::Signer;
+use crate::cli::Output;
 use crate::cli::bundle::{EvidenceArgs, HmacKeyArgs};
 use crate::cli::common::{self, CliObserver};
 use crate::cli::target::PreflightFlags;
-use crate::cli::Output;
 use crate::exit::{Exit, Refusal};
 use crate::plan::StoragePlan;
 use crate::store::{RetentionMode, Target};
@@ -74,17 +76,24 @@ impl PlanArgs {
         if let (Some(account), Some(container)) = (&self.azure_account, &self.azure_container) {
             return common::parse_target(&format!("azure://{account}/{container}"));
         }
-        anyhow::bail!("no target: pass --to TARGET (or --s3-bucket / --azure-account with --azure-container)")
+        anyhow::bail!(
+            "no target: pass --to TARGET (or --s3-bucket / --azure-account with --azure-container)"
+        )
     }
 
     pub fn request(&self, minimum_retention_days: u64) -> anyhow::Result<PlanRequest> {
         Ok(PlanRequest {
             target: self.target()?,
             session_id: self.session_id.clone(),
-            mode: if self.governance { RetentionMode::Governance } else { RetentionMode::Compliance },
+            mode: if self.governance {
+                RetentionMode::Governance
+            } else {
+                RetentionMode::Compliance
+            },
             legal_hold_case: self.legal_hold.clone(),
             retention_days: self.retention_days,
-            minimum_retention_days: u32::try_from(minimum_retention_days).context("--minimum-retention-days is out of range")?,
+            minimum_retention_days: u32::try_from(minimum_retention_days)
+                .context("--minimum-retention-days is out of range")?,
             now: chrono::Utc::now(),
         })
     }
@@ -155,7 +164,10 @@ impl ExecuteArgs {
         let receipt_key = match &self.receipts_key {
             Some(path) => {
                 let key = crate::trust::load_private_key(path)?;
-                let key_id = self.receipts_key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
+                let key_id = self
+                    .receipts_key_id
+                    .clone()
+                    .unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
                 Some((key, key_id))
             }
             None => None,
@@ -165,7 +177,11 @@ impl ExecuteArgs {
             Some(log) => {
                 let signer = audit_signer(
                     self.audit_signing_key.as_deref(),
-                    &HmacKeyArgs { hmac_key_file: self.audit_hmac_key_file.clone(), hmac_key_env: self.audit_hmac_key_env.clone(), legacy_key: None },
+                    &HmacKeyArgs {
+                        hmac_key_file: self.audit_hmac_key_file.clone(),
+                        hmac_key_env: self.audit_hmac_key_env.clone(),
+                        legacy_key: None,
+                    },
                     self.audit_key_id.clone(),
                     output,
                 )?;
@@ -173,16 +189,33 @@ impl ExecuteArgs {
                     Some(path) => Some(AnchorSettings {
                         origin: self.checkpoint_origin.clone(),
                         key: crate::trust::load_private_key(path)?,
-                        output: self.checkpoint_out.clone().unwrap_or_else(|| receipts_out.with_extension("checkpoint.txt")),
+                        output: self
+                            .checkpoint_out
+                            .clone()
+                            .unwrap_or_else(|| receipts_out.with_extension("checkpoint.txt")),
                     }),
                     None => None,
                 };
-                Some(AuditSettings { log: log.clone(), signer, actor: self.actor.clone(), tenant_id: None, workspace_id: None, anchor })
+                Some(AuditSettings {
+                    log: log.clone(),
+                    signer,
+                    actor: self.actor.clone(),
+                    tenant_id: None,
+                    workspace_id: None,
+                    anchor,
+                })
             }
         };
         Ok(ExecuteRequest {
             upload: UploadOptions {
-                concurrency: self.concurrency.unwrap_or(if plan.target.starts_with("s3://") { S3_CONCURRENCY } else { 4 }).max(1),
+                concurrency: self
+                    .concurrency
+                    .unwrap_or(if plan.target.starts_with("s3://") {
+                        S3_CONCURRENCY
+                    } else {
+                        4
+                    })
+                    .max(1),
                 preflight: self.preflight.options(),
                 gate: None,
             },
@@ -194,11 +227,20 @@ impl ExecuteArgs {
 }
 
 /// The audit signer from an Ed25519 key file or an HMAC secret (file/env); unsigned otherwise.
-pub fn audit_signer(signing_key: Option<&Path>, hmac: &HmacKeyArgs, key_id: Option<String>, output: &Output) -> anyhow::Result<Signer> {
+pub fn audit_signer(
+    signing_key: Option<&Path>,
+    hmac: &HmacKeyArgs,
+    key_id: Option<String>,
+    output: &Output,
+) -> anyhow::Result<Signer> {
     if let Some(path) = signing_key {
         let key = crate::trust::load_private_key(path)?;
-        let key_id = key_id.unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
-        return Ok(Signer::Ed25519 { key: Box::new(key), key_id });
+        let key_id =
+            key_id.unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
+        return Ok(Signer::Ed25519 {
+            key: Box::new(key),
+            key_id,
+        });
     }
     if let Some(secret) = hmac.load(output)? {
         return Ok(Signer::Hmac {
@@ -227,10 +269,17 @@ pub fn render_plan(plan: &StoragePlan) -> String {
         plan.retention.retention_days,
         plan.retention.retain_until.to_rfc3339(),
         plan.retention.mode,
-        plan.retention.legal_hold_case.as_ref().map(|c| format!(", legal hold for case {c}")).unwrap_or_default()
+        plan.retention
+            .legal_hold_case
+            .as_ref()
+            .map(|c| format!(", legal hold for case {c}"))
+            .unwrap_or_default()
     );
     for object in &plan.objects {
-        text.push_str(&format!("  {}  {} bytes  sha256 {}\n", object.key, object.bytes, object.sha256));
+        text.push_str(&format!(
+            "  {}  {} bytes  sha256 {}\n",
+            object.key, object.bytes, object.sha256
+        ));
     }
     text
 }
@@ -249,10 +298,18 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
         outcome.upload.receipts.enforcement,
     );
     if let Some(record) = &outcome.audit_record {
-        text.push_str(&format!("  audit event evidence.archived, record {}\n", record.get("sequence").cloned().unwrap_or_default()));
+        text.push_str(&format!(
+            "  audit event evidence.archived, record {}\n",
+            record.get("sequence").cloned().unwrap_or_default()
+        ));
     }
     if let Some(anchor) = &outcome.checkpoint {
-        text.push_str(&format!("  checkpoint of {} records at {} (stored at {})\n", anchor.tree_size, anchor.path.display(), anchor.key));
+        text.push_str(&format!(
+            "  checkpoint of {} records at {} (stored at {})\n",
+            anchor.tree_size,
+            anchor.path.display(),
+            anchor.key
+        ));
     }
     text
 }
@@ -278,26 +335,46 @@ pub fn verify_with_progress(
 }
 
 /// Keep the session's local record for `handoff --session`.
-pub fn record_session(args: &ExecuteArgs, evidence: &EvidenceArgs, bundle: &Path, outcome: &ArchiveOutcome, output: &Output) -> anyhow::Result<()> {
+pub fn record_session(
+    args: &ExecuteArgs,
+    evidence: &EvidenceArgs,
+    bundle: &Path,
+    outcome: &ArchiveOutcome,
+    output: &Output,
+) -> anyhow::Result<()> {
     let checkpoint_pem = match &args.checkpoint_key {
         Some(path) => Some(crate::trust::load_private_key(path)?.public().spki_pem()),
         None => None,
     };
-    let path = archive::record_session(&args.state_dir, outcome, bundle, evidence.trust_root.as_deref(), args.audit_log.as_deref(), checkpoint_pem.as_deref())
-        .map_err(anyhow::Error::msg)
-        .context("recording the session for `wormvault handoff`")?;
+    let path = archive::record_session(
+        &args.state_dir,
+        outcome,
+        bundle,
+        evidence.trust_root.as_deref(),
+        args.audit_log.as_deref(),
+        checkpoint_pem.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)
+    .context("recording the session for `wormvault handoff`")?;
     output.note(format!("session recorded in {}", path.display()));
     Ok(())
 }
 
-pub fn execute(plan: &StoragePlan, bundle_dir: &Path, request: ExecuteRequest, output: &Output) -> anyhow::Result<ArchiveOutcome> {
+pub fn execute(
+    plan: &StoragePlan,
+    bundle_dir: &Path,
+    request: ExecuteRequest,
+    output: &Output,
+) -> anyhow::Result<ArchiveOutcome> {
     let target = Target::parse(&plan.target)?;
     let total: u64 = plan.objects.iter().map(|o| o.bytes).sum();
     let observer = CliObserver::new(*output, total);
     let runtime = common::runtime()?;
     let result = runtime.block_on(async {
         let store = common::open_store(&target).await?;
-        archive::execute(plan, bundle_dir, store.as_ref(), request, observer.clone()).await.map_err(stage_error)
+        archive::execute(plan, bundle_dir, store.as_ref(), request, observer.clone())
+            .await
+            .map_err(stage_error)
     });
     observer.finish();
     result
@@ -333,9 +410,14 @@ pub(crate) fn execute_verifying(
         report
     });
     let outcome = execute(plan, &bundle_dir, request, output);
-    let report = checker.join().map_err(|_| anyhow::anyhow!("the bundle verification thread panicked; nothing was committed"))?;
+    let report = checker.join().map_err(|_| {
+        anyhow::anyhow!("the bundle verification thread panicked; nothing was committed")
+    })?;
     if !report.valid {
-        return Err(stage_error(archive::verification_refusal(&report, "; no object was stored")));
+        return Err(stage_error(archive::verification_refusal(
+            &report,
+            "; no object was stored",
+        )));
     }
     observer.event(&crate::upload::Event::Stage {
         stage: archive::Stage::Verify.to_string(),
@@ -359,8 +441,14 @@ fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
 /// (Put Block List waits). None for the local vault, which has no invisible staging.
 pub(crate) fn deferral_for(target: &Target) -> anyhow::Result<Option<u64>> {
     Ok(match target {
-        Target::S3 { .. } => Some(crate::store::s3::S3Settings::from_env()?.multipart_threshold.saturating_add(1)),
-        Target::Azure { .. } => Some(crate::store::azure::AzureOptions::default().block_size as u64 + 1),
+        Target::S3 { .. } => Some(
+            crate::store::s3::S3Settings::from_env()?
+                .multipart_threshold
+                .saturating_add(1),
+        ),
+        Target::Azure { .. } => {
+            Some(crate::store::azure::AzureOptions::default().block_size as u64 + 1)
+        }
         _ => None,
     })
 }
@@ -368,7 +456,13 @@ pub(crate) fn deferral_for(target: &Target) -> anyhow::Result<Option<u64>> {
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let observer = CliObserver::lines(*output);
     let defer = deferral(&args)?;
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, defer)?;
+    let report = crate::cli::archive::verify_with_progress(
+        &args.bundle,
+        &args.evidence,
+        observer.as_ref(),
+        output,
+        defer,
+    )?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if args.dry_run {
@@ -377,7 +471,13 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     let execute_request = args.execute.request(&plan, output)?;
     let outcome = execute_verifying(&plan, report, execute_request, observer.as_ref(), output)?;
-    record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
+    record_session(
+        &args.execute,
+        &args.evidence,
+        &args.bundle,
+        &outcome,
+        output,
+    )?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }

@@ -16,7 +16,9 @@ use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, Seg
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
 use crate::audit::record::DEFAULT_HMAC_KEY_ID;
-use crate::audit::{AuditError, Checkpoint, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
+use crate::audit::{
+    AuditError, Checkpoint, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport,
+};
 use crate::cli::Output;
 use crate::exit::{Exit, Refusal};
 use crate::trust::{KeyPair, RootStatus, SecretSource, TrustRoot, TrustStore};
@@ -77,7 +79,9 @@ impl KeyArgs {
     }
 
     fn hmac_key_id(&self) -> String {
-        self.key_id.clone().unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
+        self.key_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
     }
 }
 
@@ -98,20 +102,40 @@ impl VerifyKeyArgs {
         let hmac = self.key.hmac_source(output);
         let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
         if hmac.is_some() && ed25519 {
-            return Err(anyhow!("give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"));
+            return Err(anyhow!(
+                "give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"
+            ));
         }
         if let Some(source) = hmac {
             let secret = source.load()?;
-            return Ok(SignatureCheck::Hmac { key: secret.expose().to_vec(), key_id: self.key.hmac_key_id() });
+            return Ok(SignatureCheck::Hmac {
+                key: secret.expose().to_vec(),
+                key_id: self.key.hmac_key_id(),
+            });
         }
         if let Some(path) = &self.trust_root {
-            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::load(path)? });
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::load(path)?,
+            });
         }
         if let Some(path) = &self.public_key {
             let (key, pem) = crate::trust::load_public_key(path)?;
-            let key_id = self.key.key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
-            let root = TrustRoot::new(&pem, Some(key_id), "command line", RootStatus::Active, None, None)?;
-            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root])? });
+            let key_id = self
+                .key
+                .key_id
+                .clone()
+                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
+            let root = TrustRoot::new(
+                &pem,
+                Some(key_id),
+                "command line",
+                RootStatus::Active,
+                None,
+                None,
+            )?;
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root])?,
+            });
         }
         Ok(SignatureCheck::None)
     }
@@ -130,10 +154,17 @@ pub struct CheckpointKeyArgs {
 
 impl CheckpointKeyArgs {
     fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
-        let path = self.checkpoint_key.as_ref().ok_or_else(|| anyhow!("--checkpoint-key PEM is required to check a signed checkpoint"))?;
-        let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem)
-            .map_err(|e| anyhow!("{} is not an SPKI PEM Ed25519 public key: {e}", path.display()))?;
+        let path = self.checkpoint_key.as_ref().ok_or_else(|| {
+            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
+        })?;
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+            anyhow!(
+                "{} is not an SPKI PEM Ed25519 public key: {e}",
+                path.display()
+            )
+        })?;
         let name = match &self.key_name {
             Some(name) => name.clone(),
             None => note.lines().next().unwrap_or_default().to_string(),
@@ -142,25 +173,36 @@ impl CheckpointKeyArgs {
     }
 
     fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
-        let note = std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let note = std::fs::read_to_string(path)
+            .with_context(|| format!("reading checkpoint {}", path.display()))?;
         let key = self.key_for(&note)?;
         Checkpoint::open(&note, &key)
             .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
     }
 
     fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading anchor {}", path.display()))?;
-        let anchor: SegmentAnchor = serde_json::from_str(&text).with_context(|| format!("{} is not a segment anchor", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading anchor {}", path.display()))?;
+        let anchor: SegmentAnchor = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a segment anchor", path.display()))?;
         let key = self.key_for(&anchor.checkpoint)?;
-        anchor.check(&key).map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
+        anchor
+            .check(&key)
+            .map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
     }
 }
 
 /// Load an Ed25519 private key (PKCS#8 PEM, mode 0600 enforced by the trust module).
 fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
     crate::trust::load_private_key(path)?;
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem).map_err(|e| anyhow!("{} is not a PKCS#8 PEM Ed25519 private key: {e}", path.display()))
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+        anyhow!(
+            "{} is not a PKCS#8 PEM Ed25519 private key: {e}",
+            path.display()
+        )
+    })
 }
 
 /// Raise an alert: one JSON line on stderr, appended to the alert file if given.
@@ -170,12 +212,20 @@ fn raise(kind: AlertKind, log: &Path, message: &str, alert_file: Option<&Path>) 
     if let Some(file) = alert_file
         && let Err(error) = alert.append_to(file)
     {
-        eprintln!("warning: could not append the alert to {}: {error}", file.display());
+        eprintln!(
+            "warning: could not append the alert to {}: {error}",
+            file.display()
+        );
     }
 }
 
 /// Run a step; on error raise `kind` and pass the error on.
-fn alerting<T>(kind: AlertKind, log: &Path, alert_file: Option<&Path>, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+fn alerting<T>(
+    kind: AlertKind,
+    log: &Path,
+    alert_file: Option<&Path>,
+    step: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     step().inspect_err(|error| raise(kind, log, &format!("{error:#}"), alert_file))
 }
 
@@ -186,9 +236,7 @@ fn audit_error(error: AuditError) -> anyhow::Error {
         | AuditError::CorruptTail { .. }
         | AuditError::LogInvalid { .. }
         | AuditError::NotExtending { .. }
-        | AuditError::Checkpoint(_) => {
-            anyhow::Error::new(Refusal(error.to_string()))
-        }
+        | AuditError::Checkpoint(_) => anyhow::Error::new(Refusal(error.to_string())),
         other => anyhow::Error::new(other),
     }
 }
@@ -366,54 +414,84 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 
 fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
     let alert_file = args.alert_file.clone();
-    let record = alerting(AlertKind::AuditWriteFailure, &args.log, alert_file.as_deref(), || {
-        let metadata: Map<String, Value> = match &args.metadata {
-            None => Map::new(),
-            Some(text) => match crate::canonical::parse_strict(text).context("--metadata is not valid JSON")? {
-                Value::Object(map) => map,
-                _ => return Err(anyhow!("--metadata must be a JSON object")),
-            },
-        };
-        // An unparseable created_at would be hashed into the chain for good, and Ed25519 record
-        // signatures could then never be checked against a key's validity window.
-        if let Some(created_at) = &args.created_at {
-            if crate::trust::parse_timestamp(created_at).is_none() {
-                return Err(anyhow!(
-                    "--created-at {created_at:?} is not an ISO 8601 / RFC 3339 timestamp with a UTC offset (e.g. 2026-07-04T00:00:01+00:00)"
-                ));
+    let record = alerting(
+        AlertKind::AuditWriteFailure,
+        &args.log,
+        alert_file.as_deref(),
+        || {
+            let metadata: Map<String, Value> = match &args.metadata {
+                None => Map::new(),
+                Some(text) => match crate::canonical::parse_strict(text)
+                    .context("--metadata is not valid JSON")?
+                {
+                    Value::Object(map) => map,
+                    _ => return Err(anyhow!("--metadata must be a JSON object")),
+                },
+            };
+            // An unparseable created_at would be hashed into the chain for good, and Ed25519 record
+            // signatures could then never be checked against a key's validity window.
+            if let Some(created_at) = &args.created_at {
+                if crate::trust::parse_timestamp(created_at).is_none() {
+                    return Err(anyhow!(
+                        "--created-at {created_at:?} is not an ISO 8601 / RFC 3339 timestamp with a UTC offset (e.g. 2026-07-04T00:00:01+00:00)"
+                    ));
+                }
             }
-        }
-        let signer = if let Some(path) = &args.private_key {
-            let pair: KeyPair = crate::trust::load_private_key(path)?;
-            let key_id = args.key.key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&pair.public().fingerprint()));
-            Signer::Ed25519 { key: Box::new(pair), key_id }
-        } else if let Some(source) = args.key.hmac_source(output) {
-            Signer::Hmac { key: source.load()?.expose().to_vec(), key_id: args.key.hmac_key_id() }
-        } else {
-            Signer::Unsigned
-        };
-        let new = NewRecord {
-            event_type: args.event_type.clone(),
-            actor: args.actor.clone(),
-            action: args.action.clone(),
-            target: args.target.clone(),
-            decision: args.decision.clone(),
-            tenant_id: args.tenant.clone(),
-            workspace_id: args.workspace.clone(),
-            evidence_refs: args.evidence_refs.clone(),
-            metadata,
-            created_at: args.created_at.clone(),
-        };
-        crate::audit::append(&args.log, &new, &signer).map_err(audit_error)
-    })?;
+            let signer = if let Some(path) = &args.private_key {
+                let pair: KeyPair = crate::trust::load_private_key(path)?;
+                let key_id =
+                    args.key.key_id.clone().unwrap_or_else(|| {
+                        crate::trust::default_key_id(&pair.public().fingerprint())
+                    });
+                Signer::Ed25519 {
+                    key: Box::new(pair),
+                    key_id,
+                }
+            } else if let Some(source) = args.key.hmac_source(output) {
+                Signer::Hmac {
+                    key: source.load()?.expose().to_vec(),
+                    key_id: args.key.hmac_key_id(),
+                }
+            } else {
+                Signer::Unsigned
+            };
+            let new = NewRecord {
+                event_type: args.event_type.clone(),
+                actor: args.actor.clone(),
+                action: args.action.clone(),
+                target: args.target.clone(),
+                decision: args.decision.clone(),
+                tenant_id: args.tenant.clone(),
+                workspace_id: args.workspace.clone(),
+                evidence_refs: args.evidence_refs.clone(),
+                metadata,
+                created_at: args.created_at.clone(),
+            };
+            crate::audit::append(&args.log, &new, &signer).map_err(audit_error)
+        },
+    )?;
     output.result(&record, || {
-        format!("appended record {} to {} ({})", record.sequence().unwrap_or(0), args.log.display(), record.record_hash().unwrap_or(""))
+        format!(
+            "appended record {} to {} ({})",
+            record.sequence().unwrap_or(0),
+            args.log.display(),
+            record.record_hash().unwrap_or("")
+        )
     });
     Ok(Exit::Ok)
 }
 
-fn verify_options(keys: &VerifyKeyArgs, checkpoints: &[PathBuf], anchor: Option<&Path>, checkpoint_key: &CheckpointKeyArgs, output: &Output) -> anyhow::Result<VerifyOptions> {
-    let mut options = VerifyOptions { signatures: keys.signature_check(output)?, ..Default::default() };
+fn verify_options(
+    keys: &VerifyKeyArgs,
+    checkpoints: &[PathBuf],
+    anchor: Option<&Path>,
+    checkpoint_key: &CheckpointKeyArgs,
+    output: &Output,
+) -> anyhow::Result<VerifyOptions> {
+    let mut options = VerifyOptions {
+        signatures: keys.signature_check(output)?,
+        ..Default::default()
+    };
     for path in checkpoints {
         options.checkpoints.push(checkpoint_key.open(path)?);
     }
@@ -432,16 +510,27 @@ fn report_text(report: &VerifyReport) -> String {
             report.last_sequence.unwrap_or(0),
             report.segments.join(" + "),
             report.last_record_hash.as_deref().unwrap_or("-"),
-            if report.signatures_checked { ", signatures verified" } else { " (signatures not checked: no key given)" }
+            if report.signatures_checked {
+                ", signatures verified"
+            } else {
+                " (signatures not checked: no key given)"
+            }
         )
     } else {
-        format!("INVALID: {} problem(s) in {}", report.error_count, report.segments.join(" + "))
+        format!(
+            "INVALID: {} problem(s) in {}",
+            report.error_count,
+            report.segments.join(" + ")
+        )
     };
     for error in report.errors.iter().take(20) {
         text.push_str(&format!("\n  {error}"));
     }
     if report.errors.len() > 20 {
-        text.push_str(&format!("\n  … {} more (use --json for all)", report.error_count - 20));
+        text.push_str(&format!(
+            "\n  … {} more (use --json for all)",
+            report.error_count - 20
+        ));
     }
     if let Some(bad) = &report.first_bad_record {
         text.push_str(&format!(
@@ -450,10 +539,16 @@ fn report_text(report: &VerifyReport) -> String {
         ));
     }
     if let Some(diagnosis) = &report.diagnosis {
-        text.push_str(&format!("\ndiagnosis: {} at record {}: {}", diagnosis.kind, diagnosis.record, diagnosis.detail));
+        text.push_str(&format!(
+            "\ndiagnosis: {} at record {}: {}",
+            diagnosis.kind, diagnosis.record, diagnosis.detail
+        ));
     }
     for checkpoint in &report.checkpoints {
-        text.push_str(&format!("\ncheckpoint {} @ {}: {}", checkpoint.origin, checkpoint.tree_size, checkpoint.message));
+        text.push_str(&format!(
+            "\ncheckpoint {} @ {}: {}",
+            checkpoint.origin, checkpoint.tree_size, checkpoint.message
+        ));
     }
     text
 }
@@ -462,8 +557,17 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let log = args.log.last().cloned().unwrap_or_default();
     let alert_file = args.alert_file.as_deref();
     let report = alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
-        let options = verify_options(&args.keys, &args.checkpoint, args.anchor.as_deref(), &args.checkpoint_key, output)?;
-        let options = VerifyOptions { allow_redacted: args.allow_redacted, ..options };
+        let options = verify_options(
+            &args.keys,
+            &args.checkpoint,
+            args.anchor.as_deref(),
+            &args.checkpoint_key,
+            output,
+        )?;
+        let options = VerifyOptions {
+            allow_redacted: args.allow_redacted,
+            ..options
+        };
         crate::audit::verify_segments(&args.log, &options).map_err(audit_error)
     })?;
     output.result(&report, || report_text(&report));
@@ -471,7 +575,12 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let first = report.errors.first().cloned().unwrap_or_default();
-    raise(AlertKind::AuditIntegrityFailure, &log, &format!("{} problem(s); first: {first}", report.error_count), alert_file);
+    raise(
+        AlertKind::AuditIntegrityFailure,
+        &log,
+        &format!("{} problem(s); first: {first}", report.error_count),
+        alert_file,
+    );
     Ok(Exit::Failure)
 }
 
@@ -491,16 +600,34 @@ fn require_valid(log: &Path, options: &VerifyOptions) -> anyhow::Result<VerifyRe
 
 fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
     let alert_file = args.alert_file.as_deref();
-    let note = alerting(AlertKind::AuditIntegrityFailure, &args.log, alert_file, || {
-        let options = verify_options(&args.keys, &[], args.anchor.as_deref(), &args.checkpoint_key, output)?;
-        let key = signing_key(&args.signing_key)?;
-        let name = args.signer_name.clone().unwrap_or_else(|| args.origin.clone());
-        let (_, note) = crate::audit::checkpoint::create(&args.log, &options, &args.origin, &name, &key).map_err(audit_error)?;
-        write_new(&args.output, note.as_bytes())?;
-        Ok(note)
-    })?;
+    let note = alerting(
+        AlertKind::AuditIntegrityFailure,
+        &args.log,
+        alert_file,
+        || {
+            let options = verify_options(
+                &args.keys,
+                &[],
+                args.anchor.as_deref(),
+                &args.checkpoint_key,
+                output,
+            )?;
+            let key = signing_key(&args.signing_key)?;
+            let name = args
+                .signer_name
+                .clone()
+                .unwrap_or_else(|| args.origin.clone());
+            let (_, note) =
+                crate::audit::checkpoint::create(&args.log, &options, &args.origin, &name, &key)
+                    .map_err(audit_error)?;
+            write_new(&args.output, note.as_bytes())?;
+            Ok(note)
+        },
+    )?;
     let value = serde_json::json!({"checkpoint": note, "output": args.output});
-    output.result(&value, || format!("wrote checkpoint {}:\n{note}", args.output.display()));
+    output.result(&value, || {
+        format!("wrote checkpoint {}:\n{note}", args.output.display())
+    });
     Ok(Exit::Ok)
 }
 
@@ -511,14 +638,19 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .create_new(true)
         .open(path)
         .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
     Ok(())
 }
 
 fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
     let note = match &args.checkpoint {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading checkpoint {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading checkpoint {}", path.display()))?,
+        ),
         None => None,
     };
     let key = match &note {
@@ -526,7 +658,8 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
         None => None,
     };
     let against = note.as_deref().zip(key.as_ref());
-    let proof = crate::audit::checkpoint::prove(&args.log, args.seq, against).map_err(audit_error)?;
+    let proof =
+        crate::audit::checkpoint::prove(&args.log, args.seq, against).map_err(audit_error)?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {
@@ -541,14 +674,22 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> {
-    let text = std::fs::read_to_string(&args.proof).with_context(|| format!("reading {}", args.proof.display()))?;
-    let proof: InclusionProof = serde_json::from_str(&text).with_context(|| format!("{} is not an inclusion proof", args.proof.display()))?;
+    let text = std::fs::read_to_string(&args.proof)
+        .with_context(|| format!("reading {}", args.proof.display()))?;
+    let proof: InclusionProof = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an inclusion proof", args.proof.display()))?;
     let key = match (&args.checkpoint_key.checkpoint_key, &proof.checkpoint) {
         (Some(_), Some(note)) => Some(args.checkpoint_key.key_for(note)?),
-        (Some(_), None) => return Err(anyhow::Error::new(Refusal("a checkpoint key was given but the proof carries no checkpoint".into()))),
+        (Some(_), None) => {
+            return Err(anyhow::Error::new(Refusal(
+                "a checkpoint key was given but the proof carries no checkpoint".into(),
+            )));
+        }
         (None, _) => None,
     };
-    let check = proof.check(key.as_ref()).map_err(|e| anyhow::Error::new(Refusal(format!("{}: {e}", args.proof.display()))))?;
+    let check = proof
+        .check(key.as_ref())
+        .map_err(|e| anyhow::Error::new(Refusal(format!("{}: {e}", args.proof.display()))))?;
     output.result(&check, || {
         if check.valid {
             format!(
@@ -556,7 +697,11 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
                 check.sequence,
                 check.sequence - 1,
                 check.tree_size,
-                if check.checkpoint_signature_verified { " signed by the checkpoint key" } else { " (no checkpoint key given: root not authenticated)" }
+                if check.checkpoint_signature_verified {
+                    " signed by the checkpoint key"
+                } else {
+                    " (no checkpoint key given: root not authenticated)"
+                }
             )
         } else {
             format!("INVALID: {}", check.errors.join("; "))
@@ -567,31 +712,45 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
 
 fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
     let alert_file = args.alert_file.as_deref();
-    let outcome = alerting(AlertKind::AuditRetentionPolicyFailure, &args.log, alert_file, || {
-        let options = verify_options(&args.keys, &[], args.anchor.as_deref(), &args.checkpoint_key, output)?;
-        let key = signing_key(&args.signing_key)?;
-        let anchor_out = args.anchor_out.clone().unwrap_or_else(|| {
-            let mut name = args.log.clone().into_os_string();
-            name.push(format!(".anchor-{}.json", args.before_seq));
-            PathBuf::from(name)
-        });
-        let name = args.signer_name.clone().unwrap_or_else(|| args.origin.clone());
-        let request = PruneRequest {
-            log: &args.log,
-            before_sequence: args.before_seq,
-            archive: &args.archive,
-            anchor_out: &anchor_out,
-            origin: &args.origin,
-            key_name: &name,
-            signing_key: &key,
-            verify: &options,
-        };
-        let outcome = crate::audit::prune::prune(&request).map_err(audit_error)?;
-        if let Some(path) = &args.checkpoint_out {
-            write_new(path, outcome.checkpoint.as_bytes())?;
-        }
-        Ok(outcome)
-    })?;
+    let outcome = alerting(
+        AlertKind::AuditRetentionPolicyFailure,
+        &args.log,
+        alert_file,
+        || {
+            let options = verify_options(
+                &args.keys,
+                &[],
+                args.anchor.as_deref(),
+                &args.checkpoint_key,
+                output,
+            )?;
+            let key = signing_key(&args.signing_key)?;
+            let anchor_out = args.anchor_out.clone().unwrap_or_else(|| {
+                let mut name = args.log.clone().into_os_string();
+                name.push(format!(".anchor-{}.json", args.before_seq));
+                PathBuf::from(name)
+            });
+            let name = args
+                .signer_name
+                .clone()
+                .unwrap_or_else(|| args.origin.clone());
+            let request = PruneRequest {
+                log: &args.log,
+                before_sequence: args.before_seq,
+                archive: &args.archive,
+                anchor_out: &anchor_out,
+                origin: &args.origin,
+                key_name: &name,
+                signing_key: &key,
+                verify: &options,
+            };
+            let outcome = crate::audit::prune::prune(&request).map_err(audit_error)?;
+            if let Some(path) = &args.checkpoint_out {
+                write_new(path, outcome.checkpoint.as_bytes())?;
+            }
+            Ok(outcome)
+        },
+    )?;
     output.result(&outcome, || {
         format!(
             "archived {} record(s) to {}, kept {} from sequence {} in {}; anchor {}",
@@ -611,7 +770,10 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
     let summary = alerting(AlertKind::AuditExportFailure, &args.log, alert_file, || {
         crate::audit::export::check_redactions(&args.redact)?;
         // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
-        let options = VerifyOptions { signatures: args.keys.signature_check(output)?, ..Default::default() };
+        let options = VerifyOptions {
+            signatures: args.keys.signature_check(output)?,
+            ..Default::default()
+        };
         require_valid(&args.log, &options)?;
         match &args.output {
             Some(path) => {
@@ -619,22 +781,42 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     .write(true)
                     .create_new(true)
                     .open(path)
-                    .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+                    .with_context(|| {
+                        format!("creating {} (it must not exist yet)", path.display())
+                    })?;
                 let mut writer = std::io::BufWriter::new(file);
-                let summary = crate::audit::export::export(&args.log, args.format, &args.redact, &mut writer)?;
-                let file = writer.into_inner().map_err(|e| anyhow!("writing {}: {}", path.display(), e.error()))?;
-                file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+                let summary = crate::audit::export::export(
+                    &args.log,
+                    args.format,
+                    &args.redact,
+                    &mut writer,
+                )?;
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error()))?;
+                file.sync_all()
+                    .with_context(|| format!("syncing {}", path.display()))?;
                 Ok(summary)
             }
             None => {
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
-                Ok(crate::audit::export::export(&args.log, args.format, &args.redact, &mut lock)?)
+                Ok(crate::audit::export::export(
+                    &args.log,
+                    args.format,
+                    &args.redact,
+                    &mut lock,
+                )?)
             }
         }
     })?;
     if args.output.is_some() {
-        output.result(&summary, || format!("exported {} record(s) as {:?}", summary.records, summary.format));
+        output.result(&summary, || {
+            format!(
+                "exported {} record(s) as {:?}",
+                summary.records, summary.format
+            )
+        });
     } else {
         output.note(format!("exported {} record(s)", summary.records));
     }

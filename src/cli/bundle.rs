@@ -142,7 +142,10 @@ impl EvidenceArgs {
             None => None,
         };
         let trust = match &self.trust_root {
-            Some(path) => Some(TrustStore::load(path).with_context(|| format!("loading trust roots from {}", path.display()))?),
+            Some(path) => Some(
+                TrustStore::load(path)
+                    .with_context(|| format!("loading trust roots from {}", path.display()))?,
+            ),
             None => None,
         };
         Ok(VerifyOptions {
@@ -152,7 +155,11 @@ impl EvidenceArgs {
             hmac_key: self.hmac.load(output)?,
             allow_unsigned: self.allow_unsigned,
             minimum_retention_days: Some(self.minimum_retention_days),
-            limits: ArchiveLimits { max_entries: self.max_entries, max_entry_bytes: self.max_entry_bytes, ..ArchiveLimits::default() },
+            limits: ArchiveLimits {
+                max_entries: self.max_entries,
+                max_entry_bytes: self.max_entry_bytes,
+                ..ArchiveLimits::default()
+            },
             progress: None,
             defer_hashing_from: None,
         })

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common;
 use crate::cli::Output;
+use crate::cli::common;
 use crate::exit::Exit;
 use crate::receipt::ReceiptSet;
 
@@ -30,14 +30,25 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     output.result(&report, || {
         let mut text = String::new();
         for finding in &report.findings {
-            text.push_str(&format!("{:?}: {}: {}\n", finding.kind, finding.key, finding.detail));
+            text.push_str(&format!(
+                "{:?}: {}: {}\n",
+                finding.kind, finding.key, finding.detail
+            ));
         }
         text.push_str(&format!(
             "{} receipted objects checked{} under {}: {}",
             report.objects_checked,
-            if args.rehash { format!(", {} re-hashed", report.rehashed) } else { String::new() },
+            if args.rehash {
+                format!(", {} re-hashed", report.rehashed)
+            } else {
+                String::new()
+            },
             report.session_prefix,
-            if report.ok { "store matches the receipts" } else { "STORE DIFFERS FROM THE RECEIPTS" }
+            if report.ok {
+                "store matches the receipts"
+            } else {
+                "STORE DIFFERS FROM THE RECEIPTS"
+            }
         ));
         text
     });

@@ -13,7 +13,12 @@ use crate::upload::{Event, Observer, UploadError};
 /// A multi-threaded runtime (the local vault uses `block_in_place`, which needs one).
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        )
         .enable_all()
         .build()
         .context("starting the async runtime")
@@ -24,7 +29,9 @@ pub fn parse_target(text: &str) -> anyhow::Result<Target> {
 }
 
 pub async fn open_store(target: &Target) -> anyhow::Result<Box<dyn ImmutableStore>> {
-    crate::store::open(target).await.with_context(|| format!("opening {target}"))
+    crate::store::open(target)
+        .await
+        .with_context(|| format!("opening {target}"))
 }
 
 /// Map upload errors: refusals (preflight, conflicts, read-back differences) exit 1.
@@ -71,8 +78,22 @@ impl CliObserver {
 impl Observer for CliObserver {
     fn event(&self, event: &Event) {
         let line = || match event {
-            Event::Stage { stage, status, detail } => format!("[{stage}] {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") }),
-            Event::Preflight { target, passed } => format!("preflight {target}: {}", if *passed { "passed" } else { "FAILED" }),
+            Event::Stage {
+                stage,
+                status,
+                detail,
+            } => format!(
+                "[{stage}] {status}{}",
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            ),
+            Event::Preflight { target, passed } => format!(
+                "preflight {target}: {}",
+                if *passed { "passed" } else { "FAILED" }
+            ),
             Event::ObjectStarted { key, bytes } => format!("uploading {key} ({bytes} bytes)"),
             Event::ObjectDone { key, outcome } => format!("{key}: {outcome:?}"),
             Event::ReadBack { objects } => format!("reading back {objects} objects"),
@@ -96,14 +117,22 @@ impl Observer for CliObserver {
 
 /// A byte-counting spinner for hashing on a terminal (the total is not known before the
 /// manifest is read). Returns the hook to put in verify options and the bar to finish.
-pub fn hashing_progress(output: &Output) -> (Option<crate::hashing::ProgressHook>, Option<ProgressBar>) {
+pub fn hashing_progress(
+    output: &Output,
+) -> (Option<crate::hashing::ProgressHook>, Option<ProgressBar>) {
     if !output.progress_enabled() {
         return (None, None);
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} verifying: hashed {bytes} ({bytes_per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} verifying: hashed {bytes} ({bytes_per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let counter = bar.clone();
-    (Some(crate::hashing::ProgressHook(Arc::new(move |n| counter.inc(n)))), Some(bar))
+    (
+        Some(crate::hashing::ProgressHook(Arc::new(move |n| {
+            counter.inc(n)
+        }))),
+        Some(bar),
+    )
 }

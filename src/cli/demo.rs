@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common::{self, CliObserver};
 use crate::cli::Output;
+use crate::cli::common::{self, CliObserver};
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -14,10 +14,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let dir = args
-        .dir
-        .unwrap_or_else(|| PathBuf::from(format!("wormvault-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))));
-    let quiet_output = Output { json: output.json, quiet: true };
+    let dir = args.dir.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "wormvault-demo-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    let quiet_output = Output {
+        json: output.json,
+        quiet: true,
+    };
     let observer = CliObserver::lines(quiet_output);
     let json = output.json;
     let say = move |step: &crate::demo::Step| {
@@ -35,5 +41,9 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             report.handoff.display()
         )
     });
-    Ok(if report.handoff_valid { Exit::Ok } else { Exit::Failure })
+    Ok(if report.handoff_valid {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }

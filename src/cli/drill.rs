@@ -77,17 +77,37 @@ impl AuditKeyArgs {
             (None, None) => None,
         };
         if let Some(source) = hmac {
-            let key_id = self.audit_key_id.clone().unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string());
-            return Ok(SignatureCheck::Hmac { key: source.load()?.expose().to_vec(), key_id });
+            let key_id = self
+                .audit_key_id
+                .clone()
+                .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string());
+            return Ok(SignatureCheck::Hmac {
+                key: source.load()?.expose().to_vec(),
+                key_id,
+            });
         }
         if let Some(path) = &self.audit_trust_root {
-            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::load(path)? });
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::load(path)?,
+            });
         }
         if let Some(path) = &self.audit_public_key {
             let (key, pem) = crate::trust::load_public_key(path)?;
-            let key_id = self.audit_key_id.clone().unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
-            let root = TrustRoot::new(&pem, Some(key_id), "command line", RootStatus::Active, None, None)?;
-            return Ok(SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root])? });
+            let key_id = self
+                .audit_key_id
+                .clone()
+                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
+            let root = TrustRoot::new(
+                &pem,
+                Some(key_id),
+                "command line",
+                RootStatus::Active,
+                None,
+                None,
+            )?;
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root])?,
+            });
         }
         Ok(SignatureCheck::None)
     }
@@ -127,10 +147,17 @@ fn write_evidence<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
 
 fn tamper(args: TamperArgs, output: &Output) -> anyhow::Result<Exit> {
     if args.output.exists() {
-        anyhow::bail!("{} already exists; drill evidence is never overwritten — pass another --output", args.output.display());
+        anyhow::bail!(
+            "{} already exists; drill evidence is never overwritten — pass another --output",
+            args.output.display()
+        );
     }
-    let options = TamperOptions { bundle: args.evidence.options(output)?, audit_signatures: args.audit_keys.signature_check()? };
-    let scratch = tempfile::tempdir().context("creating a scratch directory for the tampered copies")?;
+    let options = TamperOptions {
+        bundle: args.evidence.options(output)?,
+        audit_signatures: args.audit_keys.signature_check()?,
+    };
+    let scratch =
+        tempfile::tempdir().context("creating a scratch directory for the tampered copies")?;
     let drill = drill::tamper(&args.bundle, &args.log, &options, scratch.path())?;
     write_evidence(&args.output, &drill)?;
     output.result(&drill, || {
@@ -149,14 +176,21 @@ fn tamper(args: TamperArgs, output: &Output) -> anyhow::Result<Exit> {
         }
         text
     });
-    Ok(if drill.passed { Exit::Ok } else { Exit::Failure })
+    Ok(if drill.passed {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
     if let Some(report) = &args.report
         && report.exists()
     {
-        anyhow::bail!("{} already exists; drill evidence is never overwritten — pass another --report", report.display());
+        anyhow::bail!(
+            "{} already exists; drill evidence is never overwritten — pass another --report",
+            report.display()
+        );
     }
     let target = common::parse_target(&args.target)?;
     let receipts = ReceiptSet::load(&args.receipts).map_err(|e| anyhow!(e))?;
@@ -167,11 +201,22 @@ fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
             receipts.target
         ))));
     }
-    let options = RecoveryDrillOptions { bundle: args.evidence.options(output)? };
+    let options = RecoveryDrillOptions {
+        bundle: args.evidence.options(output)?,
+    };
     let runtime = common::runtime()?;
     let drill = runtime.block_on(async {
         let store = common::open_store(&target).await?;
-        anyhow::Ok(drill::recovery(store.as_ref(), &receipts, &args.receipts, &args.output_dir, &options).await?)
+        anyhow::Ok(
+            drill::recovery(
+                store.as_ref(),
+                &receipts,
+                &args.receipts,
+                &args.output_dir,
+                &options,
+            )
+            .await?,
+        )
     })?;
     if let Some(path) = &args.report {
         write_evidence(path, &drill)?;
@@ -197,5 +242,9 @@ fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
         }
         text
     });
-    Ok(if drill.passed { Exit::Ok } else { Exit::Failure })
+    Ok(if drill.passed {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }

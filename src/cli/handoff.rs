@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::archive::find_session;
-use crate::cli::common;
 use crate::cli::Output;
+use crate::cli::common;
 use crate::exit::Exit;
 use crate::handoff::{self, HandoffInputs, HandoffReport};
 use crate::receipt::ReceiptSet;
@@ -73,31 +73,63 @@ fn render(report: &HandoffReport) -> String {
         report.target
     );
     for check in &report.checks {
-        text.push_str(&format!("  {}  {}: {}\n", if check.passed { "pass" } else { "FAIL" }, check.name, check.detail));
+        text.push_str(&format!(
+            "  {}  {}: {}\n",
+            if check.passed { "pass" } else { "FAIL" },
+            check.name,
+            check.detail
+        ));
     }
-    text.push_str(&format!("  {} objects, signer {}, {}", report.objects.len(), report.signer, report.signing_key));
+    text.push_str(&format!(
+        "  {} objects, signer {}, {}",
+        report.objects.len(),
+        report.signer,
+        report.signing_key
+    ));
     text
 }
 
 fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
-    let session = args.session.context("pass --session SESSION_ID (or use `handoff verify PACKAGE`)")?;
+    let session = args
+        .session
+        .context("pass --session SESSION_ID (or use `handoff verify PACKAGE`)")?;
     let destination = args.output.context("pass --output handoff.tar.gz")?;
     let record = find_session(&args.state_dir, &session).map_err(anyhow::Error::msg)?;
-    let missing = |what: &str| anyhow::anyhow!("session {session} was archived without {what}; a handoff package needs it (archive with --audit-log and --checkpoint-key, and --trust-root)");
+    let missing = |what: &str| {
+        anyhow::anyhow!(
+            "session {session} was archived without {what}; a handoff package needs it (archive with --audit-log and --checkpoint-key, and --trust-root)"
+        )
+    };
     let inputs = HandoffInputs {
         bundle: record.bundle.clone(),
-        trust_roots: args.trust_root.or(record.trust_root.clone()).ok_or_else(|| missing("--trust-root"))?,
+        trust_roots: args
+            .trust_root
+            .or(record.trust_root.clone())
+            .ok_or_else(|| missing("--trust-root"))?,
         plan: record.plan.clone(),
         receipts: record.receipts.clone(),
-        audit_log: record.audit_log.clone().ok_or_else(|| missing("--audit-log"))?,
-        checkpoint: record.checkpoint.clone().ok_or_else(|| missing("--checkpoint-key"))?,
-        checkpoint_key: record.checkpoint_key.clone().ok_or_else(|| missing("--checkpoint-key"))?,
+        audit_log: record
+            .audit_log
+            .clone()
+            .ok_or_else(|| missing("--audit-log"))?,
+        checkpoint: record
+            .checkpoint
+            .clone()
+            .ok_or_else(|| missing("--checkpoint-key"))?,
+        checkpoint_key: record
+            .checkpoint_key
+            .clone()
+            .ok_or_else(|| missing("--checkpoint-key"))?,
         minimum_retention_days: args.minimum_retention_days,
     };
     let report = handoff::create(&inputs, &destination)?;
     output.note(format!("wrote {}", destination.display()));
     output.result(&report, || render(&report));
-    Ok(if report.valid { Exit::Ok } else { Exit::Failure })
+    Ok(if report.valid {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
@@ -105,22 +137,42 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         let target = crate::store::Target::parse(&receipts.target).map_err(|e| e.to_string())?;
         let runtime = common::runtime().map_err(|e| e.to_string())?;
         runtime.block_on(async {
-            let store = crate::store::open(&target).await.map_err(|e| e.to_string())?;
-            let report = crate::remote::check(store.as_ref(), receipts, false).await.map_err(|e| e.to_string())?;
+            let store = crate::store::open(&target)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = crate::remote::check(store.as_ref(), receipts, false)
+                .await
+                .map_err(|e| e.to_string())?;
             let detail = if report.findings.is_empty() {
-                format!("{} objects in {} match the receipts", report.objects_checked, receipts.target)
+                format!(
+                    "{} objects in {} match the receipts",
+                    report.objects_checked, receipts.target
+                )
             } else {
-                report.findings.iter().map(|f| format!("{:?} {}: {}", f.kind, f.key, f.detail)).collect::<Vec<_>>().join("; ")
+                report
+                    .findings
+                    .iter()
+                    .map(|f| format!("{:?} {}: {}", f.kind, f.key, f.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             };
             Ok((report.ok, detail))
         })
     };
-    let online: Option<&dyn Fn(&ReceiptSet) -> Result<(bool, String), String>> = if args.online { Some(&online_check) } else { None };
+    let online: Option<&dyn Fn(&ReceiptSet) -> Result<(bool, String), String>> = if args.online {
+        Some(&online_check)
+    } else {
+        None
+    };
     let (report, html) = handoff::verify(&args.package, args.minimum_retention_days, online)?;
     if let Some(path) = &args.html {
         crate::archive::write_new(path, html.as_bytes()).map_err(anyhow::Error::msg)?;
         output.note(format!("HTML report written to {}", path.display()));
     }
     output.result(&report, || render(&report));
-    Ok(if report.valid { Exit::Ok } else { Exit::Failure })
+    Ok(if report.valid {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::cli::Output;
 use crate::cli::bundle::HmacKeyArgs;
 use crate::cli::common;
-use crate::cli::Output;
 use crate::exit::Exit;
 use crate::hold::{self, HoldAction, HoldReport};
 
@@ -60,8 +60,20 @@ pub struct StatusArgs {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let (target, action, case, reason, confirmed) = match &args.command {
-        Command::Set(a) => (&a.target, HoldAction::Set, Some(a.case.as_str()), Some(a.reason.as_str()), false),
-        Command::Release(a) => (&a.target, HoldAction::Release, Some(a.case.as_str()), Some(a.reason.as_str()), a.confirm_release),
+        Command::Set(a) => (
+            &a.target,
+            HoldAction::Set,
+            Some(a.case.as_str()),
+            Some(a.reason.as_str()),
+            false,
+        ),
+        Command::Release(a) => (
+            &a.target,
+            HoldAction::Release,
+            Some(a.case.as_str()),
+            Some(a.reason.as_str()),
+            a.confirm_release,
+        ),
         Command::Status(a) => (&a.target, HoldAction::Status, None, None, false),
     };
     let target = common::parse_target(target)?;
@@ -69,21 +81,39 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let report = runtime.block_on(async {
         let store = common::open_store(&target).await?;
         let prefix = store.target().prefix().to_string();
-        let prefix = if prefix.is_empty() { prefix } else { format!("{prefix}/") };
+        let prefix = if prefix.is_empty() {
+            prefix
+        } else {
+            format!("{prefix}/")
+        };
         anyhow::Ok(hold::apply(store.as_ref(), &prefix, action, case, reason, confirmed).await?)
     });
     let report: HoldReport = match report {
         Ok(report) => report,
-        Err(error) if matches!(error.downcast_ref::<hold::HoldError>(), Some(hold::HoldError::ReleaseNotConfirmed)) => {
+        Err(error)
+            if matches!(
+                error.downcast_ref::<hold::HoldError>(),
+                Some(hold::HoldError::ReleaseNotConfirmed)
+            ) =>
+        {
             return Err(anyhow::Error::new(crate::exit::Refusal(error.to_string())));
         }
         Err(error) => return Err(error),
     };
     if let Command::Set(a) | Command::Release(a) = &args.command {
         if let (Some(log), Some(record)) = (&a.audit_log, report.audit_record(&a.actor)) {
-            let signer = crate::cli::archive::audit_signer(a.audit_signing_key.as_deref(), &a.audit_hmac, a.audit_key_id.clone(), output)?;
+            let signer = crate::cli::archive::audit_signer(
+                a.audit_signing_key.as_deref(),
+                &a.audit_hmac,
+                a.audit_key_id.clone(),
+                output,
+            )?;
             let written = crate::audit::append(log, &record, &signer)?;
-            output.note(format!("recorded as audit record {} in {}", written.sequence().unwrap_or(0), log.display()));
+            output.note(format!(
+                "recorded as audit record {} in {}",
+                written.sequence().unwrap_or(0),
+                log.display()
+            ));
         }
     }
     output.result(&report, || {
@@ -94,13 +124,24 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
                 Some(false) => "not held",
                 None => "unknown",
             };
-            let version = object.version_id.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default();
+            let version = object
+                .version_id
+                .as_deref()
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default();
             match &object.error {
                 None => text.push_str(&format!("{state:9} {}{version}\n", object.key)),
-                Some(error) => text.push_str(&format!("FAILED    {}{version}: {error}\n", object.key)),
+                Some(error) => {
+                    text.push_str(&format!("FAILED    {}{version}: {error}\n", object.key))
+                }
             }
         }
-        text.push_str(&format!("{:?}: {} objects, {}", report.action, report.objects.len(), if report.ok { "ok" } else { "SOME FAILED" }));
+        text.push_str(&format!(
+            "{:?}: {} objects, {}",
+            report.action,
+            report.objects.len(),
+            if report.ok { "ok" } else { "SOME FAILED" }
+        ));
         text
     });
     Ok(if report.ok { Exit::Ok } else { Exit::Error })

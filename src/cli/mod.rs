@@ -8,8 +8,8 @@ pub mod canonical;
 pub mod check_remote;
 pub mod common;
 pub mod demo;
-pub mod handoff;
 pub mod drill;
+pub mod handoff;
 pub mod hold;
 pub mod keys;
 pub mod output;
@@ -80,7 +80,10 @@ pub enum Command {
 /// Run a parsed command line and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
     init_tracing();
-    let output = Output { json: cli.json, quiet: cli.quiet };
+    let output = Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
     let result = match cli.command {
         Command::Keys(args) => keys::run(args, &output),
         Command::Bundle(args) => bundle::run(args, &output),
@@ -107,7 +110,9 @@ pub fn run(cli: Cli) -> u8 {
 /// Print an error (with its causes) on stderr and pick the exit code: 1 for a policy or
 /// verification refusal anywhere in the chain, 2 for everything else.
 fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
-    let refusal = error.chain().any(|cause| cause.downcast_ref::<Refusal>().is_some());
+    let refusal = error
+        .chain()
+        .any(|cause| cause.downcast_ref::<Refusal>().is_some());
     let exit = if refusal { Exit::Failure } else { Exit::Error };
     if output.json {
         let value = serde_json::json!({
@@ -124,6 +129,10 @@ fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter =
+        EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

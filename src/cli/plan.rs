@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use crate::archive;
-use crate::cli::archive::{render_plan, stage_error, PlanArgs};
+use crate::cli::Output;
+use crate::cli::archive::{PlanArgs, render_plan, stage_error};
 use crate::cli::bundle::EvidenceArgs;
 use crate::cli::common::CliObserver;
-use crate::cli::Output;
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -24,11 +24,21 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, None)?;
+    let report = crate::cli::archive::verify_with_progress(
+        &args.bundle,
+        &args.evidence,
+        observer.as_ref(),
+        output,
+        None,
+    )?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
     let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
     if let Some(path) = &args.output {
-        let path = if path.is_dir() { path.join("storage-plan.json") } else { path.clone() };
+        let path = if path.is_dir() {
+            path.join("storage-plan.json")
+        } else {
+            path.clone()
+        };
         let mut text = serde_json::to_string_pretty(&plan)?;
         text.push('\n');
         archive::write_new(&path, text.as_bytes()).map_err(anyhow::Error::msg)?;

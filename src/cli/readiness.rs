@@ -43,7 +43,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             let contract = readiness::contract();
             let value = serde_json::json!({"schema_version": readiness::REPORT_SCHEMA, "input_schema": readiness::PACKET_SCHEMA, "checks": contract});
             output.result(&value, || {
-                contract.iter().enumerate().map(|(i, item)| format!("{}. {}: {}\n", i + 1, item.name, item.requires)).collect()
+                contract
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| format!("{}. {}: {}\n", i + 1, item.name, item.requires))
+                    .collect()
             });
             Ok(Exit::Ok)
         }
@@ -51,7 +55,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn validate(args: ValidateArgs, output: &Output) -> anyhow::Result<Exit> {
-    let text = std::fs::read(&args.packet).with_context(|| format!("reading packet {}", args.packet.display()))?;
+    let text = std::fs::read(&args.packet)
+        .with_context(|| format!("reading packet {}", args.packet.display()))?;
     let packet = args.packet.display().to_string();
     let report = readiness::validate_bytes(&packet, &text, args.require_live);
     if let Some(path) = &args.output {
@@ -73,5 +78,9 @@ fn validate(args: ValidateArgs, output: &Output) -> anyhow::Result<Exit> {
         }
         text
     });
-    Ok(if report.ready() { Exit::Ok } else { Exit::Failure })
+    Ok(if report.ready() {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }

@@ -54,7 +54,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let text = render(&report);
     refuse_secrets(&report, &text)?;
     output.result(&report, || text);
-    Ok(if report.status == State::Ready { Exit::Ok } else { Exit::Failure })
+    Ok(if report.status == State::Ready {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }
 
 /// Refuse to print a report (JSON or text) that carries anything that looks like a secret.
@@ -75,7 +79,12 @@ fn refuse_secrets(report: &StatusReport, text: &str) -> anyhow::Result<()> {
 fn render(report: &StatusReport) -> String {
     let mut text = format!("audit store {}: {}\n", report.target, report.status);
     for check in &report.checks {
-        text.push_str(&format!("  {:<21} {:<9} {}\n", check.name, check.state.to_string(), check.reason));
+        text.push_str(&format!(
+            "  {:<21} {:<9} {}\n",
+            check.name,
+            check.state.to_string(),
+            check.reason
+        ));
     }
     text
 }

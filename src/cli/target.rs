@@ -1,7 +1,7 @@
 //! `wormvault target check TARGET`: is the target really configured for WORM?
 
-use crate::cli::common;
 use crate::cli::Output;
+use crate::cli::common;
 use crate::exit::Exit;
 use crate::store::{CheckStatus, PreflightOptions};
 
@@ -38,7 +38,10 @@ pub struct PreflightFlags {
 
 impl PreflightFlags {
     pub fn options(&self) -> PreflightOptions {
-        PreflightOptions { allow_sse_s3: self.allow_sse_s3, allow_unenforced: self.accept_unenforced_storage }
+        PreflightOptions {
+            allow_sse_s3: self.allow_sse_s3,
+            allow_unenforced: self.accept_unenforced_storage,
+        }
     }
 }
 
@@ -68,9 +71,17 @@ fn check(args: CheckArgs, output: &Output) -> anyhow::Result<Exit> {
         text.push_str(&format!(
             "enforcement: {}\n{}",
             report.enforcement,
-            if report.passed() { "ready for WORM uploads" } else { "NOT ready: uploads to this target are refused" }
+            if report.passed() {
+                "ready for WORM uploads"
+            } else {
+                "NOT ready: uploads to this target are refused"
+            }
         ));
         text
     });
-    Ok(if report.passed() { Exit::Ok } else { Exit::Failure })
+    Ok(if report.passed() {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
 }

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::cli::archive::{render_outcome, ExecuteArgs};
+use crate::cli::Output;
+use crate::cli::archive::{ExecuteArgs, render_outcome};
 use crate::cli::bundle::EvidenceArgs;
 use crate::cli::common::CliObserver;
-use crate::cli::Output;
 use crate::exit::{Exit, Refusal};
 use crate::plan::StoragePlan;
 
@@ -33,7 +33,13 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         Ok(target) => crate::cli::archive::deferral_for(&target)?,
         Err(_) => None,
     };
-    let report = crate::cli::archive::verify_with_progress(&args.bundle, &args.evidence, observer.as_ref(), output, defer)?;
+    let report = crate::cli::archive::verify_with_progress(
+        &args.bundle,
+        &args.evidence,
+        observer.as_ref(),
+        output,
+        defer,
+    )?;
     let digest = report.digest.clone().unwrap_or_default();
     if digest != plan.bundle_digest {
         return Err(anyhow::Error::new(Refusal(format!(
@@ -47,7 +53,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     // deferred file that digest is still the manifest's claim, which the bundle digest above ties
     // to the reviewed plan; its content is checked against it before anything is committed.
     for object in &plan.objects {
-        let verified = report.files.iter().find(|f| f.path == object.path).map(|f| f.sha256.as_str());
+        let verified = report
+            .files
+            .iter()
+            .find(|f| f.path == object.path)
+            .map(|f| f.sha256.as_str());
         let ok = match verified {
             Some(sha) => sha == object.sha256,
             None => object.path == "manifest.json",
@@ -61,8 +71,15 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
     check_plan_retention(&plan, &report, args.evidence.minimum_retention_days)?;
     let request = args.execute.request(&plan, output)?;
-    let outcome = crate::cli::archive::execute_verifying(&plan, report, request, observer.as_ref(), output)?;
-    crate::cli::archive::record_session(&args.execute, &args.evidence, &args.bundle, &outcome, output)?;
+    let outcome =
+        crate::cli::archive::execute_verifying(&plan, report, request, observer.as_ref(), output)?;
+    crate::cli::archive::record_session(
+        &args.execute,
+        &args.evidence,
+        &args.bundle,
+        &outcome,
+        output,
+    )?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }
@@ -70,7 +87,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 /// A reviewed plan is still a file anyone could edit: its retain-until dates must not be shorter
 /// than the signed retention policy says, nor than the minimum counted from the bundle's creation
 /// (a plan uploaded days after review still passes; a shortened one does not).
-fn check_plan_retention(plan: &StoragePlan, report: &crate::bundle::BundleReport, minimum_days: u64) -> anyhow::Result<()> {
+fn check_plan_retention(
+    plan: &StoragePlan,
+    report: &crate::bundle::BundleReport,
+    minimum_days: u64,
+) -> anyhow::Result<()> {
     let minimum = u32::try_from(minimum_days).unwrap_or(u32::MAX);
     // The resume tolerance counts retention from the plan's bundle.created_at: it must be the
     // verified manifest's.
@@ -84,13 +105,27 @@ fn check_plan_retention(plan: &StoragePlan, report: &crate::bundle::BundleReport
             ))));
         }
     }
-    let created = report.manifest.as_ref().and_then(|m| crate::trust::parse_timestamp(&m.created_at));
-    let policy_until = report.retention_policy.as_ref().and_then(|p| crate::trust::parse_timestamp(&p.retain_until));
-    crate::retention::check_minimum(i64::from(plan.retention.retention_days), minimum).map_err(|e| {
-        anyhow::Error::new(Refusal(format!("plan {}: {e}; make and review a new plan", plan_path_hint(plan))))
-    })?;
-    let dates = std::iter::once(("the plan's retention", plan.retention.retain_until))
-        .chain(plan.objects.iter().map(|o| (o.key.as_str(), o.retain_until)));
+    let created = report
+        .manifest
+        .as_ref()
+        .and_then(|m| crate::trust::parse_timestamp(&m.created_at));
+    let policy_until = report
+        .retention_policy
+        .as_ref()
+        .and_then(|p| crate::trust::parse_timestamp(&p.retain_until));
+    crate::retention::check_minimum(i64::from(plan.retention.retention_days), minimum).map_err(
+        |e| {
+            anyhow::Error::new(Refusal(format!(
+                "plan {}: {e}; make and review a new plan",
+                plan_path_hint(plan)
+            )))
+        },
+    )?;
+    let dates = std::iter::once(("the plan's retention", plan.retention.retain_until)).chain(
+        plan.objects
+            .iter()
+            .map(|o| (o.key.as_str(), o.retain_until)),
+    );
     for (what, retain_until) in dates {
         if let Some(until) = policy_until.filter(|until| retain_until < *until) {
             return Err(anyhow::Error::new(Refusal(format!(
@@ -100,7 +135,10 @@ fn check_plan_retention(plan: &StoragePlan, report: &crate::bundle::BundleReport
         }
         if let Some(created) = created {
             crate::retention::check_retain_until(retain_until, created, minimum).map_err(|e| {
-                anyhow::Error::new(Refusal(format!("plan {}: {what}: {e}; make and review a new plan", plan_path_hint(plan))))
+                anyhow::Error::new(Refusal(format!(
+                    "plan {}: {what}: {e}; make and review a new plan",
+                    plan_path_hint(plan)
+                )))
             })?;
         }
     }

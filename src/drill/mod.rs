@@ -25,12 +25,22 @@ pub enum DrillError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a bundle directory; the tamper drill copies and edits a bundle directory (unpack a .tar.gz first)")]
+    #[error(
+        "{path} is not a bundle directory; the tamper drill copies and edits a bundle directory (unpack a .tar.gz first)"
+    )]
     NotABundleDirectory { path: PathBuf },
-    #[error("audit log {path} has {records} record(s); the tamper drill needs at least 3 so that a middle record can be tampered with")]
+    #[error(
+        "audit log {path} has {records} record(s); the tamper drill needs at least 3 so that a middle record can be tampered with"
+    )]
     LogTooShort { path: PathBuf, records: u64 },
-    #[error("{path} line {line}: {problem}; the drill needs a readable log to tamper with (run `wormvault audit verify`)")]
-    UnreadableLog { path: PathBuf, line: u64, problem: String },
+    #[error(
+        "{path} line {line}: {problem}; the drill needs a readable log to tamper with (run `wormvault audit verify`)"
+    )]
+    UnreadableLog {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
     #[error("{path}: {problem}")]
     UnreadableBundle { path: PathBuf, problem: String },
     #[error(transparent)]
@@ -44,9 +54,16 @@ pub enum DrillError {
 }
 
 impl DrillError {
-    pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DrillError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(std::io::Error) -> DrillError {
         let path = path.to_path_buf();
-        move |source| DrillError::Io { action, path, source }
+        move |source| DrillError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
@@ -59,8 +76,13 @@ pub struct FileIdentity {
 }
 
 pub(crate) fn identify(path: &Path, relative: &str) -> Result<FileIdentity, DrillError> {
-    let digest = crate::hashing::sha256_file(path, &|_| {}).map_err(DrillError::io("hashing", path))?;
-    Ok(FileIdentity { path: relative.to_string(), sha256: digest.sha256, bytes: digest.bytes })
+    let digest =
+        crate::hashing::sha256_file(path, &|_| {}).map_err(DrillError::io("hashing", path))?;
+    Ok(FileIdentity {
+        path: relative.to_string(),
+        sha256: digest.sha256,
+        bytes: digest.bytes,
+    })
 }
 
 /// RFC 3339 UTC timestamp with microseconds, as the other evidence files write it.

@@ -90,10 +90,16 @@ pub async fn recovery(
     // Receipts are the reference the restore is judged against; a signed set is checked first.
     let receipts_signature = match (&receipts.signature, &options.bundle.trust) {
         (Some(_), Some(trust)) => Some(match receipts.verify_signature(trust) {
-            Ok(key) => ReceiptsSignature { verified: true, detail: format!("signed by {}", key.key_id) },
+            Ok(key) => ReceiptsSignature {
+                verified: true,
+                detail: format!("signed by {}", key.key_id),
+            },
             Err(why) => {
                 problems.push(format!("receipts signature does not verify: {why}"));
-                ReceiptsSignature { verified: false, detail: why }
+                ReceiptsSignature {
+                    verified: false,
+                    detail: why,
+                }
             }
         }),
         _ => None,
@@ -104,23 +110,41 @@ pub async fn recovery(
             let message = format!("object {key} is receipted but not found in {target}");
             (Vec::new(), Some(message))
         }
-        Err(RecoveryError::UnsafePath(path)) => (Vec::new(), Some(format!("receipt path {path:?} is not a safe relative path; refusing to restore it"))),
+        Err(RecoveryError::UnsafePath(path)) => (
+            Vec::new(),
+            Some(format!(
+                "receipt path {path:?} is not a safe relative path; refusing to restore it"
+            )),
+        ),
         Err(other) => return Err(other.into()),
     };
     if let Some(error) = &restore_error {
         problems.push(format!("restore failed: {error}"));
     }
     for file in files.iter().filter(|f| !f.matches_receipt) {
-        let expected = receipts.receipts.iter().find(|r| r.key == file.key).and_then(|r| r.sha256.clone()).unwrap_or_else(|| "nothing".into());
-        problems.push(format!("{} (object {}) restored with SHA-256 {}; the receipt says {expected}", file.path, file.key, file.sha256));
+        let expected = receipts
+            .receipts
+            .iter()
+            .find(|r| r.key == file.key)
+            .and_then(|r| r.sha256.clone())
+            .unwrap_or_else(|| "nothing".into());
+        problems.push(format!(
+            "{} (object {}) restored with SHA-256 {}; the receipt says {expected}",
+            file.path, file.key, file.sha256
+        ));
     }
-    let identical = restore_error.is_none() && files.len() == receipts.receipts.len() && files.iter().all(|f| f.matches_receipt);
+    let identical = restore_error.is_none()
+        && files.len() == receipts.receipts.len()
+        && files.iter().all(|f| f.matches_receipt);
 
     let mut bundle_digest_matches = false;
     let restored_bundle = if restore_error.is_none() {
         let report = bundle::verify(destination, &options.bundle)?;
         for finding in &report.findings {
-            problems.push(format!("restored bundle: [{}] {}", finding.kind, finding.message));
+            problems.push(format!(
+                "restored bundle: [{}] {}",
+                finding.kind, finding.message
+            ));
         }
         bundle_digest_matches = report.digest.as_deref() == Some(receipts.bundle_digest.as_str());
         if !bundle_digest_matches {
@@ -143,7 +167,8 @@ pub async fn recovery(
     };
     let passed = receipts_signature.as_ref().is_none_or(|s| s.verified)
         && identical
-        && restored_bundle.as_ref().is_some_and(|b| b.valid) && bundle_digest_matches;
+        && restored_bundle.as_ref().is_some_and(|b| b.valid)
+        && bundle_digest_matches;
     Ok(RecoveryDrill {
         schema_version: RECOVERY_SCHEMA,
         product: "wormvault",

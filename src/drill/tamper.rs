@@ -188,18 +188,30 @@ impl TamperDrill {
 
 /// Run the drill on copies of `bundle_dir` and `log` inside `scratch` (a fresh directory the
 /// caller owns, e.g. a temp dir).
-pub fn tamper(bundle_dir: &Path, log: &Path, options: &TamperOptions, scratch: &Path) -> Result<TamperDrill, DrillError> {
+pub fn tamper(
+    bundle_dir: &Path,
+    log: &Path,
+    options: &TamperOptions,
+    scratch: &Path,
+) -> Result<TamperDrill, DrillError> {
     let started_at = super::now();
     if !bundle_dir.is_dir() {
-        return Err(DrillError::NotABundleDirectory { path: bundle_dir.to_path_buf() });
+        return Err(DrillError::NotABundleDirectory {
+            path: bundle_dir.to_path_buf(),
+        });
     }
     if !log.exists() {
-        return Err(DrillError::Audit(audit::AuditError::MissingLog { path: log.to_path_buf() }));
+        return Err(DrillError::Audit(audit::AuditError::MissingLog {
+            path: log.to_path_buf(),
+        }));
     }
     let inputs_before = inputs(bundle_dir, log)?;
     let records = inputs_before.audit_log.records;
     if records < 3 {
-        return Err(DrillError::LogTooShort { path: log.to_path_buf(), records });
+        return Err(DrillError::LogTooShort {
+            path: log.to_path_buf(),
+            records,
+        });
     }
 
     let mut cases = bundle_cases(bundle_dir, options, scratch)?;
@@ -210,9 +222,15 @@ pub fn tamper(bundle_dir: &Path, log: &Path, options: &TamperOptions, scratch: &
         && inputs_after.audit_log.file.sha256 == inputs_before.audit_log.file.sha256;
     let summary = Summary {
         cases: cases.len(),
-        passed: cases.iter().filter(|c| c.outcome == CaseOutcome::Pass).count(),
+        passed: cases
+            .iter()
+            .filter(|c| c.outcome == CaseOutcome::Pass)
+            .count(),
         failed: cases.iter().filter(|c| !c.outcome.acceptable()).count(),
-        not_applicable: cases.iter().filter(|c| c.outcome == CaseOutcome::NotApplicable).count(),
+        not_applicable: cases
+            .iter()
+            .filter(|c| c.outcome == CaseOutcome::NotApplicable)
+            .count(),
     };
     let settings = Settings {
         bundle_key_material: bundle_key_material(&options.bundle),
@@ -255,17 +273,33 @@ fn bundle_key_material(options: &bundle::VerifyOptions) -> String {
     if let Some(key_id) = &options.key_id {
         parts.push(format!("key id {key_id}"));
     }
-    if parts.is_empty() { "none".into() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn inputs(bundle_dir: &Path, log: &Path) -> Result<Inputs, DrillError> {
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(bundle_dir).min_depth(1).follow_links(false).sort_by_file_name() {
-        let entry = entry.map_err(|e| DrillError::UnreadableBundle { path: bundle_dir.to_path_buf(), problem: e.to_string() })?;
+    for entry in walkdir::WalkDir::new(bundle_dir)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| DrillError::UnreadableBundle {
+            path: bundle_dir.to_path_buf(),
+            problem: e.to_string(),
+        })?;
         if entry.file_type().is_dir() {
             continue;
         }
-        let relative = entry.path().strip_prefix(bundle_dir).unwrap_or(entry.path()).to_string_lossy().into_owned();
+        let relative = entry
+            .path()
+            .strip_prefix(bundle_dir)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .into_owned();
         files.push(identify(entry.path(), &relative)?);
     }
     let digest = fs::read_to_string(bundle_dir.join(MANIFEST_FILE))
@@ -275,8 +309,15 @@ fn inputs(bundle_dir: &Path, log: &Path) -> Result<Inputs, DrillError> {
         .map(|value| crate::hashing::sha256_hex(canonical::spaced(&value).as_bytes()));
     let records = count_records(log)?;
     Ok(Inputs {
-        bundle: BundleInput { path: bundle_dir.display().to_string(), digest, files },
-        audit_log: LogInput { file: identify(log, &log.display().to_string())?, records },
+        bundle: BundleInput {
+            path: bundle_dir.display().to_string(),
+            digest,
+            files,
+        },
+        audit_log: LogInput {
+            file: identify(log, &log.display().to_string())?,
+            records,
+        },
     })
 }
 
@@ -301,8 +342,14 @@ const BUNDLE_CHECKS: &str = "files+signature+retention";
 
 fn copy_bundle(source: &Path, dest: &Path) -> Result<(), DrillError> {
     fs::create_dir_all(dest).map_err(DrillError::io("creating", dest))?;
-    for entry in walkdir::WalkDir::new(source).min_depth(1).follow_links(false) {
-        let entry = entry.map_err(|e| DrillError::UnreadableBundle { path: source.to_path_buf(), problem: e.to_string() })?;
+    for entry in walkdir::WalkDir::new(source)
+        .min_depth(1)
+        .follow_links(false)
+    {
+        let entry = entry.map_err(|e| DrillError::UnreadableBundle {
+            path: source.to_path_buf(),
+            problem: e.to_string(),
+        })?;
         let relative = entry.path().strip_prefix(source).unwrap_or(entry.path());
         let target = dest.join(relative);
         if entry.file_type().is_dir() {
@@ -312,8 +359,12 @@ fn copy_bundle(source: &Path, dest: &Path) -> Result<(), DrillError> {
             // The copy may inherit a read-only mode (a restored or vaulted bundle); the drill
             // edits copies only.
             // Owner write only (set_readonly(false) would make it world-writable on Unix).
-            let mode = fs::metadata(&target).map_err(DrillError::io("reading", &target))?.permissions().mode();
-            fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o200)).map_err(DrillError::io("making writable", &target))?;
+            let mode = fs::metadata(&target)
+                .map_err(DrillError::io("reading", &target))?
+                .permissions()
+                .mode();
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o200))
+                .map_err(DrillError::io("making writable", &target))?;
         }
     }
     Ok(())
@@ -323,7 +374,10 @@ fn read_json(path: &Path) -> Result<Map<String, Value>, DrillError> {
     let text = fs::read_to_string(path).map_err(DrillError::io("reading", path))?;
     match canonical::parse_strict(&text) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(DrillError::UnreadableBundle { path: path.to_path_buf(), problem: "not a JSON object".into() }),
+        _ => Err(DrillError::UnreadableBundle {
+            path: path.to_path_buf(),
+            problem: "not a JSON object".into(),
+        }),
     }
 }
 
@@ -365,7 +419,11 @@ struct BundleCase {
     edit: BundleEdit,
 }
 
-fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> Result<Vec<Case>, DrillError> {
+fn bundle_cases(
+    bundle_dir: &Path,
+    options: &TamperOptions,
+    scratch: &Path,
+) -> Result<Vec<Case>, DrillError> {
     // Baseline: the untampered copy must verify.
     let pristine = scratch.join("bundle.baseline");
     copy_bundle(bundle_dir, &pristine)?;
@@ -375,11 +433,20 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         Subject::Bundle,
         BUNDLE_CHECKS,
         baseline_report.valid,
-        baseline_report.kinds().iter().map(|k| k.to_string()).collect(),
+        baseline_report
+            .kinds()
+            .iter()
+            .map(|k| k.to_string())
+            .collect(),
         if baseline_report.valid {
             "no findings".to_string()
         } else {
-            baseline_report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect::<Vec<_>>().join("; ")
+            baseline_report
+                .findings
+                .iter()
+                .map(|f| format!("[{}] {}", f.kind, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
         },
     )];
     let baseline_ok = baseline_report.valid;
@@ -392,7 +459,12 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         .map(|files| {
             files
                 .iter()
-                .filter_map(|f| Some((f.get("path")?.as_str()?.to_string(), f.get("bytes")?.as_u64()?)))
+                .filter_map(|f| {
+                    Some((
+                        f.get("path")?.as_str()?.to_string(),
+                        f.get("bytes")?.as_u64()?,
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -402,7 +474,9 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         .map(|(path, _)| path.clone())
         .ok_or_else(|| DrillError::UnreadableBundle {
             path: bundle_dir.join(MANIFEST_FILE),
-            problem: "the manifest lists no non-empty file besides retention-policy.json to tamper with".into(),
+            problem:
+                "the manifest lists no non-empty file besides retention-policy.json to tamper with"
+                    .into(),
         })?;
     let algorithm = manifest
         .get("signature")
@@ -412,27 +486,29 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         .to_string();
     // An unsigned manifest carries a digest instead of a signature: tampering shows as a digest
     // mismatch there.
-    let signature_kind = if algorithm == "SHA256" { "digest_mismatch" } else { "signature_invalid" };
+    let signature_kind = if algorithm == "SHA256" {
+        "digest_mismatch"
+    } else {
+        "signature_invalid"
+    };
     let minimum = options.bundle.minimum_retention_days.filter(|m| *m > 0);
 
     let t = target.clone();
-    let mut specs = vec![
-        BundleCase {
-            id: "bundle.changed_byte",
-            tamper: format!("flipped one bit of the first byte of {target}"),
-            kind: "file_hash_mismatch",
-            path: target.clone(),
-            applicable: Ok(()),
-            edit: Box::new(move |dir| {
-                let path = dir.join(&t);
-                let mut bytes = fs::read(&path).map_err(DrillError::io("reading", &path))?;
-                if let Some(first) = bytes.first_mut() {
-                    *first ^= 0x01;
-                }
-                fs::write(&path, bytes).map_err(DrillError::io("writing", &path))
-            }),
-        },
-    ];
+    let mut specs = vec![BundleCase {
+        id: "bundle.changed_byte",
+        tamper: format!("flipped one bit of the first byte of {target}"),
+        kind: "file_hash_mismatch",
+        path: target.clone(),
+        applicable: Ok(()),
+        edit: Box::new(move |dir| {
+            let path = dir.join(&t);
+            let mut bytes = fs::read(&path).map_err(DrillError::io("reading", &path))?;
+            if let Some(first) = bytes.first_mut() {
+                *first ^= 0x01;
+            }
+            fs::write(&path, bytes).map_err(DrillError::io("writing", &path))
+        }),
+    }];
     let t = target.clone();
     specs.push(BundleCase {
         id: "bundle.truncated_file",
@@ -442,9 +518,15 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         applicable: Ok(()),
         edit: Box::new(move |dir| {
             let path = dir.join(&t);
-            let length = fs::metadata(&path).map_err(DrillError::io("reading", &path))?.len();
-            let file = OpenOptions::new().write(true).open(&path).map_err(DrillError::io("opening", &path))?;
-            file.set_len(length / 2).map_err(DrillError::io("truncating", &path))
+            let length = fs::metadata(&path)
+                .map_err(DrillError::io("reading", &path))?
+                .len();
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(DrillError::io("opening", &path))?;
+            file.set_len(length / 2)
+                .map_err(DrillError::io("truncating", &path))
         }),
     });
     specs.push(BundleCase {
@@ -455,7 +537,8 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         applicable: Ok(()),
         edit: Box::new(|dir| {
             let path = dir.join(EXTRA_FILE);
-            fs::write(&path, b"planted by the tamper drill\n").map_err(DrillError::io("writing", &path))
+            fs::write(&path, b"planted by the tamper drill\n")
+                .map_err(DrillError::io("writing", &path))
         }),
     });
     let t = target.clone();
@@ -498,10 +581,17 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
     let hex_signature = algorithm == "SHA256";
     specs.push(BundleCase {
         id: "bundle.signature_replaced",
-        tamper: format!("replaced the {algorithm} signature value in manifest.json with a forged one"),
+        tamper: format!(
+            "replaced the {algorithm} signature value in manifest.json with a forged one"
+        ),
         kind: signature_kind,
         path: MANIFEST_FILE.into(),
-        applicable: if manifest.get("signature").and_then(|s| s.get("value")).and_then(Value::as_str).is_some() {
+        applicable: if manifest
+            .get("signature")
+            .and_then(|s| s.get("value"))
+            .and_then(Value::as_str)
+            .is_some()
+        {
             Ok(())
         } else {
             Err("the manifest carries no signature value to replace".into())
@@ -510,7 +600,13 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
             let manifest_path = dir.join(MANIFEST_FILE);
             let mut manifest = read_json(&manifest_path)?;
             if let Some(Value::Object(signature)) = manifest.get_mut("signature") {
-                let forged = forge_value(signature.get("value").and_then(Value::as_str).unwrap_or_default(), hex_signature);
+                let forged = forge_value(
+                    signature
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    hex_signature,
+                );
                 signature.insert("value".into(), Value::from(forged));
             }
             write_json(&manifest_path, &manifest)
@@ -543,19 +639,27 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
     specs.push(BundleCase {
         id: "bundle.retention_lowered",
         tamper: match minimum {
-            Some(m) => format!("lowered retention_days in retention-policy.json to {} (minimum {m})", m - 1),
+            Some(m) => format!(
+                "lowered retention_days in retention-policy.json to {} (minimum {m})",
+                m - 1
+            ),
             None => "lower retention_days below the minimum".into(),
         },
         kind: "retention_below_minimum",
         path: RETENTION_FILE.into(),
         applicable: match minimum {
             Some(_) => Ok(()),
-            None => Err("no minimum retention is checked (pass --minimum-retention-days N > 0)".into()),
+            None => {
+                Err("no minimum retention is checked (pass --minimum-retention-days N > 0)".into())
+            }
         },
         edit: Box::new(move |dir| {
             let path = dir.join(RETENTION_FILE);
             let mut policy = read_json(&path)?;
-            policy.insert("retention_days".into(), Value::from(minimum.unwrap_or(1).saturating_sub(1)));
+            policy.insert(
+                "retention_days".into(),
+                Value::from(minimum.unwrap_or(1).saturating_sub(1)),
+            );
             write_json(&path, &policy)
         }),
     });
@@ -566,7 +670,9 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         path: RETENTION_FILE.into(),
         applicable: match minimum {
             Some(_) => Ok(()),
-            None => Err("no minimum retention is checked, so the policy file is not required".into()),
+            None => {
+                Err("no minimum retention is checked, so the policy file is not required".into())
+            }
         },
         edit: Box::new(|dir| {
             let path = dir.join(RETENTION_FILE);
@@ -575,7 +681,11 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
     });
 
     for spec in specs {
-        let expected = Expected { verdict: Verdict::Invalid, kind: Some(spec.kind.to_string()), location: Some(spec.path.clone()) };
+        let expected = Expected {
+            verdict: Verdict::Invalid,
+            kind: Some(spec.kind.to_string()),
+            location: Some(spec.path.clone()),
+        };
         let mut case = Case {
             id: spec.id.into(),
             subject: Subject::Bundle,
@@ -603,48 +713,100 @@ fn bundle_cases(bundle_dir: &Path, options: &TamperOptions, scratch: &Path) -> R
         copy_bundle(bundle_dir, &copy)?;
         (spec.edit)(&copy)?;
         let report = bundle::verify(&copy, &options.bundle)?;
-        let matched = report.findings.iter().find(|f| f.kind.as_str() == spec.kind && f.path.as_deref() == Some(spec.path.as_str()));
+        let matched = report.findings.iter().find(|f| {
+            f.kind.as_str() == spec.kind && f.path.as_deref() == Some(spec.path.as_str())
+        });
         case.caught = !report.valid;
         case.localised = matched.is_some();
         case.observed = Some(Observed {
-            verdict: if report.valid { Verdict::Valid } else { Verdict::Invalid },
+            verdict: if report.valid {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
             kinds: report.kinds().iter().map(|k| k.to_string()).collect(),
-            location: matched.or(report.findings.first()).and_then(|f| f.path.clone()),
+            location: matched
+                .or(report.findings.first())
+                .and_then(|f| f.path.clone()),
             detail: match matched {
                 Some(finding) => finding.message.clone(),
-                None => report.findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect::<Vec<_>>().join("; "),
+                None => report
+                    .findings
+                    .iter()
+                    .map(|f| format!("[{}] {}", f.kind, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             },
         });
-        (case.outcome, case.reason) = judge(case.caught, case.localised, &format!("[{}] on {}", spec.kind, spec.path));
+        (case.outcome, case.reason) = judge(
+            case.caught,
+            case.localised,
+            &format!("[{}] on {}", spec.kind, spec.path),
+        );
         cases.push(case);
     }
     Ok(cases)
 }
 
-fn baseline_case(id: &str, subject: Subject, verification: &str, valid: bool, kinds: Vec<String>, detail: String) -> Case {
+fn baseline_case(
+    id: &str,
+    subject: Subject,
+    verification: &str,
+    valid: bool,
+    kinds: Vec<String>,
+    detail: String,
+) -> Case {
     Case {
         id: id.into(),
         subject,
         tamper: "none: the untampered copy".into(),
         verification: verification.into(),
-        expected: Expected { verdict: Verdict::Valid, kind: None, location: None },
-        observed: Some(Observed { verdict: if valid { Verdict::Valid } else { Verdict::Invalid }, kinds, location: None, detail: detail.clone() }),
+        expected: Expected {
+            verdict: Verdict::Valid,
+            kind: None,
+            location: None,
+        },
+        observed: Some(Observed {
+            verdict: if valid {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            kinds,
+            location: None,
+            detail: detail.clone(),
+        }),
         caught: false,
         localised: false,
-        outcome: if valid { CaseOutcome::Pass } else { CaseOutcome::NotCaught },
+        outcome: if valid {
+            CaseOutcome::Pass
+        } else {
+            CaseOutcome::NotCaught
+        },
         reason: if valid {
             "the untampered copy verifies".into()
         } else {
-            format!("the untampered copy does not verify, so the drill cannot show that tampering is what the verifier catches: {detail}")
+            format!(
+                "the untampered copy does not verify, so the drill cannot show that tampering is what the verifier catches: {detail}"
+            )
         },
     }
 }
 
 fn judge(caught: bool, localised: bool, expected: &str) -> (CaseOutcome, String) {
     match (caught, localised) {
-        (true, true) => (CaseOutcome::Pass, format!("caught and localised: {expected}")),
-        (true, false) => (CaseOutcome::NotLocalised, format!("caught, but the report does not point at {expected}")),
-        (false, _) => (CaseOutcome::NotCaught, format!("NOT caught: the verifier accepted the tampered copy (expected {expected})")),
+        (true, true) => (
+            CaseOutcome::Pass,
+            format!("caught and localised: {expected}"),
+        ),
+        (true, false) => (
+            CaseOutcome::NotLocalised,
+            format!("caught, but the report does not point at {expected}"),
+        ),
+        (false, _) => (
+            CaseOutcome::NotCaught,
+            format!("NOT caught: the verifier accepted the tampered copy (expected {expected})"),
+        ),
     }
 }
 
@@ -660,9 +822,18 @@ enum Emit {
 
 /// Stream `source` to `dest`, handing each record line (1-based over non-blank lines) to
 /// `edit`; blank lines pass through.
-fn rewrite_log(source: &Path, dest: &Path, edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>) -> Result<(), DrillError> {
+fn rewrite_log(
+    source: &Path,
+    dest: &Path,
+    edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>,
+) -> Result<(), DrillError> {
     let out = File::create(dest).map_err(DrillError::io("creating", dest))?;
-    stream_log(source, dest, BufWriter::with_capacity(crate::hashing::READ_SIZE, out), edit)
+    stream_log(
+        source,
+        dest,
+        BufWriter::with_capacity(crate::hashing::READ_SIZE, out),
+        edit,
+    )
 }
 
 /// The streaming core of [`rewrite_log`]; `dest` names the writer in errors.
@@ -674,7 +845,10 @@ fn stream_log(
 ) -> Result<(), DrillError> {
     let file = File::open(source).map_err(DrillError::io("opening audit log", source))?;
     let mut index = 0u64;
-    for (number, line) in BufReader::with_capacity(crate::hashing::READ_SIZE, file).split(b'\n').enumerate() {
+    for (number, line) in BufReader::with_capacity(crate::hashing::READ_SIZE, file)
+        .split(b'\n')
+        .enumerate()
+    {
         let line = line.map_err(DrillError::io("reading audit log", source))?;
         let text = String::from_utf8(line).map_err(|e| DrillError::UnreadableLog {
             path: source.to_path_buf(),
@@ -701,7 +875,11 @@ fn stream_log(
 fn parse_record(line: &str, index: u64, source: &Path) -> Result<Map<String, Value>, DrillError> {
     match canonical::parse_strict(line.trim_end_matches('\r')) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(DrillError::UnreadableLog { path: source.to_path_buf(), line: index, problem: "record is not a JSON object".into() }),
+        _ => Err(DrillError::UnreadableLog {
+            path: source.to_path_buf(),
+            line: index,
+            problem: "record is not a JSON object".into(),
+        }),
     }
 }
 
@@ -717,8 +895,15 @@ fn rehash(fields: &mut Map<String, Value>) -> String {
 }
 
 fn mutate(fields: &mut Map<String, Value>) {
-    let decision = fields.get("decision").and_then(Value::as_str).unwrap_or_default().to_string();
-    fields.insert("decision".into(), Value::from(format!("{decision}-rewritten-by-drill")));
+    let decision = fields
+        .get("decision")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    fields.insert(
+        "decision".into(),
+        Value::from(format!("{decision}-rewritten-by-drill")),
+    );
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -747,7 +932,12 @@ struct LogCase {
     edit: LineEdit,
 }
 
-fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) -> Result<Vec<Case>, DrillError> {
+fn log_cases(
+    log: &Path,
+    records: u64,
+    options: &TamperOptions,
+    scratch: &Path,
+) -> Result<Vec<Case>, DrillError> {
     let n = records;
     // A middle record with a neighbour on each side (n >= 3 gives 2 <= k <= n-1).
     let k = n / 2 + 1;
@@ -757,29 +947,56 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
     // Merkle head, which becomes the checkpoint the truncation and rewrite cases are held to.
     let pristine = scratch.join("audit_log.baseline.jsonl");
     rewrite_log(log, &pristine, |_, line| Ok(vec![Emit::Line(line)]))?;
-    let full = audit::VerifyOptions { signatures: options.audit_signatures.clone(), ..Default::default() };
+    let full = audit::VerifyOptions {
+        signatures: options.audit_signatures.clone(),
+        ..Default::default()
+    };
     let baseline = audit::verify(&pristine, &full)?;
-    let verification = if options.audit_signatures.is_enabled() { "chain+signatures" } else { "chain" };
+    let verification = if options.audit_signatures.is_enabled() {
+        "chain+signatures"
+    } else {
+        "chain"
+    };
     let mut cases = vec![baseline_case(
         "audit_log.baseline",
         Subject::AuditLog,
         verification,
         baseline.valid,
-        baseline.diagnosis.iter().map(|d| d.kind.to_string()).collect(),
-        if baseline.valid { format!("{} records verify", baseline.record_count) } else { baseline.errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ") },
+        baseline
+            .diagnosis
+            .iter()
+            .map(|d| d.kind.to_string())
+            .collect(),
+        if baseline.valid {
+            format!("{} records verify", baseline.record_count)
+        } else {
+            baseline
+                .errors
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
     )];
     let checkpoint = BASE64
         .decode(&baseline.merkle_root)
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .map(|root| Checkpoint { origin: CHECKPOINT_ORIGIN.into(), size: baseline.tree_size, root });
+        .map(|root| Checkpoint {
+            origin: CHECKPOINT_ORIGIN.into(),
+            size: baseline.tree_size,
+            root,
+        });
     let baseline_ok = baseline.valid && checkpoint.is_some();
 
     // Whether record k carries a signature (decides if the signature cases apply).
     let mut signed = false;
     stream_log(log, Path::new("(scan)"), std::io::sink(), |index, line| {
         if index == k {
-            signed = parse_record(&line, index, &source)?.get("signature").is_some_and(Value::is_object);
+            signed = parse_record(&line, index, &source)?
+                .get("signature")
+                .is_some_and(Value::is_object);
         }
         Ok(vec![Emit::Line(line)])
     })?;
@@ -832,7 +1049,13 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
         check: LogCheck::Chain,
         kind: "deletion",
         record: k,
-        edit: Box::new(move |index, line| Ok(if index == k { vec![] } else { vec![Emit::Line(line)] })),
+        edit: Box::new(move |index, line| {
+            Ok(if index == k {
+                vec![]
+            } else {
+                vec![Emit::Line(line)]
+            })
+        }),
     });
     let mut held: Option<String> = None;
     specs.push(LogCase {
@@ -861,7 +1084,13 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
         check: LogCheck::Chain,
         kind: "duplication",
         record: k + 1,
-        edit: Box::new(move |index, line| Ok(if index == k { vec![Emit::Line(line.clone()), Emit::Line(line)] } else { vec![Emit::Line(line)] })),
+        edit: Box::new(move |index, line| {
+            Ok(if index == k {
+                vec![Emit::Line(line.clone()), Emit::Line(line)]
+            } else {
+                vec![Emit::Line(line)]
+            })
+        }),
     });
     specs.push(LogCase {
         id: "audit_log.malformed_line",
@@ -870,7 +1099,11 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
         kind: "malformed_line",
         record: k,
         edit: Box::new(move |index, line| {
-            Ok(vec![Emit::Line(if index == k { "{\"sequence\": overwritten by the tamper drill".into() } else { line })])
+            Ok(vec![Emit::Line(if index == k {
+                "{\"sequence\": overwritten by the tamper drill".into()
+            } else {
+                line
+            })])
         }),
     });
     specs.push(LogCase {
@@ -926,7 +1159,13 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
             }
             let mut fields = parse_record(&line, index, &src)?;
             if let Some(Value::Object(signature)) = fields.get_mut("signature") {
-                let forged = forge_value(signature.get("value").and_then(Value::as_str).unwrap_or_default(), false);
+                let forged = forge_value(
+                    signature
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    false,
+                );
                 signature.insert("value".into(), Value::from(forged));
             }
             Ok(vec![Emit::Line(render_record(&fields))])
@@ -939,7 +1178,11 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
             subject: Subject::AuditLog,
             tamper: spec.tamper.clone(),
             verification: spec.check.name().into(),
-            expected: Expected { verdict: Verdict::Invalid, kind: Some(spec.kind.into()), location: Some(format!("record {}", spec.record)) },
+            expected: Expected {
+                verdict: Verdict::Invalid,
+                kind: Some(spec.kind.into()),
+                location: Some(format!("record {}", spec.record)),
+            },
             observed: None,
             caught: false,
             localised: false,
@@ -947,7 +1190,9 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
             reason: String::new(),
         };
         if spec.check == LogCheck::ChainSignatures && !signed {
-            case.reason = format!("record {k} carries no signature: the log is unsigned, so there is no signature to forge (CAVRA readiness requires signature_or_hmac_enabled)");
+            case.reason = format!(
+                "record {k} carries no signature: the log is unsigned, so there is no signature to forge (CAVRA readiness requires signature_or_hmac_enabled)"
+            );
             cases.push(case);
             continue;
         }
@@ -961,25 +1206,53 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
         rewrite_log(log, &copy, &mut spec.edit)?;
         let verify_options = match spec.check {
             LogCheck::Chain => audit::VerifyOptions::default(),
-            LogCheck::ChainCheckpoint => audit::VerifyOptions { checkpoints: checkpoint.iter().cloned().collect(), ..Default::default() },
-            LogCheck::ChainSignatures => audit::VerifyOptions { signatures: options.audit_signatures.clone(), ..Default::default() },
+            LogCheck::ChainCheckpoint => audit::VerifyOptions {
+                checkpoints: checkpoint.iter().cloned().collect(),
+                ..Default::default()
+            },
+            LogCheck::ChainSignatures => audit::VerifyOptions {
+                signatures: options.audit_signatures.clone(),
+                ..Default::default()
+            },
         };
         let report = audit::verify(&copy, &verify_options)?;
         let diagnosis = report.diagnosis.as_ref();
         case.caught = !report.valid;
         case.localised = diagnosis.is_some_and(|d| d.kind == spec.kind && d.record == spec.record);
         case.observed = Some(Observed {
-            verdict: if report.valid { Verdict::Valid } else { Verdict::Invalid },
-            kinds: diagnosis.map(|d| vec![d.kind.to_string()]).unwrap_or_default(),
+            verdict: if report.valid {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            kinds: diagnosis
+                .map(|d| vec![d.kind.to_string()])
+                .unwrap_or_default(),
             location: diagnosis.map(|d| format!("record {}", d.record)),
             detail: match (diagnosis, &report.first_bad_record) {
-                (Some(d), Some(bad)) => format!("{} (first failing check: {} at record {}, line {})", d.detail, bad.check, bad.record, bad.line),
+                (Some(d), Some(bad)) => format!(
+                    "{} (first failing check: {} at record {}, line {})",
+                    d.detail, bad.check, bad.record, bad.line
+                ),
                 (Some(d), None) => d.detail.clone(),
-                (None, _) => report.errors.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+                (None, _) => report
+                    .errors
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
             },
         });
-        (case.outcome, case.reason) = judge(case.caught, case.localised, &format!("{} at record {}", spec.kind, spec.record));
-        if !case.caught && spec.check == LogCheck::ChainSignatures && !options.audit_signatures.is_enabled() {
+        (case.outcome, case.reason) = judge(
+            case.caught,
+            case.localised,
+            &format!("{} at record {}", spec.kind, spec.record),
+        );
+        if !case.caught
+            && spec.check == LogCheck::ChainSignatures
+            && !options.audit_signatures.is_enabled()
+        {
             case.reason.push_str(
                 "; the records are signed but no key was given, so signatures were not checked — pass --key-file/--key-env (HMAC) or --trust-root/--public-key (Ed25519)",
             );
@@ -991,7 +1264,15 @@ fn log_cases(log: &Path, records: u64, options: &TamperOptions, scratch: &Path) 
 
 /// Rewrite record `k` and re-link everything after it with recomputed hashes: what an attacker
 /// who can write the file but does not hold the signing key can do.
-fn rewritten_chain(id: &'static str, tamper: String, check: LogCheck, kind: &'static str, record: u64, k: u64, source: PathBuf) -> LogCase {
+fn rewritten_chain(
+    id: &'static str,
+    tamper: String,
+    check: LogCheck,
+    kind: &'static str,
+    record: u64,
+    k: u64,
+    source: PathBuf,
+) -> LogCase {
     let mut link: Option<Value> = None;
     LogCase {
         id,
@@ -1023,7 +1304,14 @@ mod tests {
     fn log(dir: &Path, n: u32, signer: &Signer) -> PathBuf {
         let path = dir.join("log.jsonl");
         for i in 1..=n {
-            let new = NewRecord { event_type: "e".into(), actor: format!("a{i}"), action: "x".into(), target: "t".into(), decision: "allow".into(), ..Default::default() };
+            let new = NewRecord {
+                event_type: "e".into(),
+                actor: format!("a{i}"),
+                action: "x".into(),
+                target: "t".into(),
+                decision: "allow".into(),
+                ..Default::default()
+            };
             audit::append(&path, &new, signer).unwrap();
         }
         path
@@ -1050,20 +1338,36 @@ mod tests {
 
     fn options(hmac: bool) -> TamperOptions {
         TamperOptions {
-            bundle: bundle::VerifyOptions { hmac_key: Some(crate::trust::Secret::new(b"bundle-key".to_vec())), ..Default::default() },
-            audit_signatures: if hmac { SignatureCheck::Hmac { key: b"k".to_vec(), key_id: "kid".into() } } else { SignatureCheck::None },
+            bundle: bundle::VerifyOptions {
+                hmac_key: Some(crate::trust::Secret::new(b"bundle-key".to_vec())),
+                ..Default::default()
+            },
+            audit_signatures: if hmac {
+                SignatureCheck::Hmac {
+                    key: b"k".to_vec(),
+                    key_id: "kid".into(),
+                }
+            } else {
+                SignatureCheck::None
+            },
         }
     }
 
     #[test]
     fn every_case_is_caught_and_localised_on_signed_evidence() {
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::Hmac { key: b"k".to_vec(), key_id: "kid".into() };
+        let signer = Signer::Hmac {
+            key: b"k".to_vec(),
+            key_id: "kid".into(),
+        };
         let log = log(dir.path(), 6, &signer);
         let bundle = bundle(dir.path());
         let scratch = tempfile::tempdir().unwrap();
         let drill = tamper(&bundle, &log, &options(true), scratch.path()).unwrap();
-        let failures: Vec<_> = drill.failures().map(|c| (c.id.clone(), c.reason.clone())).collect();
+        let failures: Vec<_> = drill
+            .failures()
+            .map(|c| (c.id.clone(), c.reason.clone()))
+            .collect();
         assert!(failures.is_empty(), "{failures:#?}");
         assert!(drill.passed && drill.inputs_unchanged);
         assert_eq!(drill.summary.not_applicable, 0);
@@ -1073,15 +1377,29 @@ mod tests {
     #[test]
     fn unchecked_signatures_fail_the_drill_and_say_why() {
         let dir = tempfile::tempdir().unwrap();
-        let signer = Signer::Hmac { key: b"k".to_vec(), key_id: "kid".into() };
+        let signer = Signer::Hmac {
+            key: b"k".to_vec(),
+            key_id: "kid".into(),
+        };
         let log = log(dir.path(), 5, &signer);
         let bundle = bundle(dir.path());
         let scratch = tempfile::tempdir().unwrap();
         let drill = tamper(&bundle, &log, &options(false), scratch.path()).unwrap();
         assert!(!drill.passed);
         let failed: Vec<&str> = drill.failures().map(|c| c.id.as_str()).collect();
-        assert_eq!(failed, ["audit_log.rewritten_chain_signed", "audit_log.bad_signature"]);
-        assert!(drill.failures().all(|c| c.outcome == CaseOutcome::NotCaught && c.reason.contains("no key was given")));
+        assert_eq!(
+            failed,
+            [
+                "audit_log.rewritten_chain_signed",
+                "audit_log.bad_signature"
+            ]
+        );
+        assert!(
+            drill
+                .failures()
+                .all(|c| c.outcome == CaseOutcome::NotCaught
+                    && c.reason.contains("no key was given"))
+        );
     }
 
     #[test]
@@ -1101,20 +1419,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = KeyPair::generate().unwrap();
         let pem = key.public().spki_pem();
-        let signer = Signer::Ed25519 { key: Box::new(key), key_id: "audit-ed".into() };
+        let signer = Signer::Ed25519 {
+            key: Box::new(key),
+            key_id: "audit-ed".into(),
+        };
         let log = log(dir.path(), 4, &signer);
         let bundle = bundle(dir.path());
-        let root = TrustRoot::new(&pem, Some("audit-ed".into()), "drill test", RootStatus::Active, None, None).unwrap();
+        let root = TrustRoot::new(
+            &pem,
+            Some("audit-ed".into()),
+            "drill test",
+            RootStatus::Active,
+            None,
+            None,
+        )
+        .unwrap();
         let options = TamperOptions {
-            audit_signatures: SignatureCheck::Ed25519 { trust: TrustStore::new(vec![root]).unwrap() },
+            audit_signatures: SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root]).unwrap(),
+            },
             ..options(false)
         };
         let scratch = tempfile::tempdir().unwrap();
         let drill = tamper(&bundle, &log, &options, scratch.path()).unwrap();
         assert!(drill.passed, "{:#?}", drill.failures().collect::<Vec<_>>());
         assert_eq!(drill.settings.audit_signature_check, "Ed25519 trust roots");
-        let forged = drill.cases.iter().find(|c| c.id == "audit_log.bad_signature").unwrap();
-        assert_eq!(forged.observed.as_ref().unwrap().location.as_deref(), Some("record 3"));
+        let forged = drill
+            .cases
+            .iter()
+            .find(|c| c.id == "audit_log.bad_signature")
+            .unwrap();
+        assert_eq!(
+            forged.observed.as_ref().unwrap().location.as_deref(),
+            Some("record 3")
+        );
     }
 
     #[test]

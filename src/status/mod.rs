@@ -23,8 +23,14 @@ use crate::remote::{self, FindingKind};
 use crate::store::{self, Enforcement, PreflightOptions, PreflightReport, Target};
 
 pub const STATUS_SCHEMA: &str = "cavra.tenant-audit-store.status.v1";
-pub const CHECK_NAMES: [&str; 6] =
-    ["store_health", "retention_posture", "evidence_freshness", "export_readiness", "immutable_storage", "dashboard_visibility"];
+pub const CHECK_NAMES: [&str; 6] = [
+    "store_health",
+    "retention_posture",
+    "evidence_freshness",
+    "export_readiness",
+    "immutable_storage",
+    "dashboard_visibility",
+];
 /// The event the archive pipeline appends for every archived session.
 pub const ARCHIVED_EVENT: &str = "evidence.archived";
 /// Findings listed in a reason before "and N more".
@@ -64,7 +70,12 @@ fn check(name: &'static str, state: State, reason: impl Into<String>, details: V
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    Check { name, state, reason: reason.into(), details }
+    Check {
+        name,
+        state,
+        reason: reason.into(),
+        details,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +126,10 @@ pub struct StatusRequest {
 pub fn overall(checks: &[Check]) -> State {
     if checks.iter().any(|c| c.state == State::Blocked) {
         State::Blocked
-    } else if checks.iter().any(|c| matches!(c.state, State::Degraded | State::Unknown)) {
+    } else if checks
+        .iter()
+        .any(|c| matches!(c.state, State::Degraded | State::Unknown))
+    {
         State::Degraded
     } else {
         State::Ready
@@ -123,7 +137,12 @@ pub fn overall(checks: &[Check]) -> State {
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {
-    let mut text = items.iter().take(LIST_LIMIT).map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let mut text = items
+        .iter()
+        .take(LIST_LIMIT)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
     if items.len() > LIST_LIMIT {
         text.push_str(&format!("; and {} more", items.len() - LIST_LIMIT));
     }
@@ -132,13 +151,22 @@ fn list<T: std::fmt::Display>(items: &[T]) -> String {
 
 /// Run every check and assemble the report.
 pub async fn status(request: &StatusRequest) -> StatusReport {
-    let receipts: Vec<(PathBuf, Result<ReceiptSet, String>)> =
-        request.receipts.iter().map(|path| (path.clone(), ReceiptSet::load(path))).collect();
-    let loaded: Vec<&ReceiptSet> = receipts.iter().filter_map(|(_, set)| set.as_ref().ok()).collect();
+    let receipts: Vec<(PathBuf, Result<ReceiptSet, String>)> = request
+        .receipts
+        .iter()
+        .map(|path| (path.clone(), ReceiptSet::load(path)))
+        .collect();
+    let loaded: Vec<&ReceiptSet> = receipts
+        .iter()
+        .filter_map(|(_, set)| set.as_ref().ok())
+        .collect();
 
     let store = store::open(&request.target).await;
     let preflight: Result<PreflightReport, String> = match &store {
-        Ok(store) => store.preflight(&request.preflight).await.map_err(|e| e.to_string()),
+        Ok(store) => store
+            .preflight(&request.preflight)
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let log = LogFacts::gather(&request.audit_log, &request.audit_signatures);
@@ -154,7 +182,10 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
             }
         }
     }
-    let remote_findings: Vec<&remote::Finding> = remote_reports.iter().flat_map(|r| r.findings.iter()).collect();
+    let remote_findings: Vec<&remote::Finding> = remote_reports
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .collect();
 
     let checks = vec![
         store_health(&request.target, &preflight),
@@ -162,17 +193,34 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
         evidence_freshness(request, &log),
         export_readiness(&request.audit_log, &log),
         immutable_storage(&preflight, &loaded, &remote_findings),
-        dashboard_visibility(request, &receipts, store.as_ref().err().map(ToString::to_string), &remote_reports, &remote_errors),
+        dashboard_visibility(
+            request,
+            &receipts,
+            store.as_ref().err().map(ToString::to_string),
+            &remote_reports,
+            &remote_errors,
+        ),
     ];
     let count = |state: State| checks.iter().filter(|c| c.state == state).count();
-    let summary = Summary { ready: count(State::Ready), degraded: count(State::Degraded), blocked: count(State::Blocked), unknown: count(State::Unknown) };
+    let summary = Summary {
+        ready: count(State::Ready),
+        degraded: count(State::Degraded),
+        blocked: count(State::Blocked),
+        unknown: count(State::Unknown),
+    };
     StatusReport {
         schema_version: STATUS_SCHEMA,
         product: "wormvault",
-        generated_at: request.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        generated_at: request
+            .now
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         target: request.target.to_string(),
         audit_log: request.audit_log.display().to_string(),
-        receipts: request.receipts.iter().map(|p| p.display().to_string()).collect(),
+        receipts: request
+            .receipts
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         status: overall(&checks),
         checks,
         summary,
@@ -183,9 +231,17 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
 /// has no failing check.
 fn store_health(target: &Target, preflight: &Result<PreflightReport, String>) -> Check {
     match preflight {
-        Err(error) => check("store_health", State::Blocked, format!("store {target} is unreachable: {error}"), json!({"reachable": false})),
+        Err(error) => check(
+            "store_health",
+            State::Blocked,
+            format!("store {target} is unreachable: {error}"),
+            json!({"reachable": false}),
+        ),
         Ok(report) if !report.passed() => {
-            let failures: Vec<String> = report.failures().map(|c| format!("{}: {}", c.name, c.detail)).collect();
+            let failures: Vec<String> = report
+                .failures()
+                .map(|c| format!("{}: {}", c.name, c.detail))
+                .collect();
             check(
                 "store_health",
                 State::Blocked,
@@ -196,7 +252,10 @@ fn store_health(target: &Target, preflight: &Result<PreflightReport, String>) ->
         Ok(report) => check(
             "store_health",
             State::Ready,
-            format!("store {target} is reachable and passes preflight ({} checks)", report.checks.len()),
+            format!(
+                "store {target} is reachable and passes preflight ({} checks)",
+                report.checks.len()
+            ),
             json!({"reachable": true, "preflight_passed": true, "checks": report.checks.iter().map(|c| json!({"name": c.name, "status": c.status})).collect::<Vec<_>>()}),
         ),
     }
@@ -212,18 +271,31 @@ fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// retention_posture: the shortest lock any receipt records (retain-until minus the receipts'
 /// creation) against the minimum; without receipts, the lock the latest `evidence.archived`
 /// event records; and no object whose lock the store now reports shorter than receipted.
-fn retention_posture(request: &StatusRequest, receipts: &[&ReceiptSet], log: &LogFacts, remote: &[&remote::Finding]) -> Check {
+fn retention_posture(
+    request: &StatusRequest,
+    receipts: &[&ReceiptSet],
+    log: &LogFacts,
+    remote: &[&remote::Finding],
+) -> Check {
     let minimum = request.minimum_retention_days;
     let shortened: Vec<String> = remote
         .iter()
-        .filter(|f| matches!(f.kind, FindingKind::RetentionShortened | FindingKind::ModeChanged))
+        .filter(|f| {
+            matches!(
+                f.kind,
+                FindingKind::RetentionShortened | FindingKind::ModeChanged
+            )
+        })
         .map(|f| format!("{}: {}", f.key, f.detail))
         .collect();
     if !shortened.is_empty() {
         return check(
             "retention_posture",
             State::Blocked,
-            format!("the store reports a shorter or weaker lock than receipted: {}", list(&shortened)),
+            format!(
+                "the store reports a shorter or weaker lock than receipted: {}",
+                list(&shortened)
+            ),
             json!({"minimum_retention_days": minimum, "shortened": shortened.len()}),
         );
     }
@@ -232,7 +304,10 @@ fn retention_posture(request: &StatusRequest, receipts: &[&ReceiptSet], log: &Lo
     let mut source = "receipts";
     for set in receipts {
         let Some(created) = crate::trust::parse_timestamp(&set.created_at) else {
-            unlocked.push(format!("receipts for {} have an unreadable created_at {:?}", set.session_prefix, set.created_at));
+            unlocked.push(format!(
+                "receipts for {} have an unreadable created_at {:?}",
+                set.session_prefix, set.created_at
+            ));
             continue;
         };
         for receipt in &set.receipts {
@@ -243,7 +318,10 @@ fn retention_posture(request: &StatusRequest, receipts: &[&ReceiptSet], log: &Lo
                         shortest = Some((days, receipt.key.clone()));
                     }
                 }
-                None => unlocked.push(format!("{} has no retain-until (enforcement {})", receipt.key, receipt.enforcement)),
+                None => unlocked.push(format!(
+                    "{} has no retain-until (enforcement {})",
+                    receipt.key, receipt.enforcement
+                )),
             }
         }
     }
@@ -252,13 +330,19 @@ fn retention_posture(request: &StatusRequest, receipts: &[&ReceiptSet], log: &Lo
         && let (Some(until), Some(at)) = (event.retain_until, event.created_at)
     {
         source = "audit log";
-        shortest = Some((days_between(at, until), format!("record {}", event.sequence)));
+        shortest = Some((
+            days_between(at, until),
+            format!("record {}", event.sequence),
+        ));
     }
     if !unlocked.is_empty() {
         return check(
             "retention_posture",
             State::Degraded,
-            format!("retention is not confirmed for every object: {}", list(&unlocked)),
+            format!(
+                "retention is not confirmed for every object: {}",
+                list(&unlocked)
+            ),
             json!({"minimum_retention_days": minimum, "unconfirmed_objects": unlocked.len()}),
         );
     }
@@ -289,13 +373,20 @@ fn retention_posture(request: &StatusRequest, receipts: &[&ReceiptSet], log: &Lo
 fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
     let window_hours = request.freshness.num_hours();
     if let Some(problem) = &log.problem {
-        return check("evidence_freshness", State::Blocked, problem.clone(), json!({"freshness_hours": window_hours}));
+        return check(
+            "evidence_freshness",
+            State::Blocked,
+            problem.clone(),
+            json!({"freshness_hours": window_hours}),
+        );
     }
     let Some(event) = &log.latest_archived else {
         return check(
             "evidence_freshness",
             State::Blocked,
-            format!("the audit log has no {ARCHIVED_EVENT} event: no evidence has been archived (run `wormvault archive … --audit-log`)"),
+            format!(
+                "the audit log has no {ARCHIVED_EVENT} event: no evidence has been archived (run `wormvault archive … --audit-log`)"
+            ),
             json!({"freshness_hours": window_hours, "records": log.records}),
         );
     };
@@ -303,7 +394,10 @@ fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
         return check(
             "evidence_freshness",
             State::Unknown,
-            format!("record {} ({ARCHIVED_EVENT}) has an unreadable created_at", event.sequence),
+            format!(
+                "record {} ({ARCHIVED_EVENT}) has an unreadable created_at",
+                event.sequence
+            ),
             json!({"freshness_hours": window_hours}),
         );
     };
@@ -320,14 +414,22 @@ fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
         check(
             "evidence_freshness",
             State::Ready,
-            format!("last evidence archived {} ago (record {}), within the {window_hours}-hour window", human_age(age), event.sequence),
+            format!(
+                "last evidence archived {} ago (record {}), within the {window_hours}-hour window",
+                human_age(age),
+                event.sequence
+            ),
             details,
         )
     } else {
         check(
             "evidence_freshness",
             State::Degraded,
-            format!("last evidence archived {} ago (record {}), older than the {window_hours}-hour window", human_age(age), event.sequence),
+            format!(
+                "last evidence archived {} ago (record {}), older than the {window_hours}-hour window",
+                human_age(age),
+                event.sequence
+            ),
             details,
         )
     }
@@ -350,7 +452,12 @@ fn export_readiness(path: &Path, log: &LogFacts) -> Check {
         return check(
             "export_readiness",
             State::Blocked,
-            format!("cannot export: {}", log.problem.clone().unwrap_or_else(|| "the audit log could not be read".into())),
+            format!(
+                "cannot export: {}",
+                log.problem
+                    .clone()
+                    .unwrap_or_else(|| "the audit log could not be read".into())
+            ),
             json!({}),
         );
     };
@@ -358,36 +465,52 @@ fn export_readiness(path: &Path, log: &LogFacts) -> Check {
     // JSONL to a temp file, then verified as a log: the export an auditor receives must check.
     match tempfile::NamedTempFile::new() {
         Err(e) => problems.push(format!("cannot create a scratch file: {e}")),
-        Ok(mut scratch) => match audit::export::export(path, Format::Jsonl, &[], scratch.as_file_mut()) {
-            Err(e) => problems.push(format!("jsonl export failed: {e}")),
-            Ok(summary) => match audit::verify(scratch.path(), &audit::VerifyOptions::default()) {
-                Err(e) => problems.push(format!("jsonl export unreadable: {e}")),
-                Ok(check) if !check.valid || check.last_record_hash != verified.last_record_hash || summary.records != verified.record_count => {
-                    problems.push(format!(
+        Ok(mut scratch) => {
+            match audit::export::export(path, Format::Jsonl, &[], scratch.as_file_mut()) {
+                Err(e) => problems.push(format!("jsonl export failed: {e}")),
+                Ok(summary) => {
+                    match audit::verify(scratch.path(), &audit::VerifyOptions::default()) {
+                        Err(e) => problems.push(format!("jsonl export unreadable: {e}")),
+                        Ok(check)
+                            if !check.valid
+                                || check.last_record_hash != verified.last_record_hash
+                                || summary.records != verified.record_count =>
+                        {
+                            problems.push(format!(
                         "jsonl export does not verify as the same chain ({} records exported, {} in the log; export valid: {})",
                         summary.records, verified.record_count, check.valid
                     ));
+                        }
+                        Ok(_) => {}
+                    }
                 }
-                Ok(_) => {}
-            },
-        },
+            }
+        }
     }
     // Splunk HEC to a counting sink.
     let mut sink = LineCounter::default();
     match audit::export::export(path, Format::SplunkHec, &[], &mut sink) {
         Err(e) => problems.push(format!("splunk-hec export failed: {e}")),
-        Ok(summary) if summary.records != verified.record_count || sink.lines != verified.record_count => problems.push(format!(
-            "splunk-hec export wrote {} events for {} records",
-            sink.lines, verified.record_count
-        )),
+        Ok(summary)
+            if summary.records != verified.record_count || sink.lines != verified.record_count =>
+        {
+            problems.push(format!(
+                "splunk-hec export wrote {} events for {} records",
+                sink.lines, verified.record_count
+            ))
+        }
         Ok(_) => {}
     }
-    let details = json!({"formats_tested": ["jsonl", "splunk-hec"], "records": verified.record_count});
+    let details =
+        json!({"formats_tested": ["jsonl", "splunk-hec"], "records": verified.record_count});
     if problems.is_empty() {
         check(
             "export_readiness",
             State::Ready,
-            format!("jsonl (re-verified) and splunk-hec exports of {} records work", verified.record_count),
+            format!(
+                "jsonl (re-verified) and splunk-hec exports of {} records work",
+                verified.record_count
+            ),
             details,
         )
     } else {
@@ -413,37 +536,82 @@ impl Write for LineCounter {
 
 /// immutable_storage: who enforces the locks, according to the store now (preflight) and to the
 /// receipts when the objects were read back — they must agree, and be confirmed.
-fn immutable_storage(preflight: &Result<PreflightReport, String>, receipts: &[&ReceiptSet], remote: &[&remote::Finding]) -> Check {
+fn immutable_storage(
+    preflight: &Result<PreflightReport, String>,
+    receipts: &[&ReceiptSet],
+    remote: &[&remote::Finding],
+) -> Check {
     let report = match preflight {
-        Err(error) => return check("immutable_storage", State::Unknown, format!("cannot read the store's configuration: {error}"), json!({})),
+        Err(error) => {
+            return check(
+                "immutable_storage",
+                State::Unknown,
+                format!("cannot read the store's configuration: {error}"),
+                json!({}),
+            );
+        }
         Ok(report) => report,
     };
     if !report.passed() {
-        let failures: Vec<String> = report.failures().map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        let failures: Vec<String> = report
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
         return check(
             "immutable_storage",
             State::Blocked,
-            format!("the store's WORM configuration fails preflight: {}", list(&failures)),
+            format!(
+                "the store's WORM configuration fails preflight: {}",
+                list(&failures)
+            ),
             json!({"preflight_enforcement": report.enforcement}),
         );
     }
     let mut disagreements = Vec::new();
     for set in receipts {
         if set.enforcement != report.enforcement {
-            disagreements.push(format!("receipts for {} say enforcement {}, the store now reports {}", set.session_prefix, set.enforcement, report.enforcement));
+            disagreements.push(format!(
+                "receipts for {} say enforcement {}, the store now reports {}",
+                set.session_prefix, set.enforcement, report.enforcement
+            ));
         }
-        for receipt in set.receipts.iter().filter(|r| r.enforcement != report.enforcement) {
-            disagreements.push(format!("{} was receipted with enforcement {}", receipt.key, receipt.enforcement));
+        for receipt in set
+            .receipts
+            .iter()
+            .filter(|r| r.enforcement != report.enforcement)
+        {
+            disagreements.push(format!(
+                "{} was receipted with enforcement {}",
+                receipt.key, receipt.enforcement
+            ));
         }
     }
-    let changed: Vec<String> = remote.iter().filter(|f| f.kind == FindingKind::ModeChanged).map(|f| format!("{}: {}", f.key, f.detail)).collect();
+    let changed: Vec<String> = remote
+        .iter()
+        .filter(|f| f.kind == FindingKind::ModeChanged)
+        .map(|f| format!("{}: {}", f.key, f.detail))
+        .collect();
     disagreements.extend(changed);
-    let details = json!({"preflight_enforcement": report.enforcement, "receipt_sets": receipts.len()});
+    let details =
+        json!({"preflight_enforcement": report.enforcement, "receipt_sets": receipts.len()});
     if !disagreements.is_empty() {
-        return check("immutable_storage", State::Blocked, format!("immutability does not match the receipts: {}", list(&disagreements)), details);
+        return check(
+            "immutable_storage",
+            State::Blocked,
+            format!(
+                "immutability does not match the receipts: {}",
+                list(&disagreements)
+            ),
+            details,
+        );
     }
     match report.enforcement {
-        Enforcement::Store => check("immutable_storage", State::Ready, "the store enforces retention itself (confirmed by preflight and the receipts)", details),
+        Enforcement::Store => check(
+            "immutable_storage",
+            State::Ready,
+            "the store enforces retention itself (confirmed by preflight and the receipts)",
+            details,
+        ),
         Enforcement::Tool => check(
             "immutable_storage",
             State::Ready,
@@ -479,10 +647,18 @@ fn dashboard_visibility(
     let mut problems: Vec<String> = Vec::new();
     for (path, set) in receipts {
         match set {
-            Err(error) => problems.push(format!("receipts {} missing or unreadable: {error}", path.display())),
+            Err(error) => problems.push(format!(
+                "receipts {} missing or unreadable: {error}",
+                path.display()
+            )),
             Ok(set) => {
                 if Target::parse(&set.target).ok().as_ref() != Some(&request.target) {
-                    problems.push(format!("receipts {} are for target {}, not {}", path.display(), set.target, request.target));
+                    problems.push(format!(
+                        "receipts {} are for target {}, not {}",
+                        path.display(),
+                        set.target,
+                        request.target
+                    ));
                 }
             }
         }
@@ -497,7 +673,10 @@ fn dashboard_visibility(
             if finding.kind == FindingKind::HoldChanged {
                 held += 1;
             } else {
-                let kind = serde_json::to_value(&finding.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let kind = serde_json::to_value(&finding.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
                 problems.push(format!("{kind} {}: {}", finding.key, finding.detail));
             }
         }
@@ -505,13 +684,23 @@ fn dashboard_visibility(
     let objects: usize = remote.iter().map(|r| r.objects_checked).sum();
     let details = json!({"receipt_sets": receipts.len(), "objects_checked": objects, "hold_changes": held, "problems": problems.len()});
     if problems.is_empty() {
-        let mut reason = format!("{} receipt set(s) present; all {objects} receipted objects are in the store as receipted", receipts.len());
+        let mut reason = format!(
+            "{} receipt set(s) present; all {objects} receipted objects are in the store as receipted",
+            receipts.len()
+        );
         if held > 0 {
-            reason.push_str(&format!(" ({held} legal-hold change(s) since, see the audit log)"));
+            reason.push_str(&format!(
+                " ({held} legal-hold change(s) since, see the audit log)"
+            ));
         }
         check("dashboard_visibility", State::Ready, reason, details)
     } else {
-        check("dashboard_visibility", State::Blocked, list(&problems), details)
+        check(
+            "dashboard_visibility",
+            State::Blocked,
+            list(&problems),
+            details,
+        )
     }
 }
 
@@ -532,10 +721,20 @@ struct ArchivedEvent {
 
 impl LogFacts {
     fn gather(path: &Path, signatures: &audit::SignatureCheck) -> LogFacts {
-        let options = audit::VerifyOptions { signatures: signatures.clone(), ..Default::default() };
+        let options = audit::VerifyOptions {
+            signatures: signatures.clone(),
+            ..Default::default()
+        };
         let report = match audit::verify(path, &options) {
             Ok(report) => report,
-            Err(error) => return LogFacts { report: None, problem: Some(format!("audit log: {error}")), records: 0, latest_archived: None },
+            Err(error) => {
+                return LogFacts {
+                    report: None,
+                    problem: Some(format!("audit log: {error}")),
+                    records: 0,
+                    latest_archived: None,
+                };
+            }
         };
         let problem = (!report.valid).then(|| {
             format!(
@@ -546,7 +745,12 @@ impl LogFacts {
             )
         });
         let latest_archived = latest_archived(path);
-        LogFacts { records: report.record_count, report: Some(report), problem, latest_archived }
+        LogFacts {
+            records: report.record_count,
+            report: Some(report),
+            problem,
+            latest_archived,
+        }
     }
 }
 
@@ -560,7 +764,9 @@ fn latest_archived(path: &Path) -> Option<ArchivedEvent> {
         if !line.contains(ARCHIVED_EVENT) {
             continue;
         }
-        let Ok(Value::Object(fields)) = crate::canonical::parse_strict(&line) else { continue };
+        let Ok(Value::Object(fields)) = crate::canonical::parse_strict(&line) else {
+            continue;
+        };
         if fields.get("event_type").and_then(Value::as_str) != Some(ARCHIVED_EVENT) {
             continue;
         }
@@ -568,8 +774,10 @@ fn latest_archived(path: &Path) -> Option<ArchivedEvent> {
         let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
         latest = Some(ArchivedEvent {
             sequence: fields.get("sequence").and_then(Value::as_u64).unwrap_or(0),
-            created_at: text(fields.get("created_at")).and_then(|t| crate::trust::parse_timestamp(&t)),
-            retain_until: text(metadata.and_then(|m| m.get("retain_until"))).and_then(|t| crate::trust::parse_timestamp(&t)),
+            created_at: text(fields.get("created_at"))
+                .and_then(|t| crate::trust::parse_timestamp(&t)),
+            retain_until: text(metadata.and_then(|m| m.get("retain_until")))
+                .and_then(|t| crate::trust::parse_timestamp(&t)),
             receipts_sha256: text(metadata.and_then(|m| m.get("receipts_sha256"))),
         });
     }
@@ -581,23 +789,40 @@ mod tests {
     use super::*;
 
     fn with(states: &[State]) -> Vec<Check> {
-        states.iter().map(|s| check("x", *s, "", json!({}))).collect()
+        states
+            .iter()
+            .map(|s| check("x", *s, "", json!({})))
+            .collect()
     }
 
     #[test]
     fn overall_state_rules() {
         assert_eq!(overall(&with(&[State::Ready; 6])), State::Ready);
-        assert_eq!(overall(&with(&[State::Ready, State::Unknown])), State::Degraded);
-        assert_eq!(overall(&with(&[State::Ready, State::Degraded])), State::Degraded);
-        assert_eq!(overall(&with(&[State::Degraded, State::Blocked, State::Unknown])), State::Blocked);
+        assert_eq!(
+            overall(&with(&[State::Ready, State::Unknown])),
+            State::Degraded
+        );
+        assert_eq!(
+            overall(&with(&[State::Ready, State::Degraded])),
+            State::Degraded
+        );
+        assert_eq!(
+            overall(&with(&[State::Degraded, State::Blocked, State::Unknown])),
+            State::Blocked
+        );
     }
 
     #[test]
     fn retention_days_round_to_the_nearest_day() {
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(days_between(t0, t0 + TimeDelta::days(2555)), 2555);
         // Retain-until fixed at plan time, receipts written minutes later: still 2555.
-        assert_eq!(days_between(t0 + TimeDelta::minutes(20), t0 + TimeDelta::days(2555)), 2555);
+        assert_eq!(
+            days_between(t0 + TimeDelta::minutes(20), t0 + TimeDelta::days(2555)),
+            2555
+        );
         assert_eq!(days_between(t0, t0 + TimeDelta::days(2554)), 2554);
     }
 }

@@ -12,8 +12,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Key names CAVRA treats as secrets.
-pub const SECRET_KEY_NAMES: [&str; 9] =
-    ["api_key", "authorization", "client_secret", "password", "private_key", "secret", "signing_key", "token", "webhook_secret"];
+pub const SECRET_KEY_NAMES: [&str; 9] = [
+    "api_key",
+    "authorization",
+    "client_secret",
+    "password",
+    "private_key",
+    "secret",
+    "signing_key",
+    "token",
+    "webhook_secret",
+];
 
 /// Value shapes of well-known credentials.
 static SECRET_VALUES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
@@ -25,11 +34,20 @@ static SECRET_VALUES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         ("Stripe key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"),
         ("Stripe key", r"\bwhsec_[A-Za-z0-9]{16,}"),
         // Slack bot/user/app/refresh tokens and incoming-webhook URLs.
-        ("Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
+        (
+            "Slack token",
+            r"\bxox[abposr]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
+        ),
         // Any PEM private key block (PKCS#8, RSA, EC, OpenSSH, encrypted).
-        ("PEM private key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+        (
+            "PEM private key",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+        ),
     ];
-    patterns.into_iter().filter_map(|(name, pattern)| Regex::new(pattern).ok().map(|regex| (name, regex))).collect()
+    patterns
+        .into_iter()
+        .filter_map(|(name, pattern)| Regex::new(pattern).ok().map(|regex| (name, regex)))
+        .collect()
 });
 
 /// Where a secret-looking thing is and why it looks like one (never the value itself).
@@ -62,12 +80,17 @@ pub fn is_secret_key(name: &str) -> bool {
             c => c.to_ascii_lowercase(),
         });
     }
-    SECRET_KEY_NAMES.iter().any(|secret| normalised == *secret || normalised.ends_with(&format!("_{secret}")))
+    SECRET_KEY_NAMES
+        .iter()
+        .any(|secret| normalised == *secret || normalised.ends_with(&format!("_{secret}")))
 }
 
 /// The kind of credential a string looks like, if any.
 pub fn secret_value_kind(text: &str) -> Option<&'static str> {
-    SECRET_VALUES.iter().find(|(_, regex)| regex.is_match(text)).map(|(name, _)| *name)
+    SECRET_VALUES
+        .iter()
+        .find(|(_, regex)| regex.is_match(text))
+        .map(|(name, _)| *name)
 }
 
 /// Every secret-looking key or value in a JSON document.
@@ -83,9 +106,13 @@ fn walk(value: &Value, path: String, hits: &mut Vec<SecretHit>) {
             for (key, child) in map {
                 let child_path = format!("{path}.{key}");
                 // A credential-named key with an empty value carries nothing.
-                let empty = matches!(child, Value::Null) || child.as_str().is_some_and(str::is_empty);
+                let empty =
+                    matches!(child, Value::Null) || child.as_str().is_some_and(str::is_empty);
                 if is_secret_key(key) && !empty {
-                    hits.push(SecretHit { path: child_path.clone(), reason: format!("key {key:?} names a credential") });
+                    hits.push(SecretHit {
+                        path: child_path.clone(),
+                        reason: format!("key {key:?} names a credential"),
+                    });
                 }
                 walk(child, child_path, hits);
             }
@@ -97,7 +124,10 @@ fn walk(value: &Value, path: String, hits: &mut Vec<SecretHit>) {
         }
         Value::String(text) => {
             if let Some(kind) = secret_value_kind(text) {
-                hits.push(SecretHit { path, reason: format!("value looks like a {kind}") });
+                hits.push(SecretHit {
+                    path,
+                    reason: format!("value looks like a {kind}"),
+                });
             }
         }
         _ => {}
@@ -106,7 +136,13 @@ fn walk(value: &Value, path: String, hits: &mut Vec<SecretHit>) {
 
 /// Secret-looking values in plain text (human output).
 pub fn scan_text(text: &str) -> Vec<SecretHit> {
-    secret_value_kind(text).map(|kind| SecretHit { path: "text".into(), reason: format!("text contains what looks like a {kind}") }).into_iter().collect()
+    secret_value_kind(text)
+        .map(|kind| SecretHit {
+            path: "text".into(),
+            reason: format!("text contains what looks like a {kind}"),
+        })
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,14 +153,42 @@ mod tests {
     #[test]
     fn credential_key_names_are_detected_in_any_spelling() {
         for name in [
-            "api_key", "API_KEY", "x-api-key", "apiKey", "authorization", "Authorization", "client_secret", "clientSecret",
-            "password", "db_password", "private_key", "secret", "signing_key", "token", "github_token", "accessToken",
-            "webhook_secret", "slack.webhook_secret",
+            "api_key",
+            "API_KEY",
+            "x-api-key",
+            "apiKey",
+            "authorization",
+            "Authorization",
+            "client_secret",
+            "clientSecret",
+            "password",
+            "db_password",
+            "private_key",
+            "secret",
+            "signing_key",
+            "token",
+            "github_token",
+            "accessToken",
+            "webhook_secret",
+            "slack.webhook_secret",
         ] {
             assert!(is_secret_key(name), "{name} should be a secret key name");
         }
-        for name in ["token_count", "secret_ref", "key_id", "signature", "receipts_sha256", "retain_until", "passwords_rotated_at", "tokenizer", "name"] {
-            assert!(!is_secret_key(name), "{name} should not be a secret key name");
+        for name in [
+            "token_count",
+            "secret_ref",
+            "key_id",
+            "signature",
+            "receipts_sha256",
+            "retain_until",
+            "passwords_rotated_at",
+            "tokenizer",
+            "name",
+        ] {
+            assert!(
+                !is_secret_key(name),
+                "{name} should not be a secret key name"
+            );
         }
     }
 
@@ -182,9 +246,15 @@ mod tests {
         assert_eq!(hits.len(), 2, "{hits:?}");
         assert_eq!(hits[0].path, "$.checks[0].details.token");
         assert_eq!(hits[1].path, "$.checks[1].reason");
-        assert!(hits.iter().all(|h| !h.reason.contains("abc") && !h.reason.contains("9999")));
+        assert!(
+            hits.iter()
+                .all(|h| !h.reason.contains("abc") && !h.reason.contains("9999"))
+        );
         assert!(scan_value(&json!({"status": "ready", "checks": []})).is_empty());
-        assert_eq!(scan_text(&format!("reason: xoxp-{}", "1".repeat(20))).len(), 1);
+        assert_eq!(
+            scan_text(&format!("reason: xoxp-{}", "1".repeat(20))).len(),
+            1
+        );
         assert!(scan_text("all six checks ready").is_empty());
     }
 }

@@ -24,13 +24,19 @@ pub struct CheckResult {
 pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let mut record = |name: &'static str, outcome: Result<(), String>| {
-        results.push(CheckResult { name, failure: outcome.err() });
+        results.push(CheckResult {
+            name,
+            failure: outcome.err(),
+        });
     };
 
     let body = b"conformance evidence\n".repeat(1000);
     let source = scratch.join("conformance-source.bin");
     if let Err(e) = std::fs::write(&source, &body) {
-        record("setup", Err(format!("cannot write {}: {e}", source.display())));
+        record(
+            "setup",
+            Err(format!("cannot write {}: {e}", source.display())),
+        );
         return results;
     }
     let sha256 = crate::hashing::sha256_hex(&body);
@@ -43,17 +49,24 @@ pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Ve
         source: &source,
         size: body.len() as u64,
         sha256: sha256.clone(),
-        lock: LockSpec { mode: RetentionMode::Compliance, retain_until, legal_hold: false },
+        lock: LockSpec {
+            mode: RetentionMode::Compliance,
+            retain_until,
+            legal_hold: false,
+        },
         tags: tags.clone(),
         metadata: BTreeMap::from([("sha256".to_string(), sha256.clone())]),
         content_type: Some("application/octet-stream".into()),
     };
 
-    record("head_of_missing_key_is_none", match store.head(&format!("{prefix}/conformance/missing")).await {
-        Ok(None) => Ok(()),
-        Ok(Some(found)) => Err(format!("expected None, got {found:?}")),
-        Err(e) => Err(e.to_string()),
-    });
+    record(
+        "head_of_missing_key_is_none",
+        match store.head(&format!("{prefix}/conformance/missing")).await {
+            Ok(None) => Ok(()),
+            Ok(Some(found)) => Err(format!("expected None, got {found:?}")),
+            Err(e) => Err(e.to_string()),
+        },
+    );
 
     let put = store.put(&object, &|_| {}).await;
     let written = match put {
@@ -70,78 +83,120 @@ pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Ve
         return results;
     }
 
-    record("head_reports_checksum_and_lock", match store.head(&key).await {
-        Ok(Some(found)) => check_state(&found, &sha256, body.len() as u64, retain_until, false),
-        Ok(None) => Err("object missing after put".into()),
-        Err(e) => Err(e.to_string()),
-    });
-
-    record("head_reports_tags", match store.head(&key).await {
-        Ok(Some(found)) if found.tags.get("wormvault-session").map(String::as_str) == Some("conformance") => Ok(()),
-        Ok(Some(found)) => Err(format!("tags read back as {:?}", found.tags)),
-        Ok(None) => Err("object missing".into()),
-        Err(e) => Err(e.to_string()),
-    });
-
-    record("put_is_create_only", match store.put(&object, &|_| {}).await {
-        Err(StoreError::AlreadyExists { .. }) => Ok(()),
-        Err(e) => Err(format!("expected AlreadyExists, got error {e}")),
-        Ok(_) => Err("second put of the same key succeeded".into()),
-    });
-
-    record("list_shows_one_version", match store.list(&format!("{prefix}/conformance/")).await {
-        Ok(list) => {
-            let versions: Vec<_> = list.iter().filter(|o| o.key == key).collect();
-            if versions.len() == 1 && versions[0].is_latest {
-                Ok(())
-            } else {
-                Err(format!("expected exactly one latest version of {key}, found {versions:?}"))
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    });
-
-    record("delete_is_refused_while_retained", match store.delete(&key, None).await {
-        Err(StoreError::Protected { .. }) => Ok(()),
-        Err(e) => Err(format!("expected Protected, got error {e}")),
-        Ok(()) => Err("delete of a retained object succeeded".into()),
-    });
-
-    record("legal_hold_set_and_read_back", match store.set_legal_hold(&key, None, true).await {
-        Ok(state) if state.legal_hold == Some(true) => match store.head(&key).await {
-            Ok(Some(found)) if found.legal_hold == Some(true) => Ok(()),
-            other => Err(format!("hold not visible on head: {other:?}")),
+    record(
+        "head_reports_checksum_and_lock",
+        match store.head(&key).await {
+            Ok(Some(found)) => check_state(&found, &sha256, body.len() as u64, retain_until, false),
+            Ok(None) => Err("object missing after put".into()),
+            Err(e) => Err(e.to_string()),
         },
-        Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
-        Err(e) => Err(e.to_string()),
-    });
+    );
 
-    record("legal_hold_release", match store.set_legal_hold(&key, None, false).await {
-        Ok(state) if state.legal_hold == Some(false) => Ok(()),
-        Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
-        Err(e) => Err(e.to_string()),
-    });
+    record(
+        "head_reports_tags",
+        match store.head(&key).await {
+            Ok(Some(found))
+                if found.tags.get("wormvault-session").map(String::as_str)
+                    == Some("conformance") =>
+            {
+                Ok(())
+            }
+            Ok(Some(found)) => Err(format!("tags read back as {:?}", found.tags)),
+            Ok(None) => Err("object missing".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+
+    record(
+        "put_is_create_only",
+        match store.put(&object, &|_| {}).await {
+            Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(format!("expected AlreadyExists, got error {e}")),
+            Ok(_) => Err("second put of the same key succeeded".into()),
+        },
+    );
+
+    record(
+        "list_shows_one_version",
+        match store.list(&format!("{prefix}/conformance/")).await {
+            Ok(list) => {
+                let versions: Vec<_> = list.iter().filter(|o| o.key == key).collect();
+                if versions.len() == 1 && versions[0].is_latest {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected exactly one latest version of {key}, found {versions:?}"
+                    ))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    );
+
+    record(
+        "delete_is_refused_while_retained",
+        match store.delete(&key, None).await {
+            Err(StoreError::Protected { .. }) => Ok(()),
+            Err(e) => Err(format!("expected Protected, got error {e}")),
+            Ok(()) => Err("delete of a retained object succeeded".into()),
+        },
+    );
+
+    record(
+        "legal_hold_set_and_read_back",
+        match store.set_legal_hold(&key, None, true).await {
+            Ok(state) if state.legal_hold == Some(true) => match store.head(&key).await {
+                Ok(Some(found)) if found.legal_hold == Some(true) => Ok(()),
+                other => Err(format!("hold not visible on head: {other:?}")),
+            },
+            Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
+            Err(e) => Err(e.to_string()),
+        },
+    );
+
+    record(
+        "legal_hold_release",
+        match store.set_legal_hold(&key, None, false).await {
+            Ok(state) if state.legal_hold == Some(false) => Ok(()),
+            Ok(state) => Err(format!("hold read back as {:?}", state.legal_hold)),
+            Err(e) => Err(e.to_string()),
+        },
+    );
 
     let dest = scratch.join("conformance-download.bin");
     let _ = std::fs::remove_file(&dest);
-    record("download_round_trips", match store.download(&key, None, &dest).await {
-        Ok(hash) if hash == sha256 && std::fs::read(&dest).map(|d| d == body).unwrap_or(false) => Ok(()),
-        Ok(hash) => Err(format!("downloaded SHA-256 {hash}, expected {sha256}")),
-        Err(e) => Err(e.to_string()),
-    });
+    record(
+        "download_round_trips",
+        match store.download(&key, None, &dest).await {
+            Ok(hash)
+                if hash == sha256 && std::fs::read(&dest).map(|d| d == body).unwrap_or(false) =>
+            {
+                Ok(())
+            }
+            Ok(hash) => Err(format!("downloaded SHA-256 {hash}, expected {sha256}")),
+            Err(e) => Err(e.to_string()),
+        },
+    );
 
     // A wrong checksum must be refused by the store, not stored.
     let bad_key = format!("{prefix}/conformance/bad-checksum.bin");
-    let bad = PutObject { key: bad_key.clone(), sha256: "00".repeat(32), ..object.clone() };
-    record("wrong_checksum_refused", match store.put(&bad, &|_| {}).await {
-        Err(StoreError::AlreadyExists { .. }) => Err("unexpected AlreadyExists".into()),
-        Err(_) => match store.head(&bad_key).await {
-            Ok(None) => Ok(()),
-            Ok(Some(_)) => Err("refused put left an object behind".into()),
-            Err(e) => Err(e.to_string()),
+    let bad = PutObject {
+        key: bad_key.clone(),
+        sha256: "00".repeat(32),
+        ..object.clone()
+    };
+    record(
+        "wrong_checksum_refused",
+        match store.put(&bad, &|_| {}).await {
+            Err(StoreError::AlreadyExists { .. }) => Err("unexpected AlreadyExists".into()),
+            Err(_) => match store.head(&bad_key).await {
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => Err("refused put left an object behind".into()),
+                Err(e) => Err(e.to_string()),
+            },
+            Ok(_) => Err("put with a wrong SHA-256 succeeded".into()),
         },
-        Ok(_) => Err("put with a wrong SHA-256 succeeded".into()),
-    });
+    );
 
     results
 }
@@ -165,7 +220,9 @@ fn check_state(
     }
     match found.retain_until {
         Some(until) if until >= retain_until => {}
-        other => problems.push(format!("retain_until {other:?} earlier than {retain_until}")),
+        other => problems.push(format!(
+            "retain_until {other:?} earlier than {retain_until}"
+        )),
     }
     if found.legal_hold != Some(legal_hold) {
         problems.push(format!("legal_hold {:?} != {legal_hold}", found.legal_hold));
@@ -173,7 +230,11 @@ fn check_state(
     if found.enforcement == Enforcement::Unconfirmed {
         problems.push("enforcement unconfirmed".into());
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 trait WholeSeconds {
@@ -190,7 +251,7 @@ impl WholeSeconds for chrono::DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{local::LocalVault, Target};
+    use crate::store::{Target, local::LocalVault};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn local_vault_conforms() {

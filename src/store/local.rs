@@ -52,20 +52,33 @@ pub struct LocalVault {
 impl LocalVault {
     pub fn open(target: Target) -> Result<LocalVault, StoreError> {
         let Target::Local { root, .. } = &target else {
-            return Err(StoreError::Config(format!("{target} is not a file:// target")));
+            return Err(StoreError::Config(format!(
+                "{target} is not a file:// target"
+            )));
         };
         // `file:///vault/session/digest` names a prefix inside an existing vault: the vault root
         // is the nearest ancestor holding a `.wormvault` directory. A path with no such
         // ancestor is a (new) vault root itself.
-        let vault_root = root.ancestors().find(|dir| dir.join(".wormvault").is_dir()).map(Path::to_path_buf);
+        let vault_root = root
+            .ancestors()
+            .find(|dir| dir.join(".wormvault").is_dir())
+            .map(Path::to_path_buf);
         let (root, prefix) = match vault_root {
             Some(found) if &found != root => {
-                let prefix = root.strip_prefix(&found).unwrap_or(Path::new("")).to_string_lossy().trim_matches('/').to_string();
+                let prefix = root
+                    .strip_prefix(&found)
+                    .unwrap_or(Path::new(""))
+                    .to_string_lossy()
+                    .trim_matches('/')
+                    .to_string();
                 (found, prefix)
             }
             _ => (root.clone(), String::new()),
         };
-        let target = Target::Local { root: root.clone(), prefix };
+        let target = Target::Local {
+            root: root.clone(),
+            prefix,
+        };
         Ok(LocalVault { target, root })
     }
 
@@ -74,7 +87,10 @@ impl LocalVault {
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: path.display().to_string(), source }
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     /// Keys are relative `/`-separated paths without `.`/`..` segments: no escaping the vault.
@@ -83,11 +99,15 @@ impl LocalVault {
             && !key.starts_with('/')
             && !key.contains('\\')
             && !key.contains('\0')
-            && key.split('/').all(|p| !p.is_empty() && p != "." && p != ".." && p != ".wormvault");
+            && key
+                .split('/')
+                .all(|p| !p.is_empty() && p != "." && p != ".." && p != ".wormvault");
         if ok {
             Ok(key)
         } else {
-            Err(StoreError::Config(format!("object key {key:?} is not a safe relative path in the vault")))
+            Err(StoreError::Config(format!(
+                "object key {key:?} is not a safe relative path in the vault"
+            )))
         }
     }
 
@@ -102,12 +122,14 @@ impl LocalVault {
     fn read_record(&self, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
         let path = self.record_path(key);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Cloud {
-                target: self.name(),
-                operation: "read vault record".into(),
-                key: Some(key.to_string()),
-                message: format!("{} is corrupt: {e}", path.display()),
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| StoreError::Cloud {
+                    target: self.name(),
+                    operation: "read vault record".into(),
+                    key: Some(key.to_string()),
+                    message: format!("{} is corrupt: {e}", path.display()),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&path, e)),
         }
@@ -119,8 +141,10 @@ impl LocalVault {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
         let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| self.io(&dir, e))?;
-        let text = serde_json::to_string_pretty(record).map_err(|e| StoreError::Config(e.to_string()))?;
-        temp.write_all(text.as_bytes()).map_err(|e| self.io(&path, e))?;
+        let text =
+            serde_json::to_string_pretty(record).map_err(|e| StoreError::Config(e.to_string()))?;
+        temp.write_all(text.as_bytes())
+            .map_err(|e| self.io(&path, e))?;
         temp.as_file().sync_all().map_err(|e| self.io(&path, e))?;
         temp.persist(&path).map_err(|e| self.io(&path, e.error))?;
         sync_dir(&dir).map_err(|e| self.io(&dir, e))
@@ -158,19 +182,30 @@ impl LocalVault {
                 target: self.name(),
                 operation: "head".into(),
                 key: Some(key.to_string()),
-                message: format!("{} has no vault record; it was not written by wormvault", path.display()),
+                message: format!(
+                    "{} has no vault record; it was not written by wormvault",
+                    path.display()
+                ),
             });
         };
         // Read back what is really on disk, not what the record claims.
-        let digest = crate::hashing::sha256_reader(&mut file, &|_| {}).map_err(|e| self.io(&path, e))?;
+        let digest =
+            crate::hashing::sha256_reader(&mut file, &|_| {}).map_err(|e| self.io(&path, e))?;
         Ok(Some(self.stored(&record, digest.bytes, digest.sha256)))
     }
 
-    fn put_blocking(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    fn put_blocking(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         let key = self.checked_key(&object.key)?;
         let dest = self.object_path(key);
         if dest.symlink_metadata().is_ok() {
-            return Err(StoreError::AlreadyExists { target: self.name(), key: key.to_string() });
+            return Err(StoreError::AlreadyExists {
+                target: self.name(),
+                key: key.to_string(),
+            });
         }
         let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
@@ -185,12 +220,15 @@ impl LocalVault {
         let mut buffer = vec![0u8; crate::hashing::READ_SIZE];
         let mut size = 0u64;
         loop {
-            let read = source.read(&mut buffer).map_err(|e| self.io(object.source, e))?;
+            let read = source
+                .read(&mut buffer)
+                .map_err(|e| self.io(object.source, e))?;
             if read == 0 {
                 break;
             }
             hasher.update(&buffer[..read]);
-            temp.write_all(&buffer[..read]).map_err(|e| self.io(temp.path(), e))?;
+            temp.write_all(&buffer[..read])
+                .map_err(|e| self.io(temp.path(), e))?;
             size += read as u64;
             progress(read as u64);
         }
@@ -200,10 +238,15 @@ impl LocalVault {
                 target: self.name(),
                 key: key.to_string(),
                 expected: format!("{} ({} bytes)", object.sha256, object.size),
-                found: format!("{sha256} ({size} bytes) read from {}", object.source.display()),
+                found: format!(
+                    "{sha256} ({size} bytes) read from {}",
+                    object.source.display()
+                ),
             });
         }
-        temp.as_file().sync_all().map_err(|e| self.io(temp.path(), e))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| self.io(temp.path(), e))?;
 
         // Record first, then the object: a crash in between leaves a record without an object,
         // which a rerun simply replaces (head reports the key as absent).
@@ -222,24 +265,33 @@ impl LocalVault {
         self.write_record(&record)?;
         // SnapLock commit: read-only, last-access time = retain-until.
         let file = temp.as_file();
-        file.set_permissions(fs::Permissions::from_mode(0o444)).map_err(|e| self.io(temp.path(), e))?;
-        let retain: SystemTime = object.lock.retain_until.into();
-        file.set_times(FileTimes::new().set_accessed(retain).set_modified(now.into()))
+        file.set_permissions(fs::Permissions::from_mode(0o444))
             .map_err(|e| self.io(temp.path(), e))?;
+        let retain: SystemTime = object.lock.retain_until.into();
+        file.set_times(
+            FileTimes::new()
+                .set_accessed(retain)
+                .set_modified(now.into()),
+        )
+        .map_err(|e| self.io(temp.path(), e))?;
         match fs::hard_link(temp.path(), &dest) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::AlreadyExists { target: self.name(), key: key.to_string() });
+                return Err(StoreError::AlreadyExists {
+                    target: self.name(),
+                    key: key.to_string(),
+                });
             }
             Err(e) => return Err(self.io(&dest, e)),
         }
         drop(temp); // removes the temporary name; the linked object stays
         sync_dir(&dir).map_err(|e| self.io(&dir, e))?;
-        self.head_blocking(key)?.ok_or_else(|| StoreError::NotHonoured {
-            target: self.name(),
-            key: key.to_string(),
-            detail: "object missing right after it was written".into(),
-        })
+        self.head_blocking(key)?
+            .ok_or_else(|| StoreError::NotHonoured {
+                target: self.name(),
+                key: key.to_string(),
+                detail: "object missing right after it was written".into(),
+            })
     }
 
     fn list_blocking(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
@@ -259,11 +311,15 @@ impl LocalVault {
                 continue;
             }
             let relative = entry.path().strip_prefix(&records).unwrap_or(entry.path());
-            let Some(key) = relative.to_str().and_then(|k| k.strip_suffix(".json")) else { continue };
+            let Some(key) = relative.to_str().and_then(|k| k.strip_suffix(".json")) else {
+                continue;
+            };
             if !key.starts_with(prefix) {
                 continue;
             }
-            let Some(record) = self.read_record(key)? else { continue };
+            let Some(record) = self.read_record(key)? else {
+                continue;
+            };
             let path = self.object_path(key);
             match fs::metadata(&path) {
                 Ok(meta) => out.push(self.stored(&record, meta.len(), record.sha256.clone())),
@@ -282,21 +338,35 @@ impl LocalVault {
             key: key.to_string(),
         })?;
         if !self.object_path(key).exists() {
-            return Err(StoreError::NotFound { target: self.name(), key: key.to_string() });
+            return Err(StoreError::NotFound {
+                target: self.name(),
+                key: key.to_string(),
+            });
         }
         record.legal_hold = hold;
         self.write_record(&record)?;
-        self.head_blocking(key)?.ok_or_else(|| StoreError::NotFound { target: self.name(), key: key.to_string() })
+        self.head_blocking(key)?
+            .ok_or_else(|| StoreError::NotFound {
+                target: self.name(),
+                key: key.to_string(),
+            })
     }
 
     fn download_blocking(&self, key: &str, dest: &Path) -> Result<String, StoreError> {
         let key = self.checked_key(key)?;
         let path = self.object_path(key);
         let mut source = File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NotFound { target: self.name(), key: key.to_string() },
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                target: self.name(),
+                key: key.to_string(),
+            },
             _ => self.io(&path, e),
         })?;
-        let mut out = OpenOptions::new().write(true).create_new(true).open(dest).map_err(|e| self.io(dest, e))?;
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dest)
+            .map_err(|e| self.io(dest, e))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; crate::hashing::READ_SIZE];
         loop {
@@ -305,7 +375,8 @@ impl LocalVault {
                 break;
             }
             hasher.update(&buffer[..read]);
-            out.write_all(&buffer[..read]).map_err(|e| self.io(dest, e))?;
+            out.write_all(&buffer[..read])
+                .map_err(|e| self.io(dest, e))?;
         }
         out.sync_all().map_err(|e| self.io(dest, e))?;
         Ok(hex::encode(hasher.finalize()))
@@ -316,7 +387,10 @@ impl LocalVault {
         let record = self.read_record(key)?;
         let path = self.object_path(key);
         if !path.exists() {
-            return Err(StoreError::NotFound { target: self.name(), key: key.to_string() });
+            return Err(StoreError::NotFound {
+                target: self.name(),
+                key: key.to_string(),
+            });
         }
         let Some(record) = record else {
             return Err(StoreError::Protected {
@@ -336,7 +410,11 @@ impl LocalVault {
             return Err(StoreError::Protected {
                 target: self.name(),
                 key: key.to_string(),
-                detail: format!("{} retention until {}", record.retention_mode, record.retain_until.to_rfc3339()),
+                detail: format!(
+                    "{} retention until {}",
+                    record.retention_mode,
+                    record.retain_until.to_rfc3339()
+                ),
             });
         }
         fs::remove_file(&path).map_err(|e| self.io(&path, e))?;
@@ -346,22 +424,48 @@ impl LocalVault {
 
     fn preflight_blocking(&self) -> PreflightReport {
         let mut checks = Vec::new();
-        let existing = self.root.ancestors().find(|p| p.exists()).map(Path::to_path_buf);
+        let existing = self
+            .root
+            .ancestors()
+            .find(|p| p.exists())
+            .map(Path::to_path_buf);
         let (status, detail) = match &existing {
-            Some(dir) if dir == &self.root && !self.root.is_dir() => {
-                (CheckStatus::Fail, format!("{} exists and is not a directory", self.root.display()))
-            }
+            Some(dir) if dir == &self.root && !self.root.is_dir() => (
+                CheckStatus::Fail,
+                format!("{} exists and is not a directory", self.root.display()),
+            ),
             Some(dir) => match fs::metadata(dir) {
-                Ok(meta) if meta.permissions().readonly() => {
-                    (CheckStatus::Fail, format!("{} is not writable", dir.display()))
-                }
-                Ok(_) if dir == &self.root => (CheckStatus::Pass, format!("{} is a directory", dir.display())),
-                Ok(_) => (CheckStatus::Pass, format!("{} will be created under {}", self.root.display(), dir.display())),
-                Err(e) => (CheckStatus::Fail, format!("cannot inspect {}: {e}", dir.display())),
+                Ok(meta) if meta.permissions().readonly() => (
+                    CheckStatus::Fail,
+                    format!("{} is not writable", dir.display()),
+                ),
+                Ok(_) if dir == &self.root => (
+                    CheckStatus::Pass,
+                    format!("{} is a directory", dir.display()),
+                ),
+                Ok(_) => (
+                    CheckStatus::Pass,
+                    format!(
+                        "{} will be created under {}",
+                        self.root.display(),
+                        dir.display()
+                    ),
+                ),
+                Err(e) => (
+                    CheckStatus::Fail,
+                    format!("cannot inspect {}: {e}", dir.display()),
+                ),
             },
-            None => (CheckStatus::Fail, format!("no existing parent directory for {}", self.root.display())),
+            None => (
+                CheckStatus::Fail,
+                format!("no existing parent directory for {}", self.root.display()),
+            ),
         };
-        checks.push(PreflightCheck { name: "vault_directory".into(), status, detail });
+        checks.push(PreflightCheck {
+            name: "vault_directory".into(),
+            status,
+            detail,
+        });
         checks.push(PreflightCheck {
             name: "worm_enforcement".into(),
             status: CheckStatus::Warn,
@@ -371,7 +475,11 @@ impl LocalVault {
                      enforcement: tool. Use a SnapLock/WORM volume for store-enforced retention."
                 .into(),
         });
-        PreflightReport { target: self.name(), checks, enforcement: Enforcement::Tool }
+        PreflightReport {
+            target: self.name(),
+            checks,
+            enforcement: Enforcement::Tool,
+        }
     }
 }
 
@@ -390,7 +498,10 @@ async fn blocking<T: Send + 'static>(
 
 impl LocalVault {
     fn clone_handle(&self) -> LocalVault {
-        LocalVault { target: self.target.clone(), root: self.root.clone() }
+        LocalVault {
+            target: self.target.clone(),
+            root: self.root.clone(),
+        }
     }
 }
 
@@ -405,7 +516,11 @@ impl ImmutableStore for LocalVault {
         blocking(move || Ok(vault.preflight_blocking())).await
     }
 
-    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         // The progress callback borrows from the caller, so this runs inline (in a
         // block_in_place section) rather than on a detached blocking thread.
         tokio::task::block_in_place(|| self.put_blocking(object, progress))
@@ -423,13 +538,23 @@ impl ImmutableStore for LocalVault {
         blocking(move || vault.list_blocking(&prefix)).await
     }
 
-    async fn set_legal_hold(&self, key: &str, _version_id: Option<&str>, hold: bool) -> Result<StoredObject, StoreError> {
+    async fn set_legal_hold(
+        &self,
+        key: &str,
+        _version_id: Option<&str>,
+        hold: bool,
+    ) -> Result<StoredObject, StoreError> {
         let vault = self.clone_handle();
         let key = key.to_string();
         blocking(move || vault.set_hold_blocking(&key, hold)).await
     }
 
-    async fn download(&self, key: &str, _version_id: Option<&str>, dest: &Path) -> Result<String, StoreError> {
+    async fn download(
+        &self,
+        key: &str,
+        _version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<String, StoreError> {
         let vault = self.clone_handle();
         let key = key.to_string();
         let dest = dest.to_path_buf();

@@ -162,15 +162,37 @@ pub enum StoreError {
     #[error("object {key} not found in {target}")]
     NotFound { target: String, key: String },
     #[error("object {key} in {target} is protected: {detail}")]
-    Protected { target: String, key: String, detail: String },
+    Protected {
+        target: String,
+        key: String,
+        detail: String,
+    },
     #[error("{target} did not honour the request for {key}: {detail}")]
-    NotHonoured { target: String, key: String, detail: String },
+    NotHonoured {
+        target: String,
+        key: String,
+        detail: String,
+    },
     #[error("checksum mismatch for {key} in {target}: expected {expected}, store has {found}")]
-    ChecksumMismatch { target: String, key: String, expected: String, found: String },
+    ChecksumMismatch {
+        target: String,
+        key: String,
+        expected: String,
+        found: String,
+    },
     #[error("{operation} failed on {target}{}: {message}", key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default())]
-    Cloud { target: String, operation: String, key: Option<String>, message: String },
+    Cloud {
+        target: String,
+        operation: String,
+        key: Option<String>,
+        message: String,
+    },
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, #[source] source: std::io::Error },
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Config(String),
     /// A [`WriteGate`] closed: the object was not written.
@@ -209,10 +231,16 @@ impl WriteGate {
     /// Wait until the gate opens (`Ok`) or closes ([`StoreError::Withheld`] naming `key`).
     pub async fn wait(&self, key: &str) -> Result<(), StoreError> {
         let mut receiver = self.0.clone();
-        let state = receiver.wait_for(|state| *state != GateState::Waiting).await.map(|state| state.clone());
+        let state = receiver
+            .wait_for(|state| *state != GateState::Waiting)
+            .await
+            .map(|state| state.clone());
         match state {
             Ok(GateState::Open) => Ok(()),
-            Ok(GateState::Closed(reason)) => Err(StoreError::Withheld { key: key.to_string(), reason }),
+            Ok(GateState::Closed(reason)) => Err(StoreError::Withheld {
+                key: key.to_string(),
+                reason,
+            }),
             _ => Err(StoreError::Withheld {
                 key: key.to_string(),
                 reason: "the check that had to pass before writing ended without a verdict".into(),
@@ -245,12 +273,21 @@ pub trait ImmutableStore: Send + Sync {
 
     /// Create-only write of one object with its lock, tags and metadata. Returns what the store
     /// reports right after the write. [`StoreError::AlreadyExists`] if the key exists.
-    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError>;
+    async fn put(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError>;
 
     /// [`ImmutableStore::put`] behind a [`WriteGate`]: nothing becomes an object before the gate
     /// opens. This default waits before starting; a store with invisible staging (S3 multipart
     /// parts, Azure staged blocks) sends them first and waits before committing.
-    async fn put_gated(&self, object: &PutObject<'_>, gate: &WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put_gated(
+        &self,
+        object: &PutObject<'_>,
+        gate: &WriteGate,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         gate.wait(&object.key).await?;
         self.put(object, progress).await
     }
@@ -272,7 +309,12 @@ pub trait ImmutableStore: Send + Sync {
     ) -> Result<StoredObject, StoreError>;
 
     /// Download one object version to `dest`, returning the SHA-256 of what was received.
-    async fn download(&self, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError>;
+    async fn download(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<String, StoreError>;
 
     /// Try to delete one object version. While it is locked or held the store must refuse with
     /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
@@ -310,7 +352,10 @@ mod tests {
             async move { gate.wait("a").await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        assert!(!waiting.is_finished(), "the gate let a write through before it was opened");
+        assert!(
+            !waiting.is_finished(),
+            "the gate let a write through before it was opened"
+        );
         keeper.open();
         assert!(waiting.await.unwrap().is_ok());
         assert!(gate.wait("b").await.is_ok(), "an open gate stays open");
@@ -318,10 +363,16 @@ mod tests {
         let (keeper, gate) = WriteGate::new();
         keeper.close("the bundle did not verify");
         let error = gate.wait("k").await.unwrap_err();
-        assert_eq!(error.to_string(), "k was not written: the bundle did not verify");
+        assert_eq!(
+            error.to_string(),
+            "k was not written: the bundle did not verify"
+        );
 
         let (keeper, gate) = WriteGate::new();
         drop(keeper);
-        assert!(matches!(gate.wait("k").await, Err(StoreError::Withheld { .. })), "an undecided gate must not open");
+        assert!(
+            matches!(gate.wait("k").await, Err(StoreError::Withheld { .. })),
+            "an undecided gate must not open"
+        );
     }
 }

@@ -77,12 +77,13 @@ impl TrustRoot {
             });
         }
         if let (Some(from), Some(until)) = (valid_from, valid_until)
-            && until < from {
-                return Err(TrustError::InvalidTrustRoot {
-                    what: format!("trust root {key_id:?}"),
-                    reason: "valid_until is before valid_from".into(),
-                });
-            }
+            && until < from
+        {
+            return Err(TrustError::InvalidTrustRoot {
+                what: format!("trust root {key_id:?}"),
+                reason: "valid_until is before valid_from".into(),
+            });
+        }
         Ok(Self {
             schema_version: TRUST_ROOT_SCHEMA.into(),
             product: "CAVRA".into(),
@@ -165,21 +166,23 @@ impl TrustRoot {
             }
             RootStatus::Active => {
                 if let Some(from) = from
-                    && signed_at < from {
-                        return Err(TrustError::NotYetValid {
-                            key_id: self.key_id.clone(),
-                            signed_at: format_timestamp(signed_at),
-                            valid_from: show(&self.valid_from),
-                        });
-                    }
+                    && signed_at < from
+                {
+                    return Err(TrustError::NotYetValid {
+                        key_id: self.key_id.clone(),
+                        signed_at: format_timestamp(signed_at),
+                        valid_from: show(&self.valid_from),
+                    });
+                }
                 if let Some(until) = until
-                    && signed_at > until {
-                        return Err(TrustError::Expired {
-                            key_id: self.key_id.clone(),
-                            signed_at: format_timestamp(signed_at),
-                            valid_until: show(&self.valid_until),
-                        });
-                    }
+                    && signed_at > until
+                {
+                    return Err(TrustError::Expired {
+                        key_id: self.key_id.clone(),
+                        signed_at: format_timestamp(signed_at),
+                        valid_until: show(&self.valid_until),
+                    });
+                }
                 Ok(())
             }
         }
@@ -311,13 +314,14 @@ impl TrustStore {
                 key_id: key_id.to_string(),
             })?;
         if let Some(found) = fingerprint
-            && found != root.public_key_sha256 {
-                return Err(TrustError::FingerprintMismatch {
-                    key_id: key_id.to_string(),
-                    expected: root.public_key_sha256.clone(),
-                    found: found.to_string(),
-                });
-            }
+            && found != root.public_key_sha256
+        {
+            return Err(TrustError::FingerprintMismatch {
+                key_id: key_id.to_string(),
+                expected: root.public_key_sha256.clone(),
+                found: found.to_string(),
+            });
+        }
         let key = root.check()?;
         root.admits(signed_at)?;
         key.verify_b64(key_id, message, signature_b64)?;

@@ -65,7 +65,9 @@ pub struct SecretKey(Arc<Vec<u8>>);
 
 impl SecretKey {
     pub fn from_base64(value: &str) -> Result<SecretKey, AuthError> {
-        B64.decode(value.trim()).map(|k| SecretKey(Arc::new(k))).map_err(|_| AuthError::BadKey)
+        B64.decode(value.trim())
+            .map(|k| SecretKey(Arc::new(k)))
+            .map_err(|_| AuthError::BadKey)
     }
 }
 
@@ -84,11 +86,15 @@ impl SecretString {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("the Azure account key is not valid base64 (check AZURE_STORAGE_KEY or the AccountKey of AZURE_STORAGE_CONNECTION_STRING)")]
+    #[error(
+        "the Azure account key is not valid base64 (check AZURE_STORAGE_KEY or the AccountKey of AZURE_STORAGE_CONNECTION_STRING)"
+    )]
     BadKey,
     #[error("AZURE_STORAGE_CONNECTION_STRING has neither AccountKey nor SharedAccessSignature")]
     ConnectionStringIncomplete,
-    #[error("AZURE_STORAGE_CONNECTION_STRING names account {found:?} but the target's account is {expected:?}")]
+    #[error(
+        "AZURE_STORAGE_CONNECTION_STRING names account {found:?} but the target's account is {expected:?}"
+    )]
     AccountMismatch { expected: String, found: String },
     #[error("could not create Entra ID credentials: {0}")]
     Identity(String),
@@ -107,22 +113,33 @@ pub fn auth_from_env(account: &str) -> Result<AzureAuth, AuthError> {
         return from_connection_string(&conn, account);
     }
     if let Some(key) = var("AZURE_STORAGE_KEY") {
-        return Ok(AzureAuth::SharedKey { account: account.to_string(), key: SecretKey::from_base64(&key)? });
+        return Ok(AzureAuth::SharedKey {
+            account: account.to_string(),
+            key: SecretKey::from_base64(&key)?,
+        });
     }
     if let Some(sas) = var("AZURE_STORAGE_SAS_TOKEN") {
-        return Ok(AzureAuth::Sas(SecretString::new(sas.trim_start_matches('?').to_string())));
+        return Ok(AzureAuth::Sas(SecretString::new(
+            sas.trim_start_matches('?').to_string(),
+        )));
     }
     let identity = |e: azure_core::Error| AuthError::Identity(e.to_string());
-    let credential: Arc<dyn TokenCredential> =
-        if let (Some(tenant), Some(client), Some(secret)) = (var("AZURE_TENANT_ID"), var("AZURE_CLIENT_ID"), var("AZURE_CLIENT_SECRET")) {
-            azure_identity::ClientSecretCredential::new(&tenant, client, secret.into(), None).map_err(identity)?
-        } else if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
-            azure_identity::WorkloadIdentityCredential::new(None).map_err(identity)?
-        } else if var("IDENTITY_ENDPOINT").is_some() || var("WORMVAULT_AZURE_MANAGED_IDENTITY").as_deref() == Some("1") {
-            azure_identity::ManagedIdentityCredential::new(None).map_err(identity)?
-        } else {
-            azure_identity::DeveloperToolsCredential::new(None).map_err(identity)?
-        };
+    let credential: Arc<dyn TokenCredential> = if let (Some(tenant), Some(client), Some(secret)) = (
+        var("AZURE_TENANT_ID"),
+        var("AZURE_CLIENT_ID"),
+        var("AZURE_CLIENT_SECRET"),
+    ) {
+        azure_identity::ClientSecretCredential::new(&tenant, client, secret.into(), None)
+            .map_err(identity)?
+    } else if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        azure_identity::WorkloadIdentityCredential::new(None).map_err(identity)?
+    } else if var("IDENTITY_ENDPOINT").is_some()
+        || var("WORMVAULT_AZURE_MANAGED_IDENTITY").as_deref() == Some("1")
+    {
+        azure_identity::ManagedIdentityCredential::new(None).map_err(identity)?
+    } else {
+        azure_identity::DeveloperToolsCredential::new(None).map_err(identity)?
+    };
     Ok(AzureAuth::Token(credential))
 }
 
@@ -142,11 +159,17 @@ fn from_connection_string(conn: &str, account: &str) -> Result<AzureAuth, AuthEr
     }
     if let Some(found) = &name {
         if found != account {
-            return Err(AuthError::AccountMismatch { expected: account.to_string(), found: found.clone() });
+            return Err(AuthError::AccountMismatch {
+                expected: account.to_string(),
+                found: found.clone(),
+            });
         }
     }
     if let Some(key) = key {
-        return Ok(AzureAuth::SharedKey { account: account.to_string(), key: SecretKey::from_base64(&key)? });
+        return Ok(AzureAuth::SharedKey {
+            account: account.to_string(),
+            key: SecretKey::from_base64(&key)?,
+        });
     }
     if let Some(sas) = sas {
         return Ok(AzureAuth::Sas(SecretString::new(sas)));
@@ -177,8 +200,17 @@ pub fn string_to_sign(
     query_pairs: &[(String, String)],
     headers: &[(String, String)],
 ) -> String {
-    let lower: Vec<(String, &str)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
-    let get = |name: &str| lower.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or("");
+    let lower: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+        .collect();
+    let get = |name: &str| {
+        lower
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or("")
+    };
     let mut out = method.to_ascii_uppercase();
     for name in SIGNED_HEADERS {
         out.push('\n');
@@ -190,7 +222,12 @@ pub fn string_to_sign(
     let mut ms: Vec<(String, String)> = lower
         .iter()
         .filter(|(k, _)| k.starts_with("x-ms-"))
-        .map(|(k, v)| (k.clone(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
         .collect();
     ms.sort();
     for (k, v) in ms {
@@ -203,9 +240,13 @@ pub fn string_to_sign(
     out.push('/');
     out.push_str(account);
     out.push_str(path);
-    let mut params: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
+    let mut params: std::collections::BTreeMap<String, Vec<&str>> =
+        std::collections::BTreeMap::new();
     for (k, v) in query_pairs {
-        params.entry(k.to_ascii_lowercase()).or_default().push(v.as_str());
+        params
+            .entry(k.to_ascii_lowercase())
+            .or_default()
+            .push(v.as_str());
     }
     for (k, mut values) in params {
         values.sort_unstable();
@@ -220,14 +261,17 @@ pub fn string_to_sign(
 /// HMAC-SHA256 of the string-to-sign, base64.
 pub fn sign(key: &SecretKey, string_to_sign: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&key.0)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(string_to_sign.as_bytes());
     B64.encode(mac.finalize().into_bytes())
 }
 
 /// RFC 1123 date for `x-ms-date`.
 pub fn rfc1123_now() -> String {
-    chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 /// Per-try pipeline policy: stamps `x-ms-date` and signs with Shared Key. Added through
@@ -247,23 +291,49 @@ impl std::fmt::Debug for SharedKeyPolicy {
 
 #[async_trait]
 impl Policy for SharedKeyPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         request.insert_header("x-ms-date", rfc1123_now());
-        let mut headers: Vec<(String, String)> =
-            request.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.as_str().to_string())).collect();
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        let mut headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.as_str().to_string()))
+            .collect();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        {
             // The transport derives Content-Length from the body; sign the same value.
             let len = request.body().len().unwrap_or(0);
             headers.push(("content-length".to_string(), len.to_string()));
         }
         let url = request.url();
-        let query: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let text = string_to_sign(request.method().as_ref(), &self.account, url.path(), &query, &headers);
+        let query: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let text = string_to_sign(
+            request.method().as_ref(),
+            &self.account,
+            url.path(),
+            &query,
+            &headers,
+        );
         let signature = sign(&self.key, &text);
-        request.insert_header("authorization", format!("SharedKey {}:{}", self.account, signature));
+        request.insert_header(
+            "authorization",
+            format!("SharedKey {}:{}", self.account, signature),
+        );
         match next.split_first() {
             Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(azure_core::error::ErrorKind::Other, "pipeline ended before the transport")),
+            None => Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Other,
+                "pipeline ended before the transport",
+            )),
         }
     }
 }
@@ -282,19 +352,31 @@ impl std::fmt::Debug for SasPolicy {
 
 #[async_trait]
 impl Policy for SasPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         let url = request.url_mut();
-        let existing: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let sas: Vec<(String, String)> = url::form_urlencoded::parse(self.token.expose().as_bytes())
+        let existing: Vec<(String, String)> = url
+            .query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .filter(|(k, _)| !existing.iter().any(|(e, _)| e == k))
             .collect();
+        let sas: Vec<(String, String)> =
+            url::form_urlencoded::parse(self.token.expose().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .filter(|(k, _)| !existing.iter().any(|(e, _)| e == k))
+                .collect();
         if !sas.is_empty() {
             url.query_pairs_mut().extend_pairs(sas);
         }
         match next.split_first() {
             Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(azure_core::error::ErrorKind::Other, "pipeline ended before the transport")),
+            None => Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Other,
+                "pipeline ended before the transport",
+            )),
         }
     }
 }
@@ -311,7 +393,10 @@ mod tests {
         let headers: Vec<(String, String)> = [
             ("x-ms-version", "2021-10-04"),
             ("x-ms-date", "Sun, 22 Nov 2026 07:00:00 GMT"),
-            ("x-ms-immutability-policy-until-date", "Fri, 20 Nov 2033 07:00:00 GMT"),
+            (
+                "x-ms-immutability-policy-until-date",
+                "Fri, 20 Nov 2033 07:00:00 GMT",
+            ),
             ("x-ms-immutability-policy-mode", "Locked"),
             ("Content-Length", "0"),
         ]
@@ -319,24 +404,64 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let query = vec![("comp".to_string(), "immutabilityPolicies".to_string())];
-        let text = string_to_sign("PUT", "devstoreaccount1", "/devstoreaccount1/evidence/s1/a%20b.json", &query, &headers);
-        assert!(text.ends_with("\n/devstoreaccount1/devstoreaccount1/evidence/s1/a%20b.json\ncomp:immutabilityPolicies"));
-        assert!(text.starts_with("PUT\n\n\n\n"), "empty Content-Length for 0: {text:?}");
+        let text = string_to_sign(
+            "PUT",
+            "devstoreaccount1",
+            "/devstoreaccount1/evidence/s1/a%20b.json",
+            &query,
+            &headers,
+        );
+        assert!(text.ends_with(
+            "\n/devstoreaccount1/devstoreaccount1/evidence/s1/a%20b.json\ncomp:immutabilityPolicies"
+        ));
+        assert!(
+            text.starts_with("PUT\n\n\n\n"),
+            "empty Content-Length for 0: {text:?}"
+        );
         let key = SecretKey::from_base64(AZURITE_DEV_KEY).unwrap();
-        assert_eq!(sign(&key, &text), "UIgixVK/9dJExTBaYil2Kh1GmwavzHDFtMHumF4UVFk=");
+        assert_eq!(
+            sign(&key, &text),
+            "UIgixVK/9dJExTBaYil2Kh1GmwavzHDFtMHumF4UVFk="
+        );
         // Any change to a signed part changes the signature.
-        let other = string_to_sign("PUT", "devstoreaccount1", "/devstoreaccount1/evidence/s1/a%20c.json", &query, &headers);
-        assert_ne!(sign(&key, &other), "UIgixVK/9dJExTBaYil2Kh1GmwavzHDFtMHumF4UVFk=");
+        let other = string_to_sign(
+            "PUT",
+            "devstoreaccount1",
+            "/devstoreaccount1/evidence/s1/a%20c.json",
+            &query,
+            &headers,
+        );
+        assert_ne!(
+            sign(&key, &other),
+            "UIgixVK/9dJExTBaYil2Kh1GmwavzHDFtMHumF4UVFk="
+        );
     }
 
     #[test]
     fn connection_string_parsing() {
-        let conn = format!("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_DEV_KEY};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;");
-        assert!(matches!(from_connection_string(&conn, "devstoreaccount1"), Ok(AzureAuth::SharedKey { .. })));
-        assert!(matches!(from_connection_string(&conn, "other"), Err(AuthError::AccountMismatch { .. })));
-        assert!(matches!(from_connection_string("AccountName=a;SharedAccessSignature=?sv=1&sig=x", "a"), Ok(AzureAuth::Sas(_))));
-        assert!(matches!(from_connection_string("AccountName=a", "a"), Err(AuthError::ConnectionStringIncomplete)));
-        assert!(matches!(from_connection_string("AccountName=a;AccountKey=!!!", "a"), Err(AuthError::BadKey)));
+        let conn = format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_DEV_KEY};BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+        );
+        assert!(matches!(
+            from_connection_string(&conn, "devstoreaccount1"),
+            Ok(AzureAuth::SharedKey { .. })
+        ));
+        assert!(matches!(
+            from_connection_string(&conn, "other"),
+            Err(AuthError::AccountMismatch { .. })
+        ));
+        assert!(matches!(
+            from_connection_string("AccountName=a;SharedAccessSignature=?sv=1&sig=x", "a"),
+            Ok(AzureAuth::Sas(_))
+        ));
+        assert!(matches!(
+            from_connection_string("AccountName=a", "a"),
+            Err(AuthError::ConnectionStringIncomplete)
+        ));
+        assert!(matches!(
+            from_connection_string("AccountName=a;AccountKey=!!!", "a"),
+            Err(AuthError::BadKey)
+        ));
         // Secrets never show in Debug output.
         let auth = from_connection_string(&conn, "devstoreaccount1").unwrap();
         assert!(!format!("{auth:?}").contains("Eby8"));

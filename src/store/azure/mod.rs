@@ -21,8 +21,9 @@ use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, Etag, RequestContent, Url};
 use azure_core::time::OffsetDateTime;
 use azure_storage_blob::models::{
-    BlobClientDeleteOptions, BlobClientGetPropertiesOptions, BlobClientGetTagsOptions, BlobClientSetImmutabilityPolicyOptions,
-    BlobClientSetLegalHoldOptions, BlobContainerClientListBlobsOptions, BlockBlobClientCommitBlockListOptions,
+    BlobClientDeleteOptions, BlobClientGetPropertiesOptions, BlobClientGetTagsOptions,
+    BlobClientSetImmutabilityPolicyOptions, BlobClientSetLegalHoldOptions,
+    BlobContainerClientListBlobsOptions, BlockBlobClientCommitBlockListOptions,
     BlockBlobClientStageBlockOptions, BlockLookupList, ImmutabilityPolicyMode,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
@@ -36,8 +37,8 @@ use sha2::Sha256;
 pub use auth::{AzureAuth, auth_from_env};
 
 use super::{
-    CheckStatus, Enforcement, ImmutableStore, PreflightCheck, PreflightOptions, PreflightReport, Progress, PutObject,
-    RetentionMode, StoreError, StoredObject, Target, WriteGate,
+    CheckStatus, Enforcement, ImmutableStore, PreflightCheck, PreflightOptions, PreflightReport,
+    Progress, PutObject, RetentionMode, StoreError, StoredObject, Target, WriteGate,
 };
 
 /// The `x-ms-version` every request carries. Pinned (not the crate default) so requests are
@@ -59,7 +60,10 @@ pub struct AzureOptions {
 
 impl Default for AzureOptions {
     fn default() -> Self {
-        AzureOptions { block_size: 8 * 1024 * 1024, concurrency: 4 }
+        AzureOptions {
+            block_size: 8 * 1024 * 1024,
+            concurrency: 4,
+        }
     }
 }
 
@@ -84,14 +88,26 @@ impl std::fmt::Debug for AzureStore {
     }
 }
 
-fn cloud(target: &Target, operation: &str, key: Option<&str>, message: impl Into<String>) -> StoreError {
-    StoreError::Cloud { target: target.to_string(), operation: operation.to_string(), key: key.map(str::to_string), message: message.into() }
+fn cloud(
+    target: &Target,
+    operation: &str,
+    key: Option<&str>,
+    message: impl Into<String>,
+) -> StoreError {
+    StoreError::Cloud {
+        target: target.to_string(),
+        operation: operation.to_string(),
+        key: key.map(str::to_string),
+        message: message.into(),
+    }
 }
 
 /// HTTP status and Azure error code of a failed call, if it got a response.
 fn status_of(err: &azure_core::Error) -> (Option<u16>, Option<String>) {
     match err.kind() {
-        ErrorKind::HttpResponse { status, error_code, .. } => (Some(u16::from(*status)), error_code.clone()),
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => (Some(u16::from(*status)), error_code.clone()),
         _ => (None, None),
     }
 }
@@ -105,7 +121,8 @@ fn describe(err: &azure_core::Error) -> String {
 }
 
 fn to_offset(when: DateTime<Utc>) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::from_unix_timestamp(when.timestamp()).map_err(|e| format!("date {when} out of range: {e}"))
+    OffsetDateTime::from_unix_timestamp(when.timestamp())
+        .map_err(|e| format!("date {when} out of range: {e}"))
 }
 
 #[cfg(test)]
@@ -117,13 +134,18 @@ fn from_offset(when: OffsetDateTime) -> Option<DateTime<Utc>> {
 /// never shorter than asked.
 fn ceil_second(when: DateTime<Utc>) -> DateTime<Utc> {
     let floor = DateTime::<Utc>::from_timestamp(when.timestamp(), 0).unwrap_or(when);
-    if floor < when { floor + chrono::Duration::seconds(1) } else { floor }
+    if floor < when {
+        floor + chrono::Duration::seconds(1)
+    } else {
+        floor
+    }
 }
 
 /// Azure metadata names must be C# identifiers.
 fn valid_metadata_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Azure metadata names are C# identifiers, so the plan's `bundle-path` is stored as
@@ -137,17 +159,22 @@ fn metadata_name(name: &str) -> String {
 fn valid_tag(text: &str, max: usize, allow_empty: bool) -> bool {
     (allow_empty || !text.is_empty())
         && text.chars().count() <= max
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || " +-./:=_".contains(c))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " +-./:=_".contains(c))
 }
 
 /// The `x-ms-tags` header: a URL-encoded query string (spaces as %20).
 fn tags_header(tags: &BTreeMap<String, String>) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(tags.iter()).finish().replace('+', "%20")
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(tags.iter())
+        .finish()
+        .replace('+', "%20")
 }
 
 /// Sends `Accept: application/xml` (the Blob service's error and listing format) where the crate
 /// leaves the HTTP client's `*/*`, as the official Python SDK does; found by the
-/// wire-conformance test (tests/azure.rs).
+/// wire-conformance test (tests/it/azure.rs).
 #[derive(Debug)]
 struct AcceptXml;
 
@@ -159,12 +186,19 @@ impl azure_core::http::policies::Policy for AcceptXml {
         request: &mut azure_core::http::Request,
         next: &[Arc<dyn azure_core::http::policies::Policy>],
     ) -> azure_core::http::policies::PolicyResult {
-        if request.headers().get_optional_str(&azure_core::http::headers::ACCEPT).is_none() {
+        if request
+            .headers()
+            .get_optional_str(&azure_core::http::headers::ACCEPT)
+            .is_none()
+        {
             request.insert_header("accept", "application/xml");
         }
         match next.split_first() {
             Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(ErrorKind::Other, "pipeline ended before the transport")),
+            None => Err(azure_core::Error::with_message(
+                ErrorKind::Other,
+                "pipeline ended before the transport",
+            )),
         }
     }
 }
@@ -175,18 +209,37 @@ impl AzureStore {
     pub fn from_env(target: Target) -> Result<AzureStore, StoreError> {
         let account = match &target {
             Target::Azure { account, .. } => account.clone(),
-            other => return Err(StoreError::Config(format!("{other} is not an Azure target"))),
+            other => {
+                return Err(StoreError::Config(format!(
+                    "{other} is not an Azure target"
+                )));
+            }
         };
         let auth = auth_from_env(&account).map_err(|e| StoreError::Config(e.to_string()))?;
         AzureStore::new(target, auth, AzureOptions::default())
     }
 
     /// A store for `target` with explicit credentials and options.
-    pub fn new(target: Target, auth: AzureAuth, options: AzureOptions) -> Result<AzureStore, StoreError> {
-        let Target::Azure { endpoint, account, container, .. } = &target else {
-            return Err(StoreError::Config(format!("{target} is not an Azure target")));
+    pub fn new(
+        target: Target,
+        auth: AzureAuth,
+        options: AzureOptions,
+    ) -> Result<AzureStore, StoreError> {
+        let Target::Azure {
+            endpoint,
+            account,
+            container,
+            ..
+        } = &target
+        else {
+            return Err(StoreError::Config(format!(
+                "{target} is not an Azure target"
+            )));
         };
-        if options.block_size == 0 || options.block_size > 4000 * 1024 * 1024 || options.concurrency == 0 {
+        if options.block_size == 0
+            || options.block_size > 4000 * 1024 * 1024
+            || options.concurrency == 0
+        {
             return Err(StoreError::Config(format!(
                 "invalid Azure upload options: block size {} (1 B..4000 MiB) and concurrency {} (≥ 1)",
                 options.block_size, options.concurrency
@@ -197,25 +250,46 @@ impl AzureStore {
         let mut container_url = endpoint_url.clone();
         container_url
             .path_segments_mut()
-            .map_err(|_| StoreError::Config(format!("invalid Azure endpoint {endpoint}: not a base URL")))?
+            .map_err(|_| {
+                StoreError::Config(format!("invalid Azure endpoint {endpoint}: not a base URL"))
+            })?
             .pop_if_empty()
             .push(container);
         let mut client_options = ClientOptions::default();
         client_options.per_try_policies.push(Arc::new(AcceptXml));
         let mut credential = None;
         match &auth {
-            AzureAuth::SharedKey { account: signer, key } => {
-                client_options.per_try_policies.push(Arc::new(auth::SharedKeyPolicy { account: signer.clone(), key: key.clone() }));
+            AzureAuth::SharedKey {
+                account: signer,
+                key,
+            } => {
+                client_options
+                    .per_try_policies
+                    .push(Arc::new(auth::SharedKeyPolicy {
+                        account: signer.clone(),
+                        key: key.clone(),
+                    }));
             }
-            AzureAuth::Sas(token) => client_options.per_try_policies.push(Arc::new(auth::SasPolicy { token: token.clone() })),
+            AzureAuth::Sas(token) => {
+                client_options
+                    .per_try_policies
+                    .push(Arc::new(auth::SasPolicy {
+                        token: token.clone(),
+                    }))
+            }
             AzureAuth::Token(token) => credential = Some(token.clone()),
         }
         let client = BlobContainerClient::new(
             container_url,
             credential,
-            Some(BlobContainerClientOptions { client_options, version: API_VERSION.to_string() }),
+            Some(BlobContainerClientOptions {
+                client_options,
+                version: API_VERSION.to_string(),
+            }),
         )
-        .map_err(|e| StoreError::Config(format!("cannot create an Azure client for {target}: {e}")))?;
+        .map_err(|e| {
+            StoreError::Config(format!("cannot create an Azure client for {target}: {e}"))
+        })?;
         Ok(AzureStore {
             account: account.clone(),
             container_name: container.clone(),
@@ -230,7 +304,11 @@ impl AzureStore {
 
     /// What receipts of uploads through this store will say (after preflight).
     pub fn enforcement(&self) -> Enforcement {
-        self.enforcement.read().ok().and_then(|e| *e).unwrap_or(Enforcement::Store)
+        self.enforcement
+            .read()
+            .ok()
+            .and_then(|e| *e)
+            .unwrap_or(Enforcement::Store)
     }
 
     fn blob(&self, key: &str) -> BlobClient {
@@ -238,7 +316,11 @@ impl AzureStore {
     }
 
     fn check_key(&self, key: &str) -> Result<(), StoreError> {
-        if key.is_empty() || key.len() > 1024 || key.ends_with('/') || key.split('/').any(|s| s == "." || s == "..") {
+        if key.is_empty()
+            || key.len() > 1024
+            || key.ends_with('/')
+            || key.split('/').any(|s| s == "." || s == "..")
+        {
             return Err(StoreError::Config(format!(
                 "invalid blob name {key:?} for {}: 1-1024 characters, no trailing '/', no '.' or '..' segments",
                 self.target
@@ -247,19 +329,41 @@ impl AzureStore {
         Ok(())
     }
 
-    async fn head_version(&self, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
+    async fn head_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<StoredObject>, StoreError> {
         self.check_key(key)?;
         let blob = self.blob(key);
-        let options = BlobClientGetPropertiesOptions { version_id: version_id.map(str::to_string), ..Default::default() };
+        let options = BlobClientGetPropertiesOptions {
+            version_id: version_id.map(str::to_string),
+            ..Default::default()
+        };
         let response = match blob.get_properties(Some(options)).await {
             Ok(r) => r,
             Err(e) if status_of(&e).0 == Some(404) => return Ok(None),
-            Err(e) => return Err(cloud(&self.target, "Get Blob Properties", Some(key), describe(&e))),
+            Err(e) => {
+                return Err(cloud(
+                    &self.target,
+                    "Get Blob Properties",
+                    Some(key),
+                    describe(&e),
+                ));
+            }
         };
         let headers = response.headers();
-        let header = |name: &'static str| headers.get_optional_str(&azure_core::http::headers::HeaderName::from_static(name)).map(str::to_string);
-        let size = header("content-length").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let md5 = header("content-md5").and_then(|v| B64.decode(v).ok()).map(hex::encode);
+        let header = |name: &'static str| {
+            headers
+                .get_optional_str(&azure_core::http::headers::HeaderName::from_static(name))
+                .map(str::to_string)
+        };
+        let size = header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let md5 = header("content-md5")
+            .and_then(|v| B64.decode(v).ok())
+            .map(hex::encode);
         let mut metadata = BTreeMap::new();
         for (name, value) in headers.iter() {
             if let Some(meta) = name.as_str().strip_prefix("x-ms-meta-") {
@@ -269,7 +373,10 @@ impl AzureStore {
         let retain_until = header("x-ms-immutability-policy-until-date")
             .and_then(|v| DateTime::parse_from_rfc2822(&v).ok())
             .map(|d| d.with_timezone(&Utc));
-        let retention_mode = match header("x-ms-immutability-policy-mode").map(|m| m.to_ascii_lowercase()).as_deref() {
+        let retention_mode = match header("x-ms-immutability-policy-mode")
+            .map(|m| m.to_ascii_lowercase())
+            .as_deref()
+        {
             Some("locked") => Some(RetentionMode::Compliance),
             Some("unlocked") => Some(RetentionMode::Governance),
             _ => None,
@@ -279,8 +386,12 @@ impl AzureStore {
         let legal_hold = header("x-ms-legal-hold")
             .map(|v| v.eq_ignore_ascii_case("true"))
             .or_else(|| header("x-ms-immutability-policy-until-date").map(|_| false));
-        let last_modified = header("last-modified").and_then(|v| DateTime::parse_from_rfc2822(&v).ok()).map(|d| d.with_timezone(&Utc));
-        let is_latest = header("x-ms-is-current-version").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(true);
+        let last_modified = header("last-modified")
+            .and_then(|v| DateTime::parse_from_rfc2822(&v).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let is_latest = header("x-ms-is-current-version")
+            .map(|v| v.eq_ignore_ascii_case("true"))
+            .unwrap_or(true);
         let stored = StoredObject {
             key: key.to_string(),
             version_id: header("x-ms-version-id"),
@@ -288,7 +399,11 @@ impl AzureStore {
             size,
             sha256: metadata.get(SHA256_METADATA).cloned(),
             md5,
-            retention_mode: if retain_until.is_some() { retention_mode } else { None },
+            retention_mode: if retain_until.is_some() {
+                retention_mode
+            } else {
+                None
+            },
             retain_until,
             legal_hold,
             tags: self.tags(key, version_id).await?,
@@ -300,8 +415,15 @@ impl AzureStore {
         Ok(Some(stored))
     }
 
-    async fn tags(&self, key: &str, version_id: Option<&str>) -> Result<BTreeMap<String, String>, StoreError> {
-        let options = BlobClientGetTagsOptions { version_id: version_id.map(str::to_string), ..Default::default() };
+    async fn tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let options = BlobClientGetTagsOptions {
+            version_id: version_id.map(str::to_string),
+            ..Default::default()
+        };
         let tags = self
             .blob(key)
             .get_tags(Some(options))
@@ -318,7 +440,12 @@ impl AzureStore {
 
     /// The create-only write behind [`ImmutableStore::put`] and [`ImmutableStore::put_gated`]:
     /// stage the blocks, wait for the gate if there is one, commit, lock, read back.
-    async fn write(&self, object: &PutObject<'_>, progress: Progress<'_>, gate: Option<&WriteGate>) -> Result<StoredObject, StoreError> {
+    async fn write(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+        gate: Option<&WriteGate>,
+    ) -> Result<StoredObject, StoreError> {
         self.check_key(&object.key)?;
         for (name, value) in &object.metadata {
             if !valid_metadata_name(&metadata_name(name)) {
@@ -327,14 +454,21 @@ impl AzureStore {
                     object.key
                 )));
             }
-            if name.eq_ignore_ascii_case(SHA256_METADATA) && !value.eq_ignore_ascii_case(&object.sha256) {
+            if name.eq_ignore_ascii_case(SHA256_METADATA)
+                && !value.eq_ignore_ascii_case(&object.sha256)
+            {
                 return Err(StoreError::Config(format!(
                     "metadata {SHA256_METADATA}={value} for {} contradicts the object's SHA-256 {}",
                     object.key, object.sha256
                 )));
             }
         }
-        if object.tags.len() > 10 || object.tags.iter().any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true)) {
+        if object.tags.len() > 10
+            || object
+                .tags
+                .iter()
+                .any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true))
+        {
             return Err(StoreError::Config(format!(
                 "blob index tags for {} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _",
                 object.key
@@ -342,91 +476,141 @@ impl AzureStore {
         }
         let enforcement = self.enforcement();
         if self.head_version(&object.key, None).await?.is_some() {
-            return Err(StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() });
+            return Err(StoreError::AlreadyExists {
+                target: self.target.to_string(),
+                key: object.key.clone(),
+            });
         }
         let (ids, md5) = self.stage_blocks(object, progress).await?;
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
         }
-        let mut metadata: HashMap<String, String> =
-            object.metadata.iter().filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA)).map(|(k, v)| (metadata_name(k), v.clone())).collect();
-        metadata.insert(SHA256_METADATA.to_string(), object.sha256.to_ascii_lowercase());
+        let mut metadata: HashMap<String, String> = object
+            .metadata
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA))
+            .map(|(k, v)| (metadata_name(k), v.clone()))
+            .collect();
+        metadata.insert(
+            SHA256_METADATA.to_string(),
+            object.sha256.to_ascii_lowercase(),
+        );
         let options = BlockBlobClientCommitBlockListOptions {
             if_none_match: Some(Etag::from("*")),
             blob_content_md5: Some(md5.to_vec()),
             blob_content_type: object.content_type.clone(),
             metadata: Some(metadata),
-            blob_tags_string: if object.tags.is_empty() { None } else { Some(tags_header(&object.tags)) },
+            blob_tags_string: if object.tags.is_empty() {
+                None
+            } else {
+                Some(tags_header(&object.tags))
+            },
             ..Default::default()
         };
-        let list = BlockLookupList { latest: Some(ids), ..Default::default() };
+        let list = BlockLookupList {
+            latest: Some(ids),
+            ..Default::default()
+        };
         let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
-            list.try_into().map_err(|e: azure_core::Error| cloud(&self.target, "Put Block List", Some(&object.key), e.to_string()))?;
+            list.try_into().map_err(|e: azure_core::Error| {
+                cloud(
+                    &self.target,
+                    "Put Block List",
+                    Some(&object.key),
+                    e.to_string(),
+                )
+            })?;
         let block = self.blob(&object.key).block_blob_client();
         if let Err(e) = block.commit_block_list(body, Some(options)).await {
             return Err(match status_of(&e) {
                 // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
                 // from some service versions).
-                (Some(409), Some(code)) if code == "BlobAlreadyExists" => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
-                (Some(412), _) => StoreError::AlreadyExists { target: self.target.to_string(), key: object.key.clone() },
-                _ => cloud(&self.target, "Put Block List", Some(&object.key), describe(&e)),
+                (Some(409), Some(code)) if code == "BlobAlreadyExists" => {
+                    StoreError::AlreadyExists {
+                        target: self.target.to_string(),
+                        key: object.key.clone(),
+                    }
+                }
+                (Some(412), _) => StoreError::AlreadyExists {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                },
+                _ => cloud(
+                    &self.target,
+                    "Put Block List",
+                    Some(&object.key),
+                    describe(&e),
+                ),
             });
         }
         self.lock(object, enforcement).await?;
-        let stored = self.head_version(&object.key, None).await?.ok_or_else(|| StoreError::NotHonoured {
-            target: self.target.to_string(),
-            key: object.key.clone(),
-            detail: "the blob is missing right after it was committed".to_string(),
-        })?;
+        let stored =
+            self.head_version(&object.key, None)
+                .await?
+                .ok_or_else(|| StoreError::NotHonoured {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                    detail: "the blob is missing right after it was committed".to_string(),
+                })?;
         self.verify(object, &md5, &stored, enforcement)?;
         Ok(stored)
     }
 
     /// Stage every block of `object.source`, verifying size and SHA-256 against the request, and
     /// return the block ids and the whole-blob MD5.
-    async fn stage_blocks(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<(Vec<Vec<u8>>, [u8; 16]), StoreError> {
+    async fn stage_blocks(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<(Vec<Vec<u8>>, [u8; 16]), StoreError> {
         let path = object.source.to_path_buf();
         let block_size = self.options.block_size;
-        let io_err = |source: std::io::Error| StoreError::Io { path: path.display().to_string(), source };
+        let io_err = |source: std::io::Error| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(&path).map_err(io_err)?;
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
         // The reader hashes (MD5 for Content-MD5, SHA-256 to prove we send what was planned) on
         // a blocking thread, both digests in parallel per block, and hands blocks over through a
         // bounded channel: memory stays at a few blocks whatever the file size.
-        let reader = tokio::task::spawn_blocking(move || -> Result<(u64, [u8; 16], String), std::io::Error> {
-            let mut file = std::io::BufReader::with_capacity(128 * 1024, file);
-            let mut md5 = md5::Md5::new();
-            let mut sha = Sha256::new();
-            let mut total = 0u64;
-            let mut index = 0u64;
-            loop {
-                let mut block = vec![0u8; block_size];
-                let mut filled = 0;
-                while filled < block_size {
-                    let end = (filled + 128 * 1024).min(block_size);
-                    let n = file.read(&mut block[filled..end])?;
-                    if n == 0 {
+        let reader = tokio::task::spawn_blocking(
+            move || -> Result<(u64, [u8; 16], String), std::io::Error> {
+                let mut file = std::io::BufReader::with_capacity(128 * 1024, file);
+                let mut md5 = md5::Md5::new();
+                let mut sha = Sha256::new();
+                let mut total = 0u64;
+                let mut index = 0u64;
+                loop {
+                    let mut block = vec![0u8; block_size];
+                    let mut filled = 0;
+                    while filled < block_size {
+                        let end = (filled + 128 * 1024).min(block_size);
+                        let n = file.read(&mut block[filled..end])?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
                         break;
                     }
-                    filled += n;
+                    block.truncate(filled);
+                    let data = bytes::Bytes::from(block);
+                    rayon::join(|| md5.update(&data), || sha.update(&data));
+                    total += filled as u64;
+                    if sender.blocking_send(Ok((index, data))).is_err() {
+                        break; // the uploader stopped (an error); it reports why
+                    }
+                    index += 1;
+                    if filled < block_size {
+                        break;
+                    }
                 }
-                if filled == 0 {
-                    break;
-                }
-                block.truncate(filled);
-                let data = bytes::Bytes::from(block);
-                rayon::join(|| md5.update(&data), || sha.update(&data));
-                total += filled as u64;
-                if sender.blocking_send(Ok((index, data))).is_err() {
-                    break; // the uploader stopped (an error); it reports why
-                }
-                index += 1;
-                if filled < block_size {
-                    break;
-                }
-            }
-            Ok((total, md5.finalize().into(), hex::encode(sha.finalize())))
-        });
+                Ok((total, md5.finalize().into(), hex::encode(sha.finalize())))
+            },
+        );
         let block = self.blob(&object.key).block_blob_client();
         let target = &self.target;
         let key = object.key.as_str();
@@ -435,7 +619,10 @@ impl AzureStore {
             .map(|item| {
                 let block = &block;
                 async move {
-                    let (index, data) = item.map_err(|source| StoreError::Io { path: object.source.display().to_string(), source })?;
+                    let (index, data) = item.map_err(|source| StoreError::Io {
+                        path: object.source.display().to_string(),
+                        source,
+                    })?;
                     // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes.
                     let id = format!("wormvault-{index:012}").into_bytes();
                     let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data);
@@ -459,7 +646,10 @@ impl AzureStore {
         let (total, md5, sha256) = reader
             .await
             .map_err(|e| cloud(&self.target, "read source", Some(key), e.to_string()))?
-            .map_err(|source| StoreError::Io { path: object.source.display().to_string(), source })?;
+            .map_err(|source| StoreError::Io {
+                path: object.source.display().to_string(),
+                source,
+            })?;
         if total != object.size {
             return Err(StoreError::ChecksumMismatch {
                 target: self.target.to_string(),
@@ -473,7 +663,9 @@ impl AzureStore {
                 target: self.target.to_string(),
                 key: key.to_string(),
                 expected: object.sha256.clone(),
-                found: format!("{sha256} (the source changed since it was hashed; nothing was committed)"),
+                found: format!(
+                    "{sha256} (the source changed since it was hashed; nothing was committed)"
+                ),
             });
         }
         let mut ids = ids;
@@ -483,7 +675,11 @@ impl AzureStore {
 
     /// Set the policy (and hold) on a just-committed blob. On a store that refuses, the error
     /// names the unlocked blob so the operator knows what exists.
-    async fn lock(&self, object: &PutObject<'_>, enforcement: Enforcement) -> Result<(), StoreError> {
+    async fn lock(
+        &self,
+        object: &PutObject<'_>,
+        enforcement: Enforcement,
+    ) -> Result<(), StoreError> {
         let blob = self.blob(&object.key);
         let until = ceil_second(object.lock.retain_until);
         let expiry = to_offset(until).map_err(StoreError::Config)?;
@@ -496,11 +692,21 @@ impl AzureStore {
         let current = self.head_version(&object.key, None).await?;
         let satisfied = current.as_ref().is_some_and(|c| {
             c.retain_until.is_some_and(|u| u >= until)
-                && (c.retention_mode == Some(object.lock.mode) || c.retention_mode == Some(RetentionMode::Compliance))
+                && (c.retention_mode == Some(object.lock.mode)
+                    || c.retention_mode == Some(RetentionMode::Compliance))
         });
         let held = current.as_ref().is_some_and(|c| c.legal_hold == Some(true));
-        let options = BlobClientSetImmutabilityPolicyOptions { immutability_policy_mode: Some(mode), ..Default::default() };
-        let result = if satisfied { Ok(()) } else { blob.set_immutability_policy(&expiry, Some(options)).await.map(|_| ()) };
+        let options = BlobClientSetImmutabilityPolicyOptions {
+            immutability_policy_mode: Some(mode),
+            ..Default::default()
+        };
+        let result = if satisfied {
+            Ok(())
+        } else {
+            blob.set_immutability_policy(&expiry, Some(options))
+                .await
+                .map(|_| ())
+        };
         if let Err(e) = result {
             if enforcement != Enforcement::Unconfirmed {
                 return Err(StoreError::NotHonoured {
@@ -515,12 +721,18 @@ impl AzureStore {
             tracing::warn!(key = %object.key, error = %describe(&e), "immutability policy not set (enforcement unconfirmed by the user's choice)");
         }
         if object.lock.legal_hold && !held {
-            if let Err(e) = blob.set_legal_hold(true, None::<BlobClientSetLegalHoldOptions>).await {
+            if let Err(e) = blob
+                .set_legal_hold(true, None::<BlobClientSetLegalHoldOptions>)
+                .await
+            {
                 if enforcement != Enforcement::Unconfirmed {
                     return Err(StoreError::NotHonoured {
                         target: self.target.to_string(),
                         key: object.key.clone(),
-                        detail: format!("Set Blob Legal Hold failed ({}); the blob was written without a legal hold", describe(&e)),
+                        detail: format!(
+                            "Set Blob Legal Hold failed ({}); the blob was written without a legal hold",
+                            describe(&e)
+                        ),
                     });
                 }
                 tracing::warn!(key = %object.key, error = %describe(&e), "legal hold not set (enforcement unconfirmed by the user's choice)");
@@ -530,16 +742,31 @@ impl AzureStore {
     }
 
     /// Compare what the store reports with what was asked; every difference is listed.
-    fn verify(&self, object: &PutObject<'_>, md5: &[u8; 16], stored: &StoredObject, enforcement: Enforcement) -> Result<(), StoreError> {
+    fn verify(
+        &self,
+        object: &PutObject<'_>,
+        md5: &[u8; 16],
+        stored: &StoredObject,
+        enforcement: Enforcement,
+    ) -> Result<(), StoreError> {
         let mut problems = Vec::new();
         if stored.size != object.size {
             problems.push(format!("size {} (expected {})", stored.size, object.size));
         }
-        if stored.sha256.as_deref().map(str::to_ascii_lowercase) != Some(object.sha256.to_ascii_lowercase()) {
-            problems.push(format!("metadata sha256 {:?} (expected {})", stored.sha256, object.sha256));
+        if stored.sha256.as_deref().map(str::to_ascii_lowercase)
+            != Some(object.sha256.to_ascii_lowercase())
+        {
+            problems.push(format!(
+                "metadata sha256 {:?} (expected {})",
+                stored.sha256, object.sha256
+            ));
         }
         if stored.md5.as_deref() != Some(hex::encode(md5).as_str()) {
-            problems.push(format!("Content-MD5 {:?} (expected {})", stored.md5, hex::encode(md5)));
+            problems.push(format!(
+                "Content-MD5 {:?} (expected {})",
+                stored.md5,
+                hex::encode(md5)
+            ));
         }
         for (k, v) in &object.tags {
             if stored.tags.get(k) != Some(v) {
@@ -550,24 +777,41 @@ impl AzureStore {
             let wanted = ceil_second(object.lock.retain_until);
             match stored.retain_until {
                 Some(until) if until >= wanted => {}
-                other => problems.push(format!("immutability policy until {other:?} (expected ≥ {wanted})")),
+                other => problems.push(format!(
+                    "immutability policy until {other:?} (expected ≥ {wanted})"
+                )),
             }
             if stored.retention_mode != Some(object.lock.mode) {
-                problems.push(format!("policy mode {:?} (expected {})", stored.retention_mode, object.lock.mode));
+                problems.push(format!(
+                    "policy mode {:?} (expected {})",
+                    stored.retention_mode, object.lock.mode
+                ));
             }
             if object.lock.legal_hold && stored.legal_hold != Some(true) {
-                problems.push(format!("legal hold {:?} (expected true)", stored.legal_hold));
+                problems.push(format!(
+                    "legal hold {:?} (expected true)",
+                    stored.legal_hold
+                ));
             }
         }
         if problems.is_empty() {
             return Ok(());
         }
-        let checksum = problems.iter().all(|p| p.starts_with("size") || p.starts_with("metadata sha256") || p.starts_with("Content-MD5"));
+        let checksum = problems.iter().all(|p| {
+            p.starts_with("size")
+                || p.starts_with("metadata sha256")
+                || p.starts_with("Content-MD5")
+        });
         if checksum {
             return Err(StoreError::ChecksumMismatch {
                 target: self.target.to_string(),
                 key: object.key.clone(),
-                expected: format!("sha256 {} md5 {} size {}", object.sha256, hex::encode(md5), object.size),
+                expected: format!(
+                    "sha256 {} md5 {} size {}",
+                    object.sha256,
+                    hex::encode(md5),
+                    object.size
+                ),
                 found: problems.join("; "),
             });
         }
@@ -588,18 +832,47 @@ impl ImmutableStore for AzureStore {
     async fn preflight(&self, options: &PreflightOptions) -> Result<PreflightReport, StoreError> {
         let mut checks = Vec::new();
         let mut check = |name: &str, status: CheckStatus, detail: String| {
-            checks.push(PreflightCheck { name: name.to_string(), status, detail });
+            checks.push(PreflightCheck {
+                name: name.to_string(),
+                status,
+                detail,
+            });
         };
         let https = self.endpoint.scheme() == "https";
-        let loopback = matches!(self.endpoint.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
+        let loopback = matches!(
+            self.endpoint.host_str(),
+            Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
+        );
         match (https, loopback) {
-            (true, _) => check("transport", CheckStatus::Pass, format!("{} over HTTPS", self.endpoint)),
-            (false, true) => check("transport", CheckStatus::Warn, format!("{} is plain HTTP on loopback (emulator only)", self.endpoint)),
-            (false, false) => check("transport", CheckStatus::Fail, format!("{} is plain HTTP to a remote host; use https", self.endpoint)),
+            (true, _) => check(
+                "transport",
+                CheckStatus::Pass,
+                format!("{} over HTTPS", self.endpoint),
+            ),
+            (false, true) => check(
+                "transport",
+                CheckStatus::Warn,
+                format!(
+                    "{} is plain HTTP on loopback (emulator only)",
+                    self.endpoint
+                ),
+            ),
+            (false, false) => check(
+                "transport",
+                CheckStatus::Fail,
+                format!(
+                    "{} is plain HTTP to a remote host; use https",
+                    self.endpoint
+                ),
+            ),
         }
         check(
             "authentication",
-            if self.auth_kind == "shared key" && https { CheckStatus::Warn } else { CheckStatus::Pass },
+            if self.auth_kind == "shared key" && https {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Pass
+            },
             if self.auth_kind == "shared key" && https {
                 "shared key: prefer Entra ID and disable shared-key access on the account (infra/azure)".to_string()
             } else {
@@ -611,33 +884,94 @@ impl ImmutableStore for AzureStore {
             Err(e) => {
                 let (status, code) = status_of(&e);
                 if status == Some(404) {
-                    check("container-exists", CheckStatus::Fail, format!("container {} does not exist in account {}", self.container_name, self.account));
+                    check(
+                        "container-exists",
+                        CheckStatus::Fail,
+                        format!(
+                            "container {} does not exist in account {}",
+                            self.container_name, self.account
+                        ),
+                    );
                 } else if matches!(status, Some(401 | 403)) {
-                    check("container-exists", CheckStatus::Fail, format!("access to container {} refused ({}); check the credentials", self.container_name, describe(&e)));
+                    check(
+                        "container-exists",
+                        CheckStatus::Fail,
+                        format!(
+                            "access to container {} refused ({}); check the credentials",
+                            self.container_name,
+                            describe(&e)
+                        ),
+                    );
                 } else {
-                    return Err(cloud(&self.target, "Get Container Properties", None, format!("{} {}", describe(&e), code.unwrap_or_default())));
+                    return Err(cloud(
+                        &self.target,
+                        "Get Container Properties",
+                        None,
+                        format!("{} {}", describe(&e), code.unwrap_or_default()),
+                    ));
                 }
-                let enforcement = if options.allow_unenforced { Enforcement::Unconfirmed } else { Enforcement::Store };
+                let enforcement = if options.allow_unenforced {
+                    Enforcement::Unconfirmed
+                } else {
+                    Enforcement::Store
+                };
                 if let Ok(mut slot) = self.enforcement.write() {
                     *slot = Some(enforcement);
                 }
-                return Ok(PreflightReport { target: self.target.to_string(), checks, enforcement });
+                return Ok(PreflightReport {
+                    target: self.target.to_string(),
+                    checks,
+                    enforcement,
+                });
             }
         };
         let headers = properties.headers();
-        let header = |name: &'static str| headers.get_optional_str(&azure_core::http::headers::HeaderName::from_static(name)).map(str::to_string);
-        check("container-exists", CheckStatus::Pass, format!("container {} in account {}", self.container_name, self.account));
+        let header = |name: &'static str| {
+            headers
+                .get_optional_str(&azure_core::http::headers::HeaderName::from_static(name))
+                .map(str::to_string)
+        };
+        check(
+            "container-exists",
+            CheckStatus::Pass,
+            format!(
+                "container {} in account {}",
+                self.container_name, self.account
+            ),
+        );
         match header("x-ms-blob-public-access") {
-            None => check("public-access", CheckStatus::Pass, "no anonymous public access".to_string()),
-            Some(level) => check("public-access", CheckStatus::Fail, format!("anonymous public access level {level:?}; set it to private")),
+            None => check(
+                "public-access",
+                CheckStatus::Pass,
+                "no anonymous public access".to_string(),
+            ),
+            Some(level) => check(
+                "public-access",
+                CheckStatus::Fail,
+                format!("anonymous public access level {level:?}; set it to private"),
+            ),
         }
-        let immutable = header("x-ms-immutable-storage-with-versioning-enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let unconfirmed = if options.allow_unenforced { CheckStatus::Warn } else { CheckStatus::Fail };
+        let immutable = header("x-ms-immutable-storage-with-versioning-enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let unconfirmed = if options.allow_unenforced {
+            CheckStatus::Warn
+        } else {
+            CheckStatus::Fail
+        };
         if immutable {
-            check("version-level-immutability", CheckStatus::Pass, "x-ms-immutable-storage-with-versioning-enabled: true".to_string());
+            check(
+                "version-level-immutability",
+                CheckStatus::Pass,
+                "x-ms-immutable-storage-with-versioning-enabled: true".to_string(),
+            );
             // The data plane does not expose the account's versioning switch; Azure only allows
             // version-level immutability on accounts with blob versioning enabled.
-            check("versioning", CheckStatus::Pass, "implied by version-level immutability (Azure requires blob versioning for it)".to_string());
+            check(
+                "versioning",
+                CheckStatus::Pass,
+                "implied by version-level immutability (Azure requires blob versioning for it)"
+                    .to_string(),
+            );
         } else {
             let hint = if options.allow_unenforced {
                 "accepted because unenforced storage was explicitly allowed: receipts will say enforcement: unconfirmed"
@@ -647,9 +981,17 @@ impl ImmutableStore for AzureStore {
             check(
                 "version-level-immutability",
                 unconfirmed,
-                format!("container {} does not report version-level immutability ({hint})", self.container_name),
+                format!(
+                    "container {} does not report version-level immutability ({hint})",
+                    self.container_name
+                ),
             );
-            check("versioning", unconfirmed, "cannot be confirmed: the container does not report version-level immutability".to_string());
+            check(
+                "versioning",
+                unconfirmed,
+                "cannot be confirmed: the container does not report version-level immutability"
+                    .to_string(),
+            );
         }
         let policy = header("x-ms-has-immutability-policy");
         let hold = header("x-ms-has-legal-hold");
@@ -662,21 +1004,40 @@ impl ImmutableStore for AzureStore {
                 hold.as_deref().unwrap_or("not reported")
             ),
         );
-        let enforcement = if immutable { Enforcement::Store } else if options.allow_unenforced { Enforcement::Unconfirmed } else { Enforcement::Store };
+        let enforcement = if immutable {
+            Enforcement::Store
+        } else if options.allow_unenforced {
+            Enforcement::Unconfirmed
+        } else {
+            Enforcement::Store
+        };
         if let Ok(mut slot) = self.enforcement.write() {
             *slot = Some(enforcement);
         }
-        Ok(PreflightReport { target: self.target.to_string(), checks, enforcement })
+        Ok(PreflightReport {
+            target: self.target.to_string(),
+            checks,
+            enforcement,
+        })
     }
 
-    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         self.write(object, progress, None).await
     }
 
     /// Stages every block first and waits for the gate only before Put Block List: staged,
     /// uncommitted blocks are not a blob (no listing, read or version shows them) and Azure
     /// discards them after seven days.
-    async fn put_gated(&self, object: &PutObject<'_>, gate: &WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put_gated(
+        &self,
+        object: &PutObject<'_>,
+        gate: &WriteGate,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         self.write(object, progress, Some(gate)).await
     }
 
@@ -688,7 +1049,11 @@ impl ImmutableStore for AzureStore {
     /// from the store). Versions are not listed: the emulators have none (see README).
     async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
         let options = BlobContainerClientListBlobsOptions {
-            prefix: if prefix.is_empty() { None } else { Some(prefix.to_string()) },
+            prefix: if prefix.is_empty() {
+                None
+            } else {
+                Some(prefix.to_string())
+            },
             ..Default::default()
         };
         let mut pages = self
@@ -712,12 +1077,23 @@ impl ImmutableStore for AzureStore {
         Ok(out)
     }
 
-    async fn set_legal_hold(&self, key: &str, version_id: Option<&str>, hold: bool) -> Result<StoredObject, StoreError> {
+    async fn set_legal_hold(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        hold: bool,
+    ) -> Result<StoredObject, StoreError> {
         self.check_key(key)?;
-        let options = BlobClientSetLegalHoldOptions { version_id: version_id.map(str::to_string), ..Default::default() };
+        let options = BlobClientSetLegalHoldOptions {
+            version_id: version_id.map(str::to_string),
+            ..Default::default()
+        };
         if let Err(e) = self.blob(key).set_legal_hold(hold, Some(options)).await {
             return Err(match status_of(&e) {
-                (Some(404), _) => StoreError::NotFound { target: self.target.to_string(), key: key.to_string() },
+                (Some(404), _) => StoreError::NotFound {
+                    target: self.target.to_string(),
+                    key: key.to_string(),
+                },
                 _ => StoreError::NotHonoured {
                     target: self.target.to_string(),
                     key: key.to_string(),
@@ -725,38 +1101,60 @@ impl ImmutableStore for AzureStore {
                 },
             });
         }
-        let stored = self
-            .head_version(key, version_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { target: self.target.to_string(), key: key.to_string() })?;
+        let stored =
+            self.head_version(key, version_id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    target: self.target.to_string(),
+                    key: key.to_string(),
+                })?;
         if stored.legal_hold != Some(hold) {
             return Err(StoreError::NotHonoured {
                 target: self.target.to_string(),
                 key: key.to_string(),
-                detail: format!("legal hold read back as {:?} after setting it to {hold}", stored.legal_hold),
+                detail: format!(
+                    "legal hold read back as {:?} after setting it to {hold}",
+                    stored.legal_hold
+                ),
             });
         }
         Ok(stored)
     }
 
-    async fn download(&self, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError> {
+    async fn download(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<String, StoreError> {
         use tokio::io::AsyncWriteExt;
         self.check_key(key)?;
         let mut blob = self.blob(key);
         if let Some(version) = version_id {
-            blob = blob.with_version(version).map_err(|e| StoreError::Config(e.to_string()))?;
+            blob = blob
+                .with_version(version)
+                .map_err(|e| StoreError::Config(e.to_string()))?;
         }
         let result = match blob.download(None).await {
             Ok(r) => r,
-            Err(e) if status_of(&e).0 == Some(404) => return Err(StoreError::NotFound { target: self.target.to_string(), key: key.to_string() }),
+            Err(e) if status_of(&e).0 == Some(404) => {
+                return Err(StoreError::NotFound {
+                    target: self.target.to_string(),
+                    key: key.to_string(),
+                });
+            }
             Err(e) => return Err(cloud(&self.target, "Get Blob", Some(key), describe(&e))),
         };
-        let io = |source| StoreError::Io { path: dest.display().to_string(), source };
+        let io = |source| StoreError::Io {
+            path: dest.display().to_string(),
+            source,
+        };
         let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut sha = Sha256::new();
         let mut body = result.body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| cloud(&self.target, "Get Blob", Some(key), describe(&e)))?;
+            let chunk =
+                chunk.map_err(|e| cloud(&self.target, "Get Blob", Some(key), describe(&e)))?;
             sha.update(&chunk);
             file.write_all(&chunk).await.map_err(io)?;
         }
@@ -766,13 +1164,27 @@ impl ImmutableStore for AzureStore {
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
         self.check_key(key)?;
-        let options = BlobClientDeleteOptions { version_id: version_id.map(str::to_string), ..Default::default() };
+        let options = BlobClientDeleteOptions {
+            version_id: version_id.map(str::to_string),
+            ..Default::default()
+        };
         match self.blob(key).delete(Some(options)).await {
             Ok(_) => Ok(()),
             Err(e) => Err(match status_of(&e) {
-                (Some(404), _) => StoreError::NotFound { target: self.target.to_string(), key: key.to_string() },
-                (Some(409), Some(code)) if code.starts_with("BlobImmutable") || code.contains("LegalHold") || code.contains("Immutab") => {
-                    StoreError::Protected { target: self.target.to_string(), key: key.to_string(), detail: code }
+                (Some(404), _) => StoreError::NotFound {
+                    target: self.target.to_string(),
+                    key: key.to_string(),
+                },
+                (Some(409), Some(code))
+                    if code.starts_with("BlobImmutable")
+                        || code.contains("LegalHold")
+                        || code.contains("Immutab") =>
+                {
+                    StoreError::Protected {
+                        target: self.target.to_string(),
+                        key: key.to_string(),
+                        detail: code,
+                    }
                 }
                 _ => cloud(&self.target, "Delete Blob", Some(key), describe(&e)),
             }),
@@ -788,15 +1200,27 @@ mod tests {
     fn names_tags_and_dates() {
         assert!(valid_metadata_name("case_id") && valid_metadata_name("_x1"));
         assert_eq!(metadata_name("bundle-path"), "bundle_path");
-        assert!(!valid_metadata_name("case-id") && !valid_metadata_name("1x") && !valid_metadata_name(""));
-        assert!(valid_tag("sha256:ab12", 256, false) && !valid_tag("a&b", 256, false) && !valid_tag("", 128, false));
+        assert!(
+            !valid_metadata_name("case-id")
+                && !valid_metadata_name("1x")
+                && !valid_metadata_name("")
+        );
+        assert!(
+            valid_tag("sha256:ab12", 256, false)
+                && !valid_tag("a&b", 256, false)
+                && !valid_tag("", 128, false)
+        );
         let mut tags = BTreeMap::new();
         tags.insert("case".to_string(), "CASE 1".to_string());
         tags.insert("digest".to_string(), "sha256:ab+c".to_string());
         assert_eq!(tags_header(&tags), "case=CASE%201&digest=sha256%3Aab%2Bc");
-        let when = DateTime::parse_from_rfc3339("2033-01-01T00:00:00.250Z").unwrap().with_timezone(&Utc);
+        let when = DateTime::parse_from_rfc3339("2033-01-01T00:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(ceil_second(when).to_rfc3339(), "2033-01-01T00:00:01+00:00");
-        let exact = DateTime::parse_from_rfc3339("2033-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let exact = DateTime::parse_from_rfc3339("2033-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(ceil_second(exact), exact);
         assert_eq!(from_offset(to_offset(exact).unwrap()), Some(exact));
     }
@@ -804,9 +1228,26 @@ mod tests {
     #[test]
     fn rejects_non_azure_targets_and_bad_options() {
         let s3 = Target::parse("s3://bucket-a/x").unwrap();
-        assert!(matches!(AzureStore::new(s3, AzureAuth::Sas(auth::SecretString::new("sig=x".into())), AzureOptions::default()), Err(StoreError::Config(_))));
+        assert!(matches!(
+            AzureStore::new(
+                s3,
+                AzureAuth::Sas(auth::SecretString::new("sig=x".into())),
+                AzureOptions::default()
+            ),
+            Err(StoreError::Config(_))
+        ));
         let az = Target::parse("azure+http://127.0.0.1:10000/devstoreaccount1/evidence").unwrap();
-        let bad = AzureOptions { block_size: 0, concurrency: 1 };
-        assert!(matches!(AzureStore::new(az, AzureAuth::Sas(auth::SecretString::new("sig=x".into())), bad), Err(StoreError::Config(_))));
+        let bad = AzureOptions {
+            block_size: 0,
+            concurrency: 1,
+        };
+        assert!(matches!(
+            AzureStore::new(
+                az,
+                AzureAuth::Sas(auth::SecretString::new("sig=x".into())),
+                bad
+            ),
+            Err(StoreError::Config(_))
+        ));
     }
 }

@@ -22,7 +22,9 @@ pub enum ChecksumError {
 
 /// Lowercase hex SHA-256 (as in manifests and plans) to the base64 form of `x-amz-checksum-sha256`.
 pub fn hex_to_base64(hex_digest: &str) -> Result<String, ChecksumError> {
-    let fail = || ChecksumError::NotHexSha256 { value: hex_digest.to_string() };
+    let fail = || ChecksumError::NotHexSha256 {
+        value: hex_digest.to_string(),
+    };
     if hex_digest.len() != 64 || hex_digest.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(fail());
     }
@@ -34,9 +36,13 @@ pub fn hex_to_base64(hex_digest: &str) -> Result<String, ChecksumError> {
 pub fn base64_to_hex(value: &str) -> Result<String, ChecksumError> {
     let bytes = STANDARD
         .decode(value.trim())
-        .map_err(|_| ChecksumError::NotBase64Sha256 { value: value.to_string() })?;
+        .map_err(|_| ChecksumError::NotBase64Sha256 {
+            value: value.to_string(),
+        })?;
     if bytes.len() != 32 {
-        return Err(ChecksumError::NotBase64Sha256 { value: value.to_string() });
+        return Err(ChecksumError::NotBase64Sha256 {
+            value: value.to_string(),
+        });
     }
     Ok(hex::encode(bytes))
 }
@@ -60,10 +66,15 @@ pub fn parse_store_checksum(value: &str) -> Result<StoreChecksum, ChecksumError>
     let value = value.trim();
     match value.rsplit_once('-') {
         Some((digest, parts)) => {
-            let bad = || ChecksumError::NotBase64Sha256 { value: value.to_string() };
+            let bad = || ChecksumError::NotBase64Sha256 {
+                value: value.to_string(),
+            };
             let parts: u32 = parts.parse().map_err(|_| bad())?;
             base64_to_hex(digest)?;
-            Ok(StoreChecksum::Composite { value: value.to_string(), parts })
+            Ok(StoreChecksum::Composite {
+                value: value.to_string(),
+                parts,
+            })
         }
         None => Ok(StoreChecksum::FullObject(base64_to_hex(value)?)),
     }
@@ -76,7 +87,11 @@ pub fn composite_checksum(part_digests: &[[u8; 32]]) -> String {
     for digest in part_digests {
         hasher.update(digest);
     }
-    format!("{}-{}", STANDARD.encode(hasher.finalize()), part_digests.len())
+    format!(
+        "{}-{}",
+        STANDARD.encode(hasher.finalize()),
+        part_digests.len()
+    )
 }
 
 #[cfg(test)]
@@ -90,7 +105,10 @@ mod tests {
     fn hex_and_base64_round_trip() {
         assert_eq!(hex_to_base64(ABC_HEX).unwrap(), ABC_B64);
         assert_eq!(base64_to_hex(ABC_B64).unwrap(), ABC_HEX);
-        assert_eq!(parse_store_checksum(ABC_B64).unwrap(), StoreChecksum::FullObject(ABC_HEX.into()));
+        assert_eq!(
+            parse_store_checksum(ABC_B64).unwrap(),
+            StoreChecksum::FullObject(ABC_HEX.into())
+        );
     }
 
     #[test]
@@ -115,9 +133,15 @@ mod tests {
         assert_eq!(composite, expected);
         assert_eq!(
             parse_store_checksum(&composite).unwrap(),
-            StoreChecksum::Composite { value: expected, parts: 2 }
+            StoreChecksum::Composite {
+                value: expected,
+                parts: 2
+            }
         );
         // A composite is never the plain object digest.
-        assert_ne!(composite.split('-').next().unwrap(), digest_to_base64(&Sha256::digest(b"abcdef")));
+        assert_ne!(
+            composite.split('-').next().unwrap(),
+            digest_to_base64(&Sha256::digest(b"abcdef"))
+        );
     }
 }

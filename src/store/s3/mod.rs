@@ -22,7 +22,8 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use super::{
-    ImmutableStore, PreflightOptions, PreflightReport, Progress, PutObject, StoreError, StoredObject, Target,
+    ImmutableStore, PreflightOptions, PreflightReport, Progress, PutObject, StoreError,
+    StoredObject, Target,
 };
 
 pub use checksum::{ChecksumError, StoreChecksum, composite_checksum, parse_store_checksum};
@@ -97,7 +98,10 @@ impl std::fmt::Debug for S3Settings {
         f.debug_struct("S3Settings")
             .field("endpoint_url", &self.endpoint_url)
             .field("region", &self.region)
-            .field("credentials", &self.credentials.as_ref().map(|c| &c.access_key_id))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|c| &c.access_key_id),
+            )
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_size", &self.part_size)
             .field("part_concurrency", &self.part_concurrency)
@@ -117,7 +121,9 @@ pub struct S3Credentials {
 
 impl std::fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +173,9 @@ impl S3Settings {
             )));
         }
         if self.part_concurrency == 0 || self.max_attempts == 0 {
-            return Err(StoreError::Config("S3 part concurrency and attempts must be at least 1".into()));
+            return Err(StoreError::Config(
+                "S3 part concurrency and attempts must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -183,7 +191,10 @@ pub struct S3Store {
 
 impl std::fmt::Debug for S3Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Store").field("target", &self.target).field("settings", &self.settings).finish()
+        f.debug_struct("S3Store")
+            .field("target", &self.target)
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -250,7 +261,9 @@ impl aws_sdk_s3::config::Intercept for KeepAlive {
             Some(connection) => connection.poison(),
             // Without a handle on the connection it may go back to the pool; say so, because the
             // next request on it can then wait out the read timeout.
-            None => tracing::warn!("could not close the connection after an error answer to an upload request"),
+            None => tracing::warn!(
+                "could not close the connection after an error answer to an upload request"
+            ),
         }
         Ok(())
     }
@@ -266,7 +279,9 @@ impl S3Store {
     /// Connect with explicit settings (endpoint, region, credentials, multipart tuning).
     pub async fn connect_with(target: Target, settings: S3Settings) -> Result<S3Store, StoreError> {
         let Target::S3 { bucket, .. } = &target else {
-            return Err(StoreError::Config(format!("{target} is not an s3:// target")));
+            return Err(StoreError::Config(format!(
+                "{target} is not an s3:// target"
+            )));
         };
         let bucket = bucket.clone();
         settings.validate()?;
@@ -278,7 +293,9 @@ impl S3Store {
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(settings.read_timeout)
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(endpoint) = &settings.endpoint_url {
             loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
         }
@@ -307,7 +324,12 @@ impl S3Store {
             config = config.force_path_style(true).interceptor(KeepAlive);
         }
         let client = Client::from_conf(config.build());
-        Ok(S3Store { target, bucket, client, settings })
+        Ok(S3Store {
+            target,
+            bucket,
+            client,
+            settings,
+        })
     }
 
     /// The bucket this store writes to.
@@ -326,13 +348,20 @@ impl S3Store {
     ///
     /// S3 cannot tell whose upload it is, so scope `prefix` to this tool's session: a concurrent
     /// run writing to the same prefix would lose its in-progress upload (and fail loudly).
-    pub async fn abort_dangling_uploads(&self, prefix: &str) -> Result<Vec<DanglingUpload>, StoreError> {
+    pub async fn abort_dangling_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<DanglingUpload>, StoreError> {
         upload::abort_dangling(self, prefix).await
     }
 
     /// One specific version as the store reports it (checksum, lock, legal hold, tags), or
     /// `None` if it does not exist.
-    pub async fn head_version(&self, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
+    pub async fn head_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<StoredObject>, StoreError> {
         read::head(self, key, version_id).await
     }
 
@@ -401,11 +430,20 @@ impl ImmutableStore for S3Store {
         preflight::run(self, options).await
     }
 
-    async fn put(&self, object: &PutObject<'_>, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         upload::put(self, object, progress, None).await
     }
 
-    async fn put_gated(&self, object: &PutObject<'_>, gate: &crate::store::WriteGate, progress: Progress<'_>) -> Result<StoredObject, StoreError> {
+    async fn put_gated(
+        &self,
+        object: &PutObject<'_>,
+        gate: &crate::store::WriteGate,
+        progress: Progress<'_>,
+    ) -> Result<StoredObject, StoreError> {
         upload::put(self, object, progress, Some(gate)).await
     }
 
@@ -417,11 +455,21 @@ impl ImmutableStore for S3Store {
         read::list(self, prefix).await
     }
 
-    async fn set_legal_hold(&self, key: &str, version_id: Option<&str>, hold: bool) -> Result<StoredObject, StoreError> {
+    async fn set_legal_hold(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        hold: bool,
+    ) -> Result<StoredObject, StoreError> {
         read::set_legal_hold(self, key, version_id, hold).await
     }
 
-    async fn download(&self, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError> {
+    async fn download(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<String, StoreError> {
         read::download(self, key, version_id, dest).await
     }
 

@@ -10,7 +10,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockEnabled};
 
 use super::{S3Store, code, describe, policy, status};
-use crate::store::{CheckStatus, Enforcement, PreflightCheck, PreflightOptions, PreflightReport, StoreError};
+use crate::store::{
+    CheckStatus, Enforcement, PreflightCheck, PreflightOptions, PreflightReport, StoreError,
+};
 
 /// Names of the checks in an S3 [`PreflightReport`], in report order.
 pub const CHECK_BUCKET: &str = "bucket";
@@ -74,7 +76,11 @@ pub struct BucketSnapshot {
 }
 
 fn check(name: &str, status: CheckStatus, detail: impl Into<String>) -> PreflightCheck {
-    PreflightCheck { name: name.to_string(), status, detail: detail.into() }
+    PreflightCheck {
+        name: name.to_string(),
+        status,
+        detail: detail.into(),
+    }
 }
 
 /// Judge a snapshot. Pure: the verdicts depend only on what was read and the options.
@@ -82,16 +88,41 @@ pub fn judge(snapshot: &BucketSnapshot, options: &PreflightOptions) -> Vec<Prefl
     use CheckStatus::{Fail, Pass, Warn};
     let bucket = &snapshot.bucket;
     if let Some(reason) = &snapshot.unreachable {
-        let mut checks = vec![check(CHECK_BUCKET, Fail, format!("bucket {bucket} cannot be used: {reason}"))];
-        for name in [CHECK_OBJECT_LOCK, CHECK_VERSIONING, CHECK_DEFAULT_RETENTION, CHECK_ENCRYPTION, CHECK_PUBLIC_ACCESS_BLOCK, CHECK_TLS_POLICY] {
-            checks.push(check(name, Fail, "not checked: the bucket cannot be reached"));
+        let mut checks = vec![check(
+            CHECK_BUCKET,
+            Fail,
+            format!("bucket {bucket} cannot be used: {reason}"),
+        )];
+        for name in [
+            CHECK_OBJECT_LOCK,
+            CHECK_VERSIONING,
+            CHECK_DEFAULT_RETENTION,
+            CHECK_ENCRYPTION,
+            CHECK_PUBLIC_ACCESS_BLOCK,
+            CHECK_TLS_POLICY,
+        ] {
+            checks.push(check(
+                name,
+                Fail,
+                "not checked: the bucket cannot be reached",
+            ));
         }
         return checks;
     }
     let unreadable = |name: &str, what: &str, reason: &str| {
-        check(name, Fail, format!("cannot read the {what} of {bucket}: {reason}; grant the caller read access to it"))
+        check(
+            name,
+            Fail,
+            format!(
+                "cannot read the {what} of {bucket}: {reason}; grant the caller read access to it"
+            ),
+        )
     };
-    let mut checks = vec![check(CHECK_BUCKET, Pass, format!("bucket {bucket} is reachable"))];
+    let mut checks = vec![check(
+        CHECK_BUCKET,
+        Pass,
+        format!("bucket {bucket} is reachable"),
+    )];
 
     // Object Lock, and the default retention rule that comes with it.
     match &snapshot.object_lock {
@@ -121,11 +152,23 @@ pub fn judge(snapshot: &BucketSnapshot, options: &PreflightOptions) -> Vec<Prefl
             checks.push(check(CHECK_OBJECT_LOCK, Fail, format!(
                 "Object Lock is not enabled on {bucket}: objects could be deleted or overwritten; use a bucket created with Object Lock (see infra/aws/evidence-bucket.yaml)"
             )));
-            checks.push(check(CHECK_DEFAULT_RETENTION, Warn, "no default retention (Object Lock is not enabled)"));
+            checks.push(check(
+                CHECK_DEFAULT_RETENTION,
+                Warn,
+                "no default retention (Object Lock is not enabled)",
+            ));
         }
         Reading::Unreadable(reason) => {
-            checks.push(unreadable(CHECK_OBJECT_LOCK, "Object Lock configuration", reason));
-            checks.push(check(CHECK_DEFAULT_RETENTION, Warn, "default retention unknown (Object Lock configuration unreadable)"));
+            checks.push(unreadable(
+                CHECK_OBJECT_LOCK,
+                "Object Lock configuration",
+                reason,
+            ));
+            checks.push(check(
+                CHECK_DEFAULT_RETENTION,
+                Warn,
+                "default retention unknown (Object Lock configuration unreadable)",
+            ));
         }
     }
 
@@ -180,18 +223,30 @@ pub fn judge(snapshot: &BucketSnapshot, options: &PreflightOptions) -> Vec<Prefl
             .map(|(name, _)| name)
             .collect();
             if off.is_empty() {
-                check(CHECK_PUBLIC_ACCESS_BLOCK, Pass, "all four public access block settings are on")
+                check(
+                    CHECK_PUBLIC_ACCESS_BLOCK,
+                    Pass,
+                    "all four public access block settings are on",
+                )
             } else {
-                check(CHECK_PUBLIC_ACCESS_BLOCK, Fail, format!(
-                    "public access block of {bucket} has {} off; turn all four settings on",
-                    off.join(", ")
-                ))
+                check(
+                    CHECK_PUBLIC_ACCESS_BLOCK,
+                    Fail,
+                    format!(
+                        "public access block of {bucket} has {} off; turn all four settings on",
+                        off.join(", ")
+                    ),
+                )
             }
         }
-        Reading::Absent => check(CHECK_PUBLIC_ACCESS_BLOCK, Fail, format!(
-            "no public access block on {bucket}; turn on all four settings"
-        )),
-        Reading::Unreadable(reason) => unreadable(CHECK_PUBLIC_ACCESS_BLOCK, "public access block", reason),
+        Reading::Absent => check(
+            CHECK_PUBLIC_ACCESS_BLOCK,
+            Fail,
+            format!("no public access block on {bucket}; turn on all four settings"),
+        ),
+        Reading::Unreadable(reason) => {
+            unreadable(CHECK_PUBLIC_ACCESS_BLOCK, "public access block", reason)
+        }
     });
 
     checks.push(match &snapshot.policy {
@@ -250,8 +305,13 @@ pub(super) async fn read_bucket(store: &S3Store) -> Result<BucketSnapshot, Store
         Ok(_) => {}
         Err(error @ SdkError::ServiceError(_)) => {
             let reason = match status(&error) {
-                Some(404) => "it does not exist (HeadBucket: 404 Not Found); create it or fix the target".to_string(),
-                Some(403) => "access denied (HeadBucket: 403); grant s3:ListBucket on it".to_string(),
+                Some(404) => {
+                    "it does not exist (HeadBucket: 404 Not Found); create it or fix the target"
+                        .to_string()
+                }
+                Some(403) => {
+                    "access denied (HeadBucket: 403); grant s3:ListBucket on it".to_string()
+                }
                 _ => describe(&error),
             };
             return Ok(empty(reason));
@@ -259,66 +319,130 @@ pub(super) async fn read_bucket(store: &S3Store) -> Result<BucketSnapshot, Store
         Err(error) => return Err(store.cloud_error("HeadBucket", None, &error)),
     }
 
-    let lock = client.get_object_lock_configuration().bucket(&bucket).send().await.map(|out| {
-        let config = out.object_lock_configuration();
-        ObjectLockConfig {
-            enabled: config.and_then(|c| c.object_lock_enabled()) == Some(&ObjectLockEnabled::Enabled),
-            default_retention: config.and_then(|c| c.rule()).and_then(|r| r.default_retention()).map(|d| DefaultRetention {
-                mode: d.mode().map(|m| m.as_str().to_string()).unwrap_or_else(|| "(no mode)".into()),
-                days: d.days(),
-                years: d.years(),
-            }),
-        }
-    });
-    let object_lock = reading(store, "GetObjectLockConfiguration", lock, &["ObjectLockConfigurationNotFoundError"])?;
+    let lock = client
+        .get_object_lock_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map(|out| {
+            let config = out.object_lock_configuration();
+            ObjectLockConfig {
+                enabled: config.and_then(|c| c.object_lock_enabled())
+                    == Some(&ObjectLockEnabled::Enabled),
+                default_retention: config
+                    .and_then(|c| c.rule())
+                    .and_then(|r| r.default_retention())
+                    .map(|d| DefaultRetention {
+                        mode: d
+                            .mode()
+                            .map(|m| m.as_str().to_string())
+                            .unwrap_or_else(|| "(no mode)".into()),
+                        days: d.days(),
+                        years: d.years(),
+                    }),
+            }
+        });
+    let object_lock = reading(
+        store,
+        "GetObjectLockConfiguration",
+        lock,
+        &["ObjectLockConfigurationNotFoundError"],
+    )?;
 
-    let versioning = client.get_bucket_versioning().bucket(&bucket).send().await.map(|out| out.status().cloned());
+    let versioning = client
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map(|out| out.status().cloned());
     let versioning = match reading(store, "GetBucketVersioning", versioning, &[])? {
-        Reading::Found(Some(BucketVersioningStatus::Enabled)) => Reading::Found("Enabled".to_string()),
+        Reading::Found(Some(BucketVersioningStatus::Enabled)) => {
+            Reading::Found("Enabled".to_string())
+        }
         Reading::Found(Some(other)) => Reading::Found(other.as_str().to_string()),
         Reading::Found(None) | Reading::Absent => Reading::Absent,
         Reading::Unreadable(reason) => Reading::Unreadable(reason),
     };
 
-    let encryption = client.get_bucket_encryption().bucket(&bucket).send().await.map(|out| {
-        out.server_side_encryption_configuration()
-            .map(|c| c.rules())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|rule| rule.apply_server_side_encryption_by_default())
-            .map(|default| EncryptionRule {
-                algorithm: default.sse_algorithm().as_str().to_string(),
-                kms_key_id: default.kms_master_key_id().map(str::to_string),
-            })
-            .collect::<Vec<_>>()
-    });
-    let encryption = match reading(store, "GetBucketEncryption", encryption, &["ServerSideEncryptionConfigurationNotFoundError"])? {
+    let encryption = client
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map(|out| {
+            out.server_side_encryption_configuration()
+                .map(|c| c.rules())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|rule| rule.apply_server_side_encryption_by_default())
+                .map(|default| EncryptionRule {
+                    algorithm: default.sse_algorithm().as_str().to_string(),
+                    kms_key_id: default.kms_master_key_id().map(str::to_string),
+                })
+                .collect::<Vec<_>>()
+        });
+    let encryption = match reading(
+        store,
+        "GetBucketEncryption",
+        encryption,
+        &["ServerSideEncryptionConfigurationNotFoundError"],
+    )? {
         Reading::Found(rules) if rules.is_empty() => Reading::Absent,
         other => other,
     };
 
-    let block = client.get_public_access_block().bucket(&bucket).send().await.map(|out| {
-        let config = out.public_access_block_configuration();
-        PublicAccessBlock {
-            block_public_acls: config.and_then(|c| c.block_public_acls()).unwrap_or(false),
-            ignore_public_acls: config.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
-            block_public_policy: config.and_then(|c| c.block_public_policy()).unwrap_or(false),
-            restrict_public_buckets: config.and_then(|c| c.restrict_public_buckets()).unwrap_or(false),
-        }
-    });
-    let public_access_block = reading(store, "GetPublicAccessBlock", block, &["NoSuchPublicAccessBlockConfiguration"])?;
+    let block = client
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map(|out| {
+            let config = out.public_access_block_configuration();
+            PublicAccessBlock {
+                block_public_acls: config.and_then(|c| c.block_public_acls()).unwrap_or(false),
+                ignore_public_acls: config.and_then(|c| c.ignore_public_acls()).unwrap_or(false),
+                block_public_policy: config
+                    .and_then(|c| c.block_public_policy())
+                    .unwrap_or(false),
+                restrict_public_buckets: config
+                    .and_then(|c| c.restrict_public_buckets())
+                    .unwrap_or(false),
+            }
+        });
+    let public_access_block = reading(
+        store,
+        "GetPublicAccessBlock",
+        block,
+        &["NoSuchPublicAccessBlockConfiguration"],
+    )?;
 
-    let document = client.get_bucket_policy().bucket(&bucket).send().await.map(|out| out.policy().map(str::to_string));
+    let document = client
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map(|out| out.policy().map(str::to_string));
     let policy = match reading(store, "GetBucketPolicy", document, &["NoSuchBucketPolicy"])? {
         Reading::Found(Some(text)) => Reading::Found(text),
         Reading::Found(None) | Reading::Absent => Reading::Absent,
         Reading::Unreadable(reason) => Reading::Unreadable(reason),
     };
 
-    Ok(BucketSnapshot { bucket, unreachable: None, object_lock, versioning, encryption, public_access_block, policy })
+    Ok(BucketSnapshot {
+        bucket,
+        unreachable: None,
+        object_lock,
+        versioning,
+        encryption,
+        public_access_block,
+        policy,
+    })
 }
 
-pub(super) async fn run(store: &S3Store, options: &PreflightOptions) -> Result<PreflightReport, StoreError> {
+pub(super) async fn run(
+    store: &S3Store,
+    options: &PreflightOptions,
+) -> Result<PreflightReport, StoreError> {
     let snapshot = read_bucket(store).await?;
     let checks = judge(&snapshot, options);
     // The store enforces immutability only when nothing failed; otherwise receipts must not claim it.
@@ -327,7 +451,11 @@ pub(super) async fn run(store: &S3Store, options: &PreflightOptions) -> Result<P
     } else {
         Enforcement::Unconfirmed
     };
-    Ok(PreflightReport { target: store.target.to_string(), checks, enforcement })
+    Ok(PreflightReport {
+        target: store.target.to_string(),
+        checks,
+        enforcement,
+    })
 }
 
 #[cfg(test)]
@@ -344,10 +472,17 @@ mod tests {
             unreachable: None,
             object_lock: Reading::Found(ObjectLockConfig {
                 enabled: true,
-                default_retention: Some(DefaultRetention { mode: "COMPLIANCE".into(), days: Some(2555), years: None }),
+                default_retention: Some(DefaultRetention {
+                    mode: "COMPLIANCE".into(),
+                    days: Some(2555),
+                    years: None,
+                }),
             }),
             versioning: Reading::Found("Enabled".into()),
-            encryption: Reading::Found(vec![EncryptionRule { algorithm: "aws:kms".into(), kms_key_id: Some("arn:aws:kms:us-east-1:0:key/k".into()) }]),
+            encryption: Reading::Found(vec![EncryptionRule {
+                algorithm: "aws:kms".into(),
+                kms_key_id: Some("arn:aws:kms:us-east-1:0:key/k".into()),
+            }]),
             public_access_block: Reading::Found(PublicAccessBlock {
                 block_public_acls: true,
                 ignore_public_acls: true,
@@ -358,8 +493,14 @@ mod tests {
         }
     }
 
-    fn verdicts(snapshot: &BucketSnapshot, options: &PreflightOptions) -> Vec<(String, CheckStatus)> {
-        judge(snapshot, options).into_iter().map(|c| (c.name, c.status)).collect()
+    fn verdicts(
+        snapshot: &BucketSnapshot,
+        options: &PreflightOptions,
+    ) -> Vec<(String, CheckStatus)> {
+        judge(snapshot, options)
+            .into_iter()
+            .map(|c| (c.name, c.status))
+            .collect()
     }
 
     fn failing(snapshot: &BucketSnapshot) -> Vec<String> {
@@ -375,9 +516,20 @@ mod tests {
         let checks = judge(&good(), &PreflightOptions::default());
         assert_eq!(
             checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            [CHECK_BUCKET, CHECK_OBJECT_LOCK, CHECK_DEFAULT_RETENTION, CHECK_VERSIONING, CHECK_ENCRYPTION, CHECK_PUBLIC_ACCESS_BLOCK, CHECK_TLS_POLICY]
+            [
+                CHECK_BUCKET,
+                CHECK_OBJECT_LOCK,
+                CHECK_DEFAULT_RETENTION,
+                CHECK_VERSIONING,
+                CHECK_ENCRYPTION,
+                CHECK_PUBLIC_ACCESS_BLOCK,
+                CHECK_TLS_POLICY
+            ]
         );
-        assert!(checks.iter().all(|c| c.status == CheckStatus::Pass), "{checks:#?}");
+        assert!(
+            checks.iter().all(|c| c.status == CheckStatus::Pass),
+            "{checks:#?}"
+        );
         assert!(checks[2].detail.contains("COMPLIANCE 2555 days"));
     }
 
@@ -386,7 +538,10 @@ mod tests {
         let mut s = good();
         s.object_lock = Reading::Absent;
         assert_eq!(failing(&s), [CHECK_OBJECT_LOCK]);
-        s.object_lock = Reading::Found(ObjectLockConfig { enabled: false, default_retention: None });
+        s.object_lock = Reading::Found(ObjectLockConfig {
+            enabled: false,
+            default_retention: None,
+        });
         assert_eq!(failing(&s), [CHECK_OBJECT_LOCK]);
 
         let mut s = good();
@@ -400,12 +555,26 @@ mod tests {
         assert_eq!(failing(&s), [CHECK_ENCRYPTION]);
 
         let mut s = good();
-        s.public_access_block = Reading::Found(PublicAccessBlock { restrict_public_buckets: false, ..PublicAccessBlock {
-            block_public_acls: true, ignore_public_acls: true, block_public_policy: true, restrict_public_buckets: true } });
+        s.public_access_block = Reading::Found(PublicAccessBlock {
+            restrict_public_buckets: false,
+            ..PublicAccessBlock {
+                block_public_acls: true,
+                ignore_public_acls: true,
+                block_public_policy: true,
+                restrict_public_buckets: true,
+            }
+        });
         let checks = judge(&s, &PreflightOptions::default());
-        let block = checks.iter().find(|c| c.name == CHECK_PUBLIC_ACCESS_BLOCK).unwrap();
+        let block = checks
+            .iter()
+            .find(|c| c.name == CHECK_PUBLIC_ACCESS_BLOCK)
+            .unwrap();
         assert_eq!(block.status, CheckStatus::Fail);
-        assert!(block.detail.contains("RestrictPublicBuckets off"), "{}", block.detail);
+        assert!(
+            block.detail.contains("RestrictPublicBuckets off"),
+            "{}",
+            block.detail
+        );
         s.public_access_block = Reading::Absent;
         assert_eq!(failing(&s), [CHECK_PUBLIC_ACCESS_BLOCK]);
 
@@ -426,23 +595,45 @@ mod tests {
     #[test]
     fn sse_s3_needs_the_explicit_option() {
         let mut s = good();
-        s.encryption = Reading::Found(vec![EncryptionRule { algorithm: "AES256".into(), kms_key_id: None }]);
+        s.encryption = Reading::Found(vec![EncryptionRule {
+            algorithm: "AES256".into(),
+            kms_key_id: None,
+        }]);
         assert_eq!(failing(&s), [CHECK_ENCRYPTION]);
-        let allowed = verdicts(&s, &PreflightOptions { allow_sse_s3: true, ..Default::default() });
+        let allowed = verdicts(
+            &s,
+            &PreflightOptions {
+                allow_sse_s3: true,
+                ..Default::default()
+            },
+        );
         assert!(allowed.contains(&(CHECK_ENCRYPTION.to_string(), CheckStatus::Warn)));
     }
 
     #[test]
     fn missing_or_governance_default_retention_only_warns() {
         let mut s = good();
-        s.object_lock = Reading::Found(ObjectLockConfig { enabled: true, default_retention: None });
-        assert!(failing(&s).is_empty());
-        assert!(verdicts(&s, &PreflightOptions::default()).contains(&(CHECK_DEFAULT_RETENTION.to_string(), CheckStatus::Warn)));
         s.object_lock = Reading::Found(ObjectLockConfig {
             enabled: true,
-            default_retention: Some(DefaultRetention { mode: "GOVERNANCE".into(), days: None, years: Some(7) }),
+            default_retention: None,
         });
-        assert!(verdicts(&s, &PreflightOptions::default()).contains(&(CHECK_DEFAULT_RETENTION.to_string(), CheckStatus::Warn)));
+        assert!(failing(&s).is_empty());
+        assert!(
+            verdicts(&s, &PreflightOptions::default())
+                .contains(&(CHECK_DEFAULT_RETENTION.to_string(), CheckStatus::Warn))
+        );
+        s.object_lock = Reading::Found(ObjectLockConfig {
+            enabled: true,
+            default_retention: Some(DefaultRetention {
+                mode: "GOVERNANCE".into(),
+                days: None,
+                years: Some(7),
+            }),
+        });
+        assert!(
+            verdicts(&s, &PreflightOptions::default())
+                .contains(&(CHECK_DEFAULT_RETENTION.to_string(), CheckStatus::Warn))
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use std::path::Path;
 
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::DateTime as AwsDateTime;
-use aws_sdk_s3::types::{ChecksumMode, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetentionMode};
+use aws_sdk_s3::types::{
+    ChecksumMode, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetentionMode,
+};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
@@ -49,9 +52,17 @@ fn mode_from_retention(mode: &ObjectLockRetentionMode) -> Option<RetentionMode> 
 }
 
 /// Error codes meaning "this object (or bucket) has no lock configuration", not a failure.
-const NO_LOCK_CODES: &[&str] = &["NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "InvalidRequest"];
+const NO_LOCK_CODES: &[&str] = &[
+    "NoSuchObjectLockConfiguration",
+    "ObjectLockConfigurationNotFoundError",
+    "InvalidRequest",
+];
 
-pub(super) async fn head(store: &S3Store, key: &str, version_id: Option<&str>) -> Result<Option<StoredObject>, StoreError> {
+pub(super) async fn head(
+    store: &S3Store,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Option<StoredObject>, StoreError> {
     head_known(store, key, version_id, None, false, true).await
 }
 
@@ -90,20 +101,35 @@ pub(super) async fn head_known(
     // The follow-up reads are independent, so they go out together.
     let head_mode = output.object_lock_mode().and_then(mode_from_lock);
     let head_until = output.object_lock_retain_until_date().and_then(to_chrono);
-    let head_hold = output.object_lock_legal_hold_status().map(|status| *status == ObjectLockLegalHoldStatus::On);
+    let head_hold = output
+        .object_lock_legal_hold_status()
+        .map(|status| *status == ObjectLockLegalHoldStatus::On);
     let retention = async {
         if head_mode.is_some() {
             return Ok((head_mode, head_until));
         }
-        match client.get_object_retention().bucket(&store.bucket).key(key).set_version_id(version.clone()).send().await {
+        match client
+            .get_object_retention()
+            .bucket(&store.bucket)
+            .key(key)
+            .set_version_id(version.clone())
+            .send()
+            .await
+        {
             Ok(found) => {
                 let retention = found.retention();
                 Ok((
-                    retention.and_then(|r| r.mode()).and_then(mode_from_retention),
-                    retention.and_then(|r| r.retain_until_date()).and_then(to_chrono),
+                    retention
+                        .and_then(|r| r.mode())
+                        .and_then(mode_from_retention),
+                    retention
+                        .and_then(|r| r.retain_until_date())
+                        .and_then(to_chrono),
                 ))
             }
-            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => Ok((None, None)),
+            Err(error) if code(&error).is_some_and(|c| NO_LOCK_CODES.contains(&c)) => {
+                Ok((None, None))
+            }
             Err(error) => Err(store.cloud_error("GetObjectRetention", Some(key), &error)),
         }
     };
@@ -115,8 +141,17 @@ pub(super) async fn head_known(
         if fresh_without_hold {
             return Ok(Some(false));
         }
-        match client.get_object_legal_hold().bucket(&store.bucket).key(key).set_version_id(version.clone()).send().await {
-            Ok(found) => Ok(Some(found.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On))),
+        match client
+            .get_object_legal_hold()
+            .bucket(&store.bucket)
+            .key(key)
+            .set_version_id(version.clone())
+            .send()
+            .await
+        {
+            Ok(found) => Ok(Some(
+                found.legal_hold().and_then(|h| h.status()) == Some(&ObjectLockLegalHoldStatus::On),
+            )),
             // A lock bucket answers "no configuration" for a version never held: not held.
             Err(error) if code(&error) == Some("NoSuchObjectLockConfiguration") => Ok(Some(false)),
             // The bucket has no Object Lock: holds are impossible, so the state is unknown.
@@ -136,11 +171,16 @@ pub(super) async fn head_known(
             .send()
             .await
             .map(|tagging| {
-                tagging.tag_set().iter().map(|tag| (tag.key().to_string(), tag.value().to_string())).collect::<BTreeMap<_, _>>()
+                tagging
+                    .tag_set()
+                    .iter()
+                    .map(|tag| (tag.key().to_string(), tag.value().to_string()))
+                    .collect::<BTreeMap<_, _>>()
             })
             .map_err(|e| store.cloud_error("GetObjectTagging", Some(key), &e))
     };
-    let ((retention_mode, retain_until), legal_hold, tags) = futures::try_join!(retention, legal_hold, tagging)?;
+    let ((retention_mode, retain_until), legal_hold, tags) =
+        futures::try_join!(retention, legal_hold, tagging)?;
 
     let metadata_sha256 = output
         .metadata()
@@ -157,7 +197,12 @@ pub(super) async fn head_known(
         Some(latest) => latest,
         None if version_id.is_none() => true,
         None => {
-            let current = client.head_object().bucket(&store.bucket).key(key).send().await;
+            let current = client
+                .head_object()
+                .bucket(&store.bucket)
+                .key(key)
+                .send()
+                .await;
             match current {
                 Ok(current) => current.version_id() == version.as_deref(),
                 Err(error) if matches!(status(&error), Some(404 | 405)) => false,
@@ -209,7 +254,11 @@ pub(super) async fn list(store: &S3Store, prefix: &str) -> Result<Vec<StoredObje
             .map_err(|e| store.cloud_error("ListObjectVersions", Some(prefix), &e))?;
         for version in page.versions() {
             if let Some(key) = version.key() {
-                versions.push((key.to_string(), version.version_id().map(str::to_string), version.is_latest() == Some(true)));
+                versions.push((
+                    key.to_string(),
+                    version.version_id().map(str::to_string),
+                    version.is_latest() == Some(true),
+                ));
             }
         }
         if page.is_truncated() != Some(true) {
@@ -223,7 +272,8 @@ pub(super) async fn list(store: &S3Store, prefix: &str) -> Result<Vec<StoredObje
     }
     let heads = futures::stream::iter(versions)
         .map(|(key, version, latest)| async move {
-            let found = head_known(store, &key, version.as_deref(), Some(latest), false, true).await?;
+            let found =
+                head_known(store, &key, version.as_deref(), Some(latest), false, true).await?;
             Ok::<_, StoreError>((key, found))
         })
         .buffered(LIST_CONCURRENCY)
@@ -240,7 +290,10 @@ pub(super) async fn set_legal_hold(
     version_id: Option<&str>,
     hold: bool,
 ) -> Result<StoredObject, StoreError> {
-    let not_found = || StoreError::NotFound { target: store.target.to_string(), key: key.to_string() };
+    let not_found = || StoreError::NotFound {
+        target: store.target.to_string(),
+        key: key.to_string(),
+    };
     // Resolve "current" to a version id first, so the hold and the read-back hit the same version.
     let version = match version_id {
         Some(version) => version.to_string(),
@@ -249,7 +302,11 @@ pub(super) async fn set_legal_hold(
             .and_then(|current| current.version_id)
             .ok_or_else(not_found)?,
     };
-    let status = if hold { ObjectLockLegalHoldStatus::On } else { ObjectLockLegalHoldStatus::Off };
+    let status = if hold {
+        ObjectLockLegalHoldStatus::On
+    } else {
+        ObjectLockLegalHoldStatus::Off
+    };
     let result = store
         .client
         .put_object_legal_hold()
@@ -261,19 +318,27 @@ pub(super) async fn set_legal_hold(
         .await;
     match result {
         Ok(_) => {}
-        Err(error) if matches!(code(&error), Some("NoSuchKey" | "NoSuchVersion")) || super::status(&error) == Some(404) => {
+        Err(error)
+            if matches!(code(&error), Some("NoSuchKey" | "NoSuchVersion"))
+                || super::status(&error) == Some(404) =>
+        {
             return Err(not_found());
         }
         Err(error) if code(&error) == Some("InvalidRequest") => {
             return Err(StoreError::NotHonoured {
                 target: store.target.to_string(),
                 key: key.to_string(),
-                detail: format!("legal hold refused: {} (is Object Lock enabled on the bucket?)", describe(&error)),
+                detail: format!(
+                    "legal hold refused: {} (is Object Lock enabled on the bucket?)",
+                    describe(&error)
+                ),
             });
         }
         Err(error) => return Err(store.cloud_error("PutObjectLegalHold", Some(key), &error)),
     }
-    let stored = head_known(store, key, Some(&version), None, false, true).await?.ok_or_else(not_found)?;
+    let stored = head_known(store, key, Some(&version), None, false, true)
+        .await?
+        .ok_or_else(not_found)?;
     if stored.legal_hold != Some(hold) {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),
@@ -288,7 +353,12 @@ pub(super) async fn set_legal_hold(
     Ok(stored)
 }
 
-pub(super) async fn download(store: &S3Store, key: &str, version_id: Option<&str>, dest: &Path) -> Result<String, StoreError> {
+pub(super) async fn download(
+    store: &S3Store,
+    key: &str,
+    version_id: Option<&str>,
+    dest: &Path,
+) -> Result<String, StoreError> {
     let output = match store
         .client
         .get_object()
@@ -301,11 +371,17 @@ pub(super) async fn download(store: &S3Store, key: &str, version_id: Option<&str
     {
         Ok(output) => output,
         Err(error) if matches!(status(&error), Some(404 | 405)) => {
-            return Err(StoreError::NotFound { target: store.target.to_string(), key: key.to_string() });
+            return Err(StoreError::NotFound {
+                target: store.target.to_string(),
+                key: key.to_string(),
+            });
         }
         Err(error) => return Err(store.cloud_error("GetObject", Some(key), &error)),
     };
-    let io = |source: std::io::Error| StoreError::Io { path: dest.display().to_string(), source };
+    let io = |source: std::io::Error| StoreError::Io {
+        path: dest.display().to_string(),
+        source,
+    };
     let result = async {
         let file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut writer = tokio::io::BufWriter::with_capacity(crate::hashing::READ_SIZE, file);
@@ -335,7 +411,11 @@ pub(super) async fn download(store: &S3Store, key: &str, version_id: Option<&str
     result
 }
 
-pub(super) async fn delete(store: &S3Store, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
+pub(super) async fn delete(
+    store: &S3Store,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(), StoreError> {
     // Deleting without a version id only adds a delete marker, which S3 allows even under a lock;
     // resolve the current version so the attempt is a real delete of data.
     let version = match version_id {
@@ -343,15 +423,30 @@ pub(super) async fn delete(store: &S3Store, key: &str, version_id: Option<&str>)
         None => head(store, key, None)
             .await?
             .and_then(|current| current.version_id)
-            .ok_or_else(|| StoreError::NotFound { target: store.target.to_string(), key: key.to_string() })?,
+            .ok_or_else(|| StoreError::NotFound {
+                target: store.target.to_string(),
+                key: key.to_string(),
+            })?,
     };
-    match store.client.delete_object().bucket(&store.bucket).key(key).version_id(&version).send().await {
+    match store
+        .client
+        .delete_object()
+        .bucket(&store.bucket)
+        .key(key)
+        .version_id(&version)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(error) => {
             let message = describe(&error).to_ascii_lowercase();
             // S3 answers 403 AccessDenied "... protected by object lock" for a retained or held
             // version (S3 user guide, "Object Lock": deletes of protected versions are denied).
-            if status(&error) == Some(403) && (message.contains("lock") || message.contains("legal hold") || message.contains("retention")) {
+            if status(&error) == Some(403)
+                && (message.contains("lock")
+                    || message.contains("legal hold")
+                    || message.contains("retention"))
+            {
                 Err(StoreError::Protected {
                     target: store.target.to_string(),
                     key: key.to_string(),

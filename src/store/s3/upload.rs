@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, DateTime as AwsDateTime, Length};
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHoldStatus,
+    ObjectLockMode,
 };
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -32,7 +33,9 @@ use sha2::{Digest, Sha256};
 use super::checksum::{composite_checksum, digest_to_base64, hex_to_base64};
 use super::{MAX_PART_SIZE, MAX_PARTS, S3Store, code, describe, read, status};
 use crate::hashing::READ_SIZE;
-use crate::store::{LockSpec, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate};
+use crate::store::{
+    LockSpec, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate,
+};
 
 /// Metadata key (sent as `x-amz-meta-sha256`) holding the whole-object SHA-256, hex. For a
 /// single PUT it repeats the checksum S3 verified; for multipart it is the digest wormvault
@@ -61,7 +64,10 @@ const TAG_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'~');
 
 /// The `x-amz-tagging` header value for a tag set, after checking S3's limits.
-pub fn tagging_header(key: &str, tags: &BTreeMap<String, String>) -> Result<Option<String>, StoreError> {
+pub fn tagging_header(
+    key: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<String>, StoreError> {
     if tags.is_empty() {
         return Ok(None);
     }
@@ -73,7 +79,10 @@ pub fn tagging_header(key: &str, tags: &BTreeMap<String, String>) -> Result<Opti
     }
     let mut pairs = Vec::with_capacity(tags.len());
     for (name, value) in tags {
-        if name.is_empty() || name.chars().count() > MAX_TAG_KEY || value.chars().count() > MAX_TAG_VALUE {
+        if name.is_empty()
+            || name.chars().count() > MAX_TAG_KEY
+            || value.chars().count() > MAX_TAG_VALUE
+        {
             return Err(StoreError::Config(format!(
                 "tag {name:?} on object {key}: S3 tag keys are 1-{MAX_TAG_KEY} characters and values at most {MAX_TAG_VALUE}"
             )));
@@ -89,11 +98,15 @@ pub fn tagging_header(key: &str, tags: &BTreeMap<String, String>) -> Result<Opti
 
 /// User metadata for the object: the plan's entries plus the whole-object SHA-256. S3 sends
 /// metadata as HTTP headers, so names must be header tokens and values visible ASCII.
-fn metadata(object: &PutObject<'_>) -> Result<std::collections::HashMap<String, String>, StoreError> {
+fn metadata(
+    object: &PutObject<'_>,
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
     let mut out = std::collections::HashMap::new();
     for (name, value) in &object.metadata {
         let name_ok = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         let value_ok = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
         if !name_ok || !value_ok {
             return Err(StoreError::Config(format!(
@@ -111,7 +124,11 @@ fn metadata(object: &PutObject<'_>) -> Result<std::collections::HashMap<String, 
 /// the plan's.
 pub fn retain_until_seconds(requested: DateTime<Utc>) -> i64 {
     let seconds = requested.timestamp();
-    if requested.timestamp_subsec_nanos() > 0 { seconds + 1 } else { seconds }
+    if requested.timestamp_subsec_nanos() > 0 {
+        seconds + 1
+    } else {
+        seconds
+    }
 }
 
 fn lock_mode(mode: RetentionMode) -> ObjectLockMode {
@@ -132,7 +149,10 @@ pub fn effective_part_size(file_size: u64, configured: u64) -> u64 {
 /// The object's SHA-256 plan digest, checked and base64-encoded for S3.
 fn plan_checksum(store: &S3Store, object: &PutObject<'_>) -> Result<String, StoreError> {
     hex_to_base64(&object.sha256).map_err(|e| {
-        StoreError::Config(format!("object {} in {}: planned SHA-256 unusable: {e}", object.key, store.target))
+        StoreError::Config(format!(
+            "object {} in {}: planned SHA-256 unusable: {e}",
+            object.key, store.target
+        ))
     })
 }
 
@@ -149,7 +169,10 @@ pub(super) async fn put(
     let tagging = tagging_header(&object.key, &object.tags)?;
     let metadata = metadata(object)?;
     let on_disk = std::fs::metadata(object.source)
-        .map_err(|source| StoreError::Io { path: object.source.display().to_string(), source })?
+        .map_err(|source| StoreError::Io {
+            path: object.source.display().to_string(),
+            source,
+        })?
         .len();
     if on_disk != object.size {
         return Err(StoreError::Config(format!(
@@ -160,9 +183,16 @@ pub(super) async fn put(
         )));
     }
     if object.size > MAX_PART_SIZE * MAX_PARTS {
-        return Err(StoreError::Config(format!("{} is larger than S3's 5 TiB object limit", object.source.display())));
+        return Err(StoreError::Config(format!(
+            "{} is larger than S3's 5 TiB object limit",
+            object.source.display()
+        )));
     }
-    let request = Request { checksum, tagging, metadata };
+    let request = Request {
+        checksum,
+        tagging,
+        metadata,
+    };
     let version_id = if object.size <= store.settings.multipart_threshold {
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
@@ -182,19 +212,34 @@ struct Request {
 }
 
 /// Map a write error: 412 → exists; BadDigest → the bytes differ from the plan.
-fn write_error<E>(store: &S3Store, operation: &str, object: &PutObject<'_>, error: &SdkError<E>) -> StoreError
+fn write_error<E>(
+    store: &S3Store,
+    operation: &str,
+    object: &PutObject<'_>,
+    error: &SdkError<E>,
+) -> StoreError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     if status(error) == Some(412) || code(error) == Some("PreconditionFailed") {
-        return StoreError::AlreadyExists { target: store.target.to_string(), key: object.key.clone() };
+        return StoreError::AlreadyExists {
+            target: store.target.to_string(),
+            key: object.key.clone(),
+        };
     }
-    if matches!(code(error), Some("BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch")) {
+    if matches!(
+        code(error),
+        Some("BadDigest" | "InvalidDigest" | "XAmzContentChecksumMismatch")
+    ) {
         return StoreError::ChecksumMismatch {
             target: store.target.to_string(),
             key: object.key.clone(),
             expected: object.sha256.clone(),
-            found: format!("different bytes from {} ({})", object.source.display(), describe(error)),
+            found: format!(
+                "different bytes from {} ({})",
+                object.source.display(),
+                describe(error)
+            ),
         };
     }
     store.cloud_error(operation, Some(&object.key), error)
@@ -228,7 +273,9 @@ async fn put_single(
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .checksum_sha256(&request.checksum)
         .object_lock_mode(lock_mode(lock.mode))
-        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(lock.retain_until)))
+        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(
+            lock.retain_until,
+        )))
         .set_metadata(Some(request.metadata.clone()))
         .set_tagging(request.tagging.clone())
         .set_content_type(object.content_type.clone());
@@ -281,7 +328,11 @@ fn read_parts(
                 Ok(0) => {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
-                        format!("{} ended at byte {} while reading part {number}", path.display(), offset + length - remaining),
+                        format!(
+                            "{} ended at byte {} while reading part {number}",
+                            path.display(),
+                            offset + length - remaining
+                        ),
                     ));
                 }
                 Ok(n) => n,
@@ -292,7 +343,12 @@ fn read_parts(
             whole.update(&buffer[..read]);
             remaining -= read as u64;
         }
-        let plan = PartPlan { number, offset, length, digest: part.finalize().into() };
+        let plan = PartPlan {
+            number,
+            offset,
+            length,
+            digest: part.finalize().into(),
+        };
         if sender.blocking_send(plan).is_err() {
             // The uploader stopped (an error); it reports why.
             return Err(std::io::Error::other("upload stopped"));
@@ -312,8 +368,20 @@ async fn put_multipart(
 ) -> Result<Option<String>, StoreError> {
     // Fail fast before sending gigabytes when the key is taken; If-None-Match on completion still
     // decides a race.
-    match store.client.head_object().bucket(&store.bucket).key(&object.key).send().await {
-        Ok(_) => return Err(StoreError::AlreadyExists { target: store.target.to_string(), key: object.key.clone() }),
+    match store
+        .client
+        .head_object()
+        .bucket(&store.bucket)
+        .key(&object.key)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            return Err(StoreError::AlreadyExists {
+                target: store.target.to_string(),
+                key: object.key.clone(),
+            });
+        }
         Err(error) if matches!(status(&error), Some(404 | 405)) => {}
         Err(error) => return Err(store.cloud_error("HeadObject", Some(&object.key), &error)),
     }
@@ -325,14 +393,19 @@ async fn put_multipart(
         .key(&object.key)
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .object_lock_mode(lock_mode(lock.mode))
-        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(lock.retain_until)))
+        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(
+            lock.retain_until,
+        )))
         .set_metadata(Some(request.metadata.clone()))
         .set_tagging(request.tagging.clone())
         .set_content_type(object.content_type.clone());
     if lock.legal_hold {
         create = create.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
     }
-    let created = create.send().await.map_err(|e| write_error(store, "CreateMultipartUpload", object, &e))?;
+    let created = create
+        .send()
+        .await
+        .map_err(|e| write_error(store, "CreateMultipartUpload", object, &e))?;
     let Some(upload_id) = created.upload_id().map(str::to_string) else {
         return Err(StoreError::Cloud {
             target: store.target.to_string(),
@@ -394,13 +467,19 @@ async fn upload_and_complete(
         source: std::io::Error::other(format!("hashing task failed: {e}")),
     })?;
     let mut parts = parts?;
-    let whole = whole.map_err(|source| StoreError::Io { path: object.source.display().to_string(), source })?;
+    let whole = whole.map_err(|source| StoreError::Io {
+        path: object.source.display().to_string(),
+        source,
+    })?;
     if whole != object.sha256 {
         return Err(StoreError::ChecksumMismatch {
             target: store.target.to_string(),
             key: object.key.clone(),
             expected: object.sha256.clone(),
-            found: format!("{whole} (SHA-256 of {} while uploading; the file changed after planning)", object.source.display()),
+            found: format!(
+                "{whole} (SHA-256 of {} while uploading; the file changed after planning)",
+                object.source.display()
+            ),
         });
     }
     parts.sort_by_key(|(part, _)| part.part_number());
@@ -480,7 +559,10 @@ async fn upload_part(
                 target: store.target.to_string(),
                 key: object.key.clone(),
                 expected: checksum,
-                found: format!("{reported} (part {} checksum reported by the store)", part.number),
+                found: format!(
+                    "{reported} (part {} checksum reported by the store)",
+                    part.number
+                ),
             });
         }
     }
@@ -495,8 +577,21 @@ async fn upload_part(
 
 /// Read the object back and compare it with the request: content digest, lock mode,
 /// retain-until (to the second, see [`retain_until_seconds`]) and legal hold.
-async fn confirm(store: &S3Store, object: &PutObject<'_>, version_id: Option<&str>) -> Result<StoredObject, StoreError> {
-    let Some(mut stored) = read::head_known(store, &object.key, version_id, Some(true), !object.lock.legal_hold, false).await? else {
+async fn confirm(
+    store: &S3Store,
+    object: &PutObject<'_>,
+    version_id: Option<&str>,
+) -> Result<StoredObject, StoreError> {
+    let Some(mut stored) = read::head_known(
+        store,
+        &object.key,
+        version_id,
+        Some(true),
+        !object.lock.legal_hold,
+        false,
+    )
+    .await?
+    else {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),
             key: object.key.clone(),
@@ -509,7 +604,10 @@ async fn confirm(store: &S3Store, object: &PutObject<'_>, version_id: Option<&st
             target: store.target.to_string(),
             key: object.key.clone(),
             expected: object.sha256.clone(),
-            found: stored.sha256.clone().unwrap_or_else(|| "no SHA-256 reported".into()),
+            found: stored
+                .sha256
+                .clone()
+                .unwrap_or_else(|| "no SHA-256 reported".into()),
         });
     }
     let problems = lock_differences(&object.lock, &stored);
@@ -533,7 +631,10 @@ pub fn lock_differences(lock: &LockSpec, stored: &StoredObject) -> Vec<String> {
     if stored.retention_mode != Some(lock.mode) {
         problems.push(format!(
             "retention mode is {}, requested {}",
-            stored.retention_mode.map(|m| m.to_string()).unwrap_or_else(|| "none".into()),
+            stored
+                .retention_mode
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "none".into()),
             lock.mode
         ));
     }
@@ -542,21 +643,30 @@ pub fn lock_differences(lock: &LockSpec, stored: &StoredObject) -> Vec<String> {
         Some(until) if until.timestamp() == wanted => {}
         other => problems.push(format!(
             "retain-until is {}, requested {}",
-            other.map(|t| t.to_rfc3339()).unwrap_or_else(|| "none".into()),
+            other
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "none".into()),
             lock.retain_until.to_rfc3339()
         )),
     }
     if stored.legal_hold.unwrap_or(false) != lock.legal_hold {
         problems.push(format!(
             "legal hold is {}, requested {}",
-            if stored.legal_hold.unwrap_or(false) { "on" } else { "off" },
+            if stored.legal_hold.unwrap_or(false) {
+                "on"
+            } else {
+                "off"
+            },
             if lock.legal_hold { "on" } else { "off" }
         ));
     }
     problems
 }
 
-pub(super) async fn abort_dangling(store: &S3Store, prefix: &str) -> Result<Vec<DanglingUpload>, StoreError> {
+pub(super) async fn abort_dangling(
+    store: &S3Store,
+    prefix: &str,
+) -> Result<Vec<DanglingUpload>, StoreError> {
     let mut found = Vec::new();
     let mut key_marker: Option<String> = None;
     let mut upload_marker: Option<String> = None;
@@ -576,7 +686,9 @@ pub(super) async fn abort_dangling(store: &S3Store, prefix: &str) -> Result<Vec<
                 found.push(DanglingUpload {
                     key: key.to_string(),
                     upload_id: upload_id.to_string(),
-                    initiated: upload.initiated().and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                    initiated: upload
+                        .initiated()
+                        .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
                 });
             }
         }
@@ -623,10 +735,18 @@ mod tests {
             "case=INC%2042%2Fa%2Bb&session=release-2026-11-22"
         );
         assert_eq!(tagging_header("k", &BTreeMap::new()).unwrap(), None);
-        let many: BTreeMap<String, String> = (0..11).map(|i| (format!("t{i}"), "v".to_string())).collect();
-        assert!(matches!(tagging_header("k", &many), Err(StoreError::Config(_))));
+        let many: BTreeMap<String, String> = (0..11)
+            .map(|i| (format!("t{i}"), "v".to_string()))
+            .collect();
+        assert!(matches!(
+            tagging_header("k", &many),
+            Err(StoreError::Config(_))
+        ));
         let long: BTreeMap<String, String> = [("t".to_string(), "v".repeat(257))].into();
-        assert!(matches!(tagging_header("k", &long), Err(StoreError::Config(_))));
+        assert!(matches!(
+            tagging_header("k", &long),
+            Err(StoreError::Config(_))
+        ));
     }
 
     #[test]
@@ -650,8 +770,13 @@ mod tests {
 
     #[test]
     fn lock_differences_name_each_mismatch() {
-        let until = Utc.with_ymd_and_hms(2033, 11, 20, 5, 51, 34).unwrap() + chrono::Duration::milliseconds(500);
-        let lock = LockSpec { mode: RetentionMode::Compliance, retain_until: until, legal_hold: false };
+        let until = Utc.with_ymd_and_hms(2033, 11, 20, 5, 51, 34).unwrap()
+            + chrono::Duration::milliseconds(500);
+        let lock = LockSpec {
+            mode: RetentionMode::Compliance,
+            retain_until: until,
+            legal_hold: false,
+        };
         let mut stored = StoredObject {
             key: "k".into(),
             version_id: Some("v".into()),
@@ -693,7 +818,10 @@ mod tests {
         while let Ok(plan) = receiver.try_recv() {
             let start = plan.offset as usize;
             let end = start + plan.length as usize;
-            assert_eq!(hex::encode(plan.digest), crate::hashing::sha256_hex(&data[start..end]));
+            assert_eq!(
+                hex::encode(plan.digest),
+                crate::hashing::sha256_hex(&data[start..end])
+            );
             seen.push((plan.number, plan.length));
         }
         assert_eq!(seen, [(1, part), (2, part), (3, READ_SIZE as u64 + 7)]);

@@ -2,10 +2,10 @@
 //! emulator there?" checks that skip with a printed reason outside CI and fail inside CI, an S3
 //! client for LocalStack, and per-test Object Lock buckets so tests can run in parallel.
 //!
-//! Include with `mod support;` from a `tests/*.rs` file. `scripts/test.sh` starts the emulators
+//! Declared once in `tests/it/main.rs`; test modules `use crate::support`. `scripts/test.sh` starts the emulators
 //! and exports the variables read here; the defaults match it, so a plain `cargo test` works
 //! while the emulators run (see localstack/README.md, azurite/README.md).
-#![allow(dead_code)] // each test binary uses a different subset of these helpers
+#![allow(dead_code)] // helpers only some emulator configurations reach
 
 pub mod s3;
 
@@ -19,7 +19,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
 // ---------------------------------------------------------------------------------------------
 // Azure hook: the Azure helpers (Azurite + WORM stand-in clients, fresh containers, ...) live in
-// tests/support/azure.rs, owned by the Azure work, which adds its `pub mod azure;` line HERE.
+// tests/it/support/azure.rs, owned by the Azure work, which adds its `pub mod azure;` line HERE.
 // They can build on `require_emulator`, `ci_requires_emulators`, `unique_name` below.
 // ---------------------------------------------------------------------------------------------
 pub mod azure;

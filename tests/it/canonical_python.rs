@@ -70,8 +70,9 @@ for line in sys.stdin:
 fn canonical_json_matches_python_json_dumps() {
     let mut runner = TestRunner::deterministic();
     let strategy = json_value();
-    let values: Vec<Value> =
-        (0..2000).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
+    let values: Vec<Value> = (0..2000)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect();
 
     let mut child = Command::new("python3")
         .args(["-c", PYTHON])
@@ -82,7 +83,10 @@ fn canonical_json_matches_python_json_dumps() {
     // Feed stdin from a thread: Python answers line by line, so writing everything before
     // reading would deadlock once both pipe buffers fill.
     let mut stdin = child.stdin.take().unwrap();
-    let input: Vec<String> = values.iter().map(|v| serde_json::to_string(v).unwrap()).collect();
+    let input: Vec<String> = values
+        .iter()
+        .map(|v| serde_json::to_string(v).unwrap())
+        .collect();
     let writer = std::thread::spawn(move || {
         for line in input {
             // serde_json writes floats with round-trip precision, so Python parses the same f64.
@@ -96,8 +100,16 @@ fn canonical_json_matches_python_json_dumps() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), values.len() * 2);
     for (index, value) in values.iter().enumerate() {
-        assert_eq!(wormvault::canonical::compact(value), lines[index * 2], "compact, value #{index}: {value:?}");
-        assert_eq!(wormvault::canonical::spaced(value), lines[index * 2 + 1], "spaced, value #{index}: {value:?}");
+        assert_eq!(
+            wormvault::canonical::compact(value),
+            lines[index * 2],
+            "compact, value #{index}: {value:?}"
+        );
+        assert_eq!(
+            wormvault::canonical::spaced(value),
+            lines[index * 2 + 1],
+            "spaced, value #{index}: {value:?}"
+        );
     }
 }
 

@@ -5,9 +5,10 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
-    ObjectLockRule, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+    BucketVersioningStatus, DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockRetentionMode, ObjectLockRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
 };
 
 pub fn tls_policy(bucket: &str) -> String {
@@ -35,7 +36,13 @@ pub struct Setup {
     pub tls_policy: bool,
 }
 
-pub const FULL: Setup = Setup { lock: true, versioning: true, encryption: true, public_access_block: true, tls_policy: true };
+pub const FULL: Setup = Setup {
+    lock: true,
+    versioning: true,
+    encryption: true,
+    public_access_block: true,
+    tls_policy: true,
+};
 
 /// A fresh bucket configured as `setup` says (default retention COMPLIANCE 2555 days on lock
 /// buckets; SSE-KMS with a key ARN — LocalStack does not check the key exists).
@@ -44,12 +51,21 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
         super::fresh_lock_bucket(client).await
     } else {
         let name = super::unique_name("wv-s3-plain");
-        client.create_bucket().bucket(&name).send().await.expect("create plain bucket");
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create plain bucket");
         if setup.versioning {
             client
                 .put_bucket_versioning()
                 .bucket(&name)
-                .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
                 .send()
                 .await
                 .expect("enable versioning");
@@ -65,7 +81,12 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
                     .object_lock_enabled(ObjectLockEnabled::Enabled)
                     .rule(
                         ObjectLockRule::builder()
-                            .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::Compliance).days(2555).build())
+                            .default_retention(
+                                DefaultRetention::builder()
+                                    .mode(ObjectLockRetentionMode::Compliance)
+                                    .days(2555)
+                                    .build(),
+                            )
                             .build(),
                     )
                     .build(),
@@ -78,7 +99,11 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
         put_sse_kms(client, &bucket, LOCALSTACK_KMS_KEY, false).await;
     } else {
         // LocalStack may report a default configuration; remove it so the bucket has none.
-        let _ = client.delete_bucket_encryption().bucket(&bucket).send().await;
+        let _ = client
+            .delete_bucket_encryption()
+            .bucket(&bucket)
+            .send()
+            .await;
     }
     if setup.public_access_block {
         client
@@ -97,17 +122,28 @@ pub async fn bucket_with(client: &Client, setup: Setup) -> String {
             .expect("public access block");
     } else {
         // New buckets get all four flags on by default (AWS since 2023, LocalStack too).
-        client.delete_public_access_block().bucket(&bucket).send().await.expect("remove public access block");
+        client
+            .delete_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("remove public access block");
     }
     if setup.tls_policy {
-        client.put_bucket_policy().bucket(&bucket).policy(tls_policy(&bucket)).send().await.expect("bucket policy");
+        client
+            .put_bucket_policy()
+            .bucket(&bucket)
+            .policy(tls_policy(&bucket))
+            .send()
+            .await
+            .expect("bucket policy");
     }
     bucket
 }
 
-
 /// Any key ARN: LocalStack does not check that the KMS key exists.
-pub const LOCALSTACK_KMS_KEY: &str = "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555";
+pub const LOCALSTACK_KMS_KEY: &str =
+    "arn:aws:kms:us-east-1:000000000000:key/11111111-2222-3333-4444-555555555555";
 
 /// Default SSE-KMS encryption with `key_arn` on a bucket.
 pub async fn put_sse_kms(client: &Client, bucket: &str, key_arn: &str, bucket_key: bool) {

@@ -1,9 +1,9 @@
 //! Azure backend against real emulators: Azurite (port 10000) and the WORM stand-in in front of
 //! it (port 10001, azurite/standin/). Blobs are read back with direct Shared Key REST calls
-//! (tests/support/azure.rs), not through the store under test. Outside CI a missing emulator
+//! (tests/it/support/azure.rs), not through the store under test. Outside CI a missing emulator
 //! skips with a printed reason; with CI=true it fails.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ use support::azure::{self as az, ACCOUNT};
 use wormvault::plan::{self, PlanFile, PlanInput, PlanOptions};
 use wormvault::store::azure::{API_VERSION, AzureOptions};
 use wormvault::store::{
-    CheckStatus, Enforcement, ImmutableStore, LockSpec, PreflightOptions, PutObject, RetentionMode, StoreError, conformance,
+    CheckStatus, Enforcement, ImmutableStore, LockSpec, PreflightOptions, PutObject, RetentionMode,
+    StoreError, conformance,
 };
 use wormvault::upload::{self, Silent, UploadOptions};
 
@@ -33,7 +34,13 @@ fn md5_b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(data))
 }
 
-fn object<'a>(key: &str, source: &'a Path, data: &[u8], lock: LockSpec, tags: BTreeMap<String, String>) -> PutObject<'a> {
+fn object<'a>(
+    key: &str,
+    source: &'a Path,
+    data: &[u8],
+    lock: LockSpec,
+    tags: BTreeMap<String, String>,
+) -> PutObject<'a> {
     PutObject {
         key: key.to_string(),
         source,
@@ -47,14 +54,20 @@ fn object<'a>(key: &str, source: &'a Path, data: &[u8], lock: LockSpec, tags: BT
 }
 
 fn compliance(days: i64, hold: bool) -> LockSpec {
-    LockSpec { mode: RetentionMode::Compliance, retain_until: Utc::now() + Duration::days(days), legal_hold: hold }
+    LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until: Utc::now() + Duration::days(days),
+        legal_hold: hold,
+    }
 }
 
 // --- the stand-in's own tests (Python, against the Azure REST docs) ---
 
 #[test]
 fn worm_standin_conforms_to_the_azure_rest_docs() {
-    let Some(endpoint) = az::require_azurite() else { return };
+    let Some(endpoint) = az::require_azurite() else {
+        return;
+    };
     let output = Command::new("python3")
         .arg(root().join("azurite/standin/test_worm_standin.py"))
         .env("WORMVAULT_AZURITE_ENDPOINT", &endpoint)
@@ -63,64 +76,202 @@ fn worm_standin_conforms_to_the_azure_rest_docs() {
         .expect("python3 runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stand-in tests failed:\n{stderr}");
-    assert!(stderr.contains("Ran 11 tests") && stderr.contains("OK"), "unexpected unittest output:\n{stderr}");
+    assert!(
+        stderr.contains("Ran 11 tests") && stderr.contains("OK"),
+        "unexpected unittest output:\n{stderr}"
+    );
 }
 
 // --- smoke (issue #4 item 6) ---
 
 #[test]
 fn azurite_smoke_block_blob_with_tags_and_md5() {
-    let Some(endpoint) = az::require_azurite() else { return };
+    let Some(endpoint) = az::require_azurite() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "smoke").unwrap();
     let data = b"smoke evidence";
     let path = format!("/{container}/dir/smoke.txt");
     let md5 = md5_b64(data);
-    let put = az::rest(&endpoint, "PUT", &path, "", &[("x-ms-blob-type", "BlockBlob"), ("Content-MD5", &md5), ("x-ms-tags", "case=CASE-1&session=s1")], data).unwrap();
+    let put = az::rest(
+        &endpoint,
+        "PUT",
+        &path,
+        "",
+        &[
+            ("x-ms-blob-type", "BlockBlob"),
+            ("Content-MD5", &md5),
+            ("x-ms-tags", "case=CASE-1&session=s1"),
+        ],
+        data,
+    )
+    .unwrap();
     assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
     let head = az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap();
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-md5"), Some(md5.as_str()));
     assert_eq!(head.header("content-length"), Some("14"));
     let tags = az::tags(&endpoint, &container, "dir/smoke.txt").unwrap();
-    assert_eq!(tags, BTreeMap::from([("case".to_string(), "CASE-1".to_string()), ("session".to_string(), "s1".to_string())]));
+    assert_eq!(
+        tags,
+        BTreeMap::from([
+            ("case".to_string(), "CASE-1".to_string()),
+            ("session".to_string(), "s1".to_string())
+        ])
+    );
     // A wrong Content-MD5 is refused and nothing is stored.
-    let bad = az::rest(&endpoint, "PUT", &format!("/{container}/bad.txt"), "", &[("x-ms-blob-type", "BlockBlob"), ("Content-MD5", &md5_b64(b"other"))], data).unwrap();
+    let bad = az::rest(
+        &endpoint,
+        "PUT",
+        &format!("/{container}/bad.txt"),
+        "",
+        &[
+            ("x-ms-blob-type", "BlockBlob"),
+            ("Content-MD5", &md5_b64(b"other")),
+        ],
+        data,
+    )
+    .unwrap();
     assert_eq!((bad.status, bad.error_code()), (400, Some("Md5Mismatch")));
-    assert_eq!(az::rest(&endpoint, "HEAD", &format!("/{container}/bad.txt"), "", &[], b"").unwrap().status, 404);
+    assert_eq!(
+        az::rest(
+            &endpoint,
+            "HEAD",
+            &format!("/{container}/bad.txt"),
+            "",
+            &[],
+            b""
+        )
+        .unwrap()
+        .status,
+        404
+    );
     // Bare Azurite does not implement immutability (why the stand-in exists).
-    let until = (Utc::now() + Duration::days(1)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let policy = az::rest(&endpoint, "PUT", &path, "comp=immutabilityPolicies", &[("x-ms-immutability-policy-until-date", &until)], b"").unwrap();
+    let until = (Utc::now() + Duration::days(1))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let policy = az::rest(
+        &endpoint,
+        "PUT",
+        &path,
+        "comp=immutabilityPolicies",
+        &[("x-ms-immutability-policy-until-date", &until)],
+        b"",
+    )
+    .unwrap();
     assert_eq!(policy.status, 501);
 }
 
 #[test]
 fn standin_smoke_policy_and_legal_hold_refuse_delete() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "smoke-worm").unwrap();
     let path = format!("/{container}/held.bin");
-    assert_eq!(az::rest(&endpoint, "PUT", &path, "", &[("x-ms-blob-type", "BlockBlob")], b"held").unwrap().status, 201);
-    let until = (Utc::now() + Duration::days(1)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let policy = az::rest(&endpoint, "PUT", &path, "comp=immutabilityPolicies", &[("x-ms-immutability-policy-until-date", &until), ("x-ms-immutability-policy-mode", "Unlocked")], b"").unwrap();
+    assert_eq!(
+        az::rest(
+            &endpoint,
+            "PUT",
+            &path,
+            "",
+            &[("x-ms-blob-type", "BlockBlob")],
+            b"held"
+        )
+        .unwrap()
+        .status,
+        201
+    );
+    let until = (Utc::now() + Duration::days(1))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let policy = az::rest(
+        &endpoint,
+        "PUT",
+        &path,
+        "comp=immutabilityPolicies",
+        &[
+            ("x-ms-immutability-policy-until-date", &until),
+            ("x-ms-immutability-policy-mode", "Unlocked"),
+        ],
+        b"",
+    )
+    .unwrap();
     assert_eq!(policy.status, 200);
-    let hold = az::rest(&endpoint, "PUT", &path, "comp=legalhold", &[("x-ms-legal-hold", "true")], b"").unwrap();
-    assert_eq!((hold.status, hold.header("x-ms-legal-hold")), (200, Some("true")));
+    let hold = az::rest(
+        &endpoint,
+        "PUT",
+        &path,
+        "comp=legalhold",
+        &[("x-ms-legal-hold", "true")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        (hold.status, hold.header("x-ms-legal-hold")),
+        (200, Some("true"))
+    );
     let delete = az::rest(&endpoint, "DELETE", &path, "", &[], b"").unwrap();
-    assert_eq!((delete.status, delete.error_code()), (409, Some("BlobImmutableDueToLegalHold")));
+    assert_eq!(
+        (delete.status, delete.error_code()),
+        (409, Some("BlobImmutableDueToLegalHold"))
+    );
     // Unlocked policy removed and hold released: still refused while... nothing protects it.
-    assert_eq!(az::rest(&endpoint, "PUT", &path, "comp=legalhold", &[("x-ms-legal-hold", "false")], b"").unwrap().status, 200);
+    assert_eq!(
+        az::rest(
+            &endpoint,
+            "PUT",
+            &path,
+            "comp=legalhold",
+            &[("x-ms-legal-hold", "false")],
+            b""
+        )
+        .unwrap()
+        .status,
+        200
+    );
     let delete = az::rest(&endpoint, "DELETE", &path, "", &[], b"").unwrap();
-    assert_eq!((delete.status, delete.error_code()), (409, Some("BlobImmutableDueToPolicy")));
-    assert_eq!(az::rest(&endpoint, "DELETE", &path, "comp=immutabilityPolicies", &[], b"").unwrap().status, 200);
-    assert_eq!(az::rest(&endpoint, "DELETE", &path, "", &[], b"").unwrap().status, 202);
+    assert_eq!(
+        (delete.status, delete.error_code()),
+        (409, Some("BlobImmutableDueToPolicy"))
+    );
+    assert_eq!(
+        az::rest(
+            &endpoint,
+            "DELETE",
+            &path,
+            "comp=immutabilityPolicies",
+            &[],
+            b""
+        )
+        .unwrap()
+        .status,
+        200
+    );
+    assert_eq!(
+        az::rest(&endpoint, "DELETE", &path, "", &[], b"")
+            .unwrap()
+            .status,
+        202
+    );
 }
 
 // --- AzureStore through the stand-in ---
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_passes_the_conformance_suite_on_the_standin() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "conformance").unwrap();
-    let store = az::store(&endpoint, &container, AzureOptions { block_size: 4096, concurrency: 3 });
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 4096,
+            concurrency: 3,
+        },
+    );
     let scratch = tempfile::tempdir().unwrap();
     let results = conformance::run(&store, scratch.path(), "run-1").await;
     let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
@@ -130,22 +281,43 @@ async fn store_passes_the_conformance_suite_on_the_standin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_on_standin_passes_and_missing_container_fails() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "preflight").unwrap();
     let store = az::store(&endpoint, &container, AzureOptions::default());
     let report = store.preflight(&PreflightOptions::default()).await.unwrap();
     assert!(report.passed(), "{report:#?}");
     assert_eq!(report.enforcement, Enforcement::Store);
-    let status = |name: &str| report.checks.iter().find(|c| c.name == name).map(|c| c.status);
-    assert_eq!(status("version-level-immutability"), Some(CheckStatus::Pass));
+    let status = |name: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.status)
+    };
+    assert_eq!(
+        status("version-level-immutability"),
+        Some(CheckStatus::Pass)
+    );
     assert_eq!(status("versioning"), Some(CheckStatus::Pass));
     assert_eq!(status("public-access"), Some(CheckStatus::Pass));
     assert_eq!(status("transport"), Some(CheckStatus::Warn)); // plain HTTP on loopback
 
     let missing = az::store(&endpoint, "no-such-container-wv", AzureOptions::default());
-    let report = missing.preflight(&PreflightOptions::default()).await.unwrap();
+    let report = missing
+        .preflight(&PreflightOptions::default())
+        .await
+        .unwrap();
     assert!(!report.passed());
-    assert_eq!(report.checks.iter().find(|c| c.name == "container-exists").map(|c| c.status), Some(CheckStatus::Fail));
+    assert_eq!(
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "container-exists")
+            .map(|c| c.status),
+        Some(CheckStatus::Fail)
+    );
 }
 
 /// The CAVRA fixture bundle through the upload engine into the stand-in, then every blob read
@@ -154,7 +326,9 @@ async fn preflight_on_standin_passes_and_missing_container_fails() {
 /// everything; a second put of a key is AlreadyExists; legal hold set and released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "cavra").unwrap();
     let bundle = root().join("tests/fixtures/cavra/bundle-ed25519");
     let mut files = Vec::new();
@@ -162,13 +336,22 @@ async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        files.push(PlanFile { path: name, sha256: sha256_hex(&data), bytes: data.len() as u64 });
+        files.push(PlanFile {
+            path: name,
+            sha256: sha256_hex(&data),
+            bytes: data.len() as u64,
+        });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     assert_eq!(files.len(), 4, "{files:?}");
     // The digest binds the plan to the bundle; here the manifest's SHA-256 stands in for the
     // bundle module's digest (this test is about the store, not bundle verification).
-    let manifest_sha = files.iter().find(|f| f.path == "manifest.json").unwrap().sha256.clone();
+    let manifest_sha = files
+        .iter()
+        .find(|f| f.path == "manifest.json")
+        .unwrap()
+        .sha256
+        .clone();
     let input = PlanInput {
         bundle_digest: manifest_sha.clone(),
         manifest_signature: serde_json::json!({}),
@@ -193,8 +376,23 @@ async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
     )
     .unwrap();
     // Small blocks so multi-block staging, ordering and the whole-blob MD5 are exercised.
-    let store = az::store(&endpoint, &container, AzureOptions { block_size: 256, concurrency: 4 });
-    let report = upload::execute(&plan, &bundle, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 256,
+            concurrency: 4,
+        },
+    );
+    let report = upload::execute(
+        &plan,
+        &bundle,
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.uploaded, report.already_present), (4, 0));
     assert_eq!(report.preflight.enforcement, Enforcement::Store);
 
@@ -204,20 +402,65 @@ async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
         let path = format!("/{container}/{}", planned.key);
         let head = az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap();
         assert_eq!(head.status, 200, "{}", planned.key);
-        assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("locked"), "{}", planned.key);
-        let until = chrono::DateTime::parse_from_rfc2822(head.header("x-ms-immutability-policy-until-date").unwrap()).unwrap();
-        assert!(until >= min_until, "{} locked only until {until}", planned.key);
-        assert_eq!(head.header("x-ms-legal-hold"), Some("true"), "{}", planned.key);
-        assert_eq!(head.header("content-md5"), Some(md5_b64(&data).as_str()), "{}", planned.key);
-        assert_eq!(head.header("x-ms-meta-sha256"), Some(sha256_hex(&data).as_str()), "{}", planned.key);
-        assert_eq!(head.header("x-ms-meta-bundle_path"), Some(planned.path.as_str()));
-        assert_eq!(head.header("content-length").map(|v| v.parse::<usize>().unwrap()), Some(data.len()));
+        assert_eq!(
+            head.header("x-ms-immutability-policy-mode"),
+            Some("locked"),
+            "{}",
+            planned.key
+        );
+        let until = chrono::DateTime::parse_from_rfc2822(
+            head.header("x-ms-immutability-policy-until-date").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            until >= min_until,
+            "{} locked only until {until}",
+            planned.key
+        );
+        assert_eq!(
+            head.header("x-ms-legal-hold"),
+            Some("true"),
+            "{}",
+            planned.key
+        );
+        assert_eq!(
+            head.header("content-md5"),
+            Some(md5_b64(&data).as_str()),
+            "{}",
+            planned.key
+        );
+        assert_eq!(
+            head.header("x-ms-meta-sha256"),
+            Some(sha256_hex(&data).as_str()),
+            "{}",
+            planned.key
+        );
+        assert_eq!(
+            head.header("x-ms-meta-bundle_path"),
+            Some(planned.path.as_str())
+        );
+        assert_eq!(
+            head.header("content-length")
+                .map(|v| v.parse::<usize>().unwrap()),
+            Some(data.len())
+        );
         let tags = az::tags(&endpoint, &container, &planned.key).unwrap();
-        assert_eq!(tags.get("wormvault-session").map(String::as_str), Some("session-azure-1"));
+        assert_eq!(
+            tags.get("wormvault-session").map(String::as_str),
+            Some("session-azure-1")
+        );
         assert_eq!(tags.get("wormvault-bundle-digest"), Some(&manifest_sha));
-        assert_eq!(tags.get("wormvault-case-id").map(String::as_str), Some("CASE-42"));
+        assert_eq!(
+            tags.get("wormvault-case-id").map(String::as_str),
+            Some("CASE-42")
+        );
         let delete = az::rest(&endpoint, "DELETE", &path, "", &[], b"").unwrap();
-        assert_eq!((delete.status, delete.error_code()), (409, Some("BlobImmutableDueToLegalHold")), "{}", planned.key);
+        assert_eq!(
+            (delete.status, delete.error_code()),
+            (409, Some("BlobImmutableDueToLegalHold")),
+            "{}",
+            planned.key
+        );
         let get = az::rest(&endpoint, "GET", &path, "", &[], b"").unwrap();
         assert_eq!(get.body, data);
     }
@@ -227,7 +470,15 @@ async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
     }
 
     // Resume: everything present and identical is skipped.
-    let again = upload::execute(&plan, &bundle, &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+    let again = upload::execute(
+        &plan,
+        &bundle,
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
     assert_eq!((again.uploaded, again.already_present), (0, 4));
 
     // Create-only at the store level.
@@ -235,45 +486,91 @@ async fn cavra_bundle_upload_is_locked_tagged_and_verifiable_by_direct_reads() {
     let source = bundle.join(&first.path);
     let data = std::fs::read(&source).unwrap();
     let dup = object(&first.key, &source, &data, first.lock(), first.tags.clone());
-    assert!(matches!(store.put(&dup, &|_| {}).await, Err(StoreError::AlreadyExists { .. })));
+    assert!(matches!(
+        store.put(&dup, &|_| {}).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
 
     // Legal hold release and re-set, read back directly; the Locked policy still refuses delete.
     let released = store.set_legal_hold(&first.key, None, false).await.unwrap();
     assert_eq!(released.legal_hold, Some(false));
     let path = format!("/{container}/{}", first.key);
-    assert_eq!(az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap().header("x-ms-legal-hold"), Some("false"));
-    assert!(matches!(store.delete(&first.key, None).await, Err(StoreError::Protected { ref detail, .. }) if detail == "BlobImmutableDueToPolicy"));
+    assert_eq!(
+        az::rest(&endpoint, "HEAD", &path, "", &[], b"")
+            .unwrap()
+            .header("x-ms-legal-hold"),
+        Some("false")
+    );
+    assert!(
+        matches!(store.delete(&first.key, None).await, Err(StoreError::Protected { ref detail, .. }) if detail == "BlobImmutableDueToPolicy")
+    );
     let held = store.set_legal_hold(&first.key, None, true).await.unwrap();
     assert_eq!(held.legal_hold, Some(true));
-    assert_eq!(az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap().header("x-ms-legal-hold"), Some("true"));
+    assert_eq!(
+        az::rest(&endpoint, "HEAD", &path, "", &[], b"")
+            .unwrap()
+            .header("x-ms-legal-hold"),
+        Some("true")
+    );
 
     // Download through the store hashes what it received.
     let scratch = tempfile::tempdir().unwrap();
     let dest = scratch.path().join("copy");
-    assert_eq!(store.download(&first.key, None, &dest).await.unwrap(), first.sha256);
+    assert_eq!(
+        store.download(&first.key, None, &dest).await.unwrap(),
+        first.sha256
+    );
     assert_eq!(std::fs::read(&dest).unwrap(), data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn governance_maps_to_an_unlocked_policy() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "governance").unwrap();
     let store = az::store(&endpoint, &container, AzureOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("g.bin");
     std::fs::write(&source, b"governance").unwrap();
-    let lock = LockSpec { mode: RetentionMode::Governance, retain_until: Utc::now() + Duration::days(3), legal_hold: false };
-    let stored = store.put(&object("g/g.bin", &source, b"governance", lock, BTreeMap::new()), &|_| {}).await.unwrap();
-    assert_eq!((stored.retention_mode, stored.legal_hold), (Some(RetentionMode::Governance), Some(false)));
-    let head = az::rest(&endpoint, "HEAD", &format!("/{container}/g/g.bin"), "", &[], b"").unwrap();
-    assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("unlocked"));
+    let lock = LockSpec {
+        mode: RetentionMode::Governance,
+        retain_until: Utc::now() + Duration::days(3),
+        legal_hold: false,
+    };
+    let stored = store
+        .put(
+            &object("g/g.bin", &source, b"governance", lock, BTreeMap::new()),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored.retention_mode, stored.legal_hold),
+        (Some(RetentionMode::Governance), Some(false))
+    );
+    let head = az::rest(
+        &endpoint,
+        "HEAD",
+        &format!("/{container}/g/g.bin"),
+        "",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        head.header("x-ms-immutability-policy-mode"),
+        Some("unlocked")
+    );
 }
 
 // --- bare Azurite: immutability cannot be confirmed ---
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_azurite_is_refused_unless_unenforced_storage_is_accepted() {
-    let Some(endpoint) = az::require_azurite() else { return };
+    let Some(endpoint) = az::require_azurite() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "bare").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("e.bin");
@@ -281,7 +578,14 @@ async fn bare_azurite_is_refused_unless_unenforced_storage_is_accepted() {
     std::fs::write(&source, &data).unwrap();
 
     // Strict preflight fails on the immutability check.
-    let store = az::store(&endpoint, &container, AzureOptions { block_size: 512, concurrency: 2 });
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 512,
+            concurrency: 2,
+        },
+    );
     let report = store.preflight(&PreflightOptions::default()).await.unwrap();
     assert!(!report.passed());
     let failed: Vec<_> = report.failures().map(|c| c.name.as_str()).collect();
@@ -291,26 +595,59 @@ async fn bare_azurite_is_refused_unless_unenforced_storage_is_accepted() {
         Err(ref e @ upload::UploadError::Preflight { .. }) if e.is_refusal()
     ));
     // A put that bypasses preflight still fails closed: Azurite answers 501 to the policy.
-    let put = store.put(&object("strict/e.bin", &source, &data, compliance(2555, false), BTreeMap::new()), &|_| {}).await;
+    let put = store
+        .put(
+            &object(
+                "strict/e.bin",
+                &source,
+                &data,
+                compliance(2555, false),
+                BTreeMap::new(),
+            ),
+            &|_| {},
+        )
+        .await;
     match put {
-        Err(StoreError::NotHonoured { detail, .. }) => assert!(detail.contains("501") && detail.contains("NOT locked"), "{detail}"),
+        Err(StoreError::NotHonoured { detail, .. }) => assert!(
+            detail.contains("501") && detail.contains("NOT locked"),
+            "{detail}"
+        ),
         other => panic!("expected NotHonoured, got {other:?}"),
     }
 
     // With unenforced storage explicitly accepted: warnings, and every result says Unconfirmed.
     let store = az::store(&endpoint, &container, AzureOptions::default());
-    let options = PreflightOptions { allow_unenforced: true, ..Default::default() };
+    let options = PreflightOptions {
+        allow_unenforced: true,
+        ..Default::default()
+    };
     let report = store.preflight(&options).await.unwrap();
     assert!(report.passed(), "{report:#?}");
     assert_eq!(report.enforcement, Enforcement::Unconfirmed);
-    assert_eq!(report.checks.iter().find(|c| c.name == "version-level-immutability").map(|c| c.status), Some(CheckStatus::Warn));
+    assert_eq!(
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == "version-level-immutability")
+            .map(|c| c.status),
+        Some(CheckStatus::Warn)
+    );
     let mut tags = BTreeMap::new();
     tags.insert("wormvault-session".to_string(), "bare".to_string());
-    let stored = store.put(&object("lax/e.bin", &source, &data, compliance(2555, true), tags), &|_| {}).await.unwrap();
+    let stored = store
+        .put(
+            &object("lax/e.bin", &source, &data, compliance(2555, true), tags),
+            &|_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(stored.enforcement, Enforcement::Unconfirmed);
     assert_eq!((stored.retain_until, stored.retention_mode), (None, None));
     assert_eq!(stored.sha256.as_deref(), Some(sha256_hex(&data).as_str()));
-    assert_eq!(stored.tags.get("wormvault-session").map(String::as_str), Some("bare"));
+    assert_eq!(
+        stored.tags.get("wormvault-session").map(String::as_str),
+        Some("bare")
+    );
     // Nothing protects it: bare Azurite lets it be deleted (what "unconfirmed" means).
     store.delete("lax/e.bin", None).await.unwrap();
 }
@@ -323,24 +660,47 @@ async fn bare_azurite_is_refused_unless_unenforced_storage_is_accepted() {
 /// (Host, Connection, Accept-Encoding) that belong to the HTTP client, not to the operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_and_legal_hold_requests_match_the_python_sdk() {
-    let Some(azurite) = az::require_azurite() else { return };
+    let Some(azurite) = az::require_azurite() else {
+        return;
+    };
     let venv = root().join("azurite/.venv/bin/python");
     if !venv.exists() {
-        let status = Command::new("bash").arg(root().join("azurite/standin/pyvenv.sh")).status().expect("bash runs");
+        let status = Command::new("bash")
+            .arg(root().join("azurite/standin/pyvenv.sh"))
+            .status()
+            .expect("bash runs");
         if !status.success() {
-            assert!(!support::ci_requires_emulators(), "CI=true: azurite/standin/pyvenv.sh failed");
+            assert!(
+                !support::ci_requires_emulators(),
+                "CI=true: azurite/standin/pyvenv.sh failed"
+            );
             eprintln!("SKIPPED: could not create azurite/.venv with the Azure Python SDK");
             return;
         }
     }
     // A private stand-in with a capture log, on a free port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let scratch = tempfile::tempdir().unwrap();
     let capture = scratch.path().join("capture.jsonl");
-    let upstream = azurite.trim_start_matches("http://").split('/').next().unwrap().to_string();
+    let upstream = azurite
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     let child = Command::new("python3")
         .arg(root().join("azurite/standin/worm_standin.py"))
-        .args(["--port", &port.to_string(), "--upstream", &upstream, "--capture"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--upstream",
+            &upstream,
+            "--capture",
+        ])
         .arg(&capture)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -355,7 +715,16 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
     }
     let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
     for _ in 0..50 {
-        if az::rest(&endpoint, "GET", "", "comp=properties&restype=service", &[], b"").is_ok() {
+        if az::rest(
+            &endpoint,
+            "GET",
+            "",
+            "comp=properties&restype=service",
+            &[],
+            b"",
+        )
+        .is_ok()
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -368,34 +737,98 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
     let store = az::store(&endpoint, &container, AzureOptions::default());
     let source = scratch.path().join("w.bin");
     std::fs::write(&source, b"wormvault").unwrap();
-    let lock = LockSpec { mode: RetentionMode::Compliance, retain_until: until, legal_hold: true };
-    store.put(&object("rust/blob.bin", &source, b"wormvault", lock, BTreeMap::new()), &|_| {}).await.unwrap();
-    store.set_legal_hold("rust/blob.bin", None, false).await.unwrap();
+    let lock = LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until: until,
+        legal_hold: true,
+    };
+    store
+        .put(
+            &object(
+                "rust/blob.bin",
+                &source,
+                b"wormvault",
+                lock,
+                BTreeMap::new(),
+            ),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    store
+        .set_legal_hold("rust/blob.bin", None, false)
+        .await
+        .unwrap();
 
     // Python SDK: the same operations on a sibling blob, same x-ms-version.
     let output = Command::new(&venv)
         .arg(root().join("azurite/standin/sdk_ops.py"))
-        .args([&endpoint, &container, "py/blob.bin", &until.to_rfc3339(), API_VERSION])
+        .args([
+            &endpoint,
+            &container,
+            "py/blob.bin",
+            &until.to_rfc3339(),
+            API_VERSION,
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "Python SDK failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "Python SDK failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
-    let records: Vec<serde_json::Value> =
-        std::fs::read_to_string(&capture).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let pick = |blob: &str, comp: &str, nth: usize| -> (String, BTreeMap<String, String>, Vec<(String, String)>) {
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&capture)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pick = |blob: &str,
+                comp: &str,
+                nth: usize|
+     -> (String, BTreeMap<String, String>, Vec<(String, String)>) {
         let found: Vec<&serde_json::Value> = records
             .iter()
-            .filter(|r| r["path"].as_str().unwrap().replace("%2F", "/").ends_with(blob))
-            .filter(|r| r["query"].as_array().unwrap().iter().any(|q| q[0] == "comp" && q[1] == comp))
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .replace("%2F", "/")
+                    .ends_with(blob)
+            })
+            .filter(|r| {
+                r["query"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|q| q[0] == "comp" && q[1] == comp)
+            })
             .collect();
-        let r = found.get(nth).unwrap_or_else(|| panic!("no request #{nth} comp={comp} for {blob} in {records:#?}"));
+        let r = found
+            .get(nth)
+            .unwrap_or_else(|| panic!("no request #{nth} comp={comp} for {blob} in {records:#?}"));
         let headers = r["headers"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| (h[0].as_str().unwrap().to_ascii_lowercase(), h[1].as_str().unwrap().to_string()))
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_ascii_lowercase(),
+                    h[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        let query = r["query"].as_array().unwrap().iter().map(|q| (q[0].as_str().unwrap().to_string(), q[1].as_str().unwrap().to_string())).collect();
+        let query = r["query"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                (
+                    q[0].as_str().unwrap().to_string(),
+                    q[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
         (r["method"].as_str().unwrap().to_string(), headers, query)
     };
     // Values that differ by nature are replaced by their shape; transport headers dropped.
@@ -406,11 +839,17 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         for (name, value) in h.iter_mut() {
             match name.as_str() {
                 "x-ms-date" => {
-                    assert!(chrono::DateTime::parse_from_rfc2822(value).is_ok(), "x-ms-date {value}");
+                    assert!(
+                        chrono::DateTime::parse_from_rfc2822(value).is_ok(),
+                        "x-ms-date {value}"
+                    );
                     *value = "<date>".into();
                 }
                 "authorization" => {
-                    assert!(value.starts_with(&format!("SharedKey {ACCOUNT}:")), "{value}");
+                    assert!(
+                        value.starts_with(&format!("SharedKey {ACCOUNT}:")),
+                        "{value}"
+                    );
                     *value = "SharedKey <signature>".into();
                 }
                 "x-ms-client-request-id" => *value = "<id>".into(),
@@ -423,13 +862,20 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         }
         h
     };
-    for (comp, nth) in [("immutabilityPolicies", 0), ("legalhold", 0), ("legalhold", 1)] {
+    for (comp, nth) in [
+        ("immutabilityPolicies", 0),
+        ("legalhold", 0),
+        ("legalhold", 1),
+    ] {
         let (rust_method, rust_headers, rust_query) = pick("rust/blob.bin", comp, nth);
         let (py_method, py_headers, py_query) = pick("py/blob.bin", comp, nth);
         assert_eq!(rust_method, py_method, "{comp}");
         assert_eq!(rust_query, py_query, "{comp}");
         let (rust, py) = (normalise(rust_headers), normalise(py_headers));
-        assert_eq!(rust, py, "{comp} #{nth}: wormvault's request differs from the Python SDK's");
+        assert_eq!(
+            rust, py,
+            "{comp} #{nth}: wormvault's request differs from the Python SDK's"
+        );
     }
 }
 
@@ -437,8 +883,12 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
 
 #[test]
 fn target_check_cli_refuses_bare_azurite_and_passes_the_standin() {
-    let Some(azurite) = az::require_azurite() else { return };
-    let Some(standin) = az::require_worm_standin() else { return };
+    let Some(azurite) = az::require_azurite() else {
+        return;
+    };
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
     let bare = az::fresh_container(&azurite, "cli-bare").unwrap();
     let worm = az::fresh_container(&standin, "cli-worm").unwrap();
     let run = |target: &str, extra: &[&str]| {
@@ -446,14 +896,25 @@ fn target_check_cli_refuses_bare_azurite_and_passes_the_standin() {
             .unwrap()
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
+            .env(
+                "AZURE_STORAGE_KEY",
+                wormvault::store::azure::auth::AZURITE_DEV_KEY,
+            )
             .args(["--json", "target", "check", target])
             .args(extra)
             .output()
             .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("Eby8vdM02x"), "key leaked");
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("Eby8vdM02x"),
+            "key leaked"
+        );
         (out.status.code(), json)
     };
     let bare_target = az::target(&azurite, &bare, "").to_string();
@@ -461,10 +922,22 @@ fn target_check_cli_refuses_bare_azurite_and_passes_the_standin() {
     assert_eq!(code, Some(1), "{json}");
     let (code, json) = run(&bare_target, &["--accept-unenforced-storage"]);
     assert_eq!(code, Some(0), "{json}");
-    assert_eq!(json.pointer("/result/enforcement").or_else(|| json.pointer("/enforcement")).and_then(|v| v.as_str()), Some("unconfirmed"), "{json}");
+    assert_eq!(
+        json.pointer("/result/enforcement")
+            .or_else(|| json.pointer("/enforcement"))
+            .and_then(|v| v.as_str()),
+        Some("unconfirmed"),
+        "{json}"
+    );
     let (code, json) = run(&az::target(&standin, &worm, "").to_string(), &[]);
     assert_eq!(code, Some(0), "{json}");
-    assert_eq!(json.pointer("/result/enforcement").or_else(|| json.pointer("/enforcement")).and_then(|v| v.as_str()), Some("store"), "{json}");
+    assert_eq!(
+        json.pointer("/result/enforcement")
+            .or_else(|| json.pointer("/enforcement"))
+            .and_then(|v| v.as_str()),
+        Some("store"),
+        "{json}"
+    );
 }
 
 // --- deployment template (cannot be deployed here: parsed and checked setting by setting) ---
@@ -493,45 +966,132 @@ fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() 
     assert_eq!(service["properties"]["changeFeed"]["enabled"], true);
     let container = one("Microsoft.Storage/storageAccounts/blobServices/containers");
     assert_eq!(container["properties"]["publicAccess"], "None");
-    assert_eq!(container["properties"]["immutableStorageWithVersioning"]["enabled"], true);
-    let policy = one("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies");
-    assert_eq!(policy["properties"]["immutabilityPeriodSinceCreationInDays"], "[parameters('retentionDays')]");
+    assert_eq!(
+        container["properties"]["immutableStorageWithVersioning"]["enabled"],
+        true
+    );
+    let policy =
+        one("Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies");
+    assert_eq!(
+        policy["properties"]["immutabilityPeriodSinceCreationInDays"],
+        "[parameters('retentionDays')]"
+    );
     let days = &template["parameters"]["retentionDays"];
-    assert!(days["minValue"].as_i64().unwrap() >= 2555 && days["defaultValue"].as_i64().unwrap() >= 2555);
+    assert!(
+        days["minValue"].as_i64().unwrap() >= 2555
+            && days["defaultValue"].as_i64().unwrap() >= 2555
+    );
 
     // Roles: the uploader cannot delete or change immutability/legal holds; retention and
     // legal-hold administration are separate roles assigned to separate principals.
-    let roles: Vec<&serde_json::Value> = resources.iter().filter(|r| r["type"] == "Microsoft.Authorization/roleDefinitions").collect();
+    let roles: Vec<&serde_json::Value> = resources
+        .iter()
+        .filter(|r| r["type"] == "Microsoft.Authorization/roleDefinitions")
+        .collect();
     assert_eq!(roles.len(), 3);
-    let role = |needle: &str| roles.iter().find(|r| r["properties"]["roleName"].as_str().unwrap().contains(needle)).unwrap()["properties"]["permissions"][0].clone();
-    let list = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let role = |needle: &str| {
+        roles
+            .iter()
+            .find(|r| {
+                r["properties"]["roleName"]
+                    .as_str()
+                    .unwrap()
+                    .contains(needle)
+            })
+            .unwrap()["properties"]["permissions"][0]
+            .clone()
+    };
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let uploader = role("uploader");
     let data = list(&uploader["dataActions"]);
-    assert!(data.iter().any(|a| a.ends_with("blobs/write")) && data.iter().any(|a| a.ends_with("blobs/read")));
-    assert!(data.iter().all(|a| !a.contains("delete") && !a.contains("immutableStorage") && !a.ends_with("/*")), "{data:?}");
-    assert!(list(&uploader["notDataActions"]).iter().any(|a| a.ends_with("blobs/delete")));
-    assert!(list(&uploader["actions"]).iter().all(|a| !a.contains("immutabilityPolicies") && !a.contains("LegalHold")));
+    assert!(
+        data.iter().any(|a| a.ends_with("blobs/write"))
+            && data.iter().any(|a| a.ends_with("blobs/read"))
+    );
+    assert!(
+        data.iter().all(|a| !a.contains("delete")
+            && !a.contains("immutableStorage")
+            && !a.ends_with("/*")),
+        "{data:?}"
+    );
+    assert!(
+        list(&uploader["notDataActions"])
+            .iter()
+            .any(|a| a.ends_with("blobs/delete"))
+    );
+    assert!(
+        list(&uploader["actions"])
+            .iter()
+            .all(|a| !a.contains("immutabilityPolicies") && !a.contains("LegalHold"))
+    );
     let retention = role("retention");
     let actions = list(&retention["actions"]);
-    assert!(actions.iter().any(|a| a.ends_with("immutabilityPolicies/lock/action")) && actions.iter().any(|a| a.ends_with("immutabilityPolicies/extend/action")));
-    assert!(actions.iter().all(|a| !a.ends_with("immutabilityPolicies/delete")) && list(&retention["dataActions"]).is_empty());
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.ends_with("immutabilityPolicies/lock/action"))
+            && actions
+                .iter()
+                .any(|a| a.ends_with("immutabilityPolicies/extend/action"))
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| !a.ends_with("immutabilityPolicies/delete"))
+            && list(&retention["dataActions"]).is_empty()
+    );
     let holds = role("legal hold");
-    assert!(list(&holds["actions"]).iter().any(|a| a.ends_with("setLegalHold/action")));
-    assert!(list(&holds["dataActions"]).iter().all(|a| !a.ends_with("blobs/write") && !a.ends_with("blobs/delete")));
-    let assignments: Vec<&serde_json::Value> = resources.iter().filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments").collect();
-    let principals: std::collections::BTreeSet<_> = assignments.iter().map(|a| a["properties"]["principalId"].as_str().unwrap()).collect();
+    assert!(
+        list(&holds["actions"])
+            .iter()
+            .any(|a| a.ends_with("setLegalHold/action"))
+    );
+    assert!(
+        list(&holds["dataActions"])
+            .iter()
+            .all(|a| !a.ends_with("blobs/write") && !a.ends_with("blobs/delete"))
+    );
+    let assignments: Vec<&serde_json::Value> = resources
+        .iter()
+        .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
+        .collect();
+    let principals: std::collections::BTreeSet<_> = assignments
+        .iter()
+        .map(|a| a["properties"]["principalId"].as_str().unwrap())
+        .collect();
     assert_eq!(assignments.len(), 3);
-    assert_eq!(principals.len(), 3, "three different principals: {principals:?}");
+    assert_eq!(
+        principals.len(),
+        3,
+        "three different principals: {principals:?}"
+    );
 
     // The deploy script shows the az commands (dry run).
     let out = Command::new("bash")
         .arg(root().join("infra/azure/deploy.sh"))
-        .args(["rg-evidence", "wvevidence", "uploader-id", "retention-id", "holds-id", "--dry-run"])
+        .args([
+            "rg-evidence",
+            "wvevidence",
+            "uploader-id",
+            "retention-id",
+            "holds-id",
+            "--dry-run",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(text.contains("+ az deployment group create --resource-group rg-evidence --template-file") && text.contains("storageAccountName=wvevidence"), "{text}");
+    assert!(
+        text.contains("+ az deployment group create --resource-group rg-evidence --template-file")
+            && text.contains("storageAccountName=wvevidence"),
+        "{text}"
+    );
 }
 
 /// Run wormvault in `dir` with the Azurite development key (and no other Azure credentials):
@@ -540,13 +1100,20 @@ fn wormvault_azure(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = assert_cmd::Command::cargo_bin("wormvault")
         .unwrap()
         .current_dir(dir)
-        .env("AZURE_STORAGE_KEY", wormvault::store::azure::auth::AZURITE_DEV_KEY)
+        .env(
+            "AZURE_STORAGE_KEY",
+            wormvault::store::azure::auth::AZURITE_DEV_KEY,
+        )
         .env_remove("AZURE_STORAGE_CONNECTION_STRING")
         .env_remove("AZURE_STORAGE_SAS_TOKEN")
         .args(args)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 /// The lead's commands on azure targets: `archive` (stand-in: locked, receipts say store; bare
@@ -554,8 +1121,12 @@ fn wormvault_azure(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 /// `check-remote --rehash`, `hold set/release` — state checked with direct REST calls.
 #[test]
 fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
-    let Some(azurite) = az::require_azurite() else { return };
-    let Some(standin) = az::require_worm_standin() else { return };
+    let Some(azurite) = az::require_azurite() else {
+        return;
+    };
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let wormvault = |args: &[&str]| wormvault_azure(work.path(), args);
     let bundle = root().join("tests/fixtures/cavra/bundle-ed25519");
@@ -566,25 +1137,72 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
     let worm = az::fresh_container(&standin, "cli-archive").unwrap();
     let target = az::target(&standin, &worm, "rel").to_string();
     let receipts = work.path().join("receipts-worm.json");
-    let (code, out, err) = wormvault(&["archive", bundle, "--to", &target, "--trust-root", trust, "--receipts-out", receipts.to_str().unwrap()]);
+    let (code, out, err) = wormvault(&[
+        "archive",
+        bundle,
+        "--to",
+        &target,
+        "--trust-root",
+        trust,
+        "--receipts-out",
+        receipts.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
     assert_eq!(set["enforcement"], "store");
-    let keys: Vec<String> = set["receipts"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_string()).collect();
+    let keys: Vec<String> = set["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(keys.len(), 4);
     for key in &keys {
         let head = az::rest(&standin, "HEAD", &format!("/{worm}/{key}"), "", &[], b"").unwrap();
-        assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("locked"), "{key}");
+        assert_eq!(
+            head.header("x-ms-immutability-policy-mode"),
+            Some("locked"),
+            "{key}"
+        );
         let delete = az::rest(&standin, "DELETE", &format!("/{worm}/{key}"), "", &[], b"").unwrap();
         assert_eq!(delete.status, 409, "{key}");
     }
-    let (code, out, err) = wormvault(&["check-remote", "--rehash", "--receipts", receipts.to_str().unwrap(), &target]);
+    let (code, out, err) = wormvault(&[
+        "check-remote",
+        "--rehash",
+        "--receipts",
+        receipts.to_str().unwrap(),
+        &target,
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let (code, out, err) = wormvault(&["hold", "set", "--case", "CASE-9", "--reason", "litigation", &target]);
+    let (code, out, err) = wormvault(&[
+        "hold",
+        "set",
+        "--case",
+        "CASE-9",
+        "--reason",
+        "litigation",
+        &target,
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let held = |key: &str| az::rest(&standin, "HEAD", &format!("/{worm}/{key}"), "", &[], b"").unwrap().header("x-ms-legal-hold").map(str::to_string);
+    let held = |key: &str| {
+        az::rest(&standin, "HEAD", &format!("/{worm}/{key}"), "", &[], b"")
+            .unwrap()
+            .header("x-ms-legal-hold")
+            .map(str::to_string)
+    };
     assert!(keys.iter().all(|k| held(k).as_deref() == Some("true")));
-    let (code, out, err) = wormvault(&["hold", "release", "--case", "CASE-9", "--reason", "closed", "--confirm-release", &target]);
+    let (code, out, err) = wormvault(&[
+        "hold",
+        "release",
+        "--case",
+        "CASE-9",
+        "--reason",
+        "closed",
+        "--confirm-release",
+        &target,
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(keys.iter().all(|k| held(k).as_deref() == Some("false")));
 
@@ -593,14 +1211,34 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
     let target = az::target(&azurite, &bare, "rel").to_string();
     let (code, out, err) = wormvault(&["archive", bundle, "--to", &target, "--trust-root", trust]);
     assert_eq!(code, Some(1), "{out}\n{err}");
-    let listing = az::rest(&azurite, "GET", &format!("/{bare}"), "restype=container&comp=list", &[], b"").unwrap();
-    assert!(!String::from_utf8_lossy(&listing.body).contains("<Blob>"), "refused archive wrote blobs");
+    let listing = az::rest(
+        &azurite,
+        "GET",
+        &format!("/{bare}"),
+        "restype=container&comp=list",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listing.body).contains("<Blob>"),
+        "refused archive wrote blobs"
+    );
     let receipts = work.path().join("receipts-bare.json");
     let (code, out, err) = wormvault(&[
-        "archive", bundle, "--to", &target, "--trust-root", trust, "--accept-unenforced-storage", "--receipts-out", receipts.to_str().unwrap(),
+        "archive",
+        bundle,
+        "--to",
+        &target,
+        "--trust-root",
+        trust,
+        "--accept-unenforced-storage",
+        "--receipts-out",
+        receipts.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&receipts).unwrap()).unwrap();
     assert_eq!(set["enforcement"], "unconfirmed");
 }
 
@@ -609,14 +1247,20 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
 /// complete blob, re-stages and commits the other, and every blob reads back intact and locked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_a_kill_mid_upload() {
-    let Some(endpoint) = az::require_worm_standin() else { return };
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
     let container = az::fresh_container(&endpoint, "resume").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (name, size) in [("a.bin", 3000usize), ("b.bin", 5000)] {
         let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(dir.path().join(name), &data).unwrap();
-        files.push(PlanFile { path: name.into(), sha256: sha256_hex(&data), bytes: size as u64 });
+        files.push(PlanFile {
+            path: name.into(),
+            sha256: sha256_hex(&data),
+            bytes: size as u64,
+        });
     }
     let input = PlanInput {
         bundle_digest: "ab".repeat(32),
@@ -637,11 +1281,30 @@ async fn resume_after_a_kill_mid_upload() {
         now: Utc::now(),
     };
     let plan = plan::plan(&input, &options).unwrap();
-    let store = az::store(&endpoint, &container, AzureOptions { block_size: 1024, concurrency: 2 });
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 1024,
+            concurrency: 2,
+        },
+    );
     // Before the "kill": a.bin complete, b.bin only partly staged (wrong bytes, same block ids).
     let a = &plan.objects[0];
     let a_data = std::fs::read(dir.path().join(&a.path)).unwrap();
-    store.put(&object(&a.key, &dir.path().join(&a.path), &a_data, a.lock(), a.tags.clone()), &|_| {}).await.unwrap();
+    store
+        .put(
+            &object(
+                &a.key,
+                &dir.path().join(&a.path),
+                &a_data,
+                a.lock(),
+                a.tags.clone(),
+            ),
+            &|_| {},
+        )
+        .await
+        .unwrap();
     let b = &plan.objects[1];
     let b_path = format!("/{container}/{}", b.key);
     for index in 0..2 {
@@ -650,9 +1313,22 @@ async fn resume_after_a_kill_mid_upload() {
         let staged = az::rest(&endpoint, "PUT", &b_path, &query, &[], &[0xEE; 1024]).unwrap();
         assert_eq!(staged.status, 201);
     }
-    assert_eq!(az::rest(&endpoint, "HEAD", &b_path, "", &[], b"").unwrap().status, 404);
+    assert_eq!(
+        az::rest(&endpoint, "HEAD", &b_path, "", &[], b"")
+            .unwrap()
+            .status,
+        404
+    );
 
-    let report = upload::execute(&plan, dir.path(), &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+    let report = upload::execute(
+        &plan,
+        dir.path(),
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.uploaded, report.already_present), (1, 1));
     let got = az::rest(&endpoint, "GET", &b_path, "", &[], b"").unwrap();
     assert_eq!(got.body, std::fs::read(dir.path().join(&b.path)).unwrap());
@@ -669,14 +1345,26 @@ fn url_encode(text: &str) -> String {
 /// was stored") and the container lists no blob; the intact bundle then archives, locked.
 #[test]
 fn archive_to_azure_checks_a_multi_block_file_while_staging_and_commits_nothing_on_mismatch() {
-    let Some(standin) = az::require_worm_standin() else { return };
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
     let wormvault = |args: &[&str]| wormvault_azure(work.path(), args);
     std::fs::create_dir_all(work.path().join("files")).unwrap();
-    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     std::fs::write(work.path().join("files/big.bin"), &big).unwrap();
     std::fs::write(work.path().join("files/notes.txt"), "release notes\n").unwrap();
-    let (code, out, err) = wormvault(&["-q", "bundle", "create", "--unsigned", "--output", "bundle", "files"]);
+    let (code, out, err) = wormvault(&[
+        "-q",
+        "bundle",
+        "create",
+        "--unsigned",
+        "--output",
+        "bundle",
+        "files",
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     let in_bundle = work.path().join("bundle/big.bin");
     let mut tampered = big.clone();
@@ -685,21 +1373,85 @@ fn archive_to_azure_checks_a_multi_block_file_while_staging_and_commits_nothing_
 
     let container = az::fresh_container(&standin, "deferred").unwrap();
     let target = az::target(&standin, &container, "rel").to_string();
-    let (code, out, err) = wormvault(&["archive", "bundle", "--allow-unsigned", "--to", &target, "--receipts-out", "r1.json"]);
+    let (code, out, err) = wormvault(&[
+        "archive",
+        "bundle",
+        "--allow-unsigned",
+        "--to",
+        &target,
+        "--receipts-out",
+        "r1.json",
+    ]);
     assert_eq!(code, Some(1), "{out}\n{err}");
-    assert!(err.contains("big.bin") && err.contains("file_hash_mismatch") && err.contains("no object was stored"), "{err}");
-    let listing = az::rest(&standin, "GET", &format!("/{container}"), "restype=container&comp=list", &[], b"").unwrap();
-    assert!(!String::from_utf8_lossy(&listing.body).contains("<Blob>"), "a refused archive committed blobs: {}", String::from_utf8_lossy(&listing.body));
+    assert!(
+        err.contains("big.bin")
+            && err.contains("file_hash_mismatch")
+            && err.contains("no object was stored"),
+        "{err}"
+    );
+    let listing = az::rest(
+        &standin,
+        "GET",
+        &format!("/{container}"),
+        "restype=container&comp=list",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listing.body).contains("<Blob>"),
+        "a refused archive committed blobs: {}",
+        String::from_utf8_lossy(&listing.body)
+    );
     assert!(!work.path().join("r1.json").exists());
 
     std::fs::write(&in_bundle, &big).unwrap();
-    let (code, out, err) = wormvault(&["archive", "bundle", "--allow-unsigned", "--to", &target, "--receipts-out", "r2.json"]);
+    let (code, out, err) = wormvault(&[
+        "archive",
+        "bundle",
+        "--allow-unsigned",
+        "--to",
+        &target,
+        "--receipts-out",
+        "r2.json",
+    ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    assert!(err.contains("matched the manifest before their upload was committed"), "{err}");
-    let set: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.path().join("r2.json")).unwrap()).unwrap();
-    let key = set["receipts"].as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).find(|k| k.ends_with("/big.bin")).expect("a receipt for big.bin").to_string();
-    let head = az::rest(&standin, "HEAD", &format!("/{container}/{key}"), "", &[], b"").unwrap();
-    assert_eq!(head.header("content-length"), Some(big.len().to_string().as_str()));
+    assert!(
+        err.contains("matched the manifest before their upload was committed"),
+        "{err}"
+    );
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("r2.json")).unwrap())
+            .unwrap();
+    let key = set["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["key"].as_str())
+        .find(|k| k.ends_with("/big.bin"))
+        .expect("a receipt for big.bin")
+        .to_string();
+    let head = az::rest(
+        &standin,
+        "HEAD",
+        &format!("/{container}/{key}"),
+        "",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        head.header("content-length"),
+        Some(big.len().to_string().as_str())
+    );
     assert_eq!(head.header("x-ms-immutability-policy-mode"), Some("locked"));
-    assert_eq!(set["receipts"].as_array().unwrap().iter().find(|r| r["key"] == key.as_str()).unwrap()["sha256"], sha256_hex(&big));
+    assert_eq!(
+        set["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key.as_str())
+            .unwrap()["sha256"],
+        sha256_hex(&big)
+    );
 }

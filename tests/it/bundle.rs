@@ -571,7 +571,13 @@ fn tamper_matrix() {
 
     // (name, prepare → bundle path to verify, verify args, expected kinds, expected exit code)
     type Prepare<'a> = Box<dyn Fn(&Path) -> PathBuf + 'a>;
-    type Case<'a> = (&'static str, Prepare<'a>, Vec<String>, Vec<&'static str>, i32);
+    type Case<'a> = (
+        &'static str,
+        Prepare<'a>,
+        Vec<String>,
+        Vec<&'static str>,
+        i32,
+    );
     let copy = |name: &str| -> PathBuf {
         let dir = ws.path(name);
         std::fs::create_dir(&dir).unwrap();

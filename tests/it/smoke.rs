@@ -3,7 +3,7 @@
 //! Azurite's blob endpoint answers. (The Azurite and WORM stand-in behaviour tests belong to the
 //! Azure work.)
 
-mod support;
+use crate::support;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};

@@ -4,9 +4,9 @@
 //! template deployed to LocalStack. Outside CI a missing LocalStack skips (with a printed reason);
 //! with CI=true it fails.
 
-mod support;
+use crate::support;
 
-use support::s3::{bucket_with, Setup, FULL};
+use support::s3::{FULL, Setup, bucket_with};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,20 +16,22 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockRetentionMode, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    ChecksumAlgorithm, ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockRetentionMode,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use chrono::{Duration, Utc};
 use sha2::{Digest, Sha256};
 use wormvault::plan::{self, PlanFile, PlanInput, PlanOptions, StoragePlan};
 use wormvault::store::s3::preflight::{
-    CHECK_DEFAULT_RETENTION, CHECK_ENCRYPTION, CHECK_OBJECT_LOCK, CHECK_PUBLIC_ACCESS_BLOCK, CHECK_TLS_POLICY,
-    CHECK_VERSIONING,
+    CHECK_DEFAULT_RETENTION, CHECK_ENCRYPTION, CHECK_OBJECT_LOCK, CHECK_PUBLIC_ACCESS_BLOCK,
+    CHECK_TLS_POLICY, CHECK_VERSIONING,
 };
 use wormvault::store::s3::{S3Credentials, S3Settings, S3Store};
 use wormvault::store::{
-    CheckStatus, Enforcement, ImmutableStore, LockSpec, PreflightOptions, PutObject, RetentionMode, StoreError, Target,
+    CheckStatus, Enforcement, ImmutableStore, LockSpec, PreflightOptions, PutObject, RetentionMode,
+    StoreError, Target,
 };
 use wormvault::upload::{self, Silent, UploadError, UploadOptions};
 
@@ -50,7 +52,9 @@ fn settings(endpoint: &str) -> S3Settings {
 
 async fn store(bucket: &str, prefix: &str, settings: S3Settings) -> S3Store {
     let target = Target::parse(&format!("s3://{bucket}/{prefix}")).unwrap();
-    S3Store::connect_with(target, settings).await.expect("connect to LocalStack")
+    S3Store::connect_with(target, settings)
+        .await
+        .expect("connect to LocalStack")
 }
 
 fn failing_checks(report: &wormvault::store::PreflightReport) -> Vec<String> {
@@ -59,11 +63,21 @@ fn failing_checks(report: &wormvault::store::PreflightReport) -> Vec<String> {
 
 /// Every object version in a bucket: (key, version id).
 async fn versions(client: &Client, bucket: &str) -> Vec<(String, String)> {
-    let listed = client.list_object_versions().bucket(bucket).send().await.expect("list versions");
+    let listed = client
+        .list_object_versions()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list versions");
     listed
         .versions()
         .iter()
-        .map(|v| (v.key().unwrap_or_default().to_string(), v.version_id().unwrap_or_default().to_string()))
+        .map(|v| {
+            (
+                v.key().unwrap_or_default().to_string(),
+                v.version_id().unwrap_or_default().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -115,30 +129,46 @@ fn fixture_plan(target: &str, session: &str) -> StoragePlan {
     .expect("plan the fixture bundle")
 }
 
-fn put_request<'a>(key: &str, source: &'a Path, data_sha256: &str, size: u64, lock: LockSpec) -> PutObject<'a> {
+fn put_request<'a>(
+    key: &str,
+    source: &'a Path,
+    data_sha256: &str,
+    size: u64,
+    lock: LockSpec,
+) -> PutObject<'a> {
     PutObject {
         key: key.to_string(),
         source,
         size,
         sha256: data_sha256.to_string(),
         lock,
-        tags: BTreeMap::from([("wormvault-session".to_string(), "s3-tests".to_string()), ("case".to_string(), "INC 42/a+b".to_string())]),
+        tags: BTreeMap::from([
+            ("wormvault-session".to_string(), "s3-tests".to_string()),
+            ("case".to_string(), "INC 42/a+b".to_string()),
+        ]),
         metadata: BTreeMap::from([("wormvault-path".to_string(), "x".to_string())]),
         content_type: Some("application/octet-stream".into()),
     }
 }
 
 fn compliance(days: i64) -> LockSpec {
-    LockSpec { mode: RetentionMode::Compliance, retain_until: Utc::now() + Duration::days(days), legal_hold: false }
+    LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until: Utc::now() + Duration::days(days),
+        legal_hold: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_passes() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let bucket = bucket_with(&s3.client, FULL).await;
     let store = store(&bucket, "", settings(&s3.endpoint)).await;
     let scratch = tempfile::tempdir().unwrap();
-    let results = wormvault::store::conformance::run(&store, scratch.path(), "conformance-run").await;
+    let results =
+        wormvault::store::conformance::run(&store, scratch.path(), "conformance-run").await;
     let failures: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
     assert!(failures.is_empty(), "conformance failures: {failures:#?}");
     assert!(results.len() >= 10, "{results:#?}");
@@ -146,26 +176,77 @@ async fn conformance_suite_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_passes_on_a_worm_bucket() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let bucket = bucket_with(&s3.client, FULL).await;
     let store = store(&bucket, "evidence", settings(&s3.endpoint)).await;
     let report = store.preflight(&PreflightOptions::default()).await.unwrap();
-    assert!(report.checks.iter().all(|c| c.status == CheckStatus::Pass), "{report:#?}");
+    assert!(
+        report.checks.iter().all(|c| c.status == CheckStatus::Pass),
+        "{report:#?}"
+    );
     assert_eq!(report.enforcement, Enforcement::Store);
     assert_eq!(report.target, format!("s3://{bucket}/evidence"));
-    let retention = report.checks.iter().find(|c| c.name == CHECK_DEFAULT_RETENTION).unwrap();
-    assert!(retention.detail.contains("COMPLIANCE 2555 days"), "{}", retention.detail);
+    let retention = report
+        .checks
+        .iter()
+        .find(|c| c.name == CHECK_DEFAULT_RETENTION)
+        .unwrap();
+    assert!(
+        retention.detail.contains("COMPLIANCE 2555 days"),
+        "{}",
+        retention.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misconfigured_buckets_are_refused_before_any_write() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let cases: [(&str, Setup, &[&str]); 5] = [
-        ("no object lock", Setup { lock: false, ..FULL }, &[CHECK_OBJECT_LOCK]),
-        ("versioning off", Setup { lock: false, versioning: false, ..FULL }, &[CHECK_OBJECT_LOCK, CHECK_VERSIONING]),
-        ("no encryption", Setup { encryption: false, ..FULL }, &[CHECK_ENCRYPTION]),
-        ("no public access block", Setup { public_access_block: false, ..FULL }, &[CHECK_PUBLIC_ACCESS_BLOCK]),
-        ("no TLS policy", Setup { tls_policy: false, ..FULL }, &[CHECK_TLS_POLICY]),
+        (
+            "no object lock",
+            Setup {
+                lock: false,
+                ..FULL
+            },
+            &[CHECK_OBJECT_LOCK],
+        ),
+        (
+            "versioning off",
+            Setup {
+                lock: false,
+                versioning: false,
+                ..FULL
+            },
+            &[CHECK_OBJECT_LOCK, CHECK_VERSIONING],
+        ),
+        (
+            "no encryption",
+            Setup {
+                encryption: false,
+                ..FULL
+            },
+            &[CHECK_ENCRYPTION],
+        ),
+        (
+            "no public access block",
+            Setup {
+                public_access_block: false,
+                ..FULL
+            },
+            &[CHECK_PUBLIC_ACCESS_BLOCK],
+        ),
+        (
+            "no TLS policy",
+            Setup {
+                tls_policy: false,
+                ..FULL
+            },
+            &[CHECK_TLS_POLICY],
+        ),
     ];
     for (name, setup, expected) in cases {
         let bucket = bucket_with(&s3.client, setup).await;
@@ -176,12 +257,24 @@ async fn misconfigured_buckets_are_refused_before_any_write() {
 
         // The upload engine stops at preflight: not a single object is written.
         let plan = fixture_plan(&format!("s3://{bucket}/evidence"), "release-2026-11-22");
-        let error = upload::execute(&plan, &fixture_bundle(), &store, &UploadOptions::default(), Arc::new(Silent))
-            .await
-            .unwrap_err();
-        assert!(matches!(error, UploadError::Preflight { .. }), "{name}: {error}");
+        let error = upload::execute(
+            &plan,
+            &fixture_bundle(),
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, UploadError::Preflight { .. }),
+            "{name}: {error}"
+        );
         assert!(error.is_refusal());
-        assert!(versions(&s3.client, &bucket).await.is_empty(), "{name}: objects were written");
+        assert!(
+            versions(&s3.client, &bucket).await.is_empty(),
+            "{name}: objects were written"
+        );
     }
 
     // One flag off is as bad as none.
@@ -209,7 +302,9 @@ async fn misconfigured_buckets_are_refused_before_any_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_s3_passes_only_when_allowed() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let bucket = bucket_with(&s3.client, FULL).await;
     s3.client
         .put_bucket_encryption()
@@ -219,7 +314,10 @@ async fn sse_s3_passes_only_when_allowed() {
                 .rules(
                     ServerSideEncryptionRule::builder()
                         .apply_server_side_encryption_by_default(
-                            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().unwrap(),
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::Aes256)
+                                .build()
+                                .unwrap(),
                         )
                         .build(),
                 )
@@ -232,47 +330,81 @@ async fn sse_s3_passes_only_when_allowed() {
     let store = store(&bucket, "", settings(&s3.endpoint)).await;
     let strict = store.preflight(&PreflightOptions::default()).await.unwrap();
     assert_eq!(failing_checks(&strict), [CHECK_ENCRYPTION]);
-    let relaxed = store.preflight(&PreflightOptions { allow_sse_s3: true, ..Default::default() }).await.unwrap();
+    let relaxed = store
+        .preflight(&PreflightOptions {
+            allow_sse_s3: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(relaxed.passed(), "{relaxed:#?}");
-    let encryption = relaxed.checks.iter().find(|c| c.name == CHECK_ENCRYPTION).unwrap();
+    let encryption = relaxed
+        .checks
+        .iter()
+        .find(|c| c.name == CHECK_ENCRYPTION)
+        .unwrap();
     assert_eq!(encryption.status, CheckStatus::Warn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_bucket_fails_preflight() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let bucket = support::unique_name("wv-s3-missing");
     let store = store(&bucket, "", settings(&s3.endpoint)).await;
     let report = store.preflight(&PreflightOptions::default()).await.unwrap();
     assert!(!report.passed());
     assert_eq!(report.checks[0].name, "bucket");
-    assert!(report.checks[0].detail.contains("does not exist"), "{}", report.checks[0].detail);
+    assert!(
+        report.checks[0].detail.contains("does not exist"),
+        "{}",
+        report.checks[0].detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cavra_bundle_upload_is_locked_as_planned() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
     let store = store(&bucket, "evidence", settings(&s3.endpoint)).await;
     let plan = fixture_plan(&format!("s3://{bucket}/evidence"), "release-2026-11-22");
-    let report = upload::execute(&plan, &fixture_bundle(), &store, &UploadOptions::default(), Arc::new(Silent))
-        .await
-        .expect("upload the CAVRA bundle");
+    let report = upload::execute(
+        &plan,
+        &fixture_bundle(),
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .expect("upload the CAVRA bundle");
     assert_eq!((report.uploaded, report.already_present), (4, 0));
     assert_eq!(report.receipts.receipts.len(), 4);
 
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture_bundle().join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(fixture_bundle().join("manifest.json")).unwrap())
+            .unwrap();
     let manifest_digests: BTreeMap<String, String> = manifest["files"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["sha256"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["sha256"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let floor = Utc::now() + Duration::days(2555);
     for planned in &plan.objects {
-        assert!(planned.key.starts_with("evidence/release-2026-11-22/"), "{}", planned.key);
+        assert!(
+            planned.key.starts_with("evidence/release-2026-11-22/"),
+            "{}",
+            planned.key
+        );
         // Direct SDK reads, not the store's own code.
         let head = client
             .head_object()
@@ -282,7 +414,11 @@ async fn cavra_bundle_upload_is_locked_as_planned() {
             .send()
             .await
             .unwrap();
-        let stored_sha = hex::encode(base64::engine::general_purpose::STANDARD.decode(head.checksum_sha256().unwrap()).unwrap());
+        let stored_sha = hex::encode(
+            base64::engine::general_purpose::STANDARD
+                .decode(head.checksum_sha256().unwrap())
+                .unwrap(),
+        );
         if let Some(manifest_sha) = manifest_digests.get(&planned.path) {
             assert_eq!(&stored_sha, manifest_sha, "{}", planned.path);
         }
@@ -299,32 +435,68 @@ async fn cavra_bundle_upload_is_locked_as_planned() {
         let retention = retention.retention().unwrap();
         assert_eq!(retention.mode(), Some(&ObjectLockRetentionMode::Compliance));
         let until = retention.retain_until_date().unwrap();
-        assert!(until.secs() >= floor.timestamp(), "{} retained only until {until}", planned.key);
-        let tags = client.get_object_tagging().bucket(&bucket).key(&planned.key).version_id(&version).send().await.unwrap();
-        assert!(tags.tag_set().iter().any(|t| t.key() == "wormvault-session" && t.value() == "release-2026-11-22"));
+        assert!(
+            until.secs() >= floor.timestamp(),
+            "{} retained only until {until}",
+            planned.key
+        );
+        let tags = client
+            .get_object_tagging()
+            .bucket(&bucket)
+            .key(&planned.key)
+            .version_id(&version)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "wormvault-session" && t.value() == "release-2026-11-22")
+        );
         // Delete of the version is refused by the store, and the version is still there.
-        let refused = client.delete_object().bucket(&bucket).key(&planned.key).version_id(&version).send().await;
+        let refused = client
+            .delete_object()
+            .bucket(&bucket)
+            .key(&planned.key)
+            .version_id(&version)
+            .send()
+            .await;
         let error = refused.expect_err("delete of a COMPLIANCE-locked version must be refused");
         assert_eq!(error.code(), Some("AccessDenied"), "{error:?}");
         // And through the store: Protected.
-        let refused = store.delete(&planned.key, Some(&version)).await.unwrap_err();
+        let refused = store
+            .delete(&planned.key, Some(&version))
+            .await
+            .unwrap_err();
         assert!(matches!(refused, StoreError::Protected { .. }), "{refused}");
     }
     // The receipts say what the store says.
     for receipt in &report.receipts.receipts {
         assert_eq!(receipt.retention_mode, Some(RetentionMode::Compliance));
         assert_eq!(receipt.enforcement, Enforcement::Store);
-        assert!(receipt.version_id.is_some() && receipt.request_id.is_some() && receipt.etag.is_some());
+        assert!(
+            receipt.version_id.is_some() && receipt.request_id.is_some() && receipt.etag.is_some()
+        );
     }
     // A rerun skips every object: still exactly one version per key.
-    let again = upload::execute(&plan, &fixture_bundle(), &store, &UploadOptions::default(), Arc::new(Silent)).await.unwrap();
+    let again = upload::execute(
+        &plan,
+        &fixture_bundle(),
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
     assert_eq!((again.uploaded, again.already_present), (0, 4));
     assert_eq!(versions(client, &bucket).await.len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_is_create_only_and_reports_what_the_store_says() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
     let store = store(&bucket, "", settings(&s3.endpoint)).await;
@@ -333,7 +505,13 @@ async fn put_is_create_only_and_reports_what_the_store_says() {
     std::fs::write(&source, b"first body\n").unwrap();
     let sha = wormvault::hashing::sha256_hex(b"first body\n");
     let lock = compliance(30);
-    let written = store.put(&put_request("k/evidence.txt", &source, &sha, 11, lock.clone()), &|_| {}).await.unwrap();
+    let written = store
+        .put(
+            &put_request("k/evidence.txt", &source, &sha, 11, lock.clone()),
+            &|_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(written.sha256.as_deref(), Some(sha.as_str()));
     assert_eq!(written.retention_mode, Some(RetentionMode::Compliance));
     assert_eq!(written.legal_hold, Some(false));
@@ -341,14 +519,26 @@ async fn put_is_create_only_and_reports_what_the_store_says() {
     // Tags travel in the PUT itself; the confirmation right after the write does not re-read
     // them, a HEAD does (this also checks the tag value's URL encoding survived).
     let headed = store.head("k/evidence.txt").await.unwrap().unwrap();
-    assert_eq!(headed.tags.get("case").map(String::as_str), Some("INC 42/a+b"));
+    assert_eq!(
+        headed.tags.get("case").map(String::as_str),
+        Some("INC 42/a+b")
+    );
     assert!(written.request_id.is_some() && written.version_id.is_some() && written.is_latest);
 
     // A second put of the same key, even with other content, is refused; no second version.
     std::fs::write(&source, b"other body!\n").unwrap();
     let other_sha = wormvault::hashing::sha256_hex(b"other body!\n");
-    let error = store.put(&put_request("k/evidence.txt", &source, &other_sha, 12, lock), &|_| {}).await.unwrap_err();
-    assert!(matches!(error, StoreError::AlreadyExists { ref key, .. } if key == "k/evidence.txt"), "{error}");
+    let error = store
+        .put(
+            &put_request("k/evidence.txt", &source, &other_sha, 12, lock),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::AlreadyExists { ref key, .. } if key == "k/evidence.txt"),
+        "{error}"
+    );
     let all = versions(client, &bucket).await;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0].1, written.version_id.clone().unwrap());
@@ -359,16 +549,24 @@ async fn put_is_create_only_and_reports_what_the_store_says() {
 
     // Content that does not match the planned digest is refused by S3 (BadDigest), not stored.
     let error = store
-        .put(&put_request("k/wrong.txt", &source, &"00".repeat(32), 12, compliance(30)), &|_| {})
+        .put(
+            &put_request("k/wrong.txt", &source, &"00".repeat(32), 12, compliance(30)),
+            &|_| {},
+        )
         .await
         .unwrap_err();
-    assert!(matches!(error, StoreError::ChecksumMismatch { .. }), "{error}");
+    assert!(
+        matches!(error, StoreError::ChecksumMismatch { .. }),
+        "{error}"
+    );
     assert!(store.head("k/wrong.txt").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legal_hold_set_and_release() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
     let store = store(&bucket, "", settings(&s3.endpoint)).await;
@@ -377,14 +575,34 @@ async fn legal_hold_set_and_release() {
     std::fs::write(&source, b"held\n").unwrap();
     let sha = wormvault::hashing::sha256_hex(b"held\n");
     // GOVERNANCE so that only the hold (not retention) can be what refuses the bypass delete.
-    let lock = LockSpec { mode: RetentionMode::Governance, retain_until: Utc::now() + Duration::days(1), legal_hold: false };
-    let written = store.put(&put_request("held.txt", &source, &sha, 5, lock), &|_| {}).await.unwrap();
+    let lock = LockSpec {
+        mode: RetentionMode::Governance,
+        retain_until: Utc::now() + Duration::days(1),
+        legal_hold: false,
+    };
+    let written = store
+        .put(&put_request("held.txt", &source, &sha, 5, lock), &|_| {})
+        .await
+        .unwrap();
     let version = written.version_id.clone().unwrap();
 
-    let held = store.set_legal_hold("held.txt", Some(&version), true).await.unwrap();
+    let held = store
+        .set_legal_hold("held.txt", Some(&version), true)
+        .await
+        .unwrap();
     assert_eq!(held.legal_hold, Some(true));
-    let direct = client.get_object_legal_hold().bucket(&bucket).key("held.txt").version_id(&version).send().await.unwrap();
-    assert_eq!(direct.legal_hold().and_then(|h| h.status()), Some(&ObjectLockLegalHoldStatus::On));
+    let direct = client
+        .get_object_legal_hold()
+        .bucket(&bucket)
+        .key("held.txt")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.legal_hold().and_then(|h| h.status()),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
     // Even a governance bypass cannot delete a held version.
     let refused = client
         .delete_object()
@@ -399,16 +617,38 @@ async fn legal_hold_set_and_release() {
     let released = store.set_legal_hold("held.txt", None, false).await.unwrap();
     assert_eq!(released.legal_hold, Some(false));
     assert_eq!(released.version_id.as_deref(), Some(version.as_str()));
-    let direct = client.get_object_legal_hold().bucket(&bucket).key("held.txt").version_id(&version).send().await.unwrap();
-    assert_eq!(direct.legal_hold().and_then(|h| h.status()), Some(&ObjectLockLegalHoldStatus::Off));
+    let direct = client
+        .get_object_legal_hold()
+        .bucket(&bucket)
+        .key("held.txt")
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.legal_hold().and_then(|h| h.status()),
+        Some(&ObjectLockLegalHoldStatus::Off)
+    );
 
     // A hold requested at upload is on from the first byte.
-    let held_at_upload = LockSpec { legal_hold: true, ..compliance(1) };
-    let written = store.put(&put_request("held-at-upload.txt", &source, &sha, 5, held_at_upload), &|_| {}).await.unwrap();
+    let held_at_upload = LockSpec {
+        legal_hold: true,
+        ..compliance(1)
+    };
+    let written = store
+        .put(
+            &put_request("held-at-upload.txt", &source, &sha, 5, held_at_upload),
+            &|_| {},
+        )
+        .await
+        .unwrap();
     assert_eq!(written.legal_hold, Some(true));
 
     // Holds on a key that does not exist: NotFound.
-    let missing = store.set_legal_hold("missing.txt", None, true).await.unwrap_err();
+    let missing = store
+        .set_legal_hold("missing.txt", None, true)
+        .await
+        .unwrap_err();
     assert!(matches!(missing, StoreError::NotFound { .. }), "{missing}");
 }
 
@@ -438,10 +678,17 @@ fn write_pseudo_random(path: &Path, size: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_file_goes_multipart_with_part_checksums() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
-    let small_parts = S3Settings { multipart_threshold: 16 * MIB, part_size: 8 * MIB, part_concurrency: 4, ..settings(&s3.endpoint) };
+    let small_parts = S3Settings {
+        multipart_threshold: 16 * MIB,
+        part_size: 8 * MIB,
+        part_concurrency: 4,
+        ..settings(&s3.endpoint)
+    };
     let store = store(&bucket, "big", small_parts).await;
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("big.bin");
@@ -451,9 +698,12 @@ async fn large_file_goes_multipart_with_part_checksums() {
     let sent = std::sync::atomic::AtomicU64::new(0);
     let lock = compliance(2555);
     let written = store
-        .put(&put_request("big/big.bin", &source, &sha, size, lock.clone()), &|n| {
-            sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        })
+        .put(
+            &put_request("big/big.bin", &source, &sha, size, lock.clone()),
+            &|n| {
+                sent.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
         .await
         .expect("multipart upload");
     assert_eq!(sent.into_inner(), size);
@@ -475,60 +725,122 @@ async fn large_file_goes_multipart_with_part_checksums() {
     assert!(composite.ends_with("-26"), "{composite}");
     assert_eq!(head.content_length(), Some(size as i64));
     assert_eq!(head.metadata().and_then(|m| m.get("sha256")), Some(&sha));
-    let retention = client.get_object_retention().bucket(&bucket).key("big/big.bin").send().await.unwrap();
-    assert_eq!(retention.retention().and_then(|r| r.mode()), Some(&ObjectLockRetentionMode::Compliance));
+    let retention = client
+        .get_object_retention()
+        .bucket(&bucket)
+        .key("big/big.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        retention.retention().and_then(|r| r.mode()),
+        Some(&ObjectLockRetentionMode::Compliance)
+    );
     // The composite equals the one computed from this file's 8 MiB parts.
     let data = std::fs::read(&source).unwrap();
-    let digests: Vec<[u8; 32]> = data.chunks((8 * MIB) as usize).map(|c| Sha256::digest(c).into()).collect();
+    let digests: Vec<[u8; 32]> = data
+        .chunks((8 * MIB) as usize)
+        .map(|c| Sha256::digest(c).into())
+        .collect();
     drop(data);
-    assert_eq!(composite, wormvault::store::s3::composite_checksum(&digests));
-    let open = client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    assert_eq!(
+        composite,
+        wormvault::store::s3::composite_checksum(&digests)
+    );
+    let open = client
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert!(open.uploads().is_empty());
 
     // Read back through the store: the downloaded bytes hash to the plan's digest.
     let dest = dir.path().join("back.bin");
-    assert_eq!(store.download("big/big.bin", None, &dest).await.unwrap(), sha);
+    assert_eq!(
+        store.download("big/big.bin", None, &dest).await.unwrap(),
+        sha
+    );
     assert_eq!(std::fs::metadata(&dest).unwrap().len(), size);
     // Create-only holds for multipart too.
-    let again = store.put(&put_request("big/big.bin", &source, &sha, size, lock), &|_| {}).await.unwrap_err();
+    let again = store
+        .put(
+            &put_request("big/big.bin", &source, &sha, size, lock),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(again, StoreError::AlreadyExists { .. }), "{again}");
     assert_eq!(versions(client, &bucket).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_with_wrong_plan_digest_is_aborted() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
-    let small = S3Settings { multipart_threshold: 5 * MIB, part_size: 5 * MIB, ..settings(&s3.endpoint) };
+    let small = S3Settings {
+        multipart_threshold: 5 * MIB,
+        part_size: 5 * MIB,
+        ..settings(&s3.endpoint)
+    };
     let store = store(&bucket, "", small).await;
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("f.bin");
     let size = 12 * MIB;
     let real = write_pseudo_random(&source, size);
-    let wrong = format!("{}{}", &real[..63], if real.ends_with('0') { '1' } else { '0' });
-    let error = store.put(&put_request("f.bin", &source, &wrong, size, compliance(1)), &|_| {}).await.unwrap_err();
+    let wrong = format!(
+        "{}{}",
+        &real[..63],
+        if real.ends_with('0') { '1' } else { '0' }
+    );
+    let error = store
+        .put(
+            &put_request("f.bin", &source, &wrong, size, compliance(1)),
+            &|_| {},
+        )
+        .await
+        .unwrap_err();
     match error {
-        StoreError::ChecksumMismatch { expected, found, .. } => {
+        StoreError::ChecksumMismatch {
+            expected, found, ..
+        } => {
             assert_eq!(expected, wrong);
             assert!(found.starts_with(&real), "{found}");
         }
         other => panic!("expected ChecksumMismatch, got {other}"),
     }
     assert!(versions(client, &bucket).await.is_empty());
-    let open = client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
-    assert!(open.uploads().is_empty(), "the failed upload was not aborted: {:?}", open.uploads());
+    let open = client
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        open.uploads().is_empty(),
+        "the failed upload was not aborted: {:?}",
+        open.uploads()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_multipart_upload_is_cleaned_up() {
-    let Some(s3) = support::require_s3() else { return };
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
     let client = &s3.client;
     let bucket = bucket_with(client, FULL).await;
     // A run killed after one part: created, one part uploaded, never completed.
     let part = vec![7u8; (5 * MIB) as usize];
     let mut started = Vec::new();
-    for key in ["session-1/bundle/a.bin", "session-1/bundle/b.bin", "session-2/bundle/c.bin"] {
+    for key in [
+        "session-1/bundle/a.bin",
+        "session-1/bundle/b.bin",
+        "session-2/bundle/c.bin",
+    ] {
         let created = client
             .create_multipart_upload()
             .bucket(&bucket)
@@ -544,7 +856,9 @@ async fn interrupted_multipart_upload_is_cleaned_up() {
             .key(key)
             .upload_id(&upload_id)
             .part_number(1)
-            .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&part)))
+            .checksum_sha256(
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&part)),
+            )
             .body(ByteStream::from(part.clone()))
             .send()
             .await
@@ -555,19 +869,46 @@ async fn interrupted_multipart_upload_is_cleaned_up() {
     let mut aborted = store.abort_dangling_uploads("session-1/").await.unwrap();
     aborted.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(
-        aborted.iter().map(|u| (u.key.as_str(), u.upload_id.as_str())).collect::<Vec<_>>(),
-        started[..2].iter().map(|(k, id)| (*k, id.as_str())).collect::<Vec<_>>()
+        aborted
+            .iter()
+            .map(|u| (u.key.as_str(), u.upload_id.as_str()))
+            .collect::<Vec<_>>(),
+        started[..2]
+            .iter()
+            .map(|(k, id)| (*k, id.as_str()))
+            .collect::<Vec<_>>()
     );
     assert!(aborted.iter().all(|u| u.initiated.is_some()));
-    let open = client.list_multipart_uploads().bucket(&bucket).send().await.unwrap();
+    let open = client
+        .list_multipart_uploads()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let remaining: Vec<&str> = open.uploads().iter().filter_map(|u| u.key()).collect();
-    assert_eq!(remaining, ["session-2/bundle/c.bin"], "only the other session's upload is left");
+    assert_eq!(
+        remaining,
+        ["session-2/bundle/c.bin"],
+        "only the other session's upload is left"
+    );
     // The parts cannot be completed any more.
-    let gone = client.list_parts().bucket(&bucket).key(started[0].0).upload_id(&started[0].1).send().await;
+    let gone = client
+        .list_parts()
+        .bucket(&bucket)
+        .key(started[0].0)
+        .upload_id(&started[0].1)
+        .send()
+        .await;
     assert_eq!(gone.unwrap_err().code(), Some("NoSuchUpload"));
     // Through the trait the engine uses: a count, and nothing left under the prefix.
-    assert_eq!(store.abort_incomplete_uploads("session-2/").await.unwrap(), 1);
-    assert_eq!(store.abort_incomplete_uploads("session-2/").await.unwrap(), 0);
+    assert_eq!(
+        store.abort_incomplete_uploads("session-2/").await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.abort_incomplete_uploads("session-2/").await.unwrap(),
+        0
+    );
     assert!(versions(client, &bucket).await.is_empty());
 }
 
@@ -588,7 +929,11 @@ fn aws_cli(endpoint: &str) -> std::process::Command {
 
 fn run_json(mut command: std::process::Command) -> serde_json::Value {
     let output = command.output().expect("run the AWS CLI");
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
 }
 
@@ -605,8 +950,12 @@ fn target_check(endpoint: &str, target: &str) -> (i32, serde_json::Value) {
         .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("target check printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "target check printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
     (output.status.code().unwrap_or(-1), report)
 }
 
@@ -622,23 +971,40 @@ fn json_failures(report: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
-    let Some(s3) = support::require_s3() else { return };
-    let usable = support::require_emulator("AWS CLI", "PATH", "install the AWS CLI (`pip install awscli`)", || {
-        match std::process::Command::new("aws").arg("--version").output() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let usable = support::require_emulator(
+        "AWS CLI",
+        "PATH",
+        "install the AWS CLI (`pip install awscli`)",
+        || match std::process::Command::new("aws").arg("--version").output() {
             Ok(output) if output.status.success() => Ok(()),
             Ok(output) => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
             Err(e) => Err(e.to_string()),
-        }
-    });
+        },
+    );
     if !usable {
         return;
     }
     let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/aws/evidence-bucket.yaml");
     let stack = support::unique_name("wv-evidence");
     let mut create = aws_cli(&s3.endpoint);
-    create.args(["cloudformation", "create-stack", "--stack-name", &stack, "--capabilities", "CAPABILITY_IAM"]);
-    create.arg("--template-body").arg(format!("file://{}", template.display()));
-    create.args(["--parameters", "ParameterKey=RetentionDays,ParameterValue=2600"]);
+    create.args([
+        "cloudformation",
+        "create-stack",
+        "--stack-name",
+        &stack,
+        "--capabilities",
+        "CAPABILITY_IAM",
+    ]);
+    create
+        .arg("--template-body")
+        .arg(format!("file://{}", template.display()));
+    create.args([
+        "--parameters",
+        "ParameterKey=RetentionDays,ParameterValue=2600",
+    ]);
     run_json(create);
 
     let started = std::time::Instant::now();
@@ -647,13 +1013,24 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
         describe.args(["cloudformation", "describe-stacks", "--stack-name", &stack]);
         let described = run_json(describe);
         let state = described["Stacks"][0].clone();
-        let status = state["StackStatus"].as_str().unwrap_or_default().to_string();
+        let status = state["StackStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == "CREATE_COMPLETE" {
             break state;
         }
-        if status.contains("FAILED") || status.contains("ROLLBACK") || started.elapsed().as_secs() > 180 {
+        if status.contains("FAILED")
+            || status.contains("ROLLBACK")
+            || started.elapsed().as_secs() > 180
+        {
             let mut events = aws_cli(&s3.endpoint);
-            events.args(["cloudformation", "describe-stack-events", "--stack-name", &stack]);
+            events.args([
+                "cloudformation",
+                "describe-stack-events",
+                "--stack-name",
+                &stack,
+            ]);
             panic!("stack {stack} ended {status}: {:#}", run_json(events));
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -671,7 +1048,11 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
     let bucket = output("BucketName");
     let key_arn = output("KeyArn");
     assert_eq!(output("Target"), format!("s3://{bucket}/"));
-    for role in ["UploaderRoleArn", "RetentionAdminRoleArn", "LegalHoldRoleArn"] {
+    for role in [
+        "UploaderRoleArn",
+        "RetentionAdminRoleArn",
+        "LegalHoldRoleArn",
+    ] {
         assert!(output(role).starts_with("arn:aws:iam::"), "{role}");
     }
 
@@ -694,25 +1075,62 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
     assert!(json_failures(&report).is_empty());
     assert_eq!(report["enforcement"], "store");
     let checks = report["checks"].as_array().unwrap();
-    let retention = checks.iter().find(|c| c["name"] == CHECK_DEFAULT_RETENTION).unwrap();
-    assert!(retention["detail"].as_str().unwrap().contains("COMPLIANCE 2600 days"), "{retention:#}");
-    let encryption = checks.iter().find(|c| c["name"] == CHECK_ENCRYPTION).unwrap();
-    assert!(encryption["detail"].as_str().unwrap().contains(&key_arn), "{encryption:#}");
-    let tls = checks.iter().find(|c| c["name"] == CHECK_TLS_POLICY).unwrap();
+    let retention = checks
+        .iter()
+        .find(|c| c["name"] == CHECK_DEFAULT_RETENTION)
+        .unwrap();
+    assert!(
+        retention["detail"]
+            .as_str()
+            .unwrap()
+            .contains("COMPLIANCE 2600 days"),
+        "{retention:#}"
+    );
+    let encryption = checks
+        .iter()
+        .find(|c| c["name"] == CHECK_ENCRYPTION)
+        .unwrap();
+    assert!(
+        encryption["detail"].as_str().unwrap().contains(&key_arn),
+        "{encryption:#}"
+    );
+    let tls = checks
+        .iter()
+        .find(|c| c["name"] == CHECK_TLS_POLICY)
+        .unwrap();
     assert_eq!(tls["status"], "pass");
 
     // And an upload into the deployed bucket: locked COMPLIANCE, as planned.
     let store = store(&bucket, "evidence", settings(&s3.endpoint)).await;
     let report = store.preflight(&PreflightOptions::default()).await.unwrap();
-    assert!(report.checks.iter().all(|c| c.status == CheckStatus::Pass), "{report:#?}");
+    assert!(
+        report.checks.iter().all(|c| c.status == CheckStatus::Pass),
+        "{report:#?}"
+    );
     let plan = fixture_plan(&format!("s3://{bucket}/evidence"), "release-2026-11-22");
-    let uploaded = upload::execute(&plan, &fixture_bundle(), &store, &UploadOptions::default(), Arc::new(Silent))
-        .await
-        .expect("upload into the deployed bucket");
+    let uploaded = upload::execute(
+        &plan,
+        &fixture_bundle(),
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .expect("upload into the deployed bucket");
     assert_eq!(uploaded.uploaded, 4);
     for planned in &plan.objects {
-        let retention = s3.client.get_object_retention().bucket(&bucket).key(&planned.key).send().await.unwrap();
-        assert_eq!(retention.retention().and_then(|r| r.mode()), Some(&ObjectLockRetentionMode::Compliance));
+        let retention = s3
+            .client
+            .get_object_retention()
+            .bucket(&bucket)
+            .key(&planned.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            retention.retention().and_then(|r| r.mode()),
+            Some(&ObjectLockRetentionMode::Compliance)
+        );
     }
 }
 
@@ -720,7 +1138,10 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
 fn cloudformation_template_passes_cfn_lint() {
     // Installs cfn-lint (pinned) into infra/.venv on first use; PyPI is reachable here and in CI.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("infra/aws/lint.sh");
-    let output = std::process::Command::new("bash").arg(&script).output().expect("run infra/aws/lint.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run infra/aws/lint.sh");
     assert!(
         output.status.success(),
         "cfn-lint found problems:\n{}\n{}",

@@ -1,0 +1,1368 @@
+//! Hostile input matrix: one table of crafted bad inputs — bundles, tar archives, audit logs,
+//! plans, readiness packets, targets and command-line arguments — each run through the real
+//! `wormvault` binary with its expected exit code (1 = verification/policy, 2 = usage/IO), a
+//! message fragment that names the file, record or argument at fault, no panic, bounded time
+//! (killed after `TIME_LIMIT`) and bounded memory (peak RSS from GNU `time`, under `RSS_LIMIT_KIB`).
+//!
+//! Memory is measured with `/usr/bin/time -f %M` (peak resident set) rather than an address-space
+//! cap (`prlimit --as`): tokio, rayon and glibc's per-thread malloc arenas reserve gigabytes of
+//! virtual address space they never touch, so an address-space cap fails healthy runs at random,
+//! while peak RSS is exactly "how much memory did this input make us use". Without GNU time the
+//! suite still runs every case and checks everything else, and says that memory went unchecked.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Any single case must finish in this long (debug build, shared CI cores).
+const TIME_LIMIT: Duration = Duration::from_secs(20);
+/// Peak resident memory any case may reach. A debug wormvault verifying a small bundle peaks
+/// around 20–40 MiB; the largest legitimate buffer is one 64 MiB audit line.
+const RSS_LIMIT_KIB: u64 = 256 * 1024;
+const GNU_TIME: &str = "/usr/bin/time";
+
+const BUNDLE_KEY: &str = "bundle-secret";
+const AUDIT_KEY: &str = "secret";
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cavra")
+        .join(path)
+}
+
+/// One hostile input: `setup` writes whatever it needs into a fresh directory (the working
+/// directory of the run) and returns the arguments.
+struct Case {
+    name: &'static str,
+    setup: Box<dyn Fn(&Path) -> Vec<OsString>>,
+    env: Vec<(&'static str, &'static str)>,
+    exit: i32,
+    /// Each must appear in stdout or stderr.
+    fragments: Vec<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    exit: i32,
+    fragments: &[&'static str],
+    setup: impl Fn(&Path) -> Vec<OsString> + 'static,
+) -> Case {
+    Case {
+        name,
+        setup: Box::new(setup),
+        env: Vec::new(),
+        exit,
+        fragments: fragments.to_vec(),
+    }
+}
+
+fn args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
+fn p(path: &Path) -> OsString {
+    path.as_os_str().to_owned()
+}
+
+// ----- builders ---------------------------------------------------------------------------------
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn write_key(dir: &Path, name: &str, value: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    set_mode(&path, 0o600);
+    path
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The HMAC fixture bundle copied to `dir/bundle`, edited by `edit`; args to verify it.
+fn bundle_with(dir: &Path, edit: impl FnOnce(&Path)) -> Vec<OsString> {
+    let bundle = dir.join("bundle");
+    copy_dir(&fixture("bundle-hmac"), &bundle);
+    edit(&bundle);
+    let key = write_key(dir, "bundle.key", BUNDLE_KEY);
+    vec![
+        "bundle".into(),
+        "verify".into(),
+        p(&bundle),
+        "--hmac-key-file".into(),
+        p(&key),
+    ]
+}
+
+/// Replace manifest.json with raw bytes.
+fn raw_manifest(bytes: Vec<u8>) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        bundle_with(dir, |b| {
+            std::fs::write(b.join("manifest.json"), &bytes).unwrap()
+        })
+    }
+}
+
+/// Edit the manifest as JSON (the signature no longer matches either: both are findings).
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<OsString> {
+    bundle_with(dir, |b| {
+        let path = b.join("manifest.json");
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    })
+}
+
+type TarEntry = (Vec<u8>, tar::EntryType, Vec<u8>, &'static str);
+
+/// A gzip'd tar written with raw GNU headers (so unsafe names can be written at all), after the
+/// real fixture bundle's files; `declared` overrides an entry's header size.
+fn tar_gz(path: &Path, extra: Vec<TarEntry>, declared: Option<u64>) {
+    let file = std::fs::File::create(path).unwrap();
+    let gzip = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gzip);
+    let mut entries: Vec<TarEntry> = Vec::new();
+    for name in [
+        "evidence.json",
+        "manifest.json",
+        "pr-attestation.md",
+        "retention-policy.json",
+    ] {
+        entries.push((
+            name.as_bytes().to_vec(),
+            tar::EntryType::Regular,
+            std::fs::read(fixture("bundle-hmac").join(name)).unwrap(),
+            "",
+        ));
+    }
+    entries.extend(extra);
+    for (name, kind, data, link) in entries {
+        let mut header = tar::Header::new_gnu();
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(&name);
+        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        if let (Some(size), true) = (declared, data.is_empty() && kind == tar::EntryType::Regular) {
+            header.set_size(size);
+        }
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+fn verify_tar(dir: &Path, extra: Vec<TarEntry>, more: &[&str]) -> Vec<OsString> {
+    let archive = dir.join("bundle.tar.gz");
+    tar_gz(&archive, extra, None);
+    let key = write_key(dir, "bundle.key", BUNDLE_KEY);
+    let mut out = vec![
+        "bundle".into(),
+        "verify".into(),
+        p(&archive),
+        "--hmac-key-file".into(),
+        p(&key),
+    ];
+    out.extend(more.iter().map(OsString::from));
+    out
+}
+
+fn entry(name: &str, kind: tar::EntryType, data: &[u8], link: &'static str) -> TarEntry {
+    (name.as_bytes().to_vec(), kind, data.to_vec(), link)
+}
+
+/// A tar.gz whose one extra entry is `size` bytes of zeros: a few hundred KiB of gzip that
+/// inflates a thousandfold. Written by streaming, so the test itself stays small.
+fn gzip_bomb(path: &Path, name: &str, size: u64) {
+    let file = std::fs::File::create(path).unwrap();
+    let gzip =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::best());
+    let mut builder = tar::Builder::new(gzip);
+    for file in [
+        "evidence.json",
+        "manifest.json",
+        "pr-attestation.md",
+        "retention-policy.json",
+    ] {
+        builder
+            .append_path_with_name(fixture("bundle-hmac").join(file), file)
+            .unwrap();
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append(&header, std::io::Read::take(std::io::repeat(0), size))
+        .unwrap();
+    builder
+        .into_inner()
+        .unwrap()
+        .finish()
+        .unwrap()
+        .flush()
+        .unwrap();
+}
+
+/// The 25-record HMAC audit fixture with `edit` applied to its text; args to verify it.
+fn audit_with(dir: &Path, edit: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Vec<OsString> {
+    let log = dir.join("audit.jsonl");
+    std::fs::write(
+        &log,
+        edit(std::fs::read(fixture("audit-hmac.jsonl")).unwrap()),
+    )
+    .unwrap();
+    let key = write_key(dir, "audit.key", AUDIT_KEY);
+    vec![
+        "audit".into(),
+        "verify".into(),
+        "--log".into(),
+        p(&log),
+        "--key-file".into(),
+        p(&key),
+        "--key-id".into(),
+        "audit-key-1".into(),
+    ]
+}
+
+/// A log holding exactly `line` (plus a newline when `newline`).
+fn audit_line(line: Vec<u8>, newline: bool) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let log = dir.join("audit.jsonl");
+        let mut bytes = line.clone();
+        if newline {
+            bytes.push(b'\n');
+        }
+        std::fs::write(&log, bytes).unwrap();
+        vec!["audit".into(), "verify".into(), "--log".into(), p(&log)]
+    }
+}
+
+/// A reviewed plan for the HMAC fixture bundle into a local vault, edited as JSON, then
+/// `upload --plan` of it.
+fn tampered_plan(
+    edit: impl Fn(&mut serde_json::Value) + 'static,
+) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let key = write_key(dir, "bundle.key", BUNDLE_KEY);
+        let plan = dir.join("plan.json");
+        let vault = format!("file://{}", dir.join("vault").display());
+        let made = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir)
+            .args(["-q", "plan"])
+            .arg(fixture("bundle-hmac"))
+            .arg("--hmac-key-file")
+            .arg(&key)
+            .args(["--to", &vault, "--output"])
+            .arg(&plan)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "plan: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&plan, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        vec![
+            "upload".into(),
+            "--plan".into(),
+            p(&plan),
+            p(&fixture("bundle-hmac")),
+            "--hmac-key-file".into(),
+            p(&key),
+            "--receipts-out".into(),
+            p(&dir.join("receipts.json")),
+        ]
+    }
+}
+
+/// Archive the HMAC fixture bundle into a local vault, edit the receipts, and `check-remote
+/// --rehash` them against the vault.
+fn archived_receipts(
+    edit: impl Fn(&mut serde_json::Value) + 'static,
+) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let key = write_key(dir, "bundle.key", BUNDLE_KEY);
+        let receipts = dir.join("receipts.json");
+        let vault = format!("file://{}", dir.join("vault").display());
+        let made = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir)
+            .args(["-q", "archive"])
+            .arg(fixture("bundle-hmac"))
+            .arg("--hmac-key-file")
+            .arg(&key)
+            .args(["--to", &vault, "--receipts-out"])
+            .arg(&receipts)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "archive: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&receipts).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&receipts, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+        vec![
+            "check-remote".into(),
+            "--receipts".into(),
+            p(&receipts),
+            "--rehash".into(),
+            vault.into(),
+        ]
+    }
+}
+
+fn packet(bytes: &'static [u8]) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let path = dir.join("packet.json");
+        std::fs::write(&path, bytes).unwrap();
+        vec![
+            "readiness".into(),
+            "validate".into(),
+            "--packet".into(),
+            p(&path),
+        ]
+    }
+}
+
+fn packet_edit(edit: impl Fn(&mut serde_json::Value) + 'static) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let mut value: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixture("enterprise-audit-log.sample.json")).unwrap(),
+        )
+        .unwrap();
+        edit(&mut value);
+        let path = dir.join("packet.json");
+        std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+        vec![
+            "readiness".into(),
+            "validate".into(),
+            "--packet".into(),
+            p(&path),
+        ]
+    }
+}
+
+fn deep(depth: usize) -> Vec<u8> {
+    let mut out = b"{\"a\":".to_vec();
+    out.extend(std::iter::repeat_n(b'[', depth));
+    out.extend(std::iter::repeat_n(b']', depth));
+    out.push(b'}');
+    out
+}
+
+fn append_args(dir: &Path, log: &Path, extra: &[&str]) -> Vec<OsString> {
+    let key = write_key(dir, "audit.key", AUDIT_KEY);
+    let mut out = args(&[
+        "audit",
+        "append",
+        "--event-type",
+        "e",
+        "--actor",
+        "a",
+        "--action",
+        "b",
+        "--target",
+        "t",
+        "--decision",
+        "d",
+    ]);
+    out.extend([
+        OsString::from("--log"),
+        p(log),
+        "--key-file".into(),
+        p(&key),
+    ]);
+    out.extend(extra.iter().map(OsString::from));
+    out
+}
+
+// ----- the table --------------------------------------------------------------------------------
+
+fn cases() -> Vec<Case> {
+    use tar::EntryType::{Block, Char, Fifo, Link, Regular, Symlink};
+    vec![
+        // --- bundles (directories) -------------------------------------------------------------
+        case(
+            "bundle: manifest is not JSON",
+            1,
+            &["manifest_malformed_json", "manifest.json"],
+            raw_manifest(b"{\"files\": [".to_vec()),
+        ),
+        case(
+            "bundle: manifest is invalid UTF-8",
+            1,
+            &["manifest.json"],
+            raw_manifest(b"{\"product\": \"\xff\xfe\"}".to_vec()),
+        ),
+        case(
+            "bundle: manifest has NaN",
+            1,
+            &["manifest.json"],
+            raw_manifest(b"{\"files\": [], \"bytes\": NaN}".to_vec()),
+        ),
+        case(
+            "bundle: manifest has duplicate keys",
+            1,
+            &["manifest.json", "duplicate"],
+            raw_manifest(b"{\"files\": [], \"files\": []}".to_vec()),
+        ),
+        case(
+            "bundle: manifest nested 100k deep",
+            1,
+            &["manifest.json"],
+            raw_manifest(deep(100_000)),
+        ),
+        case("bundle: manifest missing", 1, &["manifest_missing"], |d| {
+            bundle_with(d, |b| {
+                std::fs::remove_file(b.join("manifest.json")).unwrap()
+            })
+        }),
+        case(
+            "bundle: manifest lists ../../etc/passwd",
+            1,
+            &["../../etc/passwd"],
+            |d| edit_manifest(d, |m| m["files"][0]["path"] = "../../etc/passwd".into()),
+        ),
+        case(
+            "bundle: manifest lists an absolute path",
+            1,
+            &["/etc/passwd"],
+            |d| edit_manifest(d, |m| m["files"][0]["path"] = "/etc/passwd".into()),
+        ),
+        case(
+            "bundle: manifest bytes is 1e30",
+            1,
+            &["manifest_invalid", "files[0]"],
+            |d| edit_manifest(d, |m| m["files"][0]["bytes"] = serde_json::json!(1e30)),
+        ),
+        case("bundle: listed file altered", 1, &["evidence.json"], |d| {
+            bundle_with(d, |b| {
+                std::fs::write(b.join("evidence.json"), b"{\"tampered\": true}\n").unwrap()
+            })
+        }),
+        case(
+            "bundle: listed file is a symlink to /etc/passwd",
+            1,
+            &["evidence.json"],
+            |d| {
+                bundle_with(d, |b| {
+                    std::fs::remove_file(b.join("evidence.json")).unwrap();
+                    std::os::unix::fs::symlink("/etc/passwd", b.join("evidence.json")).unwrap();
+                })
+            },
+        ),
+        case(
+            "bundle: signature value is not base64",
+            1,
+            &["signature"],
+            |d| edit_manifest(d, |m| m["signature"]["value"] = "%%%not base64%%%".into()),
+        ),
+        case(
+            "bundle: retention_days is a string",
+            1,
+            &["retention"],
+            |d| {
+                bundle_with(d, |b| {
+                    let path = b.join("retention-policy.json");
+                    let mut v: serde_json::Value =
+                        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                    v["retention_days"] = "forever".into();
+                    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+                })
+            },
+        ),
+        case(
+            "bundle: path does not exist",
+            2,
+            &["/nonexistent-wormvault-bundle", "does not exist"],
+            |_| {
+                args(&[
+                    "bundle",
+                    "verify",
+                    "/nonexistent-wormvault-bundle",
+                    "--allow-unsigned",
+                ])
+            },
+        ),
+        // --- tar archives ----------------------------------------------------------------------
+        case(
+            "tar: path traversal ../evil",
+            1,
+            &["archive_unsafe_path", "../evil"],
+            |d| verify_tar(d, vec![entry("../evil", Regular, b"x", "")], &[]),
+        ),
+        case(
+            "tar: absolute path",
+            1,
+            &["archive_unsafe_path", "/tmp/wormvault-hostile-abs"],
+            |d| {
+                verify_tar(
+                    d,
+                    vec![entry("/tmp/wormvault-hostile-abs", Regular, b"x", "")],
+                    &[],
+                )
+            },
+        ),
+        case(
+            "tar: nested traversal a/../../evil",
+            1,
+            &["archive_unsafe_path", "a/../../evil"],
+            |d| verify_tar(d, vec![entry("a/../../evil", Regular, b"x", "")], &[]),
+        ),
+        case(
+            "tar: symlink to /etc/passwd",
+            1,
+            &["archive_link", "/etc/passwd"],
+            |d| verify_tar(d, vec![entry("link", Symlink, b"", "/etc/passwd")], &[]),
+        ),
+        case("tar: hard link", 1, &["archive_link", "hard"], |d| {
+            verify_tar(d, vec![entry("hard", Link, b"", "evidence.json")], &[])
+        }),
+        case(
+            "tar: character device",
+            1,
+            &["archive_special_entry", "tty"],
+            |d| verify_tar(d, vec![entry("tty", Char, b"", "")], &[]),
+        ),
+        case(
+            "tar: block device",
+            1,
+            &["archive_special_entry", "sda"],
+            |d| verify_tar(d, vec![entry("sda", Block, b"", "")], &[]),
+        ),
+        case("tar: FIFO", 1, &["archive_special_entry", "pipe"], |d| {
+            verify_tar(d, vec![entry("pipe", Fifo, b"", "")], &[])
+        }),
+        case(
+            "tar: duplicate name",
+            1,
+            &["archive_duplicate_entry", "evidence.json"],
+            |d| {
+                verify_tar(
+                    d,
+                    vec![entry("evidence.json", Regular, b"{\"second\": true}", "")],
+                    &[],
+                )
+            },
+        ),
+        case("tar: non-UTF-8 name", 1, &["archive_unsafe_path"], |d| {
+            verify_tar(
+                d,
+                vec![(b"bad-\xff-name".to_vec(), Regular, b"x".to_vec(), "")],
+                &[],
+            )
+        }),
+        case(
+            "tar: file then a file below it (a/b)",
+            1,
+            &[
+                "archive_unsafe_path",
+                "\"a/b\" conflicts with an earlier entry",
+            ],
+            |d| {
+                verify_tar(
+                    d,
+                    vec![
+                        entry("a", Regular, b"x", ""),
+                        entry("a/b", Regular, b"y", ""),
+                    ],
+                    &[],
+                )
+            },
+        ),
+        case(
+            "tar: entry declares 1 TiB",
+            1,
+            &["archive_entry_too_large", "huge.bin"],
+            |d| {
+                let archive = d.join("bundle.tar.gz");
+                tar_gz(
+                    &archive,
+                    vec![entry("huge.bin", Regular, b"", "")],
+                    Some(1 << 40),
+                );
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--allow-unsigned".into(),
+                ]
+            },
+        ),
+        case(
+            "tar: more entries than --max-entries",
+            1,
+            &["archive_too_many_entries"],
+            |d| {
+                let extra = (0..20)
+                    .map(|i| entry(&format!("f{i}"), Regular, b"x", ""))
+                    .collect();
+                verify_tar(d, extra, &["--max-entries", "10"])
+            },
+        ),
+        case(
+            "tar: gzip bomb (4 GiB of zeros) over --max-entry-bytes",
+            1,
+            &["archive_entry_too_large", "bomb.bin"],
+            |d| {
+                // Compressing 4 GiB would take too long; the header's declared size is what the
+                // limit checks, before a byte is inflated, so a short body with a 4 GiB header
+                // is the same attack as far as the reader is concerned.
+                let archive = d.join("bomb.tar.gz");
+                tar_gz(
+                    &archive,
+                    vec![entry("bomb.bin", Regular, b"", "")],
+                    Some(4 << 30),
+                );
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--allow-unsigned".into(),
+                    "--max-entry-bytes".into(),
+                    "1048576".into(),
+                ]
+            },
+        ),
+        case(
+            "tar: gzip bomb (256 MiB of zeros from ~250 KiB) streams in bounded memory",
+            1,
+            &["file_unlisted", "bomb.bin"],
+            |d| {
+                let archive = d.join("bomb.tar.gz");
+                gzip_bomb(&archive, "bomb.bin", 256 << 20);
+                assert!(
+                    std::fs::metadata(&archive).unwrap().len() < 2 << 20,
+                    "the bomb should be small"
+                );
+                let key = write_key(d, "bundle.key", BUNDLE_KEY);
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--hmac-key-file".into(),
+                    p(&key),
+                ]
+            },
+        ),
+        case("tar: truncated gzip", 1, &["archive_corrupt"], |d| {
+            let archive = d.join("bundle.tar.gz");
+            tar_gz(
+                &archive,
+                vec![entry("pad.bin", Regular, &[7u8; 50_000], "")],
+                None,
+            );
+            let bytes = std::fs::read(&archive).unwrap();
+            std::fs::write(&archive, &bytes[..bytes.len() / 2]).unwrap();
+            vec![
+                "bundle".into(),
+                "verify".into(),
+                p(&archive),
+                "--allow-unsigned".into(),
+            ]
+        }),
+        case("tar: gzip of garbage", 1, &["archive_corrupt"], |d| {
+            let archive = d.join("bundle.tar.gz");
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&[0xA5; 3000]).unwrap();
+            std::fs::write(&archive, gz.finish().unwrap()).unwrap();
+            vec![
+                "bundle".into(),
+                "verify".into(),
+                p(&archive),
+                "--allow-unsigned".into(),
+            ]
+        }),
+        case(
+            "tar: not gzip at all",
+            2,
+            &["junk.tar.gz", "not a bundle directory"],
+            |d| {
+                std::fs::write(d.join("junk.tar.gz"), b"\xff\xfe not gzip").unwrap();
+                args(&["bundle", "verify", "junk.tar.gz", "--allow-unsigned"])
+            },
+        ),
+        // --- audit logs ------------------------------------------------------------------------
+        case(
+            "audit: one 65 MiB line",
+            1,
+            &["audit.jsonl line 1", "longer than"],
+            |d| {
+                let mut line = b"{\"a\":\"".to_vec();
+                line.resize(65 << 20, b'x');
+                line.extend_from_slice(b"\"}");
+                audit_line(line, true)(d)
+            },
+        ),
+        case(
+            "audit: prove over a 65 MiB line",
+            2,
+            &["audit.jsonl line 1", "longer than"],
+            |d| {
+                let mut line = b"{\"a\":\"".to_vec();
+                line.resize(65 << 20, b'x');
+                line.extend_from_slice(b"\"}\n");
+                std::fs::write(d.join("audit.jsonl"), line).unwrap();
+                args(&["audit", "prove", "--log", "audit.jsonl", "--seq", "1"])
+            },
+        ),
+        case(
+            "audit: invalid UTF-8",
+            1,
+            &["audit.jsonl line 1", "UTF-8"],
+            audit_line(b"{\"actor\": \"\xff\xfe\"}".to_vec(), true),
+        ),
+        case(
+            "audit: NaN",
+            1,
+            &["audit.jsonl line 1", "not valid JSON"],
+            audit_line(b"{\"sequence\": NaN}".to_vec(), true),
+        ),
+        case(
+            "audit: Infinity",
+            1,
+            &["audit.jsonl line 1", "not valid JSON"],
+            audit_line(b"{\"sequence\": Infinity}".to_vec(), true),
+        ),
+        case(
+            "audit: -Infinity in metadata",
+            1,
+            &["audit.jsonl line 1", "not valid JSON"],
+            audit_line(b"{\"metadata\": {\"x\": -Infinity}}".to_vec(), true),
+        ),
+        case(
+            "audit: 1e400 overflows",
+            1,
+            &["audit.jsonl line 1", "not valid JSON"],
+            audit_line(b"{\"metadata\": {\"x\": 1e400}}".to_vec(), true),
+        ),
+        case(
+            "audit: duplicate keys",
+            1,
+            &["audit.jsonl line 1", "duplicate"],
+            audit_line(b"{\"sequence\": 1, \"sequence\": 2}".to_vec(), true),
+        ),
+        case(
+            "audit: nesting 100k deep",
+            1,
+            &["audit.jsonl line 1", "recursion limit"],
+            audit_line(deep(100_000), true),
+        ),
+        case(
+            "audit: lone surrogate escape",
+            1,
+            &["audit.jsonl line 1"],
+            audit_line(b"{\"actor\": \"\\ud800\"}".to_vec(), true),
+        ),
+        case(
+            "audit: sequence beyond u64",
+            1,
+            &["record 1", "sequence"],
+            audit_line(b"{\"sequence\": 18446744073709551616}".to_vec(), true),
+        ),
+        case(
+            "audit: JSON array instead of record",
+            1,
+            &["audit.jsonl line 1", "not a JSON object"],
+            audit_line(b"[1, 2, 3]".to_vec(), true),
+        ),
+        case("audit: torn last line", 1, &["line 25", "torn"], |d| {
+            audit_with(d, |mut text| {
+                text.truncate(text.len() - 20);
+                text
+            })
+        }),
+        case("audit: record 7 edited", 1, &["record 7"], |d| {
+            audit_with(d, |text| {
+                let text = String::from_utf8(text).unwrap();
+                let mut lines: Vec<String> = text.lines().map(String::from).collect();
+                lines[6] = lines[6].replacen("\"decision\": \"", "\"decision\": \"x", 1);
+                (lines.join("\n") + "\n").into_bytes()
+            })
+        }),
+        case("audit: record 12 deleted", 1, &["record 12"], |d| {
+            audit_with(d, |text| {
+                let text = String::from_utf8(text).unwrap();
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines.remove(11);
+                (lines.join("\n") + "\n").into_bytes()
+            })
+        }),
+        case(
+            "audit: append to a torn log",
+            1,
+            &["audit.jsonl", "torn"],
+            |d| {
+                let log = d.join("audit.jsonl");
+                let mut text = std::fs::read(fixture("audit-hmac.jsonl")).unwrap();
+                text.truncate(text.len() - 20);
+                std::fs::write(&log, text).unwrap();
+                append_args(d, &log, &["--key-id", "audit-key-1"])
+            },
+        ),
+        case(
+            "audit: log does not exist",
+            2,
+            &["missing.jsonl", "does not exist"],
+            |_| args(&["audit", "verify", "--log", "missing.jsonl"]),
+        ),
+        case("audit: verify-proof of garbage", 2, &["proof.json"], |d| {
+            std::fs::write(
+                d.join("proof.json"),
+                b"{\"leaf_index\": -1, \"path\": [\"zz\"]}",
+            )
+            .unwrap();
+            args(&["audit", "verify-proof", "--proof", "proof.json"])
+        }),
+        case(
+            "audit: verify against a garbage checkpoint",
+            2,
+            &["checkpoint.txt"],
+            |d| {
+                std::fs::write(d.join("checkpoint.txt"), b"not a\nsigned note\n\xff\n").unwrap();
+                let mut out = audit_with(d, |t| t);
+                out.extend(args(&[
+                    "--checkpoint",
+                    "checkpoint.txt",
+                    "--checkpoint-key",
+                    "/dev/null",
+                ]));
+                out
+            },
+        ),
+        // --- plans (upload --plan) -------------------------------------------------------------
+        case(
+            "plan: object key escapes the session (../../escape)",
+            2,
+            &[
+                "plan.json",
+                "../../escape.json",
+                "outside the session prefix",
+            ],
+            tampered_plan(|v| v["objects"][0]["key"] = "../../escape.json".into()),
+        ),
+        case(
+            "plan: absolute object key",
+            2,
+            &["plan.json", "outside the session prefix"],
+            tampered_plan(|v| v["objects"][0]["key"] = "/tmp/abs.json".into()),
+        ),
+        case(
+            "plan: object path ../../etc/passwd",
+            2,
+            &["plan.json", "outside the session prefix"],
+            tampered_plan(|v| v["objects"][0]["path"] = "../../etc/passwd".into()),
+        ),
+        case(
+            "plan: retain_until shortened to 2020",
+            1,
+            &["evidence.json", "signed retention policy"],
+            tampered_plan(|v| v["objects"][0]["retain_until"] = "2020-01-01T00:00:00Z".into()),
+        ),
+        case(
+            "plan: retention_days lowered to 1",
+            1,
+            &["session release-2026-11-22", "below the regulated minimum"],
+            tampered_plan(|v| v["retention"]["retention_days"] = 1.into()),
+        ),
+        case(
+            "plan: bundle.created_at backdated",
+            1,
+            &["bundle.created_at", "edited after review"],
+            tampered_plan(|v| v["bundle"]["created_at"] = "2000-01-01T00:00:00+00:00".into()),
+        ),
+        case(
+            "plan: object sha256 swapped",
+            1,
+            &["evidence.json", "does not match the verified bundle"],
+            tampered_plan(|v| v["objects"][0]["sha256"] = "0".repeat(64).into()),
+        ),
+        case(
+            "plan: bundle digest swapped",
+            1,
+            &["plan.json", "bundle changed after review"],
+            tampered_plan(|v| v["bundle_digest"] = "f".repeat(64).into()),
+        ),
+        case(
+            "plan: wrong format",
+            2,
+            &["plan.json", "format"],
+            tampered_plan(|v| v["format"] = "wormvault.storage-plan.v0".into()),
+        ),
+        case(
+            "plan: negative size",
+            2,
+            &["plan.json", "-1"],
+            tampered_plan(|v| v["objects"][0]["bytes"] = (-1).into()),
+        ),
+        case(
+            "plan: malformed JSON",
+            2,
+            &["plan.json", "cannot read plan"],
+            |d| {
+                let out = tampered_plan(|_| {})(d);
+                std::fs::write(d.join("plan.json"), b"{\"objects\": [").unwrap();
+                out
+            },
+        ),
+        // --- receipts (check-remote against a local vault) ----------------------------------
+        case(
+            "receipts: key ../../../../etc/passwd is never read",
+            1,
+            &["Missing: ../../../../etc/passwd"],
+            archived_receipts(|v| v["receipts"][0]["key"] = "../../../../etc/passwd".into()),
+        ),
+        case(
+            "receipts: session prefix ../../..",
+            1,
+            &["../../..", "STORE DIFFERS"],
+            archived_receipts(|v| {
+                v["session_prefix"] = "../../..".into();
+                v["receipts"][0]["key"] = "../../../etc/passwd".into();
+            }),
+        ),
+        case(
+            "receipts: not JSON",
+            2,
+            &["receipts.json", "not valid JSON"],
+            |d| {
+                let out = archived_receipts(|_| {})(d);
+                std::fs::write(d.join("receipts.json"), b"{\"receipts\": [").unwrap();
+                out
+            },
+        ),
+        // --- handoff packages ----------------------------------------------------------------
+        case(
+            "handoff: package with ../, absolute and symlink entries",
+            2,
+            &["evil.tar.gz", "\"../evil\"", "/etc/passwd"],
+            |d| {
+                let archive = d.join("evil.tar.gz");
+                tar_gz(
+                    &archive,
+                    vec![
+                        entry("../evil", Regular, b"x", ""),
+                        entry("/abs", Regular, b"x", ""),
+                        entry("link", Symlink, b"", "/etc/passwd"),
+                    ],
+                    None,
+                );
+                args(&["handoff", "verify", "evil.tar.gz"])
+            },
+        ),
+        case("handoff: not gzip", 2, &["junk.tar.gz"], |d| {
+            std::fs::write(d.join("junk.tar.gz"), b"\xff\xfe not gzip").unwrap();
+            args(&["handoff", "verify", "junk.tar.gz"])
+        }),
+        case(
+            "handoff: a bundle archive is not a handoff package",
+            1,
+            &["package_contents", "handoff.json"],
+            |d| {
+                let archive = d.join("bundle.tar.gz");
+                tar_gz(&archive, vec![], None);
+                args(&["handoff", "verify", "bundle.tar.gz"])
+            },
+        ),
+        // --- readiness packets -----------------------------------------------------------------
+        case(
+            "packet: JSON array",
+            1,
+            &["schema_version", "not an object"],
+            packet(b"[1, 2]"),
+        ),
+        case(
+            "packet: invalid UTF-8",
+            1,
+            &["schema_version", "not UTF-8"],
+            packet(b"{\"evidence_mode\": \"\xff\"}"),
+        ),
+        case(
+            "packet: NaN retention",
+            1,
+            &["not valid JSON"],
+            packet(b"{\"retention\": {\"retention_days\": NaN}}"),
+        ),
+        case("packet: nesting 100k deep", 1, &["not valid JSON"], |d| {
+            std::fs::write(d.join("packet.json"), deep(100_000)).unwrap();
+            args(&["readiness", "validate", "--packet", "packet.json"])
+        }),
+        case(
+            "packet: retention_days is a boolean",
+            1,
+            &["retention.retention_days", "boolean"],
+            packet_edit(|v| v["retention"]["retention_days"] = true.into()),
+        ),
+        case(
+            "packet: retention_days beyond i64",
+            1,
+            &["retention.retention_days"],
+            packet_edit(|v| v["retention"]["retention_days"] = "99999999999999999999999".into()),
+        ),
+        case(
+            "packet: storage is a string",
+            1,
+            &["storage must be an object"],
+            packet_edit(|v| v["storage"] = "s3".into()),
+        ),
+        case(
+            "packet: alerts is an object",
+            1,
+            &["monitoring"],
+            packet_edit(|v| v["monitoring"]["alerts"] = serde_json::json!({"a": 1})),
+        ),
+        case("packet: file missing", 2, &["nope.json"], |_| {
+            args(&["readiness", "validate", "--packet", "nope.json"])
+        }),
+        // --- targets ---------------------------------------------------------------------------
+        case(
+            "target: s3:// without bucket",
+            2,
+            &["\"s3://\"", "bucket names"],
+            |_| args(&["target", "check", "s3://"]),
+        ),
+        case(
+            "target: unknown scheme",
+            2,
+            &["ftp://x/y", "unknown scheme"],
+            |_| args(&["target", "check", "ftp://x/y"]),
+        ),
+        case(
+            "target: relative file path",
+            2,
+            &["file://relative", "absolute path"],
+            |_| args(&["target", "check", "file://relative"]),
+        ),
+        case(
+            "target: s3 prefix with ..",
+            2,
+            &["s3://bucket-a/../x", "'..'"],
+            |_| args(&["target", "check", "s3://bucket-a/../x"]),
+        ),
+        case(
+            "target: azure prefix with ..",
+            2,
+            &["azure://acct/c/../x", "'..'"],
+            |_| args(&["target", "check", "azure://acct/c/../x"]),
+        ),
+        case(
+            "target: azure+http port 99999",
+            2,
+            &["azure+http://h:99999/a/c", "host:port"],
+            |_| args(&["target", "check", "azure+http://h:99999/a/c"]),
+        ),
+        case("target: empty", 2, &["invalid target \"\""], |_| {
+            args(&["target", "check", ""])
+        }),
+        // --- command-line arguments ------------------------------------------------------------
+        case("cli: unknown subcommand", 2, &["nosuch"], |_| {
+            args(&["nosuch"])
+        }),
+        case(
+            "cli: negative --minimum-retention-days",
+            2,
+            &["'-5'"],
+            |_| args(&["bundle", "verify", ".", "--minimum-retention-days", "-5"]),
+        ),
+        case(
+            "cli: --minimum-retention-days beyond u64",
+            2,
+            &["--minimum-retention-days", "too large"],
+            |_| {
+                args(&[
+                    "bundle",
+                    "verify",
+                    ".",
+                    "--minimum-retention-days",
+                    "99999999999999999999999",
+                ])
+            },
+        ),
+        case(
+            "cli: --hmac-key-file and --hmac-key-env together",
+            2,
+            &["--hmac-key-file", "--hmac-key-env"],
+            |_| {
+                args(&[
+                    "bundle",
+                    "verify",
+                    ".",
+                    "--hmac-key-file",
+                    "k",
+                    "--hmac-key-env",
+                    "K",
+                ])
+            },
+        ),
+        case(
+            "cli: --hmac-key-env names an unset variable",
+            2,
+            &["WORMVAULT_HOSTILE_UNSET", "not set"],
+            |_| {
+                args(&[
+                    "bundle",
+                    "verify",
+                    ".",
+                    "--hmac-key-env",
+                    "WORMVAULT_HOSTILE_UNSET",
+                ])
+            },
+        ),
+        case(
+            "cli: --hmac-key-file missing",
+            2,
+            &["no-such-key-file"],
+            |_| {
+                args(&[
+                    "bundle",
+                    "verify",
+                    ".",
+                    "--hmac-key-file",
+                    "no-such-key-file",
+                ])
+            },
+        ),
+        case(
+            "cli: --created-at yesterday",
+            2,
+            &["--created-at", "yesterday"],
+            |d| append_args(d, &d.join("new.jsonl"), &["--created-at", "yesterday"]),
+        ),
+        case(
+            "cli: --metadata is an array",
+            2,
+            &["--metadata", "JSON object"],
+            |d| append_args(d, &d.join("new.jsonl"), &["--metadata", "[1]"]),
+        ),
+        case(
+            "cli: --metadata with NaN",
+            2,
+            &["--metadata", "not valid JSON"],
+            |d| append_args(d, &d.join("new.jsonl"), &["--metadata", "{\"a\": NaN}"]),
+        ),
+        case(
+            "cli: --session-id ../../x",
+            1,
+            &["session id \"../../x\""],
+            |d| {
+                let key = write_key(d, "bundle.key", BUNDLE_KEY);
+                let vault = format!("file://{}", d.join("vault").display());
+                let mut out = args(&["archive"]);
+                out.extend([
+                    p(&fixture("bundle-hmac")),
+                    "--hmac-key-file".into(),
+                    p(&key),
+                ]);
+                out.extend(args(&[
+                    "--to",
+                    &vault,
+                    "--session-id",
+                    "../../x",
+                    "--dry-run",
+                ]));
+                out
+            },
+        ),
+        case("cli: non-UTF-8 argument", 2, &["wormvault"], |_| {
+            vec![OsString::from_vec(b"bundle\xff".to_vec())]
+        }),
+        case(
+            "cli: audit prove --seq 0",
+            2,
+            &["audit-hmac.jsonl", "sequence 0"],
+            |_| {
+                let mut out = args(&["audit", "prove", "--log"]);
+                out.push(p(&fixture("audit-hmac.jsonl")));
+                out.extend(args(&["--seq", "0"]));
+                out
+            },
+        ),
+    ]
+}
+
+// ----- the runner -------------------------------------------------------------------------------
+
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    peak_rss_kib: Option<u64>,
+    timed_out: bool,
+}
+
+fn run(dir: &Path, argv: &[OsString], env: &[(&str, &str)]) -> Outcome {
+    let binary = env!("CARGO_BIN_EXE_wormvault");
+    let measure = Path::new(GNU_TIME).exists();
+    let rss_file = dir.join(".peak-rss");
+    let mut command = if measure {
+        let mut command = Command::new(GNU_TIME);
+        command
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(binary);
+        command
+    } else {
+        Command::new(binary)
+    };
+    command
+        .args(argv)
+        .current_dir(dir)
+        .env_remove("WORMVAULT_HOSTILE_UNSET")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join(".stdout")).unwrap())
+        .stderr(std::fs::File::create(dir.join(".stderr")).unwrap())
+        // Own process group, so a timeout kills wormvault and not just `time`.
+        .process_group(0);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let start = Instant::now();
+    let mut child = command.spawn().expect("spawn wormvault");
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > TIME_LIMIT {
+            timed_out = true;
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = start.elapsed();
+    let peak_rss_kib = if measure {
+        std::fs::read_to_string(&rss_file).ok().and_then(|text| {
+            text.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .next_back()
+        })
+    } else {
+        None
+    };
+    Outcome {
+        code: status.and_then(|s| s.code()),
+        stdout: String::from_utf8_lossy(&std::fs::read(dir.join(".stdout")).unwrap_or_default())
+            .into_owned(),
+        stderr: String::from_utf8_lossy(&std::fs::read(dir.join(".stderr")).unwrap_or_default())
+            .into_owned(),
+        elapsed,
+        peak_rss_kib,
+        timed_out,
+    }
+}
+
+fn clip(text: &str) -> String {
+    let text: String = text.chars().take(1500).collect();
+    text.replace('\n', "\n      ")
+}
+
+#[test]
+fn hostile_input_matrix() {
+    let cases = cases();
+    assert!(
+        cases.len() >= 40,
+        "the matrix must hold at least 40 hostile inputs, has {}",
+        cases.len()
+    );
+    let root = tempfile::tempdir().unwrap();
+    let measured = Path::new(GNU_TIME).exists();
+    if !measured {
+        eprintln!("NOTE: {GNU_TIME} not found: peak memory is not checked in this run");
+    }
+    let mut failures = Vec::new();
+    for (index, case) in cases.iter().enumerate() {
+        let dir = root.path().join(format!("case-{index:03}"));
+        std::fs::create_dir(&dir).unwrap();
+        let argv = (case.setup)(&dir);
+        let outcome = run(&dir, &argv, &case.env);
+        let both = format!("{}\n{}", outcome.stdout, outcome.stderr);
+        let mut problems = Vec::new();
+        if outcome.timed_out {
+            problems.push(format!("did not finish within {TIME_LIMIT:?} (killed)"));
+        }
+        if outcome.code != Some(case.exit) {
+            problems.push(format!(
+                "exit code {:?}, expected {}",
+                outcome.code, case.exit
+            ));
+        }
+        if both.contains("panicked") || both.contains("RUST_BACKTRACE") {
+            problems.push("panicked".into());
+        }
+        for fragment in &case.fragments {
+            if !both.contains(fragment) {
+                problems.push(format!("output lacks {fragment:?}"));
+            }
+        }
+        match outcome.peak_rss_kib {
+            Some(kib) if kib > RSS_LIMIT_KIB => problems.push(format!(
+                "peak RSS {kib} KiB over the {RSS_LIMIT_KIB} KiB limit"
+            )),
+            None if measured && !outcome.timed_out => {
+                problems.push("GNU time reported no peak RSS".into())
+            }
+            _ => {}
+        }
+        eprintln!(
+            "{:<3} {:<70} exit {:?} in {:>6.2}s, peak RSS {} KiB{}",
+            index,
+            case.name,
+            outcome.code,
+            outcome.elapsed.as_secs_f64(),
+            outcome.peak_rss_kib.map_or("?".into(), |k| k.to_string()),
+            if problems.is_empty() {
+                ""
+            } else {
+                "  <-- FAIL"
+            }
+        );
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} ({}):\n    {}\n    stdout: {}\n    stderr: {}",
+                case.name,
+                argv.iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                problems.join("; "),
+                clip(&outcome.stdout),
+                clip(&outcome.stderr)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile inputs misbehaved:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}

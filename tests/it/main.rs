@@ -1,0 +1,17 @@
+//! One integration-test binary (as ripgrep's `tests/tests.rs` and rustic's
+//! `tests/integration.rs`): every module links the library and both cloud SDKs once instead of
+//! once per file. Run one area with `cargo test --test it hostile::`.
+
+mod support;
+
+mod archive;
+mod audit;
+mod azure;
+mod bundle;
+mod canonical_python;
+mod faults;
+mod hostile;
+mod ops;
+mod s3;
+mod secrets;
+mod smoke;
