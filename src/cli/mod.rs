@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod check_remote;
 pub mod common;
+pub mod completions;
 pub mod demo;
 pub mod drill;
 pub mod handoff;
@@ -75,6 +76,10 @@ pub enum Command {
     Status(status::Args),
     /// Print the Python-compatible canonical JSON of a file (what hashes and signatures cover).
     Canonical(canonical::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write one page per command with --output-dir).
+    Man(completions::ManArgs),
 }
 
 /// Run a parsed command line and return the process exit code.
@@ -100,6 +105,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Drill(args) => drill::run(args, &output),
         Command::Status(args) => status::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
+        Command::Completions(args) => completions::completions(args, &output),
+        Command::Man(args) => completions::man(args, &output),
     };
     match result {
         Ok(exit) => exit.code(),
