@@ -115,4 +115,19 @@ t=$(now_ms)
 test_rc=0
 cargo test "${cargo_args[@]}" || test_rc=$?
 timings+=", tests $(secs $(( $(now_ms) - t )))"
+
+# The README's install command, into a scratch root. --debug and --target-dir reuse the binary the
+# test build made (the same sources, lock file and features), so this checks that the package
+# installs with its lock file and that the installed binary runs, without a second release build.
+echo "== cargo install --locked --path . (debug profile, scratch root)"
+t=$(now_ms)
+install_root="$(mktemp -d)"
+if cargo install --quiet --locked --debug --path . --root "$install_root" --target-dir target \
+    && "$install_root/bin/wormvault" --version; then
+  timings+=", install-check $(secs $(( $(now_ms) - t )))"
+else
+  echo "test.sh: cargo install --locked --path . failed" >&2
+  (( test_rc )) || test_rc=1
+fi
+rm -rf "$install_root"
 exit "$test_rc"
