@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
-use crate::plan::{PlannedObject, StoragePlan};
-use crate::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
+use super::plan::{PlannedObject, StoragePlan};
+use super::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
     Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
     StoredObject,
