@@ -21,7 +21,7 @@ pub mod upload;
 
 use clap::{Parser, Subcommand};
 
-use crate::exit::{Exit, Refusal};
+use crate::exit::Exit;
 pub use output::Output;
 
 #[derive(Debug, Parser)]
@@ -101,19 +101,22 @@ pub fn run(cli: Cli) -> u8 {
         Command::Status(args) => status::run(args, &output),
         Command::Canonical(args) => canonical::run(args, &output),
     };
-    match result {
-        Ok(exit) => exit.code(),
+    let exit = match result {
+        Ok(exit) => exit,
         Err(error) => report_error(&error, &output),
+    };
+    let stdout = output::stdout_failure();
+    if let Some(message) = output::stdout_failure_message() {
+        report_error(&anyhow::anyhow!(message), &output);
     }
+    crate::exit::with_stdout(exit, stdout).code()
 }
 
-/// Print an error (with its causes) on stderr and pick the exit code: 1 for a policy or
-/// verification refusal anywhere in the chain, 2 for everything else.
-fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
-    let refusal = error
-        .chain()
-        .any(|cause| cause.downcast_ref::<Refusal>().is_some());
-    let exit = if refusal { Exit::Failure } else { Exit::Error };
+/// Print an error (with its causes) on stderr and pick the exit code ([`crate::exit::classify`]):
+/// 1 for a policy or verification refusal anywhere in the chain, 2 for everything else.
+fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
+    let exit = crate::exit::classify(error);
+    let refusal = exit == Exit::Failure;
     if output.json {
         let value = serde_json::json!({
             "error": format!("{error:#}"),
@@ -124,7 +127,7 @@ fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
     } else {
         eprintln!("error: {error:#}");
     }
-    exit.code()
+    exit
 }
 
 fn init_tracing() {

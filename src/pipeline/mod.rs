@@ -1,14 +1,32 @@
-//! The pipeline users come for: verify → retention gate → plan → target preflight → upload →
-//! read-back receipts → audit event (`evidence.archived`, carrying the receipts' hash) → anchor
-//! (a signed checkpoint of the audit log, uploaded locked beside the evidence).
+//! The archive pipeline, top to bottom, in the order the stages run:
 //!
-//! A failure at any stage stops there and names the stage; nothing is reported as stored that
-//! was not read back from the store.
+//! 1. **verify** ([`verify`]): the bundle (files, signature, trust root), then what the archive
+//!    will vouch for besides it — the audit log verifies in full under the keys given, and
+//!    every key that will sign (receipts, audit event, checkpoint) is pinned in the trust roots;
+//! 2. **retention**: the one retention gate (the bundle's policy, `--retention-days`, and for a
+//!    reviewed plan its dates);
+//! 3. **plan** ([`plan`]): where each object goes, its lock, hold and tags — or, for
+//!    `upload --plan`, the reviewed plan checked against the verified bundle ([`reviewed`]);
+//! 4. **preflight**, 5. **upload** ([`upload`]): create-only writes, read back;
+//! 6. **receipts** ([`receipt`]), 7. **audit event**, 8. **anchor** ([`record`]): what the
+//!    store reported, the `evidence.archived` event carrying its hash, a signed checkpoint, and
+//!    everything `handoff --from` needs, stored locked beside the evidence;
+//!
+//! then the local session record ([`session`]). `cli/archive.rs`, `cli/upload.rs`, `cli/plan.rs`
+//! and `demo.rs` each build a request and call [`archive`] or [`plan_only`].
+//!
+//! Nothing is written anywhere before every check that can run before the first byte has run
+//! (house rule "refuse before writing"); a failure names its stage ([`ArchiveError`]) and keeps
+//! its typed cause ([`StageError`]), so exit codes are decided from the cause in one place
+//! (`crate::exit::classify`).
 
 pub mod plan;
 pub mod receipt;
+pub mod record;
+pub mod reviewed;
 pub mod session;
 pub mod upload;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,17 +34,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::{self, NewRecord, Signer};
-use crate::bundle::{self, BundleReport};
-use crate::remote::SIDECAR_DIR;
-use crate::retention;
-use crate::store::{ImmutableStore, LockSpec, PutObject, RetentionMode, StoreError, Target};
+use crate::audit::{AuditError, Signer};
+use crate::bundle::{self, BundleError, BundleReport, Finding};
+use crate::retention::{self, RetentionError};
+use crate::store::{self, ImmutableStore, RetentionMode, StoreError, Target};
 use crate::trust::KeyPair;
-use plan::{PlanFile, PlanInput, PlanOptions, StoragePlan};
-use receipt::ReceiptSet;
+use plan::{PlanError, PlanFile, PlanInput, PlanOptions, StoragePlan};
 
+pub use record::{AnchorOutcome, sidecar_key};
+pub use reviewed::ReviewedPlanError;
 pub use session::{SESSION_SCHEMA, SessionRecord, find_session, record_session};
-use upload::{Event, Observer, UploadOptions, UploadReport};
+pub use upload::{Event, Observer, Silent, UploadError, UploadOptions, UploadReport};
+pub use verify::VouchError;
 
 /// The pipeline's stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,43 +59,186 @@ pub enum Stage {
     Receipts,
     AuditEvent,
     Anchor,
+    /// The local session record (after everything is stored).
+    Session,
 }
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        f.write_str(&name)
+        f.write_str(match self {
+            Stage::Verify => "verify",
+            Stage::Retention => "retention",
+            Stage::Plan => "plan",
+            Stage::Preflight => "preflight",
+            Stage::Upload => "upload",
+            Stage::Receipts => "receipts",
+            Stage::AuditEvent => "audit_event",
+            Stage::Anchor => "anchor",
+            Stage::Session => "session",
+        })
     }
 }
 
-/// A stage failed. `refusal` separates policy/verification failures (exit 1) from operational
-/// errors (exit 2).
+/// A stage failed: which one, and why (the typed cause is kept as the error's source).
 #[derive(Debug, thiserror::Error)]
-#[error("{stage} stage failed: {message}")]
+#[error("{stage} stage failed: {source}")]
 pub struct ArchiveError {
     pub stage: Stage,
-    pub refusal: bool,
-    pub message: String,
+    pub source: StageError,
 }
 
 impl ArchiveError {
-    fn refused(stage: Stage, message: impl Into<String>) -> Self {
+    pub fn new(stage: Stage, source: impl Into<StageError>) -> Self {
         ArchiveError {
             stage,
-            refusal: true,
-            message: message.into(),
+            source: source.into(),
         }
     }
-    fn failed(stage: Stage, message: impl Into<String>) -> Self {
-        ArchiveError {
-            stage,
-            refusal: false,
-            message: message.into(),
+
+    /// A policy or verification refusal (exit 1) rather than an operational error (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        self.source.is_refusal()
+    }
+}
+
+/// Why a stage failed. Each variant keeps the library error it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(
+        "bundle {} does not verify ({} problem(s)): {}{}",
+        input.display(),
+        findings.len(),
+        findings.iter().map(|f| format!("[{}] {}", f.kind, f.message)).collect::<Vec<_>>().join("; "),
+        if *nothing_committed { "; no object was stored" } else { "" }
+    )]
+    NotVerified {
+        input: PathBuf,
+        findings: Vec<Finding>,
+        /// Found while staged parts were already out (deferred content check): nothing was
+        /// committed.
+        nothing_committed: bool,
+    },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Vouch(#[from] VouchError),
+    #[error(
+        "the bundle has no retention-policy.json; create it with `wormvault bundle create --retention-days N`"
+    )]
+    NoRetentionPolicy,
+    #[error("retention_days {0} is out of range")]
+    RetentionOutOfRange(u64),
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Reviewed(#[from] ReviewedPlanError),
+    #[error("the verified bundle has no {0}")]
+    Incomplete(&'static str),
+    #[error("hashing {}: {source}", path.display())]
+    Hash {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the bundle verification thread stopped unexpectedly; nothing was committed")]
+    VerifierStopped,
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key} in the store has SHA-256 {found}, expected {expected}")]
+    SidecarDiffers {
+        key: String,
+        expected: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::audit::checkpoint::CheckpointError),
+    #[error(
+        "audit log {} does not verify; refusing to anchor it: {}",
+        log.display(),
+        errors.join("; ")
+    )]
+    LogInvalid { log: PathBuf, errors: Vec<String> },
+    #[error("Merkle root {0:?} is not base64 of 32 bytes")]
+    BadRoot(String),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Session(#[from] session::SessionError),
+    #[error("rendering {what} as JSON: {source}")]
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+impl StageError {
+    /// Policy/verification refusals (exit 1) versus operational errors (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            StageError::NotVerified { .. }
+            | StageError::NoRetentionPolicy
+            | StageError::RetentionOutOfRange(_)
+            | StageError::Retention(_)
+            | StageError::Reviewed(_)
+            | StageError::SidecarDiffers { .. }
+            | StageError::LogInvalid { .. } => true,
+            // A plan that cannot be made from a verified bundle (unsafe path, bad session id,
+            // retention) is a refusal; a plan file that cannot be read is not.
+            StageError::Plan(e) => !matches!(e, PlanError::Read { .. }),
+            StageError::Vouch(e) => e.is_refusal(),
+            StageError::Upload(e) => e.is_refusal(),
+            StageError::Store(e) => matches!(e, StoreError::ChecksumMismatch { .. }),
+            _ => false,
         }
     }
+}
+
+/// A file could not be written create-only (it exists, or I/O failed).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(
+        "{} already exists; wormvault never overwrites it — pass another path",
+        path.display()
+    )]
+    Exists { path: PathBuf },
+    #[error("writing {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Write a new file (never replacing one), synced.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    use std::io::Write;
+    let io = |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                WriteError::Exists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io(source)
+            }
+        })?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(io)
 }
 
 /// How to plan a verified bundle.
@@ -91,6 +253,28 @@ pub struct PlanRequest {
     pub retention_days: Option<u32>,
     pub minimum_retention_days: u32,
     pub now: DateTime<Utc>,
+}
+
+/// Where the plan comes from: made now (`archive`), or reviewed earlier (`upload --plan`).
+#[derive(Debug, Clone)]
+pub enum PlanSource {
+    Fresh(PlanRequest),
+    Reviewed {
+        plan: Box<StoragePlan>,
+        minimum_retention_days: u32,
+    },
+}
+
+impl PlanSource {
+    fn minimum_retention_days(&self) -> u32 {
+        match self {
+            PlanSource::Fresh(request) => request.minimum_retention_days,
+            PlanSource::Reviewed {
+                minimum_retention_days,
+                ..
+            } => *minimum_retention_days,
+        }
+    }
 }
 
 /// Where the audit event goes and who signs it.
@@ -110,19 +294,44 @@ pub struct AnchorSettings {
     /// Checkpoint origin line (and note key name).
     pub origin: String,
     pub key: KeyPair,
-    /// Local copy of the signed checkpoint.
-    pub output: PathBuf,
+    /// Local copy of the signed checkpoint (default: next to the receipts).
+    pub output: Option<PathBuf>,
+}
+
+/// Keep a local record of the session for `handoff --session`.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub state_dir: PathBuf,
 }
 
 /// Everything after the plan: executing it.
 #[derive(Debug)]
 pub struct ExecuteRequest {
-    pub upload: UploadOptions,
-    /// Local receipts file (never overwritten).
-    pub receipts_out: PathBuf,
+    /// Objects in flight (default: [`store::default_concurrency`]).
+    pub concurrency: Option<usize>,
+    pub preflight: store::PreflightOptions,
+    /// Local receipts file, never overwritten (default: `receipts-<session>-<time>.json` here).
+    pub receipts_out: Option<PathBuf>,
     /// Sign receipts with this key and key id.
     pub receipt_key: Option<(KeyPair, String)>,
     pub audit: Option<AuditSettings>,
+    pub session: Option<SessionSettings>,
+    /// The trust-roots file the bundle was verified with: stored beside the evidence as given,
+    /// and named in the session record.
+    pub trust_roots_file: Option<PathBuf>,
+}
+
+/// One `archive` or `upload --plan` run.
+#[derive(Debug)]
+pub struct ArchiveRequest {
+    /// Bundle directory or `.tar.gz`.
+    pub bundle: PathBuf,
+    /// How the bundle is verified (trust roots, key id, HMAC key, limits, progress). The
+    /// pipeline decides the deferred-hashing threshold and applies the retention minimum
+    /// itself, in the retention stage.
+    pub verify: bundle::VerifyOptions,
+    pub plan: PlanSource,
+    pub execute: ExecuteRequest,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,17 +343,21 @@ pub struct ArchiveOutcome {
     pub receipts_sha256: String,
     pub audit_record: Option<serde_json::Value>,
     pub checkpoint: Option<AnchorOutcome>,
+    /// The sidecar objects `handoff --from` reads (plan, session record, trust roots, audit
+    /// segment, checkpoint key), by key.
+    pub sidecars: Vec<String>,
+    /// The local session record, when one was kept.
+    pub session_record: Option<PathBuf>,
+    /// Said before anything was written (e.g. an HMAC-signed bundle).
+    pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct AnchorOutcome {
-    pub path: PathBuf,
-    pub key: String,
-    pub tree_size: u64,
-    pub root: String,
-}
-
-fn stage_event(observer: &dyn Observer, stage: Stage, status: &str, detail: impl Into<String>) {
+pub(crate) fn stage_event(
+    observer: &dyn Observer,
+    stage: Stage,
+    status: &str,
+    detail: impl Into<String>,
+) {
     observer.event(&Event::Stage {
         stage: stage.to_string(),
         status: status.into(),
@@ -152,79 +365,115 @@ fn stage_event(observer: &dyn Observer, stage: Stage, status: &str, detail: impl
     });
 }
 
-/// The refusal for a bundle that does not verify, every finding listed (`suffix` is appended).
-pub fn verification_refusal(report: &BundleReport, suffix: &str) -> ArchiveError {
-    let findings: Vec<String> = report
-        .findings
-        .iter()
-        .map(|f| format!("[{}] {}", f.kind, f.message))
-        .collect();
-    ArchiveError::refused(
-        Stage::Verify,
-        format!(
-            "bundle {} does not verify ({} problem(s)): {}{suffix}",
-            report.input.display(),
-            findings.len(),
-            findings.join("; ")
-        ),
-    )
-}
-
-/// Stage 1: verify the bundle. Every finding is listed in the refusal.
-pub fn verify_bundle(
-    path: &Path,
-    options: &bundle::VerifyOptions,
+/// Verify, gate retention and plan, writing nothing (`wormvault plan`, `archive --dry-run`).
+pub fn plan_only(
+    bundle: &Path,
+    verify: bundle::VerifyOptions,
+    request: &PlanRequest,
     observer: &dyn Observer,
-) -> Result<BundleReport, ArchiveError> {
-    stage_event(
+) -> Result<(BundleReport, StoragePlan), ArchiveError> {
+    let report = verify::bundle(
+        bundle,
+        verify,
+        None,
+        request.minimum_retention_days,
         observer,
-        Stage::Verify,
-        "started",
-        path.display().to_string(),
-    );
-    let report = bundle::verify(path, options)
-        .map_err(|e| ArchiveError::failed(Stage::Verify, e.to_string()))?;
-    if !report.valid {
-        return Err(verification_refusal(&report, ""));
-    }
-    let deferred = if report.deferred.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; the content of {} large file(s) is checked while they upload, and nothing is committed before it passes",
-            report.deferred.len()
-        )
-    };
-    stage_event(
-        observer,
-        Stage::Verify,
-        "passed",
-        format!(
-            "{} files, digest {}{deferred}",
-            report.files.len(),
-            report.digest.clone().unwrap_or_default()
-        ),
-    );
-    Ok(report)
+    )?;
+    let plan = plan_bundle(&report, request, observer)?;
+    Ok((report, plan))
 }
 
-/// Stages 2 and 3: the retention gate and the plan (pure apart from hashing manifest.json).
+/// The whole pipeline against an open store. Everything that can be checked before the first
+/// byte is stored is checked first: the bundle, the audit log and the signing keys (verify),
+/// retention, the plan (or the reviewed plan against the bundle), the target (preflight).
+pub async fn archive(
+    request: ArchiveRequest,
+    store: &dyn ImmutableStore,
+    observer: Arc<dyn Observer>,
+) -> Result<ArchiveOutcome, ArchiveError> {
+    let ArchiveRequest {
+        bundle,
+        verify: options,
+        plan: source,
+        execute,
+    } = request;
+    let minimum = source.minimum_retention_days();
+    let trust = options.trust.clone();
+    // Files big enough to be staged invisibly (S3 parts, Azure blocks) are hashed while they
+    // upload; nothing is committed before their check passes (see `verify::Deferred`).
+    let defer = store::staging_threshold(store.target())
+        .map_err(|e| ArchiveError::new(Stage::Verify, e))?;
+    let report = {
+        let bundle = bundle.clone();
+        let observer = observer.clone();
+        tokio::task::spawn_blocking(move || {
+            verify::bundle(&bundle, options, defer, minimum, observer.as_ref())
+        })
+        .await
+        .map_err(|_| ArchiveError::new(Stage::Verify, StageError::VerifierStopped))??
+    };
+    let warnings = verify::vouch(&report, &execute, trust.as_ref(), observer.as_ref())?;
+    let plan = match &source {
+        PlanSource::Fresh(request) => plan_bundle(&report, request, observer.as_ref())?,
+        PlanSource::Reviewed {
+            plan,
+            minimum_retention_days,
+        } => {
+            reviewed::check(plan, &report, *minimum_retention_days)?;
+            stage_event(
+                observer.as_ref(),
+                Stage::Plan,
+                "passed",
+                format!(
+                    "reviewed plan covers the verified bundle: {} objects under {}",
+                    plan.objects.len(),
+                    plan.session_prefix
+                ),
+            );
+            (**plan).clone()
+        }
+    };
+    let deferred = verify::Deferred::start(report);
+    let gate = deferred.gate();
+    let bundle_dir = deferred.bundle_dir().to_path_buf();
+    let outcome = record::execute(
+        &plan,
+        &bundle_dir,
+        &bundle,
+        store,
+        execute,
+        gate,
+        trust.as_ref(),
+        warnings,
+        observer.clone(),
+    )
+    .await;
+    // The deferred check decides even when the upload failed: a bundle that did not verify is
+    // reported as that, not as whatever the held-back commit ran into.
+    deferred.finish(observer.as_ref()).await?;
+    outcome
+}
+
+/// Stages 2 and 3 for a fresh plan: the retention gate and the plan (pure apart from hashing
+/// manifest.json).
 pub fn plan_bundle(
     report: &BundleReport,
     request: &PlanRequest,
     observer: &dyn Observer,
 ) -> Result<StoragePlan, ArchiveError> {
-    let policy = report.retention_policy.as_ref().ok_or_else(|| {
-        ArchiveError::refused(Stage::Retention, "the bundle has no retention-policy.json; create it with `wormvault bundle create --retention-days N`")
-    })?;
+    let refuse = |e: StageError| ArchiveError::new(Stage::Retention, e);
+    let policy = report
+        .retention_policy
+        .as_ref()
+        .ok_or_else(|| refuse(StageError::NoRetentionPolicy))?;
     let policy_days = i64::try_from(policy.retention_days).unwrap_or(i64::MAX);
     retention::check_minimum(policy_days, request.minimum_retention_days)
-        .map_err(|e| ArchiveError::refused(Stage::Retention, e.to_string()))?;
+        .map_err(|e| refuse(e.into()))?;
     let mut days = u32::try_from(policy.retention_days)
-        .map_err(|_| ArchiveError::refused(Stage::Retention, "retention_days is out of range"))?;
+        .map_err(|_| refuse(StageError::RetentionOutOfRange(policy.retention_days)))?;
     if let Some(requested) = request.retention_days {
         retention::check_minimum(i64::from(requested), request.minimum_retention_days)
-            .map_err(|e| ArchiveError::refused(Stage::Retention, e.to_string()))?;
+            .map_err(|e| refuse(e.into()))?;
         days = days.max(requested);
     }
     stage_event(
@@ -234,14 +483,15 @@ pub fn plan_bundle(
         format!("{days} days (minimum {})", request.minimum_retention_days),
     );
 
+    let plan_error = |e: StageError| ArchiveError::new(Stage::Plan, e);
     let manifest = report
         .manifest
         .as_ref()
-        .ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no manifest"))?;
+        .ok_or_else(|| plan_error(StageError::Incomplete("manifest")))?;
     let digest = report
         .digest
         .clone()
-        .ok_or_else(|| ArchiveError::failed(Stage::Plan, "verified bundle has no digest"))?;
+        .ok_or_else(|| plan_error(StageError::Incomplete("digest")))?;
     let mut files: Vec<PlanFile> = report
         .files
         .iter()
@@ -252,12 +502,13 @@ pub fn plan_bundle(
         })
         .collect();
     let manifest_path = report.bundle_dir.join("manifest.json");
-    let manifest_digest = crate::hashing::sha256_file(&manifest_path, &|_| {}).map_err(|e| {
-        ArchiveError::failed(
-            Stage::Plan,
-            format!("hashing {}: {e}", manifest_path.display()),
-        )
-    })?;
+    let manifest_digest =
+        crate::hashing::sha256_file(&manifest_path, &|_| {}).map_err(|source| {
+            plan_error(StageError::Hash {
+                path: manifest_path.clone(),
+                source,
+            })
+        })?;
     files.push(PlanFile {
         path: "manifest.json".into(),
         sha256: manifest_digest.sha256,
@@ -286,8 +537,8 @@ pub fn plan_bundle(
         now: request.now,
     };
     let plan = plan::plan(&input, &options).map_err(|e| match e {
-        plan::PlanError::Retention(_) => ArchiveError::refused(Stage::Retention, e.to_string()),
-        _ => ArchiveError::refused(Stage::Plan, e.to_string()),
+        PlanError::Retention(_) => ArchiveError::new(Stage::Retention, e),
+        _ => ArchiveError::new(Stage::Plan, e),
     })?;
     stage_event(
         observer,
@@ -300,273 +551,4 @@ pub fn plan_bundle(
         ),
     );
     Ok(plan)
-}
-
-/// The key of a sidecar object wormvault writes beside the evidence.
-pub fn sidecar_key(plan: &StoragePlan, name: &str) -> String {
-    format!("{}/{SIDECAR_DIR}/{name}", plan.session_prefix)
-}
-
-/// Upload a small local file beside the evidence with the plan's lock, create-only; an
-/// identical existing copy is accepted. Returns what the store reports.
-async fn put_sidecar(
-    store: &dyn ImmutableStore,
-    plan: &StoragePlan,
-    name: &str,
-    local: &Path,
-    stage: Stage,
-) -> Result<String, ArchiveError> {
-    let digest = crate::hashing::sha256_file(local, &|_| {})
-        .map_err(|e| ArchiveError::failed(stage, format!("hashing {}: {e}", local.display())))?;
-    let key = sidecar_key(plan, name);
-    let mut tags = std::collections::BTreeMap::new();
-    tags.insert("wormvault-session".to_string(), plan.session_id.clone());
-    tags.insert(
-        "wormvault-bundle-digest".to_string(),
-        plan.bundle_digest.clone(),
-    );
-    let object = PutObject {
-        key: key.clone(),
-        source: local,
-        size: digest.bytes,
-        sha256: digest.sha256.clone(),
-        lock: LockSpec {
-            mode: plan.retention.mode,
-            retain_until: plan.retention.retain_until,
-            legal_hold: plan.retention.legal_hold,
-        },
-        tags,
-        metadata: std::collections::BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
-        content_type: Some("application/json".into()),
-    };
-    let stored = match store.put(&object, &|_| {}).await {
-        Ok(stored) => stored,
-        Err(StoreError::AlreadyExists { .. }) => store
-            .head(&key)
-            .await
-            .map_err(|e| ArchiveError::failed(stage, e.to_string()))?
-            .ok_or_else(|| {
-                ArchiveError::failed(stage, format!("{key} vanished after AlreadyExists"))
-            })?,
-        Err(e) => return Err(ArchiveError::failed(stage, e.to_string())),
-    };
-    if stored.sha256.as_deref() != Some(digest.sha256.as_str()) {
-        return Err(ArchiveError::refused(
-            stage,
-            format!(
-                "{key} in the store has SHA-256 {:?}, expected {}",
-                stored.sha256, digest.sha256
-            ),
-        ));
-    }
-    Ok(key)
-}
-
-/// Stages 4–8: preflight, upload with read-back receipts, receipts stored, audit event, anchor.
-pub async fn execute(
-    plan: &StoragePlan,
-    bundle_dir: &Path,
-    store: &dyn ImmutableStore,
-    request: ExecuteRequest,
-    observer: Arc<dyn Observer>,
-) -> Result<ArchiveOutcome, ArchiveError> {
-    if request.receipts_out.exists() {
-        return Err(ArchiveError::failed(
-            Stage::Receipts,
-            format!(
-                "receipts file {} already exists; wormvault never overwrites receipts — pass another --receipts-out",
-                request.receipts_out.display()
-            ),
-        ));
-    }
-    stage_event(
-        observer.as_ref(),
-        Stage::Preflight,
-        "started",
-        plan.target.clone(),
-    );
-    let upload = upload::execute(plan, bundle_dir, store, &request.upload, observer.clone())
-        .await
-        .map_err(|e| {
-            let stage = match e {
-                upload::UploadError::Preflight { .. } => Stage::Preflight,
-                upload::UploadError::ReadBack { .. } => Stage::Receipts,
-                _ => Stage::Upload,
-            };
-            ArchiveError {
-                stage,
-                refusal: e.is_refusal(),
-                message: e.to_string(),
-            }
-        })?;
-    stage_event(
-        observer.as_ref(),
-        Stage::Upload,
-        "passed",
-        format!(
-            "{} uploaded, {} already present, all read back",
-            upload.uploaded, upload.already_present
-        ),
-    );
-
-    // Receipts: signed if asked, written locally (create-only), then stored locked beside the
-    // evidence and read back.
-    let mut receipts: ReceiptSet = upload.receipts.clone();
-    if let Some((key, key_id)) = &request.receipt_key {
-        receipts.sign(key, key_id);
-    }
-    let receipts_sha256 = receipts.digest();
-    write_new(&request.receipts_out, receipts.to_json().as_bytes())
-        .map_err(|e| ArchiveError::failed(Stage::Receipts, e))?;
-    let receipts_key = put_sidecar(
-        store,
-        plan,
-        &format!("receipts-{}.json", &receipts_sha256[..16]),
-        &request.receipts_out,
-        Stage::Receipts,
-    )
-    .await?;
-    stage_event(
-        observer.as_ref(),
-        Stage::Receipts,
-        "passed",
-        format!(
-            "{} (sha256 {receipts_sha256})",
-            request.receipts_out.display()
-        ),
-    );
-    let mut upload = upload;
-    upload.receipts = receipts;
-
-    let mut audit_record = None;
-    let mut checkpoint = None;
-    if let Some(settings) = &request.audit {
-        let mut metadata = serde_json::Map::new();
-        metadata.insert("receipts_sha256".into(), receipts_sha256.clone().into());
-        metadata.insert("plan_sha256".into(), plan.digest().into());
-        metadata.insert("bundle_digest".into(), plan.bundle_digest.clone().into());
-        metadata.insert("objects".into(), plan.objects.len().into());
-        metadata.insert(
-            "enforcement".into(),
-            upload.receipts.enforcement.to_string().into(),
-        );
-        metadata.insert(
-            "retain_until".into(),
-            plan.retention.retain_until.to_rfc3339().into(),
-        );
-        metadata.insert("receipts_key".into(), receipts_key.clone().into());
-        let record = NewRecord {
-            event_type: "evidence.archived".into(),
-            actor: settings.actor.clone(),
-            action: "archive".into(),
-            target: format!("{}#{}", plan.target, plan.session_prefix),
-            decision: "archived".into(),
-            tenant_id: settings.tenant_id.clone(),
-            workspace_id: settings.workspace_id.clone(),
-            evidence_refs: vec![
-                format!("bundle:sha256:{}", plan.bundle_digest),
-                format!("receipts:sha256:{receipts_sha256}"),
-            ],
-            metadata,
-            created_at: None,
-        };
-        let written = audit::append(&settings.log, &record, &settings.signer)
-            .map_err(|e| ArchiveError::failed(Stage::AuditEvent, e.to_string()))?;
-        stage_event(
-            observer.as_ref(),
-            Stage::AuditEvent,
-            "passed",
-            format!(
-                "record {} in {}",
-                written.sequence().unwrap_or(0),
-                settings.log.display()
-            ),
-        );
-        audit_record = Some(serde_json::Value::Object(written.fields));
-
-        if let Some(anchor) = &settings.anchor {
-            let verified = audit::verify(&settings.log, &audit::VerifyOptions::default())
-                .map_err(|e| ArchiveError::failed(Stage::Anchor, e.to_string()))?;
-            if !verified.valid {
-                return Err(ArchiveError::refused(
-                    Stage::Anchor,
-                    format!(
-                        "audit log {} does not verify; refusing to anchor it: {}",
-                        settings.log.display(),
-                        verified.errors.join("; ")
-                    ),
-                ));
-            }
-            let root = base64_root(&verified.merkle_root)
-                .map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
-            let head = audit::Checkpoint {
-                origin: anchor.origin.clone(),
-                size: verified.tree_size,
-                root,
-            };
-            let note = head
-                .sign(&anchor.origin, anchor.key.signing_key())
-                .map_err(|e| ArchiveError::failed(Stage::Anchor, e.to_string()))?;
-            write_new(&anchor.output, note.as_bytes())
-                .map_err(|e| ArchiveError::failed(Stage::Anchor, e))?;
-            let key = put_sidecar(
-                store,
-                plan,
-                &format!("audit-checkpoint-{}.txt", verified.tree_size),
-                &anchor.output,
-                Stage::Anchor,
-            )
-            .await?;
-            stage_event(
-                observer.as_ref(),
-                Stage::Anchor,
-                "passed",
-                format!(
-                    "checkpoint of {} records stored at {key}",
-                    verified.tree_size
-                ),
-            );
-            checkpoint = Some(AnchorOutcome {
-                path: anchor.output.clone(),
-                key,
-                tree_size: verified.tree_size,
-                root: verified.merkle_root.clone(),
-            });
-        }
-    }
-    Ok(ArchiveOutcome {
-        plan: plan.clone(),
-        upload,
-        receipts_path: request.receipts_out.clone(),
-        receipts_key,
-        receipts_sha256,
-        audit_record,
-        checkpoint,
-    })
-}
-
-fn base64_root(text: &str) -> Result<[u8; 32], String> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| format!("Merkle root {text:?} is not base64 of 32 bytes"))
-}
-
-/// Write a new file (never replacing one), synced.
-pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| format!("creating {} (never overwritten): {e}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -5,7 +5,32 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{ArchiveOutcome, write_new};
+use super::{ArchiveOutcome, WriteError, write_new};
+
+/// A session record could not be written or found.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("rendering the session record: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "no archived session {session_id:?} in {} ({source}); run `wormvault archive` first, pass --state-dir, or build the package from the store with `handoff --from TARGET`",
+        state_dir.display()
+    )]
+    NotFound {
+        session_id: String,
+        state_dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no session records under {}", dir.display())]
+    Empty { dir: PathBuf },
+    #[error("session record {} is corrupt: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
 
 /// Where an archived session's local artifacts are, so `handoff --session` can find them.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -38,7 +63,7 @@ pub fn record_session(
     trust_root: Option<&Path>,
     audit_log: Option<&Path>,
     checkpoint_public_pem: Option<&str>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, SessionError> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
     let dir = state_dir
         .join("sessions")
@@ -48,7 +73,7 @@ pub fn record_session(
             &outcome.plan.bundle_digest[..16.min(outcome.plan.bundle_digest.len())]
         ));
     let plan_path = dir.join("plan.json");
-    let mut plan_text = serde_json::to_string_pretty(&outcome.plan).map_err(|e| e.to_string())?;
+    let mut plan_text = serde_json::to_string_pretty(&outcome.plan)?;
     plan_text.push('\n');
     write_new(&plan_path, plan_text.as_bytes())?;
     let checkpoint_key = match checkpoint_public_pem {
@@ -74,21 +99,18 @@ pub fn record_session(
         checkpoint_key,
     };
     let path = dir.join("session.json");
-    write_new(
-        &path,
-        serde_json::to_string_pretty(&record)
-            .map_err(|e| e.to_string())?
-            .as_bytes(),
-    )?;
+    write_new(&path, serde_json::to_string_pretty(&record)?.as_bytes())?;
     Ok(path)
 }
 
 /// The most recent record of a session in `state_dir`.
-pub fn find_session(state_dir: &Path, session_id: &str) -> Result<SessionRecord, String> {
+pub fn find_session(state_dir: &Path, session_id: &str) -> Result<SessionRecord, SessionError> {
     let dir = state_dir.join("sessions").join(session_id);
     let mut newest: Option<SessionRecord> = None;
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        format!("no archived session {session_id:?} in {} ({e}); run `wormvault archive` first or pass --state-dir", state_dir.display())
+    let entries = std::fs::read_dir(&dir).map_err(|source| SessionError::NotFound {
+        session_id: session_id.to_string(),
+        state_dir: state_dir.to_path_buf(),
+        source,
     })?;
     for entry in entries.flatten() {
         let path = entry.path().join("session.json");
@@ -96,7 +118,10 @@ pub fn find_session(state_dir: &Path, session_id: &str) -> Result<SessionRecord,
             continue;
         };
         let record: SessionRecord =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|source| SessionError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
         if newest
             .as_ref()
             .is_none_or(|n| record.archived_at > n.archived_at)
@@ -104,5 +129,5 @@ pub fn find_session(state_dir: &Path, session_id: &str) -> Result<SessionRecord,
             newest = Some(record);
         }
     }
-    newest.ok_or_else(|| format!("no session records under {}", dir.display()))
+    newest.ok_or(SessionError::Empty { dir })
 }

@@ -32,6 +32,10 @@ pub enum Event {
         status: String,
         detail: String,
     },
+    /// Something the user should know before anything is written (e.g. an HMAC-signed bundle).
+    Warning {
+        message: String,
+    },
     Preflight {
         target: String,
         passed: bool,
