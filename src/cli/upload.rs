@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use crate::cli::Output;
 use crate::cli::archive::{ExecuteArgs, render_outcome, run_pipeline, verify_options};
 use crate::cli::bundle::EvidenceArgs;
@@ -49,7 +51,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         },
         spinner,
         output,
-    )?;
+    )
+    .with_context(|| format!("upload --plan {}", args.plan.display()))?;
     output.result(&outcome, || render_outcome(&outcome));
     Ok(Exit::Ok)
 }

@@ -81,7 +81,7 @@ impl std::fmt::Display for Stage {
 
 /// A stage failed: which one, and why (the typed cause is kept as the error's source).
 #[derive(Debug, thiserror::Error)]
-#[error("{stage} stage failed: {source}")]
+#[error("{stage} stage failed")]
 pub struct ArchiveError {
     pub stage: Stage,
     pub source: StageError,

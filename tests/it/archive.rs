@@ -550,7 +550,7 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     assert_eq!(record["actor"], "records-manager");
     assert_eq!(record["metadata"]["case_id"], "CASE-1");
     assert_eq!(record["metadata"]["reason"], "litigation");
-    assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 5);
+    assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 8);
     ok(wormvault(d, &["audit", "verify", "--log", "holds.jsonl"]));
 }
 
