@@ -3,6 +3,7 @@
 //! error is by walking its typed causes (as ripgrep's `main` does, so nothing is decided from
 //! message text).
 
+use crate::pipeline::fetch::FetchError;
 use crate::pipeline::{ArchiveError, UploadError};
 
 /// The three outcomes a command can have.
@@ -39,6 +40,9 @@ pub fn classify(error: &anyhow::Error) -> Exit {
             || cause
                 .downcast_ref::<UploadError>()
                 .is_some_and(UploadError::is_refusal)
+            || cause
+                .downcast_ref::<FetchError>()
+                .is_some_and(FetchError::is_refusal)
     });
     if refusal { Exit::Failure } else { Exit::Error }
 }

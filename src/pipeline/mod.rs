@@ -12,7 +12,8 @@
 //!    store reported, the `evidence.archived` event carrying its hash, a signed checkpoint, and
 //!    everything `handoff --from` needs, stored locked beside the evidence;
 //!
-//! then the local session record ([`session`]). `cli/archive.rs`, `cli/upload.rs`, `cli/plan.rs`
+//! then the local session record ([`session`]). [`fetch`] reads a session back from the store
+//! for `handoff --from`. `cli/archive.rs`, `cli/upload.rs`, `cli/plan.rs`
 //! and `demo.rs` each build a request and call [`archive`] or [`plan_only`].
 //!
 //! Nothing is written anywhere before every check that can run before the first byte has run
@@ -20,6 +21,7 @@
 //! its typed cause ([`StageError`]), so exit codes are decided from the cause in one place
 //! (`crate::exit::classify`).
 
+pub mod fetch;
 pub mod plan;
 pub mod receipt;
 pub mod record;

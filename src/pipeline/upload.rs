@@ -216,27 +216,12 @@ async fn write_one(
             found,
         });
     }
-    let check_existing = |existing: StoredObject| {
-        let differences = same_object(planned, &existing, floor);
-        if differences.is_empty() {
-            Ok((Outcome::AlreadyPresent, existing))
-        } else {
-            Err(UploadError::Conflict {
-                key: planned.key.clone(),
-                detail: differences
-                    .iter()
-                    .map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
-    };
     // Large objects are looked up first so a resumed run does not send them again; small ones
     // go straight to the create-only write (the store refuses an existing key), which saves a
     // round trip per object on the common first run.
     if planned.bytes > PRECHECK_BYTES {
         if let Some(existing) = store.head(&planned.key).await? {
-            return check_existing(existing);
+            return judge_existing(store, planned, existing, floor).await;
         }
     }
     observer.event(&Event::ObjectStarted {
@@ -263,7 +248,7 @@ async fn write_one(
         Ok(stored) => Ok((Outcome::Uploaded, stored)),
         // Already stored (a resumed run, another writer, or a retried request): judge what is there.
         Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
-            Some(existing) => check_existing(existing),
+            Some(existing) => judge_existing(store, planned, existing, floor).await,
             None => Err(StoreError::NotFound {
                 target: store.target().to_string(),
                 key: planned.key.clone(),
@@ -271,6 +256,46 @@ async fn write_one(
             .into()),
         },
         Err(e) => Err(e.into()),
+    }
+}
+
+/// An object is already stored under the planned key (a resumed run, or another writer — e.g. a
+/// concurrent archive of the same bundle): is it the one the plan wants? Same content and lock
+/// is accepted. If the only difference is that the plan asks for a legal hold the stored object
+/// lacks, the hold is set now and read back (a create-only "already present" must not report a
+/// held archive while an object stays unheld, issue #15 item 13). Anything else is a conflict.
+async fn judge_existing(
+    store: &dyn ImmutableStore,
+    planned: &PlannedObject,
+    existing: StoredObject,
+    floor: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(Outcome, StoredObject), UploadError> {
+    let conflict = |differences: &[Mismatch]| UploadError::Conflict {
+        key: planned.key.clone(),
+        detail: differences
+            .iter()
+            .map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let differences = same_object(planned, &existing, floor);
+    if differences.is_empty() {
+        return Ok((Outcome::AlreadyPresent, existing));
+    }
+    let only_hold_missing = planned.legal_hold
+        && differences.iter().all(|m| m.field == "legal_hold")
+        && existing.legal_hold != Some(true);
+    if !only_hold_missing {
+        return Err(conflict(&differences));
+    }
+    let held = store
+        .set_legal_hold(&planned.key, existing.version_id.as_deref(), true)
+        .await?;
+    let differences = same_object(planned, &held, floor);
+    if differences.is_empty() {
+        Ok((Outcome::AlreadyPresent, held))
+    } else {
+        Err(conflict(&differences))
     }
 }
 

@@ -12,6 +12,7 @@ mod canonical_python;
 mod faults;
 mod hostile;
 mod ops;
+mod pipeline;
 mod s3;
 mod secrets;
 mod smoke;
