@@ -200,13 +200,14 @@ pub async fn fetch_session(
     check_name(&session.plan, &plan.digest(), "plan digest")?;
     own_sidecar(&session, &session.receipts)?;
     let receipts_path = dir.join("receipts.json");
-    let (receipts_sha, receipts_bytes) = download(store, &session.receipts, &receipts_path).await?;
-    check_name(&session.receipts, &receipts_sha, "receipts SHA-256")?;
+    let (_, receipts_bytes) = download(store, &session.receipts, &receipts_path).await?;
     let receipts: ReceiptSet =
         serde_json::from_slice(&receipts_bytes).map_err(|e| FetchError::Corrupt {
             key: session.receipts.clone(),
             detail: format!("not a receipts document: {e}"),
         })?;
+    // The name carries the digest the `evidence.archived` event names (`ReceiptSet::digest`).
+    check_name(&session.receipts, &receipts.digest(), "receipts digest")?;
     for (what, found, expected) in [
         ("session id", &plan.session_id, &session.session_id),
         ("bundle digest", &plan.bundle_digest, &session.bundle_digest),
