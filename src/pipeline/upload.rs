@@ -644,4 +644,61 @@ mod tests {
             "{error}"
         );
     }
+
+    /// Another archive of the same bundle stored the objects without a hold; this run's plan asks
+    /// for one. It must not report success with the objects unheld: the hold is set and read
+    /// back (issue #15 item 13).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_already_present_object_gets_the_planned_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let unheld = make_plan(&input, &vault_dir);
+        let store =
+            LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
+                .unwrap();
+        execute(
+            &unheld,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        let held = plan::plan(
+            &input,
+            &PlanOptions {
+                target: Target::parse(&format!("file://{}", vault_dir.display())).unwrap(),
+                mode: RetentionMode::Compliance,
+                legal_hold_case: Some("CASE-9".into()),
+                minimum_retention_days: 2555,
+                now: chrono::Utc::now(),
+            },
+        )
+        .unwrap();
+        let report = execute(
+            &held,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.uploaded, report.already_present), (0, 2));
+        for object in &held.objects {
+            let stored = store.head(&object.key).await.unwrap().unwrap();
+            assert_eq!(stored.legal_hold, Some(true), "{}", object.key);
+        }
+        assert!(
+            report
+                .receipts
+                .receipts
+                .iter()
+                .all(|r| r.legal_hold == Some(true))
+        );
+    }
 }
