@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::archive::{self, AnchorSettings, AuditSettings, ExecuteRequest, PlanRequest};
 use crate::audit::{self, NewRecord, Signer};
 use crate::bundle::{self, CreateOptions, Signing};
+use crate::pipeline::{
+    self, AnchorSettings, ArchiveRequest, AuditSettings, ExecuteRequest, Observer, PlanRequest,
+    PlanSource, SessionSettings,
+};
 use crate::store::{self, RetentionMode, StoreError, Target};
 use crate::trust::{KeyPair, RootStatus, TrustRoot, TrustRootBundle};
-use crate::upload::{Observer, UploadOptions};
 
 pub const KEY_ID: &str = "demo-evidence";
 
@@ -31,16 +33,19 @@ pub struct DemoReport {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("demo step {step:?} failed: {message}")]
+#[error("demo step {step:?} failed: {source}")]
 pub struct DemoError {
     pub step: String,
-    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn fail(step: &str) -> impl Fn(String) -> DemoError + '_ {
-    move |message| DemoError {
+fn fail<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    step: &str,
+) -> impl Fn(E) -> DemoError + '_ {
+    move |error| DemoError {
         step: step.into(),
-        message,
+        source: error.into(),
     }
 }
 
@@ -65,18 +70,17 @@ pub async fn run(
             directory.display()
         )));
     }
-    let dir = std::path::absolute(directory).map_err(|e| fail("prepare")(e.to_string()))?;
-    std::fs::create_dir_all(dir.join("keys")).map_err(|e| fail("prepare")(e.to_string()))?;
+    let dir = std::path::absolute(directory).map_err(fail("prepare"))?;
+    std::fs::create_dir_all(dir.join("keys")).map_err(fail("prepare"))?;
 
     // 1. Keys and trust roots.
-    let key = KeyPair::generate().map_err(|e| fail("keys")(e.to_string()))?;
-    let private_pem = key.private_pem().map_err(|e| fail("keys")(e.to_string()))?;
+    let key = KeyPair::generate().map_err(fail("keys"))?;
+    let private_pem = key.private_pem().map_err(fail("keys"))?;
     let public_pem = key.public().spki_pem();
     let private_path = dir.join("keys/evidence-ed25519-private.pem");
-    crate::trust::write_private_key(&private_path, &private_pem)
-        .map_err(|e| fail("keys")(e.to_string()))?;
+    crate::trust::write_private_key(&private_path, &private_pem).map_err(fail("keys"))?;
     std::fs::write(dir.join("keys/evidence-ed25519-public.pem"), &public_pem)
-        .map_err(|e| fail("keys")(e.to_string()))?;
+        .map_err(fail("keys"))?;
     let now = chrono::Utc::now();
     let root = TrustRoot::new(
         &public_pem,
@@ -86,14 +90,14 @@ pub async fn run(
         Some(now - chrono::Duration::minutes(5)),
         None,
     )
-    .map_err(|e| fail("keys")(e.to_string()))?;
-    let roots = TrustRootBundle::new(vec![root], now).map_err(|e| fail("keys")(e.to_string()))?;
+    .map_err(fail("keys"))?;
+    let roots = TrustRootBundle::new(vec![root], now).map_err(fail("keys"))?;
     let trust_path = dir.join("trust-roots.json");
     std::fs::write(
         &trust_path,
         serde_json::to_string_pretty(&roots).unwrap_or_default(),
     )
-    .map_err(|e| fail("keys")(e.to_string()))?;
+    .map_err(fail("keys"))?;
     record(
         "keys",
         format!(
@@ -105,7 +109,7 @@ pub async fn run(
 
     // 2. A signed sample bundle.
     let evidence = dir.join("evidence");
-    std::fs::create_dir_all(&evidence).map_err(|e| fail("bundle")(e.to_string()))?;
+    std::fs::create_dir_all(&evidence).map_err(fail("bundle"))?;
     for (name, text) in [
         (
             "evidence.json",
@@ -120,11 +124,10 @@ pub async fn run(
             "{\"event\": \"release.approved\", \"actor\": \"security-operator\"}\n",
         ),
     ] {
-        std::fs::write(evidence.join(name), text).map_err(|e| fail("bundle")(e.to_string()))?;
+        std::fs::write(evidence.join(name), text).map_err(fail("bundle"))?;
     }
     let bundle_dir = dir.join("bundle");
-    let signing_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key")
-        .map_err(|e| fail("bundle")(e.to_string()))?;
+    let signing_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(fail("bundle"))?;
     let created = bundle::create(
         &[evidence],
         &CreateOptions {
@@ -141,7 +144,7 @@ pub async fn run(
             created_at: None,
         },
     )
-    .map_err(|e| fail("bundle")(e.to_string()))?;
+    .map_err(fail("bundle"))?;
     record(
         "bundle",
         format!(
@@ -176,7 +179,7 @@ pub async fn run(
             "approved",
         ),
     ] {
-        let signer = audit_key().map_err(|e| fail("audit log")(e.to_string()))?;
+        let signer = audit_key().map_err(fail("audit log"))?;
         let new = NewRecord {
             event_type: event_type.into(),
             actor: actor.into(),
@@ -186,7 +189,7 @@ pub async fn run(
             evidence_refs: vec!["evidence://demo-release-1".into()],
             ..Default::default()
         };
-        audit::append(&log, &new, &signer).map_err(|e| fail("audit log")(e.to_string()))?;
+        audit::append(&log, &new, &signer).map_err(fail("audit log"))?;
     }
     record(
         "audit log",
@@ -199,67 +202,58 @@ pub async fn run(
     // 4. Archive: verify, retention gate, plan, preflight, upload, read-back receipts, audit
     //    event, signed checkpoint.
     let verify_options = bundle::VerifyOptions {
-        trust: Some(
-            crate::trust::TrustStore::load(&trust_path)
-                .map_err(|e| fail("archive")(e.to_string()))?,
-        ),
+        trust: Some(crate::trust::TrustStore::load(&trust_path).map_err(fail("archive"))?),
         key_id: Some(KEY_ID.into()),
         ..Default::default()
     };
-    let report = archive::verify_bundle(&bundle_dir, &verify_options, observer.as_ref())
-        .map_err(|e| fail("archive")(e.to_string()))?;
     let vault = dir.join("vault");
-    let target = Target::parse(&format!("file://{}", vault.display()))
-        .map_err(|e| fail("archive")(e.to_string()))?;
-    let plan = archive::plan_bundle(
-        &report,
-        &PlanRequest {
-            target: target.clone(),
-            session_id: None,
-            mode: RetentionMode::Compliance,
-            legal_hold_case: None,
-            retention_days: None,
-            minimum_retention_days: crate::retention::MINIMUM_RETENTION_DAYS,
-            now: chrono::Utc::now(),
-        },
-        observer.as_ref(),
-    )
-    .map_err(|e| fail("archive")(e.to_string()))?;
-    let store = store::open(&target)
-        .await
-        .map_err(|e| fail("archive")(e.to_string()))?;
-    let signer = audit_key().map_err(|e| fail("archive")(e.to_string()))?;
-    let anchor_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key")
-        .map_err(|e| fail("archive")(e.to_string()))?;
-    let outcome = archive::execute(
-        &plan,
-        &report.bundle_dir,
-        store.as_ref(),
-        ExecuteRequest {
-            upload: UploadOptions::default(),
-            receipts_out: dir.join("receipts.json"),
-            receipt_key: Some((
-                KeyPair::from_pkcs8_pem(&private_pem, "demo key")
-                    .map_err(|e| fail("archive")(e.to_string()))?,
-                KEY_ID.into(),
-            )),
-            audit: Some(AuditSettings {
-                log: log.clone(),
-                signer,
-                actor: "wormvault-demo".into(),
-                tenant_id: None,
-                workspace_id: None,
-                anchor: Some(AnchorSettings {
-                    origin: "wormvault.demo/audit-log".into(),
-                    key: anchor_key,
-                    output: dir.join("audit-checkpoint.txt"),
-                }),
+    let target = Target::parse(&format!("file://{}", vault.display())).map_err(fail("archive"))?;
+    let store = store::open(&target).await.map_err(fail("archive"))?;
+    let signer = audit_key().map_err(fail("archive"))?;
+    let anchor_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(fail("archive"))?;
+    let receipt_key = KeyPair::from_pkcs8_pem(&private_pem, "demo key").map_err(fail("archive"))?;
+    let session_dir = dir.join(".wormvault");
+    let outcome = pipeline::archive(
+        ArchiveRequest {
+            bundle: bundle_dir.clone(),
+            verify: verify_options,
+            plan: PlanSource::Fresh(PlanRequest {
+                target: target.clone(),
+                session_id: None,
+                mode: RetentionMode::Compliance,
+                legal_hold_case: None,
+                retention_days: None,
+                minimum_retention_days: crate::retention::MINIMUM_RETENTION_DAYS,
+                now: chrono::Utc::now(),
             }),
+            execute: ExecuteRequest {
+                concurrency: None,
+                preflight: Default::default(),
+                receipts_out: Some(dir.join("receipts.json")),
+                receipt_key: Some((receipt_key, KEY_ID.into())),
+                audit: Some(AuditSettings {
+                    log: log.clone(),
+                    signer,
+                    actor: "wormvault-demo".into(),
+                    tenant_id: None,
+                    workspace_id: None,
+                    anchor: Some(AnchorSettings {
+                        origin: "wormvault.demo/audit-log".into(),
+                        key: anchor_key,
+                        output: Some(dir.join("audit-checkpoint.txt")),
+                    }),
+                }),
+                session: Some(SessionSettings {
+                    state_dir: session_dir.clone(),
+                }),
+                trust_roots_file: Some(trust_path.clone()),
+            },
         },
+        store.as_ref(),
         observer.clone(),
     )
     .await
-    .map_err(|e| fail("archive")(e.to_string()))?;
+    .map_err(fail("archive"))?;
     record(
         "archive",
         format!(
@@ -295,17 +289,7 @@ pub async fn run(
     }
 
     // 6. The auditor's handoff package, verified offline.
-    let session_dir = dir.join(".wormvault");
-    archive::record_session(
-        &session_dir,
-        &outcome,
-        &bundle_dir,
-        Some(&trust_path),
-        Some(&log),
-        Some(&public_pem),
-    )
-    .map_err(fail("handoff"))?;
-    let plan_path = archive::find_session(&session_dir, &outcome.plan.session_id)
+    let plan_path = pipeline::find_session(&session_dir, &outcome.plan.session_id)
         .map_err(fail("handoff"))?
         .plan;
     let handoff_path = dir.join("handoff.tar.gz");
@@ -319,7 +303,7 @@ pub async fn run(
         checkpoint_key: dir.join("keys/evidence-ed25519-public.pem"),
         minimum_retention_days: crate::retention::MINIMUM_RETENTION_DAYS,
     };
-    crate::handoff::create(&inputs, &handoff_path).map_err(|e| fail("handoff")(e.to_string()))?;
+    crate::handoff::create(&inputs, &handoff_path).map_err(fail("handoff"))?;
     record(
         "handoff",
         format!("auditor package {}", handoff_path.display()),
@@ -329,9 +313,9 @@ pub async fn run(
         crate::retention::MINIMUM_RETENTION_DAYS,
         None,
     )
-    .map_err(|e| fail("handoff verify")(e.to_string()))?;
+    .map_err(fail("handoff verify"))?;
     let html_path = dir.join("handoff-report.html");
-    std::fs::write(&html_path, html).map_err(|e| fail("handoff verify")(e.to_string()))?;
+    std::fs::write(&html_path, html).map_err(fail("handoff verify"))?;
     let passed = verified.checks.iter().filter(|c| c.passed).count();
     record(
         "handoff verify",

@@ -7,7 +7,6 @@
 //! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
 #![forbid(unsafe_code)]
 
-pub mod archive;
 pub mod audit;
 pub mod bundle;
 pub mod canonical;
@@ -19,13 +18,16 @@ pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;
-pub mod plan;
+pub mod pipeline;
 pub mod readiness;
-pub mod receipt;
 pub mod recovery;
 pub mod remote;
 pub mod retention;
 pub mod status;
 pub mod store;
 pub mod trust;
-pub mod upload;
+
+// The pipeline's modules moved into `pipeline/`; these paths stay so callers elsewhere keep
+// compiling unchanged.
+pub use pipeline as archive;
+pub use pipeline::{plan, receipt, upload};

@@ -5,18 +5,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::archive::{
-    self, AnchorSettings, ArchiveError, ArchiveOutcome, AuditSettings, ExecuteRequest, PlanRequest,
-};
 use crate::audit::Signer;
+use crate::bundle::VerifyOptions;
 use crate::cli::Output;
 use crate::cli::bundle::{EvidenceArgs, HmacKeyArgs};
 use crate::cli::common::{self, CliObserver};
 use crate::cli::target::PreflightFlags;
-use crate::exit::{Exit, Refusal};
-use crate::plan::StoragePlan;
+use crate::exit::Exit;
+use crate::pipeline::plan::StoragePlan;
+use crate::pipeline::{
+    self, AnchorSettings, ArchiveOutcome, ArchiveRequest, AuditSettings, ExecuteRequest,
+    PlanRequest, PlanSource, SessionSettings,
+};
 use crate::store::{RetentionMode, Target};
-use crate::upload::UploadOptions;
+use crate::trust::{KeyPair, TrustStore};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -99,17 +101,13 @@ impl PlanArgs {
     }
 }
 
-/// Default objects in flight for S3 targets. Measured on LocalStack (scripts/bench-s3.sh): 16
-/// objects with 8 parts each in flight was the fastest of 4/8/16/32 × 4/8; the AWS CLI uses 10.
-const S3_CONCURRENCY: usize = 16;
-
 /// How to execute a plan: shared by `upload` and `archive`.
 #[derive(Debug, clap::Args)]
 pub struct ExecuteArgs {
     #[command(flatten)]
     pub preflight: PreflightFlags,
-    /// Objects uploaded at once [default: 16 for S3 targets (bounded by S3's request rate, not
-    /// memory: bodies stream from disk), 4 otherwise].
+    /// Objects uploaded at once [default: the target's, see `store::default_concurrency`: 16
+    /// for S3 (bounded by S3's request rate, not memory: bodies stream from disk), 4 otherwise].
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Where to write the receipts (default: receipts-<session>-<time>.json here). Never overwritten.
@@ -155,19 +153,18 @@ pub struct ExecuteArgs {
 }
 
 impl ExecuteArgs {
-    pub fn request(&self, plan: &StoragePlan, output: &Output) -> anyhow::Result<ExecuteRequest> {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-        let receipts_out = self
-            .receipts_out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("receipts-{}-{stamp}.json", plan.session_id)));
+    /// The execution half of the request. Key ids not given are taken from the trust root that
+    /// holds the key (by fingerprint), so the signatures name the id the auditor's roots use.
+    pub fn request(
+        &self,
+        trust: Option<&TrustStore>,
+        trust_roots_file: Option<&Path>,
+        output: &Output,
+    ) -> anyhow::Result<ExecuteRequest> {
         let receipt_key = match &self.receipts_key {
             Some(path) => {
                 let key = crate::trust::load_private_key(path)?;
-                let key_id = self
-                    .receipts_key_id
-                    .clone()
-                    .unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
+                let key_id = key_id_for(self.receipts_key_id.clone(), &key, trust);
                 Some((key, key_id))
             }
             None => None,
@@ -175,7 +172,7 @@ impl ExecuteArgs {
         let audit = match &self.audit_log {
             None => None,
             Some(log) => {
-                let signer = audit_signer(
+                let signer = audit_signer_pinned(
                     self.audit_signing_key.as_deref(),
                     &HmacKeyArgs {
                         hmac_key_file: self.audit_hmac_key_file.clone(),
@@ -183,16 +180,14 @@ impl ExecuteArgs {
                         legacy_key: None,
                     },
                     self.audit_key_id.clone(),
+                    trust,
                     output,
                 )?;
                 let anchor = match &self.checkpoint_key {
                     Some(path) => Some(AnchorSettings {
                         origin: self.checkpoint_origin.clone(),
                         key: crate::trust::load_private_key(path)?,
-                        output: self
-                            .checkpoint_out
-                            .clone()
-                            .unwrap_or_else(|| receipts_out.with_extension("checkpoint.txt")),
+                        output: self.checkpoint_out.clone(),
                     }),
                     None => None,
                 };
@@ -207,23 +202,32 @@ impl ExecuteArgs {
             }
         };
         Ok(ExecuteRequest {
-            upload: UploadOptions {
-                concurrency: self
-                    .concurrency
-                    .unwrap_or(if plan.target.starts_with("s3://") {
-                        S3_CONCURRENCY
-                    } else {
-                        4
-                    })
-                    .max(1),
-                preflight: self.preflight.options(),
-                gate: None,
-            },
-            receipts_out,
+            concurrency: self.concurrency,
+            preflight: self.preflight.options(),
+            receipts_out: self.receipts_out.clone(),
             receipt_key,
             audit,
+            session: Some(SessionSettings {
+                state_dir: self.state_dir.clone(),
+            }),
+            trust_roots_file: trust_roots_file.map(Path::to_path_buf),
         })
     }
+}
+
+/// The key id a signature names: the one given, else the trust root's for this key, else one
+/// derived from the fingerprint.
+fn key_id_for(given: Option<String>, key: &KeyPair, trust: Option<&TrustStore>) -> String {
+    let fingerprint = key.public().fingerprint();
+    given
+        .or_else(|| {
+            trust?
+                .roots()
+                .iter()
+                .find(|root| root.public_key_sha256 == fingerprint)
+                .map(|root| root.key_id.clone())
+        })
+        .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint))
 }
 
 /// The audit signer from an Ed25519 key file or an HMAC secret (file/env); unsigned otherwise.
@@ -233,10 +237,21 @@ pub fn audit_signer(
     key_id: Option<String>,
     output: &Output,
 ) -> anyhow::Result<Signer> {
+    audit_signer_pinned(signing_key, hmac, key_id, None, output)
+}
+
+/// [`audit_signer`], taking an Ed25519 key's id from the trust root that holds it when none is
+/// given.
+pub fn audit_signer_pinned(
+    signing_key: Option<&Path>,
+    hmac: &HmacKeyArgs,
+    key_id: Option<String>,
+    trust: Option<&TrustStore>,
+    output: &Output,
+) -> anyhow::Result<Signer> {
     if let Some(path) = signing_key {
         let key = crate::trust::load_private_key(path)?;
-        let key_id =
-            key_id.unwrap_or_else(|| crate::trust::default_key_id(&key.public().fingerprint()));
+        let key_id = key_id_for(key_id, &key, trust);
         return Ok(Signer::Ed25519 {
             key: Box::new(key),
             key_id,
@@ -249,15 +264,6 @@ pub fn audit_signer(
         });
     }
     Ok(Signer::Unsigned)
-}
-
-/// Map a stage failure to the CLI's error (refusals exit 1).
-pub fn stage_error(error: ArchiveError) -> anyhow::Error {
-    if error.refusal {
-        anyhow::Error::new(Refusal(error.to_string()))
-    } else {
-        anyhow::Error::new(error)
-    }
 }
 
 pub fn render_plan(plan: &StoragePlan) -> String {
@@ -311,171 +317,72 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
             anchor.key
         ));
     }
+    text.push_str(&format!(
+        "  {} sidecar(s) for `handoff --from` stored under {}/_wormvault/\n",
+        outcome.sidecars.len(),
+        outcome.plan.session_prefix
+    ));
+    if let Some(path) = &outcome.session_record {
+        text.push_str(&format!("  session recorded in {}\n", path.display()));
+    }
     text
 }
 
-/// Run the execution stages with a runtime and progress, shared by `upload` and `archive`.
-/// Stage 1 with a hashing spinner on a terminal.
-pub fn verify_with_progress(
-    bundle: &Path,
+/// Verify options from the evidence flags, with a hashing spinner on a terminal (finish the
+/// returned bar when verification is over).
+pub fn verify_options(
     evidence: &EvidenceArgs,
-    observer: &dyn crate::upload::Observer,
     output: &Output,
-    defer_hashing_from: Option<u64>,
-) -> anyhow::Result<crate::bundle::BundleReport> {
+) -> anyhow::Result<(VerifyOptions, Option<indicatif::ProgressBar>)> {
     let mut options = evidence.options(output)?;
     let (hook, bar) = common::hashing_progress(output);
     options.progress = hook;
-    options.defer_hashing_from = defer_hashing_from;
-    let verified = archive::verify_bundle(bundle, &options, observer);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    verified.map_err(stage_error)
+    Ok((options, bar))
 }
 
-/// Keep the session's local record for `handoff --session`.
-pub fn record_session(
-    args: &ExecuteArgs,
-    evidence: &EvidenceArgs,
-    bundle: &Path,
-    outcome: &ArchiveOutcome,
-    output: &Output,
-) -> anyhow::Result<()> {
-    let checkpoint_pem = match &args.checkpoint_key {
-        Some(path) => Some(crate::trust::load_private_key(path)?.public().spki_pem()),
-        None => None,
-    };
-    let path = archive::record_session(
-        &args.state_dir,
-        outcome,
-        bundle,
-        evidence.trust_root.as_deref(),
-        args.audit_log.as_deref(),
-        checkpoint_pem.as_deref(),
-    )
-    .map_err(anyhow::Error::msg)
-    .context("recording the session for `wormvault handoff`")?;
-    output.note(format!("session recorded in {}", path.display()));
-    Ok(())
-}
-
-pub fn execute(
-    plan: &StoragePlan,
-    bundle_dir: &Path,
-    request: ExecuteRequest,
+/// Run one pipeline request against its target's store (opened here), with progress.
+pub fn run_pipeline(
+    target: &Target,
+    request: ArchiveRequest,
+    spinner: Option<indicatif::ProgressBar>,
     output: &Output,
 ) -> anyhow::Result<ArchiveOutcome> {
-    let target = Target::parse(&plan.target)?;
-    let total: u64 = plan.objects.iter().map(|o| o.bytes).sum();
-    let observer = CliObserver::new(*output, total);
+    let observer = CliObserver::new(*output, spinner);
     let runtime = common::runtime()?;
     let result = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        archive::execute(plan, bundle_dir, store.as_ref(), request, observer.clone())
-            .await
-            .map_err(stage_error)
+        let store = common::open_store(target).await?;
+        Ok::<_, anyhow::Error>(pipeline::archive(request, store.as_ref(), observer.clone()).await?)
     });
     observer.finish();
     result
 }
 
-/// Run the plan while the deferred part of the bundle verification (the content of files large
-/// enough for S3 multipart or several Azure blocks, see [`deferral_for`]) finishes on a blocking
-/// thread: their parts or blocks go out meanwhile, but no object is created before it passes
-/// ([`crate::store::WriteGate`]). If it fails, the archive
-/// is refused with the verification findings (exit 1) and nothing is stored. With nothing
-/// deferred this is [`execute`].
-pub(crate) fn execute_verifying(
-    plan: &StoragePlan,
-    mut report: crate::bundle::BundleReport,
-    mut request: ExecuteRequest,
-    observer: &dyn crate::upload::Observer,
-    output: &Output,
-) -> anyhow::Result<ArchiveOutcome> {
-    if report.deferred.is_empty() {
-        return execute(plan, &report.bundle_dir, request, output);
-    }
-    let deferred = report.deferred.len();
-    let (keeper, gate) = crate::store::WriteGate::new();
-    request.upload.gate = Some(gate);
-    let bundle_dir = report.bundle_dir.clone();
-    let checker = std::thread::spawn(move || {
-        crate::bundle::finish_deferred(&mut report, None);
-        if report.valid {
-            keeper.open();
-        } else {
-            keeper.close("the bundle did not verify");
-        }
-        report
-    });
-    let outcome = execute(plan, &bundle_dir, request, output);
-    let report = checker.join().map_err(|_| {
-        anyhow::anyhow!("the bundle verification thread panicked; nothing was committed")
-    })?;
-    if !report.valid {
-        return Err(stage_error(archive::verification_refusal(
-            &report,
-            "; no object was stored",
-        )));
-    }
-    observer.event(&crate::upload::Event::Stage {
-        stage: archive::Stage::Verify.to_string(),
-        status: "passed".into(),
-        detail: format!("content of {deferred} large file(s) matched the manifest before their upload was committed"),
-    });
-    outcome
-}
-
-/// [`deferral_for`] the archive's target; `None` for a dry run, which uploads nothing.
-fn deferral(args: &Args) -> anyhow::Result<Option<u64>> {
-    if args.dry_run {
-        return Ok(None);
-    }
-    deferral_for(&args.plan.target()?)
-}
-
-/// The file size from which a file's content is checked while it uploads rather than before:
-/// on S3, files big enough for multipart (their parts go out while the file is hashed, and
-/// CompleteMultipartUpload waits for the check); on Azure, files of more than one staged block
-/// (Put Block List waits). None for the local vault, which has no invisible staging.
-pub(crate) fn deferral_for(target: &Target) -> anyhow::Result<Option<u64>> {
-    Ok(match target {
-        Target::S3 { .. } => Some(
-            crate::store::s3::S3Settings::from_env()?
-                .multipart_threshold
-                .saturating_add(1),
-        ),
-        Target::Azure { .. } => {
-            Some(crate::store::azure::AzureOptions::default().block_size as u64 + 1)
-        }
-        _ => None,
-    })
-}
-
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let observer = CliObserver::lines(*output);
-    let defer = deferral(&args)?;
-    let report = crate::cli::archive::verify_with_progress(
-        &args.bundle,
-        &args.evidence,
-        observer.as_ref(),
-        output,
-        defer,
-    )?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
-    let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
+    let (options, spinner) = verify_options(&args.evidence, output)?;
     if args.dry_run {
+        let observer = CliObserver::new(*output, spinner);
+        let planned = pipeline::plan_only(&args.bundle, options, &request, observer.as_ref());
+        observer.finish();
+        let (_, plan) = planned?;
         output.result(&plan, || render_plan(&plan));
         return Ok(Exit::Ok);
     }
-    let execute_request = args.execute.request(&plan, output)?;
-    let outcome = execute_verifying(&plan, report, execute_request, observer.as_ref(), output)?;
-    record_session(
-        &args.execute,
-        &args.evidence,
-        &args.bundle,
-        &outcome,
+    let target = request.target.clone();
+    let execute = args.execute.request(
+        options.trust.as_ref(),
+        args.evidence.trust_root.as_deref(),
+        output,
+    )?;
+    let outcome = run_pipeline(
+        &target,
+        ArchiveRequest {
+            bundle: args.bundle.clone(),
+            verify: options,
+            plan: PlanSource::Fresh(request),
+            execute,
+        },
+        spinner,
         output,
     )?;
     output.result(&outcome, || render_outcome(&outcome));

@@ -1,14 +1,13 @@
 //! Helpers shared by subcommands: the async runtime, opening stores, progress rendering.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::Output;
-use crate::exit::Refusal;
+use crate::pipeline::{Event, Observer};
 use crate::store::{ImmutableStore, Target};
-use crate::upload::{Event, Observer, UploadError};
 
 /// A multi-threaded runtime (the local vault uses `block_in_place`, which needs one).
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -34,49 +33,61 @@ pub async fn open_store(target: &Target) -> anyhow::Result<Box<dyn ImmutableStor
         .with_context(|| format!("opening {target}"))
 }
 
-/// Map upload errors: refusals (preflight, conflicts, read-back differences) exit 1.
-pub fn upload_error(error: UploadError) -> anyhow::Error {
-    if error.is_refusal() {
-        anyhow::Error::new(Refusal(error.to_string()))
-    } else {
-        anyhow::Error::new(error)
-    }
-}
-
-/// Renders engine events: a byte progress bar on a terminal, JSON lines with `--json`, short
-/// lines on stderr otherwise.
+/// Renders engine events: JSON lines with `--json`, short lines on stderr otherwise; on a
+/// terminal, the hashing spinner until verification is over, then a byte bar while uploading.
 pub struct CliObserver {
     output: Output,
-    bar: Option<ProgressBar>,
+    spinner: Mutex<Option<ProgressBar>>,
+    bar: Mutex<Option<ProgressBar>>,
 }
 
 impl CliObserver {
-    pub fn new(output: Output, total_bytes: u64) -> Arc<CliObserver> {
-        let bar = output.progress_enabled().then(|| {
-            let bar = ProgressBar::new(total_bytes);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} uploading {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar
-        });
-        Arc::new(CliObserver { output, bar })
+    /// `spinner`: the hashing spinner of the verify stage, cleared at the first stage event.
+    pub fn new(output: Output, spinner: Option<ProgressBar>) -> Arc<CliObserver> {
+        Arc::new(CliObserver {
+            output,
+            spinner: Mutex::new(spinner),
+            bar: Mutex::new(None),
+        })
     }
 
-    /// Events as lines only (no byte bar): for the stages before anything is uploaded.
+    /// Events as lines only (no bars).
     pub fn lines(output: Output) -> Arc<CliObserver> {
-        Arc::new(CliObserver { output, bar: None })
+        CliObserver::new(output, None)
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        for slot in [&self.spinner, &self.bar] {
+            if let Some(bar) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                bar.finish_and_clear();
+            }
         }
     }
 }
 
 impl Observer for CliObserver {
     fn event(&self, event: &Event) {
+        if let Event::Stage { .. } = event
+            && let Some(spinner) = self
+                .spinner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+        {
+            spinner.finish_and_clear();
+        }
+        if let Event::Warning { message } = event {
+            // Warnings are never suppressed (not even by --quiet).
+            if self.output.json {
+                self.output.event(event, String::new);
+                if self.output.quiet {
+                    self.output.warn(message);
+                }
+            } else {
+                self.output.warn(message);
+            }
+            return;
+        }
         let line = || match event {
             Event::Stage {
                 stage,
@@ -90,6 +101,7 @@ impl Observer for CliObserver {
                     format!(": {detail}")
                 }
             ),
+            Event::Warning { message } => format!("warning: {message}"),
             Event::Preflight { target, passed } => format!(
                 "preflight {target}: {}",
                 if *passed { "passed" } else { "FAILED" }
@@ -98,7 +110,7 @@ impl Observer for CliObserver {
             Event::ObjectDone { key, outcome } => format!("{key}: {outcome:?}"),
             Event::ReadBack { objects } => format!("reading back {objects} objects"),
         };
-        match &self.bar {
+        match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             Some(bar) => {
                 if !matches!(event, Event::ObjectStarted { .. }) {
                     bar.println(line());
@@ -109,9 +121,19 @@ impl Observer for CliObserver {
     }
 
     fn bytes(&self, count: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(count);
+        if !self.output.progress_enabled() {
+            return;
         }
+        let mut slot = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::no_length();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} uploaded {bytes} {bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        bar.inc(count);
     }
 }
 

@@ -29,9 +29,14 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// Session id of an archive made on this machine (its record is in --state-dir).
+    /// Session id of an archive made on this machine (its record is in --state-dir), or, with
+    /// --from, of an archive in that store.
     #[arg(long)]
     pub session: Option<String>,
+    /// Build the package from the store alone (the sidecars `archive` stored under
+    /// `<prefix>/<session>/<digest>/_wormvault/`), not from local files: s3://…, azure://…, file://…
+    #[arg(long, value_name = "TARGET")]
+    pub from: Option<String>,
     /// The package to write (never overwritten).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -94,7 +99,17 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
         .session
         .context("pass --session SESSION_ID (or use `handoff verify PACKAGE`)")?;
     let destination = args.output.context("pass --output handoff.tar.gz")?;
-    let record = find_session(&args.state_dir, &session).map_err(anyhow::Error::msg)?;
+    if let Some(from) = &args.from {
+        return create_from_store(
+            from,
+            &session,
+            &destination,
+            args.trust_root,
+            args.minimum_retention_days,
+            output,
+        );
+    }
+    let record = find_session(&args.state_dir, &session)?;
     let missing = |what: &str| {
         anyhow::anyhow!(
             "session {session} was archived without {what}; a handoff package needs it (archive with --audit-log and --checkpoint-key, and --trust-root)"
@@ -123,6 +138,44 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
         minimum_retention_days: args.minimum_retention_days,
     };
     let report = handoff::create(&inputs, &destination)?;
+    output.note(format!("wrote {}", destination.display()));
+    output.result(&report, || render(&report));
+    Ok(if report.valid {
+        Exit::Ok
+    } else {
+        Exit::Failure
+    })
+}
+
+/// `handoff --from`: fetch the session from the store into a temp dir, then build as usual.
+fn create_from_store(
+    from: &str,
+    session: &str,
+    destination: &std::path::Path,
+    trust_root: Option<PathBuf>,
+    minimum_retention_days: u32,
+    output: &Output,
+) -> anyhow::Result<Exit> {
+    let target = crate::store::Target::parse(from)?;
+    let temp = tempfile::tempdir().context("creating a temp dir for the fetched session")?;
+    let runtime = common::runtime()?;
+    let inputs = runtime.block_on(async {
+        let store = common::open_store(&target).await?;
+        Ok::<_, anyhow::Error>(
+            crate::pipeline::fetch::fetch_session(
+                store.as_ref(),
+                session,
+                temp.path(),
+                trust_root,
+                minimum_retention_days,
+            )
+            .await?,
+        )
+    })?;
+    output.note(format!(
+        "fetched session {session} from {target}: every evidence object matched the plan and the receipts"
+    ));
+    let report = handoff::create(&inputs, destination)?;
     output.note(format!("wrote {}", destination.display()));
     output.result(&report, || render(&report));
     Ok(if report.valid {

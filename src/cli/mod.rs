@@ -22,7 +22,7 @@ pub mod upload;
 
 use clap::{Parser, Subcommand};
 
-use crate::exit::{Exit, Refusal};
+use crate::exit::Exit;
 pub use output::Output;
 
 #[derive(Debug, Parser)]
@@ -108,19 +108,22 @@ pub fn run(cli: Cli) -> u8 {
         Command::Completions(args) => completions::completions(args, &output),
         Command::Man(args) => completions::man(args, &output),
     };
-    match result {
-        Ok(exit) => exit.code(),
+    let exit = match result {
+        Ok(exit) => exit,
         Err(error) => report_error(&error, &output),
+    };
+    let stdout = output::stdout_failure();
+    if let Some(message) = output::stdout_failure_message() {
+        report_error(&anyhow::anyhow!(message), &output);
     }
+    crate::exit::with_stdout(exit, stdout).code()
 }
 
-/// Print an error (with its causes) on stderr and pick the exit code: 1 for a policy or
-/// verification refusal anywhere in the chain, 2 for everything else.
-fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
-    let refusal = error
-        .chain()
-        .any(|cause| cause.downcast_ref::<Refusal>().is_some());
-    let exit = if refusal { Exit::Failure } else { Exit::Error };
+/// Print an error (with its causes) on stderr and pick the exit code ([`crate::exit::classify`]):
+/// 1 for a policy or verification refusal anywhere in the chain, 2 for everything else.
+fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
+    let exit = crate::exit::classify(error);
+    let refusal = exit == Exit::Failure;
     if output.json {
         let value = serde_json::json!({
             "error": format!("{error:#}"),
@@ -131,7 +134,7 @@ fn report_error(error: &anyhow::Error, output: &Output) -> u8 {
     } else {
         eprintln!("error: {error:#}");
     }
-    exit.code()
+    exit
 }
 
 fn init_tracing() {

@@ -1,8 +1,41 @@
 //! Rendering: results go to stdout (human text or `--json`), diagnostics and progress to stderr.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use serde::Serialize;
+
+/// The first failed write of a result to stdout (commands keep going; `cli::run` turns it into
+/// the exit code with [`crate::exit::with_stdout`]).
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// The first stdout write failure of this process, if any.
+pub fn stdout_failure() -> Option<std::io::ErrorKind> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(std::io::Error::kind)
+}
+
+/// Describe the stdout failure for the error line (None for a broken pipe, which is not one).
+pub fn stdout_failure_message() -> Option<String> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
+        .map(|e| format!("writing the result to stdout failed: {e}"))
+}
+
+fn record_stdout(result: std::io::Result<()>) {
+    if let Err(error) = result {
+        let mut slot = STDOUT_FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+}
 
 /// How a command reports. Commands never print directly; they go through this.
 #[derive(Debug, Clone, Copy)]
@@ -19,11 +52,11 @@ impl Output {
             let rendered = serde_json::to_string_pretty(value).unwrap_or_else(|e| {
                 format!("{{\"error\":\"could not render result as JSON: {e}\"}}")
             });
-            let _ = writeln!(stdout, "{rendered}");
+            record_stdout(writeln!(stdout, "{rendered}").and_then(|_| stdout.flush()));
         } else {
             let text = text();
             if !text.is_empty() {
-                let _ = writeln!(stdout, "{}", text.trim_end());
+                record_stdout(writeln!(stdout, "{}", text.trim_end()).and_then(|_| stdout.flush()));
             }
         }
     }

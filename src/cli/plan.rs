@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use crate::archive;
 use crate::cli::Output;
-use crate::cli::archive::{PlanArgs, render_plan, stage_error};
+use crate::cli::archive::{PlanArgs, render_plan, verify_options};
 use crate::cli::bundle::EvidenceArgs;
 use crate::cli::common::CliObserver;
 use crate::exit::Exit;
+use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,16 +23,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let observer = CliObserver::lines(*output);
-    let report = crate::cli::archive::verify_with_progress(
-        &args.bundle,
-        &args.evidence,
-        observer.as_ref(),
-        output,
-        None,
-    )?;
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
-    let plan = archive::plan_bundle(&report, &request, observer.as_ref()).map_err(stage_error)?;
+    let (options, spinner) = verify_options(&args.evidence, output)?;
+    let observer = CliObserver::new(*output, spinner);
+    let planned = pipeline::plan_only(&args.bundle, options, &request, observer.as_ref());
+    observer.finish();
+    let (_, plan) = planned?;
     if let Some(path) = &args.output {
         let path = if path.is_dir() {
             path.join("storage-plan.json")
@@ -41,7 +37,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         };
         let mut text = serde_json::to_string_pretty(&plan)?;
         text.push('\n');
-        archive::write_new(&path, text.as_bytes()).map_err(anyhow::Error::msg)?;
+        pipeline::write_new(&path, text.as_bytes())?;
         output.note(format!("plan written to {}", path.display()));
     }
     output.result(&plan, || render_plan(&plan));

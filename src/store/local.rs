@@ -248,6 +248,27 @@ impl LocalVault {
             .sync_all()
             .map_err(|e| self.io(temp.path(), e))?;
 
+        // Two writers of the same key (two archives of one bundle at once) must not interleave
+        // "record, then link": the loser would replace the winner's record — its lock and legal
+        // hold — after the winner read it back. Under the vault's put lock the key is checked
+        // again, and the loser leaves before touching the record (issue #15 item 13).
+        let lock_path = self.root.join(".wormvault/put.lock");
+        if let Some(parent) = lock_path.parent() {
+            fs::create_dir_all(parent).map_err(|e| self.io(parent, e))?;
+        }
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| self.io(&lock_path, e))?;
+        lock.lock().map_err(|e| self.io(&lock_path, e))?;
+        if dest.symlink_metadata().is_ok() {
+            return Err(StoreError::AlreadyExists {
+                target: self.name(),
+                key: key.to_string(),
+            });
+        }
         // Record first, then the object: a crash in between leaves a record without an object,
         // which a rerun simply replaces (head reports the key as absent).
         let now = Utc::now();

@@ -495,8 +495,8 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     )));
     assert_eq!(
         set["objects"].as_array().unwrap().len(),
-        5,
-        "4 evidence objects + the receipts"
+        8,
+        "4 evidence objects + the receipts, plan, trust roots and session record (_wormvault/)"
     );
     assert!(
         set["objects"]
@@ -550,7 +550,7 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     assert_eq!(record["actor"], "records-manager");
     assert_eq!(record["metadata"]["case_id"], "CASE-1");
     assert_eq!(record["metadata"]["reason"], "litigation");
-    assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 5);
+    assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 8);
     ok(wormvault(d, &["audit", "verify", "--log", "holds.jsonl"]));
 }
 
@@ -1142,8 +1142,8 @@ async fn hold_commands_and_check_remote_on_an_s3_prefix() {
         .collect();
     assert_eq!(
         held.len(),
-        6,
-        "4 evidence objects, the receipts and the audit checkpoint: {set}"
+        11,
+        "4 evidence objects; in _wormvault/ the receipts, audit checkpoint, audit segment, checkpoint key, plan, trust roots and session record: {set}"
     );
     assert!(keys.iter().all(|k| held.contains(&k.as_str())), "{set}");
     for key in &keys {

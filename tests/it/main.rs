@@ -13,6 +13,7 @@ mod cli_conventions;
 mod faults;
 mod hostile;
 mod ops;
+mod pipeline;
 mod s3;
 mod secrets;
 mod smoke;

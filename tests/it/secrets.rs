@@ -159,6 +159,43 @@ fn no_secret_appears_in_any_output_of_a_full_run() {
         ],
         &[],
     );
+    // Every key an archive signs with must be a trust root (issue #14 item 3).
+    for (key_dir, key_id, out) in [
+        ("keys", "evidence-1", "root-1.json"),
+        ("keys-json", "json-key", "root-2.json"),
+    ] {
+        let pem = format!("{key_dir}/evidence-ed25519-public.pem");
+        c.expect(
+            dir,
+            "keys trust-root",
+            0,
+            &[
+                "keys",
+                "trust-root",
+                "--public-key",
+                &pem,
+                "--key-id",
+                key_id,
+                "--output",
+                out,
+            ],
+            &[],
+        );
+    }
+    c.expect(
+        dir,
+        "keys trust-bundle",
+        0,
+        &[
+            "keys",
+            "trust-bundle",
+            "root-1.json",
+            "root-2.json",
+            "--output",
+            "roots.json",
+        ],
+        &[],
+    );
     let private = dir.join("keys/evidence-ed25519-private.pem");
     let public = dir.join("keys/evidence-ed25519-public.pem");
     let private_json = dir.join("keys-json/evidence-ed25519-private.pem");
@@ -442,6 +479,8 @@ fn no_secret_appears_in_any_output_of_a_full_run() {
             "hmac.key",
             "--receipts-out",
             "receipts-upload.json",
+            "--trust-root",
+            "roots.json",
             "--receipts-key",
             &s(&private),
             "--audit-log",
@@ -463,6 +502,8 @@ fn no_secret_appears_in_any_output_of_a_full_run() {
                 &vault,
                 "--receipts-out",
                 receipts,
+                "--trust-root",
+                "roots.json",
                 "--receipts-key",
                 &s(&private),
             ]

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
-use crate::plan::{PlannedObject, StoragePlan};
-use crate::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
+use super::plan::{PlannedObject, StoragePlan};
+use super::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
     Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
     StoredObject,
@@ -31,6 +31,10 @@ pub enum Event {
         stage: String,
         status: String,
         detail: String,
+    },
+    /// Something the user should know before anything is written (e.g. an HMAC-signed bundle).
+    Warning {
+        message: String,
     },
     Preflight {
         target: String,
@@ -212,27 +216,12 @@ async fn write_one(
             found,
         });
     }
-    let check_existing = |existing: StoredObject| {
-        let differences = same_object(planned, &existing, floor);
-        if differences.is_empty() {
-            Ok((Outcome::AlreadyPresent, existing))
-        } else {
-            Err(UploadError::Conflict {
-                key: planned.key.clone(),
-                detail: differences
-                    .iter()
-                    .map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
-    };
     // Large objects are looked up first so a resumed run does not send them again; small ones
     // go straight to the create-only write (the store refuses an existing key), which saves a
     // round trip per object on the common first run.
     if planned.bytes > PRECHECK_BYTES {
         if let Some(existing) = store.head(&planned.key).await? {
-            return check_existing(existing);
+            return judge_existing(store, planned, existing, floor).await;
         }
     }
     observer.event(&Event::ObjectStarted {
@@ -259,7 +248,7 @@ async fn write_one(
         Ok(stored) => Ok((Outcome::Uploaded, stored)),
         // Already stored (a resumed run, another writer, or a retried request): judge what is there.
         Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
-            Some(existing) => check_existing(existing),
+            Some(existing) => judge_existing(store, planned, existing, floor).await,
             None => Err(StoreError::NotFound {
                 target: store.target().to_string(),
                 key: planned.key.clone(),
@@ -267,6 +256,46 @@ async fn write_one(
             .into()),
         },
         Err(e) => Err(e.into()),
+    }
+}
+
+/// An object is already stored under the planned key (a resumed run, or another writer — e.g. a
+/// concurrent archive of the same bundle): is it the one the plan wants? Same content and lock
+/// is accepted. If the only difference is that the plan asks for a legal hold the stored object
+/// lacks, the hold is set now and read back (a create-only "already present" must not report a
+/// held archive while an object stays unheld, issue #15 item 13). Anything else is a conflict.
+async fn judge_existing(
+    store: &dyn ImmutableStore,
+    planned: &PlannedObject,
+    existing: StoredObject,
+    floor: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(Outcome, StoredObject), UploadError> {
+    let conflict = |differences: &[Mismatch]| UploadError::Conflict {
+        key: planned.key.clone(),
+        detail: differences
+            .iter()
+            .map(|m| format!("{} (plan {}, store {})", m.field, m.expected, m.found))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let differences = same_object(planned, &existing, floor);
+    if differences.is_empty() {
+        return Ok((Outcome::AlreadyPresent, existing));
+    }
+    let only_hold_missing = planned.legal_hold
+        && differences.iter().all(|m| m.field == "legal_hold")
+        && existing.legal_hold != Some(true);
+    if !only_hold_missing {
+        return Err(conflict(&differences));
+    }
+    let held = store
+        .set_legal_hold(&planned.key, existing.version_id.as_deref(), true)
+        .await?;
+    let differences = same_object(planned, &held, floor);
+    if differences.is_empty() {
+        Ok((Outcome::AlreadyPresent, held))
+    } else {
+        Err(conflict(&differences))
     }
 }
 
@@ -613,6 +642,63 @@ mod tests {
         assert!(
             matches!(error, UploadError::Conflict { ref detail, .. } if detail.contains("retain_until")),
             "{error}"
+        );
+    }
+
+    /// Another archive of the same bundle stored the objects without a hold; this run's plan asks
+    /// for one. It must not report success with the objects unheld: the hold is set and read
+    /// back (issue #15 item 13).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_already_present_object_gets_the_planned_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let unheld = make_plan(&input, &vault_dir);
+        let store =
+            LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
+                .unwrap();
+        execute(
+            &unheld,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        let held = plan::plan(
+            &input,
+            &PlanOptions {
+                target: Target::parse(&format!("file://{}", vault_dir.display())).unwrap(),
+                mode: RetentionMode::Compliance,
+                legal_hold_case: Some("CASE-9".into()),
+                minimum_retention_days: 2555,
+                now: chrono::Utc::now(),
+            },
+        )
+        .unwrap();
+        let report = execute(
+            &held,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.uploaded, report.already_present), (0, 2));
+        for object in &held.objects {
+            let stored = store.head(&object.key).await.unwrap().unwrap();
+            assert_eq!(stored.legal_hold, Some(true), "{}", object.key);
+        }
+        assert!(
+            report
+                .receipts
+                .receipts
+                .iter()
+                .all(|r| r.legal_hold == Some(true))
         );
     }
 }

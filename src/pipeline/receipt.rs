@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{PlannedObject, StoragePlan};
+use super::plan::{PlannedObject, StoragePlan};
 use crate::store::{Enforcement, RetentionMode, StoredObject};
 
 pub const RECEIPTS_SCHEMA: &str = "wormvault.receipts.v1";

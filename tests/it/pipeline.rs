@@ -1,0 +1,790 @@
+//! The pipeline's promises through the real binary (issues #13, #14, #15): archive vouches before
+//! it writes (a tampered audit log, one forged HMAC record, an unpinned signing key — refused by
+//! the verify stage with zero objects stored, on file://, LocalStack and the Azure stand-in); a
+//! retention failure says `retention`; `upload --plan` refuses a plan that does not cover the
+//! manifest; an HMAC-signed bundle is warned about before writing; two concurrent archives, one
+//! with a legal hold, never both succeed with an object unheld; stdout failures and closed pipes
+//! get the right exit codes; `handoff --from` builds a verifiable package from the store alone.
+
+use crate::support;
+use crate::support::azure as az;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    // A thread of its own, so a calling async test's runtime is not blocked.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                Command::new(env!("CARGO_BIN_EXE_wormvault"))
+                    .current_dir(dir)
+                    .envs(env.iter().copied())
+                    .args(args)
+                    .output()
+                    .expect("run wormvault")
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+#[track_caller]
+fn expect(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit {code}:\n{}",
+        text(output)
+    );
+    assert!(!text(output).contains("panicked"), "{}", text(output));
+}
+
+fn secret_file(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Keys, a trust root naming them `release-key`, and a signed bundle `bundle/` for `session`
+/// (`extra_files` more evidence files, for the race test).
+fn evidence(dir: &Path, session: &str, retention_days: u32, extra_files: usize) {
+    let run = |args: &[&str]| expect(&run_in(dir, &[], args), 0);
+    run(&["-q", "keys", "generate", "--output-dir", "keys"]);
+    run(&[
+        "-q",
+        "keys",
+        "trust-root",
+        "--public-key",
+        "keys/evidence-ed25519-public.pem",
+        "--output",
+        "trust-root.json",
+        "--key-id",
+        "release-key",
+    ]);
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    std::fs::write(
+        dir.join("files/evidence.json"),
+        "{\"release\": \"2.1.0\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("files/pr-attestation.md"), "# approved\n").unwrap();
+    for i in 0..extra_files {
+        std::fs::write(
+            dir.join(format!("files/log-{i:03}.txt")),
+            format!("line {i}\n"),
+        )
+        .unwrap();
+    }
+    let days = retention_days.to_string();
+    run(&[
+        "-q",
+        "bundle",
+        "create",
+        "files",
+        "--output",
+        "bundle",
+        "--private-key",
+        "keys/evidence-ed25519-private.pem",
+        "--key-id",
+        "release-key",
+        "--session-id",
+        session,
+        "--retention-days",
+        &days,
+    ]);
+}
+
+/// Three HMAC-signed records in `name`, all with key id `audit-key-1`; the third signed with
+/// `key_file` (the genuine audit.key, or a forger's).
+fn audit_log(dir: &Path, name: &str, third_key: &str) {
+    for (i, key) in ["audit.key", "audit.key", third_key].iter().enumerate() {
+        let target = format!("release-{i}");
+        expect(
+            &run_in(
+                dir,
+                &[],
+                &[
+                    "-q",
+                    "audit",
+                    "append",
+                    "--log",
+                    name,
+                    "--event-type",
+                    "runtime.decision",
+                    "--actor",
+                    "agent:ci",
+                    "--action",
+                    "deploy",
+                    "--target",
+                    &target,
+                    "--decision",
+                    "allow",
+                    "--key-file",
+                    key,
+                    "--key-id",
+                    "audit-key-1",
+                ],
+            ),
+            0,
+        );
+    }
+}
+
+/// The shared setup for the "vouch before writing" cases: keys, bundle, the genuine audit key,
+/// a forger's key, a tampered log and a log with one forged HMAC record.
+fn vouch_setup(dir: &Path) {
+    evidence(dir, "rel-vouch", 2555, 0);
+    secret_file(
+        &dir.join("audit.key"),
+        b"genuine audit secret 0123456789abcdef",
+    );
+    secret_file(
+        &dir.join("forger.key"),
+        b"a forger's secret 0123456789abcdef!!",
+    );
+    // Tampered: record 2's decision edited after the fact (its record_hash no longer matches).
+    audit_log(dir, "tampered.jsonl", "audit.key");
+    let log = std::fs::read_to_string(dir.join("tampered.jsonl")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let edited = lines[1].replace("\"allow\"", "\"deny\"");
+    assert_ne!(edited, lines[1]);
+    std::fs::write(
+        dir.join("tampered.jsonl"),
+        format!("{}\n{edited}\n{}\n", lines[0], lines[2]),
+    )
+    .unwrap();
+    // Forged: a well-linked third record whose HMAC was made with another secret.
+    audit_log(dir, "forged.jsonl", "forger.key");
+}
+
+fn archive_with_log<'a>(target: &'a str, log: &'a str, receipts: &'a str) -> Vec<&'a str> {
+    vec![
+        "archive",
+        "bundle",
+        "--trust-root",
+        "trust-root.json",
+        "--key-id",
+        "release-key",
+        "--to",
+        target,
+        "--audit-log",
+        log,
+        "--audit-hmac-key-file",
+        "audit.key",
+        "--audit-key-id",
+        "audit-key-1",
+        "--receipts-out",
+        receipts,
+    ]
+}
+
+/// Every "vouch before writing" refusal against one target; `stored` counts what the store
+/// holds afterwards (it must stay 0), `env` carries the store's credentials.
+fn refuses_before_writing(
+    dir: &Path,
+    target: &str,
+    env: &[(&str, &str)],
+    stored: &dyn Fn() -> usize,
+) {
+    for (log, why) in [
+        ("tampered.jsonl", "record_hash"),
+        ("forged.jsonl", "signature"),
+    ] {
+        let receipts = format!("r-{log}.json");
+        let before = std::fs::read(dir.join(log)).unwrap();
+        let output = run_in(dir, env, &archive_with_log(target, log, &receipts));
+        expect(&output, 1);
+        let message = text(&output);
+        assert!(
+            message.contains("verify stage failed")
+                && message.contains(log)
+                && message.contains("nothing was stored"),
+            "{log}: {message}"
+        );
+        assert!(message.to_lowercase().contains(why), "{log}: {message}");
+        assert_eq!(stored(), 0, "{log}: objects were stored:\n{message}");
+        assert!(!dir.join(&receipts).exists(), "{log}: receipts written");
+        assert_eq!(
+            std::fs::read(dir.join(log)).unwrap(),
+            before,
+            "{log}: the refused log was appended to"
+        );
+    }
+    // A receipts key that is not in the trust roots.
+    expect(
+        &run_in(
+            dir,
+            &[],
+            &["-q", "keys", "generate", "--output-dir", "other-keys"],
+        ),
+        0,
+    );
+    let mut args = archive_with_log(target, "good.jsonl", "r-unpinned.json");
+    args.extend(["--receipts-key", "other-keys/evidence-ed25519-private.pem"]);
+    let output = run_in(dir, env, &args);
+    expect(&output, 1);
+    assert!(
+        text(&output).contains("verify stage failed")
+            && text(&output).contains("receipts key")
+            && text(&output).contains("not a usable trust root"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(stored(), 0, "objects stored with an unpinned receipts key");
+    // The same archive with the genuine log and pinned keys goes through.
+    audit_log(dir, "good.jsonl", "audit.key");
+    let mut args = archive_with_log(target, "good.jsonl", "r-good.json");
+    args.extend([
+        "--receipts-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
+    ]);
+    let output = run_in(dir, env, &args);
+    expect(&output, 0);
+    assert!(stored() >= 4, "nothing stored by the genuine archive");
+}
+
+fn files_under(root: &Path) -> usize {
+    if !root.exists() {
+        return 0;
+    }
+    walk(root)
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { walk(&path) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn archive_refuses_a_tampered_or_forged_log_and_unpinned_keys_before_writing_to_a_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    vouch_setup(d);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    refuses_before_writing(d, &target, &[], &|| files_under(&vault));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_refuses_a_tampered_or_forged_log_before_writing_to_localstack() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    vouch_setup(&d);
+    let target = format!("s3://{bucket}/evidence");
+    let env = [
+        ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let client = s3.client.clone();
+    let handle = tokio::runtime::Handle::current();
+    let stored = || {
+        let (client, bucket) = (client.clone(), bucket.clone());
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    handle.block_on(async move {
+                        let versions = client
+                            .list_object_versions()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .unwrap();
+                        versions.versions().len() + versions.delete_markers().len()
+                    })
+                })
+                .join()
+                .unwrap()
+        })
+    };
+    tokio::task::block_in_place(|| refuses_before_writing(&d, &target, &env, &stored));
+}
+
+#[test]
+fn archive_refuses_a_tampered_or_forged_log_before_writing_to_the_azure_standin() {
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
+    let container = az::fresh_container(&standin, "vouch").unwrap();
+    let target = az::target(&standin, &container, "rel").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    vouch_setup(d);
+    let env = [(
+        "AZURE_STORAGE_KEY",
+        wormvault::store::azure::auth::AZURITE_DEV_KEY,
+    )];
+    let stored = || {
+        let reply = az::rest(
+            &standin,
+            "GET",
+            &format!("/{container}"),
+            "restype=container&comp=list",
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        String::from_utf8_lossy(&reply.body)
+            .matches("<Blob>")
+            .count()
+    };
+    refuses_before_writing(d, &target, &env, &stored);
+}
+
+#[test]
+fn a_retention_failure_names_the_retention_stage_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-short", 2554, 0);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    let output = run_in(
+        d,
+        &[],
+        &[
+            "archive",
+            "bundle",
+            "--trust-root",
+            "trust-root.json",
+            "--to",
+            &target,
+        ],
+    );
+    expect(&output, 1);
+    let message = text(&output);
+    assert!(
+        message.contains("retention stage failed") && !message.contains("verify stage failed"),
+        "{message}"
+    );
+    assert!(message.contains("retention_below_minimum"), "{message}");
+    assert_eq!(files_under(&vault), 0);
+    // --json names the stage in the error too.
+    let output = run_in(
+        d,
+        &[],
+        &[
+            "--json",
+            "archive",
+            "bundle",
+            "--trust-root",
+            "trust-root.json",
+            "--to",
+            &target,
+        ],
+    );
+    expect(&output, 1);
+    let last = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let error: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("retention stage failed"),
+        "{error}"
+    );
+    assert_eq!(error["kind"], "refused");
+}
+
+#[test]
+fn upload_refuses_a_reviewed_plan_that_does_not_cover_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-cover", 2555, 0);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    expect(
+        &run_in(
+            d,
+            &[],
+            &[
+                "-q",
+                "plan",
+                "bundle",
+                "--trust-root",
+                "trust-root.json",
+                "--to",
+                &target,
+                "--output",
+                "plan.json",
+            ],
+        ),
+        0,
+    );
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    let objects = plan["objects"].as_array_mut().unwrap();
+    let before = objects.len();
+    objects.retain(|o| o["path"] != "pr-attestation.md");
+    assert_eq!(objects.len(), before - 1);
+    std::fs::write(d.join("partial.json"), plan.to_string()).unwrap();
+    let output = run_in(
+        d,
+        &[],
+        &[
+            "upload",
+            "bundle",
+            "--plan",
+            "partial.json",
+            "--trust-root",
+            "trust-root.json",
+            "--receipts-out",
+            "r.json",
+        ],
+    );
+    expect(&output, 1);
+    let message = text(&output);
+    assert!(
+        message.contains("plan stage failed")
+            && message.contains("does not cover")
+            && message.contains("pr-attestation.md")
+            && message.contains("partial.json"),
+        "{message}"
+    );
+    assert_eq!(files_under(&vault), 0, "a partial plan stored objects");
+    // The plan as reviewed uploads.
+    expect(
+        &run_in(
+            d,
+            &[],
+            &[
+                "upload",
+                "bundle",
+                "--plan",
+                "plan.json",
+                "--trust-root",
+                "trust-root.json",
+                "--receipts-out",
+                "r.json",
+            ],
+        ),
+        0,
+    );
+}
+
+#[test]
+fn archive_of_an_hmac_bundle_warns_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("files")).unwrap();
+    std::fs::write(d.join("files/evidence.json"), "{\"r\": 1}\n").unwrap();
+    secret_file(&d.join("bundle.key"), b"bundle secret 0123456789abcdef0123");
+    expect(
+        &run_in(
+            d,
+            &[],
+            &[
+                "-q",
+                "bundle",
+                "create",
+                "files",
+                "--output",
+                "bundle",
+                "--hmac-key-file",
+                "bundle.key",
+                "--session-id",
+                "rel-hmac",
+            ],
+        ),
+        0,
+    );
+    let target = format!("file://{}/vault", d.display());
+    let output = run_in(
+        d,
+        &[],
+        &[
+            "archive",
+            "bundle",
+            "--hmac-key-file",
+            "bundle.key",
+            "--to",
+            &target,
+            "--receipts-out",
+            "r.json",
+        ],
+    );
+    expect(&output, 0);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let warning = stderr
+        .find("warning: the bundle is HMAC-signed")
+        .unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    let first_write = stderr
+        .find("preflight")
+        .unwrap_or_else(|| panic!("no preflight:\n{stderr}"));
+    assert!(warning < first_write, "warned after writing:\n{stderr}");
+    assert!(stderr.contains("--bundle-key-file"), "{stderr}");
+    // --quiet does not silence it.
+    let output = run_in(
+        d,
+        &[],
+        &[
+            "-q",
+            "archive",
+            "bundle",
+            "--hmac-key-file",
+            "bundle.key",
+            "--to",
+            &target,
+            "--receipts-out",
+            "r2.json",
+        ],
+    );
+    expect(&output, 0);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("warning: the bundle is HMAC-signed"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_failed_stdout_write_exits_2_and_a_closed_pipe_keeps_the_commands_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-pipe", 2555, 0);
+    let verify = [
+        "bundle",
+        "verify",
+        "bundle",
+        "--trust-root",
+        "trust-root.json",
+    ];
+    let bin = env!("CARGO_BIN_EXE_wormvault");
+    // /dev/full: every write fails with ENOSPC.
+    let full = Command::new(bin)
+        .current_dir(d)
+        .args(verify)
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    expect(&full, 2);
+    assert!(
+        String::from_utf8_lossy(&full.stderr).contains("writing the result to stdout failed"),
+        "{}",
+        text(&full)
+    );
+    // A reader that went away (`| head -c0`): EPIPE is not an error.
+    let closed_pipe = |args: &[&str]| {
+        let mut child = Command::new(bin)
+            .current_dir(d)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    expect(&closed_pipe(&verify), 0);
+    // ... and never turns a failure into success.
+    std::fs::write(
+        d.join("bundle/files/evidence.json"),
+        "{\"release\": \"9\"}\n",
+    )
+    .ok();
+    std::fs::write(d.join("bundle/evidence.json"), "{\"release\": \"9\"}\n").ok();
+    let failed = closed_pipe(&verify);
+    expect(&failed, 1);
+}
+
+/// Two archives of the same bundle at once, one with `--legal-hold`: never both exit 0 while an
+/// object is left without the hold (issue #15 item 13).
+#[test]
+fn concurrent_archives_with_and_without_a_legal_hold_leave_no_object_unheld() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-race", 2555, 24);
+    let bin = env!("CARGO_BIN_EXE_wormvault");
+    for round in 0..4 {
+        let vault = d.join(format!("vault-{round}"));
+        let target = format!("file://{}", vault.display());
+        let start = |hold: bool, receipts: String| {
+            let mut command = Command::new(bin);
+            command.current_dir(d).args([
+                "-q",
+                "archive",
+                "bundle",
+                "--trust-root",
+                "trust-root.json",
+                "--to",
+                &target,
+                "--receipts-out",
+                &receipts,
+                "--concurrency",
+                "8",
+            ]);
+            if hold {
+                command.args(["--legal-hold", "CASE-RACE"]);
+            }
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            command.spawn().unwrap()
+        };
+        let plain = start(false, format!("r-plain-{round}.json"));
+        let held = start(true, format!("r-held-{round}.json"));
+        let plain = plain.wait_with_output().unwrap();
+        let held = held.wait_with_output().unwrap();
+        for output in [&plain, &held] {
+            assert!(
+                matches!(output.status.code(), Some(0) | Some(1)),
+                "{}",
+                text(output)
+            );
+            assert!(!text(output).contains("panicked"), "{}", text(output));
+        }
+        if held.status.success() {
+            // The held archive says every object is held: the store must agree, object by
+            // object, after both runs ended.
+            let store = wormvault::store::local::LocalVault::open(
+                wormvault::store::Target::parse(&target).unwrap(),
+            )
+            .unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let objects = runtime.block_on(async {
+                use wormvault::store::ImmutableStore;
+                store.list("").await.unwrap()
+            });
+            let receipts: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(d.join(format!("r-held-{round}.json"))).unwrap(),
+            )
+            .unwrap();
+            for receipt in receipts["receipts"].as_array().unwrap() {
+                let key = receipt["key"].as_str().unwrap();
+                let object = objects
+                    .iter()
+                    .find(|o| o.key == key)
+                    .unwrap_or_else(|| panic!("{key} missing"));
+                assert_eq!(
+                    object.legal_hold,
+                    Some(true),
+                    "round {round}: the held archive exited 0 but {key} is not held\nplain: {}\nheld: {}",
+                    text(&plain),
+                    text(&held)
+                );
+            }
+        }
+    }
+}
+
+/// Archive to LocalStack, delete every local artifact (state dir, receipts, checkpoint, plan),
+/// rebuild the package from the store alone, and verify it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_from_the_store_after_local_state_is_gone() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let target = format!("s3://{bucket}/evidence");
+    let env = [
+        ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    tokio::task::block_in_place(|| {
+        evidence(&d, "rel-from", 2555, 0);
+        let work = d.join("work");
+        std::fs::create_dir(&work).unwrap();
+        for name in ["bundle", "keys", "trust-root.json"] {
+            std::fs::rename(d.join(name), work.join(name)).unwrap();
+        }
+        expect(
+            &run_in(
+                &work,
+                &env,
+                &[
+                    "-q",
+                    "archive",
+                    "bundle",
+                    "--trust-root",
+                    "trust-root.json",
+                    "--key-id",
+                    "release-key",
+                    "--to",
+                    &target,
+                    "--audit-log",
+                    "audit.jsonl",
+                    "--audit-signing-key",
+                    "keys/evidence-ed25519-private.pem",
+                    "--checkpoint-key",
+                    "keys/evidence-ed25519-private.pem",
+                    "--receipts-key",
+                    "keys/evidence-ed25519-private.pem",
+                    "--receipts-out",
+                    "r.json",
+                ],
+            ),
+            0,
+        );
+        // Only the trust roots the auditor pins survive; everything else is gone.
+        let roots = d.join("auditor-roots.json");
+        std::fs::copy(work.join("trust-root.json"), &roots).unwrap();
+        std::fs::remove_dir_all(&work).unwrap();
+        let elsewhere = d.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let output = run_in(
+            &elsewhere,
+            &env,
+            &[
+                "handoff",
+                "--from",
+                &target,
+                "--session",
+                "rel-from",
+                "--output",
+                "pkg.tar.gz",
+            ],
+        );
+        expect(&output, 0);
+        assert!(elsewhere.join("pkg.tar.gz").exists(), "{}", text(&output));
+        let verified = run_in(&elsewhere, &[], &["handoff", "verify", "pkg.tar.gz"]);
+        expect(&verified, 0);
+        assert!(
+            String::from_utf8_lossy(&verified.stdout).contains("VERIFIED"),
+            "{}",
+            text(&verified)
+        );
+        let _: PathBuf = roots;
+    });
+}
