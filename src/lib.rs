@@ -19,6 +19,7 @@ pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;
+pub mod limits;
 pub mod plan;
 pub mod readiness;
 pub mod receipt;
