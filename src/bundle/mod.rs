@@ -116,6 +116,10 @@ pub enum BundleError {
     DuplicateName { name: String },
     #[error("input {name:?} would overwrite the bundle's own {name}; rename it")]
     ReservedName { name: String },
+    #[error(
+        "input {name:?} is in wormvault's reserved namespace ({RESERVED_DIR}/ holds the receipts and anchors stored beside the evidence); rename it"
+    )]
+    ReservedNamespace { name: String },
     #[error("no input files given; pass files or a directory")]
     NoInputs,
     #[error("{path} has no manifest.json; it is not a bundle")]
