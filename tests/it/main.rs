@@ -15,3 +15,4 @@ mod ops;
 mod s3;
 mod secrets;
 mod smoke;
+mod vault;
