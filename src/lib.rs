@@ -18,6 +18,7 @@ pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;
 pub mod hold;
+pub mod limits;
 pub mod pipeline;
 pub mod readiness;
 pub mod recovery;

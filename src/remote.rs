@@ -24,6 +24,9 @@ pub enum FindingKind {
     HoldChanged,
     ExtraVersion,
     RehashMismatch,
+    /// A local-vault object whose file is writable again (its read-only SnapLock commit was
+    /// undone, e.g. `chmod 644`): the content still matches, but it is no longer locked.
+    Writable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,6 +190,26 @@ pub async fn check(
                 });
             }
             let _ = std::fs::remove_file(&dest);
+        }
+    }
+    // A local vault's lock is the file's read-only mode (SnapLock convention): read it back
+    // from the filesystem for every stored object, evidence and sidecars alike.
+    if let crate::store::Target::Local { .. } = store.target() {
+        let vault = crate::store::local::LocalVault::open(store.target().clone())?;
+        for key in versions.keys() {
+            if let Some(state) = vault.lock_state(key)?
+                && state.writable
+            {
+                findings.push(Finding {
+                    kind: FindingKind::Writable,
+                    key: key.to_string(),
+                    detail: format!(
+                        "the file {} is writable (mode {:o}); a vault object must be read-only — its WORM commit was undone, so it can be changed in place",
+                        vault.root().join(key).display(),
+                        state.mode
+                    ),
+                });
+            }
         }
     }
     // A hold change alone is information, not tampering.

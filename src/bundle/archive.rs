@@ -3,15 +3,29 @@
 //! with create-only opens, inside a fresh temporary directory — while being hashed (so the
 //! verifier does not read them twice). Absolute paths, `..`, symlinks, hard links, devices,
 //! FIFOs, duplicate names, oversize entries and too many entries are findings, never writes.
+//!
+//! The archive is read the way other extractors read it, and anything they could read
+//! differently is refused (issue #15 item 9): the gzip member is read to its end so its CRC32
+//! and ISIZE trailer are checked (a missing trailer or a mismatch is `archive_gzip_integrity`);
+//! after the tar end-of-archive only zero padding may follow (`archive_trailing_data`); and no
+//! byte may follow the gzip member — GNU tar decompresses a second member (`gzip -d` reads
+//! them all) and would unpack files this reader never saw. A PAX global header (`g`, what
+//! `git archive` writes) is skipped as tar skips it, unless it carries keywords that change
+//! what the following entries are (path, linkpath, size). A `manifest.json` or
+//! `retention-policy.json` entry over its document limit (src/limits.rs) is never extracted
+//! and stops the read at once, so a small archive that inflates to gigabytes costs neither
+//! memory nor disk.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{BundleError, Finding, FindingKind, MANIFEST_FILE, safe_relative};
+use super::{
+    BundleError, Finding, FindingKind, MANIFEST_FILE, RETENTION_FILE, path_too_long, safe_relative,
+};
 use crate::hashing::{FileDigest, READ_SIZE};
 
 /// Bounds on what an archive may contain.
@@ -34,6 +48,15 @@ impl Default for ArchiveLimits {
         }
     }
 }
+
+/// Zero padding accepted after the tar end-of-archive (GNU tar pads to its 10 KiB record; the
+/// largest blocking factor in use is far below this).
+pub const MAX_TAR_PADDING: u64 = 1 << 20;
+/// Largest PAX global header read (git archive writes one 52-byte `comment` record).
+const MAX_GLOBAL_HEADER_BYTES: u64 = 64 << 10;
+/// PAX keywords that, in a global header, would change the names, links or sizes of the
+/// entries after it for an extractor that applies them.
+const GLOBAL_KEYWORDS_REFUSED: [&str; 4] = ["path", "linkpath", "size", "GNU.sparse"];
 
 /// What extraction produced.
 #[derive(Debug)]
@@ -70,9 +93,14 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
         path: archive.to_path_buf(),
         source,
     })?;
-    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(BufReader::with_capacity(
+    // bufread::GzDecoder over our own BufReader: after the member ends, the bytes that follow
+    // it are still in that BufReader to be checked (read::GzDecoder would hide them).
+    let mut reader = tar::Archive::new(flate2::bufread::GzDecoder::new(BufReader::with_capacity(
         READ_SIZE, file,
     )));
+    // True until a finding stops the read early; then the end of the stream is not examined
+    // (the archive is already rejected).
+    let mut read_to_end = true;
     let mut findings = Vec::new();
     let mut digests = HashMap::new();
     let mut seen = BTreeSet::new();
@@ -86,13 +114,17 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
         )
     };
     match reader.entries() {
-        Err(error) => findings.push(corrupt(&error)),
+        Err(error) => {
+            read_to_end = false;
+            findings.push(corrupt(&error));
+        }
         Ok(entries) => {
             for entry in entries {
                 let mut entry = match entry {
                     Ok(entry) => entry,
                     Err(error) => {
-                        findings.push(corrupt(&error));
+                        read_to_end = false;
+                        findings.push(read_failure(&error));
                         break;
                     }
                 };
@@ -106,7 +138,14 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                             limits.max_entries
                         ),
                     ));
+                    read_to_end = false;
                     break;
+                }
+                if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+                    if let Some(finding) = global_header(&mut entry) {
+                        findings.push(finding);
+                    }
+                    continue;
                 }
                 let raw = entry.path_bytes().into_owned();
                 let name = String::from_utf8_lossy(&raw).into_owned();
@@ -142,8 +181,19 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                 if parts.is_empty() {
                     continue; // "./": the archive root itself.
                 }
-                let relative: PathBuf = parts.iter().collect();
                 let key = parts.join("/");
+                if let Some(why) = path_too_long(&key) {
+                    findings.push(Finding::new(
+                        FindingKind::PathTooLong,
+                        Some(&name),
+                        format!(
+                            "archive entry {:?}… is too long ({why}); it was not extracted",
+                            clip(&name)
+                        ),
+                    ));
+                    continue;
+                }
+                let relative: PathBuf = parts.iter().collect();
                 if kind.is_dir() {
                     if !seen.insert(key.clone()) {
                         findings.push(duplicate(&name));
@@ -167,6 +217,31 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     continue;
                 }
                 let size = entry.header().size().unwrap_or(u64::MAX);
+                // The bundle's own JSON documents, at the root or in the single top-level
+                // directory: over their limit they are refused unread, and reading stops.
+                let document = (parts.len() <= 2)
+                    .then(|| parts.last().map(String::as_str))
+                    .flatten();
+                let document_limit = match document {
+                    Some(MANIFEST_FILE) => Some(crate::limits::MAX_MANIFEST_BYTES),
+                    Some(RETENTION_FILE) => Some(crate::limits::MAX_RETENTION_POLICY_BYTES),
+                    _ => None,
+                };
+                if let Some(limit) = document_limit
+                    && size > limit
+                {
+                    findings.push(if document == Some(MANIFEST_FILE) {
+                        super::verify::manifest_too_large(size, limit)
+                    } else {
+                        Finding::new(
+                            FindingKind::RetentionPolicyMalformed,
+                            Some(RETENTION_FILE),
+                            format!("archive entry {name:?} is {size} bytes, over the {limit}-byte retention policy limit; it was not extracted"),
+                        )
+                    });
+                    read_to_end = false;
+                    break;
+                }
                 if size > limits.max_entry_bytes {
                     findings.push(Finding::new(
                         FindingKind::ArchiveEntryTooLarge,
@@ -182,6 +257,7 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         Some(&name),
                         format!("the archive's files exceed the {}-byte total limit at entry {name:?}; refusing to read further", limits.max_total_bytes),
                     ));
+                    read_to_end = false;
                     break;
                 }
                 let destination = temp.path().join(&relative);
@@ -200,7 +276,8 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                         digests.insert(destination, digest);
                     }
                     Err(WriteError::Read(error)) => {
-                        findings.push(corrupt(&error));
+                        findings.push(read_failure(&error));
+                        read_to_end = false;
                         break;
                     }
                     Err(WriteError::Write(source)) => {
@@ -214,6 +291,9 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
             }
         }
     }
+    if read_to_end {
+        findings.extend(check_end(reader.into_inner()));
+    }
     let root = bundle_root(temp.path());
     Ok(Extracted {
         temp,
@@ -221,6 +301,110 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
         findings,
         digests,
     })
+}
+
+/// After the last tar entry: the rest of the gzip member must be zero padding, the member's
+/// trailer must match (read to its end, the decoder checks CRC32 and ISIZE), and nothing may
+/// follow the member.
+fn check_end(mut gzip: flate2::bufread::GzDecoder<BufReader<File>>) -> Vec<Finding> {
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut padding = 0u64;
+    loop {
+        match gzip.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                padding += n as u64;
+                if buffer[..n].iter().any(|&b| b != 0) || padding > MAX_TAR_PADDING {
+                    return vec![Finding::new(
+                        FindingKind::ArchiveTrailingData,
+                        None,
+                        "the archive has data after the tar end-of-archive marker; another extractor (tar --ignore-zeros) could unpack files this verification never saw, so the archive is rejected",
+                    )];
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return vec![read_failure(&error)],
+        }
+    }
+    let mut rest = gzip.into_inner();
+    match rest.fill_buf() {
+        Ok([]) => Vec::new(),
+        Ok(_) => vec![Finding::new(
+            FindingKind::ArchiveTrailingData,
+            None,
+            "bytes follow the end of the gzip stream (a second gzip member or appended data); gzip -d and GNU tar would unpack them as well, so the archive is rejected — re-create it with `wormvault bundle pack`",
+        )],
+        Err(error) => vec![read_failure(&error)],
+    }
+}
+
+/// A read error from the gzip/tar stream: a failed gzip trailer check (CRC32, ISIZE, missing
+/// trailer) is named as such; anything else is a corrupt archive.
+fn read_failure(error: &std::io::Error) -> Finding {
+    let text = error.to_string();
+    if error.kind() == std::io::ErrorKind::UnexpectedEof || text.contains("checksum") {
+        Finding::new(
+            FindingKind::ArchiveGzipIntegrity,
+            None,
+            format!(
+                "the gzip stream fails its integrity check ({}): its CRC32/size trailer is missing or does not match the content; the archive is truncated or altered",
+                if error.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "truncated".to_string()
+                } else {
+                    text
+                }
+            ),
+        )
+    } else {
+        Finding::new(
+            FindingKind::ArchiveCorrupt,
+            None,
+            format!("cannot read the archive: {error}; re-create it with `wormvault bundle pack`"),
+        )
+    }
+}
+
+/// A PAX global header: ignored as tar ignores it, unless it is oversized or carries keywords
+/// that would change the entries after it for an extractor that applies them.
+fn global_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<Finding> {
+    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let size = entry.header().size().unwrap_or(u64::MAX);
+    let refuse = |why: String| {
+        Some(Finding::new(
+            FindingKind::ArchiveSpecialEntry,
+            Some(&name),
+            format!(
+                "PAX global header {name:?} {why}; another extractor would apply it to the entries after it, so the archive is rejected"
+            ),
+        ))
+    };
+    if size > MAX_GLOBAL_HEADER_BYTES {
+        return refuse(format!(
+            "is {size} bytes, over the {MAX_GLOBAL_HEADER_BYTES}-byte limit"
+        ));
+    }
+    let extensions = match entry.pax_extensions() {
+        Ok(Some(extensions)) => extensions,
+        Ok(None) => return None,
+        Err(error) => return refuse(format!("cannot be read ({error})")),
+    };
+    for extension in extensions {
+        let Ok(extension) = extension else {
+            return refuse("has a malformed record".into());
+        };
+        let key = String::from_utf8_lossy(extension.key_bytes()).into_owned();
+        if GLOBAL_KEYWORDS_REFUSED
+            .iter()
+            .any(|refused| key == *refused || key.starts_with(&format!("{refused}.")))
+        {
+            return refuse(format!("sets {key:?}"));
+        }
+    }
+    None
+}
+
+fn clip(name: &str) -> String {
+    name.chars().take(80).collect()
 }
 
 fn duplicate(name: &str) -> Finding {
@@ -409,6 +593,150 @@ pub(crate) mod tests {
         let mut bytes = raw_tar(&[("a", Regular, &[7u8; 4000], "")]);
         bytes.truncate(bytes.len() / 2);
         let (found, _) = kinds(bytes, ArchiveLimits::default());
-        assert!(found.contains(&"archive_corrupt"), "{found:?}");
+        assert!(found.contains(&"archive_gzip_integrity"), "{found:?}");
+    }
+
+    /// A plain tar (no gzip) of `entries`, for the gzip-level tests to wrap as they need.
+    fn plain_tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(name).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_trailer_crc_and_size_are_checked() {
+        let good = gzip(&plain_tar(&[("a.txt", b"hello")]));
+        let (found, _) = kinds(good.clone(), ArchiveLimits::default());
+        assert!(found.is_empty(), "{found:?}");
+        let n = good.len();
+        // CRC32 is the first four trailer bytes, ISIZE the last four.
+        for index in [n - 8, n - 1] {
+            let mut bad = good.clone();
+            bad[index] ^= 0x01;
+            let (found, _) = kinds(bad, ArchiveLimits::default());
+            assert_eq!(found, ["archive_gzip_integrity"], "byte {index}");
+        }
+        for cut in [4, 8] {
+            let (found, _) = kinds(good[..n - cut].to_vec(), ArchiveLimits::default());
+            assert_eq!(found, ["archive_gzip_integrity"], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn data_after_the_archive_is_refused() {
+        let first = gzip(&plain_tar(&[("a.txt", b"hello")]));
+        // A second gzip member that replaces a.txt and adds b.txt: gzip -d | tar -x would
+        // unpack it (with --ignore-zeros, or after the first tar's padding).
+        let mut two = first.clone();
+        two.extend(gzip(&plain_tar(&[("a.txt", b"EVIL!"), ("b.txt", b"x")])));
+        let (found, _) = kinds(two, ArchiveLimits::default());
+        assert_eq!(found, ["archive_trailing_data"]);
+        // Raw bytes after the member.
+        let mut appended = first.clone();
+        appended.extend(b"junk");
+        assert_eq!(
+            kinds(appended, ArchiveLimits::default()).0,
+            ["archive_trailing_data"]
+        );
+        // A second tar inside the same member, after the end-of-archive blocks.
+        let mut tars = plain_tar(&[("a.txt", b"hello")]);
+        tars.extend(plain_tar(&[("b.txt", b"x")]));
+        assert_eq!(
+            kinds(gzip(&tars), ArchiveLimits::default()).0,
+            ["archive_trailing_data"]
+        );
+        // Extra zero padding (as GNU tar writes) is fine.
+        let mut padded = plain_tar(&[("a.txt", b"hello")]);
+        padded.extend([0u8; 20480]);
+        assert!(kinds(gzip(&padded), ArchiveLimits::default()).0.is_empty());
+    }
+
+    fn with_global_header(records: &str) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_path("pax_global_header").unwrap();
+        header.set_entry_type(tar::EntryType::XGlobalHeader);
+        header.set_size(records.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, records.as_bytes()).unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_path("a.txt").unwrap();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, &b"hello"[..]).unwrap();
+        gzip(&builder.into_inner().unwrap())
+    }
+
+    #[test]
+    fn pax_global_headers_are_skipped_unless_they_rename() {
+        // What `git archive` writes: a comment with the commit id.
+        let comment = "52 comment=0123456789abcdef0123456789abcdef01234567\n";
+        let (found, extracted) = kinds(with_global_header(comment), ArchiveLimits::default());
+        assert!(found.is_empty(), "{found:?}");
+        let written: Vec<_> = std::fs::read_dir(extracted.temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(written, ["a.txt"]);
+        let (found, _) = kinds(
+            with_global_header("16 path=evil.sh\n"),
+            ArchiveLimits::default(),
+        );
+        assert_eq!(found, ["archive_special_entry"]);
+    }
+
+    #[test]
+    fn oversized_documents_and_long_names_are_never_extracted() {
+        use tar::EntryType::*;
+        let long = vec!["d"; 600].join("/");
+        let (found, extracted) = kinds(
+            raw_tar(&[("ok.txt", Regular, b"fine", "")]),
+            ArchiveLimits::default(),
+        );
+        assert!(found.is_empty());
+        drop(extracted);
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, &long, &b"x"[..]).unwrap();
+        let (found, extracted) = kinds(
+            gzip(&builder.into_inner().unwrap()),
+            ArchiveLimits::default(),
+        );
+        assert_eq!(found, ["path_too_long"]);
+        assert!(
+            std::fs::read_dir(extracted.temp.path())
+                .unwrap()
+                .next()
+                .is_none()
+        );
+        // A manifest entry declaring more than the manifest limit: refused from its header,
+        // reading stops (the data is not even there).
+        let mut header = tar::Header::new_gnu();
+        header.set_path("manifest.json").unwrap();
+        header.set_size(crate::limits::MAX_MANIFEST_BYTES + 1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut bytes = header.as_bytes().to_vec();
+        bytes.extend([b' '; 4096]);
+        let (found, extracted) = kinds(gzip(&bytes), ArchiveLimits::default());
+        assert_eq!(found, ["manifest_too_large"]);
+        assert!(!extracted.temp.path().join("manifest.json").exists());
     }
 }

@@ -194,6 +194,16 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>, Bundl
         if name == MANIFEST_FILE || name == RETENTION_FILE {
             return Err(BundleError::ReservedName { name });
         }
+        // The same rules `verify` applies, so every bundle created here verifies.
+        if super::is_reserved(std::slice::from_ref(&name)) {
+            return Err(BundleError::ReservedNamespace { name });
+        }
+        if let Some(why) = super::path_too_long(&name) {
+            return Err(BundleError::InvalidOption(format!(
+                "{}: {why}",
+                path.display()
+            )));
+        }
         if sources.insert(name.clone(), path).is_some() {
             return Err(BundleError::DuplicateName { name });
         }

@@ -22,6 +22,16 @@ pub const BUNDLE_SCHEMA: &str = "cavra.evidence.bundle.v1";
 pub const RETENTION_SCHEMA: &str = "cavra.evidence.retention.v1";
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const RETENTION_FILE: &str = "retention-policy.json";
+/// The reserved namespace: wormvault stores its own objects (receipts, anchors, …) under
+/// `<session>/<digest>/_wormvault/` beside the evidence ([`crate::remote::SIDECAR_DIR`]), so no
+/// bundle file may be named into it (compared ignoring ASCII case, for case-insensitive stores).
+pub const RESERVED_DIR: &str = crate::remote::SIDECAR_DIR;
+/// Longest bundle-relative path accepted (bytes). Far below Linux's PATH_MAX (4096) so a bundle
+/// that verifies in one directory still opens from a deeper one; `create` and `verify` apply the
+/// same limit, so a bundle this tool creates always verifies.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// Longest single path component (Linux NAME_MAX).
+pub const MAX_NAME_BYTES: usize = 255;
 /// CAVRA's default and minimum retention: seven years.
 pub const DEFAULT_RETENTION_DAYS: u64 = 2555;
 
@@ -106,6 +116,10 @@ pub enum BundleError {
     DuplicateName { name: String },
     #[error("input {name:?} would overwrite the bundle's own {name}; rename it")]
     ReservedName { name: String },
+    #[error(
+        "input {name:?} is in wormvault's reserved namespace ({RESERVED_DIR}/ holds the receipts and anchors stored beside the evidence); rename it"
+    )]
+    ReservedNamespace { name: String },
     #[error("no input files given; pass files or a directory")]
     NoInputs,
     #[error("{path} has no manifest.json; it is not a bundle")]
@@ -171,6 +185,12 @@ finding_kinds! {
     ArchiveEntryTooLarge => "archive_entry_too_large": "An archive entry exceeds the size limit.",
     ArchiveTooManyEntries => "archive_too_many_entries": "The archive exceeds the entry-count limit.",
     ArchiveCorrupt => "archive_corrupt": "The archive is not a readable gzip tar.",
+    ArchiveTrailingData => "archive_trailing_data": "Data after the tar end-of-archive or the gzip member (another extractor could unpack different content).",
+    ArchiveGzipIntegrity => "archive_gzip_integrity": "The gzip trailer is missing, or its CRC32 or ISIZE does not match the content.",
+    ManifestTooLarge => "manifest_too_large": "manifest.json is over its size limit (src/limits.rs).",
+    PathTooLong => "path_too_long": "A listed path or archive entry name is over the path length limits (MAX_PATH_BYTES, MAX_NAME_BYTES).",
+    ReservedName => "reserved_name": "A bundle file lies in wormvault's reserved namespace (`_wormvault/`).",
+    AlgorithmMismatch => "algorithm_mismatch": "The signature's algorithm is not the one the pinned key (--key-id, --public-key) uses.",
 }
 
 impl Serialize for FindingKind {
@@ -233,9 +253,48 @@ pub fn safe_relative(path: &str) -> Result<Vec<String>, String> {
     Ok(parts)
 }
 
+/// Is this bundle-relative path (its normal components) in the reserved namespace?
+pub fn is_reserved(parts: &[String]) -> bool {
+    parts
+        .first()
+        .is_some_and(|first| first.eq_ignore_ascii_case(RESERVED_DIR))
+}
+
+/// Why a bundle-relative path is too long to be opened reliably, if it is.
+pub fn path_too_long(path: &str) -> Option<String> {
+    if path.len() > MAX_PATH_BYTES {
+        return Some(format!(
+            "the path is {} bytes, over the {MAX_PATH_BYTES}-byte limit for bundle paths",
+            path.len()
+        ));
+    }
+    path.split('/')
+        .find(|part| part.len() > MAX_NAME_BYTES)
+        .map(|part| {
+            format!(
+                "a path component is {} bytes, over the {MAX_NAME_BYTES}-byte file-name limit",
+                part.len()
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_names_and_path_lengths() {
+        assert!(is_reserved(
+            &safe_relative("_wormvault/receipts.json").unwrap()
+        ));
+        assert!(is_reserved(&safe_relative("./_WormVault").unwrap()));
+        assert!(!is_reserved(&safe_relative("a/_wormvault").unwrap()));
+        assert!(!is_reserved(&safe_relative("_wormvault2").unwrap()));
+        assert!(path_too_long(&"a".repeat(255)).is_none());
+        assert!(path_too_long(&"a".repeat(256)).is_some());
+        assert!(path_too_long(&vec!["d"; 512].join("/")).is_none());
+        assert!(path_too_long(&vec!["d"; 513].join("/")).is_some());
+    }
 
     #[test]
     fn safe_relative_paths() {

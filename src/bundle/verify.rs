@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use super::archive::{self, ArchiveLimits};
 use super::{
     BUNDLE_SCHEMA, BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest,
-    ManifestSignature, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, safe_relative,
+    ManifestSignature, RESERVED_DIR, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy,
+    is_reserved, path_too_long, safe_relative,
 };
 use crate::hashing::FileDigest;
 use crate::trust::{PublicKey, RootStatus, Secret, TrustError, TrustStore};
@@ -257,36 +258,40 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
 
 fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, Value>> {
     let path = dir.join(MANIFEST_FILE);
-    let text = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            findings.push(Finding::new(
-                FindingKind::ManifestMissing,
-                Some(MANIFEST_FILE),
-                "the bundle has no manifest.json; it cannot be verified",
-            ));
-            return None;
-        }
-        Err(error) => {
-            findings.push(Finding::new(
-                FindingKind::ManifestUnreadable,
-                Some(MANIFEST_FILE),
-                format!("cannot read manifest.json: {error}"),
-            ));
-            return None;
-        }
-    };
-    let text = match String::from_utf8(text) {
-        Ok(text) => text,
-        Err(_) => {
-            findings.push(Finding::new(
-                FindingKind::ManifestMalformedJson,
-                Some(MANIFEST_FILE),
-                "manifest.json is not UTF-8 text",
-            ));
-            return None;
-        }
-    };
+    // Capped before reading (src/limits.rs): a huge manifest costs a stat, not its size in RAM.
+    let text =
+        match crate::limits::read_json_capped(&path, crate::limits::MAX_MANIFEST_BYTES, "manifest")
+        {
+            Ok(text) => text,
+            Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                findings.push(Finding::new(
+                    FindingKind::ManifestMissing,
+                    Some(MANIFEST_FILE),
+                    "the bundle has no manifest.json; it cannot be verified",
+                ));
+                return None;
+            }
+            Err(crate::limits::LimitError::TooLarge { size, limit, .. }) => {
+                findings.push(manifest_too_large(size, limit));
+                return None;
+            }
+            Err(crate::limits::LimitError::NotUtf8 { .. }) => {
+                findings.push(Finding::new(
+                    FindingKind::ManifestMalformedJson,
+                    Some(MANIFEST_FILE),
+                    "manifest.json is not UTF-8 text",
+                ));
+                return None;
+            }
+            Err(error) => {
+                findings.push(Finding::new(
+                    FindingKind::ManifestUnreadable,
+                    Some(MANIFEST_FILE),
+                    format!("cannot read manifest.json: {error}"),
+                ));
+                return None;
+            }
+        };
     match crate::canonical::parse_strict(&text) {
         Ok(Value::Object(map)) => Some(map),
         Ok(other) => {
@@ -309,6 +314,18 @@ fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, 
             None
         }
     }
+}
+
+/// The finding for a manifest over [`crate::limits::MAX_MANIFEST_BYTES`] (also raised by the
+/// archive reader, which does not extract such an entry at all).
+pub(crate) fn manifest_too_large(size: u64, limit: u64) -> Finding {
+    Finding::new(
+        FindingKind::ManifestTooLarge,
+        Some(MANIFEST_FILE),
+        format!(
+            "manifest.json is {size} bytes, over the {limit}-byte manifest limit; it was not read"
+        ),
+    )
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -382,6 +399,27 @@ fn check_manifest(
                                 format!(
                                     "manifest lists {:?}, which cannot be a bundle file",
                                     entry.path
+                                ),
+                            ));
+                        }
+                        Ok(parts) if is_reserved(&parts) => {
+                            findings.push(Finding::new(
+                                FindingKind::ReservedName,
+                                Some(&entry.path),
+                                format!(
+                                    "manifest lists {:?}, inside {RESERVED_DIR}/, the namespace wormvault keeps for its own receipts and anchors beside the evidence; rename the file",
+                                    entry.path
+                                ),
+                            ));
+                        }
+                        Ok(_) if path_too_long(&entry.path).is_some() => {
+                            let why = path_too_long(&entry.path).unwrap_or_default();
+                            findings.push(Finding::new(
+                                FindingKind::PathTooLong,
+                                Some(&entry.path),
+                                format!(
+                                    "manifest lists a path of {} bytes: {why}; `wormvault bundle create` never makes such a path",
+                                    entry.path.len()
                                 ),
                             ));
                         }
@@ -705,7 +743,29 @@ fn check_signature(
             return None;
         }
     };
+    // A pinned Ed25519 key (--key-id, --public-key) means "this evidence is signed by that
+    // key": an HMAC or unsigned manifest can never satisfy it, whatever other key material or
+    // opt-ins came along (algorithm confusion, issue #15 item 7).
+    let pinned = options.key_id.is_some() || options.public_key.is_some();
+    let pin = || {
+        options
+            .key_id
+            .as_ref()
+            .map(|id| format!("--key-id {id:?}"))
+            .unwrap_or_else(|| "--public-key".to_string())
+    };
     let Some(signature) = signature else {
+        if pinned {
+            findings.push(Finding::new(
+                FindingKind::AlgorithmMismatch,
+                Some(MANIFEST_FILE),
+                format!(
+                    "the manifest has no signature, but {} pins an Ed25519 key",
+                    pin()
+                ),
+            ));
+            return None;
+        }
         if !options.allow_unsigned {
             findings.push(Finding::new(
                 FindingKind::SignatureMissing,
@@ -730,6 +790,21 @@ fn check_signature(
     let mut push = |kind: FindingKind, message: String| {
         findings.push(Finding::new(kind, Some(MANIFEST_FILE), message))
     };
+    if pinned && !matches!(signature, ManifestSignature::Ed25519 { .. }) {
+        let algorithm = match &signature {
+            ManifestSignature::HS256 { .. } => "HS256",
+            _ => "SHA256",
+        };
+        info.algorithm = algorithm.into();
+        push(
+            FindingKind::AlgorithmMismatch,
+            format!(
+                "the manifest is {algorithm}-signed, but {} pins an Ed25519 key; an {algorithm} manifest is not evidence signed by that key",
+                pin()
+            ),
+        );
+        return Some(info);
+    }
     match signature {
         ManifestSignature::SHA256 { value } => {
             info.algorithm = "SHA256".into();
@@ -869,9 +944,13 @@ fn check_retention(
             why,
         ));
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::limits::read_json_capped(
+        &path,
+        crate::limits::MAX_RETENTION_POLICY_BYTES,
+        "retention policy",
+    ) {
         Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
             findings.push(Finding::new(
                 FindingKind::RetentionPolicyMissing,
                 Some(RETENTION_FILE),
@@ -880,10 +959,7 @@ fn check_retention(
             return None;
         }
         Err(error) => {
-            malformed(
-                findings,
-                format!("cannot read retention-policy.json: {error}"),
-            );
+            malformed(findings, format!("retention-policy.json: {error}"));
             return None;
         }
     };
@@ -1146,9 +1222,35 @@ mod tests {
         };
         assert!(verify(&bundle, &hmac).unwrap().valid);
         // An HMAC bundle offered to a trust-root verification is not silently accepted.
+        let roots_only = VerifyOptions {
+            key_id: None,
+            ..trust_options()
+        };
+        assert_eq!(
+            verify(&bundle, &roots_only).unwrap().kinds(),
+            ["key_material_missing"]
+        );
+        // Algorithm confusion: a verify that pins an Ed25519 key by --key-id (or --public-key)
+        // is never satisfied by an HMAC signature, even with the right HMAC key at hand.
         assert_eq!(
             verify(&bundle, &trust_options()).unwrap().kinds(),
-            ["key_material_missing"]
+            ["algorithm_mismatch"]
+        );
+        let confused = VerifyOptions {
+            hmac_key: Some(Secret::new(b"k".to_vec())),
+            ..trust_options()
+        };
+        let report = verify(&bundle, &confused).unwrap();
+        assert_eq!(report.kinds(), ["algorithm_mismatch"]);
+        assert!(!report.signature.unwrap().verified);
+        let by_public_key = VerifyOptions {
+            hmac_key: Some(Secret::new(b"k".to_vec())),
+            public_key: Some((fixture_key().public(), fixture_key().public().fingerprint())),
+            ..VerifyOptions::default()
+        };
+        assert_eq!(
+            verify(&bundle, &by_public_key).unwrap().kinds(),
+            ["algorithm_mismatch"]
         );
 
         let dir = tempfile::tempdir().unwrap();
@@ -1162,6 +1264,15 @@ mod tests {
             ..VerifyOptions::default()
         };
         assert!(verify(&bundle, &allow).unwrap().valid);
+        // --allow-unsigned does not stretch to a verify that pinned a key id.
+        let pinned = VerifyOptions {
+            allow_unsigned: true,
+            ..trust_options()
+        };
+        assert_eq!(
+            verify(&bundle, &pinned).unwrap().kinds(),
+            ["algorithm_mismatch"]
+        );
     }
 
     #[test]

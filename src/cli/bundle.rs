@@ -116,8 +116,9 @@ pub struct EvidenceArgs {
     /// SPKI PEM public key to check an Ed25519 signature against.
     #[arg(long, value_name = "PEM")]
     pub public_key: Option<PathBuf>,
-    /// Accept an unsigned (SHA256-only) manifest.
-    #[arg(long)]
+    /// Accept an unsigned (SHA256-only) manifest. Not with --key-id: a pinned key id means the
+    /// evidence must be signed by that key.
+    #[arg(long, conflicts_with = "key_id")]
     pub allow_unsigned: bool,
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
     pub minimum_retention_days: u64,
@@ -142,10 +143,7 @@ impl EvidenceArgs {
             None => None,
         };
         let trust = match &self.trust_root {
-            Some(path) => Some(
-                TrustStore::load(path)
-                    .with_context(|| format!("loading trust roots from {}", path.display()))?,
-            ),
+            Some(path) => Some(load_trust_roots(path)?),
             None => None,
         };
         Ok(VerifyOptions {
@@ -164,6 +162,18 @@ impl EvidenceArgs {
             defer_hashing_from: None,
         })
     }
+}
+
+/// Load a trust root or trust-root bundle, refusing one over
+/// [`crate::limits::MAX_TRUST_ROOTS_BYTES`] before reading it.
+pub fn load_trust_roots(path: &std::path::Path) -> anyhow::Result<TrustStore> {
+    let text = crate::limits::read_json_capped(
+        path,
+        crate::limits::MAX_TRUST_ROOTS_BYTES,
+        "trust-root file",
+    )?;
+    TrustStore::from_json(&text, &path.display().to_string())
+        .with_context(|| format!("loading trust roots from {}", path.display()))
 }
 
 #[derive(Debug, clap::Args)]

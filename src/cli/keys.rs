@@ -32,7 +32,9 @@ pub struct GenerateArgs {
     /// Directory for evidence-ed25519-private.pem and evidence-ed25519-public.pem.
     #[arg(long)]
     pub output_dir: PathBuf,
-    /// Key id to report (default: first 16 hex characters of the public key's SHA-256).
+    /// Key id; also writes `<output-dir>/<key-id>-trust-root.json` (status active) so the id is
+    /// recorded (default id, without a trust root: first 16 hex characters of the public key's
+    /// SHA-256).
     #[arg(long)]
     pub key_id: Option<String>,
 }
@@ -98,38 +100,108 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn generate(args: GenerateArgs, output: &Output) -> anyhow::Result<Exit> {
+    // The id names a file below: a plain name only.
+    if let Some(id) = &args.key_id
+        && (id.is_empty()
+            || id.len() > 128
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || id.starts_with('.'))
+    {
+        anyhow::bail!(
+            "--key-id {id:?} is not usable: use 1-128 letters, digits, '-', '_' or '.' (not starting with '.')"
+        );
+    }
+    let created_dir = !args.output_dir.exists();
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("creating {}", args.output_dir.display()))?;
+    // Modes are set explicitly, never left to the umask (under `umask 000` a created directory
+    // would be world-writable and the public key world-writable).
+    if created_dir {
+        set_mode(&args.output_dir, 0o700)?;
+    }
     let pair = KeyPair::generate()?;
     let private_path = args.output_dir.join("evidence-ed25519-private.pem");
     let public_path = args.output_dir.join("evidence-ed25519-public.pem");
-    if public_path.exists() {
-        anyhow::bail!(
-            "{} already exists; refusing to overwrite a key file",
-            public_path.display()
-        );
-    }
-    crate::trust::write_private_key(&private_path, &pair.private_pem()?)?;
-    let public_pem = pair.public().spki_pem();
-    write_new(&public_path, &public_pem)?;
     let fingerprint = pair.public().fingerprint();
     let key_id = args
         .key_id
+        .clone()
         .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint));
+    let root_path = args
+        .key_id
+        .as_ref()
+        .map(|id| args.output_dir.join(format!("{id}-trust-root.json")));
+    for path in [Some(&public_path), root_path.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if path.exists() {
+            anyhow::bail!(
+                "{} already exists; refusing to overwrite a key file",
+                path.display()
+            );
+        }
+    }
+    crate::trust::write_private_key(&private_path, &pair.private_pem()?)?;
+    set_mode(&private_path, 0o600)?;
+    let public_pem = pair.public().spki_pem();
+    write_new(&public_path, &public_pem)?;
+    set_mode(&public_path, 0o644)?;
+    // With --key-id, the matching trust root (status active, valid from now) is written too,
+    // so the id chosen here is recorded where verifiers read it (issue #14 item 3).
+    if let Some(root_path) = &root_path {
+        let root = TrustRoot::new(
+            &public_pem,
+            Some(key_id.clone()),
+            "platform-security",
+            RootStatus::Active,
+            // Whole seconds: a bundle signed later in this same second (its `created_at` has
+            // whole seconds) must not read as signed before the root was valid.
+            Some(chrono::SubsecRound::trunc_subsecs(Utc::now(), 0)),
+            None,
+        )?;
+        write_new(root_path, &python_indented(&serde_json::to_value(&root)?))?;
+        set_mode(root_path, 0o644)?;
+    }
     let result = serde_json::json!({
         "key_id": key_id,
         "public_key_sha256": fingerprint,
         "private_key": private_path,
         "public_key": public_path,
+        "trust_root": root_path,
     });
     output.result(&result, || {
-        format!(
+        let mut text = format!(
             "generated Ed25519 key {key_id}\n  fingerprint {fingerprint}\n  private key {} (mode 0600)\n  public key  {}",
             private_path.display(),
             public_path.display()
-        )
+        );
+        match &root_path {
+            Some(path) => text.push_str(&format!(
+                "\n  trust root  {} (key id {key_id}, active; combine roots with `wormvault keys trust-bundle`)",
+                path.display()
+            )),
+            None => text.push_str(
+                "\n  (no key id was given, so no trust root was written: pass --key-id, or run `wormvault keys trust-root`)",
+            ),
+        }
+        text
     });
     Ok(Exit::Ok)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting mode {mode:o} on {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> anyhow::Result<()> {
+    Ok(())
 }
 
 fn trust_root(args: TrustRootArgs, output: &Output) -> anyhow::Result<Exit> {

@@ -55,8 +55,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn validate(args: ValidateArgs, output: &Output) -> anyhow::Result<Exit> {
-    let text = std::fs::read(&args.packet)
-        .with_context(|| format!("reading packet {}", args.packet.display()))?;
+    let text = crate::limits::read_capped(
+        &args.packet,
+        crate::limits::MAX_READINESS_PACKET_BYTES,
+        "readiness packet",
+    )?;
     let packet = args.packet.display().to_string();
     let report = readiness::validate_bytes(&packet, &text, args.require_live);
     if let Some(path) = &args.output {

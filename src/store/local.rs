@@ -29,6 +29,15 @@ use super::{
 };
 
 const RECORD_DIR: &str = ".wormvault/objects";
+/// Written by the vault when it stores its first object: marks a directory as a vault root
+/// (a bare `.wormvault` directory may be a state directory, which is not a vault).
+pub const VAULT_MARKER: &str = ".wormvault/vault.json";
+
+/// Is `dir` a vault root: it has [`VAULT_MARKER`], or (vaults written before the marker) a
+/// record directory.
+fn is_vault(dir: &Path) -> bool {
+    dir.join(VAULT_MARKER).is_file() || dir.join(RECORD_DIR).is_dir()
+}
 
 /// What the vault records beside each object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,22 +58,45 @@ pub struct LocalVault {
     root: PathBuf,
 }
 
+/// The SnapLock commit state of one vault object as the filesystem shows it now (what `head`
+/// cannot carry in a [`StoredObject`]): `check-remote` reports a writable object, and `status`
+/// can call [`LocalVault::lock_state`] for the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalLockState {
+    pub key: String,
+    /// Permission bits of the object file.
+    pub mode: u32,
+    /// True when any write bit is set: the read-only commit was undone (e.g. `chmod 644`), so
+    /// anyone with filesystem access can change the object without wormvault noticing at once.
+    pub writable: bool,
+}
+
 impl LocalVault {
+    /// Open the vault a `file://` target names. The vault root is exactly the path in the
+    /// target URL (issue #15 item 12): no directory above it is consulted, so a `.wormvault`
+    /// state directory in a parent (the default `--state-dir`) can never move where objects
+    /// are written. One case reads a parent: a path *inside* an existing vault (one with
+    /// [`VAULT_MARKER`], which only the vault writes) names a prefix of that vault, as
+    /// `s3://bucket/prefix` does — for `hold` and listings; writing through such a target is
+    /// refused (preflight fails and `put` refuses), because the object keys of a plan are
+    /// relative to the path the user named.
     pub fn open(target: Target) -> Result<LocalVault, StoreError> {
-        let Target::Local { root, .. } = &target else {
+        let Target::Local { root, prefix } = &target else {
             return Err(StoreError::Config(format!(
                 "{target} is not a file:// target"
             )));
         };
-        // `file:///vault/session/digest` names a prefix inside an existing vault: the vault root
-        // is the nearest ancestor holding a `.wormvault` directory. A path with no such
-        // ancestor is a (new) vault root itself.
-        let vault_root = root
+        if !prefix.is_empty() || is_vault(root) {
+            let root = root.clone();
+            return Ok(LocalVault { target, root });
+        }
+        let enclosing = root
             .ancestors()
-            .find(|dir| dir.join(".wormvault").is_dir())
+            .skip(1)
+            .find(|dir| is_vault(dir))
             .map(Path::to_path_buf);
-        let (root, prefix) = match vault_root {
-            Some(found) if &found != root => {
+        let (root, prefix) = match enclosing {
+            Some(found) => {
                 let prefix = root
                     .strip_prefix(&found)
                     .unwrap_or(Path::new(""))
@@ -73,13 +105,51 @@ impl LocalVault {
                     .to_string();
                 (found, prefix)
             }
-            _ => (root.clone(), String::new()),
+            None => (root.clone(), String::new()),
         };
         let target = Target::Local {
             root: root.clone(),
             prefix,
         };
         Ok(LocalVault { target, root })
+    }
+
+    /// The vault's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// When this target names a prefix inside an enclosing vault rather than a vault root,
+    /// the refusal to write through it.
+    fn nested_refusal(&self) -> Option<String> {
+        let prefix = self.target.prefix();
+        (!prefix.is_empty()).then(|| {
+            format!(
+                "{}/{prefix} is inside the local vault file://{}; writes go only to a vault root named exactly — use file://{} as the target (objects go under <root>/<session>/<digest>/)",
+                self.root.display(),
+                self.root.display(),
+                self.root.display()
+            )
+        })
+    }
+
+    /// The SnapLock commit state of `key` read from the filesystem now: `None` when the
+    /// object does not exist. (`status` can use this; `check-remote` does.)
+    pub fn lock_state(&self, key: &str) -> Result<Option<LocalLockState>, StoreError> {
+        let key = self.checked_key(key)?;
+        let path = self.object_path(key);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                let mode = meta.permissions().mode() & 0o7777;
+                Ok(Some(LocalLockState {
+                    key: key.to_string(),
+                    mode,
+                    writable: mode & 0o222 != 0 || !meta.file_type().is_file(),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(&path, e)),
+        }
     }
 
     fn name(&self) -> String {
@@ -150,6 +220,25 @@ impl LocalVault {
         sync_dir(&dir).map_err(|e| self.io(&dir, e))
     }
 
+    /// Mark the root as a vault (once; create-only, so a concurrent writer's marker stands).
+    fn write_marker(&self) -> Result<(), StoreError> {
+        let path = self.root.join(VAULT_MARKER);
+        if path.is_file() {
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
+        let text = "{\"format\": \"wormvault.local-vault.v1\"}\n";
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => file
+                .write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| self.io(&path, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
     fn stored(&self, record: &ObjectRecord, size: u64, sha256: String) -> StoredObject {
         StoredObject {
             key: record.key.clone(),
@@ -200,6 +289,9 @@ impl LocalVault {
         progress: Progress<'_>,
     ) -> Result<StoredObject, StoreError> {
         let key = self.checked_key(&object.key)?;
+        if let Some(refusal) = self.nested_refusal() {
+            return Err(StoreError::Config(refusal));
+        }
         let dest = self.object_path(key);
         if dest.symlink_metadata().is_ok() {
             return Err(StoreError::AlreadyExists {
@@ -248,6 +340,7 @@ impl LocalVault {
             .sync_all()
             .map_err(|e| self.io(temp.path(), e))?;
 
+        self.write_marker()?;
         // Two writers of the same key (two archives of one bundle at once) must not interleave
         // "record, then link": the loser would replace the winner's record — its lock and legal
         // hold — after the winner read it back. Under the vault's put lock the key is checked
@@ -445,6 +538,18 @@ impl LocalVault {
 
     fn preflight_blocking(&self) -> PreflightReport {
         let mut checks = Vec::new();
+        if let Some(refusal) = self.nested_refusal() {
+            checks.push(PreflightCheck {
+                name: "vault_directory".into(),
+                status: CheckStatus::Fail,
+                detail: refusal,
+            });
+            return PreflightReport {
+                target: self.name(),
+                checks,
+                enforcement: Enforcement::Tool,
+            };
+        }
         let existing = self
             .root
             .ancestors()
@@ -518,7 +623,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl LocalVault {
-    fn clone_handle(&self) -> LocalVault {
+    pub(crate) fn clone_handle(&self) -> LocalVault {
         LocalVault {
             target: self.target.clone(),
             root: self.root.clone(),

@@ -139,8 +139,25 @@ impl Target {
                     "a local vault needs an absolute path: file:///path/to/vault",
                 ));
             }
+            // The vault root is exactly this path (store/local.rs), so it must mean one
+            // directory to every reader: no `.`/`..` segments, and none of the characters a URL
+            // parser would treat specially — `?` (query), `#` (fragment), `%` (an escape such
+            // as %2e%2e, which this tool does not decode but another tool would) — nor
+            // backslash or NUL.
+            if let Some(bad) = rest
+                .chars()
+                .find(|c| matches!(c, '?' | '#' | '%' | '\\' | '\0'))
+            {
+                return Err(fail(&format!(
+                    "{bad:?} is not allowed in a file:// vault path (no queries, fragments or percent-escapes)"
+                )));
+            }
+            if rest.split('/').any(|p| p == "." || p == "..") {
+                return Err(fail("a vault path may not contain '.' or '..' segments"));
+            }
+            let trimmed = rest.trim_end_matches('/');
             return Ok(Target::Local {
-                root: PathBuf::from(rest),
+                root: PathBuf::from(if trimmed.is_empty() { "/" } else { trimmed }),
                 prefix: String::new(),
             });
         }
@@ -223,6 +240,10 @@ mod tests {
             Target::parse("file:///tmp/vault").unwrap().to_string(),
             "file:///tmp/vault"
         );
+        assert_eq!(
+            Target::parse("file:///tmp/vault/").unwrap(),
+            Target::parse("file:///tmp/vault").unwrap()
+        );
     }
 
     #[test]
@@ -239,6 +260,13 @@ mod tests {
             "azure+http://127.0.0.1:99999/a/c",
             "azure+http://u:p@host/a/c",
             "azure+http://h:1/a/c/./x",
+            "file:///srv/vault/../etc",
+            "file:///srv/./vault",
+            "file:///srv/%2e%2e/etc",
+            "file:///srv/vault%2F..",
+            "file:///srv/vault?x=1",
+            "file:///srv/vault#frag",
+            "file:///srv/va\\ult",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad} should be rejected");
         }

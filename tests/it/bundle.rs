@@ -1037,3 +1037,111 @@ fn usage_and_io_errors_exit_2() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+/// `keys generate` under `umask 000` still writes the directory 0700, the private key 0600 and
+/// the public key 0644 (modes set explicitly); with `--key-id` it also writes the matching
+/// trust root, which a bundle signed right after verifies against (issue #14 item 3).
+#[test]
+fn keys_generate_sets_modes_under_any_umask_and_records_the_key_id() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000 && exec {BIN} --json keys generate --output-dir {} --key-id release-2026",
+            s(&keys)
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&keys), 0o700);
+    assert_eq!(mode(&keys.join("evidence-ed25519-private.pem")), 0o600);
+    assert_eq!(mode(&keys.join("evidence-ed25519-public.pem")), 0o644);
+    let root = keys.join("release-2026-trust-root.json");
+    assert_eq!(result["trust_root"], s(&root));
+    assert_eq!(mode(&root), 0o644);
+    let root_json: Value = serde_json::from_str(&std::fs::read_to_string(&root).unwrap()).unwrap();
+    assert_eq!(root_json["key_id"], "release-2026");
+    assert_eq!(root_json["status"], "active");
+    assert_eq!(root_json["public_key_sha256"], result["public_key_sha256"]);
+
+    // The recorded id works end to end: sign with it, verify pinned to the written root.
+    let evidence = dir.path().join("e.txt");
+    std::fs::write(&evidence, "x").unwrap();
+    let bundle = dir.path().join("bundle");
+    let private = keys.join("evidence-ed25519-private.pem");
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&evidence),
+            "--output",
+            s(&bundle),
+            "--private-key",
+            s(&private),
+            "--key-id",
+            "release-2026",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = wormvault(
+        &[
+            "--json",
+            "bundle",
+            "verify",
+            s(&bundle),
+            "--trust-root",
+            s(&root),
+            "--key-id",
+            "release-2026",
+        ],
+        &[],
+    );
+    assert_eq!((run.code, run.kinds()), (0, vec![]), "{}", run.stdout);
+
+    // A key id that cannot be a file name is a usage error, and nothing is written.
+    let other = dir.path().join("other");
+    let run = wormvault(
+        &[
+            "keys",
+            "generate",
+            "--output-dir",
+            s(&other),
+            "--key-id",
+            "../x",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!other.exists());
+}
+
+/// Algorithm confusion (issue #15 item 7): an HS256 bundle never passes a verify that pinned an
+/// Ed25519 root by `--key-id`, even given the right HMAC key; `--allow-unsigned` with
+/// `--key-id` is a usage error.
+#[test]
+fn hmac_bundle_does_not_satisfy_a_pinned_key_id() {
+    let key = tempfile::tempdir().unwrap();
+    let key_file = key.path().join("k");
+    std::fs::write(&key_file, "bundle-secret").unwrap();
+    set_mode(&key_file, 0o600);
+    let mut args: Vec<String> = trust_args();
+    args.extend(["--hmac-key-file".into(), s(&key_file).into()]);
+    let run = verify(&fixture("bundle-hmac"), &args);
+    assert_eq!(
+        (run.code, run.kinds()),
+        (1, vec!["algorithm_mismatch".to_string()]),
+        "{}",
+        run.stdout
+    );
+    let mut args: Vec<String> = trust_args();
+    args.push("--allow-unsigned".into());
+    let run = verify(&fixture("bundle-ed25519"), &args);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--allow-unsigned") && run.stderr.contains("--key-id"));
+}

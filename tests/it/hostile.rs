@@ -397,6 +397,111 @@ fn append_args(dir: &Path, log: &Path, extra: &[&str]) -> Vec<OsString> {
     out
 }
 
+/// A real gzip bomb whose `manifest.json` entry (first in the archive, before the fixture's
+/// other files) inflates to `size` bytes of zeros: valid gzip (CRC32 and ISIZE right), so any
+/// extractor would inflate it all. Built fast: one 1 MiB block of zeros is deflated once with
+/// a full flush (which resets the compressor) and its bytes repeated.
+fn manifest_bomb(path: &Path, size: u64) {
+    use flate2::{Compress, Compression, FlushCompress};
+    fn deflate(compress: &mut Compress, input: &[u8], flush: FlushCompress) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 2 + 1024);
+        let start = compress.total_in();
+        loop {
+            let consumed = (compress.total_in() - start) as usize;
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(64 << 10);
+            }
+            compress
+                .compress_vec(&input[consumed..], &mut out, flush)
+                .unwrap();
+            let done = (compress.total_in() - start) as usize == input.len();
+            if done && out.capacity() - out.len() >= 1024 {
+                break;
+            }
+        }
+        out
+    }
+    assert_eq!(size % (1 << 20), 0);
+    let mut header = tar::Header::new_gnu();
+    header.set_path("manifest.json").unwrap();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut rest = tar::Builder::new(Vec::new());
+    for file in [
+        "evidence.json",
+        "pr-attestation.md",
+        "retention-policy.json",
+    ] {
+        rest.append_path_with_name(fixture("bundle-hmac").join(file), file)
+            .unwrap();
+    }
+    let rest = rest.into_inner().unwrap();
+
+    let mut compress = Compress::new(Compression::best(), false);
+    let mut crc = flate2::Crc::new();
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    out.extend(deflate(
+        &mut compress,
+        header.as_bytes(),
+        FlushCompress::Full,
+    ));
+    crc.update(header.as_bytes());
+    let zeros = vec![0u8; 1 << 20];
+    let block = deflate(&mut compress, &zeros, FlushCompress::Full);
+    for _ in 0..size >> 20 {
+        out.extend_from_slice(&block);
+        crc.update(&zeros);
+    }
+    out.extend(deflate(&mut compress, &rest, FlushCompress::Finish));
+    crc.update(&rest);
+    out.extend(crc.sum().to_le_bytes());
+    out.extend(crc.amount().to_le_bytes());
+    std::fs::write(path, out).unwrap();
+}
+
+/// The HMAC fixture bundle as a `.tar.gz` (optionally after a raw tar `prefix` entry list), with
+/// `edit` applied to the finished gzip bytes; args to verify it.
+fn gzip_edited(
+    extra: Vec<TarEntry>,
+    edit: impl Fn(Vec<u8>) -> Vec<u8> + 'static,
+) -> impl Fn(&Path) -> Vec<OsString> {
+    move |dir| {
+        let out = verify_tar(dir, extra.clone(), &[]);
+        let archive = dir.join("bundle.tar.gz");
+        let bytes = std::fs::read(&archive).unwrap();
+        std::fs::write(&archive, edit(bytes)).unwrap();
+        out
+    }
+}
+
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The HMAC fixture bundle with one more listed file at `name` (manifest edited; the signature
+/// then fails too, which the case does not depend on).
+fn listed_extra(dir: &Path, name: &str) -> Vec<OsString> {
+    let name = name.to_string();
+    bundle_with(dir, move |b| {
+        let path = b.join("manifest.json");
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        value["files"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "path": name,
+                "sha256": "0".repeat(64),
+                "bytes": 0,
+            }));
+        std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    })
+}
+
 // ----- the table --------------------------------------------------------------------------------
 
 fn cases() -> Vec<Case> {
@@ -666,7 +771,7 @@ fn cases() -> Vec<Case> {
                 ]
             },
         ),
-        case("tar: truncated gzip", 1, &["archive_corrupt"], |d| {
+        case("tar: truncated gzip", 1, &["archive_gzip_integrity"], |d| {
             let archive = d.join("bundle.tar.gz");
             tar_gz(
                 &archive,
@@ -1195,6 +1300,318 @@ fn cases() -> Vec<Case> {
                 let mut out = args(&["audit", "prove", "--log"]);
                 out.push(p(&fixture("audit-hmac.jsonl")));
                 out.extend(args(&["--seq", "0"]));
+                out
+            },
+        ),
+        // --- issue #15 items 7, 8, 9, 10, 12, 13, 14 (bundles, archives, vault, keys) ---------
+        case(
+            "tar: manifest.json inflating to 2 GiB from a ~2 MiB .tar.gz",
+            1,
+            &["manifest_too_large", "16777216"],
+            |d| {
+                let archive = d.join("bomb.tar.gz");
+                manifest_bomb(&archive, 2 << 30);
+                let len = std::fs::metadata(&archive).unwrap().len();
+                assert!(len < 3 << 20, "the bomb should be about 2 MiB, is {len}");
+                let key = write_key(d, "bundle.key", BUNDLE_KEY);
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--hmac-key-file".into(),
+                    p(&key),
+                ]
+            },
+        ),
+        case(
+            "bundle: 2 GiB (sparse) manifest.json in a directory",
+            1,
+            &["manifest_too_large"],
+            |d| {
+                bundle_with(d, |b| {
+                    let file = std::fs::File::create(b.join("manifest.json")).unwrap();
+                    file.set_len(2 << 30).unwrap();
+                })
+            },
+        ),
+        case(
+            "tar: wrong gzip CRC32",
+            1,
+            &["archive_gzip_integrity"],
+            gzip_edited(vec![], |mut bytes| {
+                let n = bytes.len();
+                bytes[n - 8] ^= 0xff;
+                bytes
+            }),
+        ),
+        case(
+            "tar: wrong gzip ISIZE",
+            1,
+            &["archive_gzip_integrity"],
+            gzip_edited(vec![], |mut bytes| {
+                let n = bytes.len();
+                bytes[n - 4] ^= 0x01;
+                bytes
+            }),
+        ),
+        case(
+            "tar: gzip trailer missing",
+            1,
+            &["archive_gzip_integrity"],
+            gzip_edited(vec![], |mut bytes| {
+                bytes.truncate(bytes.len() - 8);
+                bytes
+            }),
+        ),
+        case(
+            "tar: second gzip member replacing a file",
+            1,
+            &["archive_trailing_data"],
+            gzip_edited(vec![], |mut bytes| {
+                let mut builder = tar::Builder::new(Vec::new());
+                let mut header = tar::Header::new_gnu();
+                header.set_size(6);
+                header.set_mode(0o644);
+                builder
+                    .append_data(&mut header, "evidence.json", &b"forged"[..])
+                    .unwrap();
+                bytes.extend(gzip_bytes(&builder.into_inner().unwrap()));
+                bytes
+            }),
+        ),
+        case(
+            "tar: bytes appended after the gzip stream",
+            1,
+            &["archive_trailing_data"],
+            gzip_edited(vec![], |mut bytes| {
+                bytes.extend(b"appended");
+                bytes
+            }),
+        ),
+        case(
+            "tar: PAX global header (git archive) is accepted",
+            0,
+            &["VALID"],
+            |d| {
+                let comment = b"52 comment=0123456789abcdef0123456789abcdef01234567\n";
+                verify_tar(
+                    d,
+                    vec![entry(
+                        "pax_global_header",
+                        tar::EntryType::XGlobalHeader,
+                        comment,
+                        "",
+                    )],
+                    &[],
+                )
+            },
+        ),
+        case(
+            "tar: PAX global header that renames entries",
+            1,
+            &["archive_special_entry", "\"path\""],
+            |d| {
+                verify_tar(
+                    d,
+                    vec![entry(
+                        "pax_global_header",
+                        tar::EntryType::XGlobalHeader,
+                        b"20 path=evidence.sh\n",
+                        "",
+                    )],
+                    &[],
+                )
+            },
+        ),
+        case(
+            "tar: entry name longer than PATH_MAX",
+            1,
+            &["path_too_long"],
+            |d| {
+                let archive = d.join("bundle.tar.gz");
+                let mut builder = tar::Builder::new(Vec::new());
+                for name in [
+                    "evidence.json",
+                    "manifest.json",
+                    "pr-attestation.md",
+                    "retention-policy.json",
+                ] {
+                    builder
+                        .append_path_with_name(fixture("bundle-hmac").join(name), name)
+                        .unwrap();
+                }
+                let mut header = tar::Header::new_gnu();
+                header.set_size(1);
+                header.set_mode(0o644);
+                builder
+                    .append_data(&mut header, vec!["d"; 2100].join("/"), &b"x"[..])
+                    .unwrap();
+                std::fs::write(&archive, gzip_bytes(&builder.into_inner().unwrap())).unwrap();
+                let key = write_key(d, "bundle.key", BUNDLE_KEY);
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--hmac-key-file".into(),
+                    p(&key),
+                ]
+            },
+        ),
+        case(
+            "bundle: listed path longer than PATH_MAX",
+            1,
+            &["path_too_long"],
+            |d| listed_extra(d, &vec!["d"; 2100].join("/")),
+        ),
+        case(
+            "bundle: listed file in the reserved _wormvault/ namespace",
+            1,
+            &["reserved_name", "_wormvault/receipts.json"],
+            |d| listed_extra(d, "_wormvault/receipts.json"),
+        ),
+        case(
+            "bundle create: input named _wormvault",
+            2,
+            &["_wormvault", "reserved namespace"],
+            |d| {
+                std::fs::create_dir_all(d.join("in")).unwrap();
+                std::fs::write(d.join("in/_wormvault"), "x").unwrap();
+                args(&["bundle", "create", "in", "--output", "out", "--unsigned"])
+            },
+        ),
+        case(
+            "bundle: HS256 bundle against a pinned Ed25519 --key-id",
+            1,
+            &["algorithm_mismatch"],
+            |d| {
+                let mut out = bundle_with(d, |_| {});
+                out.extend([
+                    "--trust-root".into(),
+                    p(&fixture("keys/evidence-trust-roots.json")),
+                    "--key-id".into(),
+                    "prod-evidence".into(),
+                ]);
+                out
+            },
+        ),
+        case(
+            "bundle: --allow-unsigned with --key-id",
+            2,
+            &["--allow-unsigned", "--key-id"],
+            |_| {
+                let mut out = args(&["bundle", "verify"]);
+                out.push(p(&fixture("bundle-ed25519")));
+                out.extend(args(&["--allow-unsigned", "--key-id", "prod-evidence"]));
+                out
+            },
+        ),
+        case(
+            "trust roots: 8 MiB trust-root file",
+            2,
+            &["roots.json", "4194304"],
+            |d| {
+                let file = std::fs::File::create(d.join("roots.json")).unwrap();
+                file.set_len(8 << 20).unwrap();
+                let mut out = args(&["bundle", "verify"]);
+                out.push(p(&fixture("bundle-ed25519")));
+                out.extend(args(&["--trust-root", "roots.json"]));
+                out
+            },
+        ),
+        case(
+            "readiness: 64 MiB packet",
+            2,
+            &["packet.json", "16777216"],
+            |d| {
+                let file = std::fs::File::create(d.join("packet.json")).unwrap();
+                file.set_len(64 << 20).unwrap();
+                args(&["readiness", "validate", "--packet", "packet.json"])
+            },
+        ),
+        case(
+            "keys: private key readable by others",
+            2,
+            &["evidence-ed25519-private.pem", "chmod 600"],
+            |d| {
+                std::fs::create_dir_all(d.join("in")).unwrap();
+                std::fs::write(d.join("in/a.txt"), "x").unwrap();
+                let private = d.join("evidence-ed25519-private.pem");
+                std::fs::copy(fixture("keys/evidence-ed25519-private.pem"), &private).unwrap();
+                set_mode(&private, 0o644);
+                let mut out = args(&["bundle", "create", "in", "--output", "out"]);
+                out.extend(["--private-key".into(), p(&private)]);
+                out
+            },
+        ),
+        case(
+            "keys: empty HMAC key file",
+            2,
+            &["empty.key", "is empty"],
+            |d| {
+                std::fs::create_dir_all(d.join("in")).unwrap();
+                std::fs::write(d.join("in/a.txt"), "x").unwrap();
+                write_key(d, "empty.key", "\n");
+                args(&[
+                    "bundle",
+                    "create",
+                    "in",
+                    "--output",
+                    "out",
+                    "--key-file",
+                    "empty.key",
+                ])
+            },
+        ),
+        case(
+            "keys generate: unusable --key-id",
+            2,
+            &["--key-id", "../evil"],
+            |_| {
+                args(&[
+                    "keys",
+                    "generate",
+                    "--output-dir",
+                    "k",
+                    "--key-id",
+                    "../evil",
+                ])
+            },
+        ),
+        case(
+            "target: file:// with ..",
+            2,
+            &["invalid target", "'..'"],
+            |_| args(&["target", "check", "file:///srv/vault/../etc"]),
+        ),
+        case(
+            "target: file:// with %2e%2e",
+            2,
+            &["invalid target", "'%'"],
+            |_| args(&["target", "check", "file:///srv/%2e%2e/etc"]),
+        ),
+        case(
+            "target: file:// with ?",
+            2,
+            &["invalid target", "'?'"],
+            |_| args(&["target", "check", "file:///srv/vault?x=1"]),
+        ),
+        case(
+            "target: file:// with #",
+            2,
+            &["invalid target", "'#'"],
+            |_| args(&["target", "check", "file:///srv/vault#x"]),
+        ),
+        case(
+            "check-remote: vault object made writable again (chmod 644)",
+            1,
+            &["writable", "644"],
+            |d| {
+                let out = archived_receipts(|_| {})(d);
+                let receipts: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(d.join("receipts.json")).unwrap())
+                        .unwrap();
+                let key = receipts["receipts"][0]["key"].as_str().unwrap();
+                set_mode(&d.join("vault").join(key), 0o644);
                 out
             },
         ),

@@ -17,3 +17,4 @@ mod pipeline;
 mod s3;
 mod secrets;
 mod smoke;
+mod vault;
