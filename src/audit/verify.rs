@@ -619,7 +619,7 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
     let sequence = record
         .sequence
         .and_then(|t| std::str::from_utf8(t).ok())
-        .and_then(|t| t.parse::<u64>().ok());
+        .and_then(sequence_number);
     let record_hash = record
         .record_hash
         .map_or(FieldText::Null, FieldText::from_canonical);
@@ -655,6 +655,20 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
 
 const SCHEMA_TEXT: &str = "\"cavra.audit-log.event.v1\"";
 
+/// The record number a canonical `sequence` text stands for. CAVRA compares `sequence != i` in
+/// Python, where `3.0 == 3`: an integral float is accepted as that integer, as CAVRA accepts it
+/// (README "cavra-compat notes"). Python's `True == 1` is not followed: a boolean is not a
+/// sequence number.
+fn sequence_number(text: &str) -> Option<u64> {
+    if !canonical::is_float_text(text) {
+        return text.parse::<u64>().ok();
+    }
+    let value: f64 = text.parse().ok()?;
+    // Only integers a double holds exactly (below 2^53), so no two sequences read alike.
+    (value.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&value))
+        .then_some(value as u64)
+}
+
 fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let schema = fields.get("schema_version");
     let sequence = fields.get("sequence");
@@ -680,7 +694,9 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     Summary {
         schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
         schema_found: schema.map_or("missing".into(), canonical::compact),
-        sequence: sequence.and_then(Value::as_u64),
+        sequence: sequence
+            .filter(|value| value.is_number())
+            .and_then(|value| sequence_number(&canonical::compact(value))),
         sequence_other: sequence.map_or("missing".into(), canonical::compact),
         previous_hash: text("previous_hash"),
         leaf: leaf_of(&record_hash, &computed_hash),
