@@ -9,6 +9,7 @@ mod audit;
 mod azure;
 mod bundle;
 mod canonical_python;
+mod cavra_fidelity;
 mod faults;
 mod hostile;
 mod ops;
