@@ -63,17 +63,43 @@ fn write_value(out: &mut String, value: &Value, item_sep: &str, key_sep: &str) {
 }
 
 fn write_number(out: &mut String, number: &serde_json::Number) {
-    if let Some(int) = number.as_i64() {
-        out.push_str(&int.to_string());
-    } else if let Some(int) = number.as_u64() {
-        out.push_str(&int.to_string());
-    } else if let Some(float) = number.as_f64() {
-        out.push_str(&python_float_repr(float));
+    // With serde_json's `arbitrary_precision` (enabled in Cargo.toml) a parsed number keeps its
+    // literal text, so integers of any size reach here exact; numbers built in Rust print as
+    // itoa / ryu text. Either way the text tells an integer (Python `int`) from a float.
+    let text = number.to_string();
+    if is_float_text(&text) {
+        match text.parse::<f64>() {
+            Ok(float) => out.push_str(&python_float_repr(float)),
+            // Not reachable: every Number holds valid JSON number text.
+            Err(_) => out.push_str(&text),
+        }
     } else {
-        // Unreachable without serde_json's arbitrary_precision feature; keep the text as given.
-        out.push_str(&number.to_string());
+        out.push_str(python_int_text(&text));
     }
 }
+
+/// Whether JSON number text is a float for Python's `json` (a fraction or an exponent).
+pub(crate) fn is_float_text(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
+}
+
+/// `repr(int(text))` for JSON integer text: the digits as given (JSON allows no leading zeros),
+/// except that `-0` is `0`.
+pub(crate) fn python_int_text(text: &str) -> &str {
+    if text
+        .strip_prefix('-')
+        .is_some_and(|digits| digits.bytes().all(|b| b == b'0'))
+    {
+        "0"
+    } else {
+        text
+    }
+}
+
+/// Python's default limit on the digits of an integer read from text (`sys.int_info.
+/// default_max_str_digits`): `json.loads` refuses a longer integer literal, so CAVRA cannot
+/// have written or verified one, and wormvault refuses it too.
+pub const MAX_INT_DIGITS: usize = 4300;
 
 /// Python's `repr(float)`: the shortest digits that round-trip, in fixed notation when the
 /// decimal exponent is in -4 < e < 16 (always with a `.0` for integral values), otherwise in
@@ -91,15 +117,7 @@ pub fn python_float_repr(value: f64) -> String {
     if magnitude == 0.0 {
         return format!("{sign}0.0");
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde<exp>".
-    let scientific = format!("{magnitude:e}");
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .expect("Rust's {:e} float format always contains 'e'");
-    let exponent: i32 = exponent
-        .parse()
-        .expect("Rust's {:e} exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exponent) = shortest_digits(magnitude);
     // Python's decpt: value = 0.d1d2... * 10^decpt.
     let decpt = exponent + 1;
     let count = digits.len() as i32;
@@ -123,6 +141,45 @@ pub fn python_float_repr(value: f64) -> String {
         format!("{first}{fraction}e{exp_sign}{:02}", exponent.abs())
     };
     format!("{sign}{body}")
+}
+
+/// The shortest decimal digits that round-trip to `magnitude` (finite, > 0) and the decimal
+/// exponent of the first digit, chosen as Python's `repr` (David Gay's `dtoa` mode 0) chooses:
+/// of the shortest digit strings that read back as the same double, the one nearest the exact
+/// binary value, ties to an even last digit.
+///
+/// Rust's `{:e}` gives the right *length* but, when two strings of that length are equally close
+/// (147121842227151.125 lies exactly between …151.12 and …151.13), it may pick the upper one.
+/// Rust's fixed-precision `{:.N$e}` rounds the exact binary value half to even, so formatting
+/// with the shortest length and keeping that result when it round-trips gives Python's choice;
+/// when it does not round-trip (at a power of two the interval below is half as wide), the
+/// nearest digits are not admissible and the shortest-mode digits are the only candidate.
+fn shortest_digits(magnitude: f64) -> (String, i32) {
+    fn split(scientific: &str) -> (String, i32) {
+        let (mantissa, exponent) = scientific
+            .split_once('e')
+            .unwrap_or_else(|| unreachable!("Rust's {{:e}} float format always contains 'e'"));
+        let exponent: i32 = exponent
+            .parse()
+            .unwrap_or_else(|_| unreachable!("Rust's {{:e}} exponent is an integer"));
+        (mantissa.chars().filter(|c| *c != '.').collect(), exponent)
+    }
+    let shortest = format!("{magnitude:e}");
+    let (digits, exponent) = split(&shortest);
+    if digits.len() < 2 {
+        return (digits, exponent);
+    }
+    let nearest = format!("{magnitude:.*e}", digits.len() - 1);
+    if nearest != shortest && nearest.parse::<f64>() == Ok(magnitude) {
+        let (mut nearest_digits, nearest_exponent) = split(&nearest);
+        // A round-tripping string of this length cannot end in 0 (a shorter one would then
+        // round-trip too); trimming is only a guard.
+        while nearest_digits.len() > 1 && nearest_digits.ends_with('0') {
+            nearest_digits.pop();
+        }
+        return (nearest_digits, nearest_exponent);
+    }
+    (digits, exponent)
 }
 
 fn write_string(out: &mut String, text: &str) {
@@ -204,7 +261,17 @@ pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
             let mut object = serde_json::Map::new();
+            let mut first = true;
             while let Some(key) = map.next_key::<String>()? {
+                if first && key == NUMBER_TOKEN {
+                    // serde_json's `arbitrary_precision` hands every number to `visit_map` as
+                    // this one-entry map holding the literal text.
+                    let text: String = map.next_value()?;
+                    return number_from_text(&text)
+                        .map(Strict)
+                        .map_err(A::Error::custom);
+                }
+                first = false;
                 if object.contains_key(&key) {
                     return Err(A::Error::custom(format!("duplicate object key {key:?}")));
                 }
@@ -213,6 +280,28 @@ pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
             }
             Ok(Strict(Value::Object(object)))
         }
+    }
+
+    /// serde_json's private marker for a number under `arbitrary_precision`.
+    const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+    fn number_from_text(text: &str) -> Result<Value, String> {
+        if is_float_text(text) {
+            // Python reads an overflowing literal as inf, which is not JSON evidence.
+            if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                return Err(format!("number {text} is out of range for a double"));
+            }
+        } else {
+            let digits = text.trim_start_matches('-').len();
+            if digits > MAX_INT_DIGITS {
+                return Err(format!(
+                    "integer literal of {digits} digits exceeds the limit of {MAX_INT_DIGITS} digits (Python's int-string limit)"
+                ));
+            }
+        }
+        serde_json::from_str::<serde_json::Number>(text)
+            .map(Value::Number)
+            .map_err(|e| format!("number {text}: {e}"))
     }
 
     let mut deserializer = serde_json::Deserializer::from_str(text);
@@ -243,6 +332,10 @@ mod tests {
             (5e-324, "5e-324"),
             (-2.5e22, "-2.5e+22"),
             (3.14, "3.14"),
+            // Ties between two shortest strings: Python keeps the even last digit.
+            (147121842227151.125, "147121842227151.12"),
+            (1780387041.5039062, "1780387041.5039062"),
+            (-147121842227151.125, "-147121842227151.12"),
         ];
         for (value, expected) in cases {
             assert_eq!(python_float_repr(value), expected, "repr of {value:e}");

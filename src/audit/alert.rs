@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-/// The four alert classes.
+/// The alert classes: the four readiness packets require, plus two that keep a configuration
+/// mistake or a wrong key from being reported as tampering (issue #15 item 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -15,6 +16,11 @@ pub enum AlertKind {
     AuditIntegrityFailure,
     AuditRetentionPolicyFailure,
     AuditExportFailure,
+    /// A usage or configuration error (missing log or key file, empty key, loose key
+    /// permissions): nothing was verified, nothing is known to be tampered with.
+    AuditUsageError,
+    /// Every signed record fails its signature and nothing else fails: wrong key or key id.
+    AuditKeyMismatch,
 }
 
 impl AlertKind {
@@ -24,6 +30,18 @@ impl AlertKind {
             AlertKind::AuditIntegrityFailure => "audit_integrity_failure",
             AlertKind::AuditRetentionPolicyFailure => "audit_retention_policy_failure",
             AlertKind::AuditExportFailure => "audit_export_failure",
+            AlertKind::AuditUsageError => "audit_usage_error",
+            AlertKind::AuditKeyMismatch => "audit_key_mismatch",
+        }
+    }
+
+    /// Integrity, write, retention and export failures are critical; a usage error or a key
+    /// mismatch needs an operator, not an incident response.
+    pub fn severity(self) -> &'static str {
+        match self {
+            AlertKind::AuditUsageError => "error",
+            AlertKind::AuditKeyMismatch => "high",
+            _ => "critical",
         }
     }
 }
@@ -42,7 +60,7 @@ impl Alert {
     pub fn new(alert: AlertKind, log: &Path, message: impl Into<String>) -> Alert {
         Alert {
             alert,
-            severity: "critical",
+            severity: alert.severity(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             log: log.display().to_string(),
             message: message.into(),

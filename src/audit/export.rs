@@ -7,7 +7,9 @@
 //! JSON of the original value>"}` and keeps `sequence`, `previous_hash`, `record_hash` and
 //! `signature`, so a verifier can still check the links and ordering, and can confirm a
 //! disclosed original value against its commitment, but cannot recompute record_hash or the
-//! signature of a redacted record (see README, "Audit log").
+//! signature of a redacted record (see README, "Audit log"). Given the log's key, the export
+//! binds each redacted record's remaining fields with a `redaction_signature` (same algorithm
+//! and key over the redacted record), which `audit verify --allow-redacted` checks.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -24,14 +26,29 @@ use crate::canonical;
 const DATADOG_BATCH: usize = 1000;
 /// Azure Monitor Logs Ingestion accepts at most 1 MB per call; 500 records stay well below.
 const SENTINEL_BATCH: usize = 500;
-/// Fields a redaction may never touch: they carry the chain.
-const CHAIN_FIELDS: [&str; 5] = [
+/// Fields a redaction may never touch: they carry the chain (and the redaction binding).
+const CHAIN_FIELDS: [&str; 6] = [
     "schema_version",
     "sequence",
     "previous_hash",
     "record_hash",
     "signature",
+    REDACTION_SIGNATURE,
 ];
+
+/// The field added to a redacted record when the export is given the log's key: a signature
+/// object (`{"algorithm", "key_id", "value"}`, as `signature`) over [`redaction_payload`].
+pub const REDACTION_SIGNATURE: &str = "redaction_signature";
+
+/// What a `redaction_signature` covers: the compact canonical JSON of the redacted record
+/// without `signature` and `redaction_signature` — every unredacted field, every redaction
+/// commitment, and the chain fields (`sequence`, `previous_hash`, `record_hash`).
+pub fn redaction_payload(fields: &Map<String, Value>) -> String {
+    let mut view = fields.clone();
+    view.remove("signature");
+    view.remove(REDACTION_SIGNATURE);
+    canonical::compact(&Value::Object(view))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -105,11 +122,14 @@ pub fn redact(fields: &mut Map<String, Value>, paths: &[String]) {
     }
 }
 
-/// Stream the log at `log` to `out` in `format`.
+/// Stream the log at `log` to `out` in `format`. `binder` (the log's signing key) adds a
+/// `redaction_signature` to every record a redaction changed; without it a redacted record's
+/// unredacted fields are bound by nothing a verifier can check.
 pub fn export(
     log: &Path,
     format: Format,
     redactions: &[String],
+    binder: Option<&super::Signer>,
     out: &mut dyn Write,
 ) -> Result<ExportSummary, AuditError> {
     check_redactions(redactions)?;
@@ -152,7 +172,14 @@ pub fn export(
             Ok(_) => return Err(bad("not a JSON object".into())),
             Err(e) => return Err(bad(format!("not valid JSON ({e})"))),
         };
+        let original = (binder.is_some() && !redactions.is_empty()).then(|| fields.clone());
         redact(&mut fields, redactions);
+        if let (Some(binder), Some(original)) = (binder, original)
+            && original != fields
+            && let Some(binding) = binder.sign(&redaction_payload(&fields))
+        {
+            fields.insert(REDACTION_SIGNATURE.into(), binding);
+        }
         let rendered = render(format, &fields).map_err(bad)?;
         writer.push(&rendered).map_err(|e| AuditError::Io {
             action: "writing export of",

@@ -65,6 +65,15 @@ pub enum AuditError {
     Merkle(#[from] merkle::MerkleError),
     #[error("{path} does not extend the checkpoint: {detail}")]
     NotExtending { path: PathBuf, detail: String },
+    #[error(
+        "{path}: {unchecked} record signature(s) could not be checked ({}); a chain rewritten under another key would pass every other check, so it is not accepted. Give the log's key (--key-file/--key-env for HS256, --trust-root for Ed25519)",
+        if *key_given { "redacted records carry no redaction_signature" } else { "no key was given" }
+    )]
+    SignaturesUnchecked {
+        path: PathBuf,
+        unchecked: u64,
+        key_given: bool,
+    },
     #[error("{path} does not verify ({count} problem(s), first: {first}); refusing to {action}")]
     LogInvalid {
         path: PathBuf,

@@ -231,6 +231,34 @@ pub fn hmac_base64(key: &[u8], message: &[u8]) -> String {
     BASE64.encode(mac.finalize().into_bytes())
 }
 
+/// What a failed HS256 check expected, and which part of the signature object failed —
+/// never the expected value itself: printing the correct MAC of a record would let anyone paste
+/// it into a forged record (issue #15 item 11).
+pub fn hmac_expectation(key_id: &str, found: Option<&Value>) -> String {
+    let field = |name: &str| found.and_then(|f| f.get(name)).and_then(Value::as_str);
+    let problem = match found {
+        None | Some(Value::Null) => "the record has no signature".to_string(),
+        Some(Value::Object(_)) if field("algorithm") != Some("HS256") => format!(
+            "the algorithm is {}, not HS256",
+            field("algorithm").map_or("missing".into(), |a| format!("{a:?}"))
+        ),
+        Some(Value::Object(_)) if field("key_id") != Some(key_id) => format!(
+            "the record names key id {}, the key given is {key_id:?}",
+            field("key_id").map_or("(none)".into(), |k| format!("{k:?}"))
+        ),
+        Some(Value::Object(map)) if map.len() != 3 || field("value").is_none() => {
+            "the signature object has other fields than algorithm, key_id and value".into()
+        }
+        Some(Value::Object(_)) => {
+            "the value is not the HMAC-SHA256 of this record under the given key".into()
+        }
+        Some(_) => "the signature is not a JSON object".into(),
+    };
+    format!(
+        "an HS256 signature by key id {key_id:?} over this record (the expected value is never shown); check failed: {problem}"
+    )
+}
+
 /// What record signatures are checked against. CAVRA checks signatures only when given a key.
 #[derive(Debug, Clone, Default)]
 pub enum SignatureCheck {
@@ -273,7 +301,7 @@ impl SignatureCheck {
                     SignatureOutcome::Valid
                 } else {
                     SignatureOutcome::Mismatch {
-                        expected: canonical::compact(&expected),
+                        expected: hmac_expectation(key_id, found),
                         found: found_text(),
                     }
                 }

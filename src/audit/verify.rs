@@ -105,7 +105,18 @@ pub struct VerifyReport {
     pub errors: Vec<String>,
     pub error_count: usize,
     pub segments: Vec<String>,
-    pub signatures_checked: bool,
+    /// Whether record-signature key material was given (CAVRA checks signatures only then).
+    pub signature_key_given: bool,
+    /// Signatures checked against the given key (valid or not), redaction signatures included.
+    pub signatures_checked: u64,
+    /// Of those, signatures that did not verify.
+    pub signatures_failed: u64,
+    /// Records carrying a signature that was not checked: no key given, or a redacted record
+    /// with no `redaction_signature` to check. A verdict with any of these says nothing about
+    /// who wrote the records (see [`VerifyReport::require_signatures_checked`]).
+    pub signatures_unchecked: u64,
+    /// Records with no signature at all.
+    pub unsigned_records: u64,
     pub first_bad_record: Option<BadRecord>,
     pub diagnosis: Option<Diagnosis>,
     /// Leaves in the Merkle tree (records before the segment plus records read).
@@ -113,7 +124,38 @@ pub struct VerifyReport {
     /// base64 RFC 6962 root over all leaves (the value a checkpoint of this log would carry).
     pub merkle_root: String,
     pub checkpoints: Vec<CheckpointResult>,
+    /// Records with redacted values (`--allow-redacted`): their record_hash cannot be
+    /// recomputed.
     pub redacted_records: u64,
+    /// Redacted records whose unredacted fields are bound by a `redaction_signature` that
+    /// verified under the given key.
+    pub redacted_bound: u64,
+    /// Sequences of redacted records that could not be fully checked (no key, or no
+    /// `redaction_signature`), at most 10,000 listed.
+    pub redacted_unverified: Vec<u64>,
+    /// Records every check of which ran and passed (hash, links, and signature when signed).
+    pub fully_checked_records: u64,
+}
+
+impl VerifyReport {
+    /// Records whose signature could not be checked (see `signatures_unchecked`).
+    pub fn unchecked_signatures(&self) -> u64 {
+        self.signatures_unchecked
+    }
+
+    /// For commands that consume a log (archive, handoff, status, hold): refuse a log whose
+    /// records carry signatures that were not checked — a chain rewritten under another key
+    /// passes every other check (issue #15 item 4).
+    pub fn require_signatures_checked(&self) -> Result<(), AuditError> {
+        if self.signatures_unchecked == 0 {
+            return Ok(());
+        }
+        Err(AuditError::SignaturesUnchecked {
+            path: PathBuf::from(&self.path),
+            unchecked: self.signatures_unchecked,
+            key_given: self.signature_key_given,
+        })
+    }
 }
 
 /// Verify one log file.
@@ -454,6 +496,10 @@ struct Summary {
     record_hash: FieldText,
     computed_hash: Hash,
     signature: SignatureOutcome,
+    /// The record carries a (non-null) `signature`.
+    signed: bool,
+    /// The `signature.key_id` the record names, read only when its signature failed.
+    failed_key_id: Option<String>,
     leaf: Hash,
     redacted: bool,
 }
@@ -482,7 +528,7 @@ enum Checked {
 /// What the fast path needs that is the same for every record: the HMAC keyed once, and the
 /// expected signature object's text around its value.
 struct FastCheck {
-    hmac: Option<(Hmac<Sha256>, Vec<u8>)>,
+    hmac: Option<(Hmac<Sha256>, Vec<u8>, String)>,
 }
 
 impl FastCheck {
@@ -501,7 +547,7 @@ impl FastCheck {
                     canonical::compact(&Value::from(key_id.as_str()))
                 );
                 Some(FastCheck {
-                    hmac: Some((mac, prefix.into_bytes())),
+                    hmac: Some((mac, prefix.into_bytes(), key_id.clone())),
                 })
             }
             SignatureCheck::Ed25519 { .. } => None,
@@ -581,7 +627,7 @@ fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
 fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) -> Summary {
     let computed_hash: Hash = Sha256::digest(record.payload).into();
     let signature = match &fast_check.hmac {
-        Some((keyed, prefix)) => {
+        Some((keyed, prefix, key_id)) => {
             let mut hex_hash = [0u8; 64];
             hex::encode_to_slice(computed_hash, &mut hex_hash)
                 .unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
@@ -601,11 +647,12 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
             if matches {
                 SignatureOutcome::Valid
             } else {
-                let mut expected = prefix.clone();
-                expected.extend_from_slice(value);
-                expected.extend_from_slice(b"\"}");
+                // Never the expected value: it would be a MAC oracle (issue #15 item 11).
+                let found: Option<Value> = record
+                    .signature
+                    .and_then(|s| serde_json::from_slice(s).ok());
                 SignatureOutcome::Mismatch {
-                    expected: String::from_utf8_lossy(&expected).into_owned(),
+                    expected: super::record::hmac_expectation(key_id, found.as_ref()),
                     found: record.signature.map_or_else(
                         || "no signature".into(),
                         |s| String::from_utf8_lossy(s).into_owned(),
@@ -615,11 +662,19 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
         }
         None => SignatureOutcome::NotChecked,
     };
+    let signed = record.signature.is_some_and(|s| s != b"null");
+    let failed_key_id = match &signature {
+        SignatureOutcome::Mismatch { .. } => record
+            .signature
+            .and_then(|s| serde_json::from_slice::<Value>(s).ok())
+            .and_then(|v| v.get("key_id").and_then(Value::as_str).map(str::to_owned)),
+        _ => None,
+    };
     let schema_ok = record.schema_version == Some(SCHEMA_TEXT.as_bytes());
     let sequence = record
         .sequence
         .and_then(|t| std::str::from_utf8(t).ok())
-        .and_then(|t| t.parse::<u64>().ok());
+        .and_then(sequence_number);
     let record_hash = record
         .record_hash
         .map_or(FieldText::Null, FieldText::from_canonical);
@@ -649,11 +704,27 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
         record_hash,
         computed_hash,
         signature,
+        signed,
+        failed_key_id,
         redacted: false,
     }
 }
 
 const SCHEMA_TEXT: &str = "\"cavra.audit-log.event.v1\"";
+
+/// The record number a canonical `sequence` text stands for. CAVRA compares `sequence != i` in
+/// Python, where `3.0 == 3`: an integral float is accepted as that integer, as CAVRA accepts it
+/// (README "cavra-compat notes"). Python's `True == 1` is not followed: a boolean is not a
+/// sequence number.
+fn sequence_number(text: &str) -> Option<u64> {
+    if !canonical::is_float_text(text) {
+        return text.parse::<u64>().ok();
+    }
+    let value: f64 = text.parse().ok()?;
+    // Only integers a double holds exactly (below 2^53), so no two sequences read alike.
+    (value.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&value))
+        .then_some(value as u64)
+}
 
 fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let schema = fields.get("schema_version");
@@ -665,11 +736,25 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
         .unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
     let redacted = options.allow_redacted && fields.values().any(contains_redaction);
     let signature = if redacted {
-        SignatureOutcome::NotChecked
+        check_redaction_signature(fields, &options.signatures)
     } else {
         options
             .signatures
             .check(fields, &canonical.signed_payload(&computed_text))
+    };
+    let signed = fields.get("signature").is_some_and(|v| !v.is_null())
+        || fields.contains_key(REDACTION_SIGNATURE);
+    let failed_key_id = match &signature {
+        SignatureOutcome::Mismatch { .. } => fields
+            .get(if redacted {
+                REDACTION_SIGNATURE
+            } else {
+                "signature"
+            })
+            .and_then(|v| v.get("key_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
     };
     let text = |key: &str| {
         fields.get(key).map_or(FieldText::Null, |value| {
@@ -680,14 +765,53 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     Summary {
         schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
         schema_found: schema.map_or("missing".into(), canonical::compact),
-        sequence: sequence.and_then(Value::as_u64),
+        sequence: sequence
+            .filter(|value| value.is_number())
+            .and_then(|value| sequence_number(&canonical::compact(value))),
         sequence_other: sequence.map_or("missing".into(), canonical::compact),
         previous_hash: text("previous_hash"),
         leaf: leaf_of(&record_hash, &computed_hash),
         record_hash,
         computed_hash,
         signature,
+        signed,
+        failed_key_id,
         redacted,
+    }
+}
+
+const NO_REDACTION_SIGNATURE: &str = "no redaction_signature";
+
+/// The field an export adds to a redacted record (see `export::export`).
+pub const REDACTION_SIGNATURE: &str = super::export::REDACTION_SIGNATURE;
+
+/// A redacted record's `record_hash` and `signature` cannot be recomputed, so what binds its
+/// unredacted fields is the `redaction_signature` the export added: the same algorithm and key
+/// over the compact canonical JSON of the redacted record without `signature` and
+/// `redaction_signature`. No key: not checked. A key but no (or a failing) redaction signature:
+/// a mismatch — an edited decision, target or metadata next to a redaction must not verify.
+fn check_redaction_signature(
+    fields: &Map<String, Value>,
+    signatures: &super::record::SignatureCheck,
+) -> SignatureOutcome {
+    if !signatures.is_enabled() {
+        return SignatureOutcome::NotChecked;
+    }
+    let Some(binding) = fields.get(REDACTION_SIGNATURE) else {
+        return SignatureOutcome::Mismatch {
+            expected: "a redaction_signature binding the unredacted fields of this redacted record (export it with the log's key: `audit export --redact … --key-file …`)".into(),
+            found: NO_REDACTION_SIGNATURE.into(),
+        };
+    };
+    let payload = super::export::redaction_payload(fields);
+    let mut view = fields.clone();
+    view.insert("signature".into(), binding.clone());
+    match signatures.check(&view, &payload) {
+        SignatureOutcome::Mismatch { expected, found } => SignatureOutcome::Mismatch {
+            expected: format!("redaction_signature: {expected}"),
+            found,
+        },
+        other => other,
     }
 }
 
@@ -744,6 +868,17 @@ struct State<'a> {
     diagnosis: Option<Diagnosis>,
     pending: Pending,
     redacted: u64,
+    redacted_bound: u64,
+    redacted_unverified: Vec<u64>,
+    signatures_valid: u64,
+    signatures_failed: u64,
+    signatures_unchecked: u64,
+    unsigned_records: u64,
+    fully_checked: u64,
+    /// Key ids named by failing signatures (first few), and the first record that failed one.
+    failed_key_ids: Vec<String>,
+    first_signature_failure: Option<u64>,
+    missing_redaction_signatures: u64,
 }
 
 impl<'a> State<'a> {
@@ -774,6 +909,16 @@ impl<'a> State<'a> {
             diagnosis: None,
             pending: Pending::None,
             redacted: 0,
+            redacted_bound: 0,
+            redacted_unverified: Vec::new(),
+            signatures_valid: 0,
+            signatures_failed: 0,
+            signatures_unchecked: 0,
+            unsigned_records: 0,
+            fully_checked: 0,
+            failed_key_ids: Vec::new(),
+            first_signature_failure: None,
+            missing_redaction_signatures: 0,
         };
         state.compare_checkpoints();
         state
@@ -908,9 +1053,50 @@ impl<'a> State<'a> {
             failed.push("record_hash");
         }
         if let SignatureOutcome::Mismatch { expected, found } = &summary.signature {
-            self.error(format!("record {i}: signature mismatch"));
-            self.bad(segment, line, "signature", expected.clone(), found.clone());
+            let what = if summary.redacted {
+                "redaction_signature"
+            } else {
+                "signature"
+            };
+            self.error(format!("record {i}: {what} mismatch"));
+            self.bad(segment, line, what, expected.clone(), found.clone());
             failed.push("signature");
+        }
+        match &summary.signature {
+            SignatureOutcome::Valid => self.signatures_valid += 1,
+            SignatureOutcome::Mismatch { found, .. } => {
+                if summary.redacted && found == NO_REDACTION_SIGNATURE {
+                    self.missing_redaction_signatures += 1;
+                }
+                self.signatures_failed += 1;
+                self.first_signature_failure.get_or_insert(i);
+                if let Some(key_id) = &summary.failed_key_id
+                    && self.failed_key_ids.len() < 5
+                    && !self.failed_key_ids.contains(key_id)
+                {
+                    self.failed_key_ids.push(key_id.clone());
+                }
+            }
+            SignatureOutcome::NotChecked if summary.signed => self.signatures_unchecked += 1,
+            SignatureOutcome::NotChecked => self.unsigned_records += 1,
+        }
+        if summary.redacted {
+            if summary.signature == SignatureOutcome::Valid {
+                self.redacted_bound += 1;
+            } else if self.redacted_unverified.len() < MAX_ERRORS {
+                self.redacted_unverified.push(i);
+            }
+        }
+        let signature_settled = match summary.signature {
+            SignatureOutcome::Valid => true,
+            SignatureOutcome::NotChecked => !summary.signed,
+            SignatureOutcome::Mismatch { .. } => false,
+        };
+        if failed.is_empty()
+            && signature_settled
+            && (!summary.redacted || summary.signature == SignatureOutcome::Valid)
+        {
+            self.fully_checked += 1;
         }
 
         self.settle_pending(Some(&summary));
@@ -1002,6 +1188,53 @@ impl<'a> State<'a> {
         }
     }
 
+    /// Every signed record fails its signature and nothing else fails: that is not a rewritten
+    /// record but the wrong key or key id (issue #15 item 5), so say so instead of "mutation".
+    fn diagnose_key_mismatch(&mut self) {
+        let only_signatures = self.signatures_failed > 0
+            && self.signatures_valid == 0
+            && self.missing_redaction_signatures == 0
+            && self.error_count as u64 == self.signatures_failed;
+        let Some(first) = self.first_signature_failure.filter(|_| only_signatures) else {
+            return;
+        };
+        let found = if self.failed_key_ids.is_empty() {
+            "records name no key id".to_string()
+        } else {
+            format!(
+                "records say key id {}",
+                self.failed_key_ids
+                    .iter()
+                    .map(|id| format!("{id:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let given = match &self.options.signatures {
+            super::record::SignatureCheck::Hmac { key_id, .. } => {
+                format!("given HMAC key id {key_id:?}")
+            }
+            super::record::SignatureCheck::Ed25519 { trust } => format!(
+                "given trust roots {}",
+                trust
+                    .roots()
+                    .iter()
+                    .map(|root| format!("{:?}", root.key_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            super::record::SignatureCheck::None => "given no key".into(),
+        };
+        self.diagnosis = Some(Diagnosis {
+            kind: "key_mismatch",
+            record: first,
+            detail: format!(
+                "every one of the {} signed record(s) fails its signature check while every hash, link and sequence verifies: wrong key or key id ({found}, {given}); if the key is right, every signature was replaced",
+                self.signatures_failed
+            ),
+        });
+    }
+
     /// Compare the tree so far with every checkpoint of exactly this size.
     fn compare_checkpoints(&mut self) {
         let size = self.frontier.size();
@@ -1057,6 +1290,7 @@ impl<'a> State<'a> {
             self.diagnose("deletion", at, detail);
         }
         self.settle_pending(None);
+        self.diagnose_key_mismatch();
         let size = self.frontier.size();
         for index in 0..self.options.checkpoints.len() {
             if self.checkpoint_results[index].is_none() {
@@ -1090,13 +1324,20 @@ impl<'a> State<'a> {
             errors: self.errors,
             error_count: self.error_count,
             segments: self.paths,
-            signatures_checked: self.options.signatures.is_enabled(),
+            signature_key_given: self.options.signatures.is_enabled(),
+            signatures_checked: self.signatures_valid + self.signatures_failed,
+            signatures_failed: self.signatures_failed,
+            signatures_unchecked: self.signatures_unchecked,
+            unsigned_records: self.unsigned_records,
             first_bad_record: self.first_bad,
             diagnosis: self.diagnosis,
             tree_size: size,
             merkle_root: BASE64.encode(self.frontier.root()),
             checkpoints: self.checkpoint_results.into_iter().flatten().collect(),
             redacted_records: self.redacted,
+            redacted_bound: self.redacted_bound,
+            redacted_unverified: self.redacted_unverified,
+            fully_checked_records: self.fully_checked,
         }
     }
 }

@@ -219,14 +219,42 @@ fn raise(kind: AlertKind, log: &Path, message: &str, alert_file: Option<&Path>) 
     }
 }
 
-/// Run a step; on error raise `kind` and pass the error on.
+/// Run a step; on error raise `kind` — or `audit_usage_error` when the error is a usage or
+/// configuration problem (a key file that is missing, empty or readable by others, a log path
+/// that does not exist) — and pass the error on.
 fn alerting<T>(
     kind: AlertKind,
     log: &Path,
     alert_file: Option<&Path>,
     step: impl FnOnce() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    step().inspect_err(|error| raise(kind, log, &format!("{error:#}"), alert_file))
+    step().inspect_err(|error| {
+        raise(
+            alert_kind_for(kind, error),
+            log,
+            &format!("{error:#}"),
+            alert_file,
+        )
+    })
+}
+
+fn alert_kind_for(kind: AlertKind, error: &anyhow::Error) -> AlertKind {
+    let usage = error.chain().any(|cause| {
+        cause.downcast_ref::<crate::trust::TrustError>().is_some()
+            || matches!(
+                cause.downcast_ref::<AuditError>(),
+                Some(AuditError::MissingLog { .. })
+            )
+    });
+    // An integrity alert is only for what verification found (a refusal); any other error
+    // before a verdict (unreadable file, bad arguments) is a usage error.
+    if usage
+        || (kind == AlertKind::AuditIntegrityFailure && error.downcast_ref::<Refusal>().is_none())
+    {
+        AlertKind::AuditUsageError
+    } else {
+        kind
+    }
 }
 
 /// Refusals (torn tail, invalid log) exit 1; everything else exits 2.
@@ -396,6 +424,10 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub keys: VerifyKeyArgs,
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) of an Ed25519-signed log: signs the
+    /// `redaction_signature` of redacted records (an HMAC log uses --key-file/--key-env).
+    #[arg(long, value_name = "PEM")]
+    pub private_key: Option<PathBuf>,
     #[arg(long)]
     pub alert_file: Option<PathBuf>,
 }
@@ -510,11 +542,7 @@ fn report_text(report: &VerifyReport) -> String {
             report.last_sequence.unwrap_or(0),
             report.segments.join(" + "),
             report.last_record_hash.as_deref().unwrap_or("-"),
-            if report.signatures_checked {
-                ", signatures verified"
-            } else {
-                " (signatures not checked: no key given)"
-            }
+            signature_summary(report)
         )
     } else {
         format!(
@@ -553,6 +581,62 @@ fn report_text(report: &VerifyReport) -> String {
     text
 }
 
+/// What the verdict says about signatures: "verified" only when every signed record's signature
+/// was checked and none is left unchecked (issue #15 items 4 and 6).
+fn signature_summary(report: &VerifyReport) -> String {
+    let mut text = if report.signatures_unchecked > 0 {
+        format!(
+            "; {} record signature(s) NOT checked ({}) — who wrote those records is not verified",
+            report.signatures_unchecked,
+            if report.signature_key_given {
+                "redacted records without a redaction_signature"
+            } else {
+                "no key given"
+            }
+        )
+    } else if report.signatures_checked > 0 {
+        format!("; all {} signatures verified", report.signatures_checked)
+    } else {
+        "; the records carry no signatures".to_string()
+    };
+    if report.signatures_unchecked > 0 && report.signatures_checked > 0 {
+        text.push_str(&format!(
+            "; {} other signature(s) verified",
+            report.signatures_checked
+        ));
+    }
+    if report.redacted_records > 0 {
+        text.push_str(&format!(
+            "; {} redacted record(s): record_hash not recomputable, {} bound by a verified redaction_signature, {} unverified (records {})",
+            report.redacted_records,
+            report.redacted_bound,
+            report.redacted_unverified.len(),
+            summarise_sequences(&report.redacted_unverified)
+        ));
+    }
+    text.push_str(&format!(
+        "\nsignatures_checked {}, signatures_unchecked {}, unsigned records {}, fully checked records {} of {}",
+        report.signatures_checked,
+        report.signatures_unchecked,
+        report.unsigned_records,
+        report.fully_checked_records,
+        report.record_count
+    ));
+    text
+}
+
+fn summarise_sequences(sequences: &[u64]) -> String {
+    let mut shown: Vec<String> = sequences.iter().take(10).map(u64::to_string).collect();
+    if sequences.len() > 10 {
+        shown.push("…".into());
+    }
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let log = args.log.last().cloned().unwrap_or_default();
     let alert_file = args.alert_file.as_deref();
@@ -575,12 +659,20 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let first = report.errors.first().cloned().unwrap_or_default();
-    raise(
-        AlertKind::AuditIntegrityFailure,
-        &log,
-        &format!("{} problem(s); first: {first}", report.error_count),
-        alert_file,
-    );
+    match &report.diagnosis {
+        Some(diagnosis) if diagnosis.kind == "key_mismatch" => raise(
+            AlertKind::AuditKeyMismatch,
+            &log,
+            &diagnosis.detail,
+            alert_file,
+        ),
+        _ => raise(
+            AlertKind::AuditIntegrityFailure,
+            &log,
+            &format!("{} problem(s); first: {first}", report.error_count),
+            alert_file,
+        ),
+    }
     Ok(Exit::Failure)
 }
 
@@ -775,6 +867,29 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
             ..Default::default()
         };
         require_valid(&args.log, &options)?;
+        // With the log's key, bind each redacted record's remaining fields (README "Redaction").
+        let binder = match (&args.private_key, &options.signatures) {
+            (Some(path), _) => {
+                let pair: KeyPair = crate::trust::load_private_key(path)?;
+                let key_id =
+                    args.keys.key.key_id.clone().unwrap_or_else(|| {
+                        crate::trust::default_key_id(&pair.public().fingerprint())
+                    });
+                Some(Signer::Ed25519 {
+                    key: Box::new(pair),
+                    key_id,
+                })
+            }
+            (None, SignatureCheck::Hmac { key, key_id }) => Some(Signer::Hmac {
+                key: key.clone(),
+                key_id: key_id.clone(),
+            }),
+            _ => None,
+        };
+        if !args.redact.is_empty() && binder.is_none() {
+            output.warn("redacting without the log's key (--key-file/--key-env, or --private-key for Ed25519): the unredacted fields of redacted records will not be bound, and `audit verify --allow-redacted` will report them unverified");
+        }
+        let binder = binder.as_ref();
         match &args.output {
             Some(path) => {
                 let file = std::fs::OpenOptions::new()
@@ -789,6 +904,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     &args.log,
                     args.format,
                     &args.redact,
+                    binder,
                     &mut writer,
                 )?;
                 let file = writer
@@ -805,6 +921,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     &args.log,
                     args.format,
                     &args.redact,
+                    binder,
                     &mut lock,
                 )?)
             }

@@ -408,7 +408,7 @@ fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
         "age_seconds": age.num_seconds(),
         "record": event.sequence,
         "receipts_sha256": event.receipts_sha256,
-        "log_signatures_checked": log.report.as_ref().is_some_and(|r| r.signatures_checked),
+        "log_signatures_checked": log.report.as_ref().is_some_and(|r| r.signature_key_given),
     });
     if age <= request.freshness {
         check(
@@ -466,7 +466,7 @@ fn export_readiness(path: &Path, log: &LogFacts) -> Check {
     match tempfile::NamedTempFile::new() {
         Err(e) => problems.push(format!("cannot create a scratch file: {e}")),
         Ok(mut scratch) => {
-            match audit::export::export(path, Format::Jsonl, &[], scratch.as_file_mut()) {
+            match audit::export::export(path, Format::Jsonl, &[], None, scratch.as_file_mut()) {
                 Err(e) => problems.push(format!("jsonl export failed: {e}")),
                 Ok(summary) => {
                     match audit::verify(scratch.path(), &audit::VerifyOptions::default()) {
@@ -489,7 +489,7 @@ fn export_readiness(path: &Path, log: &LogFacts) -> Check {
     }
     // Splunk HEC to a counting sink.
     let mut sink = LineCounter::default();
-    match audit::export::export(path, Format::SplunkHec, &[], &mut sink) {
+    match audit::export::export(path, Format::SplunkHec, &[], None, &mut sink) {
         Err(e) => problems.push(format!("splunk-hec export failed: {e}")),
         Ok(summary)
             if summary.records != verified.record_count || sink.lines != verified.record_count =>

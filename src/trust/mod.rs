@@ -72,8 +72,13 @@ pub enum TrustError {
         claimed: String,
         actual: String,
     },
-    #[error("trust root {key_id:?} is revoked; nothing it signed is accepted")]
-    Revoked { key_id: String },
+    #[error("trust root {key_id:?} is revoked{also}; nothing it signed is accepted")]
+    Revoked {
+        key_id: String,
+        /// Empty, or how the key is revoked under another key id: revocation is by key
+        /// (fingerprint), not by key id (issue #15 item 7).
+        also: String,
+    },
     #[error(
         "trust root {key_id:?} is retired and the signature time {signed_at} is outside its validity window [{valid_from}, {valid_until}]"
     )]

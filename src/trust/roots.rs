@@ -148,6 +148,7 @@ impl TrustRoot {
         match self.status {
             RootStatus::Revoked => Err(TrustError::Revoked {
                 key_id: self.key_id.clone(),
+                also: String::new(),
             }),
             RootStatus::Retired => {
                 let inside = until.is_some()
@@ -298,6 +299,38 @@ impl TrustStore {
     /// with `key_id` — and, when the signature names one, with that public-key fingerprint.
     /// Steps, in order: find the root by key id; match the fingerprint; status and validity
     /// window admit the signing time; the signature verifies under the root's key.
+    /// Revocation is by key, not by key id: if the public key of `root` is listed as revoked
+    /// under any key id — the same fingerprint, or the same key written as different PEM text —
+    /// nothing signed with it is accepted, whatever id the signature names.
+    fn refuse_if_revoked_elsewhere(
+        &self,
+        root: &TrustRoot,
+        key: &PublicKey,
+    ) -> Result<(), TrustError> {
+        let raw = key.verifying_key().to_bytes();
+        let fingerprint = key.fingerprint();
+        for other in self
+            .roots
+            .iter()
+            .filter(|r| r.status == RootStatus::Revoked)
+        {
+            let same_key = other.public_key_sha256 == root.public_key_sha256
+                || other.public_key_sha256 == fingerprint
+                || PublicKey::from_spki_pem(&other.public_key_pem, "trust root")
+                    .is_ok_and(|k| k.verifying_key().to_bytes() == raw);
+            if same_key && other.key_id != root.key_id {
+                return Err(TrustError::Revoked {
+                    key_id: root.key_id.clone(),
+                    also: format!(
+                        ": its public key (fingerprint {}) is listed as revoked under key id {:?}, and revocation is by key, not key id",
+                        root.public_key_sha256, other.key_id
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn verify_ed25519(
         &self,
         key_id: &str,
@@ -323,6 +356,7 @@ impl TrustStore {
             });
         }
         let key = root.check()?;
+        self.refuse_if_revoked_elsewhere(root, &key)?;
         root.admits(signed_at)?;
         key.verify_b64(key_id, message, signature_b64)?;
         Ok(VerifiedKey {
@@ -477,6 +511,34 @@ mod tests {
                 inside
             ),
             Err("root_revoked")
+        );
+    }
+
+    #[test]
+    fn a_key_revoked_under_one_id_is_refused_under_every_id() {
+        let pair = KeyPair::generate().unwrap();
+        let from = "2026-01-01T00:00:00+00:00";
+        let when = at("2026-02-01T00:00:00+00:00");
+        let good = pair.sign_b64(b"m");
+        let active = root_for(&pair, "active-id", RootStatus::Active, from, None);
+        let revoked = root_for(&pair, "revoked-id", RootStatus::Revoked, from, None);
+        let store = TrustStore::new(vec![active.clone(), revoked]).unwrap();
+        let error = store
+            .verify_ed25519("active-id", None, b"m", &good, when)
+            .unwrap_err();
+        assert_eq!(error.kind(), "root_revoked");
+        assert!(error.to_string().contains("revoked-id"), "{error}");
+        // Another key revoked does not affect this one.
+        let other = KeyPair::generate().unwrap();
+        let store = TrustStore::new(vec![
+            active,
+            root_for(&other, "revoked-id", RootStatus::Revoked, from, None),
+        ])
+        .unwrap();
+        assert!(
+            store
+                .verify_ed25519("active-id", None, b"m", &good, when)
+                .is_ok()
         );
     }
 

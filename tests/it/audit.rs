@@ -268,7 +268,8 @@ fn fixture_of_25_records_verifies_in_cavra_shape() {
     assert_eq!(report["first_sequence"], 1);
     assert_eq!(report["last_sequence"], 25);
     assert_eq!(report["errors"], json!([]));
-    assert_eq!(report["signatures_checked"], true);
+    assert_eq!(report["signatures_checked"], 25);
+    assert_eq!(report["signatures_unchecked"], 0);
     assert_eq!(
         report["last_record_hash"].as_str().unwrap(),
         lines(Path::new(&log))
@@ -295,10 +296,12 @@ fn fixture_of_25_records_verifies_in_cavra_shape() {
     assert_eq!(report["error_count"], 25);
     assert_eq!(report["errors"][0], "record 1: signature mismatch");
     assert_eq!(report["first_bad_record"]["check"], "signature");
+    assert_eq!(report["diagnosis"]["kind"], "key_mismatch");
     // Without a key, signatures are not checked (as in CAVRA) and the chain still verifies.
     let output = run(&["--json", "audit", "verify", "--log", &log]);
     assert_eq!(code(&output), 0);
-    assert_eq!(stdout_json(&output)["signatures_checked"], false);
+    assert_eq!(stdout_json(&output)["signatures_checked"], 0);
+    assert_eq!(stdout_json(&output)["signatures_unchecked"], 25);
 }
 
 #[test]
@@ -317,7 +320,8 @@ fn missing_log_is_an_error_not_a_pass() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("does not exist"), "{stderr}");
     let alert: Value = serde_json::from_str(lines(&env.path("alerts.jsonl"))[0].as_str()).unwrap();
-    assert_eq!(alert["alert"], "audit_integrity_failure");
+    // A mistyped path is a usage error, not tampering (issue #15 item 5).
+    assert_eq!(alert["alert"], "audit_usage_error");
 }
 
 #[test]
@@ -1072,7 +1076,20 @@ fn exports_in_each_format() {
     );
 
     // Redaction: the value is replaced by a commitment; links still verify with --allow-redacted.
-    let redacted = export("jsonl", &["--redact", "actor", "--redact", "metadata.note"]);
+    let key = env.path("hmac.key");
+    let redacted = export(
+        "jsonl",
+        &[
+            "--redact",
+            "actor",
+            "--redact",
+            "metadata.note",
+            "--key-file",
+            s(&key),
+            "--key-id",
+            "kid",
+        ],
+    );
     let first: Value = serde_json::from_str(redacted.lines().next().unwrap()).unwrap();
     let expected = {
         use sha2::Digest;
@@ -1099,6 +1116,7 @@ fn exports_in_each_format() {
     let (exit, report) = env.verify(&[&exported], &["--allow-redacted"]);
     assert_eq!(exit, 0, "{report}");
     assert_eq!(report["redacted_records"], 3);
+    assert_eq!(report["redacted_bound"], 3);
     // ...but a reordering inside a redacted export is still caught.
     let mut content = lines(&exported);
     content.swap(0, 1);

@@ -128,3 +128,146 @@ fn spec_vector_audit_record_hash() {
         "95d1c19d96c2828e39829f4e0ca1536db8bc6cce4795dce1acb657084cdb8034"
     );
 }
+
+/// Python's `json.dumps` of each double, given as its 64-bit pattern (one process for all).
+fn python_reprs(bits: &[u64]) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import json, struct, sys
+data = sys.stdin.buffer.read().split()
+out = [json.dumps(struct.unpack("<d", struct.pack("<Q", int(b)))[0]) for b in data]
+sys.stdout.write("\n".join(out) + "\n")
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be on PATH for the differential test");
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = bits.iter().map(|b| format!("{b}\n")).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "python3 failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue #15 item 1: where two shortest digit strings are equally close to a double, Python's
+/// `repr` keeps the even one. 1,000,000 random bit patterns cover every exponent; a further
+/// 300,000 doubles come from [1e14, 1e16) and from epoch timestamps with sub-second digits,
+/// where such ties are common.
+#[test]
+fn floats_match_python_repr_across_all_exponents() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut bits = Vec::with_capacity(1_300_000);
+    while bits.len() < 1_000_000 {
+        let candidate = next();
+        if f64::from_bits(candidate).is_finite() {
+            bits.push(candidate);
+        }
+    }
+    for _ in 0..150_000 {
+        let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+        bits.push((1e14 + unit * 9e15).to_bits());
+        let stamp = 1.7e9 + (next() % 200_000_000) as f64 + (next() % 1_000_000) as f64 / 1e6;
+        bits.push(stamp.to_bits());
+    }
+    for tie in [147121842227151.125f64, 1780387041.5039062] {
+        bits.push(tie.to_bits());
+    }
+    let expected = python_reprs(&bits);
+    assert_eq!(expected.len(), bits.len());
+    let mut mismatches = Vec::new();
+    for (bit, python) in bits.iter().zip(&expected) {
+        let ours = wormvault::canonical::python_float_repr(f64::from_bits(*bit));
+        if &ours != python {
+            mismatches.push(format!("{bit:#018x}: python {python}, wormvault {ours}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} doubles differ, e.g. {:?}",
+        mismatches.len(),
+        bits.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    assert_eq!(
+        wormvault::canonical::python_float_repr(147121842227151.125),
+        "147121842227151.12"
+    );
+}
+
+/// Issue #15 item 2: integers beyond 64 bits stay exact in both canonical variants, as Python
+/// keeps them, and Python's 4300-digit int-string limit is enforced.
+#[test]
+fn big_integers_stay_exact_like_python() {
+    let four_hundred = format!("9{}", "8".repeat(399));
+    let cases = [
+        "18446744073709551616".to_string(),
+        "100000000000000000000".to_string(),
+        "-9223372036854775809".to_string(),
+        four_hundred.clone(),
+        format!("-{four_hundred}"),
+        "-0".to_string(),
+        "9223372036854775807".to_string(),
+    ];
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|int| format!(r#"{{"n": {int}, "list": [{int}, 1.5, {int}], "z": {{"k": {int}}}}}"#))
+        .collect();
+    let mut child = Command::new("python3")
+        .args(["-c", PYTHON])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be on PATH");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = lines.join("\n") + "\n";
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let python: Vec<&str> = text.lines().collect();
+    assert_eq!(python.len(), lines.len() * 2);
+    for (index, line) in lines.iter().enumerate() {
+        let value = wormvault::canonical::parse_strict(line).unwrap();
+        assert_eq!(
+            wormvault::canonical::compact(&value),
+            python[index * 2],
+            "{line}"
+        );
+        assert_eq!(
+            wormvault::canonical::spaced(&value),
+            python[index * 2 + 1],
+            "{line}"
+        );
+    }
+    assert!(python[0].contains("18446744073709551616"));
+
+    // 4300 digits are accepted (as by Python), 4301 refused with the limit named.
+    let at_limit = format!(r#"{{"n": {}}}"#, "7".repeat(4300));
+    let value = wormvault::canonical::parse_strict(&at_limit).unwrap();
+    assert!(wormvault::canonical::compact(&value).contains(&"7".repeat(4300)));
+    let over = format!(r#"{{"n": {}}}"#, "7".repeat(4301));
+    let error = wormvault::canonical::parse_strict(&over)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("4300"), "{error}");
+    let python_refuses = Command::new("python3")
+        .args(["-c", "import json,sys; json.loads(sys.argv[1])", &over])
+        .output()
+        .unwrap();
+    assert!(!python_refuses.status.success(), "Python refuses it too");
+    // An overflowing float is not evidence (Python would read inf).
+    assert!(wormvault::canonical::parse_strict(r#"{"n": 1e400}"#).is_err());
+}

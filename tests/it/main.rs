@@ -9,6 +9,7 @@ mod audit;
 mod azure;
 mod bundle;
 mod canonical_python;
+mod cavra_fidelity;
 mod cli_conventions;
 mod faults;
 mod hostile;
