@@ -262,7 +262,10 @@ fn effective_trust(
     checkpoint_pem: &Result<String, String>,
 ) -> Result<TrustStore, String> {
     if pins.is_empty() {
-        return carried.clone();
+        return match carried {
+            Ok(store) => with_default_ids(store.roots().to_vec()),
+            Err(e) => Err(e.clone()),
+        };
     }
     let mut roots = pins.roots.clone();
     let pinned_fp: BTreeSet<String> = pins
@@ -298,6 +301,29 @@ fn effective_trust(
         )
     {
         add(root);
+    }
+    with_default_ids(roots)
+}
+
+/// Each pinned key also answers to its default key id (the first 16 hex characters of its
+/// fingerprint, what `keys generate` and an archive without `--audit-key-id` write): the id
+/// is only a hint for finding the key — the signature must still verify under the pinned key,
+/// whose status and window apply unchanged.
+fn with_default_ids(mut roots: Vec<TrustRoot>) -> Result<TrustStore, String> {
+    let aliases: Vec<TrustRoot> = roots
+        .iter()
+        .filter_map(|root| {
+            let id = crate::trust::default_key_id(&root.public_key_sha256);
+            (!roots.iter().any(|r| r.key_id == id)).then(|| TrustRoot {
+                key_id: id,
+                ..root.clone()
+            })
+        })
+        .collect();
+    for alias in aliases {
+        if !roots.iter().any(|r| r.key_id == alias.key_id) {
+            roots.push(alias);
+        }
     }
     TrustStore::new(roots).map_err(|e| e.to_string())
 }
@@ -650,17 +676,21 @@ fn check_pinned(pkg: &Package, options: &VerifyOptions) -> Outcome {
     }
     match &pkg.trust {
         Err(e) => Outcome::fail("pins_invalid", e.clone()),
-        Ok(trust) => Outcome::pass(format!(
-            "{} pinned key(s) ({} from --trusted-fingerprint): {}",
-            trust.roots().len(),
-            options.pins.fingerprints.len(),
-            trust
-                .roots()
-                .iter()
-                .map(|r| format!("{} {}", r.key_id, r.public_key_sha256))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        Ok(trust) => {
+            let mut keys: Vec<String> = Vec::new();
+            for root in trust.roots() {
+                if !keys.iter().any(|k| k.ends_with(&root.public_key_sha256)) {
+                    keys.push(format!("{} {}", root.key_id, root.public_key_sha256));
+                }
+            }
+            Outcome::pass(format!(
+                "{} pinned key(s) ({} --trust-root, {} --trusted-fingerprint): {}",
+                keys.len(),
+                options.pins.roots.len(),
+                options.pins.fingerprints.len(),
+                keys.join(", ")
+            ))
+        }
     }
 }
 
@@ -1297,7 +1327,7 @@ fn check_checkpoint_signature(
         (Ok(note), Ok(key)) => match Checkpoint::open(note, key) {
             Ok(c) => (
                 Outcome::pass(format!(
-                    "{} records signed by a key in {}",
+                    "{} records signed by one of {}",
                     c.size,
                     trust_label(pkg)
                 )),
