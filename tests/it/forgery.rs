@@ -995,3 +995,116 @@ trait TakeBytes: std::io::Read + Sized {
     }
 }
 impl<R: std::io::Read> TakeBytes for R {}
+
+#[test]
+fn hmac_signatures_are_unchecked_without_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("evidence")).unwrap();
+    std::fs::write(d.join("evidence/evidence.json"), "{\"release\": \"3\"}\n").unwrap();
+    std::fs::write(d.join("bundle.key"), "bundle-secret\n").unwrap();
+    std::fs::write(d.join("audit.key"), "audit-secret\n").unwrap();
+    let vault = format!("file://{}/vault", d.display());
+    for args in [
+        vec!["keys", "generate", "--output-dir", "keys"],
+        vec![
+            "keys",
+            "trust-root",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+            "--key-id",
+            "checkpoints",
+            "--output",
+            "trust-roots.json",
+        ],
+        vec![
+            "bundle",
+            "create",
+            "evidence/",
+            "--output",
+            "bundle",
+            "--hmac-key-file",
+            "bundle.key",
+            "--signer",
+            "ci",
+            "--session-id",
+            SESSION,
+        ],
+        vec![
+            "archive",
+            "bundle/",
+            "--to",
+            &vault,
+            "--hmac-key-file",
+            "bundle.key",
+            "--trust-root",
+            "trust-roots.json",
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-hmac-key-file",
+            "audit.key",
+            "--checkpoint-key",
+            "keys/evidence-ed25519-private.pem",
+            "--receipts-out",
+            "receipts.json",
+        ],
+        vec![
+            "handoff",
+            "--session",
+            SESSION,
+            "--output",
+            "handoff.tar.gz",
+        ],
+    ] {
+        ok(wormvault(d, &[&["-q"][..], &args].concat()));
+    }
+    let package = d.join("handoff.tar.gz");
+    let status = |report: &Value, name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (code, report, _) = verify(d, &package, &["--trust-root", "trust-roots.json"]);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (1, Some("INCOMPLETE")),
+        "{report:#}"
+    );
+    assert_eq!(status(&report, "bundle_signature_and_files"), "unchecked");
+    assert_eq!(status(&report, "audit_chain"), "unchecked");
+    let keys = [
+        "--trust-root",
+        "trust-roots.json",
+        "--bundle-key-file",
+        "bundle.key",
+        "--audit-key-file",
+        "audit.key",
+    ];
+    let (code, report, _) = verify(d, &package, &keys);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("VERIFIED")),
+        "{report:#}"
+    );
+    // A wrong bundle key is a failure, not "unchecked".
+    std::fs::write(d.join("wrong.key"), "guess\n").unwrap();
+    let (code, report, _) = verify(
+        d,
+        &package,
+        &[
+            "--trust-root",
+            "trust-roots.json",
+            "--bundle-key-file",
+            "wrong.key",
+        ],
+    );
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (1, Some("FAILED")),
+        "{report:#}"
+    );
+}
