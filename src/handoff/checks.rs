@@ -1228,6 +1228,31 @@ fn check_chain(pkg: &Package, options: &VerifyOptions) -> (Outcome, Option<audit
         _ => (audit::SignatureCheck::None, ""),
     };
     let checked = signatures.is_enabled();
+    // Revocation is by key: an audit key id whose pinned key is revoked under any id fails.
+    let mut revoked = Vec::new();
+    if let (Some("Ed25519"), Ok(trust)) = (algorithm.as_deref(), &pkg.trust) {
+        let ids: BTreeSet<&str> = pkg
+            .segment
+            .iter()
+            .filter_map(|r| r.get("signature")?.get("key_id")?.as_str())
+            .collect();
+        for id in ids {
+            if let Some(root) = trust.roots().iter().find(|r| r.key_id == id)
+                && let Some(as_id) = revoked_by_key(trust, &root.public_key_sha256)
+            {
+                revoked.push((
+                    "key_revoked",
+                    format!(
+                        "audit records are signed by key id {id:?}, whose key {} is revoked (as {as_id:?})",
+                        root.public_key_sha256
+                    ),
+                ));
+            }
+        }
+    }
+    if !revoked.is_empty() {
+        return (Outcome::from_findings(revoked, ""), None);
+    }
     let report = audit::verify(
         &pkg.root.join(SEGMENT),
         &audit::VerifyOptions {
@@ -1502,6 +1527,14 @@ fn apply_hold_history(report: &mut HandoffReport) {
 /// The reports stored in the package are what the packager saw; they are compared with the
 /// recomputed one and any disagreement is a finding (issue #14 item 8).
 fn check_stored_reports(pkg: &Package, recomputed: &HandoffReport) -> Outcome {
+    let schema = load_json::<Value>(pkg.root, REPORT_JSON)
+        .ok()
+        .and_then(|v| v.get("schema_version").cloned());
+    if schema.as_ref().and_then(|s| s.as_str()) == Some("wormvault.handoff-report.v1") {
+        return Outcome::unchecked(
+            "the stored reports were written by an older wormvault (handoff-report.v1) and cannot be compared; rebuild the package with `wormvault handoff`",
+        );
+    }
     let stored: HandoffReport = match load_json(pkg.root, REPORT_JSON) {
         Ok(r) => r,
         Err(e) => return Outcome::fail("stored_report_mismatch", e),
@@ -1546,4 +1579,119 @@ fn check_stored_reports(pkg: &Package, recomputed: &HandoffReport) -> Outcome {
         findings,
         "the stored JSON and HTML reports agree with what was recomputed (the reports shown are the recomputed ones)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(status: RootStatus, id: &str) -> TrustRoot {
+        let key = crate::trust::KeyPair::generate().unwrap();
+        TrustRoot::new(
+            &key.public().spki_pem(),
+            Some(id.into()),
+            "o",
+            status,
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn revocation_is_by_key_not_key_id() {
+        let active = root(RootStatus::Active, "a");
+        let mut revoked = active.clone();
+        revoked.key_id = "b".into();
+        revoked.status = RootStatus::Revoked;
+        let store = TrustStore::new(vec![active.clone(), revoked]).unwrap();
+        assert_eq!(
+            revoked_by_key(&store, &active.public_key_sha256).as_deref(),
+            Some("b")
+        );
+        let other = root(RootStatus::Active, "c");
+        assert_eq!(revoked_by_key(&store, &other.public_key_sha256), None);
+    }
+
+    #[test]
+    fn fingerprint_pins_select_carried_roots_only() {
+        let a = root(RootStatus::Active, "a");
+        let b = root(RootStatus::Active, "b");
+        let carried = Ok(TrustStore::new(vec![a.clone(), b.clone()]).unwrap());
+        let pins = Pins {
+            roots: vec![],
+            fingerprints: vec![format!("sha256:{}", a.public_key_sha256.to_uppercase())],
+        };
+        let trust = effective_trust(&pins, &carried, &Err("none".into())).unwrap();
+        let fps: BTreeSet<&str> = trust
+            .roots()
+            .iter()
+            .map(|r| r.public_key_sha256.as_str())
+            .collect();
+        assert_eq!(fps, BTreeSet::from([a.public_key_sha256.as_str()]));
+        // The default key id answers for the same key, never for another one.
+        assert!(
+            trust
+                .roots()
+                .iter()
+                .any(|r| r.key_id == crate::trust::default_key_id(&a.public_key_sha256))
+        );
+    }
+
+    #[test]
+    fn verdicts_never_verify_unpinned_or_unchecked() {
+        let check = |status: &str| ReportCheck {
+            name: "x".into(),
+            passed: status == "pass",
+            status: status.into(),
+            detail: String::new(),
+        };
+        let mut report = HandoffReport {
+            schema_version: REPORT_SCHEMA.into(),
+            verified_at: String::new(),
+            valid: false,
+            verdict: Verdict::Failed,
+            pinned: true,
+            session_id: String::new(),
+            target: String::new(),
+            bundle_digest: String::new(),
+            archived_at: None,
+            enforcement: "store".into(),
+            checks: vec![check("pass")],
+            findings: vec![],
+            objects: vec![],
+            signer: String::new(),
+            signing_key: String::new(),
+            keys_found: vec![],
+            hold_events: vec![],
+            hold_state_source: String::new(),
+        };
+        settle(&mut report);
+        assert_eq!((report.verdict, report.valid), (Verdict::Verified, true));
+        report.checks.push(check("unchecked"));
+        settle(&mut report);
+        assert_eq!((report.verdict, report.valid), (Verdict::Incomplete, false));
+        report.pinned = false;
+        settle(&mut report);
+        assert_eq!(report.verdict, Verdict::Unpinned);
+        report.checks.push(check("fail"));
+        settle(&mut report);
+        assert_eq!((report.verdict, report.valid), (Verdict::Failed, false));
+    }
+
+    #[test]
+    fn session_events_by_target_or_object_key() {
+        let about = |v: Value| super::super::is_about_session(&v, "file:///v", "p/s1/d");
+        assert!(about(serde_json::json!({"target": "file:///v/#p/s1/d"})));
+        assert!(about(
+            serde_json::json!({"target": "x", "metadata": {"objects": [{"key": "p/s1/d/a.json"}]}})
+        ));
+        assert!(!about(serde_json::json!({"target": "file:///v#p/s1/d2"})));
+        assert!(!about(
+            serde_json::json!({"target": "file:///other#p/s1/d"})
+        ));
+        assert!(!about(
+            serde_json::json!({"target": "x", "metadata": {"objects": [{"key": "p/s1/dx/a"}]}})
+        ));
+    }
 }

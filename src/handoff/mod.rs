@@ -28,7 +28,8 @@ pub use checks::{
 };
 
 pub const HANDOFF_SCHEMA: &str = "wormvault.handoff.v1";
-pub const REPORT_SCHEMA: &str = "wormvault.handoff-report.v1";
+/// v2: verdict, findings, pinning, archive time, hold history (issue #14).
+pub const REPORT_SCHEMA: &str = "wormvault.handoff-report.v2";
 
 // Package layout.
 pub(crate) const INDEX: &str = "handoff.json";
