@@ -682,24 +682,24 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
         exit(&output, 1);
     }
 
-    // An extra file, and a missing file.
+    // An extra file (more bytes than the index declares: refused while extracting, before it
+    // is written), and a missing file.
     let work = d.join("extra");
     unpack(&package, &work);
     std::fs::write(work.join("bundle/extra.txt"), "smuggled").unwrap();
     repack(&work, &d.join("extra.tar.gz"));
-    exit(
-        &wormvault(
-            d,
-            &[
-                "handoff",
-                "verify",
-                "extra.tar.gz",
-                "--trust-root",
-                "trust-root.json",
-            ],
-        ),
-        1,
+    let output = wormvault(
+        d,
+        &[
+            "handoff",
+            "verify",
+            "extra.tar.gz",
+            "--trust-root",
+            "trust-root.json",
+        ],
     );
+    exit(&output, 2);
+    assert!(text(&output).contains("total limit"), "{}", text(&output));
     let work = d.join("missing");
     unpack(&package, &work);
     std::fs::remove_file(work.join("audit/archive-event-proofs.json")).unwrap();
