@@ -308,12 +308,15 @@ pub async fn run(
         "handoff",
         format!("auditor package {}", handoff_path.display()),
     );
-    let (verified, html) = crate::handoff::verify(
-        &handoff_path,
-        crate::retention::MINIMUM_RETENTION_DAYS,
-        None,
-    )
-    .map_err(fail("handoff verify"))?;
+    // The auditor pins the trust roots they were given, not the package's copy.
+    let options = crate::handoff::VerifyOptions {
+        pins: crate::handoff::Pins::from_files(std::slice::from_ref(&trust_path))
+            .map_err(fail("handoff verify"))?,
+        minimum_retention_days: crate::retention::MINIMUM_RETENTION_DAYS,
+        ..Default::default()
+    };
+    let (verified, html) =
+        crate::handoff::verify(&handoff_path, &options).map_err(fail("handoff verify"))?;
     let html_path = dir.join("handoff-report.html");
     std::fs::write(&html_path, html).map_err(fail("handoff verify"))?;
     let passed = verified.checks.iter().filter(|c| c.passed).count();

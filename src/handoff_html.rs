@@ -8,8 +8,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportCheck {
     pub name: String,
+    /// True only when the check ran and passed.
     pub passed: bool,
+    /// `pass`, `fail` or `unchecked` (could not be checked: not a pass).
+    #[serde(default)]
+    pub status: String,
     pub detail: String,
+}
+
+/// One legal-hold event from the checkpointed audit segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportHold {
+    pub sequence: u64,
+    pub created_at: String,
+    pub event: String,
+    pub case: String,
+    pub actor: String,
+    pub reason: String,
+    pub objects: usize,
 }
 
 /// One stored object, as shown to the auditor.
@@ -36,8 +52,17 @@ pub struct ReportView {
     pub signer: String,
     pub signing_key: String,
     pub valid: bool,
+    /// `VERIFIED`, `FAILED`, `UNPINNED` or `INCOMPLETE`.
+    pub verdict: String,
+    /// `store`, `tool` or `unconfirmed`.
+    pub enforcement: String,
+    pub archived_at: Option<String>,
     pub checks: Vec<ReportCheck>,
     pub objects: Vec<ReportObject>,
+    pub holds: Vec<ReportHold>,
+    pub hold_state_source: String,
+    /// (kind, detail) of every finding.
+    pub findings: Vec<(String, String)>,
 }
 
 /// HTML-escape text for element content and attribute values.
@@ -57,10 +82,11 @@ pub fn escape(text: &str) -> String {
 }
 
 pub fn render(view: &ReportView) -> String {
-    let verdict = if view.valid {
-        "VERIFIED"
-    } else {
-        "VERIFICATION FAILED"
+    let verdict = match view.verdict.as_str() {
+        "VERIFIED" if view.valid => "VERIFIED",
+        "UNPINNED" => "UNPINNED — not verified: no trusted key was pinned",
+        "INCOMPLETE" => "INCOMPLETE — not verified: some signatures could not be checked",
+        _ => "VERIFICATION FAILED",
     };
     let mut html = String::new();
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -82,8 +108,30 @@ pub fn render(view: &ReportView) -> String {
         "<p id=\"verdict\" class=\"{}\">{verdict}</p>\n",
         if view.valid { "ok" } else { "bad" }
     ));
+    if view.enforcement != "store" {
+        html.push_str(&format!(
+            "<p id=\"enforcement\" class=\"bad\">Enforcement: {} — locked by wormvault only — the storage does not enforce it.</p>\n",
+            escape(&view.enforcement)
+        ));
+    }
+    if !view.findings.is_empty() {
+        html.push_str("<h2>Findings</h2>\n<ul id=\"findings\">\n");
+        for (kind, detail) in &view.findings {
+            html.push_str(&format!(
+                "<li><code>{}</code> {}</li>\n",
+                escape(kind),
+                escape(detail)
+            ));
+        }
+        html.push_str("</ul>\n");
+    }
+    let archived_at = view
+        .archived_at
+        .clone()
+        .unwrap_or_else(|| "not proven".into());
     html.push_str("<table>\n");
     for (label, value) in [
+        ("Archived at (proven by the audit log)", &archived_at),
         ("Verified at", &view.verified_at),
         ("Storage target", &view.target),
         (
@@ -105,7 +153,11 @@ pub fn render(view: &ReportView) -> String {
             "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
             escape(&check.name),
             if check.passed { "ok" } else { "bad" },
-            if check.passed { "pass" } else { "FAIL" },
+            match (check.passed, check.status.as_str()) {
+                (true, _) => "pass",
+                (false, "unchecked") => "UNCHECKED",
+                _ => "FAIL",
+            },
             escape(&check.detail)
         ));
     }
@@ -125,7 +177,28 @@ pub fn render(view: &ReportView) -> String {
             escape(&object.enforcement),
         ));
     }
-    html.push_str("</table>\n<p>Produced by wormvault. Re-check offline with <code>wormvault handoff verify PACKAGE</code>; add <code>--online</code> to compare with the store.</p>\n</body>\n</html>\n");
+    html.push_str(&format!(
+        "</table>\n<h2>Legal hold timeline</h2>\n<p id=\"hold-source\">Hold state shown above: {}</p>\n<table id=\"holds\">\n<tr><th>Record</th><th>Time</th><th>Event</th><th>Case</th><th>Actor</th><th>Reason</th><th>Objects</th></tr>\n",
+        escape(&view.hold_state_source)
+    ));
+    if view.holds.is_empty() {
+        html.push_str(
+            "<tr><td colspan=\"7\">No hold was set or released after the archive.</td></tr>\n",
+        );
+    }
+    for hold in &view.holds {
+        html.push_str(&format!(
+            "<tr class=\"hold\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            hold.sequence,
+            escape(&hold.created_at),
+            escape(&hold.event),
+            escape(&hold.case),
+            escape(&hold.actor),
+            escape(&hold.reason),
+            hold.objects
+        ));
+    }
+    html.push_str("</table>\n<p>Produced by wormvault. Re-check offline with <code>wormvault handoff verify PACKAGE --trust-root ROOTS.json</code>; add <code>--online TARGET</code> to compare with the store.</p>\n</body>\n</html>\n");
     html
 }
 
@@ -143,12 +216,19 @@ mod tests {
             signer: "a&b".into(),
             signing_key: "k".into(),
             valid: false,
+            verdict: "FAILED".into(),
+            enforcement: "tool".into(),
+            archived_at: None,
             checks: vec![ReportCheck {
                 name: "x\"y".into(),
                 passed: false,
+                status: "fail".into(),
                 detail: "'d'".into(),
             }],
             objects: vec![],
+            holds: vec![],
+            hold_state_source: "as of packaging".into(),
+            findings: vec![],
         };
         let html = render(&view);
         assert!(!html.contains("<script>"));
@@ -157,5 +237,6 @@ mod tests {
             html.contains("a&amp;b") && html.contains("x&quot;y") && html.contains("&#39;d&#39;")
         );
         assert!(html.contains("VERIFICATION FAILED"));
+        assert!(html.contains("locked by wormvault only — the storage does not enforce it"));
     }
 }

@@ -35,10 +35,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let report = runtime.block_on(crate::demo::run(&dir, &say, observer))?;
     output.result(&report, || {
         format!(
-            "\ndemo complete in {}\nnext: open {} in a browser, or run `wormvault handoff verify {}`",
+            "\ndemo complete in {}\nnext: open {} in a browser, or run `wormvault handoff verify {} --trust-root {}`",
             report.directory.display(),
             report.directory.join("handoff-report.html").display(),
-            report.handoff.display()
+            report.handoff.display(),
+            report.directory.join("trust-roots.json").display()
         )
     });
     Ok(if report.handoff_valid {

@@ -1,5 +1,6 @@
 //! `wormvault handoff --session S --output handoff.tar.gz` builds the auditor package;
-//! `wormvault handoff verify handoff.tar.gz [--online]` re-checks it offline (and the store).
+//! `wormvault handoff verify handoff.tar.gz --trust-root ROOTS [--online TARGET]` re-checks it
+//! against keys the auditor pins (and, with `--online`, the store the auditor names).
 
 use std::path::PathBuf;
 
@@ -9,8 +10,10 @@ use crate::archive::find_session;
 use crate::cli::Output;
 use crate::cli::common;
 use crate::exit::Exit;
-use crate::handoff::{self, HandoffInputs, HandoffReport};
+use crate::handoff::checks::TOOL_ONLY;
+use crate::handoff::{self, HandoffInputs, HandoffReport, OnlineResult, Pins, Verdict};
 use crate::receipt::ReceiptSet;
+use crate::trust::SecretSource;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -23,7 +26,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Re-check a handoff package offline; --online also compares with the store.
+    /// Re-check a handoff package against pinned keys; --online TARGET also compares the store.
     Verify(VerifyArgs),
 }
 
@@ -37,14 +40,23 @@ pub struct CreateArgs {
     /// `<prefix>/<session>/<digest>/_wormvault/`), not from local files: s3://…, azure://…, file://…
     #[arg(long, value_name = "TARGET")]
     pub from: Option<String>,
-    /// The package to write (never overwritten).
+    /// The package to write (never overwritten; nothing is written when the package would not verify).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Where `archive` recorded its sessions.
     #[arg(long, value_name = "DIR", default_value = ".wormvault")]
     pub state_dir: PathBuf,
     /// Trust roots to include (default: the ones the archive verified against).
     #[arg(long, value_name = "FILE")]
     pub trust_root: Option<PathBuf>,
+    /// A newer signed checkpoint of the audit log (e.g. after holds were set), covering every
+    /// event about the session (default: the one taken at archive time).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Public key (SPKI PEM) of the --checkpoint signer (default: the archive's).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Minimum retention in days the package is checked against.
     #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS)]
     pub minimum_retention_days: u32,
 }
@@ -53,12 +65,30 @@ pub struct CreateArgs {
 pub struct VerifyArgs {
     /// The handoff package (.tar.gz).
     pub package: PathBuf,
-    /// Also compare the store with the receipts (needs credentials for the target).
-    #[arg(long)]
-    pub online: bool,
-    /// Write the HTML report here.
+    /// Trust roots you trust (a root or trust-root bundle), obtained outside the package.
+    /// Repeatable. Every signature in the package must come from a pinned key.
+    #[arg(long, value_name = "FILE")]
+    pub trust_root: Vec<PathBuf>,
+    /// SHA-256 fingerprint of a public key you trust (as `keys` prints it). Repeatable.
+    #[arg(long, value_name = "SHA256")]
+    pub trusted_fingerprint: Vec<String>,
+    /// HMAC key file for an HS256-signed bundle (without it the bundle signature is unchecked).
+    #[arg(long, value_name = "FILE")]
+    pub bundle_key_file: Option<PathBuf>,
+    /// HMAC key file for HS256-signed audit records (without it they are unchecked).
+    #[arg(long, value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// Key id of --audit-key-file (default: the one the records name).
+    #[arg(long, value_name = "ID", requires = "audit_key_file")]
+    pub audit_key_id: Option<String>,
+    /// Also compare this store with the receipts. Must be the package's target; credentials
+    /// never go over plain HTTP except to a loopback emulator.
+    #[arg(long, value_name = "TARGET")]
+    pub online: Option<String>,
+    /// Write the (recomputed) HTML report here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Minimum retention in days, counted from the archive time the audit log proves.
     #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS)]
     pub minimum_retention_days: u32,
 }
@@ -70,19 +100,29 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     }
 }
 
-fn render(report: &HandoffReport) -> String {
+pub fn render(report: &HandoffReport) -> String {
     let mut text = format!(
         "{} handoff for session {} ({})\n",
-        if report.valid { "VERIFIED" } else { "FAILED" },
+        report.verdict.as_str(),
         report.session_id,
         report.target
     );
     for check in &report.checks {
         text.push_str(&format!(
             "  {}  {}: {}\n",
-            if check.passed { "pass" } else { "FAIL" },
+            match check.status.as_str() {
+                "pass" => "pass",
+                "unchecked" => "UNCHECKED",
+                _ => "FAIL",
+            },
             check.name,
             check.detail
+        ));
+    }
+    if report.enforcement != "store" {
+        text.push_str(&format!(
+            "  enforcement {}: {TOOL_ONLY}\n",
+            report.enforcement
         ));
     }
     text.push_str(&format!(
@@ -91,6 +131,30 @@ fn render(report: &HandoffReport) -> String {
         report.signer,
         report.signing_key
     ));
+    if report.verdict == Verdict::Unpinned {
+        text.push_str("\n\nUNPINNED: nothing was verified against a key you trust. The package names these keys:\n");
+        let mut flags = Vec::new();
+        for key in &report.keys_found {
+            text.push_str(&format!(
+                "  {:<14} key id {:<20} fingerprint {}\n",
+                key.role,
+                key.key_id.clone().unwrap_or_else(|| "-".into()),
+                key.fingerprint.clone().unwrap_or_else(|| "unknown".into())
+            ));
+            if let Some(fp) = &key.fingerprint
+                && !flags.contains(fp)
+            {
+                flags.push(fp.clone());
+            }
+        }
+        text.push_str(
+            "Check them with their owners out of band, then pin them:\n  wormvault handoff verify PACKAGE",
+        );
+        for fp in flags {
+            text.push_str(&format!(" --trusted-fingerprint {fp}"));
+        }
+        text.push_str("\nor pin your own copy of the trust roots with --trust-root FILE.");
+    }
     text
 }
 
@@ -127,24 +191,73 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
             .audit_log
             .clone()
             .ok_or_else(|| missing("--audit-log"))?,
-        checkpoint: record
+        checkpoint: args
             .checkpoint
-            .clone()
+            .or(record.checkpoint.clone())
             .ok_or_else(|| missing("--checkpoint-key"))?,
-        checkpoint_key: record
+        checkpoint_key: args
             .checkpoint_key
-            .clone()
+            .or(record.checkpoint_key.clone())
             .ok_or_else(|| missing("--checkpoint-key"))?,
         minimum_retention_days: args.minimum_retention_days,
     };
     let report = handoff::create(&inputs, &destination)?;
     output.note(format!("wrote {}", destination.display()));
     output.result(&report, || render(&report));
-    Ok(if report.valid {
-        Exit::Ok
+    Ok(Exit::Ok)
+}
+
+/// Is this endpoint's host a loopback address (127.0.0.0/8, ::1, localhost)?
+fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
     } else {
-        Exit::Failure
-    })
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuse, before connecting, an `--online` store other than the package's or one reached over
+/// plain HTTP off the loopback interface (credentials would travel in clear text).
+fn check_online_target(named: &str, receipts: &ReceiptSet) -> Result<crate::store::Target, String> {
+    let norm = |t: &str| t.trim_end_matches('/').to_string();
+    if norm(named) != norm(&receipts.target) {
+        return Err(format!(
+            "--online {named} is not the package's target {}; refusing to connect (name the store the receipts describe)",
+            receipts.target
+        ));
+    }
+    let target = crate::store::Target::parse(named).map_err(|e| e.to_string())?;
+    let mut endpoints = Vec::new();
+    match &target {
+        crate::store::Target::Azure { endpoint, .. } => endpoints.push(endpoint.clone()),
+        crate::store::Target::S3 { .. } => {
+            for var in [
+                "WORMVAULT_S3_ENDPOINT",
+                "AWS_ENDPOINT_URL",
+                "AWS_ENDPOINT_URL_S3",
+            ] {
+                if let Ok(value) = std::env::var(var) {
+                    endpoints.push(value);
+                }
+            }
+        }
+        crate::store::Target::Local { .. } => {}
+    }
+    for endpoint in endpoints {
+        if endpoint.to_ascii_lowercase().starts_with("http://") && !is_loopback(&endpoint) {
+            return Err(format!(
+                "refusing to send credentials over plain HTTP to {endpoint}: only a loopback emulator endpoint (127.0.0.0/8, ::1, localhost) may use http://"
+            ));
+        }
+    }
+    Ok(target)
 }
 
 /// `handoff --from`: fetch the session from the store into a temp dir, then build as usual.
@@ -186,8 +299,41 @@ fn create_from_store(
 }
 
 fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
-    let online_check = |receipts: &ReceiptSet| -> Result<(bool, String), String> {
-        let target = crate::store::Target::parse(&receipts.target).map_err(|e| e.to_string())?;
+    let mut pins = Pins::from_files(&args.trust_root)?;
+    for fp in &args.trusted_fingerprint {
+        let fp = fp.trim().trim_start_matches("sha256:").to_ascii_lowercase();
+        if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+            anyhow::bail!(
+                "--trusted-fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters)"
+            );
+        }
+        pins.fingerprints.push(fp);
+    }
+    let load = |path: &PathBuf| {
+        SecretSource::File(path.clone())
+            .load()
+            .with_context(|| format!("reading the HMAC key {}", path.display()))
+    };
+    let bundle_key = args.bundle_key_file.as_ref().map(load).transpose()?;
+    let audit_key = args
+        .audit_key_file
+        .as_ref()
+        .map(load)
+        .transpose()?
+        .map(|key| (key, args.audit_key_id.clone()));
+    let named = args.online.clone();
+    let online_check = move |receipts: &ReceiptSet| -> Result<OnlineResult, String> {
+        let named = named.as_deref().unwrap_or_default();
+        let target = match check_online_target(named, receipts) {
+            Ok(target) => target,
+            Err(detail) => {
+                return Ok(OnlineResult {
+                    ok: false,
+                    refused: true,
+                    detail,
+                });
+            }
+        };
         let runtime = common::runtime().map_err(|e| e.to_string())?;
         runtime.block_on(async {
             let store = crate::store::open(&target)
@@ -209,23 +355,63 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                     .collect::<Vec<_>>()
                     .join("; ")
             };
-            Ok((report.ok, detail))
+            Ok(OnlineResult {
+                ok: report.ok,
+                refused: false,
+                detail,
+            })
         })
     };
-    let online: Option<&dyn Fn(&ReceiptSet) -> Result<(bool, String), String>> = if args.online {
-        Some(&online_check)
-    } else {
-        None
+    // Refuse a mismatched or plain-HTTP --online before reading anything else.
+    if let Some(named) = &args.online {
+        crate::store::Target::parse(named).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    }
+    let options = handoff::VerifyOptions {
+        pins,
+        bundle_key,
+        audit_key,
+        minimum_retention_days: args.minimum_retention_days,
+        online: if args.online.is_some() {
+            Some(&online_check)
+        } else {
+            None
+        },
     };
-    let (report, html) = handoff::verify(&args.package, args.minimum_retention_days, online)?;
+    let (report, html) = handoff::verify(&args.package, &options)?;
     if let Some(path) = &args.html {
         crate::archive::write_new(path, html.as_bytes()).map_err(anyhow::Error::msg)?;
         output.note(format!("HTML report written to {}", path.display()));
     }
     output.result(&report, || render(&report));
-    Ok(if report.valid {
+    Ok(if report.verdict == Verdict::Verified {
         Exit::Ok
     } else {
         Exit::Failure
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts() {
+        for yes in [
+            "http://127.0.0.1:10000/devstoreaccount1",
+            "http://127.8.9.1",
+            "http://localhost:4566",
+            "http://[::1]:10000/a",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "http://attacker:10000/a",
+            "http://10.0.0.1/a",
+            "http://127.0.0.1.evil.com/a",
+            "http://user@evil.com/a",
+            "http://localhost.evil.com",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
+    }
 }

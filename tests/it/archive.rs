@@ -226,7 +226,13 @@ fn demo_runs_the_whole_pipeline_without_cloud() {
     // The vault really holds the objects read-only, and the handoff verifies again from the CLI.
     ok(wormvault(
         dir.path(),
-        &["handoff", "verify", "demo/handoff.tar.gz"],
+        &[
+            "handoff",
+            "verify",
+            "demo/handoff.tar.gz",
+            "--trust-root",
+            "demo/trust-roots.json",
+        ],
     ));
     // A second run refuses to reuse the directory rather than mixing two demos.
     exit(&wormvault(dir.path(), &["demo", "--dir", "demo"]), 2);
@@ -611,11 +617,22 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let package = handoff_package(d);
+    let vault = format!("file://{}/vault", d.display());
     let verified = json(&ok(wormvault(
         d,
-        &["--json", "handoff", "verify", "handoff.tar.gz", "--online"],
+        &[
+            "--json",
+            "handoff",
+            "verify",
+            "handoff.tar.gz",
+            "--trust-root",
+            "trust-root.json",
+            "--online",
+            &vault,
+        ],
     )));
     assert_eq!(verified["valid"], true);
+    assert_eq!(verified["verdict"], "VERIFIED");
     let names: Vec<&str> = verified["checks"]
         .as_array()
         .unwrap()
@@ -625,8 +642,11 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
     for check in [
         "package_contents",
         "bundle_signature_and_files",
-        "receipts_match_plan",
+        "trust_pinned",
+        "one_story",
+        "retention_minimum",
         "audit_chain",
+        "stored_reports",
         "checkpoint_signature",
         "archive_event_proofs",
         "store_matches_receipts",
@@ -649,21 +669,54 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
         std::fs::write(&path, bytes).unwrap();
         let tampered = d.join(format!("{}.tar.gz", work.display()));
         repack(&work, &tampered);
-        let output = wormvault(d, &["handoff", "verify", tampered.to_str().unwrap()]);
+        let output = wormvault(
+            d,
+            &[
+                "handoff",
+                "verify",
+                tampered.to_str().unwrap(),
+                "--trust-root",
+                "trust-root.json",
+            ],
+        );
         exit(&output, 1);
     }
 
-    // An extra file, and a missing file.
+    // An extra file (more bytes than the index declares: refused while extracting, before it
+    // is written), and a missing file.
     let work = d.join("extra");
     unpack(&package, &work);
     std::fs::write(work.join("bundle/extra.txt"), "smuggled").unwrap();
     repack(&work, &d.join("extra.tar.gz"));
-    exit(&wormvault(d, &["handoff", "verify", "extra.tar.gz"]), 1);
+    let output = wormvault(
+        d,
+        &[
+            "handoff",
+            "verify",
+            "extra.tar.gz",
+            "--trust-root",
+            "trust-root.json",
+        ],
+    );
+    exit(&output, 2);
+    assert!(text(&output).contains("total limit"), "{}", text(&output));
     let work = d.join("missing");
     unpack(&package, &work);
     std::fs::remove_file(work.join("audit/archive-event-proofs.json")).unwrap();
     repack(&work, &d.join("missing.tar.gz"));
-    exit(&wormvault(d, &["handoff", "verify", "missing.tar.gz"]), 1);
+    exit(
+        &wormvault(
+            d,
+            &[
+                "handoff",
+                "verify",
+                "missing.tar.gz",
+                "--trust-root",
+                "trust-root.json",
+            ],
+        ),
+        1,
+    );
 
     // A consistent forgery: receipts edited AND the index updated to match. The signed audit
     // event still carries the original receipts' hash, so the proofs check catches it.
@@ -682,7 +735,17 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
     )
     .unwrap();
     repack(&work, &d.join("forged.tar.gz"));
-    let output = wormvault(d, &["--json", "handoff", "verify", "forged.tar.gz"]);
+    let output = wormvault(
+        d,
+        &[
+            "--json",
+            "handoff",
+            "verify",
+            "forged.tar.gz",
+            "--trust-root",
+            "trust-root.json",
+        ],
+    );
     exit(&output, 1);
     let report = json(&output);
     let failed: Vec<&str> = report["checks"]
@@ -719,6 +782,8 @@ fn html_report_opens_in_headless_chromium() {
             "handoff",
             "verify",
             "handoff.tar.gz",
+            "--trust-root",
+            "trust-root.json",
             "--html",
             "report.html",
         ],

@@ -12,6 +12,7 @@ mod canonical_python;
 mod cavra_fidelity;
 mod cli_conventions;
 mod faults;
+mod forgery;
 mod hostile;
 mod ops;
 mod pipeline;
