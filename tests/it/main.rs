@@ -10,6 +10,7 @@ mod azure;
 mod bundle;
 mod canonical_python;
 mod faults;
+mod holds;
 mod hostile;
 mod ops;
 mod s3;
