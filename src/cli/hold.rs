@@ -1,12 +1,23 @@
-//! `wormvault hold set|release|status TARGET`: legal holds on every object version under a prefix.
+//! `wormvault hold set|release|status|report TARGET`: legal holds by case, kept in the audit log
+//! (the case registry) and applied to every object version under a prefix.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::audit::{SignatureCheck, Signer};
 use crate::cli::Output;
 use crate::cli::bundle::HmacKeyArgs;
 use crate::cli::common;
-use crate::exit::Exit;
-use crate::hold::{self, HoldAction, HoldReport};
+use crate::exit::{Exit, Refusal};
+use crate::hold::{
+    self, AnchorKey, ChangeReport, ChangeRequest, Decision, HoldError, Registrar, RegistryError,
+    Tick,
+};
+use crate::trust::{RootStatus, TrustRoot, TrustStore};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,133 +27,550 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Place a legal hold on every object version under the target prefix.
-    Set(HoldArgs),
-    /// Release the legal hold (needs --confirm-release).
-    Release(HoldArgs),
-    /// Show the legal hold state of every object version under the target prefix.
-    Status(StatusArgs),
+    /// Hold every object version under the target prefix for a case (logged, then applied).
+    Set(ChangeArgs),
+    /// Release a case's hold (needs --confirm-release); versions another case holds stay held.
+    Release(ChangeArgs),
+    /// Per object version: the store's flag, the cases holding it, and any disagreement.
+    Status(ReadArgs),
+    /// Every object version a case holds, with retain-until and location (json or csv).
+    Report(ReportArgs),
+}
+
+/// The audit log as case registry, and the keys that verify, sign and anchor it.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// The audit log that records every hold decision (required: it is the case registry).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Sign hold events with this Ed25519 private key (its public key also verifies the log
+    /// unless --audit-trust-root / --audit-public-key is given).
+    #[arg(long, value_name = "PEM")]
+    pub audit_signing_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub audit_hmac: HmacKeyArgs,
+    /// Key id of the audit signatures (HMAC default: audit-log-hmac).
+    #[arg(long)]
+    pub audit_key_id: Option<String>,
+    /// Trust roots that verify the log's Ed25519-signed records.
+    #[arg(long, value_name = "FILE", conflicts_with = "audit_public_key")]
+    pub audit_trust_root: Option<PathBuf>,
+    /// An Ed25519 SPKI PEM public key that verifies the log's records.
+    #[arg(long, value_name = "PEM")]
+    pub audit_public_key: Option<PathBuf>,
+    /// Ed25519 key of the hold checkpoints: a private PEM signs new ones (set/release), a public
+    /// or private PEM checks the ones stored in the target.
+    #[arg(long, value_name = "PEM")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Checkpoint origin line and note key name; also names the anchor folder in the target.
+    #[arg(long, default_value = hold::DEFAULT_ORIGIN)]
+    pub checkpoint_origin: String,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct HoldArgs {
+pub struct ChangeArgs {
     /// Target with the prefix to act on, e.g. s3://bucket/prefix/session-id
     pub target: String,
     /// Case or matter id the hold belongs to.
     #[arg(long)]
     pub case: String,
-    /// Why (recorded in the audit log when --audit-log is given).
+    /// Why (recorded in the audit event).
     #[arg(long)]
     pub reason: String,
-    /// Confirm a release: objects become deletable once their retention ends.
+    /// Who decides (recorded as the audit event's actor).
+    #[arg(long)]
+    pub actor: String,
+    /// Confirm a release: versions no other case holds become deletable once retention ends.
     #[arg(long)]
     pub confirm_release: bool,
-    /// Record the change as an audit-log event (`legal_hold.set` / `legal_hold.released`).
-    #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
-    /// Who the audit event names as actor.
-    #[arg(long, default_value = "wormvault")]
-    pub actor: String,
-    /// Sign the audit event with this Ed25519 private key.
-    #[arg(long, value_name = "PEM")]
-    pub audit_signing_key: Option<PathBuf>,
-    #[command(flatten)]
-    pub audit_hmac: HmacKeyArgs,
-    /// Key id for the audit event signature.
+    /// Show what would change and change nothing (no event, no flag).
     #[arg(long)]
-    pub audit_key_id: Option<String>,
+    pub dry_run: bool,
+    /// Flag requests in flight at once.
+    #[arg(long, default_value_t = hold::apply::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+}
+
+/// S3 Batch Operations hand-off (set only).
+#[derive(Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Write an S3 Batch Operations manifest CSV here (and the CreateJob request to
+    /// OUT.job.json) instead of applying the flags; the decision is still logged.
+    #[arg(long, value_name = "OUT", requires_all = ["batch_account_id", "batch_role_arn", "batch_manifest_location", "batch_report_location"])]
+    pub batch_manifest: Option<PathBuf>,
+    /// AWS account id that runs the job.
+    #[arg(long)]
+    pub batch_account_id: Option<String>,
+    /// IAM role S3 Batch Operations assumes (needs s3:PutObjectLegalHold).
+    #[arg(long)]
+    pub batch_role_arn: Option<String>,
+    /// s3://bucket/key the manifest will be uploaded to (single PUT: its ETag is its MD5).
+    #[arg(long)]
+    pub batch_manifest_location: Option<String>,
+    /// s3://bucket/prefix for the job's completion report.
+    #[arg(long)]
+    pub batch_report_location: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+pub struct ReadArgs {
     pub target: String,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    pub target: String,
+    /// The case to report.
+    #[arg(long)]
+    pub case: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Write the report here instead of stdout (never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl RegistryArgs {
+    fn signatures(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
+        if let Some(secret) = self.audit_hmac.load(output)? {
+            return Ok(SignatureCheck::Hmac {
+                key: secret.expose().to_vec(),
+                key_id: self
+                    .audit_key_id
+                    .clone()
+                    .unwrap_or_else(|| crate::audit::record::DEFAULT_HMAC_KEY_ID.to_string()),
+            });
+        }
+        if let Some(path) = &self.audit_trust_root {
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::load(path)?,
+            });
+        }
+        let pem = if let Some(path) = &self.audit_public_key {
+            Some(crate::trust::load_public_key(path)?.1)
+        } else if let Some(path) = &self.audit_signing_key {
+            Some(crate::trust::load_private_key(path)?.public().spki_pem())
+        } else {
+            None
+        };
+        let Some(pem) = pem else {
+            return Ok(SignatureCheck::None);
+        };
+        let key_id = self
+            .audit_key_id
+            .clone()
+            .unwrap_or_else(|| crate::trust::default_key_id(&crate::trust::fingerprint(&pem)));
+        let root = TrustRoot::new(
+            &pem,
+            Some(key_id),
+            "command line",
+            RootStatus::Active,
+            None,
+            None,
+        )?;
+        Ok(SignatureCheck::Ed25519 {
+            trust: TrustStore::new(vec![root])?,
+        })
+    }
+
+    /// The registrar; `writing` loads the signer and the private checkpoint key.
+    fn registrar(&self, actor: &str, writing: bool, output: &Output) -> anyhow::Result<Registrar> {
+        let log = self
+            .audit_log
+            .clone()
+            .ok_or_else(|| refusal(HoldError::Registry(RegistryError::NoAuditLog)))?;
+        let signatures = self.signatures(output)?;
+        let signer = if writing {
+            crate::cli::archive::audit_signer(
+                self.audit_signing_key.as_deref(),
+                &self.audit_hmac,
+                self.audit_key_id.clone(),
+                output,
+            )?
+        } else {
+            Signer::Unsigned
+        };
+        let (checkpoint_key, anchor) = match &self.checkpoint_key {
+            None => (None, None),
+            Some(path) => match crate::trust::load_public_key(path) {
+                Ok((public, _)) if !writing => (Some(public.verifying_key()), None),
+                Ok(_) => {
+                    return Err(anyhow!(
+                        "{} is a public key; changing holds signs a checkpoint and needs the Ed25519 private key",
+                        path.display()
+                    ));
+                }
+                Err(_) => {
+                    let pair = crate::trust::load_private_key(path)
+                        .with_context(|| format!("loading checkpoint key {}", path.display()))?;
+                    (
+                        Some(pair.public().verifying_key()),
+                        Some(AnchorKey {
+                            origin: self.checkpoint_origin.clone(),
+                            key: pair.signing_key().clone(),
+                        }),
+                    )
+                }
+            },
+        };
+        Ok(Registrar {
+            log,
+            signatures,
+            signer,
+            actor: actor.to_string(),
+            origin: self.checkpoint_origin.clone(),
+            checkpoint_key,
+            anchor,
+        })
+    }
+}
+
+fn refusal(error: HoldError) -> anyhow::Error {
+    if error.is_refusal() {
+        anyhow::Error::new(Refusal(error.to_string()))
+    } else {
+        anyhow::Error::new(error)
+    }
+}
+
+/// The store prefix named by the target (`""` or ending in `/`).
+fn prefix_of(store: &dyn crate::store::ImmutableStore) -> String {
+    let prefix = store.target().prefix().to_string();
+    if prefix.is_empty() {
+        prefix
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// Progress of a flag run: a bar on a terminal, JSON lines with --json, a line every few
+/// seconds otherwise.
+struct Progress {
+    output: Output,
+    bar: Mutex<Option<ProgressBar>>,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(output: &Output) -> Progress {
+        Progress {
+            output: *output,
+            bar: Mutex::new(None),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn tick(&self, tick: Tick) {
+        if self.output.progress_enabled() {
+            let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+            let bar = bar.get_or_insert_with(|| {
+                let bar = ProgressBar::new(tick.total as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} legal holds {pos}/{len} {wide_bar} {per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar
+            });
+            bar.set_position(tick.done as u64);
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let every = if self.output.json {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        };
+        let due = last.is_none_or(|t| t.elapsed() >= every) || tick.done == tick.total;
+        if !due {
+            return;
+        }
+        *last = Some(Instant::now());
+        self.output.event(
+            &serde_json::json!({
+                "event": "hold_progress",
+                "done": tick.done,
+                "total": tick.total,
+                "per_second": (tick.per_second * 10.0).round() / 10.0,
+                "eta_seconds": tick.eta_seconds.map(|s| s.ceil()),
+            }),
+            || {
+                format!(
+                    "legal holds: {}/{} ({:.0}/s, eta {})",
+                    tick.done,
+                    tick.total,
+                    tick.per_second,
+                    tick.eta_seconds
+                        .map(|s| format!("{}s", s.ceil()))
+                        .unwrap_or_else(|| "unknown".into())
+                )
+            },
+        );
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let (target, action, case, reason, confirmed) = match &args.command {
-        Command::Set(a) => (
-            &a.target,
-            HoldAction::Set,
-            Some(a.case.as_str()),
-            Some(a.reason.as_str()),
-            false,
-        ),
-        Command::Release(a) => (
-            &a.target,
-            HoldAction::Release,
-            Some(a.case.as_str()),
-            Some(a.reason.as_str()),
-            a.confirm_release,
-        ),
-        Command::Status(a) => (&a.target, HoldAction::Status, None, None, false),
+    match args.command {
+        Command::Set(a) => change(a, Decision::Set, output),
+        Command::Release(a) => change(a, Decision::Release, output),
+        Command::Status(a) => status(a, output),
+        Command::Report(a) => report(a, output),
+    }
+}
+
+fn change(args: ChangeArgs, decision: Decision, output: &Output) -> anyhow::Result<Exit> {
+    let registrar = args.registry.registrar(&args.actor, true, output)?;
+    let batch = match &args.batch.batch_manifest {
+        None => None,
+        Some(path) => Some((
+            path.clone(),
+            hold::batch::BatchJob {
+                account_id: args.batch.batch_account_id.clone().unwrap_or_default(),
+                role_arn: args.batch.batch_role_arn.clone().unwrap_or_default(),
+                manifest_location: args
+                    .batch
+                    .batch_manifest_location
+                    .clone()
+                    .unwrap_or_default(),
+                report_location: args.batch.batch_report_location.clone().unwrap_or_default(),
+                hold: true,
+                description: format!("wormvault legal hold for case {}", args.case),
+            },
+        )),
     };
-    let target = common::parse_target(target)?;
+    let target = common::parse_target(&args.target)?;
+    let runtime = common::runtime()?;
+    let progress = Progress::new(output);
+    let result = runtime.block_on(async {
+        let store = common::open_store(&target).await?;
+        let request = ChangeRequest {
+            decision,
+            case: args.case.clone(),
+            reason: args.reason.clone(),
+            prefix: prefix_of(store.as_ref()),
+            dry_run: args.dry_run,
+            release_confirmed: args.confirm_release,
+            concurrency: usize::from(args.concurrency),
+            batch,
+        };
+        hold::change(store.as_ref(), &registrar, &request, &|t| progress.tick(t))
+            .await
+            .map_err(refusal)
+    });
+    progress.finish();
+    let report: ChangeReport = result?;
+    output.result(&report, || render_change(&report));
+    if !report.ok {
+        output.warn(format!(
+            "some flags were not confirmed; the decision is logged{} — rerun the same command to finish the job",
+            report
+                .decision_record
+                .map(|s| format!(" as audit record {s}"))
+                .unwrap_or_default()
+        ));
+        return Ok(Exit::Error);
+    }
+    Ok(Exit::Ok)
+}
+
+fn render_change(report: &ChangeReport) -> String {
+    let mut text = String::new();
+    let show_each = report.objects.len() <= 200;
+    for object in &report.objects {
+        if !show_each && object.ok {
+            continue;
+        }
+        let version = object
+            .version_id
+            .as_deref()
+            .map(|v| format!(" (version {v})"))
+            .unwrap_or_default();
+        let state = match (&object.error, report.dry_run, object.legal_hold) {
+            (Some(error), _, _) => format!("FAILED    {}{version}: {error}", object.key),
+            (None, true, _) => format!(
+                "{} {}{version}",
+                match (object.before == Some(object.wanted), object.wanted) {
+                    (true, true) => "stays HELD     ",
+                    (true, false) => "stays not held ",
+                    (false, true) => "would HOLD     ",
+                    (false, false) => "would RELEASE  ",
+                },
+                object.key
+            ),
+            (None, false, Some(true)) => format!("HELD      {}{version}", object.key),
+            (None, false, Some(false)) => format!("not held  {}{version}", object.key),
+            (None, false, None) => format!("pending   {}{version}", object.key),
+        };
+        text.push_str(&state);
+        if !object.cases.is_empty() {
+            text.push_str(&format!("  [cases: {}]", object.cases.join(", ")));
+        }
+        text.push('\n');
+    }
+    let verb = match report.action {
+        Decision::Set => "hold set",
+        Decision::Release => "hold release",
+    };
+    text.push_str(&format!(
+        "{verb} for case {}: {} object versions, {} {}{}{}",
+        report.case,
+        report.objects.len(),
+        report.changed,
+        if report.dry_run {
+            "would change (dry run: nothing was changed or logged)"
+        } else {
+            "flags changed"
+        },
+        report
+            .decision_record
+            .map(|s| format!(", decision = audit record {s}"))
+            .unwrap_or_default(),
+        report
+            .anchor
+            .as_ref()
+            .map(|a| format!(
+                ", checkpoint of {} records stored at {}",
+                a.tree_size, a.key
+            ))
+            .unwrap_or_default()
+    ));
+    if let Some(job) = &report.batch_job {
+        text.push_str(&format!(
+            "\nS3 Batch Operations job written to {}: upload the manifest, run `aws s3control create-job --cli-input-json file://{}`, then `wormvault hold status` confirms the flags",
+            job.display(),
+            job.display()
+        ));
+    }
+    text
+}
+
+fn status(args: ReadArgs, output: &Output) -> anyhow::Result<Exit> {
+    let registrar = args.registry.registrar("wormvault", false, output)?;
+    let target = common::parse_target(&args.target)?;
     let runtime = common::runtime()?;
     let report = runtime.block_on(async {
         let store = common::open_store(&target).await?;
-        let prefix = store.target().prefix().to_string();
-        let prefix = if prefix.is_empty() {
-            prefix
-        } else {
-            format!("{prefix}/")
-        };
-        anyhow::Ok(hold::apply(store.as_ref(), &prefix, action, case, reason, confirmed).await?)
-    });
-    let report: HoldReport = match report {
-        Ok(report) => report,
-        Err(error)
-            if matches!(
-                error.downcast_ref::<hold::HoldError>(),
-                Some(hold::HoldError::ReleaseNotConfirmed)
-            ) =>
-        {
-            return Err(anyhow::Error::new(crate::exit::Refusal(error.to_string())));
-        }
-        Err(error) => return Err(error),
-    };
-    if let Command::Set(a) | Command::Release(a) = &args.command {
-        if let (Some(log), Some(record)) = (&a.audit_log, report.audit_record(&a.actor)) {
-            let signer = crate::cli::archive::audit_signer(
-                a.audit_signing_key.as_deref(),
-                &a.audit_hmac,
-                a.audit_key_id.clone(),
-                output,
-            )?;
-            let written = crate::audit::append(log, &record, &signer)?;
-            output.note(format!(
-                "recorded as audit record {} in {}",
-                written.sequence().unwrap_or(0),
-                log.display()
-            ));
-        }
-    }
+        let prefix = prefix_of(store.as_ref());
+        hold::status(store.as_ref(), &registrar, &prefix)
+            .await
+            .map_err(refusal)
+    })?;
     output.result(&report, || {
         let mut text = String::new();
         for object in &report.objects {
-            let state = match object.legal_hold {
-                Some(true) => "HELD",
-                Some(false) => "not held",
-                None => "unknown",
-            };
             let version = object
                 .version_id
                 .as_deref()
                 .map(|v| format!(" (version {v})"))
                 .unwrap_or_default();
-            match &object.error {
-                None => text.push_str(&format!("{state:9} {}{version}\n", object.key)),
-                Some(error) => {
-                    text.push_str(&format!("FAILED    {}{version}: {error}\n", object.key))
-                }
-            }
+            let flag = match (object.present, object.legal_hold) {
+                (false, _) => "MISSING ",
+                (true, Some(true)) => "HELD    ",
+                (true, Some(false)) => "not held",
+                (true, None) => "unknown ",
+            };
+            let cases = if object.cases.is_empty() {
+                "no case".to_string()
+            } else {
+                format!("cases: {}", object.cases.join(", "))
+            };
+            text.push_str(&format!("{flag} {}{version}  [{cases}]\n", object.key));
+        }
+        for finding in &report.findings {
+            text.push_str(&format!(
+                "FINDING {}{}: {}\n",
+                finding.kind,
+                finding
+                    .key
+                    .as_deref()
+                    .map(|k| format!(" {k}"))
+                    .unwrap_or_default(),
+                finding.detail
+            ));
         }
         text.push_str(&format!(
-            "{:?}: {} objects, {}",
-            report.action,
+            "{} object versions; log of {} records verified{}; {}",
             report.objects.len(),
-            if report.ok { "ok" } else { "SOME FAILED" }
+            report.log_records,
+            report
+                .anchor_checked
+                .as_ref()
+                .map(|(key, size)| format!(" against the stored checkpoint {key} ({size} records)"))
+                .unwrap_or_else(|| " (no hold checkpoint stored in the target yet)".into()),
+            if report.ok {
+                "store flags agree with the cases".to_string()
+            } else {
+                format!("{} FINDING(S)", report.findings.len())
+            }
         ));
         text
     });
-    Ok(if report.ok { Exit::Ok } else { Exit::Error })
+    Ok(if report.ok { Exit::Ok } else { Exit::Failure })
+}
+
+fn report(args: ReportArgs, output: &Output) -> anyhow::Result<Exit> {
+    let registrar = args.registry.registrar("wormvault", false, output)?;
+    let target = common::parse_target(&args.target)?;
+    let runtime = common::runtime()?;
+    let report = runtime.block_on(async {
+        let store = common::open_store(&target).await?;
+        let prefix = prefix_of(store.as_ref());
+        hold::report(store.as_ref(), &registrar, &prefix, &args.case)
+            .await
+            .map_err(refusal)
+    })?;
+    let rendered = match (args.format, output.json) {
+        (Format::Csv, false) => hold::report_csv(&report),
+        _ => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).context("rendering the report")?
+        ),
+    };
+    match &args.output {
+        Some(path) => {
+            crate::archive::write_new(path, rendered.as_bytes()).map_err(|e| anyhow!(e))?;
+            output.note(format!(
+                "case {}: {} object versions written to {}",
+                report.case,
+                report.rows.len(),
+                path.display()
+            ));
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .lock()
+                .write_all(rendered.as_bytes())
+                .context("writing the report")?;
+        }
+    }
+    if !report.ok {
+        output.warn(format!(
+            "{} of the versions case {} holds are not held in the store or are gone (run `wormvault hold status`)",
+            report.problems, report.case
+        ));
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Ok)
 }

@@ -13,6 +13,7 @@ mod cavra_fidelity;
 mod cli_conventions;
 mod faults;
 mod forgery;
+mod holds;
 mod hostile;
 mod ops;
 mod pipeline;

@@ -1,0 +1,880 @@
+//! Legal holds by case. S3 and Azure keep one boolean legal hold per object version; which
+//! cases (matters) hold a version is wormvault's to keep, in the audit log:
+//!
+//! * [`registry`] — the case registry, read only from a verified log (chain, record signatures
+//!   with the user's key, and the newest signed hold checkpoint stored in the target);
+//! * [`apply`] — setting store flags at scale (bounded concurrency, retries on throttling,
+//!   read-back, progress with ETA);
+//! * [`batch`] — the S3 Batch Operations manifest and job for holds beyond one machine;
+//! * this module — `set`/`release` (decision logged first, flags applied, outcome logged, log
+//!   anchored by a checkpoint stored locked in the target), `status` and `report`.
+//!
+//! The rule (issue 16): the store flag of a version is on exactly while at least one case holds
+//! it. Releasing one case therefore clears only the versions no other case holds.
+
+pub mod apply;
+pub mod batch;
+pub mod registry;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::Serialize;
+
+use crate::audit::{self, AuditError, SignatureCheck, Signer, VerifyOptions};
+use crate::store::{ImmutableStore, LockSpec, PutObject, RetentionMode, StoreError, StoredObject};
+pub use apply::{FlagChange, FlagOutcome, Tick};
+pub use registry::{Decision, Registry, RegistryError, VersionRef};
+
+/// Where hold checkpoints live in a target, at the root of the bucket / container / vault (so
+/// every prefix of the target is checked against the same anchors), one folder per origin.
+pub const ANCHOR_DIR: &str = "_wormvault/holds";
+/// Default checkpoint origin (and signed-note key name) of a hold registry.
+pub const DEFAULT_ORIGIN: &str = "wormvault-legal-holds";
+/// A decision record longer than this is refused (the audit log reads lines up to 64 MiB).
+const MAX_DECISION_BYTES: usize = 48 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error(
+        "releasing a legal hold needs explicit confirmation (--confirm-release); it makes the objects deletable once their retention ends (use --dry-run to see what would change)"
+    )]
+    ReleaseNotConfirmed,
+    #[error("no objects under {prefix:?} in {target}")]
+    NothingThere { target: String, prefix: String },
+    #[error(
+        "case {case:?} holds nothing under {prefix:?} in {target} according to the verified audit log; nothing was released. Cases holding objects under this prefix: {others}"
+    )]
+    CaseHoldsNothing {
+        case: String,
+        target: String,
+        prefix: String,
+        others: String,
+    },
+    #[error("{what} must be non-empty text of at most 256 characters without control characters")]
+    BadField { what: &'static str },
+    #[error(
+        "changing holds needs --checkpoint-key (Ed25519 PEM): every change is anchored by a signed checkpoint of the audit log stored locked in the target"
+    )]
+    NoAnchorKey,
+    #[error(
+        "the target holds {count} signed hold checkpoint(s) under {dir}; give --checkpoint-key to check the audit log against them (a log that was cut back would otherwise go unnoticed)"
+    )]
+    AnchorUnchecked { count: usize, dir: String },
+    #[error("hold checkpoint {key} in {target}: {problem}")]
+    BadAnchor {
+        target: String,
+        key: String,
+        problem: String,
+    },
+    #[error(
+        "the {decision:?} decision for case {case:?} would name {count} object versions ({bytes} bytes), more than one audit record may hold; hold narrower prefixes"
+    )]
+    TooLarge {
+        decision: Decision,
+        case: String,
+        count: usize,
+        bytes: usize,
+    },
+    #[error("S3 Batch Operations manifests are for s3:// targets; {target} is not one")]
+    BatchNotS3 { target: String },
+    #[error(
+        "a release is applied by this tool only (S3 Batch Operations is offered for setting holds)"
+    )]
+    BatchRelease,
+    #[error("{0}")]
+    Batch(#[from] batch::BatchError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("audit log: {0}")]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Scratch(String),
+}
+
+impl HoldError {
+    /// A policy / verification refusal (exit 1) rather than an operational error (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            HoldError::ReleaseNotConfirmed
+                | HoldError::CaseHoldsNothing { .. }
+                | HoldError::NoAnchorKey
+                | HoldError::AnchorUnchecked { .. }
+                | HoldError::BadAnchor { .. }
+                | HoldError::Registry(
+                    RegistryError::NoAuditLog
+                        | RegistryError::Unverifiable { .. }
+                        | RegistryError::LogInvalid { .. }
+                        | RegistryError::BadEvent { .. }
+                )
+        )
+    }
+}
+
+/// The signing side of anchoring.
+pub struct AnchorKey {
+    pub origin: String,
+    pub key: SigningKey,
+}
+
+/// The audit log as case registry: where it is, how it is verified and signed, who acts.
+pub struct Registrar {
+    pub log: PathBuf,
+    /// Record signatures are checked with this before the log is trusted (must be enabled).
+    pub signatures: SignatureCheck,
+    pub signer: Signer,
+    pub actor: String,
+    /// Checkpoint origin (the anchor folder in the target and the note key name).
+    pub origin: String,
+    /// Verifies the hold checkpoints stored in the target.
+    pub checkpoint_key: Option<VerifyingKey>,
+    /// Signs a new checkpoint after every change (required for set/release).
+    pub anchor: Option<AnchorKey>,
+}
+
+/// The registry and the store's view of the prefix, both read before anything changes.
+pub struct Context {
+    pub registry: Registry,
+    /// Every object version under the prefix (hold anchors left out).
+    pub versions: BTreeMap<VersionRef, StoredObject>,
+    /// The stored checkpoint the log was checked against: (key, tree size).
+    pub anchor_checked: Option<(String, u64)>,
+}
+
+fn check_field(what: &'static str, value: &str) -> Result<(), HoldError> {
+    if value.trim().is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control)
+    {
+        return Err(HoldError::BadField { what });
+    }
+    Ok(())
+}
+
+fn anchor_dir(origin: &str) -> String {
+    let safe: String = origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{ANCHOR_DIR}/{safe}/")
+}
+
+fn anchor_size(key: &str) -> Option<u64> {
+    key.rsplit('/')
+        .next()?
+        .strip_prefix("checkpoint-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Read the store's view of `prefix` and the registry from the verified log (checked against
+/// the newest hold checkpoint stored in the target).
+pub async fn load(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    prefix: &str,
+) -> Result<Context, HoldError> {
+    let dir = anchor_dir(&registrar.origin);
+    let anchors = store.list(&dir).await?;
+    let mut options = VerifyOptions {
+        signatures: registrar.signatures.clone(),
+        ..Default::default()
+    };
+    let mut anchor_checked = None;
+    if let Some(newest) = anchors
+        .iter()
+        .filter_map(|a| anchor_size(&a.key).map(|size| (size, a)))
+        .max_by_key(|(size, _)| *size)
+    {
+        let Some(key) = &registrar.checkpoint_key else {
+            return Err(HoldError::AnchorUnchecked {
+                count: anchors.len(),
+                dir,
+            });
+        };
+        let (size, object) = newest;
+        let bad = |problem: String| HoldError::BadAnchor {
+            target: store.target().to_string(),
+            key: object.key.clone(),
+            problem,
+        };
+        let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
+        let local = scratch.path().join("checkpoint.txt");
+        store
+            .download(&object.key, object.version_id.as_deref(), &local)
+            .await?;
+        let note = std::fs::read_to_string(&local).map_err(|e| bad(format!("unreadable: {e}")))?;
+        if note.len() > 64 * 1024 {
+            return Err(bad("larger than a checkpoint can be".into()));
+        }
+        let checkpoint = registry::open_checkpoint(&note, key, Some(&registrar.origin))
+            .map_err(|e| bad(e.to_string()))?;
+        if checkpoint.size != size {
+            return Err(bad(format!(
+                "its name says {size} records, its signed body {}",
+                checkpoint.size
+            )));
+        }
+        options.checkpoints.push(checkpoint);
+        anchor_checked = Some((object.key.clone(), size));
+    }
+    let registry = registry::load(&registrar.log, &options)?;
+    let versions = store
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter(|o| !o.key.starts_with(ANCHOR_DIR))
+        .map(|o| {
+            (
+                VersionRef {
+                    key: o.key.clone(),
+                    version_id: o.version_id.clone(),
+                },
+                o,
+            )
+        })
+        .collect();
+    Ok(Context {
+        registry,
+        versions,
+        anchor_checked,
+    })
+}
+
+/// A set or release request.
+pub struct ChangeRequest {
+    pub decision: Decision,
+    pub case: String,
+    pub reason: String,
+    /// Full key prefix inside the store (empty, or ending in `/`).
+    pub prefix: String,
+    pub dry_run: bool,
+    pub release_confirmed: bool,
+    pub concurrency: usize,
+    /// Write an S3 Batch Operations manifest + job here instead of applying flags.
+    pub batch: Option<(PathBuf, batch::BatchJob)>,
+}
+
+/// One object version in a change report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeLine {
+    pub key: String,
+    pub version_id: Option<String>,
+    /// The flag as listed before the change.
+    pub before: Option<bool>,
+    /// The flag the registry requires after the change.
+    pub wanted: bool,
+    /// The flag read back after the change (`None` in a dry run, a batch hand-off, or on error).
+    pub legal_hold: Option<bool>,
+    /// Cases holding it after the change.
+    pub cases: Vec<String>,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorOutcome {
+    pub key: String,
+    pub tree_size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReport {
+    pub target: String,
+    pub prefix: String,
+    pub action: Decision,
+    pub case: String,
+    pub reason: String,
+    pub dry_run: bool,
+    /// Sequence of the decision record written by this run (none: nothing new to decide).
+    pub decision_record: Option<u64>,
+    /// Earlier unfinished decisions of this case that this run finished (sequences).
+    pub resumed: Vec<u64>,
+    /// Sequence of the outcome record.
+    pub outcome_record: Option<u64>,
+    pub anchor: Option<AnchorOutcome>,
+    pub batch_job: Option<PathBuf>,
+    pub objects: Vec<ChangeLine>,
+    pub changed: usize,
+    pub ok: bool,
+}
+
+fn decision_bytes(objects: &[VersionRef]) -> usize {
+    objects
+        .iter()
+        .map(|o| 40 + o.key.len() * 2 + o.version_id.as_ref().map_or(4, |v| v.len() + 2))
+        .sum()
+}
+
+/// Set or release `request.case` on every object version under `request.prefix`.
+pub async fn change(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    request: &ChangeRequest,
+    progress: &(dyn Fn(Tick) + Send + Sync),
+) -> Result<ChangeReport, HoldError> {
+    check_field("the case id", &request.case)?;
+    check_field("the reason", &request.reason)?;
+    check_field("the actor", &registrar.actor)?;
+    if request.decision == Decision::Release && !request.release_confirmed && !request.dry_run {
+        return Err(HoldError::ReleaseNotConfirmed);
+    }
+    if !request.dry_run && registrar.anchor.is_none() {
+        return Err(HoldError::NoAnchorKey);
+    }
+    let target = store.target().to_string();
+    let bucket = match (&request.batch, store.target()) {
+        (None, _) => None,
+        (Some(_), _) if request.decision == Decision::Release => {
+            return Err(HoldError::BatchRelease);
+        }
+        (Some(_), crate::store::Target::S3 { bucket, .. }) => Some(bucket.clone()),
+        (Some(_), _) => return Err(HoldError::BatchNotS3 { target }),
+    };
+    let context = load(store, registrar, &request.prefix).await?;
+    let registry = &context.registry;
+    let case = request.case.as_str();
+    let held: BTreeSet<VersionRef> = registry
+        .held_by(case, &request.prefix)
+        .into_iter()
+        .collect();
+    let pending: Vec<&registry::DecisionRecord> = registry.unfinished(case, &request.prefix);
+
+    // The decision this run records: the exact versions it adds to / removes from the case.
+    let decided: Vec<VersionRef> = match request.decision {
+        Decision::Set => {
+            if context.versions.is_empty() && held.is_empty() && pending.is_empty() {
+                return Err(HoldError::NothingThere {
+                    target,
+                    prefix: request.prefix.clone(),
+                });
+            }
+            context
+                .versions
+                .keys()
+                .filter(|v| !held.contains(*v))
+                .cloned()
+                .collect()
+        }
+        Decision::Release => {
+            if held.is_empty() && pending.is_empty() {
+                let others: BTreeSet<String> = registry
+                    .holds
+                    .iter()
+                    .filter(|(v, _)| v.key.starts_with(&request.prefix))
+                    .flat_map(|(_, cases)| cases.iter().cloned())
+                    .collect();
+                return Err(HoldError::CaseHoldsNothing {
+                    case: case.to_string(),
+                    target,
+                    prefix: request.prefix.clone(),
+                    others: if others.is_empty() {
+                        "none".into()
+                    } else {
+                        others.into_iter().collect::<Vec<_>>().join(", ")
+                    },
+                });
+            }
+            held.iter().cloned().collect()
+        }
+    };
+    let bytes = decision_bytes(&decided);
+    if bytes > MAX_DECISION_BYTES {
+        return Err(HoldError::TooLarge {
+            decision: request.decision,
+            case: case.to_string(),
+            count: decided.len(),
+            bytes,
+        });
+    }
+
+    // The registry after the decision: what every flag must be.
+    let mut after = registry.clone();
+    for version in &decided {
+        let cases = after.holds.entry(version.clone()).or_default();
+        match request.decision {
+            Decision::Set => {
+                cases.insert(case.to_string());
+            }
+            Decision::Release => {
+                cases.remove(case);
+            }
+        }
+        if cases.is_empty() {
+            after.holds.remove(version);
+        }
+    }
+    // Flags to bring in line: this decision's versions, the unfinished decisions' versions, and
+    // (for set) every version the case holds under the prefix, so a rerun repairs them.
+    let mut touched: BTreeSet<VersionRef> = decided.iter().cloned().collect();
+    for decision in &pending {
+        touched.extend(decision.objects.iter().cloned());
+    }
+    if request.decision == Decision::Set {
+        touched.extend(held.iter().cloned());
+    }
+    let changes: Vec<FlagChange> = touched
+        .iter()
+        .map(|v| FlagChange {
+            version: v.clone(),
+            hold: after.is_held(v),
+            listed: context.versions.get(v).and_then(|o| o.legal_hold),
+        })
+        .collect();
+
+    let mut report = ChangeReport {
+        target: target.clone(),
+        prefix: request.prefix.clone(),
+        action: request.decision,
+        case: case.to_string(),
+        reason: request.reason.clone(),
+        dry_run: request.dry_run,
+        decision_record: None,
+        resumed: pending.iter().map(|d| d.sequence).collect(),
+        outcome_record: None,
+        anchor: None,
+        batch_job: None,
+        objects: Vec::new(),
+        changed: 0,
+        ok: true,
+    };
+    let line = |change: &FlagChange| ChangeLine {
+        key: change.version.key.clone(),
+        version_id: change.version.version_id.clone(),
+        before: change.listed,
+        wanted: change.hold,
+        legal_hold: None,
+        cases: after.cases(&change.version),
+        ok: true,
+        error: None,
+    };
+    if request.dry_run {
+        report.objects = changes.iter().map(line).collect();
+        report.changed = changes.iter().filter(|c| c.listed != Some(c.hold)).count();
+        return Ok(report);
+    }
+
+    let mut completes: Vec<(u64, String)> = pending
+        .iter()
+        .map(|d| (d.sequence, d.record_hash.clone()))
+        .collect();
+    if !decided.is_empty() {
+        let record = registry::decision_record(
+            request.decision,
+            case,
+            &registrar.actor,
+            &request.reason,
+            &target,
+            &request.prefix,
+            &decided,
+        );
+        let written = audit::append(&registrar.log, &record, &registrar.signer)?;
+        let sequence = written.sequence().unwrap_or(0);
+        report.decision_record = Some(sequence);
+        completes.push((
+            sequence,
+            written.record_hash().unwrap_or_default().to_string(),
+        ));
+    }
+
+    if let (Some((manifest, job)), Some(bucket)) = (&request.batch, &bucket) {
+        let wanted: Vec<VersionRef> = changes
+            .iter()
+            .filter(|c| c.hold)
+            .map(|c| c.version.clone())
+            .collect();
+        report.batch_job = Some(batch::write(manifest, bucket, &wanted, job)?);
+        report.objects = changes.iter().map(line).collect();
+        report.anchor = Some(anchor(store, registrar, &context).await?);
+        return Ok(report);
+    }
+
+    let outcomes = apply::apply(store, changes.clone(), request.concurrency, progress).await;
+    let mut by_version: BTreeMap<VersionRef, FlagOutcome> = outcomes
+        .into_iter()
+        .map(|o| {
+            (
+                VersionRef {
+                    key: o.key.clone(),
+                    version_id: o.version_id.clone(),
+                },
+                o,
+            )
+        })
+        .collect();
+    for change in &changes {
+        let mut entry = line(change);
+        if let Some(outcome) = by_version.remove(&change.version) {
+            entry.legal_hold = outcome.legal_hold;
+            entry.ok = outcome.ok;
+            entry.error = outcome.error;
+            if outcome.changed && outcome.ok {
+                report.changed += 1;
+            }
+        }
+        report.objects.push(entry);
+    }
+    report.ok = report.objects.iter().all(|o| o.ok);
+    if report.ok && (!completes.is_empty() || report.changed > 0) {
+        let record = registry::applied_record(
+            case,
+            &registrar.actor,
+            &target,
+            &request.prefix,
+            &completes,
+            report.objects.len(),
+        );
+        let written = audit::append(&registrar.log, &record, &registrar.signer)?;
+        report.outcome_record = written.sequence();
+    }
+    if report.decision_record.is_some() || report.outcome_record.is_some() {
+        report.anchor = Some(anchor(store, registrar, &context).await?);
+    }
+    Ok(report)
+}
+
+/// Sign a checkpoint of the whole log and store it locked in the target, as long as the
+/// evidence it covers is retained.
+async fn anchor(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    context: &Context,
+) -> Result<AnchorOutcome, HoldError> {
+    let key = registrar.anchor.as_ref().ok_or(HoldError::NoAnchorKey)?;
+    let options = VerifyOptions {
+        signatures: registrar.signatures.clone(),
+        ..Default::default()
+    };
+    let (checkpoint, note) =
+        audit::checkpoint::create(&registrar.log, &options, &key.origin, &key.origin, &key.key)?;
+    let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
+    let local = scratch.path().join("checkpoint.txt");
+    std::fs::write(&local, note.as_bytes()).map_err(|e| HoldError::Scratch(e.to_string()))?;
+    let digest = crate::hashing::sha256_file(&local, &|_| {})
+        .map_err(|e| HoldError::Scratch(e.to_string()))?;
+    let object_key = format!(
+        "{}checkpoint-{}-{}.txt",
+        anchor_dir(&registrar.origin),
+        checkpoint.size,
+        &hex::encode(checkpoint.root)[..16]
+    );
+    let lock = anchor_lock(context.versions.values());
+    let put = PutObject {
+        key: object_key.clone(),
+        source: &local,
+        size: digest.bytes,
+        sha256: digest.sha256.clone(),
+        lock,
+        tags: BTreeMap::from([("wormvault-kind".to_string(), "hold-checkpoint".to_string())]),
+        metadata: BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
+        content_type: Some("text/plain".into()),
+    };
+    match store.put(&put, &|_| {}).await {
+        Ok(_) => {}
+        // The same log head anchored twice (a rerun): the name carries size and root, so an
+        // existing object of that name is this checkpoint; its content is checked on next load.
+        Err(StoreError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(AnchorOutcome {
+        key: object_key,
+        tree_size: checkpoint.size,
+    })
+}
+
+/// The lock of a hold checkpoint: the longest retention among the versions it covers (at least
+/// a year from now), COMPLIANCE when any of them is.
+fn anchor_lock<'a>(objects: impl Iterator<Item = &'a StoredObject>) -> LockSpec {
+    let floor = Utc::now() + chrono::Duration::days(366);
+    let mut retain_until: DateTime<Utc> = floor;
+    let mut mode = RetentionMode::Governance;
+    for object in objects {
+        if let Some(until) = object.retain_until {
+            retain_until = retain_until.max(until);
+        }
+        if object.retention_mode == Some(RetentionMode::Compliance) {
+            mode = RetentionMode::Compliance;
+        }
+    }
+    LockSpec {
+        mode,
+        retain_until: DateTime::from_timestamp(retain_until.timestamp() + 1, 0)
+            .unwrap_or(retain_until),
+        legal_hold: false,
+    }
+}
+
+/// One object version in `hold status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusLine {
+    pub key: String,
+    pub version_id: Option<String>,
+    /// The store's flag.
+    pub legal_hold: Option<bool>,
+    /// Cases holding it according to the verified log.
+    pub cases: Vec<String>,
+    pub retain_until: Option<DateTime<Utc>>,
+    /// Present in the store (a version the registry names may be gone).
+    pub present: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusFinding {
+    /// `flag_off_while_held`, `flag_on_without_case`, `held_version_missing`, `unfinished`.
+    pub kind: &'static str,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub target: String,
+    pub prefix: String,
+    pub log_records: u64,
+    /// The stored hold checkpoint the log was checked against (key, tree size).
+    pub anchor_checked: Option<(String, u64)>,
+    pub objects: Vec<StatusLine>,
+    pub findings: Vec<StatusFinding>,
+    pub ok: bool,
+}
+
+/// Compare the store's flags under `prefix` with the cases of the verified registry.
+pub async fn status(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    prefix: &str,
+) -> Result<StatusReport, HoldError> {
+    let context = load(store, registrar, prefix).await?;
+    let registry = &context.registry;
+    let mut findings = Vec::new();
+    let mut objects = Vec::new();
+    for (version, object) in &context.versions {
+        let cases = registry.cases(version);
+        match (object.legal_hold, cases.is_empty()) {
+            (Some(true), true) => findings.push(StatusFinding {
+                kind: "flag_on_without_case",
+                key: Some(version.key.clone()),
+                version_id: version.version_id.clone(),
+                detail: "the store holds it but no case in the verified log does: set outside wormvault, or a release did not finish".into(),
+            }),
+            (flag, false) if flag != Some(true) => findings.push(StatusFinding {
+                kind: "flag_off_while_held",
+                key: Some(version.key.clone()),
+                version_id: version.version_id.clone(),
+                detail: format!(
+                    "held by {} but the store reports legal hold {flag:?}: it can be deleted once retention ends; rerun `hold set --case {}`",
+                    cases.join(", "),
+                    cases[0]
+                ),
+            }),
+            _ => {}
+        }
+        objects.push(StatusLine {
+            key: version.key.clone(),
+            version_id: version.version_id.clone(),
+            legal_hold: object.legal_hold,
+            cases,
+            retain_until: object.retain_until,
+            present: true,
+        });
+    }
+    for (version, cases) in &registry.holds {
+        if version.key.starts_with(prefix) && !context.versions.contains_key(version) {
+            findings.push(StatusFinding {
+                kind: "held_version_missing",
+                key: Some(version.key.clone()),
+                version_id: version.version_id.clone(),
+                detail: format!(
+                    "held by {} but not in the store",
+                    cases.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+            objects.push(StatusLine {
+                key: version.key.clone(),
+                version_id: version.version_id.clone(),
+                legal_hold: None,
+                cases: cases.iter().cloned().collect(),
+                retain_until: None,
+                present: false,
+            });
+        }
+    }
+    for decision in registry.all_unfinished(prefix) {
+        findings.push(StatusFinding {
+            kind: "unfinished",
+            key: None,
+            version_id: None,
+            detail: format!(
+                "audit record {} ({:?} for case {}, {} versions) has no outcome: a run was interrupted; rerun `hold {} --case {}`",
+                decision.sequence,
+                decision.decision,
+                decision.case,
+                decision.objects.len(),
+                if decision.decision == Decision::Set { "set" } else { "release --confirm-release" },
+                decision.case
+            ),
+        });
+    }
+    Ok(StatusReport {
+        target: store.target().to_string(),
+        prefix: prefix.to_string(),
+        log_records: registry.record_count,
+        anchor_checked: context.anchor_checked,
+        ok: findings.is_empty(),
+        objects,
+        findings,
+    })
+}
+
+/// One row of `hold report`: a version the case holds, where it lives and until when.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRow {
+    pub case: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub location: String,
+    pub legal_hold: Option<bool>,
+    pub retention_mode: Option<RetentionMode>,
+    pub retain_until: Option<DateTime<Utc>>,
+    /// Audit record that placed the hold, when, by whom, why.
+    pub held_since_record: u64,
+    pub held_since: String,
+    pub held_by: String,
+    pub reason: String,
+    pub present: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub case: String,
+    pub target: String,
+    pub prefix: String,
+    pub rows: Vec<ReportRow>,
+    /// Rows whose store flag is not on, or whose version is gone.
+    pub problems: usize,
+    pub ok: bool,
+}
+
+/// Where an object version lives, as a URI a reader can act on.
+pub fn location(target: &crate::store::Target, key: &str, version: Option<&str>) -> String {
+    let mut root = target.clone();
+    match &mut root {
+        crate::store::Target::S3 { prefix, .. }
+        | crate::store::Target::Azure { prefix, .. }
+        | crate::store::Target::Local { prefix, .. } => *prefix = key.to_string(),
+    }
+    match (version, target) {
+        (Some(v), crate::store::Target::S3 { .. }) => format!("{root}?versionId={v}"),
+        (Some(v), _) => format!("{root}?versionid={v}"),
+        (None, _) => root.to_string(),
+    }
+}
+
+/// Every version `case` holds under `prefix`, read back from the store.
+pub async fn report(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    prefix: &str,
+    case: &str,
+) -> Result<CaseReport, HoldError> {
+    let context = load(store, registrar, prefix).await?;
+    let registry = &context.registry;
+    let held = registry.held_by(case, prefix);
+    if held.is_empty() {
+        return Err(HoldError::CaseHoldsNothing {
+            case: case.to_string(),
+            target: store.target().to_string(),
+            prefix: prefix.to_string(),
+            others: registry
+                .known_cases()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let mut rows = Vec::with_capacity(held.len());
+    for version in held {
+        let stored = context.versions.get(&version);
+        let since = registry.set_by(case, &version);
+        rows.push(ReportRow {
+            case: case.to_string(),
+            location: location(store.target(), &version.key, version.version_id.as_deref()),
+            legal_hold: stored.and_then(|s| s.legal_hold),
+            retention_mode: stored.and_then(|s| s.retention_mode),
+            retain_until: stored.and_then(|s| s.retain_until),
+            held_since_record: since.map_or(0, |d| d.sequence),
+            held_since: since.map(|d| d.created_at.clone()).unwrap_or_default(),
+            held_by: since.map(|d| d.actor.clone()).unwrap_or_default(),
+            reason: since.map(|d| d.reason.clone()).unwrap_or_default(),
+            present: stored.is_some(),
+            key: version.key,
+            version_id: version.version_id,
+        });
+    }
+    let problems = rows
+        .iter()
+        .filter(|r| !r.present || r.legal_hold != Some(true))
+        .count();
+    Ok(CaseReport {
+        case: case.to_string(),
+        target: store.target().to_string(),
+        prefix: prefix.to_string(),
+        ok: problems == 0,
+        problems,
+        rows,
+    })
+}
+
+/// The CSV of a case report (RFC 4180 quoting; one header row).
+pub fn report_csv(report: &CaseReport) -> String {
+    fn field(value: &str) -> String {
+        if value.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", value.replace('"', "\"\""))
+        } else {
+            value.to_string()
+        }
+    }
+    let mut out = String::from(
+        "case,key,version_id,location,legal_hold,retention_mode,retain_until,held_since_record,held_since,held_by,reason,present\n",
+    );
+    for row in &report.rows {
+        let cells = [
+            row.case.clone(),
+            row.key.clone(),
+            row.version_id.clone().unwrap_or_default(),
+            row.location.clone(),
+            row.legal_hold.map(|b| b.to_string()).unwrap_or_default(),
+            row.retention_mode
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            row.retain_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            row.held_since_record.to_string(),
+            row.held_since.clone(),
+            row.held_by.clone(),
+            row.reason.clone(),
+            row.present.to_string(),
+        ];
+        out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A path's parent exists (for outputs).
+pub fn parent_exists(path: &Path) -> bool {
+    path.parent()
+        .map(|p| p.as_os_str().is_empty() || p.exists())
+        .unwrap_or(true)
+}

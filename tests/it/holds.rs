@@ -1,0 +1,726 @@
+//! Legal holds by case (issue 16) through the real binary, on a local vault, LocalStack and the
+//! Azure WORM stand-in, with the store's state read back through the library: two cases on
+//! overlapping objects, a release keeping the other case's objects held, an unknown case refused,
+//! a flag turned off behind the tool's back found by `hold status`, `hold report` CSV matching the
+//! store, a cut-back log refused against the stored checkpoint, a kill -9 during a 10,000-object
+//! hold finished by a rerun without double-logging, and the S3 Batch Operations hand-off.
+
+use crate::support;
+use crate::support::azure as az;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use wormvault::store::s3::{S3Credentials, S3Settings, S3Store};
+use wormvault::store::{ImmutableStore, LockSpec, PutObject, RetentionMode, StoredObject, Target};
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[track_caller]
+fn expect(output: Output, code: i32) -> Output {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit {code}:\n{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("panicked"), "{}", text(&output));
+    output
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// How to run the CLI against one backend (credentials in the environment, never argv).
+struct Cli {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Cli {
+    fn new(env: Vec<(&'static str, String)>) -> Cli {
+        let cli = Cli {
+            dir: tempfile::tempdir().unwrap(),
+            env,
+        };
+        expect(
+            cli.run(&["-q", "keys", "generate", "--output-dir", "keys"]),
+            0,
+        );
+        cli
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
+            .env_remove("AZURE_STORAGE_SAS_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        std::thread::scope(|s| s.spawn(|| self.command(args).output().unwrap()).join()).unwrap()
+    }
+
+    /// `hold ...` with the registry flags: the log, its signing key, the checkpoint key.
+    fn hold(&self, args: &[&str]) -> Output {
+        let mut all = vec!["hold"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&REGISTRY);
+        self.run(&all)
+    }
+
+    fn log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("holds.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+const REGISTRY: [&str; 6] = [
+    "--audit-log",
+    "holds.jsonl",
+    "--audit-signing-key",
+    "keys/evidence-ed25519-private.pem",
+    "--checkpoint-key",
+    "keys/evidence-ed25519-private.pem",
+];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Write `keys` (content = key) with a short GOVERNANCE lock and no hold.
+async fn seed(store: &dyn ImmutableStore, keys: &[String]) {
+    let scratch = tempfile::tempdir().unwrap();
+    for (i, key) in keys.iter().enumerate() {
+        let path = scratch.path().join(format!("{i}"));
+        std::fs::write(&path, key.as_bytes()).unwrap();
+        let digest = wormvault::hashing::sha256_file(&path, &|_| {}).unwrap();
+        let object = PutObject {
+            key: key.clone(),
+            source: &path,
+            size: digest.bytes,
+            sha256: digest.sha256.clone(),
+            lock: LockSpec {
+                mode: RetentionMode::Governance,
+                retain_until: chrono::DateTime::from_timestamp(Utc::now().timestamp() + 86_400, 0)
+                    .unwrap(),
+                legal_hold: false,
+            },
+            tags: BTreeMap::new(),
+            metadata: BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
+            content_type: None,
+        };
+        store.put(&object, &|_| {}).await.expect("seed object");
+    }
+}
+
+/// Every version under `prefix`, by key (each key has one version here).
+fn state(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ImmutableStore,
+    prefix: &str,
+) -> BTreeMap<String, StoredObject> {
+    rt.block_on(store.list(prefix))
+        .unwrap()
+        .into_iter()
+        .filter(|o| !o.key.starts_with("_wormvault/"))
+        .map(|o| (o.key.clone(), o))
+        .collect()
+}
+
+fn held(objects: &BTreeMap<String, StoredObject>) -> Vec<String> {
+    objects
+        .values()
+        .filter(|o| o.legal_hold == Some(true))
+        .map(|o| o.key.clone())
+        .collect()
+}
+
+fn keys(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// The whole records-manager scenario on one backend. `root` is the CLI target of the store's
+/// root (no prefix); `store` the same store through the library.
+fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
+    let rt = runtime();
+    let a = keys(&["m/a/1.txt", "m/a/2.txt", "m/a/3.txt"]);
+    let b = keys(&["m/b/1.txt", "m/b/2.txt", "m/b/3.txt"]);
+    rt.block_on(seed(store, &[a.clone(), b.clone()].concat()));
+    let m = format!("{}/m", root.trim_end_matches('/'));
+    let mb = format!("{m}/b");
+    let ma = format!("{m}/a");
+
+    // Without the audit log (the registry) a hold command is refused, saying why.
+    let refused = expect(
+        cli.run(&[
+            "hold", "set", &m, "--case", "CASE-42", "--reason", "r", "--actor", "rm",
+        ]),
+        1,
+    );
+    assert!(
+        text(&refused).contains("needs --audit-log"),
+        "{}",
+        text(&refused)
+    );
+    assert!(held(&state(&rt, store, "m/")).is_empty());
+
+    // CASE-42 holds all six, CASE-77 the three under b/ (overlap).
+    let set = json(&expect(
+        cli.hold(&[
+            "--json",
+            "set",
+            &m,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "litigation",
+            "--actor",
+            "records-manager",
+        ]),
+        0,
+    ));
+    assert_eq!(set["objects"].as_array().unwrap().len(), 6, "{set}");
+    assert!(
+        set["anchor"]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("_wormvault/holds/")
+    );
+    expect(
+        cli.hold(&[
+            "set",
+            &mb,
+            "--case",
+            "CASE-77",
+            "--reason",
+            "regulator",
+            "--actor",
+            "rm",
+        ]),
+        0,
+    );
+    assert_eq!(held(&state(&rt, store, "m/")).len(), 6);
+
+    // The events: one decision per case per object set, each completed, keys and case exact.
+    let log = cli.log();
+    let decisions: Vec<&serde_json::Value> = log
+        .iter()
+        .filter(|r| r["event_type"] == "legal_hold.set")
+        .collect();
+    assert_eq!(decisions.len(), 2);
+    assert_eq!(decisions[0]["metadata"]["case"], "CASE-42");
+    assert_eq!(decisions[0]["actor"], "records-manager");
+    assert_eq!(decisions[0]["metadata"]["reason"], "litigation");
+    let logged: Vec<&str> = decisions[0]["metadata"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(logged.len(), 6);
+    assert!(a.iter().chain(&b).all(|k| logged.contains(&k.as_str())));
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["event_type"] == "legal_hold.applied")
+            .count(),
+        2
+    );
+
+    // Release of a case that holds nothing: refused, nothing logged or changed.
+    let before = cli.log().len();
+    let unknown = expect(
+        cli.hold(&[
+            "release",
+            &m,
+            "--case",
+            "CASE-99",
+            "--reason",
+            "x",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        1,
+    );
+    assert!(
+        text(&unknown).contains("holds nothing"),
+        "{}",
+        text(&unknown)
+    );
+    assert_eq!(cli.log().len(), before);
+    assert_eq!(held(&state(&rt, store, "m/")).len(), 6);
+
+    // A dry run says what would change and changes nothing.
+    let dry = json(&expect(
+        cli.hold(&[
+            "--json",
+            "release",
+            &m,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "settled",
+            "--actor",
+            "rm",
+            "--dry-run",
+        ]),
+        0,
+    ));
+    let would_release: Vec<&str> = dry["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["wanted"] == false)
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        would_release.len(),
+        3,
+        "only a/ is held by CASE-42 alone: {dry}"
+    );
+    assert!(would_release.iter().all(|k| k.starts_with("m/a/")));
+    assert_eq!(cli.log().len(), before);
+    assert_eq!(held(&state(&rt, store, "m/")).len(), 6);
+
+    // Releasing CASE-77 keeps the overlap held for CASE-42.
+    expect(
+        cli.hold(&[
+            "release",
+            &m,
+            "--case",
+            "CASE-77",
+            "--reason",
+            "closed",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        0,
+    );
+    assert_eq!(held(&state(&rt, store, "m/")).len(), 6);
+    // Releasing CASE-42 on a/ only clears a/.
+    expect(
+        cli.hold(&[
+            "release",
+            &ma,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "partial",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        0,
+    );
+    assert_eq!(held(&state(&rt, store, "m/")), b);
+    let status = expect(cli.hold(&["status", &m]), 0);
+    assert!(text(&status).contains("agree"), "{}", text(&status));
+
+    // `hold report` CSV parses and matches the store.
+    let report = expect(
+        cli.hold(&["report", &m, "--case", "CASE-42", "--format", "csv"]),
+        0,
+    );
+    let csv = String::from_utf8(report.stdout).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    let stored = state(&rt, store, "m/");
+    for row in &rows {
+        assert_eq!(row.len(), header.len(), "{csv}");
+        let object = &stored[row[col("key")]];
+        assert_eq!(row[col("case")], "CASE-42");
+        assert_eq!(row[col("legal_hold")], "true");
+        assert_eq!(object.legal_hold, Some(true));
+        assert_eq!(
+            row[col("version_id")],
+            object.version_id.as_deref().unwrap_or("")
+        );
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(row[col("retain_until")]).unwrap(),
+            object.retain_until.unwrap()
+        );
+        assert!(row[col("location")].contains(&object.key), "{csv}");
+    }
+
+    // A flag turned off behind the tool's back is a finding (exit 1) naming the object.
+    let victim = &stored["m/b/2.txt"];
+    rt.block_on(store.set_legal_hold(&victim.key, victim.version_id.as_deref(), false))
+        .unwrap();
+    let found = json(&expect(cli.hold(&["--json", "status", &m]), 1));
+    let findings = found["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{found}");
+    assert_eq!(findings[0]["kind"], "flag_off_while_held");
+    assert_eq!(findings[0]["key"], "m/b/2.txt");
+    // `hold set` for the case repairs it.
+    expect(
+        cli.hold(&[
+            "set", &mb, "--case", "CASE-42", "--reason", "repair", "--actor", "rm",
+        ]),
+        0,
+    );
+    expect(cli.hold(&["status", &m]), 0);
+
+    // The log verifies; cut back by its last record it no longer matches the checkpoint stored
+    // in the target, and every hold command refuses it.
+    let path = cli.dir.path().join("holds.jsonl");
+    expect(
+        cli.run(&[
+            "audit",
+            "verify",
+            "--log",
+            "holds.jsonl",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+        ]),
+        0,
+    );
+    let full = std::fs::read_to_string(&path).unwrap();
+    let mut cut: Vec<&str> = full.lines().collect();
+    cut.pop();
+    std::fs::write(&path, format!("{}\n", cut.join("\n"))).unwrap();
+    let refused = expect(cli.hold(&["status", &m]), 1);
+    assert!(
+        text(&refused).contains("does not verify"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::write(&path, full).unwrap();
+    expect(cli.hold(&["status", &m]), 0);
+}
+
+#[test]
+fn cases_on_a_local_vault() {
+    let cli = Cli::new(vec![]);
+    let vault = cli.dir.path().join("vault");
+    std::fs::create_dir_all(vault.join(".wormvault")).unwrap();
+    let root = format!("file://{}", vault.display());
+    let rt = runtime();
+    let store = rt
+        .block_on(wormvault::store::open(&Target::parse(&root).unwrap()))
+        .unwrap();
+    drop(rt);
+    scenario(&cli, &root, store.as_ref());
+}
+
+fn s3_settings(endpoint: &str) -> S3Settings {
+    S3Settings {
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some(support::S3_REGION.to_string()),
+        credentials: Some(S3Credentials {
+            access_key_id: support::S3_ACCESS_KEY.into(),
+            secret_access_key: support::S3_SECRET_KEY.into(),
+            session_token: None,
+        }),
+        ..S3Settings::default()
+    }
+}
+
+fn s3_cli(endpoint: &str) -> Cli {
+    Cli::new(vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ])
+}
+
+#[test]
+fn cases_on_localstack() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let rt = runtime();
+    let bucket = rt.block_on(support::fresh_lock_bucket(&s3.client));
+    let root = format!("s3://{bucket}");
+    let store = rt
+        .block_on(S3Store::connect_with(
+            Target::parse(&root).unwrap(),
+            s3_settings(&s3.endpoint),
+        ))
+        .unwrap();
+    drop(rt);
+    scenario(&s3_cli(&s3.endpoint), &root, &store);
+}
+
+#[test]
+fn cases_on_the_azure_worm_standin() {
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
+    let container = az::fresh_container(&standin, "holds").unwrap();
+    let store = az::store(&standin, &container, Default::default());
+    let root = az::target(&standin, &container, "").to_string();
+    let cli = Cli::new(vec![(
+        "AZURE_STORAGE_KEY",
+        wormvault::store::azure::auth::AZURITE_DEV_KEY.to_string(),
+    )]);
+    scenario(&cli, &root, &store);
+}
+
+/// Fabricate `count` vault objects directly on disk (the vault's own record format), far
+/// faster than `put`, so the interrupted run has a large job to interrupt.
+fn fabricate_vault(vault: &Path, prefix: &str, count: usize) {
+    let records = vault.join(".wormvault/objects").join(prefix);
+    std::fs::create_dir_all(&records).unwrap();
+    std::fs::create_dir_all(vault.join(prefix)).unwrap();
+    let until = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for i in 0..count {
+        let name = format!("obj-{i:05}.txt");
+        let body = format!("object {i}\n");
+        std::fs::write(vault.join(prefix).join(&name), &body).unwrap();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        let record = serde_json::json!({
+            "key": format!("{prefix}/{name}"), "sha256": sha, "size": body.len(),
+            "retention_mode": "governance", "retain_until": until, "legal_hold": false,
+            "tags": {}, "metadata": {}, "created_at": Utc::now().to_rfc3339(),
+        });
+        std::fs::write(records.join(format!("{name}.json")), record.to_string()).unwrap();
+    }
+}
+
+/// kill -9 during a 10,000-object hold, then rerun: every version held, one decision for the
+/// case naming every version once, the interrupted job completed by one outcome, chain valid.
+#[test]
+fn kill_during_a_large_hold_and_rerun_finishes_without_double_logging() {
+    const COUNT: usize = 10_000;
+    let cli = Cli::new(vec![]);
+    let vault = cli.dir.path().join("vault");
+    fabricate_vault(&vault, "big", COUNT);
+    let target = format!("file://{}/big", vault.display());
+    let mut args = vec![
+        "hold",
+        "set",
+        &target,
+        "--case",
+        "CASE-9",
+        "--reason",
+        "l",
+        "--actor",
+        "rm",
+        "--concurrency",
+        "2",
+    ];
+    args.extend_from_slice(&REGISTRY);
+    let mut child = cli
+        .command(&args)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = cli.dir.path().join("holds.jsonl");
+    let started = std::time::Instant::now();
+    // Kill once the decision is logged (the flags are then being applied).
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .ends_with('\n')
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it was killed"
+        );
+        assert!(started.elapsed().as_secs() < 120, "no decision logged");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !cli.log()
+            .iter()
+            .any(|r| r["event_type"] == "legal_hold.applied"),
+        "the run finished before the kill: the test proves nothing"
+    );
+    let rt = runtime();
+    let store = rt
+        .block_on(wormvault::store::open(&Target::parse(&target).unwrap()))
+        .unwrap();
+    let partial = held(&state(&rt, store.as_ref(), "big/")).len();
+    assert!(partial < COUNT, "all {COUNT} held before the kill");
+    // Status says the job is unfinished.
+    let status = json(&expect(cli.hold(&["--json", "status", &target]), 1));
+    assert!(
+        status["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "unfinished"),
+        "{}",
+        status["findings"]
+    );
+
+    let rerun = json(&expect(
+        cli.hold(&[
+            "--json", "set", &target, "--case", "CASE-9", "--reason", "l", "--actor", "rm",
+        ]),
+        0,
+    ));
+    assert_eq!(
+        rerun["decision_record"],
+        serde_json::Value::Null,
+        "re-logged"
+    );
+    assert_eq!(rerun["resumed"], serde_json::json!([1]));
+    assert_eq!(held(&state(&rt, store.as_ref(), "big/")).len(), COUNT);
+    let log = cli.log();
+    let decisions: Vec<_> = log
+        .iter()
+        .filter(|r| r["event_type"] == "legal_hold.set")
+        .collect();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(
+        decisions[0]["metadata"]["objects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        COUNT
+    );
+    let outcomes: Vec<_> = log
+        .iter()
+        .filter(|r| r["event_type"] == "legal_hold.applied")
+        .collect();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0]["metadata"]["completes"][0]["sequence"], 1);
+    expect(
+        cli.run(&[
+            "audit",
+            "verify",
+            "--log",
+            "holds.jsonl",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+        ]),
+        0,
+    );
+    expect(cli.hold(&["status", &target]), 0);
+    // A second rerun logs nothing new.
+    expect(
+        cli.hold(&[
+            "set", &target, "--case", "CASE-9", "--reason", "l", "--actor", "rm",
+        ]),
+        0,
+    );
+    assert_eq!(cli.log().len(), log.len());
+}
+
+/// `hold set --batch-manifest` on LocalStack: the manifest names every version (keys
+/// URL-encoded), the job is S3PutObjectLegalHold ON, the decision records every version, no flag
+/// is changed; `hold status` reports the pending job, and a plain rerun finishes it.
+#[test]
+fn batch_manifest_hand_off_on_localstack() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let rt = runtime();
+    let bucket = rt.block_on(support::fresh_lock_bucket(&s3.client));
+    let root = format!("s3://{bucket}");
+    let store = rt
+        .block_on(S3Store::connect_with(
+            Target::parse(&root).unwrap(),
+            s3_settings(&s3.endpoint),
+        ))
+        .unwrap();
+    let names = keys(&["x/plain.txt", "x/with space,comma.txt", "x/ü+é.txt"]);
+    rt.block_on(seed(&store, &names));
+    let cli = s3_cli(&s3.endpoint);
+    let x = format!("{root}/x");
+    let out = json(&expect(
+        cli.hold(&[
+            "--json",
+            "set",
+            &x,
+            "--case",
+            "CASE-B",
+            "--reason",
+            "bulk",
+            "--actor",
+            "rm",
+            "--batch-manifest",
+            "manifest.csv",
+            "--batch-account-id",
+            "111122223333",
+            "--batch-role-arn",
+            "arn:aws:iam::111122223333:role/holds",
+            "--batch-manifest-location",
+            &format!("s3://{bucket}-ops/manifests/case-b.csv"),
+            "--batch-report-location",
+            &format!("s3://{bucket}-ops/reports"),
+        ]),
+        0,
+    ));
+    let manifest = std::fs::read_to_string(cli.dir.path().join("manifest.csv")).unwrap();
+    let stored = state(&rt, &store, "x/");
+    assert!(held(&stored).is_empty(), "the hand-off changed flags");
+    let rows: Vec<&str> = manifest.lines().collect();
+    assert_eq!(rows.len(), 3, "{manifest}");
+    for object in stored.values() {
+        let encoded =
+            percent_encoding::utf8_percent_encode(&object.key, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .replace("%2F", "/")
+                .replace("%2E", ".")
+                .replace("%2D", "-")
+                .replace("%5F", "_");
+        let row = format!(
+            "{bucket},{encoded},{}",
+            object.version_id.as_deref().unwrap()
+        );
+        assert!(rows.contains(&row.as_str()), "{row} not in {manifest}");
+    }
+    let job: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(cli.dir.path().join(out["batch_job"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        job["Operation"]["S3PutObjectLegalHold"]["LegalHold"]["Status"],
+        "ON"
+    );
+    assert_eq!(
+        job["Manifest"]["Spec"]["Fields"],
+        serde_json::json!(["Bucket", "Key", "VersionId"])
+    );
+    assert_eq!(
+        job["Manifest"]["Location"]["ETag"],
+        hex::encode(<md5::Md5 as md5::Digest>::digest(manifest.as_bytes()))
+    );
+    let decision = cli
+        .log()
+        .into_iter()
+        .find(|r| r["event_type"] == "legal_hold.set")
+        .unwrap();
+    assert_eq!(decision["metadata"]["objects"].as_array().unwrap().len(), 3);
+    expect(cli.hold(&["status", &x]), 1);
+    expect(
+        cli.hold(&[
+            "set", &x, "--case", "CASE-B", "--reason", "bulk", "--actor", "rm",
+        ]),
+        0,
+    );
+    assert_eq!(held(&state(&rt, &store, "x/")).len(), 3);
+    expect(cli.hold(&["status", &x]), 0);
+}
