@@ -433,7 +433,8 @@ fn genuine_bundle_with_rewritten_receipts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     readme_session(d);
-    let cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, &str, Edit)> = vec![
         (
             "retention",
             "archive_event_missing",
