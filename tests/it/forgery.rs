@@ -943,6 +943,26 @@ fn hold_history_is_in_the_package_under_a_newer_checkpoint() {
         html.contains("CASE-9") && html.contains("as of packaging"),
         "{html}"
     );
+    // Online, the hold state shown is the store's, and says so.
+    let vault = format!("file://{}/vault", d.display());
+    let (code, report, output) = verify(
+        d,
+        &d.join("handoff.tar.gz"),
+        &["--trust-root", "trust-roots.json", "--online", &vault],
+    );
+    assert_eq!(code, 0, "{}", text(&output));
+    assert_eq!(
+        report["hold_state_source"],
+        "read from the store now (--online)"
+    );
+    assert!(
+        report["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["legal_hold"] == "on (read from the store now)"),
+        "{report:#}"
+    );
 }
 
 #[test]
