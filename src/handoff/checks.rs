@@ -1089,6 +1089,36 @@ fn check_story(
             ));
         }
     }
+    // Later events about the objects (holds) name the same versions the receipts do.
+    let versions: BTreeMap<&str, &str> = receipts
+        .receipts
+        .iter()
+        .filter_map(|r| Some((r.key.as_str(), r.version_id.as_deref()?)))
+        .collect();
+    for record in &pkg.segment {
+        let sequence = record.get("sequence").and_then(|v| v.as_u64()).unwrap_or(0);
+        let objects = record
+            .get("metadata")
+            .and_then(|m| m.get("objects"))
+            .and_then(|o| o.as_array());
+        for object in objects.into_iter().flatten() {
+            let key = object
+                .get("key")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default();
+            let version = object.get("version_id").and_then(|v| v.as_str());
+            if let (Some(expected), Some(found)) = (versions.get(key), version)
+                && expected != &found
+            {
+                f.push((
+                    "version_mismatch",
+                    format!(
+                        "audit record {sequence} names {key} version {found}, the receipts {expected}"
+                    ),
+                ));
+            }
+        }
+    }
     for key in seen.keys() {
         f.push((
             "receipt_unplanned",

@@ -1129,3 +1129,63 @@ fn hmac_signatures_are_unchecked_without_their_keys() {
         "{report:#}"
     );
 }
+
+#[test]
+fn hold_events_naming_other_versions_are_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    readme_session(d);
+    let key = d
+        .join("keys/evidence-ed25519-private.pem")
+        .display()
+        .to_string();
+    let public = d
+        .join("keys/evidence-ed25519-public.pem")
+        .display()
+        .to_string();
+    // Even signed by the pinned key, a hold event about another version than the receipts'
+    // does not tell the same story.
+    let package = forge(d, "versions", |w| {
+        let mut first_key = String::new();
+        edit_json(&w.join("receipts.json"), |r| {
+            for o in r["receipts"].as_array_mut().unwrap() {
+                o["version_id"] = "v1".into();
+            }
+            first_key = r["receipts"][0]["key"].as_str().unwrap().to_string();
+        });
+        let metadata = serde_json::json!({
+            "case_id": "CASE-1", "reason": "r",
+            "objects": [{"key": first_key, "version_id": "v2", "legal_hold": true, "error": null}],
+        })
+        .to_string();
+        let segment = w.join("audit/segment.jsonl");
+        ok(wormvault(
+            d,
+            &[
+                "-q",
+                "audit",
+                "append",
+                "--log",
+                segment.to_str().unwrap(),
+                "--event-type",
+                "legal_hold.set",
+                "--actor",
+                "records",
+                "--action",
+                "legal_hold_set",
+                "--target",
+                "elsewhere",
+                "--decision",
+                "applied",
+                "--metadata",
+                &metadata,
+                "--private-key",
+                &key,
+                "--key-id",
+                "prod-evidence",
+            ],
+        ));
+        append_archive_event(d, w, &key, "prod-evidence", None, (&key, &public));
+    });
+    assert_rejected(d, &package, "version_mismatch");
+}
