@@ -943,6 +943,7 @@ fn hold_history_is_in_the_package_under_a_newer_checkpoint() {
         html.contains("CASE-9") && html.contains("as of packaging"),
         "{html}"
     );
+    assert!(html.contains("locked by wormvault only — the storage does not enforce it"));
     // Online, the hold state shown is the store's, and says so.
     let vault = format!("file://{}/vault", d.display());
     let (code, report, output) = verify(
@@ -1188,4 +1189,68 @@ fn hold_events_naming_other_versions_are_findings() {
         append_archive_event(d, w, &key, "prod-evidence", None, (&key, &public));
     });
     assert_rejected(d, &package, "version_mismatch");
+}
+
+#[test]
+fn pinned_keys_are_judged_at_signing_time_and_revoked_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let package = readme_session(d);
+    let root = |args: &[&str]| {
+        let base = [
+            "-q",
+            "keys",
+            "trust-root",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+        ];
+        ok(wormvault(d, &[&base[..], args].concat()));
+    };
+    // The same key, pinned with a window that closed before the archive: every signature,
+    // the checkpoint's included, is refused.
+    root(&[
+        "--key-id",
+        "prod-evidence",
+        "--valid-from",
+        "2019-01-01T00:00:00+00:00",
+        "--valid-until",
+        "2020-01-01T00:00:00+00:00",
+        "--output",
+        "expired.json",
+    ]);
+    let (code, report, _) = verify(d, &package, &["--trust-root", "expired.json"]);
+    assert_eq!(code, 1);
+    let found = kinds(&report);
+    for kind in [
+        "checkpoint_key_not_admitted",
+        "bundle_invalid",
+        "audit_chain_invalid",
+    ] {
+        assert!(found.iter().any(|k| k == kind), "no {kind} in {found:?}");
+    }
+    // Revoked under another key id: revocation is by key, whatever id the signature names.
+    root(&[
+        "--key-id",
+        "old-id",
+        "--status",
+        "revoked",
+        "--output",
+        "revoked.json",
+    ]);
+    let (code, report, _) = verify(
+        d,
+        &package,
+        &[
+            "--trust-root",
+            "trust-roots.json",
+            "--trust-root",
+            "revoked.json",
+        ],
+    );
+    assert_eq!((code, report["verdict"].as_str()), (1, Some("FAILED")));
+    let found = kinds(&report);
+    assert!(
+        found.iter().filter(|k| *k == "key_revoked").count() >= 3,
+        "{found:?}"
+    );
 }
