@@ -1527,7 +1527,9 @@ fn hold_events(pkg: &Package) -> Vec<HoldEvent> {
                 sequence: r.get("sequence").and_then(|v| v.as_u64()).unwrap_or(0),
                 created_at: s(r.get("created_at")).unwrap_or_default(),
                 event_type: s(r.get("event_type")).unwrap_or_default(),
-                actor: s(r.get("actor")).unwrap_or_default(),
+                actor: s(meta.and_then(|m| m.get("actor")))
+                    .or(s(r.get("actor")))
+                    .unwrap_or_default(),
                 case: s(meta.and_then(|m| m.get("case")))
                     .or(s(meta.and_then(|m| m.get("case_id")))),
                 reason: s(meta.and_then(|m| m.get("reason"))),
