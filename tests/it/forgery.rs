@@ -1011,6 +1011,39 @@ fn extraction_is_bounded_by_what_the_index_declares() {
     );
 }
 
+#[test]
+fn extraction_without_declared_sizes_is_bounded_by_the_package_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No index: a ~200 KiB package inflating to 256 MiB is refused at its legacy bound
+    // (100 × its size + 64 MiB), before more than that is written.
+    let path = d.join("legacy.tar.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::best(),
+    ));
+    let big = 256u64 << 20;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(big);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "plan.json", std::io::repeat(0).take_bytes(big))
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 1 << 20, "{size}");
+    let output = wormvault(d, &["handoff", "verify", "legacy.tar.gz"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let limit = size * 100 + (64 << 20);
+    assert!(
+        text(&output).contains(&format!("over the {limit}-byte limit")),
+        "{}",
+        text(&output)
+    );
+}
+
 trait TakeBytes: std::io::Read + Sized {
     fn take_bytes(self, n: u64) -> std::io::Take<Self> {
         std::io::Read::take(self, n)
