@@ -330,6 +330,7 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                 return Ok(OnlineResult {
                     ok: false,
                     refused: true,
+                    holds: Default::default(),
                     detail,
                 });
             }
@@ -355,9 +356,17 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                     .collect::<Vec<_>>()
                     .join("; ")
             };
+            // The hold state now, as the store reports it (shown instead of the packaged one).
+            let mut holds = std::collections::BTreeMap::new();
+            for receipt in &receipts.receipts {
+                if let Ok(Some(stored)) = store.head(&receipt.key).await {
+                    holds.insert(receipt.key.clone(), stored.legal_hold);
+                }
+            }
             Ok(OnlineResult {
                 ok: report.ok,
                 refused: false,
+                holds,
                 detail,
             })
         })

@@ -162,6 +162,8 @@ pub struct OnlineResult {
     /// have gone over plain HTTP to a non-loopback host.
     pub refused: bool,
     pub detail: String,
+    /// Legal hold per object key as the store reports it now (`None`: not reported).
+    pub holds: BTreeMap<String, Option<bool>>,
 }
 
 pub type OnlineCheck = dyn Fn(&ReceiptSet) -> Result<OnlineResult, String>;
@@ -404,13 +406,20 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
         "archive_event_proofs",
         check_proofs(&pkg, &opened, &key, &archive_event),
     ));
+    let mut store_holds = None;
     if let (Some(online), Ok(receipts)) = (options.online, &pkg.receipts) {
         checks.push((
             "store_matches_receipts",
             match online(receipts) {
                 Ok(r) if r.refused => Outcome::fail("online_refused", r.detail),
-                Ok(r) if r.ok => Outcome::pass(r.detail),
-                Ok(r) => Outcome::fail("store_mismatch", r.detail),
+                Ok(r) => {
+                    store_holds = Some(r.holds);
+                    if r.ok {
+                        Outcome::pass(r.detail)
+                    } else {
+                        Outcome::fail("store_mismatch", r.detail)
+                    }
+                }
                 Err(e) => Outcome::fail("store_unreachable", e),
             },
         ));
@@ -420,13 +429,25 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
     let mut report = assemble(&pkg, checks, bundle_report.as_ref(), &archive_event);
     report.hold_events = hold_events;
     apply_hold_history(&mut report);
-    report.hold_state_source = if options.online.is_some() {
-        "read from the store now (--online): the store_matches_receipts check compares it with the receipts and hold history".into()
+    // What the packager saw (hold state as of packaging), for comparing the stored reports.
+    let packaged = report.clone();
+    report.hold_state_source = if let Some(holds) = &store_holds {
+        for object in &mut report.objects {
+            let key = object.location.rsplit(' ').next().unwrap_or_default();
+            object.legal_hold = match holds.get(key) {
+                Some(Some(true)) => "on (read from the store now)".into(),
+                Some(Some(false)) => "off (read from the store now)".into(),
+                _ => "not reported by the store".into(),
+            };
+        }
+        "read from the store now (--online)".into()
+    } else if options.online.is_some() {
+        "as of packaging: the store could not be read".into()
     } else {
         "as of packaging (offline): receipts plus the checkpointed hold events; run with --online TARGET to read the store".into()
     };
     if !packaging {
-        let stored = check_stored_reports(&pkg, &report);
+        let stored = check_stored_reports(&pkg, &packaged);
         push_check(&mut report, "stored_reports", stored);
     }
     settle(&mut report);
@@ -1068,6 +1089,36 @@ fn check_story(
             ));
         }
     }
+    // Later events about the objects (holds) name the same versions the receipts do.
+    let versions: BTreeMap<&str, &str> = receipts
+        .receipts
+        .iter()
+        .filter_map(|r| Some((r.key.as_str(), r.version_id.as_deref()?)))
+        .collect();
+    for record in &pkg.segment {
+        let sequence = record.get("sequence").and_then(|v| v.as_u64()).unwrap_or(0);
+        let objects = record
+            .get("metadata")
+            .and_then(|m| m.get("objects"))
+            .and_then(|o| o.as_array());
+        for object in objects.into_iter().flatten() {
+            let key = object
+                .get("key")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default();
+            let version = object.get("version_id").and_then(|v| v.as_str());
+            if let (Some(expected), Some(found)) = (versions.get(key), version)
+                && expected != &found
+            {
+                f.push((
+                    "version_mismatch",
+                    format!(
+                        "audit record {sequence} names {key} version {found}, the receipts {expected}"
+                    ),
+                ));
+            }
+        }
+    }
     for key in seen.keys() {
         f.push((
             "receipt_unplanned",
@@ -1476,7 +1527,9 @@ fn hold_events(pkg: &Package) -> Vec<HoldEvent> {
                 sequence: r.get("sequence").and_then(|v| v.as_u64()).unwrap_or(0),
                 created_at: s(r.get("created_at")).unwrap_or_default(),
                 event_type: s(r.get("event_type")).unwrap_or_default(),
-                actor: s(r.get("actor")).unwrap_or_default(),
+                actor: s(meta.and_then(|m| m.get("actor")))
+                    .or(s(r.get("actor")))
+                    .unwrap_or_default(),
                 case: s(meta.and_then(|m| m.get("case")))
                     .or(s(meta.and_then(|m| m.get("case_id")))),
                 reason: s(meta.and_then(|m| m.get("reason"))),

@@ -309,7 +309,7 @@ pub fn create(inputs: &HandoffInputs, output: &Path) -> Result<HandoffReport, Ha
     // carries: the ones the archive verified against), write the reports, then index again so
     // the reports are covered too.
     write_into(root, INDEX, &pretty(&make_index(root, &receipts)?))?;
-    let pins = Pins::from_files(&[inputs.trust_roots.clone()])?;
+    let pins = Pins::from_files(std::slice::from_ref(&inputs.trust_roots))?;
     let options = VerifyOptions {
         pins,
         minimum_retention_days: inputs.minimum_retention_days,

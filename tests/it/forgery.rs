@@ -433,7 +433,8 @@ fn genuine_bundle_with_rewritten_receipts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     readme_session(d);
-    let cases: Vec<(&str, &str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, &str, Edit)> = vec![
         (
             "retention",
             "archive_event_missing",
@@ -942,6 +943,27 @@ fn hold_history_is_in_the_package_under_a_newer_checkpoint() {
         html.contains("CASE-9") && html.contains("as of packaging"),
         "{html}"
     );
+    assert!(html.contains("locked by wormvault only — the storage does not enforce it"));
+    // Online, the hold state shown is the store's, and says so.
+    let vault = format!("file://{}/vault", d.display());
+    let (code, report, output) = verify(
+        d,
+        &d.join("handoff.tar.gz"),
+        &["--trust-root", "trust-roots.json", "--online", &vault],
+    );
+    assert_eq!(code, 0, "{}", text(&output));
+    assert_eq!(
+        report["hold_state_source"],
+        "read from the store now (--online)"
+    );
+    assert!(
+        report["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["legal_hold"] == "on (read from the store now)"),
+        "{report:#}"
+    );
 }
 
 #[test]
@@ -984,6 +1006,39 @@ fn extraction_is_bounded_by_what_the_index_declares() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         text(&output).contains("67108864 bytes, over the"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn extraction_without_declared_sizes_is_bounded_by_the_package_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No index: a ~200 KiB package inflating to 256 MiB is refused at its legacy bound
+    // (100 × its size + 64 MiB), before more than that is written.
+    let path = d.join("legacy.tar.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::best(),
+    ));
+    let big = 256u64 << 20;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(big);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "plan.json", std::io::repeat(0).take_bytes(big))
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 1 << 20, "{size}");
+    let output = wormvault(d, &["handoff", "verify", "legacy.tar.gz"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let limit = size * 100 + (64 << 20);
+    assert!(
+        text(&output).contains(&format!("over the {limit}-byte limit")),
         "{}",
         text(&output)
     );
@@ -1106,5 +1161,129 @@ fn hmac_signatures_are_unchecked_without_their_keys() {
         (code, report["verdict"].as_str()),
         (1, Some("FAILED")),
         "{report:#}"
+    );
+}
+
+#[test]
+fn hold_events_naming_other_versions_are_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    readme_session(d);
+    let key = d
+        .join("keys/evidence-ed25519-private.pem")
+        .display()
+        .to_string();
+    let public = d
+        .join("keys/evidence-ed25519-public.pem")
+        .display()
+        .to_string();
+    // Even signed by the pinned key, a hold event about another version than the receipts'
+    // does not tell the same story.
+    let package = forge(d, "versions", |w| {
+        let mut first_key = String::new();
+        edit_json(&w.join("receipts.json"), |r| {
+            for o in r["receipts"].as_array_mut().unwrap() {
+                o["version_id"] = "v1".into();
+            }
+            first_key = r["receipts"][0]["key"].as_str().unwrap().to_string();
+        });
+        let metadata = serde_json::json!({
+            "case_id": "CASE-1", "reason": "r",
+            "objects": [{"key": first_key, "version_id": "v2", "legal_hold": true, "error": null}],
+        })
+        .to_string();
+        let segment = w.join("audit/segment.jsonl");
+        ok(wormvault(
+            d,
+            &[
+                "-q",
+                "audit",
+                "append",
+                "--log",
+                segment.to_str().unwrap(),
+                "--event-type",
+                "legal_hold.set",
+                "--actor",
+                "records",
+                "--action",
+                "legal_hold_set",
+                "--target",
+                "elsewhere",
+                "--decision",
+                "applied",
+                "--metadata",
+                &metadata,
+                "--private-key",
+                &key,
+                "--key-id",
+                "prod-evidence",
+            ],
+        ));
+        append_archive_event(d, w, &key, "prod-evidence", None, (&key, &public));
+    });
+    assert_rejected(d, &package, "version_mismatch");
+}
+
+#[test]
+fn pinned_keys_are_judged_at_signing_time_and_revoked_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let package = readme_session(d);
+    let root = |args: &[&str]| {
+        let base = [
+            "-q",
+            "keys",
+            "trust-root",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+        ];
+        ok(wormvault(d, &[&base[..], args].concat()));
+    };
+    // The same key, pinned with a window that closed before the archive: every signature,
+    // the checkpoint's included, is refused.
+    root(&[
+        "--key-id",
+        "prod-evidence",
+        "--valid-from",
+        "2019-01-01T00:00:00+00:00",
+        "--valid-until",
+        "2020-01-01T00:00:00+00:00",
+        "--output",
+        "expired.json",
+    ]);
+    let (code, report, _) = verify(d, &package, &["--trust-root", "expired.json"]);
+    assert_eq!(code, 1);
+    let found = kinds(&report);
+    for kind in [
+        "checkpoint_key_not_admitted",
+        "bundle_invalid",
+        "audit_chain_invalid",
+    ] {
+        assert!(found.iter().any(|k| k == kind), "no {kind} in {found:?}");
+    }
+    // Revoked under another key id: revocation is by key, whatever id the signature names.
+    root(&[
+        "--key-id",
+        "old-id",
+        "--status",
+        "revoked",
+        "--output",
+        "revoked.json",
+    ]);
+    let (code, report, _) = verify(
+        d,
+        &package,
+        &[
+            "--trust-root",
+            "trust-roots.json",
+            "--trust-root",
+            "revoked.json",
+        ],
+    );
+    assert_eq!((code, report["verdict"].as_str()), (1, Some("FAILED")));
+    let found = kinds(&report);
+    assert!(
+        found.iter().filter(|k| *k == "key_revoked").count() >= 3,
+        "{found:?}"
     );
 }
