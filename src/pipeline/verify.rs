@@ -322,7 +322,9 @@ impl Deferred {
                 bundle_dir,
                 gate: None,
                 count,
-                state: DeferredState::Done { _report: report },
+                state: DeferredState::Done {
+                    _report: Box::new(report),
+                },
             };
         }
         let (keeper, gate) = WriteGate::new();
