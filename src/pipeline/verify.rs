@@ -308,7 +308,7 @@ pub(crate) struct Deferred {
 enum DeferredState {
     /// Held only to keep the report's temp dir (a `.tar.gz` bundle's files) alive.
     Done {
-        _report: BundleReport,
+        _report: Box<BundleReport>,
     },
     Running(tokio::task::JoinHandle<BundleReport>),
 }
@@ -322,7 +322,9 @@ impl Deferred {
                 bundle_dir,
                 gate: None,
                 count,
-                state: DeferredState::Done { _report: report },
+                state: DeferredState::Done {
+                    _report: Box::new(report),
+                },
             };
         }
         let (keeper, gate) = WriteGate::new();

@@ -788,3 +788,76 @@ async fn handoff_from_the_store_after_local_state_is_gone() {
         let _: PathBuf = roots;
     });
 }
+
+/// `handoff --from` trusts nothing for being in the store: an evidence object changed behind
+/// the tool's back (a vault file made writable and rewritten) is refused, and no package is
+/// written.
+#[test]
+fn handoff_from_refuses_a_store_object_that_differs_from_plan_and_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-from-bad", 2555, 0);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    expect(
+        &run_in(
+            d,
+            &[],
+            &[
+                "-q",
+                "archive",
+                "bundle",
+                "--trust-root",
+                "trust-root.json",
+                "--to",
+                &target,
+                "--audit-log",
+                "audit.jsonl",
+                "--audit-signing-key",
+                "keys/evidence-ed25519-private.pem",
+                "--checkpoint-key",
+                "keys/evidence-ed25519-private.pem",
+                "--receipts-out",
+                "r.json",
+            ],
+        ),
+        0,
+    );
+    let from = |output: &str| {
+        run_in(
+            d,
+            &[],
+            &[
+                "handoff",
+                "--from",
+                &target,
+                "--session",
+                "rel-from-bad",
+                "--output",
+                output,
+            ],
+        )
+    };
+    expect(&from("good.tar.gz"), 0);
+    let receipts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    let key = receipts["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .find(|k| k.ends_with("evidence.json"))
+        .unwrap()
+        .to_string();
+    let object = vault.join(&key);
+    std::fs::set_permissions(&object, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&object, "{\"release\": \"6.6.6\"}\n").unwrap();
+    let output = from("bad.tar.gz");
+    expect(&output, 1);
+    assert!(
+        text(&output).contains(&key) && text(&output).contains("the plan says"),
+        "{}",
+        text(&output)
+    );
+    assert!(!d.join("bad.tar.gz").exists());
+}

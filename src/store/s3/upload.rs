@@ -188,10 +188,12 @@ pub(super) async fn put(
             object.source.display()
         )));
     }
-    let request = Request {
+    let request = WriteHeaders {
         checksum,
         tagging,
         metadata,
+        lock: object.lock.clone(),
+        content_type: object.content_type.clone(),
     };
     let version_id = if object.size <= store.settings.multipart_threshold {
         if let Some(gate) = gate {
@@ -204,11 +206,40 @@ pub(super) async fn put(
     confirm(store, object, version_id.as_deref()).await
 }
 
-/// Headers shared by single and multipart writes.
-struct Request {
+/// What every write of an object sends, built once (architecture-2.md §2.6): PutObject and
+/// CreateMultipartUpload get their lock, hold, metadata, tags and content type from
+/// [`with_write_headers!`], so the two cannot disagree. `checksum` is the whole object's
+/// SHA-256 (base64), sent as such only by PutObject; a multipart upload sends one per part.
+struct WriteHeaders {
     checksum: String,
     tagging: Option<String>,
     metadata: std::collections::HashMap<String, String>,
+    lock: crate::store::LockSpec,
+    content_type: Option<String>,
+}
+
+/// Apply [`WriteHeaders`] to a PutObject or CreateMultipartUpload builder. A macro because the
+/// SDK's two fluent builders share these setter names but no trait.
+macro_rules! with_write_headers {
+    ($call:expr, $headers:expr) => {{
+        let headers: &WriteHeaders = $headers;
+        let call = $call
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .object_lock_mode(lock_mode(headers.lock.mode))
+            .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(
+                headers.lock.retain_until,
+            )))
+            .set_metadata(Some(headers.metadata.clone()))
+            .set_tagging(headers.tagging.clone())
+            .set_content_type(headers.content_type.clone());
+        // Only a requested hold is sent: the header needs s3:PutObjectLegalHold, which the
+        // uploader role in infra/aws/ deliberately lacks (holds belong to the legal-hold role).
+        if headers.lock.legal_hold {
+            call.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        } else {
+            call
+        }
+    }};
 }
 
 /// Map a write error: 412 → exists; BadDigest → the bytes differ from the plan.
@@ -248,7 +279,7 @@ where
 async fn put_single(
     store: &S3Store,
     object: &PutObject<'_>,
-    request: &Request,
+    request: &WriteHeaders,
     progress: Progress<'_>,
 ) -> Result<Option<String>, StoreError> {
     let body = ByteStream::read_from()
@@ -261,29 +292,18 @@ async fn put_single(
             path: object.source.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
-    let lock = &object.lock;
-    let mut call = store
-        .client
-        .put_object()
-        .bucket(&store.bucket)
-        .key(&object.key)
-        .body(body)
-        .content_length(object.size as i64)
-        .if_none_match("*")
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .checksum_sha256(&request.checksum)
-        .object_lock_mode(lock_mode(lock.mode))
-        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(
-            lock.retain_until,
-        )))
-        .set_metadata(Some(request.metadata.clone()))
-        .set_tagging(request.tagging.clone())
-        .set_content_type(object.content_type.clone());
-    // Only a requested hold is sent: the header needs s3:PutObjectLegalHold, which the uploader
-    // role in infra/aws/ deliberately lacks (holds belong to the legal-hold role).
-    if lock.legal_hold {
-        call = call.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
-    }
+    let call = with_write_headers!(
+        store
+            .client
+            .put_object()
+            .bucket(&store.bucket)
+            .key(&object.key)
+            .body(body)
+            .content_length(object.size as i64)
+            .if_none_match("*")
+            .checksum_sha256(&request.checksum),
+        request
+    );
     // The signed x-amz-checksum-sha256 header binds the body (S3 verifies it), so the payload is
     // not hashed a second time for SigV4.
     let output = call
@@ -362,7 +382,7 @@ fn read_parts(
 async fn put_multipart(
     store: &S3Store,
     object: &PutObject<'_>,
-    request: &Request,
+    request: &WriteHeaders,
     progress: Progress<'_>,
     gate: Option<&WriteGate>,
 ) -> Result<Option<String>, StoreError> {
@@ -385,23 +405,14 @@ async fn put_multipart(
         Err(error) if matches!(status(&error), Some(404 | 405)) => {}
         Err(error) => return Err(store.cloud_error("HeadObject", Some(&object.key), &error)),
     }
-    let lock = &object.lock;
-    let mut create = store
-        .client
-        .create_multipart_upload()
-        .bucket(&store.bucket)
-        .key(&object.key)
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .object_lock_mode(lock_mode(lock.mode))
-        .object_lock_retain_until_date(AwsDateTime::from_secs(retain_until_seconds(
-            lock.retain_until,
-        )))
-        .set_metadata(Some(request.metadata.clone()))
-        .set_tagging(request.tagging.clone())
-        .set_content_type(object.content_type.clone());
-    if lock.legal_hold {
-        create = create.object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On);
-    }
+    let create = with_write_headers!(
+        store
+            .client
+            .create_multipart_upload()
+            .bucket(&store.bucket)
+            .key(&object.key),
+        request
+    );
     let created = create
         .send()
         .await
