@@ -778,14 +778,25 @@ async fn handoff_from_the_store_after_local_state_is_gone() {
         );
         expect(&output, 0);
         assert!(elsewhere.join("pkg.tar.gz").exists(), "{}", text(&output));
-        let verified = run_in(&elsewhere, &[], &["handoff", "verify", "pkg.tar.gz"]);
+        // Unpinned, the package is never VERIFIED; pinned to the auditor's own roots, it is.
+        let unpinned = run_in(&elsewhere, &[], &["handoff", "verify", "pkg.tar.gz"]);
+        expect(&unpinned, 1);
+        assert!(
+            String::from_utf8_lossy(&unpinned.stdout).contains("UNPINNED"),
+            "{}",
+            text(&unpinned)
+        );
+        let verified = run_in(
+            &elsewhere,
+            &[],
+            &["handoff", "verify", "pkg.tar.gz", "--trust-root", roots.to_str().unwrap()],
+        );
         expect(&verified, 0);
         assert!(
-            String::from_utf8_lossy(&verified.stdout).contains("VERIFIED"),
+            String::from_utf8_lossy(&verified.stdout).contains("VERIFIED handoff"),
             "{}",
             text(&verified)
         );
-        let _: PathBuf = roots;
     });
 }
 
