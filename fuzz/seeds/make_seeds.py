@@ -58,6 +58,11 @@ write(a, "reserved-name.tar.gz",
 header = tarfile.TarInfo("manifest.json"); header.size = 2 << 30; header.mode = 0o644
 write(a, "manifest-bomb-head.tar.gz", gz(header.tobuf(tarfile.GNU_FORMAT) + b"\0" * 8192))
 
+# The same size declared by a PAX `x` header over a ustar size of 0.
+pax = tarfile.TarInfo("manifest.json"); pax.size = 0; pax.mode = 0o644
+pax.pax_headers = {"size": str(2 << 30)}
+write(a, "manifest-pax-size.tar.gz", gz(pax.tobuf(tarfile.PAX_FORMAT)))
+
 m = "manifest"
 manifest = json.load(open(os.path.join(FIX, "manifest.json")))
 for name, path in [("reserved-path.json", "_wormvault/receipts.json"),
