@@ -216,7 +216,7 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     findings.push(duplicate(&name));
                     continue;
                 }
-                let size = entry.header().size().unwrap_or(u64::MAX);
+                let size = entry.size();
                 // The bundle's own JSON documents, at the root or in the single top-level
                 // directory: over their limit they are refused unread, and reading stops.
                 let document = (parts.len() <= 2)
@@ -368,7 +368,7 @@ fn read_failure(error: &std::io::Error) -> Finding {
 /// that would change the entries after it for an extractor that applies them.
 fn global_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<Finding> {
     let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-    let size = entry.header().size().unwrap_or(u64::MAX);
+    let size = entry.size();
     let refuse = |why: String| {
         Some(Finding::new(
             FindingKind::ArchiveSpecialEntry,
@@ -738,5 +738,51 @@ pub(crate) mod tests {
         let (found, extracted) = kinds(gzip(&bytes), ArchiveLimits::default());
         assert_eq!(found, ["manifest_too_large"]);
         assert!(!extracted.temp.path().join("manifest.json").exists());
+
+        // The same size declared in a PAX `x` header (which overrides the ustar size field, as
+        // every PAX reader applies it) while the ustar header says 0: the effective size counts.
+        let record = format!("size={}\n", crate::limits::MAX_MANIFEST_BYTES + 1);
+        let record = format!("{} {record}", record.len() + 3);
+        let mut pax = tar::Header::new_ustar();
+        pax.set_path("PaxHeader/manifest.json").unwrap();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(record.len() as u64);
+        pax.set_mode(0o644);
+        pax.set_cksum();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.append(&pax, record.as_bytes()).unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_path("manifest.json").unwrap();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, &b""[..]).unwrap();
+        let (found, _) = kinds(
+            gzip(&builder.into_inner().unwrap()),
+            ArchiveLimits::default(),
+        );
+        assert_eq!(found, ["manifest_too_large"]);
+        // ... and the per-entry limit likewise.
+        let limits = ArchiveLimits {
+            max_entry_bytes: 10,
+            ..ArchiveLimits::default()
+        };
+        let record = "12 size=100\n";
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut pax = tar::Header::new_ustar();
+        pax.set_path("PaxHeader/big").unwrap();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(record.len() as u64);
+        pax.set_mode(0o644);
+        pax.set_cksum();
+        builder.append(&pax, record.as_bytes()).unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_path("big").unwrap();
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, &[0u8; 512][..]).unwrap();
+        let (found, _) = kinds(gzip(&builder.into_inner().unwrap()), limits);
+        assert_eq!(found[0], "archive_entry_too_large", "{found:?}");
     }
 }

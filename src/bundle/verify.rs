@@ -162,7 +162,15 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
     };
     let dir = std::path::absolute(&dir).unwrap_or(dir);
 
-    let raw = read_manifest(&dir, &mut findings);
+    // A manifest entry the archive reader refused as too large is not "missing" as well.
+    let raw = if findings
+        .iter()
+        .any(|f| f.kind == FindingKind::ManifestTooLarge)
+    {
+        None
+    } else {
+        read_manifest(&dir, &mut findings)
+    };
     let digest = raw.as_ref().map(|raw| {
         crate::hashing::sha256_hex(crate::canonical::spaced(&Value::Object(raw.clone())).as_bytes())
     });
@@ -722,6 +730,14 @@ fn check_files(
         if relative == MANIFEST_FILE || listed.contains(&relative) {
             continue;
         }
+        if safe_relative(&relative).is_ok_and(|parts| is_reserved(&parts)) {
+            findings.push(Finding::new(
+                FindingKind::ReservedName,
+                Some(&relative),
+                format!("{relative} is inside {RESERVED_DIR}/, the namespace wormvault keeps for its own receipts and anchors beside the evidence; a bundle may not hold it"),
+            ));
+            continue;
+        }
         findings.push(Finding::new(
             FindingKind::FileUnlisted,
             Some(&relative),
@@ -1209,6 +1225,27 @@ mod tests {
                 "file_hash_mismatch",
                 "file_unlisted"
             ]
+        );
+    }
+
+    #[test]
+    fn reserved_names_are_refused_listed_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(
+            dir.path(),
+            Signing::Ed25519 {
+                key: fixture_key(),
+                key_id: Some("prod-evidence".into()),
+            },
+        );
+        // Present but unlisted: named as reserved, not merely unlisted.
+        std::fs::create_dir_all(bundle.join("_wormvault")).unwrap();
+        std::fs::write(bundle.join("_wormvault/receipts.json"), "{}").unwrap();
+        let report = verify(&bundle, &trust_options()).unwrap();
+        assert_eq!(report.kinds(), ["reserved_name"]);
+        assert_eq!(
+            report.findings[0].path.as_deref(),
+            Some("_wormvault/receipts.json")
         );
     }
 

@@ -52,6 +52,16 @@ impl Target {
             input: input.to_string(),
             reason: reason.to_string(),
         };
+        // In every scheme: `?` (a query), `#` (a fragment) and `%` (an escape such as
+        // %2e%2e, which this tool does not decode but URL-based tools and SDKs may) would make
+        // the target mean one place here and another elsewhere. Refused, never interpreted.
+        if let Some(rest) = input.split_once("://").map(|(_, rest)| rest)
+            && let Some(bad) = rest.chars().find(|c| matches!(c, '?' | '#' | '%'))
+        {
+            return Err(fail(&format!(
+                "{bad:?} is not allowed in a target (no queries, fragments or percent-escapes)"
+            )));
+        }
         if let Some(rest) = input.strip_prefix("s3://") {
             let mut parts = rest.split('/');
             let bucket = parts.next().unwrap_or_default();
@@ -267,6 +277,11 @@ mod tests {
             "file:///srv/vault?x=1",
             "file:///srv/vault#frag",
             "file:///srv/va\\ult",
+            "s3://bucket-a/x?versionId=1",
+            "s3://bucket-a/%2e%2e/x",
+            "s3://bucket-a/x#y",
+            "azure://acct/c/x?sv=2024",
+            "azure+http://127.0.0.1:10000/devstoreaccount1/c/%2e%2e",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad} should be rejected");
         }

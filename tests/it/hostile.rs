@@ -1324,6 +1324,38 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "tar: manifest.json sized 2 GiB by a PAX header (ustar size 0)",
+            1,
+            &["manifest_too_large"],
+            |d| {
+                let record = "19 size=2147483648\n";
+                let mut builder = tar::Builder::new(Vec::new());
+                let mut pax = tar::Header::new_ustar();
+                pax.set_path("PaxHeader/manifest.json").unwrap();
+                pax.set_entry_type(tar::EntryType::XHeader);
+                pax.set_size(record.len() as u64);
+                pax.set_mode(0o644);
+                pax.set_cksum();
+                builder.append(&pax, record.as_bytes()).unwrap();
+                let mut header = tar::Header::new_ustar();
+                header.set_path("manifest.json").unwrap();
+                header.set_size(0);
+                header.set_mode(0o644);
+                header.set_cksum();
+                builder.append(&header, &b""[..]).unwrap();
+                let archive = d.join("bundle.tar.gz");
+                std::fs::write(&archive, gzip_bytes(&builder.into_inner().unwrap())).unwrap();
+                let key = write_key(d, "bundle.key", BUNDLE_KEY);
+                vec![
+                    "bundle".into(),
+                    "verify".into(),
+                    p(&archive),
+                    "--hmac-key-file".into(),
+                    p(&key),
+                ]
+            },
+        ),
+        case(
             "bundle: 2 GiB (sparse) manifest.json in a directory",
             1,
             &["manifest_too_large"],
