@@ -330,7 +330,9 @@ impl StoragePlan {
             path: path.display().to_string(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let text =
+            crate::limits::read_json_capped(path, crate::limits::MAX_PLAN_BYTES, "storage plan")
+                .map_err(|e| read_error(e.to_string()))?;
         let value = crate::canonical::parse_strict(&text).map_err(|e| read_error(e.to_string()))?;
         let plan: StoragePlan =
             serde_json::from_value(value).map_err(|e| read_error(e.to_string()))?;

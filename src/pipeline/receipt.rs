@@ -240,8 +240,12 @@ impl ReceiptSet {
     }
 
     pub fn load(path: &std::path::Path) -> Result<ReceiptSet, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = crate::limits::read_json_capped(
+            path,
+            crate::limits::MAX_RECEIPTS_BYTES,
+            "receipts",
+        )
+        .map_err(|e| e.to_string())?;
         let value = crate::canonical::parse_strict(&text)
             .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
         let set: ReceiptSet = serde_json::from_value(value)
