@@ -1199,7 +1199,7 @@ impl<'a> State<'a> {
             return;
         };
         let found = if self.failed_key_ids.is_empty() {
-            "records name no key id".to_string()
+            "records carry no signature naming a key id".to_string()
         } else {
             format!(
                 "records say key id {}",
