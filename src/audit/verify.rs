@@ -2,7 +2,9 @@
 //! previous_hash, record_hash, signature), continuing past failures, plus what CAVRA lacks —
 //! torn and malformed lines named by physical line, a diagnosis of the first break (mutation,
 //! insertion, deletion, reordering, duplication, truncation), and Merkle checks against signed
-//! checkpoints.
+//! checkpoints. The report counts what was checked (`signatures_checked`, `_failed`,
+//! `_unchecked`, `fully_checked_records`), so no verdict implies a check that did not run, and a
+//! failed signature never carries the expected value (no MAC oracle).
 //!
 //! The file is streamed: a reader thread cuts it into batches of lines, each batch's records are
 //! parsed, hashed and signature-checked in parallel (each record is independent), and then the
@@ -54,7 +56,8 @@ pub struct VerifyOptions {
     /// Signed tree heads (already signature-checked) that the log must extend.
     pub checkpoints: Vec<Checkpoint>,
     /// Accept redacted exports: records with `{"redacted": "sha256:…"}` values skip the
-    /// record_hash and signature checks (links, sequence and schema are still checked).
+    /// record_hash check (links, sequence and schema are still checked); their
+    /// `redaction_signature` is checked instead of `signature` when a key is given.
     pub allow_redacted: bool,
 }
 
