@@ -69,7 +69,8 @@ pub struct BadRecord {
     pub path: String,
     /// Physical line number in `path`.
     pub line: u64,
-    /// `schema_version`, `sequence`, `previous_hash`, `record_hash`, `signature`, `json`, `torn`.
+    /// `schema_version`, `sequence`, `previous_hash`, `record_hash`, `signature`,
+    /// `redaction_signature`, `json`, `torn`.
     pub check: &'static str,
     pub expected: String,
     pub found: String,
@@ -79,7 +80,8 @@ pub struct BadRecord {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Diagnosis {
     /// `mutation`, `insertion`, `deletion`, `reordering`, `duplication`, `truncation`,
-    /// `checkpoint_mismatch`, `torn_write`, `malformed_line`.
+    /// `checkpoint_mismatch`, `torn_write`, `malformed_line`, `key_mismatch` (every signed record
+    /// fails its signature and nothing else fails: wrong key or key id).
     pub kind: &'static str,
     pub record: u64,
     pub detail: String,
