@@ -6,9 +6,11 @@
 //!
 //! Both sort object keys recursively by code point (Rust's byte order on UTF-8 strings is the
 //! same order), escape every character outside printable ASCII as `\uXXXX` with lowercase hex
-//! (UTF-16 surrogate pairs above U+FFFF, as Python's default `ensure_ascii=True` does), and write
-//! floats as Python's `repr` does. serde_json does neither escaping nor float repr that way, so
-//! this module writes the text itself.
+//! (UTF-16 surrogate pairs above U+FFFF, as Python's default `ensure_ascii=True` does), write
+//! floats as Python's `repr` does (shortest round-trip digits, ties to the even one), and keep
+//! integers of any size exact as Python's `int` does (serde_json's `arbitrary_precision` keeps
+//! the literal text; Python's 4300-digit limit is enforced by [`parse_strict`]). serde_json does
+//! neither the escaping nor the float repr that way, so this module writes the text itself.
 
 use serde_json::Value;
 

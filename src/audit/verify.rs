@@ -2,7 +2,9 @@
 //! previous_hash, record_hash, signature), continuing past failures, plus what CAVRA lacks —
 //! torn and malformed lines named by physical line, a diagnosis of the first break (mutation,
 //! insertion, deletion, reordering, duplication, truncation), and Merkle checks against signed
-//! checkpoints.
+//! checkpoints. The report counts what was checked (`signatures_checked`, `_failed`,
+//! `_unchecked`, `fully_checked_records`), so no verdict implies a check that did not run, and a
+//! failed signature never carries the expected value (no MAC oracle).
 //!
 //! The file is streamed: a reader thread cuts it into batches of lines, each batch's records are
 //! parsed, hashed and signature-checked in parallel (each record is independent), and then the
@@ -54,7 +56,8 @@ pub struct VerifyOptions {
     /// Signed tree heads (already signature-checked) that the log must extend.
     pub checkpoints: Vec<Checkpoint>,
     /// Accept redacted exports: records with `{"redacted": "sha256:…"}` values skip the
-    /// record_hash and signature checks (links, sequence and schema are still checked).
+    /// record_hash check (links, sequence and schema are still checked); their
+    /// `redaction_signature` is checked instead of `signature` when a key is given.
     pub allow_redacted: bool,
 }
 
@@ -66,7 +69,8 @@ pub struct BadRecord {
     pub path: String,
     /// Physical line number in `path`.
     pub line: u64,
-    /// `schema_version`, `sequence`, `previous_hash`, `record_hash`, `signature`, `json`, `torn`.
+    /// `schema_version`, `sequence`, `previous_hash`, `record_hash`, `signature`,
+    /// `redaction_signature`, `json`, `torn`.
     pub check: &'static str,
     pub expected: String,
     pub found: String,
@@ -76,7 +80,8 @@ pub struct BadRecord {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Diagnosis {
     /// `mutation`, `insertion`, `deletion`, `reordering`, `duplication`, `truncation`,
-    /// `checkpoint_mismatch`, `torn_write`, `malformed_line`.
+    /// `checkpoint_mismatch`, `torn_write`, `malformed_line`, `key_mismatch` (every signed record
+    /// fails its signature and nothing else fails: wrong key or key id).
     pub kind: &'static str,
     pub record: u64,
     pub detail: String,
@@ -1199,7 +1204,7 @@ impl<'a> State<'a> {
             return;
         };
         let found = if self.failed_key_ids.is_empty() {
-            "records name no key id".to_string()
+            "records carry no signature naming a key id".to_string()
         } else {
             format!(
                 "records say key id {}",

@@ -546,9 +546,13 @@ fn report_text(report: &VerifyReport) -> String {
         )
     } else {
         format!(
-            "INVALID: {} problem(s) in {}",
+            "INVALID: {} problem(s) in {}\nsignatures_checked {} ({} failed), signatures_unchecked {}, unsigned records {}",
             report.error_count,
-            report.segments.join(" + ")
+            report.segments.join(" + "),
+            report.signatures_checked,
+            report.signatures_failed,
+            report.signatures_unchecked,
+            report.unsigned_records
         )
     };
     for error in report.errors.iter().take(20) {

@@ -334,8 +334,11 @@ impl StoragePlan {
             crate::limits::read_json_capped(path, crate::limits::MAX_PLAN_BYTES, "storage plan")
                 .map_err(|e| read_error(e.to_string()))?;
         let value = crate::canonical::parse_strict(&text).map_err(|e| read_error(e.to_string()))?;
+        drop(value);
+        // Typed from the checked text, not from the Value: serde_json's arbitrary_precision
+        // (canonical.rs) makes from_value's number errors vague ("invalid number").
         let plan: StoragePlan =
-            serde_json::from_value(value).map_err(|e| read_error(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| read_error(e.to_string()))?;
         if plan.format != PLAN_FORMAT {
             return Err(read_error(format!(
                 "format is {:?}, expected {PLAN_FORMAT:?}",

@@ -248,7 +248,10 @@ impl ReceiptSet {
         .map_err(|e| e.to_string())?;
         let value = crate::canonical::parse_strict(&text)
             .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-        let set: ReceiptSet = serde_json::from_value(value)
+        drop(value);
+        // Typed from the checked text (from_value's number errors are vague under
+        // serde_json's arbitrary_precision, see canonical.rs).
+        let set: ReceiptSet = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not a receipt set: {e}", path.display()))?;
         if set.schema_version != RECEIPTS_SCHEMA {
             return Err(format!(

@@ -612,20 +612,28 @@ fn immutable_storage(
             "the store enforces retention itself (confirmed by preflight and the receipts)",
             details,
         ),
+        // Issue #14 item 6: a lock only wormvault enforces is not immutable storage.
         Enforcement::Tool => check(
             "immutable_storage",
-            State::Ready,
-            "local WORM vault: files are committed read-only with retain-until and wormvault refuses overwrite and delete before it (enforcement: tool, as preflight and the receipts state; use a SnapLock/WORM volume or a cloud target for store enforcement)",
+            State::Degraded,
+            format!(
+                "{TOOL_ONLY} (enforcement: tool — a local vault whose files are read-only with retain-until, and wormvault refuses overwrite and delete before it; use a SnapLock/WORM volume or a cloud target for store enforcement)"
+            ),
             details,
         ),
         Enforcement::Unconfirmed => check(
             "immutable_storage",
             State::Degraded,
-            "the store cannot confirm immutability (enforcement: unconfirmed); objects may be deletable",
+            format!(
+                "{TOOL_ONLY} (enforcement: unconfirmed — the store cannot confirm immutability; objects may be deletable)"
+            ),
             details,
         ),
     }
 }
+
+/// What every human output says where enforcement is `tool` or `unconfirmed` (issue #14 item 6).
+pub const TOOL_ONLY: &str = "locked by wormvault only — the storage does not enforce it";
 
 /// dashboard_visibility: the archived sessions are accounted for — receipts present, for this
 /// target, and every receipted object present in the store with the receipted content and lock.
@@ -736,14 +744,26 @@ impl LogFacts {
                 };
             }
         };
-        let problem = (!report.valid).then(|| {
-            format!(
+        let problem = if !report.valid {
+            Some(format!(
                 "audit log {} does not verify ({} problem(s){}): archived-evidence events in it cannot be trusted; run `wormvault audit verify`",
                 path.display(),
                 report.error_count,
-                report.diagnosis.as_ref().map(|d| format!(", {} at record {}", d.kind, d.record)).unwrap_or_default()
-            )
-        });
+                report
+                    .diagnosis
+                    .as_ref()
+                    .map(|d| format!(", {} at record {}", d.kind, d.record))
+                    .unwrap_or_default()
+            ))
+        } else {
+            // A signed log whose signatures were not checked proves nothing about who wrote
+            // the archived-evidence events (issue #15 item 4): pass --audit-key-file.
+            report.require_signatures_checked().err().map(|e| {
+                format!(
+                    "{e}; status needs --audit-key-file (HS256) or --audit-trust-root (Ed25519)"
+                )
+            })
+        };
         let latest_archived = latest_archived(path);
         LogFacts {
             records: report.record_count,

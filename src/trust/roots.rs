@@ -264,15 +264,12 @@ impl TrustStore {
             .unwrap_or_default();
         let roots = match schema {
             TRUST_ROOT_BUNDLE_SCHEMA => {
-                serde_json::from_value::<TrustRootBundle>(value)
+                serde_json::from_str::<TrustRootBundle>(text)
                     .map_err(|e| invalid(e.to_string()))?
                     .trust_roots
             }
             TRUST_ROOT_SCHEMA => {
-                vec![
-                    serde_json::from_value::<TrustRoot>(value)
-                        .map_err(|e| invalid(e.to_string()))?,
-                ]
+                vec![serde_json::from_str::<TrustRoot>(text).map_err(|e| invalid(e.to_string()))?]
             }
             other => {
                 return Err(invalid(format!(

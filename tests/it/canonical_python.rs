@@ -185,6 +185,16 @@ fn floats_match_python_repr_across_all_exponents() {
     for tie in [147121842227151.125f64, 1780387041.5039062] {
         bits.push(tie.to_bits());
     }
+    // Powers of two and their neighbours: there the rounding interval below is half as wide as
+    // the one above, so the nearest shortest string may not round-trip.
+    for exponent in 0..2047u64 {
+        let power = exponent << 52;
+        for bit in [power.saturating_sub(1), power, power + 1] {
+            if f64::from_bits(bit).is_finite() && bit != 0 {
+                bits.push(bit);
+            }
+        }
+    }
     let expected = python_reprs(&bits);
     assert_eq!(expected.len(), bits.len());
     let mut mismatches = Vec::new();

@@ -750,3 +750,69 @@ fn a_key_revoked_under_one_id_never_verifies_a_bundle_under_another() {
     ]);
     assert_eq!(code(&output), 0, "{}", text(&output));
 }
+
+#[test]
+fn ed25519_redacted_exports_are_bound_by_the_private_key() {
+    let env = Env::new();
+    let key = private_key(&env);
+    let roots = format!("{FIXTURES}/keys/evidence-trust-roots.json");
+    let log = env.path("ed.jsonl");
+    for actor in ["a1", "a2"] {
+        let output = run(&[
+            "audit",
+            "append",
+            "--log",
+            s(&log),
+            "--event-type",
+            "e",
+            "--actor",
+            actor,
+            "--action",
+            "x",
+            "--target",
+            "t",
+            "--decision",
+            "allow",
+            "--private-key",
+            s(&key),
+            "--key-id",
+            "prod-evidence",
+            "--created-at",
+            "2026-07-04T00:00:01+00:00",
+        ]);
+        assert_eq!(code(&output), 0, "{}", text(&output));
+    }
+    let exported = env.path("export.jsonl");
+    let output = run(&[
+        "audit",
+        "export",
+        "--log",
+        s(&log),
+        "--format",
+        "jsonl",
+        "--redact",
+        "actor",
+        "--trust-root",
+        &roots,
+        "--private-key",
+        s(&key),
+        "--key-id",
+        "prod-evidence",
+        "--output",
+        s(&exported),
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let output = env.verify(&exported, &["--allow-redacted", "--trust-root", &roots]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["redacted_bound"], 2);
+    assert_eq!(report["fully_checked_records"], 2);
+    let original = std::fs::read_to_string(&exported).unwrap();
+    std::fs::write(&exported, original.replacen("\"allow\"", "\"deny\"", 1)).unwrap();
+    let output = env.verify(&exported, &["--allow-redacted", "--trust-root", &roots]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert_eq!(
+        json(&output)["first_bad_record"]["check"],
+        "redaction_signature"
+    );
+}

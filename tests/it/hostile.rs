@@ -887,6 +887,39 @@ fn cases() -> Vec<Case> {
             audit_line(b"{\"sequence\": 18446744073709551616}".to_vec(), true),
         ),
         case(
+            "audit: integer of 4301 digits (past Python's limit)",
+            1,
+            &["audit.jsonl line 1", "4300"],
+            audit_line(
+                format!("{{\"metadata\": {{\"n\": {}}}}}", "7".repeat(4301)).into_bytes(),
+                true,
+            ),
+        ),
+        case(
+            "audit: wrong key id is a key mismatch, not tampering",
+            1,
+            &[
+                "key_mismatch",
+                "records say key id \"audit-key-1\"",
+                "audit_key_mismatch",
+            ],
+            |d| {
+                let mut args = audit_with(d, |text| text);
+                *args.last_mut().unwrap() = "audit-key-2".into();
+                args
+            },
+        ),
+        case(
+            "audit: missing key file is a usage error",
+            2,
+            &["audit_usage_error"],
+            |d| {
+                let mut args = audit_with(d, |text| text);
+                args[5] = p(&d.join("no-such.key"));
+                args
+            },
+        ),
+        case(
             "audit: JSON array instead of record",
             1,
             &["audit.jsonl line 1", "not a JSON object"],

@@ -206,7 +206,16 @@ impl Archived {
             "--audit-log",
             s(&self.log),
         ];
-        args.extend_from_slice(extra);
+        // The log's records are HMAC-signed: status checks them only with the key, and blocks
+        // evidence it cannot check (issue #15 item 4). Tests that mean "no key" say so.
+        let hmac = s(&self.hmac).to_string();
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--audit-") || *a == "--no-audit-key")
+        {
+            args.extend(["--audit-key-file", hmac.as_str()]);
+        }
+        args.extend(extra.iter().filter(|a| **a != "--no-audit-key"));
         wormvault(&args)
     }
 }
@@ -720,10 +729,12 @@ const CHECKS: [&str; 6] = [
 fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
     let session = Archived::new(2555);
     let receipts = s(&session.receipts).to_string();
+    // A local vault: every check is ready except immutable_storage, which is degraded — the
+    // lock is enforced by wormvault only (issue #14 item 6), so the exit code is 1.
     let run = session.status(&["--receipts", &receipts]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let status = run.json();
-    assert_eq!(status["status"], "ready");
+    assert_eq!(status["status"], "degraded");
     let names: Vec<&str> = status["checks"]
         .as_array()
         .unwrap()
@@ -732,14 +743,25 @@ fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
         .collect();
     assert_eq!(names, CHECKS);
     for name in CHECKS {
+        let expected = if name == "immutable_storage" {
+            "degraded"
+        } else {
+            "ready"
+        };
         assert_eq!(
             check(&status, name)["state"],
-            "ready",
+            expected,
             "{name}: {}",
             check(&status, name)
         );
     }
-    assert_eq!(status["summary"]["ready"], 6);
+    assert!(
+        check(&status, "immutable_storage")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("locked by wormvault only — the storage does not enforce it")
+    );
+    assert_eq!(status["summary"]["ready"], 5);
     assert_eq!(check(&status, "evidence_freshness")["details"]["record"], 5);
     assert_eq!(
         check(&status, "immutable_storage")["details"]["preflight_enforcement"],
@@ -756,25 +778,28 @@ fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
             >= 2555
     );
     assert_eq!(check(&status, "export_readiness")["details"]["records"], 5);
-
     assert_eq!(
         check(&status, "evidence_freshness")["details"]["log_signatures_checked"],
-        false
-    );
-
-    // With the audit key the record signatures are checked too; a wrong key blocks freshness,
-    // since the archived-evidence events can no longer be trusted.
-    let run = session.status(&[
-        "--receipts",
-        &receipts,
-        "--audit-key-file",
-        s(&session.hmac),
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
-    assert_eq!(
-        check(&run.json(), "evidence_freshness")["details"]["log_signatures_checked"],
         true
     );
+
+    // Without the audit key the signed records cannot be checked: freshness is blocked, since
+    // a chain rewritten under another key would pass (issue #15 item 4).
+    let run = session.status(&["--receipts", &receipts, "--no-audit-key"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let status = run.json();
+    assert_eq!(status["status"], "blocked");
+    let freshness = check(&status, "evidence_freshness");
+    assert_eq!(freshness["state"], "blocked");
+    assert!(
+        freshness["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be checked"),
+        "{freshness}"
+    );
+
+    // A wrong key blocks freshness, since the archived-evidence events can no longer be trusted.
     let wrong = session.path("wrong.key");
     std::fs::write(&wrong, b"not-the-audit-key\n").unwrap();
     let run = session.status(&["--receipts", &receipts, "--audit-key-file", s(&wrong)]);
@@ -806,8 +831,8 @@ fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
             .contains("older than the 0-hour window"),
         "{freshness}"
     );
-    assert_eq!(status["summary"]["degraded"], 1);
-    assert_eq!(status["summary"]["ready"], 5);
+    assert_eq!(status["summary"]["degraded"], 2);
+    assert_eq!(status["summary"]["ready"], 4);
 
     // Human output lists every check.
     let target = session.target();
@@ -819,8 +844,18 @@ fn status_is_ready_on_a_fresh_archive_and_degrades_with_stale_evidence() {
         s(&session.log),
         "--receipts",
         &receipts,
+        "--audit-key-file",
+        s(&session.hmac),
     ]);
-    assert_eq!(text.code, 0);
+    assert_eq!(
+        text.code, 1,
+        "degraded: a local vault is locked by wormvault only"
+    );
+    assert!(
+        text.stdout.contains("locked by wormvault only"),
+        "{}",
+        text.stdout
+    );
     for name in CHECKS {
         assert!(text.stdout.contains(name), "{}", text.stdout);
     }
@@ -992,7 +1027,11 @@ fn status_blocks_when_retention_is_below_the_minimum() {
     assert!((365..=366).contains(&days), "{days}");
     // The same archive against its own 365-day minimum is ready.
     let run = session.status(&["--receipts", &receipts, "--minimum-retention-days", "365"]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        run.code, 1,
+        "immutable_storage is degraded on a local vault: {}",
+        run.stdout
+    );
     assert_eq!(check(&run.json(), "retention_posture")["state"], "ready");
 }
 
