@@ -167,13 +167,7 @@ impl EvidenceArgs {
 /// Load a trust root or trust-root bundle, refusing one over
 /// [`crate::limits::MAX_TRUST_ROOTS_BYTES`] before reading it.
 pub fn load_trust_roots(path: &std::path::Path) -> anyhow::Result<TrustStore> {
-    let text = crate::limits::read_json_capped(
-        path,
-        crate::limits::MAX_TRUST_ROOTS_BYTES,
-        "trust-root file",
-    )?;
-    TrustStore::from_json(&text, &path.display().to_string())
-        .with_context(|| format!("loading trust roots from {}", path.display()))
+    TrustStore::load(path).with_context(|| format!("loading trust roots from {}", path.display()))
 }
 
 #[derive(Debug, clap::Args)]

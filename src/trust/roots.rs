@@ -280,11 +280,19 @@ impl TrustStore {
         Self::new(roots)
     }
 
+    /// Read a trust-root file through the documented size cap
+    /// ([`crate::limits::MAX_TRUST_ROOTS_BYTES`]): an oversize file is refused unread.
     pub fn load(path: &Path) -> Result<Self, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        use crate::limits::{LimitError, MAX_TRUST_ROOTS_BYTES, read_json_capped};
+        let text = read_json_capped(path, MAX_TRUST_ROOTS_BYTES, "trust-root file").map_err(
+            |error| match error {
+                LimitError::Io { path, source, .. } => TrustError::Io { path, source },
+                other => TrustError::InvalidTrustRoot {
+                    what: path.display().to_string(),
+                    reason: other.to_string(),
+                },
+            },
+        )?;
         Self::from_json(&text, &path.display().to_string())
     }
 
