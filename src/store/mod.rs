@@ -328,6 +328,7 @@ pub trait ImmutableStore: Send + Sync {
     }
 }
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod local;
 

@@ -10,7 +10,7 @@ use crate::support;
 use crate::support::azure as az;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn text(output: &Output) -> String {
