@@ -220,6 +220,15 @@ pub fn plan_bundle(
             .map_err(|e| ArchiveError::refused(Stage::Retention, e.to_string()))?;
         days = days.max(requested);
     }
+    // --- legal holds by case (issue 16, hold::registry) ---------------------------------------
+    // A bundle whose signed policy asks for a legal hold is held for a named case, or refused.
+    if policy.legal_hold && request.legal_hold_case.is_none() {
+        return Err(ArchiveError::refused(
+            Stage::Retention,
+            "the bundle's signed retention-policy.json asks for a legal hold (legal_hold: true); holds are kept per case, so name the case with --legal-hold CASE",
+        ));
+    }
+    // --- end legal holds by case --------------------------------------------------------------
     stage_event(
         observer,
         Stage::Retention,
@@ -372,6 +381,20 @@ pub async fn execute(
             ),
         ));
     }
+    // --- legal holds by case (issue 16, hold::registry) ---------------------------------------
+    // An archive-time hold is registered in the audit log: refuse before writing when there is
+    // no log, or it is unsigned, or it does not verify with the signing key.
+    if plan.retention.legal_hold_case.is_some() {
+        let settings = request.audit.as_ref().ok_or_else(|| {
+            ArchiveError::refused(
+                Stage::Preflight,
+                crate::hold::RegistryError::NoAuditLog.to_string(),
+            )
+        })?;
+        crate::hold::registry::check_before_archive_hold(&settings.log, &settings.signer)
+            .map_err(|e| ArchiveError::refused(Stage::Preflight, e.to_string()))?;
+    }
+    // --- end legal holds by case --------------------------------------------------------------
     stage_event(
         observer.as_ref(),
         Stage::Preflight,
@@ -527,6 +550,45 @@ pub async fn execute(
             });
         }
     }
+    // --- legal holds by case (issue 16, hold::registry) ---------------------------------------
+    // Every object this run stored with the hold on (evidence, receipts, checkpoint) is
+    // registered for the case: one `legal_hold.set` decision and its `legal_hold.applied`
+    // outcome (the flags were read back in the receipts / on upload).
+    if let (Some(case), Some(settings)) = (&plan.retention.legal_hold_case, &request.audit) {
+        let mut objects: Vec<crate::hold::VersionRef> = upload
+            .receipts
+            .receipts
+            .iter()
+            .map(|r| crate::hold::VersionRef {
+                key: r.key.clone(),
+                version_id: r.version_id.clone(),
+            })
+            .collect();
+        let sidecars =
+            std::iter::once(receipts_key.clone()).chain(checkpoint.iter().map(|c| c.key.clone()));
+        for key in sidecars {
+            let stored = store
+                .head(&key)
+                .await
+                .map_err(|e| ArchiveError::failed(Stage::AuditEvent, e.to_string()))?;
+            objects.push(crate::hold::VersionRef {
+                version_id: stored.and_then(|s| s.version_id),
+                key,
+            });
+        }
+        crate::hold::registry::record_archive_hold(
+            &settings.log,
+            &settings.signer,
+            &settings.actor,
+            case,
+            "placed at archive (--legal-hold)",
+            &plan.target.to_string(),
+            &format!("{}/", plan.session_prefix),
+            &objects,
+        )
+        .map_err(|e| ArchiveError::failed(Stage::AuditEvent, e.to_string()))?;
+    }
+    // --- end legal holds by case --------------------------------------------------------------
     Ok(ArchiveOutcome {
         plan: plan.clone(),
         upload,

@@ -463,3 +463,43 @@ pub fn open_checkpoint(
         .unwrap_or_else(|| note.lines().next().unwrap_or_default().to_string());
     Checkpoint::open(note, &audit::CheckpointKey { name, key: *key })
 }
+
+/// What verifies the records `signer` writes: the HMAC key itself, or the Ed25519 key's public
+/// half pinned under its key id. `None` for an unsigned log, which cannot be a case registry.
+pub fn signature_check_for(signer: &Signer) -> Option<audit::SignatureCheck> {
+    match signer {
+        Signer::Unsigned => None,
+        Signer::Hmac { key, key_id } => Some(audit::SignatureCheck::Hmac {
+            key: key.clone(),
+            key_id: key_id.clone(),
+        }),
+        Signer::Ed25519 { key, key_id } => {
+            let root = crate::trust::TrustRoot::new(
+                &key.public().spki_pem(),
+                Some(key_id.clone()),
+                "audit signing key",
+                crate::trust::RootStatus::Active,
+                None,
+                None,
+            )
+            .ok()?;
+            let trust = crate::trust::TrustStore::new(vec![root]).ok()?;
+            Some(audit::SignatureCheck::Ed25519 { trust })
+        }
+    }
+}
+
+/// Before `archive --legal-hold CASE` writes anything: the log that will register the hold must
+/// be signed by `signer` and verify with that key (an existing log; a new one is created).
+pub fn check_before_archive_hold(log: &Path, signer: &Signer) -> Result<Registry, RegistryError> {
+    let signatures = signature_check_for(signer).ok_or_else(|| RegistryError::Unverifiable {
+        path: log.to_path_buf(),
+    })?;
+    load(
+        log,
+        &VerifyOptions {
+            signatures,
+            ..Default::default()
+        },
+    )
+}

@@ -724,3 +724,128 @@ fn batch_manifest_hand_off_on_localstack() {
     assert_eq!(held(&state(&rt, &store, "x/")).len(), 3);
     expect(cli.hold(&["status", &x]), 0);
 }
+
+/// Archive-time holds go through the registry: a bundle whose signed policy says
+/// `legal_hold: true` is refused without a case, `--legal-hold CASE` without an audit log is
+/// refused before anything is written, and with one every stored object is registered for the
+/// case — `hold status` agrees, and releasing the case clears them.
+#[test]
+fn archive_time_holds_are_registered_for_the_case() {
+    let cli = Cli::new(vec![]);
+    expect(
+        cli.run(&[
+            "-q",
+            "keys",
+            "trust-root",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+            "--output",
+            "trust-root.json",
+            "--key-id",
+            "release-key",
+        ]),
+        0,
+    );
+    std::fs::create_dir_all(cli.dir.path().join("files")).unwrap();
+    std::fs::write(cli.dir.path().join("files/evidence.json"), "{}\n").unwrap();
+    expect(
+        cli.run(&[
+            "-q",
+            "bundle",
+            "create",
+            "files",
+            "--output",
+            "bundle",
+            "--private-key",
+            "keys/evidence-ed25519-private.pem",
+            "--key-id",
+            "release-key",
+            "--session-id",
+            "rel-h",
+            "--legal-hold",
+        ]),
+        0,
+    );
+    let vault = cli.dir.path().join("vault");
+    let root = format!("file://{}", vault.display());
+    let archive = |extra: &[&str], receipts: &str| {
+        let mut args = vec![
+            "archive",
+            "bundle",
+            "--trust-root",
+            "trust-root.json",
+            "--to",
+            &root,
+            "--receipts-out",
+            receipts,
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+    let stored_keys = || -> Vec<String> {
+        let rt = runtime();
+        match rt.block_on(wormvault::store::open(&Target::parse(&root).unwrap())) {
+            Ok(store) => state(&rt, store.as_ref(), "").into_keys().collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let refused = expect(archive(&[], "r1.json"), 1);
+    assert!(
+        text(&refused).contains("--legal-hold CASE"),
+        "{}",
+        text(&refused)
+    );
+    let refused = expect(archive(&["--legal-hold", "CASE-42"], "r2.json"), 1);
+    assert!(text(&refused).contains("--audit-log"), "{}", text(&refused));
+    assert!(stored_keys().is_empty(), "written before the refusal");
+    expect(
+        archive(
+            &[
+                "--legal-hold",
+                "CASE-42",
+                "--audit-log",
+                "holds.jsonl",
+                "--audit-signing-key",
+                "keys/evidence-ed25519-private.pem",
+                "--checkpoint-key",
+                "keys/evidence-ed25519-private.pem",
+            ],
+            "r3.json",
+        ),
+        0,
+    );
+    let stored = stored_keys();
+    assert_eq!(
+        stored.len(),
+        5,
+        "3 files + receipts + checkpoint: {stored:?}"
+    );
+    let status = json(&expect(cli.hold(&["--json", "status", &root]), 0));
+    let objects = status["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 5, "{status}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["legal_hold"] == true && o["cases"] == serde_json::json!(["CASE-42"])),
+        "{status}"
+    );
+    expect(
+        cli.hold(&[
+            "release",
+            &root,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "closed",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        0,
+    );
+    let rt = runtime();
+    let store = rt
+        .block_on(wormvault::store::open(&Target::parse(&root).unwrap()))
+        .unwrap();
+    assert!(held(&state(&rt, store.as_ref(), "")).is_empty());
+}
