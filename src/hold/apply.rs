@@ -140,6 +140,12 @@ async fn one(store: &dyn ImmutableStore, change: FlagChange) -> FlagOutcome {
                 ));
                 return outcome;
             }
+            // Releasing a version that is gone: there is no flag left to clear.
+            Err(StoreError::NotFound { .. }) if !hold => {
+                outcome.ok = true;
+                outcome.error = None;
+                return outcome;
+            }
             Err(error) if retryable(&error) && outcome.attempts < MAX_ATTEMPTS => {
                 tokio::time::sleep(backoff(outcome.attempts)).await;
             }
