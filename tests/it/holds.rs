@@ -411,6 +411,42 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
     );
     std::fs::write(&path, full).unwrap();
     expect(cli.hold(&["status", &m]), 0);
+
+    // A checkpoint planted in the anchor folder by someone without the key is refused, not
+    // skipped: the newest anchor must verify.
+    let scratch = tempfile::tempdir().unwrap();
+    let forged = scratch.path().join("forged.txt");
+    std::fs::write(
+        &forged,
+        "wormvault-legal-holds\n999\nAAAA\n\n\u{2014} x AAAA\n",
+    )
+    .unwrap();
+    let digest = wormvault::hashing::sha256_file(&forged, &|_| {}).unwrap();
+    rt.block_on(store.put(
+        &PutObject {
+            key: "_wormvault/holds/wormvault-legal-holds/checkpoint-999-forged.txt".into(),
+            source: &forged,
+            size: digest.bytes,
+            sha256: digest.sha256.clone(),
+            lock: LockSpec {
+                mode: RetentionMode::Governance,
+                retain_until:
+                    chrono::DateTime::from_timestamp(Utc::now().timestamp() + 86_400, 0).unwrap(),
+                legal_hold: false,
+            },
+            tags: BTreeMap::new(),
+            metadata: BTreeMap::from([("sha256".to_string(), digest.sha256)]),
+            content_type: None,
+        },
+        &|_| {},
+    ))
+    .unwrap();
+    let refused = expect(cli.hold(&["status", &m]), 1);
+    assert!(
+        text(&refused).contains("checkpoint-999-forged.txt"),
+        "{}",
+        text(&refused)
+    );
 }
 
 #[test]
