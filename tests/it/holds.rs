@@ -610,12 +610,25 @@ fn kill_during_a_large_hold_and_rerun_finishes_without_double_logging() {
         status["findings"]
     );
 
-    let rerun = json(&expect(
+    let rerun = expect(
         cli.hold(&[
             "--json", "set", &target, "--case", "CASE-9", "--reason", "l", "--actor", "rm",
         ]),
         0,
-    ));
+    );
+    // Progress as JSON lines on stderr: done of total, with an ETA.
+    let progress: Vec<serde_json::Value> = String::from_utf8_lossy(&rerun.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["event"] == "hold_progress")
+        .collect();
+    let last = progress.last().expect("progress lines with --json");
+    assert_eq!(
+        (last["done"].as_u64(), last["total"].as_u64()),
+        (Some(10_000), Some(10_000))
+    );
+    assert!(last.get("eta_seconds").is_some());
+    let rerun = json(&rerun);
     assert_eq!(
         rerun["decision_record"],
         serde_json::Value::Null,
