@@ -17,7 +17,7 @@ pub mod batch;
 pub mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -880,11 +880,4 @@ pub fn report_csv(report: &CaseReport) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A path's parent exists (for outputs).
-pub fn parent_exists(path: &Path) -> bool {
-    path.parent()
-        .map(|p| p.as_os_str().is_empty() || p.exists())
-        .unwrap_or(true)
 }
