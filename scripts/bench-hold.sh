@@ -7,7 +7,8 @@
 #   BENCH_OBJECTS=10000 (objects under each prefix), BENCH_AWS_SAMPLE=300 (object versions the
 #   AWS CLI loop holds; each call starts a Python process, so the full 10,000 takes hours — set
 #   BENCH_AWS_SAMPLE=$BENCH_OBJECTS for the whole loop), BENCH_CONCURRENCY (wormvault's
-#   --concurrency, default the tool's), BENCH_PROFILE=release|debug (default release)
+#   --concurrency, default the tool's), BENCH_PROFILE=release|debug (default release),
+#   BENCH_SKIP_BUILD=1 (use the binary already built)
 #
 # wormvault's time covers the whole command: verify the (new) audit log, list every version under
 # the prefix with its current lock and hold, log the case decision, set every hold with bounded
@@ -43,7 +44,9 @@ if ! curl -fsS --max-time 2 "$endpoint/_localstack/health" 2>/dev/null | grep -E
 fi
 
 echo "== build ($profile)"
-if [[ "$profile" == release ]]; then
+if [[ -n "${BENCH_SKIP_BUILD:-}" ]]; then
+  echo "   (BENCH_SKIP_BUILD: using the existing target/$profile/wormvault)"
+elif [[ "$profile" == release ]]; then
   cargo build --release --quiet
 else
   cargo build --quiet
