@@ -76,12 +76,12 @@ held=$(python3 -c "import json,sys; r=json.load(open('$work/set.json')); print(s
 
 echo "== aws s3api put-object-legal-hold loop on $sample object versions"
 aws_ s3api list-object-versions --bucket "$bucket" --prefix cli/ --max-items "$sample" \
-  --query 'Versions[].[Key,VersionId]' --output text > "$work/versions.txt"
+  --query 'Versions[].[Key,VersionId]' --output text | grep '^cli/' | head -n "$sample" > "$work/versions.txt"
 count=$(wc -l < "$work/versions.txt")
 t2=$(date +%s.%N)
 while read -r key version; do
   aws_ s3api put-object-legal-hold --bucket "$bucket" --key "$key" --version-id "$version" \
-    --legal-hold Status=ON
+    --legal-hold Status=ON < /dev/null
 done < "$work/versions.txt"
 t3=$(date +%s.%N)
 
