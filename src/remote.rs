@@ -170,7 +170,7 @@ pub async fn check(
             findings.push(Finding {
                 kind: FindingKind::HoldChanged,
                 key: key.into(),
-                detail: format!("receipt legal hold {:?}, store {:?} (a records manager may have changed it; check the audit log)", receipt.legal_hold, current.legal_hold),
+                detail: format!("receipt legal hold {:?}, store {:?} (a records manager may have changed it: `wormvault hold status` names the cases holding it)", receipt.legal_hold, current.legal_hold),
             });
         }
         if let Some(dir) = &scratch {

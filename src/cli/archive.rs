@@ -56,7 +56,9 @@ pub struct PlanArgs {
     /// Session id for the object prefix (default: the bundle's retention-policy session_id).
     #[arg(long)]
     pub session_id: Option<String>,
-    /// Place a legal hold for this case id on every object at upload.
+    /// Place a legal hold for this case id on every object at upload, registered in the audit
+    /// log (then required) as the case's `legal_hold.set` event. Required when the bundle's
+    /// signed retention policy says `legal_hold: true`.
     #[arg(long, value_name = "CASE")]
     pub legal_hold: Option<String>,
     /// Use GOVERNANCE (S3) / Unlocked (Azure) retention instead of COMPLIANCE / Locked.

@@ -140,6 +140,12 @@ async fn one(store: &dyn ImmutableStore, change: FlagChange) -> FlagOutcome {
                 ));
                 return outcome;
             }
+            // Releasing a version that is gone: there is no flag left to clear.
+            Err(StoreError::NotFound { .. }) if !hold => {
+                outcome.ok = true;
+                outcome.error = None;
+                return outcome;
+            }
             Err(error) if retryable(&error) && outcome.attempts < MAX_ATTEMPTS => {
                 tokio::time::sleep(backoff(outcome.attempts)).await;
             }
@@ -193,6 +199,123 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{
+        Enforcement, PreflightOptions, PreflightReport, Progress, PutObject, StoredObject, Target,
+    };
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    /// A store that throttles the first two hold requests per key and counts requests in flight.
+    struct Throttling {
+        target: Target,
+        attempts: Mutex<std::collections::HashMap<String, u32>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ImmutableStore for Throttling {
+        fn target(&self) -> &Target {
+            &self.target
+        }
+        async fn preflight(&self, _: &PreflightOptions) -> Result<PreflightReport, StoreError> {
+            unimplemented!()
+        }
+        async fn put(
+            &self,
+            _: &PutObject<'_>,
+            _: Progress<'_>,
+        ) -> Result<StoredObject, StoreError> {
+            unimplemented!()
+        }
+        async fn head(&self, _: &str) -> Result<Option<StoredObject>, StoreError> {
+            unimplemented!()
+        }
+        async fn list(&self, _: &str) -> Result<Vec<StoredObject>, StoreError> {
+            unimplemented!()
+        }
+        async fn set_legal_hold(
+            &self,
+            key: &str,
+            version_id: Option<&str>,
+            hold: bool,
+        ) -> Result<StoredObject, StoreError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let attempt = {
+                let mut attempts = self.attempts.lock().unwrap();
+                let n = attempts.entry(key.to_string()).or_default();
+                *n += 1;
+                *n
+            };
+            if attempt <= 2 {
+                return Err(StoreError::Cloud {
+                    target: "s3://b/".into(),
+                    operation: "PutObjectLegalHold".into(),
+                    key: Some(key.into()),
+                    message: "SlowDown: Please reduce your request rate.".into(),
+                });
+            }
+            Ok(StoredObject {
+                key: key.into(),
+                version_id: version_id.map(str::to_string),
+                etag: None,
+                size: 0,
+                sha256: None,
+                md5: None,
+                retention_mode: None,
+                retain_until: None,
+                legal_hold: Some(hold),
+                tags: Default::default(),
+                last_modified: None,
+                request_id: None,
+                enforcement: Enforcement::Store,
+                is_latest: true,
+            })
+        }
+        async fn download(&self, _: &str, _: Option<&str>, _: &Path) -> Result<String, StoreError> {
+            unimplemented!()
+        }
+        async fn delete(&self, _: &str, _: Option<&str>) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_requests_are_retried_within_the_concurrency_bound() {
+        let store = Throttling {
+            target: Target::parse("s3://bucket/p").unwrap(),
+            attempts: Default::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        };
+        let changes: Vec<FlagChange> = (0..40)
+            .map(|i| FlagChange {
+                version: VersionRef {
+                    key: format!("p/{i}"),
+                    version_id: Some("v".into()),
+                },
+                hold: true,
+                listed: Some(false),
+            })
+            .collect();
+        let ticks = AtomicUsize::new(0);
+        let outcomes = apply(&store, changes, 4, &|t| {
+            assert_eq!(t.total, 40);
+            ticks.fetch_add(1, Ordering::SeqCst);
+        })
+        .await;
+        assert_eq!(outcomes.len(), 40);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.ok && o.attempts == 3 && o.legal_hold == Some(true))
+        );
+        assert!(store.max_in_flight.load(Ordering::SeqCst) <= 4);
+        assert_eq!(ticks.load(Ordering::SeqCst), 40);
+    }
 
     #[test]
     fn throttling_is_retried_refusals_are_not() {

@@ -17,7 +17,7 @@ pub mod batch;
 pub mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -33,6 +33,8 @@ pub use registry::{Decision, Registry, RegistryError, VersionRef};
 pub const ANCHOR_DIR: &str = "_wormvault/holds";
 /// Default checkpoint origin (and signed-note key name) of a hold registry.
 pub const DEFAULT_ORIGIN: &str = "wormvault-legal-holds";
+/// A stored hold checkpoint larger than this is refused unread.
+const MAX_ANCHOR_BYTES: u64 = 64 * 1024;
 /// A decision record longer than this is refused (the audit log reads lines up to 64 MiB).
 const MAX_DECISION_BYTES: usize = 48 * 1024 * 1024;
 
@@ -209,13 +211,21 @@ pub async fn load(
             key: object.key.clone(),
             problem,
         };
+        // A checkpoint note is a few hundred bytes; anything large planted under the anchor
+        // folder is refused before it is downloaded.
+        if object.size > MAX_ANCHOR_BYTES {
+            return Err(bad(format!(
+                "{} bytes, larger than a checkpoint can be",
+                object.size
+            )));
+        }
         let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
         let local = scratch.path().join("checkpoint.txt");
         store
             .download(&object.key, object.version_id.as_deref(), &local)
             .await?;
         let note = std::fs::read_to_string(&local).map_err(|e| bad(format!("unreadable: {e}")))?;
-        if note.len() > 64 * 1024 {
+        if note.len() as u64 > MAX_ANCHOR_BYTES {
             return Err(bad("larger than a checkpoint can be".into()));
         }
         let checkpoint = registry::open_checkpoint(&note, key, Some(&registrar.origin))
@@ -870,11 +880,4 @@ pub fn report_csv(report: &CaseReport) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A path's parent exists (for outputs).
-pub fn parent_exists(path: &Path) -> bool {
-    path.parent()
-        .map(|p| p.as_os_str().is_empty() || p.exists())
-        .unwrap_or(true)
 }

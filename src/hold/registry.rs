@@ -463,3 +463,168 @@ pub fn open_checkpoint(
         .unwrap_or_else(|| note.lines().next().unwrap_or_default().to_string());
     Checkpoint::open(note, &audit::CheckpointKey { name, key: *key })
 }
+
+/// What verifies the records `signer` writes: the HMAC key itself, or the Ed25519 key's public
+/// half pinned under its key id. `None` for an unsigned log, which cannot be a case registry.
+pub fn signature_check_for(signer: &Signer) -> Option<audit::SignatureCheck> {
+    match signer {
+        Signer::Unsigned => None,
+        Signer::Hmac { key, key_id } => Some(audit::SignatureCheck::Hmac {
+            key: key.clone(),
+            key_id: key_id.clone(),
+        }),
+        Signer::Ed25519 { key, key_id } => {
+            let root = crate::trust::TrustRoot::new(
+                &key.public().spki_pem(),
+                Some(key_id.clone()),
+                "audit signing key",
+                crate::trust::RootStatus::Active,
+                None,
+                None,
+            )
+            .ok()?;
+            let trust = crate::trust::TrustStore::new(vec![root]).ok()?;
+            Some(audit::SignatureCheck::Ed25519 { trust })
+        }
+    }
+}
+
+/// Before `archive --legal-hold CASE` writes anything: the log that will register the hold must
+/// be signed by `signer` and verify with that key (an existing log; a new one is created).
+pub fn check_before_archive_hold(log: &Path, signer: &Signer) -> Result<Registry, RegistryError> {
+    let signatures = signature_check_for(signer).ok_or_else(|| RegistryError::Unverifiable {
+        path: log.to_path_buf(),
+    })?;
+    load(
+        log,
+        &VerifyOptions {
+            signatures,
+            ..Default::default()
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hmac() -> (Signer, VerifyOptions) {
+        let key = b"registry-test-key".to_vec();
+        (
+            Signer::Hmac {
+                key: key.clone(),
+                key_id: "k".into(),
+            },
+            VerifyOptions {
+                signatures: audit::SignatureCheck::Hmac {
+                    key,
+                    key_id: "k".into(),
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    fn v(key: &str) -> VersionRef {
+        VersionRef {
+            key: key.into(),
+            version_id: Some(format!("v-{key}")),
+        }
+    }
+
+    fn decide(
+        log: &Path,
+        signer: &Signer,
+        d: Decision,
+        case: &str,
+        objects: &[VersionRef],
+    ) -> Record {
+        let record = decision_record(d, case, "rm", "why", "s3://b/", "p/", objects);
+        audit::append(log, &record, signer).unwrap()
+    }
+
+    #[test]
+    fn cases_overlap_and_unfinished_decisions_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        let (signer, options) = hmac();
+        let first = decide(
+            &log,
+            &signer,
+            Decision::Set,
+            "CASE-42",
+            &[v("p/a"), v("p/b")],
+        );
+        let done = applied_record(
+            "CASE-42",
+            "rm",
+            "s3://b/",
+            "p/",
+            &[(1, first.record_hash().unwrap().to_string())],
+            2,
+        );
+        audit::append(&log, &done, &signer).unwrap();
+        decide(&log, &signer, Decision::Set, "CASE-77", &[v("p/b")]);
+        decide(
+            &log,
+            &signer,
+            Decision::Release,
+            "CASE-42",
+            &[v("p/a"), v("p/b")],
+        );
+
+        let registry = load(&log, &options).unwrap();
+        assert_eq!(registry.cases(&v("p/b")), vec!["CASE-77".to_string()]);
+        assert!(!registry.is_held(&v("p/a")));
+        assert!(registry.held_by("CASE-42", "p/").is_empty());
+        let open: Vec<u64> = registry
+            .all_unfinished("p/")
+            .iter()
+            .map(|d| d.sequence)
+            .collect();
+        assert_eq!(open, vec![3, 4]);
+        assert!(
+            registry
+                .unfinished("CASE-42", "p/")
+                .iter()
+                .all(|d| d.sequence == 4)
+        );
+    }
+
+    #[test]
+    fn an_unverified_or_forged_registry_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        let (signer, options) = hmac();
+        decide(&log, &signer, Decision::Set, "CASE-1", &[v("p/a")]);
+        // No key: refused, not trusted.
+        assert!(matches!(
+            load(&log, &VerifyOptions::default()),
+            Err(RegistryError::Unverifiable { .. })
+        ));
+        // A record signed with another key (someone who can write the file but lacks the key).
+        let forger = Signer::Hmac {
+            key: b"other".to_vec(),
+            key_id: "k".into(),
+        };
+        decide(&log, &forger, Decision::Release, "CASE-1", &[v("p/a")]);
+        assert!(matches!(
+            load(&log, &options),
+            Err(RegistryError::LogInvalid { .. })
+        ));
+    }
+
+    #[test]
+    fn an_outcome_must_name_a_decision_by_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        let (signer, options) = hmac();
+        decide(&log, &signer, Decision::Set, "CASE-1", &[v("p/a")]);
+        let wrong = applied_record("CASE-1", "rm", "s3://b/", "p/", &[(1, "00".repeat(32))], 1);
+        audit::append(&log, &wrong, &signer).unwrap();
+        assert!(matches!(
+            load(&log, &options),
+            Err(RegistryError::BadEvent { sequence: 2, .. })
+        ));
+    }
+}

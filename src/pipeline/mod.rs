@@ -157,6 +157,12 @@ pub enum StageError {
     },
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(
+        "the bundle's signed retention-policy.json asks for a legal hold (legal_hold: true); holds are kept per case, so name the case with --legal-hold CASE"
+    )]
+    LegalHoldNeedsCase,
+    #[error(transparent)]
+    HoldRegistry(#[from] crate::hold::RegistryError),
     #[error(transparent)]
     Checkpoint(#[from] crate::audit::checkpoint::CheckpointError),
     #[error(
@@ -184,6 +190,8 @@ impl StageError {
         match self {
             StageError::NotVerified { .. }
             | StageError::NoRetentionPolicy
+            | StageError::LegalHoldNeedsCase
+            | StageError::HoldRegistry(_)
             | StageError::RetentionOutOfRange(_)
             | StageError::Retention(_)
             | StageError::Reviewed(_)
@@ -477,6 +485,11 @@ pub fn plan_bundle(
         retention::check_minimum(i64::from(requested), request.minimum_retention_days)
             .map_err(|e| refuse(e.into()))?;
         days = days.max(requested);
+    }
+    // A bundle whose signed policy asks for a legal hold is held for a named case, or refused:
+    // holds are kept per case (hold::registry), and an unnamed one could never be released.
+    if policy.legal_hold && request.legal_hold_case.is_none() {
+        return Err(refuse(StageError::LegalHoldNeedsCase));
     }
     stage_event(
         observer,

@@ -68,14 +68,15 @@ pub fn sidecar_key(plan: &StoragePlan, name: &str) -> String {
     format!("{}/{SIDECAR_DIR}/{name}", plan.session_prefix)
 }
 
-/// Upload a small local file beside the evidence with the plan's lock, create-only; an
-/// identical existing copy is accepted. Returns the key.
+/// Upload a small local file beside the evidence with the plan's retention lock (and the legal
+/// hold when `legal_hold`), create-only; an identical existing copy is accepted. Returns the key.
 async fn put_sidecar(
     store: &dyn ImmutableStore,
     plan: &StoragePlan,
     name: &str,
     local: &Path,
     stage: Stage,
+    legal_hold: bool,
 ) -> Result<String, ArchiveError> {
     let fail = |e: StageError| ArchiveError::new(stage, e);
     let digest = crate::hashing::sha256_file(local, &|_| {}).map_err(|source| {
@@ -104,7 +105,7 @@ async fn put_sidecar(
         lock: LockSpec {
             mode: plan.retention.mode,
             retain_until: plan.retention.retain_until,
-            legal_hold: plan.retention.legal_hold,
+            legal_hold,
         },
         tags,
         metadata: BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
@@ -157,7 +158,7 @@ async fn put_sidecar_bytes(
     let mut temp = tempfile::NamedTempFile::new().map_err(io)?;
     std::io::Write::write_all(&mut temp, bytes).map_err(io)?;
     temp.as_file().sync_all().map_err(io)?;
-    put_sidecar(store, plan, name, temp.path(), stage).await
+    put_sidecar(store, plan, name, temp.path(), stage, false).await
 }
 
 fn short(sha256: &str) -> &str {
@@ -208,6 +209,15 @@ pub(crate) async fn execute(
             super::WriteError::Exists { path: receipts_out },
         ));
     }
+    // An archive-time hold is registered in the audit log (hold::registry): refuse before
+    // writing when there is no log, or it is unsigned, or it does not verify with its key.
+    if plan.retention.legal_hold_case.is_some() {
+        let settings = request.audit.as_ref().ok_or_else(|| {
+            ArchiveError::new(Stage::Preflight, crate::hold::RegistryError::NoAuditLog)
+        })?;
+        crate::hold::registry::check_before_archive_hold(&settings.log, &settings.signer)
+            .map_err(|e| ArchiveError::new(Stage::Preflight, e))?;
+    }
     stage_event(
         observer.as_ref(),
         Stage::Preflight,
@@ -257,6 +267,7 @@ pub(crate) async fn execute(
         &format!("receipts-{}.json", short(&receipts_sha256)),
         &receipts_out,
         Stage::Receipts,
+        plan.retention.legal_hold,
     )
     .await?;
     stage_event(
@@ -316,6 +327,44 @@ pub(crate) async fn execute(
         );
         audit_record = Some(serde_json::Value::Object(written.fields));
 
+        // Holds placed at upload are registered for their case before the anchor, so the
+        // checkpoint covers them: one `legal_hold.set` decision naming every object version
+        // held so far (evidence and receipts, read back) and its `legal_hold.applied` outcome.
+        // The sidecars written after this point (checkpoint, segment, plan, session record) are
+        // stored retention-locked without the hold: a hold the registry does not name would be
+        // a disagreement, and naming them would need a record after the checkpoint.
+        if let Some(case) = &plan.retention.legal_hold_case {
+            let fail = |e: StageError| ArchiveError::new(Stage::AuditEvent, e);
+            let mut objects: Vec<crate::hold::VersionRef> = upload
+                .receipts
+                .receipts
+                .iter()
+                .map(|r| crate::hold::VersionRef {
+                    key: r.key.clone(),
+                    version_id: r.version_id.clone(),
+                })
+                .collect();
+            let stored = store
+                .head(&receipts_key)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            objects.push(crate::hold::VersionRef {
+                version_id: stored.and_then(|s| s.version_id),
+                key: receipts_key.clone(),
+            });
+            crate::hold::registry::record_archive_hold(
+                &settings.log,
+                &settings.signer,
+                &settings.actor,
+                case,
+                "placed at archive (--legal-hold)",
+                &plan.target.to_string(),
+                &format!("{}/", plan.session_prefix),
+                &objects,
+            )
+            .map_err(|e| fail(e.into()))?;
+        }
+
         if let Some(anchor) = &settings.anchor {
             let fail = |e: StageError| ArchiveError::new(Stage::Anchor, e);
             // The same checks as before upload (chain and every signature under the event's
@@ -356,6 +405,7 @@ pub(crate) async fn execute(
                 &format!("audit-checkpoint-{}.txt", verified.tree_size),
                 &output,
                 Stage::Anchor,
+                false,
             )
             .await?;
             // The records the checkpoint covers, and its public key: `handoff --from` needs both.

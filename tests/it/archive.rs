@@ -495,6 +495,10 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
             "litigation",
             "--audit-log",
             "holds.jsonl",
+            "--audit-signing-key",
+            "keys/evidence-ed25519-private.pem",
+            "--checkpoint-key",
+            "keys/evidence-ed25519-private.pem",
             "--actor",
             "records-manager",
         ],
@@ -511,7 +515,18 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
             .iter()
             .all(|o| o["legal_hold"] == true)
     );
-    let status = json(&ok(wormvault(d, &["--json", "hold", "status", &prefix])));
+    let registry = [
+        "--audit-log",
+        "holds.jsonl",
+        "--audit-signing-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
+    ];
+    let status = json(&ok(wormvault(
+        d,
+        &[&["--json", "hold", "status", &prefix][..], &registry].concat(),
+    )));
     assert!(
         status["objects"]
             .as_array()
@@ -523,24 +538,35 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
         &wormvault(
             d,
             &[
-                "hold", "release", &prefix, "--case", "CASE-1", "--reason", "settled",
-            ],
+                &[
+                    "hold", "release", &prefix, "--case", "CASE-1", "--reason", "settled",
+                    "--actor", "rm",
+                ][..],
+                &registry,
+            ]
+            .concat(),
         ),
         1,
     );
     let released = json(&ok(wormvault(
         d,
         &[
-            "--json",
-            "hold",
-            "release",
-            &prefix,
-            "--case",
-            "CASE-1",
-            "--reason",
-            "settled",
-            "--confirm-release",
-        ],
+            &[
+                "--json",
+                "hold",
+                "release",
+                &prefix,
+                "--case",
+                "CASE-1",
+                "--reason",
+                "settled",
+                "--actor",
+                "rm",
+                "--confirm-release",
+            ][..],
+            &registry,
+        ]
+        .concat(),
     )));
     assert!(
         released["objects"]
@@ -554,10 +580,20 @@ fn legal_hold_set_status_and_confirmed_release_on_a_vault() {
     let record: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(record["event_type"], "legal_hold.set");
     assert_eq!(record["actor"], "records-manager");
-    assert_eq!(record["metadata"]["case_id"], "CASE-1");
+    assert_eq!(record["metadata"]["case"], "CASE-1");
     assert_eq!(record["metadata"]["reason"], "litigation");
     assert_eq!(record["metadata"]["objects"].as_array().unwrap().len(), 8);
-    ok(wormvault(d, &["audit", "verify", "--log", "holds.jsonl"]));
+    ok(wormvault(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--log",
+            "holds.jsonl",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+        ],
+    ));
 }
 
 /// Archive to a local vault with an audit log and checkpoint, then build the handoff package.
@@ -1195,8 +1231,14 @@ async fn hold_commands_and_check_remote_on_an_s3_prefix() {
         "CASE-7",
         "--reason",
         "litigation",
+        "--actor",
+        "records-manager",
         "--audit-log",
         "holds.jsonl",
+        "--audit-signing-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
     ])));
     let held: Vec<&str> = set["objects"]
         .as_array()
@@ -1225,7 +1267,7 @@ async fn hold_commands_and_check_remote_on_an_s3_prefix() {
     assert_eq!(
         (
             record["event_type"].as_str(),
-            record["metadata"]["case_id"].as_str()
+            record["metadata"]["case"].as_str()
         ),
         (Some("legal_hold.set"), Some("CASE-7"))
     );
@@ -1249,10 +1291,24 @@ async fn hold_commands_and_check_remote_on_an_s3_prefix() {
         );
     }
 
+    let registry = [
+        "--actor",
+        "records-manager",
+        "--audit-log",
+        "holds.jsonl",
+        "--audit-signing-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
+    ];
     exit(
         &run(&[
-            "hold", "release", &prefix, "--case", "CASE-7", "--reason", "settled",
-        ]),
+            &[
+                "hold", "release", &prefix, "--case", "CASE-7", "--reason", "settled",
+            ][..],
+            &registry,
+        ]
+        .concat()),
         1,
     );
     assert_eq!(
@@ -1261,15 +1317,19 @@ async fn hold_commands_and_check_remote_on_an_s3_prefix() {
         "an unconfirmed release released a hold"
     );
     ok(run(&[
-        "hold",
-        "release",
-        &prefix,
-        "--case",
-        "CASE-7",
-        "--reason",
-        "settled",
-        "--confirm-release",
-    ]));
+        &[
+            "hold",
+            "release",
+            &prefix,
+            "--case",
+            "CASE-7",
+            "--reason",
+            "settled",
+            "--confirm-release",
+        ][..],
+        &registry,
+    ]
+    .concat()));
     for key in &keys {
         assert_ne!(hold_of(key.clone()).await, on, "{key}");
     }

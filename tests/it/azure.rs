@@ -1176,6 +1176,9 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
         &target,
     ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
+    // Hold commands keep cases in a signed audit log anchored by checkpoints (issue 16).
+    let (code, out, err) = wormvault(&["-q", "keys", "generate", "--output-dir", "keys"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
     let (code, out, err) = wormvault(&[
         "hold",
         "set",
@@ -1183,6 +1186,14 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
         "CASE-9",
         "--reason",
         "litigation",
+        "--actor",
+        "records-manager",
+        "--audit-log",
+        "holds.jsonl",
+        "--audit-signing-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
         &target,
     ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
@@ -1201,6 +1212,14 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
         "--reason",
         "closed",
         "--confirm-release",
+        "--actor",
+        "records-manager",
+        "--audit-log",
+        "holds.jsonl",
+        "--audit-signing-key",
+        "keys/evidence-ed25519-private.pem",
+        "--checkpoint-key",
+        "keys/evidence-ed25519-private.pem",
         &target,
     ]);
     assert_eq!(code, Some(0), "{out}\n{err}");

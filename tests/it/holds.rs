@@ -411,6 +411,42 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
     );
     std::fs::write(&path, full).unwrap();
     expect(cli.hold(&["status", &m]), 0);
+
+    // A checkpoint planted in the anchor folder by someone without the key is refused, not
+    // skipped: the newest anchor must verify.
+    let scratch = tempfile::tempdir().unwrap();
+    let forged = scratch.path().join("forged.txt");
+    std::fs::write(
+        &forged,
+        "wormvault-legal-holds\n999\nAAAA\n\n\u{2014} x AAAA\n",
+    )
+    .unwrap();
+    let digest = wormvault::hashing::sha256_file(&forged, &|_| {}).unwrap();
+    rt.block_on(store.put(
+        &PutObject {
+            key: "_wormvault/holds/wormvault-legal-holds/checkpoint-999-forged.txt".into(),
+            source: &forged,
+            size: digest.bytes,
+            sha256: digest.sha256.clone(),
+            lock: LockSpec {
+                mode: RetentionMode::Governance,
+                retain_until:
+                    chrono::DateTime::from_timestamp(Utc::now().timestamp() + 86_400, 0).unwrap(),
+                legal_hold: false,
+            },
+            tags: BTreeMap::new(),
+            metadata: BTreeMap::from([("sha256".to_string(), digest.sha256)]),
+            content_type: None,
+        },
+        &|_| {},
+    ))
+    .unwrap();
+    let refused = expect(cli.hold(&["status", &m]), 1);
+    assert!(
+        text(&refused).contains("checkpoint-999-forged.txt"),
+        "{}",
+        text(&refused)
+    );
 }
 
 #[test]
@@ -574,12 +610,25 @@ fn kill_during_a_large_hold_and_rerun_finishes_without_double_logging() {
         status["findings"]
     );
 
-    let rerun = json(&expect(
+    let rerun = expect(
         cli.hold(&[
             "--json", "set", &target, "--case", "CASE-9", "--reason", "l", "--actor", "rm",
         ]),
         0,
-    ));
+    );
+    // Progress as JSON lines on stderr: done of total, with an ETA.
+    let progress: Vec<serde_json::Value> = String::from_utf8_lossy(&rerun.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["event"] == "hold_progress")
+        .collect();
+    let last = progress.last().expect("progress lines with --json");
+    assert_eq!(
+        (last["done"].as_u64(), last["total"].as_u64()),
+        (Some(10_000), Some(10_000))
+    );
+    assert!(last.get("eta_seconds").is_some());
+    let rerun = json(&rerun);
     assert_eq!(
         rerun["decision_record"],
         serde_json::Value::Null,
@@ -723,4 +772,129 @@ fn batch_manifest_hand_off_on_localstack() {
     );
     assert_eq!(held(&state(&rt, &store, "x/")).len(), 3);
     expect(cli.hold(&["status", &x]), 0);
+}
+
+/// Archive-time holds go through the registry: a bundle whose signed policy says
+/// `legal_hold: true` is refused without a case, `--legal-hold CASE` without an audit log is
+/// refused before anything is written, and with one every stored object is registered for the
+/// case — `hold status` agrees, and releasing the case clears them.
+#[test]
+fn archive_time_holds_are_registered_for_the_case() {
+    let cli = Cli::new(vec![]);
+    expect(
+        cli.run(&[
+            "-q",
+            "keys",
+            "trust-root",
+            "--public-key",
+            "keys/evidence-ed25519-public.pem",
+            "--output",
+            "trust-root.json",
+            "--key-id",
+            "release-key",
+        ]),
+        0,
+    );
+    std::fs::create_dir_all(cli.dir.path().join("files")).unwrap();
+    std::fs::write(cli.dir.path().join("files/evidence.json"), "{}\n").unwrap();
+    expect(
+        cli.run(&[
+            "-q",
+            "bundle",
+            "create",
+            "files",
+            "--output",
+            "bundle",
+            "--private-key",
+            "keys/evidence-ed25519-private.pem",
+            "--key-id",
+            "release-key",
+            "--session-id",
+            "rel-h",
+            "--legal-hold",
+        ]),
+        0,
+    );
+    let vault = cli.dir.path().join("vault");
+    let root = format!("file://{}", vault.display());
+    let archive = |extra: &[&str], receipts: &str| {
+        let mut args = vec![
+            "archive",
+            "bundle",
+            "--trust-root",
+            "trust-root.json",
+            "--to",
+            &root,
+            "--receipts-out",
+            receipts,
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+    let stored_keys = || -> Vec<String> {
+        let rt = runtime();
+        match rt.block_on(wormvault::store::open(&Target::parse(&root).unwrap())) {
+            Ok(store) => state(&rt, store.as_ref(), "").into_keys().collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let refused = expect(archive(&[], "r1.json"), 1);
+    assert!(
+        text(&refused).contains("--legal-hold CASE"),
+        "{}",
+        text(&refused)
+    );
+    let refused = expect(archive(&["--legal-hold", "CASE-42"], "r2.json"), 1);
+    assert!(text(&refused).contains("--audit-log"), "{}", text(&refused));
+    assert!(stored_keys().is_empty(), "written before the refusal");
+    expect(
+        archive(
+            &[
+                "--legal-hold",
+                "CASE-42",
+                "--audit-log",
+                "holds.jsonl",
+                "--audit-signing-key",
+                "keys/evidence-ed25519-private.pem",
+                "--checkpoint-key",
+                "keys/evidence-ed25519-private.pem",
+            ],
+            "r3.json",
+        ),
+        0,
+    );
+    let stored = stored_keys();
+    assert_eq!(
+        stored.len(),
+        5,
+        "3 files + receipts + checkpoint: {stored:?}"
+    );
+    let status = json(&expect(cli.hold(&["--json", "status", &root]), 0));
+    let objects = status["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 5, "{status}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["legal_hold"] == true && o["cases"] == serde_json::json!(["CASE-42"])),
+        "{status}"
+    );
+    expect(
+        cli.hold(&[
+            "release",
+            &root,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "closed",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        0,
+    );
+    let rt = runtime();
+    let store = rt
+        .block_on(wormvault::store::open(&Target::parse(&root).unwrap()))
+        .unwrap();
+    assert!(held(&state(&rt, store.as_ref(), "")).is_empty());
 }
