@@ -171,8 +171,7 @@ impl RegistryArgs {
             return Ok(SignatureCheck::None);
         };
         let key_id = self
-            .audit_key_id
-            .clone()
+            .ed25519_key_id()
             .unwrap_or_else(|| crate::trust::default_key_id(&crate::trust::fingerprint(&pem)));
         let root = TrustRoot::new(
             &pem,
@@ -187,6 +186,18 @@ impl RegistryArgs {
         })
     }
 
+    /// The key id an Ed25519 key answers to here: `--audit-key-id`, else the one the log's
+    /// newest record is signed under (`archive` names its audit key by the trust root that holds
+    /// it). A key id is only a label — every record must still verify under the given key — and
+    /// appending under the log's own id keeps one id per key in the registry.
+    fn ed25519_key_id(&self) -> Option<String> {
+        if self.audit_key_id.is_some() {
+            return self.audit_key_id.clone();
+        }
+        let log = self.audit_log.as_deref()?;
+        newest_signature_key_id(log)
+    }
+
     /// The registrar; `writing` loads the signer and the private checkpoint key.
     fn registrar(&self, actor: &str, writing: bool, output: &Output) -> anyhow::Result<Registrar> {
         let log = self
@@ -198,7 +209,11 @@ impl RegistryArgs {
             crate::cli::archive::audit_signer(
                 self.audit_signing_key.as_deref(),
                 &self.audit_hmac,
-                self.audit_key_id.clone(),
+                if self.audit_signing_key.is_some() {
+                    self.ed25519_key_id()
+                } else {
+                    self.audit_key_id.clone()
+                },
                 output,
             )?
         } else {
@@ -573,4 +588,22 @@ fn report(args: ReportArgs, output: &Output) -> anyhow::Result<Exit> {
         return Ok(Exit::Failure);
     }
     Ok(Exit::Ok)
+}
+
+/// The `signature.key_id` of the log's newest record, read from the file's tail (never the whole
+/// log): `None` for a missing, empty or unsigned log.
+fn newest_signature_key_id(log: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 1 << 20; // a record line is at most MAX_LINE (1 MiB) long
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.take(TAIL).read_to_end(&mut tail).ok()?;
+    let line = tail
+        .split(|b| *b == b'\n')
+        .rev()
+        .find(|line| !line.iter().all(u8::is_ascii_whitespace))?;
+    let record: serde_json::Value = serde_json::from_slice(line).ok()?;
+    record["signature"]["key_id"].as_str().map(str::to_string)
 }

@@ -240,12 +240,9 @@ impl ReceiptSet {
     }
 
     pub fn load(path: &std::path::Path) -> Result<ReceiptSet, String> {
-        let text = crate::limits::read_json_capped(
-            path,
-            crate::limits::MAX_RECEIPTS_BYTES,
-            "receipts",
-        )
-        .map_err(|e| e.to_string())?;
+        let text =
+            crate::limits::read_json_capped(path, crate::limits::MAX_RECEIPTS_BYTES, "receipts")
+                .map_err(|e| e.to_string())?;
         let value = crate::canonical::parse_strict(&text)
             .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
         drop(value);

@@ -284,15 +284,16 @@ impl TrustStore {
     /// ([`crate::limits::MAX_TRUST_ROOTS_BYTES`]): an oversize file is refused unread.
     pub fn load(path: &Path) -> Result<Self, TrustError> {
         use crate::limits::{LimitError, MAX_TRUST_ROOTS_BYTES, read_json_capped};
-        let text = read_json_capped(path, MAX_TRUST_ROOTS_BYTES, "trust-root file").map_err(
-            |error| match error {
-                LimitError::Io { path, source, .. } => TrustError::Io { path, source },
-                other => TrustError::InvalidTrustRoot {
-                    what: path.display().to_string(),
-                    reason: other.to_string(),
-                },
-            },
-        )?;
+        let text =
+            read_json_capped(path, MAX_TRUST_ROOTS_BYTES, "trust-root file").map_err(|error| {
+                match error {
+                    LimitError::Io { path, source, .. } => TrustError::Io { path, source },
+                    other => TrustError::InvalidTrustRoot {
+                        what: path.display().to_string(),
+                        reason: other.to_string(),
+                    },
+                }
+            })?;
         Self::from_json(&text, &path.display().to_string())
     }
 

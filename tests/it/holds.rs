@@ -866,16 +866,30 @@ fn archive_time_holds_are_registered_for_the_case() {
     let stored = stored_keys();
     assert_eq!(
         stored.len(),
-        5,
-        "3 files + receipts + checkpoint: {stored:?}"
+        10,
+        "3 files + receipts + checkpoint, segment, key, plan, trust roots, session record: {stored:?}"
     );
+    // The evidence and the receipts are held for the case and registered before the anchor
+    // (so the archive's checkpoint covers the hold); the sidecars written after the anchor are
+    // retention-locked without the hold, and the registry names none of them — the store and
+    // the registry agree on every version (status exits 0).
     let status = json(&expect(cli.hold(&["--json", "status", &root]), 0));
     let objects = status["objects"].as_array().unwrap();
-    assert_eq!(objects.len(), 5, "{status}");
+    assert_eq!(objects.len(), 10, "{status}");
+    let (held_now, unheld): (Vec<_>, Vec<_>) =
+        objects.iter().partition(|o| o["legal_hold"] == true);
+    assert_eq!(held_now.len(), 4, "{status}");
     assert!(
-        objects
+        held_now
             .iter()
-            .all(|o| o["legal_hold"] == true && o["cases"] == serde_json::json!(["CASE-42"])),
+            .all(|o| o["cases"] == serde_json::json!(["CASE-42"])
+                && (!o["key"].as_str().unwrap().contains("/_wormvault/")
+                    || o["key"].as_str().unwrap().contains("/_wormvault/receipts-"))),
+        "{status}"
+    );
+    assert!(
+        unheld.iter().all(|o| o["cases"] == serde_json::json!([])
+            && o["key"].as_str().unwrap().contains("/_wormvault/")),
         "{status}"
     );
     expect(

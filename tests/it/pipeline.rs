@@ -789,7 +789,13 @@ async fn handoff_from_the_store_after_local_state_is_gone() {
         let verified = run_in(
             &elsewhere,
             &[],
-            &["handoff", "verify", "pkg.tar.gz", "--trust-root", roots.to_str().unwrap()],
+            &[
+                "handoff",
+                "verify",
+                "pkg.tar.gz",
+                "--trust-root",
+                roots.to_str().unwrap(),
+            ],
         );
         expect(&verified, 0);
         assert!(

@@ -206,9 +206,21 @@ fn a_path_inside_a_vault_is_not_written_through() {
         text(&run)
     );
     assert_eq!(files_under(&d.join("vault")), inside, "nothing was written");
-    // Addressing a prefix inside the vault still works for reading (hold status).
+    // Addressing a prefix inside the vault still works for reading (hold status; the case
+    // registry is the audit log, empty here).
     code(
-        &wormvault(d, &["hold", "status", &format!("{vault}/rel-1")]),
+        &wormvault(
+            d,
+            &[
+                "hold",
+                "status",
+                &format!("{vault}/rel-1"),
+                "--audit-log",
+                "holds.jsonl",
+                "--audit-public-key",
+                "keys/evidence-ed25519-public.pem",
+            ],
+        ),
         0,
     );
 }
