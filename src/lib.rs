@@ -5,7 +5,6 @@
 //!
 //! The pipeline, top to bottom: [`bundle`] / [`audit`] verify → [`retention`] gates →
 //! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
-#![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod bundle;

@@ -462,12 +462,12 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
             };
             // An unparseable created_at would be hashed into the chain for good, and Ed25519 record
             // signatures could then never be checked against a key's validity window.
-            if let Some(created_at) = &args.created_at {
-                if crate::trust::parse_timestamp(created_at).is_none() {
-                    return Err(anyhow!(
-                        "--created-at {created_at:?} is not an ISO 8601 / RFC 3339 timestamp with a UTC offset (e.g. 2026-07-04T00:00:01+00:00)"
-                    ));
-                }
+            if let Some(created_at) = &args.created_at
+                && crate::trust::parse_timestamp(created_at).is_none()
+            {
+                return Err(anyhow!(
+                    "--created-at {created_at:?} is not an ISO 8601 / RFC 3339 timestamp with a UTC offset (e.g. 2026-07-04T00:00:01+00:00)"
+                ));
             }
             let signer = if let Some(path) = &args.private_key {
                 let pair: KeyPair = crate::trust::load_private_key(path)?;

@@ -55,7 +55,7 @@ pub fn man(args: ManArgs, output: &Output) -> anyhow::Result<Exit> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .with_context(|| format!("writing man pages into {}", dir.display()))?;
-            output.note(&format!("man pages written to {}", dir.display()));
+            output.note(format!("man pages written to {}", dir.display()));
         }
     }
     Ok(Exit::Ok)

@@ -65,10 +65,10 @@ impl Output {
     /// stdout carries only the result document.
     pub fn event<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         if self.json {
-            if !self.quiet {
-                if let Ok(line) = serde_json::to_string(value) {
-                    let _ = writeln!(std::io::stderr().lock(), "{line}");
-                }
+            if !self.quiet
+                && let Ok(line) = serde_json::to_string(value)
+            {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
         } else if !self.quiet {
             let _ = writeln!(std::io::stderr().lock(), "{}", text());

@@ -179,10 +179,10 @@ fn same_object(
     // stored (same key, so same bundle digest; same bytes) is still the one wanted if its lock
     // meets the bundle's retention counted from the bundle's creation; the receipt records the
     // store's own date. Without this, every interrupted archive was unresumable (exit 1).
-    if let (Some(floor), Some(until)) = (resume_floor, existing.retain_until) {
-        if until.timestamp() >= floor.timestamp() {
-            differences.retain(|m| m.field != "retain_until");
-        }
+    if let (Some(floor), Some(until)) = (resume_floor, existing.retain_until)
+        && until.timestamp() >= floor.timestamp()
+    {
+        differences.retain(|m| m.field != "retain_until");
     }
     differences
 }
@@ -219,10 +219,10 @@ async fn write_one(
     // Large objects are looked up first so a resumed run does not send them again; small ones
     // go straight to the create-only write (the store refuses an existing key), which saves a
     // round trip per object on the common first run.
-    if planned.bytes > PRECHECK_BYTES {
-        if let Some(existing) = store.head(&planned.key).await? {
-            return judge_existing(store, planned, existing, floor).await;
-        }
+    if planned.bytes > PRECHECK_BYTES
+        && let Some(existing) = store.head(&planned.key).await?
+    {
+        return judge_existing(store, planned, existing, floor).await;
     }
     observer.event(&Event::ObjectStarted {
         key: planned.key.clone(),

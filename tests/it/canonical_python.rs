@@ -182,7 +182,7 @@ fn floats_match_python_repr_across_all_exponents() {
         let stamp = 1.7e9 + (next() % 200_000_000) as f64 + (next() % 1_000_000) as f64 / 1e6;
         bits.push(stamp.to_bits());
     }
-    for tie in [147121842227151.125f64, 1780387041.5039062] {
+    for tie in [147_121_842_227_151.13_f64, 1780387041.5039062] {
         bits.push(tie.to_bits());
     }
     // Powers of two and their neighbours: there the rounding interval below is half as wide as
@@ -212,7 +212,7 @@ fn floats_match_python_repr_across_all_exponents() {
         &mismatches[..mismatches.len().min(5)]
     );
     assert_eq!(
-        wormvault::canonical::python_float_repr(147121842227151.125),
+        wormvault::canonical::python_float_repr(147_121_842_227_151.13),
         "147121842227151.12"
     );
 }

@@ -453,6 +453,7 @@ fn archive_with(
 /// - every stored evidence object is byte-identical to its source;
 /// - every receipt in each given receipts file names an object that is there, with the receipted
 ///   version id and SHA-256.
+///
 /// Returns the number of evidence objects stored.
 async fn check_store(
     client: &Client,

@@ -157,13 +157,13 @@ fn from_connection_string(conn: &str, account: &str) -> Result<AzureAuth, AuthEr
             }
         }
     }
-    if let Some(found) = &name {
-        if found != account {
-            return Err(AuthError::AccountMismatch {
-                expected: account.to_string(),
-                found: found.clone(),
-            });
-        }
+    if let Some(found) = &name
+        && found != account
+    {
+        return Err(AuthError::AccountMismatch {
+            expected: account.to_string(),
+            found: found.clone(),
+        });
     }
     if let Some(key) = key {
         return Ok(AzureAuth::SharedKey {

@@ -720,23 +720,23 @@ impl AzureStore {
             }
             tracing::warn!(key = %object.key, error = %describe(&e), "immutability policy not set (enforcement unconfirmed by the user's choice)");
         }
-        if object.lock.legal_hold && !held {
-            if let Err(e) = blob
+        if object.lock.legal_hold
+            && !held
+            && let Err(e) = blob
                 .set_legal_hold(true, None::<BlobClientSetLegalHoldOptions>)
                 .await
-            {
-                if enforcement != Enforcement::Unconfirmed {
-                    return Err(StoreError::NotHonoured {
-                        target: self.target.to_string(),
-                        key: object.key.clone(),
-                        detail: format!(
-                            "Set Blob Legal Hold failed ({}); the blob was written without a legal hold",
-                            describe(&e)
-                        ),
-                    });
-                }
-                tracing::warn!(key = %object.key, error = %describe(&e), "legal hold not set (enforcement unconfirmed by the user's choice)");
+        {
+            if enforcement != Enforcement::Unconfirmed {
+                return Err(StoreError::NotHonoured {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                    detail: format!(
+                        "Set Blob Legal Hold failed ({}); the blob was written without a legal hold",
+                        describe(&e)
+                    ),
+                });
             }
+            tracing::warn!(key = %object.key, error = %describe(&e), "legal hold not set (enforcement unconfirmed by the user's choice)");
         }
         Ok(())
     }

@@ -514,15 +514,15 @@ async fn upload_and_complete(
         .send()
         .await
         .map_err(|e| write_error(store, "CompleteMultipartUpload", object, &e))?;
-    if let Some(reported) = output.checksum_sha256() {
-        if reported != expected_composite {
-            return Err(StoreError::ChecksumMismatch {
-                target: store.target.to_string(),
-                key: object.key.clone(),
-                expected: expected_composite,
-                found: format!("{reported} (composite checksum reported on completion)"),
-            });
-        }
+    if let Some(reported) = output.checksum_sha256()
+        && reported != expected_composite
+    {
+        return Err(StoreError::ChecksumMismatch {
+            target: store.target.to_string(),
+            key: object.key.clone(),
+            expected: expected_composite,
+            found: format!("{reported} (composite checksum reported on completion)"),
+        });
     }
     Ok(output.version_id().map(str::to_string))
 }
@@ -564,18 +564,18 @@ async fn upload_part(
         .send()
         .await
         .map_err(|e| write_error(store, &format!("UploadPart {}", part.number), object, &e))?;
-    if let Some(reported) = output.checksum_sha256() {
-        if reported != checksum {
-            return Err(StoreError::ChecksumMismatch {
-                target: store.target.to_string(),
-                key: object.key.clone(),
-                expected: checksum,
-                found: format!(
-                    "{reported} (part {} checksum reported by the store)",
-                    part.number
-                ),
-            });
-        }
+    if let Some(reported) = output.checksum_sha256()
+        && reported != checksum
+    {
+        return Err(StoreError::ChecksumMismatch {
+            target: store.target.to_string(),
+            key: object.key.clone(),
+            expected: checksum,
+            found: format!(
+                "{reported} (part {} checksum reported by the store)",
+                part.number
+            ),
+        });
     }
     progress(part.length);
     let completed = CompletedPart::builder()
