@@ -31,7 +31,7 @@ use crate::store::Enforcement;
 use crate::trust::{RootStatus, Secret, TrustRoot, TrustStore};
 
 /// The text every human output carries when the storage does not enforce the lock (item 6).
-pub const TOOL_ONLY: &str = "locked by wormvault only — the storage does not enforce it";
+pub use crate::store::TOOL_ONLY;
 
 /// The overall verdict. Only `Verified` exits 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

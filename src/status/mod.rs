@@ -633,7 +633,7 @@ fn immutable_storage(
 }
 
 /// What every human output says where enforcement is `tool` or `unconfirmed` (issue #14 item 6).
-pub const TOOL_ONLY: &str = "locked by wormvault only — the storage does not enforce it";
+pub use crate::store::TOOL_ONLY;
 
 /// dashboard_visibility: the archived sessions are accounted for — receipts present, for this
 /// target, and every receipted object present in the store with the receipted content and lock.

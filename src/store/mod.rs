@@ -54,6 +54,17 @@ pub enum Enforcement {
     Unconfirmed,
 }
 
+/// What every human output says where the storage does not enforce the lock (`tool`,
+/// `unconfirmed`): one wording for verify, the HTML report, status, archive and the demo.
+pub const TOOL_ONLY: &str = "locked by wormvault only — the storage does not enforce it";
+
+impl Enforcement {
+    /// The caveat to print beside a lock this enforcement describes, if any.
+    pub fn caveat(self) -> Option<&'static str> {
+        (self != Enforcement::Store).then_some(TOOL_ONLY)
+    }
+}
+
 impl std::fmt::Display for Enforcement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

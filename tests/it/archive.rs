@@ -221,6 +221,13 @@ fn demo_runs_the_whole_pipeline_without_cloud() {
     ] {
         assert!(shown.contains(step), "demo output lacks {step}:\n{shown}");
     }
+    // A local vault on a plain filesystem is enforced by the tool alone, and the demo says so
+    // where it reports the lock (issue #14 item 6).
+    let archive_line = shown.lines().find(|l| l.starts_with("[archive]")).unwrap();
+    assert!(
+        archive_line.contains("locked by wormvault only — the storage does not enforce it"),
+        "{archive_line}"
+    );
     let html = std::fs::read_to_string(dir.path().join("demo/handoff-report.html")).unwrap();
     assert!(html.contains("id=\"verdict\" class=\"ok\">VERIFIED"));
     // The vault really holds the objects read-only, and the handoff verifies again from the CLI.
