@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod drill;
 pub mod exit;
+pub mod fs;
 pub mod handoff;
 pub mod handoff_html;
 pub mod hashing;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 pub const PACKET_SCHEMA: &str = "cavra.audit-log.evidence.v1";
 pub const REPORT_SCHEMA: &str = "cavra.audit-log.readiness.v1";
-pub const MINIMUM_RETENTION_DAYS: i64 = 2555;
+pub const MINIMUM_RETENTION_DAYS: i64 = crate::retention::MINIMUM_RETENTION_DAYS as i64;
 pub const STORE_TYPES: [&str; 5] = [
     "azure_immutable_blob",
     "s3_object_lock",

@@ -319,19 +319,16 @@ fn copy_new(source: &Path, destination: &Path) -> Result<(), BundleError> {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|source| BundleError::Io {
+    crate::fs::write_new(path, bytes).map_err(|error| match error {
+        crate::fs::WriteError::Exists { path } => BundleError::Io {
             action: "creating",
-            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            path,
+        },
+        crate::fs::WriteError::Io { path, source } => BundleError::Io {
+            action: "writing",
+            path,
             source,
-        })?;
-    file.write_all(bytes).map_err(|source| BundleError::Io {
-        action: "writing",
-        path: path.to_path_buf(),
-        source,
+        },
     })
 }

@@ -33,7 +33,7 @@ pub const MAX_PATH_BYTES: usize = 1024;
 /// Longest single path component (Linux NAME_MAX).
 pub const MAX_NAME_BYTES: usize = 255;
 /// CAVRA's default and minimum retention: seven years.
-pub const DEFAULT_RETENTION_DAYS: u64 = 2555;
+pub const DEFAULT_RETENTION_DAYS: u64 = crate::retention::MINIMUM_RETENTION_DAYS as u64;
 
 /// One file the manifest lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,6 @@
 //! from `--key-file` / `--key-env` (legacy `--key` warns). Failures raise one structured alert
 //! line on stderr (and in `--alert-file`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
@@ -727,18 +726,9 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Create a file that must not exist yet, write it and fsync it.
+/// Create a file that must not exist yet, write it and fsync it ([`crate::fs::write_new`]).
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", path.display()))?;
-    Ok(())
+    Ok(crate::fs::write_new(path, bytes)?)
 }
 
 fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {

@@ -258,13 +258,5 @@ fn trust_bundle(args: TrustBundleArgs, output: &Output) -> anyhow::Result<Exit> 
 }
 
 fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(crate::fs::write_new(path, text.as_bytes())?)
 }

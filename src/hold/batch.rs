@@ -6,7 +6,6 @@
 //! the object the job names. AWS applies the flags; the registry event records every version,
 //! and `hold set` without `--batch-manifest` (or `hold status`) confirms them afterwards.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use md5::Digest as _;
@@ -73,25 +72,10 @@ fn split_s3(what: &'static str, value: &str) -> Result<(String, String), BatchEr
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
-    let io = |source| BatchError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(BatchError::Exists {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(e) => return Err(io(e)),
-    };
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
+    crate::fs::write_new(path, bytes).map_err(|error| match error {
+        crate::fs::WriteError::Exists { path } => BatchError::Exists { path },
+        crate::fs::WriteError::Io { path, source } => BatchError::Io { path, source },
+    })
 }
 
 /// Write the manifest to `manifest` and the job request next to it (`<manifest>.job.json`).

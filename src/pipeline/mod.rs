@@ -208,48 +208,7 @@ impl StageError {
     }
 }
 
-/// A file could not be written create-only (it exists, or I/O failed).
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    #[error(
-        "{} already exists; wormvault never overwrites it — pass another path",
-        path.display()
-    )]
-    Exists { path: PathBuf },
-    #[error("writing {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// Write a new file (never replacing one), synced.
-pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    use std::io::Write;
-    let io = |source| WriteError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                WriteError::Exists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                io(source)
-            }
-        })?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(io)
-}
+pub use crate::fs::{WriteError, write_new};
 
 /// How to plan a verified bundle.
 #[derive(Debug, Clone)]
