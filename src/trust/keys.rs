@@ -38,11 +38,12 @@ impl KeyPair {
 
     /// Parse a PKCS#8 PEM private key (`what` names it in errors).
     pub fn from_pkcs8_pem(pem: &str, what: &str) -> Result<Self, TrustError> {
-        let signing = SigningKey::from_pkcs8_pem(pem).map_err(|e| TrustError::InvalidKey {
-            what: what.to_string(),
-            expected: "PKCS#8 PEM Ed25519 private key",
-            reason: e.to_string(),
-        })?;
+        let signing =
+            SigningKey::from_pkcs8_pem(&pem_text(pem)).map_err(|e| TrustError::InvalidKey {
+                what: what.to_string(),
+                expected: "PKCS#8 PEM Ed25519 private key",
+                reason: e.to_string(),
+            })?;
         Ok(Self { signing })
     }
 
@@ -91,12 +92,13 @@ pub struct PublicKey {
 impl PublicKey {
     /// Parse an SPKI PEM public key (`what` names it in errors).
     pub fn from_spki_pem(pem: &str, what: &str) -> Result<Self, TrustError> {
-        let verifying =
-            VerifyingKey::from_public_key_pem(pem).map_err(|e| TrustError::InvalidKey {
+        let verifying = VerifyingKey::from_public_key_pem(&pem_text(pem)).map_err(|e| {
+            TrustError::InvalidKey {
                 what: what.to_string(),
                 expected: "SPKI PEM Ed25519 public key",
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(Self { verifying })
     }
 
@@ -150,6 +152,13 @@ impl PublicKey {
 
 /// Hex SHA-256 of a public key's SPKI PEM text, as given (cavra-compat.md §4: the fingerprint
 /// is over the PEM text, not the DER).
+/// A PEM document as the strict RFC 7468 parser wants it: LF line ends and nothing around the
+/// armour but one final newline. Keys pasted into CI secrets or editors commonly gain a trailing
+/// blank line or CRLFs, which OpenSSL and Python's `cryptography` accept.
+fn pem_text(pem: &str) -> String {
+    format!("{}\n", pem.replace("\r\n", "\n").trim())
+}
+
 pub fn fingerprint(spki_pem: &str) -> String {
     crate::hashing::sha256_hex(spki_pem.as_bytes())
 }
@@ -225,6 +234,9 @@ pub fn load_public_key(path: &Path) -> Result<(PublicKey, String), TrustError> {
         source,
     })?;
     let key = PublicKey::from_spki_pem(&pem, &path.display().to_string())?;
+    // The canonical encoding, not the file's bytes: fingerprints are over CAVRA's PEM form, and a
+    // file with CRLFs or a trailing blank line holds the same key.
+    let pem = key.spki_pem();
     Ok((key, pem))
 }
 
@@ -236,6 +248,16 @@ mod tests {
         include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-private.pem");
     const FIXTURE_PUBLIC: &str =
         include_str!("../../tests/fixtures/cavra/keys/evidence-ed25519-public.pem");
+
+    #[test]
+    fn pem_with_crlf_or_blank_lines_around_it_is_the_same_key() {
+        let pasted = format!("\n{}\n\n", FIXTURE_PRIVATE.replace('\n', "\r\n"));
+        let pair = KeyPair::from_pkcs8_pem(&pasted, "pasted").unwrap();
+        assert_eq!(pair.private_pem().unwrap(), FIXTURE_PRIVATE);
+        let public = PublicKey::from_spki_pem(&format!("{FIXTURE_PUBLIC}\n"), "pasted").unwrap();
+        assert_eq!(public.spki_pem(), FIXTURE_PUBLIC);
+        assert!(KeyPair::from_pkcs8_pem("not a key\n", "junk").is_err());
+    }
 
     #[test]
     fn fixture_keys_round_trip_byte_for_byte() {

@@ -11,6 +11,7 @@ mod bundle;
 mod canonical_python;
 mod cavra_fidelity;
 mod cli_conventions;
+mod examples;
 mod faults;
 mod forgery;
 mod holds;
