@@ -1001,9 +1001,16 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
     create
         .arg("--template-body")
         .arg(format!("file://{}", template.display()));
+    // OIDC trust for GitHub and GitLab on the uploader and legal-hold roles is deployed and read
+    // back below. The CloudTrail data-event trail is switched off here: LocalStack's free edition
+    // has no CloudTrail (cfn-lint checks that part of the template, tests `lint`).
     create.args([
         "--parameters",
         "ParameterKey=RetentionDays,ParameterValue=2600",
+        "ParameterKey=GitHubOidcSubject,ParameterValue=repo:example/payments-service:ref:refs/tags/*",
+        "ParameterKey=GitLabOidcSubject,ParameterValue=project_path:example/payments-service:ref_type:tag:ref:*",
+        "ParameterKey=LegalHoldGitHubOidcSubject,ParameterValue=repo:example/records:environment:legal",
+        "ParameterKey=EnableDataEventTrail,ParameterValue=false",
     ]);
     run_json(create);
 
@@ -1055,6 +1062,47 @@ async fn cloudformation_template_deploys_a_bucket_that_passes_preflight() {
     ] {
         assert!(output(role).starts_with("arn:aws:iam::"), "{role}");
     }
+    // Each role trusts exactly the CI identities its parameters name, by OIDC subject.
+    let trust = |role_arn: &str| -> String {
+        let name = role_arn.rsplit('/').next().unwrap();
+        let mut get = aws_cli(&s3.endpoint);
+        get.args(["iam", "get-role", "--role-name", name]);
+        let role = run_json(get);
+        let document = &role["Role"]["AssumeRolePolicyDocument"];
+        match document.as_str() {
+            // Some IAM implementations return the document URL-encoded as a string.
+            Some(text) => percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned(),
+            None => document.to_string(),
+        }
+    };
+    let uploader = trust(&output("UploaderRoleArn"));
+    for needle in [
+        "sts:AssumeRoleWithWebIdentity",
+        "token.actions.githubusercontent.com:sub",
+        "repo:example/payments-service:ref:refs/tags/*",
+        "gitlab.com:sub",
+        "project_path:example/payments-service:ref_type:tag:ref:*",
+    ] {
+        assert!(
+            uploader.contains(needle),
+            "uploader trust lacks {needle}: {uploader}"
+        );
+    }
+    let holds = trust(&output("LegalHoldRoleArn"));
+    assert!(
+        holds.contains("repo:example/records:environment:legal"),
+        "{holds}"
+    );
+    assert!(
+        !holds.contains("gitlab.com:sub"),
+        "no GitLab subject given for holds: {holds}"
+    );
+    assert!(
+        !holds.contains("payments-service"),
+        "the uploader's subject is not the holder's: {holds}"
+    );
 
     // LocalStack's CloudFormation provider creates the lock bucket, versioning, default retention
     // and public access block, but does not apply BucketEncryption (the bucket keeps SSE-S3).
