@@ -1065,12 +1065,70 @@ fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() 
         .iter()
         .map(|a| a["properties"]["principalId"].as_str().unwrap())
         .collect();
-    assert_eq!(assignments.len(), 3);
+    assert_eq!(assignments.len(), 4);
     assert_eq!(
         principals.len(),
-        3,
-        "three different principals: {principals:?}"
+        4,
+        "four different principals (uploader, retention, holds, GitHub OIDC uploader): {principals:?}"
     );
+
+    // CI without secrets: with `githubOidcSubject`, a user-assigned identity with a federated
+    // credential for exactly that GitHub subject gets the uploader role (and nothing else).
+    let oidc = "[not(empty(parameters('githubOidcSubject')))]";
+    let identity = one("Microsoft.ManagedIdentity/userAssignedIdentities");
+    assert_eq!(identity["condition"], oidc);
+    let federated =
+        one("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials");
+    assert_eq!(federated["condition"], oidc);
+    assert_eq!(
+        federated["properties"]["issuer"],
+        "https://token.actions.githubusercontent.com"
+    );
+    assert_eq!(
+        federated["properties"]["subject"],
+        "[parameters('githubOidcSubject')]"
+    );
+    assert_eq!(
+        federated["properties"]["audiences"],
+        serde_json::json!(["api://AzureADTokenExchange"])
+    );
+    let oidc_assignments: Vec<_> = assignments
+        .iter()
+        .filter(|a| a["condition"] == oidc)
+        .collect();
+    assert_eq!(oidc_assignments.len(), 1);
+    assert!(
+        oidc_assignments[0]["properties"]["roleDefinitionId"]
+            .as_str()
+            .unwrap()
+            .contains("'uploader'"),
+        "the federated identity is an uploader only"
+    );
+    assert_eq!(
+        template["parameters"]["githubOidcSubject"]["defaultValue"],
+        ""
+    );
+
+    // Diagnostic settings: every blob read, write and delete goes to Log Analytics when given.
+    let diagnostics = one("Microsoft.Insights/diagnosticSettings");
+    assert_eq!(
+        diagnostics["condition"],
+        "[not(empty(parameters('logAnalyticsWorkspaceId')))]"
+    );
+    assert!(
+        diagnostics["scope"]
+            .as_str()
+            .unwrap()
+            .ends_with("/blobServices/default', parameters('storageAccountName'))]")
+    );
+    let categories: Vec<&str> = diagnostics["properties"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["enabled"] == true)
+        .map(|l| l["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["StorageRead", "StorageWrite", "StorageDelete"]);
 
     // The deploy script shows the az commands (dry run).
     let out = Command::new("bash")
@@ -1089,8 +1147,50 @@ fn arm_template_configures_an_immutable_evidence_account_with_separated_roles() 
     assert!(out.status.success());
     assert!(
         text.contains("+ az deployment group create --resource-group rg-evidence --template-file")
-            && text.contains("storageAccountName=wvevidence"),
+            && text.contains("storageAccountName=wvevidence")
+            && text.contains("containerName=evidence "),
         "{text}"
+    );
+    // The container name, the GitHub subject and the workspace reach the deployment and every
+    // later command (the lock is on the container actually deployed).
+    let out = Command::new("bash")
+        .arg(root().join("infra/azure/deploy.sh"))
+        .args([
+            "rg-evidence",
+            "wvevidence",
+            "uploader-id",
+            "retention-id",
+            "holds-id",
+            "--container",
+            "releases",
+            "--github-subject",
+            "repo:example/payments-service:environment:release",
+            "--workspace",
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.OperationalInsights/workspaces/w",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("containerName=releases")
+            && text.contains("githubOidcSubject=repo:example/payments-service:environment:release")
+            && text.contains("logAnalyticsWorkspaceId=/subscriptions/s/")
+            && text.contains("--container-name releases")
+            && text.contains("azure://wvevidence/releases")
+            && !text.contains("--container-name evidence"),
+        "{text}"
+    );
+    let bad = Command::new("bash")
+        .arg(root().join("infra/azure/deploy.sh"))
+        .args(["rg", "acct", "u", "r", "h", "--contianer", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a mistyped option is a usage error"
     );
 }
 
