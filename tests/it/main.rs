@@ -18,6 +18,7 @@ mod holds;
 mod hostile;
 mod ops;
 mod pipeline;
+mod readme;
 mod s3;
 mod secrets;
 mod smoke;
