@@ -11,10 +11,12 @@
 //! links between records are checked in order. Memory stays constant whatever the log size.
 //!
 //! Files by concern: this file holds the options, the report and the entry points;
-//! [`reader`] cuts the file into batches of lines, [`record`] checks one line on its own, and
+//! [`reader`] cuts the file into batches of lines, [`record`] checks one line on its own (through
+//! [`fast`], the one-pass canonical re-serialiser of a record line, when it applies), and
 //! [`chain`] walks the checked records in order (links, Merkle checkpoints, diagnosis).
 
 mod chain;
+pub mod fast;
 mod reader;
 mod record;
 
@@ -27,7 +29,6 @@ use serde::Serialize;
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, SegmentStart};
-use super::fast;
 use super::record::SignatureCheck;
 use chain::State;
 use reader::{Batch, LIMITS, read_batches};

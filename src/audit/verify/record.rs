@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::VerifyOptions;
+use super::fast;
 use super::reader::{Line, MAX_LINE};
-use crate::audit::fast;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
 use crate::canonical;
