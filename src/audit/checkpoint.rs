@@ -14,12 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use std::path::Path;
-
-use super::AuditError;
 use super::merkle::{self, Frontier, Hash};
 use super::record::{Canonical, Record};
-use super::verify::VerifyOptions;
+// The log-reading operations moved to `prove.rs`; their paths here are kept for callers.
+pub use super::prove::{create, prove};
 
 /// Signed-note signature type byte for Ed25519 (c2sp.org/signed-note).
 const ALG_ED25519: u8 = 0x01;
@@ -466,101 +464,6 @@ impl SegmentAnchor {
             frontier,
         })
     }
-}
-
-/// Verify the log at `log` (refusing if it does not verify) and sign a checkpoint of its head.
-/// Returns the checkpoint and its signed note text.
-pub fn create(
-    log: &Path,
-    options: &VerifyOptions,
-    origin: &str,
-    key_name: &str,
-    key: &SigningKey,
-) -> Result<(Checkpoint, String), AuditError> {
-    let report = super::verify::verify(log, options)?;
-    if !report.valid {
-        return Err(AuditError::LogInvalid {
-            path: log.to_path_buf(),
-            count: report.error_count,
-            first: report.errors.first().cloned().unwrap_or_default(),
-            action: "checkpoint it",
-        });
-    }
-    let root: Hash = BASE64
-        .decode(&report.merkle_root)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| AuditError::Invalid {
-            what: "Merkle root".into(),
-            problem: "not 32 bytes".into(),
-        })?;
-    let checkpoint = Checkpoint {
-        origin: origin.to_string(),
-        size: report.tree_size,
-        root,
-    };
-    let note = checkpoint.sign(key_name, key)?;
-    Ok((checkpoint, note))
-}
-
-/// An inclusion proof for the record with `sequence`, against the whole log or, when given, a
-/// signed checkpoint (whose signature is checked, and which the log must extend). The log must
-/// start at sequence 1 (a pruned suffix cannot prove leaves it no longer holds).
-pub fn prove(
-    log: &Path,
-    sequence: u64,
-    against: Option<(&str, &CheckpointKey)>,
-) -> Result<InclusionProof, AuditError> {
-    let (mut leaves, kept) =
-        super::leaves::read(log, &|record: &Record| record.sequence() == Some(sequence))?;
-    let record = kept
-        .into_iter()
-        .next()
-        .map(|(_, record)| record)
-        .ok_or_else(|| AuditError::Invalid {
-            what: log.display().to_string(),
-            problem: format!("no record with sequence {sequence}"),
-        })?;
-    let mut note_text = None;
-    if let Some((note, key)) = against {
-        let checkpoint = Checkpoint::open(note, key)?;
-        if checkpoint.size > leaves.len() as u64 {
-            return Err(AuditError::NotExtending {
-                path: log.to_path_buf(),
-                detail: format!(
-                    "the checkpoint commits to {} records but the log has {}: it was truncated",
-                    checkpoint.size,
-                    leaves.len()
-                ),
-            });
-        }
-        leaves.truncate(checkpoint.size as usize);
-        if merkle::root(&leaves) != checkpoint.root {
-            return Err(AuditError::NotExtending {
-                path: log.to_path_buf(),
-                detail: format!(
-                    "the first {} records do not match the checkpoint: the log was rewritten",
-                    checkpoint.size
-                ),
-            });
-        }
-        note_text = Some(note.to_string());
-    }
-    if sequence == 0 || sequence > leaves.len() as u64 {
-        return Err(AuditError::Invalid {
-            what: log.display().to_string(),
-            problem: format!(
-                "sequence {sequence} is outside the proved tree of {} records",
-                leaves.len()
-            ),
-        });
-    }
-    Ok(InclusionProof::new(
-        &record,
-        sequence - 1,
-        &leaves,
-        note_text,
-    )?)
 }
 
 #[cfg(test)]

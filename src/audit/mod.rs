@@ -4,15 +4,15 @@
 //!
 //! Files by concern: [`record`] (fields, canonical bytes, signatures), [`append`], [`verify`],
 //! [`merkle`] (RFC 6962 trees and proofs), [`checkpoint`] (signed notes, inclusion proofs,
-//! segment anchors), [`prune`], [`export`], [`alert`].
+//! segment anchors), [`prove`] (checkpoint and prove a log), [`prune`], [`export`], [`alert`].
 
 pub mod alert;
 pub mod append;
 pub mod checkpoint;
 pub mod export;
-pub mod fast;
 pub mod leaves;
 pub mod merkle;
+pub mod prove;
 pub mod prune;
 pub mod record;
 pub mod verify;
@@ -22,6 +22,8 @@ use std::path::PathBuf;
 pub use append::append;
 pub use checkpoint::{Checkpoint, CheckpointKey, InclusionProof, SegmentAnchor};
 pub use record::{NewRecord, Record, SignatureCheck, Signer};
+// The fast path moved under `verify` (its only user); the old path is kept.
+pub use verify::fast;
 pub use verify::{VerifyOptions, VerifyReport, verify, verify_segments};
 
 /// Everything that can go wrong in the audit module (verification *findings* are not errors:

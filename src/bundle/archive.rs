@@ -231,7 +231,7 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     && size > limit
                 {
                     findings.push(if document == Some(MANIFEST_FILE) {
-                        super::verify::manifest_too_large(size, limit)
+                        super::manifest::manifest_too_large(size, limit)
                     } else {
                         Finding::new(
                             FindingKind::RetentionPolicyMalformed,

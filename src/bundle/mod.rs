@@ -1,11 +1,12 @@
 //! CAVRA evidence bundles (`cavra.evidence.bundle.v1`, cavra-compat.md §4): the model, and
-//! [`create`], [`verify`] and [`pack`]. A bundle is a flat directory of files plus
-//! `retention-policy.json` and a signed `manifest.json` that lists every file but itself; it may
-//! travel as a deterministic `.tar.gz`.
+//! [`create`], [`verify`] (the steps; [`manifest`] reads and checks `manifest.json` for them)
+//! and [`pack`]. A bundle is a flat directory of files plus `retention-policy.json` and a signed
+//! `manifest.json` that lists every file but itself; it may travel as a deterministic `.tar.gz`.
 
 pub mod archive;
 pub mod create;
 pub mod json;
+pub mod manifest;
 pub mod pack;
 pub mod verify;
 

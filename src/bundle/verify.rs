@@ -2,7 +2,7 @@
 //! problem (cavra-compat.md §4, with this tool's stricter rules):
 //!
 //! 1. open: a directory as is; a `.tar.gz` streamed into a temp dir by [`super::archive`];
-//! 2. parse `manifest.json` strictly into a checked [`Manifest`];
+//! 2. parse `manifest.json` strictly into a [`CheckedManifest`] ([`super::manifest`]);
 //! 3. files: every listed path safe, present, regular, with matching `bytes` and SHA-256 (hashed
 //!    in parallel); every other file in the directory reported as unlisted;
 //! 4. signature, always when present: Ed25519 against `--public-key` and/or a trust store (root
@@ -17,10 +17,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::archive::{self, ArchiveLimits};
+use super::manifest::{CheckedManifest, json_type, parse_signature};
 use super::{
-    BUNDLE_SCHEMA, BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest,
-    ManifestSignature, RESERVED_DIR, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy,
-    is_reserved, path_too_long, safe_relative,
+    BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest, ManifestSignature,
+    RESERVED_DIR, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, is_reserved, safe_relative,
 };
 use crate::hashing::FileDigest;
 use crate::trust::{PublicKey, RootStatus, Secret, TrustError, TrustStore};
@@ -163,20 +163,18 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
     let dir = std::path::absolute(&dir).unwrap_or(dir);
 
     // A manifest entry the archive reader refused as too large is not "missing" as well.
-    let raw = if findings
+    let checked = if findings
         .iter()
         .any(|f| f.kind == FindingKind::ManifestTooLarge)
     {
         None
     } else {
-        read_manifest(&dir, &mut findings)
+        CheckedManifest::parse(&dir, &mut findings)
     };
-    let digest = raw.as_ref().map(|raw| {
-        crate::hashing::sha256_hex(crate::canonical::spaced(&Value::Object(raw.clone())).as_bytes())
-    });
-    let (manifest, entries) = match &raw {
-        Some(raw) => check_manifest(raw, &mut findings),
-        None => (None, Vec::new()),
+    let digest = checked.as_ref().map(CheckedManifest::digest);
+    let (raw, manifest, entries) = match checked {
+        Some(checked) => (Some(checked.raw), checked.manifest, checked.entries),
+        None => (None, None, Vec::new()),
     };
     let mut deferred = Vec::new();
     let files = check_files(
@@ -262,314 +260,6 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
         report.files.remove(index);
     }
     report.valid = report.findings.is_empty();
-}
-
-fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, Value>> {
-    let path = dir.join(MANIFEST_FILE);
-    // Capped before reading (src/limits.rs): a huge manifest costs a stat, not its size in RAM.
-    let text =
-        match crate::limits::read_json_capped(&path, crate::limits::MAX_MANIFEST_BYTES, "manifest")
-        {
-            Ok(text) => text,
-            Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestMissing,
-                    Some(MANIFEST_FILE),
-                    "the bundle has no manifest.json; it cannot be verified",
-                ));
-                return None;
-            }
-            Err(crate::limits::LimitError::TooLarge { size, limit, .. }) => {
-                findings.push(manifest_too_large(size, limit));
-                return None;
-            }
-            Err(crate::limits::LimitError::NotUtf8 { .. }) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestMalformedJson,
-                    Some(MANIFEST_FILE),
-                    "manifest.json is not UTF-8 text",
-                ));
-                return None;
-            }
-            Err(error) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestUnreadable,
-                    Some(MANIFEST_FILE),
-                    format!("cannot read manifest.json: {error}"),
-                ));
-                return None;
-            }
-        };
-    match crate::canonical::parse_strict(&text) {
-        Ok(Value::Object(map)) => Some(map),
-        Ok(other) => {
-            findings.push(Finding::new(
-                FindingKind::ManifestNotObject,
-                Some(MANIFEST_FILE),
-                format!(
-                    "manifest.json must be a JSON object, found {}",
-                    json_type(&other)
-                ),
-            ));
-            None
-        }
-        Err(error) => {
-            findings.push(Finding::new(
-                FindingKind::ManifestMalformedJson,
-                Some(MANIFEST_FILE),
-                format!("manifest.json is not valid JSON: {error}"),
-            ));
-            None
-        }
-    }
-}
-
-/// The finding for a manifest over [`crate::limits::MAX_MANIFEST_BYTES`] (also raised by the
-/// archive reader, which does not extract such an entry at all).
-pub(crate) fn manifest_too_large(size: u64, limit: u64) -> Finding {
-    Finding::new(
-        FindingKind::ManifestTooLarge,
-        Some(MANIFEST_FILE),
-        format!(
-            "manifest.json is {size} bytes, over the {limit}-byte manifest limit; it was not read"
-        ),
-    )
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn string_field(
-    raw: &Map<String, Value>,
-    field: &str,
-    findings: &mut Vec<Finding>,
-) -> Option<String> {
-    match raw.get(field) {
-        Some(Value::String(text)) => Some(text.clone()),
-        other => {
-            let found = other.map_or("nothing", json_type);
-            findings.push(Finding::new(
-                FindingKind::ManifestInvalid,
-                Some(MANIFEST_FILE),
-                format!("manifest field {field:?} must be a string, found {found}"),
-            ));
-            None
-        }
-    }
-}
-
-/// Check the manifest's fields; return the typed manifest (when complete) and the file entries
-/// that are well-formed (even when other fields are not, so files are still checked).
-fn check_manifest(
-    raw: &Map<String, Value>,
-    findings: &mut Vec<Finding>,
-) -> (Option<Manifest>, Vec<FileEntry>) {
-    let schema_version = string_field(raw, "schema_version", findings);
-    if let Some(schema) = &schema_version
-        && schema != BUNDLE_SCHEMA
-    {
-        findings.push(Finding::new(
-            FindingKind::UnsupportedSchema,
-            Some(MANIFEST_FILE),
-            format!("schema_version is {schema:?}; expected {BUNDLE_SCHEMA:?}"),
-        ));
-    }
-    let product = string_field(raw, "product", findings);
-    let created_at = string_field(raw, "created_at", findings);
-    let signer = string_field(raw, "signer", findings);
-    let mut entries = Vec::new();
-    let mut complete = true;
-    match raw.get("files") {
-        Some(Value::Array(items)) => {
-            let mut seen = BTreeSet::new();
-            for (index, item) in items.iter().enumerate() {
-                match parse_entry(item) {
-                    Ok(entry) => match safe_relative(&entry.path) {
-                        Err(reason) => {
-                            findings.push(Finding::new(
-                                FindingKind::UnsafePath,
-                                Some(&entry.path),
-                                format!("manifest lists {:?}: {reason}", entry.path),
-                            ));
-                        }
-                        Ok(parts) if parts.is_empty() || parts.join("/") == MANIFEST_FILE => {
-                            findings.push(Finding::new(
-                                FindingKind::UnsafePath,
-                                Some(&entry.path),
-                                format!(
-                                    "manifest lists {:?}, which cannot be a bundle file",
-                                    entry.path
-                                ),
-                            ));
-                        }
-                        Ok(parts) if is_reserved(&parts) => {
-                            findings.push(Finding::new(
-                                FindingKind::ReservedName,
-                                Some(&entry.path),
-                                format!(
-                                    "manifest lists {:?}, inside {RESERVED_DIR}/, the namespace wormvault keeps for its own receipts and anchors beside the evidence; rename the file",
-                                    entry.path
-                                ),
-                            ));
-                        }
-                        Ok(_) if path_too_long(&entry.path).is_some() => {
-                            let why = path_too_long(&entry.path).unwrap_or_default();
-                            findings.push(Finding::new(
-                                FindingKind::PathTooLong,
-                                Some(&entry.path),
-                                format!(
-                                    "manifest lists a path of {} bytes: {why}; `wormvault bundle create` never makes such a path",
-                                    entry.path.len()
-                                ),
-                            ));
-                        }
-                        Ok(parts) => {
-                            if seen.insert(parts.join("/")) {
-                                entries.push(entry);
-                            } else {
-                                findings.push(Finding::new(
-                                    FindingKind::DuplicateListing,
-                                    Some(&entry.path),
-                                    format!("manifest lists {:?} more than once", entry.path),
-                                ));
-                            }
-                        }
-                    },
-                    Err(reason) => {
-                        complete = false;
-                        findings.push(Finding::new(
-                            FindingKind::ManifestInvalid,
-                            Some(MANIFEST_FILE),
-                            format!("manifest files[{index}]: {reason}"),
-                        ));
-                    }
-                }
-            }
-        }
-        other => {
-            complete = false;
-            let found = other.map_or("nothing", json_type);
-            findings.push(Finding::new(
-                FindingKind::ManifestInvalid,
-                Some(MANIFEST_FILE),
-                format!("manifest field \"files\" must be an array, found {found}"),
-            ));
-        }
-    }
-    let signature = parse_signature(raw.get("signature")).ok().flatten();
-    let manifest = match (schema_version, product, created_at, signer) {
-        (Some(schema_version), Some(product), Some(created_at), Some(signer)) if complete => {
-            Some(Manifest {
-                schema_version,
-                product,
-                created_at,
-                signer,
-                files: entries.clone(),
-                signature,
-            })
-        }
-        _ => None,
-    };
-    (manifest, entries)
-}
-
-fn parse_entry(item: &Value) -> Result<FileEntry, String> {
-    let object = item
-        .as_object()
-        .ok_or_else(|| format!("must be an object, found {}", json_type(item)))?;
-    let path = object
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or("\"path\" must be a string")?;
-    let sha256 = object
-        .get("sha256")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("{path:?}: \"sha256\" must be a string"))?;
-    if sha256.len() != 64
-        || !sha256
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!(
-            "{path:?}: \"sha256\" must be 64 lowercase hex characters"
-        ));
-    }
-    let bytes = object
-        .get("bytes")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| format!("{path:?}: \"bytes\" must be a non-negative integer"))?;
-    Ok(FileEntry {
-        path: path.to_string(),
-        sha256: sha256.to_string(),
-        bytes,
-    })
-}
-
-/// `Ok(None)` = no signature; `Err` = malformed.
-fn parse_signature(
-    value: Option<&Value>,
-) -> Result<Option<ManifestSignature>, (FindingKind, String)> {
-    let object = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(object)) => object,
-        Some(other) => {
-            return Err((
-                FindingKind::SignatureMalformed,
-                format!("signature must be an object, found {}", json_type(other)),
-            ));
-        }
-    };
-    let text = |field: &str| {
-        object
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let value = text("value").ok_or((
-        FindingKind::SignatureMalformed,
-        "signature.value must be a string".to_string(),
-    ))?;
-    match object.get("algorithm").and_then(Value::as_str) {
-        Some("Ed25519") => {
-            let key_id = text("key_id").ok_or((
-                FindingKind::SignatureMalformed,
-                "Ed25519 signature.key_id must be a string".to_string(),
-            ))?;
-            let public_key_sha256 = match object.get("public_key_sha256") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(fp)) => Some(fp.clone()),
-                Some(_) => {
-                    return Err((
-                        FindingKind::SignatureMalformed,
-                        "signature.public_key_sha256 must be a string".to_string(),
-                    ));
-                }
-            };
-            Ok(Some(ManifestSignature::Ed25519 {
-                key_id,
-                value,
-                public_key_sha256,
-            }))
-        }
-        Some("HS256") => Ok(Some(ManifestSignature::HS256 { value })),
-        Some("SHA256") => Ok(Some(ManifestSignature::SHA256 { value })),
-        Some(other) => Err((
-            FindingKind::UnsupportedAlgorithm,
-            format!("signature algorithm {other:?} is not Ed25519, HS256 or SHA256"),
-        )),
-        None => Err((
-            FindingKind::SignatureMalformed,
-            "signature.algorithm must be a string".to_string(),
-        )),
-    }
 }
 
 /// A finding for each way a file's digest differs from what the manifest lists for it.

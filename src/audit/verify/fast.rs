@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn matches_tree_path_on_fixture_lines() {
-        let fixture = include_str!("../../tests/fixtures/cavra/audit-hmac.jsonl");
+        let fixture = include_str!("../../../tests/fixtures/cavra/audit-hmac.jsonl");
         let mut scratch = Scratch::default();
         for line in fixture.lines() {
             assert!(

@@ -1,0 +1,440 @@
+//! Checking one record line on its own (everything that does not depend on its neighbours):
+//! parse it — through the one-pass fast path when it applies, else the JSON tree — recompute its
+//! record_hash, check its signature (or a redacted record's `redaction_signature`), and keep a
+//! [`Summary`] of canonical field texts for the chain walk in [`super::chain`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::VerifyOptions;
+use super::fast;
+use super::reader::{Line, MAX_LINE};
+use crate::audit::merkle::{self, Hash};
+use crate::audit::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
+use crate::canonical;
+
+/// A top-level field's canonical JSON text, with the common case — a string of 64 lowercase hex
+/// digits — held as its 32 bytes. Two texts are equal exactly when the values are, in either form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum FieldText {
+    /// Absent or `null` (Python's `.get` gives None for both).
+    Null,
+    Digest(Hash),
+    Text(String),
+}
+
+/// Lowercase hex digit values; 0x10 marks every other byte.
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+impl FieldText {
+    pub(super) fn from_canonical(text: &[u8]) -> FieldText {
+        if text == b"null" {
+            return FieldText::Null;
+        }
+        if text.len() == 66 && text[0] == b'"' && text[65] == b'"' {
+            let mut digest = [0u8; 32];
+            let mut bad = 0u8;
+            for (byte, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
+                let (high, low) = (
+                    LOWER_HEX[usize::from(pair[0])],
+                    LOWER_HEX[usize::from(pair[1])],
+                );
+                bad |= (high | low) & 0x10;
+                *byte = (high << 4) | (low & 0x0f);
+            }
+            if bad == 0 {
+                return FieldText::Digest(digest);
+            }
+        }
+        FieldText::Text(String::from_utf8_lossy(text).into_owned())
+    }
+
+    /// The canonical JSON text.
+    pub(super) fn text(&self) -> String {
+        match self {
+            FieldText::Null => "null".into(),
+            FieldText::Digest(digest) => format!("\"{}\"", hex::encode(digest)),
+            FieldText::Text(text) => text.clone(),
+        }
+    }
+
+    pub(super) fn digest(&self) -> Option<&Hash> {
+        match self {
+            FieldText::Digest(digest) => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// The value when it is a JSON string.
+    pub(super) fn string_value(&self) -> Option<String> {
+        match self {
+            FieldText::Null => None,
+            FieldText::Digest(digest) => Some(hex::encode(digest)),
+            FieldText::Text(text) => serde_json::from_str::<String>(text).ok(),
+        }
+    }
+}
+
+/// Everything about one record that does not depend on its neighbours. Field values are kept as
+/// their canonical JSON text, so comparing texts is comparing values; strings describing a
+/// failure are only built when there is one.
+pub(super) struct Summary {
+    pub(super) schema_ok: bool,
+    /// Canonical text of `schema_version` when it is wrong (`missing` when absent).
+    pub(super) schema_found: String,
+    pub(super) sequence: Option<u64>,
+    /// Canonical text of `sequence` when it is not an unsigned integer (`missing` when absent).
+    pub(super) sequence_other: String,
+    pub(super) previous_hash: FieldText,
+    /// The stored `record_hash`.
+    pub(super) record_hash: FieldText,
+    pub(super) computed_hash: Hash,
+    pub(super) signature: SignatureOutcome,
+    /// The record carries a (non-null) `signature`.
+    pub(super) signed: bool,
+    /// The `signature.key_id` the record names, read only when its signature failed.
+    pub(super) failed_key_id: Option<String>,
+    pub(super) leaf: Hash,
+    pub(super) redacted: bool,
+}
+
+impl Summary {
+    pub(super) fn sequence_found(&self) -> String {
+        self.sequence
+            .map_or_else(|| self.sequence_other.clone(), |n| n.to_string())
+    }
+}
+
+// `Record` is the common variant and is built once per record in the verify hot path; boxing its
+// summary to shrink `Unreadable` would allocate for every record instead.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Checked {
+    Record {
+        segment: usize,
+        line: u64,
+        summary: Summary,
+    },
+    Unreadable {
+        segment: usize,
+        line: u64,
+        torn: bool,
+        problem: String,
+    },
+}
+
+/// What the fast path needs that is the same for every record: the HMAC keyed once, and the
+/// expected signature object's text around its value.
+pub(super) struct FastCheck {
+    hmac: Option<(Hmac<Sha256>, Vec<u8>, String)>,
+}
+
+impl FastCheck {
+    /// `None` when the fast path does not apply (Ed25519 or redacted exports take the tree path).
+    pub(super) fn new(options: &VerifyOptions) -> Option<FastCheck> {
+        if options.allow_redacted {
+            return None;
+        }
+        match &options.signatures {
+            SignatureCheck::None => Some(FastCheck { hmac: None }),
+            SignatureCheck::Hmac { key, key_id } => {
+                let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+                    .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+                let prefix = format!(
+                    "{{\"algorithm\":\"HS256\",\"key_id\":{},\"value\":\"",
+                    canonical::compact(&Value::from(key_id.as_str()))
+                );
+                Some(FastCheck {
+                    hmac: Some((mac, prefix.into_bytes(), key_id.clone())),
+                })
+            }
+            SignatureCheck::Ed25519 { .. } => None,
+        }
+    }
+}
+
+pub(super) fn check_line(
+    line: &Line,
+    data: &[u8],
+    options: &VerifyOptions,
+    fast_check: Option<&FastCheck>,
+    scratch: &mut fast::Scratch,
+) -> Checked {
+    let (segment, number, torn) = (line.segment, line.number, line.torn);
+    let unreadable = |problem: String| Checked::Unreadable {
+        segment,
+        line: number,
+        torn,
+        problem,
+    };
+    if line.oversize {
+        return unreadable(format!(
+            "line is longer than {MAX_LINE} bytes; it was skipped unread (a record line this long is corrupt or hostile)"
+        ));
+    }
+    if torn {
+        return unreadable(
+            "last line has no trailing newline (torn write: an append was interrupted)".into(),
+        );
+    }
+    let mut bytes = &data[line.start..line.end];
+    while let [rest @ .., b'\r'] = bytes {
+        bytes = rest;
+    }
+    // Fast path (same result, one pass, no tree) for HMAC or no signature check; it validates
+    // UTF-8 as it goes and declines anything else.
+    if let Some(fast_check) = fast_check
+        && let Some(record) = fast::canonical_record(bytes, scratch)
+    {
+        return Checked::Record {
+            segment,
+            line: number,
+            summary: summarise_fast(&record, fast_check),
+        };
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => return unreadable(format!("not valid UTF-8 ({e})")),
+    };
+    let fields = match canonical::parse_strict(text) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return unreadable("not a JSON object".into()),
+        Err(e) => return unreadable(format!("not valid JSON ({e})")),
+    };
+    Checked::Record {
+        segment,
+        line: number,
+        summary: summarise(&fields, options),
+    }
+}
+
+/// The Merkle leaf: over the stored record_hash's bytes when it is a hex digest, else over the
+/// computed one.
+fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
+    let stored = match record_hash {
+        FieldText::Digest(digest) => Some(*digest),
+        FieldText::Text(_) => record_hash
+            .string_value()
+            .and_then(|text| hex::decode(text).ok())
+            .and_then(|b| b.try_into().ok()),
+        FieldText::Null => None,
+    };
+    merkle::leaf_hash(&stored.unwrap_or(*computed_hash))
+}
+
+fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) -> Summary {
+    let computed_hash: Hash = Sha256::digest(record.payload).into();
+    let signature = match &fast_check.hmac {
+        Some((keyed, prefix, key_id)) => {
+            let mut hex_hash = [0u8; 64];
+            hex::encode_to_slice(computed_hash, &mut hex_hash)
+                .unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
+            let mut mac = keyed.clone();
+            record.signed_payload(&hex_hash, |piece| mac.update(piece));
+            let mut value = [0u8; 44];
+            let length = BASE64
+                .encode_slice(mac.finalize().into_bytes(), &mut value)
+                .unwrap_or_else(|_| unreachable!("44 base64 characters for 32 bytes"));
+            let value = &value[..length];
+            let matches = record.signature.is_some_and(|found| {
+                found.len() == prefix.len() + value.len() + 2
+                    && found.starts_with(prefix)
+                    && &found[prefix.len()..prefix.len() + value.len()] == value
+                    && found.ends_with(b"\"}")
+            });
+            if matches {
+                SignatureOutcome::Valid
+            } else {
+                // Never the expected value: it would be a MAC oracle (issue #15 item 11).
+                let found: Option<Value> = record
+                    .signature
+                    .and_then(|s| serde_json::from_slice(s).ok());
+                SignatureOutcome::Mismatch {
+                    expected: crate::audit::record::hmac_expectation(key_id, found.as_ref()),
+                    found: record.signature.map_or_else(
+                        || "no signature".into(),
+                        |s| String::from_utf8_lossy(s).into_owned(),
+                    ),
+                }
+            }
+        }
+        None => SignatureOutcome::NotChecked,
+    };
+    let signed = record.signature.is_some_and(|s| s != b"null");
+    let failed_key_id = match &signature {
+        SignatureOutcome::Mismatch { .. } => record
+            .signature
+            .and_then(|s| serde_json::from_slice::<Value>(s).ok())
+            .and_then(|v| v.get("key_id").and_then(Value::as_str).map(str::to_owned)),
+        _ => None,
+    };
+    let schema_ok = record.schema_version == Some(SCHEMA_TEXT.as_bytes());
+    let sequence = record
+        .sequence
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .and_then(sequence_number);
+    let record_hash = record
+        .record_hash
+        .map_or(FieldText::Null, FieldText::from_canonical);
+    Summary {
+        schema_ok,
+        schema_found: if schema_ok {
+            String::new()
+        } else {
+            record.schema_version.map_or_else(
+                || "missing".into(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            )
+        },
+        sequence,
+        sequence_other: if sequence.is_some() {
+            String::new()
+        } else {
+            record.sequence.map_or_else(
+                || "missing".into(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            )
+        },
+        previous_hash: record
+            .previous_hash
+            .map_or(FieldText::Null, FieldText::from_canonical),
+        leaf: leaf_of(&record_hash, &computed_hash),
+        record_hash,
+        computed_hash,
+        signature,
+        signed,
+        failed_key_id,
+        redacted: false,
+    }
+}
+
+const SCHEMA_TEXT: &str = "\"cavra.audit-log.event.v1\"";
+
+/// The record number a canonical `sequence` text stands for. CAVRA compares `sequence != i` in
+/// Python, where `3.0 == 3`: an integral float is accepted as that integer, as CAVRA accepts it
+/// (README "cavra-compat notes"). Python's `True == 1` is not followed: a boolean is not a
+/// sequence number.
+fn sequence_number(text: &str) -> Option<u64> {
+    if !canonical::is_float_text(text) {
+        return text.parse::<u64>().ok();
+    }
+    let value: f64 = text.parse().ok()?;
+    // Only integers a double holds exactly (below 2^53), so no two sequences read alike.
+    (value.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&value))
+        .then_some(value as u64)
+}
+
+fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
+    let schema = fields.get("schema_version");
+    let sequence = fields.get("sequence");
+    let canonical = Canonical::of(fields);
+    let computed_text = canonical.record_hash();
+    let mut computed_hash = [0u8; 32];
+    hex::decode_to_slice(&computed_text, &mut computed_hash)
+        .unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
+    let redacted = options.allow_redacted && fields.values().any(contains_redaction);
+    let signature = if redacted {
+        check_redaction_signature(fields, &options.signatures)
+    } else {
+        options
+            .signatures
+            .check(fields, &canonical.signed_payload(&computed_text))
+    };
+    let signed = fields.get("signature").is_some_and(|v| !v.is_null())
+        || fields.contains_key(REDACTION_SIGNATURE);
+    let failed_key_id = match &signature {
+        SignatureOutcome::Mismatch { .. } => fields
+            .get(if redacted {
+                REDACTION_SIGNATURE
+            } else {
+                "signature"
+            })
+            .and_then(|v| v.get("key_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    };
+    let text = |key: &str| {
+        fields.get(key).map_or(FieldText::Null, |value| {
+            FieldText::from_canonical(canonical::compact(value).as_bytes())
+        })
+    };
+    let record_hash = text("record_hash");
+    Summary {
+        schema_ok: schema.and_then(Value::as_str) == Some(EVENT_SCHEMA),
+        schema_found: schema.map_or("missing".into(), canonical::compact),
+        sequence: sequence
+            .filter(|value| value.is_number())
+            .and_then(|value| sequence_number(&canonical::compact(value))),
+        sequence_other: sequence.map_or("missing".into(), canonical::compact),
+        previous_hash: text("previous_hash"),
+        leaf: leaf_of(&record_hash, &computed_hash),
+        record_hash,
+        computed_hash,
+        signature,
+        signed,
+        failed_key_id,
+        redacted,
+    }
+}
+
+pub(super) const NO_REDACTION_SIGNATURE: &str = "no redaction_signature";
+
+/// The field an export adds to a redacted record (see `export::export`).
+pub const REDACTION_SIGNATURE: &str = crate::audit::export::REDACTION_SIGNATURE;
+
+/// A redacted record's `record_hash` and `signature` cannot be recomputed, so what binds its
+/// unredacted fields is the `redaction_signature` the export added: the same algorithm and key
+/// over the compact canonical JSON of the redacted record without `signature` and
+/// `redaction_signature`. No key: not checked. A key but no (or a failing) redaction signature:
+/// a mismatch — an edited decision, target or metadata next to a redaction must not verify.
+fn check_redaction_signature(
+    fields: &Map<String, Value>,
+    signatures: &SignatureCheck,
+) -> SignatureOutcome {
+    if !signatures.is_enabled() {
+        return SignatureOutcome::NotChecked;
+    }
+    let Some(binding) = fields.get(REDACTION_SIGNATURE) else {
+        return SignatureOutcome::Mismatch {
+            expected: "a redaction_signature binding the unredacted fields of this redacted record (export it with the log's key: `audit export --redact … --key-file …`)".into(),
+            found: NO_REDACTION_SIGNATURE.into(),
+        };
+    };
+    let payload = crate::audit::export::redaction_payload(fields);
+    let mut view = fields.clone();
+    view.insert("signature".into(), binding.clone());
+    match signatures.check(&view, &payload) {
+        SignatureOutcome::Mismatch { expected, found } => SignatureOutcome::Mismatch {
+            expected: format!("redaction_signature: {expected}"),
+            found,
+        },
+        other => other,
+    }
+}
+
+/// `{"redacted": "sha256:<hex>"}` anywhere in a value (see `export::redact`).
+fn contains_redaction(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            (map.len() == 1
+                && map
+                    .get("redacted")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.starts_with("sha256:")))
+                || map.values().any(contains_redaction)
+        }
+        Value::Array(items) => items.iter().any(contains_redaction),
+        _ => false,
+    }
+}
