@@ -38,7 +38,7 @@ pub use auth::{AzureAuth, auth_from_env};
 
 use super::{
     CheckStatus, Enforcement, ImmutableStore, PreflightCheck, PreflightOptions, PreflightReport,
-    Progress, PutObject, RetentionMode, StoreError, StoredObject, Target, WriteGate,
+    Progress, PutObject, RetentionMode, StoreError, StoredObject, Target, WriteGate, compare,
 };
 
 /// The `x-ms-version` every request carries. Pinned (not the crate default) so requests are
@@ -132,6 +132,23 @@ fn from_offset(when: OffsetDateTime) -> Option<DateTime<Utc>> {
 
 /// RFC 1123 dates have whole seconds: round a requested retention *up* so the stored one is
 /// never shorter than asked.
+/// One read-back difference in the words Azure's messages have always used.
+fn describe_difference(m: &compare::Mismatch) -> String {
+    let (found, expected) = (&m.found, &m.expected);
+    match m.field {
+        compare::Field::Bytes => format!("size {found} (expected {expected})"),
+        compare::Field::Sha256 => format!("metadata sha256 {found} (expected {expected})"),
+        compare::Field::Md5 => format!("Content-MD5 {found} (expected {expected})"),
+        compare::Field::Tag => format!("tag {found} (expected {expected})"),
+        compare::Field::RetainUntil => {
+            format!("immutability policy until {found} (expected ≥ {expected})")
+        }
+        compare::Field::RetentionMode => format!("policy mode {found} (expected {expected})"),
+        compare::Field::LegalHold => format!("legal hold {found} (expected {expected})"),
+        other => format!("{other} {found} (expected {expected})"),
+    }
+}
+
 fn ceil_second(when: DateTime<Utc>) -> DateTime<Utc> {
     let floor = DateTime::<Utc>::from_timestamp(when.timestamp(), 0).unwrap_or(when);
     if floor < when {
@@ -749,59 +766,35 @@ impl AzureStore {
         stored: &StoredObject,
         enforcement: Enforcement,
     ) -> Result<(), StoreError> {
-        let mut problems = Vec::new();
-        if stored.size != object.size {
-            problems.push(format!("size {} (expected {})", stored.size, object.size));
-        }
-        if stored.sha256.as_deref().map(str::to_ascii_lowercase)
-            != Some(object.sha256.to_ascii_lowercase())
-        {
-            problems.push(format!(
-                "metadata sha256 {:?} (expected {})",
-                stored.sha256, object.sha256
-            ));
-        }
-        if stored.md5.as_deref() != Some(hex::encode(md5).as_str()) {
-            problems.push(format!(
-                "Content-MD5 {:?} (expected {})",
-                stored.md5,
-                hex::encode(md5)
-            ));
-        }
-        for (k, v) in &object.tags {
-            if stored.tags.get(k) != Some(v) {
-                problems.push(format!("tag {k}={:?} (expected {v:?})", stored.tags.get(k)));
-            }
-        }
-        if enforcement != Enforcement::Unconfirmed {
-            let wanted = ceil_second(object.lock.retain_until);
-            match stored.retain_until {
-                Some(until) if until >= wanted => {}
-                other => problems.push(format!(
-                    "immutability policy until {other:?} (expected ≥ {wanted})"
-                )),
-            }
-            if stored.retention_mode != Some(object.lock.mode) {
-                problems.push(format!(
-                    "policy mode {:?} (expected {})",
-                    stored.retention_mode, object.lock.mode
-                ));
-            }
-            if object.lock.legal_hold && stored.legal_hold != Some(true) {
-                problems.push(format!(
-                    "legal hold {:?} (expected true)",
-                    stored.legal_hold
-                ));
-            }
-        }
+        // Azure's rule: the policy may end later than asked (ceil to the second: RFC 1123 dates),
+        // a legal hold is checked only when requested, hex digests compare case-insensitively,
+        // and with `unconfirmed` enforcement (the user's explicit choice) the lock is not read.
+        let rules = compare::Rules {
+            retain_until: compare::RetainRule::AtLeast,
+            legal_hold: compare::HoldRule::WhenRequested,
+            lock: compare::LockRule::Always,
+            hex: compare::HexCase::Insensitive,
+            require_confirmed: false,
+        };
+        let md5_hex = hex::encode(md5);
+        let expected = compare::Expected {
+            sha256: Some(&object.sha256),
+            bytes: Some(object.size),
+            md5: Some(&md5_hex),
+            tags: Some(&object.tags),
+            lock: (enforcement != Enforcement::Unconfirmed).then(|| compare::ExpectedLock {
+                mode: Some(object.lock.mode),
+                retain_until: Some(ceil_second(object.lock.retain_until)),
+                legal_hold: Some(object.lock.legal_hold),
+            }),
+            ..compare::Expected::default()
+        };
+        let differences = compare::differences(&object.key, &expected, stored, rules);
+        let problems: Vec<String> = differences.iter().map(describe_difference).collect();
         if problems.is_empty() {
             return Ok(());
         }
-        let checksum = problems.iter().all(|p| {
-            p.starts_with("size")
-                || p.starts_with("metadata sha256")
-                || p.starts_with("Content-MD5")
-        });
+        let checksum = differences.iter().all(|m| m.field.is_content());
         if checksum {
             return Err(StoreError::ChecksumMismatch {
                 target: self.target.to_string(),
