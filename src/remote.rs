@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::receipt::ReceiptSet;
+use crate::receipt::{Receipt, ReceiptSet};
+use crate::store::compare::{self, Field};
 use crate::store::{ImmutableStore, StoreError, StoredObject};
 
 /// Keys under the session prefix that wormvault itself writes beside the evidence.
@@ -52,6 +53,108 @@ pub enum RemoteError {
     Store(#[from] StoreError),
     #[error("cannot create a scratch directory for re-hashing: {0}")]
     Scratch(std::io::Error),
+}
+
+/// The rule for a receipt checked against the store later: a lock may have been extended, never
+/// shortened or weakened; the legal hold is compared exactly (a change is reported, as
+/// information); the lock is read whatever the enforcement, since the receipt states what was
+/// stored then.
+const RECEIPTED: compare::Rules = compare::Rules {
+    retain_until: compare::RetainRule::AtLeast,
+    legal_hold: compare::HoldRule::Exactly,
+    lock: compare::LockRule::Always,
+    hex: compare::HexCase::Exact,
+    require_confirmed: false,
+};
+
+/// Findings for one receipted object whose current version the store reported. Fields the
+/// receipt does not state (no version id, mode or retain-until; an etag either side lacks) are not
+/// compared; a digest or hold state the receipt lacks while the store reports one is a change.
+fn compare_with_receipt(receipt: &Receipt, current: &StoredObject) -> Vec<Finding> {
+    let expected = compare::Expected {
+        sha256: receipt.sha256.as_deref(),
+        bytes: Some(receipt.bytes),
+        version_id: receipt.version_id.as_deref(),
+        etag: receipt.etag.as_deref().filter(|_| current.etag.is_some()),
+        lock: Some(compare::ExpectedLock {
+            mode: receipt.retention_mode,
+            retain_until: receipt.retain_until,
+            legal_hold: receipt.legal_hold,
+        }),
+        ..compare::Expected::default()
+    };
+    let mut differences = compare::differences(&receipt.key, &expected, current, RECEIPTED);
+    let unstated = |field, found: Option<String>| compare::Mismatch {
+        key: receipt.key.clone(),
+        field,
+        expected: "nothing".into(),
+        found: found.unwrap_or_default(),
+    };
+    if receipt.sha256.is_none() && current.sha256.is_some() {
+        differences.push(unstated(Field::Sha256, current.sha256.clone()));
+    }
+    if receipt.legal_hold.is_none() && current.legal_hold.is_some() {
+        differences.push(unstated(
+            Field::LegalHold,
+            current.legal_hold.map(|h| h.to_string()),
+        ));
+    }
+    let key = || receipt.key.clone();
+    let mut findings = Vec::new();
+    let changed: Vec<String> = differences
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.field,
+                Field::Sha256 | Field::Bytes | Field::VersionId | Field::Etag
+            )
+        })
+        .map(|m| {
+            let name = if m.field == Field::VersionId {
+                "version".to_string()
+            } else {
+                m.field.to_string()
+            };
+            format!("{name} receipt {} store {}", m.expected, m.found)
+        })
+        .collect();
+    if !changed.is_empty() {
+        findings.push(Finding {
+            kind: FindingKind::Changed,
+            key: key(),
+            detail: changed.join("; "),
+        });
+    }
+    // In the order findings have always come: retention, mode, hold.
+    let lock = [Field::RetainUntil, Field::RetentionMode, Field::LegalHold]
+        .into_iter()
+        .flat_map(|field| differences.iter().filter(move |m| m.field == field));
+    for m in lock {
+        let (kind, detail) = match m.field {
+            Field::RetainUntil => (
+                FindingKind::RetentionShortened,
+                format!("receipt retain-until {}, store {}", m.expected, m.found),
+            ),
+            Field::RetentionMode => (
+                FindingKind::ModeChanged,
+                format!("receipt {}, store {}", m.expected, m.found),
+            ),
+            Field::LegalHold => (
+                FindingKind::HoldChanged,
+                format!(
+                    "receipt legal hold {}, store {} (a records manager may have changed it: `wormvault hold status` names the cases holding it)",
+                    m.expected, m.found
+                ),
+            ),
+            _ => continue,
+        };
+        findings.push(Finding {
+            kind,
+            key: key(),
+            detail,
+        });
+    }
+    findings
 }
 
 /// Compare the store with a receipt set. `rehash` downloads every object and hashes it.
@@ -114,65 +217,7 @@ pub async fn check(
             });
             continue;
         };
-        let mut changed = Vec::new();
-        if current.sha256 != receipt.sha256 {
-            changed.push(format!(
-                "sha256 receipt {:?} store {:?}",
-                receipt.sha256, current.sha256
-            ));
-        }
-        if current.size != receipt.bytes {
-            changed.push(format!(
-                "bytes receipt {} store {}",
-                receipt.bytes, current.size
-            ));
-        }
-        if receipt.version_id.is_some() && current.version_id != receipt.version_id {
-            changed.push(format!(
-                "version receipt {:?} store {:?}",
-                receipt.version_id, current.version_id
-            ));
-        }
-        if receipt.etag.is_some() && current.etag.is_some() && current.etag != receipt.etag {
-            changed.push(format!(
-                "etag receipt {:?} store {:?}",
-                receipt.etag, current.etag
-            ));
-        }
-        if !changed.is_empty() {
-            findings.push(Finding {
-                kind: FindingKind::Changed,
-                key: key.into(),
-                detail: changed.join("; "),
-            });
-        }
-        if let Some(receipted) = receipt.retain_until {
-            match current.retain_until {
-                Some(now) if now.timestamp() >= receipted.timestamp() => {}
-                other => findings.push(Finding {
-                    kind: FindingKind::RetentionShortened,
-                    key: key.into(),
-                    detail: format!("receipt retain-until {receipted}, store {other:?}"),
-                }),
-            }
-        }
-        if receipt.retention_mode.is_some() && current.retention_mode != receipt.retention_mode {
-            findings.push(Finding {
-                kind: FindingKind::ModeChanged,
-                key: key.into(),
-                detail: format!(
-                    "receipt {:?}, store {:?}",
-                    receipt.retention_mode, current.retention_mode
-                ),
-            });
-        }
-        if current.legal_hold != receipt.legal_hold {
-            findings.push(Finding {
-                kind: FindingKind::HoldChanged,
-                key: key.into(),
-                detail: format!("receipt legal hold {:?}, store {:?} (a records manager may have changed it: `wormvault hold status` names the cases holding it)", receipt.legal_hold, current.legal_hold),
-            });
-        }
+        findings.extend(compare_with_receipt(receipt, &current));
         if let Some(dir) = &scratch {
             let dest = dir.path().join(format!("object-{rehashed}"));
             let sha = store

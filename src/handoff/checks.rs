@@ -28,6 +28,7 @@ use crate::handoff_html::{self, ReportCheck, ReportObject};
 use crate::plan::StoragePlan;
 use crate::receipt::ReceiptSet;
 use crate::store::Enforcement;
+use crate::store::compare::Field;
 use crate::trust::{RootStatus, Secret, TrustRoot, TrustStore};
 
 /// The text every human output carries when the storage does not enforce the lock (item 6).
@@ -1030,63 +1031,56 @@ fn check_story(
                 ),
             ));
         }
-        if receipt.sha256.as_deref() != Some(object.sha256.as_str()) {
-            f.push((
-                "object_digest_mismatch",
-                format!(
-                    "{}: store reported SHA-256 {:?}, plan {}",
-                    object.key, receipt.sha256, object.sha256
+        // The same comparison and rule as the read-back that wrote the receipt
+        // (receipt::compare, Rules::PLAN): retain-until at least the plan's, hold exactly, lock
+        // fields skipped under `unconfirmed` enforcement.
+        for m in crate::receipt::compare(object, &receipt.as_stored()) {
+            let key = &object.key;
+            let (kind, detail) = match m.field {
+                Field::Sha256 => (
+                    "object_digest_mismatch",
+                    format!(
+                        "{key}: store reported SHA-256 {}, plan {}",
+                        m.found, m.expected
+                    ),
                 ),
-            ));
-        }
-        if receipt.bytes != object.bytes {
-            f.push((
-                "object_size_mismatch",
-                format!(
-                    "{}: store reported {} bytes, plan {}",
-                    object.key, receipt.bytes, object.bytes
+                Field::Bytes => (
+                    "object_size_mismatch",
+                    format!(
+                        "{key}: store reported {} bytes, plan {}",
+                        m.found, m.expected
+                    ),
                 ),
-            ));
-        }
-        if receipt.enforcement == Enforcement::Unconfirmed {
-            continue;
-        }
-        if receipt.retention_mode != Some(object.retention_mode) {
-            f.push((
-                "retention_mode_mismatch",
-                format!(
-                    "{}: store reported mode {}, plan {}",
-                    object.key,
-                    receipt
-                        .retention_mode
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| "none".into()),
-                    object.retention_mode
+                Field::RetentionMode => (
+                    "retention_mode_mismatch",
+                    format!(
+                        "{key}: store reported mode {}, plan {}",
+                        m.found, m.expected
+                    ),
                 ),
-            ));
-        }
-        if receipt.retain_until.map(|u| u.timestamp()) < Some(object.retain_until.timestamp()) {
-            f.push((
-                "retain_until_mismatch",
-                format!(
-                    "{}: store reported retain-until {}, plan {}",
-                    object.key,
-                    receipt
-                        .retain_until
-                        .map(|u| u.to_rfc3339())
-                        .unwrap_or_else(|| "none".into()),
-                    object.retain_until.to_rfc3339()
+                Field::RetainUntil => (
+                    "retain_until_mismatch",
+                    format!(
+                        "{key}: store reported retain-until {}, plan {}",
+                        m.found, m.expected
+                    ),
                 ),
-            ));
-        }
-        if receipt.legal_hold != Some(object.legal_hold) {
-            f.push((
-                "legal_hold_mismatch",
-                format!(
-                    "{}: store reported legal hold {:?}, plan {}",
-                    object.key, receipt.legal_hold, object.legal_hold
+                Field::LegalHold => (
+                    "legal_hold_mismatch",
+                    format!(
+                        "{key}: store reported legal hold {}, plan {}",
+                        m.found, m.expected
+                    ),
                 ),
-            ));
+                other => (
+                    "object_mismatch",
+                    format!(
+                        "{key}: store reported {other} {}, plan {}",
+                        m.found, m.expected
+                    ),
+                ),
+            };
+            f.push((kind, detail));
         }
     }
     // Later events about the objects (holds) name the same versions the receipts do.

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{PlannedObject, StoragePlan};
-use crate::store::{Enforcement, RetentionMode, StoredObject};
+use crate::store::{Enforcement, RetentionMode, StoredObject, compare};
 
 pub const RECEIPTS_SCHEMA: &str = "wormvault.receipts.v1";
 
@@ -56,83 +56,35 @@ pub struct ReceiptSet {
     pub signature: Option<serde_json::Value>,
 }
 
-/// One way the store's answer differs from the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mismatch {
-    pub key: String,
-    pub field: String,
-    pub expected: String,
-    pub found: String,
-}
+/// One way the store's answer differs from the plan (the one typed mismatch, store::compare).
+pub use crate::store::compare::{Field, Mismatch};
 
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} expected {}, store reports {}",
-            self.key, self.field, self.expected, self.found
-        )
-    }
-}
-
-fn show<T: std::fmt::Debug>(value: &Option<T>) -> String {
-    match value {
-        Some(v) => format!("{v:?}"),
-        None => "nothing".into(),
-    }
-}
-
-/// Compare what the store reports with what the plan asked for. With `Unconfirmed` enforcement
-/// (the user explicitly accepted a store that cannot confirm immutability) the lock fields are
-/// not compared — the receipt says so instead.
+/// Compare what the store reports with what the plan asked for. The rule is
+/// [`Rules::PLAN`](crate::store::compare::Rules::PLAN): retain-until at least the plan's (a lock may
+/// be extended, never shortened), legal hold exactly as planned, and with `Unconfirmed`
+/// enforcement (the user explicitly accepted a store that cannot confirm immutability) the lock
+/// fields are not compared — the receipt says so instead.
 pub fn compare(planned: &PlannedObject, stored: &StoredObject) -> Vec<Mismatch> {
-    let mut out = Vec::new();
-    let mut push = |field: &str, expected: String, found: String| {
-        out.push(Mismatch {
-            key: planned.key.clone(),
-            field: field.into(),
-            expected,
-            found,
-        });
-    };
-    if stored.sha256.as_deref() != Some(planned.sha256.as_str()) {
-        push("sha256", planned.sha256.clone(), show(&stored.sha256));
+    compare::differences(
+        &planned.key,
+        &expected(planned),
+        stored,
+        compare::Rules::PLAN,
+    )
+}
+
+/// What a planned object should look like in the store.
+pub fn expected(planned: &PlannedObject) -> compare::Expected<'_> {
+    compare::Expected {
+        sha256: Some(&planned.sha256),
+        bytes: Some(planned.bytes),
+        lock: Some(compare::ExpectedLock {
+            mode: Some(planned.retention_mode),
+            retain_until: Some(planned.retain_until),
+            legal_hold: Some(planned.legal_hold),
+        }),
+        ..compare::Expected::default()
     }
-    if stored.size != planned.bytes {
-        push("bytes", planned.bytes.to_string(), stored.size.to_string());
-    }
-    if stored.enforcement == Enforcement::Unconfirmed {
-        return out;
-    }
-    if stored.retention_mode != Some(planned.retention_mode) {
-        push(
-            "retention_mode",
-            planned.retention_mode.to_string(),
-            show(&stored.retention_mode),
-        );
-    }
-    // Stores keep retain-until at second (S3) or sub-second precision; compare whole seconds.
-    let wanted = planned.retain_until.timestamp();
-    match stored.retain_until {
-        Some(until) if until.timestamp() >= wanted => {}
-        other => push(
-            "retain_until",
-            planned
-                .retain_until
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
-            other
-                .map(|u| u.to_rfc3339_opts(SecondsFormat::Secs, true))
-                .unwrap_or_else(|| "nothing".into()),
-        ),
-    }
-    if stored.legal_hold != Some(planned.legal_hold) {
-        push(
-            "legal_hold",
-            planned.legal_hold.to_string(),
-            show(&stored.legal_hold),
-        );
-    }
-    out
 }
 
 pub fn receipt(planned: &PlannedObject, stored: &StoredObject, outcome: Outcome) -> Receipt {
@@ -151,6 +103,28 @@ pub fn receipt(planned: &PlannedObject, stored: &StoredObject, outcome: Outcome)
         enforcement: stored.enforcement,
         outcome,
         read_at: Utc::now(),
+    }
+}
+
+impl Receipt {
+    /// The stored state this receipt records, for comparing it again (handoff, `remote check`).
+    pub fn as_stored(&self) -> StoredObject {
+        StoredObject {
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            etag: self.etag.clone(),
+            size: self.bytes,
+            sha256: self.sha256.clone(),
+            md5: self.md5.clone(),
+            retention_mode: self.retention_mode,
+            retain_until: self.retain_until,
+            legal_hold: self.legal_hold,
+            tags: Default::default(),
+            last_modified: None,
+            request_id: self.request_id.clone(),
+            enforcement: self.enforcement,
+            is_latest: true,
+        }
     }
 }
 
@@ -336,7 +310,7 @@ mod tests {
             change(&mut state);
             let found = compare(&planned(), &state);
             assert_eq!(found.len(), 1, "{field}: {found:?}");
-            assert_eq!(found[0].field, field);
+            assert_eq!(found[0].field.as_str(), field);
         }
     }
 
@@ -349,6 +323,6 @@ mod tests {
         state.legal_hold = None;
         assert!(compare(&planned(), &state).is_empty());
         state.sha256 = None;
-        assert_eq!(compare(&planned(), &state)[0].field, "sha256");
+        assert_eq!(compare(&planned(), &state)[0].field, Field::Sha256);
     }
 }

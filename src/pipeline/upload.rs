@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt};
 
 use super::plan::{PlannedObject, StoragePlan};
-use super::receipt::{self, Mismatch, Outcome, Receipt, ReceiptSet};
+use super::receipt::{self, Field, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
     Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
     StoredObject,
@@ -173,7 +173,7 @@ fn same_object(
     let mut differences = receipt::compare(planned, existing);
     // A hold set later by a records manager is not a different object: resume must not fail
     // because a legal hold was applied in between.
-    differences.retain(|m| !(m.field == "legal_hold" && existing.legal_hold == Some(true)));
+    differences.retain(|m| !(m.field == Field::LegalHold && existing.legal_hold == Some(true)));
     // A rerun of `archive` after an interrupted run makes a fresh plan whose retain-until counts
     // from *its* start, a little later than the interrupted run's. The object the earlier run
     // stored (same key, so same bundle digest; same bytes) is still the one wanted if its lock
@@ -182,7 +182,7 @@ fn same_object(
     if let (Some(floor), Some(until)) = (resume_floor, existing.retain_until)
         && until.timestamp() >= floor.timestamp()
     {
-        differences.retain(|m| m.field != "retain_until");
+        differences.retain(|m| m.field != Field::RetainUntil);
     }
     differences
 }
@@ -283,7 +283,7 @@ async fn judge_existing(
         return Ok((Outcome::AlreadyPresent, existing));
     }
     let only_hold_missing = planned.legal_hold
-        && differences.iter().all(|m| m.field == "legal_hold")
+        && differences.iter().all(|m| m.field == Field::LegalHold)
         && existing.legal_hold != Some(true);
     if !only_hold_missing {
         return Err(conflict(&differences));
@@ -376,19 +376,14 @@ pub async fn execute(
     let mut mismatches = Vec::new();
     for ((planned, state), outcome) in plan.objects.iter().zip(states).zip(&outcomes) {
         match state {
-            None => mismatches.push(Mismatch {
-                key: planned.key.clone(),
-                field: "presence".into(),
-                expected: "object present".into(),
-                found: "no object".into(),
-            }),
+            None => mismatches.push(Mismatch::absent(&planned.key)),
             Some(stored) => {
                 if stored.enforcement == Enforcement::Unconfirmed
                     && report.enforcement != Enforcement::Unconfirmed
                 {
                     mismatches.push(Mismatch {
                         key: planned.key.clone(),
-                        field: "enforcement".into(),
+                        field: Field::Enforcement,
                         expected: report.enforcement.to_string(),
                         found: "unconfirmed".into(),
                     });

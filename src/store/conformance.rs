@@ -9,7 +9,7 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 
-use super::{Enforcement, ImmutableStore, LockSpec, PutObject, RetentionMode, StoreError};
+use super::{ImmutableStore, LockSpec, PutObject, RetentionMode, StoreError, compare};
 
 /// Outcome of one conformance check.
 #[derive(Debug, Clone)]
@@ -208,32 +208,35 @@ fn check_state(
     retain_until: chrono::DateTime<Utc>,
     legal_hold: bool,
 ) -> Result<(), String> {
-    let mut problems = Vec::new();
-    if found.sha256.as_deref() != Some(sha256) {
-        problems.push(format!("sha256 {:?} != {sha256}", found.sha256));
-    }
-    if found.size != size {
-        problems.push(format!("size {} != {size}", found.size));
-    }
-    if found.retention_mode != Some(RetentionMode::Compliance) {
-        problems.push(format!("mode {:?} != compliance", found.retention_mode));
-    }
-    match found.retain_until {
-        Some(until) if until >= retain_until => {}
-        other => problems.push(format!(
-            "retain_until {other:?} earlier than {retain_until}"
-        )),
-    }
-    if found.legal_hold != Some(legal_hold) {
-        problems.push(format!("legal_hold {:?} != {legal_hold}", found.legal_hold));
-    }
-    if found.enforcement == Enforcement::Unconfirmed {
-        problems.push("enforcement unconfirmed".into());
-    }
+    // What every backend must show right after a compliance-mode write: this content, a lock at
+    // least as long as asked (whole seconds; `retain_until` has none), the hold exactly as asked,
+    // and an enforcement the store or the tool confirms.
+    let rules = compare::Rules {
+        retain_until: compare::RetainRule::AtLeast,
+        legal_hold: compare::HoldRule::Exactly,
+        lock: compare::LockRule::Always,
+        hex: compare::HexCase::Exact,
+        require_confirmed: true,
+    };
+    let expected = compare::Expected {
+        sha256: Some(sha256),
+        bytes: Some(size),
+        lock: Some(compare::ExpectedLock {
+            mode: Some(RetentionMode::Compliance),
+            retain_until: Some(retain_until),
+            legal_hold: Some(legal_hold),
+        }),
+        ..compare::Expected::default()
+    };
+    let problems = compare::differences(&found.key, &expected, found, rules);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("; "))
+        Err(problems
+            .iter()
+            .map(|m| format!("{} {} != {}", m.field, m.found, m.expected))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 }
 

@@ -10,6 +10,7 @@
 //! SDK types never leave the backend modules.
 
 pub mod azure;
+pub mod compare;
 pub mod s3;
 pub mod target;
 

@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use super::checksum::{composite_checksum, digest_to_base64, hex_to_base64};
 use super::{MAX_PART_SIZE, MAX_PARTS, S3Store, code, describe, read, status};
 use crate::hashing::READ_SIZE;
+use crate::store::compare::{self, Field, Mismatch};
 use crate::store::{
     LockSpec, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate,
 };
@@ -610,7 +611,15 @@ async fn confirm(
         });
     };
     stored.is_latest = true;
-    if stored.sha256.as_deref() != Some(object.sha256.as_str()) {
+    // Compared with store::compare under the read-back rule ([`READ_BACK`]), content first:
+    // other content is a checksum mismatch; another lock is a request the store did not honour.
+    let expected = compare::Expected {
+        sha256: Some(&object.sha256),
+        ..compare::Expected::default()
+    };
+    let content = compare::differences(&object.key, &expected, &stored, READ_BACK);
+    let lock = lock_differences(&object.lock, &stored);
+    if !content.is_empty() {
         return Err(StoreError::ChecksumMismatch {
             target: store.target.to_string(),
             key: object.key.clone(),
@@ -621,14 +630,16 @@ async fn confirm(
                 .unwrap_or_else(|| "no SHA-256 reported".into()),
         });
     }
-    let problems = lock_differences(&object.lock, &stored);
-    if !problems.is_empty() {
+    if !lock.is_empty() {
         return Err(StoreError::NotHonoured {
             target: store.target.to_string(),
             key: object.key.clone(),
             detail: format!(
                 "{} (version {}); the object is written but not locked as planned — check the bucket's Object Lock configuration with `wormvault target check`",
-                problems.join("; "),
+                lock.iter()
+                    .map(describe_lock)
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 stored.version_id.as_deref().unwrap_or("unknown")
             ),
         });
@@ -636,42 +647,46 @@ async fn confirm(
     Ok(stored)
 }
 
-/// Differences between the requested lock and what the store reports.
-pub fn lock_differences(lock: &LockSpec, stored: &StoredObject) -> Vec<String> {
-    let mut problems = Vec::new();
-    if stored.retention_mode != Some(lock.mode) {
-        problems.push(format!(
-            "retention mode is {}, requested {}",
-            stored
-                .retention_mode
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "none".into()),
-            lock.mode
-        ));
+/// The rule for the read-back right after a write: the store must hold exactly the retain-until
+/// second it was just sent (rounded up, [`retain_until_seconds`]) — a later date would mean the
+/// request was not the one applied — and a legal hold it does not report is off.
+const READ_BACK: compare::Rules = compare::Rules {
+    retain_until: compare::RetainRule::Exactly,
+    legal_hold: compare::HoldRule::AbsentIsOff,
+    lock: compare::LockRule::Always,
+    hex: compare::HexCase::Exact,
+    require_confirmed: false,
+};
+
+/// The lock as S3 stores it: retain-until rounded up to the second it is sent as.
+fn expected_lock(lock: &LockSpec) -> compare::ExpectedLock {
+    compare::ExpectedLock {
+        mode: Some(lock.mode),
+        retain_until: Some(
+            DateTime::from_timestamp(retain_until_seconds(lock.retain_until), 0)
+                .unwrap_or(lock.retain_until),
+        ),
+        legal_hold: Some(lock.legal_hold),
     }
-    let wanted = retain_until_seconds(lock.retain_until);
-    match stored.retain_until {
-        Some(until) if until.timestamp() == wanted => {}
-        other => problems.push(format!(
-            "retain-until is {}, requested {}",
-            other
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_else(|| "none".into()),
-            lock.retain_until.to_rfc3339()
-        )),
-    }
-    if stored.legal_hold.unwrap_or(false) != lock.legal_hold {
-        problems.push(format!(
-            "legal hold is {}, requested {}",
-            if stored.legal_hold.unwrap_or(false) {
-                "on"
-            } else {
-                "off"
-            },
-            if lock.legal_hold { "on" } else { "off" }
-        ));
-    }
-    problems
+}
+
+fn describe_lock(m: &Mismatch) -> String {
+    let what = match m.field {
+        Field::RetentionMode => "retention mode",
+        Field::RetainUntil => "retain-until",
+        Field::LegalHold => "legal hold",
+        other => other.as_str(),
+    };
+    format!("{what} is {}, requested {}", m.found, m.expected)
+}
+
+/// Differences between the requested lock and what the store reports, under the read-back rule.
+pub fn lock_differences(lock: &LockSpec, stored: &StoredObject) -> Vec<Mismatch> {
+    let expected = compare::Expected {
+        lock: Some(expected_lock(lock)),
+        ..compare::Expected::default()
+    };
+    compare::differences(&stored.key, &expected, stored, READ_BACK)
 }
 
 pub(super) async fn abort_dangling(
@@ -810,9 +825,30 @@ mod tests {
         stored.legal_hold = Some(true);
         let problems = lock_differences(&lock, &stored);
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("governance"));
+        assert_eq!(
+            problems.iter().map(|m| m.field).collect::<Vec<_>>(),
+            [Field::RetentionMode, Field::RetainUntil, Field::LegalHold]
+        );
+        assert_eq!(
+            describe_lock(&problems[0]),
+            "retention mode is governance, requested compliance"
+        );
+        // Exactly the second sent: a later date is not what was requested either.
+        stored.retain_until = DateTime::from_timestamp(retain_until_seconds(until) + 1, 0);
+        assert_eq!(
+            lock_differences(&lock, &stored)[1].field,
+            Field::RetainUntil
+        );
         stored.retention_mode = None;
-        assert!(lock_differences(&lock, &stored)[0].contains("none"));
+        assert_eq!(
+            describe_lock(&lock_differences(&lock, &stored)[0]),
+            "retention mode is nothing, requested compliance"
+        );
+        // No legal hold reported is off, as requested.
+        stored.retention_mode = Some(RetentionMode::Compliance);
+        stored.retain_until = DateTime::from_timestamp(retain_until_seconds(until), 0);
+        stored.legal_hold = None;
+        assert!(lock_differences(&lock, &stored).is_empty());
     }
 
     #[test]

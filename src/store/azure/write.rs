@@ -1,0 +1,415 @@
+//! Create-only writes to Azure: stage blocks (each with a transactional CRC64), wait for the
+//! [`WriteGate`], commit with `If-None-Match: *`, set the immutability policy and legal hold, then
+//! read the blob back and compare it with the request (store::compare, Azure's rule).
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use azure_core::http::{Etag, RequestContent};
+use azure_storage_blob::models::{
+    BlobClientSetImmutabilityPolicyOptions, BlobClientSetLegalHoldOptions,
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientStageBlockOptions, BlockLookupList,
+    ImmutabilityPolicyMode,
+};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use md5::Digest as _;
+use sha2::Sha256;
+
+use super::{
+    AzureStore, SHA256_METADATA, cloud, describe, metadata_name, status_of, tags_header, to_offset,
+    valid_metadata_name, valid_tag,
+};
+use crate::store::{
+    Enforcement, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate, compare,
+};
+
+/// One read-back difference in the words Azure's messages have always used.
+fn describe_difference(m: &compare::Mismatch) -> String {
+    let (found, expected) = (&m.found, &m.expected);
+    match m.field {
+        compare::Field::Bytes => format!("size {found} (expected {expected})"),
+        compare::Field::Sha256 => format!("metadata sha256 {found} (expected {expected})"),
+        compare::Field::Md5 => format!("Content-MD5 {found} (expected {expected})"),
+        compare::Field::Tag => format!("tag {found} (expected {expected})"),
+        compare::Field::RetainUntil => {
+            format!("immutability policy until {found} (expected ≥ {expected})")
+        }
+        compare::Field::RetentionMode => format!("policy mode {found} (expected {expected})"),
+        compare::Field::LegalHold => format!("legal hold {found} (expected {expected})"),
+        other => format!("{other} {found} (expected {expected})"),
+    }
+}
+
+/// RFC 1123 dates have whole seconds: round a requested retention *up* so the stored one is
+/// never shorter than asked.
+pub(super) fn ceil_second(when: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = DateTime::<Utc>::from_timestamp(when.timestamp(), 0).unwrap_or(when);
+    if floor < when {
+        floor + chrono::Duration::seconds(1)
+    } else {
+        floor
+    }
+}
+
+impl AzureStore {
+    /// The create-only write behind [`ImmutableStore::put`] and [`ImmutableStore::put_gated`]:
+    /// stage the blocks, wait for the gate if there is one, commit, lock, read back.
+    pub(super) async fn write(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+        gate: Option<&WriteGate>,
+    ) -> Result<StoredObject, StoreError> {
+        self.check_key(&object.key)?;
+        for (name, value) in &object.metadata {
+            if !valid_metadata_name(&metadata_name(name)) {
+                return Err(StoreError::Config(format!(
+                    "metadata name {name:?} for {} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')",
+                    object.key
+                )));
+            }
+            if name.eq_ignore_ascii_case(SHA256_METADATA)
+                && !value.eq_ignore_ascii_case(&object.sha256)
+            {
+                return Err(StoreError::Config(format!(
+                    "metadata {SHA256_METADATA}={value} for {} contradicts the object's SHA-256 {}",
+                    object.key, object.sha256
+                )));
+            }
+        }
+        if object.tags.len() > 10
+            || object
+                .tags
+                .iter()
+                .any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true))
+        {
+            return Err(StoreError::Config(format!(
+                "blob index tags for {} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _",
+                object.key
+            )));
+        }
+        let enforcement = self.enforcement();
+        if self.head_version(&object.key, None).await?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                target: self.target.to_string(),
+                key: object.key.clone(),
+            });
+        }
+        let (ids, md5) = self.stage_blocks(object, progress).await?;
+        if let Some(gate) = gate {
+            gate.wait(&object.key).await?;
+        }
+        let mut metadata: HashMap<String, String> = object
+            .metadata
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(SHA256_METADATA))
+            .map(|(k, v)| (metadata_name(k), v.clone()))
+            .collect();
+        metadata.insert(
+            SHA256_METADATA.to_string(),
+            object.sha256.to_ascii_lowercase(),
+        );
+        let options = BlockBlobClientCommitBlockListOptions {
+            if_none_match: Some(Etag::from("*")),
+            blob_content_md5: Some(md5.to_vec()),
+            blob_content_type: object.content_type.clone(),
+            metadata: Some(metadata),
+            blob_tags_string: if object.tags.is_empty() {
+                None
+            } else {
+                Some(tags_header(&object.tags))
+            },
+            ..Default::default()
+        };
+        let list = BlockLookupList {
+            latest: Some(ids),
+            ..Default::default()
+        };
+        let body: RequestContent<BlockLookupList, azure_core::http::XmlFormat> =
+            list.try_into().map_err(|e: azure_core::Error| {
+                cloud(
+                    &self.target,
+                    "Put Block List",
+                    Some(&object.key),
+                    e.to_string(),
+                )
+            })?;
+        let block = self.blob(&object.key).block_blob_client();
+        if let Err(e) = block.commit_block_list(body, Some(options)).await {
+            return Err(match status_of(&e) {
+                // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
+                // from some service versions).
+                (Some(409), Some(code)) if code == "BlobAlreadyExists" => {
+                    StoreError::AlreadyExists {
+                        target: self.target.to_string(),
+                        key: object.key.clone(),
+                    }
+                }
+                (Some(412), _) => StoreError::AlreadyExists {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                },
+                _ => cloud(
+                    &self.target,
+                    "Put Block List",
+                    Some(&object.key),
+                    describe(&e),
+                ),
+            });
+        }
+        self.lock(object, enforcement).await?;
+        let stored =
+            self.head_version(&object.key, None)
+                .await?
+                .ok_or_else(|| StoreError::NotHonoured {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                    detail: "the blob is missing right after it was committed".to_string(),
+                })?;
+        self.verify(object, &md5, &stored, enforcement)?;
+        Ok(stored)
+    }
+
+    /// Stage every block of `object.source`, verifying size and SHA-256 against the request, and
+    /// return the block ids and the whole-blob MD5.
+    async fn stage_blocks(
+        &self,
+        object: &PutObject<'_>,
+        progress: Progress<'_>,
+    ) -> Result<(Vec<Vec<u8>>, [u8; 16]), StoreError> {
+        let path = object.source.to_path_buf();
+        let block_size = self.options.block_size;
+        let io_err = |source: std::io::Error| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io_err)?;
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
+        // The reader hashes (MD5 for Content-MD5, SHA-256 to prove we send what was planned) on
+        // a blocking thread, both digests in parallel per block, and hands blocks over through a
+        // bounded channel: memory stays at a few blocks whatever the file size.
+        let reader = tokio::task::spawn_blocking(
+            move || -> Result<(u64, [u8; 16], String), std::io::Error> {
+                let mut file = std::io::BufReader::with_capacity(128 * 1024, file);
+                let mut md5 = md5::Md5::new();
+                let mut sha = Sha256::new();
+                let mut total = 0u64;
+                let mut index = 0u64;
+                loop {
+                    let mut block = vec![0u8; block_size];
+                    let mut filled = 0;
+                    while filled < block_size {
+                        let end = (filled + 128 * 1024).min(block_size);
+                        let n = file.read(&mut block[filled..end])?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
+                        break;
+                    }
+                    block.truncate(filled);
+                    let data = bytes::Bytes::from(block);
+                    rayon::join(|| md5.update(&data), || sha.update(&data));
+                    total += filled as u64;
+                    if sender.blocking_send(Ok((index, data))).is_err() {
+                        break; // the uploader stopped (an error); it reports why
+                    }
+                    index += 1;
+                    if filled < block_size {
+                        break;
+                    }
+                }
+                Ok((total, md5.finalize().into(), hex::encode(sha.finalize())))
+            },
+        );
+        let block = self.blob(&object.key).block_blob_client();
+        let target = &self.target;
+        let key = object.key.as_str();
+        let blocks = futures::stream::poll_fn(|cx| receiver.poll_recv(cx));
+        let ids: Vec<(u64, Vec<u8>)> = blocks
+            .map(|item| {
+                let block = &block;
+                async move {
+                    let (index, data) = item.map_err(|source| StoreError::Io {
+                        path: object.source.display().to_string(),
+                        source,
+                    })?;
+                    // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes.
+                    let id = format!("wormvault-{index:012}").into_bytes();
+                    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data);
+                    let len = data.len() as u64;
+                    let options = BlockBlobClientStageBlockOptions {
+                        transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
+                        ..Default::default()
+                    };
+                    block
+                        .stage_block(&id, len, data.into(), Some(options))
+                        .await
+                        .map_err(|e| cloud(target, "Put Block", Some(key), describe(&e)))?;
+                    progress(len);
+                    Ok::<_, StoreError>((index, id))
+                }
+            })
+            .buffer_unordered(self.options.concurrency)
+            .try_collect()
+            .await?;
+        drop(receiver);
+        let (total, md5, sha256) = reader
+            .await
+            .map_err(|e| cloud(&self.target, "read source", Some(key), e.to_string()))?
+            .map_err(|source| StoreError::Io {
+                path: object.source.display().to_string(),
+                source,
+            })?;
+        if total != object.size {
+            return Err(StoreError::ChecksumMismatch {
+                target: self.target.to_string(),
+                key: key.to_string(),
+                expected: format!("{} bytes", object.size),
+                found: format!("{total} bytes read from {}", object.source.display()),
+            });
+        }
+        if !sha256.eq_ignore_ascii_case(&object.sha256) {
+            return Err(StoreError::ChecksumMismatch {
+                target: self.target.to_string(),
+                key: key.to_string(),
+                expected: object.sha256.clone(),
+                found: format!(
+                    "{sha256} (the source changed since it was hashed; nothing was committed)"
+                ),
+            });
+        }
+        let mut ids = ids;
+        ids.sort_by_key(|(index, _)| *index);
+        Ok((ids.into_iter().map(|(_, id)| id).collect(), md5))
+    }
+
+    /// Set the policy (and hold) on a just-committed blob. On a store that refuses, the error
+    /// names the unlocked blob so the operator knows what exists.
+    async fn lock(
+        &self,
+        object: &PutObject<'_>,
+        enforcement: Enforcement,
+    ) -> Result<(), StoreError> {
+        let blob = self.blob(&object.key);
+        let until = ceil_second(object.lock.retain_until);
+        let expiry = to_offset(until).map_err(StoreError::Config)?;
+        let mode = match object.lock.mode {
+            RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
+            RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
+        };
+        // A container default policy (infra/azure) may already give the new version what the
+        // plan asks; then an uploader without the immutability permission needs nothing more.
+        let current = self.head_version(&object.key, None).await?;
+        let satisfied = current.as_ref().is_some_and(|c| {
+            c.retain_until.is_some_and(|u| u >= until)
+                && (c.retention_mode == Some(object.lock.mode)
+                    || c.retention_mode == Some(RetentionMode::Compliance))
+        });
+        let held = current.as_ref().is_some_and(|c| c.legal_hold == Some(true));
+        let options = BlobClientSetImmutabilityPolicyOptions {
+            immutability_policy_mode: Some(mode),
+            ..Default::default()
+        };
+        let result = if satisfied {
+            Ok(())
+        } else {
+            blob.set_immutability_policy(&expiry, Some(options))
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = result {
+            if enforcement != Enforcement::Unconfirmed {
+                return Err(StoreError::NotHonoured {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                    detail: format!(
+                        "Set Blob Immutability Policy failed ({}); the blob was written but is NOT locked. Use a container with version-level immutability, or accept unenforced storage explicitly",
+                        describe(&e)
+                    ),
+                });
+            }
+            tracing::warn!(key = %object.key, error = %describe(&e), "immutability policy not set (enforcement unconfirmed by the user's choice)");
+        }
+        if object.lock.legal_hold
+            && !held
+            && let Err(e) = blob
+                .set_legal_hold(true, None::<BlobClientSetLegalHoldOptions>)
+                .await
+        {
+            if enforcement != Enforcement::Unconfirmed {
+                return Err(StoreError::NotHonoured {
+                    target: self.target.to_string(),
+                    key: object.key.clone(),
+                    detail: format!(
+                        "Set Blob Legal Hold failed ({}); the blob was written without a legal hold",
+                        describe(&e)
+                    ),
+                });
+            }
+            tracing::warn!(key = %object.key, error = %describe(&e), "legal hold not set (enforcement unconfirmed by the user's choice)");
+        }
+        Ok(())
+    }
+
+    /// Compare what the store reports with what was asked; every difference is listed.
+    fn verify(
+        &self,
+        object: &PutObject<'_>,
+        md5: &[u8; 16],
+        stored: &StoredObject,
+        enforcement: Enforcement,
+    ) -> Result<(), StoreError> {
+        // Azure's rule: the policy may end later than asked (ceil to the second: RFC 1123 dates),
+        // a legal hold is checked only when requested, hex digests compare case-insensitively,
+        // and with `unconfirmed` enforcement (the user's explicit choice) the lock is not read.
+        let rules = compare::Rules {
+            retain_until: compare::RetainRule::AtLeast,
+            legal_hold: compare::HoldRule::WhenRequested,
+            lock: compare::LockRule::Always,
+            hex: compare::HexCase::Insensitive,
+            require_confirmed: false,
+        };
+        let md5_hex = hex::encode(md5);
+        let expected = compare::Expected {
+            sha256: Some(&object.sha256),
+            bytes: Some(object.size),
+            md5: Some(&md5_hex),
+            tags: Some(&object.tags),
+            lock: (enforcement != Enforcement::Unconfirmed).then(|| compare::ExpectedLock {
+                mode: Some(object.lock.mode),
+                retain_until: Some(ceil_second(object.lock.retain_until)),
+                legal_hold: Some(object.lock.legal_hold),
+            }),
+            ..compare::Expected::default()
+        };
+        let differences = compare::differences(&object.key, &expected, stored, rules);
+        let problems: Vec<String> = differences.iter().map(describe_difference).collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let checksum = differences.iter().all(|m| m.field.is_content());
+        if checksum {
+            return Err(StoreError::ChecksumMismatch {
+                target: self.target.to_string(),
+                key: object.key.clone(),
+                expected: format!(
+                    "sha256 {} md5 {} size {}",
+                    object.sha256,
+                    hex::encode(md5),
+                    object.size
+                ),
+                found: problems.join("; "),
+            });
+        }
+        Err(StoreError::NotHonoured {
+            target: self.target.to_string(),
+            key: object.key.clone(),
+            detail: format!("read back after upload: {}", problems.join("; ")),
+        })
+    }
+}
