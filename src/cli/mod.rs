@@ -2,6 +2,7 @@
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
 
 pub mod archive;
+pub mod args;
 pub mod audit;
 pub mod bundle;
 pub mod canonical;
