@@ -107,6 +107,7 @@ pub struct EvidenceArgs {
     /// evidence must be signed by that key.
     #[arg(long, conflicts_with = "key_id")]
     pub allow_unsigned: bool,
+    /// Refuse a bundle whose signed retention policy keeps the evidence fewer days than this.
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
     pub minimum_retention_days: u64,
     /// Largest archive entry accepted, in bytes.
@@ -588,4 +589,21 @@ impl AuditLogKeyArgs {
         self.sign
             .signer_with(self.legacy.load(output)?, None, ed25519_key_id)
     }
+}
+
+/// The audit log an `audit` subcommand reads or writes (`audit verify` takes several segments
+/// and declares its own repeatable `--log`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// The audit log (JSON lines, one hash-chained record per line).
+    #[arg(id = "log", long = "log", value_name = "FILE")]
+    pub path: PathBuf,
+}
+
+/// Where an `audit` subcommand also appends its structured alerts (always printed on stderr).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Also append each alert (one JSON line) to this file.
+    #[arg(id = "alert_file", long = "alert-file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }

@@ -41,8 +41,10 @@ pub struct CreateArgs {
     /// Key id for an Ed25519 signature (default: first 16 hex characters of the fingerprint).
     #[arg(long)]
     pub key_id: Option<String>,
+    /// Retention period in days written into the signed retention policy.
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=36_500))]
     pub retention_days: u64,
+    /// Data classification written into the signed retention policy.
     #[arg(long, default_value = "regulated-sdlc")]
     pub classification: String,
     /// Mark the evidence as under legal hold.

@@ -129,6 +129,7 @@ pub struct ReportArgs {
     /// The case to report.
     #[arg(long)]
     pub case: String,
+    /// Report format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
     /// Write the report here instead of stdout (never overwritten).

@@ -66,3 +66,31 @@ fn man_page_renders_on_stdout_and_one_page_per_command_into_a_directory() {
         assert!(text.contains(".TH"), "{page} is a roff page");
     }
 }
+
+/// Every option and argument a user can see in `--help` says what it is for.
+#[test]
+fn every_visible_option_has_a_line_of_help() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.is_hide_set() {
+                continue;
+            }
+            let described = arg
+                .get_help()
+                .or(arg.get_long_help())
+                .is_some_and(|help| !help.to_string().trim().is_empty());
+            if !described {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut command = wormvault::cli::Cli::command();
+    command.build();
+    let mut missing = Vec::new();
+    walk(&command, "wormvault", &mut missing);
+    assert!(missing.is_empty(), "options without help: {missing:#?}");
+}
