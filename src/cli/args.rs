@@ -519,7 +519,7 @@ pub struct LegacyAuditHmacArgs {
         alias = "key-file",
         value_name = "PATH",
         hide = true,
-        conflicts_with_all = ["legacy_hmac_key_env", "audit_key_file", "audit_key_env"]
+        conflicts_with_all = ["legacy_hmac_key_env", "audit_key_file", "audit_key_env", "audit_signing_key", "audit_trust_root", "audit_public_key"]
     )]
     pub legacy_hmac_key_file: Option<PathBuf>,
     #[arg(
@@ -527,10 +527,10 @@ pub struct LegacyAuditHmacArgs {
         alias = "key-env",
         value_name = "VAR",
         hide = true,
-        conflicts_with_all = ["audit_key_file", "audit_key_env"]
+        conflicts_with_all = ["audit_key_file", "audit_key_env", "audit_signing_key", "audit_trust_root", "audit_public_key"]
     )]
     pub legacy_hmac_key_env: Option<String>,
-    #[arg(long = "key", value_name = "VALUE", hide = true, conflicts_with_all = ["legacy_hmac_key_file", "legacy_hmac_key_env", "audit_key_file", "audit_key_env"])]
+    #[arg(long = "key", value_name = "VALUE", hide = true, conflicts_with_all = ["legacy_hmac_key_file", "legacy_hmac_key_env", "audit_key_file", "audit_key_env", "audit_signing_key", "audit_trust_root", "audit_public_key"])]
     pub legacy_key: Option<String>,
 }
 

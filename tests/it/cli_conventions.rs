@@ -331,3 +331,75 @@ fn audit_key_flags_have_one_spelling_and_old_spellings_are_hidden_aliases() {
         }
     }
 }
+
+/// One audit-log key per command line: an HMAC key together with an Ed25519 signing key or pin
+/// is a usage error (exit 2) in every spelling, not a log signed one way and checked another.
+#[test]
+fn an_hmac_and_an_ed25519_audit_key_together_are_a_usage_error() {
+    for argv in [
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-signing-key",
+            "k.pem",
+            "--audit-key-file",
+            "h",
+        ][..],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-signing-key",
+            "k.pem",
+            "--hmac-key-file",
+            "h",
+        ],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-public-key",
+            "k.pem",
+            "--key-env",
+            "V",
+        ],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-trust-root",
+            "r.json",
+            "--audit-key-env",
+            "V",
+        ],
+        &[
+            "archive",
+            "b",
+            "--to",
+            "file:///tmp/v",
+            "--audit-log",
+            "l",
+            "--audit-signing-key",
+            "k.pem",
+            "--audit-hmac-key-file",
+            "h",
+        ],
+        &[
+            "status",
+            "--target",
+            "file:///tmp/v",
+            "--audit-log",
+            "l",
+            "--audit-public-key",
+            "k.pem",
+            "--audit-key-file",
+            "h",
+        ],
+    ] {
+        let out = wormvault(argv);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{argv:?}: {stderr}");
+    }
+}
