@@ -1,7 +1,8 @@
 //! Every argument group of the command line, defined once and `#[command(flatten)]`ed into the
 //! commands that take it (architecture-2.md §2.3): the target, the evidence (bundle
 //! verification) flags, plan and execute flags, preflight relaxations, the bundle's HMAC key and
-//! the audit log's key flags. Outside `audit` (which keeps CAVRA's `--key-file`/`--key-env`,
+//! the audit log's key flags, and `audit`'s own groups (log, alert file, keys, checkpoint key)
+//! under CAVRA's names. Outside `audit` (which keeps CAVRA's `--key-file`/`--key-env`,
 //! cavra-compat.md §7) the audit log's key has one spelling, `--audit-key-*`; the spellings
 //! earlier releases used stay accepted as hidden aliases so existing scripts keep working.
 //! The groups resolve themselves into library values (`VerifyOptions`, `PlanRequest`,
@@ -9,13 +10,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
+use ed25519_dalek::pkcs8::DecodePublicKey;
 
+use crate::audit::checkpoint::{CheckpointKey, SegmentAnchor, SegmentStart};
 use crate::audit::record::DEFAULT_HMAC_KEY_ID;
-use crate::audit::{SignatureCheck, Signer};
+use crate::audit::{Checkpoint, SignatureCheck, Signer};
 use crate::bundle::{ArchiveLimits, VerifyOptions};
 use crate::cli::Output;
 use crate::cli::common;
+use crate::exit::Refusal;
 use crate::pipeline::{
     AnchorSettings, AuditSettings, ExecuteRequest, PlanRequest, SessionSettings,
 };
@@ -588,6 +592,154 @@ impl AuditLogKeyArgs {
     ) -> anyhow::Result<Signer> {
         self.sign
             .signer_with(self.legacy.load(output)?, None, ed25519_key_id)
+    }
+}
+
+// ---- `audit …` (CAVRA's flag names, cavra-compat.md §7) --------------------------------------
+
+/// `audit`'s record-signature material: HMAC secret (file/env), or Ed25519 trust roots / public
+/// key, under CAVRA's names (`--key-file`, `--key-env`, `--key-id`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// File holding the HMAC key (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["key_env", "legacy_key"])]
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the HMAC key.
+    #[arg(long, value_name = "VAR", conflicts_with = "legacy_key")]
+    pub key_env: Option<String>,
+    /// Legacy CAVRA flag: the HMAC key itself (visible in the process list; prefer --key-file).
+    #[arg(long = "key", value_name = "VALUE", hide = true)]
+    pub legacy_key: Option<String>,
+    /// Key id (HMAC default: audit-log-hmac; Ed25519 default: first 16 hex of the fingerprint).
+    #[arg(long)]
+    pub key_id: Option<String>,
+}
+
+impl KeyArgs {
+    pub fn hmac_source(&self, output: &Output) -> Option<SecretSource> {
+        if let Some(path) = &self.key_file {
+            Some(SecretSource::File(path.clone()))
+        } else if let Some(var) = &self.key_env {
+            Some(SecretSource::Env(var.clone()))
+        } else {
+            self.legacy_key.as_ref().map(|value| {
+                output.warn("--key puts the HMAC key in the process list and shell history; use --key-file PATH or --key-env VAR instead");
+                SecretSource::Inline(value.clone())
+            })
+        }
+    }
+
+    pub fn hmac_key_id(&self) -> String {
+        self.key_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyKeyArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Trust roots (CAVRA trust-root or trust-root-bundle JSON) for Ed25519-signed records.
+    #[arg(long, value_name = "FILE", conflicts_with = "public_key")]
+    pub trust_root: Option<PathBuf>,
+    /// An Ed25519 SPKI PEM public key for Ed25519-signed records (key id from --key-id).
+    #[arg(long, value_name = "PEM")]
+    pub public_key: Option<PathBuf>,
+}
+
+impl VerifyKeyArgs {
+    pub fn signature_check(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
+        let hmac = self.key.hmac_source(output);
+        let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
+        if hmac.is_some() && ed25519 {
+            return Err(anyhow!(
+                "give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"
+            ));
+        }
+        if let Some(source) = hmac {
+            let secret = source.load()?;
+            return Ok(SignatureCheck::Hmac {
+                key: secret.expose().to_vec(),
+                key_id: self.key.hmac_key_id(),
+            });
+        }
+        if let Some(path) = &self.trust_root {
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::load(path)?,
+            });
+        }
+        if let Some(path) = &self.public_key {
+            let (key, pem) = crate::trust::load_public_key(path)?;
+            let key_id = self
+                .key
+                .key_id
+                .clone()
+                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
+            let root = TrustRoot::new(
+                &pem,
+                Some(key_id),
+                "command line",
+                RootStatus::Active,
+                None,
+                None,
+            )?;
+            return Ok(SignatureCheck::Ed25519 {
+                trust: TrustStore::new(vec![root])?,
+            });
+        }
+        Ok(SignatureCheck::None)
+    }
+}
+
+/// The public key that signs checkpoints and anchors.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckpointKeyArgs {
+    /// Ed25519 SPKI PEM public key that signed the checkpoints / anchor.
+    #[arg(long, value_name = "PEM")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Signed-note key name (default: the checkpoint's origin line).
+    #[arg(long)]
+    pub key_name: Option<String>,
+}
+
+impl CheckpointKeyArgs {
+    pub fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
+        let path = self.checkpoint_key.as_ref().ok_or_else(|| {
+            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
+        })?;
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+            anyhow!(
+                "{} is not an SPKI PEM Ed25519 public key: {e}",
+                path.display()
+            )
+        })?;
+        let name = match &self.key_name {
+            Some(name) => name.clone(),
+            None => note.lines().next().unwrap_or_default().to_string(),
+        };
+        Ok(CheckpointKey { name, key })
+    }
+
+    pub fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
+        let note = std::fs::read_to_string(path)
+            .with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let key = self.key_for(&note)?;
+        Checkpoint::open(&note, &key)
+            .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
+    }
+
+    pub fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading anchor {}", path.display()))?;
+        let anchor: SegmentAnchor = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a segment anchor", path.display()))?;
+        let key = self.key_for(&anchor.checkpoint)?;
+        anchor
+            .check(&key)
+            .map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
     }
 }
 

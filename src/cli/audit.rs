@@ -7,21 +7,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde_json::{Map, Value};
 
 use crate::audit::alert::{Alert, AlertKind};
-use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, SegmentStart};
+use crate::audit::checkpoint::InclusionProof;
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
-use crate::audit::record::DEFAULT_HMAC_KEY_ID;
-use crate::audit::{
-    AuditError, Checkpoint, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport,
-};
+use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
 use crate::cli::Output;
-use crate::cli::args::{AlertArgs, LogArgs};
+use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
 use crate::exit::{Exit, Refusal};
-use crate::trust::{KeyPair, RootStatus, SecretSource, TrustRoot, TrustStore};
+use crate::trust::KeyPair;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,151 +42,6 @@ pub enum AuditCommand {
     Prune(PruneArgs),
     /// Export for auditors or SIEMs (jsonl, splunk-hec, sentinel, datadog, cef), with redaction.
     Export(ExportArgs),
-}
-
-/// Record-signature material: HMAC secret (file/env), or Ed25519 trust roots / public key.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KeyArgs {
-    /// File holding the HMAC key (one trailing newline is ignored).
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["key_env", "legacy_key"])]
-    pub key_file: Option<PathBuf>,
-    /// Environment variable holding the HMAC key.
-    #[arg(long, value_name = "VAR", conflicts_with = "legacy_key")]
-    pub key_env: Option<String>,
-    /// Legacy CAVRA flag: the HMAC key itself (visible in the process list; prefer --key-file).
-    #[arg(long = "key", value_name = "VALUE", hide = true)]
-    pub legacy_key: Option<String>,
-    /// Key id (HMAC default: audit-log-hmac; Ed25519 default: first 16 hex of the fingerprint).
-    #[arg(long)]
-    pub key_id: Option<String>,
-}
-
-impl KeyArgs {
-    fn hmac_source(&self, output: &Output) -> Option<SecretSource> {
-        if let Some(path) = &self.key_file {
-            Some(SecretSource::File(path.clone()))
-        } else if let Some(var) = &self.key_env {
-            Some(SecretSource::Env(var.clone()))
-        } else {
-            self.legacy_key.as_ref().map(|value| {
-                output.warn("--key puts the HMAC key in the process list and shell history; use --key-file PATH or --key-env VAR instead");
-                SecretSource::Inline(value.clone())
-            })
-        }
-    }
-
-    fn hmac_key_id(&self) -> String {
-        self.key_id
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
-    }
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct VerifyKeyArgs {
-    #[command(flatten)]
-    pub key: KeyArgs,
-    /// Trust roots (CAVRA trust-root or trust-root-bundle JSON) for Ed25519-signed records.
-    #[arg(long, value_name = "FILE", conflicts_with = "public_key")]
-    pub trust_root: Option<PathBuf>,
-    /// An Ed25519 SPKI PEM public key for Ed25519-signed records (key id from --key-id).
-    #[arg(long, value_name = "PEM")]
-    pub public_key: Option<PathBuf>,
-}
-
-impl VerifyKeyArgs {
-    fn signature_check(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
-        let hmac = self.key.hmac_source(output);
-        let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
-        if hmac.is_some() && ed25519 {
-            return Err(anyhow!(
-                "give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"
-            ));
-        }
-        if let Some(source) = hmac {
-            let secret = source.load()?;
-            return Ok(SignatureCheck::Hmac {
-                key: secret.expose().to_vec(),
-                key_id: self.key.hmac_key_id(),
-            });
-        }
-        if let Some(path) = &self.trust_root {
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::load(path)?,
-            });
-        }
-        if let Some(path) = &self.public_key {
-            let (key, pem) = crate::trust::load_public_key(path)?;
-            let key_id = self
-                .key
-                .key_id
-                .clone()
-                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
-            let root = TrustRoot::new(
-                &pem,
-                Some(key_id),
-                "command line",
-                RootStatus::Active,
-                None,
-                None,
-            )?;
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::new(vec![root])?,
-            });
-        }
-        Ok(SignatureCheck::None)
-    }
-}
-
-/// The public key that signs checkpoints and anchors.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckpointKeyArgs {
-    /// Ed25519 SPKI PEM public key that signed the checkpoints / anchor.
-    #[arg(long, value_name = "PEM")]
-    pub checkpoint_key: Option<PathBuf>,
-    /// Signed-note key name (default: the checkpoint's origin line).
-    #[arg(long)]
-    pub key_name: Option<String>,
-}
-
-impl CheckpointKeyArgs {
-    fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
-        let path = self.checkpoint_key.as_ref().ok_or_else(|| {
-            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
-        })?;
-        let pem =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-            anyhow!(
-                "{} is not an SPKI PEM Ed25519 public key: {e}",
-                path.display()
-            )
-        })?;
-        let name = match &self.key_name {
-            Some(name) => name.clone(),
-            None => note.lines().next().unwrap_or_default().to_string(),
-        };
-        Ok(CheckpointKey { name, key })
-    }
-
-    fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
-        let note = std::fs::read_to_string(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
-        let key = self.key_for(&note)?;
-        Checkpoint::open(&note, &key)
-            .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
-    }
-
-    fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading anchor {}", path.display()))?;
-        let anchor: SegmentAnchor = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a segment anchor", path.display()))?;
-        let key = self.key_for(&anchor.checkpoint)?;
-        anchor
-            .check(&key)
-            .map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
-    }
 }
 
 /// Load an Ed25519 private key (PKCS#8 PEM, mode 0600 enforced by the trust module).
