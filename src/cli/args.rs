@@ -570,7 +570,9 @@ impl AuditLogKeyArgs {
         output: &Output,
     ) -> anyhow::Result<SignatureCheck> {
         let fallback = match &self.sign.audit_signing_key {
-            Some(path) if self.pins.audit_public_key.is_none() => {
+            Some(path)
+                if self.pins.audit_public_key.is_none() && self.pins.audit_trust_root.is_none() =>
+            {
                 Some(crate::trust::load_private_key(path)?.public().spki_pem())
             }
             _ => None,

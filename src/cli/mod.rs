@@ -1,5 +1,7 @@
 //! The command line: one file per subcommand, each parsing its arguments, resolving settings,
 //! making one library call and rendering the result. Nothing below `cli/` sees clap or terminals.
+//! A command file imports only `args` (every flag group, defined once), `common` (runtime,
+//! `with_store`, the pipeline runner, progress) and `output` (rendering), never a sibling.
 
 pub mod archive;
 pub mod args;
