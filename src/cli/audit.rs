@@ -7,20 +7,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde_json::{Map, Value};
 
 use crate::audit::alert::{Alert, AlertKind};
-use crate::audit::checkpoint::{CheckpointKey, InclusionProof, SegmentAnchor, SegmentStart};
+use crate::audit::checkpoint::InclusionProof;
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
-use crate::audit::record::DEFAULT_HMAC_KEY_ID;
-use crate::audit::{
-    AuditError, Checkpoint, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport,
-};
+use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
 use crate::cli::Output;
+use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
 use crate::exit::{Exit, Refusal};
-use crate::trust::{KeyPair, RootStatus, SecretSource, TrustRoot, TrustStore};
+use crate::trust::KeyPair;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,151 +42,6 @@ pub enum AuditCommand {
     Prune(PruneArgs),
     /// Export for auditors or SIEMs (jsonl, splunk-hec, sentinel, datadog, cef), with redaction.
     Export(ExportArgs),
-}
-
-/// Record-signature material: HMAC secret (file/env), or Ed25519 trust roots / public key.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KeyArgs {
-    /// File holding the HMAC key (one trailing newline is ignored).
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["key_env", "legacy_key"])]
-    pub key_file: Option<PathBuf>,
-    /// Environment variable holding the HMAC key.
-    #[arg(long, value_name = "VAR", conflicts_with = "legacy_key")]
-    pub key_env: Option<String>,
-    /// Legacy CAVRA flag: the HMAC key itself (visible in the process list; prefer --key-file).
-    #[arg(long = "key", value_name = "VALUE", hide = true)]
-    pub legacy_key: Option<String>,
-    /// Key id (HMAC default: audit-log-hmac; Ed25519 default: first 16 hex of the fingerprint).
-    #[arg(long)]
-    pub key_id: Option<String>,
-}
-
-impl KeyArgs {
-    fn hmac_source(&self, output: &Output) -> Option<SecretSource> {
-        if let Some(path) = &self.key_file {
-            Some(SecretSource::File(path.clone()))
-        } else if let Some(var) = &self.key_env {
-            Some(SecretSource::Env(var.clone()))
-        } else {
-            self.legacy_key.as_ref().map(|value| {
-                output.warn("--key puts the HMAC key in the process list and shell history; use --key-file PATH or --key-env VAR instead");
-                SecretSource::Inline(value.clone())
-            })
-        }
-    }
-
-    fn hmac_key_id(&self) -> String {
-        self.key_id
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string())
-    }
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct VerifyKeyArgs {
-    #[command(flatten)]
-    pub key: KeyArgs,
-    /// Trust roots (CAVRA trust-root or trust-root-bundle JSON) for Ed25519-signed records.
-    #[arg(long, value_name = "FILE", conflicts_with = "public_key")]
-    pub trust_root: Option<PathBuf>,
-    /// An Ed25519 SPKI PEM public key for Ed25519-signed records (key id from --key-id).
-    #[arg(long, value_name = "PEM")]
-    pub public_key: Option<PathBuf>,
-}
-
-impl VerifyKeyArgs {
-    fn signature_check(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
-        let hmac = self.key.hmac_source(output);
-        let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
-        if hmac.is_some() && ed25519 {
-            return Err(anyhow!(
-                "give either an HMAC key (--key-file/--key-env) or Ed25519 trust (--trust-root/--public-key), not both"
-            ));
-        }
-        if let Some(source) = hmac {
-            let secret = source.load()?;
-            return Ok(SignatureCheck::Hmac {
-                key: secret.expose().to_vec(),
-                key_id: self.key.hmac_key_id(),
-            });
-        }
-        if let Some(path) = &self.trust_root {
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::load(path)?,
-            });
-        }
-        if let Some(path) = &self.public_key {
-            let (key, pem) = crate::trust::load_public_key(path)?;
-            let key_id = self
-                .key
-                .key_id
-                .clone()
-                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
-            let root = TrustRoot::new(
-                &pem,
-                Some(key_id),
-                "command line",
-                RootStatus::Active,
-                None,
-                None,
-            )?;
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::new(vec![root])?,
-            });
-        }
-        Ok(SignatureCheck::None)
-    }
-}
-
-/// The public key that signs checkpoints and anchors.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CheckpointKeyArgs {
-    /// Ed25519 SPKI PEM public key that signed the checkpoints / anchor.
-    #[arg(long, value_name = "PEM")]
-    pub checkpoint_key: Option<PathBuf>,
-    /// Signed-note key name (default: the checkpoint's origin line).
-    #[arg(long)]
-    pub key_name: Option<String>,
-}
-
-impl CheckpointKeyArgs {
-    fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
-        let path = self.checkpoint_key.as_ref().ok_or_else(|| {
-            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
-        })?;
-        let pem =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-            anyhow!(
-                "{} is not an SPKI PEM Ed25519 public key: {e}",
-                path.display()
-            )
-        })?;
-        let name = match &self.key_name {
-            Some(name) => name.clone(),
-            None => note.lines().next().unwrap_or_default().to_string(),
-        };
-        Ok(CheckpointKey { name, key })
-    }
-
-    fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
-        let note = std::fs::read_to_string(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
-        let key = self.key_for(&note)?;
-        Checkpoint::open(&note, &key)
-            .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
-    }
-
-    fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading anchor {}", path.display()))?;
-        let anchor: SegmentAnchor = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a segment anchor", path.display()))?;
-        let key = self.key_for(&anchor.checkpoint)?;
-        anchor
-            .check(&key)
-            .map_err(|e| anyhow::Error::new(Refusal(format!("anchor {}: {e}", path.display()))))
-    }
 }
 
 /// Load an Ed25519 private key (PKCS#8 PEM, mode 0600 enforced by the trust module).
@@ -270,22 +123,30 @@ fn audit_error(error: AuditError) -> anyhow::Error {
 
 #[derive(Debug, clap::Args)]
 pub struct AppendArgs {
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The record's event_type (e.g. evidence.archived, legal_hold.set).
     #[arg(long)]
     pub event_type: String,
+    /// Who acted (the record's actor).
     #[arg(long)]
     pub actor: String,
+    /// What was done (the record's action).
     #[arg(long)]
     pub action: String,
+    /// What it was done to (the record's target).
     #[arg(long)]
     pub target: String,
+    /// The outcome (the record's decision).
     #[arg(long)]
     pub decision: String,
+    /// Tenant id recorded with the event.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Workspace id recorded with the event.
     #[arg(long)]
     pub workspace: Option<String>,
+    /// A reference to evidence the event concerns (repeatable).
     #[arg(long = "evidence-ref")]
     pub evidence_refs: Vec<String>,
     /// A JSON object.
@@ -299,8 +160,8 @@ pub struct AppendArgs {
     /// Sign with Ed25519 instead of HMAC: PKCS#8 PEM private key (mode 0600).
     #[arg(long, value_name = "PEM", conflicts_with_all = ["key_file", "key_env", "legacy_key"])]
     pub private_key: Option<PathBuf>,
-    #[arg(long)]
-    pub alert_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -321,14 +182,14 @@ pub struct VerifyArgs {
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
     #[arg(long)]
     pub allow_redacted: bool,
-    #[arg(long)]
-    pub alert_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct CheckpointArgs {
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Checkpoint origin line (a unique name for this log, e.g. example.com/release-audit).
     #[arg(long)]
     pub origin: String,
@@ -338,6 +199,7 @@ pub struct CheckpointArgs {
     /// Signature name (default: the origin).
     #[arg(long)]
     pub signer_name: Option<String>,
+    /// Where to write the signed checkpoint (never overwritten).
     #[arg(long)]
     pub output: PathBuf,
     #[command(flatten)]
@@ -347,14 +209,14 @@ pub struct CheckpointArgs {
     pub anchor: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint_key: CheckpointKeyArgs,
-    #[arg(long)]
-    pub alert_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ProveArgs {
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Sequence of the record to prove.
     #[arg(long)]
     pub seq: u64,
@@ -370,6 +232,7 @@ pub struct ProveArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyProofArgs {
+    /// The inclusion proof (JSON, from `audit prove`).
     #[arg(long)]
     pub proof: PathBuf,
     #[command(flatten)]
@@ -378,8 +241,8 @@ pub struct VerifyProofArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Records with a sequence below this move to the archive.
     #[arg(long)]
     pub before_seq: u64,
@@ -392,10 +255,13 @@ pub struct PruneArgs {
     /// Also write the signed checkpoint of the pruned head here.
     #[arg(long)]
     pub checkpoint_out: Option<PathBuf>,
+    /// Checkpoint origin line of the anchor (the log's unique name).
     #[arg(long)]
     pub origin: String,
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the anchor's checkpoint.
     #[arg(long, value_name = "PEM")]
     pub signing_key: PathBuf,
+    /// Signature name (default: the origin).
     #[arg(long)]
     pub signer_name: Option<String>,
     #[command(flatten)]
@@ -405,14 +271,15 @@ pub struct PruneArgs {
     pub anchor: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint_key: CheckpointKeyArgs,
-    #[arg(long)]
-    pub alert_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    #[arg(long)]
-    pub log: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Export format.
     #[arg(long, value_enum)]
     pub format: Format,
     /// Redact a field (dotted path, e.g. actor or metadata.user.email); repeatable.
@@ -427,8 +294,8 @@ pub struct ExportArgs {
     /// `redaction_signature` of redacted records (an HMAC log uses --key-file/--key-env).
     #[arg(long, value_name = "PEM")]
     pub private_key: Option<PathBuf>,
-    #[arg(long)]
-    pub alert_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -444,10 +311,10 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
-    let alert_file = args.alert_file.clone();
+    let alert_file = args.alerts.file.clone();
     let record = alerting(
         AlertKind::AuditWriteFailure,
-        &args.log,
+        &args.log.path,
         alert_file.as_deref(),
         || {
             let metadata: Map<String, Value> = match &args.metadata {
@@ -498,14 +365,14 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
                 metadata,
                 created_at: args.created_at.clone(),
             };
-            crate::audit::append(&args.log, &new, &signer).map_err(audit_error)
+            crate::audit::append(&args.log.path, &new, &signer).map_err(audit_error)
         },
     )?;
     output.result(&record, || {
         format!(
             "appended record {} to {} ({})",
             record.sequence().unwrap_or(0),
-            args.log.display(),
+            args.log.path.display(),
             record.record_hash().unwrap_or("")
         )
     });
@@ -642,7 +509,7 @@ fn summarise_sequences(sequences: &[u64]) -> String {
 
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let log = args.log.last().cloned().unwrap_or_default();
-    let alert_file = args.alert_file.as_deref();
+    let alert_file = args.alerts.file.as_deref();
     let report = alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
         let options = verify_options(
             &args.keys,
@@ -694,10 +561,10 @@ fn require_valid(log: &Path, options: &VerifyOptions) -> anyhow::Result<VerifyRe
 }
 
 fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
-    let alert_file = args.alert_file.as_deref();
+    let alert_file = args.alerts.file.as_deref();
     let note = alerting(
         AlertKind::AuditIntegrityFailure,
-        &args.log,
+        &args.log.path,
         alert_file,
         || {
             let options = verify_options(
@@ -712,9 +579,14 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
                 .signer_name
                 .clone()
                 .unwrap_or_else(|| args.origin.clone());
-            let (_, note) =
-                crate::audit::checkpoint::create(&args.log, &options, &args.origin, &name, &key)
-                    .map_err(audit_error)?;
+            let (_, note) = crate::audit::checkpoint::create(
+                &args.log.path,
+                &options,
+                &args.origin,
+                &name,
+                &key,
+            )
+            .map_err(audit_error)?;
             write_new(&args.output, note.as_bytes())?;
             Ok(note)
         },
@@ -745,7 +617,7 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
     };
     let against = note.as_deref().zip(key.as_ref());
     let proof =
-        crate::audit::checkpoint::prove(&args.log, args.seq, against).map_err(audit_error)?;
+        crate::audit::checkpoint::prove(&args.log.path, args.seq, against).map_err(audit_error)?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {
@@ -797,10 +669,10 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
 }
 
 fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
-    let alert_file = args.alert_file.as_deref();
+    let alert_file = args.alerts.file.as_deref();
     let outcome = alerting(
         AlertKind::AuditRetentionPolicyFailure,
-        &args.log,
+        &args.log.path,
         alert_file,
         || {
             let options = verify_options(
@@ -812,7 +684,7 @@ fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
             )?;
             let key = signing_key(&args.signing_key)?;
             let anchor_out = args.anchor_out.clone().unwrap_or_else(|| {
-                let mut name = args.log.clone().into_os_string();
+                let mut name = args.log.path.clone().into_os_string();
                 name.push(format!(".anchor-{}.json", args.before_seq));
                 PathBuf::from(name)
             });
@@ -821,7 +693,7 @@ fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
                 .clone()
                 .unwrap_or_else(|| args.origin.clone());
             let request = PruneRequest {
-                log: &args.log,
+                log: &args.log.path,
                 before_sequence: args.before_seq,
                 archive: &args.archive,
                 anchor_out: &anchor_out,
@@ -852,75 +724,79 @@ fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
-    let alert_file = args.alert_file.as_deref();
-    let summary = alerting(AlertKind::AuditExportFailure, &args.log, alert_file, || {
-        crate::audit::export::check_redactions(&args.redact)?;
-        // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
-        let options = VerifyOptions {
-            signatures: args.keys.signature_check(output)?,
-            ..Default::default()
-        };
-        require_valid(&args.log, &options)?;
-        // With the log's key, bind each redacted record's remaining fields (README "Redaction").
-        let binder = match (&args.private_key, &options.signatures) {
-            (Some(path), _) => {
-                let pair: KeyPair = crate::trust::load_private_key(path)?;
-                let key_id =
-                    args.keys.key.key_id.clone().unwrap_or_else(|| {
+    let alert_file = args.alerts.file.as_deref();
+    let summary = alerting(
+        AlertKind::AuditExportFailure,
+        &args.log.path,
+        alert_file,
+        || {
+            crate::audit::export::check_redactions(&args.redact)?;
+            // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
+            let options = VerifyOptions {
+                signatures: args.keys.signature_check(output)?,
+                ..Default::default()
+            };
+            require_valid(&args.log.path, &options)?;
+            // With the log's key, bind each redacted record's remaining fields (README "Redaction").
+            let binder = match (&args.private_key, &options.signatures) {
+                (Some(path), _) => {
+                    let pair: KeyPair = crate::trust::load_private_key(path)?;
+                    let key_id = args.keys.key.key_id.clone().unwrap_or_else(|| {
                         crate::trust::default_key_id(&pair.public().fingerprint())
                     });
-                Some(Signer::Ed25519 {
-                    key: Box::new(pair),
-                    key_id,
-                })
+                    Some(Signer::Ed25519 {
+                        key: Box::new(pair),
+                        key_id,
+                    })
+                }
+                (None, SignatureCheck::Hmac { key, key_id }) => Some(Signer::Hmac {
+                    key: key.clone(),
+                    key_id: key_id.clone(),
+                }),
+                _ => None,
+            };
+            if !args.redact.is_empty() && binder.is_none() {
+                output.warn("redacting without the log's key (--key-file/--key-env, or --private-key for Ed25519): the unredacted fields of redacted records will not be bound, and `audit verify --allow-redacted` will report them unverified");
             }
-            (None, SignatureCheck::Hmac { key, key_id }) => Some(Signer::Hmac {
-                key: key.clone(),
-                key_id: key_id.clone(),
-            }),
-            _ => None,
-        };
-        if !args.redact.is_empty() && binder.is_none() {
-            output.warn("redacting without the log's key (--key-file/--key-env, or --private-key for Ed25519): the unredacted fields of redacted records will not be bound, and `audit verify --allow-redacted` will report them unverified");
-        }
-        let binder = binder.as_ref();
-        match &args.output {
-            Some(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-                    .with_context(|| {
-                        format!("creating {} (it must not exist yet)", path.display())
-                    })?;
-                let mut writer = std::io::BufWriter::new(file);
-                let summary = crate::audit::export::export(
-                    &args.log,
-                    args.format,
-                    &args.redact,
-                    binder,
-                    &mut writer,
-                )?;
-                let file = writer
-                    .into_inner()
-                    .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error()))?;
-                file.sync_all()
-                    .with_context(|| format!("syncing {}", path.display()))?;
-                Ok(summary)
+            let binder = binder.as_ref();
+            match &args.output {
+                Some(path) => {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(path)
+                        .with_context(|| {
+                            format!("creating {} (it must not exist yet)", path.display())
+                        })?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let summary = crate::audit::export::export(
+                        &args.log.path,
+                        args.format,
+                        &args.redact,
+                        binder,
+                        &mut writer,
+                    )?;
+                    let file = writer
+                        .into_inner()
+                        .map_err(|e| anyhow!("writing {}: {}", path.display(), e.error()))?;
+                    file.sync_all()
+                        .with_context(|| format!("syncing {}", path.display()))?;
+                    Ok(summary)
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    Ok(crate::audit::export::export(
+                        &args.log.path,
+                        args.format,
+                        &args.redact,
+                        binder,
+                        &mut lock,
+                    )?)
+                }
             }
-            None => {
-                let stdout = std::io::stdout();
-                let mut lock = stdout.lock();
-                Ok(crate::audit::export::export(
-                    &args.log,
-                    args.format,
-                    &args.redact,
-                    binder,
-                    &mut lock,
-                )?)
-            }
-        }
-    })?;
+        },
+    )?;
     if args.output.is_some() {
         output.result(&summary, || {
             format!(

@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
-use crate::bundle::{ArchiveLimits, BundleReport, CreateOptions, Signing, VerifyOptions};
+use crate::bundle::{BundleReport, CreateOptions, Signing};
 use crate::cli::Output;
+use crate::cli::args::{EvidenceArgs, HmacKeyArgs};
 use crate::exit::Exit;
-use crate::trust::{Secret, SecretSource, TrustStore};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,41 +22,6 @@ pub enum BundleCommand {
     Verify(VerifyArgs),
     /// Pack a bundle directory into a deterministic .tar.gz (same input, same bytes).
     Pack(PackArgs),
-}
-
-/// HMAC key sources, shared by create and verify.
-#[derive(Debug, clap::Args)]
-pub struct HmacKeyArgs {
-    /// File holding the HMAC key (one trailing newline is ignored).
-    #[arg(
-        long,
-        alias = "key-file",
-        value_name = "PATH",
-        conflicts_with = "hmac_key_env"
-    )]
-    pub hmac_key_file: Option<PathBuf>,
-    /// Environment variable holding the HMAC key.
-    #[arg(long, alias = "key-env", value_name = "VAR")]
-    pub hmac_key_env: Option<String>,
-    /// Legacy CAVRA flag: the HMAC key itself (visible in the process list; prefer --key-file).
-    #[arg(long = "key", value_name = "VALUE", hide = true, conflicts_with_all = ["hmac_key_file", "hmac_key_env"])]
-    pub legacy_key: Option<String>,
-}
-
-impl HmacKeyArgs {
-    pub fn load(&self, output: &Output) -> anyhow::Result<Option<Secret>> {
-        let source = if let Some(path) = &self.hmac_key_file {
-            SecretSource::File(path.clone())
-        } else if let Some(var) = &self.hmac_key_env {
-            SecretSource::Env(var.clone())
-        } else if let Some(value) = &self.legacy_key {
-            output.warn("--key puts the HMAC key in the process list and shell history; use --key-file PATH or --key-env VAR instead");
-            SecretSource::Inline(value.clone())
-        } else {
-            return Ok(None);
-        };
-        Ok(Some(source.load()?))
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,8 +41,10 @@ pub struct CreateArgs {
     /// Key id for an Ed25519 signature (default: first 16 hex characters of the fingerprint).
     #[arg(long)]
     pub key_id: Option<String>,
+    /// Retention period in days written into the signed retention policy.
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(u64).range(1..=36_500))]
     pub retention_days: u64,
+    /// Data classification written into the signed retention policy.
     #[arg(long, default_value = "regulated-sdlc")]
     pub classification: String,
     /// Mark the evidence as under legal hold.
@@ -101,73 +66,6 @@ pub struct VerifyArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
-}
-
-/// How to verify a bundle: key material, unsigned opt-in, retention minimum, archive limits.
-/// Shared by `bundle verify`, `plan`, `upload` and `archive`.
-#[derive(Debug, clap::Args)]
-pub struct EvidenceArgs {
-    /// Trust root or trust-root bundle (the signature's key id and fingerprint select the root).
-    #[arg(long, value_name = "FILE")]
-    pub trust_root: Option<PathBuf>,
-    /// Require the signature to be by this key id.
-    #[arg(long)]
-    pub key_id: Option<String>,
-    /// SPKI PEM public key to check an Ed25519 signature against.
-    #[arg(long, value_name = "PEM")]
-    pub public_key: Option<PathBuf>,
-    /// Accept an unsigned (SHA256-only) manifest. Not with --key-id: a pinned key id means the
-    /// evidence must be signed by that key.
-    #[arg(long, conflicts_with = "key_id")]
-    pub allow_unsigned: bool,
-    #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
-    pub minimum_retention_days: u64,
-    /// Largest archive entry accepted, in bytes.
-    #[arg(long, default_value_t = ArchiveLimits::default().max_entry_bytes)]
-    pub max_entry_bytes: u64,
-    /// Most archive entries accepted.
-    #[arg(long, default_value_t = ArchiveLimits::default().max_entries)]
-    pub max_entries: usize,
-    #[command(flatten)]
-    pub hmac: HmacKeyArgs,
-}
-
-impl EvidenceArgs {
-    /// Load the key material and build the verifier's options.
-    pub fn options(&self, output: &Output) -> anyhow::Result<VerifyOptions> {
-        let public_key = match &self.public_key {
-            Some(path) => {
-                let (key, pem) = crate::trust::load_public_key(path)?;
-                Some((key, crate::trust::fingerprint(&pem)))
-            }
-            None => None,
-        };
-        let trust = match &self.trust_root {
-            Some(path) => Some(load_trust_roots(path)?),
-            None => None,
-        };
-        Ok(VerifyOptions {
-            public_key,
-            trust,
-            key_id: self.key_id.clone(),
-            hmac_key: self.hmac.load(output)?,
-            allow_unsigned: self.allow_unsigned,
-            minimum_retention_days: Some(self.minimum_retention_days),
-            limits: ArchiveLimits {
-                max_entries: self.max_entries,
-                max_entry_bytes: self.max_entry_bytes,
-                ..ArchiveLimits::default()
-            },
-            progress: None,
-            defer_hashing_from: None,
-        })
-    }
-}
-
-/// Load a trust root or trust-root bundle, refusing one over
-/// [`crate::limits::MAX_TRUST_ROOTS_BYTES`] before reading it.
-pub fn load_trust_roots(path: &std::path::Path) -> anyhow::Result<TrustStore> {
-    TrustStore::load(path).with_context(|| format!("loading trust roots from {}", path.display()))
 }
 
 #[derive(Debug, clap::Args)]

@@ -3,14 +3,17 @@
 use std::path::PathBuf;
 
 use crate::cli::Output;
+use crate::cli::args::parse_target;
 use crate::cli::common;
 use crate::exit::Exit;
 use crate::receipt::ReceiptSet;
+use crate::store::Target;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The target the receipts were made for (its prefix is taken from the receipts).
-    pub target: String,
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
     /// Receipts file written by `upload` or `archive`.
     #[arg(long)]
     pub receipts: PathBuf,
@@ -21,11 +24,8 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let receipts = ReceiptSet::load(&args.receipts).map_err(anyhow::Error::msg)?;
-    let target = common::parse_target(&args.target)?;
-    let runtime = common::runtime()?;
-    let report = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        anyhow::Ok(crate::remote::check(store.as_ref(), &receipts, args.rehash).await?)
+    let report = common::with_store(&args.target, async |store| {
+        Ok(crate::remote::check(store, &receipts, args.rehash).await?)
     })?;
     output.result(&report, || {
         let mut text = String::new();

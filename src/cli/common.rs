@@ -1,4 +1,5 @@
-//! Helpers shared by subcommands: the async runtime, opening stores, progress rendering.
+//! Helpers shared by subcommands: the async runtime, opening a store ([`with_store`]),
+//! progress rendering.
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::Output;
-use crate::pipeline::{Event, Observer};
+use crate::pipeline::{self, ArchiveOutcome, ArchiveRequest, Event, Observer};
 use crate::store::{ImmutableStore, Target};
 
 /// A multi-threaded runtime (the local vault uses `block_in_place`, which needs one).
@@ -23,14 +24,18 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub fn parse_target(text: &str) -> anyhow::Result<Target> {
-    Ok(Target::parse(text)?)
-}
-
-pub async fn open_store(target: &Target) -> anyhow::Result<Box<dyn ImmutableStore>> {
-    crate::store::open(target)
-        .await
-        .with_context(|| format!("opening {target}"))
+/// Open the target's store on a fresh runtime and run `f` with it: the one place a command
+/// goes from a target to a store.
+pub fn with_store<T>(
+    target: &Target,
+    f: impl AsyncFnOnce(&dyn ImmutableStore) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    runtime()?.block_on(async {
+        let store = crate::store::open(target)
+            .await
+            .with_context(|| format!("opening {target}"))?;
+        f(store.as_ref()).await
+    })
 }
 
 /// Renders engine events: JSON lines with `--json`, short lines on stderr otherwise; on a
@@ -157,4 +162,19 @@ pub fn hashing_progress(
         }))),
         Some(bar),
     )
+}
+
+/// Run one pipeline request against its target's store (opened here), with progress.
+pub fn run_pipeline(
+    target: &Target,
+    request: ArchiveRequest,
+    spinner: Option<indicatif::ProgressBar>,
+    output: &Output,
+) -> anyhow::Result<ArchiveOutcome> {
+    let observer = CliObserver::new(*output, spinner);
+    let result = with_store(target, async |store| {
+        Ok(pipeline::archive(request, store, observer.clone()).await?)
+    });
+    observer.finish();
+    result
 }

@@ -7,15 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 use serde::Serialize;
 
-use crate::audit::SignatureCheck;
-use crate::audit::record::DEFAULT_HMAC_KEY_ID;
 use crate::cli::Output;
-use crate::cli::bundle::EvidenceArgs;
+use crate::cli::args::{AuditVerifyArgs, EvidenceArgs, parse_target};
 use crate::cli::common;
 use crate::drill::{self, RecoveryDrillOptions, TamperOptions};
 use crate::exit::{Exit, Refusal};
 use crate::receipt::ReceiptSet;
-use crate::trust::{RootStatus, SecretSource, TrustRoot, TrustStore};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,83 +38,19 @@ pub struct TamperArgs {
     pub bundle: PathBuf,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
+    /// Keys that check the audit records' signatures (otherwise only the chain is checked).
     #[command(flatten)]
-    pub audit_keys: AuditKeyArgs,
+    pub audit_keys: AuditVerifyArgs,
     /// Where to write the drill evidence JSON (never overwritten).
     #[arg(long)]
     pub output: PathBuf,
 }
 
-/// Record-signature material for the audit log (named apart from the bundle's key flags);
-/// shared with `status`.
-#[derive(Debug, clap::Args)]
-pub struct AuditKeyArgs {
-    /// File holding the audit log's HMAC key.
-    #[arg(long, value_name = "PATH", conflicts_with = "audit_key_env")]
-    pub audit_key_file: Option<PathBuf>,
-    /// Environment variable holding the audit log's HMAC key.
-    #[arg(long, value_name = "VAR")]
-    pub audit_key_env: Option<String>,
-    /// The audit log's HMAC key id (default audit-log-hmac) or Ed25519 key id (with --audit-public-key).
-    #[arg(long)]
-    pub audit_key_id: Option<String>,
-    /// Trust roots for Ed25519-signed audit records.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["audit_public_key", "audit_key_file", "audit_key_env"])]
-    pub audit_trust_root: Option<PathBuf>,
-    /// SPKI PEM public key for Ed25519-signed audit records.
-    #[arg(long, value_name = "PEM", conflicts_with_all = ["audit_key_file", "audit_key_env"])]
-    pub audit_public_key: Option<PathBuf>,
-}
-
-impl AuditKeyArgs {
-    pub fn signature_check(&self) -> anyhow::Result<SignatureCheck> {
-        let hmac = match (&self.audit_key_file, &self.audit_key_env) {
-            (Some(path), _) => Some(SecretSource::File(path.clone())),
-            (None, Some(var)) => Some(SecretSource::Env(var.clone())),
-            (None, None) => None,
-        };
-        if let Some(source) = hmac {
-            let key_id = self
-                .audit_key_id
-                .clone()
-                .unwrap_or_else(|| DEFAULT_HMAC_KEY_ID.to_string());
-            return Ok(SignatureCheck::Hmac {
-                key: source.load()?.expose().to_vec(),
-                key_id,
-            });
-        }
-        if let Some(path) = &self.audit_trust_root {
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::load(path)?,
-            });
-        }
-        if let Some(path) = &self.audit_public_key {
-            let (key, pem) = crate::trust::load_public_key(path)?;
-            let key_id = self
-                .audit_key_id
-                .clone()
-                .unwrap_or_else(|| crate::trust::default_key_id(&key.fingerprint()));
-            let root = TrustRoot::new(
-                &pem,
-                Some(key_id),
-                "command line",
-                RootStatus::Active,
-                None,
-                None,
-            )?;
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::new(vec![root])?,
-            });
-        }
-        Ok(SignatureCheck::None)
-    }
-}
-
 #[derive(Debug, clap::Args)]
 pub struct RecoveryArgs {
     /// The store the session was archived to (file:///path, s3://bucket/prefix, …).
-    #[arg(long)]
-    pub target: String,
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: crate::store::Target,
     /// The receipts of the archived session.
     #[arg(long)]
     pub receipts: PathBuf,
@@ -192,7 +125,7 @@ fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
             report.display()
         );
     }
-    let target = common::parse_target(&args.target)?;
+    let target = args.target;
     let receipts = ReceiptSet::load(&args.receipts).map_err(|e| anyhow!(e))?;
     if crate::store::Target::parse(&receipts.target).ok().as_ref() != Some(&target) {
         return Err(anyhow::Error::new(Refusal(format!(
@@ -204,19 +137,8 @@ fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
     let options = RecoveryDrillOptions {
         bundle: args.evidence.options(output)?,
     };
-    let runtime = common::runtime()?;
-    let drill = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        anyhow::Ok(
-            drill::recovery(
-                store.as_ref(),
-                &receipts,
-                &args.receipts,
-                &args.output_dir,
-                &options,
-            )
-            .await?,
-        )
+    let drill = common::with_store(&target, async |store| {
+        Ok(drill::recovery(store, &receipts, &args.receipts, &args.output_dir, &options).await?)
     })?;
     if let Some(path) = &args.report {
         write_evidence(path, &drill)?;

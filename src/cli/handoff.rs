@@ -8,11 +8,13 @@ use anyhow::Context;
 
 use crate::archive::find_session;
 use crate::cli::Output;
+use crate::cli::args::parse_target;
 use crate::cli::common;
 use crate::exit::Exit;
 use crate::handoff::checks::TOOL_ONLY;
 use crate::handoff::{self, HandoffInputs, HandoffReport, OnlineResult, Pins, Verdict};
 use crate::receipt::ReceiptSet;
+use crate::store::Target;
 use crate::trust::SecretSource;
 
 #[derive(Debug, clap::Args)]
@@ -38,8 +40,8 @@ pub struct CreateArgs {
     pub session: Option<String>,
     /// Build the package from the store alone (the sidecars `archive` stored under
     /// `<prefix>/<session>/<digest>/_wormvault/`), not from local files: s3://…, azure://…, file://…
-    #[arg(long, value_name = "TARGET")]
-    pub from: Option<String>,
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub from: Option<Target>,
     /// The package to write (never overwritten; nothing is written when the package would not verify).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -262,28 +264,23 @@ fn check_online_target(named: &str, receipts: &ReceiptSet) -> Result<crate::stor
 
 /// `handoff --from`: fetch the session from the store into a temp dir, then build as usual.
 fn create_from_store(
-    from: &str,
+    target: &Target,
     session: &str,
     destination: &std::path::Path,
     trust_root: Option<PathBuf>,
     minimum_retention_days: u32,
     output: &Output,
 ) -> anyhow::Result<Exit> {
-    let target = crate::store::Target::parse(from)?;
     let temp = tempfile::tempdir().context("creating a temp dir for the fetched session")?;
-    let runtime = common::runtime()?;
-    let inputs = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        Ok::<_, anyhow::Error>(
-            crate::pipeline::fetch::fetch_session(
-                store.as_ref(),
-                session,
-                temp.path(),
-                trust_root,
-                minimum_retention_days,
-            )
-            .await?,
+    let inputs = common::with_store(target, async |store| {
+        Ok(crate::pipeline::fetch::fetch_session(
+            store,
+            session,
+            temp.path(),
+            trust_root,
+            minimum_retention_days,
         )
+        .await?)
     })?;
     output.note(format!(
         "fetched session {session} from {target}: every evidence object matched the plan and the receipts"

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::audit::{SignatureCheck, Signer};
+use crate::audit::Signer;
 use crate::cli::Output;
-use crate::cli::bundle::HmacKeyArgs;
+use crate::cli::args::{AuditLogKeyArgs, parse_target};
 use crate::cli::common;
 use crate::exit::{Exit, Refusal};
 use crate::hold::{
     self, AnchorKey, ChangeReport, ChangeRequest, Decision, HoldError, Registrar, RegistryError,
     Tick,
 };
-use crate::trust::{RootStatus, TrustRoot, TrustStore};
+use crate::store::Target;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,21 +43,10 @@ pub struct RegistryArgs {
     /// The audit log that records every hold decision (required: it is the case registry).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// Sign hold events with this Ed25519 private key (its public key also verifies the log
-    /// unless --audit-trust-root / --audit-public-key is given).
-    #[arg(long, value_name = "PEM")]
-    pub audit_signing_key: Option<PathBuf>,
+    /// The audit log's keys: `--audit-signing-key` (Ed25519, whose public half also verifies
+    /// the log unless --audit-trust-root / --audit-public-key is given) or the HMAC key.
     #[command(flatten)]
-    pub audit_hmac: HmacKeyArgs,
-    /// Key id of the audit signatures (HMAC default: audit-log-hmac).
-    #[arg(long)]
-    pub audit_key_id: Option<String>,
-    /// Trust roots that verify the log's Ed25519-signed records.
-    #[arg(long, value_name = "FILE", conflicts_with = "audit_public_key")]
-    pub audit_trust_root: Option<PathBuf>,
-    /// An Ed25519 SPKI PEM public key that verifies the log's records.
-    #[arg(long, value_name = "PEM")]
-    pub audit_public_key: Option<PathBuf>,
+    pub keys: AuditLogKeyArgs,
     /// Ed25519 key of the hold checkpoints: a private PEM signs new ones (set/release), a public
     /// or private PEM checks the ones stored in the target.
     #[arg(long, value_name = "PEM")]
@@ -70,7 +59,8 @@ pub struct RegistryArgs {
 #[derive(Debug, clap::Args)]
 pub struct ChangeArgs {
     /// Target with the prefix to act on, e.g. s3://bucket/prefix/session-id
-    pub target: String,
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
     /// Case or matter id the hold belongs to.
     #[arg(long)]
     pub case: String,
@@ -118,7 +108,9 @@ pub struct BatchArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReadArgs {
-    pub target: String,
+    /// Target with the prefix to read, e.g. s3://bucket/prefix/session-id
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -131,10 +123,13 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    pub target: String,
+    /// Target with the prefix to report on, e.g. s3://bucket/prefix
+    #[arg(value_name = "TARGET", value_parser = parse_target)]
+    pub target: Target,
     /// The case to report.
     #[arg(long)]
     pub case: String,
+    /// Report format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
     /// Write the report here instead of stdout (never overwritten).
@@ -145,54 +140,13 @@ pub struct ReportArgs {
 }
 
 impl RegistryArgs {
-    fn signatures(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
-        if let Some(secret) = self.audit_hmac.load(output)? {
-            return Ok(SignatureCheck::Hmac {
-                key: secret.expose().to_vec(),
-                key_id: self
-                    .audit_key_id
-                    .clone()
-                    .unwrap_or_else(|| crate::audit::record::DEFAULT_HMAC_KEY_ID.to_string()),
-            });
-        }
-        if let Some(path) = &self.audit_trust_root {
-            return Ok(SignatureCheck::Ed25519 {
-                trust: TrustStore::load(path)?,
-            });
-        }
-        let pem = if let Some(path) = &self.audit_public_key {
-            Some(crate::trust::load_public_key(path)?.1)
-        } else if let Some(path) = &self.audit_signing_key {
-            Some(crate::trust::load_private_key(path)?.public().spki_pem())
-        } else {
-            None
-        };
-        let Some(pem) = pem else {
-            return Ok(SignatureCheck::None);
-        };
-        let key_id = self
-            .ed25519_key_id()
-            .unwrap_or_else(|| crate::trust::default_key_id(&crate::trust::fingerprint(&pem)));
-        let root = TrustRoot::new(
-            &pem,
-            Some(key_id),
-            "command line",
-            RootStatus::Active,
-            None,
-            None,
-        )?;
-        Ok(SignatureCheck::Ed25519 {
-            trust: TrustStore::new(vec![root])?,
-        })
-    }
-
     /// The key id an Ed25519 key answers to here: `--audit-key-id`, else the one the log's
     /// newest record is signed under (`archive` names its audit key by the trust root that holds
     /// it). A key id is only a label — every record must still verify under the given key — and
     /// appending under the log's own id keeps one id per key in the registry.
     fn ed25519_key_id(&self) -> Option<String> {
-        if self.audit_key_id.is_some() {
-            return self.audit_key_id.clone();
+        if self.keys.sign.key.audit_key_id.is_some() {
+            return self.keys.sign.key.audit_key_id.clone();
         }
         let log = self.audit_log.as_deref()?;
         newest_signature_key_id(log)
@@ -204,18 +158,11 @@ impl RegistryArgs {
             .audit_log
             .clone()
             .ok_or_else(|| refusal(HoldError::Registry(RegistryError::NoAuditLog)))?;
-        let signatures = self.signatures(output)?;
+        let signatures = self
+            .keys
+            .signature_check(|| self.ed25519_key_id(), output)?;
         let signer = if writing {
-            crate::cli::archive::audit_signer(
-                self.audit_signing_key.as_deref(),
-                &self.audit_hmac,
-                if self.audit_signing_key.is_some() {
-                    self.ed25519_key_id()
-                } else {
-                    self.audit_key_id.clone()
-                },
-                output,
-            )?
+            self.keys.signer(self.ed25519_key_id(), output)?
         } else {
             Signer::Unsigned
         };
@@ -374,22 +321,19 @@ fn change(args: ChangeArgs, decision: Decision, output: &Output) -> anyhow::Resu
             },
         )),
     };
-    let target = common::parse_target(&args.target)?;
-    let runtime = common::runtime()?;
     let progress = Progress::new(output);
-    let result = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
+    let result = common::with_store(&args.target, async |store| {
         let request = ChangeRequest {
             decision,
             case: args.case.clone(),
             reason: args.reason.clone(),
-            prefix: prefix_of(store.as_ref()),
+            prefix: prefix_of(store),
             dry_run: args.dry_run,
             release_confirmed: args.confirm_release,
             concurrency: usize::from(args.concurrency),
             batch,
         };
-        hold::change(store.as_ref(), &registrar, &request, &|t| progress.tick(t))
+        hold::change(store, &registrar, &request, &|t| progress.tick(t))
             .await
             .map_err(refusal)
     });
@@ -482,12 +426,9 @@ fn render_change(report: &ChangeReport) -> String {
 
 fn status(args: ReadArgs, output: &Output) -> anyhow::Result<Exit> {
     let registrar = args.registry.registrar("wormvault", false, output)?;
-    let target = common::parse_target(&args.target)?;
-    let runtime = common::runtime()?;
-    let report = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        let prefix = prefix_of(store.as_ref());
-        hold::status(store.as_ref(), &registrar, &prefix)
+    let report = common::with_store(&args.target, async |store| {
+        let prefix = prefix_of(store);
+        hold::status(store, &registrar, &prefix)
             .await
             .map_err(refusal)
     })?;
@@ -546,12 +487,9 @@ fn status(args: ReadArgs, output: &Output) -> anyhow::Result<Exit> {
 
 fn report(args: ReportArgs, output: &Output) -> anyhow::Result<Exit> {
     let registrar = args.registry.registrar("wormvault", false, output)?;
-    let target = common::parse_target(&args.target)?;
-    let runtime = common::runtime()?;
-    let report = runtime.block_on(async {
-        let store = common::open_store(&target).await?;
-        let prefix = prefix_of(store.as_ref());
-        hold::report(store.as_ref(), &registrar, &prefix, &args.case)
+    let report = common::with_store(&args.target, async |store| {
+        let prefix = prefix_of(store);
+        hold::report(store, &registrar, &prefix, &args.case)
             .await
             .map_err(refusal)
     })?;

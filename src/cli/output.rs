@@ -1,9 +1,13 @@
-//! Rendering: results go to stdout (human text or `--json`), diagnostics and progress to stderr.
+//! Rendering: results go to stdout (human text or `--json`), diagnostics and progress to stderr;
+//! the text of a storage plan and an archive outcome (shared by `plan`, `upload`, `archive`).
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use serde::Serialize;
+
+use crate::pipeline::ArchiveOutcome;
+use crate::pipeline::plan::StoragePlan;
 
 /// The first failed write of a result to stdout (commands keep going; `cli::run` turns it into
 /// the exit code with [`crate::exit::with_stdout`]).
@@ -91,4 +95,74 @@ impl Output {
     pub fn progress_enabled(&self) -> bool {
         !self.json && !self.quiet && std::io::stderr().is_terminal()
     }
+}
+
+/// The text rendering of a storage plan (`plan`, `archive --dry-run`).
+pub fn render_plan(plan: &StoragePlan) -> String {
+    let mut text = format!(
+        "plan for session {} → {}\n  bundle digest {}\n  retention {} until {} ({}){}\n",
+        plan.session_id,
+        plan.target,
+        plan.bundle_digest,
+        plan.retention.retention_days,
+        plan.retention.retain_until.to_rfc3339(),
+        plan.retention.mode,
+        plan.retention
+            .legal_hold_case
+            .as_ref()
+            .map(|c| format!(", legal hold for case {c}"))
+            .unwrap_or_default()
+    );
+    for object in &plan.objects {
+        text.push_str(&format!(
+            "  {}  {} bytes  sha256 {}\n",
+            object.key, object.bytes, object.sha256
+        ));
+    }
+    text
+}
+
+pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
+    let mut text = format!(
+        "archived session {} to {}\n  {} objects ({} uploaded, {} already present), every one read back\n  receipts {} (sha256 {}), stored at {}\n  enforcement: {}{}\n",
+        outcome.plan.session_id,
+        outcome.plan.target,
+        outcome.plan.objects.len(),
+        outcome.upload.uploaded,
+        outcome.upload.already_present,
+        outcome.receipts_path.display(),
+        outcome.receipts_sha256,
+        outcome.receipts_key,
+        outcome.upload.receipts.enforcement,
+        outcome
+            .upload
+            .receipts
+            .enforcement
+            .caveat()
+            .map(|c| format!(" — {c}"))
+            .unwrap_or_default(),
+    );
+    if let Some(record) = &outcome.audit_record {
+        text.push_str(&format!(
+            "  audit event evidence.archived, record {}\n",
+            record.get("sequence").cloned().unwrap_or_default()
+        ));
+    }
+    if let Some(anchor) = &outcome.checkpoint {
+        text.push_str(&format!(
+            "  checkpoint of {} records at {} (stored at {})\n",
+            anchor.tree_size,
+            anchor.path.display(),
+            anchor.key
+        ));
+    }
+    text.push_str(&format!(
+        "  {} sidecar(s) for `handoff --from` stored under {}/_wormvault/\n",
+        outcome.sidecars.len(),
+        outcome.plan.session_prefix
+    ));
+    if let Some(path) = &outcome.session_record {
+        text.push_str(&format!("  session recorded in {}\n", path.display()));
+    }
+    text
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use crate::cli::Output;
-use crate::cli::archive::{PlanArgs, render_plan, verify_options};
-use crate::cli::bundle::EvidenceArgs;
+use crate::cli::args::{EvidenceArgs, PlanArgs, verify_options};
 use crate::cli::common::CliObserver;
+use crate::cli::output::render_plan;
 use crate::exit::Exit;
 use crate::pipeline;
 

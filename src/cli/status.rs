@@ -8,17 +8,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::Output;
+use crate::cli::args::{AuditVerifyArgs, PreflightFlags, parse_target};
 use crate::cli::common;
-use crate::cli::drill::AuditKeyArgs;
-use crate::cli::target::PreflightFlags;
 use crate::exit::{Exit, Refusal};
 use crate::status::{self, State, StatusReport, StatusRequest, secrets};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The audit store: file:///path, s3://bucket/prefix, …
-    #[arg(long)]
-    pub target: String,
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: crate::store::Target,
     /// The audit log the archive pipeline appends `evidence.archived` events to.
     #[arg(long)]
     pub audit_log: PathBuf,
@@ -28,11 +27,12 @@ pub struct Args {
     /// The newest archived evidence must be at most this many hours old.
     #[arg(long, default_value_t = 24)]
     pub freshness_hours: u32,
+    /// Archived objects must be retained at least this many days.
     #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
     pub minimum_retention_days: u64,
     /// Check the audit records' signatures too (otherwise the chain alone is verified).
     #[command(flatten)]
-    pub audit_keys: AuditKeyArgs,
+    pub audit_keys: AuditVerifyArgs,
     /// The same preflight relaxations the uploads to this target were made with.
     #[command(flatten)]
     pub preflight: PreflightFlags,
@@ -40,7 +40,7 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let request = StatusRequest {
-        target: common::parse_target(&args.target)?,
+        target: args.target,
         audit_log: args.audit_log,
         receipts: args.receipts,
         freshness: chrono::TimeDelta::hours(i64::from(args.freshness_hours)),

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::Output;
-use crate::cli::archive::{ExecuteArgs, render_outcome, run_pipeline, verify_options};
-use crate::cli::bundle::EvidenceArgs;
+use crate::cli::args::{EvidenceArgs, ExecuteArgs, verify_options};
+use crate::cli::common::run_pipeline;
+use crate::cli::output::render_outcome;
 use crate::exit::Exit;
 use crate::pipeline::plan::StoragePlan;
 use crate::pipeline::{ArchiveRequest, PlanSource};
@@ -31,11 +32,9 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
     let target = Target::parse(&plan.target)?;
     let (options, spinner) = verify_options(&args.evidence, output)?;
-    let execute = args.execute.request(
-        options.trust.as_ref(),
-        args.evidence.trust_root.as_deref(),
-        output,
-    )?;
+    let execute = args
+        .execute
+        .request(options.trust.as_ref(), args.evidence.trust_root.as_deref())?;
     let minimum_retention_days = u32::try_from(args.evidence.minimum_retention_days)
         .map_err(|_| anyhow::anyhow!("--minimum-retention-days is out of range"))?;
     let outcome = run_pipeline(

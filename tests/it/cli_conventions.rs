@@ -66,3 +66,340 @@ fn man_page_renders_on_stdout_and_one_page_per_command_into_a_directory() {
         assert!(text.contains(".TH"), "{page} is a roff page");
     }
 }
+
+/// Every option and argument a user can see in `--help` says what it is for.
+#[test]
+fn every_visible_option_has_a_line_of_help() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.is_hide_set() {
+                continue;
+            }
+            let described = arg
+                .get_help()
+                .or(arg.get_long_help())
+                .is_some_and(|help| !help.to_string().trim().is_empty());
+            if !described {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut command = wormvault::cli::Cli::command();
+    command.build();
+    let mut missing = Vec::new();
+    walk(&command, "wormvault", &mut missing);
+    assert!(missing.is_empty(), "options without help: {missing:#?}");
+}
+
+/// The audit log's key has one spelling outside `audit` (`--audit-key-file`, `--audit-key-env`,
+/// `--audit-key-id`, `--audit-signing-key`, `--audit-trust-root`, `--audit-public-key`): archive,
+/// hold, drill and status accept it and resolve it to the same key; the spellings earlier
+/// releases used still resolve to that key but are hidden from `--help`.
+#[test]
+fn audit_key_flags_have_one_spelling_and_old_spellings_are_hidden_aliases() {
+    use clap::{CommandFactory, Parser};
+    use std::os::unix::fs::PermissionsExt;
+    use wormvault::audit::{SignatureCheck, Signer};
+    use wormvault::cli::{Cli, Command, Output, drill, hold};
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit.key");
+    std::fs::write(&key_file, "audit-secret-material\n").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let target = format!("file://{}", dir.path().join("vault").display());
+    let output = Output {
+        json: false,
+        quiet: true,
+    };
+    let expected = b"audit-secret-material".to_vec();
+
+    // The HMAC key each command resolves from `flag KEY_FILE` (+ `--audit-key-id ops-1`).
+    let resolve = |command: &str, flag: &str| -> (Vec<u8>, String) {
+        let mut argv: Vec<String> = match command {
+            "archive" => vec![
+                "archive",
+                "bundle",
+                "--to",
+                &target,
+                "--audit-log",
+                "log.jsonl",
+            ],
+            "hold" => vec![
+                "hold",
+                "set",
+                &target,
+                "--case",
+                "C-1",
+                "--reason",
+                "r",
+                "--actor",
+                "a",
+                "--audit-log",
+                "log.jsonl",
+            ],
+            "drill" => vec![
+                "drill",
+                "tamper",
+                "--log",
+                "log.jsonl",
+                "--bundle",
+                "b",
+                "--output",
+                "o.json",
+            ],
+            "status" => vec!["status", "--target", &target, "--audit-log", "log.jsonl"],
+            other => panic!("{other}"),
+        }
+        .into_iter()
+        .map(String::from)
+        .collect();
+        argv.insert(0, "wormvault".into());
+        argv.extend([flag, key_path, "--audit-key-id", "ops-1"].map(String::from));
+        let cli = Cli::try_parse_from(&argv)
+            .unwrap_or_else(|e| panic!("{command} {flag} does not parse: {e}"));
+        let signer = |signer: Signer| match signer {
+            Signer::Hmac { key, key_id } => (key, key_id),
+            other => panic!("{command} {flag}: {other:?}"),
+        };
+        let check = |check: SignatureCheck| match check {
+            SignatureCheck::Hmac { key, key_id } => (key, key_id),
+            _ => panic!("{command} {flag}: not an HMAC check"),
+        };
+        match cli.command {
+            Command::Archive(args) => signer(args.execute.audit_keys.signer(None, None).unwrap()),
+            Command::Hold(hold::Args {
+                command: hold::Command::Set(args),
+            }) => {
+                let keys = &args.registry.keys;
+                let signed = signer(keys.signer(None, &output).unwrap());
+                assert_eq!(
+                    check(keys.signature_check(|| None, &output).unwrap()),
+                    signed,
+                    "hold verifies the log under the key it signs with"
+                );
+                signed
+            }
+            Command::Drill(drill::Args {
+                command: drill::DrillCommand::Tamper(args),
+            }) => check(args.audit_keys.signature_check().unwrap()),
+            Command::Status(args) => check(args.audit_keys.signature_check().unwrap()),
+            other => panic!("{other:?}"),
+        }
+    };
+
+    let cases: &[(&str, &[&str])] = &[
+        ("archive", &["--audit-hmac-key-file"]),
+        (
+            "hold",
+            &["--hmac-key-file", "--key-file", "--audit-hmac-key-file"],
+        ),
+        ("drill", &["--audit-hmac-key-file"]),
+        ("status", &["--audit-hmac-key-file"]),
+    ];
+    for (command, old) in cases {
+        for flag in std::iter::once(&"--audit-key-file").chain(old.iter()) {
+            assert_eq!(
+                resolve(command, flag),
+                (expected.clone(), "ops-1".to_string()),
+                "{command} {flag}"
+            );
+        }
+    }
+
+    // The environment-variable spellings parse too (the variable is read only when used).
+    for argv in [
+        vec![
+            "archive",
+            "b",
+            "--to",
+            &target,
+            "--audit-log",
+            "l",
+            "--audit-key-env",
+            "V",
+        ],
+        vec![
+            "archive",
+            "b",
+            "--to",
+            &target,
+            "--audit-log",
+            "l",
+            "--audit-hmac-key-env",
+            "V",
+        ],
+        vec!["hold", "status", &target, "--audit-key-env", "V"],
+        vec!["hold", "status", &target, "--hmac-key-env", "V"],
+        vec!["hold", "status", &target, "--key-env", "V"],
+        vec![
+            "drill",
+            "tamper",
+            "--log",
+            "l",
+            "--bundle",
+            "b",
+            "--output",
+            "o",
+            "--audit-key-env",
+            "V",
+        ],
+        vec![
+            "status",
+            "--target",
+            &target,
+            "--audit-log",
+            "l",
+            "--audit-key-env",
+            "V",
+        ],
+    ] {
+        let argv: Vec<&str> = std::iter::once("wormvault").chain(argv).collect();
+        if let Err(error) = Cli::try_parse_from(&argv) {
+            panic!("{argv:?}: {error}");
+        }
+    }
+
+    // --help shows the one spelling and none of the old ones.
+    let mut cli = Cli::command();
+    for (path, shown) in [
+        (
+            &["archive"][..],
+            &[
+                "--audit-key-file",
+                "--audit-key-env",
+                "--audit-key-id",
+                "--audit-signing-key",
+            ][..],
+        ),
+        (
+            &["hold", "set"][..],
+            &[
+                "--audit-key-file",
+                "--audit-key-env",
+                "--audit-key-id",
+                "--audit-signing-key",
+                "--audit-trust-root",
+                "--audit-public-key",
+            ][..],
+        ),
+        (
+            &["drill", "tamper"][..],
+            &[
+                "--audit-key-file",
+                "--audit-key-env",
+                "--audit-key-id",
+                "--audit-trust-root",
+                "--audit-public-key",
+            ][..],
+        ),
+        (
+            &["status"][..],
+            &[
+                "--audit-key-file",
+                "--audit-key-env",
+                "--audit-key-id",
+                "--audit-trust-root",
+                "--audit-public-key",
+            ][..],
+        ),
+    ] {
+        let mut command = &mut cli;
+        for name in path {
+            command = command.find_subcommand_mut(name).unwrap();
+        }
+        let help = command.render_long_help().to_string();
+        for flag in shown {
+            assert!(help.contains(flag), "{path:?} --help lacks {flag}");
+        }
+        for old in ["--audit-hmac-key-file", "--audit-hmac-key-env"] {
+            assert!(!help.contains(old), "{path:?} --help shows {old}");
+        }
+        if path[0] == "hold" {
+            for old in [
+                "--hmac-key-file",
+                "--hmac-key-env",
+                "--key-file",
+                "--key-env",
+            ] {
+                assert!(!help.contains(old), "{path:?} --help shows {old}");
+            }
+        }
+    }
+}
+
+/// One audit-log key per command line: an HMAC key together with an Ed25519 signing key or pin
+/// is a usage error (exit 2) in every spelling, not a log signed one way and checked another.
+#[test]
+fn an_hmac_and_an_ed25519_audit_key_together_are_a_usage_error() {
+    for argv in [
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-signing-key",
+            "k.pem",
+            "--audit-key-file",
+            "h",
+        ][..],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-signing-key",
+            "k.pem",
+            "--hmac-key-file",
+            "h",
+        ],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-public-key",
+            "k.pem",
+            "--key-env",
+            "V",
+        ],
+        &[
+            "hold",
+            "status",
+            "file:///tmp/v",
+            "--audit-trust-root",
+            "r.json",
+            "--audit-key-env",
+            "V",
+        ],
+        &[
+            "archive",
+            "b",
+            "--to",
+            "file:///tmp/v",
+            "--audit-log",
+            "l",
+            "--audit-signing-key",
+            "k.pem",
+            "--audit-hmac-key-file",
+            "h",
+        ],
+        &[
+            "status",
+            "--target",
+            "file:///tmp/v",
+            "--audit-log",
+            "l",
+            "--audit-public-key",
+            "k.pem",
+            "--audit-key-file",
+            "h",
+        ],
+    ] {
+        let out = wormvault(argv);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{argv:?}: {stderr}");
+    }
+}
