@@ -115,6 +115,16 @@ pub struct HandoffReport {
     pub hold_events: Vec<HoldEvent>,
     /// Where the objects' hold state comes from: the store (`--online`) or as of packaging.
     pub hold_state_source: String,
+    /// The signed checkpoint's size and when its last record was written (for the timeline).
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointMark>,
+}
+
+/// Where the package's signed checkpoint sits in the audit log (shown on the custody timeline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMark {
+    pub records: u64,
+    pub last_record_at: Option<String>,
 }
 
 /// Keys the auditor trusts, named outside the package.
@@ -429,6 +439,14 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
     let hold_events = hold_events(&pkg);
     let mut report = assemble(&pkg, checks, bundle_report.as_ref(), &archive_event);
     report.hold_events = hold_events;
+    report.checkpoint = opened.as_ref().ok().map(|c| CheckpointMark {
+        records: c.size,
+        last_record_at: pkg
+            .segment
+            .iter()
+            .find(|r| r["sequence"].as_u64() == Some(c.size))
+            .and_then(|r| r["created_at"].as_str().map(str::to_string)),
+    });
     apply_hold_history(&mut report);
     // What the packager saw (hold state as of packaging), for comparing the stored reports.
     let packaged = report.clone();
@@ -575,6 +593,7 @@ fn assemble(
         keys_found: keys_found(pkg, bundle_report),
         hold_events: Vec::new(),
         hold_state_source: String::new(),
+        checkpoint: None,
     };
     for (name, outcome) in checks {
         push_check(&mut report, name, outcome);
@@ -1712,6 +1731,7 @@ mod tests {
             keys_found: vec![],
             hold_events: vec![],
             hold_state_source: String::new(),
+            checkpoint: None,
         };
         settle(&mut report);
         assert_eq!((report.verdict, report.valid), (Verdict::Verified, true));

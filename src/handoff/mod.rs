@@ -538,6 +538,13 @@ pub fn view(report: &HandoffReport) -> ReportView {
             })
             .collect(),
         hold_state_source: report.hold_state_source.clone(),
+        checkpoint: report
+            .checkpoint
+            .as_ref()
+            .map(|c| crate::handoff_html::ReportCheckpoint {
+                records: c.records,
+                last_record_at: c.last_record_at.clone(),
+            }),
         findings: report
             .findings
             .iter()
