@@ -413,3 +413,124 @@ impl AzureStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::azure::{AzureAuth, AzureOptions, auth};
+    use crate::store::{LockSpec, Target};
+
+    fn store() -> AzureStore {
+        let target =
+            Target::parse("azure+http://127.0.0.1:10000/devstoreaccount1/evidence").unwrap();
+        let sas = AzureAuth::Sas(auth::SecretString::new("sig=x".into()));
+        AzureStore::new(target, sas, AzureOptions::default()).unwrap()
+    }
+
+    /// The read-back judges typed fields: content differences are a checksum mismatch, anything
+    /// else (lock, tags) a request the store did not honour, and a lock is not read when the user
+    /// accepted unconfirmed enforcement.
+    #[test]
+    fn read_back_sorts_differences_by_field() {
+        let until = Utc.with_ymd_and_hms(2033, 1, 1, 0, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(250);
+        let tags = BTreeMap::from([("case".to_string(), "c-1".to_string())]);
+        let object = PutObject {
+            key: "s/a.txt".into(),
+            source: Path::new("a.txt"),
+            size: 3,
+            sha256: "ab".repeat(32),
+            lock: LockSpec {
+                mode: RetentionMode::Compliance,
+                retain_until: until,
+                legal_hold: true,
+            },
+            tags: tags.clone(),
+            metadata: BTreeMap::new(),
+            content_type: None,
+        };
+        let md5 = [7u8; 16];
+        let good = StoredObject {
+            key: object.key.clone(),
+            version_id: Some("v".into()),
+            etag: None,
+            size: 3,
+            sha256: Some("AB".repeat(32)),
+            md5: Some(hex::encode(md5)),
+            retention_mode: Some(RetentionMode::Compliance),
+            retain_until: Some(ceil_second(until)),
+            legal_hold: Some(true),
+            tags,
+            last_modified: None,
+            request_id: None,
+            enforcement: Enforcement::Store,
+            is_latest: true,
+        };
+        let store = store();
+        let verify =
+            |stored: &StoredObject, enforcement| store.verify(&object, &md5, stored, enforcement);
+        assert!(verify(&good, Enforcement::Store).is_ok());
+
+        let content = StoredObject {
+            md5: Some("00".repeat(16)),
+            size: 4,
+            ..good.clone()
+        };
+        assert!(matches!(
+            verify(&content, Enforcement::Store),
+            Err(StoreError::ChecksumMismatch { .. })
+        ));
+
+        // A second short of the rounded-up date is shorter than asked.
+        let short = StoredObject {
+            retain_until: Some(ceil_second(until) - chrono::Duration::seconds(1)),
+            ..good.clone()
+        };
+        let error = verify(&short, Enforcement::Store).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::NotHonoured { detail, .. } if detail.contains("immutability policy until")),
+            "{error}"
+        );
+        // Content and lock both wrong: not only a checksum problem.
+        let both = StoredObject {
+            size: 4,
+            ..short.clone()
+        };
+        assert!(matches!(
+            verify(&both, Enforcement::Store),
+            Err(StoreError::NotHonoured { .. })
+        ));
+        let untagged = StoredObject {
+            tags: BTreeMap::new(),
+            ..good.clone()
+        };
+        assert!(matches!(
+            verify(&untagged, Enforcement::Store),
+            Err(StoreError::NotHonoured { .. })
+        ));
+
+        // Unconfirmed: the lock is not read, content still is.
+        let unlocked = StoredObject {
+            retention_mode: None,
+            retain_until: None,
+            legal_hold: None,
+            enforcement: Enforcement::Unconfirmed,
+            ..good.clone()
+        };
+        assert!(verify(&unlocked, Enforcement::Unconfirmed).is_ok());
+        assert!(verify(&unlocked, Enforcement::Store).is_err());
+        let changed = StoredObject {
+            sha256: Some("cd".repeat(32)),
+            ..unlocked
+        };
+        assert!(matches!(
+            verify(&changed, Enforcement::Unconfirmed),
+            Err(StoreError::ChecksumMismatch { .. })
+        ));
+    }
+}

@@ -671,10 +671,18 @@ fn expected_lock(lock: &LockSpec) -> compare::ExpectedLock {
 }
 
 fn describe_lock(m: &Mismatch) -> String {
+    if m.field == Field::LegalHold {
+        // Under [`READ_BACK`] a hold the store does not report is off.
+        let on_off = |value: &str| if value == "true" { "on" } else { "off" };
+        return format!(
+            "legal hold is {}, requested {}",
+            on_off(&m.found),
+            on_off(&m.expected)
+        );
+    }
     let what = match m.field {
         Field::RetentionMode => "retention mode",
         Field::RetainUntil => "retain-until",
-        Field::LegalHold => "legal hold",
         other => other.as_str(),
     };
     format!("{what} is {}, requested {}", m.found, m.expected)
@@ -849,6 +857,11 @@ mod tests {
         stored.retain_until = DateTime::from_timestamp(retain_until_seconds(until), 0);
         stored.legal_hold = None;
         assert!(lock_differences(&lock, &stored).is_empty());
+        stored.legal_hold = Some(true);
+        assert_eq!(
+            describe_lock(&lock_differences(&lock, &stored)[0]),
+            "legal hold is on, requested off"
+        );
     }
 
     #[test]
