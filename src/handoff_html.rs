@@ -478,17 +478,18 @@ fn custody(v: &ReportView) -> Option<Custody> {
     let pad = ((last - first) / 20).max(chrono::Duration::minutes(1));
     let (start, end) = (first - pad, last + pad);
     let axis = TimeAxis::new(start, end);
-    let long = (end - start) > chrono::Duration::days(3);
+    // Tick labels precise enough that neighbours differ (5 ticks over the span).
+    let format = match end - start {
+        span if span > chrono::Duration::days(3) => "%Y-%m-%d",
+        span if span > chrono::Duration::hours(2) => "%m-%d %H:%M",
+        _ => "%H:%M:%S",
+    };
     let ticks = (0..=4)
         .map(|i| {
             let t = start + (end - start) * i / 4;
             Tick {
                 x: num(axis.x(t)),
-                label: if long {
-                    t.format("%Y-%m-%d").to_string()
-                } else {
-                    t.format("%m-%d %H:%M").to_string()
-                },
+                label: t.format(format).to_string(),
             }
         })
         .collect();
