@@ -857,4 +857,40 @@ mod tests {
         assert_eq!(html.matches("class=\"bar expired\"").count(), 1);
         assert!(element(&html, "retention-unplotted").contains("manifest.json"));
     }
+
+    #[test]
+    fn hostile_sizes_stay_bounded() {
+        let mut view = view();
+        view.objects = (0..250)
+            .map(|i| object(&format!("f{i}.json"), "9999-12-31T00:00:00+00:00"))
+            .collect();
+        view.holds = (0..30)
+            .map(|i| ReportHold {
+                sequence: 10 + i,
+                created_at: "2026-11-30T12:00:00+00:00".into(),
+                event: "legal_hold.set".into(),
+                case: format!("CASE-{i}"),
+                actor: "a".into(),
+                reason: "r".into(),
+                objects: 1,
+            })
+            .collect();
+        let html = render(&view);
+        assert_eq!(html.matches("<rect class=\"bar\"").count(), MAX_BARS);
+        assert!(html.contains("50 more objects are not drawn"));
+        assert_eq!(html.matches("class=\"object\"").count(), 250);
+        // A retain-until in year 9999 still gives a readable axis, not thousands of ticks.
+        let retention = element(&html, "retention-timeline");
+        let ticks = html[html.find("id=\"retention-timeline\"").unwrap()..]
+            .split("</svg>")
+            .next()
+            .unwrap()
+            .matches("class=\"grid\"")
+            .count();
+        assert!((2..=14).contains(&ticks), "{ticks} ticks: {retention}");
+        // 24 case lanes, the rest on one lane; every hold still in the table.
+        assert!(html.contains(">case CASE-23<") && !html.contains(">case CASE-24<"));
+        assert!(html.contains(">other cases<"));
+        assert_eq!(html.matches("<tr class=\"hold\">").count(), 30);
+    }
 }
