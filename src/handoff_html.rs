@@ -478,17 +478,18 @@ fn custody(v: &ReportView) -> Option<Custody> {
     let pad = ((last - first) / 20).max(chrono::Duration::minutes(1));
     let (start, end) = (first - pad, last + pad);
     let axis = TimeAxis::new(start, end);
-    let long = (end - start) > chrono::Duration::days(3);
+    // Tick labels precise enough that neighbours differ (5 ticks over the span).
+    let format = match end - start {
+        span if span > chrono::Duration::days(3) => "%Y-%m-%d",
+        span if span > chrono::Duration::hours(2) => "%m-%d %H:%M",
+        _ => "%H:%M:%S",
+    };
     let ticks = (0..=4)
         .map(|i| {
             let t = start + (end - start) * i / 4;
             Tick {
                 x: num(axis.x(t)),
-                label: if long {
-                    t.format("%Y-%m-%d").to_string()
-                } else {
-                    t.format("%m-%d %H:%M").to_string()
-                },
+                label: t.format(format).to_string(),
             }
         })
         .collect();
@@ -855,5 +856,41 @@ mod tests {
         let html = render(&view);
         assert_eq!(html.matches("class=\"bar expired\"").count(), 1);
         assert!(element(&html, "retention-unplotted").contains("manifest.json"));
+    }
+
+    #[test]
+    fn hostile_sizes_stay_bounded() {
+        let mut view = view();
+        view.objects = (0..250)
+            .map(|i| object(&format!("f{i}.json"), "9999-12-31T00:00:00+00:00"))
+            .collect();
+        view.holds = (0..30)
+            .map(|i| ReportHold {
+                sequence: 10 + i,
+                created_at: "2026-11-30T12:00:00+00:00".into(),
+                event: "legal_hold.set".into(),
+                case: format!("CASE-{i}"),
+                actor: "a".into(),
+                reason: "r".into(),
+                objects: 1,
+            })
+            .collect();
+        let html = render(&view);
+        assert_eq!(html.matches("<rect class=\"bar\"").count(), MAX_BARS);
+        assert!(html.contains("50 more objects are not drawn"));
+        assert_eq!(html.matches("class=\"object\"").count(), 250);
+        // A retain-until in year 9999 still gives a readable axis, not thousands of ticks.
+        let retention = element(&html, "retention-timeline");
+        let ticks = html[html.find("id=\"retention-timeline\"").unwrap()..]
+            .split("</svg>")
+            .next()
+            .unwrap()
+            .matches("class=\"grid\"")
+            .count();
+        assert!((2..=14).contains(&ticks), "{ticks} ticks: {retention}");
+        // 24 case lanes, the rest on one lane; every hold still in the table.
+        assert!(html.contains(">case CASE-23<") && !html.contains(">case CASE-24<"));
+        assert!(html.contains(">other cases<"));
+        assert_eq!(html.matches("<tr class=\"hold\">").count(), 30);
     }
 }

@@ -801,6 +801,81 @@ fn handoff_verifies_offline_and_fails_after_any_single_tampering() {
     assert!(failed.contains(&"archive_event_proofs"), "{failed:?}");
 }
 
+/// Decode an 8-bit RGB/RGBA, non-interlaced PNG (what Chromium writes for a screenshot) into
+/// RGB pixels: IDAT chunks inflated with flate2, scanline filters undone (PNG spec §9).
+fn png_pixels(png: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut width, mut height, mut channels) = (0usize, 0usize, 0usize);
+    let mut idat = Vec::new();
+    let mut at = 8;
+    while at + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let kind = &png[at + 4..at + 8];
+        let data = &png[at + 8..at + 8 + len];
+        match kind {
+            b"IHDR" => {
+                width = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
+                height = u32::from_be_bytes(data[4..8].try_into().unwrap()) as usize;
+                assert_eq!(data[8], 8, "bit depth");
+                assert_eq!(data[12], 0, "interlaced");
+                channels = match data[9] {
+                    2 => 3,
+                    6 => 4,
+                    other => panic!("colour type {other}"),
+                };
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&idat[..]), &mut raw).unwrap();
+    let stride = width * channels;
+    assert_eq!(raw.len(), height * (stride + 1), "inflated size");
+    let mut previous = vec![0u8; stride];
+    let mut pixels = Vec::with_capacity(width * height);
+    for row in raw.chunks(stride + 1) {
+        let (filter, line) = (row[0], &row[1..]);
+        let mut out = vec![0u8; stride];
+        for i in 0..stride {
+            let a = if i >= channels { out[i - channels] } else { 0 };
+            let b = previous[i];
+            let c = if i >= channels {
+                previous[i - channels]
+            } else {
+                0
+            };
+            let predictor = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
+                4 => {
+                    let p = i16::from(a) + i16::from(b) - i16::from(c);
+                    let (pa, pb, pc) = (
+                        (p - i16::from(a)).abs(),
+                        (p - i16::from(b)).abs(),
+                        (p - i16::from(c)).abs(),
+                    );
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                other => panic!("PNG filter {other}"),
+            };
+            out[i] = line[i].wrapping_add(predictor);
+        }
+        pixels.extend(out.chunks(channels).map(|p| [p[0], p[1], p[2]]));
+        previous = out;
+    }
+    (width, height, pixels)
+}
+
 #[test]
 fn html_report_opens_in_headless_chromium() {
     let chromium = ["chromium", "chromium-browser"]
@@ -818,6 +893,77 @@ fn html_report_opens_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     handoff_package(d);
+    // A legal hold after the archive, under a newer checkpoint: the package carries the hold
+    // history and the report draws it on the custody timeline.
+    let receipts = wormvault::receipt::ReceiptSet::load(&d.join("receipts.json")).unwrap();
+    let session = format!("file://{}/vault/{}", d.display(), receipts.session_prefix);
+    ok(wormvault(
+        d,
+        &[
+            "-q",
+            "hold",
+            "set",
+            &session,
+            "--case",
+            "CASE-77",
+            "--reason",
+            "litigation",
+            "--actor",
+            "records-manager",
+            "--checkpoint-key",
+            "keys/evidence-ed25519-private.pem",
+            "--audit-log",
+            "audit.jsonl",
+            "--audit-signing-key",
+            "keys/evidence-ed25519-private.pem",
+            "--audit-key-id",
+            "release-key",
+        ],
+    ));
+    let note = std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".checkpoint.txt"))
+        .expect("the archive's checkpoint note");
+    let origin = std::fs::read_to_string(note)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    ok(wormvault(
+        d,
+        &[
+            "-q",
+            "audit",
+            "checkpoint",
+            "--log",
+            "audit.jsonl",
+            "--origin",
+            &origin,
+            "--signing-key",
+            "keys/evidence-ed25519-private.pem",
+            "--output",
+            "cp-2.note",
+        ],
+    ));
+    std::fs::remove_file(d.join("handoff.tar.gz")).unwrap();
+    ok(wormvault(
+        d,
+        &[
+            "-q",
+            "handoff",
+            "--session",
+            "rel-12",
+            "--output",
+            "handoff.tar.gz",
+            "--checkpoint",
+            "cp-2.note",
+            "--checkpoint-key",
+            "keys/evidence-ed25519-public.pem",
+        ],
+    ));
     ok(wormvault(
         d,
         &[
@@ -831,32 +977,40 @@ fn html_report_opens_in_headless_chromium() {
             "report.html",
         ],
     ));
-    let profile = d.join("chromium-profile");
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", d.join("report.html").display()))
-        .output()
-        .expect("run chromium");
+    let run = |profile: &str, mode: &[&str]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", d.join(profile).display()))
+            .args(mode)
+            .arg(format!("file://{}", d.join("report.html").display()))
+            .output()
+            .expect("run chromium")
+    };
+    let output = run("chromium-dom", &["--dump-dom"]);
     let dom = String::from_utf8_lossy(&output.stdout);
     assert!(
-        dom.contains("id=\"verdict\"") && dom.contains("VERIFIED"),
+        dom.contains("id=\"verdict\" class=\"ok\">VERIFIED"),
         "chromium did not render the report:\n{dom}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The verdict comes before everything else on the page.
+    let body = &dom[dom.find("<body").unwrap()..];
+    let verdict = body.find("id=\"verdict\"").unwrap();
+    assert!(body.find("<table").unwrap() > verdict && body.find("<svg").unwrap() > verdict);
     let receipts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("receipts.json")).unwrap()).unwrap();
-    for receipt in receipts["receipts"].as_array().unwrap() {
+    let receipts = receipts["receipts"].as_array().unwrap();
+    for receipt in receipts {
         assert!(
             dom.contains(receipt["key"].as_str().unwrap()),
             "object {} not shown",
@@ -864,6 +1018,61 @@ fn html_report_opens_in_headless_chromium() {
         );
     }
     assert_eq!(dom.matches("class=\"object\"").count(), 4);
+    // Both timelines are drawn: one retention bar per object, today marked, the archive, the
+    // hold on its case lane (still on: a band to today) and the checkpoint.
+    let retention = &dom[dom.find("id=\"retention-timeline\"").unwrap()..];
+    let retention = &retention[..retention.find("</svg>").unwrap()];
+    assert_eq!(retention.matches("<rect class=\"bar\"").count(), 4);
+    assert!(retention.contains("class=\"today\"") && retention.contains("today (verified "));
+    let custody = &dom[dom.find("id=\"custody-timeline\"").unwrap()..];
+    let custody = &custody[..custody.find("</svg>").unwrap()];
+    for part in [
+        "class=\"mark archive\"",
+        "class=\"mark set\"",
+        "class=\"held\"",
+        "class=\"mark checkpoint\"",
+        "case CASE-77",
+        "class=\"today\"",
+    ] {
+        assert!(
+            custody.contains(part),
+            "{part} missing from the custody timeline"
+        );
+    }
+    assert!(dom.contains("Every file matches the signed manifest"));
+    assert!(dom.contains("locked by wormvault only — the storage does not enforce it"));
+    assert!(dom.contains(&format!("wormvault {}", env!("CARGO_PKG_VERSION"))));
+
+    // The page as a person sees it: a screenshot that is not blank, with the verdict's green
+    // box and the retention bars' blue actually painted.
+    let shot = d.join("report.png");
+    let output = run(
+        "chromium-shot",
+        &[
+            "--window-size=1200,1600",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let (width, height, pixels) = png_pixels(&png);
+    assert_eq!((width, height), (1200, 1600));
+    let near = |p: &[u8; 3], c: [u8; 3]| p.iter().zip(c).all(|(a, b)| a.abs_diff(b) <= 4);
+    let count = |c: [u8; 3]| pixels.iter().filter(|p| near(p, c)).count();
+    let white = count([255, 255, 255]);
+    assert!(
+        white < pixels.len() * 95 / 100,
+        "the screenshot is almost blank"
+    );
+    let colours: std::collections::HashSet<[u8; 3]> =
+        pixels.iter().map(|p| p.map(|v| v >> 4)).collect();
+    assert!(colours.len() >= 12, "only {} colours", colours.len());
+    assert!(count([230, 244, 230]) > 5_000, "no green verdict box");
+    assert!(count([47, 111, 179]) > 2_000, "no retention bars");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
