@@ -1678,7 +1678,7 @@ fn check_stored_reports(pkg: &Package, recomputed: &HandoffReport) -> Outcome {
     }
     Outcome::from_findings(
         findings,
-        &format!(
+        format!(
             "the stored JSON and HTML reports agree with what was recomputed (the reports shown are the recomputed ones){html_note}"
         ),
     )
