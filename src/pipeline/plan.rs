@@ -449,6 +449,19 @@ mod tests {
             plan(&traversal, &options("s3://evidence/x")),
             Err(PlanError::UnsafePath { .. })
         ));
+        // The shared key rule (store::Key) also refuses NUL and backslash, which the plan's own
+        // check used to let through.
+        for path in ["a\0b", "dir\\..\\escape", "a//b"] {
+            let mut hostile = input();
+            hostile.files[0].path = path.into();
+            assert!(
+                matches!(
+                    plan(&hostile, &options("s3://evidence/x")),
+                    Err(PlanError::UnsafePath { .. })
+                ),
+                "{path:?}"
+            );
+        }
         let mut session = input();
         session.session_id = "a/b".into();
         assert!(matches!(
