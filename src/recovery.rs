@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::receipt::ReceiptSet;
-use crate::store::{ImmutableStore, StoreError};
+use crate::store::{ImmutableStore, Key, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoredFile {
@@ -57,13 +57,7 @@ pub async fn restore(
     })?;
     let mut files = Vec::new();
     for receipt in &receipts.receipts {
-        let safe = !receipt.path.is_empty()
-            && !receipt.path.starts_with('/')
-            && receipt
-                .path
-                .split('/')
-                .all(|p| !p.is_empty() && p != "." && p != "..");
-        if !safe {
+        if Key::parse(&receipt.path).is_err() {
             return Err(RecoveryError::UnsafePath(receipt.path.clone()));
         }
         let dest = destination.join(&receipt.path);

@@ -50,7 +50,9 @@ pub fn redaction_payload(fields: &Map<String, Value>) -> String {
     canonical::compact(&Value::Object(view))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+/// Export format. The CLI has its own clap enum (`cli::audit::FormatArg`) mapped onto this one,
+/// so the library does not depend on clap (#13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// The stored lines (spaced canonical JSON), redacted if asked.

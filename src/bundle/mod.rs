@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::{Key, KeyError};
+
 pub use archive::ArchiveLimits;
 pub use create::{CreateOptions, Created, Signing, create};
 pub use pack::{Packed, pack};
@@ -227,8 +229,10 @@ impl Finding {
 }
 
 /// Check a bundle-relative path (manifest entry or archive entry name) and return its normal
-/// components. Refuses absolute paths, `..`, backslashes, NUL and empty names; `.` components
-/// and repeated slashes are dropped.
+/// components. `.` components and repeated slashes are dropped (bundle paths may be written
+/// `./dir//b`); what remains must pass the one key rule ([`crate::store::Key::parse`]: no
+/// absolute path, `..`, backslash or NUL), and, stricter for bundles, the first component must
+/// not be a drive-letter prefix (`C:`), which would be absolute when extracted on Windows.
 pub fn safe_relative(path: &str) -> Result<Vec<String>, String> {
     if path.is_empty() {
         return Err("empty path".into());
@@ -236,22 +240,27 @@ pub fn safe_relative(path: &str) -> Result<Vec<String>, String> {
     if path.starts_with('/') {
         return Err("absolute path".into());
     }
-    if path.contains('\\') || path.contains('\0') {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = Key::parse(&parts.join("/"));
+    // Same precedence as always: backslash/NUL anywhere, then a drive prefix, then `..`.
+    if let Err(KeyError::Backslash | KeyError::Nul) = key {
         return Err("backslash or NUL in path".into());
     }
-    let mut parts = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Err("`..` component".into()),
-            // A Windows drive prefix would be absolute on extraction there.
-            part if part.len() >= 2 && part.as_bytes()[1] == b':' && parts.is_empty() => {
-                return Err("drive-letter prefix".into());
-            }
-            part => parts.push(part.to_string()),
-        }
+    if parts[0].len() >= 2 && parts[0].as_bytes()[1] == b':' {
+        return Err("drive-letter prefix".into());
     }
-    Ok(parts)
+    match key {
+        Ok(key) => Ok(key.segments().map(str::to_string).collect()),
+        Err(KeyError::DotSegment(_)) => Err("`..` component".into()),
+        // Unreachable after the normalisation above; reported in the key rule's words.
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// Is this bundle-relative path (its normal components) in the reserved namespace?
@@ -308,6 +317,14 @@ mod tests {
         assert!(safe_relative("C:evil").is_err());
         assert!(safe_relative("").is_err());
         assert_eq!(safe_relative("./").unwrap(), Vec::<String>::new());
+        // The first reason stays the same whatever the order inside the shared key rule.
+        assert_eq!(
+            safe_relative("C:\\x").unwrap_err(),
+            "backslash or NUL in path"
+        );
+        assert_eq!(safe_relative("C:/../x").unwrap_err(), "drive-letter prefix");
+        assert_eq!(safe_relative("../C:").unwrap_err(), "`..` component");
+        assert_eq!(safe_relative("a/./b//c").unwrap(), ["a", "b", "c"]);
     }
 
     #[test]

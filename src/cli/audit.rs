@@ -275,13 +275,41 @@ pub struct PruneArgs {
     pub alerts: AlertArgs,
 }
 
+/// `--format` of `audit export`: the clap face of the library's [`Format`] (the library does
+/// not know clap; #13). Variant names and help text are the CLI contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// The stored lines (spaced canonical JSON), redacted if asked.
+    Jsonl,
+    /// Splunk HEC `/services/collector/event` events, one JSON object per line.
+    SplunkHec,
+    /// Azure Monitor Logs Ingestion API bodies (JSON arrays with TimeGenerated), one per line.
+    Sentinel,
+    /// Datadog `/api/v2/logs` bodies (JSON arrays of at most 1000 entries), one per line.
+    Datadog,
+    /// ArcSight Common Event Format, one `CEF:0|…` line per record.
+    Cef,
+}
+
+impl From<FormatArg> for Format {
+    fn from(arg: FormatArg) -> Self {
+        match arg {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::SplunkHec => Format::SplunkHec,
+            FormatArg::Sentinel => Format::Sentinel,
+            FormatArg::Datadog => Format::Datadog,
+            FormatArg::Cef => Format::Cef,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub log: LogArgs,
     /// Export format.
     #[arg(long, value_enum)]
-    pub format: Format,
+    pub format: FormatArg,
     /// Redact a field (dotted path, e.g. actor or metadata.user.email); repeatable.
     #[arg(long)]
     pub redact: Vec<String>,
@@ -771,7 +799,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     let mut writer = std::io::BufWriter::new(file);
                     let summary = crate::audit::export::export(
                         &args.log.path,
-                        args.format,
+                        args.format.into(),
                         &args.redact,
                         binder,
                         &mut writer,
@@ -788,7 +816,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     let mut lock = stdout.lock();
                     Ok(crate::audit::export::export(
                         &args.log.path,
-                        args.format,
+                        args.format.into(),
                         &args.redact,
                         binder,
                         &mut lock,

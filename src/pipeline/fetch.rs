@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::handoff::HandoffInputs;
 use crate::remote::SIDECAR_DIR;
-use crate::store::{ImmutableStore, StoreError};
+use crate::store::{ImmutableStore, Key, StoreError};
 
 use super::plan::StoragePlan;
 use super::receipt::ReceiptSet;
@@ -239,11 +239,7 @@ pub async fn fetch_session(
     // receipts' (what the store reported at archive time).
     let bundle = dir.join("bundle");
     for object in &plan.objects {
-        if object
-            .path
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-        {
+        if Key::parse(&object.path).is_err() {
             return Err(FetchError::Corrupt {
                 key: session.plan.clone(),
                 detail: format!("object path {:?} is not a safe relative path", object.path),

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::retention::{self, RetentionError};
-use crate::store::{LockSpec, RetentionMode, Target};
+use crate::store::{Key, LockSpec, RetentionMode, Target};
 
 pub const CAVRA_PLAN_SCHEMA: &str = "cavra.immutable-storage-plan.v1";
 pub const PLAN_FORMAT: &str = "wormvault.storage-plan.v1";
@@ -166,15 +166,6 @@ pub enum PlanError {
     Read { path: String, message: String },
 }
 
-fn safe_relative(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && path
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
 fn valid_session_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
@@ -218,7 +209,7 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
     let mut objects = Vec::with_capacity(files.len());
     let mut cavra_files = Vec::with_capacity(files.len());
     for (index, file) in files.iter().enumerate() {
-        if !safe_relative(&file.path) {
+        if Key::parse(&file.path).is_err() {
             return Err(PlanError::UnsafePath {
                 path: file.path.clone(),
             });
@@ -346,7 +337,7 @@ impl StoragePlan {
             )));
         }
         for object in &plan.objects {
-            if !safe_relative(&object.path) || !object.key.starts_with(&plan.session_prefix) {
+            if Key::parse(&object.path).is_err() || !object.key.starts_with(&plan.session_prefix) {
                 return Err(read_error(format!(
                     "object {:?} is outside the session prefix",
                     object.key
@@ -458,6 +449,19 @@ mod tests {
             plan(&traversal, &options("s3://evidence/x")),
             Err(PlanError::UnsafePath { .. })
         ));
+        // The shared key rule (store::Key) also refuses NUL and backslash, which the plan's own
+        // check used to let through.
+        for path in ["a\0b", "dir\\..\\escape", "a//b"] {
+            let mut hostile = input();
+            hostile.files[0].path = path.into();
+            assert!(
+                matches!(
+                    plan(&hostile, &options("s3://evidence/x")),
+                    Err(PlanError::UnsafePath { .. })
+                ),
+                "{path:?}"
+            );
+        }
         let mut session = input();
         session.session_id = "a/b".into();
         assert!(matches!(

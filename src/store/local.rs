@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    CheckStatus, Enforcement, ImmutableStore, PreflightCheck, PreflightOptions, PreflightReport,
-    Progress, PutObject, RetentionMode, StoreError, StoredObject, Target,
+    CheckStatus, Enforcement, ImmutableStore, Key, PreflightCheck, PreflightOptions,
+    PreflightReport, Progress, PutObject, RetentionMode, StoreError, StoredObject, Target,
 };
 
 const RECORD_DIR: &str = ".wormvault/objects";
@@ -163,15 +163,10 @@ impl LocalVault {
         }
     }
 
-    /// Keys are relative `/`-separated paths without `.`/`..` segments: no escaping the vault.
+    /// Keys follow the one key rule ([`Key::parse`]: no escaping the vault) and, stricter here,
+    /// have no `.wormvault` segment: that name holds the vault's own bookkeeping.
     fn checked_key<'k>(&self, key: &'k str) -> Result<&'k str, StoreError> {
-        let ok = !key.is_empty()
-            && !key.starts_with('/')
-            && !key.contains('\\')
-            && !key.contains('\0')
-            && key
-                .split('/')
-                .all(|p| !p.is_empty() && p != "." && p != ".." && p != ".wormvault");
+        let ok = Key::parse(key).is_ok_and(|key| key.segments().all(|p| p != ".wormvault"));
         if ok {
             Ok(key)
         } else {

@@ -11,6 +11,7 @@
 
 pub mod azure;
 pub mod compare;
+pub mod key;
 pub mod s3;
 pub mod target;
 
@@ -20,6 +21,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use key::{Key, KeyError};
 pub use target::{Target, TargetError};
 
 /// Object Lock / immutability mode. S3 calls them COMPLIANCE and GOVERNANCE; Azure's version-level

@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 pub use auth::{AzureAuth, auth_from_env};
 
 use super::{
-    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, Progress, PutObject,
+    Enforcement, ImmutableStore, Key, PreflightOptions, PreflightReport, Progress, PutObject,
     StoreError, StoredObject, Target, WriteGate,
 };
 
@@ -301,14 +301,11 @@ impl AzureStore {
         self.container.blob_client(key)
     }
 
+    /// The one key rule ([`Key::parse`]) plus, stricter here, Azure's 1024-byte cap on names.
     fn check_key(&self, key: &str) -> Result<(), StoreError> {
-        if key.is_empty()
-            || key.len() > 1024
-            || key.ends_with('/')
-            || key.split('/').any(|s| s == "." || s == "..")
-        {
+        if Key::parse(key).is_err() || key.len() > 1024 {
             return Err(StoreError::Config(format!(
-                "invalid blob name {key:?} for {}: 1-1024 characters, no trailing '/', no '.' or '..' segments",
+                "invalid blob name {key:?} for {}: a relative path of 1-1024 bytes (no leading, trailing or doubled '/', no '\\' or NUL, no '.' or '..' segments)",
                 self.target
             )));
         }

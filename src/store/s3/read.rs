@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId;
 use aws_sdk_s3::primitives::DateTime as AwsDateTime;
 use aws_sdk_s3::types::{
@@ -51,6 +52,44 @@ fn mode_from_retention(mode: &ObjectLockRetentionMode) -> Option<RetentionMode> 
     }
 }
 
+/// The outcome of a request for one object version: `Ok(None)` when the store says it is not
+/// there — 404 (no such key or version, or the current version is a delete marker) or 405 (the
+/// version asked for is a delete marker) — any other failure is a cloud error naming `operation`.
+fn absent_if_missing<T, E>(
+    store: &S3Store,
+    operation: &str,
+    key: &str,
+    result: Result<T, SdkError<E>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(error) if matches!(status(&error), Some(404 | 405)) => Ok(None),
+        Err(error) => Err(store.cloud_error(operation, Some(key), &error)),
+    }
+}
+
+/// HEAD or GET (`$request`: `head_object` / `get_object`) of one version of `$key` (the current
+/// one when `$version_id` is `None`) with checksum mode on, so S3 returns the stored SHA-256
+/// checksum (and the SDK checks a GET body against it). A macro because the SDK's two fluent
+/// builders share no trait; the outcome goes through [`absent_if_missing`].
+macro_rules! versioned_get {
+    ($store:expr, $request:ident, $operation:literal, $key:expr, $version_id:expr) => {{
+        let result = $store
+            .client
+            .$request()
+            .bucket(&$store.bucket)
+            .key($key)
+            .set_version_id($version_id.map(str::to_string))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        absent_if_missing($store, $operation, $key, result)
+    }};
+}
+
 /// Error codes meaning "this object (or bucket) has no lock configuration", not a failure.
 const NO_LOCK_CODES: &[&str] = &[
     "NoSuchObjectLockConfiguration",
@@ -80,20 +119,8 @@ pub(super) async fn head_known(
     read_tags: bool,
 ) -> Result<Option<StoredObject>, StoreError> {
     let client = &store.client;
-    let output = match client
-        .head_object()
-        .bucket(&store.bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_string))
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-    {
-        Ok(output) => output,
-        // 404: no such key or version (or the current version is a delete marker);
-        // 405: the version asked for is a delete marker.
-        Err(error) if matches!(status(&error), Some(404 | 405)) => return Ok(None),
-        Err(error) => return Err(store.cloud_error("HeadObject", Some(key), &error)),
+    let Some(output) = versioned_get!(store, head_object, "HeadObject", key, version_id)? else {
+        return Ok(None);
     };
     let version = output.version_id().map(str::to_string);
 
@@ -203,10 +230,9 @@ pub(super) async fn head_known(
                 .key(key)
                 .send()
                 .await;
-            match current {
-                Ok(current) => current.version_id() == version.as_deref(),
-                Err(error) if matches!(status(&error), Some(404 | 405)) => false,
-                Err(error) => return Err(store.cloud_error("HeadObject", Some(key), &error)),
+            match absent_if_missing(store, "HeadObject", key, current)? {
+                Some(current) => current.version_id() == version.as_deref(),
+                None => false,
             }
         }
     };
@@ -359,24 +385,11 @@ pub(super) async fn download(
     version_id: Option<&str>,
     dest: &Path,
 ) -> Result<String, StoreError> {
-    let output = match store
-        .client
-        .get_object()
-        .bucket(&store.bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_string))
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-    {
-        Ok(output) => output,
-        Err(error) if matches!(status(&error), Some(404 | 405)) => {
-            return Err(StoreError::NotFound {
-                target: store.target.to_string(),
-                key: key.to_string(),
-            });
-        }
-        Err(error) => return Err(store.cloud_error("GetObject", Some(key), &error)),
+    let Some(output) = versioned_get!(store, get_object, "GetObject", key, version_id)? else {
+        return Err(StoreError::NotFound {
+            target: store.target.to_string(),
+            key: key.to_string(),
+        });
     };
     let io = |source: std::io::Error| StoreError::Io {
         path: dest.display().to_string(),
