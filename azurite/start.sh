@@ -4,19 +4,16 @@
 # no-op. Flags: /work/shared/spec/emulators.md ("Azurite"). Run install.sh first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../scripts/start-service.sh
+source "$here/../scripts/start-service.sh"
 state="$here/.state"
 pidfile="$state/azurite.pid"
 log="$state/azurite.log"
 url="http://127.0.0.1:10000/devstoreaccount1?comp=properties&restype=service"
 timeout="${AZURITE_START_TIMEOUT:-60}"
 
-answers() {
-  # Any HTTP status proves the server is up (without a signature Azurite answers 403).
-  local code
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)"
-  [[ -n "$code" && "$code" != "000" ]]
-}
-alive() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+answers() { svc_http_answers "$url"; }
+alive() { svc_alive "$pidfile"; }
 
 if answers; then
   if alive; then
@@ -37,28 +34,25 @@ entry="$here/node_modules/azurite/dist/src/blob/main.js"
 mkdir -p "$state"
 : > "$log"
 
-# setsid: own session and process group, so stop.sh can end Azurite and any child at once.
+# Own session and process group (svc_launch), so stop.sh can end Azurite and any child at once.
 # It runs in the state dir so nothing lands in the caller's working directory (--location cannot
 # be combined with --inMemoryPersistence).
 cd "$state"
-setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$pidfile" \
-  node "$entry" --blobHost 127.0.0.1 --blobPort 10000 \
-  --inMemoryPersistence --disableTelemetry --skipApiVersionCheck >>"$log" 2>&1 </dev/null &
-
 started=$SECONDS
-while ! answers; do
-  if (( SECONDS - started >= timeout )); then
-    echo "azurite: not answering after ${timeout}s; last lines of $log:" >&2
-    tail -n 30 "$log" >&2
-    bash "$here/stop.sh" >&2 || true
-    exit 1
-  fi
-  if [[ -f "$pidfile" ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "azurite: process exited during startup; last lines of $log:" >&2
-    tail -n 30 "$log" >&2
-    rm -f "$pidfile"
-    exit 1
-  fi
-  sleep 0.2
-done
+svc_launch "$pidfile" "$log" \
+  node "$entry" --blobHost 127.0.0.1 --blobPort 10000 \
+  --inMemoryPersistence --disableTelemetry --skipApiVersionCheck
+
+waited=0
+svc_wait "$pidfile" "$timeout" 0.2 answers || waited=$?
+if (( waited == 1 )); then
+  echo "azurite: not answering after ${timeout}s; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  bash "$here/stop.sh" >&2 || true
+  exit 1
+elif (( waited == 2 )); then
+  echo "azurite: process exited during startup; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+fi
 echo "azurite: answering (pid $(cat "$pidfile")) at http://127.0.0.1:10000/devstoreaccount1 after $((SECONDS - started))s; log $log"

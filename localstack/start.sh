@@ -4,6 +4,8 @@
 # Env and flags: /work/shared/spec/emulators.md ("LocalStack"). Run install.sh first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../scripts/start-service.sh
+source "$here/../scripts/start-service.sh"
 venv="$here/.venv"
 state="$here/.state"
 pidfile="$state/localstack.pid"
@@ -16,7 +18,7 @@ s3_available() {
   curl -fsS --max-time 2 "$health" 2>/dev/null | grep -Eq '"s3": *"(available|running)"'
 }
 
-alive() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+alive() { svc_alive "$pidfile"; }
 
 if s3_available; then
   if alive; then
@@ -43,7 +45,8 @@ if compgen -G "$venv/static-root/usr/lib/localstack/service-catalog-*.dill" >/de
 fi
 : > "$log"
 
-# setsid: own session and process group, so stop.sh can end LocalStack and every child at once.
+# Own session and process group (svc_launch), so stop.sh can end LocalStack and every child at once.
+started=$SECONDS
 OVERRIDE_IN_DOCKER=0 \
 FILESYSTEM_ROOT="$state/fs" \
 SERVICES=s3,kms,cloudformation,sts,iam \
@@ -54,23 +57,18 @@ DISABLE_EVENTS=1 \
 SKIP_SSL_CERT_DOWNLOAD=1 \
 XDG_CACHE_HOME="$state/cache" \
 TMPDIR="$state/tmp" \
-setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$pidfile" \
-  "$venv/bin/python" -m localstack.runtime.main >>"$log" 2>&1 </dev/null &
+svc_launch "$pidfile" "$log" "$venv/bin/python" -m localstack.runtime.main
 
-started=$SECONDS
-while ! s3_available; do
-  if (( SECONDS - started >= timeout )); then
-    echo "localstack: not healthy after ${timeout}s; last lines of $log:" >&2
-    tail -n 30 "$log" >&2
-    bash "$here/stop.sh" >&2 || true
-    exit 1
-  fi
-  if [[ -f "$pidfile" ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "localstack: process exited during startup; last lines of $log:" >&2
-    tail -n 30 "$log" >&2
-    rm -f "$pidfile"
-    exit 1
-  fi
-  sleep 0.3
-done
+waited=0
+svc_wait "$pidfile" "$timeout" 0.3 s3_available || waited=$?
+if (( waited == 1 )); then
+  echo "localstack: not healthy after ${timeout}s; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  bash "$here/stop.sh" >&2 || true
+  exit 1
+elif (( waited == 2 )); then
+  echo "localstack: process exited during startup; last lines of $log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+fi
 echo "localstack: healthy (pid $(cat "$pidfile")) at http://127.0.0.1:4566 after $((SECONDS - started))s; log $log"

@@ -26,6 +26,8 @@ pub mod remote;
 pub mod retention;
 pub mod status;
 pub mod store;
+#[cfg(any(test, feature = "conformance"))]
+pub mod test_support;
 pub mod trust;
 
 // The pipeline's modules moved into `pipeline/`; these paths stay so callers elsewhere keep

@@ -5,6 +5,8 @@
 #   WORM_STANDIN_CAPTURE=<file>  append one JSON line per received request (wire-conformance tests)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../../scripts/start-service.sh
+source "$here/../../scripts/start-service.sh"
 state="$here/../.state"
 pidfile="$state/worm-standin.pid"
 log="$state/worm-standin.log"
@@ -12,12 +14,8 @@ port="${WORM_STANDIN_PORT:-10001}"
 upstream="${WORM_STANDIN_UPSTREAM:-127.0.0.1:10000}"
 url="http://127.0.0.1:$port/devstoreaccount1?comp=properties&restype=service"
 
-answers() {
-  local code
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)"
-  [[ -n "$code" && "$code" != "000" ]]
-}
-alive() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+answers() { svc_http_answers "$url"; }
+alive() { svc_alive "$pidfile"; }
 
 if alive && answers; then
   echo "worm-standin: already running (pid $(cat "$pidfile")) on 127.0.0.1:$port"
@@ -36,20 +34,17 @@ mkdir -p "$state"
 : > "$log"
 args=(--host 127.0.0.1 --port "$port" --upstream "$upstream")
 [[ -n "${WORM_STANDIN_CAPTURE:-}" ]] && args+=(--capture "$WORM_STANDIN_CAPTURE")
-# setsid: own process group so stop.sh ends exactly this process.
-setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$pidfile" \
-  python3 "$here/worm_standin.py" "${args[@]}" >>"$log" 2>&1 </dev/null &
+# Own process group (svc_launch) so stop.sh ends exactly this process.
+svc_launch "$pidfile" "$log" python3 "$here/worm_standin.py" "${args[@]}"
 
-for _ in $(seq 1 100); do   # up to 10 s
-  if answers; then
-    echo "worm-standin: answering (pid $(cat "$pidfile")) on 127.0.0.1:$port -> $upstream; log $log"
-    exit 0
-  fi
-  if [[ -f "$pidfile" ]] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "worm-standin: exited during startup:" >&2; tail -n 20 "$log" >&2; rm -f "$pidfile"; exit 1
-  fi
-  sleep 0.1
-done
+waited=0
+svc_wait "$pidfile" 10 0.1 answers || waited=$?
+if (( waited == 0 )); then
+  echo "worm-standin: answering (pid $(cat "$pidfile")) on 127.0.0.1:$port -> $upstream; log $log"
+  exit 0
+elif (( waited == 2 )); then
+  echo "worm-standin: exited during startup:" >&2; tail -n 20 "$log" >&2; exit 1
+fi
 echo "worm-standin: not answering after 10 s:" >&2
 tail -n 20 "$log" >&2
 bash "$here/stop.sh" >&2 || true

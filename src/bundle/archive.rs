@@ -482,23 +482,7 @@ fn bundle_root(temp: &Path) -> PathBuf {
 pub(crate) mod tests {
     use super::*;
 
-    /// Build a gzip'd tar with raw header names (so unsafe names can be written at all).
-    pub(crate) fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], &str)]) -> Vec<u8> {
-        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let mut builder = tar::Builder::new(gzip);
-        for (name, kind, data, link) in entries {
-            let mut header = tar::Header::new_gnu();
-            let gnu = header.as_gnu_mut().unwrap();
-            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
-            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
-            header.set_entry_type(*kind);
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append(&header, *data).unwrap();
-        }
-        builder.into_inner().unwrap().finish().unwrap()
-    }
+    use crate::test_support::raw_tar_gz;
 
     fn kinds(bytes: Vec<u8>, limits: ArchiveLimits) -> (Vec<&'static str>, Extracted) {
         let dir = tempfile::tempdir().unwrap();
@@ -521,7 +505,7 @@ pub(crate) mod tests {
             ..ArchiveLimits::default()
         };
         let (found, extracted) = kinds(
-            raw_tar(&[
+            raw_tar_gz(&[
                 ("ok.txt", Regular, b"fine", ""),
                 (&escape, Regular, b"x", ""),
                 ("../up", Regular, b"x", ""),
@@ -563,7 +547,7 @@ pub(crate) mod tests {
     fn file_and_directory_name_conflicts_are_findings() {
         use tar::EntryType::*;
         let (found, _) = kinds(
-            raw_tar(&[
+            raw_tar_gz(&[
                 ("a", Regular, b"x", ""),
                 ("a/b", Regular, b"y", ""),
                 ("c/d", Regular, b"z", ""),
@@ -582,7 +566,7 @@ pub(crate) mod tests {
             ..ArchiveLimits::default()
         };
         let (found, _) = kinds(
-            raw_tar(&[
+            raw_tar_gz(&[
                 ("a", Regular, b"", ""),
                 ("b", Regular, b"", ""),
                 ("c", Regular, b"", ""),
@@ -590,7 +574,7 @@ pub(crate) mod tests {
             limits,
         );
         assert_eq!(found, ["archive_too_many_entries"]);
-        let mut bytes = raw_tar(&[("a", Regular, &[7u8; 4000], "")]);
+        let mut bytes = raw_tar_gz(&[("a", Regular, &[7u8; 4000], "")]);
         bytes.truncate(bytes.len() / 2);
         let (found, _) = kinds(bytes, ArchiveLimits::default());
         assert!(found.contains(&"archive_gzip_integrity"), "{found:?}");
@@ -705,7 +689,7 @@ pub(crate) mod tests {
         use tar::EntryType::*;
         let long = vec!["d"; 600].join("/");
         let (found, extracted) = kinds(
-            raw_tar(&[("ok.txt", Regular, b"fine", "")]),
+            raw_tar_gz(&[("ok.txt", Regular, b"fine", "")]),
             ArchiveLimits::default(),
         );
         assert!(found.is_empty());

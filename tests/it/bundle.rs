@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use wormvault::test_support::raw_tar_gz;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wormvault");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
@@ -488,28 +489,6 @@ print("python agrees")
     );
 }
 
-/// Build a gzip'd tar with raw header names (tar builders refuse unsafe names, so write them
-/// into the header directly).
-fn raw_tar(path: &Path, entries: &[(&str, tar::EntryType, Vec<u8>, &str)]) {
-    let gzip = flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    let mut builder = tar::Builder::new(gzip);
-    for (name, kind, data, link) in entries {
-        let mut header = tar::Header::new_gnu();
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
-        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        header.set_entry_type(*kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append(&header, data.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
-}
-
 /// The bundle's files as tar entries, plus `extra`.
 fn bundle_tar(bundle: &Path, out: &Path, extra: Vec<(&str, tar::EntryType, Vec<u8>, &str)>) {
     let mut entries = Vec::new();
@@ -528,7 +507,11 @@ fn bundle_tar(bundle: &Path, out: &Path, extra: Vec<(&str, tar::EntryType, Vec<u
         ));
     }
     entries.extend(extra);
-    raw_tar(out, &entries);
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|(name, kind, data, link)| (*name, *kind, data.as_slice(), *link))
+        .collect();
+    std::fs::write(out, raw_tar_gz(&entries)).unwrap();
 }
 
 fn edit_manifest(bundle: &Path, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wormvault::test_support::raw_tar_gz_declaring;
+
 /// Any single case must finish in this long (debug build, shared CI cores).
 const TIME_LIMIT: Duration = Duration::from_secs(20);
 /// Peak resident memory any case may reach. A debug wormvault verifying a small bundle peaks
@@ -128,11 +130,8 @@ fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<O
 type TarEntry = (Vec<u8>, tar::EntryType, Vec<u8>, &'static str);
 
 /// A gzip'd tar written with raw GNU headers (so unsafe names can be written at all), after the
-/// real fixture bundle's files; `declared` overrides an entry's header size.
+/// real fixture bundle's files; `declared` overrides an empty regular entry's header size.
 fn tar_gz(path: &Path, extra: Vec<TarEntry>, declared: Option<u64>) {
-    let file = std::fs::File::create(path).unwrap();
-    let gzip = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-    let mut builder = tar::Builder::new(gzip);
     let mut entries: Vec<TarEntry> = Vec::new();
     for name in [
         "evidence.json",
@@ -148,21 +147,11 @@ fn tar_gz(path: &Path, extra: Vec<TarEntry>, declared: Option<u64>) {
         ));
     }
     entries.extend(extra);
-    for (name, kind, data, link) in entries {
-        let mut header = tar::Header::new_gnu();
-        let gnu = header.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(&name);
-        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        header.set_entry_type(kind);
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        if let (Some(size), true) = (declared, data.is_empty() && kind == tar::EntryType::Regular) {
-            header.set_size(size);
-        }
-        header.set_cksum();
-        builder.append(&header, data.as_slice()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap();
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|(name, kind, data, link)| (name.as_slice(), *kind, data.as_slice(), *link))
+        .collect();
+    std::fs::write(path, raw_tar_gz_declaring(&entries, declared)).unwrap();
 }
 
 fn verify_tar(dir: &Path, extra: Vec<TarEntry>, more: &[&str]) -> Vec<OsString> {
