@@ -102,22 +102,43 @@ pub(super) async fn head(
     key: &str,
     version_id: Option<&str>,
 ) -> Result<Option<StoredObject>, StoreError> {
-    head_known(store, key, version_id, None, false, true).await
+    head_known(store, key, version_id, HeadOptions::FULL).await
 }
 
-/// HEAD one version. `known_latest` is the caller's knowledge of whether it is the current
-/// version (listing, fresh write); without it, a versioned HEAD asks for the current version too.
-/// `fresh_without_hold`: the version was just created by this tool without a legal hold.
-/// `read_tags`: also read the tag set (one more request). The confirmation right after a write
-/// skips it: the tags travel in the same PUT as the object and are not part of a receipt.
+/// What a caller of [`head_known`] already knows, and what it needs read.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeadOptions {
+    /// Whether the version is the current one, when the caller knows (listing, fresh write);
+    /// without it, a versioned HEAD asks for the current version too.
+    pub known_latest: Option<bool>,
+    /// The version was just created by this tool without a legal hold (no hold read needed).
+    pub fresh_without_hold: bool,
+    /// Also read the tag set (one more request). The confirmation right after a write skips
+    /// it: the tags travel in the same PUT as the object and are not part of a receipt.
+    pub read_tags: bool,
+}
+
+impl HeadOptions {
+    /// A full read of a version nothing is known about: current-version check and tags.
+    pub const FULL: HeadOptions = HeadOptions {
+        known_latest: None,
+        fresh_without_hold: false,
+        read_tags: true,
+    };
+}
+
+/// HEAD one version, reading what `options` says is not already known.
 pub(super) async fn head_known(
     store: &S3Store,
     key: &str,
     version_id: Option<&str>,
-    known_latest: Option<bool>,
-    fresh_without_hold: bool,
-    read_tags: bool,
+    options: HeadOptions,
 ) -> Result<Option<StoredObject>, StoreError> {
+    let HeadOptions {
+        known_latest,
+        fresh_without_hold,
+        read_tags,
+    } = options;
     let client = &store.client;
     let Some(output) = versioned_get!(store, head_object, "HeadObject", key, version_id)? else {
         return Ok(None);
@@ -298,8 +319,16 @@ pub(super) async fn list(store: &S3Store, prefix: &str) -> Result<Vec<StoredObje
     }
     let heads = futures::stream::iter(versions)
         .map(|(key, version, latest)| async move {
-            let found =
-                head_known(store, &key, version.as_deref(), Some(latest), false, true).await?;
+            let found = head_known(
+                store,
+                &key,
+                version.as_deref(),
+                HeadOptions {
+                    known_latest: Some(latest),
+                    ..HeadOptions::FULL
+                },
+            )
+            .await?;
             Ok::<_, StoreError>((key, found))
         })
         .buffered(LIST_CONCURRENCY)
@@ -362,7 +391,7 @@ pub(super) async fn set_legal_hold(
         }
         Err(error) => return Err(store.cloud_error("PutObjectLegalHold", Some(key), &error)),
     }
-    let stored = head_known(store, key, Some(&version), None, false, true)
+    let stored = head_known(store, key, Some(&version), HeadOptions::FULL)
         .await?
         .ok_or_else(not_found)?;
     if stored.legal_hold != Some(hold) {

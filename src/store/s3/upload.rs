@@ -598,9 +598,11 @@ async fn confirm(
         store,
         &object.key,
         version_id,
-        Some(true),
-        !object.lock.legal_hold,
-        false,
+        read::HeadOptions {
+            known_latest: Some(true),
+            fresh_without_hold: !object.lock.legal_hold,
+            read_tags: false,
+        },
     )
     .await?
     else {
