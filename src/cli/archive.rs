@@ -11,6 +11,22 @@ use crate::exit::Exit;
 use crate::pipeline::{self, ArchiveRequest, PlanSource};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  # Review what would be stored, then archive to S3 Object Lock with an audit event and anchor
+  wormvault archive bundle/ --to s3://evidence-bucket/releases --trust-root trust-roots.json --dry-run
+  wormvault archive bundle/ --to s3://evidence-bucket/releases --trust-root trust-roots.json \\
+      --audit-log audit.jsonl --audit-signing-key keys/audit.pem --checkpoint-key keys/audit.pem
+
+  # Hold everything for a case from the start (needs the audit log: the case registry)
+  wormvault archive bundle/ --to azure://account/container/releases --trust-root trust-roots.json \\
+      --legal-hold CASE-42 --audit-log audit.jsonl --audit-signing-key keys/audit.pem
+
+  # A local WORM vault (enforced by wormvault only), then the auditor's package from the store
+  wormvault archive bundle/ --to file:///srv/vault --trust-root trust-roots.json \\
+      --audit-log audit.jsonl --audit-signing-key keys/audit.pem --checkpoint-key keys/audit.pem
+  wormvault handoff --from file:///srv/vault --session SESSION --output handoff.tar.gz
+
+Exit codes: 0 archived, 1 refused (the stage is named; nothing was stored), 2 usage/IO/cloud error.")]
 pub struct Args {
     /// Bundle directory or .tar.gz.
     pub bundle: PathBuf,
@@ -19,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     pub evidence: EvidenceArgs,
     /// Stop after the plan and print it; nothing is written anywhere.
-    #[arg(long)]
+    #[arg(long, help_heading = "Plan (where, how long, held)")]
     pub dry_run: bool,
     #[command(flatten)]
     pub execute: ExecuteArgs,

@@ -41,6 +41,7 @@ pub struct TargetArg {
 
 /// Flags that relax preflight; each must be named explicitly.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Preflight (what the target must be)")]
 pub struct PreflightFlags {
     /// S3: accept SSE-S3 (AES256) default encryption instead of requiring SSE-KMS.
     #[arg(long)]
@@ -97,6 +98,7 @@ impl HmacKeyArgs {
 /// How to verify a bundle: key material, unsigned opt-in, retention minimum, archive limits.
 /// Shared by `bundle verify`, `plan`, `upload` and `archive`.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Verification (the bundle and its keys)")]
 pub struct EvidenceArgs {
     /// Trust root or trust-root bundle (the signature's key id and fingerprint select the root).
     #[arg(long, value_name = "FILE")]
@@ -164,6 +166,7 @@ pub fn load_trust_roots(path: &std::path::Path) -> anyhow::Result<TrustStore> {
 
 /// Where and how to store: shared by `plan` and `archive`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Plan (where, how long, held)")]
 pub struct PlanArgs {
     /// Target: s3://bucket/prefix, azure://account/container/prefix, azure+http://host:port/account/container/prefix, file:///path
     #[arg(long = "to", value_name = "TARGET", value_parser = parse_target)]
@@ -232,43 +235,62 @@ impl PlanArgs {
 
 /// How to execute a plan: shared by `upload` and `archive`.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Upload and receipts")]
 pub struct ExecuteArgs {
     #[command(flatten)]
     pub preflight: PreflightFlags,
     /// Objects uploaded at once [default: the target's, see `store::default_concurrency`: 16
     /// for S3 (bounded by S3's request rate, not memory: bodies stream from disk), 4 otherwise].
-    #[arg(long)]
+    #[arg(long, help_heading = "Upload and receipts")]
     pub concurrency: Option<usize>,
     /// Where to write the receipts (default: receipts-<session>-<time>.json here). Never overwritten.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Upload and receipts")]
     pub receipts_out: Option<PathBuf>,
     /// Sign the receipts with this Ed25519 private key (PKCS#8 PEM, mode 0600).
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", help_heading = "Upload and receipts")]
     pub receipts_key: Option<PathBuf>,
     /// Key id for the receipts signature (default: derived from the public key).
-    #[arg(long)]
+    #[arg(long, help_heading = "Upload and receipts")]
     pub receipts_key_id: Option<String>,
     /// Append an `evidence.archived` event to this audit log.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Audit log and anchor")]
     pub audit_log: Option<PathBuf>,
     /// Who the audit event names as actor.
-    #[arg(long, default_value = "wormvault")]
+    #[arg(
+        long,
+        default_value = "wormvault",
+        help_heading = "Audit log and anchor"
+    )]
     pub actor: String,
     /// How the audit event is signed: `--audit-signing-key` (Ed25519) or the audit log's HMAC key.
     #[command(flatten)]
     pub audit_keys: AuditSignArgs,
     /// After the event, sign a checkpoint of the audit log with this Ed25519 key and upload it
     /// locked beside the evidence.
-    #[arg(long, value_name = "PEM", requires = "audit_log")]
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "audit_log",
+        help_heading = "Audit log and anchor"
+    )]
     pub checkpoint_key: Option<PathBuf>,
     /// Checkpoint origin line (the log's name).
-    #[arg(long, default_value = "wormvault.audit-log")]
+    #[arg(
+        long,
+        default_value = "wormvault.audit-log",
+        help_heading = "Audit log and anchor"
+    )]
     pub checkpoint_origin: String,
     /// Local copy of the signed checkpoint (default: next to the receipts).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Audit log and anchor")]
     pub checkpoint_out: Option<PathBuf>,
     /// Where session records (plan, paths of receipts, log, checkpoint) are kept for `handoff --session`.
-    #[arg(long, value_name = "DIR", default_value = ".wormvault")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".wormvault",
+        help_heading = "Upload and receipts"
+    )]
     pub state_dir: PathBuf,
 }
 
@@ -394,6 +416,7 @@ impl AuditKeyArgs {
 /// Signing the audit log's new records: an Ed25519 private key or the HMAC key of
 /// [`AuditKeyArgs`]; unsigned when neither is given.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Audit log and anchor")]
 pub struct AuditSignArgs {
     /// Sign audit records with this Ed25519 private key (PKCS#8 PEM, mode 0600).
     #[arg(long, value_name = "PEM", conflicts_with_all = ["audit_key_file", "audit_key_env"])]

@@ -41,8 +41,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Only results and errors; no progress or notes.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// More diagnostics on stderr: -v for wormvault's steps, -vv for debug detail (the
+    /// WORMVAULT_LOG filter, e.g. `WORMVAULT_LOG=wormvault=debug,aws=info`, overrides it).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -90,7 +94,7 @@ pub enum Command {
 
 /// Run a parsed command line and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
-    init_tracing();
+    init_tracing(cli.verbose, cli.quiet);
     let output = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -143,12 +147,24 @@ fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
     exit
 }
 
-fn init_tracing() {
+/// Diagnostics go to stderr: `-q` only errors, default warnings, `-v` wormvault's info, `-vv`
+/// debug; `WORMVAULT_LOG` (an EnvFilter) overrides. Colour only on a terminal and never with
+/// `NO_COLOR` (no-color.org), so logs piped to files or CI keep no escape codes.
+fn init_tracing(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,wormvault=info",
+        (false, _) => "info,wormvault=debug",
+    };
     let filter =
-        EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+        EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
 }

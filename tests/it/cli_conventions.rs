@@ -403,3 +403,61 @@ fn an_hmac_and_an_ed25519_audit_key_together_are_a_usage_error() {
         assert!(stderr.contains("cannot be used with"), "{argv:?}: {stderr}");
     }
 }
+
+#[test]
+fn verbosity_and_quiet_are_exclusive_and_logs_carry_no_colour_off_a_terminal() {
+    let both = wormvault(&["-q", "-v", "demo"]);
+    assert_eq!(both.status.code(), Some(2), "-q with -v is a usage error");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+        .current_dir(dir.path())
+        .args(["-vv", "target", "check", "file:///nonexistent-vault-dir"])
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some());
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "escape codes in piped stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `archive --help` groups its options and shows examples, and every example is a command line
+/// the parser accepts (the same check the README gets, `readme::`).
+#[test]
+fn archive_help_has_headings_and_examples_that_parse() {
+    use clap::CommandFactory;
+    let out = wormvault(&["archive", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for heading in [
+        "Plan (where, how long, held):",
+        "Verification (the bundle and its keys):",
+        "Preflight (what the target must be):",
+        "Upload and receipts:",
+        "Audit log and anchor:",
+        "Examples:",
+    ] {
+        assert!(help.contains(heading), "archive --help lacks {heading}");
+    }
+    let examples = &help[help.find("Examples:").unwrap()..];
+    let indented: String = examples
+        .lines()
+        .map(|l| format!("    {}\n", l.trim_start()))
+        .collect();
+    let found = crate::readme::commands(&indented);
+    assert!(found.len() >= 4, "{examples}");
+    let root = wormvault::cli::Cli::command();
+    for (_, command, _) in found {
+        let words: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let targets = crate::readme::resolve(&root, &words).unwrap();
+        let mut known = crate::readme::accepted(targets[0]);
+        known.extend(crate::readme::accepted(&root));
+        for flag in crate::readme::flags(&command) {
+            assert!(
+                known.contains(&flag),
+                "--{flag} in an archive example: {command}"
+            );
+        }
+    }
+}

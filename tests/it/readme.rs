@@ -12,7 +12,7 @@ fn readme() -> String {
 
 /// Code-block command lines starting with `wormvault `, continuation lines joined, with their
 /// README line number. Returns (line, command part, comment part).
-fn commands(text: &str) -> Vec<(usize, String, String)> {
+pub(crate) fn commands(text: &str) -> Vec<(usize, String, String)> {
     let mut found = Vec::new();
     let mut lines = text.lines().enumerate().peekable();
     while let Some((number, line)) = lines.next() {
@@ -55,7 +55,7 @@ fn commands(text: &str) -> Vec<(usize, String, String)> {
 }
 
 /// `--flag` tokens in a piece of text (`[--x]`, `--a/--b`, `--x=value` and `--x|--y` included).
-fn flags(text: &str) -> Vec<String> {
+pub(crate) fn flags(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '/' | '[' | ']' | '(' | ')' | ',' | '|'))
         .filter_map(|token| token.strip_prefix("--"))
         .map(|flag| {
@@ -72,7 +72,7 @@ fn flags(text: &str) -> Vec<String> {
 }
 
 /// Every long name (and alias) a subcommand accepts, plus the global flags.
-fn accepted(command: &clap::Command) -> Vec<String> {
+pub(crate) fn accepted(command: &clap::Command) -> Vec<String> {
     let mut names = vec!["help".to_string(), "version".to_string()];
     for arg in command.get_arguments() {
         if let Some(long) = arg.get_long() {
@@ -87,7 +87,10 @@ fn accepted(command: &clap::Command) -> Vec<String> {
 
 /// The subcommand alternatives a command line names: `hold set|release X` gives `hold set` and
 /// `hold release`.
-fn resolve<'a>(root: &'a clap::Command, words: &[&str]) -> Result<Vec<&'a clap::Command>, String> {
+pub(crate) fn resolve<'a>(
+    root: &'a clap::Command,
+    words: &[&str],
+) -> Result<Vec<&'a clap::Command>, String> {
     let mut current = vec![root];
     for word in words {
         if word.starts_with('-') || !current.iter().all(|c| c.has_subcommands()) {
