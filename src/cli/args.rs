@@ -101,10 +101,10 @@ impl HmacKeyArgs {
 #[command(next_help_heading = "Verification (the bundle and its keys)")]
 pub struct EvidenceArgs {
     /// Trust root or trust-root bundle (the signature's key id and fingerprint select the root).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "WORMVAULT_TRUST_ROOT")]
     pub trust_root: Option<PathBuf>,
     /// Require the signature to be by this key id.
-    #[arg(long)]
+    #[arg(long, env = "WORMVAULT_KEY_ID")]
     pub key_id: Option<String>,
     /// SPKI PEM public key to check an Ed25519 signature against.
     #[arg(long, value_name = "PEM")]
@@ -241,7 +241,11 @@ pub struct ExecuteArgs {
     pub preflight: PreflightFlags,
     /// Objects uploaded at once [default: the target's, see `store::default_concurrency`: 16
     /// for S3 (bounded by S3's request rate, not memory: bodies stream from disk), 4 otherwise].
-    #[arg(long, help_heading = "Upload and receipts")]
+    #[arg(
+        long,
+        help_heading = "Upload and receipts",
+        env = "WORMVAULT_CONCURRENCY"
+    )]
     pub concurrency: Option<usize>,
     /// Where to write the receipts (default: receipts-<session>-<time>.json here). Never overwritten.
     #[arg(long, value_name = "FILE", help_heading = "Upload and receipts")]
@@ -253,7 +257,12 @@ pub struct ExecuteArgs {
     #[arg(long, help_heading = "Upload and receipts")]
     pub receipts_key_id: Option<String>,
     /// Append an `evidence.archived` event to this audit log.
-    #[arg(long, value_name = "FILE", help_heading = "Audit log and anchor")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Audit log and anchor",
+        env = "WORMVAULT_AUDIT_LOG"
+    )]
     pub audit_log: Option<PathBuf>,
     /// Who the audit event names as actor.
     #[arg(
@@ -289,7 +298,8 @@ pub struct ExecuteArgs {
         long,
         value_name = "DIR",
         default_value = ".wormvault",
-        help_heading = "Upload and receipts"
+        help_heading = "Upload and receipts",
+        env = "WORMVAULT_STATE_DIR"
     )]
     pub state_dir: PathBuf,
 }

@@ -21,8 +21,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         ))
     });
     let quiet_output = Output {
-        json: output.json,
         quiet: true,
+        ..*output
     };
     let observer = CliObserver::lines(quiet_output);
     let json = output.json;

@@ -47,6 +47,15 @@ pub struct Cli {
     /// WORMVAULT_LOG filter, e.g. `WORMVAULT_LOG=wormvault=debug,aws=info`, overrides it).
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Progress bars: auto (on a terminal), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "WORMVAULT_PROGRESS"
+    )]
+    pub progress: output::Progress,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -98,6 +107,7 @@ pub fn run(cli: Cli) -> u8 {
     let output = Output {
         json: cli.json,
         quiet: cli.quiet,
+        progress: cli.progress,
     };
     let result = match cli.command {
         Command::Keys(args) => keys::run(args, &output),

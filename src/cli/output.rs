@@ -41,11 +41,24 @@ fn record_stdout(result: std::io::Result<()>) {
     }
 }
 
+/// When progress bars are drawn (`--progress`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// On a terminal, unless `--json` or `--quiet`.
+    #[default]
+    Auto,
+    /// Even when stderr is not a terminal (CI logs that render carriage returns).
+    Always,
+    /// Never.
+    Never,
+}
+
 /// How a command reports. Commands never print directly; they go through this.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
+    pub progress: Progress,
 }
 
 impl Output {
@@ -91,9 +104,16 @@ impl Output {
         let _ = writeln!(std::io::stderr().lock(), "warning: {}", text.as_ref());
     }
 
-    /// Progress bars only when stderr is a terminal and no machine output was asked for.
+    /// Progress bars: never with `--json` or `--quiet` (stderr then carries only JSON lines or
+    /// nothing), otherwise as `--progress` says (`auto`: only when stderr is a terminal).
     pub fn progress_enabled(&self) -> bool {
-        !self.json && !self.quiet && std::io::stderr().is_terminal()
+        !self.json
+            && !self.quiet
+            && match self.progress {
+                Progress::Auto => std::io::stderr().is_terminal(),
+                Progress::Always => true,
+                Progress::Never => false,
+            }
     }
 }
 

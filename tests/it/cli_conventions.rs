@@ -115,6 +115,7 @@ fn audit_key_flags_have_one_spelling_and_old_spellings_are_hidden_aliases() {
     let output = Output {
         json: false,
         quiet: true,
+        progress: wormvault::cli::output::Progress::Never,
     };
     let expected = b"audit-secret-material".to_vec();
 
@@ -460,4 +461,53 @@ fn archive_help_has_headings_and_examples_that_parse() {
             );
         }
     }
+}
+
+/// `WORMVAULT_*` environment fallbacks for the flags a pipeline sets once (as `AWS_*`,
+/// `RCLONE_*` and `RESTIC_*` do), and `--progress auto|always|never`.
+#[test]
+fn environment_fallbacks_and_progress_modes() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
+    let bundle = format!("{fixtures}/bundle-ed25519");
+    let roots = format!("{fixtures}/keys/evidence-trust-roots.json");
+    let verify = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
+        command
+            .env_remove("WORMVAULT_TRUST_ROOT")
+            .env_remove("WORMVAULT_PROGRESS")
+            .args(["bundle", "verify", &bundle])
+            .args(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    // Without a trust root the signed fixture does not verify; with it from the environment it does.
+    assert_eq!(verify(&[], &[]).status.code(), Some(1));
+    let from_env = verify(&[("WORMVAULT_TRUST_ROOT", &roots)], &[]);
+    assert_eq!(
+        from_env.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    // The flag wins over the environment.
+    let flag_wins = verify(
+        &[("WORMVAULT_TRUST_ROOT", "/nonexistent/roots.json")],
+        &["--trust-root", &roots],
+    );
+    assert_eq!(flag_wins.status.code(), Some(0));
+    for mode in ["auto", "always", "never"] {
+        let out = verify(&[], &["--trust-root", &roots, "--progress", mode]);
+        assert_eq!(out.status.code(), Some(0), "--progress {mode}");
+    }
+    let bad = verify(
+        &[("WORMVAULT_PROGRESS", "sometimes")],
+        &["--trust-root", &roots],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown progress mode is a usage error"
+    );
 }
