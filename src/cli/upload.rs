@@ -8,11 +8,11 @@ use anyhow::Context;
 
 use crate::cli::Output;
 use crate::cli::args::{EvidenceArgs, ExecuteArgs, verify_options};
-use crate::cli::common::run_pipeline;
-use crate::cli::output::render_outcome;
+use crate::cli::common::{CliObserver, run_pipeline};
+use crate::cli::output::{render_outcome, render_plan};
 use crate::exit::Exit;
 use crate::pipeline::plan::StoragePlan;
-use crate::pipeline::{ArchiveRequest, PlanSource};
+use crate::pipeline::{self, ArchiveRequest, PlanSource};
 use crate::store::Target;
 
 #[derive(Debug, clap::Args)]
@@ -24,6 +24,10 @@ pub struct Args {
     pub plan: PathBuf,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
+    /// Verify the bundle and check the reviewed plan against it, print what would be uploaded,
+    /// and stop: no store is contacted and nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub execute: ExecuteArgs,
 }
@@ -32,11 +36,26 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
     let target = Target::parse(&plan.target)?;
     let (options, spinner) = verify_options(&args.evidence, output)?;
+    let minimum_retention_days = u32::try_from(args.evidence.minimum_retention_days)
+        .map_err(|_| anyhow::anyhow!("--minimum-retention-days is out of range"))?;
+    if args.dry_run {
+        let observer = CliObserver::new(*output, spinner);
+        let checked = pipeline::reviewed_only(
+            &args.bundle,
+            options,
+            &plan,
+            minimum_retention_days,
+            observer.as_ref(),
+        );
+        observer.finish();
+        checked.with_context(|| format!("upload --plan {} --dry-run", args.plan.display()))?;
+        output.note("dry run: the reviewed plan covers the verified bundle; nothing was written");
+        output.result(&plan, || render_plan(&plan));
+        return Ok(Exit::Ok);
+    }
     let execute = args
         .execute
         .request(options.trust.as_ref(), args.evidence.trust_root.as_deref())?;
-    let minimum_retention_days = u32::try_from(args.evidence.minimum_retention_days)
-        .map_err(|_| anyhow::anyhow!("--minimum-retention-days is out of range"))?;
     let outcome = run_pipeline(
         &target,
         ArchiveRequest {

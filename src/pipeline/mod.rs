@@ -352,6 +352,21 @@ pub fn plan_only(
     Ok((report, plan))
 }
 
+/// `upload --plan … --dry-run`: the bundle verified again and the reviewed plan checked against
+/// it (digest, every file covered once, retention), as the upload would; nothing is opened or
+/// written. Like `plan_only`, no store is contacted (the dry runs of `aws s3 cp` do not either).
+pub fn reviewed_only(
+    bundle: &Path,
+    verify: bundle::VerifyOptions,
+    plan: &StoragePlan,
+    minimum_retention_days: u32,
+    observer: &dyn Observer,
+) -> Result<BundleReport, ArchiveError> {
+    let report = verify::bundle(bundle, verify, None, minimum_retention_days, observer)?;
+    reviewed::check(plan, &report, minimum_retention_days)?;
+    Ok(report)
+}
+
 /// The whole pipeline against an open store. Everything that can be checked before the first
 /// byte is stored is checked first: the bundle, the audit log and the signing keys (verify),
 /// retention, the plan (or the reviewed plan against the bundle), the target (preflight).

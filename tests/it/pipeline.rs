@@ -878,3 +878,77 @@ fn handoff_from_refuses_a_store_object_that_differs_from_plan_and_receipts() {
     );
     assert!(!d.join("bad.tar.gz").exists());
 }
+
+/// `upload --plan … --dry-run` checks the reviewed plan against the verified bundle exactly as
+/// the upload would, prints it, and writes nothing; a plan that no longer fits is refused the same.
+#[test]
+fn upload_dry_run_checks_the_reviewed_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-dry", 2555, 0);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    expect(
+        &run_in(
+            d,
+            &[],
+            &[
+                "-q",
+                "plan",
+                "bundle",
+                "--trust-root",
+                "trust-root.json",
+                "--to",
+                &target,
+                "--output",
+                "plan.json",
+            ],
+        ),
+        0,
+    );
+    let upload = |plan: &str| {
+        run_in(
+            d,
+            &[],
+            &[
+                "upload",
+                "bundle",
+                "--plan",
+                plan,
+                "--trust-root",
+                "trust-root.json",
+                "--dry-run",
+                "--receipts-out",
+                "r.json",
+            ],
+        )
+    };
+    let dry = upload("plan.json");
+    expect(&dry, 0);
+    let shown = text(&dry);
+    assert!(
+        shown.contains("plan for session rel-dry") && shown.contains("nothing was written"),
+        "{shown}"
+    );
+    assert!(
+        !vault.exists() || files_under(&vault) == 0,
+        "a dry run stored objects"
+    );
+    assert!(!d.join("r.json").exists(), "a dry run wrote receipts");
+    // A plan missing a file is refused in the dry run too, naming the plan stage.
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    plan["objects"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|o| o["path"] != "pr-attestation.md");
+    std::fs::write(d.join("partial.json"), plan.to_string()).unwrap();
+    let refused = upload("partial.json");
+    expect(&refused, 1);
+    assert!(
+        text(&refused).contains("plan stage failed"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!vault.exists() || files_under(&vault) == 0);
+}
