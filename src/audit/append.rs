@@ -23,6 +23,8 @@ pub struct Head {
     pub sequence: u64,
     /// `record_hash` of the last record (`None` for an empty log).
     pub record_hash: Option<String>,
+    /// The key id the last record is signed under (`None` for an empty log or an unsigned record).
+    pub signature_key_id: Option<String>,
 }
 
 /// Append one record to the log at `path` (created if missing) and return it as stored.
@@ -94,6 +96,7 @@ pub fn read_head(file: &mut File, path: &Path) -> Result<Head, AuditError> {
         return Ok(Head {
             sequence: 0,
             record_hash: None,
+            signature_key_id: None,
         });
     }
     let mut last = [0u8; 1];
@@ -122,6 +125,7 @@ pub fn read_head(file: &mut File, path: &Path) -> Result<Head, AuditError> {
                 return Ok(Head {
                     sequence: 0,
                     record_hash: None,
+                    signature_key_id: None,
                 });
             }
             end = start - 1;
@@ -143,9 +147,14 @@ pub fn read_head(file: &mut File, path: &Path) -> Result<Head, AuditError> {
             .get("record_hash")
             .and_then(Value::as_str)
             .ok_or_else(|| corrupt("no record_hash".into()))?;
+        let signature_key_id = value
+            .pointer("/signature/key_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         return Ok(Head {
             sequence,
             record_hash: Some(record_hash.to_string()),
+            signature_key_id,
         });
     }
 }
@@ -215,7 +224,8 @@ mod tests {
             head,
             Head {
                 sequence: 2,
-                record_hash: second.record_hash().map(String::from)
+                record_hash: second.record_hash().map(String::from),
+                signature_key_id: None,
             }
         );
     }

@@ -528,20 +528,11 @@ fn report(args: ReportArgs, output: &Output) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The `signature.key_id` of the log's newest record, read from the file's tail (never the whole
-/// log): `None` for a missing, empty or unsigned log.
+/// The `signature.key_id` of the log's newest record, found as appends find the head (from the
+/// file's end, never the whole log): `None` for a missing, empty, torn or unsigned log.
 fn newest_signature_key_id(log: &std::path::Path) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    const TAIL: u64 = 1 << 20; // a record line is at most MAX_LINE (1 MiB) long
     let mut file = std::fs::File::open(log).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
-    let mut tail = Vec::new();
-    file.take(TAIL).read_to_end(&mut tail).ok()?;
-    let line = tail
-        .split(|b| *b == b'\n')
-        .rev()
-        .find(|line| !line.iter().all(u8::is_ascii_whitespace))?;
-    let record: serde_json::Value = serde_json::from_slice(line).ok()?;
-    record["signature"]["key_id"].as_str().map(str::to_string)
+    crate::audit::append::read_head(&mut file, log)
+        .ok()?
+        .signature_key_id
 }
