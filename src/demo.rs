@@ -257,18 +257,11 @@ pub async fn run(
     record(
         "archive",
         format!(
-            "{} objects locked in {} until {} (enforcement: {}{}); receipts read back from the vault into {}",
+            "{} objects locked in {} until {} (enforcement: {}); receipts read back from the vault into {}",
             outcome.plan.objects.len(),
             vault.display(),
             outcome.plan.retention.retain_until.to_rfc3339(),
-            outcome.upload.receipts.enforcement,
-            outcome
-                .upload
-                .receipts
-                .enforcement
-                .caveat()
-                .map(|c| format!(" — {c}"))
-                .unwrap_or_default(),
+            outcome.upload.receipts.enforcement.described(),
             outcome.receipts_path.display()
         ),
     );

@@ -144,7 +144,7 @@ pub fn render_plan(plan: &StoragePlan) -> String {
 
 pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
     let mut text = format!(
-        "archived session {} to {}\n  {} objects ({} uploaded, {} already present), every one read back\n  receipts {} (sha256 {}), stored at {}\n  enforcement: {}{}\n",
+        "archived session {} to {}\n  {} objects ({} uploaded, {} already present), every one read back\n  receipts {} (sha256 {}), stored at {}\n  enforcement: {}\n",
         outcome.plan.session_id,
         outcome.plan.target,
         outcome.plan.objects.len(),
@@ -153,14 +153,7 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
         outcome.receipts_path.display(),
         outcome.receipts_sha256,
         outcome.receipts_key,
-        outcome.upload.receipts.enforcement,
-        outcome
-            .upload
-            .receipts
-            .enforcement
-            .caveat()
-            .map(|c| format!(" — {c}"))
-            .unwrap_or_default(),
+        outcome.upload.receipts.enforcement.described(),
     );
     if let Some(record) = &outcome.audit_record {
         text.push_str(&format!(

@@ -66,6 +66,14 @@ impl Enforcement {
     pub fn caveat(self) -> Option<&'static str> {
         (self != Enforcement::Store).then_some(TOOL_ONLY)
     }
+
+    /// The enforcement as people read it: `store`, or `tool — locked by wormvault only — …`.
+    pub fn described(self) -> String {
+        match self.caveat() {
+            Some(caveat) => format!("{self} — {caveat}"),
+            None => self.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for Enforcement {
