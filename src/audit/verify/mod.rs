@@ -21,6 +21,7 @@ mod reader;
 mod record;
 
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -235,10 +236,10 @@ pub fn verify_segments(
     paths: &[PathBuf],
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
-    let mut files = Vec::with_capacity(paths.len());
+    let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(paths.len());
     for path in paths {
         match File::open(path) {
-            Ok(file) => files.push(file),
+            Ok(file) => files.push(Box::new(file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AuditError::MissingLog { path: path.clone() });
             }
@@ -251,6 +252,17 @@ pub fn verify_segments(
             }
         }
     }
+    verify_readers(paths, files, options)
+}
+
+/// Verify consecutive segments read from any source (a file, or a log streamed from a store),
+/// named by `names` in the report (`path`, `segments`, `first_bad_record.path`).
+pub fn verify_readers(
+    names: &[PathBuf],
+    files: Vec<Box<dyn Read + Send>>,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, AuditError> {
+    let paths = names;
     let mut state = State::new(paths, options);
     let fast_check = FastCheck::new(options);
     let (sender, receiver) = mpsc::sync_channel::<Result<Batch, AuditError>>(1);

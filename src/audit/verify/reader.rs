@@ -2,7 +2,6 @@
 //! batch buffers and cut into lines where they lie (no per-line copy), with torn and oversize
 //! lines marked rather than buffered. Memory stays bounded whatever the log size.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -69,7 +68,7 @@ pub(super) const LIMITS: Limits = Limits {
 /// the next batch; a line longer than `max_line` is dropped as soon as it is seen to be, and the
 /// rest of it is skipped unread, so memory stays bounded by `batch_bytes + max_line + chunk`.
 pub(super) fn read_batches(
-    files: Vec<File>,
+    files: Vec<Box<dyn Read + Send>>,
     paths: Vec<PathBuf>,
     limits: Limits,
     sender: mpsc::SyncSender<Result<Batch, AuditError>>,
@@ -204,6 +203,7 @@ pub(super) fn read_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     /// What the reader should produce, from a naive split: (segment, line number, text or None
     /// when oversize, torn).
@@ -242,7 +242,7 @@ mod tests {
         for (index, bytes) in segments.iter().enumerate() {
             let path = dir.path().join(format!("{index}.jsonl"));
             std::fs::write(&path, bytes).unwrap();
-            files.push(File::open(&path).unwrap());
+            files.push(Box::new(File::open(&path).unwrap()) as Box<dyn Read + Send>);
             paths.push(path);
         }
         let (sender, receiver) = mpsc::sync_channel(2);
