@@ -38,7 +38,7 @@ pub fn append(path: &Path, new: &NewRecord, signer: &Signer) -> Result<Record, A
     let canonical = Canonical::of(&body);
     let record_hash = canonical.record_hash();
     let mut fields = body;
-    if let Some(signature) = signer.sign(&canonical.signed_payload(&record_hash)) {
+    if let Some(signature) = signer.sign(&canonical.signed_payload(&record_hash))? {
         fields.insert("signature".into(), signature);
     }
     fields.insert("record_hash".into(), Value::from(record_hash));

@@ -9,7 +9,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
+
+use crate::trust::Ed25519Sign;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -44,6 +46,8 @@ pub enum CheckpointError {
     MalformedDocument { what: &'static str, problem: String },
     #[error("{0}")]
     Mismatch(String),
+    #[error("signing the checkpoint: {0}")]
+    Sign(#[from] crate::trust::SignError),
 }
 
 /// A tree head: what a checkpoint commits to.
@@ -99,8 +103,9 @@ impl Checkpoint {
         )
     }
 
-    /// Sign as a note with one Ed25519 signature line.
-    pub fn sign(&self, name: &str, key: &SigningKey) -> Result<String, CheckpointError> {
+    /// Sign as a note with one Ed25519 signature line, by a key file (`&SigningKey` coerces)
+    /// or a KMS key ([`crate::trust::KmsKey`]).
+    pub fn sign(&self, name: &str, key: &dyn Ed25519Sign) -> Result<String, CheckpointError> {
         if !valid_key_name(name) {
             return Err(CheckpointError::BadKeyName(name.to_string()));
         }
@@ -110,9 +115,9 @@ impl Checkpoint {
             ));
         }
         let body = self.body();
-        let signature = key.sign(body.as_bytes());
-        let mut blob = key_hash(name, &key.verifying_key()).to_vec();
-        blob.extend_from_slice(&signature.to_bytes());
+        let signature = key.sign(body.as_bytes())?;
+        let mut blob = key_hash(name, &key.public_key().verifying_key()).to_vec();
+        blob.extend_from_slice(&signature);
         Ok(format!(
             "{body}\n{SIGNATURE_PREFIX}{name} {}\n",
             BASE64.encode(blob)
@@ -469,6 +474,7 @@ impl SegmentAnchor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::SigningKey;
 
     fn key() -> SigningKey {
         SigningKey::from_bytes(&[9u8; 32])

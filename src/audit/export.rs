@@ -178,7 +178,7 @@ pub fn export(
         redact(&mut fields, redactions);
         if let (Some(binder), Some(original)) = (binder, original)
             && original != fields
-            && let Some(binding) = binder.sign(&redaction_payload(&fields))
+            && let Some(binding) = binder.sign(&redaction_payload(&fields))?
         {
             fields.insert(REDACTION_SIGNATURE.into(), binding);
         }

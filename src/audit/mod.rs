@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod prove;
 pub mod prune;
 pub mod record;
+pub mod tiles;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ pub enum AuditError {
     },
     #[error("{what}: {problem}")]
     Invalid { what: String, problem: String },
+    /// A KMS signer failed; nothing was written.
+    #[error("signing the record: {0}")]
+    Sign(#[from] crate::trust::SignError),
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("Merkle proof: {0}")]

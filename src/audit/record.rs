@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
-use crate::trust::{KeyPair, TrustStore};
+use crate::trust::{Ed25519Sign, KeyPair, KmsKey, PublicKey, SignError, TrustStore};
 
 /// The record schema CAVRA writes and this tool writes.
 pub const EVENT_SCHEMA: &str = "cavra.audit-log.event.v1";
@@ -190,6 +190,12 @@ pub enum Signer {
     Hmac { key: Vec<u8>, key_id: String },
     /// Ed25519 with a private key.
     Ed25519 { key: Box<KeyPair>, key_id: String },
+    /// Ed25519 with a key that never leaves AWS KMS (`awskms:ARN`); the signature is the same
+    /// plain Ed25519 form, so verifiers cannot tell (and need not know) where it was made.
+    Kms {
+        key: std::sync::Arc<KmsKey>,
+        key_id: String,
+    },
 }
 
 impl std::fmt::Debug for Signer {
@@ -199,25 +205,43 @@ impl std::fmt::Debug for Signer {
             Signer::Unsigned => f.write_str("Signer::Unsigned"),
             Signer::Hmac { key_id, .. } => write!(f, "Signer::Hmac {{ key_id: {key_id:?} }}"),
             Signer::Ed25519 { key_id, .. } => write!(f, "Signer::Ed25519 {{ key_id: {key_id:?} }}"),
+            Signer::Kms { key, key_id } => write!(
+                f,
+                "Signer::Kms {{ key: {:?}, key_id: {key_id:?} }}",
+                key.key_id()
+            ),
         }
     }
 }
 
 impl Signer {
-    /// The `signature` object for a signed payload, or `None` when unsigned.
-    pub fn sign(&self, signed_payload: &str) -> Option<Value> {
-        match self {
+    /// The `signature` object for a signed payload, or `None` when unsigned. Fails only for a
+    /// KMS key (unreachable, refused, or a payload longer than KMS signs as plain Ed25519).
+    pub fn sign(&self, signed_payload: &str) -> Result<Option<Value>, SignError> {
+        let ed25519 = |key_id: &str, value: String| serde_json::json!({"algorithm": "Ed25519", "key_id": key_id, "value": value});
+        Ok(match self {
             Signer::Unsigned => None,
             Signer::Hmac { key, key_id } => Some(serde_json::json!({
                 "algorithm": "HS256",
                 "key_id": key_id,
                 "value": hmac_base64(key, signed_payload.as_bytes()),
             })),
-            Signer::Ed25519 { key, key_id } => Some(serde_json::json!({
-                "algorithm": "Ed25519",
-                "key_id": key_id,
-                "value": key.sign_b64(signed_payload.as_bytes()),
-            })),
+            Signer::Ed25519 { key, key_id } => {
+                Some(ed25519(key_id, key.sign_b64(signed_payload.as_bytes())))
+            }
+            Signer::Kms { key, key_id } => Some(ed25519(
+                key_id,
+                Ed25519Sign::sign_b64(key.as_ref(), signed_payload.as_bytes())?,
+            )),
+        })
+    }
+
+    /// The Ed25519 public key and key id records are signed with (file or KMS key), if any.
+    pub fn ed25519_public(&self) -> Option<(PublicKey, &str)> {
+        match self {
+            Signer::Ed25519 { key, key_id } => Some((key.public(), key_id)),
+            Signer::Kms { key, key_id } => Some((key.public_key(), key_id)),
+            Signer::Unsigned | Signer::Hmac { .. } => None,
         }
     }
 }
@@ -381,7 +405,10 @@ mod tests {
             key: b"secret".to_vec(),
             key_id: "audit-key-1".into(),
         };
-        let signature = signer.sign(&canonical.signed_payload(&hash)).unwrap();
+        let signature = signer
+            .sign(&canonical.signed_payload(&hash))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             signature["value"],
             "wTItTEKJQ7rj8wOjmdQ5Q/rRKrPfWQf6BfzF+rjxdRo="
@@ -421,7 +448,7 @@ mod tests {
             key: Box::new(pair),
             key_id: "k1".into(),
         };
-        fields.insert("signature".into(), signer.sign(&payload).unwrap());
+        fields.insert("signature".into(), signer.sign(&payload).unwrap().unwrap());
         let at = |text: &str| Some(crate::trust::parse_timestamp(text).unwrap());
         let check = |status, until: Option<&str>, id: &str| {
             let root = TrustRoot::new(

@@ -24,7 +24,10 @@ use crate::pipeline::{
     AnchorSettings, AuditSettings, ExecuteRequest, PlanRequest, SessionSettings,
 };
 use crate::store::{PreflightOptions, RetentionMode, Target};
-use crate::trust::{KeyPair, RootStatus, Secret, SecretSource, TrustRoot, TrustStore};
+use crate::trust::{
+    KmsSettings, PublicKey, RootStatus, Secret, SecretSource, SigningKeySource, TrustRoot,
+    TrustStore,
+};
 
 /// Parse a target argument (`value_parser = parse_target`): a bad target is a usage error.
 pub fn parse_target(text: &str) -> Result<Target, crate::store::TargetError> {
@@ -250,8 +253,13 @@ pub struct ExecuteArgs {
     /// Where to write the receipts (default: receipts-<session>-<time>.json here). Never overwritten.
     #[arg(long, value_name = "FILE", help_heading = "Upload and receipts")]
     pub receipts_out: Option<PathBuf>,
-    /// Sign the receipts with this Ed25519 private key (PKCS#8 PEM, mode 0600).
-    #[arg(long, value_name = "PEM", help_heading = "Upload and receipts")]
+    /// Sign the receipts with this Ed25519 private key (PKCS#8 PEM, mode 0600), or with an AWS
+    /// KMS Ed25519 key named `awskms:ARN`.
+    #[arg(
+        long,
+        value_name = "PEM|awskms:ARN",
+        help_heading = "Upload and receipts"
+    )]
     pub receipts_key: Option<PathBuf>,
     /// Key id for the receipts signature (default: derived from the public key).
     #[arg(long, help_heading = "Upload and receipts")]
@@ -274,11 +282,11 @@ pub struct ExecuteArgs {
     /// How the audit event is signed: `--audit-signing-key` (Ed25519) or the audit log's HMAC key.
     #[command(flatten)]
     pub audit_keys: AuditSignArgs,
-    /// After the event, sign a checkpoint of the audit log with this Ed25519 key and upload it
-    /// locked beside the evidence.
+    /// After the event, sign a checkpoint of the audit log with this Ed25519 key (PEM file, or
+    /// `awskms:ARN`) and upload it locked beside the evidence.
     #[arg(
         long,
-        value_name = "PEM",
+        value_name = "PEM|awskms:ARN",
         requires = "audit_log",
         help_heading = "Audit log and anchor"
     )]
@@ -312,10 +320,11 @@ impl ExecuteArgs {
         trust: Option<&TrustStore>,
         trust_roots_file: Option<&Path>,
     ) -> anyhow::Result<ExecuteRequest> {
+        let kms = self.audit_keys.kms_settings();
         let receipt_key = match &self.receipts_key {
             Some(path) => {
-                let key = crate::trust::load_private_key(path)?;
-                let key_id = key_id_for(self.receipts_key_id.clone(), &key, trust);
+                let key = SigningKeySource::load(path, &kms)?;
+                let key_id = key_id_for(self.receipts_key_id.clone(), &key.public(), trust);
                 Some((key, key_id))
             }
             None => None,
@@ -327,7 +336,7 @@ impl ExecuteArgs {
                 let anchor = match &self.checkpoint_key {
                     Some(path) => Some(AnchorSettings {
                         origin: self.checkpoint_origin.clone(),
-                        key: crate::trust::load_private_key(path)?,
+                        key: SigningKeySource::load(path, &kms)?,
                         output: self.checkpoint_out.clone(),
                     }),
                     None => None,
@@ -358,8 +367,8 @@ impl ExecuteArgs {
 
 /// The key id a signature names: the one given, else the trust root's for this key, else one
 /// derived from the fingerprint.
-fn key_id_for(given: Option<String>, key: &KeyPair, trust: Option<&TrustStore>) -> String {
-    let fingerprint = key.public().fingerprint();
+fn key_id_for(given: Option<String>, key: &PublicKey, trust: Option<&TrustStore>) -> String {
+    let fingerprint = key.fingerprint();
     given
         .or_else(|| {
             trust?
@@ -428,14 +437,27 @@ impl AuditKeyArgs {
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Audit log and anchor")]
 pub struct AuditSignArgs {
-    /// Sign audit records with this Ed25519 private key (PKCS#8 PEM, mode 0600).
-    #[arg(long, value_name = "PEM", conflicts_with_all = ["audit_key_file", "audit_key_env"])]
+    /// Sign audit records with this Ed25519 private key (PKCS#8 PEM, mode 0600), or with an AWS
+    /// KMS Ed25519 key named `awskms:ARN` (the private key never leaves KMS).
+    #[arg(long, value_name = "PEM|awskms:ARN", conflicts_with_all = ["audit_key_file", "audit_key_env"])]
     pub audit_signing_key: Option<PathBuf>,
+    /// KMS endpoint for `awskms:` keys (default: AWS's, from the standard chain). Plain http://
+    /// only to a loopback emulator.
+    #[arg(long, value_name = "URL", env = "WORMVAULT_KMS_ENDPOINT")]
+    pub kms_endpoint: Option<String>,
     #[command(flatten)]
     pub key: AuditKeyArgs,
 }
 
 impl AuditSignArgs {
+    /// Where `awskms:` keys are reached.
+    pub fn kms_settings(&self) -> KmsSettings {
+        KmsSettings {
+            endpoint: self.kms_endpoint.clone(),
+            ..KmsSettings::default()
+        }
+    }
+
     /// The signer. An Ed25519 key without `--audit-key-id` is named `ed25519_key_id` when given,
     /// else by the trust root that holds it (by fingerprint), else by its fingerprint.
     pub fn signer(
@@ -454,15 +476,18 @@ impl AuditSignArgs {
         ed25519_key_id: Option<String>,
     ) -> anyhow::Result<Signer> {
         if let Some(path) = &self.audit_signing_key {
-            let key = crate::trust::load_private_key(path)?;
+            let key = SigningKeySource::load(path, &self.kms_settings())?;
             let key_id = key_id_for(
                 self.key.audit_key_id.clone().or(ed25519_key_id),
-                &key,
+                &key.public(),
                 trust,
             );
-            return Ok(Signer::Ed25519 {
-                key: Box::new(key),
-                key_id,
+            return Ok(match key {
+                SigningKeySource::File(key) => Signer::Ed25519 {
+                    key: Box::new(key),
+                    key_id,
+                },
+                SigningKeySource::Kms(key) => Signer::Kms { key, key_id },
             });
         }
         if let Some(secret) = self.key.hmac()?.or(legacy_hmac) {
@@ -606,7 +631,11 @@ impl AuditLogKeyArgs {
             Some(path)
                 if self.pins.audit_public_key.is_none() && self.pins.audit_trust_root.is_none() =>
             {
-                Some(crate::trust::load_private_key(path)?.public().spki_pem())
+                Some(
+                    SigningKeySource::load(path, &self.sign.kms_settings())?
+                        .public()
+                        .spki_pem(),
+                )
             }
             _ => None,
         };

@@ -9,7 +9,10 @@ use chrono::Utc;
 use crate::bundle::json::python_indented;
 use crate::cli::Output;
 use crate::exit::Exit;
-use crate::trust::{KeyPair, RootStatus, TrustRoot, TrustRootBundle, TrustStore};
+use crate::trust::{
+    Ed25519Sign as _, KeyPair, KmsKey, KmsSettings, RootStatus, TrustRoot, TrustRootBundle,
+    TrustStore,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,8 +45,20 @@ pub struct GenerateArgs {
 #[derive(Debug, clap::Args)]
 pub struct TrustRootArgs {
     /// The SPKI PEM public key the root vouches for.
-    #[arg(long)]
-    pub public_key: PathBuf,
+    #[arg(long, required_unless_present = "kms", conflicts_with = "kms")]
+    pub public_key: Option<PathBuf>,
+    /// Or: the AWS KMS Ed25519 key (ARN, key id or alias) whose public key (GetPublicKey) the
+    /// root vouches for; the key must be ECC_NIST_EDWARDS25519 / SIGN_VERIFY.
+    #[arg(long, value_name = "ARN")]
+    pub kms: Option<String>,
+    /// KMS endpoint (default: AWS's, from the standard chain); plain http:// only to loopback.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WORMVAULT_KMS_ENDPOINT",
+        requires = "kms"
+    )]
+    pub kms_endpoint: Option<String>,
     /// Where to write the trust root JSON (never overwritten).
     #[arg(long)]
     pub output: PathBuf,
@@ -205,8 +220,20 @@ fn set_mode(_path: &Path, _mode: u32) -> anyhow::Result<()> {
 }
 
 fn trust_root(args: TrustRootArgs, output: &Output) -> anyhow::Result<Exit> {
-    let pem = std::fs::read_to_string(&args.public_key)
-        .with_context(|| format!("reading {}", args.public_key.display()))?;
+    let pem = match (&args.public_key, &args.kms) {
+        (Some(path), _) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, Some(arn)) => {
+            let settings = KmsSettings {
+                endpoint: args.kms_endpoint.clone(),
+                ..KmsSettings::default()
+            };
+            let key = KmsKey::connect(arn, &settings)?;
+            key.public_key().spki_pem()
+        }
+        (None, None) => anyhow::bail!("give --public-key PEM or --kms ARN"),
+    };
     let root = TrustRoot::new(
         &pem,
         args.key_id,

@@ -11,6 +11,7 @@ use crate::cli::Output;
 use crate::cli::args::{AuditVerifyArgs, PreflightFlags, parse_target};
 use crate::cli::common;
 use crate::exit::{Exit, Refusal};
+use crate::status::anchor::{AnchorKey, AnchorPolicy};
 use crate::status::{self, State, StatusReport, StatusRequest, secrets};
 
 #[derive(Debug, clap::Args)]
@@ -36,9 +37,62 @@ pub struct Args {
     /// The same preflight relaxations the uploads to this target were made with.
     #[command(flatten)]
     pub preflight: PreflightFlags,
+    /// The newest anchor (signed checkpoint under `<log>/checkpoints/`) of the store log named by
+    /// `--audit-log s3://…|azure://…|file://…` must be at most this old (e.g. `26h`, `90m`);
+    /// folded into evidence_freshness. No anchor, an older one, or one whose signature was not
+    /// checked against `--checkpoint-key` is not ready.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_anchor_age: Option<std::time::Duration>,
+    /// Ed25519 SPKI PEM public key that signs the log's anchors (checked with --max-anchor-age).
+    #[arg(long, value_name = "PEM", requires = "max_anchor_age")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Signed-note key name of the anchors (default: each checkpoint's origin line).
+    #[arg(long, value_name = "NAME", requires = "checkpoint_key")]
+    pub checkpoint_key_name: Option<String>,
+}
+
+/// `26h`, `90m`, `1day 2h` (humantime), greater than zero.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (expected a duration such as 26h or 90m)"))?;
+    if duration.is_zero() {
+        return Err("the duration must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+/// The anchor policy of `--max-anchor-age`: the store log is `--audit-log` when it is a target
+/// URL (a local JSONL log has no stored anchors).
+fn anchor_policy(args: &Args) -> anyhow::Result<Option<AnchorPolicy>> {
+    let Some(max_age) = args.max_anchor_age else {
+        return Ok(None);
+    };
+    let text = args.audit_log.to_string_lossy();
+    if !text.contains("://") {
+        anyhow::bail!(
+            "--max-anchor-age reads the anchors of a store log, but --audit-log {text} is a local file; name the log as s3://bucket/prefix, azure://… or file:///vault/prefix"
+        );
+    }
+    let log = parse_target(&text).context("--audit-log")?;
+    let max_age = chrono::TimeDelta::from_std(max_age)
+        .map_err(|_| anyhow::anyhow!("--max-anchor-age is too large"))?;
+    let key = match &args.checkpoint_key {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --checkpoint-key {}", path.display()))?;
+            let key = crate::trust::PublicKey::from_spki_pem(&pem, &path.display().to_string())?;
+            Some(AnchorKey {
+                key: key.verifying_key(),
+                name: args.checkpoint_key_name.clone(),
+            })
+        }
+    };
+    Ok(Some(AnchorPolicy { log, max_age, key }))
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
+    let anchors = anchor_policy(&args)?;
     let request = StatusRequest {
         target: args.target,
         audit_log: args.audit_log,
@@ -48,6 +102,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         now: chrono::Utc::now(),
         audit_signatures: args.audit_keys.signature_check()?,
         preflight: args.preflight.options(),
+        anchors,
     };
     let runtime = common::runtime()?;
     let report = runtime.block_on(status::status(&request));

@@ -473,10 +473,11 @@ pub fn signature_check_for(signer: &Signer) -> Option<audit::SignatureCheck> {
             key: key.clone(),
             key_id: key_id.clone(),
         }),
-        Signer::Ed25519 { key, key_id } => {
+        Signer::Ed25519 { .. } | Signer::Kms { .. } => {
+            let (public, key_id) = signer.ed25519_public()?;
             let root = crate::trust::TrustRoot::new(
-                &key.public().spki_pem(),
-                Some(key_id.clone()),
+                &public.spki_pem(),
+                Some(key_id.to_string()),
                 "audit signing key",
                 crate::trust::RootStatus::Active,
                 None,

@@ -40,7 +40,6 @@ use crate::audit::{AuditError, Signer};
 use crate::bundle::{self, BundleError, BundleReport, Finding};
 use crate::retention::{self, RetentionError};
 use crate::store::{self, ImmutableStore, RetentionMode, StoreError, Target};
-use crate::trust::KeyPair;
 use plan::{PlanError, PlanFile, PlanInput, PlanOptions, StoragePlan};
 
 pub use record::{AnchorOutcome, sidecar_key};
@@ -262,7 +261,7 @@ pub struct AuditSettings {
 pub struct AnchorSettings {
     /// Checkpoint origin line (and note key name).
     pub origin: String,
-    pub key: KeyPair,
+    pub key: crate::trust::SigningKeySource,
     /// Local copy of the signed checkpoint (default: next to the receipts).
     pub output: Option<PathBuf>,
 }
@@ -282,7 +281,7 @@ pub struct ExecuteRequest {
     /// Local receipts file, never overwritten (default: `receipts-<session>-<time>.json` here).
     pub receipts_out: Option<PathBuf>,
     /// Sign receipts with this key and key id.
-    pub receipt_key: Option<(KeyPair, String)>,
+    pub receipt_key: Option<(crate::trust::SigningKeySource, String)>,
     pub audit: Option<AuditSettings>,
     pub session: Option<SessionSettings>,
     /// The trust-roots file the bundle was verified with: stored beside the evidence as given,

@@ -162,16 +162,22 @@ impl ReceiptSet {
         crate::hashing::sha256_hex(crate::canonical::compact(&value).as_bytes())
     }
 
-    /// Sign with Ed25519, the same signature object CAVRA puts on manifests.
-    pub fn sign(&mut self, key: &crate::trust::KeyPair, key_id: &str) {
+    /// Sign with Ed25519, the same signature object CAVRA puts on manifests, by a key file or a
+    /// KMS key ([`crate::trust::Ed25519Sign`]). On an error the set is left unsigned.
+    pub fn sign(
+        &mut self,
+        key: &dyn crate::trust::Ed25519Sign,
+        key_id: &str,
+    ) -> Result<(), crate::trust::SignError> {
         self.signature = None;
-        let value = key.sign_b64(self.signed_bytes().as_bytes());
+        let value = key.sign_b64(self.signed_bytes().as_bytes())?;
         self.signature = Some(serde_json::json!({
             "algorithm": "Ed25519",
             "key_id": key_id,
-            "public_key_sha256": key.public().fingerprint(),
+            "public_key_sha256": key.public_key().fingerprint(),
             "value": value,
         }));
+        Ok(())
     }
 
     /// Check the signature against trust roots (key id, fingerprint, validity at `created_at`).

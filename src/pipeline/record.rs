@@ -256,7 +256,9 @@ pub(crate) async fn execute(
     // evidence and read back.
     let mut receipts: ReceiptSet = upload.receipts.clone();
     if let Some((key, key_id)) = &request.receipt_key {
-        receipts.sign(key, key_id);
+        receipts
+            .sign(key, key_id)
+            .map_err(|e| ArchiveError::new(Stage::Receipts, audit::AuditError::from(e)))?;
     }
     let receipts_sha256 = receipts.digest();
     write_new(&receipts_out, receipts.to_json().as_bytes())
@@ -392,7 +394,7 @@ pub(crate) async fn execute(
                 root,
             };
             let note = head
-                .sign(&anchor.origin, anchor.key.signing_key())
+                .sign(&anchor.origin, &anchor.key)
                 .map_err(|e| fail(e.into()))?;
             let output = anchor
                 .output

@@ -208,7 +208,7 @@ pub(crate) fn log_check(
             key: key.clone(),
             key_id: key_id.clone(),
         },
-        Signer::Ed25519 { .. } => SignatureCheck::Ed25519 {
+        Signer::Ed25519 { .. } | Signer::Kms { .. } => SignatureCheck::Ed25519 {
             trust: trust.cloned().ok_or(VouchError::NoTrustRoot {
                 role: "audit event",
             })?,
@@ -237,8 +237,8 @@ pub fn vouch(
         pinned(trust, "receipts", &key.public(), Some(key_id)).map_err(refuse)?;
     }
     if let Some(audit) = &execute.audit {
-        if let Signer::Ed25519 { key, key_id } = &audit.signer {
-            pinned(trust, "audit event", &key.public(), Some(key_id)).map_err(refuse)?;
+        if let Some((public, key_id)) = audit.signer.ed25519_public() {
+            pinned(trust, "audit event", &public, Some(key_id)).map_err(refuse)?;
         }
         if let Some(anchor) = &audit.anchor {
             pinned(trust, "checkpoint", &anchor.key.public(), None).map_err(refuse)?;

@@ -8,6 +8,7 @@
 //! Nothing here fails: a check that cannot run is `unknown` or `blocked` with the reason.
 //! [`secrets`] scans the report before it is printed.
 
+pub mod anchor;
 pub mod secrets;
 
 use std::io::{BufRead, BufReader, Write};
@@ -120,6 +121,9 @@ pub struct StatusRequest {
     pub audit_signatures: audit::SignatureCheck,
     /// Preflight relaxations the user accepted for this target (e.g. SSE-S3 instead of SSE-KMS).
     pub preflight: PreflightOptions,
+    /// `--max-anchor-age`: the newest anchor of the store log must be at most this old and
+    /// verify under the pinned checkpoint key ([`anchor`]); folded into `evidence_freshness`.
+    pub anchors: Option<anchor::AnchorPolicy>,
 }
 
 /// The overall state of a set of checks.
@@ -170,6 +174,10 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
         Err(e) => Err(e.to_string()),
     };
     let log = LogFacts::gather(&request.audit_log, &request.audit_signatures);
+    let anchor_verdict = match &request.anchors {
+        Some(policy) => Some(anchor::judge(policy, request.now).await),
+        None => None,
+    };
 
     // The store compared with every receipt set (missing, changed, retention shortened ...).
     let mut remote_reports = Vec::new();
@@ -190,7 +198,7 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
     let checks = vec![
         store_health(&request.target, &preflight),
         retention_posture(request, &loaded, &log, &remote_findings),
-        evidence_freshness(request, &log),
+        with_anchor(evidence_freshness(request, &log), anchor_verdict.as_ref()),
         export_readiness(&request.audit_log, &log),
         immutable_storage(&preflight, &loaded, &remote_findings),
         dashboard_visibility(
@@ -225,6 +233,35 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
         checks,
         summary,
     }
+}
+
+/// How bad a state is, for combining two verdicts on one check.
+fn severity(state: State) -> u8 {
+    match state {
+        State::Ready => 0,
+        State::Degraded => 1,
+        State::Unknown => 2,
+        State::Blocked => 3,
+    }
+}
+
+/// Fold the newest anchor's verdict into a check: the worse state wins, both reasons are kept,
+/// and the anchor's measurements go under `details.anchor`.
+fn with_anchor(mut check: Check, verdict: Option<&anchor::AnchorVerdict>) -> Check {
+    let Some(verdict) = verdict else {
+        return check;
+    };
+    if severity(verdict.state) > severity(check.state) {
+        check.state = verdict.state;
+    }
+    check.reason = format!("{}; {}", check.reason, verdict.reason);
+    check
+        .details
+        .insert("anchor".into(), verdict.details.clone());
+    check
+        .details
+        .insert("anchor_state".into(), json!(verdict.state));
+    check
 }
 
 /// store_health: the store opens and its preflight (read from the store's own configuration)

@@ -102,6 +102,11 @@ impl PublicKey {
         Ok(Self { verifying })
     }
 
+    /// Wrap a raw verifying key (a public key read from a KMS, say).
+    pub fn from_verifying_key(verifying: VerifyingKey) -> Self {
+        Self { verifying }
+    }
+
     /// The raw verifying key, for verifiers outside this module (checkpoint notes).
     pub fn verifying_key(&self) -> VerifyingKey {
         self.verifying

@@ -7,6 +7,7 @@
 
 pub mod hmac;
 pub mod keys;
+pub mod kms;
 pub mod roots;
 pub mod secret;
 
@@ -14,6 +15,7 @@ pub use keys::{
     KeyPair, PublicKey, default_key_id, fingerprint, load_private_key, load_public_key,
     write_private_key,
 };
+pub use kms::{Ed25519Sign, KmsKey, KmsSettings, SignError, SigningKeySource};
 pub use roots::{
     RootStatus, TRUST_ROOT_BUNDLE_SCHEMA, TRUST_ROOT_SCHEMA, TrustRoot, TrustRootBundle,
     TrustStore, VerifiedKey,
@@ -118,6 +120,8 @@ pub enum TrustError {
     BadSignature { key_id: String },
     #[error("secret {what}: {reason}")]
     Secret { what: String, reason: String },
+    #[error("{0}")]
+    Kms(#[from] SignError),
 }
 
 impl TrustError {
@@ -143,6 +147,7 @@ impl TrustError {
             TrustError::MalformedSignature { .. } => "signature_malformed",
             TrustError::BadSignature { .. } => "signature_invalid",
             TrustError::Secret { .. } => "secret",
+            TrustError::Kms(_) => "kms",
         }
     }
 }

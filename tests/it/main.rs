@@ -4,6 +4,7 @@
 
 mod support;
 
+mod anchor_age;
 mod archive;
 mod audit;
 mod azure;
@@ -16,10 +17,12 @@ mod faults;
 mod forgery;
 mod holds;
 mod hostile;
+mod kms;
 mod ops;
 mod pipeline;
 mod readme;
 mod s3;
 mod secrets;
 mod smoke;
+mod tiles;
 mod vault;
