@@ -187,7 +187,7 @@ async fn scenario(
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anchor_age_on_a_file_vault() {
     let dir = tempfile::tempdir().unwrap();
     let root = format!("file://{}/vault", dir.path().display());
@@ -211,7 +211,7 @@ async fn anchor_age_on_a_file_vault() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anchor_age_on_localstack() {
     let Some(s3) = support::require_s3() else {
         return;

@@ -132,8 +132,30 @@ fn a_rewritten_tile_fails_their_authenticated_reader() {
     ours.get_mut("tile/0/001").unwrap()[0] ^= 1;
     let store = OurTiles(ours);
     let reader = tlog_tiles::TileHashReader::new(600, root, &store);
-    assert!(
-        tlog_tiles::prove_record(600, 300, &reader).is_err(),
-        "a tile that does not hash to the signed root is refused"
+    // Their reader either refuses the tile outright or yields a proof that does not check.
+    if let Ok(proof) = tlog_tiles::prove_record(600, 300, &reader) {
+        assert!(
+            tlog_tiles::check_record(&proof, 600, root, 300, tlog_tiles::record_hash(&all[300]))
+                .is_err(),
+            "a proof from a rewritten tile does not check against the signed root"
+        );
+    }
+    // Ours reports the rewritten tile by name.
+    let mut fetch = |p: &str| {
+        store
+            .0
+            .get(p)
+            .cloned()
+            .ok_or_else(|| tiles::TileError::Read {
+                path: p.to_string(),
+                problem: "missing".into(),
+            })
+    };
+    assert_eq!(
+        tiles::entries_from_tiles(600, &mut fetch).unwrap_err(),
+        tiles::TileError::TileEntryMismatch {
+            path: "tile/0/001".into(),
+            index: 256
+        }
     );
 }
