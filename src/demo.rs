@@ -230,7 +230,7 @@ pub async fn run(
                 concurrency: None,
                 preflight: Default::default(),
                 receipts_out: Some(dir.join("receipts.json")),
-                receipt_key: Some((SigningKeySource::File(receipt_key), KEY_ID.into())),
+                receipt_key: Some((SigningKeySource::File(Box::new(receipt_key)), KEY_ID.into())),
                 audit: Some(AuditSettings {
                     log: log.clone(),
                     signer,
@@ -239,7 +239,7 @@ pub async fn run(
                     workspace_id: None,
                     anchor: Some(AnchorSettings {
                         origin: "wormvault.demo/audit-log".into(),
-                        key: SigningKeySource::File(anchor_key),
+                        key: SigningKeySource::File(Box::new(anchor_key)),
                         output: Some(dir.join("audit-checkpoint.txt")),
                     }),
                 }),

@@ -483,10 +483,7 @@ impl AuditSignArgs {
                 trust,
             );
             return Ok(match key {
-                SigningKeySource::File(key) => Signer::Ed25519 {
-                    key: Box::new(key),
-                    key_id,
-                },
+                SigningKeySource::File(key) => Signer::Ed25519 { key, key_id },
                 SigningKeySource::Kms(key) => Signer::Kms { key, key_id },
             });
         }

@@ -141,9 +141,10 @@ pub async fn judge_in(
 
     // The signature, against the pinned key only (never a key found in the log).
     let signature = match &policy.key {
-        None => Err(format!(
+        None => Err(
             "its signature was not checked (give --checkpoint-key, the anchor key's public half); an unchecked anchor proves nothing"
-        )),
+                .to_string(),
+        ),
         Some(key) => match read_note(store, object).await {
             Err(e) => {
                 return verdict(

@@ -352,7 +352,7 @@ async fn sign(
 /// A signing key named on the command line: a PKCS#8 PEM file (mode 0600), or `awskms:ARN`.
 #[derive(Debug)]
 pub enum SigningKeySource {
-    File(KeyPair),
+    File(Box<KeyPair>),
     Kms(std::sync::Arc<KmsKey>),
 }
 
@@ -364,7 +364,9 @@ impl SigningKeySource {
             let key = KmsKey::connect(&name?, settings)?;
             return Ok(SigningKeySource::Kms(std::sync::Arc::new(key)));
         }
-        Ok(SigningKeySource::File(super::load_private_key(spec)?))
+        Ok(SigningKeySource::File(Box::new(super::load_private_key(
+            spec,
+        )?)))
     }
 
     /// The public key (what a trust root pins by fingerprint).
@@ -390,7 +392,7 @@ impl Ed25519Sign for SigningKeySource {
     }
     fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
         match self {
-            SigningKeySource::File(pair) => Ed25519Sign::sign(pair, message),
+            SigningKeySource::File(pair) => Ed25519Sign::sign(pair.as_ref(), message),
             SigningKeySource::Kms(key) => key.sign(message),
         }
     }
