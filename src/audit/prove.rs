@@ -7,7 +7,6 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use ed25519_dalek::SigningKey;
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, CheckpointKey, InclusionProof};
@@ -22,7 +21,7 @@ pub fn create(
     options: &VerifyOptions,
     origin: &str,
     key_name: &str,
-    key: &SigningKey,
+    key: &dyn crate::trust::Ed25519Sign,
 ) -> Result<(Checkpoint, String), AuditError> {
     let report = super::verify::verify(log, options)?;
     if !report.valid {

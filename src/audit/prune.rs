@@ -7,7 +7,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -27,7 +26,7 @@ pub struct PruneRequest<'a> {
     pub anchor_out: &'a Path,
     pub origin: &'a str,
     pub key_name: &'a str,
-    pub signing_key: &'a SigningKey,
+    pub signing_key: &'a dyn crate::trust::Ed25519Sign,
     /// How the log is verified before anything is touched (signatures, existing anchor).
     pub verify: &'a VerifyOptions,
 }

@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
-use crate::trust::{Ed25519Sign, KeyPair, KmsKey, PublicKey, SignError, TrustStore};
+use crate::trust::{
+    Ed25519Sign, KeyPair, KmsKey, PublicKey, SignError, SigningKeySource, TrustStore,
+};
 
 /// The record schema CAVRA writes and this tool writes.
 pub const EVENT_SCHEMA: &str = "cavra.audit-log.event.v1";
@@ -234,6 +236,14 @@ impl Signer {
                 Ed25519Sign::sign_b64(key.as_ref(), signed_payload.as_bytes())?,
             )),
         })
+    }
+
+    /// An Ed25519 signer for a key file or a KMS key.
+    pub fn ed25519(key: SigningKeySource, key_id: String) -> Signer {
+        match key {
+            SigningKeySource::File(key) => Signer::Ed25519 { key, key_id },
+            SigningKeySource::Kms(key) => Signer::Kms { key, key_id },
+        }
     }
 
     /// The Ed25519 public key and key id records are signed with (file or KMS key), if any.

@@ -482,10 +482,7 @@ impl AuditSignArgs {
                 &key.public(),
                 trust,
             );
-            return Ok(match key {
-                SigningKeySource::File(key) => Signer::Ed25519 { key, key_id },
-                SigningKeySource::Kms(key) => Signer::Kms { key, key_id },
-            });
+            return Ok(Signer::ed25519(key, key_id));
         }
         if let Some(secret) = self.key.hmac()?.or(legacy_hmac) {
             return Ok(Signer::Hmac {

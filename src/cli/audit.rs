@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde_json::{Map, Value};
 
 use crate::audit::alert::{Alert, AlertKind};
@@ -18,7 +16,7 @@ use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions,
 use crate::cli::Output;
 use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
 use crate::exit::{Exit, Refusal};
-use crate::trust::KeyPair;
+use crate::trust::{KmsSettings, SigningKeySource};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,17 +42,17 @@ pub enum AuditCommand {
     Export(ExportArgs),
 }
 
-/// Load an Ed25519 private key (PKCS#8 PEM, mode 0600 enforced by the trust module).
-fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
-    crate::trust::load_private_key(path)?;
-    let pem =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-        anyhow!(
-            "{} is not a PKCS#8 PEM Ed25519 private key: {e}",
-            path.display()
-        )
-    })
+/// Load an Ed25519 signing key: a private key file (PKCS#8 PEM, mode 0600 enforced by the trust
+/// module), or `awskms:ARN` — a key that never leaves AWS KMS (endpoint: AWS's, or
+/// `WORMVAULT_KMS_ENDPOINT` for an emulator).
+fn signing_key(path: &Path) -> anyhow::Result<SigningKeySource> {
+    let settings = KmsSettings {
+        endpoint: std::env::var(crate::trust::kms::KMS_ENDPOINT_VAR)
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        ..KmsSettings::default()
+    };
+    Ok(SigningKeySource::load(path, &settings)?)
 }
 
 /// Raise an alert: one JSON line on stderr, appended to the alert file if given.
@@ -157,7 +155,7 @@ pub struct AppendArgs {
     pub created_at: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
-    /// Sign with Ed25519 instead of HMAC: PKCS#8 PEM private key (mode 0600).
+    /// Sign with Ed25519 instead of HMAC: PKCS#8 PEM private key (mode 0600), or `awskms:ARN`.
     #[arg(long, value_name = "PEM", conflicts_with_all = ["key_file", "key_env", "legacy_key"])]
     pub private_key: Option<PathBuf>,
     #[command(flatten)]
@@ -193,7 +191,7 @@ pub struct CheckpointArgs {
     /// Checkpoint origin line (a unique name for this log, e.g. example.com/release-audit).
     #[arg(long)]
     pub origin: String,
-    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the note.
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the note, or `awskms:ARN`.
     #[arg(long, value_name = "PEM")]
     pub signing_key: PathBuf,
     /// Signature name (default: the origin).
@@ -258,7 +256,7 @@ pub struct PruneArgs {
     /// Checkpoint origin line of the anchor (the log's unique name).
     #[arg(long)]
     pub origin: String,
-    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the anchor's checkpoint.
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the anchor's checkpoint, or `awskms:ARN`.
     #[arg(long, value_name = "PEM")]
     pub signing_key: PathBuf,
     /// Signature name (default: the origin).
@@ -364,15 +362,12 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
                 ));
             }
             let signer = if let Some(path) = &args.private_key {
-                let pair: KeyPair = crate::trust::load_private_key(path)?;
+                let key = signing_key(path)?;
                 let key_id =
                     args.key.key_id.clone().unwrap_or_else(|| {
-                        crate::trust::default_key_id(&pair.public().fingerprint())
+                        crate::trust::default_key_id(&key.public().fingerprint())
                     });
-                Signer::Ed25519 {
-                    key: Box::new(pair),
-                    key_id,
-                }
+                Signer::ed25519(key, key_id)
             } else if let Some(source) = args.key.hmac_source(output) {
                 Signer::Hmac {
                     key: source.load()?.expose().to_vec(),
@@ -768,14 +763,11 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
             // With the log's key, bind each redacted record's remaining fields (README "Redaction").
             let binder = match (&args.private_key, &options.signatures) {
                 (Some(path), _) => {
-                    let pair: KeyPair = crate::trust::load_private_key(path)?;
+                    let key = signing_key(path)?;
                     let key_id = args.keys.key.key_id.clone().unwrap_or_else(|| {
-                        crate::trust::default_key_id(&pair.public().fingerprint())
+                        crate::trust::default_key_id(&key.public().fingerprint())
                     });
-                    Some(Signer::Ed25519 {
-                        key: Box::new(pair),
-                        key_id,
-                    })
+                    Some(Signer::ed25519(key, key_id))
                 }
                 (None, SignatureCheck::Hmac { key, key_id }) => Some(Signer::Hmac {
                     key: key.clone(),

@@ -582,6 +582,11 @@ fn archive_refuses_a_kms_key_the_trust_root_does_not_pin() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
+        text(&out).contains("not pinned") || text(&out).contains("trust root"),
+        "{}",
+        text(&out)
+    );
+    assert!(
         !d.join("audit.jsonl").exists() || std::fs::read(d.join("audit.jsonl")).unwrap().is_empty()
     );
     assert!(!d.join("receipts.json").exists());
@@ -590,4 +595,134 @@ fn archive_refuses_a_kms_key_the_trust_root_does_not_pin() {
         "nothing was signed: {:?}",
         kms.operations()
     );
+}
+
+/// `audit append --private-key awskms:…` and `audit checkpoint --signing-key awskms:…`: records
+/// and a checkpoint signed in KMS verify against the trust root from `keys trust-root --kms`; a
+/// record too long for KMS's plain Ed25519 is refused and the log is left as it was.
+#[test]
+fn audit_append_and_checkpoint_sign_with_kms() {
+    let kms = StandIn::start("ECC_NIST_EDWARDS25519");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| wormvault(d, &kms.endpoint, args);
+    let kms_key = format!("awskms:{ARN}");
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
+    };
+    ok(&[
+        "-q",
+        "keys",
+        "trust-root",
+        "--kms",
+        ARN,
+        "--key-id",
+        "ci-audit",
+        "--output",
+        "root.json",
+    ]);
+    for n in 0..3 {
+        let target = format!("release-{n}");
+        ok(&[
+            "audit",
+            "append",
+            "--log",
+            "audit.jsonl",
+            "--event-type",
+            "evidence.archived",
+            "--actor",
+            "ci",
+            "--action",
+            "archive",
+            "--target",
+            &target,
+            "--decision",
+            "allowed",
+            "--private-key",
+            &kms_key,
+            "--key-id",
+            "ci-audit",
+        ]);
+    }
+    ok(&[
+        "audit",
+        "checkpoint",
+        "--log",
+        "audit.jsonl",
+        "--origin",
+        "example.com/ci-audit",
+        "--signing-key",
+        &kms_key,
+        "--output",
+        "cp.txt",
+        "--trust-root",
+        "root.json",
+    ]);
+    let root: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("root.json")).unwrap()).unwrap();
+    std::fs::write(d.join("kms.pem"), root["public_key_pem"].as_str().unwrap()).unwrap();
+    ok(&[
+        "audit",
+        "verify",
+        "--log",
+        "audit.jsonl",
+        "--trust-root",
+        "root.json",
+        "--checkpoint",
+        "cp.txt",
+        "--checkpoint-key",
+        "kms.pem",
+    ]);
+    // Another key's trust root does not verify these records.
+    ok(&["-q", "keys", "generate", "--output-dir", "other"]);
+    ok(&[
+        "-q",
+        "keys",
+        "trust-root",
+        "--public-key",
+        "other/evidence-ed25519-public.pem",
+        "--key-id",
+        "ci-audit",
+        "--output",
+        "other-root.json",
+    ]);
+    let out = run(&[
+        "audit",
+        "verify",
+        "--log",
+        "audit.jsonl",
+        "--trust-root",
+        "other-root.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    // Too long for KMS RAW signing: refused (exit 2) before the log is touched.
+    let before = std::fs::read(d.join("audit.jsonl")).unwrap();
+    let metadata = format!("{{\"note\": \"{}\"}}", "x".repeat(5000));
+    let out = run(&[
+        "audit",
+        "append",
+        "--log",
+        "audit.jsonl",
+        "--event-type",
+        "evidence.archived",
+        "--actor",
+        "ci",
+        "--action",
+        "archive",
+        "--target",
+        "big",
+        "--decision",
+        "allowed",
+        "--metadata",
+        &metadata,
+        "--private-key",
+        &kms_key,
+        "--key-id",
+        "ci-audit",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("4096"), "{}", text(&out));
+    assert_eq!(std::fs::read(d.join("audit.jsonl")).unwrap(), before);
 }
