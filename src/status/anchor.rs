@@ -125,6 +125,20 @@ pub async fn judge_in(
     };
     details["anchor_key"] = json!(object.key);
     details["anchor_size"] = json!(size);
+    // Anchors are written create-only and locked: a second version of one is a rewrite behind
+    // the tool's back (docs/audit-store.md §4), whatever the newest version says.
+    let versions = objects.iter().filter(|o| o.key == object.key).count();
+    if versions > 1 {
+        details["anchor_versions"] = json!(versions);
+        return verdict(
+            State::Blocked,
+            format!(
+                "anchor {} has {versions} versions; anchors are create-only, so it was rewritten",
+                object.key
+            ),
+            details,
+        );
+    }
     let Some(stored_at) = object.last_modified else {
         return verdict(
             State::Unknown,

@@ -16,6 +16,7 @@
 //! ever nested and the caller's runtime is not required.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::{Signature, SigningKey, Verifier as _, VerifyingKey};
@@ -246,7 +247,16 @@ fn worker(
         }
     };
     let client = runtime.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        // A KMS that accepts the connection and never answers must not hang a release
+        // pipeline: every attempt and the whole call (retries included) are bounded.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(90))
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(timeouts);
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint);
         }

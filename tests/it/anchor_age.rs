@@ -242,4 +242,37 @@ async fn anchor_age_on_localstack() {
     let reader = connect(&log).await.unwrap();
     let target = format!("s3://{bucket}/evidence");
     scenario(&writer, &reader, &log, "logs/release", &target, &env).await;
+
+    // A correctly signed note written as a new version over anchor 13 (which the bucket allows:
+    // the old version stays locked) is a rewrite: blocked, whatever the new version says.
+    let note = Checkpoint {
+        origin: ORIGIN.into(),
+        size: 13,
+        root: [13; 32],
+    }
+    .sign(ORIGIN, &key())
+    .unwrap();
+    s3.client
+        .put_object()
+        .bucket(&bucket)
+        .key(format!("logs/release/checkpoints/{:020}", 13))
+        .body(note.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let policy = AnchorPolicy {
+        log: log.clone(),
+        max_age: TimeDelta::hours(26),
+        key: Some(AnchorKey {
+            key: key().verifying_key(),
+            name: None,
+        }),
+    };
+    let rewritten = judge_in(&reader, &policy, Utc::now()).await;
+    assert_eq!(rewritten.state, State::Blocked, "{}", rewritten.reason);
+    assert!(
+        rewritten.reason.contains("2 versions"),
+        "{}",
+        rewritten.reason
+    );
 }
