@@ -276,3 +276,42 @@ async fn anchor_age_on_localstack() {
         rewritten.reason
     );
 }
+
+#[test]
+fn max_anchor_age_needs_a_store_log_and_a_real_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = format!("file://{}/vault", dir.path().display());
+    let (out, _) = status(
+        dir.path(),
+        &[],
+        &[
+            "--target",
+            &vault,
+            "--audit-log",
+            "audit.jsonl",
+            "--max-anchor-age",
+            "26h",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a local file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for bad in ["0s", "soon", "-3h"] {
+        let (out, _) = status(
+            dir.path(),
+            &[],
+            &[
+                "--target",
+                &vault,
+                "--audit-log",
+                &vault,
+                "--max-anchor-age",
+                bad,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}

@@ -516,6 +516,26 @@ fn archive_signs_records_checkpoint_and_receipts_with_kms_and_they_verify() {
     let trust = wormvault::trust::TrustStore::load(&d.join("trust.json")).unwrap();
     let verified = receipts.verify_signature(&trust).expect("receipts verify");
     assert_eq!(verified.key_id, "kms-audit");
+
+    // The auditor's package built from this session verifies offline against the same roots.
+    run(&[
+        "-q",
+        "handoff",
+        "--session",
+        "kms-1",
+        "--output",
+        "handoff.tar.gz",
+    ]);
+    let out = run(&[
+        "--json",
+        "handoff",
+        "verify",
+        "handoff.tar.gz",
+        "--trust-root",
+        "trust.json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "VERIFIED", "{report}");
 }
 
 /// A KMS key the trust root does not pin is refused before anything is written.
