@@ -31,8 +31,6 @@ pub const ENTRY_LEN: usize = 32;
 /// Largest tree size the reader accepts: 2^40 records (far beyond any audit log; it bounds the
 /// number of levels and every index computed from a size read out of a checkpoint).
 pub const MAX_TREE_SIZE: u64 = 1 << 40;
-/// Largest entry bundle accepted: 256 entries of a 2-byte length and at most 65,535 bytes each.
-pub const MAX_BUNDLE_BYTES: usize = TILE_WIDTH as usize * (2 + u16::MAX as usize);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TileError {
@@ -53,6 +51,14 @@ pub enum TileError {
     },
     #[error("{path}: {problem}")]
     Read { path: String, problem: String },
+    #[error(
+        "the stored tiles of a tree of size {size} hash to root {computed}, not the checkpoint's {expected}: a tile was rewritten"
+    )]
+    RootMismatch {
+        size: u64,
+        expected: String,
+        computed: String,
+    },
     #[error(
         "{path}: level-0 tile hash {index} is not the leaf hash of entry {index} of the entry bundle: a tile or bundle was rewritten"
     )]
@@ -230,14 +236,16 @@ pub fn tiles_for(leaves: &[[u8; 32]], old_size: u64) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Reads tile objects by path for [`root_from_tiles`] and [`entries_from_tiles`]: returns the
-/// object's bytes, or an error (say `TileError::Read` naming the path) when it cannot.
+/// object's bytes, or an error (say `TileError::Read` naming the path) when it cannot. `max_len`
+/// is the exact size the object must have: a fetcher must refuse (not read) anything larger, so
+/// a hostile store cannot make the reader buffer more than one tile (at most 8,704 bytes).
 pub trait TileFetch {
-    fn fetch(&mut self, path: &str) -> Result<Vec<u8>, TileError>;
+    fn fetch(&mut self, path: &str, max_len: usize) -> Result<Vec<u8>, TileError>;
 }
 
-impl<F: FnMut(&str) -> Result<Vec<u8>, TileError>> TileFetch for F {
-    fn fetch(&mut self, path: &str) -> Result<Vec<u8>, TileError> {
-        self(path)
+impl<F: FnMut(&str, usize) -> Result<Vec<u8>, TileError>> TileFetch for F {
+    fn fetch(&mut self, path: &str, max_len: usize) -> Result<Vec<u8>, TileError> {
+        self(path, max_len)
     }
 }
 
@@ -249,8 +257,8 @@ fn read_tile(
     width: u64,
 ) -> Result<Vec<Hash>, TileError> {
     let path = tile_path(level, index, width);
-    let bytes = fetch.fetch(&path)?;
     let expected = width as usize * HASH_LEN;
+    let bytes = fetch.fetch(&path, expected)?;
     if bytes.len() != expected {
         return Err(TileError::WrongLength {
             path,
@@ -313,6 +321,22 @@ pub fn root_from_tiles(size: u64, fetch: &mut impl TileFetch) -> Result<Hash, Ti
     Ok(root)
 }
 
+/// Check the stored tiles of a tree against a signed checkpoint's size and root (the caller has
+/// verified the checkpoint's signature against the pinned key): a rewritten, truncated or missing
+/// tile on the path is an error naming the tile, or [`TileError::RootMismatch`].
+pub fn check_root(size: u64, root: &Hash, fetch: &mut impl TileFetch) -> Result<(), TileError> {
+    let computed = root_from_tiles(size, fetch)?;
+    if computed == *root {
+        Ok(())
+    } else {
+        Err(TileError::RootMismatch {
+            size,
+            expected: hex::encode(root),
+            computed: hex::encode(computed),
+        })
+    }
+}
+
 /// Every entry (raw record hash) of a tree of `size`, read from its entry bundles, each checked
 /// against the level-0 tile of the same index (so a bundle and a tile cannot disagree), and the
 /// full level-`L+1` hashes checked against the level-`L` tiles they summarise. With
@@ -332,15 +356,7 @@ pub fn entries_from_tiles(
     for index in 0..tiles0 {
         let width = tile_width(size, 0, index);
         let path = entries_path(index, width);
-        let bytes = fetch.fetch(&path)?;
-        if bytes.len() > MAX_BUNDLE_BYTES {
-            return Err(TileError::WrongLength {
-                path,
-                expected: width as usize * (2 + ENTRY_LEN),
-                found: bytes.len(),
-                what: "an entry bundle",
-            });
-        }
+        let bytes = fetch.fetch(&path, width as usize * (2 + ENTRY_LEN))?;
         let bundle = parse_entry_bundle(&path, &bytes, index * TILE_WIDTH, width)?;
         let tile = read_tile(fetch, 0, index, width)?;
         for (i, (entry, hash)) in bundle.iter().zip(&tile).enumerate() {
@@ -402,12 +418,19 @@ mod tests {
 
     fn reader(
         map: &HashMap<String, Vec<u8>>,
-    ) -> impl FnMut(&str) -> Result<Vec<u8>, TileError> + '_ {
-        |path: &str| {
-            map.get(path).cloned().ok_or_else(|| TileError::Read {
+    ) -> impl FnMut(&str, usize) -> Result<Vec<u8>, TileError> + '_ {
+        |path: &str, max_len: usize| {
+            let bytes = map.get(path).cloned().ok_or_else(|| TileError::Read {
                 path: path.to_string(),
                 problem: "missing".into(),
-            })
+            })?;
+            if bytes.len() > max_len {
+                return Err(TileError::Read {
+                    path: path.to_string(),
+                    problem: format!("{} bytes, more than {max_len}", bytes.len()),
+                });
+            }
+            Ok(bytes)
         }
     }
 
@@ -520,6 +543,18 @@ mod tests {
         let mut rewritten = good.clone();
         rewritten.get_mut("tile/0/002.p/88").unwrap()[5] ^= 1;
         assert_ne!(root_from_tiles(600, &mut reader(&rewritten)).unwrap(), root);
+        assert!(check_root(600, &root, &mut reader(&good)).is_ok());
+        assert!(matches!(
+            check_root(600, &root, &mut reader(&rewritten)).unwrap_err(),
+            TileError::RootMismatch { size: 600, .. }
+        ));
+        // A tile with bytes appended is refused by the capped fetch.
+        let mut longer = good.clone();
+        longer.get_mut("tile/1/000.p/2").unwrap().push(0);
+        assert!(matches!(
+            root_from_tiles(600, &mut reader(&longer)).unwrap_err(),
+            TileError::Read { path, .. } if path == "tile/1/000.p/2"
+        ));
         assert_eq!(
             entries_from_tiles(600, &mut reader(&rewritten)).unwrap_err(),
             TileError::TileEntryMismatch {

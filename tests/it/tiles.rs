@@ -113,7 +113,7 @@ fn tiles_match_the_tlog_tiles_crate_and_prove_inclusion() {
             .unwrap();
         }
         // And our own reader agrees.
-        let mut fetch = |p: &str| {
+        let mut fetch = |p: &str, _max: usize| {
             ours.get(p).cloned().ok_or_else(|| tiles::TileError::Read {
                 path: p.to_string(),
                 problem: "missing".into(),
