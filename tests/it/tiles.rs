@@ -141,7 +141,7 @@ fn a_rewritten_tile_fails_their_authenticated_reader() {
         );
     }
     // Ours reports the rewritten tile by name.
-    let mut fetch = |p: &str| {
+    let mut fetch = |p: &str, _max: usize| {
         store
             .0
             .get(p)
