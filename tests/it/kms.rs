@@ -22,6 +22,8 @@ use wormvault::trust::{Ed25519Sign, KmsKey, KmsSettings, SignError};
 use crate::support;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+/// Stand-in mode: an Ed25519 key whose Sign answers with another key's signature.
+const LYING: &str = "LYING";
 const ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/0b5e7a11-standin-ed25519";
 
 /// The KMS stand-in (see the module docs). `key_spec` is what GetPublicKey reports.
@@ -149,7 +151,7 @@ fn answer(
                 json!({
                     "KeyId": ARN,
                     "PublicKey": B64.encode(der.as_bytes()),
-                    "KeySpec": key_spec,
+                    "KeySpec": if key_spec == LYING { "ECC_NIST_EDWARDS25519" } else { key_spec },
                     "KeyUsage": "SIGN_VERIFY",
                     "SigningAlgorithms": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
                 }),
@@ -168,7 +170,10 @@ fn answer(
             if message.is_empty() || message.len() > 4096 {
                 return invalid("Message must be 1 to 4096 bytes");
             }
-            let signature = ed25519_dalek::Signer::sign(key, &message);
+            // "LYING": a KMS that answers with another key's signature.
+            let other = ed25519_dalek::SigningKey::from_bytes(&[43u8; 32]);
+            let signer = if key_spec == LYING { &other } else { key };
+            let signature = ed25519_dalek::Signer::sign(signer, &message);
             (
                 "200 OK",
                 json!({
@@ -258,6 +263,17 @@ fn a_kms_key_that_is_not_ed25519_is_refused_before_signing() {
         "{err}"
     );
     assert_eq!(kms.operations(), ["GetPublicKey"], "nothing was signed");
+}
+
+#[test]
+fn a_signature_that_does_not_verify_under_the_kms_public_key_is_never_used() {
+    let kms = StandIn::start(LYING);
+    let key = KmsKey::connect(ARN, &settings(&kms.endpoint)).unwrap();
+    let err = key.sign(b"record").unwrap_err();
+    assert!(
+        matches!(&err, SignError::Invalid { problem, .. } if problem.contains("does not verify")),
+        "{err}"
+    );
 }
 
 #[test]
