@@ -6,6 +6,7 @@ mod support;
 
 mod archive;
 mod audit;
+mod audit_store;
 mod azure;
 mod bundle;
 mod canonical_python;
