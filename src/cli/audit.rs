@@ -214,6 +214,10 @@ pub struct VerifyArgs {
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
     #[arg(long)]
     pub allow_redacted: bool,
+    /// Store log only: read every record from its own object, not from the record bundles that
+    /// a verified stored checkpoint covers.
+    #[arg(long)]
+    pub read_every_record: bool,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -937,6 +941,7 @@ fn stored_checkpoint_key(args: &CheckpointKeyArgs) -> anyhow::Result<Checkpoints
     Ok(Checkpoints {
         key,
         key_name: args.key_name.clone(),
+        ignore_bundles: false,
     })
 }
 
@@ -962,6 +967,12 @@ fn store_report_text(report: &StoreVerifyReport) -> String {
             "\nstored checkpoints: {stored}, {unchecked} NOT checked (no --checkpoint-key given) — truncation of the newest records is not detected"
         ),
     });
+    if report.records_from_bundles > 0 {
+        text.push_str(&format!(
+            "\n{} record(s) read from record bundles covered by a verified checkpoint (each record's own object listed and size-checked)",
+            report.records_from_bundles
+        ));
+    }
     text.push_str(&format!("\ntiles: {}", report.tiles));
     text
 }
@@ -985,7 +996,10 @@ fn verify_stored(
             allow_redacted: args.allow_redacted,
             ..options
         };
-        let checkpoints = stored_checkpoint_key(&args.checkpoint_key)?;
+        let checkpoints = Checkpoints {
+            ignore_bundles: args.read_every_record,
+            ..stored_checkpoint_key(&args.checkpoint_key)?
+        };
         crate::cli::common::runtime()?
             .block_on(async {
                 let store = crate::audit::store::open(&target).await?;

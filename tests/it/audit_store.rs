@@ -620,3 +620,56 @@ fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
     assert_eq!(report["checkpoints_verified"], 1);
     assert_eq!(report["checkpoints"][0]["consistent"], true);
 }
+
+#[test]
+fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
+    let env = Env::new();
+    let path = env.path("big.jsonl");
+    let signer = wormvault::audit::Signer::Hmac {
+        key: b"k-secret".to_vec(),
+        key_id: "kid".into(),
+    };
+    for i in 0..600 {
+        let new = wormvault::audit::NewRecord {
+            event_type: "evidence.archived".into(),
+            actor: format!("p{i:03}"),
+            action: "archive".into(),
+            target: "bundle".into(),
+            decision: "allow".into(),
+            ..Default::default()
+        };
+        wormvault::audit::append(&path, &new, &signer).unwrap();
+    }
+    let log = vault_log(&env, "vault");
+    assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["bundles_written"], 2, "{outcome:#}");
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["records_from_bundles"], 512);
+    assert_eq!(report["record_count"], 600);
+    // Without the checkpoint key no bundle is trusted: every record is read on its own.
+    let (exit, report) = env.verify(&log, &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["records_from_bundles"], 0);
+
+    // Someone with filesystem access rewrites record 300 inside its bundle (same size).
+    let bundle = env.path("vault").join(format!("audit/bundles/{:020}", 257));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let forged = std::fs::read_to_string(&bundle)
+        .unwrap()
+        .replace("\"p299\"", "\"p29X\"");
+    std::fs::write(&bundle, forged).unwrap();
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["first_bad_record"]["record"], 300, "{report:#}");
+    // Read record by record, the log itself is intact.
+    let (exit, report) = env.verify(
+        &log,
+        &["--checkpoint-key", &public_key(), "--read-every-record"],
+    );
+    assert_eq!(exit, 0, "{report:#}");
+}

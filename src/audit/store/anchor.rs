@@ -28,6 +28,8 @@ pub struct AnchorOutcome {
     pub checkpoint: String,
     /// The same checkpoint was already stored (a rerun).
     pub already_stored: bool,
+    /// Record bundles (256 records each, `<prefix>/bundles/<first>`) written by this run.
+    pub bundles_written: u64,
 }
 
 pub struct AnchorRequest<'a> {
@@ -45,7 +47,10 @@ pub async fn anchor(
     request: &AnchorRequest<'_>,
 ) -> Result<(AnchorOutcome, StoreVerifyReport), StoreLogError> {
     let target = store.target();
-    let report = super::verify::verify(store, request.verify, request.checkpoints, None).await?;
+    let dir = tempfile::tempdir().map_err(AuditError::io("creating", "a temporary directory"))?;
+    let copy = dir.path().join("log.jsonl");
+    let report =
+        super::verify::verify(store, request.verify, request.checkpoints, Some(&copy)).await?;
     if !report.valid() {
         return Err(AuditError::LogInvalid {
             path: target.to_string().into(),
@@ -79,6 +84,7 @@ pub async fn anchor(
     let note = checkpoint
         .sign(request.key_name, request.signing_key)
         .map_err(AuditError::from)?;
+    let bundles_written = write_bundles(store, &copy, checkpoint.size, request.write).await?;
     let key = layout::checkpoint_key(target, checkpoint.size);
     let lock = request.write.lock();
     let put = store
@@ -127,7 +133,86 @@ pub async fn anchor(
             root: report.chain.merkle_root.clone(),
             checkpoint: note,
             already_stored,
+            bundles_written,
         },
         report,
     ))
+}
+
+/// Store the record bundle of every full group of 256 records up to `size` that is not stored
+/// yet (create-only, locked, read back), from the verified copy of the log. A bundle already
+/// stored must hold the same bytes.
+async fn write_bundles(
+    store: &dyn ImmutableStore,
+    copy: &std::path::Path,
+    size: u64,
+    write: &WriteOptions,
+) -> Result<u64, StoreLogError> {
+    let target = store.target();
+    let prefix = layout::bundles_prefix(target);
+    let mut existing = std::collections::BTreeSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_after(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(StoreLogError::store(target))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        existing.extend(page.into_iter().map(|v| v.key));
+    }
+    let text = std::fs::read(copy).map_err(AuditError::io("reading", copy))?;
+    let lines: Vec<&[u8]> = text
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let mut written = 0;
+    let mut first = 1u64;
+    while first + layout::BUNDLE_SIZE - 1 <= size.min(lines.len() as u64) {
+        let key = layout::bundle_key(target, first);
+        if !existing.contains(&key) {
+            let start = (first - 1) as usize;
+            let bytes: Vec<u8> = lines[start..start + layout::BUNDLE_SIZE as usize].concat();
+            let lock = write.lock();
+            match store
+                .put_bytes(&PutBytes {
+                    key: &key,
+                    bytes: &bytes,
+                    lock: lock.clone(),
+                    metadata: Default::default(),
+                    content_type: Some("application/x-ndjson"),
+                })
+                .await
+            {
+                Ok(stored) => {
+                    read_back(
+                        store,
+                        target,
+                        &key,
+                        &bytes,
+                        stored.version_id.as_deref(),
+                        &lock,
+                    )
+                    .await?;
+                    written += 1;
+                }
+                Err(StoreError::AlreadyExists { .. }) => {
+                    let found = store
+                        .get_bytes(&key, None, super::MAX_BUNDLE_BYTES)
+                        .await
+                        .map_err(StoreLogError::store(target))?;
+                    if found.is_none_or(|f| f.bytes != bytes) {
+                        return Err(StoreLogError::Corrupt {
+                            log: target.to_string(),
+                            key,
+                            problem: "a record bundle with other bytes than the verified records is already stored".into(),
+                        });
+                    }
+                }
+                Err(other) => return Err(StoreLogError::store(target)(other)),
+            }
+        }
+        first += layout::BUNDLE_SIZE;
+    }
+    Ok(written)
 }

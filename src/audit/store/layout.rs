@@ -6,6 +6,10 @@ use crate::store::Target;
 
 const RECORDS: &str = "records";
 const CHECKPOINTS: &str = "checkpoints";
+const BUNDLES: &str = "bundles";
+
+/// Records per record bundle (as a tlog-tiles entry bundle holds 256 entries).
+pub const BUNDLE_SIZE: u64 = 256;
 
 /// `<prefix>/<dir>/` (no leading slash when the prefix is empty).
 fn dir(target: &Target, dir: &str) -> String {
@@ -26,6 +30,26 @@ pub fn record_key(target: &Target, sequence: u64) -> String {
 
 pub fn checkpoint_key(target: &Target, size: u64) -> String {
     format!("{}{size:020}", checkpoints_prefix(target))
+}
+
+pub fn bundles_prefix(target: &Target) -> String {
+    dir(target, BUNDLES)
+}
+
+/// The bundle of records `first..first + 255` (`first` = 256·k + 1).
+pub fn bundle_key(target: &Target, first: u64) -> String {
+    format!("{}{first:020}", bundles_prefix(target))
+}
+
+/// The first record of the bundle holding record `sequence`.
+pub fn bundle_first(sequence: u64) -> u64 {
+    (sequence.max(1) - 1) / BUNDLE_SIZE * BUNDLE_SIZE + 1
+}
+
+/// The first sequence a bundle key names, if it is exactly a bundle key of this log.
+pub fn bundle_start(target: &Target, key: &str) -> Option<u64> {
+    number(key.strip_prefix(&bundles_prefix(target))?)
+        .filter(|first| bundle_first(*first) == *first)
 }
 
 /// The sequence a record key names, if it is exactly a record key of this log.

@@ -32,6 +32,8 @@ use crate::store::{ImmutableStore, LockSpec, RetentionMode, StoreError, Target, 
 pub const MIN_RETENTION_DAYS: i64 = 2555;
 /// Largest record object read back (a record line is small; a giant object is an attack).
 pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+/// Largest record bundle read (256 records).
+pub const MAX_BUNDLE_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest checkpoint note read.
 pub const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024;
 /// Tests only: store records under GOVERNANCE instead of COMPLIANCE, so a test can play the

@@ -23,6 +23,8 @@ pub struct Checkpoints {
     pub key: Option<ed25519_dalek::VerifyingKey>,
     /// Signed-note key name; default: each checkpoint's origin line.
     pub key_name: Option<String>,
+    /// Read every record from its own object even where a trusted record bundle exists.
+    pub ignore_bundles: bool,
 }
 
 /// One thing the store shows that a file would not.
@@ -49,6 +51,11 @@ pub struct StoreVerifyReport {
     pub checkpoints_verified: u64,
     /// Stored checkpoints not checked: no `--checkpoint-key` was given.
     pub checkpoints_unchecked: u64,
+    /// Records read from record bundles (256 per GET) instead of their own objects: only bundles
+    /// wholly inside a stored checkpoint verified with the user's key are used, so the
+    /// checkpoint's Merkle root binds their content; every record's own listing (versions,
+    /// delete markers, size) is still checked.
+    pub records_from_bundles: u64,
     /// Records locked only in GOVERNANCE mode (removable by a privileged user).
     pub governance_locked_records: u64,
     /// The C2SP tiles and entry bundles of docs/audit-store.md §2 are not written yet, so none
@@ -90,6 +97,18 @@ pub async fn verify(
     let mut options = options.clone();
     let (stored_checkpoints, verified, unchecked) =
         read_checkpoints(store, checkpoints, &mut options, &mut findings).await?;
+    let trusted_size = options
+        .checkpoints
+        .iter()
+        .map(|c| c.size)
+        .max()
+        .unwrap_or(0);
+    let bundles = if checkpoints.ignore_bundles || trusted_size < layout::BUNDLE_SIZE {
+        Default::default()
+    } else {
+        trusted_bundles(store, trusted_size, &mut findings).await?
+    };
+    let mut from_bundles = 0u64;
 
     // 2. Records, streamed in order into the file verifier on its own thread.
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
@@ -120,14 +139,26 @@ pub async fn verify(
     let now = chrono::Utc::now();
     let streamed = for_each_record(
         store,
+        &bundles,
         |fetched: Fetched| {
-            let Fetched { listed, object } = fetched;
+            let Fetched {
+                listed,
+                object,
+                from_bundle,
+                problem,
+            } = fetched;
             let finding = |problem: String| StoreFinding {
                 key: listed.key.clone(),
                 record: Some(listed.sequence),
                 problem,
             };
             record_objects += 1;
+            if let Some(problem) = problem {
+                findings.push(finding(problem));
+            }
+            if from_bundle && object.is_some() {
+                from_bundles += 1;
+            }
             if listed.sequence > expected {
                 findings.push(StoreFinding {
                     key: layout::record_key(&target, expected),
@@ -227,6 +258,7 @@ pub async fn verify(
         stored_checkpoints,
         checkpoints_verified: verified,
         checkpoints_unchecked: unchecked,
+        records_from_bundles: from_bundles,
         governance_locked_records: governance,
         tiles: TILES_NOT_WRITTEN,
     })
@@ -318,4 +350,58 @@ async fn read_checkpoints(
         }
     }
     Ok((stored, verified, unchecked))
+}
+
+/// The record bundles wholly inside `trusted_size` (a stored checkpoint verified with the
+/// user's key): first sequence → key. A bundle key with more than one version is a finding and
+/// not used.
+async fn trusted_bundles(
+    store: &dyn ImmutableStore,
+    trusted_size: u64,
+    findings: &mut Vec<StoreFinding>,
+) -> Result<std::collections::BTreeMap<u64, String>, StoreLogError> {
+    let target = store.target();
+    let prefix = layout::bundles_prefix(target);
+    let mut after: Option<String> = None;
+    let mut listed = Vec::new();
+    loop {
+        let page = store
+            .list_after(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(StoreLogError::store(target))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        listed.extend(page);
+    }
+    let mut bundles = std::collections::BTreeMap::new();
+    let mut index = 0;
+    while index < listed.len() {
+        let key = listed[index].key.clone();
+        let versions =
+            &listed[index..][..listed[index..].iter().take_while(|v| v.key == key).count()];
+        index += versions.len();
+        let Some(first) = layout::bundle_start(target, &key) else {
+            findings.push(StoreFinding {
+                key,
+                record: None,
+                problem: "a key under bundles/ that is not a record bundle of this log".into(),
+            });
+            continue;
+        };
+        if versions.len() > 1 || versions.iter().any(|v| v.delete_marker) {
+            findings.push(StoreFinding {
+                key,
+                record: Some(first),
+                problem: format!(
+                    "the record bundle key has {} versions: rewritten behind the log's back",
+                    versions.len()
+                ),
+            });
+            continue;
+        }
+        if first + layout::BUNDLE_SIZE - 1 <= trusted_size {
+            bundles.insert(first, key);
+        }
+    }
+    Ok(bundles)
 }
