@@ -97,6 +97,11 @@ pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLog
         .await
         .map_err(StoreLogError::store(target))?
         .ok_or_else(|| corrupt("listed but not readable (no current version)".into()))?;
+    if fetched.retention_mode.is_none() {
+        return Err(corrupt(
+            "the newest record is not locked (an earlier append failed after writing it, or it was written by something else); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
+        ));
+    }
     let text = std::str::from_utf8(&fetched.bytes)
         .map_err(|e| corrupt(format!("not UTF-8 ({e}); refusing to append")))?;
     let line = text
@@ -162,7 +167,7 @@ pub async fn append(
         match store_record(store, &key, line.as_bytes(), &record_hash, options).await {
             Ok(()) => return Ok(record),
             Err(StoreLogError::Store {
-                source: StoreError::AlreadyExists { .. },
+                error: StoreError::AlreadyExists { .. },
                 ..
             }) => tokio::time::sleep(backoff(attempt)).await,
             Err(other) => return Err(other),

@@ -53,12 +53,9 @@ pub enum LogLocation {
 pub enum StoreLogError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("audit log {log}: {source}")]
-    Store {
-        log: String,
-        #[source]
-        source: StoreError,
-    },
+    /// The store error is part of the message (not a `source`), so it is printed once.
+    #[error("audit log {log}: {error}")]
+    Store { log: String, error: StoreError },
     #[error(
         "audit log {log}: contended — {attempts} attempts to claim the next sequence number each lost to another writer; retry later"
     )]
@@ -91,9 +88,9 @@ pub enum StoreLogError {
 
 impl StoreLogError {
     pub(crate) fn store(target: &Target) -> impl FnOnce(StoreError) -> StoreLogError + '_ {
-        move |source| StoreLogError::Store {
+        move |error| StoreLogError::Store {
             log: target.to_string(),
-            source,
+            error,
         }
     }
 

@@ -121,21 +121,11 @@ pub async fn push(
                 file: line.file.clone(),
                 line: line.line,
             };
-            let existing = store
-                .get_bytes(&key, None, MAX_RECORD_BYTES)
-                .await
-                .map_err(StoreLogError::store(target))?;
-            if let Some(existing) = existing {
-                return if existing.bytes == line.bytes {
-                    Ok(false)
-                } else {
-                    Err(differs())
-                };
-            }
+            // Create first (one request on a fresh push); an existing key is compared.
             match store_record(store, &key, &line.bytes, &line.record_hash, options).await {
                 Ok(()) => Ok(true),
                 Err(StoreLogError::Store {
-                    source: StoreError::AlreadyExists { .. },
+                    error: StoreError::AlreadyExists { .. },
                     ..
                 }) => {
                     // Another writer stored it meanwhile: fine only with the same bytes.

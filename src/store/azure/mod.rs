@@ -376,6 +376,13 @@ impl ImmutableStore for AzureStore {
         read::delete(self, key, version_id).await
     }
 
+    async fn put_bytes(
+        &self,
+        object: &crate::store::PutBytes<'_>,
+    ) -> Result<StoredObject, StoreError> {
+        small::put_bytes(self, object).await
+    }
+
     async fn get_bytes(
         &self,
         key: &str,
