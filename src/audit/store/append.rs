@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
 use crate::audit::append::Head;
 use crate::audit::record::{Canonical, NewRecord, Record, Signer};
-use crate::store::{ImmutableStore, PutBytes, StoreError, Target};
+use crate::store::{ImmutableStore, PutBytes, Target};
 
 /// The head as found in the store, with the key it came from.
 #[derive(Debug, Clone)]
@@ -166,10 +166,7 @@ pub async fn append(
         let key = layout::record_key(target, sequence);
         match store_record(store, &key, line.as_bytes(), &record_hash, options).await {
             Ok(()) => return Ok(record),
-            Err(StoreLogError::Store {
-                error: StoreError::AlreadyExists { .. },
-                ..
-            }) => tokio::time::sleep(backoff(attempt)).await,
+            Err(error) if error.is_already_exists() => tokio::time::sleep(backoff(attempt)).await,
             Err(other) => return Err(other),
         }
     }

@@ -55,7 +55,7 @@ pub enum StoreLogError {
     Target(#[from] TargetError),
     /// The store error is part of the message (not a `source`), so it is printed once.
     #[error("audit log {log}: {error}")]
-    Store { log: String, error: StoreError },
+    Store { log: String, error: Box<StoreError> },
     #[error(
         "audit log {log}: contended — {attempts} attempts to claim the next sequence number each lost to another writer; retry later"
     )]
@@ -90,8 +90,13 @@ impl StoreLogError {
     pub(crate) fn store(target: &Target) -> impl FnOnce(StoreError) -> StoreLogError + '_ {
         move |error| StoreLogError::Store {
             log: target.to_string(),
-            error,
+            error: Box::new(error),
         }
+    }
+
+    /// The store refused a create-only write because the key exists (another writer won).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, StoreLogError::Store { error, .. } if matches!(**error, StoreError::AlreadyExists { .. }))
     }
 
     /// Refusals found in the log's content (exit 1) rather than I/O or configuration (exit 2).

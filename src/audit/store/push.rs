@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::append::store_record;
 use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
 use crate::audit::AuditError;
-use crate::store::{ImmutableStore, StoreError};
+use crate::store::ImmutableStore;
 
 /// Records written at once.
 pub const PUSH_CONCURRENCY: usize = 16;
@@ -124,10 +124,7 @@ pub async fn push(
             // Create first (one request on a fresh push); an existing key is compared.
             match store_record(store, &key, &line.bytes, &line.record_hash, options).await {
                 Ok(()) => Ok(true),
-                Err(StoreLogError::Store {
-                    error: StoreError::AlreadyExists { .. },
-                    ..
-                }) => {
+                Err(error) if error.is_already_exists() => {
                     // Another writer stored it meanwhile: fine only with the same bytes.
                     let existing = store
                         .get_bytes(&key, None, MAX_RECORD_BYTES)
