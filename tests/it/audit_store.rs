@@ -673,3 +673,21 @@ fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
     );
     assert_eq!(exit, 0, "{report:#}");
 }
+
+#[test]
+fn an_append_that_keeps_losing_gives_up_as_contended_naming_the_log() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    // Something holds the name of record 1 that is not a record (a directory): every claim of
+    // sequence 1 collides, as it would against writers that always win.
+    std::fs::create_dir_all(env.path("vault").join(record_key("audit", 1))).unwrap();
+    let mut args = env.append_args(&log, "loser");
+    args.extend(["--max-attempts".to_string(), "3".to_string()]);
+    let output = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("contended"), "{message}");
+    assert!(message.contains("3 attempts"), "{message}");
+    assert!(message.contains(&log), "{message}");
+    assert!(!message.contains("appended record"), "{message}");
+}
