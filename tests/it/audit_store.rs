@@ -501,7 +501,36 @@ fn export_of_a_stored_log_is_its_records_byte_for_byte() {
     assert_eq!(exit, 0, "{report:#}");
     assert_eq!(report["record_count"], 7);
     assert_eq!(report["signatures_checked"], 7);
+    // CAVRA's rules, checked independently (python3's json/hashlib/hmac, as CAVRA computes them).
+    let checked = Command::new("python3")
+        .args(["-c", CAVRA_CHECK, exported.to_str().unwrap(), "k-secret"])
+        .output()
+        .expect("python3 must be on PATH");
+    assert!(checked.status.success(), "{}", text(&checked));
+    assert_eq!(String::from_utf8_lossy(&checked.stdout).trim(), "7");
 }
+
+/// CAVRA's chain rules: sequence = position, previous_hash = the previous record_hash,
+/// record_hash = SHA-256 of the compact key-sorted JSON without record_hash and signature, and
+/// the HS256 signature over the same JSON with record_hash.
+const CAVRA_CHECK: &str = r#"
+import base64, hashlib, hmac, json, sys
+key = sys.argv[2].encode(); prev = None; n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.strip():
+        continue
+    n += 1
+    r = json.loads(line)
+    sig = r.pop("signature"); rh = r.pop("record_hash")
+    assert r["sequence"] == n, (n, r["sequence"])
+    assert r["previous_hash"] == prev, n
+    assert hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).hexdigest() == rh, n
+    r["record_hash"] = rh
+    mac = hmac.new(key, json.dumps(r, sort_keys=True, separators=(",", ":")).encode(), hashlib.sha256).digest()
+    assert sig["value"] == base64.b64encode(mac).decode(), n
+    prev = rh
+print(n)
+"#;
 
 /// A local log of `n` HMAC-signed records.
 fn local_log(env: &Env, name: &str, n: u32, actor: &str) -> PathBuf {
