@@ -750,6 +750,11 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
 }
 
 fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
+    if let LogLocation::Store(target) = LogLocation::from_path(&args.log.path)? {
+        return Err(anyhow!(
+            "{target} is a log kept in a store: its records are locked for the retention period and are never pruned (prune applies to a local JSONL log)"
+        ));
+    }
     let alert_file = args.alerts.file.as_deref();
     let outcome = alerting(
         AlertKind::AuditRetentionPolicyFailure,
