@@ -18,6 +18,9 @@ use crate::store::{ImmutableStore, PutBytes, Target};
 pub struct StoreHead {
     pub head: Head,
     pub key: Option<String>,
+    /// The newest record carries a lock (false: its writer may still be locking it — on a store
+    /// that applies the lock after the write — or it never will be).
+    pub locked: bool,
 }
 
 /// Does record `n` exist (its key holds a current version)?
@@ -80,6 +83,7 @@ pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLog
                 signature_key_id: None,
             },
             key: None,
+            locked: true,
         });
     };
     let corrupt = |problem: String| StoreLogError::Corrupt {
@@ -97,11 +101,6 @@ pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLog
         .await
         .map_err(StoreLogError::store(target))?
         .ok_or_else(|| corrupt("listed but not readable (no current version)".into()))?;
-    if fetched.retention_mode.is_none() {
-        return Err(corrupt(
-            "the newest record is not locked (an earlier append failed after writing it, or it was written by something else); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
-        ));
-    }
     let text = std::str::from_utf8(&fetched.bytes)
         .map_err(|e| corrupt(format!("not UTF-8 ({e}); refusing to append")))?;
     let line = text
@@ -129,6 +128,7 @@ pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLog
                 .map(str::to_string),
         },
         key: Some(key),
+        locked: fetched.retention_mode.is_some(),
     })
 }
 
@@ -150,8 +150,18 @@ pub async fn append(
     options: &WriteOptions,
 ) -> Result<Record, StoreLogError> {
     let target = store.target();
+    let mut unlocked_head: Option<String> = None;
     for attempt in 0..options.max_attempts.max(1) {
-        let head = find_head(store).await?.head;
+        let found = find_head(store).await?;
+        if !found.locked {
+            // Its writer may be setting the lock right now (a store that locks after the
+            // write): wait like a loser. Extending a record that stays unlocked is refused.
+            unlocked_head = found.key;
+            tokio::time::sleep(backoff(attempt)).await;
+            continue;
+        }
+        unlocked_head = None;
+        let head = found.head;
         let sequence = head.sequence + 1;
         let body = new.body(sequence, head.record_hash.as_deref());
         let canonical = Canonical::of(&body);
@@ -169,6 +179,13 @@ pub async fn append(
             Err(error) if error.is_already_exists() => tokio::time::sleep(backoff(attempt)).await,
             Err(other) => return Err(other),
         }
+    }
+    if let Some(key) = unlocked_head {
+        return Err(StoreLogError::Corrupt {
+            log: target.to_string(),
+            key,
+            problem: "the newest record is not locked (its writer died between writing and locking it, or something else wrote it); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
+        });
     }
     Err(StoreLogError::Contended {
         log: target.to_string(),
