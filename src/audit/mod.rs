@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod prove;
 pub mod prune;
 pub mod record;
+pub mod store;
 pub mod tiles;
 pub mod verify;
 

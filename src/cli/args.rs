@@ -805,8 +805,10 @@ impl CheckpointKeyArgs {
 /// and declares its own repeatable `--log`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
-    /// The audit log (JSON lines, one hash-chained record per line).
-    #[arg(id = "log", long = "log", value_name = "FILE")]
+    /// The audit log: a JSONL file (one hash-chained record per line), or a log kept in WORM
+    /// storage, named by a target URL (s3://bucket/prefix, azure://account/container/prefix,
+    /// file:///vault/prefix; docs/audit-store.md).
+    #[arg(id = "log", long = "log", value_name = "FILE|URL")]
     pub path: PathBuf,
 }
 

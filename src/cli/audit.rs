@@ -12,6 +12,8 @@ use crate::audit::alert::{Alert, AlertKind};
 use crate::audit::checkpoint::InclusionProof;
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
+use crate::audit::store::verify::{Checkpoints, StoreVerifyReport};
+use crate::audit::store::{LogLocation, StoreLogError, WriteOptions};
 use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
 use crate::cli::Output;
 use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
@@ -40,6 +42,12 @@ pub enum AuditCommand {
     Prune(PruneArgs),
     /// Export for auditors or SIEMs (jsonl, splunk-hec, sentinel, datadog, cef), with redaction.
     Export(ExportArgs),
+    /// Move a local log (archive segments first, then the live log) into a log kept in a store;
+    /// idempotent and resumable.
+    Push(PushArgs),
+    /// Store a signed checkpoint of a log kept in a store, create-only and locked (one shot, or
+    /// `--every DURATION` until SIGINT/SIGTERM).
+    Anchor(AnchorArgs),
 }
 
 /// Load an Ed25519 signing key: a private key file (PKCS#8 PEM, mode 0600 enforced by the trust
@@ -159,13 +167,37 @@ pub struct AppendArgs {
     #[arg(long, value_name = "PEM", conflicts_with_all = ["key_file", "key_env", "legacy_key"])]
     pub private_key: Option<PathBuf>,
     #[command(flatten)]
+    pub store: StoreWriteArgs,
+    #[command(flatten)]
     pub alerts: AlertArgs,
+}
+
+/// How records and checkpoints are written to a log kept in a store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreWriteArgs {
+    /// Store log only: put a legal hold on every object written (besides the COMPLIANCE lock).
+    #[arg(long)]
+    pub legal_hold: bool,
+    /// Store log only: attempts to claim the next sequence number against other writers before
+    /// giving up with "contended" (exit 2).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_attempts: u32,
+}
+
+impl StoreWriteArgs {
+    fn options(&self) -> WriteOptions {
+        WriteOptions {
+            legal_hold: self.legal_hold,
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The log; repeat for consecutive segments (archive segments first, then the live log).
-    #[arg(long, required = true)]
+    /// The log; repeat for consecutive segments (archive segments first, then the live log). Or
+    /// one log kept in a store, named by its target URL (s3://…, azure://…, file:///…).
+    #[arg(long, required = true, value_name = "FILE|URL")]
     pub log: Vec<PathBuf>,
     #[command(flatten)]
     pub keys: VerifyKeyArgs,
@@ -180,6 +212,10 @@ pub struct VerifyArgs {
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
     #[arg(long)]
     pub allow_redacted: bool,
+    /// Store log only: read every record from its own object, not from the record bundles that
+    /// a verified stored checkpoint covers.
+    #[arg(long)]
+    pub read_every_record: bool,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -333,6 +369,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         AuditCommand::VerifyProof(args) => verify_proof(args, output),
         AuditCommand::Prune(args) => prune(args, output),
         AuditCommand::Export(args) => export(args, output),
+        AuditCommand::Push(args) => push(args, output),
+        AuditCommand::Anchor(args) => anchor(args, output),
     }
 }
 
@@ -388,7 +426,10 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
                 metadata,
                 created_at: args.created_at.clone(),
             };
-            crate::audit::append(&args.log.path, &new, &signer).map_err(audit_error)
+            let location = LogLocation::from_path(&args.log.path)?;
+            crate::cli::common::runtime()?
+                .block_on(location.append(&new, &signer, &args.store.options()))
+                .map_err(store_log_error)
         },
     )?;
     output.result(&record, || {
@@ -533,6 +574,22 @@ fn summarise_sequences(sequences: &[u64]) -> String {
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let log = args.log.last().cloned().unwrap_or_default();
     let alert_file = args.alerts.file.as_deref();
+    let stored = args
+        .log
+        .iter()
+        .map(|path| LogLocation::from_path(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(target) = stored.iter().find_map(|l| match l {
+        LogLocation::Store(target) => Some(target.clone()),
+        LogLocation::File(_) => None,
+    }) {
+        if args.log.len() > 1 || args.anchor.is_some() {
+            return Err(anyhow!(
+                "a log kept in a store is verified alone, from record 1: give one --log URL and no --anchor"
+            ));
+        }
+        return verify_stored(&args, target, output);
+    }
     let report = alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
         let options = verify_options(
             &args.keys,
@@ -602,14 +659,10 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
                 .signer_name
                 .clone()
                 .unwrap_or_else(|| args.origin.clone());
-            let (_, note) = crate::audit::checkpoint::create(
-                &args.log.path,
-                &options,
-                &args.origin,
-                &name,
-                &key,
-            )
-            .map_err(audit_error)?;
+            let (log, _copy) = local_log(&args.log.path, &options)?;
+            let (_, note) =
+                crate::audit::checkpoint::create(&log, &options, &args.origin, &name, &key)
+                    .map_err(audit_error)?;
             write_new(&args.output, note.as_bytes())?;
             Ok(note)
         },
@@ -639,8 +692,8 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
         None => None,
     };
     let against = note.as_deref().zip(key.as_ref());
-    let proof =
-        crate::audit::checkpoint::prove(&args.log.path, args.seq, against).map_err(audit_error)?;
+    let (log, _copy) = local_log(&args.log.path, &VerifyOptions::default())?;
+    let proof = crate::audit::checkpoint::prove(&log, args.seq, against).map_err(audit_error)?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {
@@ -692,6 +745,11 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
 }
 
 fn prune(args: PruneArgs, output: &Output) -> anyhow::Result<Exit> {
+    if let LogLocation::Store(target) = LogLocation::from_path(&args.log.path)? {
+        return Err(anyhow!(
+            "{target} is a log kept in a store: its records are locked for the retention period and are never pruned (prune applies to a local JSONL log)"
+        ));
+    }
     let alert_file = args.alerts.file.as_deref();
     let outcome = alerting(
         AlertKind::AuditRetentionPolicyFailure,
@@ -759,7 +817,8 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 signatures: args.keys.signature_check(output)?,
                 ..Default::default()
             };
-            require_valid(&args.log.path, &options)?;
+            let (log, _copy) = local_log(&args.log.path, &options)?;
+            require_valid(&log, &options)?;
             // With the log's key, bind each redacted record's remaining fields (README "Redaction").
             let binder = match (&args.private_key, &options.signatures) {
                 (Some(path), _) => {
@@ -790,7 +849,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                         })?;
                     let mut writer = std::io::BufWriter::new(file);
                     let summary = crate::audit::export::export(
-                        &args.log.path,
+                        &log,
                         args.format.into(),
                         &args.redact,
                         binder,
@@ -807,7 +866,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     let stdout = std::io::stdout();
                     let mut lock = stdout.lock();
                     Ok(crate::audit::export::export(
-                        &args.log.path,
+                        &log,
                         args.format.into(),
                         &args.redact,
                         binder,
@@ -828,4 +887,335 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
         output.note(format!("exported {} record(s)", summary.records));
     }
     Ok(Exit::Ok)
+}
+
+/// Errors of a log kept in a store: findings in the log (corrupt head, differing records, an
+/// invalid log) exit 1; contention, I/O and cloud errors exit 2.
+fn store_log_error(error: StoreLogError) -> anyhow::Error {
+    match error {
+        StoreLogError::Audit(inner) => audit_error(inner),
+        error if error.is_refusal() => anyhow::Error::new(Refusal(error.to_string())),
+        error => anyhow::Error::new(error),
+    }
+}
+
+/// The log as a local file: the file itself, or for a log kept in a store a verified copy in a
+/// temporary directory that lives as long as the returned guard.
+fn local_log(
+    log: &Path,
+    options: &VerifyOptions,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match LogLocation::from_path(log)? {
+        LogLocation::File(path) => Ok((path, None)),
+        location => {
+            let dir = tempfile::tempdir().context("creating a temporary directory")?;
+            let path = crate::cli::common::runtime()?
+                .block_on(location.materialize(dir.path(), options))
+                .map_err(store_log_error)?;
+            Ok((path, Some(dir)))
+        }
+    }
+}
+
+/// The checkpoint key the user pins, for the checkpoints stored in a log.
+fn stored_checkpoint_key(args: &CheckpointKeyArgs) -> anyhow::Result<Checkpoints> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    let key = match &args.checkpoint_key {
+        None => None,
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+                    anyhow!(
+                        "{} is not an SPKI PEM Ed25519 public key: {e}",
+                        path.display()
+                    )
+                })?,
+            )
+        }
+    };
+    Ok(Checkpoints {
+        key,
+        key_name: args.key_name.clone(),
+        ignore_bundles: false,
+    })
+}
+
+fn store_report_text(report: &StoreVerifyReport) -> String {
+    let mut text = report_text(&report.chain);
+    text.push_str(&format!(
+        "\nstore: {} record object(s) read from {}",
+        report.record_objects, report.log
+    ));
+    if report.governance_locked_records > 0 {
+        text.push_str(&format!(
+            "; {} record(s) locked in GOVERNANCE mode only (a privileged user can remove them)",
+            report.governance_locked_records
+        ));
+    }
+    text.push_str(&match (report.stored_checkpoints, report.checkpoints_unchecked) {
+        (0, _) => "\nstored checkpoints: none (truncation of the newest records cannot be detected; run `wormvault audit anchor`)".to_string(),
+        (stored, 0) => format!(
+            "\nstored checkpoints: {stored}, {} verified against --checkpoint-key and matched by the records",
+            report.checkpoints_verified
+        ),
+        (stored, unchecked) => format!(
+            "\nstored checkpoints: {stored}, {unchecked} NOT checked (no --checkpoint-key given) — truncation of the newest records is not detected"
+        ),
+    });
+    if report.records_from_bundles > 0 {
+        text.push_str(&format!(
+            "\n{} record(s) read from record bundles covered by a verified checkpoint (each record's own object listed and size-checked)",
+            report.records_from_bundles
+        ));
+    }
+    text.push_str(&format!("\ntiles: {}", report.tiles));
+    text
+}
+
+fn verify_stored(
+    args: &VerifyArgs,
+    target: crate::store::Target,
+    output: &Output,
+) -> anyhow::Result<Exit> {
+    let log = PathBuf::from(target.to_string());
+    let alert_file = args.alerts.file.as_deref();
+    let report = alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
+        let options = verify_options(
+            &args.keys,
+            &args.checkpoint,
+            None,
+            &args.checkpoint_key,
+            output,
+        )?;
+        let options = VerifyOptions {
+            allow_redacted: args.allow_redacted,
+            ..options
+        };
+        let checkpoints = Checkpoints {
+            ignore_bundles: args.read_every_record,
+            ..stored_checkpoint_key(&args.checkpoint_key)?
+        };
+        crate::cli::common::runtime()?
+            .block_on(async {
+                let store = crate::audit::store::open(&target).await?;
+                crate::audit::store::verify::verify(store.as_ref(), &options, &checkpoints, None)
+                    .await
+            })
+            .map_err(store_log_error)
+    })?;
+    output.result(&report, || store_report_text(&report));
+    if report.valid() {
+        return Ok(Exit::Ok);
+    }
+    raise(
+        AlertKind::AuditIntegrityFailure,
+        &log,
+        &format!(
+            "{} problem(s); first: {}",
+            report.problem_count(),
+            report.first_problem().unwrap_or_default()
+        ),
+        alert_file,
+    );
+    Ok(Exit::Failure)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The local log; repeat for consecutive segments (archive segments first, then the live
+    /// log), one chain from record 1.
+    #[arg(long, required = true, value_name = "FILE")]
+    pub log: Vec<PathBuf>,
+    /// The log in a store to push into (s3://bucket/prefix, azure://…, file:///…).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    #[command(flatten)]
+    pub store: StoreWriteArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+fn push(args: PushArgs, output: &Output) -> anyhow::Result<Exit> {
+    let log = args.log.last().cloned().unwrap_or_default();
+    let alert_file = args.alerts.file.as_deref();
+    let summary = alerting(AlertKind::AuditWriteFailure, &log, alert_file, || {
+        let target = crate::store::Target::parse(&args.to)?;
+        // Refuse before writing: the local chain must verify, its signatures checked.
+        let options = VerifyOptions {
+            signatures: args.keys.signature_check(output)?,
+            ..Default::default()
+        };
+        let report = crate::audit::verify_segments(&args.log, &options).map_err(audit_error)?;
+        if !report.valid {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "{} does not verify ({} problem(s); first: {}); nothing was pushed",
+                report.segments.join(" + "),
+                report.error_count,
+                report.errors.first().cloned().unwrap_or_default()
+            ))));
+        }
+        report.require_signatures_checked().map_err(audit_error)?;
+        let write = args.store.options();
+        crate::cli::common::runtime()?
+            .block_on(async {
+                let store = crate::audit::store::open(&target).await?;
+                crate::audit::store::push::push(store.as_ref(), &args.log, &write).await
+            })
+            .map_err(store_log_error)
+    })?;
+    output.result(&summary, || {
+        format!(
+            "pushed {} record(s) to {}: {} stored now, {} already stored with identical bytes",
+            summary.records, summary.log, summary.stored, summary.already_stored
+        )
+    });
+    Ok(Exit::Ok)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnchorArgs {
+    /// The log kept in a store (s3://bucket/prefix, azure://…, file:///…).
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Checkpoint origin line (a unique name for this log, e.g. example.com/release-audit).
+    #[arg(long)]
+    pub origin: String,
+    /// Ed25519 PKCS#8 PEM private key (mode 0600) that signs the checkpoint.
+    #[arg(long, value_name = "PEM")]
+    pub signing_key: PathBuf,
+    /// Signature name (default: the origin).
+    #[arg(long)]
+    pub signer_name: Option<String>,
+    #[command(flatten)]
+    pub keys: VerifyKeyArgs,
+    /// Key of the checkpoints already stored (default: the public half of --signing-key).
+    #[command(flatten)]
+    pub checkpoint_key: CheckpointKeyArgs,
+    #[command(flatten)]
+    pub store: StoreWriteArgs,
+    /// Keep running: anchor again after each DURATION (e.g. 30s, 15m, 1h, 1d) until SIGINT or
+    /// SIGTERM.
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// `30s`, `15m`, `1h`, `1d` (a whole number and one unit).
+fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        anyhow!("--every {text:?}: expected a whole number and a unit (s, m, h, d)")
+    })?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        "d" => number.saturating_mul(86_400),
+        _ => return Err(anyhow!("--every {text:?}: the unit must be s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err(anyhow!("--every must be at least 1s"));
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+fn anchor(args: AnchorArgs, output: &Output) -> anyhow::Result<Exit> {
+    let alert_file = args.alerts.file.as_deref();
+    let log = args.log.path.clone();
+    let every = args.every.as_deref().map(parse_duration).transpose()?;
+    let LogLocation::Store(target) = LogLocation::from_path(&log)? else {
+        return Err(anyhow!(
+            "audit anchor stores a checkpoint in the log's store: --log must be a target URL (s3://…, azure://…, file:///…); for a local file use `audit checkpoint`"
+        ));
+    };
+    let options = verify_options(&args.keys, &[], None, &args.checkpoint_key, output)?;
+    let key = signing_key(&args.signing_key)?;
+    let name = args
+        .signer_name
+        .clone()
+        .unwrap_or_else(|| args.origin.clone());
+    let mut checkpoints = stored_checkpoint_key(&args.checkpoint_key)?;
+    if checkpoints.key.is_none() {
+        checkpoints.key = Some(key.public().verifying_key());
+        checkpoints.key_name = Some(name.clone());
+    }
+    let write = args.store.options();
+    let request = crate::audit::store::anchor::AnchorRequest {
+        verify: &options,
+        checkpoints: &checkpoints,
+        origin: &args.origin,
+        key_name: &name,
+        signing_key: &key,
+        write: &write,
+    };
+    let runtime = crate::cli::common::runtime()?;
+    runtime.block_on(async {
+        let store = crate::audit::store::open(&target)
+            .await
+            .map_err(store_log_error)?;
+        let mut stop = StopSignal::new()?;
+        loop {
+            let result = crate::audit::store::anchor::anchor(store.as_ref(), &request)
+                .await
+                .map_err(store_log_error);
+            let (outcome, _) =
+                alerting(AlertKind::AuditIntegrityFailure, &log, alert_file, || {
+                    result
+                })?;
+            output.result(&outcome, || {
+                format!(
+                    "{} checkpoint of {} record(s) at {} (locked, create-only)",
+                    if outcome.already_stored {
+                        "already anchored:"
+                    } else {
+                        "stored"
+                    },
+                    outcome.tree_size,
+                    outcome.key
+                )
+            });
+            let Some(every) = every else {
+                return Ok(Exit::Ok);
+            };
+            if stop.wait(every).await {
+                output.note("stopped by signal after the last complete anchor");
+                return Ok(Exit::Ok);
+            }
+        }
+    })
+}
+
+/// SIGINT/SIGTERM for `audit anchor --every`: registered before the first anchor, so a signal
+/// that arrives while anchoring ends the loop once that anchor is complete.
+struct StopSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn new() -> anyhow::Result<StopSignal> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignal {
+            interrupt: signal(SignalKind::interrupt()).context("installing a SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing a SIGTERM handler")?,
+        })
+    }
+
+    /// Wait `duration`; true if a stop signal came first.
+    async fn wait(&mut self, duration: std::time::Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => false,
+            _ = self.interrupt.recv() => true,
+            _ = self.terminate.recv() => true,
+        }
+    }
 }

@@ -622,6 +622,103 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl LocalVault {
+    /// Read one object into memory (at most `max_len` bytes), with the lock its vault record
+    /// states. An object without a record was not written by wormvault: an error naming it.
+    fn get_bytes_blocking(
+        &self,
+        key: &str,
+        max_len: u64,
+    ) -> Result<Option<super::FetchedObject>, StoreError> {
+        let key = self.checked_key(key)?;
+        let path = self.object_path(key);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io(&path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(max_len.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io(&path, e))?;
+        if bytes.len() as u64 > max_len {
+            return Err(super::too_large(
+                &self.target,
+                key,
+                bytes.len() as u64,
+                max_len,
+            ));
+        }
+        let record = self.read_record(key)?.ok_or_else(|| StoreError::Cloud {
+            target: self.name(),
+            operation: "read".into(),
+            key: Some(key.to_string()),
+            message: format!(
+                "{} has no vault record; it was not written by wormvault",
+                path.display()
+            ),
+        })?;
+        Ok(Some(super::FetchedObject {
+            bytes,
+            version_id: None,
+            retention_mode: Some(record.retention_mode),
+            retain_until: Some(record.retain_until),
+            legal_hold: Some(record.legal_hold),
+        }))
+    }
+
+    /// The files directly in the directory `prefix` names (up to its last `/`) whose key sorts
+    /// after `start_after`; temporary names (a leading `.`) are not objects.
+    fn list_after_blocking(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<super::ListedVersion>, StoreError> {
+        let (dir_key, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let dir = if dir_key.is_empty() {
+            self.root.clone()
+        } else {
+            self.object_path(self.checked_key(dir_key)?)
+        };
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(&dir, e)),
+        };
+        let mut listed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io(&dir, e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let key = if dir_key.is_empty() {
+                name.clone()
+            } else {
+                format!("{dir_key}/{name}")
+            };
+            if name.starts_with('.')
+                || !key.starts_with(prefix)
+                || start_after.is_some_and(|after| key.as_str() <= after)
+            {
+                continue;
+            }
+            let meta = entry.metadata().map_err(|e| self.io(&entry.path(), e))?;
+            if !meta.is_file() {
+                continue;
+            }
+            listed.push(super::ListedVersion {
+                key,
+                version_id: None,
+                is_latest: true,
+                delete_marker: false,
+                size: meta.len(),
+            });
+        }
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        listed.truncate(max.max(1));
+        Ok(listed)
+    }
+
     pub(crate) fn clone_handle(&self) -> LocalVault {
         LocalVault {
             target: self.target.clone(),
@@ -690,5 +787,28 @@ impl ImmutableStore for LocalVault {
         let vault = self.clone_handle();
         let key = key.to_string();
         blocking(move || vault.delete_blocking(&key)).await
+    }
+
+    async fn get_bytes(
+        &self,
+        key: &str,
+        _version_id: Option<&str>,
+        max_len: u64,
+    ) -> Result<Option<super::FetchedObject>, StoreError> {
+        let vault = self.clone_handle();
+        let key = key.to_string();
+        blocking(move || vault.get_bytes_blocking(&key, max_len)).await
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<super::ListedVersion>, StoreError> {
+        let vault = self.clone_handle();
+        let prefix = prefix.to_string();
+        let start_after = start_after.map(str::to_string);
+        blocking(move || vault.list_after_blocking(&prefix, start_after.as_deref(), max)).await
     }
 }

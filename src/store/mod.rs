@@ -348,6 +348,156 @@ pub trait ImmutableStore: Send + Sync {
         let _ = prefix;
         Ok(0)
     }
+
+    /// Create-only write of a small object held in memory (an audit record, a checkpoint), with
+    /// its lock and metadata; [`StoreError::AlreadyExists`] if the key exists. Returns what the
+    /// store reports after the write (read back, as [`ImmutableStore::put`] does).
+    ///
+    /// This default stages the bytes in a temporary file and goes through `put`, so it has every
+    /// guarantee `put` has (create-only, lock, checksum, read-back); backends may do better.
+    async fn put_bytes(&self, object: &PutBytes<'_>) -> Result<StoredObject, StoreError> {
+        let mut temp = tempfile::NamedTempFile::new().map_err(|source| StoreError::Io {
+            path: "a temporary file".into(),
+            source,
+        })?;
+        std::io::Write::write_all(&mut temp, object.bytes)
+            .and_then(|()| temp.as_file().sync_data())
+            .map_err(|source| StoreError::Io {
+                path: temp.path().display().to_string(),
+                source,
+            })?;
+        let put = PutObject {
+            key: object.key.to_string(),
+            source: temp.path(),
+            size: object.bytes.len() as u64,
+            sha256: crate::hashing::sha256_hex(object.bytes),
+            lock: object.lock.clone(),
+            tags: BTreeMap::new(),
+            metadata: object.metadata.clone(),
+            content_type: object.content_type.map(str::to_string),
+        };
+        self.put(&put, &|_| {}).await
+    }
+
+    /// Read one small object version (the current one when `version_id` is `None`) into memory;
+    /// `Ok(None)` if absent. An object larger than `max_len` is refused
+    /// ([`StoreError::Config`] naming the key) before its body is read.
+    ///
+    /// This default asks `head` for the size and downloads to a temporary file.
+    async fn get_bytes(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_len: u64,
+    ) -> Result<Option<FetchedObject>, StoreError> {
+        let Some(head) = self.head(key).await? else {
+            return Ok(None);
+        };
+        if version_id.is_none() && head.size > max_len {
+            return Err(too_large(self.target(), key, head.size, max_len));
+        }
+        let dir = tempfile::tempdir().map_err(|source| StoreError::Io {
+            path: "a temporary directory".into(),
+            source,
+        })?;
+        let path = dir.path().join("object");
+        self.download(key, version_id, &path).await?;
+        let bytes = std::fs::read(&path).map_err(|source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if bytes.len() as u64 > max_len {
+            return Err(too_large(self.target(), key, bytes.len() as u64, max_len));
+        }
+        Ok(Some(FetchedObject {
+            bytes,
+            version_id: version_id.map(str::to_string).or(head.version_id),
+            retention_mode: head.retention_mode,
+            retain_until: head.retain_until,
+            legal_hold: head.legal_hold,
+        }))
+    }
+
+    /// One page of the keys under `prefix` that sort after `start_after` (byte order, as S3's
+    /// ListObjectsV2 `start-after`), every version of each key included (oldest first) and delete
+    /// markers too, at most about `max` entries; a key's versions are never split across pages.
+    /// An empty page means there is nothing after `start_after`.
+    ///
+    /// This default goes through `list` (one HEAD per version); backends list names only.
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<ListedVersion>, StoreError> {
+        let mut all: Vec<ListedVersion> = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|o| start_after.is_none_or(|after| o.key.as_str() > after))
+            .map(|o| ListedVersion {
+                key: o.key,
+                version_id: o.version_id,
+                is_latest: o.is_latest,
+                delete_marker: false,
+                size: o.size,
+            })
+            .collect();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(page_of(all, max))
+    }
+}
+
+/// One small object to write from memory ([`ImmutableStore::put_bytes`]).
+#[derive(Debug, Clone)]
+pub struct PutBytes<'a> {
+    pub key: &'a str,
+    pub bytes: &'a [u8],
+    pub lock: LockSpec,
+    pub metadata: BTreeMap<String, String>,
+    pub content_type: Option<&'a str>,
+}
+
+/// A small object read into memory, with the lock the store reported with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedObject {
+    pub bytes: Vec<u8>,
+    pub version_id: Option<String>,
+    pub retention_mode: Option<RetentionMode>,
+    pub retain_until: Option<DateTime<Utc>>,
+    pub legal_hold: Option<bool>,
+}
+
+/// One entry of a name listing ([`ImmutableStore::list_after`]): an object version or a delete
+/// marker, without a per-object HEAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedVersion {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub is_latest: bool,
+    /// A delete marker (S3): the key looks deleted although its locked versions remain.
+    pub delete_marker: bool,
+    pub size: u64,
+}
+
+/// The refusal for a small object above its size cap.
+pub fn too_large(target: &Target, key: &str, size: u64, max: u64) -> StoreError {
+    StoreError::Config(format!(
+        "object {key} in {target} is {size} bytes, more than the {max} bytes allowed for it; it was not read"
+    ))
+}
+
+/// Keep whole keys up to about `max` entries of a sorted listing (a key's versions stay together).
+pub(crate) fn page_of(mut all: Vec<ListedVersion>, max: usize) -> Vec<ListedVersion> {
+    if all.len() <= max {
+        return all;
+    }
+    let mut end = max.max(1);
+    while end < all.len() && all[end].key == all[end - 1].key {
+        end += 1;
+    }
+    all.truncate(end);
+    all
 }
 
 #[cfg(any(test, feature = "conformance"))]

@@ -7,6 +7,7 @@ mod support;
 mod anchor_age;
 mod archive;
 mod audit;
+mod audit_store;
 mod azure;
 mod bundle;
 mod canonical_python;

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod preflight;
 mod read;
+mod small;
 mod write;
 
 use std::collections::BTreeMap;
@@ -373,6 +374,31 @@ impl ImmutableStore for AzureStore {
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
         read::delete(self, key, version_id).await
+    }
+
+    async fn put_bytes(
+        &self,
+        object: &crate::store::PutBytes<'_>,
+    ) -> Result<StoredObject, StoreError> {
+        small::put_bytes(self, object).await
+    }
+
+    async fn get_bytes(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_len: u64,
+    ) -> Result<Option<crate::store::FetchedObject>, StoreError> {
+        small::get_bytes(self, key, version_id, max_len).await
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<crate::store::ListedVersion>, StoreError> {
+        small::list_after(self, prefix, start_after, max).await
     }
 }
 

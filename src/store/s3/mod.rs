@@ -10,6 +10,7 @@ mod checksum;
 pub mod policy;
 pub mod preflight;
 mod read;
+mod small;
 mod upload;
 
 use std::path::Path;
@@ -479,5 +480,23 @@ impl ImmutableStore for S3Store {
 
     async fn abort_incomplete_uploads(&self, prefix: &str) -> Result<usize, StoreError> {
         Ok(self.abort_dangling_uploads(prefix).await?.len())
+    }
+
+    async fn get_bytes(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_len: u64,
+    ) -> Result<Option<crate::store::FetchedObject>, StoreError> {
+        small::get_bytes(self, key, version_id, max_len).await
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<crate::store::ListedVersion>, StoreError> {
+        small::list_after(self, prefix, start_after, max).await
     }
 }

@@ -1,0 +1,273 @@
+//! Appending to a log in a store: the claim protocol of docs/audit-store.md §3. The store's
+//! create-only write of `records/<n>` is the only arbiter of who gets sequence *n*: a loser
+//! (AlreadyExists) re-reads the head and retries after a jittered backoff, a bounded number of
+//! times. Success is returned only after the record is stored, locked and read back.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
+use crate::audit::append::Head;
+use crate::audit::record::{Canonical, NewRecord, Record, Signer};
+use crate::store::{ImmutableStore, PutBytes, Target};
+
+/// The head as found in the store, with the key it came from.
+#[derive(Debug, Clone)]
+pub struct StoreHead {
+    pub head: Head,
+    pub key: Option<String>,
+    /// The newest record carries a lock (false: its writer may still be locking it — on a store
+    /// that applies the lock after the write — or it never will be).
+    pub locked: bool,
+}
+
+/// Does record `n` exist (its key holds a current version)?
+async fn exists(store: &dyn ImmutableStore, n: u64) -> Result<bool, StoreLogError> {
+    let target = store.target();
+    let key = layout::record_key(target, n);
+    let listed = store
+        .list_after(
+            &layout::records_prefix(target),
+            Some(&layout::record_key(target, n - 1)),
+            1,
+        )
+        .await
+        .map_err(StoreLogError::store(target))?;
+    Ok(listed.first().is_some_and(|v| v.key == key))
+}
+
+/// Find the newest record: a galloping search over "record n exists" gives an estimate in
+/// O(log n) requests, then a listing after it gives the largest record key present (delete
+/// markers included, so a "deleted" newest record is found and refused, never re-claimed).
+pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLogError> {
+    let target = store.target();
+    let mut low = 0u64; // known to exist (0 = nothing)
+    let mut high = 1u64;
+    while exists(store, high).await? {
+        low = high;
+        high = high.saturating_mul(2);
+    }
+    // record `low` exists (or low = 0), `high` does not; bisect.
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if exists(store, mid).await? {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    let prefix = layout::records_prefix(target);
+    let mut after = (low > 0).then(|| layout::record_key(target, low - 1));
+    let mut newest: Option<(u64, String, bool)> = None;
+    loop {
+        let page = store
+            .list_after(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(StoreLogError::store(target))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        for version in &page {
+            if let Some(n) = layout::record_sequence(target, &version.key) {
+                let deleted = version.is_latest && version.delete_marker;
+                newest = Some((n, version.key.clone(), deleted));
+            }
+        }
+    }
+    let Some((sequence, key, deleted)) = newest else {
+        return Ok(StoreHead {
+            head: Head {
+                sequence: 0,
+                record_hash: None,
+                signature_key_id: None,
+            },
+            key: None,
+            locked: true,
+        });
+    };
+    let corrupt = |problem: String| StoreLogError::Corrupt {
+        log: target.to_string(),
+        key: key.clone(),
+        problem,
+    };
+    if deleted {
+        return Err(corrupt(
+            "the newest record has a delete marker (it was deleted behind the log's back); refusing to append. Run `wormvault audit verify --log` on the log".into(),
+        ));
+    }
+    let fetched = store
+        .get_bytes(&key, None, MAX_RECORD_BYTES)
+        .await
+        .map_err(StoreLogError::store(target))?
+        .ok_or_else(|| corrupt("listed but not readable (no current version)".into()))?;
+    let text = std::str::from_utf8(&fetched.bytes)
+        .map_err(|e| corrupt(format!("not UTF-8 ({e}); refusing to append")))?;
+    let line = text
+        .strip_suffix('\n')
+        .filter(|line| !line.contains('\n'))
+        .ok_or_else(|| corrupt("not exactly one JSONL line; refusing to append".into()))?;
+    let value = crate::canonical::parse_strict(line)
+        .map_err(|e| corrupt(format!("not valid JSON ({e}); refusing to append")))?;
+    if value.get("sequence").and_then(Value::as_u64) != Some(sequence) {
+        return Err(corrupt(format!(
+            "its sequence field is not {sequence}; refusing to append"
+        )));
+    }
+    let record_hash = value
+        .get("record_hash")
+        .and_then(Value::as_str)
+        .ok_or_else(|| corrupt("no record_hash; refusing to append".into()))?;
+    Ok(StoreHead {
+        head: Head {
+            sequence,
+            record_hash: Some(record_hash.to_string()),
+            signature_key_id: value
+                .pointer("/signature/key_id")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+        key: Some(key),
+        locked: fetched.retention_mode.is_some(),
+    })
+}
+
+/// Jittered exponential backoff: 10 ms × 2^attempt (capped at 640 ms), times a random factor in
+/// [0.5, 1.5), so writers that collided do not collide again in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(6);
+    let mut random = [0u8; 2];
+    let _ = getrandom::fill(&mut random);
+    let factor = 0.5 + f64::from(u16::from_le_bytes(random)) / 65536.0;
+    Duration::from_micros((base as f64 * 1000.0 * factor) as u64)
+}
+
+/// Append one record to the log in `store` (see the module docs).
+pub async fn append(
+    store: &dyn ImmutableStore,
+    new: &NewRecord,
+    signer: &Signer,
+    options: &WriteOptions,
+) -> Result<Record, StoreLogError> {
+    let target = store.target();
+    let mut unlocked_head: Option<String> = None;
+    for attempt in 0..options.max_attempts.max(1) {
+        let found = find_head(store).await?;
+        if !found.locked {
+            // Its writer may be setting the lock right now (a store that locks after the
+            // write): wait like a loser. Extending a record that stays unlocked is refused.
+            unlocked_head = found.key;
+            tokio::time::sleep(backoff(attempt)).await;
+            continue;
+        }
+        unlocked_head = None;
+        let head = found.head;
+        let sequence = head.sequence + 1;
+        let body = new.body(sequence, head.record_hash.as_deref());
+        let canonical = Canonical::of(&body);
+        let record_hash = canonical.record_hash();
+        let mut fields = body;
+        if let Some(signature) = signer
+            .sign(&canonical.signed_payload(&record_hash))
+            .map_err(|e| StoreLogError::Audit(e.into()))?
+        {
+            fields.insert("signature".into(), signature);
+        }
+        fields.insert("record_hash".into(), Value::from(record_hash.clone()));
+        let record = Record { fields };
+        let line = record.to_line();
+        let key = layout::record_key(target, sequence);
+        match store_record(store, &key, line.as_bytes(), &record_hash, options).await {
+            Ok(()) => return Ok(record),
+            Err(error) if error.is_already_exists() => tokio::time::sleep(backoff(attempt)).await,
+            Err(other) => return Err(other),
+        }
+    }
+    if let Some(key) = unlocked_head {
+        return Err(StoreLogError::Corrupt {
+            log: target.to_string(),
+            key,
+            problem: "the newest record is not locked (its writer died between writing and locking it, or something else wrote it); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
+        });
+    }
+    Err(StoreLogError::Contended {
+        log: target.to_string(),
+        attempts: options.max_attempts.max(1),
+    })
+}
+
+/// Create-only, locked write of one record object, then read it back: the bytes must be the
+/// line and the lock what was asked. AlreadyExists is passed on for the caller to decide.
+pub async fn store_record(
+    store: &dyn ImmutableStore,
+    key: &str,
+    line: &[u8],
+    record_hash: &str,
+    options: &WriteOptions,
+) -> Result<(), StoreLogError> {
+    let target = store.target();
+    let lock = options.lock();
+    let mut metadata = BTreeMap::new();
+    metadata.insert("record-hash".to_string(), record_hash.to_string());
+    let stored = store
+        .put_bytes(&PutBytes {
+            key,
+            bytes: line,
+            lock: lock.clone(),
+            metadata,
+            content_type: Some("application/x-ndjson"),
+        })
+        .await
+        .map_err(StoreLogError::store(target))?;
+    read_back(
+        store,
+        target,
+        key,
+        line,
+        stored.version_id.as_deref(),
+        &lock,
+    )
+    .await
+}
+
+/// Read one just-written object back and compare bytes and lock.
+pub async fn read_back(
+    store: &dyn ImmutableStore,
+    target: &Target,
+    key: &str,
+    expected: &[u8],
+    version_id: Option<&str>,
+    lock: &crate::store::LockSpec,
+) -> Result<(), StoreLogError> {
+    let fail = |problem: String| StoreLogError::ReadBack {
+        log: target.to_string(),
+        key: key.to_string(),
+        problem,
+    };
+    let fetched = store
+        .get_bytes(key, version_id, MAX_RECORD_BYTES.max(expected.len() as u64))
+        .await
+        .map_err(StoreLogError::store(target))?
+        .ok_or_else(|| fail("the object is not there".into()))?;
+    if fetched.bytes != expected {
+        return Err(fail("the stored bytes differ from what was written".into()));
+    }
+    if fetched.retention_mode != Some(lock.mode) {
+        return Err(fail(format!(
+            "the store reports lock mode {:?}, not {}",
+            fetched.retention_mode, lock.mode
+        )));
+    }
+    // Stores round retain-until to whole seconds.
+    let wanted = lock.retain_until - chrono::Duration::seconds(1);
+    if fetched.retain_until.is_none_or(|until| until < wanted) {
+        return Err(fail(format!(
+            "the store reports retain-until {:?}, earlier than {}",
+            fetched.retain_until, lock.retain_until
+        )));
+    }
+    if lock.legal_hold && fetched.legal_hold != Some(true) {
+        return Err(fail("the legal hold asked for is not set".into()));
+    }
+    Ok(())
+}

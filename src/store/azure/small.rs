@@ -1,0 +1,242 @@
+//! Small objects for the audit log in the store (issue #17, docs/audit-store.md): a name listing
+//! after a key (List Blobs, no per-blob property read), size-capped reads into memory, and
+//! create-only writes in ONE Put Blob request that carries the immutability policy and legal
+//! hold with the content.
+//!
+//! Why not `put` (write.rs): it stages blocks and commits a block list. Uncommitted blocks belong
+//! to the blob name, so two writers racing for the same new name (the audit log's claim of a
+//! sequence number) stage into one list, and the winner's commit can commit the loser's bytes
+//! (seen on the stand-in: a read-back found other bytes). It also locks after the commit, so a
+//! writer killed in between leaves an unlocked blob. Put Blob with `If-None-Match: *` and the
+//! `x-ms-immutability-policy-*` / `x-ms-legal-hold` headers is atomic: the blob exists complete
+//! and locked, or not at all.
+//!
+//! Azure's List Blobs has no `start-after` (its continuation marker is opaque), so a listing
+//! after a key walks the names under the prefix from the start: one request per 5,000 names.
+
+use std::collections::HashMap;
+
+use azure_core::http::{Etag, RequestContent};
+use azure_storage_blob::models::{
+    BlobClientUploadOptions, BlobContainerClientListBlobsOptions, ImmutabilityPolicyMode,
+};
+use futures::StreamExt;
+use md5::Digest as _;
+
+use super::write::ceil_second;
+use super::{
+    AzureStore, SHA256_METADATA, cloud, describe, metadata_name, status_of, to_offset,
+    valid_metadata_name,
+};
+use crate::store::{
+    FetchedObject, ListedVersion, PutBytes, RetentionMode, StoreError, StoredObject, page_of,
+    too_large,
+};
+
+pub(super) async fn put_bytes(
+    store: &AzureStore,
+    object: &PutBytes<'_>,
+) -> Result<StoredObject, StoreError> {
+    let key = object.key;
+    store.check_key(key)?;
+    let mut metadata = HashMap::new();
+    for (name, value) in &object.metadata {
+        let name = metadata_name(name);
+        if !valid_metadata_name(&name) || name.eq_ignore_ascii_case(SHA256_METADATA) {
+            return Err(StoreError::Config(format!(
+                "metadata name {name:?} for {key} is not allowed on Azure"
+            )));
+        }
+        metadata.insert(name, value.clone());
+    }
+    let sha256 = crate::hashing::sha256_hex(object.bytes);
+    metadata.insert(SHA256_METADATA.to_string(), sha256.clone());
+    let until = ceil_second(object.lock.retain_until);
+    let options = BlobClientUploadOptions {
+        if_none_match: Some(Etag::from("*")),
+        blob_content_md5: Some(md5::Md5::digest(object.bytes).to_vec()),
+        blob_content_type: object.content_type.map(str::to_string),
+        metadata: Some(metadata),
+        immutability_policy_expiry: Some(to_offset(until).map_err(StoreError::Config)?),
+        immutability_policy_mode: options_mode(object.lock.mode),
+        legal_hold: object.lock.legal_hold.then_some(true),
+        ..Default::default()
+    };
+    let content: RequestContent<bytes::Bytes, azure_core::http::NoFormat> =
+        bytes::Bytes::copy_from_slice(object.bytes).into();
+    if let Err(e) = store.blob(key).upload(content, Some(options)).await {
+        return Err(match status_of(&e) {
+            (Some(409), _) | (Some(412), _) => StoreError::AlreadyExists {
+                target: store.target.to_string(),
+                key: key.to_string(),
+            },
+            _ => cloud(&store.target, "Put Blob", Some(key), describe(&e)),
+        });
+    }
+    let missing = || StoreError::NotHonoured {
+        target: store.target.to_string(),
+        key: key.to_string(),
+        detail: "the blob is missing right after it was written".into(),
+    };
+    let mut stored = store.head_version(key, None).await?.ok_or_else(missing)?;
+    // A store that ignored the lock headers (the Azurite-based stand-in does; Azure applies
+    // them): set the policy and hold explicitly, then read again. Only then is there a moment
+    // where the blob exists unlocked, as with `put`.
+    let locked = stored.retention_mode == Some(object.lock.mode)
+        && stored.retain_until.is_some_and(|u| u >= until);
+    if !locked {
+        let options = azure_storage_blob::models::BlobClientSetImmutabilityPolicyOptions {
+            immutability_policy_mode: options_mode(object.lock.mode),
+            ..Default::default()
+        };
+        let expiry = to_offset(until).map_err(StoreError::Config)?;
+        store
+            .blob(key)
+            .set_immutability_policy(&expiry, Some(options))
+            .await
+            .map_err(|e| {
+                cloud(
+                    &store.target,
+                    "Set Blob Immutability Policy",
+                    Some(key),
+                    describe(&e),
+                )
+            })?;
+    }
+    if object.lock.legal_hold && stored.legal_hold != Some(true) {
+        store
+            .blob(key)
+            .set_legal_hold(true, None)
+            .await
+            .map_err(|e| {
+                cloud(
+                    &store.target,
+                    "Set Blob Legal Hold",
+                    Some(key),
+                    describe(&e),
+                )
+            })?;
+    }
+    if !locked || (object.lock.legal_hold && stored.legal_hold != Some(true)) {
+        stored = store.head_version(key, None).await?.ok_or_else(missing)?;
+    }
+    let mut problems = Vec::new();
+    if stored.sha256.as_deref() != Some(sha256.as_str()) || stored.size != object.bytes.len() as u64
+    {
+        problems.push("content".to_string());
+    }
+    if stored.retention_mode != Some(object.lock.mode) {
+        problems.push(format!("lock mode {:?}", stored.retention_mode));
+    }
+    if stored.retain_until.is_none_or(|u| u < until) {
+        problems.push(format!("retain-until {:?}", stored.retain_until));
+    }
+    if object.lock.legal_hold && stored.legal_hold != Some(true) {
+        problems.push("legal hold not set".into());
+    }
+    if !problems.is_empty() {
+        return Err(StoreError::NotHonoured {
+            target: store.target.to_string(),
+            key: key.to_string(),
+            detail: format!(
+                "the blob was written but the store reports a different {}",
+                problems.join(", ")
+            ),
+        });
+    }
+    Ok(stored)
+}
+
+pub(super) async fn list_after(
+    store: &AzureStore,
+    prefix: &str,
+    start_after: Option<&str>,
+    max: usize,
+) -> Result<Vec<ListedVersion>, StoreError> {
+    let options = BlobContainerClientListBlobsOptions {
+        prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
+        ..Default::default()
+    };
+    let mut pages = store
+        .container
+        .list_blobs(Some(options))
+        .map_err(|e| cloud(&store.target, "List Blobs", Some(prefix), describe(&e)))?
+        .into_pages();
+    let mut listed = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .and_then(|p| p.into_model())
+            .map_err(|e| cloud(&store.target, "List Blobs", Some(prefix), describe(&e)))?;
+        for item in page.blob_items {
+            let Some(name) = item.name else { continue };
+            if start_after.is_some_and(|after| name.as_str() <= after) {
+                continue;
+            }
+            listed.push(ListedVersion {
+                key: name,
+                version_id: item.version_id,
+                is_latest: item.is_current_version.unwrap_or(true),
+                delete_marker: false,
+                size: item
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.content_length)
+                    .unwrap_or(0),
+            });
+        }
+        if listed.len() > max {
+            break;
+        }
+    }
+    listed.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(page_of(listed, max))
+}
+
+pub(super) async fn get_bytes(
+    store: &AzureStore,
+    key: &str,
+    version_id: Option<&str>,
+    max_len: u64,
+) -> Result<Option<FetchedObject>, StoreError> {
+    store.check_key(key)?;
+    let Some(head) = store.head_version(key, version_id).await? else {
+        return Ok(None);
+    };
+    if head.size > max_len {
+        return Err(too_large(&store.target, key, head.size, max_len));
+    }
+    let mut blob = store.blob(key);
+    if let Some(version) = version_id {
+        blob = blob
+            .with_version(version)
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+    }
+    let result = match blob.download(None).await {
+        Ok(result) => result,
+        Err(e) if status_of(&e).0 == Some(404) => return Ok(None),
+        Err(e) => return Err(cloud(&store.target, "Get Blob", Some(key), describe(&e))),
+    };
+    let mut bytes = Vec::with_capacity(head.size as usize);
+    let mut body = result.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| cloud(&store.target, "Get Blob", Some(key), describe(&e)))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > max_len {
+            return Err(too_large(&store.target, key, bytes.len() as u64, max_len));
+        }
+    }
+    Ok(Some(FetchedObject {
+        bytes,
+        version_id: head.version_id,
+        retention_mode: head.retention_mode,
+        retain_until: head.retain_until,
+        legal_hold: head.legal_hold,
+    }))
+}
+
+fn options_mode(mode: RetentionMode) -> Option<ImmutabilityPolicyMode> {
+    Some(match mode {
+        RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
+        RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
+    })
+}

@@ -1,0 +1,722 @@
+//! Issue #17: the audit log kept in WORM storage, through the real binary. Many writer
+//! processes at once on file://, LocalStack and the Azure WORM stand-in give one gap-free chain;
+//! appenders killed with SIGKILL leave a log that verifies and can be extended; a record
+//! rewritten, deleted or cut off behind the tool's back is caught and localised; export gives the
+//! stored lines byte for byte; push is idempotent and refuses different bytes; anchor stores a
+//! checkpoint that the independent `signed_note` crate accepts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
+const ORIGIN: &str = "example.com/release-audit";
+
+struct Env {
+    dir: tempfile::TempDir,
+    /// Extra environment for every run (emulator credentials).
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hmac.key"), "k-secret\n").unwrap();
+        let key = dir.path().join("signing.pem");
+        std::fs::copy(
+            format!("{FIXTURES}/keys/evidence-ed25519-private.pem"),
+            &key,
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Env {
+            dir,
+            vars: Vec::new(),
+        }
+    }
+
+    fn s3() -> Option<(Env, support::S3Env)> {
+        let s3 = support::require_s3()?;
+        let mut env = Env::new();
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", support::S3_ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", support::S3_SECRET_KEY),
+            ("AWS_REGION", support::S3_REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            env.vars.push((name.into(), value.into()));
+        }
+        Some((env, s3))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
+        command.env_remove("WORMVAULT_LOG").args(args);
+        for (name, value) in &self.vars {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run wormvault")
+    }
+
+    fn append_args<'a>(&'a self, log: &'a str, actor: &'a str) -> Vec<String> {
+        [
+            "audit",
+            "append",
+            "--log",
+            log,
+            "--event-type",
+            "evidence.archived",
+            "--actor",
+            actor,
+            "--action",
+            "archive",
+            "--target",
+            "bundle",
+            "--decision",
+            "allow",
+            "--key-file",
+            self.path("hmac.key").to_str().unwrap(),
+            "--key-id",
+            "kid",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn append(&self, log: &str, actor: &str) -> Output {
+        let args = self.append_args(log, actor);
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// `audit verify --json` of a log with the HMAC key; (exit code, report).
+    fn verify(&self, log: &str, extra: &[&str]) -> (i32, Value) {
+        let key = self.path("hmac.key");
+        let mut args = vec![
+            "--json",
+            "audit",
+            "verify",
+            "--log",
+            log,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--key-id",
+            "kid",
+        ];
+        args.extend_from_slice(extra);
+        let output = self.run(&args);
+        let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "verify printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.code().unwrap_or(-1), report)
+    }
+
+    fn anchor(&self, log: &str) -> Output {
+        let key = self.path("signing.pem");
+        self.run(&[
+            "--json",
+            "audit",
+            "anchor",
+            "--log",
+            log,
+            "--origin",
+            ORIGIN,
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--key-file",
+            self.path("hmac.key").to_str().unwrap(),
+            "--key-id",
+            "kid",
+        ])
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn public_key() -> String {
+    format!("{FIXTURES}/keys/evidence-ed25519-public.pem")
+}
+
+/// `writers` threads, each running `per_writer` append processes one after the other.
+fn many_writers(env: &Env, log: &str, writers: usize, per_writer: usize) {
+    std::thread::scope(|scope| {
+        for writer in 0..writers {
+            scope.spawn(move || {
+                for i in 0..per_writer {
+                    let output = env.append(log, &format!("writer-{writer}-{i}"));
+                    assert_eq!(
+                        output.status.code(),
+                        Some(0),
+                        "append {i} of writer {writer} failed: {}",
+                        text(&output)
+                    );
+                }
+            });
+        }
+    });
+}
+
+/// The chain has exactly `n` records 1..n, every signature checked.
+fn assert_chain(env: &Env, log: &str, n: u64) {
+    let (exit, report) = env.verify(log, &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["record_count"], n, "{report:#}");
+    assert_eq!(report["record_objects"], n);
+    assert_eq!(report["first_sequence"], 1);
+    assert_eq!(report["last_sequence"], n);
+    assert_eq!(report["signatures_checked"], n);
+    assert_eq!(report["store_findings"], serde_json::json!([]));
+}
+
+fn vault_log(env: &Env, name: &str) -> String {
+    let root = env.path(name);
+    std::fs::create_dir_all(&root).unwrap();
+    format!("file://{}/audit", root.display())
+}
+
+#[test]
+fn file_vault_many_writers_give_one_gap_free_chain() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    many_writers(&env, &log, 4, 200);
+    assert_chain(&env, &log, 800);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localstack_many_writers_give_one_gap_free_chain() {
+    let Some((env, s3)) = Env::s3() else { return };
+    let bucket = support::fresh_lock_bucket(&s3.client).await;
+    let log = format!("s3://{bucket}/audit");
+    tokio::task::block_in_place(|| {
+        many_writers(&env, &log, 4, 200);
+        assert_chain(&env, &log, 800);
+    });
+    // Every record is locked in COMPLIANCE mode for at least the policy minimum.
+    let head = s3
+        .client
+        .head_object()
+        .bucket(&bucket)
+        .key("audit/records/00000000000000000800.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.object_lock_mode().map(|m| m.as_str()),
+        Some("COMPLIANCE")
+    );
+    let until = head.object_lock_retain_until_date().unwrap().secs();
+    let minimum = chrono::Utc::now().timestamp() + 2554 * 86_400;
+    assert!(until >= minimum, "retained only until {until}");
+}
+
+#[test]
+fn azure_standin_many_writers_give_one_gap_free_chain() {
+    let Some(endpoint) = support::azure::require_worm_standin() else {
+        return;
+    };
+    let container = support::azure::fresh_container(&endpoint, "audit-log").unwrap();
+    let mut env = Env::new();
+    env.vars.push((
+        "AZURE_STORAGE_KEY".into(),
+        wormvault::store::azure::auth::AZURITE_DEV_KEY.into(),
+    ));
+    let log = support::azure::target(&endpoint, &container, "audit").to_string();
+    many_writers(&env, &log, 4, 200);
+    assert_chain(&env, &log, 800);
+}
+
+/// Start appenders and SIGKILL them after random short delays, several rounds; then the log
+/// verifies, takes one more append, and still verifies.
+fn killed_appenders_leave_a_log_that_verifies(env: &Env, log: &str) {
+    let mut seed: u64 = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for round in 0..12 {
+        let mut children = Vec::new();
+        for writer in 0..4 {
+            let args = env.append_args(log, &format!("killed-{round}-{writer}"));
+            let child = env
+                .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            children.push(child);
+        }
+        for mut child in children {
+            std::thread::sleep(Duration::from_millis(random(120)));
+            let _ = child.kill(); // SIGKILL on Unix
+            let _ = child.wait();
+        }
+    }
+    let (exit, report) = env.verify(log, &[]);
+    assert_eq!(exit, 0, "after kills: {report:#}");
+    let before = report["record_count"].as_u64().unwrap();
+    let output = env.append(log, "after-the-kills");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_chain(env, log, before + 1);
+}
+
+#[test]
+fn killed_appenders_on_a_file_vault_leave_a_log_that_verifies() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    killed_appenders_leave_a_log_that_verifies(&env, &log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_appenders_on_localstack_leave_a_log_that_verifies() {
+    let Some((env, s3)) = Env::s3() else { return };
+    let bucket = support::fresh_lock_bucket(&s3.client).await;
+    let log = format!("s3://{bucket}/audit");
+    tokio::task::block_in_place(|| killed_appenders_leave_a_log_that_verifies(&env, &log));
+}
+
+fn record_key(prefix: &str, n: u64) -> String {
+    format!("{prefix}/records/{n:020}.json")
+}
+
+/// Versions of one key, oldest last (as S3 lists them).
+async fn version_ids(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<String> {
+    let listed = client
+        .list_object_versions()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .filter_map(|v| v.version_id().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewritten_deleted_and_truncated_records_are_caught_on_localstack() {
+    let Some((mut env, s3)) = Env::s3() else {
+        return;
+    };
+    // Tests only: GOVERNANCE, so the attacker below can delete a locked version with bypass.
+    env.vars
+        .push((wormvault::audit::store::TEST_MODE_VAR.into(), "1".into()));
+    let bucket = support::fresh_lock_bucket(&s3.client).await;
+    let client = &s3.client;
+    let url = |prefix: &str| format!("s3://{bucket}/{prefix}");
+    for prefix in ["rewrite", "truncate", "gap"] {
+        tokio::task::block_in_place(|| {
+            for i in 0..10 {
+                let output = env.append(&url(prefix), &format!("a{i}"));
+                assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+            }
+            let output = env.anchor(&url(prefix));
+            assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        });
+    }
+
+    // 1. A record rewritten: a new version of record 5 (S3 allows a new version of a locked
+    //    key without any bypass; only the old version is protected).
+    let key = record_key("rewrite", 5);
+    let original = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let forged = String::from_utf8(original.to_vec())
+        .unwrap()
+        .replace("\"a4\"", "\"mallory\"");
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(forged.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let (exit, report) = tokio::task::block_in_place(|| {
+        env.verify(&url("rewrite"), &["--checkpoint-key", &public_key()])
+    });
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["first_bad_record"]["record"], 5, "{report:#}");
+    assert!(
+        report["first_bad_record"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&key),
+        "{report:#}"
+    );
+    let findings = report["store_findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["key"] == key.as_str()
+            && f["record"] == 5
+            && f["problem"].as_str().unwrap().contains("2 versions")),
+        "{report:#}"
+    );
+
+    // 2. Truncation: the two newest records' versions deleted (GOVERNANCE bypass). The chain of
+    //    8 that remains is valid by itself; the stored checkpoint of 10 shows what is missing.
+    for n in [9, 10] {
+        let key = record_key("truncate", n);
+        for version in version_ids(client, &bucket, &key).await {
+            client
+                .delete_object()
+                .bucket(&bucket)
+                .key(&key)
+                .version_id(version)
+                .bypass_governance_retention(true)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let (exit, report) = tokio::task::block_in_place(|| {
+        env.verify(&url("truncate"), &["--checkpoint-key", &public_key()])
+    });
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["diagnosis"]["kind"], "truncation", "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 1);
+    // Without the user's checkpoint key the checkpoint is not checked, and the report says so.
+    let (_, report) = tokio::task::block_in_place(|| env.verify(&url("truncate"), &[]));
+    assert_eq!(report["checkpoints_unchecked"], 1, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 0);
+    let plain = tokio::task::block_in_place(|| {
+        env.run(&[
+            "audit",
+            "verify",
+            "--log",
+            &url("truncate"),
+            "--key-file",
+            env.path("hmac.key").to_str().unwrap(),
+            "--key-id",
+            "kid",
+        ])
+    });
+    assert!(
+        text(&plain).contains("1 NOT checked (no --checkpoint-key given)"),
+        "{}",
+        text(&plain)
+    );
+
+    // 3. A gap: record 4's only version deleted (bypass).
+    let key = record_key("gap", 4);
+    for version in version_ids(client, &bucket, &key).await {
+        client
+            .delete_object()
+            .bucket(&bucket)
+            .key(&key)
+            .version_id(version)
+            .bypass_governance_retention(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (exit, report) = tokio::task::block_in_place(|| env.verify(&url("gap"), &[]));
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["diagnosis"]["kind"], "deletion", "{report:#}");
+    assert_eq!(report["diagnosis"]["record"], 4, "{report:#}");
+    assert!(
+        report["store_findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == key.as_str()
+                && f["problem"]
+                    .as_str()
+                    .unwrap()
+                    .contains("records 4..4 are missing")),
+        "{report:#}"
+    );
+    // And the governance-mode test log says it is only GOVERNANCE-locked.
+    assert_eq!(report["governance_locked_records"], 9);
+}
+
+#[test]
+fn export_of_a_stored_log_is_its_records_byte_for_byte() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    for i in 0..7 {
+        let output = env.append(&log, &format!("a{i}"));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let exported = env.path("export.jsonl");
+    let output = env.run(&[
+        "audit",
+        "export",
+        "--log",
+        &log,
+        "--format",
+        "jsonl",
+        "--output",
+        exported.to_str().unwrap(),
+        "--key-file",
+        env.path("hmac.key").to_str().unwrap(),
+        "--key-id",
+        "kid",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let mut stored = Vec::new();
+    for n in 1..=7 {
+        stored.extend(std::fs::read(env.path("vault").join(record_key("audit", n))).unwrap());
+    }
+    assert_eq!(std::fs::read(&exported).unwrap(), stored);
+    let (exit, report) = env.verify(exported.to_str().unwrap(), &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["record_count"], 7);
+    assert_eq!(report["signatures_checked"], 7);
+    // CAVRA's rules, checked independently (python3's json/hashlib/hmac, as CAVRA computes them).
+    let checked = Command::new("python3")
+        .args(["-c", CAVRA_CHECK, exported.to_str().unwrap(), "k-secret"])
+        .output()
+        .expect("python3 must be on PATH");
+    assert!(checked.status.success(), "{}", text(&checked));
+    assert_eq!(String::from_utf8_lossy(&checked.stdout).trim(), "7");
+}
+
+/// CAVRA's chain rules: sequence = position, previous_hash = the previous record_hash,
+/// record_hash = SHA-256 of the compact key-sorted JSON without record_hash and signature, and
+/// the HS256 signature over the same JSON with record_hash.
+const CAVRA_CHECK: &str = r#"
+import base64, hashlib, hmac, json, sys
+key = sys.argv[2].encode(); prev = None; n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    if not line.strip():
+        continue
+    n += 1
+    r = json.loads(line)
+    sig = r.pop("signature"); rh = r.pop("record_hash")
+    assert r["sequence"] == n, (n, r["sequence"])
+    assert r["previous_hash"] == prev, n
+    assert hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).hexdigest() == rh, n
+    r["record_hash"] = rh
+    mac = hmac.new(key, json.dumps(r, sort_keys=True, separators=(",", ":")).encode(), hashlib.sha256).digest()
+    assert sig["value"] == base64.b64encode(mac).decode(), n
+    prev = rh
+print(n)
+"#;
+
+/// A local log of `n` HMAC-signed records.
+fn local_log(env: &Env, name: &str, n: u32, actor: &str) -> PathBuf {
+    let path = env.path(name);
+    for i in 0..n {
+        let output = env.append(path.to_str().unwrap(), &format!("{actor}{i}"));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    path
+}
+
+fn push(env: &Env, logs: &[&Path], to: &str) -> Output {
+    let mut args = vec!["--json", "audit", "push"];
+    for log in logs {
+        args.extend(["--log", log.to_str().unwrap()]);
+    }
+    let key = env.path("hmac.key");
+    args.extend([
+        "--to",
+        to,
+        "--key-file",
+        key.to_str().unwrap(),
+        "--key-id",
+        "kid",
+    ]);
+    env.run(&args)
+}
+
+#[test]
+fn push_is_idempotent_resumable_and_refuses_different_bytes() {
+    let env = Env::new();
+    let full = local_log(&env, "full.jsonl", 30, "p");
+    // An interrupted push: only the first 10 lines made it.
+    let first = env.path("first.jsonl");
+    let text_full = std::fs::read_to_string(&full).unwrap();
+    let ten: String = text_full.split_inclusive('\n').take(10).collect();
+    std::fs::write(&first, ten).unwrap();
+    let log = vault_log(&env, "vault");
+    let output = push(&env, &[&first], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = push(&env, &[&full], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["stored"].as_u64(),
+            summary["already_stored"].as_u64()
+        ),
+        (Some(20), Some(10))
+    );
+    let output = push(&env, &[&full], &log);
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["stored"].as_u64(),
+            summary["already_stored"].as_u64()
+        ),
+        (Some(0), Some(30))
+    );
+    assert_chain(&env, &log, 30);
+    // The stored records are the file's lines byte for byte.
+    let stored = std::fs::read_to_string(env.path("vault").join(record_key("audit", 30))).unwrap();
+    assert_eq!(stored, text_full.split_inclusive('\n').nth(29).unwrap());
+    // A different log is refused, naming the first record that differs.
+    let other = local_log(&env, "other.jsonl", 3, "q");
+    let output = push(&env, &[&other], &log);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("record 1 (records/00000000000000000001.json)"),
+        "{}",
+        text(&output)
+    );
+    assert_chain(&env, &log, 30);
+}
+
+#[test]
+fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    for i in 0..5 {
+        assert_eq!(env.append(&log, &format!("a{i}")).status.code(), Some(0));
+    }
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["tree_size"], 5);
+    assert_eq!(outcome["already_stored"], false);
+    // A rerun of the same size stores nothing new and says so.
+    let again: Value = serde_json::from_slice(&env.anchor(&log).stdout).unwrap();
+    assert_eq!(again["already_stored"], true);
+
+    let stored = env
+        .path("vault")
+        .join(format!("audit/checkpoints/{:020}", 5));
+    let note_text = std::fs::read_to_string(&stored).unwrap();
+    // Read-only on disk: the local vault's lock.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o222,
+        0
+    );
+    let pem = std::fs::read_to_string(public_key()).unwrap();
+    let key = <ed25519_dalek::VerifyingKey as ed25519_dalek::pkcs8::DecodePublicKey>::from_public_key_pem(&pem).unwrap();
+    let vkey = wormvault::audit::checkpoint::verifier_key_string(ORIGIN, &key);
+    let verifier = signed_note::StandardVerifier::new(&vkey).unwrap();
+    let note = signed_note::Note::from_bytes(note_text.as_bytes()).unwrap();
+    let (verified, _) = note
+        .verify(&signed_note::VerifierList::new(vec![Box::new(verifier)]))
+        .expect("signed_note verifies the stored checkpoint");
+    assert_eq!(verified.len(), 1);
+    let parsed = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
+    assert_eq!(parsed.size(), 5);
+
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 1);
+    assert_eq!(report["checkpoints"][0]["consistent"], true);
+}
+
+#[test]
+fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
+    let env = Env::new();
+    let path = env.path("big.jsonl");
+    let signer = wormvault::audit::Signer::Hmac {
+        key: b"k-secret".to_vec(),
+        key_id: "kid".into(),
+    };
+    for i in 0..600 {
+        let new = wormvault::audit::NewRecord {
+            event_type: "evidence.archived".into(),
+            actor: format!("p{i:03}"),
+            action: "archive".into(),
+            target: "bundle".into(),
+            decision: "allow".into(),
+            ..Default::default()
+        };
+        wormvault::audit::append(&path, &new, &signer).unwrap();
+    }
+    let log = vault_log(&env, "vault");
+    assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["bundles_written"], 2, "{outcome:#}");
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["records_from_bundles"], 512);
+    assert_eq!(report["record_count"], 600);
+    // Without the checkpoint key no bundle is trusted: every record is read on its own.
+    let (exit, report) = env.verify(&log, &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["records_from_bundles"], 0);
+
+    // Someone with filesystem access rewrites record 300 inside its bundle (same size).
+    let bundle = env.path("vault").join(format!("audit/bundles/{:020}", 257));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let forged = std::fs::read_to_string(&bundle)
+        .unwrap()
+        .replace("\"p299\"", "\"p29X\"");
+    std::fs::write(&bundle, forged).unwrap();
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["first_bad_record"]["record"], 300, "{report:#}");
+    // Read record by record, the log itself is intact.
+    let (exit, report) = env.verify(
+        &log,
+        &["--checkpoint-key", &public_key(), "--read-every-record"],
+    );
+    assert_eq!(exit, 0, "{report:#}");
+}
+
+#[test]
+fn an_append_that_keeps_losing_gives_up_as_contended_naming_the_log() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    // Something holds the name of record 1 that is not a record (a directory): every claim of
+    // sequence 1 collides, as it would against writers that always win.
+    std::fs::create_dir_all(env.path("vault").join(record_key("audit", 1))).unwrap();
+    let mut args = env.append_args(&log, "loser");
+    args.extend(["--max-attempts".to_string(), "3".to_string()]);
+    let output = env.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("contended"), "{message}");
+    assert!(message.contains("3 attempts"), "{message}");
+    assert!(message.contains(&log), "{message}");
+    assert!(!message.contains("appended record"), "{message}");
+}
