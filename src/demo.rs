@@ -232,7 +232,7 @@ pub async fn run(
                 receipts_out: Some(dir.join("receipts.json")),
                 receipt_key: Some((SigningKeySource::File(Box::new(receipt_key)), KEY_ID.into())),
                 audit: Some(AuditSettings {
-                    log: log.clone(),
+                    log: crate::audit::store::LogHandle::file(log.clone()),
                     signer,
                     actor: "wormvault-demo".into(),
                     tenant_id: None,

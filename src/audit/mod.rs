@@ -81,6 +81,9 @@ pub enum AuditError {
         unchecked: u64,
         key_given: bool,
     },
+    /// A log kept in a store failed (I/O, contention, a finding in the stored log).
+    #[error(transparent)]
+    StoredLog(Box<store::StoreLogError>),
     #[error("{path} does not verify ({count} problem(s), first: {first}); refusing to {action}")]
     LogInvalid {
         path: PathBuf,

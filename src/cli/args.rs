@@ -341,8 +341,14 @@ impl ExecuteArgs {
                     }),
                     None => None,
                 };
+                let location = crate::audit::store::LogLocation::from_path(log)?;
+                let log = crate::audit::store::LogHandle::open_blocking(
+                    &location,
+                    crate::audit::store::WriteOptions::default(),
+                )
+                .map_err(crate::cli::audit::store_log_error)?;
                 Some(AuditSettings {
-                    log: log.clone(),
+                    log,
                     signer,
                     actor: self.actor.clone(),
                     tenant_id: None,

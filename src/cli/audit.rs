@@ -891,7 +891,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
 
 /// Errors of a log kept in a store: findings in the log (corrupt head, differing records, an
 /// invalid log) exit 1; contention, I/O and cloud errors exit 2.
-fn store_log_error(error: StoreLogError) -> anyhow::Error {
+pub(crate) fn store_log_error(error: StoreLogError) -> anyhow::Error {
     match error {
         StoreLogError::Audit(inner) => audit_error(inner),
         error if error.is_refusal() => anyhow::Error::new(Refusal(error.to_string())),

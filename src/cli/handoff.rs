@@ -181,6 +181,17 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
             "session {session} was archived without {what}; a handoff package needs it (archive with --audit-log and --checkpoint-key, and --trust-root)"
         )
     };
+    // The session's log: a local file, or a log in a store read from a copy made after its
+    // stored form verified (the guard keeps the copy while the package is built).
+    let given_log = record
+        .audit_log
+        .clone()
+        .ok_or_else(|| missing("--audit-log"))?;
+    let log = crate::audit::store::LogHandle::open_blocking(
+        &crate::audit::store::LogLocation::from_path(&given_log)?,
+        crate::audit::store::WriteOptions::default(),
+    )
+    .map_err(crate::cli::audit::store_log_error)?;
     let inputs = HandoffInputs {
         bundle: record.bundle.clone(),
         trust_roots: args
@@ -189,10 +200,7 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
             .ok_or_else(|| missing("--trust-root"))?,
         plan: record.plan.clone(),
         receipts: record.receipts.clone(),
-        audit_log: record
-            .audit_log
-            .clone()
-            .ok_or_else(|| missing("--audit-log"))?,
+        audit_log: log.path().to_path_buf(),
         checkpoint: args
             .checkpoint
             .or(record.checkpoint.clone())

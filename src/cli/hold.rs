@@ -144,25 +144,32 @@ impl RegistryArgs {
     /// newest record is signed under (`archive` names its audit key by the trust root that holds
     /// it). A key id is only a label — every record must still verify under the given key — and
     /// appending under the log's own id keeps one id per key in the registry.
-    fn ed25519_key_id(&self) -> Option<String> {
+    fn ed25519_key_id(&self, log: &std::path::Path) -> Option<String> {
         if self.keys.sign.key.audit_key_id.is_some() {
             return self.keys.sign.key.audit_key_id.clone();
         }
-        let log = self.audit_log.as_deref()?;
         newest_signature_key_id(log)
     }
 
     /// The registrar; `writing` loads the signer and the private checkpoint key.
     fn registrar(&self, actor: &str, writing: bool, output: &Output) -> anyhow::Result<Registrar> {
-        let log = self
+        let given = self
             .audit_log
             .clone()
             .ok_or_else(|| refusal(HoldError::Registry(RegistryError::NoAuditLog)))?;
+        // A log in a store (`s3://…`, `azure://…`, `file:///…`) is read from a verified copy;
+        // the hold's records are claimed in the store first (create-only, locked, read back).
+        let location = crate::audit::store::LogLocation::from_path(&given)?;
+        let log = crate::audit::store::LogHandle::open_blocking(
+            &location,
+            crate::audit::store::WriteOptions::default(),
+        )
+        .map_err(crate::cli::audit::store_log_error)?;
         let signatures = self
             .keys
-            .signature_check(|| self.ed25519_key_id(), output)?;
+            .signature_check(|| self.ed25519_key_id(log.path()), output)?;
         let signer = if writing {
-            self.keys.signer(self.ed25519_key_id(), output)?
+            self.keys.signer(self.ed25519_key_id(log.path()), output)?
         } else {
             Signer::Unsigned
         };

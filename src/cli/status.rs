@@ -93,9 +93,17 @@ fn anchor_policy(args: &Args) -> anyhow::Result<Option<AnchorPolicy>> {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let anchors = anchor_policy(&args)?;
+    // A log in a store is read from a copy made after its stored form verified.
+    let location = crate::audit::store::LogLocation::from_path(&args.audit_log)?;
+    let log = crate::audit::store::LogHandle::open_blocking(
+        &location,
+        crate::audit::store::WriteOptions::default(),
+    )
+    .map_err(crate::cli::audit::store_log_error)?;
     let request = StatusRequest {
         target: args.target,
-        audit_log: args.audit_log,
+        audit_log: log.path().to_path_buf(),
+        audit_log_name: Some(log.name()),
         receipts: args.receipts,
         freshness: chrono::TimeDelta::hours(i64::from(args.freshness_hours)),
         minimum_retention_days: args.minimum_retention_days,

@@ -126,7 +126,8 @@ pub struct AnchorKey {
 
 /// The audit log as case registry: where it is, how it is verified and signed, who acts.
 pub struct Registrar {
-    pub log: PathBuf,
+    /// A local file, or the verified copy of a log in a store that appends go through.
+    pub log: crate::audit::store::LogHandle,
     /// Record signatures are checked with this before the log is trusted (must be enabled).
     pub signatures: SignatureCheck,
     pub signer: Signer,
@@ -239,7 +240,7 @@ pub async fn load(
         options.checkpoints.push(checkpoint);
         anchor_checked = Some((object.key.clone(), size));
     }
-    let registry = registry::load(&registrar.log, &options)?;
+    let registry = registry::load(registrar.log.path(), &options)?;
     let versions = store
         .list(prefix)
         .await?
@@ -489,7 +490,7 @@ pub async fn change(
             &request.prefix,
             &decided,
         );
-        let written = audit::append(&registrar.log, &record, &registrar.signer)?;
+        let written = registrar.log.append(&record, &registrar.signer)?;
         let sequence = written.sequence().unwrap_or(0);
         report.decision_record = Some(sequence);
         completes.push((
@@ -545,7 +546,7 @@ pub async fn change(
             &completes,
             report.objects.len(),
         );
-        let written = audit::append(&registrar.log, &record, &registrar.signer)?;
+        let written = registrar.log.append(&record, &registrar.signer)?;
         report.outcome_record = written.sequence();
     }
     if report.decision_record.is_some() || report.outcome_record.is_some() {
@@ -566,8 +567,13 @@ async fn anchor(
         signatures: registrar.signatures.clone(),
         ..Default::default()
     };
-    let (checkpoint, note) =
-        audit::checkpoint::create(&registrar.log, &options, &key.origin, &key.origin, &key.key)?;
+    let (checkpoint, note) = audit::checkpoint::create(
+        registrar.log.path(),
+        &options,
+        &key.origin,
+        &key.origin,
+        &key.key,
+    )?;
     let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
     let local = scratch.path().join("checkpoint.txt");
     std::fs::write(&local, note.as_bytes()).map_err(|e| HoldError::Scratch(e.to_string()))?;

@@ -426,7 +426,7 @@ pub fn applied_record(
 /// [`load`] does, and anchors the log afterwards with its own checkpoint.
 #[allow(clippy::too_many_arguments)]
 pub fn record_archive_hold(
-    log: &Path,
+    log: &crate::audit::store::LogHandle,
     signer: &Signer,
     actor: &str,
     case: &str,
@@ -436,7 +436,7 @@ pub fn record_archive_hold(
     objects: &[VersionRef],
 ) -> Result<(Record, Record), AuditError> {
     let set = decision_record(Decision::Set, case, actor, reason, target, prefix, objects);
-    let written = audit::append(log, &set, signer)?;
+    let written = log.append(&set, signer)?;
     let done = applied_record(
         case,
         actor,
@@ -448,7 +448,7 @@ pub fn record_archive_hold(
         )],
         objects.len(),
     );
-    let outcome = audit::append(log, &done, signer)?;
+    let outcome = log.append(&done, signer)?;
     Ok((written, outcome))
 }
 

@@ -248,7 +248,8 @@ impl PlanSource {
 /// Where the audit event goes and who signs it.
 #[derive(Debug)]
 pub struct AuditSettings {
-    pub log: PathBuf,
+    /// The log: a local file, or a verified copy of a log in a store that appends go through.
+    pub log: crate::audit::store::LogHandle,
     pub signer: Signer,
     pub actor: String,
     pub tenant_id: Option<String>,

@@ -215,7 +215,7 @@ pub(crate) async fn execute(
         let settings = request.audit.as_ref().ok_or_else(|| {
             ArchiveError::new(Stage::Preflight, crate::hold::RegistryError::NoAuditLog)
         })?;
-        crate::hold::registry::check_before_archive_hold(&settings.log, &settings.signer)
+        crate::hold::registry::check_before_archive_hold(settings.log.path(), &settings.signer)
             .map_err(|e| ArchiveError::new(Stage::Preflight, e))?;
     }
     stage_event(
@@ -315,7 +315,9 @@ pub(crate) async fn execute(
             metadata,
             created_at: None,
         };
-        let written = audit::append(&settings.log, &record, &settings.signer)
+        let written = settings
+            .log
+            .append(&record, &settings.signer)
             .map_err(|e| ArchiveError::new(Stage::AuditEvent, e))?;
         stage_event(
             observer.as_ref(),
@@ -324,7 +326,7 @@ pub(crate) async fn execute(
             format!(
                 "record {} in {}",
                 written.sequence().unwrap_or(0),
-                settings.log.display()
+                settings.log.name()
             ),
         );
         audit_record = Some(serde_json::Value::Object(written.fields));
@@ -371,10 +373,10 @@ pub(crate) async fn execute(
             let fail = |e: StageError| ArchiveError::new(Stage::Anchor, e);
             // The same checks as before upload (chain and every signature under the event's
             // key): what is anchored is what was vouched for, plus the event.
-            let signatures = super::verify::log_check(&settings.log, &settings.signer, trust)
+            let signatures = super::verify::log_check(settings.log.path(), &settings.signer, trust)
                 .map_err(|e| fail(e.into()))?;
             let verified = audit::verify(
-                &settings.log,
+                settings.log.path(),
                 &audit::VerifyOptions {
                     signatures,
                     ..Default::default()
@@ -383,7 +385,7 @@ pub(crate) async fn execute(
             .map_err(|e| fail(e.into()))?;
             if !verified.valid {
                 return Err(fail(StageError::LogInvalid {
-                    log: settings.log.clone(),
+                    log: PathBuf::from(settings.log.name()),
                     errors: verified.errors,
                 }));
             }
@@ -411,12 +413,13 @@ pub(crate) async fn execute(
             )
             .await?;
             // The records the checkpoint covers, and its public key: `handoff --from` needs both.
-            let segment = log_prefix(&settings.log, verified.tree_size).map_err(|source| {
-                fail(StageError::Hash {
-                    path: settings.log.clone(),
-                    source,
-                })
-            })?;
+            let segment =
+                log_prefix(settings.log.path(), verified.tree_size).map_err(|source| {
+                    fail(StageError::Hash {
+                        path: PathBuf::from(settings.log.name()),
+                        source,
+                    })
+                })?;
             segment_key = Some(
                 put_sidecar_bytes(
                     store,
@@ -548,7 +551,11 @@ pub(crate) async fn execute(
             &outcome,
             bundle,
             request.trust_roots_file.as_deref(),
-            request.audit.as_ref().map(|a| a.log.as_path()),
+            request
+                .audit
+                .as_ref()
+                .map(|a| PathBuf::from(a.log.name()))
+                .as_deref(),
             checkpoint_pem.as_deref(),
         )
         .map_err(|e| ArchiveError::new(Stage::Session, e))?;

@@ -94,7 +94,14 @@ pub fn record_session(
         trust_root: trust_root.map(absolute),
         plan: absolute(&plan_path),
         receipts: absolute(&outcome.receipts_path),
-        audit_log: audit_log.map(absolute),
+        // A log in a store keeps its URL; a local file is made absolute.
+        audit_log: audit_log.map(|log| {
+            if log.to_string_lossy().contains("://") {
+                log.to_path_buf()
+            } else {
+                absolute(log)
+            }
+        }),
         checkpoint: outcome.checkpoint.as_ref().map(|c| absolute(&c.path)),
         checkpoint_key,
     };

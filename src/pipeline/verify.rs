@@ -243,10 +243,10 @@ pub fn vouch(
         if let Some(anchor) = &audit.anchor {
             pinned(trust, "checkpoint", &anchor.key.public(), None).map_err(refuse)?;
         }
-        let check = log_check(&audit.log, &audit.signer, trust).map_err(refuse)?;
+        let check = log_check(audit.log.path(), &audit.signer, trust).map_err(refuse)?;
         let checked = check.is_enabled();
         match audit::verify(
-            &audit.log,
+            audit.log.path(),
             &audit::VerifyOptions {
                 signatures: check,
                 ..Default::default()
@@ -258,7 +258,7 @@ pub fn vouch(
                 "passed",
                 format!(
                     "audit log {}: {} record(s), chain {}",
-                    audit.log.display(),
+                    audit.log.name(),
                     verified.record_count,
                     if checked {
                         "and every signature verified"
@@ -269,7 +269,7 @@ pub fn vouch(
             ),
             Ok(verified) => {
                 return Err(refuse(VouchError::LogInvalid {
-                    log: audit.log.clone(),
+                    log: PathBuf::from(audit.log.name()),
                     errors: verified.errors,
                 }));
             }

@@ -112,6 +112,8 @@ impl StatusReport {
 pub struct StatusRequest {
     pub target: Target,
     pub audit_log: PathBuf,
+    /// How to name the log in the report when `audit_log` is a local copy of a log in a store.
+    pub audit_log_name: Option<String>,
     pub receipts: Vec<PathBuf>,
     /// The newest archived evidence must be younger than this.
     pub freshness: TimeDelta,
@@ -223,7 +225,10 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
             .now
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         target: request.target.to_string(),
-        audit_log: request.audit_log.display().to_string(),
+        audit_log: request
+            .audit_log_name
+            .clone()
+            .unwrap_or_else(|| request.audit_log.display().to_string()),
         receipts: request
             .receipts
             .iter()

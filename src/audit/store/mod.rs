@@ -15,6 +15,7 @@
 
 pub mod anchor;
 pub mod append;
+pub mod handle;
 pub mod layout;
 pub mod push;
 pub mod read;
@@ -23,6 +24,8 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+
+pub use handle::LogHandle;
 
 use super::append::Head;
 use super::{AuditError, NewRecord, Record, Signer, VerifyOptions};
