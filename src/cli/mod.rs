@@ -56,6 +56,8 @@ pub struct Cli {
         env = "WORMVAULT_PROGRESS"
     )]
     pub progress: output::Progress,
+    #[command(flatten)]
+    pub s3: args::S3ConnectionArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -103,7 +105,8 @@ pub enum Command {
 
 /// Run a parsed command line and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.verbose, cli.quiet, cli.json);
+    crate::store::s3::set_process_connection(cli.s3.connection());
     let output = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -159,22 +162,32 @@ fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
 
 /// Diagnostics go to stderr: `-q` only errors, default warnings, `-v` wormvault's info, `-vv`
 /// debug; `WORMVAULT_LOG` (an EnvFilter) overrides. Colour only on a terminal and never with
-/// `NO_COLOR` (no-color.org), so logs piped to files or CI keep no escape codes.
-fn init_tracing(verbose: u8, quiet: bool) {
+/// `NO_COLOR` (no-color.org), so logs piped to files or CI keep no escape codes. With `--json`
+/// every diagnostic is one JSON line (`{"level","target","message",…}`), so stderr stays
+/// machine-readable.
+///
+/// The AWS SDK's own config warnings (IMDS region and credential probes, one multi-line dump per
+/// attempt) are shown only from `-vv` on: what they mean reaches the user as one line instead —
+/// the store's "no AWS region … set --region" or the request's credential error.
+fn init_tracing(verbose: u8, quiet: bool, json: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,wormvault=info",
+        (true, _) => "error,aws_config=off",
+        (false, 0) => "warn,aws_config=off",
+        (false, 1) => "warn,aws_config=off,wormvault=info",
         (false, _) => "info,wormvault=debug",
     };
     let filter =
         EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let colour = !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.event_format(output::JsonLines).try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -179,3 +179,60 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
     }
     text
 }
+
+/// Tracing events as JSON lines for `--json` runs: `{"kind":"log","level":"WARN","target":…,
+/// "message":…, <fields>}`, one per line, so stderr carries only JSON.
+pub struct JsonLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let metadata = event.metadata();
+        let mut fields = JsonFields(serde_json::Map::new());
+        event.record(&mut fields);
+        let mut line = serde_json::Map::new();
+        line.insert("kind".into(), "log".into());
+        line.insert("level".into(), metadata.level().as_str().into());
+        line.insert("target".into(), metadata.target().into());
+        line.extend(fields.0);
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// Collects an event's fields as JSON strings (numbers and booleans as themselves).
+struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(
+        &mut self,
+        field: &tracing::field::Field,
+        value: &(dyn std::error::Error + 'static),
+    ) {
+        self.0.insert(field.name().into(), value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        // `message` arrives here as format_args!, whose Debug is its Display text.
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+}
