@@ -203,9 +203,9 @@ pub async fn check(
                 kind: FindingKind::ExtraVersion,
                 key: key.into(),
                 detail: format!(
-                    "{} versions stored; the receipt names one ({:?})",
+                    "{} versions stored; the receipt names one ({})",
                     found.len(),
-                    receipt.version_id
+                    receipt.version_id.as_deref().unwrap_or("no version id")
                 ),
             });
         }
@@ -229,8 +229,8 @@ pub async fn check(
                     kind: FindingKind::RehashMismatch,
                     key: key.into(),
                     detail: format!(
-                        "downloaded content hashes to {sha}, receipt says {:?}",
-                        receipt.sha256
+                        "downloaded content hashes to {sha}, receipt says {}",
+                        receipt.sha256.as_deref().unwrap_or("no sha256")
                     ),
                 });
             }

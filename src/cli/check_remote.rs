@@ -31,8 +31,10 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         let mut text = String::new();
         for finding in &report.findings {
             text.push_str(&format!(
-                "{:?}: {}: {}\n",
-                finding.kind, finding.key, finding.detail
+                "{}: {}: {}\n",
+                crate::cli::output::words(&finding.kind),
+                finding.key,
+                finding.detail
             ));
         }
         text.push_str(&format!(

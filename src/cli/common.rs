@@ -112,7 +112,9 @@ impl Observer for CliObserver {
                 if *passed { "passed" } else { "FAILED" }
             ),
             Event::ObjectStarted { key, bytes } => format!("uploading {key} ({bytes} bytes)"),
-            Event::ObjectDone { key, outcome } => format!("{key}: {outcome:?}"),
+            Event::ObjectDone { key, outcome } => {
+                format!("{key}: {}", crate::cli::output::words(outcome))
+            }
             Event::ReadBack { objects } => format!("reading back {objects} objects"),
         };
         match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {

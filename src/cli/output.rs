@@ -92,16 +92,31 @@ impl Output {
         }
     }
 
-    /// A diagnostic for humans on stderr (suppressed by `--quiet`).
+    /// A diagnostic on stderr (suppressed by `--quiet`): a line for humans, or with `--json` a
+    /// JSON line `{"kind":"note","message":…}` (stderr carries only JSON lines then).
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{}", text.as_ref());
+            self.diagnostic("note", text.as_ref(), "");
         }
     }
 
-    /// A warning always goes to stderr.
+    /// A warning always goes to stderr: `warning: …`, or `{"kind":"warning","message":…}` with
+    /// `--json`.
     pub fn warn(&self, text: impl AsRef<str>) {
-        let _ = writeln!(std::io::stderr().lock(), "warning: {}", text.as_ref());
+        self.diagnostic("warning", text.as_ref(), "warning: ");
+    }
+
+    fn diagnostic(&self, kind: &str, text: &str, prefix: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = if self.json {
+            writeln!(
+                stderr,
+                "{}",
+                serde_json::json!({"kind": kind, "message": text})
+            )
+        } else {
+            writeln!(stderr, "{prefix}{text}")
+        };
     }
 
     /// Progress bars: never with `--json` or `--quiet` (stderr then carries only JSON lines or
@@ -114,6 +129,25 @@ impl Output {
                 Progress::Always => true,
                 Progress::Never => false,
             }
+    }
+}
+
+/// A unit enum value as the words its JSON name spells (`already_present` → "already present"),
+/// for human text: never Rust's `Debug` names (`AlreadyPresent`).
+pub fn words<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name.replace('_', " "),
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// A legal-hold flag as the store reported it, in words.
+pub fn hold_words(flag: Option<bool>) -> &'static str {
+    match flag {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "not reported",
     }
 }
 
