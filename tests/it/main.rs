@@ -17,6 +17,7 @@ mod forgery;
 mod holds;
 mod hostile;
 mod ops;
+mod output;
 mod pipeline;
 mod readme;
 mod s3;

@@ -8,7 +8,7 @@
 
 use clap::CommandFactory;
 
-fn readme() -> String {
+pub(crate) fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
@@ -248,7 +248,7 @@ const NOT_RUN: &[(&str, &str)] = &[
 ];
 
 /// Fenced ```sh blocks: (README line of the opening fence, the block's text).
-fn fenced_blocks(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn fenced_blocks(text: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (number, line) in text.lines().enumerate() {
