@@ -24,6 +24,16 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let receipts = ReceiptSet::load(&args.receipts).map_err(anyhow::Error::msg)?;
+    // Another target than the receipts' is a mistyped argument (exit 2), not a store that lost
+    // every object: checking it would report each receipted object "missing".
+    if crate::store::Target::parse(&receipts.target).ok().as_ref() != Some(&args.target) {
+        anyhow::bail!(
+            "receipts {} are for target {}, not {}; pass the target the session was archived to",
+            args.receipts.display(),
+            receipts.target,
+            args.target
+        );
+    }
     let report = common::with_store(&args.target, async |store| {
         Ok(crate::remote::check(store, &receipts, args.rehash).await?)
     })?;

@@ -147,17 +147,35 @@ pub fn run(cli: Cli) -> u8 {
 fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
     let exit = crate::exit::classify(error);
     let refusal = exit == Exit::Failure;
+    let message = error_text(error);
     if output.json {
         let value = serde_json::json!({
-            "error": format!("{error:#}"),
+            "error": message,
             "kind": if refusal { "refused" } else { "error" },
             "exit_code": exit.code(),
         });
         eprintln!("{value}");
     } else {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {message}");
     }
     exit
+}
+
+/// The error and its causes on one line, `outer: cause: cause`, leaving out a cause whose text
+/// the line already ends with (many library errors print their source in their own message, so
+/// anyhow's `{:#}` would say "No such file or directory" twice).
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Diagnostics go to stderr: `-q` only errors, default warnings, `-v` wormvault's info, `-vv`
@@ -190,4 +208,23 @@ fn init_tracing(verbose: u8, quiet: bool, json: bool) {
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_text_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let inner = anyhow::Error::new(io).context("cannot read x.json: No such file or directory");
+        let error = inner.context("loading trust roots from x.json");
+        assert_eq!(
+            super::error_text(&error),
+            "loading trust roots from x.json: cannot read x.json: No such file or directory"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing receipts.json");
+        assert_eq!(
+            super::error_text(&plain),
+            "writing receipts.json: disk full"
+        );
+    }
 }

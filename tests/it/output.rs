@@ -249,3 +249,142 @@ fn the_debug_detector_catches_what_it_must() {
         assert!(debug_text_in(words).is_empty(), "{words}");
     }
 }
+
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wormvault"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("WORMVAULT_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn errors_name_the_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, out, err) = run_in(d, &["demo", "--dir", "demo"]);
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::write(d.join("hmac.key"), "k-secret\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.join("hmac.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    for action in ["a", "b"] {
+        let (code, _, err) = run_in(
+            d,
+            &[
+                "audit",
+                "append",
+                "--log",
+                "log.jsonl",
+                "--event-type",
+                "x.y",
+                "--actor",
+                "ci",
+                "--action",
+                action,
+                "--target",
+                "t",
+                "--decision",
+                "allow",
+                "--key-file",
+                "hmac.key",
+                "--key-id",
+                "audit-key-1",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+
+    // The right key under the wrong key id: named as such, not as tampering.
+    let (code, out, err) = run_in(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--log",
+            "log.jsonl",
+            "--key-file",
+            "hmac.key",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("key_mismatch"), "{out}");
+    assert!(
+        out.contains("\"audit-key-1\""),
+        "the records' key id is named: {out}"
+    );
+    assert!(!out.contains("mutation"), "{out}");
+    assert!(
+        !err.contains("critical"),
+        "no critical integrity alert: {err}"
+    );
+
+    // Mistyped paths: usage/IO errors (exit 2) naming the file, never an integrity verdict.
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "audit",
+                "verify",
+                "--log",
+                "lgo.jsonl",
+                "--key-file",
+                "hmac.key",
+            ],
+            "lgo.jsonl",
+        ),
+        (
+            &[
+                "bundle",
+                "verify",
+                "bundel",
+                "--trust-root",
+                "demo/trust-roots.json",
+            ],
+            "bundel",
+        ),
+        (&["canonical", "nope.json"], "nope.json"),
+        (
+            &[
+                "check-remote",
+                "file:///nonexistent-vault",
+                "--receipts",
+                "receipts.json",
+            ],
+            "receipts.json",
+        ),
+    ];
+    for (args, named) in cases {
+        let (code, out, err) = run_in(d, args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains(named),
+            "{args:?}: the error names {named}: {err}"
+        );
+        assert!(!err.contains("critical"), "{args:?}: {err}");
+        assert!(!out.contains("INVALID"), "{args:?}: {out}");
+    }
+
+    // A missing trust-root file: the cause once, not repeated by each layer.
+    let (code, _, err) = run_in(d, &["bundle", "verify", ".", "--trust-root", "roots.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "the cause once: {err}"
+    );
+
+    // check-remote against another target than the receipts': a usage error, not "missing".
+    let vault = format!("file://{}/vault", d.display());
+    let (code, out, err) = run_in(
+        d,
+        &["check-remote", &vault, "--receipts", "demo/receipts.json"],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("are for target"), "{err}");
+    assert!(!out.contains("missing"), "{out}");
+}
