@@ -409,14 +409,15 @@ fn key_id_for(given: Option<String>, key: &KeyPair, trust: Option<&TrustStore>) 
         .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint))
 }
 
-/// Verify options from the evidence flags, with a hashing spinner on a terminal (finish the
-/// returned bar when verification is over).
+/// Verify options from the evidence flags, with a hashing bar on a terminal (total and ETA for a
+/// bundle directory; finish the returned bar when verification is over).
 pub fn verify_options(
     evidence: &EvidenceArgs,
+    bundle: &Path,
     output: &Output,
 ) -> anyhow::Result<(VerifyOptions, Option<indicatif::ProgressBar>)> {
     let mut options = evidence.options(output)?;
-    let (hook, bar) = common::hashing_progress(output);
+    let (hook, bar) = common::hashing_progress(output, common::bundle_bytes(bundle));
     options.progress = hook;
     Ok((options, bar))
 }

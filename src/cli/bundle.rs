@@ -145,8 +145,12 @@ fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
-    let options = args.evidence.options(output)?;
-    let report = crate::bundle::verify(&args.bundle, &options)?;
+    let (options, bar) = crate::cli::args::verify_options(&args.evidence, &args.bundle, output)?;
+    let report = crate::bundle::verify(&args.bundle, &options);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     output.result(&report, || render(&report));
     Ok(if report.valid {
         Exit::Ok

@@ -240,7 +240,10 @@ impl Progress {
         if self.output.progress_enabled() {
             let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
             let bar = bar.get_or_insert_with(|| {
-                let bar = ProgressBar::new(tick.total as u64);
+                let bar = ProgressBar::with_draw_target(
+                    Some(tick.total as u64),
+                    common::draw_target(&self.output),
+                );
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{spinner} legal holds {pos}/{len} {wide_bar} {per_sec} eta {eta}",
