@@ -34,9 +34,22 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             args.target
         );
     }
+    let (progress, bar) = if args.rehash {
+        let total = receipts.receipts.iter().map(|r| r.bytes).sum();
+        common::bytes_progress(output, total, "re-hashing")
+    } else {
+        (None, None)
+    };
     let report = common::with_store(&args.target, async |store| {
-        Ok(crate::remote::check(store, &receipts, args.rehash).await?)
-    })?;
+        Ok(
+            crate::remote::check_with_progress(store, &receipts, args.rehash, progress.as_ref())
+                .await?,
+        )
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     output.result(&report, || {
         let mut text = String::new();
         for finding in &report.findings {

@@ -186,6 +186,26 @@ pub fn hashing_progress(
     )
 }
 
+/// A byte bar of `total` with rate and ETA for work reported object by object (downloads of
+/// receipted objects), on a terminal. Returns the hook to pass on and the bar to finish.
+pub fn bytes_progress(
+    output: &Output,
+    total: u64,
+    label: &str,
+) -> (Option<crate::hashing::ProgressHook>, Option<ProgressBar>) {
+    if !output.progress_enabled() {
+        return (None, None);
+    }
+    let bar = byte_bar(output, Some(total), label);
+    let counter = bar.clone();
+    (
+        Some(crate::hashing::ProgressHook(Arc::new(move |n| {
+            counter.inc(n)
+        }))),
+        Some(bar),
+    )
+}
+
 /// Where bars draw: the terminal (`--progress auto`; indicatif hides them elsewhere), or stderr
 /// whatever it is (`--progress always`: CI logs that render carriage returns).
 pub fn draw_target(output: &Output) -> indicatif::ProgressDrawTarget {

@@ -732,3 +732,138 @@ fn plain_http_endpoint_off_loopback_is_refused_before_any_request() {
         }
     }
 }
+
+/// `--progress always` draws on a non-terminal stderr (CI logs), with the total and an ETA, on
+/// the commands that read a lot: bundle create, bundle verify, check-remote --rehash, drill
+/// recovery; `never` and `--json` draw nothing. (No durations are asserted.)
+#[test]
+fn long_commands_show_total_and_eta() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .args(args)
+            .current_dir(d)
+            .env_remove("WORMVAULT_PROGRESS")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::create_dir(d.join("ev")).unwrap();
+    // 8 MiB: many 128 KiB reads, so the bar is drawn more than once.
+    let data: Vec<u8> = (0..8u32 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(d.join("ev/blob.bin"), &data).unwrap();
+    let quiet = |args: &[&str]| {
+        let (code, err) = run(&[&["-q"][..], args].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    };
+    quiet(&["keys", "generate", "--output-dir", "keys", "--key-id", "k1"]);
+    quiet(&[
+        "keys",
+        "trust-root",
+        "--public-key",
+        "keys/evidence-ed25519-public.pem",
+        "--key-id",
+        "k1",
+        "--output",
+        "root.json",
+    ]);
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "bundle",
+        "create",
+        "ev",
+        "--output",
+        "b",
+        "--private-key",
+        "keys/evidence-ed25519-private.pem",
+        "--key-id",
+        "k1",
+        "--signer",
+        "s",
+        "--session-id",
+        "s1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let shows_total = |what: &str, err: &str, label: &str| {
+        assert!(
+            err.contains(&format!("{label} [")) && err.contains("/8.00 MiB") && err.contains("eta"),
+            "{what}: no bar with total and ETA: {err:?}"
+        );
+    };
+    shows_total("bundle create", &err, "hashing");
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "bundle",
+        "verify",
+        "b",
+        "--trust-root",
+        "root.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    shows_total("bundle verify", &err, "verifying");
+    for quiet_mode in [
+        &["--progress", "never"][..],
+        &["--json", "--progress", "always"][..],
+    ] {
+        let (code, err) = run(&[
+            quiet_mode,
+            &["bundle", "verify", "b", "--trust-root", "root.json"],
+        ]
+        .concat());
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("verifying"), "{quiet_mode:?}: {err:?}");
+    }
+
+    let vault = format!("file://{}/vault", d.display());
+    quiet(&[
+        "archive",
+        "b",
+        "--to",
+        &vault,
+        "--trust-root",
+        "root.json",
+        "--receipts-out",
+        "r.json",
+    ]);
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "check-remote",
+        &vault,
+        "--receipts",
+        "r.json",
+        "--rehash",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("re-hashing [") && err.contains("eta"),
+        "check-remote: {err:?}"
+    );
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "drill",
+        "recovery",
+        "--target",
+        &vault,
+        "--receipts",
+        "r.json",
+        "--output-dir",
+        "restored",
+        "--trust-root",
+        "root.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("restoring [") && err.contains("eta"),
+        "drill recovery: {err:?}"
+    );
+}
