@@ -867,3 +867,34 @@ fn long_commands_show_total_and_eta() {
         "drill recovery: {err:?}"
     );
 }
+
+/// Missing credentials (a profile that does not exist, nothing in the environment) are one
+/// clear line naming the fix, not the SDK's list of providers; `-q` keeps it (it is the error).
+#[test]
+fn missing_aws_credentials_are_one_clear_line() {
+    let files = aws_profile_files("region = us-east-1\n");
+    for quiet in [false, true] {
+        let mut command = wormvault_clean_aws(files.path());
+        if quiet {
+            command.arg("-q");
+        }
+        command.args([
+            "--profile",
+            "no-such-profile",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+            "target",
+            "check",
+            "s3://wv-no-credentials/evidence",
+        ]);
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+        assert!(stderr.contains("--profile"), "{stderr}");
+        assert!(!stderr.contains("WARN"), "no SDK warning dumps: {stderr}");
+    }
+}

@@ -518,7 +518,11 @@ where
                 text.push_str(&cause.to_string());
                 source = cause.source();
             }
-            text
+            // The SDK lists every credential provider it tried, one per line; say it in one.
+            if text.contains("no credentials found in chain") {
+                return "no AWS credentials found (tried the environment, the profile, web identity, ECS and EC2 instance metadata): pass --profile naming a profile with credentials, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into();
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     }
 }
