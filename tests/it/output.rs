@@ -140,6 +140,27 @@ fn run_readme(json: bool) -> Vec<Call> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // Commands the README walkthrough does not run, through the same wrapper.
+    let extra = format!(
+        "wormvault demo --dir demo\nwormvault canonical receipts.json\nwormvault readiness contract\n\
+         wormvault readiness validate --packet {} || [ $? -eq 1 ]\n",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/cavra/enterprise-audit-log.sample.json"
+        )
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &extra])
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{extra} (json={json}) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let count: usize = std::fs::read_to_string(log.path().join("count"))
         .unwrap()
         .trim()
