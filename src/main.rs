@@ -14,7 +14,18 @@ fn wormvault_cli_entry() -> u8 {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() { 2 } else { 0 };
-            let _ = err.print();
+            // With --json anywhere on the line, a usage error is a JSON line too (stderr then
+            // carries only JSON, as for every other error); help and version stay text.
+            if code == 2 && std::env::args_os().skip(1).any(|a| a == "--json") {
+                let value = serde_json::json!({
+                    "error": err.render().to_string().trim_end(),
+                    "kind": "usage",
+                    "exit_code": code,
+                });
+                eprintln!("{value}");
+            } else {
+                let _ = err.print();
+            }
             return code;
         }
     };

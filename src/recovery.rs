@@ -48,6 +48,16 @@ pub async fn restore(
     receipts: &ReceiptSet,
     destination: &Path,
 ) -> Result<RecoveryReport, RecoveryError> {
+    restore_with_progress(store, receipts, destination, None).await
+}
+
+/// [`restore`], reporting each object's receipted size to `progress` once it is downloaded.
+pub async fn restore_with_progress(
+    store: &dyn ImmutableStore,
+    receipts: &ReceiptSet,
+    destination: &Path,
+    progress: Option<&crate::hashing::ProgressHook>,
+) -> Result<RecoveryReport, RecoveryError> {
     if destination.exists() {
         return Err(RecoveryError::DestinationExists(destination.to_path_buf()));
     }
@@ -70,6 +80,9 @@ pub async fn restore(
         let sha256 = store
             .download(&receipt.key, receipt.version_id.as_deref(), &dest)
             .await?;
+        if let Some(progress) = progress {
+            (progress.0)(receipt.bytes);
+        }
         files.push(RestoredFile {
             path: receipt.path.clone(),
             key: receipt.key.clone(),

@@ -163,6 +163,17 @@ pub async fn check(
     receipts: &ReceiptSet,
     rehash: bool,
 ) -> Result<RemoteReport, RemoteError> {
+    check_with_progress(store, receipts, rehash, None).await
+}
+
+/// [`check`], reporting each re-hashed object's receipted size to `progress` once it is
+/// downloaded and hashed (a progress bar's total is the receipts' bytes).
+pub async fn check_with_progress(
+    store: &dyn ImmutableStore,
+    receipts: &ReceiptSet,
+    rehash: bool,
+    progress: Option<&crate::hashing::ProgressHook>,
+) -> Result<RemoteReport, RemoteError> {
     let mut findings = Vec::new();
     let listing = store.list(&format!("{}/", receipts.session_prefix)).await?;
     let mut versions: BTreeMap<&str, Vec<&StoredObject>> = BTreeMap::new();
@@ -203,9 +214,9 @@ pub async fn check(
                 kind: FindingKind::ExtraVersion,
                 key: key.into(),
                 detail: format!(
-                    "{} versions stored; the receipt names one ({:?})",
+                    "{} versions stored; the receipt names one ({})",
                     found.len(),
-                    receipt.version_id
+                    receipt.version_id.as_deref().unwrap_or("no version id")
                 ),
             });
         }
@@ -224,13 +235,16 @@ pub async fn check(
                 .download(key, receipt.version_id.as_deref(), Path::new(&dest))
                 .await?;
             rehashed += 1;
+            if let Some(progress) = progress {
+                (progress.0)(receipt.bytes);
+            }
             if Some(&sha) != receipt.sha256.as_ref() {
                 findings.push(Finding {
                     kind: FindingKind::RehashMismatch,
                     key: key.into(),
                     detail: format!(
-                        "downloaded content hashes to {sha}, receipt says {:?}",
-                        receipt.sha256
+                        "downloaded content hashes to {sha}, receipt says {}",
+                        receipt.sha256.as_deref().unwrap_or("no sha256")
                     ),
                 });
             }

@@ -75,8 +75,10 @@ pub fn read(
         let record = Record { fields };
         if leaves.is_empty() && record.sequence() != Some(1) {
             return Err(bad(format!(
-                "log starts at sequence {:?}; proofs need the log from sequence 1",
-                record.sequence()
+                "log starts at sequence {}; proofs need the log from sequence 1",
+                record
+                    .sequence()
+                    .map_or("(none)".to_string(), |n| n.to_string())
             )));
         }
         if keep(&record) {

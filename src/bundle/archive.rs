@@ -208,7 +208,7 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     findings.push(Finding::new(
                         FindingKind::ArchiveSpecialEntry,
                         Some(&name),
-                        format!("archive entry {name:?} is a {kind:?} entry (device, FIFO or unknown type); it was not extracted"),
+                        format!("archive entry {name:?} has tar type flag {:?} (a device, FIFO or unknown type); it was not extracted", char::from(kind.as_byte())),
                     ));
                     continue;
                 }

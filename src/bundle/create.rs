@@ -62,6 +62,16 @@ pub struct Created {
 /// Create a bundle in `options.output` (which must not exist, or be an empty directory) from
 /// files and/or directories (a directory contributes its top-level regular files).
 pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, BundleError> {
+    create_with_progress(inputs, options, &|_| {})
+}
+
+/// [`create`], telling `progress` the bytes hashed as the bundle's copies are hashed (a
+/// progress bar's total is the inputs' size).
+pub fn create_with_progress(
+    inputs: &[PathBuf],
+    options: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Created, BundleError> {
     let sources = collect_inputs(inputs)?;
     prepare_output(&options.output)?;
     let created = options.created_at.unwrap_or_else(Utc::now);
@@ -102,7 +112,7 @@ pub fn create(inputs: &[PathBuf], options: &CreateOptions) -> Result<Created, Bu
 
     // Hash the copies (what the bundle holds), in parallel.
     let paths: Vec<PathBuf> = written.iter().map(|(_, path)| path.clone()).collect();
-    let digests = crate::hashing::sha256_files(&paths, &|_| {});
+    let digests = crate::hashing::sha256_files(&paths, progress);
     let mut files = Vec::new();
     for ((name, path), digest) in written.iter().zip(digests) {
         let digest = digest.map_err(|source| BundleError::Io {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Key, KeyError};
 
 pub use archive::ArchiveLimits;
-pub use create::{CreateOptions, Created, Signing, create};
+pub use create::{CreateOptions, Created, Signing, create, create_with_progress};
 pub use pack::{Packed, pack};
 pub use verify::{BundleFile, BundleReport, SignatureInfo, VerifyOptions, finish_deferred, verify};
 

@@ -34,6 +34,44 @@ pub fn parse_target(text: &str) -> Result<Target, crate::store::TargetError> {
     Target::parse(text)
 }
 
+/// How to reach S3, spelled as the aws CLI's global options and global here too, so every
+/// command that opens an `s3://` target (archive, upload, plan, target, hold, status,
+/// check-remote, handoff, drill, audit logs kept in a bucket) honours them. Unset, the standard
+/// AWS chain decides (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, the
+/// profile's settings); a flag wins over all of them.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "S3 connection (as the aws CLI)")]
+pub struct S3ConnectionArgs {
+    /// Named profile from the AWS config and credentials files (default: AWS_PROFILE, then
+    /// `default`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region of the bucket (default: AWS_REGION, then the profile's region).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// S3 endpoint URL for S3-compatible stores and emulators (default: AWS_ENDPOINT_URL_S3,
+    /// AWS_ENDPOINT_URL, then the profile's endpoint_url). https:// only, except http:// to a
+    /// loopback emulator.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl S3ConnectionArgs {
+    /// The library's connection options (empty strings count as unset, as in the aws CLI).
+    pub fn connection(&self) -> crate::store::s3::S3Connection {
+        let set = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        crate::store::s3::S3Connection {
+            profile: set(&self.profile),
+            region: set(&self.region),
+            endpoint_url: set(&self.endpoint_url),
+        }
+    }
+}
+
 /// A positional storage target.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArg {
@@ -386,14 +424,15 @@ fn key_id_for(given: Option<String>, key: &PublicKey, trust: Option<&TrustStore>
         .unwrap_or_else(|| crate::trust::default_key_id(&fingerprint))
 }
 
-/// Verify options from the evidence flags, with a hashing spinner on a terminal (finish the
-/// returned bar when verification is over).
+/// Verify options from the evidence flags, with a hashing bar on a terminal (total and ETA for a
+/// bundle directory; finish the returned bar when verification is over).
 pub fn verify_options(
     evidence: &EvidenceArgs,
+    bundle: &Path,
     output: &Output,
 ) -> anyhow::Result<(VerifyOptions, Option<indicatif::ProgressBar>)> {
     let mut options = evidence.options(output)?;
-    let (hook, bar) = common::hashing_progress(output);
+    let (hook, bar) = common::hashing_progress(output, common::bundle_bytes(bundle));
     options.progress = hook;
     Ok((options, bar))
 }

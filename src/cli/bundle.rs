@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::bundle::{BundleReport, CreateOptions, Signing};
 use crate::cli::Output;
 use crate::cli::args::{EvidenceArgs, HmacKeyArgs};
+use crate::cli::common;
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +120,26 @@ fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
         session_id: args.session_id,
         created_at: None,
     };
-    let created = crate::bundle::create(&args.inputs, &options)?;
+    // The inputs' size (files, and a directory's top-level files) is the bar's total.
+    let total = args
+        .inputs
+        .iter()
+        .map(|input| match std::fs::metadata(input) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            Ok(_) => common::bundle_bytes(input).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum();
+    let (hook, bar) = common::bytes_progress(output, total, "hashing");
+    let created = crate::bundle::create_with_progress(&args.inputs, &options, &|n| {
+        if let Some(hook) = &hook {
+            (hook.0)(n)
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let created = created?;
     output.result(&created, || {
         let mut text = format!(
             "created bundle {} ({} files, {}{})\n  digest {}",
@@ -145,8 +165,12 @@ fn create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
-    let options = args.evidence.options(output)?;
-    let report = crate::bundle::verify(&args.bundle, &options)?;
+    let (options, bar) = crate::cli::args::verify_options(&args.evidence, &args.bundle, output)?;
+    let report = crate::bundle::verify(&args.bundle, &options);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     output.result(&report, || render(&report));
     Ok(if report.valid {
         Exit::Ok

@@ -24,15 +24,40 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let receipts = ReceiptSet::load(&args.receipts).map_err(anyhow::Error::msg)?;
+    // Another target than the receipts' is a mistyped argument (exit 2), not a store that lost
+    // every object: checking it would report each receipted object "missing".
+    if crate::store::Target::parse(&receipts.target).ok().as_ref() != Some(&args.target) {
+        anyhow::bail!(
+            "receipts {} are for target {}, not {}; pass the target the session was archived to",
+            args.receipts.display(),
+            receipts.target,
+            args.target
+        );
+    }
+    let (progress, bar) = if args.rehash {
+        let total = receipts.receipts.iter().map(|r| r.bytes).sum();
+        common::bytes_progress(output, total, "re-hashing")
+    } else {
+        (None, None)
+    };
     let report = common::with_store(&args.target, async |store| {
-        Ok(crate::remote::check(store, &receipts, args.rehash).await?)
-    })?;
+        Ok(
+            crate::remote::check_with_progress(store, &receipts, args.rehash, progress.as_ref())
+                .await?,
+        )
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     output.result(&report, || {
         let mut text = String::new();
         for finding in &report.findings {
             text.push_str(&format!(
-                "{:?}: {}: {}\n",
-                finding.kind, finding.key, finding.detail
+                "{}: {}: {}\n",
+                crate::cli::output::words(&finding.kind),
+                finding.key,
+                finding.detail
             ));
         }
         text.push_str(&format!(

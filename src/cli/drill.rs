@@ -134,12 +134,19 @@ fn recovery(args: RecoveryArgs, output: &Output) -> anyhow::Result<Exit> {
             receipts.target
         ))));
     }
+    let total = receipts.receipts.iter().map(|r| r.bytes).sum();
+    let (progress, bar) = common::bytes_progress(output, total, "restoring");
     let options = RecoveryDrillOptions {
         bundle: args.evidence.options(output)?,
+        progress,
     };
     let drill = common::with_store(&target, async |store| {
         Ok(drill::recovery(store, &receipts, &args.receipts, &args.output_dir, &options).await?)
-    })?;
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let drill = drill?;
     if let Some(path) = &args.report {
         write_evidence(path, &drill)?;
     }

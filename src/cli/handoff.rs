@@ -357,7 +357,14 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                 report
                     .findings
                     .iter()
-                    .map(|f| format!("{:?} {}: {}", f.kind, f.key, f.detail))
+                    .map(|f| {
+                        format!(
+                            "{} {}: {}",
+                            crate::cli::output::words(&f.kind),
+                            f.key,
+                            f.detail
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             };

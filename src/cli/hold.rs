@@ -247,7 +247,10 @@ impl Progress {
         if self.output.progress_enabled() {
             let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
             let bar = bar.get_or_insert_with(|| {
-                let bar = ProgressBar::new(tick.total as u64);
+                let bar = ProgressBar::with_draw_target(
+                    Some(tick.total as u64),
+                    common::draw_target(&self.output),
+                );
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{spinner} legal holds {pos}/{len} {wide_bar} {per_sec} eta {eta}",
@@ -500,24 +503,41 @@ fn report(args: ReportArgs, output: &Output) -> anyhow::Result<Exit> {
             .await
             .map_err(refusal)
     })?;
-    let rendered = match (args.format, output.json) {
-        (Format::Csv, false) => hold::report_csv(&report),
-        _ => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&report).context("rendering the report")?
-        ),
-    };
     match &args.output {
+        // The file follows --format whatever the output mode; stdout gets the result: a line,
+        // or with --json one JSON document naming the file.
         Some(path) => {
+            let rendered = match args.format {
+                Format::Csv => hold::report_csv(&report),
+                _ => format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&report).context("rendering the report")?
+                ),
+            };
             crate::archive::write_new(path, rendered.as_bytes()).map_err(|e| anyhow!(e))?;
-            output.note(format!(
-                "case {}: {} object versions written to {}",
-                report.case,
-                report.rows.len(),
-                path.display()
-            ));
+            let summary = serde_json::json!({
+                "case": report.case,
+                "object_versions": report.rows.len(),
+                "output": path,
+                "ok": report.ok,
+            });
+            output.result(&summary, || {
+                format!(
+                    "case {}: {} object versions written to {}",
+                    report.case,
+                    report.rows.len(),
+                    path.display()
+                )
+            });
         }
         None => {
+            let rendered = match (args.format, output.json) {
+                (Format::Csv, false) => hold::report_csv(&report),
+                _ => format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&report).context("rendering the report")?
+                ),
+            };
             use std::io::Write;
             std::io::stdout()
                 .lock()

@@ -56,6 +56,8 @@ pub struct Cli {
         env = "WORMVAULT_PROGRESS"
     )]
     pub progress: output::Progress,
+    #[command(flatten)]
+    pub s3: args::S3ConnectionArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -103,7 +105,8 @@ pub enum Command {
 
 /// Run a parsed command line and return the process exit code.
 pub fn run(cli: Cli) -> u8 {
-    init_tracing(cli.verbose, cli.quiet);
+    init_tracing(cli.verbose, cli.quiet, cli.json);
+    crate::store::s3::set_process_connection(cli.s3.connection());
     let output = Output {
         json: cli.json,
         quiet: cli.quiet,
@@ -144,37 +147,84 @@ pub fn run(cli: Cli) -> u8 {
 fn report_error(error: &anyhow::Error, output: &Output) -> Exit {
     let exit = crate::exit::classify(error);
     let refusal = exit == Exit::Failure;
+    let message = error_text(error);
     if output.json {
         let value = serde_json::json!({
-            "error": format!("{error:#}"),
+            "error": message,
             "kind": if refusal { "refused" } else { "error" },
             "exit_code": exit.code(),
         });
         eprintln!("{value}");
     } else {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {message}");
     }
     exit
 }
 
+/// The error and its causes on one line, `outer: cause: cause`, leaving out a cause whose text
+/// the line already ends with (many library errors print their source in their own message, so
+/// anyhow's `{:#}` would say "No such file or directory" twice).
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// Diagnostics go to stderr: `-q` only errors, default warnings, `-v` wormvault's info, `-vv`
 /// debug; `WORMVAULT_LOG` (an EnvFilter) overrides. Colour only on a terminal and never with
-/// `NO_COLOR` (no-color.org), so logs piped to files or CI keep no escape codes.
-fn init_tracing(verbose: u8, quiet: bool) {
+/// `NO_COLOR` (no-color.org), so logs piped to files or CI keep no escape codes. With `--json`
+/// every diagnostic is one JSON line (`{"level","target","message",…}`), so stderr stays
+/// machine-readable.
+///
+/// The AWS SDK's own config warnings (IMDS region and credential probes, one multi-line dump per
+/// attempt) are shown only from `-vv` on: what they mean reaches the user as one line instead —
+/// the store's "no AWS region … set --region" or the request's credential error.
+fn init_tracing(verbose: u8, quiet: bool, json: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,wormvault=info",
+        (true, _) => "error,aws_config=off",
+        (false, 0) => "warn,aws_config=off",
+        (false, 1) => "warn,aws_config=off,wormvault=info",
         (false, _) => "info,wormvault=debug",
     };
     let filter =
         EnvFilter::try_from_env("WORMVAULT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let colour = !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.event_format(output::JsonLines).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_text_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let inner = anyhow::Error::new(io).context("cannot read x.json: No such file or directory");
+        let error = inner.context("loading trust roots from x.json");
+        assert_eq!(
+            super::error_text(&error),
+            "loading trust roots from x.json: cannot read x.json: No such file or directory"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing receipts.json");
+        assert_eq!(
+            super::error_text(&plain),
+            "writing receipts.json: disk full"
+        );
+    }
 }

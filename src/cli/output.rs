@@ -92,16 +92,31 @@ impl Output {
         }
     }
 
-    /// A diagnostic for humans on stderr (suppressed by `--quiet`).
+    /// A diagnostic on stderr (suppressed by `--quiet`): a line for humans, or with `--json` a
+    /// JSON line `{"kind":"note","message":…}` (stderr carries only JSON lines then).
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{}", text.as_ref());
+            self.diagnostic("note", text.as_ref(), "");
         }
     }
 
-    /// A warning always goes to stderr.
+    /// A warning always goes to stderr: `warning: …`, or `{"kind":"warning","message":…}` with
+    /// `--json`.
     pub fn warn(&self, text: impl AsRef<str>) {
-        let _ = writeln!(std::io::stderr().lock(), "warning: {}", text.as_ref());
+        self.diagnostic("warning", text.as_ref(), "warning: ");
+    }
+
+    fn diagnostic(&self, kind: &str, text: &str, prefix: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = if self.json {
+            writeln!(
+                stderr,
+                "{}",
+                serde_json::json!({"kind": kind, "message": text})
+            )
+        } else {
+            writeln!(stderr, "{prefix}{text}")
+        };
     }
 
     /// Progress bars: never with `--json` or `--quiet` (stderr then carries only JSON lines or
@@ -114,6 +129,25 @@ impl Output {
                 Progress::Always => true,
                 Progress::Never => false,
             }
+    }
+}
+
+/// A unit enum value as the words its JSON name spells (`already_present` → "already present"),
+/// for human text: never Rust's `Debug` names (`AlreadyPresent`).
+pub fn words<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name.replace('_', " "),
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// A legal-hold flag as the store reported it, in words.
+pub fn hold_words(flag: Option<bool>) -> &'static str {
+    match flag {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "not reported",
     }
 }
 
@@ -178,4 +212,61 @@ pub fn render_outcome(outcome: &ArchiveOutcome) -> String {
         text.push_str(&format!("  session recorded in {}\n", path.display()));
     }
     text
+}
+
+/// Tracing events as JSON lines for `--json` runs: `{"kind":"log","level":"WARN","target":…,
+/// "message":…, <fields>}`, one per line, so stderr carries only JSON.
+pub struct JsonLines;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonLines
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let metadata = event.metadata();
+        let mut fields = JsonFields(serde_json::Map::new());
+        event.record(&mut fields);
+        let mut line = serde_json::Map::new();
+        line.insert("kind".into(), "log".into());
+        line.insert("level".into(), metadata.level().as_str().into());
+        line.insert("target".into(), metadata.target().into());
+        line.extend(fields.0);
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// Collects an event's fields as JSON strings (numbers and booleans as themselves).
+struct JsonFields(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(
+        &mut self,
+        field: &tracing::field::Field,
+        value: &(dyn std::error::Error + 'static),
+    ) {
+        self.0.insert(field.name().into(), value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        // `message` arrives here as format_args!, whose Debug is its Display text.
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
 }

@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let request = args.plan.request(args.evidence.minimum_retention_days)?;
-    let (options, spinner) = verify_options(&args.evidence, output)?;
+    let (options, spinner) = verify_options(&args.evidence, &args.bundle, output)?;
     let observer = CliObserver::new(*output, spinner);
     let planned = pipeline::plan_only(&args.bundle, options, &request, observer.as_ref());
     observer.finish();

@@ -35,7 +35,7 @@ pub struct Args {
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
     let target = Target::parse(&plan.target)?;
-    let (options, spinner) = verify_options(&args.evidence, output)?;
+    let (options, spinner) = verify_options(&args.evidence, &args.bundle, output)?;
     let minimum_retention_days = u32::try_from(args.evidence.minimum_retention_days)
         .map_err(|_| anyhow::anyhow!("--minimum-retention-days is out of range"))?;
     if args.dry_run {

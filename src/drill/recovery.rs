@@ -20,6 +20,8 @@ pub const RECOVERY_SCHEMA: &str = "wormvault.drill.recovery.v1";
 pub struct RecoveryDrillOptions {
     /// How to verify the restored bundle (key material, retention minimum).
     pub bundle: bundle::VerifyOptions,
+    /// Told each restored object's receipted size as it arrives (a progress bar).
+    pub progress: Option<crate::hashing::ProgressHook>,
 }
 
 /// The restored bundle's verification, as evidence.
@@ -104,7 +106,14 @@ pub async fn recovery(
         }),
         _ => None,
     };
-    let (files, restore_error) = match recovery::restore(store, receipts, destination).await {
+    let (files, restore_error) = match recovery::restore_with_progress(
+        store,
+        receipts,
+        destination,
+        options.progress.as_ref(),
+    )
+    .await
+    {
         Ok(report) => (report.files, None),
         Err(RecoveryError::Store(StoreError::NotFound { key, target })) => {
             let message = format!("object {key} is receipted but not found in {target}");

@@ -135,8 +135,12 @@ async fn one(store: &dyn ImmutableStore, change: FlagChange) -> FlagOutcome {
             Ok(state) => {
                 outcome.legal_hold = state.legal_hold;
                 outcome.error = Some(format!(
-                    "the store reports legal hold {:?} after the request",
-                    state.legal_hold
+                    "the store reports legal hold {} after the request",
+                    match state.legal_hold {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "not reported",
+                    }
                 ));
                 return outcome;
             }

@@ -72,7 +72,7 @@ pub enum HoldError {
         problem: String,
     },
     #[error(
-        "the {decision:?} decision for case {case:?} would name {count} object versions ({bytes} bytes), more than one audit record may hold; hold narrower prefixes"
+        "the {decision} decision for case {case:?} would name {count} object versions ({bytes} bytes), more than one audit record may hold; hold narrower prefixes"
     )]
     TooLarge {
         decision: Decision,
@@ -690,8 +690,12 @@ pub async fn status(
                 key: Some(version.key.clone()),
                 version_id: version.version_id.clone(),
                 detail: format!(
-                    "held by {} but the store reports legal hold {flag:?}: it can be deleted once retention ends; rerun `hold set --case {}`",
+                    "held by {} but the store reports legal hold {}: it can be deleted once retention ends; rerun `hold set --case {}`",
                     cases.join(", "),
+                    match flag {
+                        Some(false) => "off",
+                        _ => "not reported",
+                    },
                     cases[0]
                 ),
             }),
@@ -733,9 +737,9 @@ pub async fn status(
             key: None,
             version_id: None,
             detail: format!(
-                "audit record {} ({:?} for case {}, {} versions) has no outcome: a run was interrupted; rerun `hold {} --case {}`",
+                "audit record {} ({} for case {}, {} versions) has no outcome: a run was interrupted; rerun `hold {} --case {}`",
                 decision.sequence,
-                decision.decision,
+                if decision.decision == Decision::Set { "set" } else { "release" },
                 decision.case,
                 decision.objects.len(),
                 if decision.decision == Decision::Set { "set" } else { "release --confirm-release" },

@@ -42,6 +42,16 @@ pub enum Decision {
     Release,
 }
 
+/// In words, as the log's event names say it (`set`, `release`), for messages.
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Decision::Set => "set",
+            Decision::Release => "release",
+        })
+    }
+}
+
 /// A decision record (`legal_hold.set` / `legal_hold.released`) as read from the log.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRecord {

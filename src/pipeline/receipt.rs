@@ -189,8 +189,8 @@ impl ReceiptSet {
         let field = |name: &str| signature.get(name).and_then(|v| v.as_str());
         if field("algorithm") != Some("Ed25519") {
             return Err(format!(
-                "unsupported receipt signature algorithm {:?}",
-                field("algorithm")
+                "unsupported receipt signature algorithm {}",
+                field("algorithm").map_or("(none)".to_string(), |a| format!("{a:?}"))
             ));
         }
         let key_id = field("key_id").ok_or("receipt signature has no key_id")?;

@@ -511,3 +511,390 @@ fn environment_fallbacks_and_progress_modes() {
         "an unknown progress mode is a usage error"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `--profile`, `--region`, `--endpoint-url` as the aws CLI spells them (issue #18 item 3).
+// ---------------------------------------------------------------------------------------------
+
+/// The real binary with every AWS variable of the test environment removed, so only what a test
+/// sets (files, flags, variables) can reach LocalStack.
+fn wormvault_clean_aws(config_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+        .env("HOME", config_dir)
+        .env("AWS_CONFIG_FILE", config_dir.join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            config_dir.join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// AWS config and credentials files with one profile, `wv-lstack`, holding LocalStack's test
+/// keys and the given extra config lines (region, endpoint_url).
+fn aws_profile_files(config_lines: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config"),
+        format!("[profile wv-lstack]\n{config_lines}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("credentials"),
+        format!(
+            "[wv-lstack]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            crate::support::S3_ACCESS_KEY,
+            crate::support::S3_SECRET_KEY
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+fn target_check_json(mut command: Command, target: &str) -> (i32, serde_json::Value, String) {
+    let out = command
+        .args(["--json", "target", "check", target])
+        .output()
+        .expect("run wormvault");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), value, stderr)
+}
+
+/// The bucket name of a check report's failing checks (empty: every check passed).
+fn failing(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .map(|checks| {
+            checks
+                .iter()
+                .filter(|c| c["status"] == "fail")
+                .map(|c| c["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_region_and_endpoint_flags_reach_localstack_through_the_binary() {
+    let Some(s3) = crate::support::require_s3() else {
+        return;
+    };
+    let bucket = crate::support::s3::bucket_with(&s3.client, crate::support::s3::FULL).await;
+    let target = format!("s3://{bucket}/evidence");
+
+    // 1. Everything from the profile (region, endpoint_url, keys), chosen with --profile.
+    let files = aws_profile_files(&format!(
+        "region = us-east-1\nendpoint_url = {}\n",
+        s3.endpoint
+    ));
+    let mut command = wormvault_clean_aws(files.path());
+    command.args(["--profile", "wv-lstack"]);
+    let (code, report, stderr) = target_check_json(command, &target);
+    assert_eq!(code, 0, "--profile: {report:#} {stderr}");
+    assert!(failing(&report).is_empty(), "--profile: {report:#}");
+    assert_eq!(stderr.trim(), "", "no SDK warnings on a clean run");
+
+    // 2. The flag wins over AWS_PROFILE naming a profile that does not exist.
+    let mut command = wormvault_clean_aws(files.path());
+    command
+        .env("AWS_PROFILE", "no-such-profile")
+        .args(["--profile", "wv-lstack"]);
+    let (code, report, stderr) = target_check_json(command, &target);
+    assert_eq!(code, 0, "--profile over AWS_PROFILE: {report:#} {stderr}");
+
+    // 3. AWS_PROFILE alone keeps working (the aws CLI's fallback).
+    let mut command = wormvault_clean_aws(files.path());
+    command.env("AWS_PROFILE", "wv-lstack");
+    let (code, report, stderr) = target_check_json(command, &target);
+    assert_eq!(code, 0, "AWS_PROFILE: {report:#} {stderr}");
+
+    // 4. A profile with keys only: no region and no endpoint → a usage error naming --region;
+    //    then --region and --endpoint-url supply them, and --endpoint-url wins over an
+    //    AWS_ENDPOINT_URL that points nowhere.
+    let bare = aws_profile_files("");
+    let mut command = wormvault_clean_aws(bare.path());
+    command.args(["--profile", "wv-lstack", "--endpoint-url", &s3.endpoint]);
+    let (code, _, stderr) = target_check_json(command, &target);
+    assert_eq!(code, 2, "no region is a config error: {stderr}");
+    assert!(
+        stderr.contains("--region"),
+        "the error names the flag: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, no SDK dumps: {stderr}"
+    );
+
+    let mut command = wormvault_clean_aws(bare.path());
+    command.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").args([
+        "--profile",
+        "wv-lstack",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &s3.endpoint,
+    ]);
+    let (code, report, stderr) = target_check_json(command, &target);
+    assert_eq!(code, 0, "--region/--endpoint-url: {report:#} {stderr}");
+    assert!(failing(&report).is_empty(), "{report:#}");
+}
+
+/// A local address that is not loopback (where a listener can wait), if this machine has one.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[test]
+fn plain_http_endpoint_off_loopback_is_refused_before_any_request() {
+    let ip = non_loopback_ip();
+    let listener = ip.map(|ip| {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a listener");
+        listener.set_nonblocking(true).unwrap();
+        listener
+    });
+    let endpoint = match &listener {
+        Some(listener) => format!("http://{}", listener.local_addr().unwrap()),
+        // No non-loopback interface: the refusal is still checked, against a name.
+        None => "http://s3.example.test:4566".to_string(),
+    };
+    let files = aws_profile_files(&format!("region = us-east-1\nendpoint_url = {endpoint}\n"));
+    let ways: [(&str, &dyn Fn(&mut Command)); 3] = [
+        ("--endpoint-url", &|c: &mut Command| {
+            c.args(["--profile", "wv-lstack", "--endpoint-url", &endpoint]);
+        }),
+        ("AWS_ENDPOINT_URL", &|c: &mut Command| {
+            c.env("AWS_ENDPOINT_URL", &endpoint)
+                .args(["--profile", "wv-lstack"]);
+        }),
+        ("profile endpoint_url", &|c: &mut Command| {
+            c.args(["--profile", "wv-lstack"]);
+        }),
+    ];
+    for (how, set) in ways {
+        let mut command = wormvault_clean_aws(files.path());
+        set(&mut command);
+        let mut child = command
+            .args(["--json", "target", "check", "s3://wv-plain-http/evidence"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run wormvault");
+        // Wait for the binary to finish, failing at once if the listener is contacted (a client
+        // that did connect would otherwise wait for an answer that never comes).
+        loop {
+            if child.try_wait().expect("wait for wormvault").is_some() {
+                break;
+            }
+            if let Some(listener) = &listener {
+                match listener.accept() {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Ok((_, from)) => {
+                        let _ = child.kill();
+                        panic!("{how}: the refused endpoint got a connection from {from}");
+                    }
+                    Err(e) => panic!("{how}: accept failed: {e}"),
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("collect wormvault output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{how}: plain HTTP off loopback is a config error: {stderr}"
+        );
+        assert!(
+            stderr.contains("refusing to send AWS credentials over plain HTTP"),
+            "{how}: {stderr}"
+        );
+        let line: serde_json::Value = serde_json::from_str(stderr.trim())
+            .unwrap_or_else(|e| panic!("{how}: stderr is one JSON line ({e}): {stderr}"));
+        assert_eq!(line["kind"], "error", "{how}: {line}");
+        if let Some(listener) = &listener {
+            match listener.accept() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok((_, from)) => panic!("{how}: the refused endpoint got a connection from {from}"),
+                Err(e) => panic!("{how}: accept failed: {e}"),
+            }
+        }
+    }
+}
+
+/// `--progress always` draws on a non-terminal stderr (CI logs), with the total and an ETA, on
+/// the commands that read a lot: bundle create, bundle verify, check-remote --rehash, drill
+/// recovery; `never` and `--json` draw nothing. (No durations are asserted.)
+#[test]
+fn long_commands_show_total_and_eta() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .args(args)
+            .current_dir(d)
+            .env_remove("WORMVAULT_PROGRESS")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::create_dir(d.join("ev")).unwrap();
+    // 8 MiB: many 128 KiB reads, so the bar is drawn more than once.
+    let data: Vec<u8> = (0..8u32 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(d.join("ev/blob.bin"), &data).unwrap();
+    let quiet = |args: &[&str]| {
+        let (code, err) = run(&[&["-q"][..], args].concat());
+        assert_eq!(code, 0, "{args:?}: {err}");
+    };
+    quiet(&["keys", "generate", "--output-dir", "keys", "--key-id", "k1"]);
+    quiet(&[
+        "keys",
+        "trust-root",
+        "--public-key",
+        "keys/evidence-ed25519-public.pem",
+        "--key-id",
+        "k1",
+        "--output",
+        "root.json",
+    ]);
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "bundle",
+        "create",
+        "ev",
+        "--output",
+        "b",
+        "--private-key",
+        "keys/evidence-ed25519-private.pem",
+        "--key-id",
+        "k1",
+        "--signer",
+        "s",
+        "--session-id",
+        "s1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let shows_total = |what: &str, err: &str, label: &str| {
+        assert!(
+            err.contains(&format!("{label} [")) && err.contains("/8.00 MiB") && err.contains("eta"),
+            "{what}: no bar with total and ETA: {err:?}"
+        );
+    };
+    shows_total("bundle create", &err, "hashing");
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "bundle",
+        "verify",
+        "b",
+        "--trust-root",
+        "root.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    shows_total("bundle verify", &err, "verifying");
+    for quiet_mode in [
+        &["--progress", "never"][..],
+        &["--json", "--progress", "always"][..],
+    ] {
+        let (code, err) = run(&[
+            quiet_mode,
+            &["bundle", "verify", "b", "--trust-root", "root.json"],
+        ]
+        .concat());
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("verifying"), "{quiet_mode:?}: {err:?}");
+    }
+
+    let vault = format!("file://{}/vault", d.display());
+    quiet(&[
+        "archive",
+        "b",
+        "--to",
+        &vault,
+        "--trust-root",
+        "root.json",
+        "--receipts-out",
+        "r.json",
+    ]);
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "check-remote",
+        &vault,
+        "--receipts",
+        "r.json",
+        "--rehash",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("re-hashing [") && err.contains("eta"),
+        "check-remote: {err:?}"
+    );
+    let (code, err) = run(&[
+        "--progress",
+        "always",
+        "drill",
+        "recovery",
+        "--target",
+        &vault,
+        "--receipts",
+        "r.json",
+        "--output-dir",
+        "restored",
+        "--trust-root",
+        "root.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("restoring [") && err.contains("eta"),
+        "drill recovery: {err:?}"
+    );
+}
+
+/// Missing credentials (a profile that does not exist, nothing in the environment) are one
+/// clear line naming the fix, not the SDK's list of providers; `-q` keeps it (it is the error).
+#[test]
+fn missing_aws_credentials_are_one_clear_line() {
+    let files = aws_profile_files("region = us-east-1\n");
+    for quiet in [false, true] {
+        let mut command = wormvault_clean_aws(files.path());
+        if quiet {
+            command.arg("-q");
+        }
+        command.args([
+            "--profile",
+            "no-such-profile",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+            "target",
+            "check",
+            "s3://wv-no-credentials/evidence",
+        ]);
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+        assert!(stderr.contains("--profile"), "{stderr}");
+        assert!(!stderr.contains("WARN"), "no SDK warning dumps: {stderr}");
+    }
+}

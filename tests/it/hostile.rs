@@ -1057,7 +1057,7 @@ fn cases() -> Vec<Case> {
         case(
             "receipts: key ../../../../etc/passwd is never read",
             1,
-            &["Missing: ../../../../etc/passwd"],
+            &["missing: ../../../../etc/passwd"],
             archived_receipts(|v| v["receipts"][0]["key"] = "../../../../etc/passwd".into()),
         ),
         case(

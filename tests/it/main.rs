@@ -20,6 +20,7 @@ mod holds;
 mod hostile;
 mod kms;
 mod ops;
+mod output;
 mod pipeline;
 mod readme;
 mod s3;

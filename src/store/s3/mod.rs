@@ -47,6 +47,10 @@ pub struct S3Settings {
     pub endpoint_url: Option<String>,
     /// Region override; otherwise the AWS chain (`AWS_REGION`, profile, IMDS).
     pub region: Option<String>,
+    /// Named profile of the shared config/credentials files (`--profile`); otherwise
+    /// `AWS_PROFILE`, then `default`. Its `region`, `endpoint_url` and credentials apply where no
+    /// explicit setting overrides them.
+    pub profile: Option<String>,
     /// Static credentials (emulators and tests). `None`: the AWS chain (env, profiles, SSO,
     /// web identity, container and instance roles). Never logged.
     pub credentials: Option<S3Credentials>,
@@ -84,6 +88,7 @@ impl Default for S3Settings {
         S3Settings {
             endpoint_url: None,
             region: None,
+            profile: None,
             credentials: None,
             multipart_threshold: 64 * 1024 * 1024,
             part_size: 16 * 1024 * 1024,
@@ -99,6 +104,7 @@ impl std::fmt::Debug for S3Settings {
         f.debug_struct("S3Settings")
             .field("endpoint_url", &self.endpoint_url)
             .field("region", &self.region)
+            .field("profile", &self.profile)
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|c| &c.access_key_id),
@@ -133,10 +139,37 @@ pub const ENV_MULTIPART_THRESHOLD_MIB: &str = "WORMVAULT_S3_MULTIPART_THRESHOLD_
 pub const ENV_PART_SIZE_MIB: &str = "WORMVAULT_S3_PART_SIZE_MIB";
 pub const ENV_PART_CONCURRENCY: &str = "WORMVAULT_S3_PART_CONCURRENCY";
 
+/// Where and as whom to connect, as the aws CLI's global options `--profile`, `--region` and
+/// `--endpoint-url` say. `None` fields leave the standard AWS chain in charge (`AWS_PROFILE`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, the profile's settings): an explicit
+/// value wins over all of them, as in the aws CLI.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Connection {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// The connection options of this process (the CLI's global flags), set once at start.
+///
+/// Why process-wide rather than passed along: the flags are global options, like the aws CLI's,
+/// and must reach every S3 client the process opens — including the ones library code opens
+/// from a bare [`Target`] (status, `handoff --from`, an audit log kept in a bucket). Environment
+/// variables would do the same but `std::env::set_var` is unsound in a threaded process.
+static PROCESS_CONNECTION: std::sync::OnceLock<S3Connection> = std::sync::OnceLock::new();
+
+/// Set this process's S3 connection options (first call wins; later calls are ignored and
+/// return `false`). Read by [`S3Settings::from_env`], hence by [`S3Store::connect`] and
+/// `store::open`.
+pub fn set_process_connection(connection: S3Connection) -> bool {
+    PROCESS_CONNECTION.set(connection).is_ok()
+}
+
 impl S3Settings {
     /// Defaults, with multipart tuning from `WORMVAULT_S3_MULTIPART_THRESHOLD_MIB`,
-    /// `WORMVAULT_S3_PART_SIZE_MIB` and `WORMVAULT_S3_PART_CONCURRENCY` when set. Connection
-    /// settings (endpoint, region, credentials) stay with the standard AWS variables.
+    /// `WORMVAULT_S3_PART_SIZE_MIB` and `WORMVAULT_S3_PART_CONCURRENCY` when set, and the
+    /// process's connection options ([`set_process_connection`]: profile, region, endpoint).
+    /// What those leave unset comes from the standard AWS chain when connecting.
     pub fn from_env() -> Result<S3Settings, StoreError> {
         let read = |name: &str| -> Result<Option<u64>, StoreError> {
             match std::env::var(name) {
@@ -147,6 +180,11 @@ impl S3Settings {
             }
         };
         let mut settings = S3Settings::default();
+        if let Some(connection) = PROCESS_CONNECTION.get() {
+            settings.profile = connection.profile.clone();
+            settings.region = connection.region.clone();
+            settings.endpoint_url = connection.endpoint_url.clone();
+        }
         if let Some(mib) = read(ENV_MULTIPART_THRESHOLD_MIB)? {
             settings.multipart_threshold = mib.saturating_mul(1024 * 1024);
         }
@@ -298,7 +336,12 @@ impl S3Store {
             .retry_config(retry)
             .timeout_config(timeouts);
         if let Some(endpoint) = &settings.endpoint_url {
+            // Checked before anything is loaded, so a refused endpoint never sees a request.
+            check_endpoint(endpoint)?;
             loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
+        }
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
         }
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
@@ -315,14 +358,40 @@ impl S3Store {
         let shared = loader.load().await;
         if shared.region().is_none() {
             return Err(StoreError::Config(format!(
-                "no AWS region for {target}: set AWS_REGION (or a profile region) so requests go to the bucket's region"
+                "no AWS region for {target}: set --region, AWS_REGION or a profile region so requests go to the bucket's region"
             )));
         }
+        // The endpoint the client will use, resolved as the SDK resolves it (explicit setting,
+        // then AWS_ENDPOINT_URL_S3 or the profile's `services` section, then AWS_ENDPOINT_URL or
+        // the profile's `endpoint_url`), and set explicitly so the check below sees exactly
+        // what is used.
+        let endpoint = match &settings.endpoint_url {
+            Some(endpoint) => Some(endpoint.trim_end_matches('/').to_string()),
+            None => shared
+                .service_config()
+                .and_then(|conf| {
+                    conf.load_config(
+                        aws_types::service_config::ServiceConfigKey::builder()
+                            .service_id("S3")
+                            .env("AWS_ENDPOINT_URL")
+                            .profile("endpoint_url")
+                            .build()
+                            .ok()?,
+                    )
+                })
+                .or_else(|| shared.endpoint_url().map(str::to_string)),
+        };
         let mut config = aws_sdk_s3::config::Builder::from(&shared);
-        // Emulators and most S3-compatible stores serve buckets under the path, not as
-        // virtual-hosted names (emulators.md, "Rust SDK facts").
-        if shared.endpoint_url().is_some() {
-            config = config.force_path_style(true).interceptor(KeepAlive);
+        if let Some(endpoint) = &endpoint {
+            // Credentials go only to an endpoint the user named (flag, environment or profile),
+            // and never in clear text off the loopback interface.
+            check_endpoint(endpoint)?;
+            // Emulators and most S3-compatible stores serve buckets under the path, not as
+            // virtual-hosted names (emulators.md, "Rust SDK facts").
+            config = config
+                .endpoint_url(endpoint.clone())
+                .force_path_style(true)
+                .interceptor(KeepAlive);
         }
         let client = Client::from_conf(config.build());
         Ok(S3Store {
@@ -379,6 +448,40 @@ impl S3Store {
     }
 }
 
+/// Refuse an S3 endpoint that would carry signed requests in clear text over a network: `http://`
+/// is allowed only to a loopback host (127.0.0.0/8, ::1, `localhost`: an emulator on this
+/// machine); anything but `http(s)://host` is refused. The error names the endpoint and the fix.
+pub fn check_endpoint(endpoint: &str) -> Result<(), StoreError> {
+    let parsed = url::Url::parse(endpoint).map_err(|e| {
+        StoreError::Config(format!(
+            "S3 endpoint {endpoint:?} is not a URL ({e}); give it as https://host[:port]"
+        ))
+    })?;
+    let host = parsed.host().ok_or_else(|| {
+        StoreError::Config(format!(
+            "S3 endpoint {endpoint:?} has no host; give it as https://host[:port]"
+        ))
+    })?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&host) => Ok(()),
+        "http" => Err(StoreError::Config(format!(
+            "refusing to send AWS credentials over plain HTTP to {endpoint}: only a loopback emulator (127.0.0.0/8, ::1, localhost) may use http://; use https://"
+        ))),
+        other => Err(StoreError::Config(format!(
+            "S3 endpoint {endpoint:?} uses {other}://; only https:// (or http:// to a loopback emulator) is supported"
+        ))),
+    }
+}
+
+fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
 /// HTTP status of an SDK error, when a response came back.
 fn status<E>(error: &SdkError<E>) -> Option<u16> {
     error.raw_response().map(|r| r.status().as_u16())
@@ -416,7 +519,11 @@ where
                 text.push_str(&cause.to_string());
                 source = cause.source();
             }
-            text
+            // The SDK lists every credential provider it tried, one per line; say it in one.
+            if text.contains("no credentials found in chain") {
+                return "no AWS credentials found (tried the environment, the profile, web identity, ECS and EC2 instance metadata): pass --profile naming a profile with credentials, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into();
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     }
 }
@@ -498,5 +605,35 @@ impl ImmutableStore for S3Store {
         max: usize,
     ) -> Result<Vec<crate::store::ListedVersion>, StoreError> {
         small::list_after(self, prefix, start_after, max).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "https://s3.eu-west-1.amazonaws.com",
+            "https://minio.internal:9000",
+            "http://127.0.0.1:4566",
+            "http://127.1.2.3:4566/",
+            "http://localhost:4566",
+            "http://[::1]:4566",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://10.0.0.5:4566",
+            "http://s3.example.com",
+            "http://localhost.example.com:4566",
+            "http://127.0.0.1.nip.io",
+            "ftp://127.0.0.1",
+            "127.0.0.1:4566",
+            "http://",
+        ] {
+            assert!(check_endpoint(refused).is_err(), "{refused}");
+        }
     }
 }
