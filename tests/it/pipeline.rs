@@ -952,3 +952,250 @@ fn upload_dry_run_checks_the_reviewed_plan_and_writes_nothing() {
     );
     assert!(!vault.exists() || files_under(&vault) == 0);
 }
+
+/// Issue #17 item 1: `--audit-log s3://…` for archive, hold, status and handoff. The events land
+/// in the stored log (create-only, COMPLIANCE-locked records), nothing is written to a local log
+/// file, and the log read back from the bucket verifies with the events in order; the handoff
+/// package built from the session verifies pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_hold_status_and_handoff_with_the_audit_log_in_the_bucket() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let bucket = support::s3::bucket_with(&s3.client, support::s3::FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let target = format!("s3://{bucket}/evidence");
+    let log = format!("s3://{bucket}/audit-log");
+    let env = [
+        ("AWS_ENDPOINT_URL", s3.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let key = "keys/evidence-ed25519-private.pem";
+    tokio::task::block_in_place(|| {
+        evidence(&d, "rel-stored-log", 2555, 0);
+        expect(
+            &run_in(
+                &d,
+                &env,
+                &[
+                    "-q",
+                    "archive",
+                    "bundle",
+                    "--trust-root",
+                    "trust-root.json",
+                    "--key-id",
+                    "release-key",
+                    "--to",
+                    &target,
+                    "--audit-log",
+                    &log,
+                    "--audit-signing-key",
+                    key,
+                    "--checkpoint-key",
+                    key,
+                    "--receipts-key",
+                    key,
+                    "--receipts-out",
+                    "r.json",
+                    "--state-dir",
+                    "state",
+                ],
+            ),
+            0,
+        );
+        let hold = run_in(
+            &d,
+            &env,
+            &[
+                "-q",
+                "hold",
+                "set",
+                &format!("{target}/rel-stored-log/"),
+                "--case",
+                "CASE-S",
+                "--reason",
+                "litigation",
+                "--actor",
+                "records-manager",
+                "--audit-log",
+                &log,
+                "--audit-signing-key",
+                key,
+                "--audit-key-id",
+                "release-key",
+                "--checkpoint-key",
+                key,
+            ],
+        );
+        expect(&hold, 0);
+    });
+    let entries: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        !entries.iter().any(|n| n.ends_with(".jsonl")),
+        "no local log file may be written when the log is in the bucket: {entries:?}"
+    );
+    // The stored records: evidence.archived, then the hold's decision and outcome, each its own
+    // COMPLIANCE-locked object.
+    let listed = s3
+        .client
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("audit-log/records/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in &keys {
+        let head = s3
+            .client
+            .head_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode().map(|m| m.as_str()),
+            Some("COMPLIANCE"),
+            "{key}"
+        );
+    }
+    tokio::task::block_in_place(|| {
+        let verified = run_in(
+            &d,
+            &env,
+            &[
+                "--json",
+                "audit",
+                "verify",
+                "--log",
+                &log,
+                "--trust-root",
+                "trust-root.json",
+            ],
+        );
+        expect(&verified, 0);
+        let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+        let shown = report.to_string();
+        assert!(shown.contains("\"record_count\":3"), "{shown}");
+        let exported = run_in(
+            &d,
+            &env,
+            &[
+                "audit",
+                "export",
+                "--log",
+                &log,
+                "--format",
+                "jsonl",
+                "--output",
+                "log.jsonl",
+            ],
+        );
+        expect(&exported, 0);
+        let lines = std::fs::read_to_string(d.join("log.jsonl")).unwrap();
+        let events: Vec<String> = lines
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["event_type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(events[0], "evidence.archived", "{events:?}");
+        assert!(
+            events[1..].iter().all(|e| e.starts_with("legal_hold.")),
+            "{events:?}"
+        );
+
+        // status names the stored log, not a temporary copy.
+        let status = run_in(
+            &d,
+            &env,
+            &[
+                "--json",
+                "status",
+                "--target",
+                &target,
+                "--audit-log",
+                &log,
+                "--receipts",
+                "r.json",
+                "--audit-trust-root",
+                "trust-root.json",
+            ],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&status.stdout)
+            .unwrap_or_else(|e| panic!("status printed no JSON ({e}): {}", text(&status)));
+        assert_eq!(report["audit_log"], log.as_str(), "{report}");
+
+        // The handoff package of the session reads the stored log; the hold came after the
+        // archive's checkpoint, so a newer checkpoint of the stored log is taken for it.
+        expect(
+            &run_in(
+                &d,
+                &env,
+                &[
+                    "-q",
+                    "audit",
+                    "checkpoint",
+                    "--log",
+                    &log,
+                    "--origin",
+                    "wormvault.audit-log",
+                    "--signing-key",
+                    key,
+                    "--output",
+                    "newer.checkpoint.txt",
+                ],
+            ),
+            0,
+        );
+        let handoff = run_in(
+            &d,
+            &env,
+            &[
+                "handoff",
+                "--session",
+                "rel-stored-log",
+                "--state-dir",
+                "state",
+                "--output",
+                "pkg.tar.gz",
+                "--checkpoint",
+                "newer.checkpoint.txt",
+            ],
+        );
+        expect(&handoff, 0);
+        let verified = run_in(
+            &d,
+            &[],
+            &[
+                "handoff",
+                "verify",
+                "pkg.tar.gz",
+                "--trust-root",
+                "trust-root.json",
+            ],
+        );
+        expect(&verified, 0);
+        assert!(
+            String::from_utf8_lossy(&verified.stdout).contains("VERIFIED"),
+            "{}",
+            text(&verified)
+        );
+    });
+}
