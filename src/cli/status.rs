@@ -95,6 +95,15 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let anchors = anchor_policy(&args)?;
     // A log in a store is read from a copy made after its stored form verified.
     let location = crate::audit::store::LogLocation::from_path(&args.audit_log)?;
+    // A local log that is not there is a mistyped path (exit 2), not a blocked store.
+    if let crate::audit::store::LogLocation::File(path) = &location
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "--audit-log {}: no such file; give the path of the audit log the archive pipeline appends to (or a store log URL such as s3://bucket/prefix)",
+            path.display()
+        );
+    }
     let log = crate::audit::store::LogHandle::open_blocking(
         &location,
         crate::audit::store::WriteOptions::default(),

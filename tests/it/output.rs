@@ -346,7 +346,17 @@ fn errors_name_the_real_cause() {
     );
 
     // Mistyped paths: usage/IO errors (exit 2) naming the file, never an integrity verdict.
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "status",
+                "--target",
+                "file:///nonexistent-vault",
+                "--audit-log",
+                "lgo.jsonl",
+            ],
+            "lgo.jsonl",
+        ),
         (
             &[
                 "audit",

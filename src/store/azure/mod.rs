@@ -234,6 +234,13 @@ impl AzureStore {
         }
         let endpoint_url = Url::parse(endpoint.trim_end_matches('/'))
             .map_err(|e| StoreError::Config(format!("invalid Azure endpoint {endpoint}: {e}")))?;
+        // Credentials (a SAS token in every URL, bearer tokens, shared-key signatures) go over
+        // plain HTTP only to an emulator on loopback, refused here before any request.
+        if endpoint_url.scheme() != "https" && !is_loopback_host(&endpoint_url) {
+            return Err(StoreError::Config(format!(
+                "{endpoint} is plain HTTP to a host that is not loopback; wormvault sends Azure credentials only over HTTPS (plain HTTP is allowed to an emulator on 127.0.0.1, ::1 or localhost)"
+            )));
+        }
         let mut container_url = endpoint_url.clone();
         container_url
             .path_segments_mut()
@@ -408,6 +415,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plain_http_only_to_loopback() {
+        let open = |url: &str| {
+            let target = Target::parse(url).unwrap();
+            AzureStore::new(
+                target,
+                AzureAuth::Sas(auth::SecretString::new("sv=2024&sig=secret".into())),
+                AzureOptions::default(),
+            )
+        };
+        for remote in [
+            "azure+http://192.0.2.7:10000/acct/c/p",
+            "azure+http://blob.example.com/acct/c/p",
+        ] {
+            let error = open(remote).err().expect("plain HTTP to a remote host must be refused");
+            assert!(
+                matches!(&error, StoreError::Config(m) if m.contains("not loopback") && !m.contains("secret")),
+                "{error}"
+            );
+        }
+        for local in [
+            "azure+http://127.0.0.1:10000/devstoreaccount1/c/p",
+            "azure+http://localhost:10000/devstoreaccount1/c/p",
+        ] {
+            assert!(open(local).is_ok(), "{local}");
+        }
+    }
+
+    #[test]
     fn names_tags_and_dates() {
         assert!(valid_metadata_name("case_id") && valid_metadata_name("_x1"));
         assert_eq!(metadata_name("bundle-path"), "bundle_path");
@@ -460,5 +495,15 @@ mod tests {
             ),
             Err(StoreError::Config(_))
         ));
+    }
+}
+
+/// Is the URL's host a loopback address (127.0.0.0/8, ::1, localhost)?
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
