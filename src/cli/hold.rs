@@ -47,9 +47,10 @@ pub struct RegistryArgs {
     /// the log unless --audit-trust-root / --audit-public-key is given) or the HMAC key.
     #[command(flatten)]
     pub keys: AuditLogKeyArgs,
-    /// Ed25519 key of the hold checkpoints: a private PEM signs new ones (set/release), a public
-    /// or private PEM checks the ones stored in the target.
-    #[arg(long, value_name = "PEM")]
+    /// Ed25519 key of the hold checkpoints: a private PEM or `awskms:ARN` (endpoint from
+    /// WORMVAULT_KMS_ENDPOINT for an emulator) signs new ones (set/release); a public or private
+    /// PEM checks the ones stored in the target.
+    #[arg(long, value_name = "PEM|awskms:ARN")]
     pub checkpoint_key: Option<PathBuf>,
     /// Checkpoint origin line and note key name; also names the anchor folder in the target.
     #[arg(long, default_value = hold::DEFAULT_ORIGIN)]
@@ -175,6 +176,28 @@ impl RegistryArgs {
         };
         let (checkpoint_key, anchor) = match &self.checkpoint_key {
             None => (None, None),
+            // A KMS key signs without its private half ever leaving the KMS.
+            Some(path)
+                if path
+                    .to_str()
+                    .and_then(crate::trust::kms::kms_key_name)
+                    .is_some() =>
+            {
+                let settings = crate::trust::kms::KmsSettings {
+                    endpoint: std::env::var(crate::trust::kms::KMS_ENDPOINT_VAR)
+                        .ok()
+                        .filter(|v| !v.trim().is_empty()),
+                    ..Default::default()
+                };
+                let key = crate::trust::kms::SigningKeySource::load(path, &settings)?;
+                (
+                    Some(key.public().verifying_key()),
+                    writing.then(|| AnchorKey {
+                        origin: self.checkpoint_origin.clone(),
+                        key,
+                    }),
+                )
+            }
             Some(path) => match crate::trust::load_public_key(path) {
                 Ok((public, _)) if !writing => (Some(public.verifying_key()), None),
                 Ok(_) => {
@@ -190,7 +213,7 @@ impl RegistryArgs {
                         Some(pair.public().verifying_key()),
                         Some(AnchorKey {
                             origin: self.checkpoint_origin.clone(),
-                            key: pair.signing_key().clone(),
+                            key: crate::trust::kms::SigningKeySource::File(Box::new(pair)),
                         }),
                     )
                 }

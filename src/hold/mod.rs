@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use crate::audit::{self, AuditError, SignatureCheck, Signer, VerifyOptions};
@@ -121,7 +121,8 @@ impl HoldError {
 /// The signing side of anchoring.
 pub struct AnchorKey {
     pub origin: String,
-    pub key: SigningKey,
+    /// A private key file or a KMS key (`awskms:ARN`).
+    pub key: crate::trust::kms::SigningKeySource,
 }
 
 /// The audit log as case registry: where it is, how it is verified and signed, who acts.

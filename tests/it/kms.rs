@@ -762,3 +762,74 @@ fn audit_append_and_checkpoint_sign_with_kms() {
     assert!(text(&out).contains("4096"), "{}", text(&out));
     assert_eq!(std::fs::read(d.join("audit.jsonl")).unwrap(), before);
 }
+
+/// `hold set --checkpoint-key awskms:ARN`: the hold checkpoint stored in the target is signed in
+/// the KMS, and `hold status` checks it against the KMS key's public half.
+#[test]
+fn hold_checkpoints_sign_with_kms() {
+    let kms = StandIn::start("ECC_NIST_EDWARDS25519");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| wormvault(d, &kms.endpoint, args);
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}:\n{}", text(&out));
+        out
+    };
+    ok(&["-q", "demo", "--dir", "demo"]);
+    std::fs::write(d.join("kms.pem"), kms.public_pem()).unwrap();
+    let prefix = format!("file://{}/demo/vault/demo-release-1/", d.display());
+    let kms_key = format!("awskms:{ARN}");
+    let keys = [
+        "--audit-log",
+        "demo/audit.jsonl",
+        "--audit-signing-key",
+        "demo/keys/evidence-ed25519-private.pem",
+    ];
+    let set = ok(&[
+        &[
+            "--json",
+            "hold",
+            "set",
+            &prefix,
+            "--case",
+            "CASE-K",
+            "--reason",
+            "litigation",
+            "--actor",
+            "rm",
+            "--checkpoint-key",
+            &kms_key,
+        ][..],
+        &keys,
+    ]
+    .concat());
+    let report: Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert!(
+        report["anchor"].is_object(),
+        "a checkpoint was stored: {report}"
+    );
+    assert!(
+        kms.operations().iter().any(|op| op.ends_with("Sign")),
+        "the checkpoint was signed in the KMS: {:?}",
+        kms.operations()
+    );
+    // The stored checkpoint verifies under the KMS key's public half, and not under another key.
+    ok(&[
+        &["hold", "status", &prefix, "--checkpoint-key", "kms.pem"][..],
+        &keys,
+    ]
+    .concat());
+    let other = run(&[
+        &[
+            "hold",
+            "status",
+            &prefix,
+            "--checkpoint-key",
+            "demo/keys/evidence-ed25519-public.pem",
+        ][..],
+        &keys,
+    ]
+    .concat());
+    assert_ne!(other.status.code(), Some(0), "{}", text(&other));
+}

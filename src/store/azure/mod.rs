@@ -428,7 +428,9 @@ mod tests {
             "azure+http://192.0.2.7:10000/acct/c/p",
             "azure+http://blob.example.com/acct/c/p",
         ] {
-            let error = open(remote).err().expect("plain HTTP to a remote host must be refused");
+            let error = open(remote)
+                .err()
+                .expect("plain HTTP to a remote host must be refused");
             assert!(
                 matches!(&error, StoreError::Config(m) if m.contains("not loopback") && !m.contains("secret")),
                 "{error}"
