@@ -409,6 +409,16 @@ impl ImmutableStore for AzureStore {
     }
 }
 
+/// Is the URL's host a loopback address (127.0.0.0/8, ::1, localhost)?
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::write::ceil_second;
@@ -428,9 +438,7 @@ mod tests {
             "azure+http://192.0.2.7:10000/acct/c/p",
             "azure+http://blob.example.com/acct/c/p",
         ] {
-            let error = open(remote)
-                .err()
-                .expect("plain HTTP to a remote host must be refused");
+            let error = open(remote).expect_err("plain HTTP to a remote host must be refused");
             assert!(
                 matches!(&error, StoreError::Config(m) if m.contains("not loopback") && !m.contains("secret")),
                 "{error}"
@@ -497,15 +505,5 @@ mod tests {
             ),
             Err(StoreError::Config(_))
         ));
-    }
-}
-
-/// Is the URL's host a loopback address (127.0.0.0/8, ::1, localhost)?
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
