@@ -650,15 +650,14 @@ fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
     assert_eq!(report["checkpoints"][0]["consistent"], true);
 }
 
-#[test]
-fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
-    let env = Env::new();
-    let path = env.path("big.jsonl");
+/// A local log of `n` HMAC-signed records built with the library (actors p000, p001, …).
+fn library_log(env: &Env, name: &str, n: u32) -> PathBuf {
+    let path = env.path(name);
     let signer = wormvault::audit::Signer::Hmac {
         key: b"k-secret".to_vec(),
         key_id: "kid".into(),
     };
-    for i in 0..600 {
+    for i in 0..n {
         let new = wormvault::audit::NewRecord {
             event_type: "evidence.archived".into(),
             actor: format!("p{i:03}"),
@@ -669,6 +668,29 @@ fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
         };
         wormvault::audit::append(&path, &new, &signer).unwrap();
     }
+    path
+}
+
+#[test]
+fn an_append_after_thousands_of_records_finds_the_head() {
+    let env = Env::new();
+    let path = library_log(&env, "big.jsonl", 2345);
+    let log = vault_log(&env, "vault");
+    assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
+    let output = env.append(&log, "next");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("appended record 2346"),
+        "{}",
+        text(&output)
+    );
+    assert_chain(&env, &log, 2346);
+}
+
+#[test]
+fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
+    let env = Env::new();
+    let path = library_log(&env, "big.jsonl", 600);
     let log = vault_log(&env, "vault");
     assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
     let output = env.anchor(&log);
