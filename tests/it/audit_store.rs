@@ -742,3 +742,68 @@ fn an_append_that_keeps_losing_gives_up_as_contended_naming_the_log() {
     assert!(message.contains(&log), "{message}");
     assert!(!message.contains("appended record"), "{message}");
 }
+
+#[test]
+fn anchor_every_keeps_anchoring_and_stops_cleanly_on_sigterm() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    assert_eq!(env.append(&log, "first").status.code(), Some(0));
+    let key = env.path("signing.pem");
+    let hmac = env.path("hmac.key");
+    let mut child = env
+        .command(&[
+            "audit",
+            "anchor",
+            "--log",
+            &log,
+            "--origin",
+            ORIGIN,
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--key-file",
+            hmac.to_str().unwrap(),
+            "--key-id",
+            "kid",
+            "--every",
+            "1s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = |size: u64| {
+        env.path("vault")
+            .join(format!("audit/checkpoints/{size:020}"))
+    };
+    // Poll (no timing asserted): the first anchor, then one of the grown log.
+    let wait_for = |path: PathBuf| {
+        for _ in 0..600 {
+            if path.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} never appeared", path.display());
+    };
+    wait_for(checkpoint(1));
+    assert_eq!(env.append(&log, "second").status.code(), Some(0));
+    wait_for(checkpoint(2));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("stopped by signal"),
+        "{}",
+        text(&output)
+    );
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 2);
+}
