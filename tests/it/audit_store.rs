@@ -750,7 +750,7 @@ fn anchor_every_keeps_anchoring_and_stops_cleanly_on_sigterm() {
     assert_eq!(env.append(&log, "first").status.code(), Some(0));
     let key = env.path("signing.pem");
     let hmac = env.path("hmac.key");
-    let mut child = env
+    let child = env
         .command(&[
             "audit",
             "anchor",
