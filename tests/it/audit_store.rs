@@ -650,15 +650,14 @@ fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
     assert_eq!(report["checkpoints"][0]["consistent"], true);
 }
 
-#[test]
-fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
-    let env = Env::new();
-    let path = env.path("big.jsonl");
+/// A local log of `n` HMAC-signed records built with the library (actors p000, p001, …).
+fn library_log(env: &Env, name: &str, n: u32) -> PathBuf {
+    let path = env.path(name);
     let signer = wormvault::audit::Signer::Hmac {
         key: b"k-secret".to_vec(),
         key_id: "kid".into(),
     };
-    for i in 0..600 {
+    for i in 0..n {
         let new = wormvault::audit::NewRecord {
             event_type: "evidence.archived".into(),
             actor: format!("p{i:03}"),
@@ -669,6 +668,29 @@ fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
         };
         wormvault::audit::append(&path, &new, &signer).unwrap();
     }
+    path
+}
+
+#[test]
+fn an_append_after_thousands_of_records_finds_the_head() {
+    let env = Env::new();
+    let path = library_log(&env, "big.jsonl", 2345);
+    let log = vault_log(&env, "vault");
+    assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
+    let output = env.append(&log, "next");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("appended record 2346"),
+        "{}",
+        text(&output)
+    );
+    assert_chain(&env, &log, 2346);
+}
+
+#[test]
+fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
+    let env = Env::new();
+    let path = library_log(&env, "big.jsonl", 600);
     let log = vault_log(&env, "vault");
     assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
     let output = env.anchor(&log);
@@ -719,4 +741,69 @@ fn an_append_that_keeps_losing_gives_up_as_contended_naming_the_log() {
     assert!(message.contains("3 attempts"), "{message}");
     assert!(message.contains(&log), "{message}");
     assert!(!message.contains("appended record"), "{message}");
+}
+
+#[test]
+fn anchor_every_keeps_anchoring_and_stops_cleanly_on_sigterm() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    assert_eq!(env.append(&log, "first").status.code(), Some(0));
+    let key = env.path("signing.pem");
+    let hmac = env.path("hmac.key");
+    let child = env
+        .command(&[
+            "audit",
+            "anchor",
+            "--log",
+            &log,
+            "--origin",
+            ORIGIN,
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--key-file",
+            hmac.to_str().unwrap(),
+            "--key-id",
+            "kid",
+            "--every",
+            "1s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = |size: u64| {
+        env.path("vault")
+            .join(format!("audit/checkpoints/{size:020}"))
+    };
+    // Poll (no timing asserted): the first anchor, then one of the grown log.
+    let wait_for = |path: PathBuf| {
+        for _ in 0..600 {
+            if path.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} never appeared", path.display());
+    };
+    wait_for(checkpoint(1));
+    assert_eq!(env.append(&log, "second").status.code(), Some(0));
+    wait_for(checkpoint(2));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("stopped by signal"),
+        "{}",
+        text(&output)
+    );
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 2);
 }

@@ -38,19 +38,22 @@ async fn exists(store: &dyn ImmutableStore, n: u64) -> Result<bool, StoreLogErro
     Ok(listed.first().is_some_and(|v| v.key == key))
 }
 
-/// Find the newest record: a galloping search over "record n exists" gives an estimate in
-/// O(log n) requests, then a listing after it gives the largest record key present (delete
+/// Listing page size, and how close the search below gets before listing.
+const PAGE: u64 = 1000;
+
+/// Find the newest record: a galloping search over "record n exists" (n = 1000, 2000, 4000, …,
+/// then bisecting) gets within one listing page of the head in O(log(n / 1000)) one-key
+/// listings, then a listing after that point gives the largest record key present (delete
 /// markers included, so a "deleted" newest record is found and refused, never re-claimed).
 pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLogError> {
     let target = store.target();
-    let mut low = 0u64; // known to exist (0 = nothing)
-    let mut high = 1u64;
+    let mut low = 0u64; // known to exist (0 = nothing known)
+    let mut high = PAGE;
     while exists(store, high).await? {
         low = high;
         high = high.saturating_mul(2);
     }
-    // record `low` exists (or low = 0), `high` does not; bisect.
-    while high - low > 1 {
+    while high - low > PAGE {
         let mid = low + (high - low) / 2;
         if exists(store, mid).await? {
             low = mid;
