@@ -1173,14 +1173,15 @@ fn anchor(args: AnchorArgs, output: &Output) -> anyhow::Result<Exit> {
                 })?;
             output.result(&outcome, || {
                 format!(
-                    "{} checkpoint of {} record(s) at {} (locked, create-only)",
+                    "{} checkpoint of {} record(s) at {} (locked, create-only); {} tlog-tiles object(s) written",
                     if outcome.already_stored {
                         "already anchored:"
                     } else {
                         "stored"
                     },
                     outcome.tree_size,
-                    outcome.key
+                    outcome.key,
+                    outcome.tiles_written
                 )
             });
             let Some(every) = every else {

@@ -807,3 +807,127 @@ fn anchor_every_keeps_anchoring_and_stops_cleanly_on_sigterm() {
     assert_eq!(exit, 0, "{report:#}");
     assert_eq!(report["checkpoints_verified"], 2);
 }
+
+/// Issue #17 item 3: `audit anchor` writes the C2SP tlog-tiles objects (hash tiles and entry
+/// bundles, full and partial) before the checkpoint; the independent `tlog_tiles` crate reads
+/// the stored tiles, recomputes the signed checkpoint's root and proves inclusion of stored
+/// records; `audit verify` checks the tiles against the checkpoint and catches a rewritten one.
+#[test]
+fn anchor_writes_tlog_tiles_a_generic_client_proves_inclusion_from() {
+    let env = Env::new();
+    let path = library_log(&env, "log.jsonl", 300);
+    let log = vault_log(&env, "vault");
+    assert_eq!(push(&env, &[&path], &log).status.code(), Some(0));
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // 300 entries: full and partial level-0 tiles and entry bundles, and a partial level-1 tile.
+    assert_eq!(outcome["tiles_written"], 5, "{outcome:#}");
+
+    let root_dir = env.path("vault").join("audit");
+    let mut stored = std::collections::HashMap::new();
+    for entry in walk(&root_dir.join("tile")) {
+        let relative = entry
+            .strip_prefix(&root_dir)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        stored.insert(relative, std::fs::read(&entry).unwrap());
+    }
+    let mut paths: Vec<&String> = stored.keys().collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "tile/0/000",
+            "tile/0/001.p/44",
+            "tile/1/000.p/1",
+            "tile/entries/000",
+            "tile/entries/001.p/44"
+        ]
+    );
+    let note_text =
+        std::fs::read_to_string(root_dir.join(format!("checkpoints/{:020}", 300))).unwrap();
+    let note = signed_note::Note::from_bytes(note_text.as_bytes()).unwrap();
+    let checkpoint = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
+    assert_eq!(checkpoint.size(), 300);
+
+    struct Stored(std::collections::HashMap<String, Vec<u8>>);
+    impl tlog_tiles::TileReader for Stored {
+        fn height(&self) -> u8 {
+            8
+        }
+        fn read_tiles(
+            &self,
+            tiles: &[tlog_tiles::Tile],
+        ) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+            // Their paths carry the height (`tile/8/…`); C2SP's do not.
+            tiles
+                .iter()
+                .map(|t| {
+                    let path = t.path().replacen("tile/8/", "tile/", 1);
+                    self.0
+                        .get(&path)
+                        .cloned()
+                        .ok_or(tlog_tiles::Error::InvalidTile)
+                })
+                .collect()
+        }
+        fn save_tiles(&self, _tiles: &[tlog_tiles::Tile], _data: &[Vec<u8>]) {}
+    }
+    let reader_store = Stored(stored.clone());
+    let reader = tlog_tiles::TileHashReader::new(300, *checkpoint.hash(), &reader_store);
+    assert_eq!(
+        tlog_tiles::tree_hash(300, &reader).unwrap(),
+        *checkpoint.hash()
+    );
+    // Inclusion of stored records, by their record_hash (the tlog entry).
+    for n in [1u64, 150, 300] {
+        let line = std::fs::read_to_string(root_dir.join(format!("records/{n:020}.json"))).unwrap();
+        let record: Value = serde_json::from_str(&line).unwrap();
+        let entry = hex::decode(record["record_hash"].as_str().unwrap()).unwrap();
+        let proof = tlog_tiles::prove_record(300, n - 1, &reader).unwrap();
+        tlog_tiles::check_record(
+            &proof,
+            300,
+            *checkpoint.hash(),
+            n - 1,
+            tlog_tiles::record_hash(&entry),
+        )
+        .unwrap();
+    }
+
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert!(
+        report["tiles"].as_str().unwrap().starts_with("checked"),
+        "{report:#}"
+    );
+
+    // A tile rewritten behind the tool's back (the local vault's lock is the tool's own).
+    let tile = root_dir.join("tile/0/000");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[7] ^= 1;
+    std::fs::write(&tile, bytes).unwrap();
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 1, "{report:#}");
+    assert!(
+        report["tiles"].as_str().unwrap().starts_with("FAILED"),
+        "{report:#}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

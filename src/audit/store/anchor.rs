@@ -29,6 +29,9 @@ pub struct AnchorOutcome {
     pub already_stored: bool,
     /// Record bundles (256 records each, `<prefix>/bundles/<first>`) written by this run.
     pub bundles_written: u64,
+    /// C2SP tlog-tiles objects (hash tiles and entry bundles under `<prefix>/tile/`) written by
+    /// this run; written before the checkpoint, so a stored checkpoint's tiles exist.
+    pub tiles_written: u64,
 }
 
 pub struct AnchorRequest<'a> {
@@ -84,6 +87,7 @@ pub async fn anchor(
         .sign(request.key_name, request.signing_key)
         .map_err(AuditError::from)?;
     let bundles_written = write_bundles(store, &copy, checkpoint.size, request.write).await?;
+    let tiles_written = write_tiles(store, &copy, checkpoint.size, request.write).await?;
     let key = layout::checkpoint_key(target, checkpoint.size);
     let lock = request.write.lock();
     let put = store
@@ -133,6 +137,7 @@ pub async fn anchor(
             checkpoint: note,
             already_stored,
             bundles_written,
+            tiles_written,
         },
         report,
     ))
@@ -212,6 +217,118 @@ async fn write_bundles(
             }
         }
         first += layout::BUNDLE_SIZE;
+    }
+    Ok(written)
+}
+
+/// The raw 32-byte `record_hash` of the first `size` records of the verified copy (the entries
+/// of the tlog-tiles tree, docs/audit-store.md §2).
+fn record_hashes(copy: &std::path::Path, size: u64) -> Result<Vec<[u8; 32]>, StoreLogError> {
+    let text = std::fs::read(copy).map_err(AuditError::io("reading", copy))?;
+    let mut hashes = Vec::with_capacity(size as usize);
+    for (index, line) in text
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .take(size as usize)
+        .enumerate()
+    {
+        let bad = || AuditError::BadLine {
+            path: copy.to_path_buf(),
+            line: index as u64 + 1,
+            problem: "no 64-hex-digit record_hash".into(),
+        };
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|_| bad())?;
+        let hash = value
+            .get("record_hash")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or_else(bad)?;
+        hashes.push(hash);
+    }
+    Ok(hashes)
+}
+
+/// Write the C2SP tlog-tiles objects of a tree of `size` (hash tiles and entry bundles, partial
+/// ones included) that are not stored yet, create-only and locked like the records. One already
+/// stored with the same bytes is fine (a rerun, or another anchor of a size sharing full
+/// tiles); different bytes are a refusal naming the tile.
+async fn write_tiles(
+    store: &dyn ImmutableStore,
+    copy: &std::path::Path,
+    size: u64,
+    write: &WriteOptions,
+) -> Result<u64, StoreLogError> {
+    let target = store.target();
+    let hashes = record_hashes(copy, size)?;
+    let mut existing = std::collections::BTreeSet::new();
+    let prefix = format!("{}/", target.key("tile"));
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_after(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(StoreLogError::store(target))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        existing.extend(page.into_iter().map(|v| v.key));
+    }
+    let mut written = 0;
+    for (path, bytes) in crate::audit::tiles::tiles_for(&hashes, 0) {
+        let key = target.key(&path);
+        if existing.contains(&key) {
+            let found = store
+                .get_bytes(&key, None, bytes.len() as u64)
+                .await
+                .map_err(StoreLogError::store(target))?;
+            if found.is_none_or(|f| f.bytes != bytes) {
+                return Err(StoreLogError::Corrupt {
+                    log: target.to_string(),
+                    key,
+                    problem: "a tile of this tree is already stored with other bytes (rewritten, or a forked log)".into(),
+                });
+            }
+            continue;
+        }
+        let lock = write.lock();
+        let put = store
+            .put_bytes(&PutBytes {
+                key: &key,
+                bytes: &bytes,
+                lock: lock.clone(),
+                metadata: Default::default(),
+                content_type: Some("application/octet-stream"),
+            })
+            .await;
+        let stored = match put {
+            Ok(stored) => stored,
+            // Another anchor stored it since the listing: the same bytes are fine.
+            Err(StoreError::AlreadyExists { .. }) => {
+                let found = store
+                    .get_bytes(&key, None, bytes.len() as u64)
+                    .await
+                    .map_err(StoreLogError::store(target))?;
+                if found.is_none_or(|f| f.bytes != bytes) {
+                    return Err(StoreLogError::Corrupt {
+                        log: target.to_string(),
+                        key,
+                        problem: "a tile of this tree is already stored with other bytes (rewritten, or a forked log)".into(),
+                    });
+                }
+                continue;
+            }
+            Err(other) => return Err(StoreLogError::store(target)(other)),
+        };
+        read_back(
+            store,
+            target,
+            &key,
+            &bytes,
+            stored.version_id.as_deref(),
+            &lock,
+        )
+        .await?;
+        written += 1;
     }
     Ok(written)
 }
