@@ -27,6 +27,17 @@ pub struct StoreHead {
 async fn exists(store: &dyn ImmutableStore, n: u64) -> Result<bool, StoreLogError> {
     let target = store.target();
     let key = layout::record_key(target, n);
+    // Azure's List Blobs has no start-after: a listing from the prefix's start would return
+    // every record before `n` on each probe. One Get Blob Properties answers instead. (A probe
+    // that misses a deleted record is harmless: `find_head` ends with a listing of everything
+    // after its estimate, delete markers included.)
+    if matches!(target, Target::Azure { .. }) {
+        return Ok(store
+            .head(&key)
+            .await
+            .map_err(StoreLogError::store(target))?
+            .is_some());
+    }
     let listed = store
         .list_after(
             &layout::records_prefix(target),
