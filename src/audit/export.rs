@@ -67,6 +67,19 @@ pub enum Format {
     Cef,
 }
 
+impl std::fmt::Display for Format {
+    /// The `--format` spelling.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Jsonl => "jsonl",
+            Format::SplunkHec => "splunk-hec",
+            Format::Sentinel => "sentinel",
+            Format::Datadog => "datadog",
+            Format::Cef => "cef",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportSummary {
     pub format: Format,

@@ -879,7 +879,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
     if args.output.is_some() {
         output.result(&summary, || {
             format!(
-                "exported {} record(s) as {:?}",
+                "exported {} record(s) as {}",
                 summary.records, summary.format
             )
         });

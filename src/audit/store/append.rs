@@ -268,16 +268,22 @@ pub async fn read_back(
     }
     if fetched.retention_mode != Some(lock.mode) {
         return Err(fail(format!(
-            "the store reports lock mode {:?}, not {}",
-            fetched.retention_mode, lock.mode
+            "the store reports lock mode {}, not {}",
+            fetched
+                .retention_mode
+                .map_or("none".to_string(), |m| m.to_string()),
+            lock.mode
         )));
     }
     // Stores round retain-until to whole seconds.
     let wanted = lock.retain_until - chrono::Duration::seconds(1);
     if fetched.retain_until.is_none_or(|until| until < wanted) {
         return Err(fail(format!(
-            "the store reports retain-until {:?}, earlier than {}",
-            fetched.retain_until, lock.retain_until
+            "the store reports retain-until {}, earlier than {}",
+            fetched
+                .retain_until
+                .map_or("none".to_string(), |t| t.to_rfc3339()),
+            lock.retain_until
         )));
     }
     if lock.legal_hold && fetched.legal_hold != Some(true) {

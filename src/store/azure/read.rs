@@ -201,8 +201,12 @@ pub(super) async fn set_legal_hold(
             target: store.target.to_string(),
             key: key.to_string(),
             detail: format!(
-                "legal hold read back as {:?} after setting it to {hold}",
-                stored.legal_hold
+                "legal hold read back as {} after setting it to {hold}",
+                match stored.legal_hold {
+                    Some(true) => "true",
+                    Some(false) => "false",
+                    None => "not reported",
+                }
             ),
         });
     }

@@ -399,8 +399,12 @@ pub(super) async fn set_legal_hold(
             target: store.target.to_string(),
             key: key.to_string(),
             detail: format!(
-                "legal hold on version {version} reads back as {:?} after setting it {}",
-                stored.legal_hold,
+                "legal hold on version {version} reads back as {} after setting it {}",
+                match stored.legal_hold {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "not reported",
+                },
                 if hold { "on" } else { "off" }
             ),
         });
