@@ -255,6 +255,16 @@ impl SharedDigests {
         }
     }
 
+    /// How many registered files got their digest from the uploader (hashed once).
+    pub fn from_uploader(&self) -> usize {
+        let state = self.lock();
+        state
+            .files
+            .values()
+            .filter(|slot| matches!(slot, Slot::Done(_)))
+            .count()
+    }
+
     /// The upload stage is over (finished, failed or never started).
     pub fn end(&self) {
         self.update(|s| s.ended = true);

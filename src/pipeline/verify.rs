@@ -374,6 +374,7 @@ impl Deferred {
     /// Wait for the check; a failure is the verify stage's refusal (nothing was committed).
     pub(crate) async fn finish(self, observer: &dyn Observer) -> Result<(), ArchiveError> {
         // The upload stage is over: whatever the uploader did not read, the check hashes now.
+        let shared = self.digests.as_ref().map(|stage| stage.0.clone());
         drop(self.digests);
         let report = match self.state {
             DeferredState::Done { .. } => return Ok(()),
@@ -396,8 +397,9 @@ impl Deferred {
             Stage::Verify,
             "passed",
             format!(
-                "content of {} large file(s) matched the manifest before their upload was committed",
-                self.count
+                "content of {} large file(s) matched the manifest before their upload was committed ({} of them read and hashed once, as sent)",
+                self.count,
+                shared.map_or(0, |s| s.from_uploader())
             ),
         );
         Ok(())
