@@ -25,7 +25,8 @@ echo "== SHA-256 floor (openssl speed -bytes 16384 sha256), load $(bench_load)"
 floor=$(sha256_floor)
 echo "   $floor bytes/s per core, $(nproc) cores" | tee -a "$log"
 
-cargo build --release --quiet || exit 2
+# One release build for every bench (BENCH_SKIP_BUILD=1: use target/release/wormvault as is).
+[[ -n "${BENCH_SKIP_BUILD:-}" ]] || cargo build --release --quiet || exit 2
 export BENCH_SKIP_BUILD=1
 
 quick="${BENCH_QUICK:-}"
