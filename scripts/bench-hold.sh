@@ -17,6 +17,7 @@
 # and reads nothing back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench/lib.sh
 root="$(pwd)"
 objects="${BENCH_OBJECTS:-10000}"
 sample="${BENCH_AWS_SAMPLE:-300}"
@@ -85,7 +86,7 @@ while read -r key version; do
 done < "$work/versions.txt"
 t3=$(date +%s.%N)
 
-python3 - "$t0" "$t1" "$t2" "$t3" "$objects" "$count" <<'EOF'
+python3 - "$t0" "$t1" "$t2" "$t3" "$objects" "$count" > "$work/result.txt" <<'EOF'
 import sys
 t0, t1, t2, t3 = map(float, sys.argv[1:5])
 objects, count = int(sys.argv[5]), int(sys.argv[6])
@@ -94,5 +95,9 @@ cli = count / (t3 - t2)
 print(f"wormvault hold set : {objects} objects in {t1 - t0:.1f} s = {tool:.1f} objects/s")
 print(f"aws CLI loop       : {count} objects in {t3 - t2:.1f} s = {cli:.1f} objects/s")
 print(f"ratio              : {tool / cli:.1f}x (wormvault / aws CLI loop)")
+print(f"{tool:.1f} {cli:.1f} {tool / cli:.1f}")
 EOF
+head -n 3 "$work/result.txt"
+read -r hold_tool hold_cli hold_ratio < <(tail -n 1 "$work/result.txt")
+bench_line "legal hold set, $objects objects" "objects/s" "$hold_tool" "$hold_cli" "aws s3api put-object-legal-hold loop" "$hold_ratio" "-"
 uptime

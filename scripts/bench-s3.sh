@@ -19,8 +19,16 @@
 # PUTting the same files 16 at a time with nothing else — no checksum for S3 to verify, no
 # multipart, no lock headers, no read-back — the least work any client can make this emulator do
 # for these bytes.
+#
+# Client cost (issue #19 item 2): each client's CPU seconds (user + system of its process tree,
+# from /usr/bin/time) per GiB uploaded (target: wormvault <= 0.4x the AWS CLI's), and HTTP
+# requests per small object, counted by a loopback proxy (scripts/bench/count_proxy.py) in a
+# separate run of BENCH_REQ_SMALL and BENCH_REQ_LARGE tiny files (default 8 and 40): the slope
+# between the two runs is what one more object costs, fixed costs (preflight, manifest, bucket
+# checks) cancel out (target: <= 2 on S3, the PUT and one read-back HEAD). Prints `BENCH` lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench/lib.sh
 root="$(pwd)"
 large_mb="${BENCH_LARGE_MB:-768}"
 small_count="${BENCH_SMALL_COUNT:-256}"
@@ -40,7 +48,7 @@ fi
 aws_() { aws --endpoint-url "$endpoint" "$@"; }
 
 echo "== build (release)"
-cargo build --release --quiet
+[[ -n "${BENCH_SKIP_BUILD:-}" ]] || cargo build --release --quiet
 bin="$root/target/release/wormvault"
 
 rm -rf "$work" && mkdir -p "$work/data"
@@ -90,7 +98,7 @@ ls_cpu() {
 timed() {
   local name="$1"; shift
   local before after; before="$(ls_cpu)"
-  /usr/bin/time -f "%e %M" -o "$work/$name.time" "$@"
+  /usr/bin/time -f "%e %M %U %S" -o "$work/$name.time" "$@"
   after="$(ls_cpu)"
   if [[ -n "$before" && -n "$after" ]]; then awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f\n", a - b}' > "$work/$name.ls"; else echo "?" > "$work/$name.ls"; fi
 }
@@ -101,7 +109,7 @@ cli_bucket="bench-cli-$stamp"
 lock_bucket "$cli_bucket"
 timed cli \
   aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors "$work/data" "s3://$cli_bucket/bench"
-read -r cli_s cli_kb < "$work/cli.time"
+read -r cli_s cli_kb cli_u cli_k < "$work/cli.time"
 
 echo "== aws s3 cp --recursive --checksum-algorithm SHA256 (the integrity check wormvault makes S3 do)"
 fresh
@@ -109,7 +117,7 @@ cli256_bucket="bench-cli256-$stamp"
 lock_bucket "$cli256_bucket"
 timed cli256 \
   aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors --checksum-algorithm SHA256 "$work/data" "s3://$cli256_bucket/bench"
-read -r cli256_s _ < "$work/cli256.time"
+read -r cli256_s _ cli256_u cli256_k < "$work/cli256.time"
 
 echo "== floor: curl PUTs the same files, 16 at a time, nothing else"
 fresh
@@ -135,10 +143,11 @@ worm_bucket "$wv_bucket"
 AWS_ENDPOINT_URL="$endpoint" timed wv \
   "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "s3://$wv_bucket/bench" \
   ${conc:+--concurrency "$conc"} --receipts-out "$work/receipts.json" >/dev/null
-read -r wv_s wv_kb < "$work/wv.time"
+read -r wv_s wv_kb wv_u wv_k < "$work/wv.time"
 objects=$(aws_ s3api list-object-versions --bucket "$wv_bucket" --query 'length(Versions)' --output text)
 
 awk -v wv="$wv_s" -v cli="$cli_s" -v cli256="$cli256_s" -v floor="$floor_s" -v kb="$wv_kb" -v clikb="$cli_kb" -v mb="$total_mb" -v n="$objects" \
+    -v wvcpu="$(awk -v u="$wv_u" -v k="$wv_k" 'BEGIN{print u+k}')" -v clicpu="$(awk -v u="$cli_u" -v k="$cli_k" 'BEGIN{print u+k}')" -v cli256cpu="$(awk -v u="$cli256_u" -v k="$cli256_k" 'BEGIN{print u+k}')" \
     -v lswv="$(cat "$work/wv.ls")" -v lscli="$(cat "$work/cli.ls")" -v lscli256="$(cat "$work/cli256.ls")" -v lsfloor="$(cat "$work/floor.ls" 2>/dev/null || echo "?")" 'BEGIN {
   printf "wormvault archive:           %.2f s (%.0f MiB/s, %d objects incl. manifest), peak RSS %.1f MB; LocalStack CPU %s s\n", wv, mb / wv, n, kb / 1024, lswv;
   printf "aws s3 cp:                   %.2f s (%.0f MiB/s), peak RSS %.1f MB; LocalStack CPU %s s\n", cli, mb / cli, clikb / 1024, lscli;
@@ -147,4 +156,52 @@ awk -v wv="$wv_s" -v cli="$cli_s" -v cli256="$cli256_s" -v floor="$floor_s" -v k
   printf "ratio (AWS CLI time / wormvault time): %.2fx %s\n", cli / wv, (wv < cli ? "(wormvault faster)" : "(wormvault slower)");
   printf "ratio against the SHA-256 CLI run:     %.2fx\n", cli256 / wv;
   printf "peak RSS target < 200 MB: %s\n", (kb / 1024 < 200 ? "met" : "NOT met");
+  gib = mb / 1024;
+  printf "client CPU (user+sys) per GiB: wormvault %.2f s, aws s3 cp %.2f s, aws s3 cp SHA256 %.2f s; wormvault/CLI %.2fx (target <= 0.40x)\n", wvcpu / gib, clicpu / gib, cli256cpu / gib, wvcpu / clicpu;
 }'
+
+# Machine-readable lines for scripts/bench.sh.
+wv_cpu_gib=$(awk -v u="$wv_u" -v k="$wv_k" -v mb="$total_mb" 'BEGIN { printf "%.3f", (u + k) * 1024 / mb }')
+cli_cpu_gib=$(awk -v u="$cli_u" -v k="$cli_k" -v mb="$total_mb" 'BEGIN { printf "%.3f", (u + k) * 1024 / mb }')
+bench_line "S3 archive wall time, ${total_mb} MiB" "s" "$wv_s" "$cli_s" "aws s3 cp" "$(awk -v a="$wv_s" -v b="$cli_s" 'BEGIN { printf "%.2f", b / a }')" "${floor_s/\?/-}"
+bench_line "S3 client CPU per GiB" "s/GiB" "$wv_cpu_gib" "$cli_cpu_gib" "aws s3 cp" "$(awk -v a="$wv_cpu_gib" -v b="$cli_cpu_gib" 'BEGIN { printf "%.2f", b / a }')" "-"
+
+# Requests per small object, through the counting proxy (a run of its own: the proxy's Python
+# would otherwise slow the timed runs).
+req_small="${BENCH_REQ_SMALL:-8}"
+req_large="${BENCH_REQ_LARGE:-40}"
+proxy_port="${BENCH_PROXY_PORT:-4597}"
+proxy_pid=""
+stop_proxy() { [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null; proxy_pid=""; }
+trap 'stop_proxy; cleanup' EXIT
+count_requests() { # client n -> total requests
+  local client=$1 n=$2 dir="$work/req-$1-$2" count="$work/req-$1-$2.count"
+  rm -rf "$dir" && mkdir -p "$dir/data"
+  for i in $(seq -w 1 "$n"); do head -c 4096 /dev/urandom > "$dir/data/f-$i.bin"; done
+  python3 scripts/bench/count_proxy.py "$proxy_port" "${endpoint##*:}" "$count" & proxy_pid=$!
+  # Wait for the port with a bare connect (no request, so nothing is counted).
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null && break; sleep 0.1; done
+  local bucket="bench-req-$client-$n-$stamp"
+  if [[ "$client" == wv ]]; then
+    worm_bucket "$bucket"
+    "$bin" --quiet bundle create --unsigned --output "$dir/bundle" "$dir/data" >/dev/null
+    AWS_ENDPOINT_URL="http://127.0.0.1:$proxy_port" "$bin" --quiet archive "$dir/bundle" --allow-unsigned \
+      --to "s3://$bucket/bench" --receipts-out "$dir/receipts.json" >/dev/null
+  else
+    lock_bucket "$bucket"
+    aws --endpoint-url "http://127.0.0.1:$proxy_port" s3 cp --recursive --only-show-errors "$dir/data" "s3://$bucket/bench"
+  fi
+  stop_proxy
+  cp "$count" "$work/req-$client-$n.detail"
+  awk '$2 == "total" { print $1 }' "$count"
+}
+echo "== requests per small object (counting proxy on 127.0.0.1:$proxy_port; $req_small and $req_large files of 4 KiB)"
+wv_r1=$(count_requests wv "$req_small"); wv_r2=$(count_requests wv "$req_large")
+cli_r1=$(count_requests cli "$req_small"); cli_r2=$(count_requests cli "$req_large")
+wv_per=$(awk -v a="$wv_r1" -v b="$wv_r2" -v n="$req_small" -v m="$req_large" 'BEGIN { printf "%.2f", (b - a) / (m - n) }')
+cli_per=$(awk -v a="$cli_r1" -v b="$cli_r2" -v n="$req_small" -v m="$req_large" 'BEGIN { printf "%.2f", (b - a) / (m - n) }')
+echo "wormvault archive: $wv_r1 requests for $req_small files, $wv_r2 for $req_large: $wv_per per object (target <= 2)"
+echo "  by operation ($req_large files):"; sed 's/^/    /' "$work/req-wv-$req_large.detail"
+echo "aws s3 cp:         $cli_r1 requests for $req_small files, $cli_r2 for $req_large: $cli_per per object"
+bench_line "S3 requests per small object" "requests" "$wv_per" "$cli_per" "aws s3 cp" "$(awk -v a="$wv_per" -v b="$cli_per" 'BEGIN { printf "%.2f", b / a }')" "2"
+uptime

@@ -213,6 +213,26 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
 /// (or cannot be read), and settle `valid`. After this the report is what a full verification
 /// would have given, but for the order of findings.
 pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashing::ProgressHook>) {
+    finish_deferred_with(report, progress, None)
+}
+
+/// The deferred files' paths as the uploader opens them (their `source`), in report order.
+pub fn deferred_sources(report: &BundleReport) -> Vec<PathBuf> {
+    report
+        .deferred
+        .iter()
+        .filter_map(|path| report.files.iter().find(|f| &f.path == path))
+        .map(|f| f.source.clone())
+        .collect()
+}
+
+/// [`finish_deferred`], taking each file's digest from the uploader where it read the file while
+/// sending it (`shared`, one hash pass: [`crate::hashing::SharedDigests`]) and hashing the rest.
+pub fn finish_deferred_with(
+    report: &mut BundleReport,
+    progress: Option<&crate::hashing::ProgressHook>,
+    shared: Option<&crate::hashing::SharedDigests>,
+) {
     if report.deferred.is_empty() {
         return;
     }
@@ -225,11 +245,17 @@ pub fn finish_deferred(report: &mut BundleReport, progress: Option<&crate::hashi
         .iter()
         .map(|&i| report.files[i].source.clone())
         .collect();
-    let digests = crate::hashing::sha256_files(&sources, &|n| {
-        if let Some(hook) = progress {
-            (hook.0)(n)
-        }
-    });
+    let hash = |paths: &[PathBuf]| {
+        crate::hashing::sha256_files(paths, &|n| {
+            if let Some(hook) = progress {
+                (hook.0)(n)
+            }
+        })
+    };
+    let digests = match shared {
+        Some(shared) => shared.collect(&sources, &hash),
+        None => hash(&sources),
+    };
     let mut unreadable = Vec::new();
     for (&index, digest) in indices.iter().zip(digests) {
         let file = &mut report.files[index];

@@ -324,7 +324,12 @@ pub async fn execute(
     let results: Vec<(usize, Result<(Outcome, StoredObject), UploadError>)> = stream::iter(order)
         .map(|(index, planned)| {
             let observer = observer.clone();
+            // Counted in flight from the moment the write is scheduled (before it is first
+            // polled): the deferred check waits for the uploader's digests only while some write
+            // in flight is not parked at the gate (hashing::SharedDigests).
+            let in_flight = gate.and_then(|g| g.digests()).map(|d| d.enter());
             async move {
+                let _in_flight = in_flight;
                 let result =
                     write_one(store, bundle_dir, planned, floor, gate, observer.as_ref()).await;
                 if let Ok((outcome, _)) = &result {

@@ -300,9 +300,22 @@ pub fn vouch(
 pub(crate) struct Deferred {
     bundle_dir: PathBuf,
     gate: Option<WriteGate>,
+    /// The uploader's digests of what it sent, so each deferred file is hashed once; the upload
+    /// stage is declared over when this is dropped (also if `finish` is never reached), so the
+    /// check never waits for an uploader that is gone.
+    digests: Option<UploadStage>,
     count: usize,
     /// Kept alive until the end: a `.tar.gz` bundle's files live in the report's temp dir.
     state: DeferredState,
+}
+
+/// Ends the upload stage of a [`crate::hashing::SharedDigests`] when dropped.
+struct UploadStage(crate::hashing::SharedDigests);
+
+impl Drop for UploadStage {
+    fn drop(&mut self) {
+        self.0.end();
+    }
 }
 
 enum DeferredState {
@@ -321,15 +334,19 @@ impl Deferred {
             return Deferred {
                 bundle_dir,
                 gate: None,
+                digests: None,
                 count,
                 state: DeferredState::Done {
                     _report: Box::new(report),
                 },
             };
         }
-        let (keeper, gate) = WriteGate::new();
+        let digests =
+            crate::hashing::SharedDigests::new(&bundle::verify::deferred_sources(&report));
+        let (keeper, gate) = WriteGate::sharing(digests.clone());
+        let shared = digests.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            bundle::finish_deferred(&mut report, None);
+            bundle::verify::finish_deferred_with(&mut report, None, Some(&shared));
             if report.valid {
                 keeper.open();
             } else {
@@ -340,6 +357,7 @@ impl Deferred {
         Deferred {
             bundle_dir,
             gate: Some(gate),
+            digests: Some(UploadStage(digests)),
             count,
             state: DeferredState::Running(handle),
         }
@@ -355,6 +373,9 @@ impl Deferred {
 
     /// Wait for the check; a failure is the verify stage's refusal (nothing was committed).
     pub(crate) async fn finish(self, observer: &dyn Observer) -> Result<(), ArchiveError> {
+        // The upload stage is over: whatever the uploader did not read, the check hashes now.
+        let shared = self.digests.as_ref().map(|stage| stage.0.clone());
+        drop(self.digests);
         let report = match self.state {
             DeferredState::Done { .. } => return Ok(()),
             DeferredState::Running(handle) => handle
@@ -376,8 +397,9 @@ impl Deferred {
             Stage::Verify,
             "passed",
             format!(
-                "content of {} large file(s) matched the manifest before their upload was committed",
-                self.count
+                "content of {} large file(s) matched the manifest before their upload was committed ({} of them read and hashed once, as sent)",
+                self.count,
+                shared.map_or(0, |s| s.from_uploader())
             ),
         );
         Ok(())

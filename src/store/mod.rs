@@ -237,8 +237,13 @@ enum GateState {
 /// single-part write and every completion waits here. If the check fails —
 /// or its [`GateKeeper`] is dropped without deciding — every waiting write fails with
 /// [`StoreError::Withheld`] and nothing is stored.
+/// A gate may also carry the [`SharedDigests`](crate::hashing::SharedDigests) through which the
+/// writers hand the check the digests of what they sent (one hash pass, issue #19 item 3).
 #[derive(Debug, Clone)]
-pub struct WriteGate(tokio::sync::watch::Receiver<GateState>);
+pub struct WriteGate(
+    tokio::sync::watch::Receiver<GateState>,
+    Option<crate::hashing::SharedDigests>,
+);
 
 /// The deciding side of a [`WriteGate`].
 #[derive(Debug)]
@@ -247,11 +252,25 @@ pub struct GateKeeper(tokio::sync::watch::Sender<GateState>);
 impl WriteGate {
     pub fn new() -> (GateKeeper, WriteGate) {
         let (sender, receiver) = tokio::sync::watch::channel(GateState::Waiting);
-        (GateKeeper(sender), WriteGate(receiver))
+        (GateKeeper(sender), WriteGate(receiver, None))
+    }
+
+    /// A gate whose writers share their digests with the check deciding it.
+    pub fn sharing(digests: crate::hashing::SharedDigests) -> (GateKeeper, WriteGate) {
+        let (keeper, WriteGate(receiver, _)) = WriteGate::new();
+        (keeper, WriteGate(receiver, Some(digests)))
+    }
+
+    /// The digests shared with the check, if this gate carries them.
+    pub fn digests(&self) -> Option<&crate::hashing::SharedDigests> {
+        self.1.as_ref()
     }
 
     /// Wait until the gate opens (`Ok`) or closes ([`StoreError::Withheld`] naming `key`).
     pub async fn wait(&self, key: &str) -> Result<(), StoreError> {
+        // Counted as parked while it waits: the check stops waiting for files the uploader
+        // cannot reach once every write is parked here.
+        let _parked = self.1.as_ref().map(|d| d.park());
         let mut receiver = self.0.clone();
         let state = receiver
             .wait_for(|state| *state != GateState::Waiting)

@@ -1358,6 +1358,12 @@ async fn upload_of_a_reviewed_plan_checks_a_multipart_file_during_upload() {
         "{}",
         text(&done)
     );
+    // One pass over the large file: the check took the digest of the parts as they were sent.
+    assert!(
+        text(&done).contains("(1 of them read and hashed once, as sent)"),
+        "{}",
+        text(&done)
+    );
     let outcome = json(&ok(done));
     let receipts = outcome["upload"]["receipts"]["receipts"]
         .as_array()

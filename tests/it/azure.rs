@@ -1539,6 +1539,11 @@ fn archive_to_azure_checks_a_multi_block_file_while_staging_and_commits_nothing_
         err.contains("matched the manifest before their upload was committed"),
         "{err}"
     );
+    // One pass over the large file: the check took the digest of the blocks as they were sent.
+    assert!(
+        err.contains("(1 of them read and hashed once, as sent)"),
+        "{err}"
+    );
     let set: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(work.path().join("r2.json")).unwrap())
             .unwrap();

@@ -96,7 +96,12 @@ impl AzureStore {
                 key: object.key.clone(),
             });
         }
-        let (ids, md5) = self.stage_blocks(object, progress).await?;
+        // The deferred content check takes this read's digest instead of hashing the file again
+        // (hashing::SharedDigests); claimed here, after the last cheap refusal.
+        let claim = gate
+            .and_then(|g| g.digests())
+            .and_then(|d| d.claim(object.source));
+        let (ids, md5) = self.stage_blocks(object, progress, claim).await?;
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
         }
@@ -177,6 +182,7 @@ impl AzureStore {
         &self,
         object: &PutObject<'_>,
         progress: Progress<'_>,
+        claim: Option<crate::hashing::DigestClaim>,
     ) -> Result<(Vec<Vec<u8>>, [u8; 16]), StoreError> {
         let path = object.source.to_path_buf();
         let block_size = self.options.block_size;
@@ -185,6 +191,7 @@ impl AzureStore {
             source,
         };
         let file = std::fs::File::open(&path).map_err(io_err)?;
+        let source = path.clone();
         let (sender, mut receiver) =
             tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
         // The reader hashes (MD5 for Content-MD5, SHA-256 to prove we send what was planned) on
@@ -197,6 +204,8 @@ impl AzureStore {
                 let mut sha = Sha256::new();
                 let mut total = 0u64;
                 let mut index = 0u64;
+                // Only a read to the end gives the whole file's digest to share.
+                let mut whole_file = false;
                 loop {
                     let mut block = vec![0u8; block_size];
                     let mut filled = 0;
@@ -209,21 +218,31 @@ impl AzureStore {
                         filled += n;
                     }
                     if filled == 0 {
+                        whole_file = true;
                         break;
                     }
                     block.truncate(filled);
                     let data = bytes::Bytes::from(block);
                     rayon::join(|| md5.update(&data), || sha.update(&data));
+                    crate::hashing::count_hashed(&source, filled);
                     total += filled as u64;
                     if sender.blocking_send(Ok((index, data))).is_err() {
                         break; // the uploader stopped (an error); it reports why
                     }
                     index += 1;
                     if filled < block_size {
+                        whole_file = true;
                         break;
                     }
                 }
-                Ok((total, md5.finalize().into(), hex::encode(sha.finalize())))
+                let sha256 = hex::encode(sha.finalize());
+                if whole_file && let Some(claim) = claim {
+                    claim.publish(crate::hashing::FileDigest {
+                        sha256: sha256.clone(),
+                        bytes: total,
+                    });
+                }
+                Ok((total, md5.finalize().into(), sha256))
             },
         );
         let block = self.blob(&object.key).block_blob_client();

@@ -328,11 +328,16 @@ struct PartPlan {
 /// Read the file once, in order, hashing each part and the whole file; hand parts to the uploader
 /// through a bounded channel (so reading stays at most `capacity` parts ahead of the network).
 /// Returns the whole-file SHA-256, hex.
+/// With a `claim` (the deferred content check registered this file, see
+/// [`crate::hashing::SharedDigests`]), the whole-file digest of the bytes read — the bytes sent —
+/// is handed to the check, so the file is read and hashed once; an error drops the claim and the
+/// check hashes the file itself.
 fn read_parts(
     path: PathBuf,
     size: u64,
     part_size: u64,
     sender: tokio::sync::mpsc::Sender<PartPlan>,
+    claim: Option<crate::hashing::DigestClaim>,
 ) -> std::io::Result<String> {
     let mut file = std::fs::File::open(&path)?;
     let mut whole = Sha256::new();
@@ -362,6 +367,7 @@ fn read_parts(
             };
             part.update(&buffer[..read]);
             whole.update(&buffer[..read]);
+            crate::hashing::count_hashed(&path, read);
             remaining -= read as u64;
         }
         let plan = PartPlan {
@@ -377,7 +383,14 @@ fn read_parts(
         offset += length;
         number += 1;
     }
-    Ok(hex::encode(whole.finalize()))
+    let whole = hex::encode(whole.finalize());
+    if let Some(claim) = claim {
+        claim.publish(crate::hashing::FileDigest {
+            sha256: whole.clone(),
+            bytes: size,
+        });
+    }
+    Ok(whole)
 }
 
 async fn put_multipart(
@@ -466,7 +479,11 @@ async fn upload_and_complete(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<PartPlan>(concurrency);
     let source = object.source.to_path_buf();
     let size = object.size;
-    let reader = tokio::task::spawn_blocking(move || read_parts(source, size, part_size, sender));
+    let claim = gate
+        .and_then(|g| g.digests())
+        .and_then(|d| d.claim(object.source));
+    let reader =
+        tokio::task::spawn_blocking(move || read_parts(source, size, part_size, sender, claim));
 
     let parts = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
         .map(|part| upload_part(store, object, upload_id, part, progress))
@@ -874,7 +891,7 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let part = (READ_SIZE * 2) as u64;
         let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
-        let whole = read_parts(path.clone(), data.len() as u64, part, sender).unwrap();
+        let whole = read_parts(path.clone(), data.len() as u64, part, sender, None).unwrap();
         assert_eq!(whole, crate::hashing::sha256_hex(&data));
         let mut seen = Vec::new();
         while let Ok(plan) = receiver.try_recv() {
@@ -889,6 +906,99 @@ mod tests {
         assert_eq!(seen, [(1, part), (2, part), (3, READ_SIZE as u64 + 7)]);
         // A file shorter than planned is an error, not a short object.
         let (sender, _receiver) = tokio::sync::mpsc::channel(16);
-        assert!(read_parts(path, data.len() as u64 + 1, part, sender).is_err());
+        assert!(read_parts(path, data.len() as u64 + 1, part, sender, None).is_err());
+    }
+
+    /// Issue #19 item 3: a large file checked while it uploads is read and hashed once — the
+    /// uploader's whole-file digest of the bytes it sent feeds the deferred check — and the
+    /// check still refuses content that differs from the manifest.
+    #[test]
+    fn one_hash_pass_feeds_the_deferred_check() {
+        use crate::bundle::{self, CreateOptions, Signing};
+        use crate::hashing::{SharedDigests, hashed_bytes};
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = dir.path().join("in");
+        std::fs::create_dir_all(&inputs).unwrap();
+        let data: Vec<u8> = (0..(READ_SIZE * 3 + 11)).map(|i| (i % 241) as u8).collect();
+        std::fs::write(inputs.join("large.bin"), &data).unwrap();
+        let output = dir.path().join("bundle");
+        bundle::create(
+            &[inputs],
+            &CreateOptions {
+                output: output.clone(),
+                signer: "platform-security".into(),
+                signing: Signing::Unsigned,
+                retention_days: 2555,
+                classification: "regulated-sdlc".into(),
+                legal_hold: false,
+                session_id: Some("s-1".into()),
+                created_at: None,
+            },
+        )
+        .unwrap();
+        let options = bundle::VerifyOptions {
+            allow_unsigned: true,
+            defer_hashing_from: Some(data.len() as u64),
+            ..bundle::VerifyOptions::default()
+        };
+        let source = output.join("large.bin");
+        let part = (READ_SIZE * 2) as u64;
+
+        // The uploader reads and hashes while the check waits for its digest.
+        let upload_while_checking = |claim_it: bool| {
+            let mut report = bundle::verify(&output, &options).unwrap();
+            assert_eq!(report.deferred, ["large.bin"]);
+            let shared = SharedDigests::new(&bundle::verify::deferred_sources(&report));
+            let check = {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    bundle::verify::finish_deferred_with(&mut report, None, Some(&shared));
+                    report
+                })
+            };
+            let in_flight = shared.enter();
+            let claim = shared.claim(&source);
+            assert!(claim.is_some(), "the check left the file to the uploader");
+            let (sender, _receiver) = tokio::sync::mpsc::channel(16);
+            let claim = if claim_it {
+                claim
+            } else {
+                drop(claim);
+                None
+            };
+            let whole = read_parts(source.clone(), data.len() as u64, part, sender, claim).unwrap();
+            // The write now waits at the gate for the check.
+            let parked = shared.park();
+            let report = check.join().unwrap();
+            drop((parked, in_flight));
+            (whole, report)
+        };
+
+        let before = hashed_bytes(&source);
+        let (whole, report) = upload_while_checking(true);
+        assert_eq!(whole, crate::hashing::sha256_hex(&data));
+        assert!(report.valid, "{:?}", report.findings);
+        assert_eq!(
+            hashed_bytes(&source) - before,
+            data.len() as u64,
+            "one pass over the file, not two"
+        );
+
+        // A claim given up (the upload stopped): the check hashes the file itself.
+        let before = hashed_bytes(&source);
+        let (_, report) = upload_while_checking(false);
+        assert!(report.valid);
+        assert_eq!(hashed_bytes(&source) - before, 2 * data.len() as u64);
+
+        // Same size, other content: the uploader's digest of what it sent fails the check.
+        let mut changed = data.clone();
+        changed[READ_SIZE + 3] ^= 1;
+        std::fs::write(&source, &changed).unwrap();
+        let before = hashed_bytes(&source);
+        let (whole, report) = upload_while_checking(true);
+        assert_eq!(whole, crate::hashing::sha256_hex(&changed));
+        assert!(!report.valid);
+        assert_eq!(report.kinds(), ["file_hash_mismatch"]);
+        assert_eq!(hashed_bytes(&source) - before, changed.len() as u64);
     }
 }
