@@ -61,16 +61,28 @@ const AZURE_SPAN: u64 = 16;
 /// listings, then a listing after that point gives the largest record key present (delete
 /// markers included, so a "deleted" newest record is found and refused, never re-claimed).
 pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLogError> {
+    find_head_from(store, 0).await
+}
+
+/// [`find_head`] knowing that record `known` exists (0: nothing known): a writer that just lost
+/// sequence `known` to another starts its search there, so a retry costs a probe or two and one
+/// short listing instead of a search from the start.
+async fn find_head_from(
+    store: &dyn ImmutableStore,
+    known: u64,
+) -> Result<StoreHead, StoreLogError> {
     let target = store.target();
     // Azure lists only by prefix (no start-after), so there the search narrows to AZURE_SPAN
     // records and lists just the one or two 100-record prefix buckets holding them.
     let azure = matches!(target, Target::Azure { .. });
     let span = if azure { AZURE_SPAN } else { PAGE };
-    let mut low = 0u64; // known to exist (0 = nothing known)
-    let mut high = span;
+    let mut low = known; // known to exist (0 = nothing known)
+    let mut step = span;
+    let mut high = known.saturating_add(step);
     while exists(store, high).await? {
         low = high;
-        high = high.saturating_mul(2);
+        step = step.saturating_mul(2);
+        high = low.saturating_add(step);
     }
     while high - low > span {
         let mid = low + (high - low) / 2;
@@ -190,8 +202,10 @@ pub async fn append(
 ) -> Result<Record, StoreLogError> {
     let target = store.target();
     let mut unlocked_head: Option<String> = None;
+    // The newest sequence this writer knows to exist (one it lost to another writer).
+    let mut known = 0u64;
     for attempt in 0..options.max_attempts.max(1) {
-        let found = find_head(store).await?;
+        let found = find_head_from(store, known).await?;
         if !found.locked {
             // Its writer may be setting the lock right now (a store that locks after the
             // write): wait like a loser. Extending a record that stays unlocked is refused.
@@ -218,7 +232,10 @@ pub async fn append(
         let key = layout::record_key(target, sequence);
         match store_record(store, &key, line.as_bytes(), &record_hash, options).await {
             Ok(()) => return Ok(record),
-            Err(error) if error.is_already_exists() => tokio::time::sleep(backoff(attempt)).await,
+            Err(error) if error.is_already_exists() => {
+                known = sequence;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             Err(other) => return Err(other),
         }
     }
