@@ -186,12 +186,21 @@ async fn find_head_from(
 /// Jittered exponential backoff: 10 ms × 2^attempt (capped at 640 ms), times a random factor in
 /// [0.5, 1.5), so writers that collided do not collide again in lockstep.
 fn backoff(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.min(6);
+    jitter(Duration::from_millis(10u64 << attempt.min(6)))
+}
+
+/// `base` times a random factor in [0.5, 1.5).
+fn jitter(base: Duration) -> Duration {
     let mut random = [0u8; 2];
     let _ = getrandom::fill(&mut random);
     let factor = 0.5 + f64::from(u16::from_le_bytes(random)) / 65536.0;
-    Duration::from_micros((base as f64 * 1000.0 * factor) as u64)
+    base.mul_f64(factor)
 }
+
+/// How often an appender looks again at a newest record that is not locked yet, and for how
+/// long before it refuses to extend it.
+const UNLOCKED_POLL: Duration = Duration::from_millis(20);
+const UNLOCKED_WAIT: Duration = Duration::from_secs(15);
 
 /// Append one record to the log in `store` (see the module docs).
 pub async fn append(
@@ -204,15 +213,36 @@ pub async fn append(
     let mut unlocked_head: Option<String> = None;
     // The newest sequence this writer knows to exist (one it lost to another writer).
     let mut known = 0u64;
-    for attempt in 0..options.max_attempts.max(1) {
+    let mut attempt = 0u32;
+    let mut waited = Duration::ZERO;
+    while attempt < options.max_attempts.max(1) {
         let found = find_head_from(store, known).await?;
         if !found.locked {
             // Its writer may be setting the lock right now (a store that locks after the
-            // write): wait like a loser. Extending a record that stays unlocked is refused.
+            // write): poll that record's lock briefly (one HEAD each), without counting it as
+            // a lost claim. Extending a record that stays unlocked for UNLOCKED_WAIT is refused.
+            let key = found.key.clone().unwrap_or_default();
             unlocked_head = found.key;
-            tokio::time::sleep(backoff(attempt)).await;
+            if waited >= UNLOCKED_WAIT {
+                break;
+            }
+            loop {
+                let pause = jitter(UNLOCKED_POLL);
+                tokio::time::sleep(pause).await;
+                waited += pause;
+                let locked = store
+                    .head(&key)
+                    .await
+                    .map_err(StoreLogError::store(target))?
+                    .is_some_and(|o| o.retention_mode.is_some());
+                if locked || waited >= UNLOCKED_WAIT {
+                    break;
+                }
+            }
+            known = found.head.sequence;
             continue;
         }
+        attempt += 1;
         unlocked_head = None;
         let head = found.head;
         let sequence = head.sequence + 1;
@@ -234,7 +264,7 @@ pub async fn append(
             Ok(()) => return Ok(record),
             Err(error) if error.is_already_exists() => {
                 known = sequence;
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(backoff(attempt - 1)).await;
             }
             Err(other) => return Err(other),
         }
