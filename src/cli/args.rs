@@ -302,10 +302,11 @@ pub struct ExecuteArgs {
     /// Key id for the receipts signature (default: derived from the public key).
     #[arg(long, help_heading = "Upload and receipts")]
     pub receipts_key_id: Option<String>,
-    /// Append an `evidence.archived` event to this audit log.
+    /// Append an `evidence.archived` event to this audit log: a JSONL file, or a log kept in
+    /// WORM storage named by a target URL (s3://bucket/prefix, azure://…, file:///…).
     #[arg(
         long,
-        value_name = "FILE",
+        value_name = "FILE|URL",
         help_heading = "Audit log and anchor",
         env = "WORMVAULT_AUDIT_LOG"
     )]

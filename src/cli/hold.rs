@@ -40,8 +40,9 @@ pub enum Command {
 /// The audit log as case registry, and the keys that verify, sign and anchor it.
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
-    /// The audit log that records every hold decision (required: it is the case registry).
-    #[arg(long, value_name = "FILE")]
+    /// The audit log that records every hold decision (required: it is the case registry): a
+    /// JSONL file, or a log kept in WORM storage (s3://bucket/prefix, azure://…, file:///…).
+    #[arg(long, value_name = "FILE|URL")]
     pub audit_log: Option<PathBuf>,
     /// The audit log's keys: `--audit-signing-key` (Ed25519, whose public half also verifies
     /// the log unless --audit-trust-root / --audit-public-key is given) or the HMAC key.

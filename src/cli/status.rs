@@ -19,8 +19,9 @@ pub struct Args {
     /// The audit store: file:///path, s3://bucket/prefix, …
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: crate::store::Target,
-    /// The audit log the archive pipeline appends `evidence.archived` events to.
-    #[arg(long)]
+    /// The audit log the archive pipeline appends `evidence.archived` events to: a JSONL file,
+    /// or a log kept in WORM storage (s3://bucket/prefix, azure://…, file:///…).
+    #[arg(long, value_name = "FILE|URL")]
     pub audit_log: PathBuf,
     /// Receipts of archived sessions to compare with the store (repeatable, or several values).
     #[arg(long, num_args = 1..)]
