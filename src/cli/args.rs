@@ -380,12 +380,8 @@ impl ExecuteArgs {
                     }),
                     None => None,
                 };
-                let location = crate::audit::store::LogLocation::from_path(log)?;
-                let log = crate::audit::store::LogHandle::open_blocking(
-                    &location,
-                    crate::audit::store::WriteOptions::default(),
-                )
-                .map_err(crate::cli::audit::store_log_error)?;
+                let log =
+                    crate::cli::audit::open_log(log, &crate::audit::VerifyOptions::default())?;
                 Some(AuditSettings {
                     log,
                     signer,

@@ -13,7 +13,7 @@ use crate::audit::checkpoint::InclusionProof;
 use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
 use crate::audit::store::verify::{Checkpoints, StoreVerifyReport};
-use crate::audit::store::{LogLocation, StoreLogError, WriteOptions};
+use crate::audit::store::{LogHandle, LogLocation, StoreLogError, WriteOptions};
 use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
 use crate::cli::Output;
 use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
@@ -659,9 +659,9 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
                 .signer_name
                 .clone()
                 .unwrap_or_else(|| args.origin.clone());
-            let (log, _copy) = local_log(&args.log.path, &options)?;
+            let log = open_log(&args.log.path, &options)?;
             let (_, note) =
-                crate::audit::checkpoint::create(&log, &options, &args.origin, &name, &key)
+                crate::audit::checkpoint::create(log.path(), &options, &args.origin, &name, &key)
                     .map_err(audit_error)?;
             write_new(&args.output, note.as_bytes())?;
             Ok(note)
@@ -692,8 +692,9 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
         None => None,
     };
     let against = note.as_deref().zip(key.as_ref());
-    let (log, _copy) = local_log(&args.log.path, &VerifyOptions::default())?;
-    let proof = crate::audit::checkpoint::prove(&log, args.seq, against).map_err(audit_error)?;
+    let log = open_log(&args.log.path, &VerifyOptions::default())?;
+    let proof =
+        crate::audit::checkpoint::prove(log.path(), args.seq, against).map_err(audit_error)?;
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.output {
         Some(path) => {
@@ -817,8 +818,8 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 signatures: args.keys.signature_check(output)?,
                 ..Default::default()
             };
-            let (log, _copy) = local_log(&args.log.path, &options)?;
-            require_valid(&log, &options)?;
+            let log = open_log(&args.log.path, &options)?;
+            require_valid(log.path(), &options)?;
             // With the log's key, bind each redacted record's remaining fields (README "Redaction").
             let binder = match (&args.private_key, &options.signatures) {
                 (Some(path), _) => {
@@ -849,7 +850,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                         })?;
                     let mut writer = std::io::BufWriter::new(file);
                     let summary = crate::audit::export::export(
-                        &log,
+                        log.path(),
                         args.format.into(),
                         &args.redact,
                         binder,
@@ -866,7 +867,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                     let stdout = std::io::stdout();
                     let mut lock = stdout.lock();
                     Ok(crate::audit::export::export(
-                        &log,
+                        log.path(),
                         args.format.into(),
                         &args.redact,
                         binder,
@@ -899,22 +900,12 @@ pub(crate) fn store_log_error(error: StoreLogError) -> anyhow::Error {
     }
 }
 
-/// The log as a local file: the file itself, or for a log kept in a store a verified copy in a
-/// temporary directory that lives as long as the returned guard.
-fn local_log(
-    log: &Path,
-    options: &VerifyOptions,
-) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
-    match LogLocation::from_path(log)? {
-        LogLocation::File(path) => Ok((path, None)),
-        location => {
-            let dir = tempfile::tempdir().context("creating a temporary directory")?;
-            let path = crate::cli::common::runtime()?
-                .block_on(location.materialize(dir.path(), options))
-                .map_err(store_log_error)?;
-            Ok((path, Some(dir)))
-        }
-    }
+/// A `--log`/`--audit-log` value as a [`LogHandle`]: the file itself, or for a log kept in a
+/// store a copy in a temporary directory (kept as long as the handle), made after the stored
+/// log verified under `options`; appends through the handle go to the store first.
+pub(crate) fn open_log(log: &Path, options: &VerifyOptions) -> anyhow::Result<LogHandle> {
+    let location = LogLocation::from_path(log)?;
+    LogHandle::open_blocking(&location, options, WriteOptions::default()).map_err(store_log_error)
 }
 
 /// The checkpoint key the user pins, for the checkpoints stored in a log.

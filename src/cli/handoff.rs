@@ -187,11 +187,7 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
         .audit_log
         .clone()
         .ok_or_else(|| missing("--audit-log"))?;
-    let log = crate::audit::store::LogHandle::open_blocking(
-        &crate::audit::store::LogLocation::from_path(&given_log)?,
-        crate::audit::store::WriteOptions::default(),
-    )
-    .map_err(crate::cli::audit::store_log_error)?;
+    let log = crate::cli::audit::open_log(&given_log, &crate::audit::VerifyOptions::default())?;
     let inputs = HandoffInputs {
         bundle: record.bundle.clone(),
         trust_roots: args

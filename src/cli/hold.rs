@@ -161,12 +161,7 @@ impl RegistryArgs {
             .ok_or_else(|| refusal(HoldError::Registry(RegistryError::NoAuditLog)))?;
         // A log in a store (`s3://…`, `azure://…`, `file:///…`) is read from a verified copy;
         // the hold's records are claimed in the store first (create-only, locked, read back).
-        let location = crate::audit::store::LogLocation::from_path(&given)?;
-        let log = crate::audit::store::LogHandle::open_blocking(
-            &location,
-            crate::audit::store::WriteOptions::default(),
-        )
-        .map_err(crate::cli::audit::store_log_error)?;
+        let log = crate::cli::audit::open_log(&given, &crate::audit::VerifyOptions::default())?;
         let signatures = self
             .keys
             .signature_check(|| self.ed25519_key_id(log.path()), output)?;

@@ -105,11 +105,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             path.display()
         );
     }
-    let log = crate::audit::store::LogHandle::open_blocking(
-        &location,
-        crate::audit::store::WriteOptions::default(),
-    )
-    .map_err(crate::cli::audit::store_log_error)?;
+    let log =
+        crate::cli::audit::open_log(&args.audit_log, &crate::audit::VerifyOptions::default())?;
     let request = StatusRequest {
         target: args.target,
         audit_log: log.path().to_path_buf(),

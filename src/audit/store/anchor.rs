@@ -86,48 +86,24 @@ pub async fn anchor(
     let note = checkpoint
         .sign(request.key_name, request.signing_key)
         .map_err(AuditError::from)?;
-    let bundles_written = write_bundles(store, &copy, checkpoint.size, request.write).await?;
-    let tiles_written = write_tiles(store, &copy, checkpoint.size, request.write).await?;
+    let text = std::fs::read(&copy).map_err(AuditError::io("reading", &copy))?;
+    let lines: Vec<&[u8]> = text
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    let bundles_written = write_bundles(store, &lines, checkpoint.size, request.write).await?;
+    let tiles_written = write_tiles(store, &lines, &copy, checkpoint.size, request.write).await?;
     let key = layout::checkpoint_key(target, checkpoint.size);
-    let lock = request.write.lock();
-    let put = store
-        .put_bytes(&PutBytes {
-            key: &key,
-            bytes: note.as_bytes(),
-            lock: lock.clone(),
-            metadata: Default::default(),
-            content_type: Some("text/plain; charset=utf-8"),
-        })
-        .await;
-    let already_stored = match put {
-        Ok(stored) => {
-            read_back(
-                store,
-                target,
-                &key,
-                note.as_bytes(),
-                stored.version_id.as_deref(),
-                &lock,
-            )
-            .await?;
-            false
-        }
-        Err(StoreError::AlreadyExists { .. }) => {
-            let existing = store
-                .get_bytes(&key, None, MAX_CHECKPOINT_BYTES)
-                .await
-                .map_err(StoreLogError::store(target))?;
-            if existing.is_none_or(|e| e.bytes != note.as_bytes()) {
-                return Err(StoreLogError::Corrupt {
-                    log: target.to_string(),
-                    key,
-                    problem: "a different checkpoint of this size is already stored (another origin or key, or a forked log)".into(),
-                });
-            }
-            true
-        }
-        Err(other) => return Err(StoreLogError::store(target)(other)),
-    };
+    let already_stored = !put_derived(
+        store,
+        &key,
+        note.as_bytes(),
+        "text/plain; charset=utf-8",
+        request.write,
+        MAX_CHECKPOINT_BYTES,
+        "a different checkpoint of this size is already stored (another origin or key, or a forked log)",
+    )
+    .await?;
     Ok((
         AnchorOutcome {
             log: target.to_string(),
@@ -143,33 +119,89 @@ pub async fn anchor(
     ))
 }
 
+/// Create-only, locked write of one derived object (record bundle, tile, checkpoint), read back
+/// (bytes and lock). An object already stored under the key — a rerun, or another anchor — must
+/// hold the same bytes, else the refusal says `different`. Returns whether this call wrote it.
+async fn put_derived(
+    store: &dyn ImmutableStore,
+    key: &str,
+    bytes: &[u8],
+    content_type: &str,
+    write: &WriteOptions,
+    max_len: u64,
+    different: &str,
+) -> Result<bool, StoreLogError> {
+    let target = store.target();
+    let lock = write.lock();
+    let put = store
+        .put_bytes(&PutBytes {
+            key,
+            bytes,
+            lock: lock.clone(),
+            metadata: Default::default(),
+            content_type: Some(content_type),
+        })
+        .await;
+    match put {
+        Ok(stored) => {
+            read_back(
+                store,
+                target,
+                key,
+                bytes,
+                stored.version_id.as_deref(),
+                &lock,
+            )
+            .await?;
+            Ok(true)
+        }
+        Err(StoreError::AlreadyExists { .. }) => {
+            same_bytes(store, key, bytes, max_len, different).await?;
+            Ok(false)
+        }
+        Err(other) => Err(StoreLogError::store(target)(other)),
+    }
+}
+
+/// The object stored under `key` holds exactly `bytes`, else a refusal saying `different`.
+async fn same_bytes(
+    store: &dyn ImmutableStore,
+    key: &str,
+    bytes: &[u8],
+    max_len: u64,
+    different: &str,
+) -> Result<(), StoreLogError> {
+    let target = store.target();
+    let found = store
+        .get_bytes(key, None, max_len)
+        .await
+        .map_err(StoreLogError::store(target))?;
+    if found.is_none_or(|f| f.bytes != bytes) {
+        return Err(StoreLogError::Corrupt {
+            log: target.to_string(),
+            key: key.to_string(),
+            problem: different.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Store the record bundle of every full group of 256 records up to `size` that is not stored
-/// yet (create-only, locked, read back), from the verified copy of the log. A bundle already
-/// stored must hold the same bytes.
+/// yet, from the lines of the verified copy of the log. A bundle that turns out to be stored
+/// already (another anchor, since the listing) must hold the same bytes.
 async fn write_bundles(
     store: &dyn ImmutableStore,
-    copy: &std::path::Path,
+    lines: &[&[u8]],
     size: u64,
     write: &WriteOptions,
 ) -> Result<u64, StoreLogError> {
     let target = store.target();
-    let prefix = layout::bundles_prefix(target);
-    let mut existing = std::collections::BTreeSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_after(&prefix, after.as_deref(), 1000)
-            .await
-            .map_err(StoreLogError::store(target))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        existing.extend(page.into_iter().map(|v| v.key));
-    }
-    let text = std::fs::read(copy).map_err(AuditError::io("reading", copy))?;
-    let lines: Vec<&[u8]> = text
-        .split_inclusive(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .collect();
+    let existing: std::collections::BTreeSet<String> =
+        super::read::list_all(store, &layout::bundles_prefix(target))
+            .await?
+            .into_iter()
+            .map(|v| v.key)
+            .collect();
     let mut written = 0;
     let mut first = 1u64;
     while first + layout::BUNDLE_SIZE - 1 <= size.min(lines.len() as u64) {
@@ -177,43 +209,18 @@ async fn write_bundles(
         if !existing.contains(&key) {
             let start = (first - 1) as usize;
             let bytes: Vec<u8> = lines[start..start + layout::BUNDLE_SIZE as usize].concat();
-            let lock = write.lock();
-            match store
-                .put_bytes(&PutBytes {
-                    key: &key,
-                    bytes: &bytes,
-                    lock: lock.clone(),
-                    metadata: Default::default(),
-                    content_type: Some("application/x-ndjson"),
-                })
-                .await
+            if put_derived(
+                store,
+                &key,
+                &bytes,
+                "application/x-ndjson",
+                write,
+                super::MAX_BUNDLE_BYTES,
+                "a record bundle with other bytes than the verified records is already stored",
+            )
+            .await?
             {
-                Ok(stored) => {
-                    read_back(
-                        store,
-                        target,
-                        &key,
-                        &bytes,
-                        stored.version_id.as_deref(),
-                        &lock,
-                    )
-                    .await?;
-                    written += 1;
-                }
-                Err(StoreError::AlreadyExists { .. }) => {
-                    let found = store
-                        .get_bytes(&key, None, super::MAX_BUNDLE_BYTES)
-                        .await
-                        .map_err(StoreLogError::store(target))?;
-                    if found.is_none_or(|f| f.bytes != bytes) {
-                        return Err(StoreLogError::Corrupt {
-                            log: target.to_string(),
-                            key,
-                            problem: "a record bundle with other bytes than the verified records is already stored".into(),
-                        });
-                    }
-                }
-                Err(other) => return Err(StoreLogError::store(target)(other)),
+                written += 1;
             }
         }
         first += layout::BUNDLE_SIZE;
@@ -221,17 +228,15 @@ async fn write_bundles(
     Ok(written)
 }
 
-/// The raw 32-byte `record_hash` of the first `size` records of the verified copy (the entries
-/// of the tlog-tiles tree, docs/audit-store.md §2).
-fn record_hashes(copy: &std::path::Path, size: u64) -> Result<Vec<[u8; 32]>, StoreLogError> {
-    let text = std::fs::read(copy).map_err(AuditError::io("reading", copy))?;
+/// The raw 32-byte `record_hash` of the first `size` lines of the verified copy `copy` (the
+/// entries of the tlog-tiles tree, docs/audit-store.md §2).
+fn record_hashes(
+    lines: &[&[u8]],
+    copy: &std::path::Path,
+    size: u64,
+) -> Result<Vec<[u8; 32]>, StoreLogError> {
     let mut hashes = Vec::with_capacity(size as usize);
-    for (index, line) in text
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .take(size as usize)
-        .enumerate()
-    {
+    for (index, line) in lines.iter().take(size as usize).enumerate() {
         let bad = || AuditError::BadLine {
             path: copy.to_path_buf(),
             line: index as u64 + 1,
@@ -255,80 +260,40 @@ fn record_hashes(copy: &std::path::Path, size: u64) -> Result<Vec<[u8; 32]>, Sto
 /// tiles); different bytes are a refusal naming the tile.
 async fn write_tiles(
     store: &dyn ImmutableStore,
+    lines: &[&[u8]],
     copy: &std::path::Path,
     size: u64,
     write: &WriteOptions,
 ) -> Result<u64, StoreLogError> {
+    const DIFFERENT: &str =
+        "a tile of this tree is already stored with other bytes (rewritten, or a forked log)";
     let target = store.target();
-    let hashes = record_hashes(copy, size)?;
-    let mut existing = std::collections::BTreeSet::new();
-    let prefix = format!("{}/", target.key("tile"));
-    let mut after: Option<String> = None;
-    loop {
-        let page = store
-            .list_after(&prefix, after.as_deref(), 1000)
-            .await
-            .map_err(StoreLogError::store(target))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        existing.extend(page.into_iter().map(|v| v.key));
-    }
+    let hashes = record_hashes(lines, copy, size)?;
+    let existing: std::collections::BTreeSet<String> =
+        super::read::list_all(store, &format!("{}/", target.key("tile")))
+            .await?
+            .into_iter()
+            .map(|v| v.key)
+            .collect();
     let mut written = 0;
     for (path, bytes) in crate::audit::tiles::tiles_for(&hashes, 0) {
         let key = target.key(&path);
+        let max_len = bytes.len() as u64;
         if existing.contains(&key) {
-            let found = store
-                .get_bytes(&key, None, bytes.len() as u64)
-                .await
-                .map_err(StoreLogError::store(target))?;
-            if found.is_none_or(|f| f.bytes != bytes) {
-                return Err(StoreLogError::Corrupt {
-                    log: target.to_string(),
-                    key,
-                    problem: "a tile of this tree is already stored with other bytes (rewritten, or a forked log)".into(),
-                });
-            }
-            continue;
-        }
-        let lock = write.lock();
-        let put = store
-            .put_bytes(&PutBytes {
-                key: &key,
-                bytes: &bytes,
-                lock: lock.clone(),
-                metadata: Default::default(),
-                content_type: Some("application/octet-stream"),
-            })
-            .await;
-        let stored = match put {
-            Ok(stored) => stored,
-            // Another anchor stored it since the listing: the same bytes are fine.
-            Err(StoreError::AlreadyExists { .. }) => {
-                let found = store
-                    .get_bytes(&key, None, bytes.len() as u64)
-                    .await
-                    .map_err(StoreLogError::store(target))?;
-                if found.is_none_or(|f| f.bytes != bytes) {
-                    return Err(StoreLogError::Corrupt {
-                        log: target.to_string(),
-                        key,
-                        problem: "a tile of this tree is already stored with other bytes (rewritten, or a forked log)".into(),
-                    });
-                }
-                continue;
-            }
-            Err(other) => return Err(StoreLogError::store(target)(other)),
-        };
-        read_back(
+            same_bytes(store, &key, &bytes, max_len, DIFFERENT).await?;
+        } else if put_derived(
             store,
-            target,
             &key,
             &bytes,
-            stored.version_id.as_deref(),
-            &lock,
+            "application/octet-stream",
+            write,
+            max_len,
+            DIFFERENT,
         )
-        .await?;
-        written += 1;
+        .await?
+        {
+            written += 1;
+        }
     }
     Ok(written)
 }

@@ -152,23 +152,8 @@ async fn find_head_from(
         .await
         .map_err(StoreLogError::store(target))?
         .ok_or_else(|| corrupt("listed but not readable (no current version)".into()))?;
-    let text = std::str::from_utf8(&fetched.bytes)
-        .map_err(|e| corrupt(format!("not UTF-8 ({e}); refusing to append")))?;
-    let line = text
-        .strip_suffix('\n')
-        .filter(|line| !line.contains('\n'))
-        .ok_or_else(|| corrupt("not exactly one JSONL line; refusing to append".into()))?;
-    let value = crate::canonical::parse_strict(line)
-        .map_err(|e| corrupt(format!("not valid JSON ({e}); refusing to append")))?;
-    if value.get("sequence").and_then(Value::as_u64) != Some(sequence) {
-        return Err(corrupt(format!(
-            "its sequence field is not {sequence}; refusing to append"
-        )));
-    }
-    let record_hash = value
-        .get("record_hash")
-        .and_then(Value::as_str)
-        .ok_or_else(|| corrupt("no record_hash; refusing to append".into()))?;
+    let (value, record_hash) = parse_record_object(&fetched.bytes, sequence)
+        .map_err(|problem| corrupt(format!("{problem}; refusing to append")))?;
     Ok(StoreHead {
         head: Head {
             sequence,
@@ -181,6 +166,27 @@ async fn find_head_from(
         key: Some(key),
         locked: fetched.retention_mode.is_some(),
     })
+}
+
+/// A stored record object as the log needs it: exactly one JSONL line, strict JSON, whose
+/// `sequence` is the one its key names, with a `record_hash`. Returns the record and its hash.
+pub(super) fn parse_record_object(bytes: &[u8], sequence: u64) -> Result<(Value, String), String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
+    let line = text
+        .strip_suffix('\n')
+        .filter(|line| !line.contains('\n'))
+        .ok_or("not exactly one JSONL line")?;
+    let value =
+        crate::canonical::parse_strict(line).map_err(|e| format!("not valid JSON ({e})"))?;
+    if value.get("sequence").and_then(Value::as_u64) != Some(sequence) {
+        return Err(format!("its sequence field is not {sequence}"));
+    }
+    let record_hash = value
+        .get("record_hash")
+        .and_then(Value::as_str)
+        .ok_or("no record_hash")?
+        .to_string();
+    Ok((value, record_hash))
 }
 
 /// Jittered exponential backoff: 10 ms × 2^attempt (capped at 640 ms), times a random factor in

@@ -38,11 +38,13 @@ impl LogHandle {
         }
     }
 
-    /// Open a `--audit-log` value: a local file as it is; a log in a store copied into a
-    /// temporary directory after its stored form verified (chain, store findings; record
-    /// signatures are left to the caller, which checks them on the copy with its own keys).
+    /// Open a `--log`/`--audit-log` value: a local file as it is; a log in a store copied into
+    /// a temporary directory after its stored form verified under `verify` (chain and store
+    /// findings always; callers that check record signatures on the copy with their own keys
+    /// pass `VerifyOptions::default()`).
     pub async fn open(
         location: &LogLocation,
+        verify: &VerifyOptions,
         write: WriteOptions,
     ) -> Result<LogHandle, StoreLogError> {
         match location {
@@ -50,13 +52,9 @@ impl LogHandle {
             LogLocation::Store(target) => {
                 let dir = tempfile::tempdir()
                     .map_err(AuditError::io("creating", "a temporary directory"))?;
-                let path = location
-                    .materialize(dir.path(), &VerifyOptions::default())
-                    .await?;
-                if !path.exists() {
-                    // An empty stored log: the copy is an empty file.
-                    std::fs::write(&path, b"").map_err(AuditError::io("creating", &path))?;
-                }
+                // The copy is created before the first record is read: an empty stored log gives
+                // an empty file.
+                let path = location.materialize(dir.path(), verify).await?;
                 Ok(LogHandle {
                     path,
                     store: Some(Arc::new(StoreMirror {
@@ -72,9 +70,10 @@ impl LogHandle {
     /// [`LogHandle::open`] from synchronous code (its own thread and runtime).
     pub fn open_blocking(
         location: &LogLocation,
+        verify: &VerifyOptions,
         write: WriteOptions,
     ) -> Result<LogHandle, StoreLogError> {
-        on_own_runtime(LogHandle::open(location, write))?
+        on_own_runtime(LogHandle::open(location, verify, write))?
     }
 
     /// The local JSONL file to read (the log itself, or the copy of the stored log).
@@ -172,23 +171,15 @@ async fn catch_up(
             .await
             .map_err(StoreLogError::store(target))?
             .ok_or_else(|| corrupt("missing while copying the log after an append".into()))?;
-        let value: Value = std::str::from_utf8(&object.bytes)
-            .ok()
-            .and_then(|text| text.strip_suffix('\n'))
-            .and_then(|line| crate::canonical::parse_strict(line).ok())
-            .ok_or_else(|| corrupt("not one JSON line".into()))?;
-        if value.get("sequence").and_then(Value::as_u64) != Some(sequence)
-            || value.get("previous_hash").and_then(Value::as_str) != previous.as_deref()
-        {
+        let (value, record_hash) =
+            super::append::parse_record_object(&object.bytes, sequence).map_err(corrupt)?;
+        if value.get("previous_hash").and_then(Value::as_str) != previous.as_deref() {
             return Err(corrupt(format!(
-                "does not follow record {} of the verified copy (sequence or previous_hash)",
+                "does not follow record {} of the verified copy (previous_hash)",
                 sequence - 1
             )));
         }
-        previous = value
-            .get("record_hash")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        previous = Some(record_hash);
         lines.push(object.bytes);
     }
     if previous.as_deref() != written.fields.get("record_hash").and_then(Value::as_str) {

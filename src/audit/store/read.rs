@@ -30,6 +30,27 @@ impl ListedRecord {
     }
 }
 
+/// Every version of every key under `prefix`, all pages, in key order (checkpoints, bundles and
+/// tiles are few; records are streamed page by page instead, by [`for_each_record`]).
+pub(super) async fn list_all(
+    store: &dyn ImmutableStore,
+    prefix: &str,
+) -> Result<Vec<ListedVersion>, StoreLogError> {
+    let target = store.target();
+    let mut after: Option<String> = None;
+    let mut listed = Vec::new();
+    loop {
+        let page = store
+            .list_after(prefix, after.as_deref(), 1000)
+            .await
+            .map_err(StoreLogError::store(target))?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        listed.extend(page);
+    }
+    Ok(listed)
+}
+
 /// One page of the listing, grouped by key: record keys, and keys under `records/` that are not
 /// record keys (reported by verify).
 pub(super) async fn list_page(

@@ -277,17 +277,7 @@ async fn read_checkpoints(
 ) -> Result<(u64, u64, u64), StoreLogError> {
     let target = store.target();
     let prefix = layout::checkpoints_prefix(target);
-    let mut after: Option<String> = None;
-    let mut listed = Vec::new();
-    loop {
-        let page = store
-            .list_after(&prefix, after.as_deref(), 1000)
-            .await
-            .map_err(StoreLogError::store(target))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        listed.extend(page);
-    }
+    let listed = super::read::list_all(store, &prefix).await?;
     let (mut stored, mut verified, mut unchecked) = (0, 0, 0);
     let mut index = 0;
     while index < listed.len() {
@@ -365,17 +355,7 @@ async fn trusted_bundles(
 ) -> Result<std::collections::BTreeMap<u64, String>, StoreLogError> {
     let target = store.target();
     let prefix = layout::bundles_prefix(target);
-    let mut after: Option<String> = None;
-    let mut listed = Vec::new();
-    loop {
-        let page = store
-            .list_after(&prefix, after.as_deref(), 1000)
-            .await
-            .map_err(StoreLogError::store(target))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        listed.extend(page);
-    }
+    let listed = super::read::list_all(store, &prefix).await?;
     let mut bundles = std::collections::BTreeMap::new();
     let mut index = 0;
     while index < listed.len() {
