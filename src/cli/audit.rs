@@ -934,7 +934,16 @@ fn stored_checkpoint_key(args: &CheckpointKeyArgs) -> anyhow::Result<Checkpoints
 }
 
 fn store_report_text(report: &StoreVerifyReport) -> String {
-    let mut text = report_text(&report.chain);
+    let mut text = String::new();
+    if report.valid() && report.checkpoints_unchecked > 0 {
+        // The chain alone verifying is not the log verifying: records cut off after a stored
+        // checkpoint leave a valid chain, and only the checkpoint shows they are gone.
+        text.push_str(&format!(
+            "INCOMPLETE: {} stored checkpoint(s) NOT checked — give --checkpoint-key (the key you trust for this log's anchors) to detect truncation\n",
+            report.checkpoints_unchecked
+        ));
+    }
+    text.push_str(&report_text(&report.chain));
     text.push_str(&format!(
         "\nstore: {} record object(s) read from {}",
         report.record_objects, report.log
@@ -997,6 +1006,10 @@ fn verify_stored(
             .map_err(store_log_error)
     })?;
     output.result(&report, || store_report_text(&report));
+    if report.valid() && report.checkpoints_unchecked > 0 {
+        // Not success: what could not be checked is said, and the exit says it too.
+        return Ok(Exit::Failure);
+    }
     if report.valid() {
         return Ok(Exit::Ok);
     }

@@ -434,6 +434,9 @@ async fn rewritten_deleted_and_truncated_records_are_caught_on_localstack() {
         "{}",
         text(&plain)
     );
+    // A truncated log whose checkpoint was not checked is never reported as a success.
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
+    assert!(text(&plain).starts_with("INCOMPLETE"), "{}", text(&plain));
 
     // 3. A gap: record 4's only version deleted (bypass).
     let key = record_key("gap", 4);
@@ -701,9 +704,12 @@ fn record_bundles_speed_up_reads_and_a_forged_bundle_is_caught() {
     assert_eq!(exit, 0, "{report:#}");
     assert_eq!(report["records_from_bundles"], 512);
     assert_eq!(report["record_count"], 600);
-    // Without the checkpoint key no bundle is trusted: every record is read on its own.
+    // Without the checkpoint key no bundle is trusted: every record is read on its own. The
+    // chain verifies, but with the stored checkpoint unchecked the verdict is not a success.
     let (exit, report) = env.verify(&log, &[]);
-    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert_eq!(report["checkpoints_unchecked"], 1, "{report:#}");
     assert_eq!(report["records_from_bundles"], 0);
 
     // Someone with filesystem access rewrites record 300 inside its bundle (same size).
