@@ -377,15 +377,15 @@ fn check_files(
         }
     }
     // Hash what was not already hashed during extraction, in parallel.
-    let to_hash: Vec<PathBuf> = present
+    let (to_hash, sizes): (Vec<PathBuf>, Vec<u64>) = present
         .iter()
         .filter(|(_, p, _)| !digests.contains_key(p) && !claimed.contains_key(p))
-        .map(|(_, p, _)| p.clone())
-        .collect();
+        .map(|(_, p, len)| (p.clone(), *len))
+        .unzip();
     let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
         .iter()
         .cloned()
-        .zip(crate::hashing::sha256_files(&to_hash, &|n| {
+        .zip(crate::hashing::sha256_files_sized(&to_hash, &sizes, &|n| {
             if let Some(hook) = progress {
                 (hook.0)(n)
             }
