@@ -237,9 +237,15 @@ pub fn finish_deferred_with(
         return;
     }
     let deferred = std::mem::take(&mut report.deferred);
+    // By path, the first file of that name (as a search would find it), without a search per
+    // file: thousands of deferred files made this quadratic.
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (index, file) in report.files.iter().enumerate() {
+        position.entry(file.path.as_str()).or_insert(index);
+    }
     let indices: Vec<usize> = deferred
         .iter()
-        .filter_map(|path| report.files.iter().position(|f| &f.path == path))
+        .filter_map(|path| position.get(path.as_str()).copied())
         .collect();
     let sources: Vec<PathBuf> = indices
         .iter()
