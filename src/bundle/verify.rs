@@ -237,9 +237,15 @@ pub fn finish_deferred_with(
         return;
     }
     let deferred = std::mem::take(&mut report.deferred);
+    // By path, the first file of that name (as a search would find it), without a search per
+    // file: thousands of deferred files made this quadratic.
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for (index, file) in report.files.iter().enumerate() {
+        position.entry(file.path.as_str()).or_insert(index);
+    }
     let indices: Vec<usize> = deferred
         .iter()
-        .filter_map(|path| report.files.iter().position(|f| &f.path == path))
+        .filter_map(|path| position.get(path.as_str()).copied())
         .collect();
     let sources: Vec<PathBuf> = indices
         .iter()
@@ -377,15 +383,15 @@ fn check_files(
         }
     }
     // Hash what was not already hashed during extraction, in parallel.
-    let to_hash: Vec<PathBuf> = present
+    let (to_hash, sizes): (Vec<PathBuf>, Vec<u64>) = present
         .iter()
         .filter(|(_, p, _)| !digests.contains_key(p) && !claimed.contains_key(p))
-        .map(|(_, p, _)| p.clone())
-        .collect();
+        .map(|(_, p, len)| (p.clone(), *len))
+        .unzip();
     let hashed: HashMap<PathBuf, std::io::Result<FileDigest>> = to_hash
         .iter()
         .cloned()
-        .zip(crate::hashing::sha256_files(&to_hash, &|n| {
+        .zip(crate::hashing::sha256_files_sized(&to_hash, &sizes, &|n| {
             if let Some(hook) = progress {
                 (hook.0)(n)
             }
