@@ -98,7 +98,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
     } else {
         loop {
             parser.skip_ws();
-            let key = parser.key()?;
+            let (key, plain) = parser.key()?;
             if previous_key
                 .as_deref()
                 .is_some_and(|previous| !bytes_less(previous, &key))
@@ -127,7 +127,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
                 if members > 0 {
                     out.push(b',');
                 }
-                write_key(out, name)?;
+                write_key(out, name, plain)?;
                 out.push(b':');
                 let start = out.len();
                 parser.value(out, 1)?;
@@ -332,14 +332,14 @@ impl<'a> Parser<'a> {
         let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
             self.skip_ws();
-            let key = self.key()?;
+            let (key, plain) = self.key()?;
             if let Some(previous) = &previous {
                 if !bytes_less(previous, &key) {
                     return None;
                 }
                 out.push(b',');
             }
-            write_key(out, &key)?;
+            write_key(out, &key, plain)?;
             self.skip_ws();
             self.expect(b':')?;
             out.push(b':');
@@ -429,22 +429,30 @@ impl<'a> Parser<'a> {
                 return None;
             }
         }
-        let text = std::str::from_utf8(&self.input[start..self.pos]).ok()?;
-        if float && already_python_repr(text) {
+        let text = &self.input[start..self.pos];
+        if !float {
+            // Integers of any size are kept exact, as Python keeps them (`-0` is `0`, the one
+            // integer literal Python writes otherwise); past Python's int-string limit the tree
+            // path refuses the line.
+            if int_digits > crate::canonical::MAX_INT_DIGITS {
+                return None;
+            }
+            if text == b"-0" {
+                out.push(b'0');
+            } else {
+                out.extend_from_slice(text);
+            }
+            return Some(());
+        }
+        let text = std::str::from_utf8(text).ok()?;
+        if already_python_repr(text) {
             out.extend_from_slice(text.as_bytes());
-        } else if float {
+        } else {
             let value: f64 = text.parse().ok()?;
             if !value.is_finite() {
                 return None;
             }
             out.extend_from_slice(python_float_repr(value).as_bytes());
-        } else {
-            // Integers of any size are kept exact, as Python keeps them; past Python's
-            // int-string limit the tree path refuses the line.
-            if int_digits > crate::canonical::MAX_INT_DIGITS {
-                return None;
-            }
-            out.extend_from_slice(crate::canonical::python_int_text(text).as_bytes());
         }
         Some(())
     }
@@ -524,27 +532,22 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Parse an object key and return its decoded UTF-8 bytes (keys are compared decoded): the
-    /// bytes where they lie in the line when the key has no escapes, else a decoded copy.
-    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+    /// Parse an object key and return its decoded bytes (keys are compared decoded), and whether
+    /// they are all [`PLAIN`] (then they are written as they are, already valid UTF-8): the bytes
+    /// where they lie in the line when the key is one plain run, else a decoded copy.
+    fn key(&mut self) -> Option<(Cow<'a, [u8]>, bool)> {
         self.expect(b'"')?;
         let start = self.pos;
-        loop {
-            match self.peek()? {
-                b'"' => {
-                    let key = &self.input[start..self.pos];
-                    self.pos += 1;
-                    return Some(Cow::Borrowed(key));
-                }
-                b'\\' => break,
-                0x00..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        self.plain_run();
+        if self.peek()? == b'"' {
+            let key = &self.input[start..self.pos];
+            self.pos += 1;
+            return Some((Cow::Borrowed(key), true));
         }
         let mut decoded = self.input[start..self.pos].to_vec();
         loop {
             match self.next()? {
-                b'"' => return Some(Cow::Owned(decoded)),
+                b'"' => return Some((Cow::Owned(decoded), false)),
                 b'\\' => {
                     let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
@@ -560,18 +563,19 @@ impl<'a> Parser<'a> {
     fn hex4(&mut self) -> Option<u16> {
         let text = self.input.get(self.pos..self.pos + 4)?;
         self.pos += 4;
-        let text = std::str::from_utf8(text).ok()?;
-        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
+        let mut unit = 0u16;
+        for &byte in text {
+            let digit = char::from(byte).to_digit(16)?;
+            unit = (unit << 4) | digit as u16;
         }
-        u16::from_str_radix(text, 16).ok()
+        Some(unit)
     }
 }
 
 /// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8: this is where the
-/// raw bytes of a key are validated).
-fn write_key(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
-    if key.iter().all(|&b| PLAIN[usize::from(b)]) {
+/// raw bytes of a key are validated). `plain`: the key is known to be all [`PLAIN`] bytes.
+fn write_key(out: &mut Vec<u8>, key: &[u8], plain: bool) -> Option<()> {
+    if plain || key.iter().all(|&b| PLAIN[usize::from(b)]) {
         out.push(b'"');
         out.extend_from_slice(key);
         out.push(b'"');
