@@ -18,7 +18,8 @@
 # second × cores is what two idle cores would give if nothing else ran (both are printed, with
 # the load). Also prints `BENCH` lines for scripts/bench.sh.
 # Usage: scripts/bench-audit.sh [RECORDS]   (default 1000000, or BENCH_RECORDS; WORK=dir keeps
-# the logs; BENCH_SKIP_BUILD=1 skips the release build; BENCH_SKIP_PYTHON=1 skips Python).
+# the logs; BENCH_SKIP_BUILD=1 skips the release build; BENCH_BIN=path verifies with another
+# binary; BENCH_SKIP_PYTHON=1 skips Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench/lib.sh
@@ -30,7 +31,7 @@ key_file="$work/hmac.key"
 printf 'bench-secret' > "$key_file"
 
 [[ -n "${BENCH_SKIP_BUILD:-}" ]] || cargo build --release --quiet
-bin="target/release/wormvault"
+bin="${BENCH_BIN:-target/release/wormvault}"
 floor=$(sha256_floor)
 cores=$(nproc)
 
