@@ -26,7 +26,9 @@ pub use checkpoint::{Checkpoint, CheckpointKey, InclusionProof, SegmentAnchor};
 pub use record::{NewRecord, Record, SignatureCheck, Signer};
 // The fast path moved under `verify` (its only user); the old path is kept.
 pub use verify::fast;
-pub use verify::{VerifyOptions, VerifyReport, verify, verify_readers, verify_segments};
+pub use verify::{
+    MerkleWork, VerifyOptions, VerifyReport, verify, verify_readers, verify_segments,
+};
 
 /// Everything that can go wrong in the audit module (verification *findings* are not errors:
 /// they are in [`VerifyReport`]).

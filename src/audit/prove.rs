@@ -33,7 +33,7 @@ pub fn create(
         });
     }
     let root: Hash = BASE64
-        .decode(&report.merkle_root)
+        .decode(report.merkle_root.as_deref().unwrap_or_default())
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| AuditError::Invalid {

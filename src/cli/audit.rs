@@ -14,7 +14,9 @@ use crate::audit::export::Format;
 use crate::audit::prune::PruneRequest;
 use crate::audit::store::verify::{Checkpoints, StoreVerifyReport};
 use crate::audit::store::{LogHandle, LogLocation, StoreLogError, WriteOptions};
-use crate::audit::{AuditError, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport};
+use crate::audit::{
+    AuditError, MerkleWork, NewRecord, SignatureCheck, Signer, VerifyOptions, VerifyReport,
+};
 use crate::cli::Output;
 use crate::cli::args::{AlertArgs, CheckpointKeyArgs, KeyArgs, LogArgs, VerifyKeyArgs};
 use crate::exit::{Exit, Refusal};
@@ -216,6 +218,10 @@ pub struct VerifyArgs {
     /// a verified stored checkpoint covers.
     #[arg(long)]
     pub read_every_record: bool,
+    /// Local log: also build the Merkle tree and report its root (`merkle_root`); without
+    /// --merkle or --checkpoint it is not computed (`merkle_root: null`).
+    #[arg(long)]
+    pub merkle: bool,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -512,6 +518,13 @@ fn report_text(report: &VerifyReport) -> String {
             checkpoint.origin, checkpoint.tree_size, checkpoint.message
         ));
     }
+    match &report.merkle_root {
+        Some(root) => text.push_str(&format!(
+            "\nMerkle root over {} records: {root}",
+            report.tree_size
+        )),
+        None => text.push_str("\nMerkle root not computed (no --checkpoint or --merkle given)"),
+    }
     text
 }
 
@@ -600,6 +613,11 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         )?;
         let options = VerifyOptions {
             allow_redacted: args.allow_redacted,
+            merkle: if args.merkle {
+                MerkleWork::Root
+            } else {
+                MerkleWork::Skip
+            },
             ..options
         };
         crate::audit::verify_segments(&args.log, &options).map_err(audit_error)

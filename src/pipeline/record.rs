@@ -389,7 +389,9 @@ pub(crate) async fn execute(
                     errors: verified.errors,
                 }));
             }
-            let root = base64_root(&verified.merkle_root).map_err(fail)?;
+            // Default options build the tree; a missing root fails base64_root (BadRoot).
+            let root_text = verified.merkle_root.clone().unwrap_or_default();
+            let root = base64_root(&root_text).map_err(fail)?;
             let head = audit::Checkpoint {
                 origin: anchor.origin.clone(),
                 size: verified.tree_size,
@@ -454,7 +456,7 @@ pub(crate) async fn execute(
                 path: output,
                 key,
                 tree_size: verified.tree_size,
-                root: verified.merkle_root.clone(),
+                root: root_text,
             });
         }
     }

@@ -71,7 +71,7 @@ pub async fn anchor(
         .into());
     }
     let root: [u8; 32] = BASE64
-        .decode(&report.chain.merkle_root)
+        .decode(report.chain.merkle_root.as_deref().unwrap_or_default())
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| AuditError::Invalid {
@@ -109,7 +109,7 @@ pub async fn anchor(
             log: target.to_string(),
             key,
             tree_size: checkpoint.size,
-            root: report.chain.merkle_root.clone(),
+            root: BASE64.encode(root),
             checkpoint: note,
             already_stored,
             bundles_written,

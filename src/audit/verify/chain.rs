@@ -43,7 +43,12 @@ pub(super) struct State<'a> {
     /// The previous record's record_hash (null before the first).
     previous: FieldText,
     previous_readable: bool,
+    /// The Merkle frontier, extended only when the tree is built.
     frontier: merkle::Frontier,
+    /// Whether the tree is built ([`VerifyOptions::builds_tree`]).
+    tree: bool,
+    /// Leaves so far (records before the segment plus records read), counted either way.
+    tree_size: u64,
     checkpoint_results: Vec<Option<CheckpointResult>>,
     errors: Vec<String>,
     error_count: usize,
@@ -85,6 +90,8 @@ impl<'a> State<'a> {
                 }),
             previous_readable: true,
             frontier: options.start.frontier.clone(),
+            tree: options.builds_tree(),
+            tree_size: options.start.frontier.size(),
             checkpoint_results: vec![None; options.checkpoints.len()],
             errors: Vec::new(),
             error_count: 0,
@@ -296,7 +303,10 @@ impl<'a> State<'a> {
         self.last_record_hash = summary.record_hash.clone();
         self.previous = summary.record_hash;
         self.previous_readable = true;
-        self.frontier.push(summary.leaf);
+        if let Some(leaf) = summary.leaf {
+            self.frontier.push(leaf);
+        }
+        self.tree_size += 1;
         self.position += 1;
         self.compare_checkpoints();
     }
@@ -428,6 +438,9 @@ impl<'a> State<'a> {
 
     /// Compare the tree so far with every checkpoint of exactly this size.
     fn compare_checkpoints(&mut self) {
+        if self.options.checkpoints.is_empty() {
+            return;
+        }
         let size = self.frontier.size();
         let mut results = Vec::new();
         for (index, checkpoint) in self.options.checkpoints.iter().enumerate() {
@@ -486,7 +499,8 @@ impl<'a> State<'a> {
         }
         self.settle_pending(None);
         self.diagnose_key_mismatch();
-        let size = self.frontier.size();
+        let size = self.tree_size;
+        debug_assert!(!self.tree || self.frontier.size() == size);
         for index in 0..self.options.checkpoints.len() {
             if self.checkpoint_results[index].is_none() {
                 let checkpoint = &self.options.checkpoints[index];
@@ -527,7 +541,7 @@ impl<'a> State<'a> {
             first_bad_record: self.first_bad,
             diagnosis: self.diagnosis,
             tree_size: size,
-            merkle_root: BASE64.encode(self.frontier.root()),
+            merkle_root: self.tree.then(|| BASE64.encode(self.frontier.root())),
             checkpoints: self.checkpoint_results.into_iter().flatten().collect(),
             redacted_records: self.redacted,
             redacted_bound: self.redacted_bound,

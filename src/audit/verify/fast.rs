@@ -98,7 +98,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
     } else {
         loop {
             parser.skip_ws();
-            let key = parser.key()?;
+            let (key, plain) = parser.key()?;
             if previous_key
                 .as_deref()
                 .is_some_and(|previous| !bytes_less(previous, &key))
@@ -127,7 +127,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
                 if members > 0 {
                     out.push(b',');
                 }
-                write_key(out, name)?;
+                write_key(out, name, plain)?;
                 out.push(b':');
                 let start = out.len();
                 parser.value(out, 1)?;
@@ -172,10 +172,13 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
     })
 }
 
-/// Whether any byte of `word` might be outside [`PLAIN`]: a control character, `"`, `\`, DEL
-/// or non-ASCII. Exact for words of plain bytes (returns false), conservative otherwise.
+/// The bytes of `word` (little-endian) outside [`PLAIN`] — control characters, `"`, `\`, DEL and
+/// non-ASCII — as a mask with the high bit of each such byte set. Zero exactly when every byte is
+/// plain, and the lowest set bit is exactly the first special byte: each test below can flag a
+/// plain byte only above (after) a byte it flags rightly, through a borrow or carry that only a
+/// flagged byte produces. So `trailing_zeros() / 8` is how many plain bytes the word starts with.
 #[inline]
-fn may_hold_special(word: u64) -> bool {
+fn special_bytes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
@@ -184,7 +187,7 @@ fn may_hold_special(word: u64) -> bool {
     let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
     // A byte ≥ 0x7f has its high bit set after adding 1 (0x7f) or before (≥ 0x80).
     let high = (word | word.wrapping_add(ONES)) & HIGH;
-    (below_space | quote | backslash | high) != 0
+    below_space | quote | backslash | high
 }
 
 /// `a < b` bytewise (keys are short: a loop beats a call to `memcmp`).
@@ -249,20 +252,24 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
+    #[inline]
     fn next(&mut self) -> Option<u8> {
         let byte = self.peek()?;
         self.pos += 1;
         Some(byte)
     }
 
+    #[inline]
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 
+    #[inline]
     fn skip_ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
@@ -270,20 +277,23 @@ impl<'a> Parser<'a> {
     }
 
     /// Advance over bytes that are literal inside a string in both forms.
+    #[inline]
     fn plain_run(&mut self) -> &'a [u8] {
         let start = self.pos;
-        // Eight bytes at a time while none of them can be special (a word test may flag a plain
-        // byte — never miss a special one — and the byte loop below decides).
+        // Eight bytes at a time; the first special byte of a word is found exactly from its mask.
         while let Some(word) = self.input.get(self.pos..self.pos + 8) {
             let word = u64::from_le_bytes(
                 word.try_into()
                     .unwrap_or_else(|_| unreachable!("eight bytes")),
             );
-            if may_hold_special(word) {
-                break;
+            let special = special_bytes(word);
+            if special != 0 {
+                self.pos += (special.trailing_zeros() / 8) as usize;
+                return &self.input[start..self.pos];
             }
             self.pos += 8;
         }
+        // Fewer than eight bytes left.
         while self
             .input
             .get(self.pos)
@@ -332,14 +342,14 @@ impl<'a> Parser<'a> {
         let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
             self.skip_ws();
-            let key = self.key()?;
+            let (key, plain) = self.key()?;
             if let Some(previous) = &previous {
                 if !bytes_less(previous, &key) {
                     return None;
                 }
                 out.push(b',');
             }
-            write_key(out, &key)?;
+            write_key(out, &key, plain)?;
             self.skip_ws();
             self.expect(b':')?;
             out.push(b':');
@@ -429,22 +439,30 @@ impl<'a> Parser<'a> {
                 return None;
             }
         }
-        let text = std::str::from_utf8(&self.input[start..self.pos]).ok()?;
-        if float && already_python_repr(text) {
+        let text = &self.input[start..self.pos];
+        if !float {
+            // Integers of any size are kept exact, as Python keeps them (`-0` is `0`, the one
+            // integer literal Python writes otherwise); past Python's int-string limit the tree
+            // path refuses the line.
+            if int_digits > crate::canonical::MAX_INT_DIGITS {
+                return None;
+            }
+            if text == b"-0" {
+                out.push(b'0');
+            } else {
+                out.extend_from_slice(text);
+            }
+            return Some(());
+        }
+        let text = std::str::from_utf8(text).ok()?;
+        if already_python_repr(text) {
             out.extend_from_slice(text.as_bytes());
-        } else if float {
+        } else {
             let value: f64 = text.parse().ok()?;
             if !value.is_finite() {
                 return None;
             }
             out.extend_from_slice(python_float_repr(value).as_bytes());
-        } else {
-            // Integers of any size are kept exact, as Python keeps them; past Python's
-            // int-string limit the tree path refuses the line.
-            if int_digits > crate::canonical::MAX_INT_DIGITS {
-                return None;
-            }
-            out.extend_from_slice(crate::canonical::python_int_text(text).as_bytes());
         }
         Some(())
     }
@@ -524,27 +542,23 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Parse an object key and return its decoded UTF-8 bytes (keys are compared decoded): the
-    /// bytes where they lie in the line when the key has no escapes, else a decoded copy.
-    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+    /// Parse an object key and return its decoded bytes (keys are compared decoded), and whether
+    /// they are all [`PLAIN`] (then they are written as they are, already valid UTF-8): the bytes
+    /// where they lie in the line when the key is one plain run, else a decoded copy.
+    #[inline]
+    fn key(&mut self) -> Option<(Cow<'a, [u8]>, bool)> {
         self.expect(b'"')?;
         let start = self.pos;
-        loop {
-            match self.peek()? {
-                b'"' => {
-                    let key = &self.input[start..self.pos];
-                    self.pos += 1;
-                    return Some(Cow::Borrowed(key));
-                }
-                b'\\' => break,
-                0x00..=0x1f => return None,
-                _ => self.pos += 1,
-            }
+        self.plain_run();
+        if self.peek()? == b'"' {
+            let key = &self.input[start..self.pos];
+            self.pos += 1;
+            return Some((Cow::Borrowed(key), true));
         }
         let mut decoded = self.input[start..self.pos].to_vec();
         loop {
             match self.next()? {
-                b'"' => return Some(Cow::Owned(decoded)),
+                b'"' => return Some((Cow::Owned(decoded), false)),
                 b'\\' => {
                     let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
@@ -560,18 +574,20 @@ impl<'a> Parser<'a> {
     fn hex4(&mut self) -> Option<u16> {
         let text = self.input.get(self.pos..self.pos + 4)?;
         self.pos += 4;
-        let text = std::str::from_utf8(text).ok()?;
-        if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
+        let mut unit = 0u16;
+        for &byte in text {
+            let digit = char::from(byte).to_digit(16)?;
+            unit = (unit << 4) | digit as u16;
         }
-        u16::from_str_radix(text, 16).ok()
+        Some(unit)
     }
 }
 
 /// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8: this is where the
-/// raw bytes of a key are validated).
-fn write_key(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
-    if key.iter().all(|&b| PLAIN[usize::from(b)]) {
+/// raw bytes of a key are validated). `plain`: the key is known to be all [`PLAIN`] bytes.
+#[inline]
+fn write_key(out: &mut Vec<u8>, key: &[u8], plain: bool) -> Option<()> {
+    if plain || key.iter().all(|&b| PLAIN[usize::from(b)]) {
         out.push(b'"');
         out.extend_from_slice(key);
         out.push(b'"');
@@ -825,21 +841,63 @@ mod tests {
         }
     }
 
+    /// The first special byte of a word, by the byte table.
+    fn first_special(bytes: [u8; 8]) -> u32 {
+        bytes
+            .iter()
+            .position(|b| !PLAIN[usize::from(*b)])
+            .map_or(64, |i| i as u32 * 8 + 7)
+    }
+
     #[test]
-    fn word_test_never_misses_a_special_byte() {
+    fn word_test_finds_exactly_the_first_special_byte() {
         for special in (0u8..=0xff).filter(|b| !PLAIN[usize::from(*b)]) {
             for position in 0..8 {
                 for filler in [b'a', b' ', b'~', b'!', b'0'] {
                     let mut bytes = [filler; 8];
                     bytes[position] = special;
-                    assert!(
-                        may_hold_special(u64::from_le_bytes(bytes)),
+                    let mask = special_bytes(u64::from_le_bytes(bytes));
+                    assert_eq!(
+                        mask.trailing_zeros(),
+                        position as u32 * 8 + 7,
                         "{special:#x} at {position}"
                     );
                 }
             }
         }
-        assert!(!may_hold_special(u64::from_le_bytes(*b"abc 123~")));
+        assert_eq!(special_bytes(u64::from_le_bytes(*b"abc 123~")), 0);
+        // Every byte value in every position, over random words: the lowest flagged byte is the
+        // first special one (borrows and carries only flag bytes after it), and no special byte
+        // is ever missed.
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let interesting: Vec<u8> = (0u8..=0xff).collect();
+        for _ in 0..300_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut bytes = rng.to_le_bytes();
+            // Mostly plain bytes, with a few of every kind (0x00, 0x01, 0x1f, 0x20, 0x7e, 0x7f,
+            // 0x80, 0xff, quote and backslash included).
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                if (rng >> (i * 3)) & 3 != 0 {
+                    *byte = b' ' + (*byte % 95);
+                } else {
+                    *byte = interesting[usize::from(*byte)];
+                }
+            }
+            let mask = special_bytes(u64::from_le_bytes(bytes));
+            let expected = first_special(bytes);
+            assert_eq!(mask.trailing_zeros().min(64), expected.min(64), "{bytes:?}");
+            for (i, byte) in bytes.iter().enumerate() {
+                if !PLAIN[usize::from(*byte)] {
+                    assert_ne!(
+                        mask & (0x80 << (i * 8)),
+                        0,
+                        "missed {byte:#x} at {i}: {bytes:?}"
+                    );
+                }
+            }
+        }
         let mut scratch = Scratch::default();
         let record = canonical_record(
             r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#.as_bytes(),

@@ -108,6 +108,23 @@ pub const VERIFICATION_SCHEMA: &str = "cavra.audit-log.verification.v1";
 /// Error strings kept in the report (the count is always exact).
 const MAX_ERRORS: usize = 10_000;
 
+/// Whether verification builds the log's Merkle tree (a leaf hash per record and the node
+/// hashes of the RFC 6962 frontier) and reports its root. It is a choice the caller states: the
+/// root is what checkpoints, inclusion proofs, anchors, tiles and handoff packages are built
+/// from, and a plain chain check does not need it (about a seventh of the hashing per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MerkleWork {
+    /// Build the tree and report `merkle_root` (the default, so a caller that does not say
+    /// otherwise always gets a root).
+    #[default]
+    Root,
+    /// Skip the leaf and node hashes: the report's `merkle_root` is `None` (`null` in JSON),
+    /// never an empty or made-up root. Checkpoints in [`VerifyOptions::checkpoints`] need the
+    /// tree, so when any is given the tree is built (and its root reported) all the same — a
+    /// check that was asked for is never skipped.
+    Skip,
+}
+
 /// What to check besides the chain itself.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -122,6 +139,15 @@ pub struct VerifyOptions {
     /// record_hash check (links, sequence and schema are still checked); their
     /// `redaction_signature` is checked instead of `signature` when a key is given.
     pub allow_redacted: bool,
+    /// Build the Merkle tree and report its root ([`MerkleWork::Root`], the default) or not.
+    pub merkle: MerkleWork,
+}
+
+impl VerifyOptions {
+    /// Whether this run builds the Merkle tree: asked for, or needed by a checkpoint check.
+    pub(crate) fn builds_tree(&self) -> bool {
+        self.merkle == MerkleWork::Root || !self.checkpoints.is_empty()
+    }
 }
 
 /// The record where verification first failed, with what was expected and what was found.
@@ -187,10 +213,12 @@ pub struct VerifyReport {
     pub unsigned_records: u64,
     pub first_bad_record: Option<BadRecord>,
     pub diagnosis: Option<Diagnosis>,
-    /// Leaves in the Merkle tree (records before the segment plus records read).
+    /// Leaves in the Merkle tree (records before the segment plus records read), counted whether
+    /// or not the tree was built.
     pub tree_size: u64,
-    /// base64 RFC 6962 root over all leaves (the value a checkpoint of this log would carry).
-    pub merkle_root: String,
+    /// base64 RFC 6962 root over all leaves (the value a checkpoint of this log would carry);
+    /// `None` (`null` in JSON) when the tree was not built ([`MerkleWork::Skip`]).
+    pub merkle_root: Option<String>,
     pub checkpoints: Vec<CheckpointResult>,
     /// Records with redacted values (`--allow-redacted`): their record_hash cannot be
     /// recomputed.
@@ -458,6 +486,107 @@ mod tests {
         );
         assert!(DiagnosisKind::Mutation == "mutation");
         assert_eq!(Check::SchemaVersion.to_string(), "schema_version");
+    }
+
+    /// The root of the first `n` lines' leaves, computed independently of the verifier.
+    fn expected_root(lines: &[String], n: usize) -> String {
+        use base64::Engine as _;
+        let leaves: Vec<_> = lines[..n]
+            .iter()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                let hash = hex::decode(value["record_hash"].as_str().unwrap()).unwrap();
+                crate::audit::merkle::leaf_hash(&hash)
+            })
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(crate::audit::merkle::root(&leaves))
+    }
+
+    #[test]
+    fn merkle_root_is_computed_when_asked_and_absent_when_skipped() {
+        let (_dir, path, lines) = build(37);
+        let asked = verify(&path, &options()).unwrap();
+        assert_eq!(
+            options().merkle,
+            MerkleWork::Root,
+            "the default builds the tree"
+        );
+        assert!(asked.valid, "{:?}", asked.errors);
+        assert_eq!(asked.merkle_root, Some(expected_root(&lines, 37)));
+        assert_eq!(asked.tree_size, 37);
+
+        let skipped = verify(
+            &path,
+            &VerifyOptions {
+                merkle: MerkleWork::Skip,
+                ..options()
+            },
+        )
+        .unwrap();
+        assert!(skipped.valid, "{:?}", skipped.errors);
+        assert_eq!(skipped.merkle_root, None);
+        assert_eq!(
+            (
+                skipped.tree_size,
+                skipped.record_count,
+                skipped.fully_checked_records
+            ),
+            (37, 37, 37)
+        );
+        let json = serde_json::to_value(&skipped).unwrap();
+        assert_eq!(json["merkle_root"], serde_json::Value::Null);
+
+        // Skipping the tree skips no other check: a rewritten record still fails.
+        let mut tampered = lines.clone();
+        tampered[3] = tampered[3].replace("\"a4\"", "\"evil\"");
+        rewrite(&path, &tampered);
+        let bad = verify(
+            &path,
+            &VerifyOptions {
+                merkle: MerkleWork::Skip,
+                ..options()
+            },
+        )
+        .unwrap();
+        assert!(!bad.valid);
+        assert_eq!(bad.diagnosis.unwrap().kind, DiagnosisKind::Mutation);
+    }
+
+    /// A checkpoint needs the tree: with `MerkleWork::Skip` it is still checked, both ways.
+    #[test]
+    fn checkpoints_are_checked_even_when_the_tree_is_skipped() {
+        use base64::Engine as _;
+        let (_dir, path, lines) = build(20);
+        let root = base64::engine::general_purpose::STANDARD
+            .decode(expected_root(&lines, 12))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let checkpoint = |root| Checkpoint {
+            origin: "test/log".into(),
+            size: 12,
+            root,
+        };
+        let with = |checkpoint: Checkpoint| VerifyOptions {
+            merkle: MerkleWork::Skip,
+            checkpoints: vec![checkpoint],
+            ..options()
+        };
+        let good = verify(&path, &with(checkpoint(root))).unwrap();
+        assert!(good.valid, "{:?}", good.errors);
+        assert_eq!(good.checkpoints.len(), 1);
+        assert!(good.checkpoints[0].consistent);
+        assert_eq!(good.merkle_root, Some(expected_root(&lines, 20)));
+
+        let mut other = root;
+        other[0] ^= 1;
+        let bad = verify(&path, &with(checkpoint(other))).unwrap();
+        assert!(!bad.valid);
+        assert!(!bad.checkpoints[0].consistent);
+        assert_eq!(
+            bad.diagnosis.unwrap().kind,
+            DiagnosisKind::CheckpointMismatch
+        );
     }
 
     #[test]

@@ -105,7 +105,8 @@ pub(super) struct Summary {
     pub(super) signed: bool,
     /// The `signature.key_id` the record names, read only when its signature failed.
     pub(super) failed_key_id: Option<String>,
-    pub(super) leaf: Hash,
+    /// The Merkle leaf, when the tree is built ([`VerifyOptions::builds_tree`]).
+    pub(super) leaf: Option<Hash>,
     pub(super) redacted: bool,
 }
 
@@ -137,6 +138,7 @@ pub(super) enum Checked {
 /// expected signature object's text around its value.
 pub(super) struct FastCheck {
     hmac: Option<(Hmac<Sha256>, Vec<u8>, String)>,
+    tree: bool,
 }
 
 impl FastCheck {
@@ -146,7 +148,10 @@ impl FastCheck {
             return None;
         }
         match &options.signatures {
-            SignatureCheck::None => Some(FastCheck { hmac: None }),
+            SignatureCheck::None => Some(FastCheck {
+                hmac: None,
+                tree: options.builds_tree(),
+            }),
             SignatureCheck::Hmac { key, key_id } => {
                 let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
                     .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -156,6 +161,7 @@ impl FastCheck {
                 );
                 Some(FastCheck {
                     hmac: Some((mac, prefix.into_bytes(), key_id.clone())),
+                    tree: options.builds_tree(),
                 })
             }
             SignatureCheck::Ed25519 { .. } => None,
@@ -219,8 +225,11 @@ pub(super) fn check_line(
 }
 
 /// The Merkle leaf: over the stored record_hash's bytes when it is a hex digest, else over the
-/// computed one.
-fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
+/// computed one (`None` when the tree is not built).
+fn leaf_of(tree: bool, record_hash: &FieldText, computed_hash: &Hash) -> Option<Hash> {
+    if !tree {
+        return None;
+    }
     let stored = match record_hash {
         FieldText::Digest(digest) => Some(*digest),
         FieldText::Text(_) => record_hash
@@ -229,7 +238,7 @@ fn leaf_of(record_hash: &FieldText, computed_hash: &Hash) -> Hash {
             .and_then(|b| b.try_into().ok()),
         FieldText::Null => None,
     };
-    merkle::leaf_hash(&stored.unwrap_or(*computed_hash))
+    Some(merkle::leaf_hash(&stored.unwrap_or(*computed_hash)))
 }
 
 fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) -> Summary {
@@ -308,7 +317,7 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
         previous_hash: record
             .previous_hash
             .map_or(FieldText::Null, FieldText::from_canonical),
-        leaf: leaf_of(&record_hash, &computed_hash),
+        leaf: leaf_of(fast_check.tree, &record_hash, &computed_hash),
         record_hash,
         computed_hash,
         signature,
@@ -378,7 +387,7 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
             .and_then(|value| sequence_number(&canonical::compact(value))),
         sequence_other: sequence.map_or("missing".into(), canonical::compact),
         previous_hash: text("previous_hash"),
-        leaf: leaf_of(&record_hash, &computed_hash),
+        leaf: leaf_of(options.builds_tree(), &record_hash, &computed_hash),
         record_hash,
         computed_hash,
         signature,

@@ -217,7 +217,7 @@ pub(super) fn log_cases(
         },
     )];
     let checkpoint = BASE64
-        .decode(&baseline.merkle_root)
+        .decode(baseline.merkle_root.as_deref().unwrap_or_default())
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .map(|root| Checkpoint {
