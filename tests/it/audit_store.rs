@@ -609,6 +609,38 @@ fn push_is_idempotent_resumable_and_refuses_different_bytes() {
     assert_chain(&env, &log, 30);
 }
 
+/// Push is strictly sequential: when another writer holds record k, nothing after k is written.
+/// (A parallel push stored records k+1… naming its own k as predecessor: a fork in the store.)
+#[test]
+fn push_writes_nothing_past_a_record_another_writer_claimed() {
+    let env = Env::new();
+    let full = local_log(&env, "full.jsonl", 40, "p");
+    let first = env.path("first.jsonl");
+    let text_full = std::fs::read_to_string(&full).unwrap();
+    let ten: String = text_full.split_inclusive('\n').take(10).collect();
+    std::fs::write(&first, ten).unwrap();
+    let log = vault_log(&env, "vault");
+    let output = push(&env, &[&first], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Another pipeline appends record 11 before the push resumes.
+    let output = env.append(&log, "other-pipeline");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = push(&env, &[&full], &log);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("record 11 (records/00000000000000000011.json)"),
+        "{}",
+        text(&output)
+    );
+    let records = env.path("vault").join("audit/records");
+    let stored: Vec<String> = walk(&records)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored.len(), 11, "records past 11 were written: {stored:?}");
+    assert_chain(&env, &log, 11);
+}
+
 #[test]
 fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
     let env = Env::new();

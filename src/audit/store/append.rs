@@ -297,8 +297,20 @@ pub async fn store_record(
     record_hash: &str,
     options: &WriteOptions,
 ) -> Result<(), StoreLogError> {
-    let target = store.target();
     let lock = options.lock();
+    let version = put_record(store, key, line, record_hash, &lock).await?;
+    read_back(store, store.target(), key, line, version.as_deref(), &lock).await
+}
+
+/// The create-only, locked write of [`store_record`] without its read-back (the caller reads
+/// back later, with the returned version id). AlreadyExists is passed on.
+pub async fn put_record(
+    store: &dyn ImmutableStore,
+    key: &str,
+    line: &[u8],
+    record_hash: &str,
+    lock: &crate::store::LockSpec,
+) -> Result<Option<String>, StoreLogError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("record-hash".to_string(), record_hash.to_string());
     let stored = store
@@ -310,16 +322,8 @@ pub async fn store_record(
             content_type: Some("application/x-ndjson"),
         })
         .await
-        .map_err(StoreLogError::store(target))?;
-    read_back(
-        store,
-        target,
-        key,
-        line,
-        stored.version_id.as_deref(),
-        &lock,
-    )
-    .await
+        .map_err(StoreLogError::store(store.target()))?;
+    Ok(stored.version_id)
 }
 
 /// Read one just-written object back and compare bytes and lock.
