@@ -13,6 +13,9 @@ use crate::store::{FetchedObject, ImmutableStore, ListedVersion};
 
 /// Reads in flight while streaming records (LocalStack and S3 answer small GETs concurrently).
 pub const READ_CONCURRENCY: usize = 32;
+/// Record chunks queued for the verifier thread at most: when it falls behind, fetching waits
+/// (backpressure), so memory stays flat whatever the log's length.
+pub const VERIFIER_QUEUE: usize = 4096;
 
 /// What the listing of one record key shows.
 #[derive(Debug, Clone)]
@@ -115,11 +118,17 @@ struct OpenBundle {
 /// next page overlaps with fetching the current one. A record in the range of a bundle in
 /// `bundles` (first sequence → key; the caller decides which are trusted) is read from that
 /// bundle, one GET for 256 records; its own listing is still checked.
+///
+/// What `each` returns is sent to `output` (the verifier's [`ChannelReader`]), waiting while
+/// the bounded queue is full: listing and fetching slow down to the verifier's pace instead of
+/// buffering the log in memory. A closed `output` (the verifier stopped) is not an error here;
+/// the verifier's own result says why it stopped.
 pub async fn for_each_record(
     store: &dyn ImmutableStore,
     bundles: &BTreeMap<u64, String>,
-    mut each: impl FnMut(Fetched) -> Result<(), StoreLogError>,
+    mut each: impl FnMut(Fetched) -> Result<Option<Vec<u8>>, StoreLogError>,
     mut junk: impl FnMut(String),
+    output: tokio::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<(), StoreLogError> {
     let target = store.target();
     let (sender, receiver) = futures::channel::mpsc::channel::<ListedRecord>(4096);
@@ -196,8 +205,11 @@ pub async fn for_each_record(
                 }
                 Source::Covered => from_open(&open, listed),
             };
-            each(fetched)?;
+            if let Some(chunk) = each(fetched)? {
+                let _ = output.send(chunk).await;
+            }
         }
+        drop(output);
         Ok::<_, StoreLogError>(())
     };
     let (stray, fetched) = futures::join!(lister, fetcher);
@@ -251,15 +263,16 @@ fn from_open(open: &Option<OpenBundle>, listed: ListedRecord) -> Fetched {
     }
 }
 
-/// A blocking reader over chunks sent from async code (the verifier's input).
+/// A blocking reader over chunks sent from async code (the verifier's input), through a
+/// bounded channel ([`VERIFIER_QUEUE`]).
 pub struct ChannelReader {
-    receiver: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    receiver: tokio::sync::mpsc::Receiver<Vec<u8>>,
     current: Vec<u8>,
     offset: usize,
 }
 
 impl ChannelReader {
-    pub fn new(receiver: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) -> ChannelReader {
+    pub fn new(receiver: tokio::sync::mpsc::Receiver<Vec<u8>>) -> ChannelReader {
         ChannelReader {
             receiver,
             current: Vec::new(),
