@@ -434,9 +434,52 @@ async fn rewritten_deleted_and_truncated_records_are_caught_on_localstack() {
         "{}",
         text(&plain)
     );
-    // A truncated log whose checkpoint was not checked is never reported as a success.
+    // A truncated log whose checkpoint was not checked is never reported as a success: the
+    // stored checkpoint's size (its key name) is compared with the records without any key.
     assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
-    assert!(text(&plain).starts_with("INCOMPLETE"), "{}", text(&plain));
+    assert!(text(&plain).starts_with("INVALID"), "{}", text(&plain));
+    assert!(
+        text(&plain).contains(
+            "truncate/checkpoints/00000000000000000010: a stored checkpoint covers 10 records but the log holds only 8: records 9..10 were cut off"
+        ),
+        "{}",
+        text(&plain)
+    );
+    // Nothing is appended after the cut (it would take record 9's place and bury the cut), and
+    // status refuses the log; the store is left as it was.
+    let output = tokio::task::block_in_place(|| env.append(&url("truncate"), "after-the-cut"));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "audit log {}: truncate/checkpoints/00000000000000000010: a stored checkpoint covers 10 records but the log holds only 8"
+        , url("truncate"))),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("wormvault audit push --log COPY --to LOG"));
+    let status_target = format!("s3://{bucket}/status-target");
+    let output = tokio::task::block_in_place(|| {
+        env.run(&[
+            "status",
+            "--target",
+            &status_target,
+            "--audit-log",
+            &url("truncate"),
+            "--audit-key-file",
+            env.path("hmac.key").to_str().unwrap(),
+        ])
+    });
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("records 9..10 were cut off"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        version_ids(client, &bucket, &record_key("truncate", 9)).await,
+        Vec::<String>::new(),
+        "a record was written after the cut"
+    );
 
     // 3. A gap: record 4's only version deleted (bypass).
     let key = record_key("gap", 4);
@@ -639,6 +682,103 @@ fn push_writes_nothing_past_a_record_another_writer_claimed() {
         .collect();
     assert_eq!(stored.len(), 11, "records past 11 were written: {stored:?}");
     assert_chain(&env, &log, 11);
+}
+
+/// A log cut back behind the tool's back (records deleted from a file:// vault below a stored
+/// checkpoint's size) is refused by append, hold (with and without the checkpoint key) and
+/// status before anything is written, naming the log and the checkpoint; pushing the missing
+/// records back from a copy, as the message says, makes the log usable again.
+#[test]
+fn a_log_cut_back_below_a_stored_checkpoint_is_refused_before_writing_on_a_file_vault() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    for i in 0..5 {
+        let output = env.append(&log, &format!("a{i}"));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let vault = env.path("vault");
+    let mut copy = String::new();
+    for n in 1..=5 {
+        copy.push_str(&std::fs::read_to_string(vault.join(record_key("audit", n))).unwrap());
+    }
+    std::fs::write(env.path("copy.jsonl"), &copy).unwrap();
+    // The cut: records 4 and 5 removed (a file:// vault is enforced by wormvault only).
+    for n in [4, 5] {
+        std::fs::remove_file(vault.join(record_key("audit", n))).unwrap();
+        std::fs::remove_file(vault.join(format!(
+            "audit/.wormvault/objects/{}.json",
+            record_key("", n).trim_start_matches('/')
+        )))
+        .unwrap();
+    }
+    let before = walk(&vault);
+    let expected = format!(
+        "checkpoints/00000000000000000005: a stored checkpoint covers 5 records but the log holds only 3: records 4..5 were cut off"
+    );
+    let names = |output: &Output| text(output).contains(&log) && text(output).contains(&expected);
+    let output = env.append(&log, "after-the-cut");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    let hmac = env.path("hmac.key");
+    let hold = |extra: &[&str]| {
+        let mut args = vec![
+            "hold",
+            "set",
+            &log,
+            "--case",
+            "CASE-1",
+            "--reason",
+            "litigation",
+            "--actor",
+            "records-manager",
+            "--audit-log",
+            &log,
+            "--audit-key-file",
+            hmac.to_str().unwrap(),
+            "--audit-key-id",
+            "kid",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let output = hold(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    assert!(text(&output).contains("wormvault audit push --log COPY --to LOG"));
+    // With the checkpoint key the signed checkpoint itself is checked against the records too.
+    let key = env.path("signing.pem");
+    let output = hold(&["--checkpoint-key", key.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("commits to 5 records but the log has 3: records 4..5 are missing"),
+        "{}",
+        text(&output)
+    );
+    let status_target = format!("file://{}", env.path("status-target").display());
+    std::fs::create_dir_all(env.path("status-target")).unwrap();
+    let output = env.run(&[
+        "status",
+        "--target",
+        &status_target,
+        "--audit-log",
+        &log,
+        "--audit-key-file",
+        env.path("hmac.key").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    assert_eq!(walk(&vault), before, "a refusal wrote to the vault");
+    // What the message says to do: push the missing records back from a copy.
+    let output = push(&env, &[&env.path("copy.jsonl")], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = env.append(&log, "after-the-restore");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["record_count"], 6, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 1, "{report:#}");
 }
 
 #[test]

@@ -168,6 +168,42 @@ async fn find_head_from(
     })
 }
 
+/// Refuse to append after `records` when a stored checkpoint is larger: the log was cut back
+/// behind the tool's back, and a record appended now would take the place of a cut one and
+/// bury the cut (docs/audit-store.md §4, "truncation"). One short listing of `checkpoints/`
+/// after the checkpoint key of `records`; no key needed (the size is in the key name). A
+/// checkpoint shadowed by a delete marker still counts: its locked version is still there.
+pub(super) async fn refuse_if_cut_back(
+    store: &dyn ImmutableStore,
+    records: u64,
+) -> Result<(), StoreLogError> {
+    let target = store.target();
+    let listed = store
+        .list_after(
+            &layout::checkpoints_prefix(target),
+            Some(&layout::checkpoint_key(target, records)),
+            1000,
+        )
+        .await
+        .map_err(StoreLogError::store(target))?;
+    let larger = listed
+        .iter()
+        .filter_map(|v| Some((layout::checkpoint_size(target, &v.key)?, &v.key)))
+        .filter(|(size, _)| *size > records)
+        .max_by_key(|(size, _)| *size);
+    match larger {
+        Some((size, key)) => Err(StoreLogError::Corrupt {
+            log: target.to_string(),
+            key: key.clone(),
+            problem: format!(
+                "{}; nothing was written",
+                super::verify::truncation_problem(size, records)
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A stored record object as the log needs it: exactly one JSONL line, strict JSON, whose
 /// `sequence` is the one its key names, with a `record_hash`. Returns the record and its hash.
 pub(super) fn parse_record_object(bytes: &[u8], sequence: u64) -> Result<(Value, String), String> {
@@ -251,6 +287,7 @@ pub async fn append(
         attempt += 1;
         unlocked_head = None;
         let head = found.head;
+        refuse_if_cut_back(store, head.sequence).await?;
         let sequence = head.sequence + 1;
         let body = new.body(sequence, head.record_hash.as_deref());
         let canonical = Canonical::of(&body);

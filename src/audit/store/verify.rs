@@ -93,7 +93,7 @@ pub async fn verify(
     // 1. Stored checkpoints (few): read and check them before the records, because the
     //    verifier compares the records with every checkpoint it is given.
     let mut options = options.clone();
-    let (stored_checkpoints, verified, unchecked) =
+    let (stored_checkpoints, verified, unchecked, largest) =
         read_checkpoints(store, checkpoints, &mut options, &mut findings).await?;
     let trusted_size = options
         .checkpoints
@@ -217,6 +217,19 @@ pub async fn verify(
         sender,
     )
     .await;
+    // Truncation, seen without any key: a stored checkpoint (create-only, locked) says the log
+    // once had at least its size in records. Fewer now means records were cut off behind the
+    // log's back; an append would write after the cut and bury it.
+    let stored_records = expected - 1;
+    if let Some((size, key)) = largest
+        && size > stored_records
+    {
+        findings.push(StoreFinding {
+            key,
+            record: Some(stored_records + 1),
+            problem: truncation_problem(size, stored_records),
+        });
+    }
     findings.extend(strays.into_iter().map(|key| StoreFinding {
         key,
         record: None,
@@ -315,18 +328,28 @@ impl LineMap {
     }
 }
 
+/// What a stored checkpoint larger than the stored records means, and what to do.
+pub(super) fn truncation_problem(size: u64, records: u64) -> String {
+    format!(
+        "a stored checkpoint covers {size} records but the log holds only {records}: records {}..{size} were cut off behind the log's back (deleted under a GOVERNANCE bypass, or removed from a file:// vault). Do not append to this log: restore the missing records from a copy of the log (`wormvault audit push --log COPY --to LOG`, which stores only identical bytes) and treat the cut as tampering",
+        records + 1
+    )
+}
+
 /// Read every stored checkpoint; with the user's key, open it (a bad signature is a finding)
-/// and add it to the trees the records must match. Returns (stored, verified, unchecked).
+/// and add it to the trees the records must match. Returns (stored, verified, unchecked, the
+/// largest stored checkpoint's size and key — by its key name, signature checked or not).
 async fn read_checkpoints(
     store: &dyn ImmutableStore,
     checkpoints: &Checkpoints,
     options: &mut VerifyOptions,
     findings: &mut Vec<StoreFinding>,
-) -> Result<(u64, u64, u64), StoreLogError> {
+) -> Result<(u64, u64, u64, Option<(u64, String)>), StoreLogError> {
     let target = store.target();
     let prefix = layout::checkpoints_prefix(target);
     let listed = super::read::list_all(store, &prefix).await?;
     let (mut stored, mut verified, mut unchecked) = (0, 0, 0);
+    let mut largest: Option<(u64, String)> = None;
     let mut index = 0;
     while index < listed.len() {
         let key = listed[index].key.clone();
@@ -359,6 +382,9 @@ async fn read_checkpoints(
             ));
             continue;
         };
+        if largest.as_ref().is_none_or(|(s, _)| size > *s) {
+            largest = Some((size, key.clone()));
+        }
         let Some(key_bytes) = checkpoints.key else {
             unchecked += 1;
             continue;
@@ -390,7 +416,7 @@ async fn read_checkpoints(
             Err(error) => findings.push(finding(format!("{error}"))),
         }
     }
-    Ok((stored, verified, unchecked))
+    Ok((stored, verified, unchecked, largest))
 }
 
 /// The record bundles wholly inside `trusted_size` (a stored checkpoint verified with the
