@@ -316,7 +316,11 @@ pub async fn append(
         return Err(StoreLogError::Corrupt {
             log: target.to_string(),
             key,
-            problem: "the newest record is not locked (its writer died between writing and locking it, or something else wrote it); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
+            problem: format!(
+                "the newest record is still not locked after {} s (its writer died between writing and locking it — a store that ignores the lock headers on write, like the Azure WORM stand-in, locks right after — or something else wrote it); refusing to extend it. Check it with `wormvault audit verify --log {target}` (it must be the only finding), lock that object with the log's retention ({} days; on Azure a Locked immutability policy on the blob), then append again",
+                UNLOCKED_WAIT.as_secs(),
+                super::MIN_RETENTION_DAYS
+            ),
         });
     }
     Err(StoreLogError::Contended {

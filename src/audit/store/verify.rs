@@ -191,7 +191,9 @@ pub async fn verify(
                 return Ok(None);
             };
             match object.retention_mode {
-                None => findings.push(finding("the record object is not locked".into())),
+                None => findings.push(finding(
+                    "the record object is not locked (a writer killed between writing and locking it on a store that locks after the write leaves this; if the chain is otherwise intact, lock the object with the log's retention)".into(),
+                )),
                 Some(RetentionMode::Governance) => governance += 1,
                 Some(RetentionMode::Compliance) => {}
             }
