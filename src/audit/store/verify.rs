@@ -217,6 +217,9 @@ pub async fn verify(
         },
         |stray| strays.push(stray),
         sender,
+        // Parallel listing only up to a size signed with the user's key: a checkpoint key name
+        // alone is anyone's to write, and a huge one would make the listing walk empty ranges.
+        trusted_size,
     )
     .await;
     // Truncation, seen without any key: a stored checkpoint (create-only, locked) says the log
