@@ -165,14 +165,23 @@ measure "$bin" --json audit verify --log "s3://$bucket/big" --checkpoint-key "$p
 store_wall=$wall store_cpu=$cpu
 python3 -c "import json; r=json.load(open('$work/last.out')); print(f\"store verify: valid={r['valid']} records={r['record_count']} from bundles={r['records_from_bundles']}\")"
 echo "store verify (bundles): $store_wall s wall, $store_cpu s CPU, max RSS $rss MiB   (load $(load))"
-measure "$bin" --quiet audit verify --log "s3://$bucket/big" --checkpoint-key "$public" --read-every-record "${keyargs[@]}"
-echo "store verify (--read-every-record): $wall s wall, $cpu s CPU, max RSS $rss MiB   (load $(load))"
-every_wall=$wall
+every_wall=
+if [[ "${BENCH_EVERY:-1}" == 1 ]]; then
+  # Reference only (100,000 GETs): not fatal, LocalStack under load has dropped a GET body here.
+  if measure "$bin" --quiet audit verify --log "s3://$bucket/big" --checkpoint-key "$public" --read-every-record "${keyargs[@]}"; then
+    echo "store verify (--read-every-record): $wall s wall, $cpu s CPU, max RSS $rss MiB   (load $(load))"
+    every_wall=$wall
+  else
+    echo "store verify (--read-every-record): FAILED (above)   (load $(load))"
+  fi
+fi
 # The floor a store verify cannot go below while it lists every record key's versions (which is
 # how it sees a record rewritten or deleted behind the log's back): the listing alone.
 measure aws --endpoint-url "$endpoint" s3api list-object-versions --bucket "$bucket" --prefix big/records/ --query 'length(Versions)'
-echo "listing floor (aws s3api list-object-versions of the record keys): $wall s wall   (load $(load))"
-python3 -c "print(f'ratio store/baseline: {$store_wall/$base_wall:.2f}x wall (target <= 1.5x), {$store_cpu/max($base_cpu,0.01):.2f}x client CPU; every record: {$every_wall/$base_wall:.2f}x wall')"
+floor_wall=$wall
+echo "listing floor (aws s3api list-object-versions of the record keys): $floor_wall s wall   (load $(load))"
+python3 -c "print(f'ratio store/baseline: {$store_wall/$base_wall:.2f}x wall (target <= 1.5x), {$store_cpu/max($base_cpu,0.01):.2f}x client CPU; listing floor alone: {$floor_wall/$base_wall:.2f}x the baseline')"
+[[ -z "$every_wall" ]] || python3 -c "print(f'every record: {$every_wall/$base_wall:.2f}x wall')"
 # ratio > 1 means wormvault is faster (bench.sh's convention): baseline time / store time.
 bench_line "audit store: verify $records stored records" "s" "$store_wall" "$base_wall" \
   "aws s3 cp + local verify" "$(python3 -c "print(round($base_wall/$store_wall, 2))")" -
