@@ -787,10 +787,8 @@ fn a_log_cut_back_below_a_stored_checkpoint_is_refused_before_writing_on_a_file_
         .unwrap();
     }
     let before = walk(&vault);
-    let expected = format!(
-        "checkpoints/00000000000000000005: a stored checkpoint covers 5 records but the log holds only 3: records 4..5 were cut off"
-    );
-    let names = |output: &Output| text(output).contains(&log) && text(output).contains(&expected);
+    let expected = "checkpoints/00000000000000000005: a stored checkpoint covers 5 records but the log holds only 3: records 4..5 were cut off";
+    let names = |output: &Output| text(output).contains(&log) && text(output).contains(expected);
     let output = env.append(&log, "after-the-cut");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(names(&output), "{}", text(&output));
