@@ -380,8 +380,13 @@ impl ExecuteArgs {
                     }),
                     None => None,
                 };
-                let log =
-                    crate::cli::audit::open_log(log, &crate::audit::VerifyOptions::default())?;
+                // A store log's stored checkpoints are checked with the checkpoint key's public
+                // half before anything is written (a log cut back is refused, key or not).
+                let log = crate::cli::audit::open_log_checked(
+                    log,
+                    &crate::audit::VerifyOptions::default(),
+                    anchor.as_ref().map(|a| a.key.public().verifying_key()),
+                )?;
                 Some(AuditSettings {
                     log,
                     signer,

@@ -922,8 +922,24 @@ pub(crate) fn store_log_error(error: StoreLogError) -> anyhow::Error {
 /// store a copy in a temporary directory (kept as long as the handle), made after the stored
 /// log verified under `options`; appends through the handle go to the store first.
 pub(crate) fn open_log(log: &Path, options: &VerifyOptions) -> anyhow::Result<LogHandle> {
+    open_log_checked(log, options, None)
+}
+
+/// [`open_log`] checking a store log's stored checkpoints with the user's checkpoint key
+/// (signature, and the records against each checkpoint's tree); without one they are still
+/// compared with the records by size (a log cut back is refused).
+pub(crate) fn open_log_checked(
+    log: &Path,
+    options: &VerifyOptions,
+    checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+) -> anyhow::Result<LogHandle> {
     let location = LogLocation::from_path(log)?;
-    LogHandle::open_blocking(&location, options, WriteOptions::default()).map_err(store_log_error)
+    let checkpoints = Checkpoints {
+        key: checkpoint_key,
+        ..Default::default()
+    };
+    LogHandle::open_blocking(&location, options, &checkpoints, WriteOptions::default())
+        .map_err(store_log_error)
 }
 
 /// The checkpoint key the user pins, for the checkpoints stored in a log.
@@ -979,7 +995,7 @@ fn store_report_text(report: &StoreVerifyReport) -> String {
             report.checkpoints_verified
         ),
         (stored, unchecked) => format!(
-            "\nstored checkpoints: {stored}, {unchecked} NOT checked (no --checkpoint-key given) — truncation of the newest records is not detected"
+            "\nstored checkpoints: {stored}, {unchecked} NOT checked (no --checkpoint-key given) — their signatures and trees are not checked; only a log cut back below a stored checkpoint's size is detected"
         ),
     });
     if report.records_from_bundles > 0 {

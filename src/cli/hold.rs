@@ -159,17 +159,6 @@ impl RegistryArgs {
             .audit_log
             .clone()
             .ok_or_else(|| refusal(HoldError::Registry(RegistryError::NoAuditLog)))?;
-        // A log in a store (`s3://…`, `azure://…`, `file:///…`) is read from a verified copy;
-        // the hold's records are claimed in the store first (create-only, locked, read back).
-        let log = crate::cli::audit::open_log(&given, &crate::audit::VerifyOptions::default())?;
-        let signatures = self
-            .keys
-            .signature_check(|| self.ed25519_key_id(log.path()), output)?;
-        let signer = if writing {
-            self.keys.signer(self.ed25519_key_id(log.path()), output)?
-        } else {
-            Signer::Unsigned
-        };
         let (checkpoint_key, anchor) = match &self.checkpoint_key {
             None => (None, None),
             // A KMS key signs without its private half ever leaving the KMS.
@@ -214,6 +203,23 @@ impl RegistryArgs {
                     )
                 }
             },
+        };
+        // A log in a store (`s3://…`, `azure://…`, `file:///…`) is read from a verified copy;
+        // the hold's records are claimed in the store first (create-only, locked, read back).
+        // Its stored checkpoints are checked with the checkpoint key (a log cut back behind the
+        // tool's back is refused, with or without a key) before anything is written.
+        let log = crate::cli::audit::open_log_checked(
+            &given,
+            &crate::audit::VerifyOptions::default(),
+            checkpoint_key,
+        )?;
+        let signatures = self
+            .keys
+            .signature_check(|| self.ed25519_key_id(log.path()), output)?;
+        let signer = if writing {
+            self.keys.signer(self.ed25519_key_id(log.path()), output)?
+        } else {
+            Signer::Unsigned
         };
         Ok(Registrar {
             log,

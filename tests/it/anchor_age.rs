@@ -100,6 +100,65 @@ fn freshness(report: &Value) -> &Value {
         .unwrap()
 }
 
+/// Store `n` chained records (written to a local log by the CLI, then stored one object each,
+/// locked, at `<log prefix>/records/<sequence>.json` as a store log keeps them).
+async fn put_records(store: &dyn ImmutableStore, log_prefix: &str, dir: &Path, n: u64) {
+    std::fs::write(dir.join("hmac.key"), "k-secret\n").unwrap();
+    for i in 0..n {
+        let output = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir)
+            .args([
+                "--quiet",
+                "audit",
+                "append",
+                "--log",
+                "local.jsonl",
+                "--event-type",
+                "evidence.archived",
+                "--actor",
+                &format!("a{i}"),
+                "--action",
+                "archive",
+                "--target",
+                "bundle",
+                "--decision",
+                "allow",
+                "--key-file",
+                "hmac.key",
+                "--key-id",
+                "kid",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    }
+    let log = std::fs::read_to_string(dir.join("local.jsonl")).unwrap();
+    for (index, line) in log.split_inclusive('\n').enumerate() {
+        let path = dir.join("record");
+        std::fs::write(&path, line).unwrap();
+        store
+            .put(
+                &PutObject {
+                    key: format!("{log_prefix}/records/{:020}.json", index + 1),
+                    source: &path,
+                    size: line.len() as u64,
+                    sha256: wormvault::hashing::sha256_hex(line.as_bytes()),
+                    lock: LockSpec {
+                        mode: RetentionMode::Compliance,
+                        retain_until: Utc::now() + TimeDelta::days(1),
+                        legal_hold: false,
+                    },
+                    tags: Default::default(),
+                    metadata: Default::default(),
+                    content_type: Some("application/x-ndjson".into()),
+                },
+                &|_| {},
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// The shared scenario: no anchor, then anchors of sizes 5 and 12, checked by the CLI (exit 1
 /// while other checks fail is expected: the point is the evidence_freshness anchor verdict) and
 /// by the library with a `now` in the future (too old) and a wrong key (blocked).
@@ -114,6 +173,9 @@ async fn scenario(
     let dir = tempfile::tempdir().unwrap();
     let pem = public_pem(dir.path());
     let log_url = log.to_string();
+    // The log holds the records its checkpoints (sizes 5, 12, 13 below) count: a stored
+    // checkpoint larger than the stored records is a log cut back, which status refuses.
+    put_records(writer, log_prefix, dir.path(), 13).await;
     let args = [
         "--target",
         target,

@@ -253,6 +253,17 @@ fn azure_standin_many_writers_give_one_gap_free_chain() {
 /// Start appenders and SIGKILL them after random short delays, several rounds; then the log
 /// verifies, takes one more append, and still verifies.
 fn killed_appenders_leave_a_log_that_verifies(env: &Env, log: &str) {
+    kill_appenders(env, log);
+    let (exit, report) = env.verify(log, &[]);
+    assert_eq!(exit, 0, "after kills: {report:#}");
+    let before = report["record_count"].as_u64().unwrap();
+    let output = env.append(log, "after-the-kills");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_chain(env, log, before + 1);
+}
+
+/// 12 rounds of 4 appender processes, each SIGKILLed after a random delay under 120 ms.
+fn kill_appenders(env: &Env, log: &str) {
     let mut seed: u64 = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
     let mut random = move |below: u64| {
         seed ^= seed << 13;
@@ -278,12 +289,74 @@ fn killed_appenders_leave_a_log_that_verifies(env: &Env, log: &str) {
             let _ = child.wait();
         }
     }
-    let (exit, report) = env.verify(log, &[]);
+}
+
+/// The Azure WORM stand-in ignores the lock headers on Put Blob, so a record is locked right
+/// after its write: a writer killed in between leaves the newest record unlocked. That is the
+/// only thing a kill may leave: verify reports it (and nothing else), the next append waits for
+/// the lock, then refuses naming the blob and what to do; once the blob is locked as the
+/// message says, the log verifies and takes the next append. Otherwise (no kill landed in that
+/// window) the log verifies and takes the next append directly.
+#[test]
+fn killed_appenders_on_the_azure_standin_leave_a_log_that_verifies() {
+    let Some(endpoint) = support::azure::require_worm_standin() else {
+        return;
+    };
+    let container = support::azure::fresh_container(&endpoint, "audit-kill").unwrap();
+    let mut env = Env::new();
+    env.vars.push((
+        "AZURE_STORAGE_KEY".into(),
+        wormvault::store::azure::auth::AZURITE_DEV_KEY.into(),
+    ));
+    let log = support::azure::target(&endpoint, &container, "audit").to_string();
+    kill_appenders(&env, &log);
+    let (exit, report) = env.verify(&log, &[]);
+    if exit != 0 {
+        let findings = report["store_findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{report:#}");
+        assert_eq!(report["error_count"], 1, "{report:#}");
+        assert_eq!(findings[0]["record"], report["last_sequence"], "{report:#}");
+        assert!(
+            findings[0]["problem"]
+                .as_str()
+                .unwrap()
+                .starts_with("the record object is not locked"),
+            "{report:#}"
+        );
+        let key = findings[0]["key"].as_str().unwrap().to_string();
+        eprintln!("a kill left the newest record unlocked: {key}");
+        let output = env.append(&log, "while-unlocked");
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(
+            text(&output).contains(&key)
+                && text(&output).contains("lock that object with the log's retention"),
+            "{}",
+            text(&output)
+        );
+        // Do what the message says: lock the blob (a Locked immutability policy).
+        let until = (chrono::Utc::now() + chrono::Duration::days(2556))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let locked = support::azure::rest(
+            &endpoint,
+            "PUT",
+            &format!("/{container}/{key}"),
+            "comp=immutabilityPolicies",
+            &[
+                ("x-ms-immutability-policy-until-date", &until),
+                ("x-ms-immutability-policy-mode", "Locked"),
+            ],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(locked.status, 200, "{locked:?}");
+    }
+    let (exit, report) = env.verify(&log, &[]);
     assert_eq!(exit, 0, "after kills: {report:#}");
     let before = report["record_count"].as_u64().unwrap();
-    let output = env.append(log, "after-the-kills");
+    let output = env.append(&log, "after-the-kills");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_chain(env, log, before + 1);
+    assert_chain(&env, &log, before + 1);
 }
 
 #[test]
@@ -434,9 +507,52 @@ async fn rewritten_deleted_and_truncated_records_are_caught_on_localstack() {
         "{}",
         text(&plain)
     );
-    // A truncated log whose checkpoint was not checked is never reported as a success.
+    // A truncated log whose checkpoint was not checked is never reported as a success: the
+    // stored checkpoint's size (its key name) is compared with the records without any key.
     assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
-    assert!(text(&plain).starts_with("INCOMPLETE"), "{}", text(&plain));
+    assert!(text(&plain).starts_with("INVALID"), "{}", text(&plain));
+    assert!(
+        text(&plain).contains(
+            "truncate/checkpoints/00000000000000000010: a stored checkpoint covers 10 records but the log holds only 8: records 9..10 were cut off"
+        ),
+        "{}",
+        text(&plain)
+    );
+    // Nothing is appended after the cut (it would take record 9's place and bury the cut), and
+    // status refuses the log; the store is left as it was.
+    let output = tokio::task::block_in_place(|| env.append(&url("truncate"), "after-the-cut"));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!(
+            "audit log {}: truncate/checkpoints/00000000000000000010: a stored checkpoint covers 10 records but the log holds only 8"
+        , url("truncate"))),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("wormvault audit push --log COPY --to LOG"));
+    let status_target = format!("s3://{bucket}/status-target");
+    let output = tokio::task::block_in_place(|| {
+        env.run(&[
+            "status",
+            "--target",
+            &status_target,
+            "--audit-log",
+            &url("truncate"),
+            "--audit-key-file",
+            env.path("hmac.key").to_str().unwrap(),
+        ])
+    });
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("records 9..10 were cut off"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        version_ids(client, &bucket, &record_key("truncate", 9)).await,
+        Vec::<String>::new(),
+        "a record was written after the cut"
+    );
 
     // 3. A gap: record 4's only version deleted (bypass).
     let key = record_key("gap", 4);
@@ -607,6 +723,133 @@ fn push_is_idempotent_resumable_and_refuses_different_bytes() {
         text(&output)
     );
     assert_chain(&env, &log, 30);
+}
+
+/// Push is strictly sequential: when another writer holds record k, nothing after k is written.
+/// (A parallel push stored records k+1… naming its own k as predecessor: a fork in the store.)
+#[test]
+fn push_writes_nothing_past_a_record_another_writer_claimed() {
+    let env = Env::new();
+    let full = local_log(&env, "full.jsonl", 40, "p");
+    let first = env.path("first.jsonl");
+    let text_full = std::fs::read_to_string(&full).unwrap();
+    let ten: String = text_full.split_inclusive('\n').take(10).collect();
+    std::fs::write(&first, ten).unwrap();
+    let log = vault_log(&env, "vault");
+    let output = push(&env, &[&first], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // Another pipeline appends record 11 before the push resumes.
+    let output = env.append(&log, "other-pipeline");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = push(&env, &[&full], &log);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("record 11 (records/00000000000000000011.json)"),
+        "{}",
+        text(&output)
+    );
+    let records = env.path("vault").join("audit/records");
+    let stored: Vec<String> = walk(&records)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored.len(), 11, "records past 11 were written: {stored:?}");
+    assert_chain(&env, &log, 11);
+}
+
+/// A log cut back behind the tool's back (records deleted from a file:// vault below a stored
+/// checkpoint's size) is refused by append, hold (with and without the checkpoint key) and
+/// status before anything is written, naming the log and the checkpoint; pushing the missing
+/// records back from a copy, as the message says, makes the log usable again.
+#[test]
+fn a_log_cut_back_below_a_stored_checkpoint_is_refused_before_writing_on_a_file_vault() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    for i in 0..5 {
+        let output = env.append(&log, &format!("a{i}"));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let output = env.anchor(&log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let vault = env.path("vault");
+    let mut copy = String::new();
+    for n in 1..=5 {
+        copy.push_str(&std::fs::read_to_string(vault.join(record_key("audit", n))).unwrap());
+    }
+    std::fs::write(env.path("copy.jsonl"), &copy).unwrap();
+    // The cut: records 4 and 5 removed (a file:// vault is enforced by wormvault only).
+    for n in [4, 5] {
+        std::fs::remove_file(vault.join(record_key("audit", n))).unwrap();
+        std::fs::remove_file(vault.join(format!(
+            "audit/.wormvault/objects/{}.json",
+            record_key("", n).trim_start_matches('/')
+        )))
+        .unwrap();
+    }
+    let before = walk(&vault);
+    let expected = "checkpoints/00000000000000000005: a stored checkpoint covers 5 records but the log holds only 3: records 4..5 were cut off";
+    let names = |output: &Output| text(output).contains(&log) && text(output).contains(expected);
+    let output = env.append(&log, "after-the-cut");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    let hmac = env.path("hmac.key");
+    let hold = |extra: &[&str]| {
+        let mut args = vec![
+            "hold",
+            "set",
+            &log,
+            "--case",
+            "CASE-1",
+            "--reason",
+            "litigation",
+            "--actor",
+            "records-manager",
+            "--audit-log",
+            &log,
+            "--audit-key-file",
+            hmac.to_str().unwrap(),
+            "--audit-key-id",
+            "kid",
+        ];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    let output = hold(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    assert!(text(&output).contains("wormvault audit push --log COPY --to LOG"));
+    // With the checkpoint key the signed checkpoint itself is checked against the records too.
+    let key = env.path("signing.pem");
+    let output = hold(&["--checkpoint-key", key.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("commits to 5 records but the log has 3: records 4..5 are missing"),
+        "{}",
+        text(&output)
+    );
+    let status_target = format!("file://{}", env.path("status-target").display());
+    std::fs::create_dir_all(env.path("status-target")).unwrap();
+    let output = env.run(&[
+        "status",
+        "--target",
+        &status_target,
+        "--audit-log",
+        &log,
+        "--audit-key-file",
+        env.path("hmac.key").to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(names(&output), "{}", text(&output));
+    assert_eq!(walk(&vault), before, "a refusal wrote to the vault");
+    // What the message says to do: push the missing records back from a copy.
+    let output = push(&env, &[&env.path("copy.jsonl")], &log);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = env.append(&log, "after-the-restore");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (exit, report) = env.verify(&log, &["--checkpoint-key", &public_key()]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["record_count"], 6, "{report:#}");
+    assert_eq!(report["checkpoints_verified"], 1, "{report:#}");
 }
 
 #[test]

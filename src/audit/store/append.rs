@@ -168,6 +168,42 @@ async fn find_head_from(
     })
 }
 
+/// Refuse to append after `records` when a stored checkpoint is larger: the log was cut back
+/// behind the tool's back, and a record appended now would take the place of a cut one and
+/// bury the cut (docs/audit-store.md §4, "truncation"). One short listing of `checkpoints/`
+/// after the checkpoint key of `records`; no key needed (the size is in the key name). A
+/// checkpoint shadowed by a delete marker still counts: its locked version is still there.
+pub(super) async fn refuse_if_cut_back(
+    store: &dyn ImmutableStore,
+    records: u64,
+) -> Result<(), StoreLogError> {
+    let target = store.target();
+    let listed = store
+        .list_after(
+            &layout::checkpoints_prefix(target),
+            Some(&layout::checkpoint_key(target, records)),
+            1000,
+        )
+        .await
+        .map_err(StoreLogError::store(target))?;
+    let larger = listed
+        .iter()
+        .filter_map(|v| Some((layout::checkpoint_size(target, &v.key)?, &v.key)))
+        .filter(|(size, _)| *size > records)
+        .max_by_key(|(size, _)| *size);
+    match larger {
+        Some((size, key)) => Err(StoreLogError::Corrupt {
+            log: target.to_string(),
+            key: key.clone(),
+            problem: format!(
+                "{}; nothing was written",
+                super::verify::truncation_problem(size, records)
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A stored record object as the log needs it: exactly one JSONL line, strict JSON, whose
 /// `sequence` is the one its key names, with a `record_hash`. Returns the record and its hash.
 pub(super) fn parse_record_object(bytes: &[u8], sequence: u64) -> Result<(Value, String), String> {
@@ -251,6 +287,7 @@ pub async fn append(
         attempt += 1;
         unlocked_head = None;
         let head = found.head;
+        refuse_if_cut_back(store, head.sequence).await?;
         let sequence = head.sequence + 1;
         let body = new.body(sequence, head.record_hash.as_deref());
         let canonical = Canonical::of(&body);
@@ -279,7 +316,11 @@ pub async fn append(
         return Err(StoreLogError::Corrupt {
             log: target.to_string(),
             key,
-            problem: "the newest record is not locked (its writer died between writing and locking it, or something else wrote it); refusing to extend it. Run `wormvault audit verify --log` on the log".into(),
+            problem: format!(
+                "the newest record is still not locked after {} s (its writer died between writing and locking it — a store that ignores the lock headers on write, like the Azure WORM stand-in, locks right after — or something else wrote it); refusing to extend it. Check it with `wormvault audit verify --log {target}` (it must be the only finding), lock that object with the log's retention ({} days; on Azure a Locked immutability policy on the blob), then append again",
+                UNLOCKED_WAIT.as_secs(),
+                super::MIN_RETENTION_DAYS
+            ),
         });
     }
     Err(StoreLogError::Contended {
@@ -297,8 +338,20 @@ pub async fn store_record(
     record_hash: &str,
     options: &WriteOptions,
 ) -> Result<(), StoreLogError> {
-    let target = store.target();
     let lock = options.lock();
+    let version = put_record(store, key, line, record_hash, &lock).await?;
+    read_back(store, store.target(), key, line, version.as_deref(), &lock).await
+}
+
+/// The create-only, locked write of [`store_record`] without its read-back (the caller reads
+/// back later, with the returned version id). AlreadyExists is passed on.
+pub async fn put_record(
+    store: &dyn ImmutableStore,
+    key: &str,
+    line: &[u8],
+    record_hash: &str,
+    lock: &crate::store::LockSpec,
+) -> Result<Option<String>, StoreLogError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("record-hash".to_string(), record_hash.to_string());
     let stored = store
@@ -310,16 +363,8 @@ pub async fn store_record(
             content_type: Some("application/x-ndjson"),
         })
         .await
-        .map_err(StoreLogError::store(target))?;
-    read_back(
-        store,
-        target,
-        key,
-        line,
-        stored.version_id.as_deref(),
-        &lock,
-    )
-    .await
+        .map_err(StoreLogError::store(store.target()))?;
+    Ok(stored.version_id)
 }
 
 /// Read one just-written object back and compare bytes and lock.

@@ -41,10 +41,13 @@ impl LogHandle {
     /// Open a `--log`/`--audit-log` value: a local file as it is; a log in a store copied into
     /// a temporary directory after its stored form verified under `verify` (chain and store
     /// findings always; callers that check record signatures on the copy with their own keys
-    /// pass `VerifyOptions::default()`).
+    /// pass `VerifyOptions::default()`). The stored checkpoints are always compared with the
+    /// stored records by size (a log cut back behind the tool's back is refused before anything
+    /// is appended); with a key in `checkpoints` their signatures and trees are checked too.
     pub async fn open(
         location: &LogLocation,
         verify: &VerifyOptions,
+        checkpoints: &super::verify::Checkpoints,
         write: WriteOptions,
     ) -> Result<LogHandle, StoreLogError> {
         match location {
@@ -54,7 +57,9 @@ impl LogHandle {
                     .map_err(AuditError::io("creating", "a temporary directory"))?;
                 // The copy is created before the first record is read: an empty stored log gives
                 // an empty file.
-                let path = location.materialize(dir.path(), verify).await?;
+                let path = location
+                    .materialize(dir.path(), verify, checkpoints)
+                    .await?;
                 Ok(LogHandle {
                     path,
                     store: Some(Arc::new(StoreMirror {
@@ -71,9 +76,10 @@ impl LogHandle {
     pub fn open_blocking(
         location: &LogLocation,
         verify: &VerifyOptions,
+        checkpoints: &super::verify::Checkpoints,
         write: WriteOptions,
     ) -> Result<LogHandle, StoreLogError> {
-        on_own_runtime(LogHandle::open(location, verify, write))?
+        on_own_runtime(LogHandle::open(location, verify, checkpoints, write))?
     }
 
     /// The local JSONL file to read (the log itself, or the copy of the stored log).

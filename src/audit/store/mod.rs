@@ -203,30 +203,29 @@ impl LogLocation {
 
     /// A local JSONL file holding the log: the file itself, or for a store log a copy written
     /// into `dir` (`audit-log.jsonl`) from the stored records in sequence order, after the stored
-    /// log verified under `options` (store findings included). Refuses an invalid stored log.
+    /// log verified under `options` (store findings included — among them a stored checkpoint
+    /// larger than the stored records, i.e. a log cut back, found without any key) and, with a
+    /// key in `checkpoints`, every stored checkpoint's signature and tree checked against the
+    /// records. Refuses an invalid stored log.
     pub async fn materialize(
         &self,
         dir: &Path,
         options: &VerifyOptions,
+        checkpoints: &verify::Checkpoints,
     ) -> Result<PathBuf, StoreLogError> {
         match self {
             LogLocation::File(path) => Ok(path.clone()),
             LogLocation::Store(target) => {
                 let store = open(target).await?;
                 let path = dir.join("audit-log.jsonl");
-                let report = verify::verify(
-                    store.as_ref(),
-                    options,
-                    &verify::Checkpoints::default(),
-                    Some(&path),
-                )
-                .await?;
+                let report =
+                    verify::verify(store.as_ref(), options, checkpoints, Some(&path)).await?;
                 if !report.valid() {
                     return Err(StoreLogError::Audit(AuditError::LogInvalid {
                         path: PathBuf::from(target.to_string()),
                         count: report.problem_count(),
                         first: report.first_problem().unwrap_or_default(),
-                        action: "copy it",
+                        action: "use it",
                     }));
                 }
                 Ok(path)

@@ -1,22 +1,18 @@
 //! Moving a local log (archive segments first, then the live log) into a store
 //! (docs/audit-store.md §5): record by record under the same create-only, locked keys as
-//! appends, with bounded parallelism. Idempotent and resumable: a record already stored with
+//! appends, strictly in sequence (see [`push`] for why not in parallel). Idempotent and resumable: a record already stored with
 //! identical bytes is skipped; one stored with different bytes is a refusal naming it.
 
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::append::store_record;
+use super::append::{put_record, read_back};
 use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
 use crate::audit::AuditError;
 use crate::store::ImmutableStore;
-
-/// Records written at once.
-pub const PUSH_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PushSummary {
@@ -103,6 +99,13 @@ fn read_lines(files: &[PathBuf]) -> Result<Vec<Line>, StoreLogError> {
 
 /// Push `files` (one chain, oldest segment first) into the log in `store`. The caller verifies
 /// the files first (refuse before writing).
+///
+/// Strictly in sequence: record k+1 is written only after record k's create-only write
+/// succeeded (or found k already stored with identical bytes). A parallel push could leave a
+/// gap at k while k+1 is already stored and locked; a concurrent appender would then claim k
+/// with its own record, and the pushed k+1 — naming the pushed k as its predecessor — would
+/// fork the chain in storage that cannot be repaired. Only the read-back of record k (bytes
+/// and lock) overlaps with the write of k+1, which is safe: k is already ours by then.
 pub async fn push(
     store: &dyn ImmutableStore,
     files: &[PathBuf],
@@ -110,47 +113,63 @@ pub async fn push(
 ) -> Result<PushSummary, StoreLogError> {
     let target = store.target();
     let lines = read_lines(files)?;
-    let total = lines.len() as u64;
-    let mut results = futures::stream::iter(lines)
-        .map(|line| async move {
-            let key = layout::record_key(target, line.sequence);
-            let differs = || StoreLogError::Differs {
-                log: target.to_string(),
-                key: key.clone(),
-                sequence: line.sequence,
-                file: line.file.clone(),
-                line: line.line,
-            };
+    let mut summary = PushSummary {
+        log: target.to_string(),
+        records: lines.len() as u64,
+        stored: 0,
+        already_stored: 0,
+    };
+    let lock = options.lock();
+    // The read-back of the record written last, running while the next one is written.
+    let mut checking: Option<futures::future::BoxFuture<'_, Result<(), StoreLogError>>> = None;
+    for line in &lines {
+        let key = layout::record_key(target, line.sequence);
+        let write = async {
             // Create first (one request on a fresh push); an existing key is compared.
-            match store_record(store, &key, &line.bytes, &line.record_hash, options).await {
-                Ok(()) => Ok(true),
+            match put_record(store, &key, &line.bytes, &line.record_hash, &lock).await {
+                Ok(version) => Ok(Some(version)),
                 Err(error) if error.is_already_exists() => {
-                    // Another writer stored it meanwhile: fine only with the same bytes.
+                    // Stored before (an earlier run, or another writer): fine only with the
+                    // same bytes; anything else stops the push before the next record.
                     let existing = store
                         .get_bytes(&key, None, MAX_RECORD_BYTES)
                         .await
                         .map_err(StoreLogError::store(target))?;
                     match existing {
-                        Some(existing) if existing.bytes == line.bytes => Ok(false),
-                        _ => Err(differs()),
+                        Some(existing) if existing.bytes == line.bytes => Ok(None),
+                        _ => Err(StoreLogError::Differs {
+                            log: target.to_string(),
+                            key: key.clone(),
+                            sequence: line.sequence,
+                            file: line.file.clone(),
+                            line: line.line,
+                        }),
                     }
                 }
                 Err(other) => Err(other),
             }
-        })
-        .buffered(PUSH_CONCURRENCY);
-    let mut summary = PushSummary {
-        log: target.to_string(),
-        records: total,
-        stored: 0,
-        already_stored: 0,
-    };
-    while let Some(result) = results.next().await {
-        if result? {
-            summary.stored += 1;
-        } else {
-            summary.already_stored += 1;
+        };
+        let previous = async {
+            match checking.take() {
+                Some(check) => check.await,
+                None => Ok(()),
+            }
+        };
+        let (written, checked) = futures::join!(write, previous);
+        checked?;
+        match written? {
+            Some(version) => {
+                summary.stored += 1;
+                let (key, bytes, lock) = (key.clone(), &line.bytes, &lock);
+                checking = Some(Box::pin(async move {
+                    read_back(store, target, &key, bytes, version.as_deref(), lock).await
+                }));
+            }
+            None => summary.already_stored += 1,
         }
+    }
+    if let Some(check) = checking {
+        check.await?;
     }
     Ok(summary)
 }

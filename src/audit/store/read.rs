@@ -13,6 +13,21 @@ use crate::store::{FetchedObject, ImmutableStore, ListedVersion};
 
 /// Reads in flight while streaming records (LocalStack and S3 answer small GETs concurrently).
 pub const READ_CONCURRENCY: usize = 32;
+/// Record keys per listing range, and ranges listed at once: the key space of `records/` up to a
+/// known size (the largest stored checkpoint) is split at record keys (20-digit sequence numbers
+/// sort numerically) into ranges listed in parallel, each from its start with KeyMarker; what
+/// lies after that size (and any stray key) is listed by the last, open-ended range. At most
+/// `2 × LIST_RANGES_IN_FLIGHT` ranges' listings are held at once.
+///
+/// A range is 5 full listing pages: a page holds 1000 versions, and a truncated page leaves its
+/// last key to the next page (its versions may continue there), so a page brings 999 records.
+/// Ranges of 4995 need no extra page at their end (LocalStack answers a page in ~0.4 s).
+pub const LIST_RANGE_RECORDS: u64 = 4995;
+pub const LIST_RANGES_IN_FLIGHT: usize = 8;
+
+/// Record chunks queued for the verifier thread at most: when it falls behind, fetching waits
+/// (backpressure), so memory stays flat whatever the log's length.
+pub const VERIFIER_QUEUE: usize = 4096;
 
 /// What the listing of one record key shows.
 #[derive(Debug, Clone)]
@@ -85,6 +100,46 @@ pub(super) async fn list_page(
     Ok((records, junk, next))
 }
 
+/// Ranges `(after, up to and including)` covering every key under `records/`: split at record
+/// keys below `hint`, then one open-ended range.
+fn key_ranges(target: &crate::store::Target, hint: u64) -> Vec<(Option<String>, Option<String>)> {
+    let mut starts = vec![None];
+    let mut n = LIST_RANGE_RECORDS;
+    while n < hint {
+        starts.push(Some(layout::record_key(target, n)));
+        n += LIST_RANGE_RECORDS;
+    }
+    if hint > 0 {
+        starts.push(Some(layout::record_key(target, hint)));
+    }
+    let ends = starts.iter().skip(1).cloned().chain([None]);
+    starts.iter().cloned().zip(ends).collect()
+}
+
+/// The records and stray keys in one range of [`key_ranges`], page by page.
+async fn list_range(
+    store: &dyn ImmutableStore,
+    after: Option<String>,
+    end: Option<String>,
+) -> Result<(Vec<ListedRecord>, Vec<String>), StoreLogError> {
+    let beyond = |key: &str| end.as_deref().is_some_and(|end| key > end);
+    let (mut records, mut junk) = (Vec::new(), Vec::new());
+    let mut after = after;
+    loop {
+        let (page, page_junk, next) = list_page(store, after.as_deref()).await?;
+        let Some(next) = next else { break };
+        records.extend(page.into_iter().filter(|r| !beyond(&r.key)));
+        junk.extend(page_junk.into_iter().filter(|k| !beyond(k)));
+        // `next` is the page's last key, every version of it included: at the range's end,
+        // everything up to the end has been seen.
+        if end.as_deref().is_some_and(|end| next.as_str() >= end) {
+            break;
+        }
+        after = Some(next);
+    }
+    Ok((records, junk))
+}
+
 /// One record as fetched: its listing and its current version (`None`: no current version),
 /// read from its own object or from its record bundle; `problem` says what went wrong reading a
 /// bundle.
@@ -111,31 +166,39 @@ struct OpenBundle {
 }
 
 /// List every record key and fetch their current versions, `READ_CONCURRENCY` at a time, in
-/// key order, calling `each` for every record (in order) and `junk` for stray keys. Listing the
-/// next page overlaps with fetching the current one. A record in the range of a bundle in
+/// key order, calling `each` for every record (in order) and `junk` for stray keys. Listing
+/// runs ahead of fetching, in parallel key ranges up to `hint` (a size the log is known to
+/// have reached: the caller passes a checkpoint size signed with the user's key, never an
+/// unchecked key name; 0: one range). A record in the range of a bundle in
 /// `bundles` (first sequence → key; the caller decides which are trusted) is read from that
 /// bundle, one GET for 256 records; its own listing is still checked.
+///
+/// What `each` returns is sent to `output` (the verifier's [`ChannelReader`]), waiting while
+/// the bounded queue is full: listing and fetching slow down to the verifier's pace instead of
+/// buffering the log in memory. A closed `output` (the verifier stopped) is not an error here;
+/// the verifier's own result says why it stopped.
 pub async fn for_each_record(
     store: &dyn ImmutableStore,
     bundles: &BTreeMap<u64, String>,
-    mut each: impl FnMut(Fetched) -> Result<(), StoreLogError>,
+    mut each: impl FnMut(Fetched) -> Result<Option<Vec<u8>>, StoreLogError>,
     mut junk: impl FnMut(String),
+    output: tokio::sync::mpsc::Sender<Vec<u8>>,
+    hint: u64,
 ) -> Result<(), StoreLogError> {
     let target = store.target();
-    let (sender, receiver) = futures::channel::mpsc::channel::<ListedRecord>(4096);
+    let (sender, receiver) =
+        futures::channel::mpsc::channel::<Vec<ListedRecord>>(LIST_RANGES_IN_FLIGHT);
     let lister = async move {
         let mut sender = sender;
-        let mut after: Option<String> = None;
         let mut stray = Vec::new();
-        loop {
-            let (records, junk_keys, next) = list_page(store, after.as_deref()).await?;
+        let mut ranges = futures::stream::iter(key_ranges(target, hint))
+            .map(|(after, end)| list_range(store, after, end))
+            .buffered(LIST_RANGES_IN_FLIGHT);
+        while let Some(range) = ranges.next().await {
+            let (records, junk_keys) = range?;
             stray.extend(junk_keys);
-            let Some(next) = next else { break };
-            after = Some(next);
-            for record in records {
-                if futures::SinkExt::send(&mut sender, record).await.is_err() {
-                    return Ok(stray);
-                }
+            if futures::SinkExt::send(&mut sender, records).await.is_err() {
+                break;
             }
         }
         Ok::<_, StoreLogError>(stray)
@@ -143,6 +206,7 @@ pub async fn for_each_record(
     let fetcher = async {
         let mut started: Option<u64> = None;
         let mut fetches = receiver
+            .flat_map(futures::stream::iter)
             .map(|listed| {
                 let first = layout::bundle_first(listed.sequence);
                 let bundle = bundles.get(&first).cloned();
@@ -196,8 +260,11 @@ pub async fn for_each_record(
                 }
                 Source::Covered => from_open(&open, listed),
             };
-            each(fetched)?;
+            if let Some(chunk) = each(fetched)? {
+                let _ = output.send(chunk).await;
+            }
         }
+        drop(output);
         Ok::<_, StoreLogError>(())
     };
     let (stray, fetched) = futures::join!(lister, fetcher);
@@ -251,15 +318,16 @@ fn from_open(open: &Option<OpenBundle>, listed: ListedRecord) -> Fetched {
     }
 }
 
-/// A blocking reader over chunks sent from async code (the verifier's input).
+/// A blocking reader over chunks sent from async code (the verifier's input), through a
+/// bounded channel ([`VERIFIER_QUEUE`]).
 pub struct ChannelReader {
-    receiver: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    receiver: tokio::sync::mpsc::Receiver<Vec<u8>>,
     current: Vec<u8>,
     offset: usize,
 }
 
 impl ChannelReader {
-    pub fn new(receiver: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) -> ChannelReader {
+    pub fn new(receiver: tokio::sync::mpsc::Receiver<Vec<u8>>) -> ChannelReader {
         ChannelReader {
             receiver,
             current: Vec::new(),
@@ -283,5 +351,29 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
         self.offset += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges_cover_every_key_once_split_at_record_keys() {
+        let target = crate::store::Target::parse("s3://bucket/log").unwrap();
+        assert_eq!(key_ranges(&target, 0), vec![(None, None)]);
+        let ranges = key_ranges(&target, 12_000);
+        let key = |n| Some(layout::record_key(&target, n));
+        assert_eq!(
+            ranges,
+            vec![
+                (None, key(4995)),
+                (key(4995), key(9990)),
+                (key(9990), key(12_000)),
+                (key(12_000), None),
+            ]
+        );
+        // A size on a boundary gives no empty range.
+        assert_eq!(key_ranges(&target, 9990).len(), 3);
     }
 }

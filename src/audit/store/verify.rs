@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::read::{ChannelReader, Fetched, for_each_record};
+use super::read::{ChannelReader, Fetched, VERIFIER_QUEUE, for_each_record};
 use super::{MAX_CHECKPOINT_BYTES, StoreLogError, layout};
 use crate::audit::checkpoint::{Checkpoint, CheckpointKey};
 use crate::audit::{AuditError, VerifyOptions, VerifyReport};
@@ -93,7 +93,7 @@ pub async fn verify(
     // 1. Stored checkpoints (few): read and check them before the records, because the
     //    verifier compares the records with every checkpoint it is given.
     let mut options = options.clone();
-    let (stored_checkpoints, verified, unchecked) =
+    let (stored_checkpoints, verified, unchecked, largest) =
         read_checkpoints(store, checkpoints, &mut options, &mut findings).await?;
     let trusted_size = options
         .checkpoints
@@ -114,7 +114,7 @@ pub async fn verify(
     };
 
     // 2. Records, streamed in order into the file verifier on its own thread.
-    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(VERIFIER_QUEUE);
     let names = vec![PathBuf::from(&log)];
     let verifier_options = options.clone();
     let verifier = std::thread::spawn(move || {
@@ -134,7 +134,7 @@ pub async fn verify(
         )),
         None => None,
     };
-    let mut keys_by_line: Vec<String> = Vec::new();
+    let mut lines = LineMap::default();
     let mut strays: Vec<String> = Vec::new();
     let mut record_objects = 0u64;
     let mut governance = 0u64;
@@ -188,10 +188,12 @@ pub async fn verify(
                 if !listed.deleted() {
                     findings.push(finding("listed but has no readable current version".into()));
                 }
-                return Ok(());
+                return Ok(None);
             };
             match object.retention_mode {
-                None => findings.push(finding("the record object is not locked".into())),
+                None => findings.push(finding(
+                    "the record object is not locked (a writer killed between writing and locking it on a store that locks after the write leaves this; if the chain is otherwise intact, lock the object with the log's retention)".into(),
+                )),
                 Some(RetentionMode::Governance) => governance += 1,
                 Some(RetentionMode::Compliance) => {}
             }
@@ -209,22 +211,35 @@ pub async fn verify(
                 copy.write_all(&object.bytes)
                     .map_err(AuditError::io("writing", copy_to.unwrap_or(Path::new(""))))?;
             }
-            for _ in 0..object.bytes.iter().filter(|b| **b == b'\n').count().max(1) {
-                keys_by_line.push(listed.key.clone());
-            }
-            // A closed receiver means the verifier stopped; its result says why.
-            let _ = sender.send(object.bytes);
-            Ok(())
+            let count = object.bytes.iter().filter(|b| **b == b'\n').count().max(1);
+            lines.add(count as u64, listed.sequence);
+            Ok(Some(object.bytes))
         },
         |stray| strays.push(stray),
+        sender,
+        // Parallel listing only up to a size signed with the user's key: a checkpoint key name
+        // alone is anyone's to write, and a huge one would make the listing walk empty ranges.
+        trusted_size,
     )
     .await;
+    // Truncation, seen without any key: a stored checkpoint (create-only, locked) says the log
+    // once had at least its size in records. Fewer now means records were cut off behind the
+    // log's back; an append would write after the cut and bury it.
+    let stored_records = expected - 1;
+    if let Some((size, key)) = largest
+        && size > stored_records
+    {
+        findings.push(StoreFinding {
+            key,
+            record: Some(stored_records + 1),
+            problem: truncation_problem(size, stored_records),
+        });
+    }
     findings.extend(strays.into_iter().map(|key| StoreFinding {
         key,
         record: None,
         problem: "a key under records/ that is not a record of this log".into(),
     }));
-    drop(sender);
     let chain = verifier.join().map_err(|_| AuditError::Invalid {
         what: "audit log verifier".into(),
         problem: "verifier thread panicked".into(),
@@ -240,11 +255,9 @@ pub async fn verify(
     }
     // Name the stored object in the first bad record, not the stream.
     if let Some(bad) = chain.first_bad_record.as_mut()
-        && let Some(key) = usize::try_from(bad.line)
-            .ok()
-            .and_then(|line| keys_by_line.get(line.wrapping_sub(1)))
+        && let Some(sequence) = lines.sequence_of(bad.line)
     {
-        bad.path = format!("{log}/{key}");
+        bad.path = format!("{log}/{}", layout::record_key(&target, sequence));
     }
     for finding in &findings {
         chain
@@ -267,18 +280,81 @@ pub async fn verify(
     })
 }
 
+/// Which record object each line of the stream came from, in memory proportional to the
+/// irregularities (gaps, objects that are not one line), not to the log's length: a run says
+/// "from stream line `line`, line *l* is record `sequence + (l - line)`", a multi-line run
+/// "every line from `line` to the next run is record `sequence`".
+#[derive(Debug, Default)]
+struct LineMap {
+    runs: Vec<Run>,
+    /// The next stream line (1-based).
+    next: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    line: u64,
+    sequence: u64,
+    multi: bool,
+}
+
+impl LineMap {
+    /// Record `sequence`'s object gave `count` lines.
+    fn add(&mut self, count: u64, sequence: u64) {
+        let line = self.next.max(1);
+        let continues = self.runs.last().is_some_and(|run| {
+            count == 1 && !run.multi && run.sequence + (line - run.line) == sequence
+        });
+        if !continues {
+            self.runs.push(Run {
+                line,
+                sequence,
+                multi: count != 1,
+            });
+        }
+        self.next = line + count;
+    }
+
+    /// The record whose object holds stream line `line`.
+    fn sequence_of(&self, line: u64) -> Option<u64> {
+        if line == 0 || line >= self.next {
+            return None;
+        }
+        let index = self
+            .runs
+            .partition_point(|run| run.line <= line)
+            .checked_sub(1)?;
+        let run = self.runs[index];
+        Some(if run.multi {
+            run.sequence
+        } else {
+            run.sequence + (line - run.line)
+        })
+    }
+}
+
+/// What a stored checkpoint larger than the stored records means, and what to do.
+pub(super) fn truncation_problem(size: u64, records: u64) -> String {
+    format!(
+        "a stored checkpoint covers {size} records but the log holds only {records}: records {}..{size} were cut off behind the log's back (deleted under a GOVERNANCE bypass, or removed from a file:// vault). Do not append to this log: restore the missing records from a copy of the log (`wormvault audit push --log COPY --to LOG`, which stores only identical bytes) and treat the cut as tampering",
+        records + 1
+    )
+}
+
 /// Read every stored checkpoint; with the user's key, open it (a bad signature is a finding)
-/// and add it to the trees the records must match. Returns (stored, verified, unchecked).
+/// and add it to the trees the records must match. Returns (stored, verified, unchecked, the
+/// largest stored checkpoint's size and key — by its key name, signature checked or not).
 async fn read_checkpoints(
     store: &dyn ImmutableStore,
     checkpoints: &Checkpoints,
     options: &mut VerifyOptions,
     findings: &mut Vec<StoreFinding>,
-) -> Result<(u64, u64, u64), StoreLogError> {
+) -> Result<(u64, u64, u64, Option<(u64, String)>), StoreLogError> {
     let target = store.target();
     let prefix = layout::checkpoints_prefix(target);
     let listed = super::read::list_all(store, &prefix).await?;
     let (mut stored, mut verified, mut unchecked) = (0, 0, 0);
+    let mut largest: Option<(u64, String)> = None;
     let mut index = 0;
     while index < listed.len() {
         let key = listed[index].key.clone();
@@ -311,6 +387,9 @@ async fn read_checkpoints(
             ));
             continue;
         };
+        if largest.as_ref().is_none_or(|(s, _)| size > *s) {
+            largest = Some((size, key.clone()));
+        }
         let Some(key_bytes) = checkpoints.key else {
             unchecked += 1;
             continue;
@@ -342,7 +421,7 @@ async fn read_checkpoints(
             Err(error) => findings.push(finding(format!("{error}"))),
         }
     }
-    Ok((stored, verified, unchecked))
+    Ok((stored, verified, unchecked, largest))
 }
 
 /// The record bundles wholly inside `trusted_size` (a stored checkpoint verified with the
@@ -476,4 +555,32 @@ async fn check_tiles(
             format!("FAILED: {error}")
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineMap;
+
+    #[test]
+    fn line_map_names_the_record_of_every_line_with_few_runs() {
+        let mut map = LineMap::default();
+        for sequence in 1..=1000 {
+            map.add(1, sequence);
+        }
+        // A gap (1001..1004 missing), then a three-line object, then one-line records again.
+        map.add(1, 1005);
+        map.add(3, 1006);
+        map.add(1, 1007);
+        map.add(1, 1008);
+        assert_eq!(map.runs.len(), 4, "{:?}", map.runs);
+        assert_eq!(map.sequence_of(1), Some(1));
+        assert_eq!(map.sequence_of(1000), Some(1000));
+        assert_eq!(map.sequence_of(1001), Some(1005));
+        assert_eq!(map.sequence_of(1002), Some(1006));
+        assert_eq!(map.sequence_of(1004), Some(1006));
+        assert_eq!(map.sequence_of(1005), Some(1007));
+        assert_eq!(map.sequence_of(1006), Some(1008));
+        assert_eq!(map.sequence_of(1007), None);
+        assert_eq!(map.sequence_of(0), None);
+    }
 }
