@@ -141,7 +141,9 @@ archive wv 10001 "bench-wv-$stamp" "$work/bundle"
 read -r wv_s wv_kb _ < "$work/wv.time"
 wv_cpu=$(cpu_of "$work/wv.time")
 echo "== through the stand-in: Python SDK upload_blob(max_concurrency=$conc)"
-read -r py_s py_cpu < <(sdk_upload "$endpoint" "bench-py-$stamp" "$work/data/evidence.bin")
+# (Through a file, not `< <(…)`: /usr/bin/time writes sdk.time only after the output is read.)
+sdk_upload "$endpoint" "bench-py-$stamp" "$work/data/evidence.bin" > "$work/sdk.out"
+read -r py_s py_cpu < "$work/sdk.out"
 py_proc_cpu=$(cpu_of "$work/sdk.time")
 md5_cpu="-"
 if [[ "${BENCH_MD5:-1}" != 0 ]]; then
@@ -171,7 +173,8 @@ if [[ "${BENCH_DIRECT:-1}" != 0 ]]; then
   archive wvd 10000 "bench-wvd-$stamp" "$work/bundle" --accept-unenforced-storage
   read -r wvd_s wvd_kb _ < "$work/wvd.time"
   echo "== direct to Azurite: Python SDK upload_blob(max_concurrency=$conc)"
-  read -r pyd_s pyd_cpu < <(sdk_upload "http://127.0.0.1:10000/devstoreaccount1" "bench-pyd-$stamp" "$work/data/evidence.bin")
+  sdk_upload "http://127.0.0.1:10000/devstoreaccount1" "bench-pyd-$stamp" "$work/data/evidence.bin" > "$work/sdk.out"
+  read -r pyd_s pyd_cpu < "$work/sdk.out"
 fi
 
 # 3. Requests per object, through the counting proxy in front of the stand-in.

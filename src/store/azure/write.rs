@@ -41,6 +41,9 @@ fn describe_difference(m: &compare::Mismatch) -> String {
     }
 }
 
+/// Bytes read (and hashed) at a time: small enough to be hashed while still in the CPU cache.
+const PIECE: usize = 256 * 1024;
+
 /// A staged block's buffer, handed to the HTTP client as `Bytes` (no copy); when the last
 /// reference is dropped (the request finished or failed) the buffer goes back to the reader's
 /// pool instead of being freed, so each block is not a fresh allocation the kernel has to zero.
@@ -203,8 +206,8 @@ impl AzureStore {
     ///
     /// Client CPU per byte (issue #19): one read from the page cache into a recycled block
     /// buffer, one SHA-256 pass (shared with the deferred content check through
-    /// `hashing::SharedDigests`, so the file is hashed once), one CRC64 pass per block (the
-    /// checksum the service verifies), and the copy into the socket. No other copy: the buffer
+    /// `hashing::SharedDigests`, so the file is hashed once) and one CRC64 pass (the checksum the
+    /// service verifies) on each piece while it is in cache, and the copy into the socket. No other copy: the buffer
     /// goes to the HTTP client as `Bytes` and comes back to the pool when the request is done.
     async fn stage_blocks(
         &self,
@@ -222,13 +225,15 @@ impl AzureStore {
         let mut file = std::fs::File::open(&path).map_err(io_err)?;
         let source = path.clone();
         let (sender, mut receiver) =
-            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
+            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes, u64), std::io::Error>>(2);
         // Buffers come back here when the HTTP client drops a block's last reference, so at most
         // (channel + concurrency + 1) block buffers are ever allocated (and zeroed) per blob.
         let (recycle, pool) = std::sync::mpsc::channel::<Vec<u8>>();
-        // The reader hashes (SHA-256 to prove we send what was planned; MD5 for Content-MD5 when
-        // asked, in parallel with it) on a blocking thread and hands blocks over through a
-        // bounded channel: memory stays at a few blocks whatever the file size.
+        // The reader hashes on a blocking thread — SHA-256 to prove we send what was planned, the
+        // block's CRC64 for the service to check, MD5 for Content-MD5 when asked (in parallel) —
+        // and hands blocks over through a bounded channel: memory stays at a few blocks whatever
+        // the file size. Each piece is hashed right after it is read, while it is still in the
+        // CPU cache, instead of the whole block being read back from memory once per checksum.
         let reader = tokio::task::spawn_blocking(
             move || -> Result<(u64, Option<[u8; 16]>, String), std::io::Error> {
                 let mut md5 = with_md5.then(md5::Md5::new);
@@ -241,11 +246,29 @@ impl AzureStore {
                     let mut block = pool.try_recv().unwrap_or_default();
                     // A recycled buffer is already this long: nothing is zeroed again.
                     block.resize(block_size, 0);
+                    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
                     let mut filled = 0;
                     while filled < block_size {
-                        let n = file.read(&mut block[filled..])?;
+                        let end = (filled + PIECE).min(block_size);
+                        let n = file.read(&mut block[filled..end])?;
                         if n == 0 {
                             break;
+                        }
+                        let piece = &block[filled..filled + n];
+                        match md5.as_mut() {
+                            Some(md5) => {
+                                rayon::join(
+                                    || md5.update(piece),
+                                    || {
+                                        sha.update(piece);
+                                        crc.update(piece);
+                                    },
+                                );
+                            }
+                            None => {
+                                sha.update(piece);
+                                crc.update(piece);
+                            }
                         }
                         filled += n;
                     }
@@ -254,19 +277,16 @@ impl AzureStore {
                         break;
                     }
                     block.truncate(filled);
-                    match md5.as_mut() {
-                        Some(md5) => {
-                            rayon::join(|| md5.update(&block), || sha.update(&block));
-                        }
-                        None => sha.update(&block),
-                    }
                     crate::hashing::count_hashed(&source, filled);
                     total += filled as u64;
                     let data = bytes::Bytes::from_owner(Pooled {
                         data: block,
                         pool: recycle.clone(),
                     });
-                    if sender.blocking_send(Ok((index, data))).is_err() {
+                    if sender
+                        .blocking_send(Ok((index, data, crc.finalize())))
+                        .is_err()
+                    {
                         break; // the uploader stopped (an error); it reports why
                     }
                     index += 1;
@@ -293,13 +313,12 @@ impl AzureStore {
             .map(|item| {
                 let block = &block;
                 async move {
-                    let (index, data) = item.map_err(|source| StoreError::Io {
+                    let (index, data, crc) = item.map_err(|source| StoreError::Io {
                         path: object.source.display().to_string(),
                         source,
                     })?;
                     // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes.
                     let id = format!("wormvault-{index:012}").into_bytes();
-                    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data);
                     let len = data.len() as u64;
                     let options = BlockBlobClientStageBlockOptions {
                         transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
