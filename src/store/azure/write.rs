@@ -230,7 +230,7 @@ impl AzureStore {
         // (channel + concurrency + 1) block buffers are ever allocated (and zeroed) per blob.
         let (recycle, pool) = std::sync::mpsc::channel::<Vec<u8>>();
         // The reader hashes on a blocking thread — SHA-256 to prove we send what was planned, the
-        // block's CRC64 for the service to check, MD5 for Content-MD5 when asked (in parallel) —
+        // block's CRC64 for the service to check, MD5 for Content-MD5 when asked —
         // and hands blocks over through a bounded channel: memory stays at a few blocks whatever
         // the file size. Each piece is hashed right after it is read, while it is still in the
         // CPU cache, instead of the whole block being read back from memory once per checksum.
@@ -255,20 +255,12 @@ impl AzureStore {
                             break;
                         }
                         let piece = &block[filled..filled + n];
-                        match md5.as_mut() {
-                            Some(md5) => {
-                                rayon::join(
-                                    || md5.update(piece),
-                                    || {
-                                        sha.update(piece);
-                                        crc.update(piece);
-                                    },
-                                );
-                            }
-                            None => {
-                                sha.update(piece);
-                                crc.update(piece);
-                            }
+                        sha.update(piece);
+                        crc.update(piece);
+                        // In this thread, not beside the SHA-256 on rayon: a fork per piece
+                        // cost more CPU in waking and idling workers than it saved in time.
+                        if let Some(md5) = md5.as_mut() {
+                            md5.update(piece);
                         }
                         filled += n;
                     }
