@@ -26,7 +26,10 @@
 # wormvault's figure: `bundle verify` alone on the same bundle (the hashing pass), the fixed cost
 # of one process (an archive of a 1 KiB bundle), and the limit: one SHA-256 pass at
 # `openssl speed` (scripts/bench/lib.sh) — no client that proves the content is below it.
-# Target: wormvault <= 0.5x the SDK's upload call.
+# Target: wormvault <= 0.5x the SDK's upload call. At small sizes (bench.sh's quick BENCH_MB=64)
+# wormvault's fixed cost per run (~0.05-0.09 s: preflight, manifest, receipts) weighs 16x per GiB
+# and the SDK sends a single Put Blob, so judge the per-GiB figures on >= 256 MiB; a BENCH line
+# also gives wormvault's figure without the fixed cost.
 #
 # Requests per object: a loopback counting proxy (scripts/bench/count_proxy.py) in front of the
 # stand-in, in separate runs (the proxy's Python would slow the timed ones): the slope between an
@@ -227,6 +230,8 @@ awk -v wv="$wv_cpu" -v ver="$verify_cpu" -v tiny="$tiny_cpu" -v md5="$md5_cpu" -
   if (md5 != "-") printf "    archive with Content-MD5 on            %6.2f   (+%.2f for the MD5)\n", md5 / g, (md5 - wv) / g;
   printf "  python SDK (no hash): upload call %.2f s/GiB, whole process %.2f s/GiB (start-up and imports %.2f s)\n", py / g, pyproc / g, pyproc - py;
 }'
+wv_var_gib=$(awk -v c="$wv_cpu" -v t="$tiny_cpu" -v mb="$mb" 'BEGIN { printf "%.3f", (c - t) * 1024 / mb }')
+bench_line "Azure client CPU per GiB without the fixed cost, through the WORM stand-in (:10001)" "s/GiB" "$wv_var_gib" "$(per_gib "$py_cpu")" "python SDK upload_blob" "$(awk -v a="$wv_var_gib" -v b="$(per_gib "$py_cpu")" 'BEGIN { printf "%.2f", b / a }')" "$floor_gib"
 if [[ "${BENCH_DIRECT:-1}" != 0 ]]; then
   report "direct to Azurite (:10000)" "$wvd_s" "$wvd_kb" "$pyd_s" "$(cpu_of "$work/wvd.time")" "$pyd_cpu"
 fi

@@ -243,8 +243,9 @@ impl AzureStore {
                 // Only a read to the end gives the whole file's digest to share.
                 let mut whole_file = false;
                 loop {
-                    let mut block = pool.try_recv().unwrap_or_default();
-                    // A recycled buffer is already this long: nothing is zeroed again.
+                    // A recycled buffer is already this long: nothing is zeroed again. A new one
+                    // comes zeroed from the allocator (fresh pages), not written over by a memset.
+                    let mut block = pool.try_recv().unwrap_or_else(|_| vec![0u8; block_size]);
                     block.resize(block_size, 0);
                     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
                     let mut filled = 0;
