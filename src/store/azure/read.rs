@@ -19,10 +19,24 @@ use super::{AzureStore, SHA256_METADATA, cloud, describe, status_of};
 use crate::store::{RetentionMode, StoreError, StoredObject};
 
 impl AzureStore {
+    /// Get Blob Properties and Get Blob Tags: the blob as the store reports it (`None`: absent).
     pub(super) async fn head_version(
         &self,
         key: &str,
         version_id: Option<&str>,
+    ) -> Result<Option<StoredObject>, StoreError> {
+        self.properties(key, version_id, true).await
+    }
+
+    /// Get Blob Properties, and Get Blob Tags only when `with_tags` (one request instead of two
+    /// where the tags are not looked at: the existence check before a write and the lock check
+    /// after the commit; the read-back that is compared and becomes the receipt has them).
+    /// Without tags, the returned [`StoredObject::tags`] is empty.
+    pub(super) async fn properties(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        with_tags: bool,
     ) -> Result<Option<StoredObject>, StoreError> {
         self.check_key(key)?;
         let blob = self.blob(key);
@@ -96,7 +110,11 @@ impl AzureStore {
             },
             retain_until,
             legal_hold,
-            tags: self.tags(key, version_id).await?,
+            tags: if with_tags {
+                self.tags(key, version_id).await?
+            } else {
+                BTreeMap::new()
+            },
             last_modified,
             request_id: header("x-ms-request-id"),
             enforcement: self.enforcement(),

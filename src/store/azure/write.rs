@@ -41,6 +41,30 @@ fn describe_difference(m: &compare::Mismatch) -> String {
     }
 }
 
+/// Bytes read (and hashed) at a time: small enough to be hashed while still in the CPU cache.
+const PIECE: usize = 256 * 1024;
+
+/// A staged block's buffer, handed to the HTTP client as `Bytes` (no copy); when the last
+/// reference is dropped (the request finished or failed) the buffer goes back to the reader's
+/// pool instead of being freed, so each block is not a fresh allocation the kernel has to zero.
+struct Pooled {
+    data: Vec<u8>,
+    pool: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // The reader may be gone (upload finished or failed): then the buffer is simply freed.
+        let _ = self.pool.send(std::mem::take(&mut self.data));
+    }
+}
+
 /// RFC 1123 dates have whole seconds: round a requested retention *up* so the stored one is
 /// never shorter than asked.
 pub(super) fn ceil_second(when: DateTime<Utc>) -> DateTime<Utc> {
@@ -90,7 +114,7 @@ impl AzureStore {
             )));
         }
         let enforcement = self.enforcement();
-        if self.head_version(&object.key, None).await?.is_some() {
+        if self.properties(&object.key, None, false).await?.is_some() {
             return Err(StoreError::AlreadyExists {
                 target: self.target.to_string(),
                 key: object.key.clone(),
@@ -117,7 +141,7 @@ impl AzureStore {
         );
         let options = BlockBlobClientCommitBlockListOptions {
             if_none_match: Some(Etag::from("*")),
-            blob_content_md5: Some(md5.to_vec()),
+            blob_content_md5: md5.map(|m| m.to_vec()),
             blob_content_type: object.content_type.clone(),
             metadata: Some(metadata),
             blob_tags_string: if object.tags.is_empty() {
@@ -172,48 +196,72 @@ impl AzureStore {
                     key: object.key.clone(),
                     detail: "the blob is missing right after it was committed".to_string(),
                 })?;
-        self.verify(object, &md5, &stored, enforcement)?;
+        self.verify(object, md5.as_ref(), &stored, enforcement)?;
         Ok(stored)
     }
 
     /// Stage every block of `object.source`, verifying size and SHA-256 against the request, and
-    /// return the block ids and the whole-blob MD5.
+    /// return the block ids and, when [`AzureOptions::content_md5`] asks for it, the whole-blob
+    /// MD5.
+    ///
+    /// Client CPU per byte (issue #19): one read from the page cache into a recycled block
+    /// buffer, one SHA-256 pass (shared with the deferred content check through
+    /// `hashing::SharedDigests`, so the file is hashed once) and one CRC64 pass (the checksum the
+    /// service verifies) on each piece while it is in cache, and the copy into the socket. No other copy: the buffer
+    /// goes to the HTTP client as `Bytes` and comes back to the pool when the request is done.
     async fn stage_blocks(
         &self,
         object: &PutObject<'_>,
         progress: Progress<'_>,
         claim: Option<crate::hashing::DigestClaim>,
-    ) -> Result<(Vec<Vec<u8>>, [u8; 16]), StoreError> {
+    ) -> Result<(Vec<Vec<u8>>, Option<[u8; 16]>), StoreError> {
         let path = object.source.to_path_buf();
         let block_size = self.options.block_size;
+        let with_md5 = self.options.content_md5;
         let io_err = |source: std::io::Error| StoreError::Io {
             path: path.display().to_string(),
             source,
         };
-        let file = std::fs::File::open(&path).map_err(io_err)?;
+        let mut file = std::fs::File::open(&path).map_err(io_err)?;
         let source = path.clone();
         let (sender, mut receiver) =
-            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes), std::io::Error>>(2);
-        // The reader hashes (MD5 for Content-MD5, SHA-256 to prove we send what was planned) on
-        // a blocking thread, both digests in parallel per block, and hands blocks over through a
-        // bounded channel: memory stays at a few blocks whatever the file size.
+            tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes, u64), std::io::Error>>(2);
+        // Buffers come back here when the HTTP client drops a block's last reference, so at most
+        // (channel + concurrency + 1) block buffers are ever allocated (and zeroed) per blob.
+        let (recycle, pool) = std::sync::mpsc::channel::<Vec<u8>>();
+        // The reader hashes on a blocking thread — SHA-256 to prove we send what was planned, the
+        // block's CRC64 for the service to check, MD5 for Content-MD5 when asked —
+        // and hands blocks over through a bounded channel: memory stays at a few blocks whatever
+        // the file size. Each piece is hashed right after it is read, while it is still in the
+        // CPU cache, instead of the whole block being read back from memory once per checksum.
         let reader = tokio::task::spawn_blocking(
-            move || -> Result<(u64, [u8; 16], String), std::io::Error> {
-                let mut file = std::io::BufReader::with_capacity(128 * 1024, file);
-                let mut md5 = md5::Md5::new();
+            move || -> Result<(u64, Option<[u8; 16]>, String), std::io::Error> {
+                let mut md5 = with_md5.then(md5::Md5::new);
                 let mut sha = Sha256::new();
                 let mut total = 0u64;
                 let mut index = 0u64;
                 // Only a read to the end gives the whole file's digest to share.
                 let mut whole_file = false;
                 loop {
-                    let mut block = vec![0u8; block_size];
+                    // A recycled buffer is already this long: nothing is zeroed again. A new one
+                    // comes zeroed from the allocator (fresh pages), not written over by a memset.
+                    let mut block = pool.try_recv().unwrap_or_else(|_| vec![0u8; block_size]);
+                    block.resize(block_size, 0);
+                    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
                     let mut filled = 0;
                     while filled < block_size {
-                        let end = (filled + 128 * 1024).min(block_size);
+                        let end = (filled + PIECE).min(block_size);
                         let n = file.read(&mut block[filled..end])?;
                         if n == 0 {
                             break;
+                        }
+                        let piece = &block[filled..filled + n];
+                        sha.update(piece);
+                        crc.update(piece);
+                        // In this thread, not beside the SHA-256 on rayon: a fork per piece
+                        // cost more CPU in waking and idling workers than it saved in time.
+                        if let Some(md5) = md5.as_mut() {
+                            md5.update(piece);
                         }
                         filled += n;
                     }
@@ -222,11 +270,16 @@ impl AzureStore {
                         break;
                     }
                     block.truncate(filled);
-                    let data = bytes::Bytes::from(block);
-                    rayon::join(|| md5.update(&data), || sha.update(&data));
                     crate::hashing::count_hashed(&source, filled);
                     total += filled as u64;
-                    if sender.blocking_send(Ok((index, data))).is_err() {
+                    let data = bytes::Bytes::from_owner(Pooled {
+                        data: block,
+                        pool: recycle.clone(),
+                    });
+                    if sender
+                        .blocking_send(Ok((index, data, crc.finalize())))
+                        .is_err()
+                    {
                         break; // the uploader stopped (an error); it reports why
                     }
                     index += 1;
@@ -242,7 +295,7 @@ impl AzureStore {
                         bytes: total,
                     });
                 }
-                Ok((total, md5.finalize().into(), sha256))
+                Ok((total, md5.map(|m| m.finalize().into()), sha256))
             },
         );
         let block = self.blob(&object.key).block_blob_client();
@@ -253,13 +306,12 @@ impl AzureStore {
             .map(|item| {
                 let block = &block;
                 async move {
-                    let (index, data) = item.map_err(|source| StoreError::Io {
+                    let (index, data, crc) = item.map_err(|source| StoreError::Io {
                         path: object.source.display().to_string(),
                         source,
                     })?;
                     // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes.
                     let id = format!("wormvault-{index:012}").into_bytes();
-                    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data);
                     let len = data.len() as u64;
                     let options = BlockBlobClientStageBlockOptions {
                         transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
@@ -323,7 +375,7 @@ impl AzureStore {
         };
         // A container default policy (infra/azure) may already give the new version what the
         // plan asks; then an uploader without the immutability permission needs nothing more.
-        let current = self.head_version(&object.key, None).await?;
+        let current = self.properties(&object.key, None, false).await?;
         let satisfied = current.as_ref().is_some_and(|c| {
             c.retain_until.is_some_and(|u| u >= until)
                 && (c.retention_mode == Some(object.lock.mode)
@@ -379,7 +431,7 @@ impl AzureStore {
     fn verify(
         &self,
         object: &PutObject<'_>,
-        md5: &[u8; 16],
+        md5: Option<&[u8; 16]>,
         stored: &StoredObject,
         enforcement: Enforcement,
     ) -> Result<(), StoreError> {
@@ -393,11 +445,11 @@ impl AzureStore {
             hex: compare::HexCase::Insensitive,
             require_confirmed: false,
         };
-        let md5_hex = hex::encode(md5);
+        let md5_hex = md5.map(hex::encode);
         let expected = compare::Expected {
             sha256: Some(&object.sha256),
             bytes: Some(object.size),
-            md5: Some(&md5_hex),
+            md5: md5_hex.as_deref(),
             tags: Some(&object.tags),
             lock: (enforcement != Enforcement::Unconfirmed).then(|| compare::ExpectedLock {
                 mode: Some(object.lock.mode),
@@ -416,12 +468,10 @@ impl AzureStore {
             return Err(StoreError::ChecksumMismatch {
                 target: self.target.to_string(),
                 key: object.key.clone(),
-                expected: format!(
-                    "sha256 {} md5 {} size {}",
-                    object.sha256,
-                    hex::encode(md5),
-                    object.size
-                ),
+                expected: match &md5_hex {
+                    Some(md5) => format!("sha256 {} md5 {md5} size {}", object.sha256, object.size),
+                    None => format!("sha256 {} size {}", object.sha256, object.size),
+                },
                 found: problems.join("; "),
             });
         }
@@ -491,8 +541,9 @@ mod tests {
             is_latest: true,
         };
         let store = store();
-        let verify =
-            |stored: &StoredObject, enforcement| store.verify(&object, &md5, stored, enforcement);
+        let verify = |stored: &StoredObject, enforcement| {
+            store.verify(&object, Some(&md5), stored, enforcement)
+        };
         assert!(verify(&good, Enforcement::Store).is_ok());
 
         let content = StoredObject {
