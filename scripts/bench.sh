@@ -48,8 +48,8 @@ if [[ -n "$quick" ]]; then
     run verify scripts/bench-verify.sh BENCH_SIZE_MIB=128 BENCH_SMALL_FILES=500 BENCH_RUNS=1
     run audit scripts/bench-audit.sh BENCH_RECORDS=100000
     run audit-store scripts/bench-audit-store.sh BENCH_WRITERS=4 BENCH_APPENDS=50 BENCH_RECORDS=5000
-    run s3 scripts/bench-s3.sh BENCH_LARGE_MB=64 BENCH_SMALL_COUNT=32 BENCH_SMALL_KB=256
-    run azure scripts/bench-azure.sh BENCH_MB=64
+    run s3 scripts/bench-s3.sh BENCH_LARGE_MB=256 BENCH_SMALL_COUNT=32 BENCH_SMALL_KB=256
+    run azure scripts/bench-azure.sh BENCH_MB=256
     run hold scripts/bench-hold.sh BENCH_OBJECTS=300 BENCH_AWS_SAMPLE=30
 else
     run verify scripts/bench-verify.sh
