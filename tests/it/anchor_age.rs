@@ -38,16 +38,27 @@ async fn put_checkpoint(
     .sign(ORIGIN, signer)
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("note");
-    std::fs::write(&path, &note).unwrap();
     let key = format!("{log_prefix}/checkpoints/{size:020}");
+    put_locked(store, dir.path(), key, note.as_bytes(), "text/plain").await;
+}
+
+/// Store `bytes` at `key`, create-only and COMPLIANCE-locked for a day (staged in `dir`).
+async fn put_locked(
+    store: &dyn ImmutableStore,
+    dir: &Path,
+    key: String,
+    bytes: &[u8],
+    content_type: &str,
+) {
+    let path = dir.join("object");
+    std::fs::write(&path, bytes).unwrap();
     store
         .put(
             &PutObject {
                 key,
                 source: &path,
-                size: note.len() as u64,
-                sha256: wormvault::hashing::sha256_hex(note.as_bytes()),
+                size: bytes.len() as u64,
+                sha256: wormvault::hashing::sha256_hex(bytes),
                 lock: LockSpec {
                     mode: RetentionMode::Compliance,
                     retain_until: Utc::now() + TimeDelta::days(1),
@@ -55,7 +66,7 @@ async fn put_checkpoint(
                 },
                 tags: Default::default(),
                 metadata: Default::default(),
-                content_type: Some("text/plain".into()),
+                content_type: Some(content_type.into()),
             },
             &|_| {},
         )
@@ -134,28 +145,8 @@ async fn put_records(store: &dyn ImmutableStore, log_prefix: &str, dir: &Path, n
     }
     let log = std::fs::read_to_string(dir.join("local.jsonl")).unwrap();
     for (index, line) in log.split_inclusive('\n').enumerate() {
-        let path = dir.join("record");
-        std::fs::write(&path, line).unwrap();
-        store
-            .put(
-                &PutObject {
-                    key: format!("{log_prefix}/records/{:020}.json", index + 1),
-                    source: &path,
-                    size: line.len() as u64,
-                    sha256: wormvault::hashing::sha256_hex(line.as_bytes()),
-                    lock: LockSpec {
-                        mode: RetentionMode::Compliance,
-                        retain_until: Utc::now() + TimeDelta::days(1),
-                        legal_hold: false,
-                    },
-                    tags: Default::default(),
-                    metadata: Default::default(),
-                    content_type: Some("application/x-ndjson".into()),
-                },
-                &|_| {},
-            )
-            .await
-            .unwrap();
+        let key = format!("{log_prefix}/records/{:020}.json", index + 1);
+        put_locked(store, dir, key, line.as_bytes(), "application/x-ndjson").await;
     }
 }
 

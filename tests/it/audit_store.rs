@@ -234,18 +234,26 @@ async fn localstack_many_writers_give_one_gap_free_chain() {
     assert!(until >= minimum, "retained only until {until}");
 }
 
-#[test]
-fn azure_standin_many_writers_give_one_gap_free_chain() {
-    let Some(endpoint) = support::azure::require_worm_standin() else {
-        return;
-    };
-    let container = support::azure::fresh_container(&endpoint, "audit-log").unwrap();
+/// A log on the Azure WORM stand-in: an `Env` holding the account key, the log URL
+/// `<container>/audit` in a fresh container, the endpoint and the container's name (None when
+/// the stand-in is not required and not running).
+fn standin_log(container: &str) -> Option<(Env, String, String, String)> {
+    let endpoint = support::azure::require_worm_standin()?;
+    let container = support::azure::fresh_container(&endpoint, container).unwrap();
     let mut env = Env::new();
     env.vars.push((
         "AZURE_STORAGE_KEY".into(),
         wormvault::store::azure::auth::AZURITE_DEV_KEY.into(),
     ));
     let log = support::azure::target(&endpoint, &container, "audit").to_string();
+    Some((env, log, endpoint, container))
+}
+
+#[test]
+fn azure_standin_many_writers_give_one_gap_free_chain() {
+    let Some((env, log, _, _)) = standin_log("audit-log") else {
+        return;
+    };
     many_writers(&env, &log, 4, 200);
     assert_chain(&env, &log, 800);
 }
@@ -299,16 +307,9 @@ fn kill_appenders(env: &Env, log: &str) {
 /// window) the log verifies and takes the next append directly.
 #[test]
 fn killed_appenders_on_the_azure_standin_leave_a_log_that_verifies() {
-    let Some(endpoint) = support::azure::require_worm_standin() else {
+    let Some((env, log, endpoint, container)) = standin_log("audit-kill") else {
         return;
     };
-    let container = support::azure::fresh_container(&endpoint, "audit-kill").unwrap();
-    let mut env = Env::new();
-    env.vars.push((
-        "AZURE_STORAGE_KEY".into(),
-        wormvault::store::azure::auth::AZURITE_DEV_KEY.into(),
-    ));
-    let log = support::azure::target(&endpoint, &container, "audit").to_string();
     kill_appenders(&env, &log);
     let (exit, report) = env.verify(&log, &[]);
     if exit != 0 {
