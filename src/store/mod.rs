@@ -337,6 +337,13 @@ pub trait ImmutableStore: Send + Sync {
     /// `None` if absent.
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
 
+    /// [`ImmutableStore::head`] without the object's tags (`tags` left empty), for existence and
+    /// lock checks that never look at them. A store that reads tags with a request of their own
+    /// (Azure's Get Blob Tags) makes one request instead of two; the default is `head`.
+    async fn head_untagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        self.head(key).await
+    }
+
     /// Every version of every object under `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError>;
 

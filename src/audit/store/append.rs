@@ -33,7 +33,7 @@ async fn exists(store: &dyn ImmutableStore, n: u64) -> Result<bool, StoreLogErro
     // after its estimate, delete markers included.)
     if matches!(target, Target::Azure { .. }) {
         return Ok(store
-            .head(&key)
+            .head_untagged(&key)
             .await
             .map_err(StoreLogError::store(target))?
             .is_some());
@@ -273,7 +273,7 @@ pub async fn append(
                 tokio::time::sleep(pause).await;
                 waited += pause;
                 let locked = store
-                    .head(&key)
+                    .head_untagged(&key)
                     .await
                     .map_err(StoreLogError::store(target))?
                     .is_some_and(|o| o.retention_mode.is_some());

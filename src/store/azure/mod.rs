@@ -391,6 +391,10 @@ impl ImmutableStore for AzureStore {
         self.head_version(key, None).await
     }
 
+    async fn head_untagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        self.properties(key, None, false).await
+    }
+
     /// Current blobs under `prefix`, each read with Get Blob Properties (so policy and hold come
     /// from the store). Versions are not listed: the emulators have none (see README).
     async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {

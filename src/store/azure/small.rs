@@ -78,7 +78,11 @@ pub(super) async fn put_bytes(
         key: key.to_string(),
         detail: "the blob is missing right after it was written".into(),
     };
-    let mut stored = store.head_version(key, None).await?.ok_or_else(missing)?;
+    // A put_bytes object has no tags: properties alone (one request, not two).
+    let mut stored = store
+        .properties(key, None, false)
+        .await?
+        .ok_or_else(missing)?;
     // A store that ignored the lock headers (the Azurite-based stand-in does; Azure applies
     // them): set the policy and hold explicitly, then read again. Only then is there a moment
     // where the blob exists unlocked, as with `put`.
@@ -118,7 +122,10 @@ pub(super) async fn put_bytes(
             })?;
     }
     if !locked || (object.lock.legal_hold && stored.legal_hold != Some(true)) {
-        stored = store.head_version(key, None).await?.ok_or_else(missing)?;
+        stored = store
+            .properties(key, None, false)
+            .await?
+            .ok_or_else(missing)?;
     }
     let mut problems = Vec::new();
     if stored.sha256.as_deref() != Some(sha256.as_str()) || stored.size != object.bytes.len() as u64
@@ -199,7 +206,8 @@ pub(super) async fn get_bytes(
     max_len: u64,
 ) -> Result<Option<FetchedObject>, StoreError> {
     store.check_key(key)?;
-    let Some(head) = store.head_version(key, version_id).await? else {
+    // The fetched object carries no tags: properties alone.
+    let Some(head) = store.properties(key, version_id, false).await? else {
         return Ok(None);
     };
     if head.size > max_len {
