@@ -382,11 +382,24 @@ impl ExecuteArgs {
                 };
                 // A store log's stored checkpoints are checked with the checkpoint key's public
                 // half before anything is written (a log cut back is refused, key or not).
+                // This read is the verify stage's (a local log is checked there too): its
+                // refusal says so, and that nothing was stored.
                 let log = crate::cli::audit::open_log_checked(
                     log,
                     &crate::audit::VerifyOptions::default(),
                     anchor.as_ref().map(|a| a.key.public().verifying_key()),
-                )?;
+                )
+                .map_err(|error| {
+                    let what = if crate::exit::classify(&error) == crate::exit::Exit::Failure {
+                        "does not verify"
+                    } else {
+                        "could not be read"
+                    };
+                    error.context(format!(
+                        "verify stage failed: audit log {} {what}; nothing was stored — investigate the log before archiving",
+                        log.display()
+                    ))
+                })?;
                 Some(AuditSettings {
                     log,
                     signer,

@@ -743,9 +743,16 @@ impl ImmutableStore for LocalVault {
         object: &PutObject<'_>,
         progress: Progress<'_>,
     ) -> Result<StoredObject, StoreError> {
-        // The progress callback borrows from the caller, so this runs inline (in a
-        // block_in_place section) rather than on a detached blocking thread.
-        tokio::task::block_in_place(|| self.put_blocking(object, progress))
+        // The progress callback borrows from the caller, so this runs inline rather than on a
+        // detached blocking thread: in a block_in_place section on a multi-threaded runtime,
+        // directly on a current-thread one (block_in_place panics there; such a runtime is the
+        // audit log handle's own, made for this one write — `audit::store::handle`).
+        match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) | Err(_) => {
+                self.put_blocking(object, progress)
+            }
+            Ok(_) => tokio::task::block_in_place(|| self.put_blocking(object, progress)),
+        }
     }
 
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {

@@ -853,6 +853,153 @@ fn a_log_cut_back_below_a_stored_checkpoint_is_refused_before_writing_on_a_file_
     assert_eq!(report["checkpoints_verified"], 1, "{report:#}");
 }
 
+/// `archive --audit-log <store log> --checkpoint-key` checks every checkpoint the log's store
+/// holds against the pinned key before anything is written: a checkpoint signed with another
+/// key (stored by `audit anchor` with that key, so it is locked and well-formed) stops the
+/// archive at its verify stage, naming the checkpoint, and the target stays empty. The same
+/// archive from a log whose checkpoint is signed with the pinned key goes through.
+#[test]
+fn archive_with_a_checkpoint_key_refuses_a_store_log_holding_a_foreign_checkpoint() {
+    let env = Env::new();
+    let d = env.path("");
+    let run = |args: &[&str]| {
+        let output = env.run(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", text(&output));
+    };
+    let p = |name: &str| env.path(name).to_str().unwrap().to_string();
+    run(&["-q", "keys", "generate", "--output-dir", &p("keys")]);
+    run(&["-q", "keys", "generate", "--output-dir", &p("foreign")]);
+    run(&[
+        "-q",
+        "keys",
+        "trust-root",
+        "--public-key",
+        &p("keys/evidence-ed25519-public.pem"),
+        "--output",
+        &p("trust-root.json"),
+        "--key-id",
+        "release-key",
+    ]);
+    std::fs::create_dir_all(d.join("files")).unwrap();
+    std::fs::write(d.join("files/evidence.json"), "{\"release\": \"2.1.0\"}\n").unwrap();
+    run(&[
+        "-q",
+        "bundle",
+        "create",
+        &p("files"),
+        "--output",
+        &p("bundle"),
+        "--private-key",
+        &p("keys/evidence-ed25519-private.pem"),
+        "--key-id",
+        "release-key",
+        "--session-id",
+        "rel-1",
+        "--retention-days",
+        "2555",
+    ]);
+    // Two logs of 3 records: one anchored with the pinned key, one with a foreign key.
+    let anchored = |name: &str, signing_key: &str| {
+        let log = vault_log(&env, name);
+        for i in 0..3 {
+            let output = env.append(&log, &format!("{name}-{i}"));
+            assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        }
+        run(&[
+            "audit",
+            "anchor",
+            "--log",
+            &log,
+            "--origin",
+            ORIGIN,
+            "--signing-key",
+            signing_key,
+            "--key-file",
+            &p("hmac.key"),
+            "--key-id",
+            "kid",
+        ]);
+        log
+    };
+    // The pinned checkpoint key is the release key (a trust root, as archive requires).
+    let pinned = p("keys/evidence-ed25519-private.pem");
+    let genuine = anchored("genuine", &pinned);
+    let foreign = anchored("foreign-log", &p("foreign/evidence-ed25519-private.pem"));
+    let archive = |log: &str, to: &str| {
+        let target = format!("file://{}", env.path(to).display());
+        env.run(&[
+            "archive",
+            &p("bundle"),
+            "--trust-root",
+            &p("trust-root.json"),
+            "--key-id",
+            "release-key",
+            "--to",
+            &target,
+            "--audit-log",
+            log,
+            "--audit-hmac-key-file",
+            &p("hmac.key"),
+            "--audit-key-id",
+            "kid",
+            "--checkpoint-key",
+            &pinned,
+        ])
+    };
+    let before = walk(&env.path("foreign-log"));
+    let output = archive(&foreign, "target-a");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("verify stage failed")
+            && message.contains("checkpoints/00000000000000000003")
+            && message.contains("nothing was stored"),
+        "{message}"
+    );
+    assert!(
+        !env.path("target-a").exists() || walk(&env.path("target-a")).is_empty(),
+        "the refused archive stored objects"
+    );
+    assert_eq!(
+        walk(&env.path("foreign-log")),
+        before,
+        "the refused archive wrote to the log"
+    );
+    let output = archive(&genuine, "target-b");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(!walk(&env.path("target-b")).is_empty());
+    // The archive's event went into the stored log (through the log handle's own runtime,
+    // which made the file:// vault's write panic before), and so does a hold's.
+    let target = format!("file://{}", env.path("target-b").display());
+    let output = env.run(&[
+        "hold",
+        "set",
+        &target,
+        "--case",
+        "CASE-1",
+        "--reason",
+        "litigation",
+        "--actor",
+        "records-manager",
+        "--audit-log",
+        &genuine,
+        "--audit-key-file",
+        &p("hmac.key"),
+        "--audit-key-id",
+        "kid",
+        "--checkpoint-key",
+        &pinned,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let public = p("keys/evidence-ed25519-public.pem");
+    let (exit, report) = env.verify(&genuine, &["--checkpoint-key", &public]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert!(
+        report["record_count"].as_u64().unwrap() >= 5,
+        "no archive and hold events: {report:#}"
+    );
+}
+
 #[test]
 fn anchor_stores_a_locked_checkpoint_that_signed_note_accepts() {
     let env = Env::new();
