@@ -61,7 +61,11 @@ impl Env {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
-        command.env_remove("WORMVAULT_LOG").args(args);
+        // In the test's directory: receipts and session records default to the working one.
+        command
+            .current_dir(self.dir.path())
+            .env_remove("WORMVAULT_LOG")
+            .args(args);
         for (name, value) in &self.vars {
             command.env(name, value);
         }
