@@ -13,7 +13,7 @@
 //! * the lock is the planned lock: mode, retain-until and legal hold are sent with the write and
 //!   read back with HEAD afterwards; any difference is [`StoreError::NotHonoured`];
 //! * memory stays flat: parts are hashed with 128 KiB reads and sent straight from the file
-//!   (offset + length, in 1 MiB chunks: `body`), so part size and file size do not change memory
+//!   (offset + length, in 256 KiB chunks: `body`), so part size and file size do not change memory
 //!   use.
 
 use std::collections::BTreeMap;
