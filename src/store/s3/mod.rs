@@ -6,6 +6,7 @@
 //!
 //! SDK types stay inside this module tree (house style, habit 1).
 
+mod body;
 mod checksum;
 pub mod policy;
 pub mod preflight;

@@ -13,14 +13,15 @@
 //! * the lock is the planned lock: mode, retain-until and legal hold are sent with the write and
 //!   read back with HEAD afterwards; any difference is [`StoreError::NotHonoured`];
 //! * memory stays flat: parts are hashed with 128 KiB reads and sent straight from the file
-//!   (offset + length), so part size and file size do not change memory use.
+//!   (offset + length, in 256 KiB chunks: `body`), so part size and file size do not change memory
+//!   use.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
 use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::primitives::{ByteStream, DateTime as AwsDateTime, Length};
+use aws_sdk_s3::primitives::DateTime as AwsDateTime;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockLegalHoldStatus,
     ObjectLockMode,
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::checksum::{composite_checksum, digest_to_base64, hex_to_base64};
-use super::{MAX_PART_SIZE, MAX_PARTS, S3Store, code, describe, read, status};
+use super::{MAX_PART_SIZE, MAX_PARTS, S3Store, body, code, describe, read, status};
 use crate::hashing::READ_SIZE;
 use crate::store::compare::{self, Field, Mismatch};
 use crate::store::{
@@ -283,16 +284,12 @@ async fn put_single(
     request: &WriteHeaders,
     progress: Progress<'_>,
 ) -> Result<Option<String>, StoreError> {
-    let body = ByteStream::read_from()
-        .path(object.source)
-        .buffer_size(READ_SIZE)
-        .length(Length::Exact(object.size))
-        .build()
-        .await
-        .map_err(|e| StoreError::Io {
+    let body = body::file_range(object.source.to_path_buf(), 0, object.size).map_err(|source| {
+        StoreError::Io {
             path: object.source.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+            source,
+        }
+    })?;
     let call = with_write_headers!(
         store
             .client
@@ -554,17 +551,12 @@ async fn upload_part(
 ) -> Result<(CompletedPart, [u8; 32]), StoreError> {
     // Sent from the file itself (offset + length): S3 checks the bytes against the digest taken
     // while reading, so a file changing underneath is refused (BadDigest), never stored.
-    let body = ByteStream::read_from()
-        .path(object.source)
-        .offset(part.offset)
-        .length(Length::Exact(part.length))
-        .buffer_size(READ_SIZE)
-        .build()
-        .await
-        .map_err(|e| StoreError::Io {
+    let body = body::file_range(object.source.to_path_buf(), part.offset, part.length).map_err(
+        |source| StoreError::Io {
             path: object.source.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+            source,
+        },
+    )?;
     let checksum = digest_to_base64(&part.digest);
     let output = store
         .client
