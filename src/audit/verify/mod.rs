@@ -17,6 +17,7 @@
 
 mod chain;
 pub mod fast;
+mod files;
 mod reader;
 mod record;
 
@@ -32,7 +33,7 @@ use super::AuditError;
 use super::checkpoint::{Checkpoint, SegmentStart};
 use super::record::SignatureCheck;
 use chain::State;
-use reader::{Batch, LIMITS, read_batches};
+use reader::{Batch, LIMITS, Limits, read_batches};
 use record::{Checked, FastCheck, check_line};
 
 pub(crate) use reader::MAX_LINE;
@@ -260,14 +261,16 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<VerifyReport, Audi
 }
 
 /// Verify consecutive segments (e.g. an archive segment then the pruned log) as one chain.
+/// Regular files are read in chunks by the workers themselves ([`files`]); anything else (a
+/// pipe, a device) through the reader thread of [`verify_readers`].
 pub fn verify_segments(
     paths: &[PathBuf],
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
-    let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(paths.len());
+    let mut segments = Vec::with_capacity(paths.len());
     for path in paths {
-        match File::open(path) {
-            Ok(file) => files.push(Box::new(file)),
+        let file = match File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AuditError::MissingLog { path: path.clone() });
             }
@@ -278,8 +281,26 @@ pub fn verify_segments(
                     source: e,
                 });
             }
-        }
+        };
+        let metadata = file.metadata().ok().filter(std::fs::Metadata::is_file);
+        segments.push((file, metadata.map(|m| m.len())));
     }
+    if segments.iter().all(|(_, len)| len.is_some()) {
+        let segments: Vec<files::Segment> = segments
+            .into_iter()
+            .zip(paths)
+            .map(|((file, len), path)| files::Segment {
+                file,
+                len: len.unwrap_or_default(),
+                path: path.clone(),
+            })
+            .collect();
+        return files::verify_files(paths, &segments, options, files::CHUNK_LIMITS);
+    }
+    let files = segments
+        .into_iter()
+        .map(|(file, _)| Box::new(file) as Box<dyn Read + Send>)
+        .collect();
     verify_readers(paths, files, options)
 }
 
@@ -290,6 +311,16 @@ pub fn verify_readers(
     files: Vec<Box<dyn Read + Send>>,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
+    verify_readers_with(names, files, options, LIMITS)
+}
+
+/// [`verify_readers`] with the reader's limits as a parameter (small in tests).
+fn verify_readers_with(
+    names: &[PathBuf],
+    files: Vec<Box<dyn Read + Send>>,
+    options: &VerifyOptions,
+    limits: Limits,
+) -> Result<VerifyReport, AuditError> {
     let paths = names;
     let mut state = State::new(paths, options);
     let fast_check = FastCheck::new(options);
@@ -298,7 +329,7 @@ pub fn verify_readers(
     let (recycle, recycled) = mpsc::channel::<Batch>();
     let reader_paths = paths.to_vec();
     let reader =
-        std::thread::spawn(move || read_batches(files, reader_paths, LIMITS, sender, recycled));
+        std::thread::spawn(move || read_batches(files, reader_paths, limits, sender, recycled));
     // Pipeline: while the workers check batch k+1 (each record on its own), one of them walks the
     // results of batch k in order (links, sequence, Merkle frontier), so the serial part overlaps
     // with the parallel part instead of adding to it.
