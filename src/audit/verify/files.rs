@@ -44,6 +44,12 @@ pub(super) const CHUNK_LIMITS: ChunkLimits = ChunkLimits {
     max_line: MAX_LINE as usize,
 };
 
+/// Bytes read past a chunk's end with it (most lines are far shorter), and the first piece read
+/// on when its last line is longer.
+const TAIL_GUESS: u64 = 16 * 1024;
+/// The largest piece read on at once (the pieces double up to it).
+const MAX_PIECE: u64 = 4 * 1024 * 1024;
+
 /// Chunks that may be checked ahead of the walk (per worker): bounds the results held at once.
 const AHEAD_PER_WORKER: usize = 4;
 
@@ -58,20 +64,31 @@ pub(super) struct Segment {
 /// from `buffer`, and how many lines start in the chunk (blank ones included).
 #[derive(Default)]
 pub(super) struct ChunkLines {
+    /// The bytes read are `buffer[..filled]`; the rest is kept allocated (and initialised) for
+    /// the next chunk, so reads land in memory that is neither zeroed again nor faulted in.
     pub(super) buffer: Vec<u8>,
+    pub(super) filled: usize,
     pub(super) lines: Vec<Line>,
     pub(super) starts: u64,
 }
 
-/// Read `file[from..to]` (`to` ≤ the segment length taken at the start) onto the end of
-/// `buffer`; a file that has become shorter is an error.
-fn read_range(file: &File, from: u64, to: u64, buffer: &mut Vec<u8>) -> std::io::Result<()> {
-    let old = buffer.len();
+/// Read `file[from..to]` (`to` ≤ the segment length taken at the start) into
+/// `buffer[*filled..]`, growing it if needed; a file that has become shorter is an error.
+fn read_range(
+    file: &File,
+    from: u64,
+    to: u64,
+    buffer: &mut Vec<u8>,
+    filled: &mut usize,
+) -> std::io::Result<()> {
     let want = usize::try_from(to - from).map_err(std::io::Error::other)?;
-    buffer.resize(old + want, 0);
-    let result = file.read_exact_at(&mut buffer[old..], from);
-    if result.is_err() {
-        buffer.truncate(old);
+    let end = *filled + want;
+    if buffer.len() < end {
+        buffer.resize(end, 0);
+    }
+    let result = file.read_exact_at(&mut buffer[*filled..end], from);
+    if result.is_ok() {
+        *filled = end;
     }
     result.map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -93,44 +110,61 @@ pub(super) fn cut_chunk(
     limits: ChunkLimits,
     out: &mut ChunkLines,
 ) -> std::io::Result<()> {
-    out.buffer.clear();
+    out.filled = 0;
     out.lines.clear();
     out.starts = 0;
     let len = segment.len;
     let end = (start + limits.chunk as u64).min(len);
     // Read from the byte before the chunk: whether it is a newline says if a line starts here.
     let base = start.saturating_sub(1);
-    read_range(&segment.file, base, end, &mut out.buffer)?;
+    // A little past the end too: the chunk's last line usually ends there (no second read).
+    let max_line = limits.max_line as u64;
+    let mut buffered = (end + TAIL_GUESS.min(max_line + 1)).min(len);
+    read_range(
+        &segment.file,
+        base,
+        buffered,
+        &mut out.buffer,
+        &mut out.filled,
+    )?;
     let mut line_start = if start == 0 {
         0
     } else {
-        match memchr::memchr(b'\n', &out.buffer) {
+        match memchr::memchr(b'\n', &out.buffer[..out.filled]) {
             Some(offset) => base + offset as u64 + 1,
             None => return Ok(()),
         }
     };
-    let max_line = limits.max_line as u64;
-    // Bytes of the file held in the buffer: `base..buffered`.
-    let mut buffered = end;
     while line_start < end {
         let from = (line_start - base) as usize;
         out.starts += 1;
         let number = out.starts;
-        let found = match memchr::memchr(b'\n', &out.buffer[from..]) {
+        let found = match memchr::memchr(b'\n', &out.buffer[from..out.filled]) {
             Some(offset) => Some(line_start + offset as u64),
             None => {
-                // The chunk's last line runs past its end: read on, up to one byte past the
-                // longest line allowed (which decides oversize), or the end of the segment.
+                // The chunk's last line runs past what was read: read on in growing pieces, up
+                // to one byte past the longest line allowed (which decides oversize), or the
+                // end of the segment.
                 let until = (line_start + max_line + 1).min(len);
-                if until > buffered {
-                    let (scanned, from_position) = (out.buffer.len(), buffered);
-                    read_range(&segment.file, buffered, until, &mut out.buffer)?;
-                    buffered = until;
-                    memchr::memchr(b'\n', &out.buffer[scanned..])
-                        .map(|offset| from_position + offset as u64)
-                } else {
-                    None
+                let mut piece = TAIL_GUESS;
+                let mut found = None;
+                while buffered < until {
+                    let (scanned, at) = (out.filled, buffered);
+                    buffered = (buffered + piece).min(until);
+                    read_range(
+                        &segment.file,
+                        at,
+                        buffered,
+                        &mut out.buffer,
+                        &mut out.filled,
+                    )?;
+                    if let Some(offset) = memchr::memchr(b'\n', &out.buffer[scanned..out.filled]) {
+                        found = Some(at + offset as u64);
+                        break;
+                    }
+                    piece = (piece * 2).min(MAX_PIECE);
                 }
+                found
             }
         };
         let line = |start: u64, end: u64, torn: bool, oversize: bool| Line {
@@ -156,7 +190,7 @@ pub(super) fn cut_chunk(
             }
             None if buffered - line_start > max_line => {
                 // Oversize: drop what was read of it and only look for its end (is it torn?).
-                out.buffer.truncate(from);
+                out.filled = from;
                 let torn = !newline_after(&segment.file, buffered, len, limits.chunk)?;
                 out.lines.push(line(line_start, line_start, torn, true));
                 break;
@@ -173,12 +207,12 @@ pub(super) fn cut_chunk(
 
 /// Whether `file[from..len]` holds a newline, read in pieces without keeping them.
 fn newline_after(file: &File, mut from: u64, len: u64, piece: usize) -> std::io::Result<bool> {
-    let mut buffer = Vec::with_capacity(piece.max(128 * 1024));
+    let mut buffer = vec![0; piece.max(128 * 1024)];
     while from < len {
-        let to = (from + buffer.capacity() as u64).min(len);
-        buffer.clear();
-        read_range(file, from, to, &mut buffer)?;
-        if memchr::memchr(b'\n', &buffer).is_some() {
+        let to = (from + buffer.len() as u64).min(len);
+        let mut filled = 0;
+        read_range(file, from, to, &mut buffer, &mut filled)?;
+        if memchr::memchr(b'\n', &buffer[..filled]).is_some() {
             return Ok(true);
         }
         from = to;
@@ -308,7 +342,7 @@ pub(super) fn verify_files(
                     &mut scratch,
                 )
             }));
-            if cut.buffer.capacity() > 4 * (limits.chunk + 1) {
+            if cut.buffer.len() > 4 * (limits.chunk + 1) {
                 // A long line grew the buffer: give the memory back.
                 cut.buffer = Vec::new();
             }
@@ -405,7 +439,7 @@ mod tests {
             while start < segment.len {
                 cut_chunk(index, segment, start, limits, &mut cut).unwrap();
                 assert!(
-                    cut.buffer.len() <= limits.chunk + limits.max_line + 2,
+                    cut.filled <= limits.chunk + limits.max_line + 2,
                     "buffer bound"
                 );
                 for line in &cut.lines {
