@@ -367,7 +367,7 @@ pub(super) fn verify_files(
     };
     std::thread::scope(|scope| {
         for _ in 1..workers {
-            scope.spawn(&work);
+            scope.spawn(work);
         }
         work();
     });

@@ -6,12 +6,15 @@
 //! `_unchecked`, `fully_checked_records`), so no verdict implies a check that did not run, and a
 //! failed signature never carries the expected value (no MAC oracle).
 //!
-//! The file is streamed: a reader thread cuts it into batches of lines, each batch's records are
-//! parsed, hashed and signature-checked in parallel (each record is independent), and then the
-//! links between records are checked in order. Memory stays constant whatever the log size.
+//! The log is streamed: a log file is cut into chunks that the workers read and check themselves
+//! ([`files`]), any other source (a log streamed from a store) into batches of lines by a reader
+//! thread ([`reader`]); each record is parsed, hashed and signature-checked on its own, in
+//! parallel, and then the links between records are checked in order. Memory stays constant
+//! whatever the log size.
 //!
-//! Files by concern: this file holds the options, the report and the entry points;
-//! [`reader`] cuts the file into batches of lines, [`record`] checks one line on its own (through
+//! Files by concern: this file holds the options, the report and the entry points; [`files`]
+//! cuts log files into chunks and walks their results in order, [`reader`] cuts any other
+//! source into batches of lines, [`record`] checks one line on its own (through
 //! [`fast`], the one-pass canonical re-serialiser of a record line, when it applies), and
 //! [`chain`] walks the checked records in order (links, Merkle checkpoints, diagnosis).
 
