@@ -98,7 +98,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
     } else {
         loop {
             parser.skip_ws();
-            let (key, quoted) = parser.key()?;
+            let (key, plain) = parser.key()?;
             if previous_key
                 .as_deref()
                 .is_some_and(|previous| !bytes_less(previous, &key))
@@ -127,7 +127,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
                 if members > 0 {
                     out.push(b',');
                 }
-                write_key(out, name, quoted)?;
+                write_key(out, name, plain)?;
                 out.push(b':');
                 let start = out.len();
                 parser.value(out, 1)?;
@@ -301,27 +301,6 @@ impl<'a> Parser<'a> {
         &self.input[start..self.pos]
     }
 
-    /// [`Parser::plain_run`] that copies as it scans: each word is appended whole and the bytes
-    /// past the run are cut off again, so a run costs a few word stores and no `memcpy` call.
-    #[inline]
-    fn copy_plain_run(&mut self, out: &mut Vec<u8>) {
-        while let Some(word) = self.input.get(self.pos..self.pos + 8) {
-            let word: [u8; 8] = word
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("eight bytes"));
-            out.extend_from_slice(&word);
-            let special = special_bytes(u64::from_le_bytes(word));
-            if special != 0 {
-                let plain = (special.trailing_zeros() / 8) as usize;
-                self.pos += plain;
-                out.truncate(out.len() - (8 - plain));
-                return;
-            }
-            self.pos += 8;
-        }
-        out.extend_from_slice(self.plain_run());
-    }
-
     fn literal(&mut self, text: &[u8], out: &mut Vec<u8>) -> Option<()> {
         if self.input.get(self.pos..self.pos + text.len())? == text {
             self.pos += text.len();
@@ -360,14 +339,14 @@ impl<'a> Parser<'a> {
         let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
             self.skip_ws();
-            let (key, quoted) = self.key()?;
+            let (key, plain) = self.key()?;
             if let Some(previous) = &previous {
                 if !bytes_less(previous, &key) {
                     return None;
                 }
                 out.push(b',');
             }
-            write_key(out, &key, quoted)?;
+            write_key(out, &key, plain)?;
             self.skip_ws();
             self.expect(b':')?;
             out.push(b':');
@@ -491,7 +470,7 @@ impl<'a> Parser<'a> {
         self.expect(b'"')?;
         out.push(b'"');
         loop {
-            self.copy_plain_run(out);
+            out.extend_from_slice(self.plain_run());
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
@@ -559,24 +538,23 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Parse an object key and return its decoded bytes (keys are compared decoded) and, when
-    /// they are one run of [`PLAIN`] bytes, the key with its quotes as it lies in the line (that
-    /// is its canonical text, written in one copy): the bytes where they lie in the line, else a
-    /// decoded copy.
+    /// Parse an object key and return its decoded bytes (keys are compared decoded), and whether
+    /// they are all [`PLAIN`] (then they are written as they are, already valid UTF-8): the bytes
+    /// where they lie in the line when the key is one plain run, else a decoded copy.
     #[inline]
-    fn key(&mut self) -> Option<(Cow<'a, [u8]>, Option<&'a [u8]>)> {
+    fn key(&mut self) -> Option<(Cow<'a, [u8]>, bool)> {
         self.expect(b'"')?;
         let start = self.pos;
         self.plain_run();
         if self.peek()? == b'"' {
             let key = &self.input[start..self.pos];
             self.pos += 1;
-            return Some((Cow::Borrowed(key), Some(&self.input[start - 1..self.pos])));
+            return Some((Cow::Borrowed(key), true));
         }
         let mut decoded = self.input[start..self.pos].to_vec();
         loop {
             match self.next()? {
-                b'"' => return Some((Cow::Owned(decoded), None)),
+                b'"' => return Some((Cow::Owned(decoded), false)),
                 b'\\' => {
                     let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
@@ -602,13 +580,10 @@ impl<'a> Parser<'a> {
 }
 
 /// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8: this is where the
-/// raw bytes of a key are validated). `quoted`: the key's canonical text, when [`Parser::key`]
-/// found it plain where it lies.
+/// raw bytes of a key are validated). `plain`: the key is known to be all [`PLAIN`] bytes.
 #[inline]
-fn write_key(out: &mut Vec<u8>, key: &[u8], quoted: Option<&[u8]>) -> Option<()> {
-    if let Some(quoted) = quoted {
-        out.extend_from_slice(quoted);
-    } else if key.iter().all(|&b| PLAIN[usize::from(b)]) {
+fn write_key(out: &mut Vec<u8>, key: &[u8], plain: bool) -> Option<()> {
+    if plain || key.iter().all(|&b| PLAIN[usize::from(b)]) {
         out.push(b'"');
         out.extend_from_slice(key);
         out.push(b'"');
