@@ -210,27 +210,24 @@ fn bytes_less(a: &[u8], b: &[u8]) -> bool {
 /// double (DBL_DIG = 15), so no shorter digit string maps to the same double, and `repr` prints
 /// exactly those digits in decimal notation for 1e-4 ≤ |x| < 1e16, adding `.0` to integers.
 /// `tests::float_copy_matches_repr` checks it against `python_float_repr`.
-fn already_python_repr(text: &str) -> bool {
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let Some((int, frac)) = unsigned.split_once('.') else {
+fn already_python_repr(text: &[u8]) -> bool {
+    let unsigned = text.strip_prefix(b"-").unwrap_or(text);
+    let Some(point) = unsigned.iter().position(|&b| b == b'.') else {
         return false;
     };
-    if frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    let (int, frac) = (&unsigned[..point], &unsigned[point + 1..]);
+    if frac.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
         return false;
     }
-    if frac.len() > 1 && frac.ends_with('0') {
+    if frac.len() > 1 && frac.ends_with(b"0") {
         return false;
     }
-    let frac = if frac == "0" { "" } else { frac };
-    if int == "0" && frac.bytes().take_while(|&b| b == b'0').count() > 3 {
+    let frac: &[u8] = if frac == b"0" { b"" } else { frac };
+    if int == b"0" && frac.iter().take_while(|&&b| b == b'0').count() > 3 {
         return false;
     }
     let digits = int.len() + frac.len();
-    let leading_zeros = int
-        .bytes()
-        .chain(frac.bytes())
-        .take_while(|&b| b == b'0')
-        .count();
+    let leading_zeros = int.iter().chain(frac).take_while(|&&b| b == b'0').count();
     digits - leading_zeros <= 15 && int.len() <= 15
 }
 
@@ -454,11 +451,10 @@ impl<'a> Parser<'a> {
             }
             return Some(());
         }
-        let text = std::str::from_utf8(text).ok()?;
         if already_python_repr(text) {
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(text);
         } else {
-            let value: f64 = text.parse().ok()?;
+            let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
             if !value.is_finite() {
                 return None;
             }
@@ -808,7 +804,7 @@ mod tests {
             }
             let sign = if next() % 3 == 0 { "-" } else { "" };
             let text = format!("{sign}{int}.{frac}");
-            if already_python_repr(&text) {
+            if already_python_repr(text.as_bytes()) {
                 copied += 1;
                 let value: f64 = text.parse().unwrap();
                 assert_eq!(python_float_repr(value), text);
@@ -834,7 +830,7 @@ mod tests {
             ("123456789012345.0", true),
             ("0.30000000000000004", false),
         ] {
-            assert_eq!(already_python_repr(text), copy, "{text}");
+            assert_eq!(already_python_repr(text.as_bytes()), copy, "{text}");
             if copy {
                 assert_eq!(python_float_repr(text.parse().unwrap()), text);
             }

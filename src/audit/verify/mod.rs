@@ -6,17 +6,21 @@
 //! `_unchecked`, `fully_checked_records`), so no verdict implies a check that did not run, and a
 //! failed signature never carries the expected value (no MAC oracle).
 //!
-//! The file is streamed: a reader thread cuts it into batches of lines, each batch's records are
-//! parsed, hashed and signature-checked in parallel (each record is independent), and then the
-//! links between records are checked in order. Memory stays constant whatever the log size.
+//! The log is streamed: a log file is cut into chunks that the workers read and check themselves
+//! ([`files`]), any other source (a log streamed from a store) into batches of lines by a reader
+//! thread ([`reader`]); each record is parsed, hashed and signature-checked on its own, in
+//! parallel, and then the links between records are checked in order. Memory stays constant
+//! whatever the log size.
 //!
-//! Files by concern: this file holds the options, the report and the entry points;
-//! [`reader`] cuts the file into batches of lines, [`record`] checks one line on its own (through
+//! Files by concern: this file holds the options, the report and the entry points; [`files`]
+//! cuts log files into chunks and walks their results in order, [`reader`] cuts any other
+//! source into batches of lines, [`record`] checks one line on its own (through
 //! [`fast`], the one-pass canonical re-serialiser of a record line, when it applies), and
 //! [`chain`] walks the checked records in order (links, Merkle checkpoints, diagnosis).
 
 mod chain;
 pub mod fast;
+mod files;
 mod reader;
 mod record;
 
@@ -32,7 +36,7 @@ use super::AuditError;
 use super::checkpoint::{Checkpoint, SegmentStart};
 use super::record::SignatureCheck;
 use chain::State;
-use reader::{Batch, LIMITS, read_batches};
+use reader::{Batch, LIMITS, Limits, read_batches};
 use record::{Checked, FastCheck, check_line};
 
 pub(crate) use reader::MAX_LINE;
@@ -260,14 +264,16 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<VerifyReport, Audi
 }
 
 /// Verify consecutive segments (e.g. an archive segment then the pruned log) as one chain.
+/// Regular files are read in chunks by the workers themselves ([`files`]); anything else (a
+/// pipe, a device) through the reader thread of [`verify_readers`].
 pub fn verify_segments(
     paths: &[PathBuf],
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
-    let mut files: Vec<Box<dyn Read + Send>> = Vec::with_capacity(paths.len());
+    let mut segments = Vec::with_capacity(paths.len());
     for path in paths {
-        match File::open(path) {
-            Ok(file) => files.push(Box::new(file)),
+        let file = match File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AuditError::MissingLog { path: path.clone() });
             }
@@ -278,8 +284,26 @@ pub fn verify_segments(
                     source: e,
                 });
             }
-        }
+        };
+        let metadata = file.metadata().ok().filter(std::fs::Metadata::is_file);
+        segments.push((file, metadata.map(|m| m.len())));
     }
+    if segments.iter().all(|(_, len)| len.is_some()) {
+        let segments: Vec<files::Segment> = segments
+            .into_iter()
+            .zip(paths)
+            .map(|((file, len), path)| files::Segment {
+                file,
+                len: len.unwrap_or_default(),
+                path: path.clone(),
+            })
+            .collect();
+        return files::verify_files(paths, &segments, options, files::CHUNK_LIMITS);
+    }
+    let files = segments
+        .into_iter()
+        .map(|(file, _)| Box::new(file) as Box<dyn Read + Send>)
+        .collect();
     verify_readers(paths, files, options)
 }
 
@@ -290,6 +314,16 @@ pub fn verify_readers(
     files: Vec<Box<dyn Read + Send>>,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
+    verify_readers_with(names, files, options, LIMITS)
+}
+
+/// [`verify_readers`] with the reader's limits as a parameter (small in tests).
+fn verify_readers_with(
+    names: &[PathBuf],
+    files: Vec<Box<dyn Read + Send>>,
+    options: &VerifyOptions,
+    limits: Limits,
+) -> Result<VerifyReport, AuditError> {
     let paths = names;
     let mut state = State::new(paths, options);
     let fast_check = FastCheck::new(options);
@@ -298,7 +332,7 @@ pub fn verify_readers(
     let (recycle, recycled) = mpsc::channel::<Batch>();
     let reader_paths = paths.to_vec();
     let reader =
-        std::thread::spawn(move || read_batches(files, reader_paths, LIMITS, sender, recycled));
+        std::thread::spawn(move || read_batches(files, reader_paths, limits, sender, recycled));
     // Pipeline: while the workers check batch k+1 (each record on its own), one of them walks the
     // results of batch k in order (links, sequence, Merkle frontier), so the serial part overlaps
     // with the parallel part instead of adding to it.
