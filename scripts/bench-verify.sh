@@ -112,24 +112,6 @@ run_case() {
         bench_line "bundle verify, $name, CPU efficiency" "%" "$e_wormvault" "$e_openssl" "openssl dgst" \
             "$(awk -v a="$e_wormvault" -v b="$e_openssl" 'BEGIN { printf "%.2f", a / b }')" 100
     fi
-    # The copy out of the page cache that read() makes (wormvault reads; it does not mmap, see
-    # src/hashing.rs): its system CPU seconds, measured by `cat` (128 KiB reads, as wormvault's)
-    # over the same warm files. When every core hashes (many files), that copy shares the cores
-    # with SHA-256, so the best share of the limit any read()-based tool can reach is
-    # hash / (hash + copy); with one file, the copy runs on another core and the bound is 100%.
-    if [ ! -x /usr/bin/time ]; then rm -rf "$bundle"; return; fi
-    local copy_sys
-    copy_sys=$( { /usr/bin/time -f '%S' cat "${files[@]}" > /dev/null; } 2>&1 | tail -1 )
-    local hash_cpu bound
-    hash_cpu=$(awk -v b="$total" -v f="$FLOOR" 'BEGIN { printf "%.3f", b / f }')
-    if [ "$cores" -gt 1 ]; then
-        bound=$(awk -v h="$hash_cpu" -v c="$copy_sys" 'BEGIN { printf "%.0f", 100 * h / (h + c) }')
-    else
-        bound=100
-    fi
-    printf '  page-cache copy (cat, 128 KiB reads): %s s CPU against %s s of SHA-256; read() bound on %s core(s): %s%% of the limit\n' \
-        "$copy_sys" "$hash_cpu" "$cores" "$bound"
-    bench_line "bundle verify, $name, read() bound" "%" "$(awk -v w="$(mibps "$total" "$t_wormvault")" -v l="$limit" 'BEGIN { printf "%.0f", 100 * w / l }')" "-" "-" "-" "$bound"
     rm -rf "$bundle"
 }
 
