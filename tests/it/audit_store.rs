@@ -134,7 +134,11 @@ impl Env {
     }
 
     fn anchor(&self, log: &str) -> Output {
-        let key = self.path("signing.pem");
+        self.anchor_with(log, &self.path("signing.pem"))
+    }
+
+    /// `audit anchor --json` of a log, its checkpoint signed with `signing_key`.
+    fn anchor_with(&self, log: &str, signing_key: &Path) -> Output {
         self.run(&[
             "--json",
             "audit",
@@ -144,7 +148,7 @@ impl Env {
             "--origin",
             ORIGIN,
             "--signing-key",
-            key.to_str().unwrap(),
+            signing_key.to_str().unwrap(),
             "--key-file",
             self.path("hmac.key").to_str().unwrap(),
             "--key-id",
@@ -909,20 +913,8 @@ fn archive_with_a_checkpoint_key_refuses_a_store_log_holding_a_foreign_checkpoin
             let output = env.append(&log, &format!("{name}-{i}"));
             assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         }
-        run(&[
-            "audit",
-            "anchor",
-            "--log",
-            &log,
-            "--origin",
-            ORIGIN,
-            "--signing-key",
-            signing_key,
-            "--key-file",
-            &p("hmac.key"),
-            "--key-id",
-            "kid",
-        ]);
+        let output = env.anchor_with(&log, Path::new(signing_key));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         log
     };
     // The pinned checkpoint key is the release key (a trust root, as archive requires).

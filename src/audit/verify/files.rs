@@ -453,49 +453,11 @@ mod tests {
         out
     }
 
-    /// Hostile segment sets: torn tails, blank and whitespace lines, CRLF, oversize lines
-    /// (complete and torn), empty segments, lines crossing chunk ends at every offset.
-    fn hostile_cases() -> Vec<Vec<Vec<u8>>> {
-        let long = "x".repeat(40);
-        let mut cases: Vec<Vec<Vec<u8>>> = vec![
-            vec![b"a\nbb\n\n  \nccc\n".to_vec()],
-            vec![b"a\nbb".to_vec()],
-            vec![format!("a\n{long}\nb\n").into_bytes()],
-            vec![format!("a\n{long}").into_bytes()],
-            vec![format!("{long}\n").into_bytes()],
-            vec![
-                format!("{long}{long}\n{long}\nz\r\n").into_bytes(),
-                b"q\n\nr".to_vec(),
-                b"".to_vec(),
-                b"s\n".to_vec(),
-            ],
-            vec![b"\n\n\n".to_vec(), b"   ".to_vec()],
-            vec![b"\n".to_vec(), b"\r\n \r\n".to_vec(), b"x".to_vec()],
-        ];
-        let mut rng: u64 = 11;
-        for _ in 0..40 {
-            let mut bytes = Vec::new();
-            for _ in 0..40 {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                match rng % 6 {
-                    0 => bytes.push(b'\n'),
-                    1 => bytes.extend_from_slice(&b"y".repeat((rng >> 8) as usize % 50)),
-                    2 => bytes.push(b' '),
-                    3 => bytes.extend_from_slice(b"\r\n"),
-                    _ => bytes.extend_from_slice(b"{\"k\": 1}\n"),
-                }
-            }
-            cases.push(vec![bytes]);
-        }
-        cases
-    }
-
     #[test]
     fn chunks_cut_like_the_reader() {
         let dir = tempfile::tempdir().unwrap();
-        for (case, segments) in hostile_cases().iter().enumerate() {
+        let cases = super::super::test_logs::hostile_segments(11);
+        for (case, segments) in cases.iter().enumerate() {
             let paths: Vec<PathBuf> = segments
                 .iter()
                 .enumerate()
@@ -523,25 +485,10 @@ mod tests {
     /// reader path's, field for field, at every chunk size.
     #[test]
     fn reports_match_the_reader_path() {
-        use crate::audit::record::{NewRecord, SignatureCheck, Signer};
+        use crate::audit::record::SignatureCheck;
         let dir = tempfile::tempdir().unwrap();
         let clean = dir.path().join("clean.jsonl");
-        let signer = Signer::Hmac {
-            key: b"k".to_vec(),
-            key_id: "kid".into(),
-        };
-        for i in 1..=12 {
-            let new = NewRecord {
-                event_type: "e".into(),
-                actor: format!("a{i}"),
-                action: "x".into(),
-                target: "t".into(),
-                decision: "allow".into(),
-                created_at: Some("2026-07-04T00:00:01+00:00".into()),
-                ..Default::default()
-            };
-            crate::audit::append(&clean, &new, &signer).unwrap();
-        }
+        super::super::test_logs::append_signed(&clean, 12);
         let text = std::fs::read_to_string(&clean).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let joined = |lines: &[&str]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();

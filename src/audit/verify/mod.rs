@@ -372,15 +372,15 @@ fn verify_readers_with(
     Ok(state.finish())
 }
 
+/// Logs the tests of this module's files share.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audit::record::{NewRecord, Signer};
-    use std::io::Write;
+pub(super) mod test_logs {
+    use std::path::Path;
 
-    fn build(n: u32) -> (tempfile::TempDir, PathBuf, Vec<String>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.jsonl");
+    use crate::audit::record::{NewRecord, Signer};
+
+    /// Append `n` HMAC-signed records (key `k`, id `kid`) to the log at `path`.
+    pub(in crate::audit::verify) fn append_signed(path: &Path, n: u32) {
         let signer = Signer::Hmac {
             key: b"k".to_vec(),
             key_id: "kid".into(),
@@ -395,8 +395,59 @@ mod tests {
                 created_at: Some("2026-07-04T00:00:01+00:00".into()),
                 ..Default::default()
             };
-            crate::audit::append(&path, &new, &signer).unwrap();
+            crate::audit::append(path, &new, &signer).unwrap();
         }
+    }
+
+    /// Hostile segment sets for the line cutters: torn tails, blank and whitespace lines, CRLF,
+    /// long lines (complete and torn), empty segments, and 40 random logs from `seed`.
+    pub(in crate::audit::verify) fn hostile_segments(seed: u64) -> Vec<Vec<Vec<u8>>> {
+        let long = "x".repeat(40);
+        let mut cases: Vec<Vec<Vec<u8>>> = vec![
+            vec![b"a\nbb\n\n  \nccc\n".to_vec()],
+            vec![b"a\nbb".to_vec()],
+            vec![format!("a\n{long}\nb\n").into_bytes()],
+            vec![format!("a\n{long}").into_bytes()],
+            vec![format!("{long}\n").into_bytes()],
+            vec![
+                format!("{long}{long}\n{long}\nz\r\n").into_bytes(),
+                b"q\n\nr".to_vec(),
+                b"".to_vec(),
+                b"s\n".to_vec(),
+            ],
+            vec![b"\n\n\n".to_vec(), b"   ".to_vec()],
+            vec![b"\n".to_vec(), b"\r\n \r\n".to_vec(), b"x".to_vec()],
+        ];
+        let mut rng = seed;
+        for _ in 0..40 {
+            let mut bytes = Vec::new();
+            for _ in 0..50 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                match rng % 6 {
+                    0 => bytes.push(b'\n'),
+                    1 => bytes.extend_from_slice(&b"y".repeat((rng >> 8) as usize % 50)),
+                    2 => bytes.push(b' '),
+                    3 => bytes.extend_from_slice(b"\r\n"),
+                    _ => bytes.extend_from_slice(b"{\"k\": 1}\n"),
+                }
+            }
+            cases.push(vec![bytes]);
+        }
+        cases
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn build(n: u32) -> (tempfile::TempDir, PathBuf, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        test_logs::append_signed(&path, n);
         let lines = std::fs::read_to_string(&path)
             .unwrap()
             .lines()

@@ -269,38 +269,8 @@ mod tests {
 
     #[test]
     fn reader_cuts_lines_like_a_naive_split() {
-        let long = "x".repeat(40);
-        let cases: Vec<Vec<Vec<u8>>> = vec![
-            vec![b"a\nbb\n\n  \nccc\n".to_vec()],
-            vec![b"a\nbb".to_vec()],
-            vec![format!("a\n{long}\nb\n").into_bytes()],
-            vec![format!("a\n{long}").into_bytes()],
-            vec![
-                format!("{long}{long}\n{long}\nz\r\n").into_bytes(),
-                b"q\n\nr".to_vec(),
-                b"".to_vec(),
-                b"s\n".to_vec(),
-            ],
-            vec![b"\n\n\n".to_vec(), b"   ".to_vec()],
-        ];
-        let mut rng: u64 = 7;
-        let mut generated = Vec::new();
-        for _ in 0..40 {
-            let mut bytes = Vec::new();
-            for _ in 0..60 {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                match rng % 5 {
-                    0 => bytes.push(b'\n'),
-                    1 => bytes.extend_from_slice(&b"y".repeat((rng >> 8) as usize % 50)),
-                    2 => bytes.push(b' '),
-                    _ => bytes.extend_from_slice(b"{\"k\": 1}\n"),
-                }
-            }
-            generated.push(vec![bytes]);
-        }
-        for segments in cases.iter().chain(&generated) {
+        let cases = super::super::test_logs::hostile_segments(7);
+        for segments in &cases {
             let slices: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
             for (max_line, batch_lines, batch_bytes, chunk) in [
                 (30, 2, 16, 1),
