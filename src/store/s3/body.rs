@@ -117,24 +117,20 @@ impl FileRange {
                 }
             };
             buffer.resize(want, 0);
-            let mut filled = 0;
-            while filled < want {
-                match file.read(&mut buffer[filled..]) {
-                    Ok(0) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            format!(
-                                "{} ended at byte {} while it was being sent",
-                                path.display(),
-                                offset + filled as u64
-                            ),
-                        ));
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
+            file.read_exact(&mut buffer).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} ended before byte {} while it was being sent",
+                            path.display(),
+                            offset + want as u64
+                        ),
+                    )
+                } else {
+                    e
                 }
-            }
+            })?;
             Ok((file, buffer))
         }));
     }
