@@ -560,6 +560,15 @@ impl ImmutableStore for S3Store {
         read::head(self, key, None).await
     }
 
+    async fn head_untagged(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        // GetObjectTagging is a request of its own: skipped.
+        let options = read::HeadOptions {
+            read_tags: false,
+            ..read::HeadOptions::FULL
+        };
+        read::head_known(self, key, None, options).await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
         read::list(self, prefix).await
     }
