@@ -386,16 +386,35 @@ mod tests {
     use super::*;
     use crate::audit::verify::reader::{LIMITS, Limits, read_batches};
     use std::io::Read;
+    use std::path::Path;
     use std::sync::mpsc;
 
     type Cut = Vec<(usize, u64, Option<Vec<u8>>, bool)>;
 
-    /// The reader thread's cut (the reference).
-    fn reader_cut(paths: &[PathBuf], max_line: usize) -> Cut {
-        let files = paths
+    /// Write each segment to `dir/<name>-<index>.jsonl`.
+    fn write_segments(dir: &Path, name: &str, segments: &[impl AsRef<[u8]>]) -> Vec<PathBuf> {
+        segments
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| {
+                let path = dir.join(format!("{name}-{index}.jsonl"));
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    /// The segments as readers, the reader thread's input.
+    fn readers(paths: &[PathBuf]) -> Vec<Box<dyn Read + Send>> {
+        paths
             .iter()
             .map(|path| Box::new(File::open(path).unwrap()) as Box<dyn Read + Send>)
-            .collect();
+            .collect()
+    }
+
+    /// The reader thread's cut (the reference).
+    fn reader_cut(paths: &[PathBuf], max_line: usize) -> Cut {
+        let files = readers(paths);
         let (sender, receiver) = mpsc::sync_channel(2);
         let (_recycle, recycled) = mpsc::channel();
         let limits = Limits { max_line, ..LIMITS };
@@ -458,15 +477,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = super::super::test_logs::hostile_segments(11);
         for (case, segments) in cases.iter().enumerate() {
-            let paths: Vec<PathBuf> = segments
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| {
-                    let path = dir.path().join(format!("{case}-{index}.jsonl"));
-                    std::fs::write(&path, bytes).unwrap();
-                    path
-                })
-                .collect();
+            let paths = write_segments(dir.path(), &case.to_string(), segments);
             for max_line in [5, 30, 1000] {
                 let expected = reader_cut(&paths, max_line);
                 for chunk in (1..=12).chain([17, 64, 200, 4096]) {
@@ -529,22 +540,10 @@ mod tests {
         };
         let max_line = 2048;
         for (case, segments) in variants.iter().enumerate() {
-            let paths: Vec<PathBuf> = segments
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| {
-                    let path = dir.path().join(format!("v{case}-{index}.jsonl"));
-                    std::fs::write(&path, bytes).unwrap();
-                    path
-                })
-                .collect();
-            let files = paths
-                .iter()
-                .map(|path| Box::new(File::open(path).unwrap()) as Box<dyn Read + Send>)
-                .collect();
+            let paths = write_segments(dir.path(), &format!("v{case}"), segments);
             let reference = super::super::verify_readers_with(
                 &paths,
-                files,
+                readers(&paths),
                 &options,
                 Limits { max_line, ..LIMITS },
             )
