@@ -11,20 +11,76 @@
 //!
 //! Nothing is allocated per record in the common case: the output goes into per-thread
 //! [`Scratch`] buffers that are reused, keys without escapes are compared where they lie in the
-//! line, and the fields the verifier looks at are returned as slices of those buffers.
+//! line, and the fields the verifier looks at are returned as slices of those buffers. Bytes that
+//! are the same in both forms are copied sixteen or eight at a time into the room after the
+//! output before the scan knows how many of them belong to it (no call to `memcpy` for a short
+//! key or value); a record's `record_hash` and `signature` are written there too, then moved to
+//! the side buffer.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::canonical::python_float_repr;
 
-/// serde_json's default recursion limit.
-const MAX_DEPTH: usize = 128;
+/// The deepest container the tree path accepts: serde_json's recursion limit (128) refuses the
+/// 128th container nested in the others, the record's own object being the first.
+const MAX_DEPTH: usize = 127;
+
+/// An output buffer written through a cursor: `buf[..len]` is the output, the bytes after it
+/// are scratch space that the scanners below write eight or sixteen bytes at a time before they
+/// know how many of them belong to the output. It grows (never shrinks) when a write needs room.
+#[derive(Debug, Default)]
+struct Out {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Out {
+    fn reset(&mut self, room: usize) {
+        if self.buf.len() < room {
+            self.buf.resize(room, 0);
+        }
+        self.len = 0;
+    }
+
+    /// The `n` bytes after the output, growing the buffer when they are not there.
+    #[inline(always)]
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let end = self.len + n;
+        if end > self.buf.len() {
+            self.grow(end);
+        }
+        &mut self.buf[self.len..end]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, end: usize) {
+        let size = end.max(self.buf.len() * 2).max(64);
+        self.buf.resize(size, 0);
+    }
+
+    #[inline(always)]
+    fn push(&mut self, byte: u8) {
+        self.room(1)[0] = byte;
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn extend(&mut self, bytes: &[u8]) {
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
 
 /// Reusable output buffers (one per worker thread).
 #[derive(Debug, Default)]
 pub struct Scratch {
-    payload: Vec<u8>,
+    payload: Out,
     /// Canonical texts of `record_hash` and `signature`, which are not part of the payload.
     side: Vec<u8>,
 }
@@ -65,6 +121,29 @@ impl CanonicalRecord<'_> {
     }
 }
 
+/// Which top-level field a key names (the ones the verifier looks at).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Other,
+    SchemaVersion,
+    Sequence,
+    PreviousHash,
+    RecordHash,
+    Signature,
+}
+
+#[inline(always)]
+fn field_of(name: &[u8]) -> Field {
+    match name {
+        b"schema_version" => Field::SchemaVersion,
+        b"sequence" => Field::Sequence,
+        b"previous_hash" => Field::PreviousHash,
+        b"record_hash" => Field::RecordHash,
+        b"signature" => Field::Signature,
+        _ => Field::Other,
+    }
+}
+
 /// Re-serialise a record line, or `None` to take the tree path. The line need not be checked
 /// for UTF-8 first: every byte is either ASCII the grammar expects, or part of a string whose
 /// non-ASCII characters are decoded (so validated) one by one, or of a key validated before it
@@ -75,30 +154,28 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
         pos: 0,
     };
     let Scratch { payload: out, side } = scratch;
-    out.clear();
+    out.reset(line.len() + 64);
     side.clear();
-    let mut insert_at = 0;
-    let mut members_before = 0;
-    let (mut schema_version, mut sequence, mut previous_hash): (
-        Option<Range<usize>>,
-        Option<Range<usize>>,
-        Option<Range<usize>>,
-    ) = (None, None, None);
+    let mut insert_at = None;
+    let mut members = 0usize;
+    let mut ranges: [Option<Range<usize>>; 3] = [None, None, None];
     let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) =
         (None, None);
     parser.skip_ws();
     parser.expect(b'{')?;
     out.push(b'{');
     parser.skip_ws();
-    let mut previous_key: Option<Cow<'_, [u8]>> = None;
-    let mut members = 0usize;
-    let mut inserted = false;
     if parser.peek() == Some(b'}') {
         parser.pos += 1;
     } else {
+        let mut previous_key: Option<Cow<'_, [u8]>> = None;
         loop {
             parser.skip_ws();
-            let (key, plain) = parser.key()?;
+            let mark = out.len;
+            if members > 0 {
+                out.push(b',');
+            }
+            let key = parser.key(out)?;
             if previous_key
                 .as_deref()
                 .is_some_and(|previous| !bytes_less(previous, &key))
@@ -108,36 +185,35 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
             parser.skip_ws();
             parser.expect(b':')?;
             parser.skip_ws();
-            let name: &[u8] = &key;
-            if name == b"record_hash" || name == b"signature" {
+            let field = field_of(&key);
+            if matches!(field, Field::RecordHash | Field::Signature) {
+                out.len = mark;
+                parser.value(out, 1)?;
                 let start = side.len();
-                parser.value(side, 1)?;
+                side.extend_from_slice(&out.buf[mark..out.len]);
+                out.len = mark;
                 let range = Some(start..side.len());
-                if name == b"record_hash" {
+                if field == Field::RecordHash {
                     record_hash = range;
                 } else {
                     signature = range;
                 }
             } else {
-                if !inserted && bytes_less(b"record_hash", name) {
-                    insert_at = out.len();
-                    members_before = members;
-                    inserted = true;
+                if insert_at.is_none() && bytes_less(b"record_hash", &key) {
+                    insert_at = Some((mark, members));
                 }
-                if members > 0 {
-                    out.push(b',');
-                }
-                write_key(out, name, plain)?;
                 out.push(b':');
-                let start = out.len();
+                let start = out.len;
                 parser.value(out, 1)?;
                 members += 1;
-                let range = Some(start..out.len());
-                match name {
-                    b"schema_version" => schema_version = range,
-                    b"sequence" => sequence = range,
-                    b"previous_hash" => previous_hash = range,
-                    _ => {}
+                let slot = match field {
+                    Field::SchemaVersion => 0,
+                    Field::Sequence => 1,
+                    Field::PreviousHash => 2,
+                    _ => 3,
+                };
+                if let Some(range) = ranges.get_mut(slot) {
+                    *range = Some(start..out.len);
                 }
             }
             previous_key = Some(key);
@@ -149,16 +225,14 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
             }
         }
     }
-    if !inserted {
-        insert_at = out.len();
-        members_before = members;
-    }
+    let (insert_at, members_before) = insert_at.unwrap_or((out.len, members));
     out.push(b'}');
     parser.skip_ws();
     if parser.pos != parser.input.len() {
         return None;
     }
-    let (out, side) = (&scratch.payload[..], &scratch.side[..]);
+    let (out, side) = (scratch.payload.bytes(), &scratch.side[..]);
+    let [schema_version, sequence, previous_hash] = ranges;
     Some(CanonicalRecord {
         payload: out,
         insert_at,
@@ -177,7 +251,7 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
 /// plain, and the lowest set bit is exactly the first special byte: each test below can flag a
 /// plain byte only above (after) a byte it flags rightly, through a borrow or carry that only a
 /// flagged byte produces. So `trailing_zeros() / 8` is how many plain bytes the word starts with.
-#[inline]
+#[inline(always)]
 fn special_bytes(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -185,7 +259,6 @@ fn special_bytes(word: u64) -> u64 {
     let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
     let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    // A byte ≥ 0x7f has its high bit set after adding 1 (0x7f) or before (≥ 0x80).
     let high = (word | word.wrapping_add(ONES)) & HIGH;
     below_space | quote | backslash | high
 }
@@ -249,86 +322,116 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    #[inline]
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<u8> {
         let byte = self.peek()?;
         self.pos += 1;
         Some(byte)
     }
 
-    #[inline]
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    /// Advance over bytes that are literal inside a string in both forms.
-    #[inline]
-    fn plain_run(&mut self) -> &'a [u8] {
-        let start = self.pos;
-        // Eight bytes at a time; the first special byte of a word is found exactly from its mask.
-        while let Some(word) = self.input.get(self.pos..self.pos + 8) {
-            let word = u64::from_le_bytes(
-                word.try_into()
-                    .unwrap_or_else(|_| unreachable!("eight bytes")),
-            );
-            let special = special_bytes(word);
+    /// Copy the bytes that are literal inside a string in both forms to `out`, up to the first
+    /// that is not (or the end of the line). Eight bytes are copied at a time before the word is
+    /// tested; the first special byte is found exactly from the word's mask.
+    #[inline(always)]
+    fn copy_plain(&mut self, out: &mut Out) {
+        while let Some(chunk) = self.input.get(self.pos..self.pos + 8) {
+            let chunk: [u8; 8] = chunk
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("eight bytes"));
+            out.room(8).copy_from_slice(&chunk);
+            let special = special_bytes(u64::from_le_bytes(chunk));
             if special != 0 {
-                self.pos += (special.trailing_zeros() / 8) as usize;
-                return &self.input[start..self.pos];
+                let plain = (special.trailing_zeros() / 8) as usize;
+                self.pos += plain;
+                out.len += plain;
+                return;
             }
             self.pos += 8;
+            out.len += 8;
         }
-        // Fewer than eight bytes left.
-        while self
-            .input
-            .get(self.pos)
-            .is_some_and(|&b| PLAIN[usize::from(b)])
-        {
+        while let Some(&byte) = self.input.get(self.pos) {
+            if !PLAIN[usize::from(byte)] {
+                return;
+            }
+            out.push(byte);
             self.pos += 1;
         }
-        &self.input[start..self.pos]
     }
 
-    fn literal(&mut self, text: &[u8], out: &mut Vec<u8>) -> Option<()> {
-        if self.input.get(self.pos..self.pos + text.len())? == text {
-            self.pos += text.len();
-            out.extend_from_slice(text);
+    /// Copy `input[start..end]` (short spans without a call to `memcpy`).
+    #[inline(always)]
+    fn copy_span(&self, out: &mut Out, start: usize, end: usize) {
+        let n = end - start;
+        if n <= 16
+            && let Some(source) = self.input.get(start..start + 16)
+        {
+            out.room(16).copy_from_slice(source);
+            out.len += n;
+            return;
+        }
+        out.extend(&self.input[start..end]);
+    }
+
+    #[inline(always)]
+    fn literal(&mut self, text: &'static [u8; 4], out: &mut Out) -> Option<()> {
+        if self.input.get(self.pos..self.pos + 4)? == text {
+            self.pos += 4;
+            out.extend(text);
             Some(())
         } else {
             None
         }
     }
 
-    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
+    #[inline(always)]
+    fn value(&mut self, out: &mut Out, depth: usize) -> Option<()> {
         match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                out.push(b'"');
+                self.string_rest(out)
+            }
             b'{' => self.object(out, depth + 1),
             b'[' => self.array(out, depth + 1),
-            b'"' => self.string_canonical(out),
             b't' => self.literal(b"true", out),
-            b'f' => self.literal(b"false", out),
+            b'f' => {
+                if self.input.get(self.pos..self.pos + 5)? == b"false" {
+                    self.pos += 5;
+                    out.extend(b"false");
+                    Some(())
+                } else {
+                    None
+                }
+            }
             b'n' => self.literal(b"null", out),
             b'-' | b'0'..=b'9' => self.number(out),
             _ => None,
         }
     }
 
-    fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-        self.expect(b'{')?;
+    #[inline(never)]
+    fn object(&mut self, out: &mut Out, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
         out.push(b'{');
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -339,14 +442,12 @@ impl<'a> Parser<'a> {
         let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
             self.skip_ws();
-            let (key, plain) = self.key()?;
-            if let Some(previous) = &previous {
-                if !bytes_less(previous, &key) {
-                    return None;
-                }
-                out.push(b',');
+            let key = self.key(out)?;
+            if let Some(previous) = &previous
+                && !bytes_less(previous, &key)
+            {
+                return None;
             }
-            write_key(out, &key, plain)?;
             self.skip_ws();
             self.expect(b':')?;
             out.push(b':');
@@ -355,7 +456,7 @@ impl<'a> Parser<'a> {
             previous = Some(key);
             self.skip_ws();
             match self.next()? {
-                b',' => continue,
+                b',' => out.push(b','),
                 b'}' => break,
                 _ => return None,
             }
@@ -364,8 +465,12 @@ impl<'a> Parser<'a> {
         Some(())
     }
 
-    fn array(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
-        self.expect(b'[')?;
+    #[inline(never)]
+    fn array(&mut self, out: &mut Out, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.pos += 1;
         out.push(b'[');
         self.skip_ws();
         if self.peek() == Some(b']') {
@@ -373,17 +478,12 @@ impl<'a> Parser<'a> {
             out.push(b']');
             return Some(());
         }
-        let mut first = true;
         loop {
             self.skip_ws();
-            if !first {
-                out.push(b',');
-            }
-            first = false;
             self.value(out, depth)?;
             self.skip_ws();
             match self.next()? {
-                b',' => continue,
+                b',' => out.push(b','),
                 b']' => break,
                 _ => return None,
             }
@@ -392,9 +492,16 @@ impl<'a> Parser<'a> {
         Some(())
     }
 
+    #[inline(always)]
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
     /// JSON number grammar; integers are written as they are (already canonical, any size, as
     /// Python's `int`; `-0` is `0`), floats as Python's repr of the correctly rounded double.
-    fn number(&mut self, out: &mut Vec<u8>) -> Option<()> {
+    fn number(&mut self, out: &mut Out) -> Option<()> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -402,11 +509,7 @@ impl<'a> Parser<'a> {
         let digits_start = self.pos;
         match self.next()? {
             b'0' => {}
-            b'1'..=b'9' => {
-                while matches!(self.peek(), Some(b'0'..=b'9')) {
-                    self.pos += 1;
-                }
-            }
+            b'1'..=b'9' => self.digits(),
             _ => return None,
         }
         let int_digits = self.pos - digits_start;
@@ -415,80 +518,76 @@ impl<'a> Parser<'a> {
             float = true;
             self.pos += 1;
             let frac_start = self.pos;
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.pos += 1;
-            }
+            self.digits();
             if self.pos == frac_start {
                 return None;
             }
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        if let Some(b'e' | b'E') = self.peek() {
             float = true;
             self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
+            if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
             let exp_start = self.pos;
-            while matches!(self.peek(), Some(b'0'..=b'9')) {
-                self.pos += 1;
-            }
+            self.digits();
             if self.pos == exp_start {
                 return None;
             }
         }
-        let text = &self.input[start..self.pos];
         if !float {
-            // Integers of any size are kept exact, as Python keeps them (`-0` is `0`, the one
-            // integer literal Python writes otherwise); past Python's int-string limit the tree
-            // path refuses the line.
             if int_digits > crate::canonical::MAX_INT_DIGITS {
                 return None;
             }
-            if text == b"-0" {
+            if &self.input[start..self.pos] == b"-0" {
                 out.push(b'0');
             } else {
-                out.extend_from_slice(text);
+                self.copy_span(out, start, self.pos);
             }
             return Some(());
         }
+        let text = &self.input[start..self.pos];
         if already_python_repr(text) {
-            out.extend_from_slice(text);
+            self.copy_span(out, start, self.pos);
         } else {
             let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
             if !value.is_finite() {
                 return None;
             }
-            out.extend_from_slice(python_float_repr(value).as_bytes());
+            out.extend(python_float_repr(value).as_bytes());
         }
         Some(())
     }
 
-    /// Parse a JSON string value and write it re-escaped, without an intermediate buffer: runs
-    /// of characters that are literal in both forms are copied, everything else is decoded and
-    /// re-escaped one character at a time.
-    fn string_canonical(&mut self, out: &mut Vec<u8>) -> Option<()> {
-        self.expect(b'"')?;
-        out.push(b'"');
+    /// The rest of a string value after its opening quote, written re-escaped.
+    #[inline(always)]
+    fn string_rest(&mut self, out: &mut Out) -> Option<()> {
         loop {
-            out.extend_from_slice(self.plain_run());
+            self.copy_plain(out);
             match self.peek()? {
                 b'"' => {
                     self.pos += 1;
                     out.push(b'"');
                     return Some(());
                 }
-                b'\\' => {
-                    self.pos += 1;
-                    let ch = self.escape()?;
-                    write_char(out, ch);
-                }
-                0x00..=0x1f => return None,
-                _ => {
-                    let ch = self.non_ascii()?;
-                    write_char(out, ch);
-                }
+                _ => self.special(out)?,
             }
         }
+    }
+
+    /// A backslash escape or a non-ASCII character inside a string, decoded and re-escaped.
+    #[inline(never)]
+    fn special(&mut self, out: &mut Out) -> Option<()> {
+        let ch = match self.peek()? {
+            b'\\' => {
+                self.pos += 1;
+                self.escape()?
+            }
+            0x00..=0x1f => return None,
+            _ => self.non_ascii()?,
+        };
+        write_char(out, ch);
+        Some(())
     }
 
     /// A character at or above DEL, decoded (and so validated) from its own bytes.
@@ -538,33 +637,47 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Parse an object key and return its decoded bytes (keys are compared decoded), and whether
-    /// they are all [`PLAIN`] (then they are written as they are, already valid UTF-8): the bytes
-    /// where they lie in the line when the key is one plain run, else a decoded copy.
-    #[inline]
-    fn key(&mut self) -> Option<(Cow<'a, [u8]>, bool)> {
+    /// Parse an object key, write it as a canonical string (at `out`'s end) and return its
+    /// decoded bytes (keys are compared decoded): where they lie in the line when the key is one
+    /// plain run, else a decoded copy.
+    #[inline(always)]
+    fn key(&mut self, out: &mut Out) -> Option<Cow<'a, [u8]>> {
         self.expect(b'"')?;
+        let mark = out.len;
+        out.push(b'"');
         let start = self.pos;
-        self.plain_run();
+        self.copy_plain(out);
         if self.peek()? == b'"' {
             let key = &self.input[start..self.pos];
             self.pos += 1;
-            return Some((Cow::Borrowed(key), true));
+            out.push(b'"');
+            return Some(Cow::Borrowed(key));
         }
+        self.key_slow(out, mark, start)
+    }
+
+    #[inline(never)]
+    fn key_slow(&mut self, out: &mut Out, mark: usize, start: usize) -> Option<Cow<'a, [u8]>> {
         let mut decoded = self.input[start..self.pos].to_vec();
         loop {
             match self.next()? {
-                b'"' => return Some((Cow::Owned(decoded), false)),
+                b'"' => break,
                 b'\\' => {
                     let ch = self.escape()?;
                     let mut buffer = [0u8; 4];
                     decoded.extend_from_slice(ch.encode_utf8(&mut buffer).as_bytes());
                 }
-                // Raw control characters are not allowed in JSON strings.
                 0x00..=0x1f => return None,
                 byte => decoded.push(byte),
             }
         }
+        out.len = mark;
+        out.push(b'"');
+        for ch in std::str::from_utf8(&decoded).ok()?.chars() {
+            write_char(out, ch);
+        }
+        out.push(b'"');
+        Some(Cow::Owned(decoded))
     }
 
     fn hex4(&mut self) -> Option<u16> {
@@ -579,47 +692,25 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Write a decoded key as a canonical JSON string (`None` if it is not UTF-8: this is where the
-/// raw bytes of a key are validated). `plain`: the key is known to be all [`PLAIN`] bytes.
-#[inline]
-fn write_key(out: &mut Vec<u8>, key: &[u8], plain: bool) -> Option<()> {
-    if plain || key.iter().all(|&b| PLAIN[usize::from(b)]) {
-        out.push(b'"');
-        out.extend_from_slice(key);
-        out.push(b'"');
-    } else {
-        write_string(out, std::str::from_utf8(key).ok()?);
-    }
-    Some(())
-}
-
-/// Python `ensure_ascii` string escaping (the same rules as `canonical::write_string`).
-fn write_string(out: &mut Vec<u8>, text: &str) {
-    out.push(b'"');
-    for ch in text.chars() {
-        write_char(out, ch);
-    }
-    out.push(b'"');
-}
-
-fn write_char(out: &mut Vec<u8>, ch: char) {
+fn write_char(out: &mut Out, ch: char) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     match ch {
-        '"' => out.extend_from_slice(b"\\\""),
-        '\\' => out.extend_from_slice(b"\\\\"),
-        '\n' => out.extend_from_slice(b"\\n"),
-        '\r' => out.extend_from_slice(b"\\r"),
-        '\t' => out.extend_from_slice(b"\\t"),
-        '\u{08}' => out.extend_from_slice(b"\\b"),
-        '\u{0c}' => out.extend_from_slice(b"\\f"),
+        '"' => out.extend(b"\\\""),
+        '\\' => out.extend(b"\\\\"),
+        '\n' => out.extend(b"\\n"),
+        '\r' => out.extend(b"\\r"),
+        '\t' => out.extend(b"\\t"),
+        '\u{08}' => out.extend(b"\\b"),
+        '\u{0c}' => out.extend(b"\\f"),
         ' '..='~' => out.push(ch as u8),
         _ => {
             let mut units = [0u16; 2];
             for unit in ch.encode_utf16(&mut units) {
-                out.extend_from_slice(b"\\u");
-                for shift in [12, 8, 4, 0] {
-                    out.push(HEX[usize::from((*unit >> shift) & 0xf)]);
+                let mut escaped = *b"\\u0000";
+                for (slot, shift) in escaped[2..].iter_mut().zip([12, 8, 4, 0]) {
+                    *slot = HEX[usize::from((*unit >> shift) & 0xf)];
                 }
+                out.extend(&escaped);
             }
         }
     }
@@ -707,6 +798,75 @@ mod tests {
         let mut scratch = Scratch::default();
         assert!(canonical_record(br#"{"z": 1, "a": 2}"#, &mut scratch).is_none());
         assert!(canonical_record(br#"{"a": 1, "a": 2}"#, &mut scratch).is_none());
+    }
+
+    /// The output is written into room after it that starts at the line's length: floats that
+    /// Python writes longer (`1e15` is `1000000000000000.0`) and raw non-ASCII characters
+    /// (escaped as six or twelve bytes) must grow it, in the payload and in the side texts, and
+    /// a buffer grown by one line must serve the next ones.
+    #[test]
+    fn matches_tree_path_when_the_output_outgrows_the_line() {
+        let floats = vec!["1e15"; 300].join(",");
+        let emoji = "😀".repeat(200);
+        let lines = [
+            format!(r#"{{"a": [{floats}], "b": "{emoji}"}}"#),
+            format!(r#"{{"record_hash": "{emoji}", "sequence": 1, "signature": [{floats}]}}"#),
+            format!(r#"{{"a": {{"{emoji}": [{floats}]}}, "previous_hash": "é{emoji}"}}"#),
+            r#"{"a": 1, "record_hash": "h"}"#.to_string(),
+        ];
+        let mut scratch = Scratch::default();
+        for line in lines.iter().chain(lines.iter().rev()) {
+            assert_matches_tree(line);
+            let fresh = canonical_record(line.as_bytes(), &mut Scratch::default()).map(|r| {
+                (
+                    r.payload.to_vec(),
+                    r.record_hash.map(<[u8]>::to_vec),
+                    r.signature.map(<[u8]>::to_vec),
+                )
+            });
+            let reused = canonical_record(line.as_bytes(), &mut scratch).map(|r| {
+                (
+                    r.payload.to_vec(),
+                    r.record_hash.map(<[u8]>::to_vec),
+                    r.signature.map(<[u8]>::to_vec),
+                )
+            });
+            assert!(fresh.is_some(), "{line}");
+            assert_eq!(fresh, reused, "{line}");
+        }
+    }
+
+    /// Nesting around serde_json's recursion limit, with and without members at the deepest
+    /// level: the fast path accepts only what the tree path accepts, and gives what it gives.
+    #[test]
+    fn nesting_at_the_depth_limit_matches_the_tree_path() {
+        for depth in 125..=131 {
+            for inner in ["", "1", "{}", "[]", "\"x\""] {
+                let arrays = format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth));
+                assert_matches_tree(&format!(r#"{{"a": {arrays}}}"#));
+                let objects = format!(
+                    "{}{inner}{}",
+                    r#"{"k": ["#.repeat(depth / 2),
+                    "]}".repeat(depth / 2)
+                );
+                assert_matches_tree(&format!(r#"{{"a": {objects}}}"#));
+            }
+        }
+        // 126 containers in all (the record's object, 124 arrays and one more) take the fast
+        // path; serde_json refuses the 128th nested container, and so does the fast path.
+        let line = |arrays: usize| {
+            format!(
+                r#"{{"a": {}{{}}{}}}"#,
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            )
+        };
+        let mut scratch = Scratch::default();
+        assert!(canonical_record(line(124).as_bytes(), &mut scratch).is_some());
+        assert!(canonical_record(line(125).as_bytes(), &mut scratch).is_some());
+        assert!(canonical_record(line(126).as_bytes(), &mut scratch).is_none());
+        assert!(canonical::parse_strict(&line(125)).is_ok());
+        assert!(canonical::parse_strict(&line(126)).is_err());
     }
 
     fn arbitrary_json() -> impl Strategy<Value = Value> {
