@@ -263,6 +263,20 @@ fn special_bytes(word: u64) -> u64 {
     below_space | quote | backslash | high
 }
 
+/// [`special_bytes`] for sixteen bytes at once (SSE2 on x86-64, through the `wide` crate's safe
+/// vectors): bit `i` of the result is set exactly when byte `i` is outside [`PLAIN`] — below
+/// 0x20 or at or above 0x80 (negative as `i8`), `"`, `\` or DEL.
+#[inline(always)]
+fn special16(chunk: [u8; 16]) -> u32 {
+    use wide::{CmpEq, CmpLt, i8x16};
+    let v: i8x16 = bytemuck::cast(chunk);
+    let m = v.cmp_lt(i8x16::splat(0x20))
+        | v.cmp_eq(i8x16::splat(b'"' as i8))
+        | v.cmp_eq(i8x16::splat(b'\\' as i8))
+        | v.cmp_eq(i8x16::splat(0x7f));
+    m.move_mask() as u32
+}
+
 /// `a < b` bytewise (keys are short: a loop beats a call to `memcmp`).
 #[inline]
 fn bytes_less(a: &[u8], b: &[u8]) -> bool {
@@ -347,10 +361,26 @@ impl<'a> Parser<'a> {
     }
 
     /// Copy the bytes that are literal inside a string in both forms to `out`, up to the first
-    /// that is not (or the end of the line). Eight bytes are copied at a time before the word is
-    /// tested; the first special byte is found exactly from the word's mask.
+    /// that is not (or the end of the line). Sixteen bytes (eight near the end of the line) are
+    /// copied at a time before they are tested; the first special byte is found exactly from
+    /// the mask.
     #[inline(always)]
     fn copy_plain(&mut self, out: &mut Out) {
+        while let Some(chunk) = self.input.get(self.pos..self.pos + 16) {
+            let chunk: [u8; 16] = chunk
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
+            out.room(16).copy_from_slice(&chunk);
+            let special = special16(chunk);
+            if special != 0 {
+                let plain = special.trailing_zeros() as usize;
+                self.pos += plain;
+                out.len += plain;
+                return;
+            }
+            self.pos += 16;
+            out.len += 16;
+        }
         while let Some(chunk) = self.input.get(self.pos..self.pos + 8) {
             let chunk: [u8; 8] = chunk
                 .try_into()
@@ -501,6 +531,7 @@ impl<'a> Parser<'a> {
 
     /// JSON number grammar; integers are written as they are (already canonical, any size, as
     /// Python's `int`; `-0` is `0`), floats as Python's repr of the correctly rounded double.
+    #[inline(always)]
     fn number(&mut self, out: &mut Out) -> Option<()> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
@@ -512,10 +543,28 @@ impl<'a> Parser<'a> {
             b'1'..=b'9' => self.digits(),
             _ => return None,
         }
-        let int_digits = self.pos - digits_start;
-        let mut float = false;
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return self.float(out, start);
+        }
+        // Integers of any size are kept exact, as Python keeps them (`-0` is `0`, the one
+        // integer literal Python writes otherwise); past Python's int-string limit the tree
+        // path refuses the line.
+        if self.pos - digits_start > crate::canonical::MAX_INT_DIGITS {
+            return None;
+        }
+        if &self.input[start..self.pos] == b"-0" {
+            out.push(b'0');
+        } else {
+            self.copy_span(out, start, self.pos);
+        }
+        Some(())
+    }
+
+    /// The rest of a number with a fraction or an exponent, from its start (the integer part
+    /// is read), written as Python's repr of the correctly rounded double.
+    #[inline(never)]
+    fn float(&mut self, out: &mut Out, start: usize) -> Option<()> {
         if self.peek() == Some(b'.') {
-            float = true;
             self.pos += 1;
             let frac_start = self.pos;
             self.digits();
@@ -524,7 +573,6 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
-            float = true;
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
@@ -534,17 +582,6 @@ impl<'a> Parser<'a> {
             if self.pos == exp_start {
                 return None;
             }
-        }
-        if !float {
-            if int_digits > crate::canonical::MAX_INT_DIGITS {
-                return None;
-            }
-            if &self.input[start..self.pos] == b"-0" {
-                out.push(b'0');
-            } else {
-                self.copy_span(out, start, self.pos);
-            }
-            return Some(());
         }
         let text = &self.input[start..self.pos];
         if already_python_repr(text) {
@@ -1003,6 +1040,46 @@ mod tests {
             .iter()
             .position(|b| !PLAIN[usize::from(*b)])
             .map_or(64, |i| i as u32 * 8 + 7)
+    }
+
+    /// The sixteen-byte test flags exactly the bytes outside [`PLAIN`]: every byte value in
+    /// every position among plain fillers, and random mixes.
+    #[test]
+    fn vector_test_flags_exactly_the_special_bytes() {
+        for byte in 0u8..=0xff {
+            for position in 0..16 {
+                for filler in [b'a', b' ', b'~', b'!'] {
+                    let mut chunk = [filler; 16];
+                    chunk[position] = byte;
+                    let expected = if PLAIN[usize::from(byte)] {
+                        0
+                    } else {
+                        1 << position
+                    };
+                    assert_eq!(special16(chunk), expected, "{byte:#x} at {position}");
+                }
+            }
+        }
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            let mut chunk = [0u8; 16];
+            for byte in &mut chunk {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                *byte = if rng & 3 == 0 {
+                    (rng >> 8) as u8
+                } else {
+                    b' ' + (rng >> 8) as u8 % 95
+                };
+            }
+            let expected = chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !PLAIN[usize::from(**b)])
+                .fold(0u32, |mask, (i, _)| mask | 1 << i);
+            assert_eq!(special16(chunk), expected, "{chunk:?}");
+        }
     }
 
     #[test]
