@@ -6,6 +6,12 @@
 # bench_line: print the machine-readable line bench.sh collects:
 #   BENCH measure="…" unit="…" wormvault=N baseline=N baseline_name="…" ratio=R limit=N|- load="…"
 #   ratio is wormvault / baseline in the unit's direction (>1 means wormvault is better).
+#
+# Sourcing it also points WORMVAULT_STATE_DIR (where `archive` records its sessions) at
+# target/bench-state, unless set: bench archives would otherwise fill .wormvault/ in the
+# directory the bench ran from.
+
+export WORMVAULT_STATE_DIR="${WORMVAULT_STATE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/target/bench-state}"
 
 sha256_floor() {
     if [[ -z "${BENCH_SHA256_FLOOR:-}" ]]; then
