@@ -506,6 +506,16 @@ pub struct ListedVersion {
     pub size: u64,
 }
 
+/// How many times a small object's read ([`ImmutableStore::get_bytes`]) is tried when its
+/// response body breaks off mid-transfer (the cloud SDKs retry a request that fails before its
+/// response, not a body cut short).
+pub(crate) const BODY_ATTEMPTS: u32 = 3;
+
+/// The pause before read attempt `attempt + 1` of a body that broke off: 200 ms, then 800 ms.
+pub(crate) async fn body_retry_pause(attempt: u32) {
+    tokio::time::sleep(std::time::Duration::from_millis(200 << (2 * (attempt - 1)))).await;
+}
+
 /// The refusal for a small object above its size cap.
 pub fn too_large(target: &Target, key: &str, size: u64, max: u64) -> StoreError {
     StoreError::Config(format!(

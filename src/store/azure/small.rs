@@ -213,26 +213,60 @@ pub(super) async fn get_bytes(
     if head.size > max_len {
         return Err(too_large(&store.target, key, head.size, max_len));
     }
-    let mut blob = store.blob(key);
-    if let Some(version) = version_id {
-        blob = blob
-            .with_version(version)
-            .map_err(|e| StoreError::Config(e.to_string()))?;
-    }
-    let result = match blob.download(None).await {
-        Ok(result) => result,
-        Err(e) if status_of(&e).0 == Some(404) => return Ok(None),
-        Err(e) => return Err(cloud(&store.target, "Get Blob", Some(key), describe(&e))),
-    };
-    let mut bytes = Vec::with_capacity(head.size as usize);
-    let mut body = result.body;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| cloud(&store.target, "Get Blob", Some(key), describe(&e)))?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() as u64 > max_len {
-            return Err(too_large(&store.target, key, bytes.len() as u64, max_len));
+    // A body that breaks off mid-transfer is read again from the start (the SDK retries a request
+    // that fails before its response, not a body cut short), naming on a retry the version the
+    // properties named, so every attempt reads the same bytes.
+    let mut attempt = 1;
+    let bytes = loop {
+        let version = if attempt == 1 {
+            version_id
+        } else {
+            version_id.or(head.version_id.as_deref())
+        };
+        let mut blob = store.blob(key);
+        if let Some(version) = version {
+            blob = blob
+                .with_version(version)
+                .map_err(|e| StoreError::Config(e.to_string()))?;
         }
-    }
+        let result = match blob.download(None).await {
+            Ok(result) => result,
+            Err(e) if status_of(&e).0 == Some(404) => return Ok(None),
+            Err(e) => return Err(cloud(&store.target, "Get Blob", Some(key), describe(&e))),
+        };
+        let mut bytes = Vec::with_capacity(head.size as usize);
+        let mut body = result.body;
+        let mut broke = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(e) => {
+                    broke = Some(describe(&e));
+                    break;
+                }
+            }
+            if bytes.len() as u64 > max_len {
+                return Err(too_large(&store.target, key, bytes.len() as u64, max_len));
+            }
+        }
+        match broke {
+            None => break bytes,
+            Some(message) if attempt >= crate::store::BODY_ATTEMPTS => {
+                return Err(cloud(
+                    &store.target,
+                    "Get Blob",
+                    Some(key),
+                    format!(
+                        "{message} (the response body broke off {attempt} times; each time the blob was read again from the start)"
+                    ),
+                ));
+            }
+            Some(_) => {
+                crate::store::body_retry_pause(attempt).await;
+                attempt += 1;
+            }
+        }
+    };
     Ok(Some(FetchedObject {
         bytes,
         version_id: head.version_id,
@@ -247,4 +281,105 @@ fn options_mode(mode: RetentionMode) -> Option<ImmutabilityPolicyMode> {
         RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
         RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::store::Target;
+    use crate::store::azure::{AzureAuth, AzureOptions, auth};
+
+    const VERSION: &str = "2026-01-01T00:00:00.0000000Z";
+
+    /// One request per connection: Get Blob Properties says `size` bytes and a version; Get Blob
+    /// sends them, cutting the first `cuts` bodies off after 100 bytes. Records request lines.
+    fn server(size: usize, cuts: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            let mut gets = 0;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().unwrap().push(line.clone());
+                let headers = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nx-ms-version-id: {VERSION}\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(headers.as_bytes());
+                if line.starts_with("GET") {
+                    let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+                    let sent = if gets < cuts { 100 } else { size };
+                    gets += 1;
+                    let _ = stream.write_all(&body[..sent]);
+                }
+                let _ = stream.flush();
+            }
+        });
+        (endpoint, requests)
+    }
+
+    fn store(endpoint: &str) -> AzureStore {
+        let target = Target::parse(&format!("azure+{endpoint}/devstoreaccount1/evidence")).unwrap();
+        let sas = AzureAuth::Sas(auth::SecretString::new("sig=x".into()));
+        AzureStore::new(target, sas, AzureOptions::default()).unwrap()
+    }
+
+    /// A Get Blob body cut short is read again, naming the version the properties gave, and the
+    /// whole blob is returned; a body that keeps breaking off is an error naming the blob and the
+    /// attempts, after exactly BODY_ATTEMPTS downloads.
+    #[test]
+    fn a_body_cut_short_is_read_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (endpoint, requests) = server(5000, 1);
+        let found = runtime
+            .block_on(get_bytes(&store(&endpoint), "k", None, 1 << 20))
+            .unwrap()
+            .unwrap();
+        let expected: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
+        assert_eq!(found.bytes, expected);
+        assert_eq!(found.version_id.as_deref(), Some(VERSION));
+        let gets: Vec<String> = requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET"))
+            .cloned()
+            .collect();
+        assert_eq!(gets.len(), 2, "{gets:?}");
+        assert!(!gets[0].contains("versionid"), "{gets:?}");
+        assert!(gets[1].contains("versionid="), "{gets:?}");
+
+        let (endpoint, requests) = server(5000, usize::MAX);
+        let error = runtime
+            .block_on(get_bytes(&store(&endpoint), "k", None, 1 << 20))
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, StoreError::Cloud { .. }), "{text}");
+        assert!(text.contains("broke off 3 times"), "{text}");
+        let gets = requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET"))
+            .count();
+        assert_eq!(gets, crate::store::BODY_ATTEMPTS as usize);
+    }
 }

@@ -85,12 +85,59 @@ pub(super) async fn list_after(
 
 /// GET one version into memory, refusing before reading the body when S3 says it is larger than
 /// `max_len`, and while reading if more bytes arrive than that.
+///
+/// A body that breaks off mid-transfer is read again from the start, up to
+/// [`crate::store::BODY_ATTEMPTS`] times: the SDK retries a request that fails before its
+/// response, not a response whose body is cut short (a dropped connection while an audit log is
+/// streamed from the bucket would otherwise end the run). Every retry names the version the first
+/// response did, so all attempts read the same bytes.
 pub(super) async fn get_bytes(
     store: &S3Store,
     key: &str,
     version_id: Option<&str>,
     max_len: u64,
 ) -> Result<Option<FetchedObject>, StoreError> {
+    let mut pinned = version_id.map(str::to_string);
+    let mut attempt = 1;
+    loop {
+        match get_once(store, key, pinned.as_deref(), max_len).await? {
+            Fetch::Done(found) => return Ok(found),
+            Fetch::BodyBroke { version, message } => {
+                if attempt >= crate::store::BODY_ATTEMPTS {
+                    return Err(StoreError::Cloud {
+                        target: store.target.to_string(),
+                        operation: "GetObject".into(),
+                        key: Some(key.to_string()),
+                        message: format!(
+                            "{message} (the response body broke off {attempt} times; each time the object was read again from the start)"
+                        ),
+                    });
+                }
+                if pinned.is_none() {
+                    pinned = version;
+                }
+                crate::store::body_retry_pause(attempt).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One GetObject: the object (or `None`), or a body that broke off (retryable).
+enum Fetch {
+    Done(Option<FetchedObject>),
+    BodyBroke {
+        version: Option<String>,
+        message: String,
+    },
+}
+
+async fn get_once(
+    store: &S3Store,
+    key: &str,
+    version_id: Option<&str>,
+    max_len: u64,
+) -> Result<Fetch, StoreError> {
     let result = store
         .client
         .get_object()
@@ -102,7 +149,7 @@ pub(super) async fn get_bytes(
         .await;
     let output = match result {
         Ok(output) => output,
-        Err(error) if matches!(status(&error), Some(404 | 405)) => return Ok(None),
+        Err(error) if matches!(status(&error), Some(404 | 405)) => return Ok(Fetch::Done(None)),
         Err(error) => return Err(store.cloud_error("GetObject", Some(key), &error)),
     };
     let declared = output.content_length().unwrap_or(0).max(0) as u64;
@@ -122,22 +169,122 @@ pub(super) async fn get_bytes(
     let mut body = output.body;
     let mut bytes = Vec::with_capacity(declared as usize);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| StoreError::Cloud {
-            target: store.target.to_string(),
-            operation: "GetObject".into(),
-            key: Some(key.to_string()),
-            message: e.to_string(),
-        })?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                return Ok(Fetch::BodyBroke {
+                    version: found_version,
+                    message: e.to_string(),
+                });
+            }
+        };
         bytes.extend_from_slice(&chunk);
         if bytes.len() as u64 > max_len {
             return Err(too_large(&store.target, key, bytes.len() as u64, max_len));
         }
     }
-    Ok(Some(FetchedObject {
+    Ok(Fetch::Done(Some(FetchedObject {
         bytes,
         version_id: found_version,
         retention_mode,
         retain_until,
         legal_hold,
-    }))
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::store::Target;
+    use crate::store::s3::{S3Credentials, S3Settings};
+
+    /// A one-request-per-connection HTTP server that answers GetObject with `size` bytes, cutting
+    /// the first `cuts` bodies off after 100 bytes; it records each request line.
+    fn server(size: usize, cuts: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                seen.lock()
+                    .unwrap()
+                    .push(text.lines().next().unwrap_or("").to_string());
+                let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+                let sent = if n < cuts { 100 } else { size };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nx-amz-version-id: v7\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(&body[..sent]);
+                let _ = stream.flush();
+            }
+        });
+        (endpoint, requests)
+    }
+
+    async fn store(endpoint: &str) -> S3Store {
+        let settings = S3Settings {
+            endpoint_url: Some(endpoint.to_string()),
+            region: Some("us-east-1".into()),
+            credentials: Some(S3Credentials {
+                access_key_id: "test".into(),
+                secret_access_key: "test".into(),
+                session_token: None,
+            }),
+            ..S3Settings::default()
+        };
+        S3Store::connect_with(Target::parse("s3://bucket/p").unwrap(), settings)
+            .await
+            .unwrap()
+    }
+
+    /// A body cut short is read again, pinned to the version the first response named, and the
+    /// bytes returned are the whole object; a body that keeps breaking off is an error naming
+    /// the key and the attempts, after exactly BODY_ATTEMPTS requests.
+    #[test]
+    fn a_body_cut_short_is_read_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (endpoint, requests) = server(5000, 1);
+        let found = runtime
+            .block_on(async { get_bytes(&store(&endpoint).await, "p/k", None, 1 << 20).await })
+            .unwrap()
+            .unwrap();
+        let expected: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
+        assert_eq!(found.bytes, expected);
+        assert_eq!(found.version_id.as_deref(), Some("v7"));
+        let lines = requests.lock().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(!lines[0].contains("versionId"), "{lines:?}");
+        assert!(lines[1].contains("versionId=v7"), "{lines:?}");
+
+        let (endpoint, requests) = server(5000, usize::MAX);
+        let error = runtime
+            .block_on(async { get_bytes(&store(&endpoint).await, "p/k", None, 1 << 20).await })
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, StoreError::Cloud { .. }), "{text}");
+        assert!(
+            text.contains("p/k") && text.contains("broke off 3 times"),
+            "{text}"
+        );
+        assert_eq!(
+            requests.lock().unwrap().len(),
+            crate::store::BODY_ATTEMPTS as usize
+        );
+    }
 }
