@@ -11,6 +11,8 @@
 
 pub mod azure;
 pub mod compare;
+#[cfg(test)]
+pub(crate) mod cutting_server;
 pub mod key;
 pub mod s3;
 pub mod target;

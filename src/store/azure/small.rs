@@ -285,53 +285,11 @@ fn options_mode(mode: RetentionMode) -> Option<ImmutabilityPolicyMode> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-    use crate::store::Target;
     use crate::store::azure::{AzureAuth, AzureOptions, auth};
+    use crate::store::{Target, cutting_server};
 
     const VERSION: &str = "2026-01-01T00:00:00.0000000Z";
-
-    /// One request per connection: Get Blob Properties says `size` bytes and a version; Get Blob
-    /// sends them, cutting the first `cuts` bodies off after 100 bytes. Records request lines.
-    fn server(size: usize, cuts: usize) -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            let mut gets = 0;
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .to_string();
-                seen.lock().unwrap().push(line.clone());
-                let headers = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nx-ms-version-id: {VERSION}\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(headers.as_bytes());
-                if line.starts_with("GET") {
-                    let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-                    let sent = if gets < cuts { 100 } else { size };
-                    gets += 1;
-                    let _ = stream.write_all(&body[..sent]);
-                }
-                let _ = stream.flush();
-            }
-        });
-        (endpoint, requests)
-    }
 
     fn store(endpoint: &str) -> AzureStore {
         let target = Target::parse(&format!("azure+{endpoint}/devstoreaccount1/evidence")).unwrap();
@@ -344,42 +302,30 @@ mod tests {
     /// attempts, after exactly BODY_ATTEMPTS downloads.
     #[test]
     fn a_body_cut_short_is_read_again() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (endpoint, requests) = server(5000, 1);
+        let runtime = cutting_server::runtime();
+        let (endpoint, requests) = cutting_server::start(5000, 1, "x-ms-version-id", VERSION);
         let found = runtime
             .block_on(get_bytes(&store(&endpoint), "k", None, 1 << 20))
             .unwrap()
             .unwrap();
-        let expected: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
-        assert_eq!(found.bytes, expected);
+        assert_eq!(found.bytes, cutting_server::body(5000));
         assert_eq!(found.version_id.as_deref(), Some(VERSION));
-        let gets: Vec<String> = requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("GET"))
-            .cloned()
-            .collect();
+        let gets = cutting_server::gets(&requests);
         assert_eq!(gets.len(), 2, "{gets:?}");
         assert!(!gets[0].contains("versionid"), "{gets:?}");
         assert!(gets[1].contains("versionid="), "{gets:?}");
 
-        let (endpoint, requests) = server(5000, usize::MAX);
+        let (endpoint, requests) =
+            cutting_server::start(5000, usize::MAX, "x-ms-version-id", VERSION);
         let error = runtime
             .block_on(get_bytes(&store(&endpoint), "k", None, 1 << 20))
             .unwrap_err();
         let text = error.to_string();
         assert!(matches!(error, StoreError::Cloud { .. }), "{text}");
         assert!(text.contains("broke off 3 times"), "{text}");
-        let gets = requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("GET"))
-            .count();
-        assert_eq!(gets, crate::store::BODY_ATTEMPTS as usize);
+        assert_eq!(
+            cutting_server::gets(&requests).len(),
+            crate::store::BODY_ATTEMPTS as usize
+        );
     }
 }

@@ -194,45 +194,10 @@ async fn get_once(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
-
     use super::*;
     use crate::store::Target;
+    use crate::store::cutting_server;
     use crate::store::s3::{S3Credentials, S3Settings};
-
-    /// A one-request-per-connection HTTP server that answers GetObject with `size` bytes, cutting
-    /// the first `cuts` bodies off after 100 bytes; it records each request line.
-    fn server(size: usize, cuts: usize) -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { return };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                seen.lock()
-                    .unwrap()
-                    .push(text.lines().next().unwrap_or("").to_string());
-                let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-                let sent = if n < cuts { 100 } else { size };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nx-amz-version-id: v7\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(&body[..sent]);
-                let _ = stream.flush();
-            }
-        });
-        (endpoint, requests)
-    }
 
     async fn store(endpoint: &str) -> S3Store {
         let settings = S3Settings {
@@ -255,24 +220,21 @@ mod tests {
     /// the key and the attempts, after exactly BODY_ATTEMPTS requests.
     #[test]
     fn a_body_cut_short_is_read_again() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (endpoint, requests) = server(5000, 1);
+        let runtime = cutting_server::runtime();
+        let (endpoint, requests) = cutting_server::start(5000, 1, "x-amz-version-id", "v7");
         let found = runtime
             .block_on(async { get_bytes(&store(&endpoint).await, "p/k", None, 1 << 20).await })
             .unwrap()
             .unwrap();
-        let expected: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
-        assert_eq!(found.bytes, expected);
+        assert_eq!(found.bytes, cutting_server::body(5000));
         assert_eq!(found.version_id.as_deref(), Some("v7"));
-        let lines = requests.lock().unwrap().clone();
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(!lines[0].contains("versionId"), "{lines:?}");
-        assert!(lines[1].contains("versionId=v7"), "{lines:?}");
+        let gets = cutting_server::gets(&requests);
+        assert_eq!(gets.len(), 2, "{gets:?}");
+        assert!(!gets[0].contains("versionId"), "{gets:?}");
+        assert!(gets[1].contains("versionId=v7"), "{gets:?}");
 
-        let (endpoint, requests) = server(5000, usize::MAX);
+        let (endpoint, requests) =
+            cutting_server::start(5000, usize::MAX, "x-amz-version-id", "v7");
         let error = runtime
             .block_on(async { get_bytes(&store(&endpoint).await, "p/k", None, 1 << 20).await })
             .unwrap_err();
@@ -283,7 +245,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            requests.lock().unwrap().len(),
+            cutting_server::gets(&requests).len(),
             crate::store::BODY_ATTEMPTS as usize
         );
     }

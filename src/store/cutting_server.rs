@@ -1,0 +1,70 @@
+//! A loopback HTTP server for tests of reads whose response body breaks off: one request per
+//! connection; every response says `size` bytes and carries a version header; a GET sends the
+//! body, cut off after 100 bytes for the first `cuts` GETs. It records each request line.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// A current-thread runtime for the store calls under test.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The body the server sends (`size` bytes of a fixed pattern).
+pub(crate) fn body(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// Start it; returns the endpoint (`http://127.0.0.1:PORT`) and the request lines seen.
+pub(crate) fn start(
+    size: usize,
+    cuts: usize,
+    version_header: &'static str,
+    version: &'static str,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        let mut gets = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let line = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string();
+            seen.lock().unwrap().push(line.clone());
+            let headers = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n{version_header}: {version}\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(headers.as_bytes());
+            if line.starts_with("GET") {
+                let sent = if gets < cuts { 100 } else { size };
+                gets += 1;
+                let _ = stream.write_all(&body(size)[..sent]);
+            }
+            let _ = stream.flush();
+        }
+    });
+    (endpoint, requests)
+}
+
+/// The GET request lines among those seen.
+pub(crate) fn gets(requests: &Mutex<Vec<String>>) -> Vec<String> {
+    let seen = requests.lock().unwrap();
+    seen.iter()
+        .filter(|l| l.starts_with("GET"))
+        .cloned()
+        .collect()
+}
