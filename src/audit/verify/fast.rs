@@ -906,6 +906,10 @@ mod tests {
         assert!(canonical::parse_strict(&line(126)).is_err());
     }
 
+    thread_local! {
+        static REUSED: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+    }
+
     fn arbitrary_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -936,6 +940,13 @@ mod tests {
             if spaced {
                 prop_assert!(canonical_record(line.as_bytes(), &mut Scratch::default()).is_some(), "{}", line);
             }
+            // A worker's scratch serves line after line: what earlier (longer, shorter) lines
+            // left in its buffers must not change the result.
+            let fresh = canonical_record(line.as_bytes(), &mut Scratch::default()).map(|r| format!("{r:?}"));
+            let reused = REUSED.with(|scratch| {
+                canonical_record(line.as_bytes(), &mut scratch.borrow_mut()).map(|r| format!("{r:?}"))
+            });
+            prop_assert_eq!(fresh, reused);
         }
     }
 
