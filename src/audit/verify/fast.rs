@@ -828,9 +828,18 @@ mod tests {
             r#"{"zz": 1}"#,
             r#"{}"#,
             "[1]",
+            r#"{"a": [1e400, -1e400]}"#,
+            r#"{"a": [1e-400, -1e-400, 0e0, -0.0e5, 5e-324, 1.7976931348623157e308]}"#,
+            r#"{"a": [0.1, 0.30000000000000004, 100000000000000000000.0, 1e16, 1e15, 123456789012345.6]}"#,
         ];
         for line in cases {
             assert_matches_tree(line);
+        }
+        // Integers at Python's int-string limit (4,300 digits, the sign not counted) and past it.
+        for digits in [4299, 4300, 4301] {
+            for sign in ["", "-"] {
+                assert_matches_tree(&format!(r#"{{"a": {sign}{}}}"#, "7".repeat(digits)));
+            }
         }
         let mut scratch = Scratch::default();
         assert!(canonical_record(br#"{"z": 1, "a": 2}"#, &mut scratch).is_none());
