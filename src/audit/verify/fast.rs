@@ -259,6 +259,7 @@ fn special_bytes(word: u64) -> u64 {
     let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
     let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
     let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+    // A byte ≥ 0x7f has its high bit set after adding 1 (0x7f) or before (≥ 0x80).
     let high = (word | word.wrapping_add(ONES)) & HIGH;
     below_space | quote | backslash | high
 }
@@ -704,6 +705,7 @@ impl<'a> Parser<'a> {
                     let mut buffer = [0u8; 4];
                     decoded.extend_from_slice(ch.encode_utf8(&mut buffer).as_bytes());
                 }
+                // Raw control characters are not allowed in JSON strings.
                 0x00..=0x1f => return None,
                 byte => decoded.push(byte),
             }
@@ -729,6 +731,8 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// One character, escaped as Python's `ensure_ascii` escapes it (the same rules as
+/// `canonical::write_string`).
 fn write_char(out: &mut Out, ch: char) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     match ch {
