@@ -1,6 +1,7 @@
 //! A loopback HTTP server for tests of reads whose response body breaks off: one request per
 //! connection; every response says `size` bytes and carries a version header; a GET sends the
-//! body, cut off after 100 bytes for the first `cuts` GETs. It records each request line.
+//! body, cut off after 100 bytes for the first `cuts` GETs. It records each request's head
+//! (request line and headers).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -19,7 +20,7 @@ pub(crate) fn body(size: usize) -> Vec<u8> {
     (0..size).map(|i| (i % 251) as u8).collect()
 }
 
-/// Start it; returns the endpoint (`http://127.0.0.1:PORT`) and the request lines seen.
+/// Start it; returns the endpoint (`http://127.0.0.1:PORT`) and the request heads seen.
 pub(crate) fn start(
     size: usize,
     cuts: usize,
@@ -39,12 +40,9 @@ pub(crate) fn start(
             while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
                 head.push(byte[0]);
             }
-            let line = String::from_utf8_lossy(&head)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string();
-            seen.lock().unwrap().push(line.clone());
+            let text = String::from_utf8_lossy(&head).to_string();
+            let line = text.lines().next().unwrap_or("").to_string();
+            seen.lock().unwrap().push(text);
             let headers = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n{version_header}: {version}\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\n\r\n"
             );
@@ -60,7 +58,7 @@ pub(crate) fn start(
     (endpoint, requests)
 }
 
-/// The GET request lines among those seen.
+/// The heads of the GET requests among those seen.
 pub(crate) fn gets(requests: &Mutex<Vec<String>>) -> Vec<String> {
     let seen = requests.lock().unwrap();
     seen.iter()

@@ -56,7 +56,20 @@ impl AzureStore {
                 ));
             }
         };
-        let headers = response.headers();
+        let mut stored = self.stored_from_headers(key, response.headers());
+        if with_tags {
+            stored.tags = self.tags(key, version_id).await?;
+        }
+        Ok(Some(stored))
+    }
+
+    /// The blob as a response's headers describe it (Get Blob Properties, or Get Blob, whose
+    /// headers carry the same fields), without tags.
+    pub(super) fn stored_from_headers(
+        &self,
+        key: &str,
+        headers: &azure_core::http::headers::Headers,
+    ) -> StoredObject {
         let header = |name: &'static str| {
             headers
                 .get_optional_str(&azure_core::http::headers::HeaderName::from_static(name))
@@ -96,7 +109,7 @@ impl AzureStore {
         let is_latest = header("x-ms-is-current-version")
             .map(|v| v.eq_ignore_ascii_case("true"))
             .unwrap_or(true);
-        let stored = StoredObject {
+        StoredObject {
             key: key.to_string(),
             version_id: header("x-ms-version-id"),
             etag: header("etag"),
@@ -110,17 +123,12 @@ impl AzureStore {
             },
             retain_until,
             legal_hold,
-            tags: if with_tags {
-                self.tags(key, version_id).await?
-            } else {
-                BTreeMap::new()
-            },
+            tags: BTreeMap::new(),
             last_modified,
             request_id: header("x-ms-request-id"),
             enforcement: self.enforcement(),
             is_latest,
-        };
-        Ok(Some(stored))
+        }
     }
 
     pub(super) async fn tags(

@@ -1,5 +1,6 @@
 //! Small objects for the audit log in the store (issue #17, docs/audit-store.md): a name listing
-//! after a key (List Blobs, no per-blob property read), size-capped reads into memory, and
+//! after a key (List Blobs, no per-blob property read), size-capped reads into memory (one Get
+//! Blob: its headers carry the lock state), and
 //! create-only writes in ONE Put Blob request that carries the immutability policy and legal
 //! hold with the content.
 //!
@@ -18,7 +19,8 @@ use std::collections::HashMap;
 
 use azure_core::http::{Etag, RequestContent};
 use azure_storage_blob::models::{
-    BlobClientUploadOptions, BlobContainerClientListBlobsOptions, ImmutabilityPolicyMode,
+    BlobClientDownloadOptions, BlobClientUploadOptions, BlobContainerClientListBlobsOptions,
+    ImmutabilityPolicyMode,
 };
 use futures::StreamExt;
 use md5::Digest as _;
@@ -199,6 +201,14 @@ pub(super) async fn list_after(
     Ok(page_of(listed, max))
 }
 
+/// One Get Blob: its headers carry the blob's size, version and lock state as Get Blob Properties
+/// would (no second request), and at most `max_len + 1` bytes are asked for (a range), so a larger
+/// blob is refused after at most that many.
+///
+/// A body that breaks off mid-transfer is read again from the start (the SDK retries a request
+/// that fails before its response, not a body cut short), up to
+/// [`crate::store::BODY_ATTEMPTS`] times, each retry naming the version the first response
+/// named, so every attempt reads the same bytes.
 pub(super) async fn get_bytes(
     store: &AzureStore,
     key: &str,
@@ -206,35 +216,39 @@ pub(super) async fn get_bytes(
     max_len: u64,
 ) -> Result<Option<FetchedObject>, StoreError> {
     store.check_key(key)?;
-    // The fetched object carries no tags: properties alone.
-    let Some(head) = store.properties(key, version_id, false).await? else {
-        return Ok(None);
-    };
-    if head.size > max_len {
-        return Err(too_large(&store.target, key, head.size, max_len));
-    }
-    // A body that breaks off mid-transfer is read again from the start (the SDK retries a request
-    // that fails before its response, not a body cut short), naming on a retry the version the
-    // properties named, so every attempt reads the same bytes.
+    let mut pinned = version_id.map(str::to_string);
     let mut attempt = 1;
-    let bytes = loop {
-        let version = if attempt == 1 {
-            version_id
-        } else {
-            version_id.or(head.version_id.as_deref())
-        };
+    loop {
         let mut blob = store.blob(key);
-        if let Some(version) = version {
+        if let Some(version) = pinned.as_deref() {
             blob = blob
                 .with_version(version)
                 .map_err(|e| StoreError::Config(e.to_string()))?;
         }
-        let result = match blob.download(None).await {
+        let options = BlobClientDownloadOptions {
+            range: Some((0..max_len.saturating_add(1)).into()),
+            ..Default::default()
+        };
+        let result = match blob.download(Some(options)).await {
             Ok(result) => result,
             Err(e) if status_of(&e).0 == Some(404) => return Ok(None),
             Err(e) => return Err(cloud(&store.target, "Get Blob", Some(key), describe(&e))),
         };
-        let mut bytes = Vec::with_capacity(head.size as usize);
+        let head = store.stored_from_headers(key, &result.headers);
+        // A ranged response's Content-Length is the range's; the blob's size is after the `/`
+        // of its Content-Range.
+        let size = result
+            .headers
+            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                "content-range",
+            ))
+            .and_then(|range| range.rsplit_once('/'))
+            .and_then(|(_, total)| total.trim().parse::<u64>().ok())
+            .unwrap_or(head.size);
+        if size > max_len {
+            return Err(too_large(&store.target, key, size, max_len));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
         let mut body = result.body;
         let mut broke = None;
         while let Some(chunk) = body.next().await {
@@ -250,7 +264,15 @@ pub(super) async fn get_bytes(
             }
         }
         match broke {
-            None => break bytes,
+            None => {
+                return Ok(Some(FetchedObject {
+                    bytes,
+                    version_id: head.version_id,
+                    retention_mode: head.retention_mode,
+                    retain_until: head.retain_until,
+                    legal_hold: head.legal_hold,
+                }));
+            }
             Some(message) if attempt >= crate::store::BODY_ATTEMPTS => {
                 return Err(cloud(
                     &store.target,
@@ -262,18 +284,14 @@ pub(super) async fn get_bytes(
                 ));
             }
             Some(_) => {
+                if pinned.is_none() {
+                    pinned = head.version_id;
+                }
                 crate::store::body_retry_pause(attempt).await;
                 attempt += 1;
             }
         }
-    };
-    Ok(Some(FetchedObject {
-        bytes,
-        version_id: head.version_id,
-        retention_mode: head.retention_mode,
-        retain_until: head.retain_until,
-        legal_hold: head.legal_hold,
-    }))
+    }
 }
 
 fn options_mode(mode: RetentionMode) -> Option<ImmutabilityPolicyMode> {
@@ -312,8 +330,20 @@ mod tests {
         assert_eq!(found.version_id.as_deref(), Some(VERSION));
         let gets = cutting_server::gets(&requests);
         assert_eq!(gets.len(), 2, "{gets:?}");
+        // One Get Blob per attempt, no Get Blob Properties: the lock state comes with the body.
+        assert_eq!(requests.lock().unwrap().len(), 2, "{gets:?}");
+        // At most max_len + 1 bytes are asked for.
+        assert!(
+            gets[0]
+                .to_ascii_lowercase()
+                .contains("range: bytes=0-1048576"),
+            "{gets:?}"
+        );
         assert!(!gets[0].contains("versionid"), "{gets:?}");
-        assert!(gets[1].contains("versionid="), "{gets:?}");
+        assert!(
+            gets[1].lines().next().unwrap().contains("versionid="),
+            "{gets:?}"
+        );
 
         let (endpoint, requests) =
             cutting_server::start(5000, usize::MAX, "x-ms-version-id", VERSION);
@@ -327,5 +357,23 @@ mod tests {
             cutting_server::gets(&requests).len(),
             crate::store::BODY_ATTEMPTS as usize
         );
+    }
+
+    /// A blob larger than the cap is refused with its real size, in one request, without its
+    /// body being kept.
+    #[test]
+    fn a_blob_over_the_cap_is_refused_with_its_size() {
+        let runtime = cutting_server::runtime();
+        let (endpoint, requests) = cutting_server::start(5000, 0, "x-ms-version-id", VERSION);
+        let error = runtime
+            .block_on(get_bytes(&store(&endpoint), "k", None, 1000))
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, StoreError::Config(_)), "{text}");
+        assert!(
+            text.contains("5000 bytes") && text.contains("1000"),
+            "{text}"
+        );
+        assert_eq!(requests.lock().unwrap().len(), 1);
     }
 }
