@@ -10,6 +10,7 @@
 //! SDK types never leave the backend modules.
 
 pub mod azure;
+pub(crate) mod buffers;
 pub mod compare;
 #[cfg(test)]
 pub(crate) mod cutting_server;
@@ -513,9 +514,41 @@ pub struct ListedVersion {
 /// response, not a body cut short).
 pub(crate) const BODY_ATTEMPTS: u32 = 3;
 
-/// The pause before read attempt `attempt + 1` of a body that broke off: 200 ms, then 800 ms.
-pub(crate) async fn body_retry_pause(attempt: u32) {
-    tokio::time::sleep(std::time::Duration::from_millis(200 << (2 * (attempt - 1)))).await;
+/// The reads of one small object whose response body broke off, counted against
+/// [`BODY_ATTEMPTS`] (S3's and Azure's `get_bytes`).
+#[derive(Debug, Default)]
+pub(crate) struct BodyRetries {
+    broken: u32,
+}
+
+impl BodyRetries {
+    /// After a body broke off with `message`: the pause before the next read (200 ms, then
+    /// 800 ms), or, when that was the last attempt, the error naming the key and the attempts.
+    pub(crate) async fn after_break(
+        &mut self,
+        target: &Target,
+        operation: &str,
+        key: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.broken += 1;
+        if self.broken >= BODY_ATTEMPTS {
+            return Err(StoreError::Cloud {
+                target: target.to_string(),
+                operation: operation.to_string(),
+                key: Some(key.to_string()),
+                message: format!(
+                    "{message} (the response body broke off {} times; each time the object was read again from the start)",
+                    self.broken
+                ),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(
+            200 << (2 * (self.broken - 1)),
+        ))
+        .await;
+        Ok(())
+    }
 }
 
 /// The refusal for a small object above its size cap.

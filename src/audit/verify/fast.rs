@@ -158,7 +158,11 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
     side.clear();
     let mut insert_at = None;
     let mut members = 0usize;
-    let mut ranges: [Option<Range<usize>>; 3] = [None, None, None];
+    let (mut schema_version, mut sequence, mut previous_hash): (
+        Option<Range<usize>>,
+        Option<Range<usize>>,
+        Option<Range<usize>>,
+    ) = (None, None, None);
     let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) =
         (None, None);
     parser.skip_ws();
@@ -206,14 +210,12 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
                 let start = out.len;
                 parser.value(out, 1)?;
                 members += 1;
-                let slot = match field {
-                    Field::SchemaVersion => 0,
-                    Field::Sequence => 1,
-                    Field::PreviousHash => 2,
-                    _ => 3,
-                };
-                if let Some(range) = ranges.get_mut(slot) {
-                    *range = Some(start..out.len);
+                let range = Some(start..out.len);
+                match field {
+                    Field::SchemaVersion => schema_version = range,
+                    Field::Sequence => sequence = range,
+                    Field::PreviousHash => previous_hash = range,
+                    _ => {}
                 }
             }
             previous_key = Some(key);
@@ -232,7 +234,6 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
         return None;
     }
     let (out, side) = (scratch.payload.bytes(), &scratch.side[..]);
-    let [schema_version, sequence, previous_hash] = ranges;
     Some(CanonicalRecord {
         payload: out,
         insert_at,
@@ -421,9 +422,9 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn literal(&mut self, text: &'static [u8; 4], out: &mut Out) -> Option<()> {
-        if self.input.get(self.pos..self.pos + 4)? == text {
-            self.pos += 4;
+    fn literal(&mut self, text: &'static [u8], out: &mut Out) -> Option<()> {
+        if self.input.get(self.pos..self.pos + text.len())? == text {
+            self.pos += text.len();
             out.extend(text);
             Some(())
         } else {
@@ -442,15 +443,7 @@ impl<'a> Parser<'a> {
             b'{' => self.object(out, depth + 1),
             b'[' => self.array(out, depth + 1),
             b't' => self.literal(b"true", out),
-            b'f' => {
-                if self.input.get(self.pos..self.pos + 5)? == b"false" {
-                    self.pos += 5;
-                    out.extend(b"false");
-                    Some(())
-                } else {
-                    None
-                }
-            }
+            b'f' => self.literal(b"false", out),
             b'n' => self.literal(b"null", out),
             b'-' | b'0'..=b'9' => self.number(out),
             _ => None,

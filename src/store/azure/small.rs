@@ -217,7 +217,7 @@ pub(super) async fn get_bytes(
 ) -> Result<Option<FetchedObject>, StoreError> {
     store.check_key(key)?;
     let mut pinned = version_id.map(str::to_string);
-    let mut attempt = 1;
+    let mut retries = crate::store::BodyRetries::default();
     loop {
         let mut blob = store.blob(key);
         if let Some(version) = pinned.as_deref() {
@@ -273,22 +273,13 @@ pub(super) async fn get_bytes(
                     legal_hold: head.legal_hold,
                 }));
             }
-            Some(message) if attempt >= crate::store::BODY_ATTEMPTS => {
-                return Err(cloud(
-                    &store.target,
-                    "Get Blob",
-                    Some(key),
-                    format!(
-                        "{message} (the response body broke off {attempt} times; each time the blob was read again from the start)"
-                    ),
-                ));
-            }
-            Some(_) => {
+            Some(message) => {
+                retries
+                    .after_break(&store.target, "Get Blob", key, &message)
+                    .await?;
                 if pinned.is_none() {
                     pinned = head.version_id;
                 }
-                crate::store::body_retry_pause(attempt).await;
-                attempt += 1;
             }
         }
     }

@@ -20,6 +20,7 @@ use super::{
     AzureStore, SHA256_METADATA, cloud, describe, metadata_name, status_of, tags_header, to_offset,
     valid_metadata_name, valid_tag,
 };
+use crate::store::buffers::BufferPool;
 use crate::store::{
     Enforcement, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate, compare,
 };
@@ -43,27 +44,6 @@ fn describe_difference(m: &compare::Mismatch) -> String {
 
 /// Bytes read (and hashed) at a time: small enough to be hashed while still in the CPU cache.
 const PIECE: usize = 256 * 1024;
-
-/// A staged block's buffer, handed to the HTTP client as `Bytes` (no copy); when the last
-/// reference is dropped (the request finished or failed) the buffer goes back to the reader's
-/// pool instead of being freed, so each block is not a fresh allocation the kernel has to zero.
-struct Pooled {
-    data: Vec<u8>,
-    pool: std::sync::mpsc::Sender<Vec<u8>>,
-}
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        // The reader may be gone (upload finished or failed): then the buffer is simply freed.
-        let _ = self.pool.send(std::mem::take(&mut self.data));
-    }
-}
 
 /// RFC 1123 dates have whole seconds: round a requested retention *up* so the stored one is
 /// never shorter than asked.
@@ -226,9 +206,10 @@ impl AzureStore {
         let source = path.clone();
         let (sender, mut receiver) =
             tokio::sync::mpsc::channel::<Result<(u64, bytes::Bytes, u64), std::io::Error>>(2);
-        // Buffers come back here when the HTTP client drops a block's last reference, so at most
-        // (channel + concurrency + 1) block buffers are ever allocated (and zeroed) per blob.
-        let (recycle, pool) = std::sync::mpsc::channel::<Vec<u8>>();
+        // Buffers come back here when the HTTP client drops a block's last reference (no copy
+        // into the request, no fresh allocation the kernel zeroes per block), so at most
+        // (channel + concurrency + 1) block buffers are ever allocated per blob.
+        let pool = BufferPool::new(usize::MAX);
         // The reader hashes on a blocking thread — SHA-256 to prove we send what was planned, the
         // block's CRC64 for the service to check, MD5 for Content-MD5 when asked —
         // and hands blocks over through a bounded channel: memory stays at a few blocks whatever
@@ -245,7 +226,7 @@ impl AzureStore {
                 loop {
                     // A recycled buffer is already this long: nothing is zeroed again. A new one
                     // comes zeroed from the allocator (fresh pages), not written over by a memset.
-                    let mut block = pool.try_recv().unwrap_or_else(|_| vec![0u8; block_size]);
+                    let mut block = pool.take().unwrap_or_else(|| vec![0u8; block_size]);
                     block.resize(block_size, 0);
                     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
                     let mut filled = 0;
@@ -272,10 +253,7 @@ impl AzureStore {
                     block.truncate(filled);
                     crate::hashing::count_hashed(&source, filled);
                     total += filled as u64;
-                    let data = bytes::Bytes::from_owner(Pooled {
-                        data: block,
-                        pool: recycle.clone(),
-                    });
+                    let data = pool.frame(block);
                     if sender
                         .blocking_send(Ok((index, data, crc.finalize())))
                         .is_err()

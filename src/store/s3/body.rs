@@ -17,15 +17,17 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
+
+use crate::store::StoreError;
+use crate::store::buffers::BufferPool;
 
 /// Bytes read per blocking task: twice the old 128 KiB, so half the thread round trips, and
 /// still small enough to be in the CPU cache when the socket copies it out (1 MiB measured no
@@ -37,39 +39,20 @@ const CHUNK: usize = 256 * 1024;
 /// `length` bytes of the file at `path` from `offset`, as a retryable request body. The file is
 /// opened once here so a missing or unreadable file is an I/O error naming it before any request
 /// is made (as the SDK's path body reported it).
-pub(super) fn file_range(path: PathBuf, offset: u64, length: u64) -> std::io::Result<ByteStream> {
-    drop(File::open(&path)?);
+pub(super) fn file_range(path: &Path, offset: u64, length: u64) -> Result<ByteStream, StoreError> {
+    drop(File::open(path).map_err(|source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    })?);
+    let path = path.to_path_buf();
     Ok(ByteStream::new(SdkBody::retryable(move || {
         SdkBody::from_body_1_x(FileRange::new(path.clone(), offset, length))
     })))
 }
 
-/// A chunk's buffer: the HTTP client gets it as `Bytes` (no copy); when the last reference is
-/// dropped it goes back to the body's pool instead of being freed.
-struct Pooled {
-    data: Vec<u8>,
-    pool: Pool,
-}
-
-/// Spare chunk buffers of one body (at most [`POOL_MAX`] are kept).
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+/// Spare chunk buffers of one body (at most two are kept: the one being read and the one the
+/// HTTP client is writing are all a body needs).
 const POOL_MAX: usize = 2;
-
-impl AsRef<[u8]> for Pooled {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        if let Ok(mut pool) = self.pool.lock()
-            && pool.len() < POOL_MAX
-        {
-            pool.push(std::mem::take(&mut self.data));
-        }
-    }
-}
 
 type ReadResult = std::io::Result<(File, Vec<u8>)>;
 
@@ -83,7 +66,7 @@ struct FileRange {
     remaining: u64,
     /// The read in progress.
     pending: Option<JoinHandle<ReadResult>>,
-    pool: Pool,
+    pool: BufferPool,
 }
 
 impl FileRange {
@@ -94,7 +77,7 @@ impl FileRange {
             offset,
             remaining: length,
             pending: None,
-            pool: Pool::default(),
+            pool: BufferPool::new(POOL_MAX),
         }
     }
 
@@ -105,8 +88,7 @@ impl FileRange {
         let offset = self.offset;
         // A recycled buffer is already CHUNK long: nothing is zeroed again. A new one comes
         // zeroed from the allocator.
-        let recycled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
-        let mut buffer = recycled.unwrap_or_else(|| vec![0u8; want]);
+        let mut buffer = self.pool.take().unwrap_or_else(|| vec![0u8; want]);
         self.pending = Some(tokio::task::spawn_blocking(move || -> ReadResult {
             let mut file = match file {
                 Some(file) => file,
@@ -162,11 +144,7 @@ impl http_body::Body for FileRange {
                 this.file = Some(file);
                 this.offset += read;
                 this.remaining -= read;
-                let frame = Bytes::from_owner(Pooled {
-                    data,
-                    pool: Arc::clone(&this.pool),
-                });
-                Poll::Ready(Some(Ok(Frame::data(frame))))
+                Poll::Ready(Some(Ok(Frame::data(this.pool.frame(data)))))
             }
             Ok(Err(error)) => {
                 this.remaining = 0;

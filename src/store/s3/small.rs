@@ -98,26 +98,17 @@ pub(super) async fn get_bytes(
     max_len: u64,
 ) -> Result<Option<FetchedObject>, StoreError> {
     let mut pinned = version_id.map(str::to_string);
-    let mut attempt = 1;
+    let mut retries = crate::store::BodyRetries::default();
     loop {
         match get_once(store, key, pinned.as_deref(), max_len).await? {
             Fetch::Done(found) => return Ok(found),
             Fetch::BodyBroke { version, message } => {
-                if attempt >= crate::store::BODY_ATTEMPTS {
-                    return Err(StoreError::Cloud {
-                        target: store.target.to_string(),
-                        operation: "GetObject".into(),
-                        key: Some(key.to_string()),
-                        message: format!(
-                            "{message} (the response body broke off {attempt} times; each time the object was read again from the start)"
-                        ),
-                    });
-                }
+                retries
+                    .after_break(&store.target, "GetObject", key, &message)
+                    .await?;
                 if pinned.is_none() {
                     pinned = version;
                 }
-                crate::store::body_retry_pause(attempt).await;
-                attempt += 1;
             }
         }
     }

@@ -284,12 +284,7 @@ async fn put_single(
     request: &WriteHeaders,
     progress: Progress<'_>,
 ) -> Result<Option<String>, StoreError> {
-    let body = body::file_range(object.source.to_path_buf(), 0, object.size).map_err(|source| {
-        StoreError::Io {
-            path: object.source.display().to_string(),
-            source,
-        }
-    })?;
+    let body = body::file_range(object.source, 0, object.size)?;
     let call = with_write_headers!(
         store
             .client
@@ -551,12 +546,7 @@ async fn upload_part(
 ) -> Result<(CompletedPart, [u8; 32]), StoreError> {
     // Sent from the file itself (offset + length): S3 checks the bytes against the digest taken
     // while reading, so a file changing underneath is refused (BadDigest), never stored.
-    let body = body::file_range(object.source.to_path_buf(), part.offset, part.length).map_err(
-        |source| StoreError::Io {
-            path: object.source.display().to_string(),
-            source,
-        },
-    )?;
+    let body = body::file_range(object.source, part.offset, part.length)?;
     let checksum = digest_to_base64(&part.digest);
     let output = store
         .client
