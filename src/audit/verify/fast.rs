@@ -11,11 +11,22 @@
 //!
 //! Nothing is allocated per record in the common case: the output goes into per-thread
 //! [`Scratch`] buffers that are reused, keys without escapes are compared where they lie in the
-//! line, and the fields the verifier looks at are returned as slices of those buffers. Bytes that
-//! are the same in both forms are copied sixteen or eight at a time into the room after the
-//! output before the scan knows how many of them belong to it (no call to `memcpy` for a short
-//! key or value); a record's `record_hash` and `signature` are written there too, then moved to
-//! the side buffer.
+//! line, and the fields the verifier looks at are returned as slices of those buffers.
+//!
+//! How it stays fast (issue #19 item 4):
+//! - Before parsing, one vector pass marks every byte that is special inside a string (a quote,
+//!   backslash, control character, DEL or non-ASCII byte) in a bitmap, so the end of a string or
+//!   key is found with one lookup instead of a scan per string.
+//! - Output is written lazily: bytes the same in both forms stay pending in the line and are
+//!   copied in runs when something differs — whitespace to drop, or a token to rewrite. A record
+//!   as Python's `json.dumps(sort_keys=True)` writes it differs only in the space after each `,`
+//!   and `:` (recognised as `", "` and `": "` in one test), so it is copied in a few dozen runs
+//!   rather than token by token.
+//! - An escape already in Python's form (`\n`, `\u00e9` with lowercase digits, a surrogate
+//!   pair, …) is checked and left pending; any other (`\/`, `\u0041`, uppercase digits, raw
+//!   non-ASCII) is decoded and written re-escaped.
+//! - A record's `record_hash` and `signature` are written to the payload buffer, then moved to
+//!   the side buffer.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -83,6 +94,8 @@ pub struct Scratch {
     payload: Out,
     /// Canonical texts of `record_hash` and `signature`, which are not part of the payload.
     side: Vec<u8>,
+    /// Bit `i` of word `i / 64` is set when byte `i` of the line is special inside a string.
+    specials: Vec<u64>,
 }
 
 /// The canonical pieces of one record, as the verifier needs them (borrowed from a [`Scratch`]).
@@ -144,130 +157,10 @@ fn field_of(name: &[u8]) -> Field {
     }
 }
 
-/// Re-serialise a record line, or `None` to take the tree path. The line need not be checked
-/// for UTF-8 first: every byte is either ASCII the grammar expects, or part of a string whose
-/// non-ASCII characters are decoded (so validated) one by one, or of a key validated before it
-/// is written; a line that is not UTF-8 is declined.
-pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
-    let mut parser = Parser {
-        input: line,
-        pos: 0,
-    };
-    let Scratch { payload: out, side } = scratch;
-    out.reset(line.len() + 64);
-    side.clear();
-    let mut insert_at = None;
-    let mut members = 0usize;
-    let (mut schema_version, mut sequence, mut previous_hash): (
-        Option<Range<usize>>,
-        Option<Range<usize>>,
-        Option<Range<usize>>,
-    ) = (None, None, None);
-    let (mut record_hash, mut signature): (Option<Range<usize>>, Option<Range<usize>>) =
-        (None, None);
-    parser.skip_ws();
-    parser.expect(b'{')?;
-    out.push(b'{');
-    parser.skip_ws();
-    if parser.peek() == Some(b'}') {
-        parser.pos += 1;
-    } else {
-        let mut previous_key: Option<Cow<'_, [u8]>> = None;
-        loop {
-            parser.skip_ws();
-            let mark = out.len;
-            if members > 0 {
-                out.push(b',');
-            }
-            let key = parser.key(out)?;
-            if previous_key
-                .as_deref()
-                .is_some_and(|previous| !bytes_less(previous, &key))
-            {
-                return None;
-            }
-            parser.skip_ws();
-            parser.expect(b':')?;
-            parser.skip_ws();
-            let field = field_of(&key);
-            if matches!(field, Field::RecordHash | Field::Signature) {
-                out.len = mark;
-                parser.value(out, 1)?;
-                let start = side.len();
-                side.extend_from_slice(&out.buf[mark..out.len]);
-                out.len = mark;
-                let range = Some(start..side.len());
-                if field == Field::RecordHash {
-                    record_hash = range;
-                } else {
-                    signature = range;
-                }
-            } else {
-                if insert_at.is_none() && bytes_less(b"record_hash", &key) {
-                    insert_at = Some((mark, members));
-                }
-                out.push(b':');
-                let start = out.len;
-                parser.value(out, 1)?;
-                members += 1;
-                let range = Some(start..out.len);
-                match field {
-                    Field::SchemaVersion => schema_version = range,
-                    Field::Sequence => sequence = range,
-                    Field::PreviousHash => previous_hash = range,
-                    _ => {}
-                }
-            }
-            previous_key = Some(key);
-            parser.skip_ws();
-            match parser.next()? {
-                b',' => continue,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-    }
-    let (insert_at, members_before) = insert_at.unwrap_or((out.len, members));
-    out.push(b'}');
-    parser.skip_ws();
-    if parser.pos != parser.input.len() {
-        return None;
-    }
-    let (out, side) = (scratch.payload.bytes(), &scratch.side[..]);
-    Some(CanonicalRecord {
-        payload: out,
-        insert_at,
-        members_before,
-        members_after: members - members_before,
-        schema_version: schema_version.map(|r| &out[r]),
-        sequence: sequence.map(|r| &out[r]),
-        previous_hash: previous_hash.map(|r| &out[r]),
-        record_hash: record_hash.map(|r| &side[r]),
-        signature: signature.map(|r| &side[r]),
-    })
-}
-
-/// The bytes of `word` (little-endian) outside [`PLAIN`] — control characters, `"`, `\`, DEL and
-/// non-ASCII — as a mask with the high bit of each such byte set. Zero exactly when every byte is
-/// plain, and the lowest set bit is exactly the first special byte: each test below can flag a
-/// plain byte only above (after) a byte it flags rightly, through a borrow or carry that only a
-/// flagged byte produces. So `trailing_zeros() / 8` is how many plain bytes the word starts with.
-#[inline(always)]
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    // A byte ≥ 0x7f has its high bit set after adding 1 (0x7f) or before (≥ 0x80).
-    let high = (word | word.wrapping_add(ONES)) & HIGH;
-    below_space | quote | backslash | high
-}
-
-/// [`special_bytes`] for sixteen bytes at once (SSE2 on x86-64, through the `wide` crate's safe
-/// vectors): bit `i` of the result is set exactly when byte `i` is outside [`PLAIN`] — below
-/// 0x20 or at or above 0x80 (negative as `i8`), `"`, `\` or DEL.
+/// The bytes of a sixteen-byte chunk that are special inside a string (SSE2 on x86-64, through
+/// the `wide` crate's safe vectors): bit `i` of the result is set exactly when byte `i` is not
+/// copied as it is inside a string in both forms — below 0x20 or at or above 0x80 (negative as
+/// `i8`), `"`, `\` or DEL; every printable ASCII byte but `"` and `\` is plain.
 #[inline(always)]
 fn special16(chunk: [u8; 16]) -> u32 {
     use wide::{CmpEq, CmpLt, i8x16};
@@ -320,21 +213,159 @@ fn already_python_repr(text: &[u8]) -> bool {
     digits - leading_zeros <= 15 && int.len() <= 15
 }
 
-/// Bytes copied as they are inside a string in both the input and the canonical form: printable
-/// ASCII except `"` and `\`.
-const PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = b' ';
-    while byte <= b'~' {
-        table[byte as usize] = byte != b'"' && byte != b'\\';
-        byte += 1;
+/// Re-serialise a record line, or `None` to take the tree path. The line need not be checked
+/// for UTF-8 first: every byte is either ASCII the grammar expects, or part of a string whose
+/// non-ASCII characters are decoded (so validated) one by one, or of a key validated before it
+/// is written; a line that is not UTF-8 is declined.
+pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<CanonicalRecord<'s>> {
+    let Scratch {
+        payload,
+        side,
+        specials,
+    } = scratch;
+    payload.reset(line.len() + 64);
+    side.clear();
+    mark_specials(line, specials);
+    let mut p = Parser {
+        input: line,
+        specials,
+        pos: 0,
+        from: 0,
+        out: std::mem::take(payload),
+    };
+    let fields = p.record(side);
+    *payload = p.out;
+    let fields = fields?;
+    let (out, side) = (scratch.payload.bytes(), &scratch.side[..]);
+    Some(CanonicalRecord {
+        payload: out,
+        insert_at: fields.insert_at,
+        members_before: fields.members_before,
+        members_after: fields.members - fields.members_before,
+        schema_version: fields.schema_version.map(|r| &out[r]),
+        sequence: fields.sequence.map(|r| &out[r]),
+        previous_hash: fields.previous_hash.map(|r| &out[r]),
+        record_hash: fields.record_hash.map(|r| &side[r]),
+        signature: fields.signature.map(|r| &side[r]),
+    })
+}
+
+/// Where the top-level fields the verifier looks at ended up.
+#[derive(Default)]
+struct Fields {
+    insert_at: usize,
+    members_before: usize,
+    members: usize,
+    schema_version: Option<Range<usize>>,
+    sequence: Option<Range<usize>>,
+    previous_hash: Option<Range<usize>>,
+    record_hash: Option<Range<usize>>,
+    signature: Option<Range<usize>>,
+}
+
+/// Mark the bytes of `line` that are special inside a string ([`special16`]) in `specials`,
+/// sixteen at a time, with the bits past the line's end set (and one more word of them), so
+/// that a search for the next special byte always ends.
+fn mark_specials(line: &[u8], specials: &mut Vec<u64>) {
+    specials.clear();
+    let mut blocks = line.chunks_exact(64);
+    for block in &mut blocks {
+        let mut word = 0u64;
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let chunk: [u8; 16] = chunk
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
+            word |= u64::from(special16(chunk)) << (16 * i);
+        }
+        specials.push(word);
+    }
+    let rest = blocks.remainder();
+    if !rest.is_empty() {
+        let mut block = [0u8; 64];
+        block[..rest.len()].copy_from_slice(rest);
+        let mut word = 0u64;
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let chunk: [u8; 16] = chunk
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
+            word |= u64::from(special16(chunk)) << (16 * i);
+        }
+        specials.push(word);
+    }
+    specials.push(u64::MAX);
+}
+
+/// The first position at or after `p` of a byte that is special inside a string, or the
+/// line's length when there is none (from the marks [`mark_specials`] made).
+#[inline(always)]
+fn next_special(specials: &[u64], len: usize, p: usize) -> usize {
+    let mut index = p / 64;
+    let mut word = match specials.get(index) {
+        Some(word) => word >> (p % 64),
+        None => return len,
+    };
+    if word != 0 {
+        return (p + word.trailing_zeros() as usize).min(len);
+    }
+    loop {
+        index += 1;
+        word = match specials.get(index) {
+            Some(&word) => word,
+            None => return len,
+        };
+        if word != 0 {
+            return (index * 64 + word.trailing_zeros() as usize).min(len);
+        }
+    }
+}
+
+/// The position after the whitespace that starts at `p`.
+#[inline(always)]
+fn ws_end(input: &[u8], mut p: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = input.get(p) {
+        p += 1;
+    }
+    p
+}
+
+/// The value of a lowercase hex digit, or 0x10 for any other byte (uppercase included: an
+/// escape with uppercase digits is rewritten, as Python writes lowercase).
+const LOWER_HEX: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
     }
     table
 };
 
+/// The code unit of `\uXXXX` whose four digits are at `input[at..at + 4]` when they are all
+/// lowercase hex (so the escape may already be canonical); `None` otherwise.
+#[inline(always)]
+fn lower_hex4(input: &[u8], at: usize) -> Option<u16> {
+    let digits = input.get(at..at + 4)?;
+    let mut unit = 0u16;
+    let mut bad = 0u8;
+    for &digit in digits {
+        let value = LOWER_HEX[usize::from(digit)];
+        bad |= value;
+        unit = (unit << 4) | u16::from(value & 0x0f);
+    }
+    (bad & 0x10 == 0).then_some(unit)
+}
+
+/// The parser: `input[..pos]` is read; its canonical form is `out` followed by
+/// `input[from..pos]`, bytes that are the same in both forms and are written when something
+/// that differs comes (whitespace to drop, or a token to rewrite) — so the common record, which
+/// differs from its canonical form only in the spaces after `,` and `:`, is copied in a few
+/// runs rather than token by token.
 struct Parser<'a> {
     input: &'a [u8],
+    specials: &'a [u64],
     pos: usize,
+    from: usize,
+    out: Out,
 }
 
 impl<'a> Parser<'a> {
@@ -355,77 +386,190 @@ impl<'a> Parser<'a> {
         (self.next()? == byte).then_some(())
     }
 
+    /// The position in the output that `pos` stands for.
+    #[inline(always)]
+    fn at(&self) -> usize {
+        self.out.len + (self.pos - self.from)
+    }
+
+    /// Write the pending bytes `input[from..upto]` (short runs without a call to `memcpy`).
+    #[inline(always)]
+    fn flush(&mut self, upto: usize) {
+        let from = self.from;
+        let n = upto - from;
+        let len = self.out.len;
+        if n <= 32
+            && let Some(source) = self.input.get(from..from + 32)
+            && let Some(target) = self.out.buf.get_mut(len..len + 32)
+        {
+            target.copy_from_slice(source);
+            self.out.len = len + n;
+        } else {
+            self.out.extend(&self.input[from..upto]);
+        }
+        self.from = upto;
+    }
+
+    /// Write what is pending and drop what starts at `pos` up to `to` (exclusive).
+    #[inline(always)]
+    fn skip_to(&mut self, to: usize) {
+        self.flush(self.pos);
+        self.pos = to;
+        self.from = to;
+    }
+
     #[inline(always)]
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+        if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.skip_ws_run();
+        }
+    }
+
+    #[inline(always)]
+    fn skip_ws_run(&mut self) {
+        let end = ws_end(self.input, self.pos + 1);
+        self.skip_to(end);
+    }
+
+    /// After a key: `:` and the whitespace around it (Python's `": "` in one test).
+    #[inline(always)]
+    fn colon(&mut self) -> Option<()> {
+        if self.input.get(self.pos..self.pos + 2) == Some(b": ") {
+            self.flush(self.pos + 1);
+            self.pos += 2;
+            self.from = self.pos;
+            return Some(());
+        }
+        self.skip_ws();
+        self.expect(b':')?;
+        self.skip_ws();
+        Some(())
+    }
+
+    /// After a member or element: `true` for `,` (with the whitespace around it: Python's
+    /// `", "` in one test), `false` for `close`.
+    #[inline(always)]
+    fn comma_or(&mut self, close: u8) -> Option<bool> {
+        if self.input.get(self.pos..self.pos + 2) == Some(b", ") {
+            self.flush(self.pos + 1);
+            self.pos += 2;
+            self.from = self.pos;
+            return Some(true);
+        }
+        self.skip_ws();
+        match self.next()? {
+            b',' => {
+                self.skip_ws();
+                Some(true)
+            }
+            byte if byte == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Replace `input[start..pos]` (all read, none written) with `text` in the output.
+    #[inline(always)]
+    fn rewrite(&mut self, start: usize, text: &[u8]) {
+        self.flush(start);
+        self.out.extend(text);
+        self.from = self.pos;
+    }
+
+    /// The top-level object (see [`canonical_record`]); `record_hash` and `signature` go to
+    /// `side`, the rest to the payload.
+    fn record(&mut self, side: &mut Vec<u8>) -> Option<Fields> {
+        let mut fields = Fields::default();
+        let mut insert_at = None;
+        self.skip_ws();
+        self.expect(b'{')?;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
             self.pos += 1;
+        } else {
+            let mut previous_key: Option<Cow<'a, [u8]>> = None;
+            loop {
+                // Members are written one by one: two of them leave the payload, with a comma.
+                self.flush(self.pos);
+                let mark = self.out.len;
+                if fields.members > 0 {
+                    self.out.push(b',');
+                }
+                let key = self.key()?;
+                if previous_key
+                    .as_deref()
+                    .is_some_and(|previous| !bytes_less(previous, &key))
+                {
+                    return None;
+                }
+                self.colon()?;
+                let field = field_of(&key);
+                if matches!(field, Field::RecordHash | Field::Signature) {
+                    self.skip_to(self.pos);
+                    let start = self.out.len;
+                    self.value(1)?;
+                    self.flush(self.pos);
+                    let side_start = side.len();
+                    side.extend_from_slice(&self.out.buf[start..self.out.len]);
+                    self.out.len = mark;
+                    let range = Some(side_start..side.len());
+                    if field == Field::RecordHash {
+                        fields.record_hash = range;
+                    } else {
+                        fields.signature = range;
+                    }
+                } else {
+                    if insert_at.is_none() && bytes_less(b"record_hash", &key) {
+                        insert_at = Some((mark, fields.members));
+                    }
+                    let start = self.at();
+                    self.value(1)?;
+                    fields.members += 1;
+                    let range = Some(start..self.at());
+                    match field {
+                        Field::SchemaVersion => fields.schema_version = range,
+                        Field::Sequence => fields.sequence = range,
+                        Field::PreviousHash => fields.previous_hash = range,
+                        _ => {}
+                    }
+                }
+                previous_key = Some(key);
+                // The comma is written with the next member kept.
+                self.flush(self.pos);
+                let next = if self.input.get(self.pos..self.pos + 2) == Some(b", ") {
+                    self.pos + 2
+                } else {
+                    let at = ws_end(self.input, self.pos);
+                    match *self.input.get(at)? {
+                        b',' => ws_end(self.input, at + 1),
+                        b'}' => {
+                            self.pos = at + 1;
+                            self.from = self.pos;
+                            break;
+                        }
+                        _ => return None,
+                    }
+                };
+                self.pos = next;
+                self.from = next;
+            }
+            self.out.push(b'}');
+            (fields.insert_at, fields.members_before) =
+                insert_at.unwrap_or((self.out.len - 1, fields.members));
+            self.skip_ws();
+            return (self.pos == self.input.len()).then_some(fields);
         }
+        self.out.len = 0;
+        self.out.extend(b"{}");
+        self.from = self.pos;
+        fields.insert_at = 1;
+        self.skip_ws();
+        (self.pos == self.input.len()).then_some(fields)
     }
 
-    /// Copy the bytes that are literal inside a string in both forms to `out`, up to the first
-    /// that is not (or the end of the line). Sixteen bytes (eight near the end of the line) are
-    /// copied at a time before they are tested; the first special byte is found exactly from
-    /// the mask.
     #[inline(always)]
-    fn copy_plain(&mut self, out: &mut Out) {
-        while let Some(chunk) = self.input.get(self.pos..self.pos + 16) {
-            let chunk: [u8; 16] = chunk
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
-            out.room(16).copy_from_slice(&chunk);
-            let special = special16(chunk);
-            if special != 0 {
-                let plain = special.trailing_zeros() as usize;
-                self.pos += plain;
-                out.len += plain;
-                return;
-            }
-            self.pos += 16;
-            out.len += 16;
-        }
-        while let Some(chunk) = self.input.get(self.pos..self.pos + 8) {
-            let chunk: [u8; 8] = chunk
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("eight bytes"));
-            out.room(8).copy_from_slice(&chunk);
-            let special = special_bytes(u64::from_le_bytes(chunk));
-            if special != 0 {
-                let plain = (special.trailing_zeros() / 8) as usize;
-                self.pos += plain;
-                out.len += plain;
-                return;
-            }
-            self.pos += 8;
-            out.len += 8;
-        }
-        while let Some(&byte) = self.input.get(self.pos) {
-            if !PLAIN[usize::from(byte)] {
-                return;
-            }
-            out.push(byte);
-            self.pos += 1;
-        }
-    }
-
-    /// Copy `input[start..end]` (short spans without a call to `memcpy`).
-    #[inline(always)]
-    fn copy_span(&self, out: &mut Out, start: usize, end: usize) {
-        let n = end - start;
-        if n <= 16
-            && let Some(source) = self.input.get(start..start + 16)
-        {
-            out.room(16).copy_from_slice(source);
-            out.len += n;
-            return;
-        }
-        out.extend(&self.input[start..end]);
-    }
-
-    #[inline(always)]
-    fn literal(&mut self, text: &'static [u8], out: &mut Out) -> Option<()> {
+    fn literal(&mut self, text: &'static [u8]) -> Option<()> {
         if self.input.get(self.pos..self.pos + text.len())? == text {
             self.pos += text.len();
-            out.extend(text);
             Some(())
         } else {
             None
@@ -433,87 +577,68 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(always)]
-    fn value(&mut self, out: &mut Out, depth: usize) -> Option<()> {
+    fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'"' => {
-                self.pos += 1;
-                out.push(b'"');
-                self.string_rest(out)
+            b'"' => self.string(),
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                self.skip_ws_run();
+                self.value(depth)
             }
-            b'{' => self.object(out, depth + 1),
-            b'[' => self.array(out, depth + 1),
-            b't' => self.literal(b"true", out),
-            b'f' => self.literal(b"false", out),
-            b'n' => self.literal(b"null", out),
-            b'-' | b'0'..=b'9' => self.number(out),
             _ => None,
         }
     }
 
     #[inline(never)]
-    fn object(&mut self, out: &mut Out, depth: usize) -> Option<()> {
+    fn object(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.pos += 1;
-        out.push(b'{');
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            out.push(b'}');
             return Some(());
         }
         let mut previous: Option<Cow<'a, [u8]>> = None;
         loop {
-            self.skip_ws();
-            let key = self.key(out)?;
+            let key = self.key()?;
             if let Some(previous) = &previous
                 && !bytes_less(previous, &key)
             {
                 return None;
             }
-            self.skip_ws();
-            self.expect(b':')?;
-            out.push(b':');
-            self.skip_ws();
-            self.value(out, depth)?;
+            self.colon()?;
+            self.value(depth)?;
             previous = Some(key);
-            self.skip_ws();
-            match self.next()? {
-                b',' => out.push(b','),
-                b'}' => break,
-                _ => return None,
+            if !self.comma_or(b'}')? {
+                return Some(());
             }
         }
-        out.push(b'}');
-        Some(())
     }
 
     #[inline(never)]
-    fn array(&mut self, out: &mut Out, depth: usize) -> Option<()> {
+    fn array(&mut self, depth: usize) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
         self.pos += 1;
-        out.push(b'[');
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            out.push(b']');
             return Some(());
         }
         loop {
-            self.skip_ws();
-            self.value(out, depth)?;
-            self.skip_ws();
-            match self.next()? {
-                b',' => out.push(b','),
-                b']' => break,
-                _ => return None,
+            self.value(depth)?;
+            if !self.comma_or(b']')? {
+                return Some(());
             }
         }
-        out.push(b']');
-        Some(())
     }
 
     #[inline(always)]
@@ -523,10 +648,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// JSON number grammar; integers are written as they are (already canonical, any size, as
-    /// Python's `int`; `-0` is `0`), floats as Python's repr of the correctly rounded double.
+    /// JSON number grammar; integers are kept as they are (already canonical, any size, as
+    /// Python's `int`; `-0` is `0`), floats become Python's repr of the correctly rounded double.
     #[inline(always)]
-    fn number(&mut self, out: &mut Out) -> Option<()> {
+    fn number(&mut self) -> Option<()> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -538,7 +663,7 @@ impl<'a> Parser<'a> {
             _ => return None,
         }
         if let Some(b'.' | b'e' | b'E') = self.peek() {
-            return self.float(out, start);
+            return self.float(start);
         }
         // Integers of any size are kept exact, as Python keeps them (`-0` is `0`, the one
         // integer literal Python writes otherwise); past Python's int-string limit the tree
@@ -547,17 +672,15 @@ impl<'a> Parser<'a> {
             return None;
         }
         if &self.input[start..self.pos] == b"-0" {
-            out.push(b'0');
-        } else {
-            self.copy_span(out, start, self.pos);
+            self.rewrite(start, b"0");
         }
         Some(())
     }
 
     /// The rest of a number with a fraction or an exponent, from its start (the integer part
-    /// is read), written as Python's repr of the correctly rounded double.
+    /// is read), as Python's repr of the correctly rounded double.
     #[inline(never)]
-    fn float(&mut self, out: &mut Out, start: usize) -> Option<()> {
+    fn float(&mut self, start: usize) -> Option<()> {
         if self.peek() == Some(b'.') {
             self.pos += 1;
             let frac_start = self.pos;
@@ -578,47 +701,81 @@ impl<'a> Parser<'a> {
             }
         }
         let text = &self.input[start..self.pos];
-        if already_python_repr(text) {
-            self.copy_span(out, start, self.pos);
-        } else {
+        if !already_python_repr(text) {
             let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
             if !value.is_finite() {
                 return None;
             }
-            out.extend(python_float_repr(value).as_bytes());
+            self.rewrite(start, python_float_repr(value).as_bytes());
         }
         Some(())
     }
 
-    /// The rest of a string value after its opening quote, written re-escaped.
+    /// A string value from its opening quote. Plain bytes and escapes already in Python's form
+    /// stay pending; anything else is decoded and written re-escaped.
     #[inline(always)]
-    fn string_rest(&mut self, out: &mut Out) -> Option<()> {
+    fn string(&mut self) -> Option<()> {
+        let mut p = self.pos + 1;
         loop {
-            self.copy_plain(out);
-            match self.peek()? {
+            p = next_special(self.specials, self.input.len(), p);
+            match *self.input.get(p)? {
                 b'"' => {
-                    self.pos += 1;
-                    out.push(b'"');
+                    self.pos = p + 1;
                     return Some(());
                 }
-                _ => self.special(out)?,
+                byte => p = self.special(p, byte)?,
             }
         }
     }
 
-    /// A backslash escape or a non-ASCII character inside a string, decoded and re-escaped.
+    /// The escape or character at `at` inside a string (`byte` is its first byte), left as it
+    /// is when Python writes it so, else written re-escaped; the position after it.
     #[inline(never)]
-    fn special(&mut self, out: &mut Out) -> Option<()> {
-        let ch = match self.peek()? {
-            b'\\' => {
-                self.pos += 1;
-                self.escape()?
+    fn special(&mut self, at: usize, byte: u8) -> Option<usize> {
+        if byte == b'\\' {
+            if let Some(end) = self.canonical_escape(at) {
+                return Some(end);
             }
-            0x00..=0x1f => return None,
-            _ => self.non_ascii()?,
-        };
-        write_char(out, ch);
-        Some(())
+            self.pos = at + 1;
+            let ch = self.escape()?;
+            self.flush(at);
+            write_char(&mut self.out, ch);
+        } else if byte < 0x20 {
+            return None;
+        } else {
+            self.pos = at;
+            let ch = self.non_ascii()?;
+            self.flush(at);
+            write_char(&mut self.out, ch);
+        }
+        self.from = self.pos;
+        Some(self.pos)
+    }
+
+    /// The end of the escape at `at` when it is exactly what Python writes for its character
+    /// (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, or `\u` with lowercase digits for a control
+    /// character without a short form, DEL, a non-ASCII BMP character or a surrogate pair).
+    #[inline(always)]
+    fn canonical_escape(&self, at: usize) -> Option<usize> {
+        match *self.input.get(at + 1)? {
+            b'"' | b'\\' | b'n' | b'r' | b't' | b'b' | b'f' => Some(at + 2),
+            b'u' => {
+                let unit = lower_hex4(self.input, at + 2)?;
+                match unit {
+                    0x08 | 0x09 | 0x0a | 0x0c | 0x0d => None,
+                    0x00..=0x1f | 0x7f..=0xd7ff | 0xe000..=0xffff => Some(at + 6),
+                    0xd800..=0xdbff => {
+                        if self.input.get(at + 6..at + 8)? != b"\\u" {
+                            return None;
+                        }
+                        let low = lower_hex4(self.input, at + 8)?;
+                        (0xdc00..=0xdfff).contains(&low).then_some(at + 12)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// A character at or above DEL, decoded (and so validated) from its own bytes.
@@ -668,28 +825,30 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Parse an object key, write it as a canonical string (at `out`'s end) and return its
-    /// decoded bytes (keys are compared decoded): where they lie in the line when the key is one
-    /// plain run, else a decoded copy.
+    /// Parse an object key and return its decoded bytes (keys are compared decoded): where they
+    /// lie in the line when the key is one plain run (and so stays pending), else a decoded
+    /// copy, and the key is written re-escaped.
     #[inline(always)]
-    fn key(&mut self, out: &mut Out) -> Option<Cow<'a, [u8]>> {
-        self.expect(b'"')?;
-        let mark = out.len;
-        out.push(b'"');
-        let start = self.pos;
-        self.copy_plain(out);
-        if self.peek()? == b'"' {
-            let key = &self.input[start..self.pos];
-            self.pos += 1;
-            out.push(b'"');
-            return Some(Cow::Borrowed(key));
+    fn key(&mut self) -> Option<Cow<'a, [u8]>> {
+        if self.peek()? != b'"' {
+            self.skip_ws();
+            if self.peek()? != b'"' {
+                return None;
+            }
         }
-        self.key_slow(out, mark, start)
+        let start = self.pos + 1;
+        let end = next_special(self.specials, self.input.len(), start);
+        if self.input.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            return Some(Cow::Borrowed(&self.input[start..end]));
+        }
+        self.key_slow(start, end)
     }
 
     #[inline(never)]
-    fn key_slow(&mut self, out: &mut Out, mark: usize, start: usize) -> Option<Cow<'a, [u8]>> {
-        let mut decoded = self.input[start..self.pos].to_vec();
+    fn key_slow(&mut self, start: usize, plain_end: usize) -> Option<Cow<'a, [u8]>> {
+        let mut decoded = self.input[start..plain_end].to_vec();
+        self.pos = plain_end;
         loop {
             match self.next()? {
                 b'"' => break,
@@ -703,12 +862,13 @@ impl<'a> Parser<'a> {
                 byte => decoded.push(byte),
             }
         }
-        out.len = mark;
-        out.push(b'"');
+        self.flush(start - 1);
+        self.out.push(b'"');
         for ch in std::str::from_utf8(&decoded).ok()?.chars() {
-            write_char(out, ch);
+            write_char(&mut self.out, ch);
         }
-        out.push(b'"');
+        self.out.push(b'"');
+        self.from = self.pos;
         Some(Cow::Owned(decoded))
     }
 
@@ -1051,13 +1211,17 @@ mod tests {
         }
     }
 
-    /// The first special byte of a word, by the byte table.
-    fn first_special(bytes: [u8; 8]) -> u32 {
-        bytes
-            .iter()
-            .position(|b| !PLAIN[usize::from(*b)])
-            .map_or(64, |i| i as u32 * 8 + 7)
-    }
+    /// Bytes copied as they are inside a string in both the input and the canonical form:
+    /// printable ASCII except `"` and `\\` (the reference the vector tests are held to).
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut byte = b' ';
+        while byte <= b'~' {
+            table[byte as usize] = byte != b'"' && byte != b'\\';
+            byte += 1;
+        }
+        table
+    };
 
     /// The sixteen-byte test flags exactly the bytes outside [`PLAIN`]: every byte value in
     /// every position among plain fillers, and random mixes.
@@ -1099,55 +1263,56 @@ mod tests {
         }
     }
 
+    /// The bitmap marks exactly the special bytes of a line, and the search from every position
+    /// finds the first one at or after it (or the line's end), across word boundaries.
     #[test]
-    fn word_test_finds_exactly_the_first_special_byte() {
-        for special in (0u8..=0xff).filter(|b| !PLAIN[usize::from(*b)]) {
-            for position in 0..8 {
-                for filler in [b'a', b' ', b'~', b'!', b'0'] {
-                    let mut bytes = [filler; 8];
-                    bytes[position] = special;
-                    let mask = special_bytes(u64::from_le_bytes(bytes));
-                    assert_eq!(
-                        mask.trailing_zeros(),
-                        position as u32 * 8 + 7,
-                        "{special:#x} at {position}"
-                    );
-                }
-            }
-        }
-        assert_eq!(special_bytes(u64::from_le_bytes(*b"abc 123~")), 0);
-        // Every byte value in every position, over random words: the lowest flagged byte is the
-        // first special one (borrows and carries only flag bytes after it), and no special byte
-        // is ever missed.
+    fn bitmap_finds_exactly_the_next_special_byte() {
         let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
-        let interesting: Vec<u8> = (0u8..=0xff).collect();
-        for _ in 0..300_000 {
+        let mut specials = Vec::new();
+        for round in 0..3_000 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let mut bytes = rng.to_le_bytes();
-            // Mostly plain bytes, with a few of every kind (0x00, 0x01, 0x1f, 0x20, 0x7e, 0x7f,
-            // 0x80, 0xff, quote and backslash included).
-            for (i, byte) in bytes.iter_mut().enumerate() {
-                if (rng >> (i * 3)) & 3 != 0 {
-                    *byte = b' ' + (*byte % 95);
-                } else {
-                    *byte = interesting[usize::from(*byte)];
-                }
+            let len = (rng % 300) as usize;
+            // Sparse or dense special bytes, of every value.
+            let density = [2u64, 16, 200][round % 3];
+            let line: Vec<u8> = (0..len)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    if rng % density == 0 {
+                        (rng >> 16) as u8
+                    } else {
+                        b' ' + ((rng >> 16) % 95) as u8
+                    }
+                })
+                .collect();
+            mark_specials(&line, &mut specials);
+            for (i, &byte) in line.iter().enumerate() {
+                let marked = specials[i / 64] >> (i % 64) & 1 == 1;
+                assert_eq!(
+                    marked,
+                    !PLAIN[usize::from(byte)],
+                    "{byte:#x} at {i} of {len}"
+                );
             }
-            let mask = special_bytes(u64::from_le_bytes(bytes));
-            let expected = first_special(bytes);
-            assert_eq!(mask.trailing_zeros().min(64), expected.min(64), "{bytes:?}");
-            for (i, byte) in bytes.iter().enumerate() {
-                if !PLAIN[usize::from(*byte)] {
-                    assert_ne!(
-                        mask & (0x80 << (i * 8)),
-                        0,
-                        "missed {byte:#x} at {i}: {bytes:?}"
-                    );
-                }
+            for p in 0..len + 3 {
+                let expected = (p..len)
+                    .find(|&i| !PLAIN[usize::from(line[i])])
+                    .unwrap_or(len);
+                assert_eq!(
+                    next_special(&specials, len, p),
+                    expected,
+                    "from {p} of {len}"
+                );
             }
         }
+    }
+
+    /// Strings whose escapes and raw bytes sit on either side of the bitmap's 64-byte words.
+    #[test]
+    fn strings_across_bitmap_words_match_the_tree_path() {
         let mut scratch = Scratch::default();
         let record = canonical_record(
             r#"{"a": "0123456789abcdef\"0123456789é01234567\u0041\n"}"#.as_bytes(),
@@ -1158,6 +1323,334 @@ mod tests {
             record.payload,
             br#"{"a":"0123456789abcdef\"0123456789\u00e901234567A\n"}"#
         );
+        for pad in 0..140 {
+            for special in [
+                "\\u00e9",
+                "\\u00E9",
+                "é",
+                "\\\"",
+                "\\/",
+                "\\ud83d\\ude00",
+                "\u{7f}",
+            ] {
+                let filler = "x".repeat(pad);
+                let line =
+                    format!(r#"{{"k{filler}": "{filler}{special}{filler}", "z": "{special}"}}"#);
+                assert!(
+                    canonical_record(line.as_bytes(), &mut scratch).is_some(),
+                    "{line}"
+                );
+                assert_matches_tree(&line);
+            }
+        }
+    }
+
+    /// Escapes already in Python's form are kept, others are written as Python writes them.
+    #[test]
+    fn escapes_are_kept_or_rewritten_as_python_writes_them() {
+        let mut scratch = Scratch::default();
+        for (input, canonical) in [
+            (r#"\u00e9"#, r#"\u00e9"#),
+            (r#"\u00E9"#, r#"\u00e9"#),
+            (r#"\u00c9\u00C9"#, r#"\u00c9\u00c9"#),
+            (r#"\u0041"#, "A"),
+            (r#"\u0022"#, r#"\""#),
+            (r#"\u005c"#, r#"\\"#),
+            (r#"\/"#, "/"),
+            (r#"\u002f"#, "/"),
+            (r#"\u0008\u0009\u000a\u000c\u000d"#, r#"\b\t\n\f\r"#),
+            (r#"\u000A"#, r#"\n"#),
+            (r#"\b\t\n\f\r\"\\"#, r#"\b\t\n\f\r\"\\"#),
+            (r#"\u0000\u001f\u001F"#, r#"\u0000\u001f\u001f"#),
+            (r#"\u007f"#, r#"\u007f"#),
+            ("\u{7f}", r#"\u007f"#),
+            ("é✓", r#"\u00e9\u2713"#),
+            (r#"\ud83d\ude00"#, r#"\ud83d\ude00"#),
+            (r#"\uD83D\uDE00"#, r#"\ud83d\ude00"#),
+            (r#"\ud83d\uDE00"#, r#"\ud83d\ude00"#),
+            ("😀", r#"\ud83d\ude00"#),
+            (r#"\uffff\ue000\ud7ff"#, r#"\uffff\ue000\ud7ff"#),
+        ] {
+            for line in [
+                format!(r#"{{"a": "{input}"}}"#),
+                format!(r#"{{"{input}": 1}}"#),
+                format!(r#"{{"a": ["x{input}y", {{"{input}": "{input}"}}]}}"#),
+            ] {
+                let record = canonical_record(line.as_bytes(), &mut scratch)
+                    .unwrap_or_else(|| panic!("declined {line}"));
+                let expected = line
+                    .replace(input, canonical)
+                    .replace(": ", ":")
+                    .replace(", ", ",");
+                assert_eq!(
+                    String::from_utf8(record.payload.to_vec()).unwrap(),
+                    expected,
+                    "{line}"
+                );
+                assert_matches_tree(&line);
+            }
+        }
+        // Lone surrogates, escapes that are not JSON, raw control characters: declined (the
+        // tree path reports them).
+        for input in [
+            r#"\ud83d"#,
+            r#"\ude00"#,
+            r#"\ud83dx"#,
+            r#"\ud83d\u0041"#,
+            r#"\x41"#,
+            r#"\u00g1"#,
+            r#"\u00e"#,
+            "\u{1}",
+            "\t",
+        ] {
+            let line = format!(r#"{{"a": "{input}"}}"#);
+            assert!(
+                canonical_record(line.as_bytes(), &mut scratch).is_none(),
+                "{line}"
+            );
+            assert_matches_tree(&line);
+        }
+    }
+
+    /// Lines as a hostile or merely unusual writer might spell them — every escape spelled
+    /// several ways, raw non-ASCII and DEL, odd whitespace, non-canonical numbers, unsorted and
+    /// duplicate keys, bad literals — give exactly the tree path's result or are declined.
+    #[test]
+    fn random_hostile_lines_match_the_tree_path() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut scratch = Scratch::default();
+        let (mut taken, total) = (0, 20_000);
+        for _ in 0..total {
+            let mut line = String::new();
+            if rng.chance(8) {
+                line.push(' ');
+            }
+            rng.object(&mut line, 0, true);
+            if rng.chance(8) {
+                line.push(' ');
+            }
+            if canonical_record(line.as_bytes(), &mut scratch).is_some() {
+                taken += 1;
+            }
+            assert_matches_tree(&line);
+        }
+        // Both outcomes are exercised: most lines take the fast path, some are declined.
+        assert!(
+            taken > total / 5 && taken < total,
+            "{taken} of {total} taken"
+        );
+    }
+
+    /// A small generator of record lines for [`random_hostile_lines_match_the_tree_path`].
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, n: u64) -> bool {
+            self.below(n) == 0
+        }
+
+        fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+            options[self.below(options.len() as u64) as usize]
+        }
+
+        fn ws(&mut self, s: &mut String) {
+            let ws = ["", "", "", "", "", "", " ", "  ", "\t", "\n ", "\r", " "];
+            s.push_str(self.pick(&ws));
+        }
+
+        fn escape(&mut self, s: &mut String, unit: u32) {
+            if self.chance(3) {
+                s.push_str(&format!("\\u{unit:04X}"));
+            } else {
+                s.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+
+        fn string(&mut self, s: &mut String) {
+            s.push('"');
+            for _ in 0..self.below(30) {
+                match self.below(40) {
+                    0..=7 => {
+                        let short = [
+                            r#"\""#, r#"\\"#, r#"\/"#, r#"\n"#, r#"\t"#, r#"\b"#, r#"\f"#, r#"\r"#,
+                        ];
+                        s.push_str(self.pick(&short));
+                    }
+                    8 => {
+                        let units = [
+                            0u32, 1, 8, 9, 10, 12, 13, 0x1f, 0x20, 0x22, 0x2f, 0x41, 0x5c, 0x7e,
+                            0x7f, 0x80, 0xe9, 0x2713, 0xd7ff, 0xe000, 0xfffe, 0xffff,
+                        ];
+                        let unit = units[self.below(units.len() as u64) as usize];
+                        self.escape(s, unit);
+                    }
+                    9 => {
+                        self.escape(s, 0xd83d);
+                        self.escape(s, 0xde00);
+                    }
+                    10 if self.chance(20) => {
+                        // A lone surrogate.
+                        let unit = [0xd83d, 0xde00][self.below(2) as usize];
+                        self.escape(s, unit);
+                    }
+                    11 => s.push('é'),
+                    12 => s.push('✓'),
+                    13 => s.push('😀'),
+                    14 => s.push('\u{7f}'),
+                    15 => s.push(if self.chance(20) { '\u{1}' } else { '\u{80}' }),
+                    16 if self.chance(30) => s.push_str(r#"\x"#),
+                    _ => s.push(char::from(b'a' + self.below(26) as u8)),
+                }
+            }
+            s.push('"');
+        }
+
+        fn number(&mut self, s: &mut String) {
+            if self.chance(40) {
+                let bad = ["01", "1.", ".5", "-", "1e", "1e400", "-1e-400", "+1", "NaN"];
+                s.push_str(self.pick(&bad));
+                return;
+            }
+            let numbers = [
+                "0",
+                "-0",
+                "1",
+                "-1",
+                "123456789012345678901234567890",
+                "0.5",
+                "2.50",
+                "1e5",
+                "1E+5",
+                "1.0",
+                "-0.0",
+                "0.0001",
+                "0.00001",
+                "1e16",
+                "123456789012345.0",
+                "1234567890123456.0",
+                "3.75e-1",
+                "0.125",
+                "1e-7",
+                "123.456e2",
+                "-0.000123",
+                "5e-324",
+                "1.7976931348623157e308",
+            ];
+            s.push_str(self.pick(&numbers));
+        }
+
+        fn value(&mut self, s: &mut String, depth: u32) {
+            match self.below(if depth > 3 { 5 } else { 8 }) {
+                0 | 1 => self.string(s),
+                2 | 4 => self.number(s),
+                3 => {
+                    let literal = if self.chance(40) {
+                        self.pick(&["nul", "True"])
+                    } else {
+                        self.pick(&["true", "false", "null"])
+                    };
+                    s.push_str(literal);
+                }
+                5 | 6 => self.object(s, depth + 1, false),
+                _ => {
+                    s.push('[');
+                    self.ws(s);
+                    for i in 0..self.below(4) {
+                        if i > 0 {
+                            self.ws(s);
+                            s.push(',');
+                            self.ws(s);
+                        }
+                        self.value(s, depth + 1);
+                    }
+                    self.ws(s);
+                    s.push(']');
+                }
+            }
+        }
+
+        fn object(&mut self, s: &mut String, depth: u32, top: bool) {
+            // Keys in sorted order of their decoded text, each spelled one of several ways.
+            let spellings: &[&[&str]] = if top {
+                &[
+                    &["action"],
+                    &["actor"],
+                    &["metadata"],
+                    &["previous_hash"],
+                    &["record_hash", r#"record_h\u0061sh"#],
+                    &["schema_version"],
+                    &["sequence"],
+                    &["signature"],
+                    &["target"],
+                    &["zeta"],
+                ]
+            } else {
+                &[
+                    &["a"],
+                    &[r#"a\/b"#, "a/b"],
+                    &["ab", r#"\u0061b"#],
+                    &["b"],
+                    &[r#"c\n"#, r#"c\u000a"#],
+                    &["z"],
+                    &["é", r#"\u00e9"#, r#"\u00E9"#],
+                ]
+            };
+            let mut keys: Vec<&str> = Vec::new();
+            for options in spellings {
+                if !self.chance(3) {
+                    keys.push(self.pick(options));
+                }
+            }
+            if keys.len() > 1 && self.chance(60) {
+                keys.swap(0, 1);
+            }
+            if !keys.is_empty() && self.chance(60) {
+                keys.insert(0, keys[0]);
+            }
+            s.push('{');
+            self.ws(s);
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    self.ws(s);
+                    s.push(',');
+                    if self.chance(2) {
+                        s.push(' ');
+                    } else {
+                        self.ws(s);
+                    }
+                }
+                s.push('"');
+                s.push_str(key);
+                s.push('"');
+                self.ws(s);
+                s.push(':');
+                if self.chance(2) {
+                    s.push(' ');
+                } else {
+                    self.ws(s);
+                }
+                if top && key.starts_with("record_h") && self.chance(2) {
+                    s.push_str(
+                        r#""751c296ecb948a2590b709bf01f4b09a2b6f56b1fe031d0afe0836a4cbd186d4""#,
+                    );
+                } else {
+                    self.value(s, depth);
+                }
+            }
+            self.ws(s);
+            s.push('}');
+        }
     }
 
     #[test]
