@@ -1281,7 +1281,7 @@ mod tests {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
-                    if rng % density == 0 {
+                    if rng.is_multiple_of(density) {
                         (rng >> 16) as u8
                     } else {
                         b' ' + ((rng >> 16) % 95) as u8
