@@ -148,13 +148,15 @@ impl<'a> State<'a> {
         }
     }
 
-    pub(super) fn observe(&mut self, item: Checked) {
-        match item {
+    /// Take in the next record or unreadable line (borrowed: results are walked where the
+    /// workers left them, and a `Checked` is a few hundred bytes).
+    pub(super) fn observe(&mut self, item: &Checked) {
+        match *item {
             Checked::Unreadable {
                 segment,
                 line,
                 torn,
-                problem,
+                ref problem,
             } => {
                 let path = self.paths[segment].clone();
                 self.error(format!("{path} line {line}: {problem}"));
@@ -188,12 +190,12 @@ impl<'a> State<'a> {
             Checked::Record {
                 segment,
                 line,
-                summary,
+                ref summary,
             } => self.observe_record(segment, line, summary),
         }
     }
 
-    fn observe_record(&mut self, segment: usize, line: u64, summary: Summary) {
+    fn observe_record(&mut self, segment: usize, line: u64, summary: &Summary) {
         let i = self.position;
         let mut failed: Vec<Check> = Vec::new();
         if !summary.schema_ok {
@@ -301,7 +303,7 @@ impl<'a> State<'a> {
         }
         self.last_sequence = summary.sequence;
         self.last_record_hash = summary.record_hash.clone();
-        self.previous = summary.record_hash;
+        self.previous = summary.record_hash.clone();
         self.previous_readable = true;
         if let Some(leaf) = summary.leaf {
             self.frontier.push(leaf);

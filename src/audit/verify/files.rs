@@ -249,12 +249,13 @@ impl Walk<'_> {
         }
         let base = self.line_base;
         let mut results = done.results;
-        for mut item in results.drain(..) {
-            match &mut item {
+        for item in &mut results {
+            match item {
                 Checked::Record { line, .. } | Checked::Unreadable { line, .. } => *line += base,
             }
             self.state.observe(item);
         }
+        results.clear();
         self.spare.push(results);
         self.line_base += done.starts;
     }

@@ -352,7 +352,7 @@ fn verify_readers_with(
                 .collect_into_vec(&mut current);
         };
         let walk = || {
-            for item in previous.drain(..) {
+            for item in &previous {
                 state.observe(item);
             }
         };
@@ -360,7 +360,7 @@ fn verify_readers_with(
         std::mem::swap(&mut previous, &mut current);
         let _ = recycle.send(batch);
     }
-    for item in previous.drain(..) {
+    for item in &previous {
         state.observe(item);
     }
     if reader.join().is_err() {
