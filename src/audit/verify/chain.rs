@@ -292,9 +292,9 @@ impl<'a> State<'a> {
             self.fully_checked += 1;
         }
 
-        self.settle_pending(Some(&summary));
+        self.settle_pending(Some(summary));
         if !failed.is_empty() && self.diagnosis.is_none() && matches!(self.pending, Pending::None) {
-            self.classify(i, &summary, &failed);
+            self.classify(i, summary, &failed);
         }
 
         self.record_count += 1;
