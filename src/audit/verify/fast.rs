@@ -487,13 +487,12 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         } else {
             let mut previous_key: Option<Cow<'a, [u8]>> = None;
+            // Where the output stands after the last member kept (before the comma that follows
+            // it), and whether the comma after the member just dropped must go too (no member
+            // was kept before it).
+            let mut kept_end = self.at();
+            let mut drop_comma = false;
             loop {
-                // Members are written one by one: two of them leave the payload, with a comma.
-                self.flush(self.pos);
-                let mark = self.out.len;
-                if fields.members > 0 {
-                    self.out.push(b',');
-                }
                 let key = self.key()?;
                 if previous_key
                     .as_deref()
@@ -504,13 +503,15 @@ impl<'a> Parser<'a> {
                 self.colon()?;
                 let field = field_of(&key);
                 if matches!(field, Field::RecordHash | Field::Signature) {
-                    self.skip_to(self.pos);
+                    // Leaves the payload with its comma: its canonical text goes to `side`.
+                    self.flush(self.pos);
                     let start = self.out.len;
                     self.value(1)?;
                     self.flush(self.pos);
                     let side_start = side.len();
                     side.extend_from_slice(&self.out.buf[start..self.out.len]);
-                    self.out.len = mark;
+                    self.out.len = kept_end;
+                    drop_comma = fields.members == 0;
                     let range = Some(side_start..side.len());
                     if field == Field::RecordHash {
                         fields.record_hash = range;
@@ -519,12 +520,13 @@ impl<'a> Parser<'a> {
                     }
                 } else {
                     if insert_at.is_none() && bytes_less(b"record_hash", &key) {
-                        insert_at = Some((mark, fields.members));
+                        insert_at = Some((kept_end, fields.members));
                     }
                     let start = self.at();
                     self.value(1)?;
                     fields.members += 1;
-                    let range = Some(start..self.at());
+                    kept_end = self.at();
+                    let range = Some(start..kept_end);
                     match field {
                         Field::SchemaVersion => fields.schema_version = range,
                         Field::Sequence => fields.sequence = range,
@@ -533,28 +535,18 @@ impl<'a> Parser<'a> {
                     }
                 }
                 previous_key = Some(key);
-                // The comma is written with the next member kept.
-                self.flush(self.pos);
-                let next = if self.input.get(self.pos..self.pos + 2) == Some(b", ") {
-                    self.pos + 2
-                } else {
-                    let at = ws_end(self.input, self.pos);
-                    match *self.input.get(at)? {
-                        b',' => ws_end(self.input, at + 1),
-                        b'}' => {
-                            self.pos = at + 1;
-                            self.from = self.pos;
-                            break;
-                        }
-                        _ => return None,
-                    }
-                };
-                self.pos = next;
-                self.from = next;
+                if !self.comma_or(b'}')? {
+                    break;
+                }
+                if drop_comma {
+                    self.flush(self.pos);
+                    self.out.len = kept_end;
+                    drop_comma = false;
+                }
             }
-            self.out.push(b'}');
+            self.flush(self.pos);
             (fields.insert_at, fields.members_before) =
-                insert_at.unwrap_or((self.out.len - 1, fields.members));
+                insert_at.unwrap_or((kept_end, fields.members));
             self.skip_ws();
             return (self.pos == self.input.len()).then_some(fields);
         }
@@ -1665,9 +1657,27 @@ mod tests {
                 r#"{"record_hash": "x", "signature": 1}"#,
                 r#"{"record_hash":"H"}"#,
             ),
+            // The members that leave the payload take a comma with them, before or after.
+            (
+                r#"{"record_hash": "x", "z": 1}"#,
+                r#"{"record_hash":"H","z":1}"#,
+            ),
+            (
+                r#"{"record_hash": "x", "signature": 1, "z": 2}"#,
+                r#"{"record_hash":"H","z":2}"#,
+            ),
+            (
+                r#"{"a": 1, "record_hash": "x", "signature": {"k": [1, 2]}}"#,
+                r#"{"a":1,"record_hash":"H"}"#,
+            ),
+            (
+                r#"{ "a" : 1 ,"record_hash":"x" , "s": 2,"signature" : 1 ,"z":3 }"#,
+                r#"{"a":1,"record_hash":"H","s":2,"z":3}"#,
+            ),
         ] {
             let record = canonical_record(line.as_bytes(), &mut scratch).unwrap();
-            assert_eq!(signed(&record, "H"), expected);
+            assert_eq!(signed(&record, "H"), expected, "{line}");
+            assert_matches_tree(line);
         }
     }
 }
