@@ -231,11 +231,9 @@ pub fn canonical_record<'s>(line: &[u8], scratch: &'s mut Scratch) -> Option<Can
         specials,
         pos: 0,
         from: 0,
-        out: std::mem::take(payload),
+        out: payload,
     };
-    let fields = p.record(side);
-    *payload = p.out;
-    let fields = fields?;
+    let fields = p.record(side)?;
     let (out, side) = (scratch.payload.bytes(), &scratch.side[..]);
     Some(CanonicalRecord {
         payload: out,
@@ -360,15 +358,15 @@ fn lower_hex4(input: &[u8], at: usize) -> Option<u16> {
 /// that differs comes (whitespace to drop, or a token to rewrite) — so the common record, which
 /// differs from its canonical form only in the spaces after `,` and `:`, is copied in a few
 /// runs rather than token by token.
-struct Parser<'a> {
+struct Parser<'a, 'o> {
     input: &'a [u8],
     specials: &'a [u64],
     pos: usize,
     from: usize,
-    out: Out,
+    out: &'o mut Out,
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
@@ -731,14 +729,14 @@ impl<'a> Parser<'a> {
             self.pos = at + 1;
             let ch = self.escape()?;
             self.flush(at);
-            write_char(&mut self.out, ch);
+            write_char(self.out, ch);
         } else if byte < 0x20 {
             return None;
         } else {
             self.pos = at;
             let ch = self.non_ascii()?;
             self.flush(at);
-            write_char(&mut self.out, ch);
+            write_char(self.out, ch);
         }
         self.from = self.pos;
         Some(self.pos)
@@ -857,7 +855,7 @@ impl<'a> Parser<'a> {
         self.flush(start - 1);
         self.out.push(b'"');
         for ch in std::str::from_utf8(&decoded).ok()?.chars() {
-            write_char(&mut self.out, ch);
+            write_char(self.out, ch);
         }
         self.out.push(b'"');
         self.from = self.pos;
