@@ -31,6 +31,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::hexdigits::LOWER_HEX;
 use crate::canonical::python_float_repr;
 
 /// The deepest container the tree path accepts: serde_json's recursion limit (128) refuses the
@@ -325,18 +326,6 @@ fn ws_end(input: &[u8], mut p: usize) -> usize {
     }
     p
 }
-
-/// The value of a lowercase hex digit, or 0x10 for any other byte (uppercase included: an
-/// escape with uppercase digits is rewritten, as Python writes lowercase).
-const LOWER_HEX: [u8; 256] = {
-    let mut table = [0x10u8; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
 
 /// The code unit of `\uXXXX` whose four digits are at `input[at..at + 4]` when they are all
 /// lowercase hex (so the escape may already be canonical); `None` otherwise.

@@ -21,6 +21,7 @@
 mod chain;
 pub mod fast;
 mod files;
+mod hexdigits;
 mod reader;
 mod record;
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::VerifyOptions;
 use super::fast;
+use super::hexdigits;
 use super::reader::{Line, MAX_LINE};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
@@ -26,36 +27,15 @@ pub(super) enum FieldText {
     Text(String),
 }
 
-/// Lowercase hex digit values; 0x10 marks every other byte.
-const LOWER_HEX: [u8; 256] = {
-    let mut table = [0x10u8; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
 impl FieldText {
     pub(super) fn from_canonical(text: &[u8]) -> FieldText {
         if text == b"null" {
             return FieldText::Null;
         }
-        if text.len() == 66 && text[0] == b'"' && text[65] == b'"' {
-            let mut digest = [0u8; 32];
-            let mut bad = 0u8;
-            for (byte, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
-                let (high, low) = (
-                    LOWER_HEX[usize::from(pair[0])],
-                    LOWER_HEX[usize::from(pair[1])],
-                );
-                bad |= (high | low) & 0x10;
-                *byte = (high << 4) | (low & 0x0f);
-            }
-            if bad == 0 {
-                return FieldText::Digest(digest);
-            }
+        if let [b'"', hex @ .., b'"'] = text
+            && let Some(digest) = hexdigits::decode_digest(hex)
+        {
+            return FieldText::Digest(digest);
         }
         FieldText::Text(String::from_utf8_lossy(text).into_owned())
     }
@@ -243,9 +223,7 @@ fn leaf_of(tree: bool, record_hash: &FieldText, computed_hash: &Hash) -> Option<
 
 fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) -> Summary {
     let computed_hash: Hash = Sha256::digest(record.payload).into();
-    let mut hex_hash = [0u8; 64];
-    hex::encode_to_slice(computed_hash, &mut hex_hash)
-        .unwrap_or_else(|_| unreachable!("64 hex digits for 32 bytes"));
+    let hex_hash = hexdigits::encode_digest(&computed_hash);
     let signature = match &fast_check.hmac {
         Some((keyed, prefix, key_id)) => {
             let mut mac = keyed.clone();
