@@ -39,8 +39,8 @@ use crate::canonical::python_float_repr;
 const MAX_DEPTH: usize = 127;
 
 /// An output buffer written through a cursor: `buf[..len]` is the output, the bytes after it
-/// are scratch space that the scanners below write eight or sixteen bytes at a time before they
-/// know how many of them belong to the output. It grows (never shrinks) when a write needs room.
+/// are scratch space that a short run is copied into 32 bytes at a time before the cursor moves
+/// by the run's length. It grows (never shrinks) when a write needs room.
 #[derive(Debug, Default)]
 struct Out {
     buf: Vec<u8>,
@@ -269,29 +269,28 @@ fn mark_specials(line: &[u8], specials: &mut Vec<u64>) {
     specials.clear();
     let mut blocks = line.chunks_exact(64);
     for block in &mut blocks {
-        let mut word = 0u64;
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
-            let chunk: [u8; 16] = chunk
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
-            word |= u64::from(special16(chunk)) << (16 * i);
-        }
-        specials.push(word);
+        specials.push(block_specials(block));
     }
     let rest = blocks.remainder();
     if !rest.is_empty() {
         let mut block = [0u8; 64];
         block[..rest.len()].copy_from_slice(rest);
-        let mut word = 0u64;
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
-            let chunk: [u8; 16] = chunk
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("sixteen bytes"));
-            word |= u64::from(special16(chunk)) << (16 * i);
-        }
-        specials.push(word);
+        specials.push(block_specials(&block));
     }
     specials.push(u64::MAX);
+}
+
+/// The special bytes of a block of 64 as the bits of a word.
+#[inline(always)]
+fn block_specials(block: &[u8]) -> u64 {
+    let mut word = 0u64;
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let chunk: [u8; 16] = chunk
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("sixteen bytes"));
+        word |= u64::from(special16(chunk)) << (16 * i);
+    }
+    word
 }
 
 /// The first position at or after `p` of a byte that is special inside a string, or the
