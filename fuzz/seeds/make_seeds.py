@@ -71,3 +71,20 @@ for name, path in [("reserved-path.json", "_wormvault/receipts.json"),
     edited["files"].append({"path": path, "sha256": "0" * 64, "bytes": 0})
     write(m, name, json.dumps(edited, indent=2, sort_keys=True).encode() + b"\n")
 write(m, "hs256-signed.json", open(os.path.join(FIX, "manifest.json"), "rb").read())
+
+# audit_fast_path: single record lines — the fixture's, and spellings the fast path keeps or
+# rewrites (escapes in and out of Python's form, raw non-ASCII and DEL, odd whitespace, floats to
+# re-write, the removed members first and last, strings across the bitmap's 64-byte words).
+f = "audit_fast_path"
+log = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/fixtures/cavra/audit-hmac.jsonl")
+for i, line in enumerate(open(log, "rb").read().splitlines()[:4]):
+    write(f, f"fixture-{i}.json", line)
+for name, line in [
+    ("escapes.json", r'{"a": "\u00e9\u00E9\/\u0041\ud83d\ude00\uD83D\uDE00 \" \\ \b\f\n\r\t \u0001 \u007f", "b": 1}'),
+    ("raw.json", '{"a": "raw \u00e9 \U0001F600 \x7f", "\u00e9": 2}'),
+    ("spaces.json", '{ "a" :\t1 ,\n"record_hash" : "x" ,"s":2,"signature":{ "k" : [1 ,2] } , "z" : 3 }'),
+    ("removed-first.json", '{"record_hash": "x", "signature": 1, "z": 2}'),
+    ("floats.json", '{"a": [1e5, 2.50, -0, -0.0, 0.1e1, 1E+16, 5e-324, 123456789012345678901234567890]}'),
+    ("long-strings.json", '{"k' + "x" * 60 + '": "' + "y" * 61 + r'\u00e9' + "z" * 70 + '"}'),
+]:
+    write(f, name, line.encode())
