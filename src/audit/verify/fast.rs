@@ -99,6 +99,16 @@ pub struct Scratch {
     specials: Vec<u64>,
 }
 
+impl Scratch {
+    /// Give back the memory a very long line made these buffers grow to (they never shrink
+    /// while they are reused line to line): when the payload buffer holds more than `bytes`.
+    pub fn release_over(&mut self, bytes: usize) {
+        if self.payload.buf.len() > bytes {
+            *self = Scratch::default();
+        }
+    }
+}
+
 /// The canonical pieces of one record, as the verifier needs them (borrowed from a [`Scratch`]).
 #[derive(Debug)]
 pub struct CanonicalRecord<'s> {
@@ -1629,6 +1639,21 @@ mod tests {
             self.ws(s);
             s.push('}');
         }
+    }
+
+    #[test]
+    fn a_long_line_leaves_no_large_buffers_behind() {
+        let mut scratch = Scratch::default();
+        let long = format!(r#"{{"a": "{}"}}"#, "x".repeat(1 << 20));
+        assert!(canonical_record(long.as_bytes(), &mut scratch).is_some());
+        scratch.release_over(1 << 21);
+        assert!(scratch.payload.buf.len() > 1 << 20, "kept below the limit");
+        scratch.release_over(1 << 16);
+        assert_eq!(scratch.payload.buf.len(), 0);
+        assert_eq!(scratch.specials.capacity(), 0);
+        // Still usable afterwards.
+        let record = canonical_record(br#"{"a": 1}"#, &mut scratch).unwrap();
+        assert_eq!(record.payload, br#"{"a":1}"#);
     }
 
     #[test]

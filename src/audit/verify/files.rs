@@ -344,9 +344,10 @@ pub(super) fn verify_files(
                 )
             }));
             if cut.buffer.len() > 4 * (limits.chunk + 1) {
-                // A long line grew the buffer: give the memory back.
+                // A long line grew the buffer: give the memory back (and the parser's).
                 cut.buffer = Vec::new();
             }
+            scratch.release_over(4 * (limits.chunk + 1));
             let mut guard = lock();
             let spare = guard.spare.pop().unwrap_or_default();
             let done = Done {
