@@ -273,8 +273,8 @@ struct Fields {
 }
 
 /// Mark the bytes of `line` that are special inside a string ([`special16`]) in `specials`,
-/// sixteen at a time, with the bits past the line's end set (and one more word of them), so
-/// that a search for the next special byte always ends.
+/// sixteen at a time; the last word's bits past the line's end are set (the zeros it is padded
+/// with are special), and [`next_special`] caps what it finds at the line's length.
 fn mark_specials(line: &[u8], specials: &mut Vec<u64>) {
     specials.clear();
     let mut blocks = line.chunks_exact(64);
@@ -287,7 +287,6 @@ fn mark_specials(line: &[u8], specials: &mut Vec<u64>) {
         block[..rest.len()].copy_from_slice(rest);
         specials.push(block_specials(&block));
     }
-    specials.push(u64::MAX);
 }
 
 /// The special bytes of a block of 64 as the bits of a word.
@@ -406,14 +405,6 @@ impl<'a> Parser<'a, '_> {
         self.from = upto;
     }
 
-    /// Write what is pending and drop what starts at `pos` up to `to` (exclusive).
-    #[inline(always)]
-    fn skip_to(&mut self, to: usize) {
-        self.flush(self.pos);
-        self.pos = to;
-        self.from = to;
-    }
-
     #[inline(always)]
     fn skip_ws(&mut self) {
         if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
@@ -421,19 +412,31 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
+    /// Write what is pending and drop the whitespace that starts at `pos`.
     #[inline(always)]
     fn skip_ws_run(&mut self) {
-        let end = ws_end(self.input, self.pos + 1);
-        self.skip_to(end);
+        self.flush(self.pos);
+        self.pos = ws_end(self.input, self.pos + 1);
+        self.from = self.pos;
+    }
+
+    /// Python's separator `pair` (`", "` or `": "`) at `pos`: keep its first byte, drop the
+    /// space after it.
+    #[inline(always)]
+    fn spaced(&mut self, pair: &[u8; 2]) -> bool {
+        if self.input.get(self.pos..self.pos + 2) != Some(pair) {
+            return false;
+        }
+        self.flush(self.pos + 1);
+        self.pos += 2;
+        self.from = self.pos;
+        true
     }
 
     /// After a key: `:` and the whitespace around it (Python's `": "` in one test).
     #[inline(always)]
     fn colon(&mut self) -> Option<()> {
-        if self.input.get(self.pos..self.pos + 2) == Some(b": ") {
-            self.flush(self.pos + 1);
-            self.pos += 2;
-            self.from = self.pos;
+        if self.spaced(b": ") {
             return Some(());
         }
         self.skip_ws();
@@ -446,10 +449,7 @@ impl<'a> Parser<'a, '_> {
     /// `", "` in one test), `false` for `close`.
     #[inline(always)]
     fn comma_or(&mut self, close: u8) -> Option<bool> {
-        if self.input.get(self.pos..self.pos + 2) == Some(b", ") {
-            self.flush(self.pos + 1);
-            self.pos += 2;
-            self.from = self.pos;
+        if self.spaced(b", ") {
             return Some(true);
         }
         self.skip_ws();
@@ -478,16 +478,16 @@ impl<'a> Parser<'a, '_> {
         let mut insert_at = None;
         self.skip_ws();
         self.expect(b'{')?;
+        // Where the output stands after the last member kept (before the comma that follows
+        // it), and whether the comma after the member just dropped must go too (no member was
+        // kept before it).
+        let mut kept_end = self.at();
+        let mut drop_comma = false;
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
         } else {
             let mut previous_key: Option<Cow<'a, [u8]>> = None;
-            // Where the output stands after the last member kept (before the comma that follows
-            // it), and whether the comma after the member just dropped must go too (no member
-            // was kept before it).
-            let mut kept_end = self.at();
-            let mut drop_comma = false;
             loop {
                 let key = self.key()?;
                 if previous_key
@@ -540,16 +540,10 @@ impl<'a> Parser<'a, '_> {
                     drop_comma = false;
                 }
             }
-            self.flush(self.pos);
-            (fields.insert_at, fields.members_before) =
-                insert_at.unwrap_or((kept_end, fields.members));
-            self.skip_ws();
-            return (self.pos == self.input.len()).then_some(fields);
         }
-        self.out.len = 0;
-        self.out.extend(b"{}");
-        self.from = self.pos;
-        fields.insert_at = 1;
+        // The closing brace is pending; whatever follows it may only be whitespace.
+        self.flush(self.pos);
+        (fields.insert_at, fields.members_before) = insert_at.unwrap_or((kept_end, fields.members));
         self.skip_ws();
         (self.pos == self.input.len()).then_some(fields)
     }
@@ -1664,6 +1658,7 @@ mod tests {
             (r#"{"z": 1}"#, r#"{"record_hash":"H","z":1}"#),
             (r#"{"a": 1, "z": 2}"#, r#"{"a":1,"record_hash":"H","z":2}"#),
             (r#"{}"#, r#"{"record_hash":"H"}"#),
+            (" { \n }\t", r#"{"record_hash":"H"}"#),
             (
                 r#"{"record_hash": "x", "signature": 1}"#,
                 r#"{"record_hash":"H"}"#,
