@@ -12,6 +12,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+
+use crate::readbuf::ReadBuffer;
 use sha2::{Digest, Sha256};
 
 /// A shareable byte-count callback (for progress bars) that options structs can carry.
@@ -72,20 +74,16 @@ pub fn sha256_reader(
 thread_local! {
     /// Each thread's read buffer, kept between files: hashing 2,000 small files allocated and
     /// zeroed 2,000 buffers before (issue #19 item 5).
-    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// It is a [`ReadBuffer`]: reads land where the kernel's copy out of the page cache is fast.
+    static READ_BUFFER: std::cell::RefCell<Option<ReadBuffer>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Run `f` with this thread's [`READ_SIZE`] buffer (a fresh one if it is in use further up the
 /// stack, e.g. a progress callback that hashes too).
 fn with_read_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     READ_BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buffer) => {
-            if buffer.len() < READ_SIZE {
-                buffer.resize(READ_SIZE, 0);
-            }
-            f(&mut buffer[..READ_SIZE])
-        }
-        Err(_) => f(&mut vec![0u8; READ_SIZE]),
+        Ok(mut buffer) => f(buffer.get_or_insert_with(|| ReadBuffer::new(READ_SIZE))),
+        Err(_) => f(&mut ReadBuffer::new(READ_SIZE)),
     })
 }
 
@@ -102,11 +100,11 @@ pub fn sha256_file_overlapped(
     use std::sync::mpsc::sync_channel;
     let mut file = File::open(path)?;
     // Full buffers travel reader -> hasher, emptied ones come back; the ring bounds memory.
-    let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(OVERLAP_BUFFERS);
-    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(OVERLAP_BUFFERS);
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<(ReadBuffer, usize)>>(OVERLAP_BUFFERS);
+    let (empty_tx, empty_rx) = sync_channel::<ReadBuffer>(OVERLAP_BUFFERS);
     for _ in 0..OVERLAP_BUFFERS {
         empty_tx
-            .send(vec![0u8; READ_SIZE])
+            .send(ReadBuffer::new(READ_SIZE))
             .expect("the ring has room for every buffer");
     }
     std::thread::scope(|scope| {

@@ -20,6 +20,7 @@ pub mod hashing;
 pub mod hold;
 pub mod limits;
 pub mod pipeline;
+pub mod readbuf;
 pub mod readiness;
 pub mod recovery;
 pub mod remote;

@@ -440,7 +440,7 @@ fn write_hashed(reader: &mut dyn Read, destination: &Path) -> Result<FileDigest,
         .open(destination)
         .map_err(WriteError::Write)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; READ_SIZE];
+    let mut buffer = crate::readbuf::ReadBuffer::new(READ_SIZE);
     let mut bytes = 0u64;
     loop {
         let read = match reader.read(&mut buffer) {

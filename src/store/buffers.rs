@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::readbuf::ReadBuffer;
+
 /// Spare buffers, keeping at most `max` of them (the rest are freed when they come back).
 #[derive(Clone)]
 pub(crate) struct BufferPool {
-    spare: Arc<Mutex<Vec<Vec<u8>>>>,
+    spare: Arc<Mutex<Vec<ReadBuffer>>>,
     max: usize,
 }
 
@@ -23,12 +25,12 @@ impl BufferPool {
     }
 
     /// A buffer that came back, if any (still as long as it was: not zeroed again).
-    pub(crate) fn take(&self) -> Option<Vec<u8>> {
+    pub(crate) fn take(&self) -> Option<ReadBuffer> {
         self.spare.lock().ok().and_then(|mut spare| spare.pop())
     }
 
     /// `data` as a frame that returns it to this pool when dropped.
-    pub(crate) fn frame(&self, data: Vec<u8>) -> Bytes {
+    pub(crate) fn frame(&self, data: ReadBuffer) -> Bytes {
         Bytes::from_owner(Pooled {
             data,
             pool: self.clone(),
@@ -37,7 +39,7 @@ impl BufferPool {
 }
 
 struct Pooled {
-    data: Vec<u8>,
+    data: ReadBuffer,
     pool: BufferPool,
 }
 
@@ -61,19 +63,25 @@ impl Drop for Pooled {
 mod tests {
     use super::*;
 
+    fn filled(byte: u8, len: usize) -> ReadBuffer {
+        let mut buffer = ReadBuffer::new(len);
+        buffer.fill(byte);
+        buffer
+    }
+
     /// A dropped frame's buffer comes back as it was, up to `max`; beyond that it is freed.
     #[test]
     fn dropped_frames_come_back_up_to_max() {
         let pool = BufferPool::new(1);
         assert!(pool.take().is_none());
-        let (a, b) = (pool.frame(vec![7; 10]), pool.frame(vec![8; 20]));
+        let (a, b) = (pool.frame(filled(7, 10)), pool.frame(filled(8, 20)));
         assert_eq!(&a[..], &[7; 10][..]);
         let copy = a.clone();
         drop(a);
         assert!(pool.take().is_none(), "a frame still referenced stays out");
         drop(copy);
         drop(b);
-        assert_eq!(pool.take(), Some(vec![7; 10]));
+        assert_eq!(pool.take().map(|b| b.to_vec()), Some(vec![7; 10]));
         assert!(pool.take().is_none(), "only `max` buffers are kept");
     }
 }

@@ -308,7 +308,7 @@ impl LocalVault {
             .tempfile_in(&dir)
             .map_err(|e| self.io(&dir, e))?;
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; crate::hashing::READ_SIZE];
+        let mut buffer = crate::readbuf::ReadBuffer::new(crate::hashing::READ_SIZE);
         let mut size = 0u64;
         loop {
             let read = source
@@ -481,7 +481,7 @@ impl LocalVault {
             .open(dest)
             .map_err(|e| self.io(dest, e))?;
         let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; crate::hashing::READ_SIZE];
+        let mut buffer = crate::readbuf::ReadBuffer::new(crate::hashing::READ_SIZE);
         loop {
             let read = source.read(&mut buffer).map_err(|e| self.io(&path, e))?;
             if read == 0 {

@@ -29,6 +29,7 @@ use super::chain::State;
 use super::fast;
 use super::reader::{Line, MAX_LINE};
 use super::record::{Checked, FastCheck, check_line};
+use crate::readbuf::{self, COPY_ALIGN};
 
 /// How the segments are cut (constants in production; small in tests).
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +121,15 @@ pub(super) fn cut_chunk(
     // A little past the end too: the chunk's last line usually ends there (no second read).
     let max_line = limits.max_line as u64;
     let mut buffered = (end + TAIL_GUESS.min(max_line + 1)).min(len);
+    // Land the read where the kernel's copy out of the page cache is fast (`crate::readbuf`):
+    // byte `at` of the file goes to `buffer[index(at)]`.
+    let room = (buffered - base) as usize + COPY_ALIGN;
+    if out.buffer.len() < room {
+        out.buffer.resize(room, 0);
+    }
+    let pad = readbuf::start_for(&out.buffer, base);
+    let index = |at: u64| (at - base) as usize + pad;
+    out.filled = pad;
     read_range(
         &segment.file,
         base,
@@ -130,13 +140,13 @@ pub(super) fn cut_chunk(
     let mut line_start = if start == 0 {
         0
     } else {
-        match memchr::memchr(b'\n', &out.buffer[..out.filled]) {
+        match memchr::memchr(b'\n', &out.buffer[pad..out.filled]) {
             Some(offset) => base + offset as u64 + 1,
             None => return Ok(()),
         }
     };
     while line_start < end {
-        let from = (line_start - base) as usize;
+        let from = index(line_start);
         out.starts += 1;
         let number = out.starts;
         let found = match memchr::memchr(b'\n', &out.buffer[from..out.filled]) {
@@ -170,8 +180,8 @@ pub(super) fn cut_chunk(
         let line = |start: u64, end: u64, torn: bool, oversize: bool| Line {
             segment: segment_index,
             number,
-            start: (start - base) as usize,
-            end: (end - base) as usize,
+            start: index(start),
+            end: index(end),
             torn,
             oversize,
         };
@@ -181,7 +191,7 @@ pub(super) fn cut_chunk(
                 line_start = newline + 1;
             }
             Some(newline) => {
-                let bytes = &out.buffer[from..(newline - base) as usize];
+                let bytes = &out.buffer[from..index(newline)];
                 if !bytes.iter().all(u8::is_ascii_whitespace) {
                     // CAVRA skips blank lines.
                     out.lines.push(line(line_start, newline, false, false));
@@ -460,7 +470,7 @@ mod tests {
             while start < segment.len {
                 cut_chunk(index, segment, start, limits, &mut cut).unwrap();
                 assert!(
-                    cut.filled <= limits.chunk + limits.max_line + 2,
+                    cut.filled <= limits.chunk + limits.max_line + 2 + COPY_ALIGN,
                     "buffer bound"
                 );
                 for line in &cut.lines {
@@ -472,6 +482,47 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Every line lands in the buffer at an address congruent to its file offset modulo
+    /// `COPY_ALIGN` (where the kernel's copy out of the page cache is fast), in every chunk
+    /// and for lines completed by reading on past a chunk's end.
+    #[test]
+    fn lines_land_where_the_copy_is_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        // Lines of 1..=150 bytes, so chunk starts and line starts fall at every offset.
+        let mut text = Vec::new();
+        let mut offsets = Vec::new();
+        for i in 0..400usize {
+            offsets.push(text.len() as u64);
+            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, 1 + i % 150));
+            text.push(b'\n');
+        }
+        let paths = write_segments(dir.path(), "log", &[text]);
+        let segment = &open(&paths)[0];
+        for chunk in [100, 997, 4096] {
+            let limits = ChunkLimits {
+                chunk,
+                max_line: 1000,
+            };
+            let mut cut = ChunkLines::default();
+            let (mut start, mut seen) = (0, 0);
+            while start < segment.len {
+                cut_chunk(0, segment, start, limits, &mut cut).unwrap();
+                for line in &cut.lines {
+                    let offset = offsets[seen];
+                    seen += 1;
+                    let address = cut.buffer[line.start..].as_ptr().addr();
+                    assert_eq!(
+                        address % COPY_ALIGN,
+                        (offset % COPY_ALIGN as u64) as usize,
+                        "chunk {chunk}, line at {offset}"
+                    );
+                }
+                start += chunk as u64;
+            }
+            assert_eq!(seen, offsets.len());
+        }
     }
 
     #[test]

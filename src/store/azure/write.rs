@@ -20,6 +20,7 @@ use super::{
     AzureStore, SHA256_METADATA, cloud, describe, metadata_name, status_of, tags_header, to_offset,
     valid_metadata_name, valid_tag,
 };
+use crate::readbuf::ReadBuffer;
 use crate::store::buffers::BufferPool;
 use crate::store::{
     Enforcement, Progress, PutObject, RetentionMode, StoreError, StoredObject, WriteGate, compare,
@@ -226,8 +227,9 @@ impl AzureStore {
                 loop {
                     // A recycled buffer is already this long: nothing is zeroed again. A new one
                     // comes zeroed from the allocator (fresh pages), not written over by a memset.
-                    let mut block = pool.take().unwrap_or_else(|| vec![0u8; block_size]);
-                    block.resize(block_size, 0);
+                    // Placed where the kernel's copy out of the page cache is fast.
+                    let mut block = pool.take().unwrap_or_else(|| ReadBuffer::new(block_size));
+                    block.place(block_size, total);
                     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
                     let mut filled = 0;
                     while filled < block_size {

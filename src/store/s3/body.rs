@@ -26,6 +26,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
+use crate::readbuf::ReadBuffer;
 use crate::store::StoreError;
 use crate::store::buffers::BufferPool;
 
@@ -54,7 +55,7 @@ pub(super) fn file_range(path: &Path, offset: u64, length: u64) -> Result<ByteSt
 /// HTTP client is writing are all a body needs).
 const POOL_MAX: usize = 2;
 
-type ReadResult = std::io::Result<(File, Vec<u8>)>;
+type ReadResult = std::io::Result<(File, ReadBuffer)>;
 
 struct FileRange {
     path: PathBuf,
@@ -87,8 +88,8 @@ impl FileRange {
         let path = self.path.clone();
         let offset = self.offset;
         // A recycled buffer is already CHUNK long: nothing is zeroed again. A new one comes
-        // zeroed from the allocator.
-        let mut buffer = self.pool.take().unwrap_or_else(|| vec![0u8; want]);
+        // zeroed from the allocator. Either is placed where the kernel's copy is fast.
+        let mut buffer = self.pool.take().unwrap_or_else(|| ReadBuffer::new(want));
         self.pending = Some(tokio::task::spawn_blocking(move || -> ReadResult {
             let mut file = match file {
                 Some(file) => file,
@@ -98,7 +99,7 @@ impl FileRange {
                     file
                 }
             };
-            buffer.resize(want, 0);
+            buffer.place(want, offset);
             file.read_exact(&mut buffer).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     std::io::Error::new(

@@ -333,7 +333,7 @@ fn read_parts(
 ) -> std::io::Result<String> {
     let mut file = std::fs::File::open(&path)?;
     let mut whole = Sha256::new();
-    let mut buffer = vec![0u8; READ_SIZE];
+    let mut buffer = crate::readbuf::ReadBuffer::new(READ_SIZE);
     let mut offset = 0u64;
     let mut number = 1i32;
     while offset < size {
