@@ -61,8 +61,7 @@ py="$root/azurite/.venv/bin/python"
 
 echo "== build (release)"
 [[ -n "${BENCH_SKIP_BUILD:-}" ]] || cargo build --release --quiet
-bin="$root/target/release/wormvault"
-bin="$root/target/release/wormvault"
+bin="${BENCH_BIN:-$root/target/release/wormvault}"
 
 rm -rf "$work" && mkdir -p "$work/data" "$work/tiny"
 echo "== ${mb} MiB of random evidence"

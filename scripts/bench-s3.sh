@@ -49,7 +49,7 @@ aws_() { aws --endpoint-url "$endpoint" "$@"; }
 
 echo "== build (release)"
 [[ -n "${BENCH_SKIP_BUILD:-}" ]] || cargo build --release --quiet
-bin="$root/target/release/wormvault"
+bin="${BENCH_BIN:-$root/target/release/wormvault}"
 
 rm -rf "$work" && mkdir -p "$work/data"
 total_mb=$(( large_mb + small_count * small_kb / 1024 ))

@@ -2,8 +2,9 @@
 //! memory whatever the file size; larger reads measured no faster here), and many files hashed
 //! in parallel on all cores, largest first. A file bigger than one core's share of the work (or
 //! any file, with fewer files than cores) has its reads on a thread of their own, overlapping the
-//! hashing: the copy out of the page cache otherwise costs the hasher ~20% of its time (issue #19
-//! item 5); memory stays bounded by a fixed ring of buffers. The `sha2` crate's SHA-NI code
+//! hashing, so the copy out of the page cache is not on the hasher's core (issue #19 item 5);
+//! memory stays bounded by a fixed ring of buffers. Every read lands in a [`ReadBuffer`], where
+//! the kernel's copy is fast (`crate::readbuf`). The `sha2` crate's SHA-NI code
 //! (chosen at run time) hashes within a few percent of OpenSSL's assembly on 16 KiB-1 MiB
 //! blocks here, so it stays the one SHA-256 implementation.
 
