@@ -13,9 +13,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use crate::readbuf::ReadBuffer;
-use sha2::{Digest, Sha256};
 
 /// A shareable byte-count callback (for progress bars) that options structs can carry.
 #[derive(Clone)]

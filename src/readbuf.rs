@@ -1,13 +1,14 @@
 //! Read buffers placed for the kernel's copy out of the page cache.
 //!
 //! `read`/`pread` from a cached file is a `memcpy` in the kernel (`copy_to_user`), and on the
-//! machines measured here it runs about 3.5x slower when the file offset and the target address
+//! machine measured here it runs about 3.5x slower when the file offset and the target address
 //! are not congruent modulo 32 bytes: 512 KiB reads of a cached 742 MB log took 0.38–0.50 CPU-s
 //! into a `Vec` from `malloc` (16 bytes past a page) against 0.10–0.12 CPU-s when both sides
 //! agreed modulo 64 (AMD EPYC, 2 cores; `scripts/bench/read_alignment.py` measures it). A heap
-//! buffer's address is whatever the allocator gives, so every reader that streams files picks
-//! where in its buffer a read lands: [`ReadBuffer`] for reads from offset 0 in whole multiples
-//! of 64 bytes, [`start_for`] for reads at any offset.
+//! buffer's address is whatever the allocator gives, so the readers that stream files (hashing,
+//! uploads, the local vault, bundle extraction, `audit verify`) pick where in their buffer a
+//! read lands (the line readers on std's `BufReader` do not): [`ReadBuffer`] for reads from
+//! offset 0 in whole multiples of 64 bytes, [`start_for`] for reads at any offset.
 
 use std::ops::{Deref, DerefMut};
 
@@ -33,13 +34,9 @@ pub struct ReadBuffer {
 impl ReadBuffer {
     /// `len` zero bytes, placed for reads from file offset 0 (or any multiple of 64).
     pub fn new(len: usize) -> ReadBuffer {
-        let storage = vec![0u8; len + COPY_ALIGN];
-        let start = start_for(&storage, 0);
-        ReadBuffer {
-            storage,
-            start,
-            len,
-        }
+        let mut buffer = ReadBuffer::default();
+        buffer.place(len, 0);
+        buffer
     }
 
     /// Make the buffer `len` bytes long, placed for a read of the file from `offset`. It is
