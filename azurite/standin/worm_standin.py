@@ -170,6 +170,9 @@ MESSAGES = {
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK of the headers (~40 ms on Linux) on every response that has one.
+    disable_nagle_algorithm = True
     server_version = "wormvault-worm-standin"
     sys_version = ""
 

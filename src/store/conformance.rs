@@ -198,7 +198,180 @@ pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Ve
         },
     );
 
+    // Small objects written from memory (audit records, checkpoints): create-only, locked, and
+    // the receipt is what the store holds; then the name listing pages them and says where the
+    // listing ends.
+    let small_prefix = format!("{prefix}/conformance/small/");
+    let small_lock = LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until,
+        legal_hold: false,
+    };
+    let mut small_keys = Vec::new();
+    let mut small_failure = None;
+    for n in 0..3 {
+        let small_key = format!("{small_prefix}{n:04}.json");
+        let bytes = format!("{{\"n\": {n}}}\n");
+        let put = store
+            .put_bytes(&super::PutBytes {
+                key: &small_key,
+                bytes: bytes.as_bytes(),
+                lock: small_lock.clone(),
+                metadata: BTreeMap::new(),
+                content_type: Some("application/json"),
+            })
+            .await;
+        let outcome = match put {
+            Ok(stored) => {
+                check_small(store, &small_key, bytes.as_bytes(), &stored, &small_lock).await
+            }
+            Err(e) => Err(format!("put_bytes {small_key}: {e}")),
+        };
+        if let Err(e) = outcome {
+            small_failure = Some(e);
+            break;
+        }
+        small_keys.push((small_key, bytes));
+    }
+    record(
+        "put_bytes_stores_locked_bytes",
+        small_failure.map_or(Ok(()), Err),
+    );
+    if let Some((first_key, first_bytes)) = small_keys.first() {
+        record(
+            "put_bytes_is_create_only",
+            match store
+                .put_bytes(&super::PutBytes {
+                    key: first_key,
+                    bytes: b"other bytes\n",
+                    lock: small_lock.clone(),
+                    metadata: BTreeMap::new(),
+                    content_type: None,
+                })
+                .await
+            {
+                Err(StoreError::AlreadyExists { .. }) => {
+                    match store.get_bytes(first_key, None, 1024).await {
+                        Ok(Some(found)) if found.bytes == first_bytes.as_bytes() => Ok(()),
+                        other => Err(format!("{first_key} after the refused write: {other:?}")),
+                    }
+                }
+                Err(e) => Err(format!("expected AlreadyExists, got error {e}")),
+                Ok(_) => Err(format!("a second put_bytes of {first_key} succeeded")),
+            },
+        );
+    }
+    if small_keys.len() == 3 {
+        let keys: Vec<&str> = small_keys.iter().map(|(k, _)| k.as_str()).collect();
+        record(
+            "list_after_pages_and_ends",
+            check_list_after(store, &small_prefix, &keys).await,
+        );
+    }
+
     results
+}
+
+/// A small object's receipt and read-back: the lock asked for, and the bytes written (from the
+/// receipt's SHA-256 where the store says it proves the content, and from `get_bytes` always).
+async fn check_small(
+    store: &dyn ImmutableStore,
+    key: &str,
+    bytes: &[u8],
+    stored: &super::StoredObject,
+    lock: &LockSpec,
+) -> Result<(), String> {
+    if stored.retention_mode != Some(lock.mode)
+        || stored.retain_until.is_none_or(|u| u < lock.retain_until)
+    {
+        return Err(format!(
+            "{key}: receipt lock {:?} until {:?}, asked {} until {}",
+            stored.retention_mode, stored.retain_until, lock.mode, lock.retain_until
+        ));
+    }
+    let sha256 = crate::hashing::sha256_hex(bytes);
+    if store.put_bytes_proves_content() && stored.sha256.as_deref() != Some(sha256.as_str()) {
+        return Err(format!(
+            "{key}: the store says its receipt proves the content, but it reports SHA-256 {:?}, not {sha256}",
+            stored.sha256
+        ));
+    }
+    match store
+        .get_bytes(key, stored.version_id.as_deref(), 1024)
+        .await
+    {
+        Ok(Some(found)) if found.bytes == bytes && found.retention_mode == Some(lock.mode) => {
+            Ok(())
+        }
+        Ok(Some(found)) => Err(format!(
+            "{key} read back as {:?} with lock {:?}",
+            String::from_utf8_lossy(&found.bytes),
+            found.retention_mode
+        )),
+        Ok(None) => Err(format!("{key} missing after put_bytes")),
+        Err(e) => Err(format!("get_bytes {key}: {e}")),
+    }
+}
+
+/// `list_after` over `keys` (sorted, the only keys under `prefix`): one key per page when asked
+/// for one, never a page that claims to end the listing while keys follow, every key once in
+/// order, and nothing after the last key.
+async fn check_list_after(
+    store: &dyn ImmutableStore,
+    prefix: &str,
+    keys: &[&str],
+) -> Result<(), String> {
+    let listed_keys = |page: &super::ListedPage| {
+        let mut keys: Vec<String> = page.versions.iter().map(|v| v.key.clone()).collect();
+        keys.dedup();
+        keys
+    };
+    // Page by page, one key at a time.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..=keys.len() {
+        let page = store
+            .list_after(prefix, after.as_deref(), 1)
+            .await
+            .map_err(|e| format!("list_after({after:?}, 1): {e}"))?;
+        let page_keys = listed_keys(&page);
+        if page_keys.len() > 1 {
+            return Err(format!("a page of at most 1 entry held keys {page_keys:?}"));
+        }
+        seen.extend(page_keys.iter().cloned());
+        if page.complete && seen.len() < keys.len() {
+            return Err(format!(
+                "the page after {after:?} says the listing ends, but only {seen:?} of {keys:?} were listed"
+            ));
+        }
+        match page.next_after() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if seen != keys {
+        return Err(format!("listed one at a time: {seen:?}, expected {keys:?}"));
+    }
+    // All at once: every key, and if the page does not say it ends, the next page is empty.
+    let page = store
+        .list_after(prefix, None, 1000)
+        .await
+        .map_err(|e| format!("list_after(None, 1000): {e}"))?;
+    if listed_keys(&page) != keys {
+        return Err(format!(
+            "listed at once: {:?}, expected {keys:?}",
+            listed_keys(&page)
+        ));
+    }
+    let last = keys.last().copied();
+    let rest = store
+        .list_after(prefix, last, 1000)
+        .await
+        .map_err(|e| format!("list_after({last:?}, 1000): {e}"))?;
+    if !rest.versions.is_empty() {
+        return Err(format!("after the last key: {:?}", listed_keys(&rest)));
+    }
+    Ok(())
 }
 
 fn check_state(

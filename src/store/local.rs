@@ -673,7 +673,7 @@ impl LocalVault {
         prefix: &str,
         start_after: Option<&str>,
         max: usize,
-    ) -> Result<Vec<super::ListedVersion>, StoreError> {
+    ) -> Result<super::ListedPage, StoreError> {
         let (dir_key, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
         let dir = if dir_key.is_empty() {
             self.root.clone()
@@ -682,7 +682,12 @@ impl LocalVault {
         };
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(super::ListedPage {
+                    versions: Vec::new(),
+                    complete: true,
+                });
+            }
             Err(e) => return Err(self.io(&dir, e)),
         };
         let mut listed = Vec::new();
@@ -715,8 +720,7 @@ impl LocalVault {
             });
         }
         listed.sort_by(|a, b| a.key.cmp(&b.key));
-        listed.truncate(max.max(1));
-        Ok(listed)
+        Ok(super::page_of(listed, max.max(1)))
     }
 
     pub(crate) fn clone_handle(&self) -> LocalVault {
@@ -812,7 +816,7 @@ impl ImmutableStore for LocalVault {
         prefix: &str,
         start_after: Option<&str>,
         max: usize,
-    ) -> Result<Vec<super::ListedVersion>, StoreError> {
+    ) -> Result<super::ListedPage, StoreError> {
         let vault = self.clone_handle();
         let prefix = prefix.to_string();
         let start_after = start_after.map(str::to_string);

@@ -408,6 +408,16 @@ pub trait ImmutableStore: Send + Sync {
         self.put(&put, &|_| {}).await
     }
 
+    /// Does the [`StoredObject`] that [`ImmutableStore::put_bytes`] returns prove the stored
+    /// bytes? True when its `sha256` is the store's own digest of what it holds, checked
+    /// against the bytes sent (S3's full-object checksum): a caller that must know the stored
+    /// bytes then needs no second read of the object. False (the default) when the reported
+    /// digest is one the writer supplied (metadata, the local vault's record); such a caller
+    /// reads the bytes back.
+    fn put_bytes_proves_content(&self) -> bool {
+        false
+    }
+
     /// Read one small object version (the current one when `version_id` is `None`) into memory;
     /// `Ok(None)` if absent. An object larger than `max_len` is refused
     /// ([`StoreError::Config`] naming the key) before its body is read.
@@ -450,7 +460,8 @@ pub trait ImmutableStore: Send + Sync {
     /// One page of the keys under `prefix` that sort after `start_after` (byte order, as S3's
     /// ListObjectsV2 `start-after`), every version of each key included (oldest first) and delete
     /// markers too, at most about `max` entries; a key's versions are never split across pages.
-    /// An empty page means there is nothing after `start_after`.
+    /// An empty page means there is nothing after `start_after`; a page marked
+    /// [`ListedPage::complete`] says so for its last key, sparing the request for an empty page.
     ///
     /// This default goes through `list` (one HEAD per version); backends list names only.
     async fn list_after(
@@ -458,7 +469,7 @@ pub trait ImmutableStore: Send + Sync {
         prefix: &str,
         start_after: Option<&str>,
         max: usize,
-    ) -> Result<Vec<ListedVersion>, StoreError> {
+    ) -> Result<ListedPage, StoreError> {
         let mut all: Vec<ListedVersion> = self
             .list(prefix)
             .await?
@@ -495,6 +506,27 @@ pub struct FetchedObject {
     pub retention_mode: Option<RetentionMode>,
     pub retain_until: Option<DateTime<Utc>>,
     pub legal_hold: Option<bool>,
+}
+
+/// One page of a name listing ([`ImmutableStore::list_after`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedPage {
+    /// In key order, a key's versions together (oldest first).
+    pub versions: Vec<ListedVersion>,
+    /// Nothing sorts after the last entry: the listing ends with this page. `false` promises
+    /// nothing either way (ask for the page after the last key to know).
+    pub complete: bool,
+}
+
+impl ListedPage {
+    /// The key to list after for the next page: the last key of this page, or `None` when
+    /// there is no next page (this one is empty or complete).
+    pub fn next_after(&self) -> Option<String> {
+        if self.complete {
+            return None;
+        }
+        self.versions.last().map(|v| v.key.clone())
+    }
 }
 
 /// One entry of a name listing ([`ImmutableStore::list_after`]): an object version or a delete
@@ -558,17 +590,25 @@ pub fn too_large(target: &Target, key: &str, size: u64, max: u64) -> StoreError 
     ))
 }
 
-/// Keep whole keys up to about `max` entries of a sorted listing (a key's versions stay together).
-pub(crate) fn page_of(mut all: Vec<ListedVersion>, max: usize) -> Vec<ListedVersion> {
+/// Keep whole keys up to about `max` entries of a sorted listing of everything after the
+/// listing's start (a key's versions stay together); complete when nothing was cut off.
+pub(crate) fn page_of(mut all: Vec<ListedVersion>, max: usize) -> ListedPage {
     if all.len() <= max {
-        return all;
+        return ListedPage {
+            versions: all,
+            complete: true,
+        };
     }
     let mut end = max.max(1);
     while end < all.len() && all[end].key == all[end - 1].key {
         end += 1;
     }
+    let complete = end == all.len();
     all.truncate(end);
-    all
+    ListedPage {
+        versions: all,
+        complete,
+    }
 }
 
 #[cfg(any(test, feature = "conformance"))]
@@ -613,6 +653,61 @@ pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn versions(keys: &[&str]) -> Vec<ListedVersion> {
+        keys.iter()
+            .map(|key| ListedVersion {
+                key: key.to_string(),
+                version_id: None,
+                is_latest: true,
+                delete_marker: false,
+                size: 1,
+            })
+            .collect()
+    }
+
+    fn keys(page: &ListedPage) -> Vec<&str> {
+        page.versions.iter().map(|v| v.key.as_str()).collect()
+    }
+
+    #[test]
+    fn a_page_ends_the_listing_only_when_nothing_was_cut_off() {
+        // Everything fits: complete, and there is no next page to ask for.
+        let page = page_of(versions(&["a", "b", "c"]), 3);
+        assert_eq!(keys(&page), ["a", "b", "c"]);
+        assert!(page.complete);
+        assert_eq!(page.next_after(), None);
+
+        // Cut after two entries: not complete, and the next page starts after "b".
+        let page = page_of(versions(&["a", "b", "c"]), 2);
+        assert_eq!(keys(&page), ["a", "b"]);
+        assert!(!page.complete);
+        assert_eq!(page.next_after().as_deref(), Some("b"));
+
+        // A key's versions stay together even past `max`; what follows them is cut off.
+        let page = page_of(versions(&["a", "b", "b", "b", "c"]), 2);
+        assert_eq!(keys(&page), ["a", "b", "b", "b"]);
+        assert!(!page.complete);
+        // ...and when nothing follows them, the page still ends the listing.
+        let page = page_of(versions(&["a", "b", "b", "b"]), 2);
+        assert_eq!(keys(&page), ["a", "b", "b", "b"]);
+        assert!(page.complete);
+
+        // An empty listing is complete; `max` 0 is read as 1.
+        let page = page_of(Vec::new(), 10);
+        assert!(page.complete && page.versions.is_empty());
+        assert_eq!(page.next_after(), None);
+        let page = page_of(versions(&["a", "b"]), 0);
+        assert_eq!(keys(&page), ["a"]);
+        assert!(!page.complete);
+
+        // A page that does not say it ends still has a next page to ask for, even if short.
+        let page = ListedPage {
+            versions: versions(&["x"]),
+            complete: false,
+        };
+        assert_eq!(page.next_after().as_deref(), Some("x"));
+    }
 
     #[tokio::test]
     async fn write_gate_holds_until_decided() {

@@ -144,15 +144,7 @@ async fn put_derived(
         .await;
     match put {
         Ok(stored) => {
-            read_back(
-                store,
-                target,
-                key,
-                bytes,
-                stored.version_id.as_deref(),
-                &lock,
-            )
-            .await?;
+            read_back(store, target, key, bytes, &stored, &lock).await?;
             Ok(true)
         }
         Err(StoreError::AlreadyExists { .. }) => {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
 use crate::audit::append::Head;
 use crate::audit::record::{Canonical, NewRecord, Record, Signer};
-use crate::store::{ImmutableStore, PutBytes, Target};
+use crate::store::{FetchedObject, ImmutableStore, PutBytes, StoredObject, Target};
 
 /// The head as found in the store, with the key it came from.
 #[derive(Debug, Clone)]
@@ -46,15 +46,17 @@ async fn exists(store: &dyn ImmutableStore, n: u64) -> Result<bool, StoreLogErro
         )
         .await
         .map_err(StoreLogError::store(target))?;
-    Ok(listed.first().is_some_and(|v| v.key == key))
+    Ok(listed.versions.first().is_some_and(|v| v.key == key))
 }
 
 /// Listing page size, and how close the search below gets before listing.
 const PAGE: u64 = 1000;
-/// How close the search gets on Azure before listing (below 100, the listing bucket).
+/// How close the search gets on Azure before listing: below 100, the listing bucket, so the
+/// records left are in one or two bucket listings; as large as that allows, since every halving
+/// of the span costs a probe (a Get Blob Properties) in the galloping and one in the bisection.
 /// A record missing in the middle of a locked Azure container cannot happen (deletes are
 /// refused); `audit verify` lists every record and reports gaps.
-const AZURE_SPAN: u64 = 16;
+const AZURE_SPAN: u64 = 64;
 
 /// Find the newest record: a galloping search over "record n exists" (n = 1000, 2000, 4000, …,
 /// then bisecting) gets within one listing page of the head in O(log(n / 1000)) one-key
@@ -65,8 +67,8 @@ pub async fn find_head(store: &dyn ImmutableStore) -> Result<StoreHead, StoreLog
 }
 
 /// [`find_head`] knowing that record `known` exists (0: nothing known): a writer that just lost
-/// sequence `known` to another starts its search there, so a retry costs a probe or two and one
-/// short listing instead of a search from the start.
+/// sequence `known` to another starts its search there, so a retry costs one short listing (on
+/// Azure a probe or two first) instead of a search from the start.
 async fn find_head_from(
     store: &dyn ImmutableStore,
     known: u64,
@@ -79,7 +81,11 @@ async fn find_head_from(
     let mut low = known; // known to exist (0 = nothing known)
     let mut step = span;
     let mut high = known.saturating_add(step);
-    while exists(store, high).await? {
+    // A writer that just lost `known` lists from there at once: the head is a record or two
+    // further, and the listing below reads on to the end however far it is. (Azure's listing
+    // covers only the buckets up to `high`, so there the probe stays.)
+    let probe = known == 0 || azure;
+    while probe && exists(store, high).await? {
         low = high;
         step = step.saturating_mul(2);
         high = low.saturating_add(step);
@@ -114,9 +120,8 @@ async fn find_head_from(
                 .list_after(&list_prefix, after.as_deref(), 1000)
                 .await
                 .map_err(StoreLogError::store(target))?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            for version in &page {
+            let next = page.next_after();
+            for version in &page.versions {
                 if let Some(n) = layout::record_sequence(target, &version.key)
                     && newest.as_ref().is_none_or(|(m, _, _)| n >= *m)
                 {
@@ -124,6 +129,8 @@ async fn find_head_from(
                     newest = Some((n, version.key.clone(), deleted));
                 }
             }
+            let Some(next) = next else { break };
+            after = Some(next);
         }
     }
     let Some((sequence, key, deleted)) = newest else {
@@ -187,6 +194,7 @@ pub(super) async fn refuse_if_cut_back(
         .await
         .map_err(StoreLogError::store(target))?;
     let larger = listed
+        .versions
         .iter()
         .filter_map(|v| Some((layout::checkpoint_size(target, &v.key)?, &v.key)))
         .filter(|(size, _)| *size > records)
@@ -225,18 +233,36 @@ pub(super) fn parse_record_object(bytes: &[u8], sequence: u64) -> Result<(Value,
     Ok((value, record_hash))
 }
 
-/// Jittered exponential backoff: 10 ms × 2^attempt (capped at 640 ms), times a random factor in
-/// [0.5, 1.5), so writers that collided do not collide again in lockstep.
-fn backoff(attempt: u32) -> Duration {
-    jitter(Duration::from_millis(10u64 << attempt.min(6)))
+/// The pause after a lost claim: "full jitter" exponential backoff, drawn uniformly from
+/// [0, ceiling) with ceiling = the lost attempt's own duration (head read to refused write) ×
+/// 2^attempt, between 10 ms and 2 s.
+///
+/// Writers that lost sequence *n* all want *n + 1* next. A pause much shorter than an attempt
+/// (the old fixed 10 ms × 2^attempt) sends them back in lockstep, so they collide again and each
+/// collision costs a head read and a refused write. A pause on the scale of one attempt, spread
+/// over [0, ceiling), lets one of them win while the others are still waiting. Scaling by the
+/// measured attempt adapts to the store: milliseconds on a local vault, tens to hundreds on a
+/// cloud store or a busy emulator.
+fn backoff(attempt: u32, lost_attempt: Duration) -> Duration {
+    const FLOOR: Duration = Duration::from_millis(10);
+    const CAP: Duration = Duration::from_secs(2);
+    let ceiling = lost_attempt
+        .max(FLOOR)
+        .saturating_mul(1u32 << attempt.min(8))
+        .min(CAP);
+    ceiling.mul_f64(unit_random())
 }
 
 /// `base` times a random factor in [0.5, 1.5).
 fn jitter(base: Duration) -> Duration {
+    base.mul_f64(0.5 + unit_random())
+}
+
+/// A random number in [0, 1).
+fn unit_random() -> f64 {
     let mut random = [0u8; 2];
     let _ = getrandom::fill(&mut random);
-    let factor = 0.5 + f64::from(u16::from_le_bytes(random)) / 65536.0;
-    base.mul_f64(factor)
+    f64::from(u16::from_le_bytes(random)) / 65536.0
 }
 
 /// How often an appender looks again at a newest record that is not locked yet, and for how
@@ -258,6 +284,7 @@ pub async fn append(
     let mut attempt = 0u32;
     let mut waited = Duration::ZERO;
     while attempt < options.max_attempts.max(1) {
+        let started = std::time::Instant::now();
         let found = find_head_from(store, known).await?;
         if !found.locked {
             // Its writer may be setting the lock right now (a store that locks after the
@@ -307,7 +334,7 @@ pub async fn append(
             Ok(()) => return Ok(record),
             Err(error) if error.is_already_exists() => {
                 known = sequence;
-                tokio::time::sleep(backoff(attempt - 1)).await;
+                tokio::time::sleep(backoff(attempt - 1, started.elapsed())).await;
             }
             Err(other) => return Err(other),
         }
@@ -339,19 +366,19 @@ pub async fn store_record(
     options: &WriteOptions,
 ) -> Result<(), StoreLogError> {
     let lock = options.lock();
-    let version = put_record(store, key, line, record_hash, &lock).await?;
-    read_back(store, store.target(), key, line, version.as_deref(), &lock).await
+    let stored = put_record(store, key, line, record_hash, &lock).await?;
+    read_back(store, store.target(), key, line, &stored, &lock).await
 }
 
 /// The create-only, locked write of [`store_record`] without its read-back (the caller reads
-/// back later, with the returned version id). AlreadyExists is passed on.
+/// back later, with the returned receipt). AlreadyExists is passed on.
 pub async fn put_record(
     store: &dyn ImmutableStore,
     key: &str,
     line: &[u8],
     record_hash: &str,
     lock: &crate::store::LockSpec,
-) -> Result<Option<String>, StoreLogError> {
+) -> Result<StoredObject, StoreLogError> {
     let mut metadata = BTreeMap::new();
     metadata.insert("record-hash".to_string(), record_hash.to_string());
     let stored = store
@@ -364,16 +391,21 @@ pub async fn put_record(
         })
         .await
         .map_err(StoreLogError::store(store.target()))?;
-    Ok(stored.version_id)
+    Ok(stored)
 }
 
-/// Read one just-written object back and compare bytes and lock.
+/// Check one just-written object against what was written: its bytes and its lock. `stored` is
+/// the store's receipt for the write ([`ImmutableStore::put_bytes`]). Where that receipt proves
+/// the bytes ([`ImmutableStore::put_bytes_proves_content`]: S3's own checksum of what it holds,
+/// read back after the write) and names exactly these bytes, the receipt is the read-back;
+/// otherwise the version is read again and compared byte for byte. The lock is checked either
+/// way.
 pub async fn read_back(
     store: &dyn ImmutableStore,
     target: &Target,
     key: &str,
     expected: &[u8],
-    version_id: Option<&str>,
+    stored: &StoredObject,
     lock: &crate::store::LockSpec,
 ) -> Result<(), StoreLogError> {
     let fail = |problem: String| StoreLogError::ReadBack {
@@ -381,14 +413,32 @@ pub async fn read_back(
         key: key.to_string(),
         problem,
     };
-    let fetched = store
-        .get_bytes(key, version_id, MAX_RECORD_BYTES.max(expected.len() as u64))
-        .await
-        .map_err(StoreLogError::store(target))?
-        .ok_or_else(|| fail("the object is not there".into()))?;
-    if fetched.bytes != expected {
-        return Err(fail("the stored bytes differ from what was written".into()));
-    }
+    let proven = store.put_bytes_proves_content()
+        && stored.size == expected.len() as u64
+        && stored.sha256.as_deref() == Some(crate::hashing::sha256_hex(expected).as_str());
+    let fetched = if proven {
+        FetchedObject {
+            bytes: Vec::new(),
+            version_id: stored.version_id.clone(),
+            retention_mode: stored.retention_mode,
+            retain_until: stored.retain_until,
+            legal_hold: stored.legal_hold,
+        }
+    } else {
+        let fetched = store
+            .get_bytes(
+                key,
+                stored.version_id.as_deref(),
+                MAX_RECORD_BYTES.max(expected.len() as u64),
+            )
+            .await
+            .map_err(StoreLogError::store(target))?
+            .ok_or_else(|| fail("the object is not there".into()))?;
+        if fetched.bytes != expected {
+            return Err(fail("the stored bytes differ from what was written".into()));
+        }
+        fetched
+    };
     if fetched.retention_mode != Some(lock.mode) {
         return Err(fail(format!(
             "the store reports lock mode {}, not {}",
@@ -413,4 +463,204 @@ pub async fn read_back(
         return Err(fail("the legal hold asked for is not set".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{
+        Enforcement, LockSpec, PreflightOptions, PreflightReport, Progress, PutObject,
+        RetentionMode, StoreError,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A store that holds one object and counts the reads of it; whether its put receipts
+    /// prove content is set per test.
+    struct Receipts {
+        target: Target,
+        proves: bool,
+        held: FetchedObject,
+        gets: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ImmutableStore for Receipts {
+        fn target(&self) -> &Target {
+            &self.target
+        }
+        async fn preflight(&self, _: &PreflightOptions) -> Result<PreflightReport, StoreError> {
+            unimplemented!()
+        }
+        async fn put(
+            &self,
+            _: &PutObject<'_>,
+            _: Progress<'_>,
+        ) -> Result<StoredObject, StoreError> {
+            unimplemented!()
+        }
+        async fn head(&self, _: &str) -> Result<Option<StoredObject>, StoreError> {
+            unimplemented!()
+        }
+        async fn list(&self, _: &str) -> Result<Vec<StoredObject>, StoreError> {
+            unimplemented!()
+        }
+        async fn set_legal_hold(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: bool,
+        ) -> Result<StoredObject, StoreError> {
+            unimplemented!()
+        }
+        async fn download(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: &std::path::Path,
+        ) -> Result<String, StoreError> {
+            unimplemented!()
+        }
+        async fn delete(&self, _: &str, _: Option<&str>) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        fn put_bytes_proves_content(&self) -> bool {
+            self.proves
+        }
+        async fn get_bytes(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: u64,
+        ) -> Result<Option<FetchedObject>, StoreError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(self.held.clone()))
+        }
+    }
+
+    const LINE: &[u8] = b"{\"sequence\": 7}\n";
+
+    fn lock() -> LockSpec {
+        LockSpec {
+            mode: RetentionMode::Compliance,
+            retain_until: chrono::Utc::now() + chrono::Duration::days(2555),
+            legal_hold: false,
+        }
+    }
+
+    fn store(proves: bool, held: &[u8]) -> Receipts {
+        let lock = lock();
+        Receipts {
+            target: Target::parse("s3://bucket/audit").unwrap(),
+            proves,
+            held: FetchedObject {
+                bytes: held.to_vec(),
+                version_id: Some("v1".into()),
+                retention_mode: Some(lock.mode),
+                retain_until: Some(lock.retain_until),
+                legal_hold: Some(false),
+            },
+            gets: AtomicUsize::new(0),
+        }
+    }
+
+    /// The receipt a write of `bytes` gets, with `mode` as its lock.
+    fn receipt(bytes: &[u8], mode: RetentionMode) -> StoredObject {
+        StoredObject {
+            key: "audit/records/7.json".into(),
+            version_id: Some("v1".into()),
+            etag: None,
+            size: bytes.len() as u64,
+            sha256: Some(crate::hashing::sha256_hex(bytes)),
+            md5: None,
+            retention_mode: Some(mode),
+            retain_until: Some(lock().retain_until),
+            legal_hold: Some(false),
+            tags: Default::default(),
+            last_modified: None,
+            request_id: None,
+            enforcement: Enforcement::Store,
+            is_latest: true,
+        }
+    }
+
+    async fn check(store: &Receipts, stored: &StoredObject) -> Result<(), StoreLogError> {
+        read_back(store, store.target(), "k", LINE, stored, &lock()).await
+    }
+
+    #[tokio::test]
+    async fn a_receipt_that_proves_the_bytes_is_the_read_back() {
+        // The store's own checksum names exactly these bytes: no second read.
+        let proving = store(true, LINE);
+        check(&proving, &receipt(LINE, RetentionMode::Compliance))
+            .await
+            .unwrap();
+        assert_eq!(proving.gets.load(Ordering::SeqCst), 0);
+
+        // A receipt for other bytes proves nothing: the object is read, and it differs.
+        let proving = store(true, b"other\n");
+        let error = check(&proving, &receipt(b"other\n", RetentionMode::Compliance))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreLogError::ReadBack { problem, .. } if problem.contains("differ")),
+            "{error}"
+        );
+        assert_eq!(proving.gets.load(Ordering::SeqCst), 1);
+
+        // A store whose receipts carry the writer's own digest is always read back.
+        let plain = store(false, LINE);
+        check(&plain, &receipt(LINE, RetentionMode::Compliance))
+            .await
+            .unwrap();
+        assert_eq!(plain.gets.load(Ordering::SeqCst), 1);
+        let plain = store(false, b"tampered\n");
+        assert!(
+            check(&plain, &receipt(LINE, RetentionMode::Compliance))
+                .await
+                .is_err()
+        );
+
+        // The lock is checked from the receipt too: the wrong mode fails without a read.
+        let proving = store(true, LINE);
+        let error = check(&proving, &receipt(LINE, RetentionMode::Governance))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreLogError::ReadBack { problem, .. } if problem.contains("lock mode")),
+            "{error}"
+        );
+        assert_eq!(proving.gets.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn backoff_is_spread_over_the_lost_attempts_scale_and_bounded() {
+        for (attempt, lost_ms, ceiling_ms) in [
+            (0, 0, 10),    // a lost attempt faster than the floor waits up to the floor
+            (0, 150, 150), // one attempt's duration
+            (1, 150, 300), // doubled per loss
+            (3, 150, 1200),
+            (4, 150, 2000),  // capped at 2 s
+            (30, 150, 2000), // a huge attempt count neither overflows nor exceeds the cap
+            (0, 60_000, 2000),
+        ] {
+            let ceiling = Duration::from_millis(ceiling_ms);
+            let pauses: Vec<Duration> = (0..400)
+                .map(|_| backoff(attempt, Duration::from_millis(lost_ms)))
+                .collect();
+            assert!(
+                pauses.iter().all(|p| *p < ceiling),
+                "attempt {attempt}, lost {lost_ms} ms: a pause reached {ceiling_ms} ms"
+            );
+            // Spread over the whole range, not bunched at one end (full jitter): some pauses
+            // in the lowest quarter and some in the highest, with overwhelming probability.
+            assert!(
+                pauses.iter().any(|p| *p < ceiling / 4),
+                "{attempt}/{lost_ms}"
+            );
+            assert!(
+                pauses.iter().any(|p| *p > ceiling * 3 / 4),
+                "{attempt}/{lost_ms}"
+            );
+        }
+    }
 }

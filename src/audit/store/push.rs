@@ -127,7 +127,7 @@ pub async fn push(
         let write = async {
             // Create first (one request on a fresh push); an existing key is compared.
             match put_record(store, &key, &line.bytes, &line.record_hash, &lock).await {
-                Ok(version) => Ok(Some(version)),
+                Ok(stored) => Ok(Some(stored)),
                 Err(error) if error.is_already_exists() => {
                     // Stored before (an earlier run, or another writer): fine only with the
                     // same bytes; anything else stops the push before the next record.
@@ -158,11 +158,11 @@ pub async fn push(
         let (written, checked) = futures::join!(write, previous);
         checked?;
         match written? {
-            Some(version) => {
+            Some(stored) => {
                 summary.stored += 1;
                 let (key, bytes, lock) = (key.clone(), &line.bytes, &lock);
                 checking = Some(Box::pin(async move {
-                    read_back(store, target, &key, bytes, version.as_deref(), lock).await
+                    read_back(store, target, &key, bytes, &stored, lock).await
                 }));
             }
             None => summary.already_stored += 1,

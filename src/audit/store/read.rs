@@ -59,9 +59,10 @@ pub(super) async fn list_all(
             .list_after(prefix, after.as_deref(), 1000)
             .await
             .map_err(StoreLogError::store(target))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.key.clone());
-        listed.extend(page);
+        let next = page.next_after();
+        listed.extend(page.versions);
+        let Some(next) = next else { break };
+        after = Some(next);
     }
     Ok(listed)
 }
@@ -77,10 +78,10 @@ pub(super) async fn list_page(
         .list_after(&layout::records_prefix(target), after, 1000)
         .await
         .map_err(StoreLogError::store(target))?;
-    let next = page.last().map(|v| v.key.clone());
+    let next = page.next_after();
     let mut records: Vec<ListedRecord> = Vec::new();
     let mut junk = Vec::new();
-    for version in page {
+    for version in page.versions {
         match layout::record_sequence(target, &version.key) {
             Some(sequence) => match records.last_mut() {
                 Some(last) if last.key == version.key => last.versions.push(version),
@@ -127,9 +128,9 @@ async fn list_range(
     let mut after = after;
     loop {
         let (page, page_junk, next) = list_page(store, after.as_deref()).await?;
-        let Some(next) = next else { break };
         records.extend(page.into_iter().filter(|r| !beyond(&r.key)));
         junk.extend(page_junk.into_iter().filter(|k| !beyond(k)));
+        let Some(next) = next else { break };
         // `next` is the page's last key, every version of it included: at the range's end,
         // everything up to the end has been seen.
         if end.as_deref().is_some_and(|end| next.as_str() >= end) {

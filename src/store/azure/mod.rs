@@ -307,7 +307,16 @@ impl AzureStore {
                         token: token.clone(),
                     }))
             }
-            AzureAuth::Token(token) => credential = Some(token.clone()),
+            AzureAuth::Token(token) => {
+                // The SDK sends Entra ID tokens over https only; say what to set instead of its
+                // bare "must use https" (the usual cause: an emulator run without its key).
+                if container_url.scheme() != "https" {
+                    return Err(StoreError::Config(format!(
+                        "{endpoint} is plain HTTP, and with no AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN set wormvault would sign in with Microsoft Entra ID, whose tokens go over https only. For an emulator, set AZURE_STORAGE_KEY to its account key (or AZURE_STORAGE_CONNECTION_STRING); for Azure, use the https:// endpoint"
+                    )));
+                }
+                credential = Some(token.clone())
+            }
         }
         let client = BlobContainerClient::new(
             container_url,
@@ -444,7 +453,7 @@ impl ImmutableStore for AzureStore {
         prefix: &str,
         start_after: Option<&str>,
         max: usize,
-    ) -> Result<Vec<crate::store::ListedVersion>, StoreError> {
+    ) -> Result<crate::store::ListedPage, StoreError> {
         small::list_after(self, prefix, start_after, max).await
     }
 }
@@ -490,6 +499,39 @@ mod tests {
         ] {
             assert!(open(local).is_ok(), "{local}");
         }
+    }
+
+    /// A token credential that is never asked for a token.
+    #[derive(Debug)]
+    struct NoToken;
+
+    #[async_trait::async_trait]
+    impl azure_core::credentials::TokenCredential for NoToken {
+        async fn get_token(
+            &self,
+            _: &[&str],
+            _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+            unreachable!("no request is made")
+        }
+    }
+
+    #[test]
+    fn entra_id_over_plain_http_names_the_key_to_set() {
+        let target = Target::parse("azure+http://127.0.0.1:10000/devstoreaccount1/c/p").unwrap();
+        let error = AzureStore::new(
+            target,
+            AzureAuth::Token(std::sync::Arc::new(NoToken)),
+            AzureOptions::default(),
+        )
+        .expect_err("Entra ID tokens never go over plain HTTP");
+        let message = error.to_string();
+        assert!(
+            matches!(error, StoreError::Config(_))
+                && message.contains("AZURE_STORAGE_KEY")
+                && message.contains("https only"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -31,8 +31,8 @@ use super::{
     valid_metadata_name,
 };
 use crate::store::{
-    FetchedObject, ListedVersion, PutBytes, RetentionMode, StoreError, StoredObject, page_of,
-    too_large,
+    FetchedObject, ListedPage, ListedVersion, PutBytes, RetentionMode, StoreError, StoredObject,
+    page_of, too_large,
 };
 
 pub(super) async fn put_bytes(
@@ -161,7 +161,7 @@ pub(super) async fn list_after(
     prefix: &str,
     start_after: Option<&str>,
     max: usize,
-) -> Result<Vec<ListedVersion>, StoreError> {
+) -> Result<ListedPage, StoreError> {
     let options = BlobContainerClientListBlobsOptions {
         prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
         ..Default::default()
@@ -172,6 +172,9 @@ pub(super) async fn list_after(
         .map_err(|e| cloud(&store.target, "List Blobs", Some(prefix), describe(&e)))?
         .into_pages();
     let mut listed = Vec::new();
+    // Every page of the prefix was read (none left unread): then `page_of` knows whether the
+    // page it returns is the end.
+    let mut exhausted = true;
     while let Some(page) = pages.next().await {
         let page = page
             .and_then(|p| p.into_model())
@@ -194,11 +197,14 @@ pub(super) async fn list_after(
             });
         }
         if listed.len() > max {
+            exhausted = false;
             break;
         }
     }
     listed.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(page_of(listed, max))
+    let mut page = page_of(listed, max);
+    page.complete &= exhausted;
+    Ok(page)
 }
 
 /// One Get Blob: its headers carry the blob's size, version and lock state as Get Blob Properties

@@ -599,6 +599,19 @@ impl ImmutableStore for S3Store {
         Ok(self.abort_dangling_uploads(prefix).await?.len())
     }
 
+    async fn put_bytes(
+        &self,
+        object: &crate::store::PutBytes<'_>,
+    ) -> Result<StoredObject, StoreError> {
+        upload::put_bytes(self, object).await
+    }
+
+    /// A single PUT's read-back reports the full-object `x-amz-checksum-sha256` S3 verified on
+    /// upload and keeps with the object (read.rs): the store's own digest of what it holds.
+    fn put_bytes_proves_content(&self) -> bool {
+        true
+    }
+
     async fn get_bytes(
         &self,
         key: &str,
@@ -613,7 +626,7 @@ impl ImmutableStore for S3Store {
         prefix: &str,
         start_after: Option<&str>,
         max: usize,
-    ) -> Result<Vec<crate::store::ListedVersion>, StoreError> {
+    ) -> Result<crate::store::ListedPage, StoreError> {
         small::list_after(self, prefix, start_after, max).await
     }
 }

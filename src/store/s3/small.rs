@@ -9,7 +9,9 @@ use aws_sdk_s3::types::{ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockMode}
 use chrono::{DateTime, Utc};
 
 use super::{S3Store, status};
-use crate::store::{FetchedObject, ListedVersion, RetentionMode, StoreError, page_of, too_large};
+use crate::store::{
+    FetchedObject, ListedPage, ListedVersion, RetentionMode, StoreError, too_large,
+};
 
 fn to_chrono(time: &AwsDateTime) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(time.secs(), time.subsec_nanos())
@@ -24,7 +26,7 @@ pub(super) async fn list_after(
     prefix: &str,
     start_after: Option<&str>,
     max: usize,
-) -> Result<Vec<ListedVersion>, StoreError> {
+) -> Result<ListedPage, StoreError> {
     let page = store
         .client
         .list_object_versions()
@@ -72,15 +74,19 @@ pub(super) async fn list_after(
             .then(a.is_latest.cmp(&b.is_latest))
     });
     let mut listed: Vec<ListedVersion> = entries.into_iter().map(|(v, _)| v).collect();
-    if page.is_truncated() == Some(true)
+    let truncated = page.is_truncated() == Some(true);
+    if truncated
         && let Some(last) = listed.last().map(|v| v.key.clone())
         && listed.iter().any(|v| v.key != last)
     {
         // The next page may hold more versions of the last key: leave that key to it.
         listed.retain(|v| v.key != last);
-        return Ok(listed);
     }
-    Ok(page_of(listed, usize::MAX))
+    // S3 says whether more follows (IsTruncated): a last page needs no empty page after it.
+    Ok(ListedPage {
+        versions: listed,
+        complete: !truncated,
+    })
 }
 
 /// GET one version into memory, refusing before reading the body when S3 says it is larger than

@@ -309,6 +309,63 @@ async fn put_single(
     Ok(output.version_id().map(str::to_string))
 }
 
+/// Create-only write of a small object held in memory (an audit record, a checkpoint, a tile):
+/// the PutObject [`put`] would send for it — the same headers, `If-None-Match: *`, the
+/// `x-amz-checksum-sha256` S3 verifies — and the same read-back ([`confirm`]: the store's own
+/// checksum and the lock), without staging the bytes in a temporary file first.
+pub(super) async fn put_bytes(
+    store: &S3Store,
+    object: &crate::store::PutBytes<'_>,
+) -> Result<StoredObject, StoreError> {
+    let size = object.bytes.len() as u64;
+    if size > MAX_PART_SIZE {
+        return Err(StoreError::Config(format!(
+            "object {} is {size} bytes, more than one PutObject takes (5 GiB)",
+            object.key
+        )));
+    }
+    // The plan `put` checks and `confirm` compares against; its source is never opened.
+    let planned = PutObject {
+        key: object.key.to_string(),
+        source: std::path::Path::new("the bytes in memory"),
+        size,
+        sha256: crate::hashing::sha256_hex(object.bytes),
+        lock: object.lock.clone(),
+        tags: BTreeMap::new(),
+        metadata: object.metadata.clone(),
+        content_type: object.content_type.map(str::to_string),
+    };
+    let request = WriteHeaders {
+        checksum: plan_checksum(store, &planned)?,
+        tagging: None,
+        metadata: metadata(&planned)?,
+        lock: planned.lock.clone(),
+        content_type: planned.content_type.clone(),
+    };
+    let call = with_write_headers!(
+        store
+            .client
+            .put_object()
+            .bucket(&store.bucket)
+            .key(&planned.key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(
+                object.bytes.to_vec(),
+            ))
+            .content_length(size as i64)
+            .if_none_match("*")
+            .checksum_sha256(&request.checksum),
+        &request
+    );
+    // As in put_single: the signed checksum header binds the body.
+    let output = call
+        .customize()
+        .disable_payload_signing()
+        .send()
+        .await
+        .map_err(|e| write_error(store, "PutObject", &planned, &e))?;
+    confirm(store, &planned, output.version_id()).await
+}
+
 /// One part as read and hashed from disk.
 struct PartPlan {
     number: i32,
