@@ -40,11 +40,13 @@ now_ms() { date +%s%3N; }
 
 t_all=$(now_ms)
 started=()   # stop scripts of what this run started, in start order
+install_pids=()  # emulator installs still running (killed if the run ends before they do)
 timings=""   # filled in as phases finish; printed on exit whatever happened
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   local i t
+  for i in "${install_pids[@]}"; do pkill -P "$i" 2>/dev/null || true; kill "$i" 2>/dev/null || true; done
   t=$(now_ms)
   for (( i=${#started[@]}-1; i>=0; i-- )); do
     bash "${started[$i]}" || { echo "test.sh: ${started[$i]} failed" >&2; (( status )) || status=1; }
@@ -58,18 +60,23 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The emulator installs are downloads, independent of each other and of the build: start them
+# first, let them run while the tests compile, then report each one's output and status.
+echo "== install emulators (in the background, while the tests build)"
+t_install=$(now_ms)
+mkdir -p target/emulator-install
+bash localstack/install.sh >target/emulator-install/localstack.log 2>&1 & ls_pid=$!
+bash azurite/install.sh >target/emulator-install/azurite.log 2>&1 & az_pid=$!
+bash scripts/install-chromium.sh >target/emulator-install/chromium.log 2>&1 & cr_pid=$!
+install_pids=("$ls_pid" "$az_pid" "$cr_pid")
+
 echo "== build tests"
 t=$(now_ms)
 cargo test --no-run "${cargo_args[@]}"
 timings+=", build $(secs $(( $(now_ms) - t )))"
 
-echo "== install emulators"
+echo "== wait for the emulator installs"
 t=$(now_ms)
-# Independent downloads: run both installs at once, then report each one's output and status.
-mkdir -p target/emulator-install
-bash localstack/install.sh >target/emulator-install/localstack.log 2>&1 & ls_pid=$!
-bash azurite/install.sh >target/emulator-install/azurite.log 2>&1 & az_pid=$!
-bash scripts/install-chromium.sh >target/emulator-install/chromium.log 2>&1 & cr_pid=$!
 ls_rc=0; wait "$ls_pid" || ls_rc=$?
 az_rc=0; wait "$az_pid" || az_rc=$?
 cr_rc=0; wait "$cr_pid" || cr_rc=$?
@@ -82,7 +89,8 @@ if (( cr_rc )) && [[ "${CI:-}" == "true" ]]; then
   echo "test.sh: chromium install failed (exit $cr_rc); the HTML report test needs it under CI" >&2
   exit 2
 fi
-timings+=", install $(secs $(( $(now_ms) - t )))"
+install_pids=()
+timings+=", install $(secs $(( $(now_ms) - t_install ))) (waited $(secs $(( $(now_ms) - t ))) after the build)"
 
 echo "== start emulators"
 t=$(now_ms)

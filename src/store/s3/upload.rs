@@ -285,6 +285,19 @@ async fn put_single(
     progress: Progress<'_>,
 ) -> Result<Option<String>, StoreError> {
     let body = body::file_range(object.source, 0, object.size)?;
+    let version = put_object(store, object, request, body).await?;
+    progress(object.size);
+    Ok(version)
+}
+
+/// One create-only PutObject of `body` (`object.size` bytes) with `request`'s headers; returns
+/// the version id S3 gave it.
+async fn put_object(
+    store: &S3Store,
+    object: &PutObject<'_>,
+    request: &WriteHeaders,
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> Result<Option<String>, StoreError> {
     let call = with_write_headers!(
         store
             .client
@@ -305,7 +318,6 @@ async fn put_single(
         .send()
         .await
         .map_err(|e| write_error(store, "PutObject", object, &e))?;
-    progress(object.size);
     Ok(output.version_id().map(str::to_string))
 }
 
@@ -342,28 +354,9 @@ pub(super) async fn put_bytes(
         lock: planned.lock.clone(),
         content_type: planned.content_type.clone(),
     };
-    let call = with_write_headers!(
-        store
-            .client
-            .put_object()
-            .bucket(&store.bucket)
-            .key(&planned.key)
-            .body(aws_sdk_s3::primitives::ByteStream::from(
-                object.bytes.to_vec(),
-            ))
-            .content_length(size as i64)
-            .if_none_match("*")
-            .checksum_sha256(&request.checksum),
-        &request
-    );
-    // As in put_single: the signed checksum header binds the body.
-    let output = call
-        .customize()
-        .disable_payload_signing()
-        .send()
-        .await
-        .map_err(|e| write_error(store, "PutObject", &planned, &e))?;
-    confirm(store, &planned, output.version_id()).await
+    let body = aws_sdk_s3::primitives::ByteStream::from(object.bytes.to_vec());
+    let version = put_object(store, &planned, &request, body).await?;
+    confirm(store, &planned, version.as_deref()).await
 }
 
 /// One part as read and hashed from disk.
