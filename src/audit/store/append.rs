@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{MAX_RECORD_BYTES, StoreLogError, WriteOptions, layout};
 use crate::audit::append::Head;
 use crate::audit::record::{Canonical, NewRecord, Record, Signer};
-use crate::store::{FetchedObject, ImmutableStore, PutBytes, StoredObject, Target};
+use crate::store::{ImmutableStore, PutBytes, StoredObject, Target};
 
 /// The head as found in the store, with the key it came from.
 #[derive(Debug, Clone)]
@@ -416,14 +416,13 @@ pub async fn read_back(
     let proven = store.put_bytes_proves_content()
         && stored.size == expected.len() as u64
         && stored.sha256.as_deref() == Some(crate::hashing::sha256_hex(expected).as_str());
-    let fetched = if proven {
-        FetchedObject {
-            bytes: Vec::new(),
-            version_id: stored.version_id.clone(),
-            retention_mode: stored.retention_mode,
-            retain_until: stored.retain_until,
-            legal_hold: stored.legal_hold,
-        }
+    // The lock as the store reports it: from the receipt, or from the read that checked the bytes.
+    let (retention_mode, retain_until, legal_hold) = if proven {
+        (
+            stored.retention_mode,
+            stored.retain_until,
+            stored.legal_hold,
+        )
     } else {
         let fetched = store
             .get_bytes(
@@ -437,29 +436,29 @@ pub async fn read_back(
         if fetched.bytes != expected {
             return Err(fail("the stored bytes differ from what was written".into()));
         }
-        fetched
+        (
+            fetched.retention_mode,
+            fetched.retain_until,
+            fetched.legal_hold,
+        )
     };
-    if fetched.retention_mode != Some(lock.mode) {
+    if retention_mode != Some(lock.mode) {
         return Err(fail(format!(
             "the store reports lock mode {}, not {}",
-            fetched
-                .retention_mode
-                .map_or("none".to_string(), |m| m.to_string()),
+            retention_mode.map_or("none".to_string(), |m| m.to_string()),
             lock.mode
         )));
     }
     // Stores round retain-until to whole seconds.
     let wanted = lock.retain_until - chrono::Duration::seconds(1);
-    if fetched.retain_until.is_none_or(|until| until < wanted) {
+    if retain_until.is_none_or(|until| until < wanted) {
         return Err(fail(format!(
             "the store reports retain-until {}, earlier than {}",
-            fetched
-                .retain_until
-                .map_or("none".to_string(), |t| t.to_rfc3339()),
+            retain_until.map_or("none".to_string(), |t| t.to_rfc3339()),
             lock.retain_until
         )));
     }
-    if lock.legal_hold && fetched.legal_hold != Some(true) {
+    if lock.legal_hold && legal_hold != Some(true) {
         return Err(fail("the legal hold asked for is not set".into()));
     }
     Ok(())
@@ -469,8 +468,8 @@ pub async fn read_back(
 mod tests {
     use super::*;
     use crate::store::{
-        Enforcement, LockSpec, PreflightOptions, PreflightReport, Progress, PutObject,
-        RetentionMode, StoreError,
+        Enforcement, FetchedObject, LockSpec, PreflightOptions, PreflightReport, Progress,
+        PutObject, RetentionMode, StoreError,
     };
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -167,9 +167,7 @@ pub(super) async fn put(
     progress: Progress<'_>,
     gate: Option<&WriteGate>,
 ) -> Result<StoredObject, StoreError> {
-    let checksum = plan_checksum(store, object)?;
-    let tagging = tagging_header(&object.key, &object.tags)?;
-    let metadata = metadata(object)?;
+    let request = WriteHeaders::for_object(store, object)?;
     let on_disk = std::fs::metadata(object.source)
         .map_err(|source| StoreError::Io {
             path: object.source.display().to_string(),
@@ -190,13 +188,6 @@ pub(super) async fn put(
             object.source.display()
         )));
     }
-    let request = WriteHeaders {
-        checksum,
-        tagging,
-        metadata,
-        lock: object.lock.clone(),
-        content_type: object.content_type.clone(),
-    };
     let version_id = if object.size <= store.settings.multipart_threshold {
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
@@ -218,6 +209,21 @@ struct WriteHeaders {
     metadata: std::collections::HashMap<String, String>,
     lock: crate::store::LockSpec,
     content_type: Option<String>,
+}
+
+impl WriteHeaders {
+    /// The headers for writing `object`: its planned SHA-256 as the checksum, its tags, its
+    /// metadata (with `x-amz-meta-sha256`), lock and content type, each checked against S3's
+    /// limits.
+    fn for_object(store: &S3Store, object: &PutObject<'_>) -> Result<WriteHeaders, StoreError> {
+        Ok(WriteHeaders {
+            checksum: plan_checksum(store, object)?,
+            tagging: tagging_header(&object.key, &object.tags)?,
+            metadata: metadata(object)?,
+            lock: object.lock.clone(),
+            content_type: object.content_type.clone(),
+        })
+    }
 }
 
 /// Apply [`WriteHeaders`] to a PutObject or CreateMultipartUpload builder. A macro because the
@@ -347,13 +353,7 @@ pub(super) async fn put_bytes(
         metadata: object.metadata.clone(),
         content_type: object.content_type.map(str::to_string),
     };
-    let request = WriteHeaders {
-        checksum: plan_checksum(store, &planned)?,
-        tagging: None,
-        metadata: metadata(&planned)?,
-        lock: planned.lock.clone(),
-        content_type: planned.content_type.clone(),
-    };
+    let request = WriteHeaders::for_object(store, &planned)?;
     let body = aws_sdk_s3::primitives::ByteStream::from(object.bytes.to_vec());
     let version = put_object(store, &planned, &request, body).await?;
     confirm(store, &planned, version.as_deref()).await
