@@ -66,3 +66,48 @@ pub(crate) fn gets(requests: &Mutex<Vec<String>>) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// A loopback server that answers every request with what `respond` makes of its head
+/// (request line and headers): the response's status line and headers (without the blank line
+/// that ends them; `Content-Length` is added unless they have one) and its body. A request body is read (by its `Content-Length`) before the
+/// answer. Returns the endpoint and the request heads seen.
+pub(crate) fn scripted(
+    respond: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let text = String::from_utf8_lossy(&head).to_string();
+            let length = text
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            let _ = stream.read_exact(&mut body);
+            seen.lock().unwrap().push(text.clone());
+            let (head, body) = respond(&text);
+            // A HEAD answer says the object's length itself.
+            let length = if head.to_ascii_lowercase().contains("content-length:") {
+                String::new()
+            } else {
+                format!("\r\nContent-Length: {}", body.len())
+            };
+            let response = format!("{head}{length}\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(response.as_bytes());
+            let _ = stream.write_all(&body);
+            let _ = stream.flush();
+        }
+    });
+    (endpoint, requests)
+}

@@ -116,6 +116,12 @@ pub(super) struct HeadOptions {
     /// Also read the tag set (one more request). The confirmation right after a write skips
     /// it: the tags travel in the same PUT as the object and are not part of a receipt.
     pub read_tags: bool,
+    /// Where S3 reports only a composite checksum, take the whole object's SHA-256 from
+    /// `x-amz-meta-sha256` (which wormvault writes for a multipart upload after checking the
+    /// whole-object digest, and checks the composite against on completion). `false` where the
+    /// version was just written by one PutObject: S3 verifies and reports that PUT's full-object
+    /// checksum, so a composite there is not S3's answer and our own metadata proves nothing.
+    pub composite_from_metadata: bool,
 }
 
 impl HeadOptions {
@@ -124,6 +130,7 @@ impl HeadOptions {
         known_latest: None,
         fresh_without_hold: false,
         read_tags: true,
+        composite_from_metadata: true,
     };
 }
 
@@ -138,6 +145,7 @@ pub(super) async fn head_known(
         known_latest,
         fresh_without_hold,
         read_tags,
+        composite_from_metadata,
     } = options;
     let client = &store.client;
     let Some(output) = versioned_get!(store, head_object, "HeadObject", key, version_id)? else {
@@ -237,7 +245,8 @@ pub(super) async fn head_known(
         .map(|v| v.to_ascii_lowercase());
     let sha256 = match output.checksum_sha256().map(parse_store_checksum) {
         Some(Ok(StoreChecksum::FullObject(hex))) => Some(hex),
-        Some(Ok(StoreChecksum::Composite { .. })) => metadata_sha256,
+        Some(Ok(StoreChecksum::Composite { .. })) if composite_from_metadata => metadata_sha256,
+        Some(Ok(StoreChecksum::Composite { .. })) => None,
         Some(Err(_)) | None => None,
     };
 

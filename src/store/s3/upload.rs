@@ -188,15 +188,17 @@ pub(super) async fn put(
             object.source.display()
         )));
     }
-    let version_id = if object.size <= store.settings.multipart_threshold {
+    let (version_id, written) = if object.size <= store.settings.multipart_threshold {
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
         }
-        put_single(store, object, &request, progress).await?
+        let version = put_single(store, object, &request, progress).await?;
+        (version, Written::OnePut)
     } else {
-        put_multipart(store, object, &request, progress, gate).await?
+        let version = put_multipart(store, object, &request, progress, gate).await?;
+        (version, Written::Multipart)
     };
-    confirm(store, object, version_id.as_deref()).await
+    confirm(store, object, version_id.as_deref(), written).await
 }
 
 /// What every write of an object sends, built once (architecture-2.md §2.6): PutObject and
@@ -356,7 +358,7 @@ pub(super) async fn put_bytes(
     let request = WriteHeaders::for_object(store, &planned)?;
     let body = aws_sdk_s3::primitives::ByteStream::from(object.bytes.to_vec());
     let version = put_object(store, &planned, &request, body).await?;
-    confirm(store, &planned, version.as_deref()).await
+    confirm(store, &planned, version.as_deref(), Written::OnePut).await
 }
 
 /// One part as read and hashed from disk.
@@ -636,12 +638,24 @@ async fn upload_part(
     Ok((completed, part.digest))
 }
 
+/// How an object was written, which decides what proves its content on the read-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// One PutObject: S3 verified its `x-amz-checksum-sha256` and must report that full-object
+    /// checksum; nothing else is taken as the store's word.
+    OnePut,
+    /// A multipart upload: S3 reports a composite, checked on completion, and the whole-object
+    /// digest comes from the metadata written after checking it.
+    Multipart,
+}
+
 /// Read the object back and compare it with the request: content digest, lock mode,
 /// retain-until (to the second, see [`retain_until_seconds`]) and legal hold.
 async fn confirm(
     store: &S3Store,
     object: &PutObject<'_>,
     version_id: Option<&str>,
+    written: Written,
 ) -> Result<StoredObject, StoreError> {
     let Some(mut stored) = read::head_known(
         store,
@@ -651,6 +665,7 @@ async fn confirm(
             known_latest: Some(true),
             fresh_without_hold: !object.lock.legal_hold,
             read_tags: false,
+            composite_from_metadata: written == Written::Multipart,
         },
     )
     .await?
@@ -678,7 +693,7 @@ async fn confirm(
             found: stored
                 .sha256
                 .clone()
-                .unwrap_or_else(|| "no SHA-256 reported".into()),
+                .unwrap_or_else(|| "no whole-object SHA-256 reported by the store".into()),
         });
     }
     if !lock.is_empty() {
@@ -809,6 +824,103 @@ pub(super) async fn abort_dangling(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// A server that takes any PutObject and answers HEAD with `checksum` as the object's
+    /// `x-amz-checksum-sha256`, our own `x-amz-meta-sha256` for `bytes`, and the lock planned.
+    fn reporting(
+        bytes: &'static [u8],
+        checksum: String,
+        retain_until: DateTime<Utc>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let hex = crate::hashing::sha256_hex(bytes);
+        let until = retain_until.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        crate::store::cutting_server::scripted(move |head| {
+            let common = "HTTP/1.1 200 OK\r\nx-amz-version-id: v1\r\nETag: \"e1\"";
+            if head.starts_with("PUT") {
+                (common.to_string(), Vec::new())
+            } else {
+                (
+                    format!(
+                        "{common}\r\nContent-Length: {}\r\nx-amz-checksum-sha256: {checksum}\r\nx-amz-meta-sha256: {hex}\r\nx-amz-object-lock-mode: COMPLIANCE\r\nx-amz-object-lock-retain-until-date: {until}\r\nx-amz-object-lock-legal-hold: OFF",
+                        bytes.len()
+                    ),
+                    Vec::new(),
+                )
+            }
+        })
+    }
+
+    /// One PutObject is proved only by the full-object checksum S3 verified for it: a store that
+    /// answers the read-back with a composite checksum (`…-1`) gets no credit for the
+    /// `x-amz-meta-sha256` we sent ourselves, and the write is a checksum mismatch, not a
+    /// receipt. The same server reporting the full-object checksum gives the receipt.
+    #[test]
+    fn one_put_is_proved_only_by_the_full_object_checksum() {
+        const BYTES: &[u8] = b"{\"sequence\": 1}\n";
+        let runtime = crate::store::cutting_server::runtime();
+        let retain_until = Utc.with_ymd_and_hms(2033, 11, 20, 5, 51, 34).unwrap();
+        let object = crate::store::PutBytes {
+            key: "p/audit/1.json",
+            bytes: BYTES,
+            lock: crate::store::LockSpec {
+                mode: crate::store::RetentionMode::Compliance,
+                retain_until,
+                legal_hold: false,
+            },
+            metadata: BTreeMap::new(),
+            content_type: None,
+        };
+        let full = hex_to_base64(&crate::hashing::sha256_hex(BYTES)).unwrap();
+        let put = |checksum: String| {
+            let (endpoint, requests) = reporting(BYTES, checksum, retain_until);
+            let result = runtime.block_on(async {
+                let settings = super::super::S3Settings {
+                    endpoint_url: Some(endpoint),
+                    region: Some("us-east-1".into()),
+                    credentials: Some(super::super::S3Credentials {
+                        access_key_id: "test".into(),
+                        secret_access_key: "test".into(),
+                        session_token: None,
+                    }),
+                    ..super::super::S3Settings::default()
+                };
+                let store = S3Store::connect_with(
+                    crate::store::Target::parse("s3://bucket/p").unwrap(),
+                    settings,
+                )
+                .await
+                .unwrap();
+                put_bytes(&store, &object).await
+            });
+            let methods: Vec<String> = requests
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|head| head.split(' ').next().unwrap_or("").to_string())
+                .collect();
+            (result, methods)
+        };
+
+        let (result, methods) = put(format!("{full}-1"));
+        assert_eq!(methods, ["PUT", "HEAD"]);
+        match result {
+            Err(StoreError::ChecksumMismatch { key, found, .. }) => {
+                assert_eq!(key, "p/audit/1.json");
+                assert!(found.contains("no whole-object SHA-256"), "{found}");
+            }
+            other => panic!("a composite for one PutObject was taken: {other:?}"),
+        }
+
+        let (result, methods) = put(full);
+        assert_eq!(methods, ["PUT", "HEAD"]);
+        let stored = result.unwrap();
+        assert_eq!(
+            stored.sha256.as_deref(),
+            Some(crate::hashing::sha256_hex(BYTES).as_str())
+        );
+        assert_eq!(stored.version_id.as_deref(), Some("v1"));
+        assert_eq!(stored.retain_until, Some(retain_until));
+    }
 
     #[test]
     fn tagging_header_percent_encodes_and_enforces_limits() {
