@@ -355,6 +355,13 @@ impl S3Store {
                 None,
                 "wormvault-settings",
             ));
+        } else if static_keys_in_environment() {
+            // The default chain tries the environment's keys first and would use them; taking
+            // them directly skips building the chain's other providers, whose STS and SSO
+            // clients read and parse the platform's whole CA bundle at every start.
+            loader = loader.credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            );
         }
         let shared = loader.load().await;
         if shared.region().is_none() {
@@ -393,6 +400,11 @@ impl S3Store {
                 .endpoint_url(endpoint.clone())
                 .force_path_style(true)
                 .interceptor(KeepAlive);
+            if endpoint.starts_with("http://") {
+                // A loopback emulator (check_endpoint refuses plain HTTP anywhere else): nothing
+                // goes over TLS, so the platform's CA bundle is not read for it.
+                config = config.http_client(loopback_http_client());
+            }
         }
         let client = Client::from_conf(config.build());
         Ok(S3Store {
@@ -447,6 +459,33 @@ impl S3Store {
             message: describe(error),
         }
     }
+}
+
+/// Whether the environment holds static AWS keys (`AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`, both non-empty): the first source the SDK's default credentials
+/// chain takes.
+fn static_keys_in_environment() -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// The SDK's HTTP client (hyper, rustls with aws-lc, the SDK's timeouts) with an empty trust
+/// store, for a plain-HTTP loopback emulator: no TLS connection is made to it, and an HTTPS
+/// URL reached through it (a redirect, say) fails certificate verification instead of being
+/// trusted. No proxy is used for the loopback interface.
+fn loopback_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::empty().with_native_roots(false))
+        .build()
+        .unwrap_or_else(|_| unreachable!("a TLS context without certificates is valid"));
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
 }
 
 /// Refuse an S3 endpoint that would carry signed requests in clear text over a network: `http://`
