@@ -1,7 +1,7 @@
 //! A loopback HTTP server for tests of reads whose response body breaks off: one request per
 //! connection; every response says `size` bytes and carries a version header; a GET sends the
 //! body, cut off after 100 bytes for the first `cuts` GETs. It records each request's head
-//! (request line and headers).
+//! (request line and headers). [`scripted`] is the same loop with the answers left to the test.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -27,35 +27,21 @@ pub(crate) fn start(
     version_header: &'static str,
     version: &'static str,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    std::thread::spawn(move || {
-        let mut gets = 0;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let text = String::from_utf8_lossy(&head).to_string();
-            let line = text.lines().next().unwrap_or("").to_string();
-            seen.lock().unwrap().push(text);
-            let headers = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n{version_header}: {version}\r\nx-ms-blob-type: BlockBlob\r\nConnection: close\r\n\r\n"
-            );
-            let _ = stream.write_all(headers.as_bytes());
-            if line.starts_with("GET") {
-                let sent = if gets < cuts { 100 } else { size };
-                gets += 1;
-                let _ = stream.write_all(&body(size)[..sent]);
-            }
-            let _ = stream.flush();
+    let gets = std::sync::atomic::AtomicUsize::new(0);
+    scripted(move |head| {
+        let headers = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n{version_header}: {version}\r\nx-ms-blob-type: BlockBlob"
+        );
+        if !head.starts_with("GET") {
+            return (headers, Vec::new());
         }
-    });
-    (endpoint, requests)
+        let sent = if gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < cuts {
+            100
+        } else {
+            size
+        };
+        (headers, body(size)[..sent].to_vec())
+    })
 }
 
 /// The heads of the GET requests among those seen.
@@ -69,8 +55,9 @@ pub(crate) fn gets(requests: &Mutex<Vec<String>>) -> Vec<String> {
 
 /// A loopback server that answers every request with what `respond` makes of its head
 /// (request line and headers): the response's status line and headers (without the blank line
-/// that ends them; `Content-Length` is added unless they have one) and its body. A request body is read (by its `Content-Length`) before the
-/// answer. Returns the endpoint and the request heads seen.
+/// that ends them; `Content-Length` is added unless they have one) and its body. A request
+/// body is read (by its `Content-Length`) before the answer. Returns the endpoint and the
+/// request heads seen.
 pub(crate) fn scripted(
     respond: impl Fn(&str) -> (String, Vec<u8>) + Send + 'static,
 ) -> (String, Arc<Mutex<Vec<String>>>) {
