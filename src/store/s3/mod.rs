@@ -393,16 +393,16 @@ impl S3Store {
         if let Some(endpoint) = &endpoint {
             // Credentials go only to an endpoint the user named (flag, environment or profile),
             // and never in clear text off the loopback interface.
-            check_endpoint(endpoint)?;
+            let transport = check_endpoint(endpoint)?;
             // Emulators and most S3-compatible stores serve buckets under the path, not as
             // virtual-hosted names (emulators.md, "Rust SDK facts").
             config = config
                 .endpoint_url(endpoint.clone())
                 .force_path_style(true)
                 .interceptor(KeepAlive);
-            if endpoint.starts_with("http://") {
-                // A loopback emulator (check_endpoint refuses plain HTTP anywhere else): nothing
-                // goes over TLS, so the platform's CA bundle is not read for it.
+            if transport == EndpointTransport::LoopbackHttp {
+                // A loopback emulator: nothing goes over TLS, so the platform's CA bundle is not
+                // read for it.
                 config = config.http_client(loopback_http_client());
             }
         }
@@ -488,10 +488,20 @@ fn loopback_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpCli
         .build_https()
 }
 
+/// How an endpoint that [`check_endpoint`] accepted is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointTransport {
+    /// `https://`: TLS with the platform's trust roots.
+    Https,
+    /// `http://` to a loopback host: an emulator on this machine, no TLS.
+    LoopbackHttp,
+}
+
 /// Refuse an S3 endpoint that would carry signed requests in clear text over a network: `http://`
 /// is allowed only to a loopback host (127.0.0.0/8, ::1, `localhost`: an emulator on this
-/// machine); anything but `http(s)://host` is refused. The error names the endpoint and the fix.
-pub fn check_endpoint(endpoint: &str) -> Result<(), StoreError> {
+/// machine); anything but `http(s)://host` is refused. The error names the endpoint and the fix;
+/// an accepted endpoint says how it is reached.
+pub fn check_endpoint(endpoint: &str) -> Result<EndpointTransport, StoreError> {
     let parsed = url::Url::parse(endpoint).map_err(|e| {
         StoreError::Config(format!(
             "S3 endpoint {endpoint:?} is not a URL ({e}); give it as https://host[:port]"
@@ -503,8 +513,8 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), StoreError> {
         ))
     })?;
     match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback_host(&host) => Ok(()),
+        "https" => Ok(EndpointTransport::Https),
+        "http" if is_loopback_host(&host) => Ok(EndpointTransport::LoopbackHttp),
         "http" => Err(StoreError::Config(format!(
             "refusing to send AWS credentials over plain HTTP to {endpoint}: only a loopback emulator (127.0.0.0/8, ::1, localhost) may use http://; use https://"
         ))),
@@ -670,21 +680,44 @@ impl ImmutableStore for S3Store {
     }
 }
 
+/// A store on a loopback test server (`http://127.0.0.1:PORT`) with static keys.
+#[cfg(test)]
+pub(crate) async fn test_store(endpoint: &str) -> S3Store {
+    let settings = S3Settings {
+        endpoint_url: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        credentials: Some(S3Credentials {
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: None,
+        }),
+        ..S3Settings::default()
+    };
+    S3Store::connect_with(Target::parse("s3://bucket/p").unwrap(), settings)
+        .await
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check_endpoint;
+    use super::{EndpointTransport, check_endpoint};
 
     #[test]
     fn plain_http_only_to_loopback() {
-        for ok in [
-            "https://s3.eu-west-1.amazonaws.com",
-            "https://minio.internal:9000",
-            "http://127.0.0.1:4566",
-            "http://127.1.2.3:4566/",
-            "http://localhost:4566",
-            "http://[::1]:4566",
+        for (ok, transport) in [
+            (
+                "https://s3.eu-west-1.amazonaws.com",
+                EndpointTransport::Https,
+            ),
+            ("https://minio.internal:9000", EndpointTransport::Https),
+            ("HTTPS://minio.internal:9000", EndpointTransport::Https),
+            ("http://127.0.0.1:4566", EndpointTransport::LoopbackHttp),
+            ("http://127.1.2.3:4566/", EndpointTransport::LoopbackHttp),
+            ("http://localhost:4566", EndpointTransport::LoopbackHttp),
+            ("HTTP://127.0.0.1:4566", EndpointTransport::LoopbackHttp),
+            ("http://[::1]:4566", EndpointTransport::LoopbackHttp),
         ] {
-            assert!(check_endpoint(ok).is_ok(), "{ok}");
+            assert_eq!(check_endpoint(ok).unwrap(), transport, "{ok}");
         }
         for refused in [
             "http://10.0.0.5:4566",

@@ -192,25 +192,8 @@ async fn get_once(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Target;
     use crate::store::cutting_server;
-    use crate::store::s3::{S3Credentials, S3Settings};
-
-    async fn store(endpoint: &str) -> S3Store {
-        let settings = S3Settings {
-            endpoint_url: Some(endpoint.to_string()),
-            region: Some("us-east-1".into()),
-            credentials: Some(S3Credentials {
-                access_key_id: "test".into(),
-                secret_access_key: "test".into(),
-                session_token: None,
-            }),
-            ..S3Settings::default()
-        };
-        S3Store::connect_with(Target::parse("s3://bucket/p").unwrap(), settings)
-            .await
-            .unwrap()
-    }
+    use crate::store::s3::test_store as store;
 
     /// A body cut short is read again, pinned to the version the first response named, and the
     /// bytes returned are the whole object; a body that keeps breaking off is an error naming

@@ -874,22 +874,7 @@ mod tests {
         let put = |checksum: String| {
             let (endpoint, requests) = reporting(BYTES, checksum, retain_until);
             let result = runtime.block_on(async {
-                let settings = super::super::S3Settings {
-                    endpoint_url: Some(endpoint),
-                    region: Some("us-east-1".into()),
-                    credentials: Some(super::super::S3Credentials {
-                        access_key_id: "test".into(),
-                        secret_access_key: "test".into(),
-                        session_token: None,
-                    }),
-                    ..super::super::S3Settings::default()
-                };
-                let store = S3Store::connect_with(
-                    crate::store::Target::parse("s3://bucket/p").unwrap(),
-                    settings,
-                )
-                .await
-                .unwrap();
+                let store = super::super::test_store(&endpoint).await;
                 put_bytes(&store, &object).await
             });
             let methods: Vec<String> = requests
