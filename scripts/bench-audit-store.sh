@@ -44,9 +44,17 @@ unset AWS_PROFILE
 aws_() { aws --endpoint-url "$endpoint" "$@"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# LocalStack as the other S3 benches take it: reused when it is running (the test harness's),
+# else installed and started here and stopped again at the end.
+started=""
+cleanup() { [[ -n "$started" ]] && bash "$root/localstack/stop.sh" || true; }
+trap cleanup EXIT
 if ! curl -fsS --max-time 2 "$endpoint/_localstack/health" 2>/dev/null | grep -Eq '"s3": *"(available|running)"'; then
-  echo "LocalStack S3 is not running at $endpoint (bash localstack/start.sh)" >&2
-  exit 2
+  if [[ "$endpoint" != "http://127.0.0.1:4566" ]]; then
+    echo "no LocalStack S3 at $endpoint (WORMVAULT_S3_ENDPOINT); start it, or unset the variable to let this script start one on 127.0.0.1:4566" >&2
+    exit 2
+  fi
+  bash localstack/install.sh && bash localstack/start.sh && started=1
 fi
 if [[ -n "${BENCH_BIN:-}" ]]; then
   bin="$(cd "$(dirname "$BENCH_BIN")" && pwd)/$(basename "$BENCH_BIN")"
