@@ -18,7 +18,7 @@ use wormvault::plan::{self, PlanFile, PlanInput, PlanOptions};
 use wormvault::store::azure::{API_VERSION, AzureOptions};
 use wormvault::store::{
     CheckStatus, Enforcement, ImmutableStore, LockSpec, PreflightOptions, PutObject, RetentionMode,
-    StoreError, conformance,
+    StoreError, WriteGate, conformance,
 };
 use wormvault::upload::{self, Silent, UploadOptions};
 
@@ -617,6 +617,96 @@ async fn default_upload_commits_the_sha256_without_a_content_md5() {
     );
     let get = az::rest(&endpoint, "GET", &path, "", &[], b"").unwrap();
     assert_eq!(get.body, data);
+}
+
+/// Resolves once `sent` has counted all `size` bytes as staged (the writer is then at its gate).
+async fn staged(sent: &std::sync::atomic::AtomicU64, size: u64) {
+    for _ in 0..3000 {
+        if sent.load(std::sync::atomic::Ordering::SeqCst) == size {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("a writer did not stage its blocks within 30 s");
+}
+
+/// Two writers of one name at once (two pipelines archiving to the same key): uncommitted blocks
+/// belong to the blob name, so the second writer's staging must not replace the first one's
+/// blocks. The first commits its own bytes — read back directly, byte for byte — and the second
+/// is refused as existing. (With block ids shared by every write, the second writer's blocks
+/// replaced the first's, and the first writer's commit stored the second's bytes under its own
+/// SHA-256: a receipt naming content the store did not hold.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_of_one_name_each_commit_only_their_own_blocks() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
+    let container = az::fresh_container(&endpoint, "race").unwrap();
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 1000,
+            concurrency: 2,
+            ..AzureOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Same size, different bytes in every block.
+    let first: Vec<u8> = (0..4_500u32).map(|i| (i * 7 % 251) as u8).collect();
+    let second: Vec<u8> = (0..4_500u32).map(|i| (i * 13 % 241) as u8 ^ 0x5a).collect();
+    let (first_path, second_path) = (dir.path().join("a.bin"), dir.path().join("b.bin"));
+    std::fs::write(&first_path, &first).unwrap();
+    std::fs::write(&second_path, &second).unwrap();
+    let key = "race/r.bin";
+    let first_object = object(key, &first_path, &first, compliance(1, false), BTreeMap::new());
+    let second_object = object(key, &second_path, &second, compliance(1, false), BTreeMap::new());
+    let (first_keeper, first_gate) = WriteGate::new();
+    let (second_keeper, second_gate) = WriteGate::new();
+    let (first_sent, second_sent) = (AtomicU64::new(0), AtomicU64::new(0));
+    let first_progress = |n: u64| {
+        first_sent.fetch_add(n, Ordering::SeqCst);
+    };
+    let second_progress = |n: u64| {
+        second_sent.fetch_add(n, Ordering::SeqCst);
+    };
+    let first_done = tokio::sync::Notify::new();
+    let first_write = async {
+        let result = store
+            .put_gated(&first_object, &first_gate, &first_progress)
+            .await;
+        first_done.notify_one();
+        result
+    };
+    let second_write = async {
+        staged(&first_sent, 4_500).await;
+        // The second writer stages every block after the first has staged all of its own; the
+        // first commits while the second waits at its gate, which opens after that commit.
+        let write = store.put_gated(&second_object, &second_gate, &second_progress);
+        let drive = async {
+            staged(&second_sent, 4_500).await;
+            first_keeper.open();
+            first_done.notified().await;
+            second_keeper.open();
+        };
+        let (result, ()) = tokio::join!(write, drive);
+        result
+    };
+    let (first_result, second_result) = tokio::join!(first_write, second_write);
+    let stored = first_result.expect("the first writer commits");
+    assert_eq!(stored.sha256.as_deref(), Some(sha256_hex(&first).as_str()));
+    let path = format!("/{container}/{key}");
+    let get = az::rest(&endpoint, "GET", &path, "", &[], b"").unwrap();
+    assert_eq!(
+        sha256_hex(&get.body),
+        sha256_hex(&first),
+        "the committed blob holds the other writer's bytes"
+    );
+    assert!(
+        matches!(second_result, Err(StoreError::AlreadyExists { .. })),
+        "the second writer must find the name taken: {second_result:?}"
+    );
 }
 
 // --- bare Azurite: immutability cannot be confirmed ---

@@ -57,6 +57,33 @@ pub(super) fn ceil_second(when: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// The first ten bytes of this write's block ids: random (80 bits), so that ids are unique to
+/// the write. Each id is those bytes and the block number in 12 digits: 22 bytes, the length of
+/// the ids earlier versions used (`wormvault-000000000000`, …), since Azure refuses a block whose
+/// id length differs from the blocks already staged under the name, and a kill mid-upload by an
+/// earlier version leaves such blocks behind for a week.
+///
+/// Uncommitted blocks belong to the blob *name*, not to a writer: with ids that were the same
+/// for every write, a second writer of the same name — another pipeline archiving to the same
+/// key at the same time — restaged the first one's ids with its own bytes, and the first
+/// writer's Put Block List then committed the other's content under its own SHA-256 metadata and
+/// Content-MD5 (neither of which the service checks against the committed blocks), so its receipt
+/// named bytes the store did not hold. With ids unique to the write, each commit lists only
+/// blocks its own writer staged (each checked by the service against its CRC64), and the other
+/// commit is refused by `If-None-Match: *`.
+fn write_id() -> Result<[u8; 10], getrandom::Error> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random)?;
+    Ok(random)
+}
+
+/// Block `index`'s id in the write whose random prefix is `write_id`.
+fn block_id(write_id: &[u8; 10], index: u64) -> Vec<u8> {
+    let mut id = write_id.to_vec();
+    id.extend_from_slice(format!("{index:012}").as_bytes());
+    id
+}
+
 impl AzureStore {
     /// The create-only write behind [`ImmutableStore::put`] and [`ImmutableStore::put_gated`]:
     /// stage the blocks, wait for the gate if there is one, commit, lock, read back.
@@ -149,8 +176,11 @@ impl AzureStore {
         if let Err(e) = block.commit_block_list(body, Some(options)).await {
             return Err(match status_of(&e) {
                 // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
-                // from some service versions).
-                (Some(409), Some(code)) if code == "BlobAlreadyExists" => {
+                // from some service versions); a store that checks the existing blob's lock first
+                // answers 409 BlobImmutableDueToPolicy (the WORM stand-in does): taken as well.
+                (Some(409), Some(code))
+                    if code == "BlobAlreadyExists" || code == "BlobImmutableDueToPolicy" =>
+                {
                     StoreError::AlreadyExists {
                         target: self.target.to_string(),
                         key: object.key.clone(),
@@ -281,6 +311,15 @@ impl AzureStore {
         let block = self.blob(&object.key).block_blob_client();
         let target = &self.target;
         let key = object.key.as_str();
+        let write_id = write_id().map_err(|e| {
+            cloud(
+                target,
+                "Put Block",
+                Some(key),
+                format!("no random block id: {e}"),
+            )
+        })?;
+        let write_id = &write_id;
         let blocks = futures::stream::poll_fn(|cx| receiver.poll_recv(cx));
         let ids: Vec<(u64, Vec<u8>)> = blocks
             .map(|item| {
@@ -290,8 +329,9 @@ impl AzureStore {
                         path: object.source.display().to_string(),
                         source,
                     })?;
-                    // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes.
-                    let id = format!("wormvault-{index:012}").into_bytes();
+                    // Fixed-length ids (Azure requires one length per blob), ≤ 64 bytes, unique
+                    // to this write (see `write_id`).
+                    let id = block_id(write_id, index);
                     let len = data.len() as u64;
                     let options = BlockBlobClientStageBlockOptions {
                         transactional_content_crc64: Some(crc.to_le_bytes().to_vec()),
@@ -300,7 +340,15 @@ impl AzureStore {
                     block
                         .stage_block(&id, len, data.into(), Some(options))
                         .await
-                        .map_err(|e| cloud(target, "Put Block", Some(key), describe(&e)))?;
+                        .map_err(|e| {
+                            let mut message = describe(&e);
+                            if status_of(&e).1.as_deref() == Some("InvalidBlobOrBlock") {
+                                message.push_str(
+                                    " (if uncommitted blocks with ids of another length are staged under this name — another writer's — Azure discards them a week after they were staged)",
+                                );
+                            }
+                            cloud(target, "Put Block", Some(key), message)
+                        })?;
                     progress(len);
                     Ok::<_, StoreError>((index, id))
                 }
@@ -484,6 +532,17 @@ mod tests {
     /// The read-back judges typed fields: content differences are a checksum mismatch, anything
     /// else (lock, tags) a request the store did not honour, and a lock is not read when the user
     /// accepted unconfirmed enforcement.
+    #[test]
+    fn block_ids_are_unique_to_a_write_and_as_long_as_earlier_versions_ids() {
+        let (first, second) = (write_id().unwrap(), write_id().unwrap());
+        assert_ne!(first, second);
+        for index in [0, 1, 49_999, 999_999_999_999] {
+            assert_eq!(block_id(&first, index).len(), "wormvault-000000000000".len());
+            assert_ne!(block_id(&first, index), block_id(&second, index));
+        }
+        assert_eq!(&block_id(&first, 7)[10..], b"000000000007");
+    }
+
     #[test]
     fn read_back_sorts_differences_by_field() {
         let until = Utc.with_ymd_and_hms(2033, 1, 1, 0, 0, 0).unwrap()
