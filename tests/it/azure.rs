@@ -660,8 +660,20 @@ async fn concurrent_writers_of_one_name_each_commit_only_their_own_blocks() {
     std::fs::write(&first_path, &first).unwrap();
     std::fs::write(&second_path, &second).unwrap();
     let key = "race/r.bin";
-    let first_object = object(key, &first_path, &first, compliance(1, false), BTreeMap::new());
-    let second_object = object(key, &second_path, &second, compliance(1, false), BTreeMap::new());
+    let first_object = object(
+        key,
+        &first_path,
+        &first,
+        compliance(1, false),
+        BTreeMap::new(),
+    );
+    let second_object = object(
+        key,
+        &second_path,
+        &second,
+        compliance(1, false),
+        BTreeMap::new(),
+    );
     let (first_keeper, first_gate) = WriteGate::new();
     let (second_keeper, second_gate) = WriteGate::new();
     let (first_sent, second_sent) = (AtomicU64::new(0), AtomicU64::new(0));

@@ -537,7 +537,10 @@ mod tests {
         let (first, second) = (write_id().unwrap(), write_id().unwrap());
         assert_ne!(first, second);
         for index in [0, 1, 49_999, 999_999_999_999] {
-            assert_eq!(block_id(&first, index).len(), "wormvault-000000000000".len());
+            assert_eq!(
+                block_id(&first, index).len(),
+                "wormvault-000000000000".len()
+            );
             assert_ne!(block_id(&first, index), block_id(&second, index));
         }
         assert_eq!(&block_id(&first, 7)[10..], b"000000000007");
