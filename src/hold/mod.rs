@@ -148,6 +148,9 @@ pub struct Context {
     pub versions: BTreeMap<VersionRef, StoredObject>,
     /// The stored checkpoint the log was checked against: (key, tree size).
     pub anchor_checked: Option<(String, u64)>,
+    /// How the log was verified (signatures, stored checkpoint): the registry is read again
+    /// the same way after flags change.
+    pub verify: VerifyOptions,
 }
 
 fn check_field(what: &'static str, value: &str) -> Result<(), HoldError> {
@@ -261,6 +264,7 @@ pub async fn load(
         registry,
         versions,
         anchor_checked,
+        verify: options,
     })
 }
 
@@ -537,6 +541,15 @@ pub async fn change(
         }
         report.objects.push(entry);
     }
+    report.changed += reconcile(
+        store,
+        registrar,
+        &context.verify,
+        &mut report.objects,
+        request.concurrency,
+        progress,
+    )
+    .await?;
     report.ok = report.objects.iter().all(|o| o.ok);
     if report.ok && (!completes.is_empty() || report.changed > 0) {
         let record = registry::applied_record(
@@ -554,6 +567,81 @@ pub async fn change(
         report.anchor = Some(anchor(store, registrar, &context).await?);
     }
     Ok(report)
+}
+
+/// Rounds of [`reconcile`] before a version that keeps changing is reported as failed.
+const RECONCILE_ROUNDS: usize = 5;
+
+/// Bring this run's flags in line with the registry as it is *now*, not as it was when the run
+/// loaded it. Two hold commands on the same objects at once each decide from their own reading
+/// of the log: a `release` of case Y that read the log before a concurrent `set` of case X was
+/// logged computes "no case holds it" and, if its request lands after X's, leaves the object
+/// unheld while X holds it. So once its flags are applied, a run reads the log again (a log in a
+/// store is first brought up to the store's head) and re-applies every flag it touched that the
+/// registry now wants otherwise, until a reading finds nothing to change. Whichever run writes a
+/// flag last reads the log after that write, so the last reading covers every decision logged
+/// before it. Returns how many flags were changed again; the lines show the registry's cases
+/// and wanted flag as last read.
+async fn reconcile(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    verify: &VerifyOptions,
+    lines: &mut [ChangeLine],
+    concurrency: usize,
+    progress: &(dyn Fn(Tick) + Send + Sync),
+) -> Result<usize, HoldError> {
+    let version = |line: &ChangeLine| VersionRef {
+        key: line.key.clone(),
+        version_id: line.version_id.clone(),
+    };
+    let mut changed = 0;
+    for _ in 0..RECONCILE_ROUNDS {
+        registrar.log.refresh()?;
+        let now = registry::load(registrar.log.path(), verify)?;
+        let mut stale = Vec::new();
+        for line in lines.iter_mut() {
+            let v = version(line);
+            line.wanted = now.is_held(&v);
+            line.cases = now.cases(&v);
+            if line.ok && line.legal_hold.is_some_and(|flag| flag != line.wanted) {
+                stale.push(FlagChange {
+                    version: v,
+                    hold: line.wanted,
+                    listed: line.legal_hold,
+                });
+            }
+        }
+        if stale.is_empty() {
+            return Ok(changed);
+        }
+        for outcome in apply::apply(store, stale, concurrency, progress).await {
+            let Some(line) = lines
+                .iter_mut()
+                .find(|l| l.key == outcome.key && l.version_id == outcome.version_id)
+            else {
+                continue;
+            };
+            line.legal_hold = outcome.legal_hold;
+            line.ok = outcome.ok;
+            line.error = outcome.error;
+            if outcome.changed && outcome.ok {
+                changed += 1;
+            }
+        }
+    }
+    // Still changing after every round: say so rather than report a flag that may be stale.
+    registrar.log.refresh()?;
+    let now = registry::load(registrar.log.path(), verify)?;
+    for line in lines.iter_mut() {
+        let v = version(line);
+        if line.ok && line.legal_hold != Some(now.is_held(&v)) {
+            line.ok = false;
+            line.error = Some(format!(
+                "other hold commands kept changing the cases of this object while this one ran ({RECONCILE_ROUNDS} rounds); run `hold status` when they are done"
+            ));
+        }
+    }
+    Ok(changed)
 }
 
 /// Sign a checkpoint of the whole log and store it locked in the target, as long as the

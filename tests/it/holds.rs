@@ -912,3 +912,192 @@ fn archive_time_holds_are_registered_for_the_case() {
         .unwrap();
     assert!(held(&state(&rt, store.as_ref(), "")).is_empty());
 }
+
+/// A local vault that, on the first flag this run changes, lets another records manager's
+/// whole `hold set` of another case run first (logged, applied and anchored) — the moment a
+/// concurrent command lands between this run's reading of the registry and its requests.
+struct Interleaved {
+    inner: Box<dyn ImmutableStore>,
+    other: tokio::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+#[async_trait::async_trait]
+impl ImmutableStore for Interleaved {
+    fn target(&self) -> &Target {
+        self.inner.target()
+    }
+    async fn preflight(
+        &self,
+        options: &wormvault::store::PreflightOptions,
+    ) -> Result<wormvault::store::PreflightReport, wormvault::store::StoreError> {
+        self.inner.preflight(options).await
+    }
+    async fn put(
+        &self,
+        object: &PutObject<'_>,
+        progress: wormvault::store::Progress<'_>,
+    ) -> Result<StoredObject, wormvault::store::StoreError> {
+        self.inner.put(object, progress).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, wormvault::store::StoreError> {
+        self.inner.head(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, wormvault::store::StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn set_legal_hold(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        hold: bool,
+    ) -> Result<StoredObject, wormvault::store::StoreError> {
+        if let Some(other) = self.other.lock().await.take() {
+            other();
+        }
+        self.inner.set_legal_hold(key, version_id, hold).await
+    }
+    async fn download(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        dest: &Path,
+    ) -> Result<String, wormvault::store::StoreError> {
+        self.inner.download(key, version_id, dest).await
+    }
+    async fn delete(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(), wormvault::store::StoreError> {
+        self.inner.delete(key, version_id).await
+    }
+}
+
+/// Two records managers at once: `release` of case Y reads the registry (only Y holds the
+/// object), logs its decision, and before its request lands another manager's `set` of case X
+/// on the same object is logged and applied. The release must not leave the object unheld: it
+/// reads the registry again after applying, finds X, and turns the flag back on. Before, the
+/// release applied "off" from its first reading and the object stayed unheld while the log said
+/// X held it.
+#[test]
+fn a_release_racing_another_cases_set_leaves_the_object_held() {
+    use wormvault::audit::store::LogHandle;
+    use wormvault::audit::{SignatureCheck, Signer};
+    use wormvault::hold::{self, AnchorKey, ChangeRequest, Decision, Registrar};
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let target = Target::parse(&format!("file://{}", vault.display())).unwrap();
+    let log = dir.path().join("holds.jsonl");
+    let checkpoint = wormvault::trust::KeyPair::generate().unwrap();
+    let checkpoint_public = checkpoint.public().verifying_key();
+    let checkpoint_pem = dir.path().join("checkpoint.pem");
+    wormvault::trust::write_private_key(&checkpoint_pem, &checkpoint.private_pem().unwrap())
+        .unwrap();
+    let hmac = b"k-registry-secret".to_vec();
+    let registrar = |actor: &str| {
+        let pair = wormvault::trust::load_private_key(&checkpoint_pem).unwrap();
+        Registrar {
+            log: LogHandle::file(&log),
+            signatures: SignatureCheck::Hmac {
+                key: hmac.clone(),
+                key_id: "holds".into(),
+            },
+            signer: Signer::Hmac {
+                key: hmac.clone(),
+                key_id: "holds".into(),
+            },
+            actor: actor.into(),
+            origin: "holds-test".into(),
+            checkpoint_key: Some(checkpoint_public),
+            anchor: Some(AnchorKey {
+                origin: "holds-test".into(),
+                key: wormvault::trust::SigningKeySource::File(Box::new(pair)),
+            }),
+        }
+    };
+    let request = |decision: Decision, case: &str| ChangeRequest {
+        decision,
+        case: case.into(),
+        reason: "test".into(),
+        prefix: "ev/".into(),
+        dry_run: false,
+        release_confirmed: true,
+        concurrency: 2,
+        batch: None,
+    };
+    let plain = rt.block_on(wormvault::store::open(&target)).unwrap();
+    rt.block_on(seed(plain.as_ref(), &["ev/a.bin".to_string()]));
+    let set_y = rt
+        .block_on(hold::change(
+            plain.as_ref(),
+            &registrar("manager-1"),
+            &request(Decision::Set, "Y"),
+            &|_| {},
+        ))
+        .unwrap();
+    assert!(set_y.ok);
+    assert_eq!(held(&state(&rt, plain.as_ref(), "ev/")), vec!["ev/a.bin"]);
+
+    // The other manager's whole `set X`, run when the release sends its first request.
+    let other_target = target.clone();
+    let other_registrar = registrar("manager-2");
+    let other_request = request(Decision::Set, "X");
+    let other: Box<dyn FnOnce() + Send> = Box::new(move || {
+        std::thread::spawn(move || {
+            let rt = runtime();
+            let store = rt.block_on(wormvault::store::open(&other_target)).unwrap();
+            let report = rt
+                .block_on(hold::change(
+                    store.as_ref(),
+                    &other_registrar,
+                    &other_request,
+                    &|_| {},
+                ))
+                .unwrap();
+            assert!(report.ok && report.decision_record.is_some());
+        })
+        .join()
+        .unwrap();
+    });
+    let racing = Interleaved {
+        inner: rt.block_on(wormvault::store::open(&target)).unwrap(),
+        other: tokio::sync::Mutex::new(Some(other)),
+    };
+    let release_y = rt
+        .block_on(hold::change(
+            &racing,
+            &registrar("manager-1"),
+            &request(Decision::Release, "Y"),
+            &|_| {},
+        ))
+        .unwrap();
+    assert!(racing.other.blocking_lock().is_none(), "the other set ran");
+    assert!(release_y.ok, "{:?}", release_y.objects);
+    let line = &release_y.objects[0];
+    assert_eq!(
+        (line.wanted, line.legal_hold, line.cases.clone()),
+        (true, Some(true), vec!["X".to_string()])
+    );
+    // The store, read back: held (by X), as the registry says.
+    assert_eq!(held(&state(&rt, plain.as_ref(), "ev/")), vec!["ev/a.bin"]);
+    let registry = wormvault::hold::registry::load(
+        &log,
+        &wormvault::audit::VerifyOptions {
+            signatures: SignatureCheck::Hmac {
+                key: hmac.clone(),
+                key_id: "holds".into(),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        registry.cases(&wormvault::hold::VersionRef {
+            key: "ev/a.bin".into(),
+            version_id: None,
+        }),
+        vec!["X".to_string()]
+    );
+}

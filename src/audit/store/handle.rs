@@ -114,8 +114,44 @@ impl LogHandle {
         on_own_runtime(async {
             let store = super::open(&mirror.target).await?;
             let record = super::append::append(store.as_ref(), new, signer, &mirror.write).await?;
-            catch_up(store.as_ref(), &self.path, &record).await?;
+            let written = record.fields.get("record_hash").and_then(Value::as_str);
+            catch_up(
+                store.as_ref(),
+                &self.path,
+                record.sequence().unwrap_or(0),
+                written,
+            )
+            .await?;
             Ok::<_, StoreLogError>(record)
+        })
+        .map_err(boxed)?
+        .map_err(boxed)
+    }
+}
+
+impl LogHandle {
+    /// Bring the local copy up to the store's current head (records appended by other writers
+    /// since it was made or last appended to), each checked to link to the one before. A local
+    /// file needs nothing: it is the log. Readers that must see every record written so far —
+    /// the legal-hold registry checking its flags after applying them — call this first.
+    pub fn refresh(&self) -> Result<(), AuditError> {
+        let Some(mirror) = &self.store else {
+            return Ok(());
+        };
+        let boxed = |e: StoreLogError| match e {
+            StoreLogError::Audit(inner) => inner,
+            other => AuditError::StoredLog(Box::new(other)),
+        };
+        on_own_runtime(async {
+            let store = super::open(&mirror.target).await?;
+            let head = super::append::find_head(store.as_ref()).await?.head;
+            catch_up(
+                store.as_ref(),
+                &self.path,
+                head.sequence,
+                head.record_hash.as_deref(),
+            )
+            .await
         })
         .map_err(boxed)?
         .map_err(boxed)
@@ -148,13 +184,15 @@ where
     .map_err(|e| StoreLogError::Audit(AuditError::io("starting", "an async runtime")(e)))
 }
 
-/// Copy into the local file every stored record after its last one, up to and including
-/// `written`, checking that each links to the one before (sequence and previous_hash), so the
-/// copy stays a prefix of the stored log.
+/// Copy into the local file every stored record after its last one, up to and including record
+/// `last`, checking that each links to the one before (sequence and previous_hash) and that
+/// record `last` has the `record_hash` `expected` (the one just written, or the head found), so
+/// the copy stays a prefix of the stored log.
 async fn catch_up(
     store: &dyn crate::store::ImmutableStore,
     path: &Path,
-    written: &Record,
+    last: u64,
+    expected: Option<&str>,
 ) -> Result<(), StoreLogError> {
     use std::io::Write;
     let target = store.target();
@@ -162,7 +200,6 @@ async fn catch_up(
         let mut file = std::fs::File::open(path).map_err(AuditError::io("opening", path))?;
         crate::audit::append::read_head(&mut file, path)?
     };
-    let last = written.sequence().unwrap_or(0);
     let mut previous = head.record_hash.clone();
     let mut lines = Vec::new();
     for sequence in head.sequence + 1..=last {
@@ -188,11 +225,11 @@ async fn catch_up(
         previous = Some(record_hash);
         lines.push(object.bytes);
     }
-    if previous.as_deref() != written.fields.get("record_hash").and_then(Value::as_str) {
+    if previous.as_deref() != expected {
         return Err(StoreLogError::Corrupt {
             log: target.to_string(),
             key: layout::record_key(target, last),
-            problem: "the stored record is not the one this append wrote".into(),
+            problem: "the stored record is not the one the verified copy leads to (the log was cut back or replaced)".into(),
         });
     }
     let mut file = std::fs::OpenOptions::new()
@@ -206,4 +243,72 @@ async fn catch_up(
     file.sync_data()
         .map_err(AuditError::io("syncing the log copy", path))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u32) -> NewRecord {
+        NewRecord {
+            event_type: "test.event".into(),
+            actor: format!("writer-{n}"),
+            action: "append".into(),
+            target: "t".into(),
+            decision: "allow".into(),
+            ..NewRecord::default()
+        }
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A copy brought up to the store's head holds, in order, the records other writers
+    /// appended since it was made; a second refresh changes nothing; a copy ahead of the store
+    /// (a log cut back, or another log) is refused, not silently kept.
+    #[test]
+    fn refresh_copies_other_writers_records_and_refuses_a_copy_the_store_does_not_lead_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = dir.path().join("vault");
+        std::fs::create_dir_all(&vault).unwrap();
+        let target = Target::parse(&format!("file://{}/log", vault.display())).unwrap();
+        let location = LogLocation::Store(target);
+        let open = || {
+            LogHandle::open_blocking(
+                &location,
+                &VerifyOptions::default(),
+                &super::super::verify::Checkpoints::default(),
+                WriteOptions::default(),
+            )
+            .unwrap()
+        };
+        let first = open();
+        first.append(&record(1), &Signer::Unsigned).unwrap();
+        let second = open();
+        second.append(&record(2), &Signer::Unsigned).unwrap();
+        second.append(&record(3), &Signer::Unsigned).unwrap();
+        assert_eq!(lines(first.path()).len(), 1);
+
+        first.refresh().unwrap();
+        assert_eq!(lines(first.path()), lines(second.path()));
+        assert_eq!(lines(first.path()).len(), 3);
+        first.refresh().unwrap();
+        assert_eq!(lines(first.path()).len(), 3);
+
+        // A copy with a record the store does not have.
+        let mut extra = lines(second.path());
+        let mut fourth: Value = serde_json::from_str(&extra[2]).unwrap();
+        fourth["previous_hash"] = fourth["record_hash"].clone();
+        fourth["record_hash"] = Value::from("f".repeat(64));
+        fourth["sequence"] = Value::from(4);
+        extra.push(fourth.to_string());
+        std::fs::write(second.path(), extra.join("\n") + "\n").unwrap();
+        let error = second.refresh().unwrap_err().to_string();
+        assert!(error.contains("cut back or replaced"), "{error}");
+    }
 }
