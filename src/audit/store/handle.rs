@@ -107,10 +107,6 @@ impl LogHandle {
         let Some(mirror) = &self.store else {
             return crate::audit::append(&self.path, new, signer);
         };
-        let boxed = |e: StoreLogError| match e {
-            StoreLogError::Audit(inner) => inner,
-            other => AuditError::StoredLog(Box::new(other)),
-        };
         on_own_runtime(async {
             let store = super::open(&mirror.target).await?;
             let record = super::append::append(store.as_ref(), new, signer, &mirror.write).await?;
@@ -124,8 +120,8 @@ impl LogHandle {
             .await?;
             Ok::<_, StoreLogError>(record)
         })
-        .map_err(boxed)?
-        .map_err(boxed)
+        .map_err(into_audit)?
+        .map_err(into_audit)
     }
 }
 
@@ -138,10 +134,6 @@ impl LogHandle {
         let Some(mirror) = &self.store else {
             return Ok(());
         };
-        let boxed = |e: StoreLogError| match e {
-            StoreLogError::Audit(inner) => inner,
-            other => AuditError::StoredLog(Box::new(other)),
-        };
         on_own_runtime(async {
             let store = super::open(&mirror.target).await?;
             let head = super::append::find_head(store.as_ref()).await?.head;
@@ -153,8 +145,16 @@ impl LogHandle {
             )
             .await
         })
-        .map_err(boxed)?
-        .map_err(boxed)
+        .map_err(into_audit)?
+        .map_err(into_audit)
+    }
+}
+
+/// A stored log's error as the audit error the file-log paths return.
+fn into_audit(error: StoreLogError) -> AuditError {
+    match error {
+        StoreLogError::Audit(inner) => inner,
+        other => AuditError::StoredLog(Box::new(other)),
     }
 }
 
