@@ -188,10 +188,11 @@ fn line_start(file: &mut File, path: &Path, end: u64) -> Result<u64, AuditError>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn event(n: u32) -> NewRecord {
+    /// A plain test record, told apart by `n` (its actor).
+    pub(crate) fn event(n: u32) -> NewRecord {
         NewRecord {
             event_type: "runtime.decision".into(),
             actor: format!("agent:{n}"),

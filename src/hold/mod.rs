@@ -595,50 +595,56 @@ async fn reconcile(
         version_id: line.version_id.clone(),
     };
     let mut changed = 0;
-    for _ in 0..RECONCILE_ROUNDS {
+    for round in 0..=RECONCILE_ROUNDS {
         registrar.log.refresh()?;
         let now = registry::load(registrar.log.path(), verify)?;
-        let mut stale = Vec::new();
-        for line in lines.iter_mut() {
+        // Lines whose flag differs from what the registry wants now, by version.
+        let mut stale: BTreeMap<VersionRef, usize> = BTreeMap::new();
+        for (index, line) in lines.iter_mut().enumerate() {
             let v = version(line);
             line.wanted = now.is_held(&v);
             line.cases = now.cases(&v);
             if line.ok && line.legal_hold.is_some_and(|flag| flag != line.wanted) {
-                stale.push(FlagChange {
-                    version: v,
-                    hold: line.wanted,
-                    listed: line.legal_hold,
-                });
+                stale.insert(v, index);
             }
         }
         if stale.is_empty() {
-            return Ok(changed);
+            break;
         }
-        for outcome in apply::apply(store, stale, concurrency, progress).await {
-            let Some(line) = lines
-                .iter_mut()
-                .find(|l| l.key == outcome.key && l.version_id == outcome.version_id)
-            else {
+        if round == RECONCILE_ROUNDS {
+            // Still changing after every round: say so rather than report a flag that may be
+            // stale.
+            for &index in stale.values() {
+                lines[index].ok = false;
+                lines[index].error = Some(format!(
+                    "other hold commands kept changing the cases of this object while this one ran ({RECONCILE_ROUNDS} rounds); run `hold status` when they are done"
+                ));
+            }
+            break;
+        }
+        let changes = stale
+            .iter()
+            .map(|(v, &index)| FlagChange {
+                version: v.clone(),
+                hold: lines[index].wanted,
+                listed: lines[index].legal_hold,
+            })
+            .collect();
+        for outcome in apply::apply(store, changes, concurrency, progress).await {
+            let v = VersionRef {
+                key: outcome.key,
+                version_id: outcome.version_id,
+            };
+            let Some(&index) = stale.get(&v) else {
                 continue;
             };
+            let line = &mut lines[index];
             line.legal_hold = outcome.legal_hold;
             line.ok = outcome.ok;
             line.error = outcome.error;
             if outcome.changed && outcome.ok {
                 changed += 1;
             }
-        }
-    }
-    // Still changing after every round: say so rather than report a flag that may be stale.
-    registrar.log.refresh()?;
-    let now = registry::load(registrar.log.path(), verify)?;
-    for line in lines.iter_mut() {
-        let v = version(line);
-        if line.ok && line.legal_hold != Some(now.is_held(&v)) {
-            line.ok = false;
-            line.error = Some(format!(
-                "other hold commands kept changing the cases of this object while this one ran ({RECONCILE_ROUNDS} rounds); run `hold status` when they are done"
-            ));
         }
     }
     Ok(changed)

@@ -123,9 +123,7 @@ impl LogHandle {
         .map_err(into_audit)?
         .map_err(into_audit)
     }
-}
 
-impl LogHandle {
     /// Bring the local copy up to the store's current head (records appended by other writers
     /// since it was made or last appended to), each checked to link to the one before. A local
     /// file needs nothing: it is the log. Readers that must see every record written so far —
@@ -249,16 +247,7 @@ async fn catch_up(
 mod tests {
     use super::*;
 
-    fn record(n: u32) -> NewRecord {
-        NewRecord {
-            event_type: "test.event".into(),
-            actor: format!("writer-{n}"),
-            action: "append".into(),
-            target: "t".into(),
-            decision: "allow".into(),
-            ..NewRecord::default()
-        }
-    }
+    use crate::audit::append::tests::event as record;
 
     fn lines(path: &Path) -> Vec<String> {
         std::fs::read_to_string(path)
