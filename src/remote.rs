@@ -43,6 +43,10 @@ pub struct RemoteReport {
     pub session_prefix: String,
     pub objects_checked: usize,
     pub rehashed: usize,
+    /// Objects whose digest was compared only as their writer recorded it (Azure metadata, S3
+    /// metadata beside a composite checksum), not re-hashed: the store computes no digest of
+    /// their bytes, so for them the check covers the lock and the recorded digest, not the bytes.
+    pub digests_recorded_only: usize,
     pub ok: bool,
     pub findings: Vec<Finding>,
 }
@@ -199,6 +203,7 @@ pub async fn check_with_progress(
         None
     };
     let mut rehashed = 0;
+    let mut digests_recorded_only = 0;
     for receipt in &receipts.receipts {
         let key = receipt.key.as_str();
         let Some(found) = versions.get(key) else {
@@ -229,6 +234,9 @@ pub async fn check_with_progress(
             continue;
         };
         findings.extend(compare_with_receipt(receipt, &current));
+        if scratch.is_none() && current.sha256_source == crate::store::DigestSource::Claimed {
+            digests_recorded_only += 1;
+        }
         if let Some(dir) = &scratch {
             let dest = dir.path().join(format!("object-{rehashed}"));
             let sha = store
@@ -278,6 +286,7 @@ pub async fn check_with_progress(
         session_prefix: receipts.session_prefix.clone(),
         objects_checked: receipts.receipts.len(),
         rehashed,
+        digests_recorded_only,
         ok,
         findings,
     })

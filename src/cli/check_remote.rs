@@ -75,6 +75,12 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
                 "STORE DIFFERS FROM THE RECEIPTS"
             }
         ));
+        if report.digests_recorded_only > 0 {
+            text.push_str(&format!(
+                "\nnote: the content of {} object(s) was not checked: the store computes no digest of their bytes, only the sha256 their writer recorded was compared; --rehash downloads and hashes them",
+                report.digests_recorded_only
+            ));
+        }
         text
     });
     Ok(if report.ok { Exit::Ok } else { Exit::Failure })

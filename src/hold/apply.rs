@@ -268,6 +268,7 @@ mod tests {
                 etag: None,
                 size: 0,
                 sha256: None,
+                sha256_source: crate::store::DigestSource::Claimed,
                 md5: None,
                 retention_mode: None,
                 retain_until: None,

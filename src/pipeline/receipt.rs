@@ -115,6 +115,7 @@ impl Receipt {
             etag: self.etag.clone(),
             size: self.bytes,
             sha256: self.sha256.clone(),
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: self.md5.clone(),
             retention_mode: self.retention_mode,
             retain_until: self.retain_until,
@@ -269,6 +270,7 @@ mod tests {
             etag: None,
             size: 5,
             sha256: Some("aa".repeat(32)),
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: None,
             retention_mode: Some(RetentionMode::Compliance),
             retain_until: Some(

@@ -15,8 +15,8 @@ use futures::stream::{self, StreamExt};
 use super::plan::{PlannedObject, StoragePlan};
 use super::receipt::{self, Field, Mismatch, Outcome, Receipt, ReceiptSet};
 use crate::store::{
-    Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject, StoreError,
-    StoredObject,
+    DigestSource, Enforcement, ImmutableStore, PreflightOptions, PreflightReport, PutObject,
+    StoreError, StoredObject,
 };
 
 /// Objects above this size are looked up before writing (see `write_one`).
@@ -222,7 +222,7 @@ async fn write_one(
     if planned.bytes > PRECHECK_BYTES
         && let Some(existing) = store.head(&planned.key).await?
     {
-        return judge_existing(store, planned, existing, floor).await;
+        return judge_existing(store, planned, &source, existing, floor).await;
     }
     observer.event(&Event::ObjectStarted {
         key: planned.key.clone(),
@@ -248,7 +248,7 @@ async fn write_one(
         Ok(stored) => Ok((Outcome::Uploaded, stored)),
         // Already stored (a resumed run, another writer, or a retried request): judge what is there.
         Err(StoreError::AlreadyExists { .. }) => match store.head(&planned.key).await? {
-            Some(existing) => judge_existing(store, planned, existing, floor).await,
+            Some(existing) => judge_existing(store, planned, &source, existing, floor).await,
             None => Err(StoreError::NotFound {
                 target: store.target().to_string(),
                 key: planned.key.clone(),
@@ -267,6 +267,7 @@ async fn write_one(
 async fn judge_existing(
     store: &dyn ImmutableStore,
     planned: &PlannedObject,
+    source: &Path,
     existing: StoredObject,
     floor: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(Outcome, StoredObject), UploadError> {
@@ -279,24 +280,66 @@ async fn judge_existing(
             .join(", "),
     };
     let differences = same_object(planned, &existing, floor);
+    let only_hold_missing = !differences.is_empty()
+        && planned.legal_hold
+        && differences.iter().all(|m| m.field == Field::LegalHold)
+        && existing.legal_hold != Some(true);
+    if !differences.is_empty() && !only_hold_missing {
+        return Err(conflict(&differences));
+    }
+    // Before it is accepted (or held), the object's content must be proven, not just claimed.
+    let existing = prove_content(store, planned, source, existing).await?;
     if differences.is_empty() {
         return Ok((Outcome::AlreadyPresent, existing));
     }
-    let only_hold_missing = planned.legal_hold
-        && differences.iter().all(|m| m.field == Field::LegalHold)
-        && existing.legal_hold != Some(true);
-    if !only_hold_missing {
-        return Err(conflict(&differences));
-    }
-    let held = store
+    let mut held = store
         .set_legal_hold(&planned.key, existing.version_id.as_deref(), true)
         .await?;
+    // Setting a hold does not change a version's bytes: the proof carries over to the same
+    // version reporting the same digest.
+    if held.version_id == existing.version_id && held.sha256 == existing.sha256 {
+        held.sha256_source = existing.sha256_source;
+    }
     let differences = same_object(planned, &held, floor);
     if differences.is_empty() {
         Ok((Outcome::AlreadyPresent, held))
     } else {
         Err(conflict(&differences))
     }
+}
+
+/// An object found already stored under a planned key, whose reported SHA-256 is only the one
+/// its writer recorded ([`DigestSource::Claimed`]: Azure blob metadata, S3 metadata beside a
+/// composite checksum), is proven before it is accepted ([`ImmutableStore::content_sha256`]:
+/// read and hashed, or matched against the bundle file `source` by digests the store computed):
+/// whoever could create the key first could have stored other bytes under the planned digest.
+/// One whose digest the store computed is returned as it is.
+async fn prove_content(
+    store: &dyn ImmutableStore,
+    planned: &PlannedObject,
+    source: &Path,
+    mut existing: StoredObject,
+) -> Result<StoredObject, UploadError> {
+    if existing.sha256_source == DigestSource::Verified {
+        return Ok(existing);
+    }
+    let found = store
+        .content_sha256(&planned.key, existing.version_id.as_deref(), Some(source))
+        .await?;
+    if !found.eq_ignore_ascii_case(&planned.sha256) {
+        return Err(UploadError::Conflict {
+            key: planned.key.clone(),
+            detail: format!(
+                "sha256 (plan {}, stored bytes {found}; the store reports {} only because its writer recorded it)",
+                planned.sha256,
+                existing.sha256.as_deref().unwrap_or("none"),
+            ),
+        });
+    }
+    tracing::info!(key = %planned.key, "already stored; its content is proven");
+    existing.sha256 = Some(found);
+    existing.sha256_source = DigestSource::Verified;
+    Ok(existing)
 }
 
 /// Execute a plan: preflight, write every object (resuming), read everything back, receipts.
@@ -700,5 +743,190 @@ mod tests {
                 .iter()
                 .all(|r| r.legal_hold == Some(true))
         );
+    }
+
+    /// A store whose HEAD reports, for every object, the digest its writer recorded
+    /// ([`DigestSource::Claimed`], as Azure metadata is) — and, when `forged` is set, that digest
+    /// instead of the one of the bytes held: what a writer that created the key first with other
+    /// bytes and the planned `sha256` metadata leaves behind. Counts the content reads.
+    struct Claiming {
+        inner: LocalVault,
+        forged: Option<String>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ImmutableStore for Claiming {
+        fn target(&self) -> &crate::store::Target {
+            self.inner.target()
+        }
+        async fn preflight(
+            &self,
+            options: &PreflightOptions,
+        ) -> Result<PreflightReport, StoreError> {
+            self.inner.preflight(options).await
+        }
+        async fn put(
+            &self,
+            object: &PutObject<'_>,
+            progress: crate::store::Progress<'_>,
+        ) -> Result<StoredObject, StoreError> {
+            self.inner.put(object, progress).await
+        }
+        async fn head(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+            Ok(self.inner.head(key).await?.map(|mut stored| {
+                if let Some(forged) = &self.forged {
+                    stored.sha256 = Some(forged.clone());
+                }
+                stored.sha256_source = DigestSource::Claimed;
+                stored
+            }))
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
+            self.inner.list(prefix).await
+        }
+        async fn set_legal_hold(
+            &self,
+            key: &str,
+            version_id: Option<&str>,
+            hold: bool,
+        ) -> Result<StoredObject, StoreError> {
+            self.inner.set_legal_hold(key, version_id, hold).await
+        }
+        async fn download(
+            &self,
+            key: &str,
+            version_id: Option<&str>,
+            dest: &Path,
+        ) -> Result<String, StoreError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.download(key, version_id, dest).await
+        }
+        async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {
+            self.inner.delete(key, version_id).await
+        }
+    }
+
+    /// Someone created the planned key first, with other bytes of the same size and the planned
+    /// SHA-256 in the digest the store only records. Before, the archive took the recorded digest
+    /// as the store's word and receipted the object "already present" with the planned content;
+    /// now the bytes are read and hashed, the archive is refused as a conflict naming both
+    /// digests, and the stored object (and its hold) is left exactly as it was.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_object_stored_first_with_a_forged_digest_is_read_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}")]);
+        let planned = make_plan(&input, &vault_dir);
+        let target = Target::parse(&format!("file://{}", vault_dir.display())).unwrap();
+        // The impostor's write: same key, lock and size, other bytes.
+        let impostor = dir.path().join("impostor");
+        std::fs::write(&impostor, b"[]").unwrap();
+        let object = &planned.objects[0];
+        let vault = LocalVault::open(target.clone()).unwrap();
+        vault
+            .put(
+                &PutObject {
+                    key: object.key.clone(),
+                    source: &impostor,
+                    size: 2,
+                    sha256: crate::hashing::sha256_hex(b"[]"),
+                    lock: object.lock(),
+                    tags: object.tags.clone(),
+                    metadata: object.metadata.clone(),
+                    content_type: None,
+                },
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        let store = Claiming {
+            inner: vault,
+            forged: Some(object.sha256.clone()),
+            reads: Default::default(),
+        };
+        let with_hold = {
+            let mut plan = planned.clone();
+            plan.objects[0].legal_hold = true;
+            plan
+        };
+        for plan in [&planned, &with_hold] {
+            let error = execute(
+                plan,
+                &source,
+                &store,
+                &UploadOptions::default(),
+                Arc::new(Silent),
+            )
+            .await
+            .unwrap_err();
+            let UploadError::Conflict { key, detail } = &error else {
+                panic!("expected a conflict, got {error}");
+            };
+            assert_eq!(key, &object.key);
+            assert!(
+                detail.contains(&object.sha256)
+                    && detail.contains(&crate::hashing::sha256_hex(b"[]")),
+                "{detail}"
+            );
+            assert!(error.is_refusal());
+        }
+        assert_eq!(store.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(
+            std::fs::read(vault_dir.join(&object.key)).unwrap(),
+            b"[]",
+            "the impostor's object is left as it was"
+        );
+        let stored = store.inner.head(&object.key).await.unwrap().unwrap();
+        assert_eq!(
+            stored.legal_hold,
+            Some(false),
+            "no hold set on unproven bytes"
+        );
+    }
+
+    /// The same resume with the right bytes behind a recorded digest: accepted after one read of
+    /// each object, and the receipt's digest is the one computed from those bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_already_present_object_with_a_recorded_digest_is_accepted_after_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let plan = make_plan(&input, &vault_dir);
+        let target = Target::parse(&format!("file://{}", vault_dir.display())).unwrap();
+        let store = Claiming {
+            inner: LocalVault::open(target).unwrap(),
+            forged: None,
+            reads: Default::default(),
+        };
+        let first = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        assert_eq!((first.uploaded, first.already_present), (2, 0));
+        assert_eq!(store.reads.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let again = execute(
+            &plan,
+            &source,
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await
+        .unwrap();
+        assert_eq!((again.uploaded, again.already_present), (0, 2));
+        assert_eq!(store.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        for (receipt, object) in again.receipts.receipts.iter().zip(&plan.objects) {
+            assert_eq!(receipt.sha256.as_deref(), Some(object.sha256.as_str()));
+        }
     }
 }

@@ -323,6 +323,7 @@ mod tests {
             etag: Some("e1".into()),
             size: 10,
             sha256: Some("ab".repeat(32)),
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: Some("cd".repeat(16)),
             retention_mode: Some(RetentionMode::Compliance),
             retain_until: Some(until()),

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    CheckStatus, Enforcement, ImmutableStore, Key, PreflightCheck, PreflightOptions,
+    CheckStatus, DigestSource, Enforcement, ImmutableStore, Key, PreflightCheck, PreflightOptions,
     PreflightReport, Progress, PutObject, RetentionMode, StoreError, StoredObject, Target,
 };
 
@@ -234,13 +234,20 @@ impl LocalVault {
         }
     }
 
-    fn stored(&self, record: &ObjectRecord, size: u64, sha256: String) -> StoredObject {
+    fn stored(
+        &self,
+        record: &ObjectRecord,
+        size: u64,
+        sha256: String,
+        sha256_source: DigestSource,
+    ) -> StoredObject {
         StoredObject {
             key: record.key.clone(),
             version_id: None,
             etag: None,
             size,
             sha256: Some(sha256),
+            sha256_source,
             md5: None,
             retention_mode: Some(record.retention_mode),
             retain_until: Some(record.retain_until),
@@ -275,7 +282,12 @@ impl LocalVault {
         // Read back what is really on disk, not what the record claims.
         let digest =
             crate::hashing::sha256_reader(&mut file, &|_| {}).map_err(|e| self.io(&path, e))?;
-        Ok(Some(self.stored(&record, digest.bytes, digest.sha256)))
+        Ok(Some(self.stored(
+            &record,
+            digest.bytes,
+            digest.sha256,
+            DigestSource::Verified,
+        )))
     }
 
     fn put_blocking(
@@ -435,7 +447,12 @@ impl LocalVault {
             };
             let path = self.object_path(key);
             match fs::metadata(&path) {
-                Ok(meta) => out.push(self.stored(&record, meta.len(), record.sha256.clone())),
+                Ok(meta) => out.push(self.stored(
+                    &record,
+                    meta.len(),
+                    record.sha256.clone(),
+                    DigestSource::Claimed,
+                )),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {} // interrupted put
                 Err(e) => return Err(self.io(&path, e)),
             }

@@ -112,6 +112,22 @@ pub struct PutObject<'a> {
     pub content_type: Option<String>,
 }
 
+/// Whether a [`StoredObject::sha256`] proves the stored bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestSource {
+    /// The store's own digest of the bytes it holds (S3's full-object checksum, the local
+    /// vault hashing the file as it reads it), or one this tool checked against the bytes it sent
+    /// in the write that created the object (staged Azure blocks, an S3 multipart composite), or
+    /// one this tool computed by reading the object back.
+    Verified,
+    /// Recorded by whoever wrote the object (blob metadata, `x-amz-meta-sha256`, the local
+    /// vault's record): anyone able to create the object could have written any value there, so
+    /// it proves nothing about the bytes until they are read and hashed.
+    #[default]
+    Claimed,
+}
+
 /// What the store reports about one object version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredObject {
@@ -121,6 +137,9 @@ pub struct StoredObject {
     pub size: u64,
     /// SHA-256 as the store reports it (S3 checksum, Azure metadata, local vault record), hex.
     pub sha256: Option<String>,
+    /// Whether `sha256` proves the bytes or is only what the writer recorded.
+    #[serde(default)]
+    pub sha256_source: DigestSource,
     /// Content-MD5 as the store reports it, hex (Azure).
     pub md5: Option<String>,
     pub retention_mode: Option<RetentionMode>,
@@ -366,6 +385,23 @@ pub trait ImmutableStore: Send + Sync {
         version_id: Option<&str>,
         dest: &Path,
     ) -> Result<String, StoreError>;
+
+    /// The SHA-256 (hex) of one object version's bytes, proven: what an object whose reported
+    /// digest is only [`DigestSource::Claimed`] must pass before it is taken for the planned one.
+    /// `local` is a file the object is expected to hold; a backend may prove the object holds
+    /// exactly its bytes from digests the store computed (then the local file's SHA-256 is
+    /// returned) instead of reading the object.
+    ///
+    /// This default downloads the object into a temporary directory and hashes it.
+    async fn content_sha256(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        local: Option<&Path>,
+    ) -> Result<String, StoreError> {
+        let _ = local;
+        downloaded_sha256(self, key, version_id).await
+    }
 
     /// Try to delete one object version. While it is locked or held the store must refuse with
     /// [`StoreError::Protected`]; exposed so conformance tests and drills can prove that.
@@ -640,6 +676,22 @@ pub fn default_concurrency(target: &Target) -> usize {
         Target::S3 { .. } => 16,
         _ => 4,
     }
+}
+
+/// Download one object version into a temporary directory (removed afterwards) and return the
+/// SHA-256 of what was received.
+pub(crate) async fn downloaded_sha256<S: ImmutableStore + ?Sized>(
+    store: &S,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<String, StoreError> {
+    let dir = tempfile::tempdir().map_err(|source| StoreError::Io {
+        path: "a temporary directory".into(),
+        source,
+    })?;
+    store
+        .download(key, version_id, &dir.path().join("object"))
+        .await
 }
 
 pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError> {

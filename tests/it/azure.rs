@@ -1434,6 +1434,27 @@ fn archive_check_remote_and_hold_commands_work_on_azure_targets() {
         &target,
     ]);
     assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!out.contains("not checked"), "{out}");
+    // Without --rehash the blobs' digests are only their metadata: said, not passed off as a
+    // content check.
+    let (code, out, err) = wormvault(&[
+        "check-remote",
+        "--receipts",
+        receipts.to_str().unwrap(),
+        &target,
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let objects = serde_json::from_slice::<serde_json::Value>(&std::fs::read(&receipts).unwrap())
+        .unwrap()["receipts"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        out.contains(&format!(
+            "the content of {objects} object(s) was not checked"
+        )),
+        "{out}\n{err}"
+    );
     // Hold commands keep cases in a signed audit log anchored by checkpoints (issue 16).
     let (code, out, err) = wormvault(&["-q", "keys", "generate", "--output-dir", "keys"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
@@ -1611,6 +1632,149 @@ async fn resume_after_a_kill_mid_upload() {
     let got = az::rest(&endpoint, "GET", &b_path, "", &[], b"").unwrap();
     assert_eq!(got.body, std::fs::read(dir.path().join(&b.path)).unwrap());
     assert_eq!(got.header("x-ms-immutability-policy-mode"), Some("locked"));
+}
+
+/// Stores `body` under `key` the way any client with write access could, bypassing wormvault:
+/// Put Blob with the given `x-ms-meta-sha256` and blob index tags, then a Locked policy until
+/// `until`. Returns nothing; panics if the stand-in refuses a step (a broken precondition).
+fn stored_by_another_client(
+    endpoint: &str,
+    container: &str,
+    key: &str,
+    body: &[u8],
+    sha256: &str,
+    tags: &BTreeMap<String, String>,
+    until: chrono::DateTime<Utc>,
+) {
+    let path = format!("/{container}/{key}");
+    let tags = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(tags.iter())
+        .finish()
+        .replace('+', "%20");
+    let put = az::rest(
+        endpoint,
+        "PUT",
+        &path,
+        "",
+        &[
+            ("x-ms-blob-type", "BlockBlob"),
+            ("x-ms-meta-sha256", sha256),
+            ("x-ms-tags", &tags),
+        ],
+        body,
+    )
+    .unwrap();
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    // Ceil to the second, as RFC 1123 dates are: never shorter than the plan's lock.
+    let until = (until + Duration::seconds(1))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let policy = az::rest(
+        endpoint,
+        "PUT",
+        &path,
+        "comp=immutabilityPolicies",
+        &[
+            ("x-ms-immutability-policy-until-date", &until),
+            ("x-ms-immutability-policy-mode", "Locked"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        policy.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&policy.body)
+    );
+}
+
+/// Another client created the planned blob name first, locked, with the planned tags and size and
+/// the planned SHA-256 in its metadata, but other bytes. Blob metadata is whatever its writer put
+/// there; Azure computes no SHA-256 of a blob. Before, the archive took that metadata as the
+/// store's answer and receipted the blob "already present" with the planned content. Now the
+/// blob is downloaded and hashed: the archive is refused (a conflict naming both digests) and the
+/// blob is left as it was. The same blob name holding the right bytes is accepted, and its
+/// receipt's digest is the one computed from the downloaded bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_created_first_with_a_forged_sha256_is_downloaded_and_refused() {
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3000usize).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(dir.path().join("a.bin"), &data).unwrap();
+    let input = PlanInput {
+        bundle_digest: "cd".repeat(32),
+        manifest_signature: serde_json::json!({}),
+        created_at: "2026-11-22T00:00:00+00:00".into(),
+        signer: "test".into(),
+        session_id: "forged-1".into(),
+        classification: None,
+        retention_days: 2555,
+        policy_retain_until: None,
+        files: vec![PlanFile {
+            path: "a.bin".into(),
+            sha256: sha256_hex(&data),
+            bytes: data.len() as u64,
+        }],
+    };
+    for (label, body) in [("forged", vec![0x5A; data.len()]), ("honest", data.clone())] {
+        let container = az::fresh_container(&endpoint, label).unwrap();
+        let options = PlanOptions {
+            target: az::target(&endpoint, &container, ""),
+            mode: RetentionMode::Compliance,
+            legal_hold_case: None,
+            minimum_retention_days: 2555,
+            now: Utc::now(),
+        };
+        let plan = plan::plan(&input, &options).unwrap();
+        let planned = &plan.objects[0];
+        stored_by_another_client(
+            &endpoint,
+            &container,
+            &planned.key,
+            &body,
+            &planned.sha256,
+            &planned.tags,
+            planned.retain_until,
+        );
+        let store = az::store(&endpoint, &container, AzureOptions::default());
+        let result = upload::execute(
+            &plan,
+            dir.path(),
+            &store,
+            &UploadOptions::default(),
+            Arc::new(Silent),
+        )
+        .await;
+        let path = format!("/{container}/{}", planned.key);
+        let got = az::rest(&endpoint, "GET", &path, "", &[], b"").unwrap();
+        assert_eq!(got.body, body, "{label}: the stored blob is left as it was");
+        if label == "forged" {
+            let error = result.unwrap_err();
+            let upload::UploadError::Conflict { key, detail } = &error else {
+                panic!("expected a conflict, got {error}");
+            };
+            assert_eq!(key, &planned.key);
+            assert!(
+                detail.contains(&planned.sha256) && detail.contains(&sha256_hex(&body)),
+                "{detail}"
+            );
+            assert_ne!(
+                got.header("x-ms-legal-hold"),
+                Some("true"),
+                "no hold set on an unproven blob"
+            );
+        } else {
+            let report = result.unwrap();
+            assert_eq!((report.uploaded, report.already_present), (0, 1));
+            assert_eq!(
+                report.receipts.receipts[0].sha256.as_deref(),
+                Some(planned.sha256.as_str())
+            );
+        }
+    }
 }
 
 fn url_encode(text: &str) -> String {

@@ -16,9 +16,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockRetentionMode,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    ChecksumAlgorithm, ChecksumMode, ObjectLockLegalHoldStatus, ObjectLockMode,
+    ObjectLockRetentionMode, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use chrono::{Duration, Utc};
@@ -824,6 +824,264 @@ async fn multipart_with_wrong_plan_digest_is_aborted() {
         "the failed upload was not aborted: {:?}",
         open.uploads()
     );
+}
+
+/// Another client created the planned key first with a one-part multipart upload: S3 reports a
+/// composite checksum (of the part it checked), and `x-amz-meta-sha256` says the planned digest,
+/// but the bytes are other ones of the same size. Metadata is whatever the writer sent; only the
+/// composite is S3's. Before, the archive took the metadata as the whole object's digest and
+/// receipted the object "already present"; now the object is downloaded and hashed and the
+/// archive is refused as a conflict, the object left as the only version, as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_created_first_with_forged_metadata_is_downloaded_and_refused() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let client = &s3.client;
+    let bucket = bucket_with(client, FULL).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"the evidence the plan archives".to_vec();
+    std::fs::write(dir.path().join("e.txt"), &data).unwrap();
+    let input = PlanInput {
+        bundle_digest: "ef".repeat(32),
+        manifest_signature: serde_json::json!({}),
+        created_at: "2026-11-22T00:00:00+00:00".into(),
+        signer: "test".into(),
+        session_id: "forged-s3".into(),
+        classification: None,
+        retention_days: 2555,
+        policy_retain_until: None,
+        files: vec![PlanFile {
+            path: "e.txt".into(),
+            sha256: wormvault::hashing::sha256_hex(&data),
+            bytes: data.len() as u64,
+        }],
+    };
+    let plan = plan::plan(
+        &input,
+        &PlanOptions {
+            target: Target::parse(&format!("s3://{bucket}/")).unwrap(),
+            mode: RetentionMode::Compliance,
+            legal_hold_case: None,
+            minimum_retention_days: 2555,
+            now: Utc::now(),
+        },
+    )
+    .unwrap();
+    let planned = &plan.objects[0];
+    let forged = vec![b'x'; data.len()];
+    let until = aws_sdk_s3::primitives::DateTime::from_secs(planned.retain_until.timestamp() + 1);
+    let created = client
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key(&planned.key)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .metadata("sha256", &planned.sha256)
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(until)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let part = client
+        .upload_part()
+        .bucket(&bucket)
+        .key(&planned.key)
+        .upload_id(upload_id)
+        .part_number(1)
+        .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&forged)))
+        .body(ByteStream::from(forged.clone()))
+        .send()
+        .await
+        .unwrap();
+    client
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key(&planned.key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .checksum_sha256(part.checksum_sha256().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let head = client
+        .head_object()
+        .bucket(&bucket)
+        .key(&planned.key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        head.checksum_sha256().is_some_and(|c| c.ends_with("-1")),
+        "precondition: S3 reports a composite, {:?}",
+        head.checksum_sha256()
+    );
+
+    let store = store(&bucket, "", settings(&s3.endpoint)).await;
+    let error = upload::execute(
+        &plan,
+        dir.path(),
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap_err();
+    let UploadError::Conflict { key, detail } = &error else {
+        panic!("expected a conflict, got {error}");
+    };
+    assert_eq!(key, &planned.key);
+    assert!(
+        detail.contains(&planned.sha256)
+            && detail.contains(&wormvault::hashing::sha256_hex(&forged)),
+        "{detail}"
+    );
+    assert_eq!(versions(client, &bucket).await.len(), 1);
+    let body = client
+        .get_object()
+        .bucket(&bucket)
+        .key(&planned.key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(body.as_ref(), forged.as_slice());
+}
+
+/// A resumed archive meets its own multipart objects: S3's only digest of them is a composite, so
+/// the object is proven by the part checksums S3 computed (the local file cut at the stored part
+/// sizes gives the same digests), not by downloading it, and not by its metadata. A file that
+/// differs in one byte, or an object written by one PUT (no parts), is not proven that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_multipart_object_is_proven_by_its_part_checksums() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let client = &s3.client;
+    let bucket = bucket_with(client, FULL).await;
+    let small_parts = S3Settings {
+        multipart_threshold: 5 * MIB,
+        part_size: 5 * MIB,
+        ..settings(&s3.endpoint)
+    };
+    let store = store(&bucket, "", small_parts).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let size = 12 * MIB + 7;
+    let sha = write_pseudo_random(&bundle.join("big.bin"), size);
+    std::fs::write(bundle.join("small.txt"), b"one PUT").unwrap();
+    let input = PlanInput {
+        bundle_digest: "ab".repeat(32),
+        manifest_signature: serde_json::json!({}),
+        created_at: "2026-11-22T00:00:00+00:00".into(),
+        signer: "test".into(),
+        session_id: "parts-1".into(),
+        classification: None,
+        retention_days: 2555,
+        policy_retain_until: None,
+        files: vec![
+            PlanFile {
+                path: "big.bin".into(),
+                sha256: sha.clone(),
+                bytes: size,
+            },
+            PlanFile {
+                path: "small.txt".into(),
+                sha256: wormvault::hashing::sha256_hex(b"one PUT"),
+                bytes: 7,
+            },
+        ],
+    };
+    let plan = plan::plan(
+        &input,
+        &PlanOptions {
+            target: Target::parse(&format!("s3://{bucket}/")).unwrap(),
+            mode: RetentionMode::Compliance,
+            legal_hold_case: None,
+            minimum_retention_days: 2555,
+            now: Utc::now(),
+        },
+    )
+    .unwrap();
+    let first = upload::execute(
+        &plan,
+        &bundle,
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.uploaded, first.already_present), (2, 0));
+    let big = &plan
+        .objects
+        .iter()
+        .find(|o| o.path == "big.bin")
+        .unwrap()
+        .key;
+    let small = &plan
+        .objects
+        .iter()
+        .find(|o| o.path == "small.txt")
+        .unwrap()
+        .key;
+
+    assert_eq!(
+        store
+            .proven_by_parts(big, None, &bundle.join("big.bin"))
+            .await
+            .unwrap(),
+        Some(sha.clone())
+    );
+    let other = dir.path().join("other.bin");
+    let mut bytes = std::fs::read(bundle.join("big.bin")).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xFF;
+    std::fs::write(&other, &bytes).unwrap();
+    assert_eq!(
+        store.proven_by_parts(big, None, &other).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .proven_by_parts(small, None, &bundle.join("small.txt"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let again = upload::execute(
+        &plan,
+        &bundle,
+        &store,
+        &UploadOptions::default(),
+        Arc::new(Silent),
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.uploaded, again.already_present), (0, 2));
+    let receipt = again
+        .receipts
+        .receipts
+        .iter()
+        .find(|r| &r.key == big)
+        .unwrap();
+    assert_eq!(receipt.sha256.as_deref(), Some(sha.as_str()));
+    assert_eq!(versions(client, &bucket).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -570,6 +570,7 @@ mod tests {
             etag: None,
             size: bytes.len() as u64,
             sha256: Some(crate::hashing::sha256_hex(bytes)),
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: None,
             retention_mode: Some(mode),
             retain_until: Some(lock().retain_until),

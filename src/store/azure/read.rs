@@ -115,6 +115,8 @@ impl AzureStore {
             etag: header("etag"),
             size,
             sha256: metadata.get(SHA256_METADATA).cloned(),
+            // Blob metadata is whatever the blob's writer put there.
+            sha256_source: crate::store::DigestSource::Claimed,
             md5,
             retention_mode: if retain_until.is_some() {
                 retention_mode

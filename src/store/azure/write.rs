@@ -208,6 +208,11 @@ impl AzureStore {
                     detail: "the blob is missing right after it was committed".to_string(),
                 })?;
         self.verify(object, md5.as_ref(), &stored, enforcement)?;
+        // The blob is the blocks this write staged (each checked by the store against its
+        // CRC64, under ids no other write uses) and its bytes were hashed as they were sent: the
+        // sha256 metadata this write put beside them is, for this version, a checked digest.
+        let mut stored = stored;
+        stored.sha256_source = crate::store::DigestSource::Verified;
         Ok(stored)
     }
 
@@ -572,6 +577,7 @@ mod tests {
             etag: None,
             size: 3,
             sha256: Some("AB".repeat(32)),
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: Some(hex::encode(md5)),
             retention_mode: Some(RetentionMode::Compliance),
             retain_until: Some(ceil_second(until)),

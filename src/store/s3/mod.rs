@@ -10,6 +10,7 @@ mod body;
 mod checksum;
 pub mod policy;
 pub mod preflight;
+mod proof;
 mod read;
 mod small;
 mod upload;
@@ -310,6 +311,20 @@ impl aws_sdk_s3::config::Intercept for KeepAlive {
 }
 
 impl S3Store {
+    /// Does this object version hold exactly the bytes of the file `local`, by the part
+    /// checksums S3 computed for it? `Some(SHA-256 hex of the file)` when every part's size and
+    /// SHA-256 and their composite are the stored ones; `None` when not, or when S3 reports no
+    /// part checksums (an object written by one PUT, or without SHA-256 checksums). Reads the
+    /// local file, never the object.
+    pub async fn proven_by_parts(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        local: &Path,
+    ) -> Result<Option<String>, StoreError> {
+        proof::by_parts(self, key, version_id, local).await
+    }
+
     /// Connect with credentials, region and endpoint from the standard AWS chain, and multipart
     /// tuning from [`S3Settings::from_env`].
     pub async fn connect(target: Target) -> Result<S3Store, StoreError> {
@@ -638,6 +653,17 @@ impl ImmutableStore for S3Store {
         dest: &Path,
     ) -> Result<String, StoreError> {
         read::download(self, key, version_id, dest).await
+    }
+
+    /// A multipart object is proven by the part checksums S3 reports when `local` matches them
+    /// (one local read, no download); otherwise it is downloaded (proof.rs).
+    async fn content_sha256(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        local: Option<&Path>,
+    ) -> Result<String, StoreError> {
+        proof::content_sha256(self, key, version_id, local).await
     }
 
     async fn delete(&self, key: &str, version_id: Option<&str>) -> Result<(), StoreError> {

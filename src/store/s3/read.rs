@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use super::checksum::{StoreChecksum, parse_store_checksum};
 use super::upload::SHA256_METADATA_KEY;
 use super::{S3Store, code, describe, status};
-use crate::store::{Enforcement, RetentionMode, StoreError, StoredObject};
+use crate::store::{DigestSource, Enforcement, RetentionMode, StoreError, StoredObject};
 
 /// HEADs in flight while listing versions.
 const LIST_CONCURRENCY: usize = 8;
@@ -116,12 +116,25 @@ pub(super) struct HeadOptions {
     /// Also read the tag set (one more request). The confirmation right after a write skips
     /// it: the tags travel in the same PUT as the object and are not part of a receipt.
     pub read_tags: bool,
-    /// Where S3 reports only a composite checksum, take the whole object's SHA-256 from
-    /// `x-amz-meta-sha256` (which wormvault writes for a multipart upload after checking the
-    /// whole-object digest, and checks the composite against on completion). `false` where the
-    /// version was just written by one PutObject: S3 verifies and reports that PUT's full-object
-    /// checksum, so a composite there is not S3's answer and our own metadata proves nothing.
-    pub composite_from_metadata: bool,
+    /// What a composite checksum (S3's answer for a multipart upload) leaves the whole object's
+    /// SHA-256 to be.
+    pub composite: Composite,
+}
+
+/// Where S3 reports only a composite checksum (a checksum of the parts' checksums), what the
+/// whole object's SHA-256 is taken to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Composite {
+    /// None: the version was just written by one PutObject, whose full-object checksum S3
+    /// verifies and must report; a composite there is not S3's answer for it.
+    Refused,
+    /// `x-amz-meta-sha256`, [`DigestSource::Verified`]: the version was just written by this
+    /// tool's multipart upload, which checked the whole-object digest before writing that
+    /// metadata and had S3 check the composite of the parts it sent on completion.
+    CheckedByThisWrite,
+    /// `x-amz-meta-sha256`, [`DigestSource::Claimed`]: nothing is known of who wrote the
+    /// version, and any writer can put any value in metadata.
+    Claimed,
 }
 
 impl HeadOptions {
@@ -130,7 +143,7 @@ impl HeadOptions {
         known_latest: None,
         fresh_without_hold: false,
         read_tags: true,
-        composite_from_metadata: true,
+        composite: Composite::Claimed,
     };
 }
 
@@ -145,7 +158,7 @@ pub(super) async fn head_known(
         known_latest,
         fresh_without_hold,
         read_tags,
-        composite_from_metadata,
+        composite,
     } = options;
     let client = &store.client;
     let Some(output) = versioned_get!(store, head_object, "HeadObject", key, version_id)? else {
@@ -243,11 +256,14 @@ pub(super) async fn head_known(
         .and_then(|m| m.get(SHA256_METADATA_KEY))
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(|v| v.to_ascii_lowercase());
-    let sha256 = match output.checksum_sha256().map(parse_store_checksum) {
-        Some(Ok(StoreChecksum::FullObject(hex))) => Some(hex),
-        Some(Ok(StoreChecksum::Composite { .. })) if composite_from_metadata => metadata_sha256,
-        Some(Ok(StoreChecksum::Composite { .. })) => None,
-        Some(Err(_)) | None => None,
+    let (sha256, sha256_source) = match output.checksum_sha256().map(parse_store_checksum) {
+        Some(Ok(StoreChecksum::FullObject(hex))) => (Some(hex), DigestSource::Verified),
+        Some(Ok(StoreChecksum::Composite { .. })) => match composite {
+            Composite::Refused => (None, DigestSource::Claimed),
+            Composite::CheckedByThisWrite => (metadata_sha256, DigestSource::Verified),
+            Composite::Claimed => (metadata_sha256, DigestSource::Claimed),
+        },
+        Some(Err(_)) | None => (None, DigestSource::Claimed),
     };
 
     let is_latest = match known_latest {
@@ -279,6 +295,7 @@ pub(super) async fn head_known(
         etag: output.e_tag().map(str::to_string),
         size: output.content_length().unwrap_or(0).max(0) as u64,
         sha256,
+        sha256_source,
         md5: None,
         retention_mode,
         retain_until,

@@ -665,7 +665,10 @@ async fn confirm(
             known_latest: Some(true),
             fresh_without_hold: !object.lock.legal_hold,
             read_tags: false,
-            composite_from_metadata: written == Written::Multipart,
+            composite: match written {
+                Written::OnePut => read::Composite::Refused,
+                Written::Multipart => read::Composite::CheckedByThisWrite,
+            },
         },
     )
     .await?
@@ -965,6 +968,7 @@ mod tests {
             etag: None,
             size: 1,
             sha256: None,
+            sha256_source: crate::store::DigestSource::Claimed,
             md5: None,
             retention_mode: Some(RetentionMode::Compliance),
             retain_until: DateTime::from_timestamp(retain_until_seconds(until), 0),
