@@ -345,10 +345,17 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                 .await
                 .map_err(|e| e.to_string())?;
             let detail = if report.findings.is_empty() {
-                format!(
+                let mut detail = format!(
                     "{} objects in {} match the receipts",
                     report.objects_checked, receipts.target
-                )
+                );
+                if report.digests_recorded_only > 0 {
+                    detail.push_str(&format!(
+                        " (for {} of them the store reports only the sha256 their writer recorded: their content was not read; `check-remote --rehash` reads it)",
+                        report.digests_recorded_only
+                    ));
+                }
+                detail
             } else {
                 report
                     .findings

@@ -1777,6 +1777,88 @@ async fn a_blob_created_first_with_a_forged_sha256_is_downloaded_and_refused() {
     }
 }
 
+/// A sidecar name taken first: someone stored the trust-roots sidecar an archive of this bundle
+/// will write (its name is predictable: the session prefix and the file's digest) with other
+/// bytes and the right `sha256` metadata. Before, `archive` took the metadata for the store's
+/// word and finished with exit 0, its session record naming that object as the trust roots it
+/// was given. Now the blob is downloaded and hashed, and the archive fails at the session stage
+/// naming the sidecar and both digests.
+#[test]
+fn archive_refuses_a_sidecar_created_first_with_a_forged_sha256() {
+    let Some(standin) = az::require_worm_standin() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let wormvault = |args: &[&str]| wormvault_azure(work.path(), args);
+    let bundle = root().join("tests/fixtures/cavra/bundle-ed25519");
+    let trust = root().join("tests/fixtures/cavra/keys/evidence-trust-roots.json");
+    let trust_bytes = std::fs::read(&trust).unwrap();
+    let trust_sha = sha256_hex(&trust_bytes);
+    let (bundle, trust) = (bundle.to_str().unwrap(), trust.to_str().unwrap());
+    let archive = |container: &str, receipts: &str| {
+        wormvault(&[
+            "archive",
+            bundle,
+            "--to",
+            &az::target(&standin, container, "rel").to_string(),
+            "--trust-root",
+            trust,
+            "--receipts-out",
+            receipts,
+        ])
+    };
+    // Where an archive of this bundle puts its sidecars (the session prefix is the same in any
+    // container): read from one honest run.
+    let honest = az::fresh_container(&standin, "sidecar-honest").unwrap();
+    let (code, out, err) = archive(&honest, "honest.json");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let set: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("honest.json")).unwrap()).unwrap();
+    let prefix = set["session_prefix"].as_str().unwrap().to_string();
+    let sidecar = format!("{prefix}/_wormvault/trust-roots-{}.json", &trust_sha[..16]);
+    let listed = az::rest(
+        &standin,
+        "HEAD",
+        &format!("/{honest}/{sidecar}"),
+        "",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(listed.status, 200, "the honest run stored {sidecar}");
+
+    let taken = az::fresh_container(&standin, "sidecar-taken").unwrap();
+    let forged = vec![b' '; trust_bytes.len()];
+    stored_by_another_client(
+        &standin,
+        &taken,
+        &sidecar,
+        &forged,
+        &trust_sha,
+        &BTreeMap::new(),
+        Utc::now() + Duration::days(2556),
+    );
+    let (code, out, err) = archive(&taken, "taken.json");
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert!(
+        err.contains(&sidecar) && err.contains(&trust_sha) && err.contains(&sha256_hex(&forged)),
+        "{err}"
+    );
+    let got = az::rest(
+        &standin,
+        "GET",
+        &format!("/{taken}/{sidecar}"),
+        "",
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        got.body, forged,
+        "the other client's blob is left as it was"
+    );
+}
+
 fn url_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
