@@ -294,6 +294,36 @@ class StandIn(unittest.TestCase):
         status, _, _ = self.c.request("DELETE", name)
         self.assertEqual(status, 202)
 
+    # --- policy and hold given with the content (Put Blob) ---
+
+    def test_put_blob_applies_the_policy_and_hold_it_carries(self):
+        """[PB] Put Blob (version 2020-06-12+) takes x-ms-immutability-policy-until-date,
+        x-ms-immutability-policy-mode and x-ms-legal-hold: the blob is written locked (and held);
+        an invalid value is a 400 and nothing is written."""
+        name = f"/{ACCOUNT}/{self.container}/pb-{uuid.uuid4().hex[:10]}.bin"
+        until = now() + dt.timedelta(days=2)
+        bad = {"x-ms-blob-type": "BlockBlob", "x-ms-immutability-policy-until-date": "2033-01-01"}
+        status, rh, _ = self.c.request("PUT", name, headers=bad, body=b"x")
+        self.assertEqual((status, rh["x-ms-error-code"]), (400, "InvalidHeaderValue"))
+        self.assertEqual(self.c.request("HEAD", name)[0], 404)
+        headers = {
+            "x-ms-blob-type": "BlockBlob",
+            "x-ms-immutability-policy-until-date": ws.http_date(until),
+            "x-ms-immutability-policy-mode": "Locked",
+            "x-ms-legal-hold": "true",
+        }
+        status, _, body = self.c.request("PUT", name, headers=headers, body=b"locked on arrival")
+        self.assertEqual(status, 201, body)
+        _, props, _ = self.c.request("HEAD", name)
+        self.assertEqual(props["x-ms-immutability-policy-until-date"], ws.http_date(until))
+        self.assertEqual(props["x-ms-immutability-policy-mode"], "locked")
+        self.assertEqual(props["x-ms-legal-hold"], "true")
+        status, rh, _ = self.c.request("DELETE", name)
+        self.assertEqual((status, rh["x-ms-error-code"]), (409, "BlobImmutableDueToLegalHold"))
+        # A second Put Blob of the name is refused by the lock, as any change to it is.
+        status, rh, _ = self.c.request("PUT", name, headers={"x-ms-blob-type": "BlockBlob"}, body=b"other")
+        self.assertEqual((status, rh["x-ms-error-code"]), (409, "BlobImmutableDueToLegalHold"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -12,6 +12,9 @@ HTTP proxy sits in front of Azurite (default 127.0.0.1:10001 -> 127.0.0.1:10000)
   - Set Blob Immutability Policy   PUT    ?comp=immutabilityPolicies
   - Delete Blob Immutability Policy DELETE ?comp=immutabilityPolicies
   - Set Blob Legal Hold            PUT    ?comp=legalhold
+  - the same policy and hold given with the content: `x-ms-immutability-policy-until-date`,
+    `x-ms-immutability-policy-mode` and `x-ms-legal-hold` on Put Blob and Put Block List
+    (validated before the write is forwarded, applied when Azurite stored it);
 * adds `x-ms-immutability-policy-until-date`, `x-ms-immutability-policy-mode` and `x-ms-legal-hold`
   to Get Blob / Get Blob Properties responses of blobs that carry a policy or a hold;
 * refuses Delete Blob and every write that would change a protected blob (Put Blob, Put Block
@@ -290,7 +293,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 code = protection(self.server.state.get(key), dt.datetime.now(dt.timezone.utc))
                 if code:
                     return self.error(409, code)
-        return self.forward(body, key, comp, restype)
+        lock = None
+        if key and restype != "container" and self.command == "PUT" and comp in ("", "blocklist") and "snapshot" not in query:
+            lock = self.lock_on_write()
+            if isinstance(lock, tuple):
+                return self.error(400, *lock)
+        return self.forward(body, key, comp, restype, lock)
+
+    def lock_on_write(self):
+        """The policy and hold a Put Blob / Put Block List asks for with its content (Put Blob:
+        x-ms-immutability-policy-until-date, x-ms-immutability-policy-mode, x-ms-legal-hold,
+        version 2020-06-12 and later): a dict of state fields, None when it asks for neither, or
+        (code, detail) for a 400 before anything is written."""
+        fields = {}
+        raw_until = self.headers.get("x-ms-immutability-policy-until-date")
+        if raw_until is not None:
+            until = parse_http_date(raw_until)
+            if until is None:
+                return ("InvalidHeaderValue", "Header: x-ms-immutability-policy-until-date (RFC 1123 expected)")
+            if until <= dt.datetime.now(dt.timezone.utc):
+                return ("InvalidHeaderValue", "Header: x-ms-immutability-policy-until-date is in the past")
+            raw_mode = self.headers.get("x-ms-immutability-policy-mode", "unlocked")
+            mode = POLICY_MODES.get(raw_mode.strip().lower())
+            if mode is None:
+                return ("InvalidHeaderValue", f"Header: x-ms-immutability-policy-mode={raw_mode!r} (Unlocked or Locked)")
+            fields.update(until=until, mode=mode)
+        raw_hold = self.headers.get("x-ms-legal-hold")
+        if raw_hold is not None:
+            if raw_hold.strip().lower() not in ("true", "false"):
+                return ("InvalidHeaderValue", "Header: x-ms-legal-hold (true or false)")
+            fields["legal_hold"] = raw_hold.strip().lower() == "true"
+        return fields or None
 
     def changes_blob(self, comp: str, query: dict[str, str]) -> bool:
         """Operations that would delete or change the content/metadata of the current blob
@@ -306,7 +339,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return comp in ("", "blocklist", "metadata", "properties", "page", "appendblock", "seal")
         return False
 
-    def forward(self, body: bytes, key, comp: str, restype: str) -> None:
+    def forward(self, body: bytes, key, comp: str, restype: str, lock=None) -> None:
         # Header names are case-insensitive: drop the client's Content-Length (any spelling) and
         # write one, or Node's parser in Azurite sees two and answers a bare 400.
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
@@ -338,6 +371,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.command == "PUT" and comp in ("", "blocklist") and "snapshot" not in self.query()
             ):
                 self.server.state.forget(key)
+            if lock and self.command == "PUT" and response.status == 201:
+                self.server.state.update(key, **lock)
         # send_response_only: Azurite's own Server and Date headers are passed on, not doubled.
         self.log_request(response.status)
         self.send_response_only(response.status, response.reason)

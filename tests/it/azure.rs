@@ -77,7 +77,7 @@ fn worm_standin_conforms_to_the_azure_rest_docs() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stand-in tests failed:\n{stderr}");
     assert!(
-        stderr.contains("Ran 11 tests") && stderr.contains("OK"),
+        stderr.contains("Ran 12 tests") && stderr.contains("OK"),
         "unexpected unittest output:\n{stderr}"
     );
 }
@@ -891,8 +891,17 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
     let until = (Utc::now() + Duration::days(30)).with_timezone(&Utc);
     let until = chrono::DateTime::<Utc>::from_timestamp(until.timestamp(), 0).unwrap();
 
-    // wormvault: put (Locked policy + legal hold) then release the hold.
-    let store = az::store(&endpoint, &container, AzureOptions::default());
+    // wormvault: put (Locked policy + legal hold) then release the hold. Blocks of 4 bytes: a
+    // staged write, which sets the policy and hold by their own requests (a blob of one block
+    // carries them in its Put Blob, checked below).
+    let store = az::store(
+        &endpoint,
+        &container,
+        AzureOptions {
+            block_size: 4,
+            ..AzureOptions::default()
+        },
+    );
     let source = scratch.path().join("w.bin");
     std::fs::write(&source, b"wormvault").unwrap();
     let lock = LockSpec {
@@ -917,6 +926,39 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         .set_legal_hold("rust/blob.bin", None, false)
         .await
         .unwrap();
+    // A blob of one block: ONE Put Blob carrying the bytes' CRC64, create-only, with the policy
+    // and hold, then the read-back (properties and tags) — three requests, where the staged
+    // write takes seven.
+    let whole = az::store(&endpoint, &container, AzureOptions::default());
+    let written = whole
+        .put(
+            &object(
+                "rust/whole.bin",
+                &source,
+                b"wormvault",
+                LockSpec {
+                    mode: RetentionMode::Compliance,
+                    retain_until: until,
+                    legal_hold: true,
+                },
+                BTreeMap::from([("case".to_string(), "w 1".to_string())]),
+            ),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            written.retention_mode,
+            written.retain_until,
+            written.legal_hold
+        ),
+        (Some(RetentionMode::Compliance), Some(until), Some(true))
+    );
+    assert_eq!(
+        written.sha256_source,
+        wormvault::store::DigestSource::Verified
+    );
 
     // Python SDK: the same operations on a sibling blob, same x-ms-version.
     let output = Command::new(&venv)
@@ -1020,6 +1062,74 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         }
         h
     };
+    let whole: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .replace("%2F", "/")
+                .ends_with("rust/whole.bin")
+        })
+        .collect();
+    let shape: Vec<(String, Vec<String>)> = whole
+        .iter()
+        .map(|r| {
+            let comps = r["query"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|q| q[0] == "comp")
+                .map(|q| q[1].as_str().unwrap().to_string())
+                .collect();
+            (r["method"].as_str().unwrap().to_string(), comps)
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("PUT".to_string(), vec![]),
+            ("HEAD".to_string(), vec![]),
+            ("GET".to_string(), vec!["tags".to_string()]),
+        ],
+        "requests for a one-block blob"
+    );
+    let put: BTreeMap<String, String> = whole[0]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_ascii_lowercase(),
+                h[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(b"wormvault");
+    for (name, value) in [
+        ("if-none-match", "*".to_string()),
+        ("x-ms-blob-type", "BlockBlob".to_string()),
+        (
+            "x-ms-immutability-policy-until-date",
+            until.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ),
+        ("x-ms-immutability-policy-mode", "locked".to_string()),
+        ("x-ms-legal-hold", "true".to_string()),
+        ("x-ms-meta-sha256", sha256_hex(b"wormvault")),
+        ("x-ms-tags", "case=w%201".to_string()),
+        (
+            "x-ms-content-crc64",
+            base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_le_bytes()),
+        ),
+    ] {
+        assert_eq!(
+            put.get(name).map(|v| v.to_ascii_lowercase()),
+            Some(value.to_ascii_lowercase()),
+            "Put Blob header {name}"
+        );
+    }
+
     for (comp, nth) in [
         ("immutabilityPolicies", 0),
         ("legalhold", 0),

@@ -1,11 +1,13 @@
 //! Azure Blob Storage backend of [`ImmutableStore`]: version-level immutability (time-based
 //! policies, Locked/Unlocked) and legal holds, through the official `azure_storage_blob` crate.
 //!
-//! Writes are create-only block blobs: blocks of [`AzureOptions::block_size`] are read from disk,
-//! staged with a transactional CRC64 each (bounded concurrency, flat memory), and committed with
-//! `If-None-Match: *`, the SHA-256 in metadata (`sha256`), blob index tags and, when asked
-//! ([`AzureOptions::content_md5`]), the whole-blob Content-MD5. Then the immutability policy and
-//! legal hold are set, and the blob's properties are read back: a store that does not report
+//! Writes are create-only block blobs. A file of at most one block goes in ONE Put Blob with
+//! `If-None-Match: *`, its CRC64, metadata, tags and the immutability policy and legal hold
+//! headers (write.rs `write_whole`). Larger files: blocks of [`AzureOptions::block_size`] are
+//! read from disk, staged with a transactional CRC64 each (bounded concurrency, flat memory),
+//! and committed with `If-None-Match: *`, the SHA-256 in metadata (`sha256`), blob index tags
+//! and, when asked ([`AzureOptions::content_md5`]), the whole-blob Content-MD5. Then the
+//! immutability policy and legal hold are set. Either way the blob's properties are read back: a store that does not report
 //! what was asked (bare Azurite drops it) fails the upload with [`StoreError::NotHonoured`],
 //! unless the user explicitly accepted unenforced storage at preflight
 //! ([`PreflightOptions::allow_unenforced`]), in which case every [`StoredObject`] says
@@ -222,6 +224,42 @@ impl azure_core::http::policies::Policy for AcceptXml {
     }
 }
 
+/// The `x-ms-content-crc64` of one request's body, carried to [`TransactionalCrc64`] in the
+/// request's context: the crate's one-request upload (Put Blob) takes no transactional checksum.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ContentCrc64(pub u64);
+
+/// Adds `x-ms-content-crc64` (base64 of the little-endian CRC-64/NVME, as Put Block sends it)
+/// to a request whose context carries a [`ContentCrc64`]: the service then checks the bytes it
+/// received against it and refuses the write on a mismatch. Runs before the Shared Key signer.
+#[derive(Debug)]
+struct TransactionalCrc64;
+
+#[async_trait::async_trait]
+impl azure_core::http::policies::Policy for TransactionalCrc64 {
+    async fn send(
+        &self,
+        ctx: &azure_core::http::Context,
+        request: &mut azure_core::http::Request,
+        next: &[Arc<dyn azure_core::http::policies::Policy>],
+    ) -> azure_core::http::policies::PolicyResult {
+        use base64::Engine as _;
+        if let Some(ContentCrc64(crc)) = ctx.value::<ContentCrc64>() {
+            request.insert_header(
+                "x-ms-content-crc64",
+                base64::engine::general_purpose::STANDARD.encode(crc.to_le_bytes()),
+            );
+        }
+        match next.split_first() {
+            Some((first, rest)) => first.send(ctx, request, rest).await,
+            None => Err(azure_core::Error::with_message(
+                ErrorKind::Other,
+                "pipeline ended before the transport",
+            )),
+        }
+    }
+}
+
 impl AzureStore {
     /// A store for `target` (an `azure://` or `azure+http(s)://` target) with credentials from
     /// the environment ([`auth_from_env`]).
@@ -287,6 +325,9 @@ impl AzureStore {
             .push(container);
         let mut client_options = ClientOptions::default();
         client_options.per_try_policies.push(Arc::new(AcceptXml));
+        client_options
+            .per_try_policies
+            .push(Arc::new(TransactionalCrc64));
         let mut credential = None;
         match &auth {
             AzureAuth::SharedKey {
