@@ -11,10 +11,12 @@
 #
 # What each side does (issue #19: compare like with like):
 # - wormvault archive: verify the bundle (SHA-256 of every byte, shared with the upload: the file
-#   is hashed once), plan, preflight (container properties), then per blob: existence check,
-#   stage 8 MiB blocks each with a transactional CRC64 (the checksum the service verifies), wait
-#   for the content check, Put Block List create-only with the SHA-256 in metadata and the tags,
-#   immutability policy + legal hold, read-back (properties + tags), receipts. The whole-blob
+#   is hashed once), plan, preflight (container properties), then per blob of more than one
+#   block: existence check, stage 8 MiB blocks each with a transactional CRC64 (the checksum the
+#   service verifies), wait for the content check, Put Block List create-only with the SHA-256 in
+#   metadata and the tags, immutability policy + legal hold, read-back (properties + tags); per
+#   blob of at most one block: one create-only Put Blob with its CRC64, metadata, tags, policy and
+#   hold, read-back (properties + tags); receipts. The whole-blob
 #   Content-MD5 is off by default (Azure does not check it on Put Block List); a separate run
 #   with WORMVAULT_AZURE_CONTENT_MD5=1 shows what it costs.
 # - Python SDK upload_blob: no hash, no checksum, no lock, no read-back; 4 MiB blocks, and one Put
