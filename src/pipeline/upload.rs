@@ -493,6 +493,25 @@ mod tests {
         }
     }
 
+    /// A temporary directory holding `files` as a bundle (`bundle/`) beside a vault path
+    /// (`vault/`, not created): the directory (kept alive by the caller), both paths and the
+    /// bundle's plan input.
+    fn bundle_in_tempdir(
+        files: &[(&str, &[u8])],
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        std::path::PathBuf,
+        PlanInput,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("bundle");
+        std::fs::create_dir(&source).unwrap();
+        let vault_dir = dir.path().join("vault");
+        let input = bundle(&source, files);
+        (dir, source, vault_dir, input)
+    }
+
     fn make_plan(input: &PlanInput, vault: &Path) -> StoragePlan {
         plan::plan(
             input,
@@ -509,11 +528,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upload_then_resume_then_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let (_dir, source, vault_dir, input) =
+            bundle_in_tempdir(&[("a.json", b"{}"), ("b.md", b"# b\n")]);
         let plan = make_plan(&input, &vault_dir);
         let store =
             LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
@@ -578,11 +594,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changed_source_is_refused_before_writing() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}")]);
+        let (_dir, source, vault_dir, input) = bundle_in_tempdir(&[("a.json", b"{}")]);
         let plan = make_plan(&input, &vault_dir);
         // Same size, different bytes: caught by the store's checksum check.
         std::fs::write(source.join("a.json"), b"[]").unwrap();
@@ -625,11 +637,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rerun_with_a_later_fresh_plan_resumes_but_a_short_lock_is_a_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}")]);
+        let (_dir, source, vault_dir, input) = bundle_in_tempdir(&[("a.json", b"{}")]);
         let store =
             LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
                 .unwrap();
@@ -693,11 +701,8 @@ mod tests {
     /// back (issue #15 item 13).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_already_present_object_gets_the_planned_hold() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let (_dir, source, vault_dir, input) =
+            bundle_in_tempdir(&[("a.json", b"{}"), ("b.md", b"# b\n")]);
         let unheld = make_plan(&input, &vault_dir);
         let store =
             LocalVault::open(Target::parse(&format!("file://{}", vault_dir.display())).unwrap())
@@ -814,11 +819,7 @@ mod tests {
     /// digests, and the stored object (and its hold) is left exactly as it was.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_object_stored_first_with_a_forged_digest_is_read_and_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}")]);
+        let (dir, source, vault_dir, input) = bundle_in_tempdir(&[("a.json", b"{}")]);
         let planned = make_plan(&input, &vault_dir);
         let target = Target::parse(&format!("file://{}", vault_dir.display())).unwrap();
         // The impostor's write: same key, lock and size, other bytes.
@@ -891,11 +892,8 @@ mod tests {
     /// each object, and the receipt's digest is the one computed from those bytes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_already_present_object_with_a_recorded_digest_is_accepted_after_one_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("bundle");
-        std::fs::create_dir(&source).unwrap();
-        let vault_dir = dir.path().join("vault");
-        let input = bundle(&source, &[("a.json", b"{}"), ("b.md", b"# b\n")]);
+        let (_dir, source, vault_dir, input) =
+            bundle_in_tempdir(&[("a.json", b"{}"), ("b.md", b"# b\n")]);
         let plan = make_plan(&input, &vault_dir);
         let target = Target::parse(&format!("file://{}", vault_dir.display())).unwrap();
         let store = Claiming {

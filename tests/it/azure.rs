@@ -983,6 +983,20 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // A captured request's headers, names lowercased.
+    let headers_of = |r: &serde_json::Value| -> BTreeMap<String, String> {
+        r["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_ascii_lowercase(),
+                    h[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
     let pick = |blob: &str,
                 comp: &str,
                 nth: usize|
@@ -1007,17 +1021,7 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         let r = found
             .get(nth)
             .unwrap_or_else(|| panic!("no request #{nth} comp={comp} for {blob} in {records:#?}"));
-        let headers = r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_ascii_lowercase(),
-                    h[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
+        let headers = headers_of(r);
         let query = r["query"]
             .as_array()
             .unwrap()
@@ -1094,17 +1098,7 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         ],
         "requests for a one-block blob"
     );
-    let put: BTreeMap<String, String> = whole[0]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            (
-                h[0].as_str().unwrap().to_ascii_lowercase(),
-                h[1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let put = headers_of(whole[0]);
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     crc.update(b"wormvault");
     for (name, value) in [

@@ -328,13 +328,7 @@ impl Policy for SharedKeyPolicy {
             "authorization",
             format!("SharedKey {}:{}", self.account, signature),
         );
-        match next.split_first() {
-            Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(
-                azure_core::error::ErrorKind::Other,
-                "pipeline ended before the transport",
-            )),
-        }
+        super::send_next(ctx, request, next).await
     }
 }
 
@@ -371,13 +365,7 @@ impl Policy for SasPolicy {
         if !sas.is_empty() {
             url.query_pairs_mut().extend_pairs(sas);
         }
-        match next.split_first() {
-            Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(
-                azure_core::error::ErrorKind::Other,
-                "pipeline ended before the transport",
-            )),
-        }
+        super::send_next(ctx, request, next).await
     }
 }
 

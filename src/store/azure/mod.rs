@@ -214,13 +214,22 @@ impl azure_core::http::policies::Policy for AcceptXml {
         {
             request.insert_header("accept", "application/xml");
         }
-        match next.split_first() {
-            Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(
-                ErrorKind::Other,
-                "pipeline ended before the transport",
-            )),
-        }
+        send_next(ctx, request, next).await
+    }
+}
+
+/// Pass a request on to the rest of the pipeline (a policy's last step).
+async fn send_next(
+    ctx: &azure_core::http::Context<'_>,
+    request: &mut azure_core::http::Request,
+    next: &[Arc<dyn azure_core::http::policies::Policy>],
+) -> azure_core::http::policies::PolicyResult {
+    match next.split_first() {
+        Some((first, rest)) => first.send(ctx, request, rest).await,
+        None => Err(azure_core::Error::with_message(
+            ErrorKind::Other,
+            "pipeline ended before the transport",
+        )),
     }
 }
 
@@ -250,13 +259,7 @@ impl azure_core::http::policies::Policy for TransactionalCrc64 {
                 base64::engine::general_purpose::STANDARD.encode(crc.to_le_bytes()),
             );
         }
-        match next.split_first() {
-            Some((first, rest)) => first.send(ctx, request, rest).await,
-            None => Err(azure_core::Error::with_message(
-                ErrorKind::Other,
-                "pipeline ended before the transport",
-            )),
-        }
+        send_next(ctx, request, next).await
     }
 }
 

@@ -168,35 +168,7 @@ impl AzureStore {
             })?;
         let block = self.blob(&object.key).block_blob_client();
         if let Err(e) = block.commit_block_list(body, Some(options)).await {
-            return Err(match status_of(&e) {
-                // If-None-Match: * on an existing blob: 409 BlobAlreadyExists (412 ConditionNotMet
-                // from some service versions); a store that checks the existing blob's lock first
-                // answers 409 BlobImmutableDueToPolicy or ...DueToLegalHold (the WORM stand-in
-                // does): taken as well.
-                (Some(409), Some(code))
-                    if matches!(
-                        code.as_str(),
-                        "BlobAlreadyExists"
-                            | "BlobImmutableDueToPolicy"
-                            | "BlobImmutableDueToLegalHold"
-                    ) =>
-                {
-                    StoreError::AlreadyExists {
-                        target: self.target.to_string(),
-                        key: object.key.clone(),
-                    }
-                }
-                (Some(412), _) => StoreError::AlreadyExists {
-                    target: self.target.to_string(),
-                    key: object.key.clone(),
-                },
-                _ => cloud(
-                    &self.target,
-                    "Put Block List",
-                    Some(&object.key),
-                    describe(&e),
-                ),
-            });
+            return Err(self.create_error(&object.key, "Put Block List", &e));
         }
         self.lock(object, enforcement).await?;
         let stored =
@@ -327,26 +299,7 @@ impl AzureStore {
         let content: RequestContent<bytes::Bytes, azure_core::http::NoFormat> =
             bytes::Bytes::from(data).into();
         if let Err(e) = self.blob(&object.key).upload(content, Some(options)).await {
-            return Err(match status_of(&e) {
-                (Some(409), Some(code))
-                    if matches!(
-                        code.as_str(),
-                        "BlobAlreadyExists"
-                            | "BlobImmutableDueToPolicy"
-                            | "BlobImmutableDueToLegalHold"
-                    ) =>
-                {
-                    StoreError::AlreadyExists {
-                        target: self.target.to_string(),
-                        key: object.key.clone(),
-                    }
-                }
-                (Some(412), _) => StoreError::AlreadyExists {
-                    target: self.target.to_string(),
-                    key: object.key.clone(),
-                },
-                _ => cloud(&self.target, "Put Blob", Some(&object.key), describe(&e)),
-            });
+            return Err(self.create_error(&object.key, "Put Blob", &e));
         }
         progress(size);
         let missing = || StoreError::NotHonoured {
@@ -375,6 +328,33 @@ impl AzureStore {
         // checked digest.
         stored.sha256_source = crate::store::DigestSource::Verified;
         Ok(stored)
+    }
+
+    /// A refused create-only write (`If-None-Match: *`) as a [`StoreError`]: on an existing blob,
+    /// 409 BlobAlreadyExists (412 ConditionNotMet from some service versions); a store that checks
+    /// the existing blob's lock first answers 409 BlobImmutableDueToPolicy or
+    /// BlobImmutableDueToLegalHold (the WORM stand-in does). All of them mean "exists".
+    fn create_error(&self, key: &str, operation: &str, e: &azure_core::Error) -> StoreError {
+        match status_of(e) {
+            (Some(409), Some(code))
+                if matches!(
+                    code.as_str(),
+                    "BlobAlreadyExists"
+                        | "BlobImmutableDueToPolicy"
+                        | "BlobImmutableDueToLegalHold"
+                ) =>
+            {
+                StoreError::AlreadyExists {
+                    target: self.target.to_string(),
+                    key: key.to_string(),
+                }
+            }
+            (Some(412), _) => StoreError::AlreadyExists {
+                target: self.target.to_string(),
+                key: key.to_string(),
+            },
+            _ => cloud(&self.target, operation, Some(key), describe(e)),
+        }
     }
 
     /// The metadata a write commits: the request's (names made Azure-safe) and the `sha256`.
