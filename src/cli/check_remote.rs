@@ -77,7 +77,7 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         ));
         if report.digests_recorded_only > 0 {
             text.push_str(&format!(
-                "\nnote: the content of {} object(s) was not checked: the store computes no digest of their bytes, only the sha256 their writer recorded was compared; --rehash downloads and hashes them",
+                "\nnote: the content of {} object(s) was not checked: for them the store reports no whole-object SHA-256 of its own, only the sha256 their writer recorded, which is what was compared; --rehash downloads and hashes them",
                 report.digests_recorded_only
             ));
         }
