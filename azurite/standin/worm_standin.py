@@ -294,7 +294,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if code:
                     return self.error(409, code)
         lock = None
-        if key and restype != "container" and self.command == "PUT" and comp in ("", "blocklist") and "snapshot" not in query:
+        if (key and restype != "container" and self.command == "PUT" and comp in ("", "blocklist")
+                and "snapshot" not in query and not getattr(self.server, "drop_lock_on_write", False)):
             lock = self.lock_on_write()
             if isinstance(lock, tuple):
                 return self.error(400, *lock)
@@ -540,6 +541,9 @@ def main(argv=None) -> int:
     parser.add_argument("--capture", help="append one JSON line per received request (method, path, query, headers)")
     parser.add_argument("--account-key-env", default="WORM_STANDIN_ACCOUNT_KEY",
                         help="env var holding the devstoreaccount1 key (default: the public Azurite dev key)")
+    parser.add_argument("--drop-lock-on-write", action="store_true",
+                        help="ignore the policy and hold headers of Put Blob / Put Block List, as a store "
+                             "without them does (Azurite): for tests of a client's explicit-request fallback")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     import os
@@ -550,6 +554,7 @@ def main(argv=None) -> int:
     server.state = State()
     server.verbose = args.verbose
     server.capture_path = args.capture
+    server.drop_lock_on_write = args.drop_lock_on_write
     server.capture_lock = threading.Lock()
     server.keys = {DEV_ACCOUNT: os.environ.get(args.account_key_env, DEV_KEY)}
     sys.stderr.write(f"worm-standin (TEST INFRASTRUCTURE, not a production target) on {args.host}:{args.port} -> {args.upstream}\n")

@@ -836,72 +836,28 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
             return;
         }
     }
-    // A private stand-in with a capture log, on a free port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A private stand-in with a capture log, on a free port, that drops the lock headers of a
+    // write as a store without them does: wormvault then sets the policy and hold by their own
+    // requests, which are compared with the Python SDK's.
     let scratch = tempfile::tempdir().unwrap();
-    let capture = scratch.path().join("capture.jsonl");
     let upstream = azurite
         .trim_start_matches("http://")
         .split('/')
         .next()
         .unwrap()
         .to_string();
-    let child = Command::new("python3")
-        .arg(root().join("azurite/standin/worm_standin.py"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--upstream",
-            &upstream,
-            "--capture",
-        ])
-        .arg(&capture)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Kill(child);
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
-    for _ in 0..50 {
-        if az::rest(
-            &endpoint,
-            "GET",
-            "",
-            "comp=properties&restype=service",
-            &[],
-            b"",
-        )
-        .is_ok()
-        {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let (_dropping, endpoint, capture) = CaptureStandin::start(
+        &upstream,
+        scratch.path(),
+        "dropping",
+        &["--drop-lock-on-write"],
+    );
     let container = az::fresh_container(&endpoint, "wire").unwrap();
     let until = (Utc::now() + Duration::days(30)).with_timezone(&Utc);
     let until = chrono::DateTime::<Utc>::from_timestamp(until.timestamp(), 0).unwrap();
 
-    // wormvault: put (Locked policy + legal hold) then release the hold. Blocks of 4 bytes: a
-    // staged write, which sets the policy and hold by their own requests (a blob of one block
-    // carries them in its Put Blob, checked below).
-    let store = az::store(
-        &endpoint,
-        &container,
-        AzureOptions {
-            block_size: 4,
-            ..AzureOptions::default()
-        },
-    );
+    // wormvault: put (Locked policy + legal hold) then release the hold.
+    let store = az::store(&endpoint, &container, AzureOptions::default());
     let source = scratch.path().join("w.bin");
     std::fs::write(&source, b"wormvault").unwrap();
     let lock = LockSpec {
@@ -926,40 +882,6 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         .set_legal_hold("rust/blob.bin", None, false)
         .await
         .unwrap();
-    // A blob of one block: ONE Put Blob carrying the bytes' CRC64, create-only, with the policy
-    // and hold, then the read-back (properties and tags) — three requests, where the staged
-    // write takes seven.
-    let whole = az::store(&endpoint, &container, AzureOptions::default());
-    let written = whole
-        .put(
-            &object(
-                "rust/whole.bin",
-                &source,
-                b"wormvault",
-                LockSpec {
-                    mode: RetentionMode::Compliance,
-                    retain_until: until,
-                    legal_hold: true,
-                },
-                BTreeMap::from([("case".to_string(), "w 1".to_string())]),
-            ),
-            &|_| {},
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            written.retention_mode,
-            written.retain_until,
-            written.legal_hold
-        ),
-        (Some(RetentionMode::Compliance), Some(until), Some(true))
-    );
-    assert_eq!(
-        written.sha256_source,
-        wormvault::store::DigestSource::Verified
-    );
-
     // Python SDK: the same operations on a sibling blob, same x-ms-version.
     let output = Command::new(&venv)
         .arg(root().join("azurite/standin/sdk_ops.py"))
@@ -978,25 +900,7 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(&capture)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    // A captured request's headers, names lowercased.
-    let headers_of = |r: &serde_json::Value| -> BTreeMap<String, String> {
-        r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_ascii_lowercase(),
-                    h[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+    let records = captured(&capture);
     let pick = |blob: &str,
                 comp: &str,
                 nth: usize|
@@ -1066,64 +970,6 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
         }
         h
     };
-    let whole: Vec<&serde_json::Value> = records
-        .iter()
-        .filter(|r| {
-            r["path"]
-                .as_str()
-                .unwrap()
-                .replace("%2F", "/")
-                .ends_with("rust/whole.bin")
-        })
-        .collect();
-    let shape: Vec<(String, Vec<String>)> = whole
-        .iter()
-        .map(|r| {
-            let comps = r["query"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|q| q[0] == "comp")
-                .map(|q| q[1].as_str().unwrap().to_string())
-                .collect();
-            (r["method"].as_str().unwrap().to_string(), comps)
-        })
-        .collect();
-    assert_eq!(
-        shape,
-        vec![
-            ("PUT".to_string(), vec![]),
-            ("HEAD".to_string(), vec![]),
-            ("GET".to_string(), vec!["tags".to_string()]),
-        ],
-        "requests for a one-block blob"
-    );
-    let put = headers_of(whole[0]);
-    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
-    crc.update(b"wormvault");
-    for (name, value) in [
-        ("if-none-match", "*".to_string()),
-        ("x-ms-blob-type", "BlockBlob".to_string()),
-        (
-            "x-ms-immutability-policy-until-date",
-            until.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-        ),
-        ("x-ms-immutability-policy-mode", "locked".to_string()),
-        ("x-ms-legal-hold", "true".to_string()),
-        ("x-ms-meta-sha256", sha256_hex(b"wormvault")),
-        ("x-ms-tags", "case=w%201".to_string()),
-        (
-            "x-ms-content-crc64",
-            base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_le_bytes()),
-        ),
-    ] {
-        assert_eq!(
-            put.get(name).map(|v| v.to_ascii_lowercase()),
-            Some(value.to_ascii_lowercase()),
-            "Put Blob header {name}"
-        );
-    }
-
     for (comp, nth) in [
         ("immutabilityPolicies", 0),
         ("legalhold", 0),
@@ -1138,6 +984,264 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
             rust, py,
             "{comp} #{nth}: wormvault's request differs from the Python SDK's"
         );
+    }
+}
+
+/// A private WORM stand-in on a free port, appending every request it receives to a capture
+/// log; stopped when dropped.
+struct CaptureStandin(std::process::Child);
+
+impl Drop for CaptureStandin {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl CaptureStandin {
+    /// Start one in front of Azurite at `upstream` (host:port) with `extra` arguments; returns
+    /// it, its endpoint and its capture log (`dir/name.jsonl`), once it answers.
+    fn start(
+        upstream: &str,
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> (CaptureStandin, String, PathBuf) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let capture = dir.join(format!("{name}.jsonl"));
+        let child = Command::new("python3")
+            .arg(root().join("azurite/standin/worm_standin.py"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--upstream",
+                upstream,
+                "--capture",
+            ])
+            .arg(&capture)
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let guard = CaptureStandin(child);
+        let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
+        for _ in 0..50 {
+            if az::rest(
+                &endpoint,
+                "GET",
+                "",
+                "comp=properties&restype=service",
+                &[],
+                b"",
+            )
+            .is_ok()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (guard, endpoint, capture)
+    }
+}
+
+/// The requests a capture log holds, in order.
+fn captured(capture: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(capture)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A captured request's headers, names lowercased.
+fn headers_of(r: &serde_json::Value) -> BTreeMap<String, String> {
+    r["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_ascii_lowercase(),
+                h[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The captured requests for one blob: (method, comp values).
+fn requests_for(records: &[serde_json::Value], blob: &str) -> Vec<(String, Vec<String>)> {
+    records
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .replace("%2F", "/")
+                .ends_with(blob)
+        })
+        .map(|r| {
+            let comps = r["query"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|q| q[0] == "comp")
+                .map(|q| q[1].as_str().unwrap().to_string())
+                .collect();
+            (r["method"].as_str().unwrap().to_string(), comps)
+        })
+        .collect()
+}
+
+/// A write carries its lock, so the blob never exists unlocked and no request of its own sets
+/// the policy or hold: a blob of one block is ONE create-only Put Blob with its CRC64, metadata,
+/// tags, policy and hold, then the read-back (properties, tags) — three requests where staging
+/// took seven; a larger blob's Put Block List carries the policy and hold, and a crash between
+/// the commit and a separate Set Blob Immutability Policy can no longer leave an unlocked blob
+/// (which a rerun could only report as a conflict).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_carry_the_lock_so_a_blob_never_exists_unlocked() {
+    let Some(azurite) = az::require_azurite() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let upstream = azurite
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_standin, endpoint, capture) =
+        CaptureStandin::start(&upstream, scratch.path(), "applying", &[]);
+    let container = az::fresh_container(&endpoint, "carry").unwrap();
+    let until =
+        chrono::DateTime::<Utc>::from_timestamp((Utc::now() + Duration::days(30)).timestamp(), 0)
+            .unwrap();
+    let lock = LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until: until,
+        legal_hold: true,
+    };
+    let source = scratch.path().join("w.bin");
+    std::fs::write(&source, b"wormvault").unwrap();
+    let tags = BTreeMap::from([("case".to_string(), "w 1".to_string())]);
+    // One block (default 8 MiB blocks), and three blocks of 4 bytes.
+    for (name, block_size) in [("rust/whole.bin", 8 * 1024 * 1024), ("rust/staged.bin", 4)] {
+        let store = az::store(
+            &endpoint,
+            &container,
+            AzureOptions {
+                block_size,
+                ..AzureOptions::default()
+            },
+        );
+        let written = store
+            .put(
+                &object(name, &source, b"wormvault", lock.clone(), tags.clone()),
+                &|_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                written.retention_mode,
+                written.retain_until,
+                written.legal_hold,
+                written.sha256_source
+            ),
+            (
+                Some(RetentionMode::Compliance),
+                Some(until),
+                Some(true),
+                wormvault::store::DigestSource::Verified
+            ),
+            "{name}"
+        );
+    }
+    let records = captured(&capture);
+    let whole = requests_for(&records, "rust/whole.bin");
+    let staged = requests_for(&records, "rust/staged.bin");
+    let op = |method: &str, comp: &[&str]| {
+        (
+            method.to_string(),
+            comp.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        whole,
+        vec![op("PUT", &[]), op("HEAD", &[]), op("GET", &["tags"])],
+        "requests for a one-block blob"
+    );
+    assert_eq!(
+        staged,
+        vec![
+            op("HEAD", &[]),
+            op("PUT", &["block"]),
+            op("PUT", &["block"]),
+            op("PUT", &["block"]),
+            op("PUT", &["blocklist"]),
+            op("HEAD", &[]),
+            op("GET", &["tags"]),
+        ],
+        "requests for a staged blob"
+    );
+    let write_of = |blob: &str, comp: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r["method"] == "PUT"
+                    && r["path"]
+                        .as_str()
+                        .unwrap()
+                        .replace("%2F", "/")
+                        .ends_with(blob)
+                    && r["query"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|q| q[0] == "comp")
+                        .map(|q| q[1].as_str().unwrap())
+                        .eq(comp.split(',').filter(|c| !c.is_empty()))
+            })
+            .map(headers_of)
+            .unwrap()
+    };
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(b"wormvault");
+    let crc = base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_le_bytes());
+    let carried = [
+        ("if-none-match", "*".to_string()),
+        (
+            "x-ms-immutability-policy-until-date",
+            until.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ),
+        ("x-ms-immutability-policy-mode", "locked".to_string()),
+        ("x-ms-legal-hold", "true".to_string()),
+        ("x-ms-meta-sha256", sha256_hex(b"wormvault")),
+        ("x-ms-tags", "case=w%201".to_string()),
+    ];
+    for (blob, comp, extra) in [
+        (
+            "rust/whole.bin",
+            "",
+            vec![
+                ("x-ms-blob-type", "BlockBlob".to_string()),
+                ("x-ms-content-crc64", crc),
+            ],
+        ),
+        ("rust/staged.bin", "blocklist", vec![]),
+    ] {
+        let headers = write_of(blob, comp);
+        for (name, value) in carried.iter().chain(extra.iter()) {
+            assert_eq!(
+                headers.get(*name).map(|v| v.to_ascii_lowercase()),
+                Some(value.to_ascii_lowercase()),
+                "{blob}: header {name}"
+            );
+        }
     }
 }
 

@@ -6,8 +6,9 @@
 //! headers (write.rs `write_whole`). Larger files: blocks of [`AzureOptions::block_size`] are
 //! read from disk, staged with a transactional CRC64 each (bounded concurrency, flat memory),
 //! and committed with `If-None-Match: *`, the SHA-256 in metadata (`sha256`), blob index tags
-//! and, when asked ([`AzureOptions::content_md5`]), the whole-blob Content-MD5. Then the
-//! immutability policy and legal hold are set. Either way the blob's properties are read back: a store that does not report
+//! and, when asked ([`AzureOptions::content_md5`]), the whole-blob Content-MD5, and the same
+//! policy and hold headers. Either way the blob's properties are read back (a store that did not
+//! apply the headers gets the policy and hold by their own requests): a store that does not report
 //! what was asked (bare Azurite drops it) fails the upload with [`StoreError::NotHonoured`],
 //! unless the user explicitly accepted unenforced storage at preflight
 //! ([`PreflightOptions::allow_unenforced`]), in which case every [`StoredObject`] says

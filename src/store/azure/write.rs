@@ -1,5 +1,7 @@
-//! Create-only writes to Azure: stage blocks (each with a transactional CRC64), wait for the
-//! [`WriteGate`], commit with `If-None-Match: *`, set the immutability policy and legal hold, then
+//! Create-only writes to Azure: a blob of one block in one Put Blob, a larger one staged in blocks
+//! (each with a transactional CRC64) and committed after the [`WriteGate`] — either write with
+//! `If-None-Match: *` and the immutability policy and legal hold carried in its headers, so the
+//! blob never exists unlocked (a store that drops them gets them by their own requests) — then
 //! read the blob back and compare it with the request (store::compare, Azure's rule).
 
 use std::collections::HashMap;
@@ -84,6 +86,39 @@ fn block_id(write_id: &[u8; 10], index: u64) -> Vec<u8> {
     id
 }
 
+/// The immutability policy and legal hold a create-only write (Put Blob, Put Block List) carries
+/// with the content (`x-ms-immutability-policy-until-date`, `-mode`, `x-ms-legal-hold`), so the
+/// blob exists locked from its first moment. None where the lock is not to be enforced (a
+/// container the user accepted as unenforced may refuse them; there the explicit requests'
+/// failures are tolerated).
+struct LockHeaders {
+    expiry: Option<azure_core::time::OffsetDateTime>,
+    mode: Option<ImmutabilityPolicyMode>,
+    legal_hold: Option<bool>,
+}
+
+impl LockHeaders {
+    fn of(object: &PutObject<'_>, enforcement: Enforcement) -> Result<LockHeaders, StoreError> {
+        if enforcement == Enforcement::Unconfirmed {
+            return Ok(LockHeaders {
+                expiry: None,
+                mode: None,
+                legal_hold: None,
+            });
+        }
+        Ok(LockHeaders {
+            expiry: Some(
+                to_offset(ceil_second(object.lock.retain_until)).map_err(StoreError::Config)?,
+            ),
+            mode: Some(match object.lock.mode {
+                RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
+                RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
+            }),
+            legal_hold: object.lock.legal_hold.then_some(true),
+        })
+    }
+}
+
 impl AzureStore {
     /// The create-only write behind [`ImmutableStore::put`] and [`ImmutableStore::put_gated`]:
     /// stage the blocks, wait for the gate if there is one, commit, lock, read back.
@@ -141,6 +176,7 @@ impl AzureStore {
             gate.wait(&object.key).await?;
         }
         let metadata = self.commit_metadata(object);
+        let lock = LockHeaders::of(object, enforcement)?;
         let options = BlockBlobClientCommitBlockListOptions {
             if_none_match: Some(Etag::from("*")),
             blob_content_md5: md5.map(|m| m.to_vec()),
@@ -151,6 +187,9 @@ impl AzureStore {
             } else {
                 Some(tags_header(&object.tags))
             },
+            immutability_policy_expiry: lock.expiry,
+            immutability_policy_mode: lock.mode,
+            legal_hold: lock.legal_hold,
             ..Default::default()
         };
         let list = BlockLookupList {
@@ -170,20 +209,11 @@ impl AzureStore {
         if let Err(e) = block.commit_block_list(body, Some(options)).await {
             return Err(self.create_error(&object.key, "Put Block List", &e));
         }
-        self.lock(object, enforcement).await?;
-        let stored =
-            self.head_version(&object.key, None)
-                .await?
-                .ok_or_else(|| StoreError::NotHonoured {
-                    target: self.target.to_string(),
-                    key: object.key.clone(),
-                    detail: "the blob is missing right after it was committed".to_string(),
-                })?;
+        let mut stored = self.read_back_locked(object, enforcement).await?;
         self.verify(object, md5.as_ref(), &stored, enforcement)?;
         // The blob is the blocks this write staged (each checked by the store against its
         // CRC64, under ids no other write uses) and its bytes were hashed as they were sent: the
         // sha256 metadata this write put beside them is, for this version, a checked digest.
-        let mut stored = stored;
         stored.sha256_source = crate::store::DigestSource::Verified;
         Ok(stored)
     }
@@ -265,26 +295,16 @@ impl AzureStore {
         if let Some(gate) = gate {
             gate.wait(&object.key).await?;
         }
-        let until = ceil_second(object.lock.retain_until);
-        // Lock headers only where the lock is to be enforced: a container the user accepted as
-        // unenforced may refuse them, and there the explicit requests' failures are tolerated.
-        let send_lock = enforcement != Enforcement::Unconfirmed;
+        let lock = LockHeaders::of(object, enforcement)?;
         let options = BlobClientUploadOptions {
             if_none_match: Some(Etag::from("*")),
             blob_content_md5: md5.map(|m| m.to_vec()),
             blob_content_type: object.content_type.clone(),
             metadata: Some(self.commit_metadata(object)),
             blob_tags_string: (!object.tags.is_empty()).then(|| tags_header(&object.tags)),
-            immutability_policy_expiry: if send_lock {
-                Some(to_offset(until).map_err(StoreError::Config)?)
-            } else {
-                None
-            },
-            immutability_policy_mode: send_lock.then_some(match object.lock.mode {
-                RetentionMode::Compliance => ImmutabilityPolicyMode::Locked,
-                RetentionMode::Governance => ImmutabilityPolicyMode::Unlocked,
-            }),
-            legal_hold: (send_lock && object.lock.legal_hold).then_some(true),
+            immutability_policy_expiry: lock.expiry,
+            immutability_policy_mode: lock.mode,
+            legal_hold: lock.legal_hold,
             // The service refuses a request with both an MD5 and a CRC64 of the content
             // (BothCrc64AndMd5HeaderPresent): with the Content-MD5 asked for, that is sent.
             method_options: azure_core::http::ClientMethodOptions {
@@ -302,32 +322,45 @@ impl AzureStore {
             return Err(self.create_error(&object.key, "Put Blob", &e));
         }
         progress(size);
-        let missing = || StoreError::NotHonoured {
-            target: self.target.to_string(),
-            key: object.key.clone(),
-            detail: "the blob is missing right after it was written".to_string(),
-        };
-        let mut stored = self
-            .head_version(&object.key, None)
-            .await?
-            .ok_or_else(missing)?;
-        let locked = stored.retain_until.is_some_and(|u| u >= until)
-            && (stored.retention_mode == Some(object.lock.mode)
-                || stored.retention_mode == Some(RetentionMode::Compliance));
-        let held = !object.lock.legal_hold || stored.legal_hold == Some(true);
-        if !locked || !held {
-            self.lock(object, enforcement).await?;
-            stored = self
-                .head_version(&object.key, None)
-                .await?
-                .ok_or_else(missing)?;
-        }
+        let mut stored = self.read_back_locked(object, enforcement).await?;
         self.verify(object, md5.as_ref(), &stored, enforcement)?;
         // The bytes were hashed before they were sent and the service checked their CRC64 on
         // arrival: the sha256 metadata this write put beside them is, for this version, a
         // checked digest.
         stored.sha256_source = crate::store::DigestSource::Verified;
         Ok(stored)
+    }
+
+    /// Read a just-written blob back (properties and tags). Its write carried the policy and
+    /// hold ([`LockHeaders`]), so the blob never existed unlocked; a store that did not apply
+    /// them (one that ignores the headers, or the user's unenforced container) gets the policy
+    /// and hold set by their own requests, and the blob is read again.
+    async fn read_back_locked(
+        &self,
+        object: &PutObject<'_>,
+        enforcement: Enforcement,
+    ) -> Result<StoredObject, StoreError> {
+        let missing = || StoreError::NotHonoured {
+            target: self.target.to_string(),
+            key: object.key.clone(),
+            detail: "the blob is missing right after it was written".to_string(),
+        };
+        let stored = self
+            .head_version(&object.key, None)
+            .await?
+            .ok_or_else(missing)?;
+        let until = ceil_second(object.lock.retain_until);
+        let locked = stored.retain_until.is_some_and(|u| u >= until)
+            && (stored.retention_mode == Some(object.lock.mode)
+                || stored.retention_mode == Some(RetentionMode::Compliance));
+        let held = !object.lock.legal_hold || stored.legal_hold == Some(true);
+        if locked && held {
+            return Ok(stored);
+        }
+        self.lock(object, enforcement).await?;
+        self.head_version(&object.key, None)
+            .await?
+            .ok_or_else(missing)
     }
 
     /// A refused create-only write (`If-None-Match: *`) as a [`StoreError`]: on an existing blob,
