@@ -840,14 +840,8 @@ async fn policy_and_legal_hold_requests_match_the_python_sdk() {
     // write as a store without them does: wormvault then sets the policy and hold by their own
     // requests, which are compared with the Python SDK's.
     let scratch = tempfile::tempdir().unwrap();
-    let upstream = azurite
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
     let (_dropping, endpoint, capture) = CaptureStandin::start(
-        &upstream,
+        &azurite,
         scratch.path(),
         "dropping",
         &["--drop-lock-on-write"],
@@ -999,14 +993,21 @@ impl Drop for CaptureStandin {
 }
 
 impl CaptureStandin {
-    /// Start one in front of Azurite at `upstream` (host:port) with `extra` arguments; returns
-    /// it, its endpoint and its capture log (`dir/name.jsonl`), once it answers.
+    /// Start one in front of Azurite (its endpoint `http://host:port/account`) with `extra`
+    /// arguments; returns it, its endpoint and its capture log (`dir/name.jsonl`), once it
+    /// answers.
     fn start(
-        upstream: &str,
+        azurite: &str,
         dir: &Path,
         name: &str,
         extra: &[&str],
     ) -> (CaptureStandin, String, PathBuf) {
+        let upstream = azurite
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -1019,7 +1020,7 @@ impl CaptureStandin {
                 "--port",
                 &port.to_string(),
                 "--upstream",
-                upstream,
+                &upstream,
                 "--capture",
             ])
             .arg(&capture)
@@ -1108,14 +1109,8 @@ async fn writes_carry_the_lock_so_a_blob_never_exists_unlocked() {
         return;
     };
     let scratch = tempfile::tempdir().unwrap();
-    let upstream = azurite
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
     let (_standin, endpoint, capture) =
-        CaptureStandin::start(&upstream, scratch.path(), "applying", &[]);
+        CaptureStandin::start(&azurite, scratch.path(), "applying", &[]);
     let container = az::fresh_container(&endpoint, "carry").unwrap();
     let until =
         chrono::DateTime::<Utc>::from_timestamp((Utc::now() + Duration::days(30)).timestamp(), 0)
