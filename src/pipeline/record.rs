@@ -130,15 +130,9 @@ async fn put_sidecar(
     };
     // A sidecar already there whose digest the store only records (a rerun, or someone who
     // created the key first) is proven by its bytes before it is taken for this one.
-    let found = match stored.sha256_source {
-        crate::store::DigestSource::Verified => stored.sha256,
-        crate::store::DigestSource::Claimed => Some(
-            store
-                .content_sha256(&key, stored.version_id.as_deref(), Some(local))
-                .await
-                .map_err(|e| fail(e.into()))?,
-        ),
-    };
+    let found = crate::store::proven_sha256(store, &stored, Some(local))
+        .await
+        .map_err(|e| fail(e.into()))?;
     if found.as_deref() != Some(digest.sha256.as_str()) {
         return Err(fail(StageError::SidecarDiffers {
             key,

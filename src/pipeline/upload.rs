@@ -280,11 +280,12 @@ async fn judge_existing(
             .join(", "),
     };
     let differences = same_object(planned, &existing, floor);
-    let only_hold_missing = !differences.is_empty()
-        && planned.legal_hold
-        && differences.iter().all(|m| m.field == Field::LegalHold)
-        && existing.legal_hold != Some(true);
-    if !differences.is_empty() && !only_hold_missing {
+    // The same object, or the same but for a hold the plan asks for and it lacks.
+    let acceptable = differences.is_empty()
+        || (planned.legal_hold
+            && differences.iter().all(|m| m.field == Field::LegalHold)
+            && existing.legal_hold != Some(true));
+    if !acceptable {
         return Err(conflict(&differences));
     }
     // Before it is accepted (or held), the object's content must be proven, not just claimed.
@@ -308,12 +309,12 @@ async fn judge_existing(
     }
 }
 
-/// An object found already stored under a planned key, whose reported SHA-256 is only the one
-/// its writer recorded ([`DigestSource::Claimed`]: Azure blob metadata, S3 metadata beside a
-/// composite checksum), is proven before it is accepted ([`ImmutableStore::content_sha256`]:
-/// read and hashed, or matched against the bundle file `source` by digests the store computed):
-/// whoever could create the key first could have stored other bytes under the planned digest.
-/// One whose digest the store computed is returned as it is.
+/// An object found already stored under a planned key is proven before it is accepted
+/// ([`crate::store::proven_sha256`]): one whose reported SHA-256 is only the one its writer
+/// recorded ([`DigestSource::Claimed`]: Azure blob metadata, S3 metadata beside a composite
+/// checksum) is read and hashed, or matched against the bundle file `source` by digests the store
+/// computed — whoever could create the key first could have stored other bytes under the planned
+/// digest. One whose digest the store computed keeps it (`same_object` already compared it).
 async fn prove_content(
     store: &dyn ImmutableStore,
     planned: &PlannedObject,
@@ -323,9 +324,9 @@ async fn prove_content(
     if existing.sha256_source == DigestSource::Verified {
         return Ok(existing);
     }
-    let found = store
-        .content_sha256(&planned.key, existing.version_id.as_deref(), Some(source))
-        .await?;
+    let found = crate::store::proven_sha256(store, &existing, Some(source))
+        .await?
+        .unwrap_or_default();
     if !found.eq_ignore_ascii_case(&planned.sha256) {
         return Err(UploadError::Conflict {
             key: planned.key.clone(),

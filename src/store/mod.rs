@@ -678,6 +678,24 @@ pub fn default_concurrency(target: &Target) -> usize {
     }
 }
 
+/// The SHA-256 of what a stored version holds, proven: the digest `stored` reports when the store
+/// computed it ([`DigestSource::Verified`]; `None` if it reports none), else
+/// [`ImmutableStore::content_sha256`] of the version (`local`: the file it is expected to hold).
+/// The one rule for an object found already stored, whoever wrote it.
+pub async fn proven_sha256(
+    store: &dyn ImmutableStore,
+    stored: &StoredObject,
+    local: Option<&Path>,
+) -> Result<Option<String>, StoreError> {
+    match stored.sha256_source {
+        DigestSource::Verified => Ok(stored.sha256.clone()),
+        DigestSource::Claimed => store
+            .content_sha256(&stored.key, stored.version_id.as_deref(), local)
+            .await
+            .map(Some),
+    }
+}
+
 /// Download one object version into a temporary directory (removed afterwards) and return the
 /// SHA-256 of what was received.
 pub(crate) async fn downloaded_sha256<S: ImmutableStore + ?Sized>(
