@@ -273,7 +273,7 @@ pub async fn run(store: &dyn ImmutableStore, scratch: &Path, prefix: &str) -> Ve
 }
 
 /// A small object's receipt and read-back: the lock asked for, and the bytes written (from the
-/// receipt's SHA-256 where the store says it proves the content, and from `get_bytes` always).
+/// receipt's SHA-256 where the receipt says the store proved it, and from `get_bytes` always).
 async fn check_small(
     store: &dyn ImmutableStore,
     key: &str,
@@ -290,9 +290,11 @@ async fn check_small(
         ));
     }
     let sha256 = crate::hashing::sha256_hex(bytes);
-    if store.put_bytes_proves_content() && stored.sha256.as_deref() != Some(sha256.as_str()) {
+    if stored.sha256_source == super::DigestSource::Verified
+        && stored.sha256.as_deref() != Some(sha256.as_str())
+    {
         return Err(format!(
-            "{key}: the store says its receipt proves the content, but it reports SHA-256 {:?}, not {sha256}",
+            "{key}: the receipt says the store proved the content, but it reports SHA-256 {:?}, not {sha256}",
             stored.sha256
         ));
     }

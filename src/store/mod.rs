@@ -416,7 +416,12 @@ pub trait ImmutableStore: Send + Sync {
 
     /// Create-only write of a small object held in memory (an audit record, a checkpoint), with
     /// its lock and metadata; [`StoreError::AlreadyExists`] if the key exists. Returns what the
-    /// store reports after the write (read back, as [`ImmutableStore::put`] does).
+    /// store reports after the write (read back, as [`ImmutableStore::put`] does). Its
+    /// [`StoredObject::sha256_source`] is [`DigestSource::Verified`] only when the digest proves
+    /// the stored bytes (S3's full-object checksum; the local vault hashing the stored file; an
+    /// Azure blob created by one Put Blob whose CRC64 the service checked and which was locked
+    /// from its first moment): a caller that must know the stored bytes then needs no second
+    /// read of the object; otherwise it reads the bytes back.
     ///
     /// This default stages the bytes in a temporary file and goes through `put`, so it has every
     /// guarantee `put` has (create-only, lock, checksum, read-back); backends may do better.
@@ -442,16 +447,6 @@ pub trait ImmutableStore: Send + Sync {
             content_type: object.content_type.map(str::to_string),
         };
         self.put(&put, &|_| {}).await
-    }
-
-    /// Does the [`StoredObject`] that [`ImmutableStore::put_bytes`] returns prove the stored
-    /// bytes? True when its `sha256` is the store's own digest of what it holds, checked
-    /// against the bytes sent (S3's full-object checksum): a caller that must know the stored
-    /// bytes then needs no second read of the object. False (the default) when the reported
-    /// digest is one the writer supplied (metadata, the local vault's record); such a caller
-    /// reads the bytes back.
-    fn put_bytes_proves_content(&self) -> bool {
-        false
     }
 
     /// Read one small object version (the current one when `version_id` is `None`) into memory;

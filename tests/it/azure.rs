@@ -1240,6 +1240,144 @@ async fn writes_carry_the_lock_so_a_blob_never_exists_unlocked() {
     }
 }
 
+/// What makes a one-request write's digest a checked one: the service refuses a Put Blob whose
+/// bytes do not match its `x-ms-content-crc64` (Azurite and the stand-in in front of it), and
+/// no blob is left behind.
+#[test]
+fn a_put_blob_whose_bytes_do_not_match_its_crc64_is_refused_and_nothing_is_stored() {
+    let Some(endpoint) = az::require_worm_standin() else {
+        return;
+    };
+    let container = az::fresh_container(&endpoint, "crc").unwrap();
+    let path = format!("/{container}/evidence.bin");
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(b"the bytes hashed");
+    let crc = base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_le_bytes());
+    let put = |body: &[u8]| {
+        az::rest(
+            &endpoint,
+            "PUT",
+            &path,
+            "",
+            &[
+                ("x-ms-blob-type", "BlockBlob"),
+                ("If-None-Match", "*"),
+                ("x-ms-content-crc64", &crc),
+            ],
+            body,
+        )
+        .unwrap()
+    };
+    let refused = put(b"the bytes changed");
+    assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(String::from_utf8_lossy(&refused.body).contains("Crc64Mismatch"));
+    let head = az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap();
+    assert_eq!(head.status, 404);
+    assert_eq!(put(b"the bytes hashed").status, 201);
+}
+
+/// An audit record (`put_bytes`): ONE create-only Put Blob carrying its CRC64 (no Content-MD5:
+/// the service refuses both) and its lock, then one read of its properties. Its receipt proves
+/// the bytes only when the store locked the blob with the write, so it never existed unlocked;
+/// the audit layer then takes the receipt as the read-back and reads no bytes. A store that
+/// ignores the lock headers (the stand-in's `--drop-lock-on-write`) gets the policy set
+/// explicitly, and the receipt is only the writer's claim: the audit layer reads the bytes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_record_is_proven_by_its_write_only_when_locked_from_its_first_moment() {
+    let Some(azurite) = az::require_azurite() else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let until =
+        chrono::DateTime::<Utc>::from_timestamp((Utc::now() + Duration::days(30)).timestamp(), 0)
+            .unwrap();
+    let lock = LockSpec {
+        mode: RetentionMode::Compliance,
+        retain_until: until,
+        legal_hold: false,
+    };
+    let line = b"{\"sequence\": 1}\n";
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(line);
+    let crc = base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_le_bytes());
+    let op = |method: &str, comp: &[&str]| {
+        (
+            method.to_string(),
+            comp.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    for (name, extra, source, after_write) in [
+        (
+            "applying",
+            &[][..],
+            wormvault::store::DigestSource::Verified,
+            vec![op("PUT", &[]), op("HEAD", &[])],
+        ),
+        (
+            "dropping",
+            &["--drop-lock-on-write"][..],
+            wormvault::store::DigestSource::Claimed,
+            vec![
+                op("PUT", &[]),
+                op("HEAD", &[]),
+                op("PUT", &["immutabilityPolicies"]),
+                op("HEAD", &[]),
+            ],
+        ),
+    ] {
+        let (_standin, endpoint, capture) =
+            CaptureStandin::start(&azurite, scratch.path(), name, extra);
+        let container = az::fresh_container(&endpoint, "record").unwrap();
+        let store = az::store(&endpoint, &container, AzureOptions::default());
+        let key = "log/records/1.json";
+        let stored = store
+            .put_bytes(&wormvault::store::PutBytes {
+                key,
+                bytes: line,
+                lock: lock.clone(),
+                metadata: BTreeMap::new(),
+                content_type: Some("application/x-ndjson"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (stored.sha256_source, stored.sha256.clone(), stored.retention_mode),
+            (source, Some(sha256_hex(line)), Some(RetentionMode::Compliance)),
+            "{name}"
+        );
+        let records = captured(&capture);
+        assert_eq!(requests_for(&records, key), after_write, "{name}: requests");
+        let put = records
+            .iter()
+            .find(|r| r["method"] == "PUT" && r["path"].as_str().unwrap().ends_with("1.json"))
+            .map(headers_of)
+            .unwrap();
+        assert_eq!(put.get("x-ms-content-crc64"), Some(&crc), "{name}");
+        assert_eq!(put.get("if-none-match").map(String::as_str), Some("*"), "{name}");
+        assert!(
+            !put.contains_key("x-ms-blob-content-md5") && !put.contains_key("content-md5"),
+            "{name}: {put:?}"
+        );
+        // The audit layer's check of the write: a GET of the bytes only for a claimed digest.
+        wormvault::audit::store::append::read_back(
+            &store,
+            store.target(),
+            key,
+            line,
+            &stored,
+            &lock,
+        )
+        .await
+        .unwrap();
+        let gets = requests_for(&captured(&capture), key)[after_write.len()..].to_vec();
+        let expected_gets = match source {
+            wormvault::store::DigestSource::Verified => vec![],
+            wormvault::store::DigestSource::Claimed => vec![op("GET", &[])],
+        };
+        assert_eq!(gets, expected_gets, "{name}: requests of the read-back");
+    }
+}
+
 // --- the CLI on Azure targets (credentials from the environment, never argv) ---
 
 #[test]

@@ -396,7 +396,7 @@ pub async fn put_record(
 
 /// Check one just-written object against what was written: its bytes and its lock. `stored` is
 /// the store's receipt for the write ([`ImmutableStore::put_bytes`]). Where that receipt proves
-/// the bytes ([`ImmutableStore::put_bytes_proves_content`]: S3's own checksum of what it holds,
+/// the bytes ([`DigestSource::Verified`](crate::store::DigestSource): S3's own checksum of what it holds,
 /// read back after the write) and names exactly these bytes, the receipt is the read-back;
 /// otherwise the version is read again and compared byte for byte. The lock is checked either
 /// way.
@@ -413,7 +413,7 @@ pub async fn read_back(
         key: key.to_string(),
         problem,
     };
-    let proven = store.put_bytes_proves_content()
+    let proven = stored.sha256_source == crate::store::DigestSource::Verified
         && stored.size == expected.len() as u64
         && stored.sha256.as_deref() == Some(crate::hashing::sha256_hex(expected).as_str());
     // The lock as the store reports it: from the receipt, or from the read that checked the bytes.
@@ -473,11 +473,9 @@ mod tests {
     };
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A store that holds one object and counts the reads of it; whether its put receipts
-    /// prove content is set per test.
+    /// A store that holds one object and counts the reads of it.
     struct Receipts {
         target: Target,
-        proves: bool,
         held: FetchedObject,
         gets: AtomicUsize,
     }
@@ -522,9 +520,6 @@ mod tests {
         async fn delete(&self, _: &str, _: Option<&str>) -> Result<(), StoreError> {
             unimplemented!()
         }
-        fn put_bytes_proves_content(&self) -> bool {
-            self.proves
-        }
         async fn get_bytes(
             &self,
             _: &str,
@@ -546,11 +541,10 @@ mod tests {
         }
     }
 
-    fn store(proves: bool, held: &[u8]) -> Receipts {
+    fn store(held: &[u8]) -> Receipts {
         let lock = lock();
         Receipts {
             target: Target::parse("s3://bucket/audit").unwrap(),
-            proves,
             held: FetchedObject {
                 bytes: held.to_vec(),
                 version_id: Some("v1".into()),
@@ -562,15 +556,20 @@ mod tests {
         }
     }
 
-    /// The receipt a write of `bytes` gets, with `mode` as its lock.
-    fn receipt(bytes: &[u8], mode: RetentionMode) -> StoredObject {
+    /// The receipt a write of `bytes` gets, with `mode` as its lock and a digest that proves the
+    /// bytes (`proves`: the store's own) or is only the writer's record.
+    fn receipt(bytes: &[u8], mode: RetentionMode, proves: bool) -> StoredObject {
         StoredObject {
             key: "audit/records/7.json".into(),
             version_id: Some("v1".into()),
             etag: None,
             size: bytes.len() as u64,
             sha256: Some(crate::hashing::sha256_hex(bytes)),
-            sha256_source: crate::store::DigestSource::Claimed,
+            sha256_source: if proves {
+                crate::store::DigestSource::Verified
+            } else {
+                crate::store::DigestSource::Claimed
+            },
             md5: None,
             retention_mode: Some(mode),
             retain_until: Some(lock().retain_until),
@@ -590,46 +589,47 @@ mod tests {
     #[tokio::test]
     async fn a_receipt_that_proves_the_bytes_is_the_read_back() {
         // The store's own checksum names exactly these bytes: no second read.
-        let proving = store(true, LINE);
-        check(&proving, &receipt(LINE, RetentionMode::Compliance))
+        let held = store(LINE);
+        check(&held, &receipt(LINE, RetentionMode::Compliance, true))
             .await
             .unwrap();
-        assert_eq!(proving.gets.load(Ordering::SeqCst), 0);
+        assert_eq!(held.gets.load(Ordering::SeqCst), 0);
 
-        // A receipt for other bytes proves nothing: the object is read, and it differs.
-        let proving = store(true, b"other\n");
-        let error = check(&proving, &receipt(b"other\n", RetentionMode::Compliance))
+        // A proven receipt for other bytes proves nothing: the object is read, and it differs.
+        let other = store(b"other\n");
+        let error = check(&other, &receipt(b"other\n", RetentionMode::Compliance, true))
             .await
             .unwrap_err();
         assert!(
             matches!(&error, StoreLogError::ReadBack { problem, .. } if problem.contains("differ")),
             "{error}"
         );
-        assert_eq!(proving.gets.load(Ordering::SeqCst), 1);
+        assert_eq!(other.gets.load(Ordering::SeqCst), 1);
 
-        // A store whose receipts carry the writer's own digest is always read back.
-        let plain = store(false, LINE);
-        check(&plain, &receipt(LINE, RetentionMode::Compliance))
+        // A receipt carrying the writer's own digest is always read back.
+        let held = store(LINE);
+        check(&held, &receipt(LINE, RetentionMode::Compliance, false))
             .await
             .unwrap();
-        assert_eq!(plain.gets.load(Ordering::SeqCst), 1);
-        let plain = store(false, b"tampered\n");
+        assert_eq!(held.gets.load(Ordering::SeqCst), 1);
+        let tampered = store(b"tampered\n");
         assert!(
-            check(&plain, &receipt(LINE, RetentionMode::Compliance))
+            check(&tampered, &receipt(LINE, RetentionMode::Compliance, false))
                 .await
                 .is_err()
         );
+        assert_eq!(tampered.gets.load(Ordering::SeqCst), 1);
 
         // The lock is checked from the receipt too: the wrong mode fails without a read.
-        let proving = store(true, LINE);
-        let error = check(&proving, &receipt(LINE, RetentionMode::Governance))
+        let held = store(LINE);
+        let error = check(&held, &receipt(LINE, RetentionMode::Governance, true))
             .await
             .unwrap_err();
         assert!(
             matches!(&error, StoreLogError::ReadBack { problem, .. } if problem.contains("lock mode")),
             "{error}"
         );
-        assert_eq!(proving.gets.load(Ordering::SeqCst), 0);
+        assert_eq!(held.gets.load(Ordering::SeqCst), 0);
     }
 
     #[test]

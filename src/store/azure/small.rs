@@ -23,7 +23,6 @@ use azure_storage_blob::models::{
     ImmutabilityPolicyMode,
 };
 use futures::StreamExt;
-use md5::Digest as _;
 
 use super::write::ceil_second;
 use super::{
@@ -54,14 +53,19 @@ pub(super) async fn put_bytes(
     let sha256 = crate::hashing::sha256_hex(object.bytes);
     metadata.insert(SHA256_METADATA.to_string(), sha256.clone());
     let until = ceil_second(object.lock.retain_until);
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(object.bytes);
     let options = BlobClientUploadOptions {
         if_none_match: Some(Etag::from("*")),
-        blob_content_md5: Some(md5::Md5::digest(object.bytes).to_vec()),
         blob_content_type: object.content_type.map(str::to_string),
         metadata: Some(metadata),
         immutability_policy_expiry: Some(to_offset(until).map_err(StoreError::Config)?),
         immutability_policy_mode: options_mode(object.lock.mode),
         legal_hold: object.lock.legal_hold.then_some(true),
+        // The service checks the bytes it receives against this CRC64 (x-ms-content-crc64).
+        method_options: azure_core::http::ClientMethodOptions {
+            context: azure_core::http::Context::new().with_value(super::ContentCrc64(crc.finalize())),
+        },
         ..Default::default()
     };
     let content: RequestContent<bytes::Bytes, azure_core::http::NoFormat> =
@@ -90,6 +94,11 @@ pub(super) async fn put_bytes(
     // where the blob exists unlocked, as with `put`.
     let locked = stored.retention_mode == Some(object.lock.mode)
         && stored.retain_until.is_some_and(|u| u >= until);
+    // Locked from its first moment (the write carried the lock and the store applied it): the
+    // blob this create-only write made, checked on arrival against its CRC64, is the one read
+    // here and can never have held other bytes. A blob that existed unlocked, however briefly,
+    // is only as good as its metadata until its bytes are read (the caller does).
+    let locked_on_write = locked;
     if !locked {
         let options = azure_storage_blob::models::BlobClientSetImmutabilityPolicyOptions {
             immutability_policy_mode: options_mode(object.lock.mode),
@@ -152,6 +161,9 @@ pub(super) async fn put_bytes(
                 problems.join(", ")
             ),
         });
+    }
+    if locked_on_write {
+        stored.sha256_source = crate::store::DigestSource::Verified;
     }
     Ok(stored)
 }

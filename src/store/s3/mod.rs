@@ -681,12 +681,6 @@ impl ImmutableStore for S3Store {
         upload::put_bytes(self, object).await
     }
 
-    /// A single PUT's read-back reports the full-object `x-amz-checksum-sha256` S3 verified on
-    /// upload and keeps with the object (read.rs): the store's own digest of what it holds.
-    fn put_bytes_proves_content(&self) -> bool {
-        true
-    }
-
     async fn get_bytes(
         &self,
         key: &str,
