@@ -63,6 +63,11 @@ pub struct ReadinessReport {
     pub evidence_mode: Value,
     pub require_live: bool,
     pub checks: Vec<Check>,
+    /// CAVRA's result (`cavra.audit-log.readiness.v1`) carries `status`, `blocker_count`,
+    /// `warning_count` and the two `ready_for_*` flags at the top level; they are written there,
+    /// and the same values again under `summary` for scripts written against earlier versions.
+    #[serde(flatten)]
+    pub result: Summary,
     pub summary: Summary,
 }
 
@@ -160,6 +165,7 @@ pub fn validate(packet: &str, value: &Value, require_live: bool) -> ReadinessRep
         evidence_mode: mode,
         require_live,
         checks,
+        result: summary.clone(),
         summary,
     }
 }
@@ -379,16 +385,16 @@ fn check_integrity(map: &Map<String, Value>) -> Check {
     )
 }
 
-/// CAVRA's retention_days: an integer, or a string holding one; booleans are not numbers.
+/// CAVRA's retention_days: an integer, or a string holding one; booleans are not numbers. An
+/// integer of any size counts (Python's `int` has no bound): beyond `i64` it is saturated, so
+/// `100000000000000000000` days passes as CAVRA's check passes it. Floats, underscores and other
+/// spellings Python's `int()` would also take are refused (fail closed).
 fn retention_days(value: Option<&Value>) -> Result<i64, String> {
     match value {
-        Some(Value::Number(n)) => n
-            .as_i64()
+        Some(Value::Number(n)) => integer_text(&n.to_string())
             .ok_or_else(|| format!("retention.retention_days must be an integer, found {n}")),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("retention.retention_days must be an integer, found {s:?}")),
+        Some(Value::String(s)) => integer_text(s)
+            .ok_or_else(|| format!("retention.retention_days must be an integer, found {s:?}")),
         Some(Value::Bool(b)) => Err(format!(
             "retention.retention_days must be an integer, found the boolean {b}"
         )),
@@ -396,6 +402,24 @@ fn retention_days(value: Option<&Value>) -> Result<i64, String> {
             "retention.retention_days must be an integer, found {other}"
         )),
         None => Err("retention.retention_days is missing".into()),
+    }
+}
+
+/// A decimal integer (surrounding whitespace and one leading sign allowed), saturated to the
+/// range of `i64`; `None` for anything else.
+fn integer_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match text.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(e) => match e.kind() {
+            std::num::IntErrorKind::PosOverflow => Some(i64::MAX),
+            std::num::IntErrorKind::NegOverflow => Some(i64::MIN),
+            _ => None,
+        },
     }
 }
 
@@ -499,6 +523,32 @@ mod tests {
             .status
     }
 
+    /// The JSON as CAVRA's own tests read it: the summary at the top level of the result.
+    #[test]
+    fn the_result_has_cavras_top_level_shape() {
+        for (require_live, status, blockers, contract) in [
+            (false, "ready_with_warnings", 0, true),
+            (true, "blocked", 1, false),
+        ] {
+            let result = serde_json::to_value(validate("p", &sample(), require_live)).unwrap();
+            assert_eq!(result["schema_version"], "cavra.audit-log.readiness.v1");
+            assert_eq!(result["status"], status);
+            assert_eq!(result["blocker_count"], blockers);
+            assert_eq!(result["warning_count"], if require_live { 0 } else { 1 });
+            assert_eq!(result["ready_for_enterprise_audit_log_contract"], contract);
+            assert_eq!(result["ready_for_enterprise_live_audit_log"], false);
+            assert_eq!(result["summary"]["status"], status);
+            assert!(
+                result["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["name"] == "evidence_mode"
+                        && c["status"] == if require_live { "blocker" } else { "warn" })
+            );
+        }
+    }
+
     #[test]
     fn sample_packet_warns_and_blocks_when_live_required() {
         let report = validate("p", &sample(), false);
@@ -524,6 +574,16 @@ mod tests {
             (json!(true), false),
             (json!(2555.5), false),
             (json!("x"), false),
+            (json!(" +2555 "), true),
+            (json!("-99999999999999999999999"), false),
+            (json!("2_555"), false),
+            (json!(""), false),
+            (json!("+"), false),
+            (
+                serde_json::from_str::<Value>("100000000000000000000").unwrap(),
+                true,
+            ),
+            (json!("100000000000000000000"), true),
         ] {
             packet["retention"]["retention_days"] = days.clone();
             let report = validate("p", &packet, false);
