@@ -7,7 +7,8 @@
 #   bash scripts/bench-azure.sh            # BENCH_MB=1024 BENCH_CONCURRENCY=4 by default
 #   BENCH_DIRECT=0 skips the second pair of runs straight to Azurite (no proxy);
 #   BENCH_MD5=0 skips the archive run with the whole-blob Content-MD5 turned on;
-#   BENCH_REQ_SMALL / BENCH_REQ_LARGE (default 4 / 20) small files for the request count.
+#   BENCH_REQ_SMALL / BENCH_REQ_LARGE (default 4 / 20) small files for the request count;
+#   BENCH_REPEAT=N (default 3) runs of each client per comparison, interleaved; medians reported.
 #
 # What each side does (issue #19: compare like with like):
 # - wormvault archive: verify the bundle (SHA-256 of every byte, shared with the upload: the file
@@ -138,17 +139,34 @@ new_container "bench-tiny-$stamp" 10001
 archive tiny 10001 "bench-tiny-$stamp" "$work/tiny-bundle"
 
 # 1. Through the WORM stand-in (a single-process Python proxy: it bounds both clients).
-new_container "bench-wv-$stamp" 10001
-new_container "bench-py-$stamp" 10001
-echo "== through the stand-in: wormvault archive (concurrency $conc per blob)"
-archive wv 10001 "bench-wv-$stamp" "$work/bundle"
-read -r wv_s wv_kb _ < "$work/wv.time"
-wv_cpu=$(cpu_of "$work/wv.time")
-echo "== through the stand-in: Python SDK upload_blob(max_concurrency=$conc)"
-# (Through a file, not `< <(…)`: /usr/bin/time writes sdk.time only after the output is read.)
-sdk_upload "$endpoint" "bench-py-$stamp" "$work/data/evidence.bin" > "$work/sdk.out"
-read -r py_s py_cpu < "$work/sdk.out"
-py_proc_cpu=$(cpu_of "$work/sdk.time")
+# Each side runs $(bench_repeat) times, interleaved (wormvault, SDK, wormvault, …), each run into a
+# container of its own; the medians are reported, every run's figures printed.
+reps=$(bench_repeat)
+# compare PORT SUFFIX [archive args...]: sets cmp_wv_s cmp_wv_kb cmp_wv_cpu cmp_py_s cmp_py_cpu
+# cmp_py_proc (medians; the peak RSS is the largest).
+compare() {
+  local port=$1 sfx=$2; shift 2
+  local ws=() wc=() ps=() pc=() pp=() r s kb c
+  cmp_wv_kb=0
+  for r in $(seq 1 "$reps"); do
+    new_container "bench-wv$sfx-$stamp-$r" "$port"
+    archive "wv$sfx-$r" "$port" "bench-wv$sfx-$stamp-$r" "$work/bundle" "$@"
+    read -r s kb _ < "$work/wv$sfx-$r.time"
+    ws+=("$s"); wc+=("$(cpu_of "$work/wv$sfx-$r.time")")
+    (( kb > cmp_wv_kb )) && cmp_wv_kb=$kb
+    new_container "bench-py$sfx-$stamp-$r" "$port"
+    # (Through a file, not `< <(…)`: /usr/bin/time writes sdk.time only after the output is read.)
+    sdk_upload "http://127.0.0.1:$port/devstoreaccount1" "bench-py$sfx-$stamp-$r" "$work/data/evidence.bin" > "$work/sdk.out"
+    read -r s c < "$work/sdk.out"
+    ps+=("$s"); pc+=("$c"); pp+=("$(cpu_of "$work/sdk.time")")
+  done
+  echo "  runs: wormvault ${ws[*]} s, CPU ${wc[*]} s; SDK ${ps[*]} s, CPU ${pc[*]} s (upload call)"
+  cmp_wv_s=$(median "${ws[@]}"); cmp_wv_cpu=$(median "${wc[@]}")
+  cmp_py_s=$(median "${ps[@]}"); cmp_py_cpu=$(median "${pc[@]}"); cmp_py_proc=$(median "${pp[@]}")
+}
+echo "== through the stand-in: wormvault archive (concurrency $conc per blob) and Python SDK upload_blob(max_concurrency=$conc), $reps runs each"
+compare 10001 ""
+wv_s=$cmp_wv_s wv_kb=$cmp_wv_kb wv_cpu=$cmp_wv_cpu py_s=$cmp_py_s py_cpu=$cmp_py_cpu py_proc_cpu=$cmp_py_proc
 md5_cpu="-"
 if [[ "${BENCH_MD5:-1}" != 0 ]]; then
   echo "== through the stand-in: wormvault archive with WORMVAULT_AZURE_CONTENT_MD5=1"
@@ -171,14 +189,9 @@ report() {  # label wv_seconds wv_kb sdk_seconds wv_cpu sdk_cpu
 
 # 2. Directly to Azurite (no proxy; nothing is locked, so wormvault needs the explicit flag).
 if [[ "${BENCH_DIRECT:-1}" != 0 ]]; then
-  new_container "bench-wvd-$stamp" 10000
-  new_container "bench-pyd-$stamp" 10000
-  echo "== direct to Azurite: wormvault archive --accept-unenforced-storage"
-  archive wvd 10000 "bench-wvd-$stamp" "$work/bundle" --accept-unenforced-storage
-  read -r wvd_s wvd_kb _ < "$work/wvd.time"
-  echo "== direct to Azurite: Python SDK upload_blob(max_concurrency=$conc)"
-  sdk_upload "http://127.0.0.1:10000/devstoreaccount1" "bench-pyd-$stamp" "$work/data/evidence.bin" > "$work/sdk.out"
-  read -r pyd_s pyd_cpu < "$work/sdk.out"
+  echo "== direct to Azurite: wormvault archive --accept-unenforced-storage and Python SDK upload_blob(max_concurrency=$conc), $reps runs each"
+  compare 10000 d --accept-unenforced-storage
+  wvd_s=$cmp_wv_s wvd_kb=$cmp_wv_kb wvd_cpu=$cmp_wv_cpu pyd_s=$cmp_py_s pyd_cpu=$cmp_py_cpu
 fi
 
 # 3. Requests per object, through the counting proxy in front of the stand-in.
@@ -234,7 +247,7 @@ awk -v wv="$wv_cpu" -v ver="$verify_cpu" -v tiny="$tiny_cpu" -v md5="$md5_cpu" -
 wv_var_gib=$(awk -v c="$wv_cpu" -v t="$tiny_cpu" -v mb="$mb" 'BEGIN { printf "%.3f", (c - t) * 1024 / mb }')
 bench_line "Azure client CPU per GiB without the fixed cost, through the WORM stand-in (:10001)" "s/GiB" "$wv_var_gib" "$(per_gib "$py_cpu")" "python SDK upload_blob" "$(awk -v a="$wv_var_gib" -v b="$(per_gib "$py_cpu")" 'BEGIN { printf "%.2f", b / a }')" "$floor_gib"
 if [[ "${BENCH_DIRECT:-1}" != 0 ]]; then
-  report "direct to Azurite (:10000)" "$wvd_s" "$wvd_kb" "$pyd_s" "$(cpu_of "$work/wvd.time")" "$pyd_cpu"
+  report "direct to Azurite (:10000)" "$wvd_s" "$wvd_kb" "$pyd_s" "$wvd_cpu" "$pyd_cpu"
 fi
 echo "requests per small object: wormvault archive $wv_per ($wv_r1 for $req_small files, $wv_r2 for $req_large), python SDK upload_blob $py_per ($py_r1, $py_r2)"
 echo "  wormvault by operation ($req_large files):"; sed 's/^/    /' "$work/req-wv-$req_large.count"

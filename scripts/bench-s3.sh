@@ -5,7 +5,8 @@
 #
 #   bash scripts/bench-s3.sh
 #   BENCH_LARGE_MB=768 BENCH_SMALL_COUNT=256 BENCH_SMALL_KB=1024 (defaults); BENCH_CONCURRENCY=N
-#   overrides wormvault's --concurrency (default: the tool's own)
+#   overrides wormvault's --concurrency (default: the tool's own); BENCH_REPEAT=N (default 3)
+#   runs of `aws s3 cp` and of `wormvault archive`, interleaved; the medians are reported
 #
 # Both upload into an Object Lock bucket (default COMPLIANCE retention 1 day, so nothing large
 # stays locked for long in the emulator). wormvault's bucket also gets SSE-KMS, public access
@@ -103,14 +104,6 @@ timed() {
   if [[ -n "$before" && -n "$after" ]]; then awk -v a="$after" -v b="$before" 'BEGIN {printf "%.2f\n", a - b}' > "$work/$name.ls"; else echo "?" > "$work/$name.ls"; fi
 }
 
-echo "== aws s3 cp --recursive"
-fresh
-cli_bucket="bench-cli-$stamp"
-lock_bucket "$cli_bucket"
-timed cli \
-  aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors "$work/data" "s3://$cli_bucket/bench"
-read -r cli_s cli_kb cli_u cli_k < "$work/cli.time"
-
 echo "== aws s3 cp --recursive --checksum-algorithm SHA256 (the integrity check wormvault makes S3 do)"
 fresh
 cli256_bucket="bench-cli256-$stamp"
@@ -136,13 +129,37 @@ else
   echo "(this curl has no --aws-sigv4; floor skipped)"
 fi
 
-echo "== wormvault archive (${conc:-default} objects at once)"
-fresh
-wv_bucket="bench-wv-$stamp"
-worm_bucket "$wv_bucket"
-AWS_ENDPOINT_URL="$endpoint" timed wv \
-  "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "s3://$wv_bucket/bench" \
-  ${conc:+--concurrency "$conc"} --receipts-out "$work/receipts.json" >/dev/null
+# median_run NAME RUNS...: $work/NAME.time ("%e %M %U %S") and $work/NAME.ls from the runs
+# NAME-1 … NAME-N: the median wall time, the largest peak RSS, the median CPU (as user; system 0)
+# and the median LocalStack CPU; each run's figures printed.
+median_run() {
+  local name=$1 n=$2 i walls=() cpus=() lss=() rss=0 s kb u k
+  for i in $(seq 1 "$n"); do
+    read -r s kb u k < "$work/$name-$i.time"
+    walls+=("$s"); cpus+=("$(awk -v u="$u" -v k="$k" 'BEGIN { print u + k }')"); lss+=("$(cat "$work/$name-$i.ls")")
+    (( kb > rss )) && rss=$kb
+  done
+  echo "  $name runs: ${walls[*]} s, client CPU ${cpus[*]} s, LocalStack CPU ${lss[*]} s"
+  echo "$(median "${walls[@]}") $rss $(median "${cpus[@]}") 0" > "$work/$name.time"
+  if [[ " ${lss[*]} " == *" ? "* ]]; then echo "?" > "$work/$name.ls"; else median "${lss[@]}" > "$work/$name.ls"; fi
+}
+reps=$(bench_repeat)
+echo "== aws s3 cp --recursive and wormvault archive (${conc:-default} objects at once), $reps runs each, interleaved"
+for r in $(seq 1 "$reps"); do
+  fresh
+  cli_bucket="bench-cli-$stamp-$r"
+  lock_bucket "$cli_bucket"
+  timed "cli-$r" \
+    aws --endpoint-url "$endpoint" s3 cp --recursive --only-show-errors "$work/data" "s3://$cli_bucket/bench"
+  fresh
+  wv_bucket="bench-wv-$stamp-$r"
+  worm_bucket "$wv_bucket"
+  AWS_ENDPOINT_URL="$endpoint" timed "wv-$r" \
+    "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "s3://$wv_bucket/bench" \
+    ${conc:+--concurrency "$conc"} --receipts-out "$work/receipts-$r.json" >/dev/null
+done
+median_run cli "$reps"; median_run wv "$reps"
+read -r cli_s cli_kb cli_u cli_k < "$work/cli.time"
 read -r wv_s wv_kb wv_u wv_k < "$work/wv.time"
 objects=$(aws_ s3api list-object-versions --bucket "$wv_bucket" --query 'length(Versions)' --output text)
 
@@ -155,7 +172,7 @@ AWS_ENDPOINT_URL="$endpoint" timed resume \
   "$bin" --quiet archive "$work/bundle" --allow-unsigned --to "s3://$wv_bucket/bench" \
   --receipts-out "$work/receipts-resume.json" >/dev/null
 AWS_ENDPOINT_URL="$endpoint" timed rehash \
-  "$bin" --quiet check-remote "s3://$wv_bucket/bench" --receipts "$work/receipts.json" --rehash >/dev/null
+  "$bin" --quiet check-remote "s3://$wv_bucket/bench" --receipts "$work/receipts-$reps.json" --rehash >/dev/null
 read -r re_s _ re_u re_k < "$work/resume.time"
 read -r rh_s _ rh_u rh_k < "$work/rehash.time"
 awk -v a="$re_s" -v b="$rh_s" -v ac="$(awk -v u="$re_u" -v k="$re_k" 'BEGIN{print u+k}')" \

@@ -3,6 +3,10 @@
 # sha256_floor: one core's SHA-256 speed on this machine, bytes/s, from
 #   `openssl speed -bytes 16384 sha256` (the physical limit verification is judged against;
 #   issue #19). Cached per run in $BENCH_SHA256_FLOOR so bench.sh measures it once.
+# median N...: the median of the numbers given (the lower of the two middle ones for an even
+#   count). The client comparisons run each side BENCH_REPEAT times (default 3), interleaved,
+#   and report the median of each: one run of a Python client on this shared 2-core VM can be
+#   off by 2x (the AWS CLI's CPU per GiB has read 3.66 to 9.15 s across sessions).
 # bench_line: print the machine-readable line bench.sh collects:
 #   BENCH measure="…" unit="…" wormvault=N baseline=N baseline_name="…" ratio=R limit=N|- load="…"
 #   ratio is wormvault / baseline in the unit's direction (>1 means wormvault is better).
@@ -23,6 +27,9 @@ sha256_floor() {
 }
 
 bench_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+bench_repeat() { echo "${BENCH_REPEAT:-3}"; }
 
 # bench_line MEASURE UNIT WORMVAULT BASELINE BASELINE_NAME RATIO LIMIT
 bench_line() {
