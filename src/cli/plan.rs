@@ -40,6 +40,10 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         pipeline::write_new(&path, text.as_bytes())?;
         output.note(format!("plan written to {}", path.display()));
     }
+    output.note(format!(
+        "plan digest {d}: after review, upload exactly this plan with --plan-digest {d}",
+        d = plan.digest()
+    ));
     output.result(&plan, || render_plan(&plan));
     Ok(Exit::Ok)
 }

@@ -22,6 +22,15 @@ pub struct Args {
     /// The reviewed plan (from `wormvault plan --output`).
     #[arg(long)]
     pub plan: PathBuf,
+    /// The digest of the plan that was reviewed, as `wormvault plan` printed it: the upload
+    /// refuses any other plan. Without it, the plan's own choices (target, session, mode, hold
+    /// case, retention) are taken from the file, checked only for consistency with the bundle.
+    #[arg(long, value_name = "SHA256")]
+    pub plan_digest: Option<String>,
+    /// Accept a plan that asks for GOVERNANCE (S3) / Unlocked (Azure) retention: a weaker lock
+    /// is never taken from the plan file alone.
+    #[arg(long)]
+    pub governance: bool,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
     /// Verify the bundle and check the reviewed plan against it, print what would be uploaded,
@@ -34,6 +43,21 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let plan = StoragePlan::load(&args.plan)?;
+    pipeline::reviewed::check_restated(
+        &plan,
+        &pipeline::reviewed::Restated {
+            pinned_digest: args.plan_digest.clone(),
+            governance: args.governance,
+        },
+    )
+    .with_context(|| format!("upload --plan {}", args.plan.display()))?;
+    if args.plan_digest.is_none() {
+        output.note(format!(
+            "the plan's choices (target, session, mode, hold case, retention) are taken from {}; pin the reviewed plan with --plan-digest {}",
+            args.plan.display(),
+            plan.digest()
+        ));
+    }
     let target = Target::parse(&plan.target)?;
     let (options, spinner) = verify_options(&args.evidence, &args.bundle, output)?;
     let minimum_retention_days = u32::try_from(args.evidence.minimum_retention_days)

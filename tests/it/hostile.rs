@@ -1031,6 +1031,78 @@ fn cases() -> Vec<Case> {
             &["plan.json", "bundle changed after review"],
             tampered_plan(|v| v["bundle_digest"] = "f".repeat(64).into()),
         ),
+        // Edits that keep the plan well-formed: it must still be the plan the bundle and its own
+        // choices give (pipeline::reviewed::check_derived), so every one is refused, exit 1.
+        case(
+            "plan: hold flag set on objects without a case",
+            1,
+            &["edited after review", "legal_hold"],
+            tampered_plan(|v| {
+                for o in v["objects"].as_array_mut().unwrap() {
+                    o["legal_hold"] = true.into();
+                }
+            }),
+        ),
+        case(
+            "plan: retain_until pushed to 9999 everywhere",
+            1,
+            &["edited after review", "retain_until", "9999-12-31"],
+            tampered_plan(|v| {
+                v["retention"]["retain_until"] = "9999-12-31T00:00:00Z".into();
+                for o in v["objects"].as_array_mut().unwrap() {
+                    o["retain_until"] = "9999-12-31T00:00:00Z".into();
+                }
+            }),
+        ),
+        case(
+            "plan: key moved into the store's _wormvault namespace",
+            1,
+            &["edited after review", "objects[0].key", "_wormvault/holds"],
+            tampered_plan(|v| {
+                v["objects"][0]["key"] = format!(
+                    "{}/../_wormvault/holds/x.txt",
+                    v["session_prefix"].as_str().unwrap()
+                )
+                .into();
+            }),
+        ),
+        case(
+            "plan: session prefix and keys rewritten consistently",
+            1,
+            &["edited after review", "other-session"],
+            tampered_plan(|v| {
+                v["session_prefix"] = "other-session".into();
+                for o in v["objects"].as_array_mut().unwrap() {
+                    o["key"] = format!("other-session/{}", o["path"].as_str().unwrap()).into();
+                }
+            }),
+        ),
+        case(
+            "plan: sha256 metadata and session tag forged",
+            1,
+            &["edited after review", "metadata.sha256"],
+            tampered_plan(|v| {
+                v["objects"][0]["metadata"]["sha256"] = "0".repeat(64).into();
+                v["objects"][0]["tags"]["wormvault-session"] = "forged".into();
+            }),
+        ),
+        case(
+            "plan: created_at moved into the future",
+            1,
+            &["edited after review", "in the future"],
+            tampered_plan(|v| v["created_at"] = "2999-01-01T00:00:00+00:00".into()),
+        ),
+        case(
+            "plan: GOVERNANCE written into the file (not restated at upload)",
+            1,
+            &["GOVERNANCE", "--governance"],
+            tampered_plan(|v| {
+                v["retention"]["mode"] = "governance".into();
+                for o in v["objects"].as_array_mut().unwrap() {
+                    o["retention_mode"] = "governance".into();
+                }
+            }),
+        ),
         case(
             "plan: wrong format",
             2,
@@ -1142,10 +1214,11 @@ fn cases() -> Vec<Case> {
             packet_edit(|v| v["retention"]["retention_days"] = true.into()),
         ),
         case(
-            "packet: retention_days beyond i64",
+            // (A positive one passes, as Python's int takes it: readiness::tests.)
+            "packet: retention_days below i64",
             1,
             &["retention.retention_days"],
-            packet_edit(|v| v["retention"]["retention_days"] = "99999999999999999999999".into()),
+            packet_edit(|v| v["retention"]["retention_days"] = "-99999999999999999999999".into()),
         ),
         case(
             "packet: storage is a string",

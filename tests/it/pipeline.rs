@@ -493,6 +493,93 @@ fn upload_refuses_a_reviewed_plan_that_does_not_cover_the_manifest() {
     );
 }
 
+/// A plan's own choices (target, session, mode, hold case, retention) can be edited
+/// consistently into another well-formed plan; the reviewer pins what they reviewed by the
+/// digest `plan` prints, and a GOVERNANCE plan needs `--governance` at upload too.
+#[test]
+fn upload_takes_only_the_pinned_plan_and_a_weaker_lock_only_when_restated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-pin", 2555, 0);
+    let vault = d.join("vault");
+    let target = format!("file://{}", vault.display());
+    let planned = run_in(
+        d,
+        &[],
+        &[
+            "plan",
+            "bundle",
+            "--trust-root",
+            "trust-root.json",
+            "--to",
+            &target,
+            "--output",
+            "plan.json",
+        ],
+    );
+    expect(&planned, 0);
+    let printed = text(&planned);
+    let digest = printed
+        .split("--plan-digest ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest printed: {printed}"))
+        .to_string();
+    assert_eq!(digest.len(), 64, "{printed}");
+    // Another case id, written consistently (tags, flags, retention): a well-formed plan, but
+    // not the one pinned.
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    plan["retention"]["mode"] = "governance".into();
+    for o in plan["objects"].as_array_mut().unwrap() {
+        o["retention_mode"] = "governance".into();
+    }
+    std::fs::write(d.join("governance.json"), plan.to_string()).unwrap();
+    let upload = |file: &str, extra: &[&str]| {
+        let mut args = vec![
+            "upload",
+            "bundle",
+            "--plan",
+            file,
+            "--trust-root",
+            "trust-root.json",
+            "--receipts-out",
+        ];
+        let receipts = format!("r-{file}");
+        args.push(&receipts);
+        args.extend_from_slice(extra);
+        run_in(d, &[], &args)
+    };
+    let pinned = upload(
+        "governance.json",
+        &["--governance", "--plan-digest", &digest],
+    );
+    expect(&pinned, 1);
+    assert!(
+        text(&pinned).contains("plan stage failed") && text(&pinned).contains(&digest),
+        "{}",
+        text(&pinned)
+    );
+    let unrestated = upload("governance.json", &[]);
+    expect(&unrestated, 1);
+    assert!(
+        text(&unrestated).contains("--governance"),
+        "{}",
+        text(&unrestated)
+    );
+    assert_eq!(files_under(&vault), 0, "a refused plan stored objects");
+    // Restated, the GOVERNANCE plan is a plan the reviewer could have made: it passes (dry run).
+    expect(
+        &upload("governance.json", &["--governance", "--dry-run"]),
+        0,
+    );
+    // The reviewed plan, pinned, uploads (same objects: already present, proven).
+    expect(
+        &upload("plan.json", &["--plan-digest", &digest.to_uppercase()]),
+        0,
+    );
+}
+
 #[test]
 fn archive_of_an_hmac_bundle_warns_before_writing() {
     let dir = tempfile::tempdir().unwrap();
