@@ -48,6 +48,49 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         .map_err(io)
 }
 
+/// Check, before anything is written anywhere, that `path` can be written create-only later: it
+/// does not exist, and its nearest existing ancestor is a directory ([`write_new`] creates the
+/// missing ones). A run that stores evidence first and only then finds its receipts or
+/// checkpoint path unusable would leave a store written and no local record of it.
+pub fn check_new(path: &Path) -> Result<(), WriteError> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(WriteError::Exists {
+            path: path.to_path_buf(),
+        });
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => check_dir(parent),
+        None => Ok(()),
+    }
+}
+
+/// Check that `dir` is a directory, or can be created as one: its nearest existing ancestor is
+/// a directory.
+pub fn check_dir(dir: &Path) -> Result<(), WriteError> {
+    for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(WriteError::Io {
+                    path: dir.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotADirectory,
+                        format!("{} is not a directory", ancestor.display()),
+                    ),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(WriteError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +103,23 @@ mod tests {
         let again = write_new(&path, b"second").unwrap_err();
         assert!(matches!(again, WriteError::Exists { .. }), "{again}");
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
+    }
+
+    #[test]
+    fn a_path_is_checked_writable_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(matches!(check_new(&file), Err(WriteError::Exists { .. })));
+        check_new(&dir.path().join("new/deeper/receipts.json")).unwrap();
+        let under_a_file = check_new(&file.join("receipts.json")).unwrap_err();
+        assert!(
+            under_a_file.to_string().contains("is not a directory"),
+            "{under_a_file}"
+        );
+        check_dir(dir.path()).unwrap();
+        check_dir(&dir.path().join("state")).unwrap();
+        assert!(check_dir(&file).is_err());
+        assert!(check_dir(&file.join("sessions")).is_err());
     }
 }

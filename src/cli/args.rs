@@ -257,6 +257,9 @@ impl PlanArgs {
     }
 
     pub fn request(&self, minimum_retention_days: u64) -> anyhow::Result<PlanRequest> {
+        if let Some(case) = &self.legal_hold {
+            crate::hold::check_case_id(case).context("--legal-hold")?;
+        }
         Ok(PlanRequest {
             target: self.target()?,
             session_id: self.session_id.clone(),

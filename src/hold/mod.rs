@@ -153,6 +153,13 @@ pub struct Context {
     pub verify: VerifyOptions,
 }
 
+/// A case id as every hold command takes it (non-empty text of at most 256 characters, no control
+/// characters): `archive`/`plan --legal-hold` check it before planning, so no hold is placed
+/// under a case id no `hold release` could name.
+pub fn check_case_id(case: &str) -> Result<(), HoldError> {
+    check_field("case id", case)
+}
+
 fn check_field(what: &'static str, value: &str) -> Result<(), HoldError> {
     if value.trim().is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control)
     {

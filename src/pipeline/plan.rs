@@ -157,7 +157,7 @@ pub enum PlanError {
     #[error("bundle file path {path:?} is not a safe relative path")]
     UnsafePath { path: String },
     #[error(
-        "session id {session_id:?} must be 1-128 characters of letters, digits, '.', '_' or '-'"
+        "session id {session_id:?} must be 1-128 characters of letters, digits, '.', '_' or '-', and not begin with _wormvault (the tool's own namespace)"
     )]
     BadSessionId { session_id: String },
     #[error("bundle lists {path:?} twice")]
@@ -173,6 +173,8 @@ fn valid_session_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         && id != "."
         && id != ".."
+        // The tool's own namespace at a store's root (hold registry checkpoints, …).
+        && !id.to_ascii_lowercase().starts_with("_wormvault")
 }
 
 /// Make the plan. Pure: same input, same plan.
@@ -462,12 +464,20 @@ mod tests {
                 "{path:?}"
             );
         }
+        for id in ["a/b", "_wormvault", "_WormVault-holds", ".."] {
+            let mut session = input();
+            session.session_id = id.into();
+            assert!(
+                matches!(
+                    plan(&session, &options("s3://evidence")),
+                    Err(PlanError::BadSessionId { .. })
+                ),
+                "{id}"
+            );
+        }
         let mut session = input();
-        session.session_id = "a/b".into();
-        assert!(matches!(
-            plan(&session, &options("s3://evidence/x")),
-            Err(PlanError::BadSessionId { .. })
-        ));
+        session.session_id = "release_wormvault".into();
+        assert!(plan(&session, &options("s3://evidence")).is_ok());
         let mut dup = input();
         dup.files[1].path = "manifest.json".into();
         assert!(matches!(

@@ -207,12 +207,19 @@ pub(crate) async fn execute(
         .receipts_out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("receipts-{}-{stamp}.json", plan.session_id)));
-    // Refuse before writing: the receipts file must be new.
-    if receipts_out.exists() {
-        return Err(ArchiveError::new(
-            Stage::Receipts,
-            super::WriteError::Exists { path: receipts_out },
-        ));
+    // Refuse before writing: the receipts file must be new, and so must the checkpoint's local
+    // copy; both, and the session records' directory, must be writable where they are to go.
+    crate::fs::check_new(&receipts_out).map_err(|e| ArchiveError::new(Stage::Receipts, e))?;
+    if let Some(anchor) = request.audit.as_ref().and_then(|a| a.anchor.as_ref()) {
+        let output = anchor
+            .output
+            .clone()
+            .unwrap_or_else(|| receipts_out.with_extension("checkpoint.txt"));
+        crate::fs::check_new(&output).map_err(|e| ArchiveError::new(Stage::Anchor, e))?;
+    }
+    if let Some(session) = &request.session {
+        crate::fs::check_dir(&session.state_dir)
+            .map_err(|e| ArchiveError::new(Stage::Session, e))?;
     }
     // An archive-time hold is registered in the audit log (hold::registry): refuse before
     // writing when there is no log, or it is unsigned, or it does not verify with its key.

@@ -240,8 +240,53 @@ fn refuses_before_writing(
         text(&output)
     );
     assert_eq!(stored(), 0, "objects stored with an unpinned receipts key");
-    // The same archive with the genuine log and pinned keys goes through.
+    // Local paths that could only fail after the store was written: the session records'
+    // directory is a file, the checkpoint's local copy exists, the receipts would go under a
+    // file, a hold under an empty case id no release could name. Refused first, nothing stored,
+    // the log not appended to.
     audit_log(dir, "good.jsonl", "audit.key");
+    std::fs::write(dir.join("not-a-dir"), b"x").unwrap();
+    std::fs::write(dir.join("taken.checkpoint.txt"), b"x").unwrap();
+    let log_before = std::fs::read(dir.join("good.jsonl")).unwrap();
+    for (extra, stage, exit) in [
+        (&["--state-dir", "not-a-dir"][..], "session stage failed", 2),
+        (
+            &[
+                "--checkpoint-key",
+                "keys/evidence-ed25519-private.pem",
+                "--checkpoint-out",
+                "taken.checkpoint.txt",
+            ][..],
+            "anchor stage failed",
+            2,
+        ),
+        (
+            &["--receipts-out", "not-a-dir/receipts.json"][..],
+            "receipts stage failed",
+            2,
+        ),
+        (&["--legal-hold", " "][..], "--legal-hold", 2),
+    ] {
+        let mut args = archive_with_log(target, "good.jsonl", "r-local.json");
+        if extra[0] == "--receipts-out" {
+            args.truncate(args.len() - 2);
+        }
+        args.extend(extra);
+        let output = run_in(dir, env, &args);
+        expect(&output, exit);
+        assert!(
+            text(&output).contains(stage),
+            "{extra:?}: {}",
+            text(&output)
+        );
+        assert_eq!(stored(), 0, "{extra:?}: objects stored");
+        assert_eq!(
+            std::fs::read(dir.join("good.jsonl")).unwrap(),
+            log_before,
+            "{extra:?}: the log was appended to"
+        );
+    }
+    // The same archive with the genuine log and pinned keys goes through.
     let mut args = archive_with_log(target, "good.jsonl", "r-good.json");
     args.extend([
         "--receipts-key",
