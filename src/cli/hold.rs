@@ -500,6 +500,11 @@ fn status(args: ReadArgs, output: &Output) -> anyhow::Result<Exit> {
                 finding.detail
             ));
         }
+        for ignored in &report.anchors_ignored {
+            text.push_str(&format!(
+                "NOTE not a hold checkpoint of this log, passed over (someone wrote into the tool's namespace; investigate): {ignored}\n"
+            ));
+        }
         text.push_str(&format!(
             "{} object versions; log of {} records verified{}; {}",
             report.objects.len(),

@@ -148,6 +148,9 @@ pub struct Context {
     pub versions: BTreeMap<VersionRef, StoredObject>,
     /// The stored checkpoint the log was checked against: (key, tree size).
     pub anchor_checked: Option<(String, u64)>,
+    /// Objects under the anchor folder, newer by name than that checkpoint, that are not
+    /// checkpoints of this log signed by the checkpoint key ("key: problem"): passed over.
+    pub anchors_ignored: Vec<String>,
     /// How the log was verified (signatures, stored checkpoint): the registry is read again
     /// the same way after flags change.
     pub verify: VerifyOptions,
@@ -206,50 +209,50 @@ pub async fn load(
         ..Default::default()
     };
     let mut anchor_checked = None;
-    if let Some(newest) = anchors
+    let mut anchors_ignored = Vec::new();
+    // Newest first: the first that opens as a checkpoint of this log signed by the checkpoint
+    // key binds the log. Anyone able to write to the store can put objects under the anchor
+    // folder (locked ones cannot be removed), so an object that is not such a checkpoint is
+    // reported and passed over rather than stopping every hold command for as long as it is
+    // locked; when none of them opens, nothing binds the log and that is refused as before.
+    let mut candidates: Vec<(u64, &StoredObject)> = anchors
         .iter()
         .filter_map(|a| anchor_size(&a.key).map(|size| (size, a)))
-        .max_by_key(|(size, _)| *size)
-    {
+        .collect();
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.key.cmp(&a.1.key)));
+    if !candidates.is_empty() {
         let Some(key) = &registrar.checkpoint_key else {
             return Err(HoldError::AnchorUnchecked {
                 count: anchors.len(),
                 dir,
             });
         };
-        let (size, object) = newest;
-        let bad = |problem: String| HoldError::BadAnchor {
-            target: store.target().to_string(),
-            key: object.key.clone(),
-            problem,
-        };
-        // A checkpoint note is a few hundred bytes; anything large planted under the anchor
-        // folder is refused before it is downloaded.
-        if object.size > MAX_ANCHOR_BYTES {
-            return Err(bad(format!(
-                "{} bytes, larger than a checkpoint can be",
-                object.size
-            )));
+        let mut first_problem = None;
+        for (size, object) in candidates {
+            match open_anchor(store, registrar, key, size, object).await {
+                Ok(checkpoint) => {
+                    options.checkpoints.push(checkpoint);
+                    anchor_checked = Some((object.key.clone(), size));
+                    break;
+                }
+                Err(HoldError::BadAnchor { key, problem, .. }) => {
+                    anchors_ignored.push(format!("{key}: {problem}"));
+                    first_problem.get_or_insert((key, problem));
+                }
+                Err(other) => return Err(other),
+            }
         }
-        let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
-        let local = scratch.path().join("checkpoint.txt");
-        store
-            .download(&object.key, object.version_id.as_deref(), &local)
-            .await?;
-        let note = std::fs::read_to_string(&local).map_err(|e| bad(format!("unreadable: {e}")))?;
-        if note.len() as u64 > MAX_ANCHOR_BYTES {
-            return Err(bad("larger than a checkpoint can be".into()));
+        if anchor_checked.is_none()
+            && let Some((key, problem)) = first_problem
+        {
+            return Err(HoldError::BadAnchor {
+                target: store.target().to_string(),
+                key,
+                problem: format!(
+                    "{problem} (and no other object under {dir} is a checkpoint of this log signed by the checkpoint key)"
+                ),
+            });
         }
-        let checkpoint = registry::open_checkpoint(&note, key, Some(&registrar.origin))
-            .map_err(|e| bad(e.to_string()))?;
-        if checkpoint.size != size {
-            return Err(bad(format!(
-                "its name says {size} records, its signed body {}",
-                checkpoint.size
-            )));
-        }
-        options.checkpoints.push(checkpoint);
-        anchor_checked = Some((object.key.clone(), size));
     }
     let registry = registry::load(registrar.log.path(), &options)?;
     let versions = store
@@ -271,8 +274,51 @@ pub async fn load(
         registry,
         versions,
         anchor_checked,
+        anchors_ignored,
         verify: options,
     })
+}
+
+/// Download one object under the anchor folder and open it as a checkpoint of this log signed
+/// by `key`, whose tree size is the one its name gives.
+async fn open_anchor(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    key: &ed25519_dalek::VerifyingKey,
+    size: u64,
+    object: &StoredObject,
+) -> Result<crate::audit::Checkpoint, HoldError> {
+    let bad = |problem: String| HoldError::BadAnchor {
+        target: store.target().to_string(),
+        key: object.key.clone(),
+        problem,
+    };
+    // A checkpoint note is a few hundred bytes; anything large planted under the anchor
+    // folder is refused before it is downloaded.
+    if object.size > MAX_ANCHOR_BYTES {
+        return Err(bad(format!(
+            "{} bytes, larger than a checkpoint can be",
+            object.size
+        )));
+    }
+    let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
+    let local = scratch.path().join("checkpoint.txt");
+    store
+        .download(&object.key, object.version_id.as_deref(), &local)
+        .await?;
+    let note = std::fs::read_to_string(&local).map_err(|e| bad(format!("unreadable: {e}")))?;
+    if note.len() as u64 > MAX_ANCHOR_BYTES {
+        return Err(bad("larger than a checkpoint can be".into()));
+    }
+    let checkpoint = registry::open_checkpoint(&note, key, Some(&registrar.origin))
+        .map_err(|e| bad(e.to_string()))?;
+    if checkpoint.size != size {
+        return Err(bad(format!(
+            "its name says {size} records, its signed body {}",
+            checkpoint.size
+        )));
+    }
+    Ok(checkpoint)
 }
 
 /// A set or release request.
@@ -763,6 +809,9 @@ pub struct StatusReport {
     pub log_records: u64,
     /// The stored hold checkpoint the log was checked against (key, tree size).
     pub anchor_checked: Option<(String, u64)>,
+    /// Objects under the anchor folder that are not checkpoints of this log signed by the
+    /// checkpoint key, passed over ("key: problem").
+    pub anchors_ignored: Vec<String>,
     pub objects: Vec<StatusLine>,
     pub findings: Vec<StatusFinding>,
     pub ok: bool,
@@ -854,6 +903,7 @@ pub async fn status(
         prefix: prefix.to_string(),
         log_records: registry.record_count,
         anchor_checked: context.anchor_checked,
+        anchors_ignored: context.anchors_ignored,
         ok: findings.is_empty(),
         objects,
         findings,

@@ -412,8 +412,10 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
     std::fs::write(&path, full).unwrap();
     expect(cli.hold(&["status", &m]), 0);
 
-    // A checkpoint planted in the anchor folder by someone without the key is refused, not
-    // skipped: the newest anchor must verify.
+    // A checkpoint planted in the anchor folder by someone without the key, newer by name than
+    // every genuine one and locked: it cannot bind the log (not signed by the checkpoint key), so
+    // it is named and passed over, and the newest genuine checkpoint still binds the log —
+    // before, every hold command refused for as long as the planted object stayed locked.
     let scratch = tempfile::tempdir().unwrap();
     let forged = scratch.path().join("forged.txt");
     std::fs::write(
@@ -441,12 +443,49 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
         &|_| {},
     ))
     .unwrap();
-    let refused = expect(cli.hold(&["status", &m]), 1);
+    let status = expect(cli.hold(&["status", &m]), 0);
     assert!(
-        text(&refused).contains("checkpoint-999-forged.txt"),
+        text(&status).contains("checkpoint-999-forged.txt")
+            && text(&status).contains("passed over")
+            && text(&status).contains("against the stored checkpoint"),
         "{}",
-        text(&refused)
+        text(&status)
     );
+    let status = json(&expect(cli.hold(&["--json", "status", &m]), 0));
+    assert!(
+        status["anchors_ignored"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("checkpoint-999-forged.txt")),
+        "{status}"
+    );
+    assert!(
+        !status["anchor_checked"][0]
+            .as_str()
+            .unwrap()
+            .contains("forged"),
+        "{status}"
+    );
+    // Holds can still be set and released.
+    expect(
+        cli.hold(&[
+            "set",
+            &m,
+            "--case",
+            "CASE-after-plant",
+            "--reason",
+            "r",
+            "--actor",
+            "a",
+        ]),
+        0,
+    );
+    // The log cut back is still refused: the genuine checkpoint binds it.
+    let full = std::fs::read_to_string(&path).unwrap();
+    let mut cut: Vec<&str> = full.lines().collect();
+    cut.pop();
+    std::fs::write(&path, format!("{}\n", cut.join("\n"))).unwrap();
+    expect(cli.hold(&["status", &m]), 1);
+    std::fs::write(&path, full).unwrap();
 }
 
 #[test]
