@@ -476,7 +476,11 @@ fn custody(v: &ReportView) -> Option<Custody> {
     }
     // A margin of 5% (at least a minute) each side, so markers are not on the frame.
     let pad = ((last - first) / 20).max(chrono::Duration::minutes(1));
-    let (start, end) = (first - pad, last + pad);
+    // Checked: dates come from the package and may sit at the ends of the calendar.
+    let (start, end) = (
+        first.checked_sub_signed(pad).unwrap_or(first),
+        last.checked_add_signed(pad).unwrap_or(last),
+    );
     let axis = TimeAxis::new(start, end);
     // Tick labels precise enough that neighbours differ (5 ticks over the span).
     let format = match end - start {

@@ -58,8 +58,8 @@ pub struct CreateArgs {
     /// Public key (SPKI PEM) of the --checkpoint signer (default: the archive's).
     #[arg(long, value_name = "FILE")]
     pub checkpoint_key: Option<PathBuf>,
-    /// Minimum retention in days the package is checked against.
-    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS)]
+    /// Minimum retention in days the package is checked against (at most 365000).
+    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = retention_days)]
     pub minimum_retention_days: u32,
 }
 
@@ -87,12 +87,34 @@ pub struct VerifyArgs {
     /// never go over plain HTTP except to a loopback emulator.
     #[arg(long, value_name = "TARGET")]
     pub online: Option<String>,
+    /// Most bytes extracted from the package (default: 100 × the package's size + 64 MiB).
+    /// The package's own index can only lower it; raise it for a genuine package of highly
+    /// compressible evidence.
+    #[arg(long, value_name = "BYTES")]
+    pub max_extract_bytes: Option<u64>,
     /// Write the (recomputed) HTML report here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Minimum retention in days, counted from the archive time the audit log proves.
-    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS)]
+    /// Minimum retention in days, counted from the archive time the audit log proves (at most
+    /// 365000).
+    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = retention_days)]
     pub minimum_retention_days: u32,
+}
+
+/// `--minimum-retention-days`: a whole number of days no larger than
+/// [`handoff::checks::MAX_RETENTION_DAYS`] (about 1000 years; more cannot be a date).
+fn retention_days(text: &str) -> Result<u32, String> {
+    let days: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of days"))?;
+    if days > handoff::checks::MAX_RETENTION_DAYS {
+        return Err(format!(
+            "{days} days is out of range: at most {} days (about 1000 years)",
+            handoff::checks::MAX_RETENTION_DAYS
+        ));
+    }
+    Ok(days)
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -301,13 +323,12 @@ fn create_from_store(
 
 fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
     let mut pins = Pins::from_files(&args.trust_root)?;
-    for fp in &args.trusted_fingerprint {
-        let fp = fp.trim().trim_start_matches("sha256:").to_ascii_lowercase();
-        if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+    for typed in &args.trusted_fingerprint {
+        let Some(fp) = handoff::checks::normalize_fingerprint(typed) else {
             anyhow::bail!(
-                "--trusted-fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex characters)"
+                "--trusted-fingerprint {typed:?} is not a SHA-256 fingerprint (64 hex characters, optionally prefixed sha256:)"
             );
-        }
+        };
         pins.fingerprints.push(fp);
     }
     let load = |path: &PathBuf| {
@@ -400,6 +421,7 @@ fn run_verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         } else {
             None
         },
+        max_extract_bytes: args.max_extract_bytes,
     };
     let (report, html) = handoff::verify(&args.package, &options)?;
     if let Some(path) = &args.html {

@@ -29,10 +29,14 @@ use crate::plan::StoragePlan;
 use crate::receipt::ReceiptSet;
 use crate::store::Enforcement;
 use crate::store::compare::Field;
-use crate::trust::{RootStatus, Secret, TrustRoot, TrustStore};
+use crate::trust::{PublicKey, RootStatus, Secret, TrustRoot, TrustStore};
 
 /// The text every human output carries when the storage does not enforce the lock (item 6).
 pub use crate::store::TOOL_ONLY;
+
+/// The largest `--minimum-retention-days` accepted (about 1000 years): any archive time plus
+/// this is a representable date.
+pub const MAX_RETENTION_DAYS: u32 = 365_000;
 
 /// The overall verdict. Only `Verified` exits 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +122,10 @@ pub struct HandoffReport {
     /// The signed checkpoint's size and when its last record was written (for the timeline).
     #[serde(default)]
     pub checkpoint: Option<CheckpointMark>,
+    /// The minimum retention (days) the report was made against: a stored report is compared
+    /// with the package re-checked as its packager checked it, with these days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_retention_days: Option<u32>,
 }
 
 /// Where the package's signed checkpoint sits in the audit log (shown on the custody timeline).
@@ -134,6 +142,18 @@ pub struct Pins {
     pub roots: Vec<TrustRoot>,
     /// `--trusted-fingerprint` values (lowercase hex SHA-256 of the public key PEM).
     pub fingerprints: Vec<String>,
+}
+
+/// A `--trusted-fingerprint` value as lowercase hex: an optional `sha256:` prefix in any case,
+/// then 64 hex digits in any case. `None` when it is not one.
+pub fn normalize_fingerprint(value: &str) -> Option<String> {
+    let value = value.trim();
+    let hex = match value.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("sha256:") => &value[7..],
+        _ => value,
+    };
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
 }
 
 impl Pins {
@@ -189,6 +209,9 @@ pub struct VerifyOptions<'a> {
     pub audit_key: Option<(Secret, Option<String>)>,
     pub minimum_retention_days: u32,
     pub online: Option<&'a OnlineCheck>,
+    /// Most bytes extracted from the package (default: [`super::extraction_ceiling`]); the
+    /// package's own index can only lower it.
+    pub max_extract_bytes: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -284,7 +307,7 @@ fn effective_trust(
     let pinned_fp: BTreeSet<String> = pins
         .fingerprints
         .iter()
-        .map(|f| f.trim().trim_start_matches("sha256:").to_ascii_lowercase())
+        .map(|f| normalize_fingerprint(f).unwrap_or_else(|| f.trim().to_ascii_lowercase()))
         .collect();
     let mut add = |root: TrustRoot| {
         if !roots
@@ -351,12 +374,19 @@ fn trust_label(pkg: &Package) -> &'static str {
     }
 }
 
-fn revoked_by_key(trust: &TrustStore, fingerprint: &str) -> Option<String> {
+/// The key id under which `key` is revoked, if it is: [`TrustStore::revocation_of`], the one
+/// revocation rule (decoded raw key, any key id), for every signature the package carries.
+fn revoked_by_key(trust: &TrustStore, key: &PublicKey) -> Option<String> {
+    trust.revocation_of(key).map(|r| r.key_id.clone())
+}
+
+/// The public key of the pinned root with this fingerprint (to judge its revocation by key).
+fn pinned_key(trust: &TrustStore, fingerprint: &str) -> Option<PublicKey> {
     trust
         .roots()
         .iter()
-        .find(|r| r.public_key_sha256 == fingerprint && r.status == RootStatus::Revoked)
-        .map(|r| r.key_id.clone())
+        .find(|r| r.public_key_sha256 == fingerprint)
+        .and_then(|r| r.check().ok())
 }
 
 fn read_segment(path: &Path) -> Vec<Value> {
@@ -448,8 +478,7 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
             .and_then(|r| r["created_at"].as_str().map(str::to_string)),
     });
     apply_hold_history(&mut report);
-    // What the packager saw (hold state as of packaging), for comparing the stored reports.
-    let packaged = report.clone();
+    report.minimum_retention_days = Some(options.minimum_retention_days);
     report.hold_state_source = if let Some(holds) = &store_holds {
         for object in &mut report.objects {
             let key = object.location.rsplit(' ').next().unwrap_or_default();
@@ -466,9 +495,61 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
         "as of packaging (offline): receipts plus the checkpointed hold events; run with --online TARGET to read the store".into()
     };
     if !packaging {
-        let stored = check_stored_reports(&pkg, &packaged);
+        let stored = check_stored_reports(&pkg, options);
         push_check(&mut report, "stored_reports", stored);
     }
+    settle(&mut report);
+    report
+}
+
+/// The report for a package whose archive entries were tampered with (unsafe names, links,
+/// devices, duplicates, data after the archive, a failed gzip trailer): nothing in it is
+/// read, the verdict is FAILED, and each entry is a finding under `package_archive`.
+pub fn archive_refused(found: &[bundle::Finding]) -> HandoffReport {
+    let unknown = || String::from("unknown");
+    let mut report = HandoffReport {
+        schema_version: REPORT_SCHEMA.into(),
+        verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        valid: false,
+        verdict: Verdict::Failed,
+        pinned: false,
+        session_id: unknown(),
+        target: unknown(),
+        bundle_digest: unknown(),
+        archived_at: None,
+        enforcement: unknown(),
+        checks: Vec::new(),
+        findings: Vec::new(),
+        objects: Vec::new(),
+        signer: unknown(),
+        signing_key: unknown(),
+        keys_found: Vec::new(),
+        hold_events: Vec::new(),
+        hold_state_source: String::new(),
+        checkpoint: None,
+        minimum_retention_days: None,
+    };
+    let detail = format!(
+        "the package archive was tampered with; nothing in it was checked: {}",
+        found
+            .iter()
+            .map(|f| format!("[{}] {}", f.kind.as_str(), f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    for f in found {
+        report.findings.push(Finding {
+            kind: f.kind.as_str().into(),
+            check: "package_archive".into(),
+            detail: f.message.clone(),
+        });
+    }
+    report.checks.push(ReportCheck {
+        name: "package_archive".into(),
+        passed: false,
+        status: "fail".into(),
+        detail,
+    });
     settle(&mut report);
     report
 }
@@ -594,6 +675,7 @@ fn assemble(
         hold_events: Vec::new(),
         hold_state_source: String::new(),
         checkpoint: None,
+        minimum_retention_days: None,
     };
     for (name, outcome) in checks {
         push_check(&mut report, name, outcome);
@@ -669,6 +751,70 @@ fn keys_found(pkg: &Package, bundle_report: Option<&bundle::BundleReport>) -> Ve
     found
 }
 
+/// Is `name` a file of the layout `handoff` writes? The fixed documents, and the bundle's
+/// files directly under `bundle/` (a bundle is flat; its own verifier judges which belong).
+pub(crate) fn in_layout(name: &str) -> bool {
+    const FIXED: [&str; 10] = [
+        INDEX,
+        TRUST_ROOTS,
+        PLAN,
+        RECEIPTS,
+        SEGMENT,
+        CHECKPOINT,
+        CHECKPOINT_KEY,
+        PROOFS,
+        REPORT_JSON,
+        REPORT_HTML,
+    ];
+    FIXED.contains(&name)
+        || name
+            .strip_prefix(BUNDLE_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|file| !file.is_empty() && !file.contains('/'))
+}
+
+/// Why an index name may not be opened, if it may not: it must be a safe relative path in its
+/// normal form (the archive entries' rule: no absolute path, `..`, backslash, NUL or drive
+/// prefix, no `.` or empty components).
+fn unsafe_index_name(name: &str) -> Option<String> {
+    match bundle::safe_relative(name) {
+        Err(reason) => Some(reason),
+        Ok(parts) if parts.is_empty() => Some("names no file".into()),
+        Ok(parts) if parts.join("/") != name => {
+            Some(format!("not in normal form (it is {:?})", parts.join("/")))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// Hash the regular file `name` under `root`, following no link and opening no device, FIFO
+/// or socket: every component is examined without following it first, and the opened file is
+/// checked to be a regular file before a byte is read.
+fn hash_regular_file(root: &Path, name: &str) -> Result<crate::hashing::FileDigest, String> {
+    let mut path = root.to_path_buf();
+    let parts: Vec<&str> = name.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+        let last = i + 1 == parts.len();
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err("is a symbolic link; only regular files are read".into());
+        }
+        if !last && !kind.is_dir() {
+            return Err(format!("{} is not a directory", parts[..=i].join("/")));
+        }
+        if last && !kind.is_file() {
+            return Err("is not a regular file; only regular files are read".into());
+        }
+    }
+    let mut file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+    if !file.metadata().map_err(|e| e.to_string())?.is_file() {
+        return Err("is not a regular file; only regular files are read".into());
+    }
+    crate::hashing::sha256_reader(&mut file, &|_| {}).map_err(|e| e.to_string())
+}
+
 fn check_contents(pkg: &Package) -> Outcome {
     let index = match &pkg.index {
         Ok(index) => index,
@@ -686,7 +832,14 @@ fn check_contents(pkg: &Package) -> Outcome {
     };
     let mut findings = Vec::new();
     for name in &files {
-        if name != INDEX && !index.files.contains_key(name) {
+        if !in_layout(name) {
+            findings.push((
+                "package_file_unexpected",
+                format!(
+                    "{name:?} is not part of the package layout `wormvault handoff` writes; nothing outside it is read or trusted, and its presence fails the package"
+                ),
+            ));
+        } else if name != INDEX && !index.files.contains_key(name) {
             findings.push((
                 "package_file_unlisted",
                 format!("{name} is in the package but not in {INDEX}"),
@@ -694,7 +847,25 @@ fn check_contents(pkg: &Package) -> Outcome {
         }
     }
     for (name, sha) in &index.files {
-        match crate::hashing::sha256_file(&pkg.root.join(name), &|_| {}) {
+        if let Some(reason) = unsafe_index_name(name) {
+            findings.push((
+                "index_path_unsafe",
+                format!("{INDEX} lists {name:?}, which is unsafe ({reason}); it was not opened"),
+            ));
+            continue;
+        }
+        if !in_layout(name) {
+            if !files.contains(name) {
+                findings.push((
+                    "package_file_unexpected",
+                    format!(
+                        "{INDEX} lists {name:?}, which is not part of the package layout `wormvault handoff` writes"
+                    ),
+                ));
+            }
+            continue;
+        }
+        match hash_regular_file(pkg.root, name) {
             Err(e) => findings.push(("package_file_missing", format!("{name}: {e}"))),
             Ok(digest) if &digest.sha256 != sha => findings.push((
                 "package_file_changed",
@@ -703,9 +874,18 @@ fn check_contents(pkg: &Package) -> Outcome {
             Ok(_) => {}
         }
     }
+    // The count leaves out the stored reports (written after the packager's own check, and
+    // compared under `stored_reports`), so the packager's report and a re-check agree.
+    let evidence = index
+        .files
+        .keys()
+        .filter(|n| *n != REPORT_JSON && *n != REPORT_HTML)
+        .count();
     Outcome::from_findings(
         findings,
-        format!("{} files match {INDEX}", index.files.len()),
+        format!(
+            "{evidence} files match {INDEX}, every one in the package layout (besides the stored reports)"
+        ),
     )
 }
 
@@ -775,7 +955,7 @@ fn check_bundle(pkg: &Package, options: &VerifyOptions) -> (Outcome, Option<bund
         .signature
         .as_ref()
         .and_then(|s| s.fingerprint.clone())
-        && let Some(id) = revoked_by_key(&trust, &fp)
+        && let Some(id) = pinned_key(&trust, &fp).and_then(|k| revoked_by_key(&trust, &k))
     {
         findings.push((
             "key_revoked",
@@ -820,8 +1000,13 @@ fn check_plan(pkg: &Package, bundle_report: Option<&bundle::BundleReport>) -> Ou
     }
     let listed: BTreeSet<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
     for object in &plan.objects {
-        let path = pkg.root.join(BUNDLE_DIR).join(&object.path);
-        match crate::hashing::sha256_file(&path, &|_| {}) {
+        // The plan is read before anything vouches for it: its paths get the index's rule.
+        let name = format!("{BUNDLE_DIR}/{}", object.path);
+        let digest = match unsafe_index_name(&name) {
+            Some(reason) => Err(format!("unsafe path ({reason}); it was not opened")),
+            None => hash_regular_file(pkg.root, &name),
+        };
+        match digest {
             Err(e) => findings.push(("plan_bundle_mismatch", format!("{}: {e}", object.path))),
             Ok(sha) if sha.sha256 != object.sha256 => findings.push((
                 "plan_bundle_mismatch",
@@ -1164,16 +1349,18 @@ fn check_receipts_signature(pkg: &Package) -> Outcome {
     };
     match receipts.verify_signature(trust) {
         Err(e) => Outcome::fail("receipts_signature_invalid", e),
-        Ok(key) => match revoked_by_key(trust, &key.fingerprint) {
-            Some(id) => Outcome::fail(
-                "key_revoked",
-                format!(
-                    "receipts signing key {} is revoked (as {id:?})",
-                    key.fingerprint
+        Ok(key) => {
+            match pinned_key(trust, &key.fingerprint).and_then(|k| revoked_by_key(trust, &k)) {
+                Some(id) => Outcome::fail(
+                    "key_revoked",
+                    format!(
+                        "receipts signing key {} is revoked (as {id:?})",
+                        key.fingerprint
+                    ),
                 ),
-            ),
-            None => Outcome::pass(format!("signed by {} ({})", key.key_id, key.fingerprint)),
-        },
+                None => Outcome::pass(format!("signed by {} ({})", key.key_id, key.fingerprint)),
+            }
+        }
     }
 }
 
@@ -1213,7 +1400,17 @@ fn check_retention(
             }
         },
     };
-    let required = archived + chrono::Duration::days(i64::from(days));
+    let Some(required) = chrono::TimeDelta::try_days(i64::from(days))
+        .and_then(|span| archived.checked_add_signed(span))
+    else {
+        return Outcome::fail(
+            "retention_minimum_out_of_range",
+            format!(
+                "a minimum retention of {days} days after {} is past the last representable date; use at most {MAX_RETENTION_DAYS} days",
+                archived.to_rfc3339()
+            ),
+        );
+    };
     let now = chrono::Utc::now();
     let mut findings = Vec::new();
     for r in &receipts.receipts {
@@ -1302,7 +1499,7 @@ fn check_chain(pkg: &Package, options: &VerifyOptions) -> (Outcome, Option<audit
             .collect();
         for id in ids {
             if let Some(root) = trust.roots().iter().find(|r| r.key_id == id)
-                && let Some(as_id) = revoked_by_key(trust, &root.public_key_sha256)
+                && let Some(as_id) = root.check().ok().and_then(|k| revoked_by_key(trust, &k))
             {
                 revoked.push((
                     "key_revoked",
@@ -1364,25 +1561,25 @@ fn check_checkpoint_signature(
             .trust
             .as_ref()
             .map_err(|e| ("pins_invalid", e.clone()))?;
-        let root = trust
-            .roots()
-            .iter()
-            .find(|r| r.public_key_sha256 == fingerprint)
-            .ok_or_else(|| {
-                (
-                    "checkpoint_key_unpinned",
-                    format!(
-                        "checkpoint key {fingerprint} is not among {}",
-                        trust_label(pkg)
-                    ),
-                )
-            })?;
-        if let Some(id) = revoked_by_key(trust, &fingerprint) {
+        let public = PublicKey::from_spki_pem(&pem, CHECKPOINT_KEY)
+            .map_err(|e| ("checkpoint_invalid", e.to_string()))?;
+        // Revocation first, by the decoded key (the same rule as every other signature).
+        if let Some(id) = revoked_by_key(trust, &public) {
             return Err((
                 "key_revoked",
                 format!("checkpoint key {fingerprint} is revoked (as {id:?})"),
             ));
         }
+        // The pinned root for this key, by the decoded key too (its PEM text may differ).
+        let root = trust.roots_for_key(&public).next().ok_or_else(|| {
+            (
+                "checkpoint_key_unpinned",
+                format!(
+                    "checkpoint key {fingerprint} is not among {}",
+                    trust_label(pkg)
+                ),
+            )
+        })?;
         // A checkpoint is signed no earlier than the last record it covers.
         let signed_at = pkg
             .segment
@@ -1396,8 +1593,6 @@ fn check_checkpoint_signature(
             ))?;
         root.admits(signed_at)
             .map_err(|e| ("checkpoint_key_not_admitted", e.to_string()))?;
-        let public = crate::trust::PublicKey::from_spki_pem(&pem, CHECKPOINT_KEY)
-            .map_err(|e| ("checkpoint_invalid", e.to_string()))?;
         let name = note
             .as_ref()
             .map(|n| n.lines().next().unwrap_or_default().to_string())
@@ -1612,42 +1807,200 @@ fn hold_states(objects: &mut [ReportObject], events: &[HoldEvent]) {
     }
 }
 
+/// The package re-checked exactly as `handoff` checked it before writing its reports: pinned
+/// to the trust roots it carries, without HMAC keys, offline, with the stored report's minimum
+/// retention (else the auditor's). The stored report must be this, field for field.
+fn packager_replay(
+    pkg: &Package,
+    options: &VerifyOptions,
+    stored_days: Option<u32>,
+) -> HandoffReport {
+    let pins = Pins {
+        roots: pkg
+            .carried
+            .as_ref()
+            .map(|c| c.roots().to_vec())
+            .unwrap_or_default(),
+        fingerprints: Vec::new(),
+    };
+    let replay = VerifyOptions {
+        pins,
+        minimum_retention_days: stored_days.unwrap_or(options.minimum_retention_days),
+        ..Default::default()
+    };
+    check_package(pkg.root, &replay, true)
+}
+
+/// Most differences listed one by one before the rest are counted.
+const MAX_LISTED_DIFFERENCES: usize = 12;
+
+/// Every path at which `stored` differs from `expected`: objects by key, arrays by index (by
+/// `name` where the elements have one, such as `checks[retention_minimum].detail`).
+fn differences(path: &str, stored: &Value, expected: &Value, out: &mut Vec<String>) {
+    match (stored, expected) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                differences(
+                    &sub,
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                let label = match (x.get("name"), y.get("name")) {
+                    (Some(Value::String(n)), Some(Value::String(m))) if n == m => n.clone(),
+                    _ => i.to_string(),
+                };
+                differences(&format!("{path}[{label}]"), x, y, out);
+            }
+        }
+        _ if stored != expected => out.push(path.to_string()),
+        _ => {}
+    }
+}
+
+/// Two differing values as text, long ones clipped around where they first differ.
+fn shown_pair(a: &Value, b: &Value) -> (String, String) {
+    let (a, b) = (a.to_string(), b.to_string());
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let common = x.iter().zip(&y).take_while(|(p, q)| p == q).count();
+    let start = common.saturating_sub(40);
+    let clip = |c: &[char]| {
+        let end = c.len().min(start + 160);
+        format!(
+            "{}{}{}",
+            if start > 0 { "…" } else { "" },
+            c[start.min(c.len())..end].iter().collect::<String>(),
+            if end < c.len() { "…" } else { "" }
+        )
+    };
+    (clip(&x), clip(&y))
+}
+
+fn lookup<'a>(value: &'a Value, path: &str) -> &'a Value {
+    // Paths are built by `differences`: `a.b[name].c`.
+    let mut current = value;
+    for part in path.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((key, rest)) => (key, Some(rest.trim_end_matches(']'))),
+            None => (part, None),
+        };
+        current = current.get(key).unwrap_or(&Value::Null);
+        if let Some(index) = index {
+            current = match current.as_array() {
+                Some(items) => items
+                    .iter()
+                    .find(|i| i.get("name").and_then(|n| n.as_str()) == Some(index))
+                    .or_else(|| index.parse::<usize>().ok().and_then(|n| items.get(n)))
+                    .unwrap_or(&Value::Null),
+                None => &Value::Null,
+            };
+        }
+    }
+    current
+}
+
 /// The reports stored in the package are what the packager saw; they are compared with the
-/// recomputed one and any disagreement is a finding (issue #14 item 8).
-fn check_stored_reports(pkg: &Package, recomputed: &HandoffReport) -> Outcome {
-    let schema = load_json::<Value>(pkg.root, REPORT_JSON)
+/// package re-checked as the packager checked it ([`packager_replay`]) and any disagreement —
+/// a check's status or detail, a finding, a key, the verdict, any field — is a finding naming
+/// the field (issue #14 item 8). A report and page written by another wormvault version cannot
+/// be reproduced here: its facts and verdict are still compared, the rest is `unchecked`, so
+/// the verdict is never VERIFIED on the strength of a page nobody checked.
+fn check_stored_reports(pkg: &Package, options: &VerifyOptions) -> Outcome {
+    let stored_value = load_json::<Value>(pkg.root, REPORT_JSON);
+    let schema = stored_value
+        .as_ref()
         .ok()
-        .and_then(|v| v.get("schema_version").cloned());
-    if schema.as_ref().and_then(|s| s.as_str()) == Some("wormvault.handoff-report.v1") {
+        .and_then(|v| v.get("schema_version"))
+        .and_then(|s| s.as_str());
+    if schema == Some("wormvault.handoff-report.v1") {
         return Outcome::unchecked(
             "the stored reports were written by an older wormvault (handoff-report.v1) and cannot be compared; rebuild the package with `wormvault handoff`",
         );
     }
-    let stored: HandoffReport = match load_json(pkg.root, REPORT_JSON) {
-        Ok(r) => r,
+    let (stored, stored_value): (HandoffReport, Value) = match stored_value.and_then(|v| {
+        Ok((
+            serde_json::from_value(v.clone()).map_err(|e| format!("{REPORT_JSON}: {e}"))?,
+            v,
+        ))
+    }) {
+        Ok(pair) => pair,
         Err(e) => return Outcome::fail("stored_report_mismatch", e),
     };
+    let html = std::fs::read_to_string(pkg.root.join(REPORT_HTML));
+    let this_version = env!("CARGO_PKG_VERSION");
+    let other_version = html
+        .as_ref()
+        .ok()
+        .and_then(|h| rendered_by(h))
+        .filter(|v| *v != this_version)
+        .map(|v| v.chars().take(40).collect::<String>());
+
+    let replay = packager_replay(pkg, options, stored.minimum_retention_days);
+    let mut expected = serde_json::to_value(&replay).unwrap_or(Value::Null);
+    let mut theirs = stored_value;
     let mut findings = Vec::new();
-    let facts = |r: &HandoffReport| {
-        serde_json::json!({
-            "session_id": r.session_id, "target": r.target, "bundle_digest": r.bundle_digest,
-            "archived_at": r.archived_at, "enforcement": r.enforcement, "signer": r.signer,
-            "signing_key": r.signing_key, "objects": r.objects, "hold_events": r.hold_events,
-        })
-    };
-    let (mine, theirs) = (facts(recomputed), facts(&stored));
-    if let (Some(mine), Some(theirs)) = (mine.as_object(), theirs.as_object()) {
-        for (field, value) in mine {
-            if theirs.get(field) != Some(value) {
-                findings.push((
-                    "stored_report_mismatch",
-                    format!(
-                        "{REPORT_JSON} says {field} {}, the package shows {value}",
-                        theirs.get(field).cloned().unwrap_or_default()
-                    ),
-                ));
+    if other_version.is_some() {
+        // Another version's wording cannot be reproduced: compare the facts and the verdict.
+        let facts = |r: &Value| {
+            let mut out = serde_json::Map::new();
+            for field in [
+                "session_id",
+                "target",
+                "bundle_digest",
+                "archived_at",
+                "enforcement",
+                "signer",
+                "signing_key",
+                "objects",
+                "hold_events",
+                "verdict",
+                "valid",
+                "pinned",
+            ] {
+                out.insert(field.into(), r.get(field).cloned().unwrap_or(Value::Null));
+            }
+            Value::Object(out)
+        };
+        expected = facts(&expected);
+        theirs = facts(&theirs);
+    } else {
+        for value in [&mut expected, &mut theirs] {
+            if let Some(object) = value.as_object_mut() {
+                object.remove("verified_at");
             }
         }
+    }
+    let mut paths = Vec::new();
+    differences("", &theirs, &expected, &mut paths);
+    for path in paths.iter().take(MAX_LISTED_DIFFERENCES) {
+        findings.push((
+            "stored_report_mismatch",
+            {
+                let (a, b) = shown_pair(lookup(&theirs, path), lookup(&expected, path));
+                format!(
+                    "{REPORT_JSON} says {path} is {a}, but the package re-checked as its packager checked it gives {b}"
+                )
+            },
+        ));
+    }
+    if paths.len() > MAX_LISTED_DIFFERENCES {
+        findings.push((
+            "stored_report_mismatch",
+            format!(
+                "{REPORT_JSON} differs in {} more field(s)",
+                paths.len() - MAX_LISTED_DIFFERENCES
+            ),
+        ));
     }
     if stored.verdict != Verdict::Verified && stored.verdict != Verdict::Incomplete {
         findings.push((
@@ -1656,33 +2009,26 @@ fn check_stored_reports(pkg: &Package, recomputed: &HandoffReport) -> Outcome {
         ));
     }
     // The stored page is a rendering of the stored JSON. Rendered by this wormvault, it must be
-    // byte for byte what that JSON renders to (an edited page is caught). Rendered by another
-    // version — a package checked years later — its layout is that version's and cannot be
-    // reproduced here: it is not compared, and the detail says so; the stored JSON (compared
-    // above) and the recomputed report carry the facts, and the report shown is the recomputed one.
-    let mut html_note = "";
-    match std::fs::read_to_string(pkg.root.join(REPORT_HTML)) {
+    // byte for byte what that JSON renders to (an edited page is caught).
+    match &html {
         Err(e) => findings.push(("stored_html_mismatch", format!("{REPORT_HTML}: {e}"))),
-        Ok(html) if html != handoff_html::render(&super::view(&stored)) => {
-            match rendered_by(&html) {
-                Some(version) if version != env!("CARGO_PKG_VERSION") => {
-                    html_note = "; the stored HTML page was rendered by another wormvault version and was not compared — do not rely on it, use the page this verify writes";
-                }
-                _ => findings.push((
-                    "stored_html_mismatch",
-                    format!(
-                        "{REPORT_HTML} is not the page {REPORT_JSON} renders to: it was edited"
-                    ),
-                )),
-            }
-        }
+        Ok(_) if other_version.is_some() => {}
+        Ok(html) if *html != handoff_html::render(&super::view(&stored)) => findings.push((
+            "stored_html_mismatch",
+            format!("{REPORT_HTML} is not the page {REPORT_JSON} renders to: it was edited"),
+        )),
         Ok(_) => {}
+    }
+    if findings.is_empty()
+        && let Some(version) = other_version
+    {
+        return Outcome::unchecked(format!(
+            "the stored reports say they were rendered by wormvault {version:?}, not this wormvault {this_version}: their facts and verdict agree with what was recomputed, but the stored HTML page and the checks' wording cannot be reproduced here and were NOT checked — do not rely on the stored page; read the page this verify writes (--html), or rebuild the package with wormvault {this_version}"
+        ));
     }
     Outcome::from_findings(
         findings,
-        format!(
-            "the stored JSON and HTML reports agree with what was recomputed (the reports shown are the recomputed ones){html_note}"
-        ),
+        "the stored JSON report is, field for field, the package re-checked as its packager checked it, and the stored HTML page is what it renders to (the reports shown are the recomputed ones)",
     )
 }
 
@@ -1766,11 +2112,11 @@ mod tests {
         revoked.status = RootStatus::Revoked;
         let store = TrustStore::new(vec![active.clone(), revoked]).unwrap();
         assert_eq!(
-            revoked_by_key(&store, &active.public_key_sha256).as_deref(),
+            revoked_by_key(&store, &active.check().unwrap()).as_deref(),
             Some("b")
         );
         let other = root(RootStatus::Active, "c");
-        assert_eq!(revoked_by_key(&store, &other.public_key_sha256), None);
+        assert_eq!(revoked_by_key(&store, &other.check().unwrap()), None);
     }
 
     #[test]
@@ -1826,6 +2172,7 @@ mod tests {
             hold_events: vec![],
             hold_state_source: String::new(),
             checkpoint: None,
+            minimum_retention_days: None,
         };
         settle(&mut report);
         assert_eq!((report.verdict, report.valid), (Verdict::Verified, true));

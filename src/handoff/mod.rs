@@ -408,12 +408,31 @@ fn pack_dir(root: &Path, output: &Path) -> Result<(), HandoffError> {
     Ok(())
 }
 
-/// Extraction limits for `package`, proportionate to what its index declares: as many entries
-/// as files listed (plus directory entries), no entry larger than the largest declared file,
-/// no more in total than the declared sizes. The index is found by streaming the archive
-/// without writing anything (wormvault puts it first); a package whose index declares no sizes
-/// gets [`LEGACY_EXPANSION`] × its own size plus [`LEGACY_ALLOWANCE`].
-pub fn extraction_limits(package: &Path) -> Result<ArchiveLimits, HandoffError> {
+/// The most bytes extraction writes for `package` whatever its index declares:
+/// [`LEGACY_EXPANSION`] × its own size plus [`LEGACY_ALLOWANCE`], or the auditor's
+/// `--max-extract-bytes` when given. The index is unsigned: it may only lower this.
+pub fn extraction_ceiling(package_bytes: u64, max_extract_bytes: Option<u64>) -> u64 {
+    max_extract_bytes.unwrap_or_else(|| {
+        package_bytes
+            .saturating_mul(LEGACY_EXPANSION)
+            .saturating_add(LEGACY_ALLOWANCE)
+    })
+}
+
+/// Most entries extracted, whatever the index lists.
+pub const MAX_PACKAGE_ENTRIES: usize = 100_000;
+
+/// Extraction limits for `package`: proportionate to what its index declares (as many entries
+/// as files listed, plus directory entries; no entry larger than the largest declared file; no
+/// more in total than the declared sizes), and never above [`extraction_ceiling`] — the index
+/// is not signed, so what it declares can lower the limits but never raise them (a small
+/// package declaring a 2 GiB file is refused, not extracted). The index is found by streaming
+/// the archive without writing anything (wormvault puts it first); a package whose index
+/// declares no sizes gets the ceiling.
+pub fn extraction_limits(
+    package: &Path,
+    max_extract_bytes: Option<u64>,
+) -> Result<ArchiveLimits, HandoffError> {
     let corrupt = |detail: String| HandoffError::UnsafePackage {
         path: package.to_path_buf(),
         detail,
@@ -421,13 +440,11 @@ pub fn extraction_limits(package: &Path) -> Result<ArchiveLimits, HandoffError> 
     let size = std::fs::metadata(package)
         .map_err(|e| io_error("reading", package, e))?
         .len();
-    let legacy_total = size
-        .saturating_mul(LEGACY_EXPANSION)
-        .saturating_add(LEGACY_ALLOWANCE);
+    let ceiling = extraction_ceiling(size, max_extract_bytes);
     let legacy = ArchiveLimits {
         max_entries: 10_000,
-        max_entry_bytes: legacy_total,
-        max_total_bytes: legacy_total,
+        max_entry_bytes: ceiling,
+        max_total_bytes: ceiling,
     };
     let file = std::fs::File::open(package).map_err(|e| io_error("opening", package, e))?;
     let mut archive =
@@ -445,7 +462,7 @@ pub fn extraction_limits(package: &Path) -> Result<ArchiveLimits, HandoffError> 
         let entry_size = entry.header().size().unwrap_or(u64::MAX);
         if name.trim_start_matches("./") != INDEX {
             skipped = skipped.saturating_add(entry_size);
-            if skipped > legacy_total {
+            if skipped > ceiling {
                 return Ok(legacy);
             }
             continue;
@@ -473,33 +490,73 @@ pub fn extraction_limits(package: &Path) -> Result<ArchiveLimits, HandoffError> 
             .values()
             .fold(entry_size, |sum, b| sum.saturating_add(*b));
         return Ok(ArchiveLimits {
-            max_entries: index.files.len() + 1 + EXTRA_ENTRIES,
-            max_entry_bytes: largest.max(entry_size),
-            max_total_bytes: total,
+            max_entries: (index.files.len() + 1 + EXTRA_ENTRIES).min(MAX_PACKAGE_ENTRIES),
+            max_entry_bytes: largest.max(entry_size).min(ceiling),
+            max_total_bytes: total.min(ceiling),
         });
     }
     Ok(legacy)
 }
 
+/// Is this extraction finding about the package's size or readability (the package cannot be
+/// checked: exit 2), rather than tampering with its entries (a verification failure)?
+fn is_resource_or_unreadable(kind: bundle::FindingKind) -> bool {
+    matches!(
+        kind,
+        bundle::FindingKind::ArchiveEntryTooLarge
+            | bundle::FindingKind::ArchiveTooManyEntries
+            | bundle::FindingKind::ArchiveCorrupt
+    )
+}
+
 /// Verify a package: extract it within [`extraction_limits`], then run every check of
 /// [`checks::check_package`]. Returns the recomputed report and the HTML made from it.
+///
+/// A package whose entries were tampered with (`..` or absolute names, links, devices,
+/// duplicate or conflicting entries, data after the archive, a failed gzip trailer) is a
+/// verification failure: a `FAILED` report whose `package_archive` check names each entry.
+/// A package over the extraction limits or not a gzip tar at all is an error (exit 2): it
+/// could not be checked.
 pub fn verify(
     package: &Path,
     options: &VerifyOptions,
 ) -> Result<(HandoffReport, String), HandoffError> {
-    let limits = extraction_limits(package)?;
+    let limits = extraction_limits(package, options.max_extract_bytes)?;
     let extracted =
         bundle::archive::extract(package, &limits).map_err(|e| HandoffError::UnsafePackage {
             path: package.to_path_buf(),
             detail: e.to_string(),
         })?;
     if !extracted.findings.is_empty() {
-        let detail = extracted
+        let tampered = extracted
+            .findings
+            .iter()
+            .any(|f| !is_resource_or_unreadable(f.kind));
+        if tampered {
+            let report = checks::archive_refused(&extracted.findings);
+            let html = handoff_html::render(&view(&report));
+            return Ok((report, html));
+        }
+        let mut detail = extracted
             .findings
             .iter()
             .map(|f| f.message.clone())
             .collect::<Vec<_>>()
             .join("; ");
+        if extracted
+            .findings
+            .iter()
+            .any(|f| f.kind == bundle::FindingKind::ArchiveEntryTooLarge)
+        {
+            detail.push_str(&format!(
+                " (extraction writes at most {} bytes for this package — {LEGACY_EXPANSION} × its size plus {} MiB, or --max-extract-bytes — and never more than its index declares; if the package is genuine, pass --max-extract-bytes BYTES to raise the limit)",
+                limits.max_total_bytes.max(extraction_ceiling(
+                    std::fs::metadata(package).map(|m| m.len()).unwrap_or(0),
+                    options.max_extract_bytes
+                )),
+                LEGACY_ALLOWANCE >> 20
+            ));
+        }
         return Err(HandoffError::UnsafePackage {
             path: package.to_path_buf(),
             detail,

@@ -313,28 +313,42 @@ impl TrustStore {
         root: &TrustRoot,
         key: &PublicKey,
     ) -> Result<(), TrustError> {
-        let raw = key.verifying_key().to_bytes();
-        let fingerprint = key.fingerprint();
-        for other in self
-            .roots
-            .iter()
-            .filter(|r| r.status == RootStatus::Revoked)
+        if let Some(other) = self.revocation_of(key)
+            && other.key_id != root.key_id
         {
-            let same_key = other.public_key_sha256 == root.public_key_sha256
-                || other.public_key_sha256 == fingerprint
-                || PublicKey::from_spki_pem(&other.public_key_pem, "trust root")
-                    .is_ok_and(|k| k.verifying_key().to_bytes() == raw);
-            if same_key && other.key_id != root.key_id {
-                return Err(TrustError::Revoked {
-                    key_id: root.key_id.clone(),
-                    also: format!(
-                        ": its public key (fingerprint {}) is listed as revoked under key id {:?}, and revocation is by key, not key id",
-                        root.public_key_sha256, other.key_id
-                    ),
-                });
-            }
+            return Err(TrustError::Revoked {
+                key_id: root.key_id.clone(),
+                also: format!(
+                    ": its public key (fingerprint {}) is listed as revoked under key id {:?}, and revocation is by key, not key id",
+                    root.public_key_sha256, other.key_id
+                ),
+            });
         }
         Ok(())
+    }
+
+    /// The root that revokes `key`, if any: the one rule for revocation, used by every caller.
+    /// It compares the decoded raw Ed25519 key, never the PEM text or its SHA-256, so the same
+    /// key written with other line ends, wrapping or armour is still the same (revoked) key;
+    /// and it ignores key ids: a key revoked under any id is revoked.
+    pub fn revocation_of(&self, key: &PublicKey) -> Option<&TrustRoot> {
+        let raw = key.verifying_key().to_bytes();
+        self.roots
+            .iter()
+            .filter(|r| r.status == RootStatus::Revoked)
+            .find(|r| {
+                PublicKey::from_spki_pem(&r.public_key_pem, "trust root")
+                    .is_ok_and(|k| k.verifying_key().to_bytes() == raw)
+            })
+    }
+
+    /// Every root holding `key` (by decoded raw key, whatever its PEM text or key id).
+    pub fn roots_for_key<'a>(&'a self, key: &PublicKey) -> impl Iterator<Item = &'a TrustRoot> {
+        let raw = key.verifying_key().to_bytes();
+        self.roots.iter().filter(move |r| {
+            PublicKey::from_spki_pem(&r.public_key_pem, "trust root")
+                .is_ok_and(|k| k.verifying_key().to_bytes() == raw)
+        })
     }
 
     pub fn verify_ed25519(
@@ -546,6 +560,49 @@ mod tests {
                 .verify_ed25519("active-id", None, b"m", &good, when)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn trust_revocation_compares_the_raw_key_not_the_pem_text() {
+        let pair = KeyPair::generate().unwrap();
+        let from = "2026-01-01T00:00:00+00:00";
+        let active = root_for(&pair, "active-id", RootStatus::Active, from, None);
+        // The same key written with CRLF line ends: another PEM text, another SHA-256.
+        let crlf = active.public_key_pem.replace('\n', "\r\n");
+        let mut revoked = TrustRoot::new(
+            &crlf,
+            Some("revoked-crlf".into()),
+            "owner",
+            RootStatus::Revoked,
+            Some(at(from)),
+            None,
+        )
+        .unwrap();
+        assert_ne!(revoked.public_key_sha256, active.public_key_sha256);
+        let store = TrustStore::new(vec![active.clone(), revoked.clone()]).unwrap();
+        assert_eq!(
+            store
+                .revocation_of(&pair.public())
+                .map(|r| r.key_id.as_str()),
+            Some("revoked-crlf")
+        );
+        let error = store
+            .verify_ed25519(
+                "active-id",
+                None,
+                b"m",
+                &pair.sign_b64(b"m"),
+                at("2026-02-01T00:00:00+00:00"),
+            )
+            .unwrap_err();
+        assert_eq!(error.kind(), "root_revoked");
+        assert_eq!(store.roots_for_key(&pair.public()).count(), 2);
+        // Another key is not revoked by it.
+        let other = KeyPair::generate().unwrap();
+        assert!(store.revocation_of(&other.public()).is_none());
+        revoked.status = RootStatus::Active;
+        let store = TrustStore::new(vec![active, revoked]).unwrap();
+        assert!(store.revocation_of(&pair.public()).is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 const SESSION: &str = "rel-42";
 
-fn wormvault(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn wormvault(dir: &Path, args: &[&str]) -> Output {
     wormvault_env(dir, args, &[])
 }
 
@@ -26,7 +26,7 @@ fn wormvault_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run wormvault")
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -35,7 +35,7 @@ fn text(output: &Output) -> String {
 }
 
 #[track_caller]
-fn ok(output: Output) -> Output {
+pub(crate) fn ok(output: Output) -> Output {
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -47,7 +47,7 @@ fn ok(output: Output) -> Output {
 
 /// The README pipeline in `dir`, as a new user runs it: keys, a trust root and trust bundle, a
 /// signed bundle, an archive to a local vault with an audit log and checkpoint, the handoff.
-fn readme_session(dir: &Path) -> PathBuf {
+pub(crate) fn readme_session(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("evidence")).unwrap();
     std::fs::write(
         dir.join("evidence/evidence.json"),
@@ -122,7 +122,7 @@ fn readme_session(dir: &Path) -> PathBuf {
 }
 
 /// `handoff verify --json PACKAGE EXTRA…`: exit code and report.
-fn verify(dir: &Path, package: &Path, extra: &[&str]) -> (i32, Value, Output) {
+pub(crate) fn verify(dir: &Path, package: &Path, extra: &[&str]) -> (i32, Value, Output) {
     let package = package.to_str().unwrap();
     let output = wormvault(
         dir,
@@ -133,7 +133,7 @@ fn verify(dir: &Path, package: &Path, extra: &[&str]) -> (i32, Value, Output) {
     (output.status.code().unwrap_or(-1), report, output)
 }
 
-fn kinds(report: &Value) -> Vec<String> {
+pub(crate) fn kinds(report: &Value) -> Vec<String> {
     report["findings"]
         .as_array()
         .map(|f| {
@@ -168,14 +168,14 @@ fn assert_rejected(genuine: &Path, package: &Path, kind: &str) -> Value {
     report
 }
 
-fn unpack(package: &Path, into: &Path) {
+pub(crate) fn unpack(package: &Path, into: &Path) {
     let file = std::fs::File::open(package).unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(file))
         .unpack(into)
         .unwrap();
 }
 
-fn files(root: &Path) -> Vec<String> {
+pub(crate) fn files(root: &Path) -> Vec<String> {
     walkdir::WalkDir::new(root)
         .sort_by_file_name()
         .into_iter()
@@ -192,7 +192,7 @@ fn files(root: &Path) -> Vec<String> {
 }
 
 /// What a forger does after editing: re-hash every file into the index and pack it again.
-fn reindex_and_pack(work: &Path, to: &Path) {
+pub(crate) fn reindex_and_pack(work: &Path, to: &Path) {
     let index_path = work.join("handoff.json");
     let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
     let mut hashes = serde_json::Map::new();
@@ -221,7 +221,7 @@ fn reindex_and_pack(work: &Path, to: &Path) {
 }
 
 /// Unpack the genuine package of `dir` into a work directory, let `edit` change it, re-index.
-fn forge(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+pub(crate) fn forge(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
     let work = dir.join(format!("forge-{name}"));
     unpack(&dir.join("handoff.tar.gz"), &work);
     edit(&work);
@@ -230,7 +230,7 @@ fn forge(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
     out
 }
 
-fn edit_json(path: &Path, change: impl FnOnce(&mut Value)) {
+pub(crate) fn edit_json(path: &Path, change: impl FnOnce(&mut Value)) {
     let mut value: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     change(&mut value);
     std::fs::write(path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();

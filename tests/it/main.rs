@@ -16,6 +16,7 @@ mod cli_conventions;
 mod examples;
 mod faults;
 mod forgery;
+mod handoff_verdicts;
 mod holds;
 mod hostile;
 mod kms;
