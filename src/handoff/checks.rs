@@ -317,10 +317,29 @@ fn effective_trust(
             roots.push(root);
         }
     };
+    // A key pinned only by its fingerprint is the pin's; the package's root for it supplies its
+    // key id and nothing else of its own: not its validity window or a "retired" status, which
+    // the package could write to widen a key's window — with no window the user gave, none is
+    // applied, and the signature check says the key was pinned by fingerprint. A revocation the
+    // package states is kept (it can only refuse).
     if let Ok(carried) = carried {
         for root in carried.roots() {
             if pinned_fp.contains(&root.public_key_sha256) {
-                add(root.clone());
+                let status = if root.status == RootStatus::Revoked {
+                    RootStatus::Revoked
+                } else {
+                    RootStatus::Active
+                };
+                if let Ok(pinned) = TrustRoot::new(
+                    &root.public_key_pem,
+                    Some(root.key_id.clone()),
+                    "pinned by fingerprint",
+                    status,
+                    None,
+                    None,
+                ) {
+                    add(pinned);
+                }
             }
         }
     }
