@@ -274,7 +274,13 @@ mod tests {
             .expect("reading a FIFO must not block");
         for result in [plain, member] {
             assert!(
-                matches!(result, Err(LimitError::NotRegular { found: "a FIFO", .. })),
+                matches!(
+                    result,
+                    Err(LimitError::NotRegular {
+                        found: "a FIFO",
+                        ..
+                    })
+                ),
                 "{result:?}"
             );
         }
@@ -292,10 +298,23 @@ mod tests {
         assert_eq!(read_json_capped(&link, 8, "manifest").unwrap(), "{}");
         let error = read_member_json_capped(&link, 8, "manifest").unwrap_err();
         assert!(
-            matches!(error, LimitError::NotRegular { found: "a symlink", .. }),
+            matches!(
+                error,
+                LimitError::NotRegular {
+                    found: "a symlink",
+                    ..
+                }
+            ),
             "{error:?}"
         );
-        assert!(error.to_string().contains("link.json is a symlink, not a regular file"));
-        assert_eq!(read_member_json_capped(&target, 8, "manifest").unwrap(), "{}");
+        assert!(
+            error
+                .to_string()
+                .contains("link.json is a symlink, not a regular file")
+        );
+        assert_eq!(
+            read_member_json_capped(&target, 8, "manifest").unwrap(),
+            "{}"
+        );
     }
 }

@@ -1269,7 +1269,12 @@ fn a_put_blob_whose_bytes_do_not_match_its_crc64_is_refused_and_nothing_is_store
         .unwrap()
     };
     let refused = put(b"the bytes changed");
-    assert_eq!(refused.status, 400, "{}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(
+        refused.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
     assert!(String::from_utf8_lossy(&refused.body).contains("Crc64Mismatch"));
     let head = az::rest(&endpoint, "HEAD", &path, "", &[], b"").unwrap();
     assert_eq!(head.status, 404);
@@ -1341,8 +1346,16 @@ async fn an_audit_record_is_proven_by_its_write_only_when_locked_from_its_first_
             .await
             .unwrap();
         assert_eq!(
-            (stored.sha256_source, stored.sha256.clone(), stored.retention_mode),
-            (source, Some(sha256_hex(line)), Some(RetentionMode::Compliance)),
+            (
+                stored.sha256_source,
+                stored.sha256.clone(),
+                stored.retention_mode
+            ),
+            (
+                source,
+                Some(sha256_hex(line)),
+                Some(RetentionMode::Compliance)
+            ),
             "{name}"
         );
         let records = captured(&capture);
@@ -1353,7 +1366,11 @@ async fn an_audit_record_is_proven_by_its_write_only_when_locked_from_its_first_
             .map(headers_of)
             .unwrap();
         assert_eq!(put.get("x-ms-content-crc64"), Some(&crc), "{name}");
-        assert_eq!(put.get("if-none-match").map(String::as_str), Some("*"), "{name}");
+        assert_eq!(
+            put.get("if-none-match").map(String::as_str),
+            Some("*"),
+            "{name}"
+        );
         assert!(
             !put.contains_key("x-ms-blob-content-md5") && !put.contains_key("content-md5"),
             "{name}: {put:?}"

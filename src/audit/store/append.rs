@@ -597,9 +597,12 @@ mod tests {
 
         // A proven receipt for other bytes proves nothing: the object is read, and it differs.
         let other = store(b"other\n");
-        let error = check(&other, &receipt(b"other\n", RetentionMode::Compliance, true))
-            .await
-            .unwrap_err();
+        let error = check(
+            &other,
+            &receipt(b"other\n", RetentionMode::Compliance, true),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(&error, StoreLogError::ReadBack { problem, .. } if problem.contains("differ")),
             "{error}"

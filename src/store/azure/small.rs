@@ -64,7 +64,8 @@ pub(super) async fn put_bytes(
         legal_hold: object.lock.legal_hold.then_some(true),
         // The service checks the bytes it receives against this CRC64 (x-ms-content-crc64).
         method_options: azure_core::http::ClientMethodOptions {
-            context: azure_core::http::Context::new().with_value(super::ContentCrc64(crc.finalize())),
+            context: azure_core::http::Context::new()
+                .with_value(super::ContentCrc64(crc.finalize())),
         },
         ..Default::default()
     };
