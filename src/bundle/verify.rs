@@ -1325,6 +1325,7 @@ mod tests {
     /// Review: retention_days that `plan` refuses as out of range are refused by verify too.
     #[test]
     fn retention_days_out_of_plan_range_are_findings() {
+        let field = regex::Regex::new(r#""retention_days": \d+"#).unwrap();
         for (days, expected) in [
             ("4294967296", &["retention_out_of_range"][..]),
             ("18446744073709551615", &["retention_out_of_range"]),
@@ -1335,8 +1336,7 @@ mod tests {
             let bundle = make(dir.path(), Signing::Unsigned);
             let path = bundle.join(RETENTION_FILE);
             let text = std::fs::read_to_string(&path).unwrap();
-            let edited = regex::Regex::new(r#""retention_days": \d+"#)
-                .unwrap()
+            let edited = field
                 .replace(&text, format!("\"retention_days\": {days}").as_str())
                 .into_owned();
             assert_ne!(edited, text);
