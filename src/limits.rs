@@ -49,6 +49,14 @@ pub enum LimitError {
     },
     #[error("{what} {path} is not UTF-8 text")]
     NotUtf8 { what: &'static str, path: PathBuf },
+    /// Not a regular file: a FIFO, socket, device or directory (or, read as a bundle member, a
+    /// symlink). Refused without reading, so a FIFO never blocks the reader.
+    #[error("{what} {path} is {found}, not a regular file; refusing to read it")]
+    NotRegular {
+        what: &'static str,
+        path: PathBuf,
+        found: &'static str,
+    },
     #[error("reading {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -68,18 +76,101 @@ impl LimitError {
     }
 }
 
+/// What a file type is, in words for messages.
+pub fn describe_type(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symlink"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+/// Open `path` for reading only if it is a regular file, never blocking: the open is
+/// non-blocking (`O_NONBLOCK`: opening a FIFO with no writer would otherwise wait forever) and
+/// the type is checked on the open descriptor (`fstat`), so what is judged is what is read. With
+/// `follow_symlinks` false a symlink as the last component is refused too (`O_NOFOLLOW`).
+/// `Err(Ok(type))` names a file that is not regular; `Err(Err(e))` is an I/O error.
+pub fn open_regular(
+    path: &Path,
+    follow_symlinks: bool,
+) -> Result<std::fs::File, Result<&'static str, std::io::Error>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+    if !follow_symlinks {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+    {
+        Ok(file) => file,
+        // O_NOFOLLOW on a symlink fails with ELOOP; say what it is.
+        Err(error) if !follow_symlinks && error.raw_os_error() == Some(libc::ELOOP) => {
+            return match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => Err(Ok("a symlink")),
+                _ => Err(Err(error)),
+            };
+        }
+        Err(error) => return Err(Err(error)),
+    };
+    let file_type = file.metadata().map_err(Err)?.file_type();
+    if !file_type.is_file() {
+        return Err(Ok(describe_type(file_type)));
+    }
+    Ok(file)
+}
+
 /// Read at most `max` bytes of `path`; refuse (without reading it) a file whose size is over
-/// `max`, and refuse a file that turns out longer while read (a FIFO, a growing file). `what`
-/// names the document in messages ("manifest", "storage plan", …).
+/// `max` or that is not a regular file (a FIFO, device, socket or directory: opened without
+/// blocking and refused, see [`open_regular`]), and refuse a file that turns out longer while
+/// read (a growing file). `what` names the document in messages ("manifest", "storage plan", …).
 pub fn read_capped(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>, LimitError> {
+    read_capped_with(path, max, what, true)
+}
+
+/// [`read_capped`] for a file inside a bundle: a symlink (as the last component) is refused as
+/// well, as every bundle member must be a regular file. The caller checks the other components.
+pub fn read_member_capped(
+    path: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, LimitError> {
+    read_capped_with(path, max, what, false)
+}
+
+fn read_capped_with(
+    path: &Path,
+    max: u64,
+    what: &'static str,
+    follow_symlinks: bool,
+) -> Result<Vec<u8>, LimitError> {
     let io = |source| LimitError::Io {
         what,
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = open_regular(path, follow_symlinks).map_err(|error| match error {
+        Ok(found) => LimitError::NotRegular {
+            what,
+            path: path.to_path_buf(),
+            found,
+        },
+        Err(source) => io(source),
+    })?;
     let metadata = file.metadata().map_err(io)?;
-    if metadata.is_file() && metadata.len() > max {
+    if metadata.len() > max {
         return Err(LimitError::TooLarge {
             what,
             path: path.to_path_buf(),
@@ -100,6 +191,18 @@ pub fn read_capped(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>,
         });
     }
     Ok(bytes)
+}
+
+/// [`read_member_capped`], as UTF-8 text ready for a JSON parser.
+pub fn read_member_json_capped(
+    path: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<String, LimitError> {
+    String::from_utf8(read_member_capped(path, max, what)?).map_err(|_| LimitError::NotUtf8 {
+        what,
+        path: path.to_path_buf(),
+    })
 }
 
 /// [`read_capped`], as UTF-8 text ready for a JSON parser.
@@ -146,5 +249,72 @@ mod tests {
         ));
         let missing = read_json_capped(&dir.path().join("none"), 8, "manifest").unwrap_err();
         assert_eq!(missing.io_kind(), Some(std::io::ErrorKind::NotFound));
+    }
+
+    /// A FIFO (no writer) is refused at once, never waited on; a directory likewise; a symlink
+    /// is followed by `read_capped` but refused by `read_member_capped`.
+    #[test]
+    fn limits_refuse_fifos_directories_and_member_symlinks_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("manifest.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (send, receive) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let plain = read_json_capped(&path, 8, "manifest");
+            let member = read_member_json_capped(&path, 8, "manifest");
+            send.send((plain, member)).unwrap();
+        });
+        let (plain, member) = receive
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO must not block");
+        for result in [plain, member] {
+            assert!(
+                matches!(
+                    result,
+                    Err(LimitError::NotRegular {
+                        found: "a FIFO",
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
+        assert!(matches!(
+            read_json_capped(dir.path(), 8, "manifest"),
+            Err(LimitError::NotRegular {
+                found: "a directory",
+                ..
+            })
+        ));
+        let target = dir.path().join("real.json");
+        std::fs::write(&target, b"{}").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read_json_capped(&link, 8, "manifest").unwrap(), "{}");
+        let error = read_member_json_capped(&link, 8, "manifest").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LimitError::NotRegular {
+                    found: "a symlink",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("link.json is a symlink, not a regular file")
+        );
+        assert_eq!(
+            read_member_json_capped(&target, 8, "manifest").unwrap(),
+            "{}"
+        );
     }
 }

@@ -104,6 +104,7 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
     let mut findings = Vec::new();
     let mut digests = HashMap::new();
     let mut seen = BTreeSet::new();
+    let mut names = FoldedNames::default();
     let mut count = 0usize;
     let mut total = 0u64;
     let corrupt = |error: &dyn std::fmt::Display| {
@@ -149,6 +150,16 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                 }
                 let raw = entry.path_bytes().into_owned();
                 let name = String::from_utf8_lossy(&raw).into_owned();
+                if let Some(why) = ambiguity(&mut entry, &raw) {
+                    findings.push(Finding::new(
+                        FindingKind::ArchiveAmbiguousEntry,
+                        Some(&name),
+                        format!(
+                            "archive entry {name:?} {why}; GNU tar or Python's tarfile could read it differently from this verifier, so it was not extracted and the archive is rejected — re-create it with `wormvault bundle pack`"
+                        ),
+                    ));
+                    continue;
+                }
                 let parts = match std::str::from_utf8(&raw)
                     .map_err(|_| "name is not UTF-8".to_string())
                     .and_then(safe_relative)
@@ -179,7 +190,15 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                     continue;
                 }
                 if parts.is_empty() {
-                    continue; // "./": the archive root itself.
+                    if kind.is_dir() {
+                        continue; // "./": the archive root itself.
+                    }
+                    findings.push(Finding::new(
+                        FindingKind::ArchiveAmbiguousEntry,
+                        Some(&name),
+                        format!("archive entry {name:?} is a file whose name names no file (only a directory may be the archive root); it was not extracted and the archive is rejected"),
+                    ));
+                    continue;
                 }
                 let key = parts.join("/");
                 if let Some(why) = path_too_long(&key) {
@@ -190,6 +209,14 @@ pub fn extract(archive: &Path, limits: &ArchiveLimits) -> Result<Extracted, Bund
                             "archive entry {:?}… is too long ({why}); it was not extracted",
                             clip(&name)
                         ),
+                    ));
+                    continue;
+                }
+                if let Some(earlier) = names.collides(&parts) {
+                    findings.push(Finding::new(
+                        FindingKind::ArchiveNameCollision,
+                        Some(&name),
+                        format!("archive entry {name:?} and the earlier {earlier:?} differ only in letter case or Unicode normalisation; macOS and Windows extract them as one file, so it was not extracted and the archive is rejected — rename one of them"),
                     ));
                     continue;
                 }
@@ -401,6 +428,125 @@ fn global_header<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<Finding> {
         }
     }
     None
+}
+
+/// PAX keywords an entry's own extended header may carry: the name, link and size (which this
+/// reader applies as GNU tar and Python do, and which are checked below) and attributes that
+/// change nothing about which bytes land under which name. Anything else (`GNU.sparse.*`, which
+/// renames and reshapes the data for GNU tar; unknown keywords) is refused rather than guessed.
+const LOCAL_KEYWORDS_ALLOWED: [&str; 12] = [
+    "path", "linkpath", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname",
+    "comment", "charset",
+];
+const LOCAL_KEYWORD_PREFIXES_ALLOWED: [&str; 3] =
+    ["SCHILY.xattr.", "LIBARCHIVE.xattr.", "SCHILY.acl."];
+
+/// Why other extractors could read this entry differently from the tar crate, if they could:
+/// - data carried by an entry that is not a regular file (a directory "with data": the tar
+///   crate skips it, Python's tarfile and GNU tar read it as further members);
+/// - a regular file whose name ends in `/` (GNU tar and Python extract it as a directory);
+/// - a PAX `path`/`linkpath` that differs from the name the tar crate uses (it prefers a GNU
+///   LongName/LongLink; Python and GNU tar, depending on the order, the PAX record);
+/// - a malformed PAX record, a keyword given twice, or a keyword outside the allowed set;
+/// - a GNU or pre-POSIX header with bytes in the ustar `prefix` field (the tar crate ignores
+///   them there; Python prepends them to the name).
+fn ambiguity<R: Read>(entry: &mut tar::Entry<'_, R>, name: &[u8]) -> Option<String> {
+    let kind = entry.header().entry_type();
+    let regular = kind.is_file() || kind.is_contiguous();
+    let declared = entry.header().entry_size().unwrap_or(u64::MAX);
+    if !regular && (entry.size() != 0 || declared != 0) {
+        return Some(format!(
+            "is not a regular file (tar type flag {:?}) but carries {} bytes of data",
+            char::from(kind.as_byte()),
+            entry.size().max(declared)
+        ));
+    }
+    if regular && name.ends_with(b"/") {
+        return Some(
+            "is a regular file whose name ends in `/` (other extractors make it a directory)"
+                .to_string(),
+        );
+    }
+    let header = entry.header();
+    if header.as_ustar().is_none() && header.as_bytes()[345] != 0 {
+        return Some(
+            "has a non-ustar header with bytes in the name prefix field (Python prepends them to the name)"
+                .to_string(),
+        );
+    }
+    let link = entry.link_name_bytes().map(|l| l.into_owned());
+    let extensions = match entry.pax_extensions() {
+        Ok(None) => return None,
+        Ok(Some(extensions)) => extensions,
+        Err(error) => return Some(format!("has an unreadable PAX header ({error})")),
+    };
+    let mut keys = BTreeSet::new();
+    for extension in extensions {
+        let Ok(extension) = extension else {
+            return Some("has a malformed PAX record".to_string());
+        };
+        let key = String::from_utf8_lossy(extension.key_bytes()).into_owned();
+        if !keys.insert(key.clone()) {
+            return Some(format!(
+                "gives the PAX keyword {key:?} twice (extractors differ on which counts)"
+            ));
+        }
+        let allowed = LOCAL_KEYWORDS_ALLOWED.contains(&key.as_str())
+            || LOCAL_KEYWORD_PREFIXES_ALLOWED
+                .iter()
+                .any(|prefix| key.starts_with(prefix));
+        if !allowed {
+            return Some(format!(
+                "has the PAX keyword {key:?} (sparse files and unknown keywords are not accepted)"
+            ));
+        }
+        let value = extension.value_bytes();
+        if key == "path" && value != name {
+            return Some(format!(
+                "has a PAX path {:?} that differs from its GNU long name or header name",
+                String::from_utf8_lossy(value)
+            ));
+        }
+        if key == "linkpath" && link.as_deref() != Some(value) {
+            return Some(format!(
+                "has a PAX linkpath {:?} that differs from its GNU long link or header link",
+                String::from_utf8_lossy(value)
+            ));
+        }
+    }
+    None
+}
+
+/// Every name (and every directory above one) seen so far, by a folded form that is the same
+/// for names macOS or Windows would treat as one file: Unicode NFC (macOS stores NFD), then
+/// case-folded (upper then lower case, so `ß`/`SS` and `ſ`/`s` meet too).
+#[derive(Default)]
+struct FoldedNames {
+    seen: HashMap<String, String>,
+}
+
+impl FoldedNames {
+    /// The earlier name that `parts` (or a directory above it) collides with, if any; else
+    /// record them.
+    fn collides(&mut self, parts: &[String]) -> Option<String> {
+        let normaliser = icu_normalizer::ComposingNormalizerBorrowed::new_nfc();
+        let fold = |text: &str| {
+            let folded = normaliser.normalize(text).to_uppercase().to_lowercase();
+            normaliser.normalize(&folded).into_owned()
+        };
+        let prefixes: Vec<String> = (1..=parts.len()).map(|n| parts[..n].join("/")).collect();
+        for prefix in &prefixes {
+            if let Some(earlier) = self.seen.get(&fold(prefix))
+                && earlier != prefix
+            {
+                return Some(earlier.clone());
+            }
+        }
+        for prefix in prefixes {
+            self.seen.entry(fold(&prefix)).or_insert(prefix);
+        }
+        None
+    }
 }
 
 fn clip(name: &str) -> String {
@@ -768,5 +914,239 @@ pub(crate) mod tests {
         builder.append(&header, &[0u8; 512][..]).unwrap();
         let (found, _) = kinds(gzip(&builder.into_inner().unwrap()), limits);
         assert_eq!(found[0], "archive_entry_too_large", "{found:?}");
+    }
+    /// A header of `kind` named `name` declaring `data`, appended raw (no long-name handling).
+    fn raw_member(
+        builder: &mut tar::Builder<Vec<u8>>,
+        name: &[u8],
+        kind: tar::EntryType,
+        data: &[u8],
+    ) {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, data).unwrap();
+    }
+
+    fn pax_records(records: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (key, value) in records {
+            let body = format!(" {key}={value}\n");
+            let mut n = body.len() + 1;
+            while n.to_string().len() + body.len() != n {
+                n += 1;
+            }
+            out.extend(format!("{n}{body}").as_bytes());
+        }
+        out
+    }
+
+    fn written(extracted: &Extracted) -> Vec<String> {
+        let mut names: Vec<String> = walkdir::WalkDir::new(extracted.temp.path())
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                e.path()
+                    .strip_prefix(extracted.temp.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Review A1/A3: a directory entry carrying a complete hidden member (GNU tar and Python
+    /// read it as `evidence.json`), an old-style regular entry named like a directory, and a
+    /// regular entry named `./` are refused, and nothing of them is written.
+    #[test]
+    fn directory_entries_with_data_and_files_named_as_directories_are_refused() {
+        use tar::EntryType::*;
+        let mut hidden = tar::Builder::new(Vec::new());
+        raw_member(
+            &mut hidden,
+            b"evidence.json",
+            Regular,
+            b"{\"evil\": true}\n",
+        );
+        let hidden = hidden.into_inner().unwrap();
+        for (name, kind, data) in [
+            (&b"zz-pad/"[..], Directory, hidden.as_slice()),
+            (b"zz-pad", Directory, b"x"),
+            (b"link", Symlink, b"data"),
+        ] {
+            let mut builder = tar::Builder::new(Vec::new());
+            raw_member(&mut builder, b"evidence.json", Regular, b"{}\n");
+            raw_member(&mut builder, name, kind, data);
+            let (found, extracted) = kinds(
+                gzip(&builder.into_inner().unwrap()),
+                ArchiveLimits::default(),
+            );
+            assert_eq!(found, ["archive_ambiguous_entry"], "{name:?}");
+            assert_eq!(written(&extracted), ["evidence.json"]);
+            assert_eq!(
+                std::fs::read(extracted.temp.path().join("evidence.json")).unwrap(),
+                b"{}\n"
+            );
+        }
+        // Type '\0' (old-style regular) and '0' named with a trailing slash: a directory to
+        // GNU tar and Python.
+        for kind in [b'\0', b'0'] {
+            let mut builder = tar::Builder::new(Vec::new());
+            raw_member(&mut builder, b"a/", tar::EntryType::new(kind), b"");
+            let (found, extracted) = kinds(
+                gzip(&builder.into_inner().unwrap()),
+                ArchiveLimits::default(),
+            );
+            assert_eq!(found, ["archive_ambiguous_entry"], "type {kind}");
+            assert!(written(&extracted).is_empty());
+        }
+        // A regular file named "." (normalises to nothing): only a directory may be the root.
+        let mut builder = tar::Builder::new(Vec::new());
+        raw_member(&mut builder, b".", Regular, b"x");
+        let (found, _) = kinds(
+            gzip(&builder.into_inner().unwrap()),
+            ArchiveLimits::default(),
+        );
+        assert_eq!(found, ["archive_ambiguous_entry"]);
+        // The root directory entry itself ("./", no data) is still fine.
+        let mut builder = tar::Builder::new(Vec::new());
+        raw_member(&mut builder, b"./", Directory, b"");
+        raw_member(&mut builder, b"./a.txt", Regular, b"x");
+        let (found, extracted) = kinds(
+            gzip(&builder.into_inner().unwrap()),
+            ArchiveLimits::default(),
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(written(&extracted), ["a.txt"]);
+    }
+
+    /// Review A2: a PAX `path` and a GNU LongName naming different files (the tar crate takes
+    /// the LongName, Python and GNU tar the PAX path), in either order; duplicate, sparse and
+    /// unknown PAX keywords; a PAX `path` that agrees is accepted.
+    #[test]
+    fn pax_names_that_disagree_and_exotic_pax_records_are_refused() {
+        use tar::EntryType::*;
+        let build = |pax: Option<&[(&str, &str)]>, long: Option<&[u8]>, pax_first: bool| {
+            let mut builder = tar::Builder::new(Vec::new());
+            let pax_member = |builder: &mut tar::Builder<Vec<u8>>| {
+                if let Some(records) = pax {
+                    raw_member(builder, b"././@PaxHeader", XHeader, &pax_records(records));
+                }
+            };
+            let long_member = |builder: &mut tar::Builder<Vec<u8>>| {
+                if let Some(long) = long {
+                    raw_member(builder, b"././@LongLink", GNULongName, long);
+                }
+            };
+            if pax_first {
+                pax_member(&mut builder);
+                long_member(&mut builder);
+            } else {
+                long_member(&mut builder);
+                pax_member(&mut builder);
+            }
+            raw_member(&mut builder, b"x", Regular, b"content");
+            gzip(&builder.into_inner().unwrap())
+        };
+        let limits = ArchiveLimits::default();
+        for pax_first in [true, false] {
+            let (found, extracted) = kinds(
+                build(
+                    Some(&[("path", "pr-attestation.md")]),
+                    Some(b"evidence.json\0"),
+                    pax_first,
+                ),
+                limits,
+            );
+            assert_eq!(found, ["archive_ambiguous_entry"], "pax first: {pax_first}");
+            assert!(written(&extracted).is_empty());
+        }
+        // A regular file named "./" by its LongName and "evidence.json" by PAX (review f4b).
+        let (found, extracted) = kinds(
+            build(Some(&[("path", "evidence.json")]), Some(b"./\0"), true),
+            limits,
+        );
+        assert_eq!(found, ["archive_ambiguous_entry"]);
+        assert!(written(&extracted).is_empty());
+        // PAX path against the plain header name (no LongName) agrees for every reader: fine,
+        // and so does a LongName equal to the PAX path.
+        let (found, extracted) = kinds(
+            build(
+                Some(&[("path", "evidence.json"), ("mtime", "0")]),
+                None,
+                true,
+            ),
+            limits,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(written(&extracted), ["evidence.json"]);
+        let (found, _) = kinds(
+            build(
+                Some(&[("path", "evidence.json")]),
+                Some(b"evidence.json\0"),
+                true,
+            ),
+            limits,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        for records in [
+            &[("path", "a.txt"), ("path", "b.txt")][..],
+            &[("GNU.sparse.name", "evidence.json")],
+            &[("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0")],
+            &[("SCHILY.filetype", "directory")],
+        ] {
+            let (found, extracted) = kinds(build(Some(records), None, true), limits);
+            assert_eq!(found, ["archive_ambiguous_entry"], "{records:?}");
+            assert!(written(&extracted).is_empty());
+        }
+        // Extended attributes change no name or content.
+        let (found, _) = kinds(
+            build(Some(&[("SCHILY.xattr.user.x", "1")]), None, true),
+            limits,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        // A GNU sparse member ('S') is refused, never expanded (this one, with no sparse map,
+        // the tar crate cannot even read).
+        let mut builder = tar::Builder::new(Vec::new());
+        raw_member(&mut builder, b"sparse", GNUSparse, b"");
+        let (found, extracted) = kinds(gzip(&builder.into_inner().unwrap()), limits);
+        assert_eq!(found, ["archive_corrupt"]);
+        assert!(written(&extracted).is_empty());
+    }
+
+    /// Names one file on macOS or Windows (case, NFC/NFD, and a directory against a file
+    /// below a differently cased directory) are refused; the second is never written.
+    #[test]
+    fn names_colliding_by_case_or_unicode_normalisation_are_refused() {
+        use tar::EntryType::*;
+        for (first, second) in [
+            ("report/report.html", "report/REPORT.html"),
+            ("caf\u{e9}.txt", "cafe\u{301}.txt"),
+            ("Report/a.html", "report/b.html"),
+            ("stra\u{df}e.txt", "STRASSE.txt"),
+        ] {
+            let (found, extracted) = kinds(
+                raw_tar_gz(&[(first, Regular, b"one", ""), (second, Regular, b"two", "")]),
+                ArchiveLimits::default(),
+            );
+            assert_eq!(found, ["archive_name_collision"], "{first} / {second}");
+            assert_eq!(extracted.findings[0].path.as_deref(), Some(second));
+            assert!(!written(&extracted).contains(&second.to_string()));
+        }
+        let (found, _) = kinds(
+            raw_tar_gz(&[
+                ("report/a.html", Regular, b"one", ""),
+                ("report/b.html", Regular, b"two", ""),
+                ("caf\u{e9}.txt", Regular, b"x", ""),
+            ]),
+            ArchiveLimits::default(),
+        );
+        assert!(found.is_empty(), "{found:?}");
     }
 }

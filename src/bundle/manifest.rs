@@ -55,39 +55,52 @@ impl CheckedManifest {
 fn read_manifest(dir: &Path, findings: &mut Vec<Finding>) -> Option<Map<String, Value>> {
     let path = dir.join(MANIFEST_FILE);
     // Capped before reading (src/limits.rs): a huge manifest costs a stat, not its size in RAM.
-    let text =
-        match crate::limits::read_json_capped(&path, crate::limits::MAX_MANIFEST_BYTES, "manifest")
-        {
-            Ok(text) => text,
-            Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestMissing,
+    // As a bundle member: a regular file, not a symlink (to anywhere) or a FIFO (never waited on).
+    let text = match crate::limits::read_member_json_capped(
+        &path,
+        crate::limits::MAX_MANIFEST_BYTES,
+        "manifest",
+    ) {
+        Ok(text) => text,
+        Err(crate::limits::LimitError::NotRegular { found, .. }) => {
+            findings.push(Finding::new(
+                    FindingKind::FileNotRegular,
                     Some(MANIFEST_FILE),
-                    "the bundle has no manifest.json; it cannot be verified",
+                    format!(
+                        "manifest.json is {found}, not a regular file, so it was not read; a bundle's manifest must be a regular file in the bundle directory (replace it with the file itself)"
+                    ),
                 ));
-                return None;
-            }
-            Err(crate::limits::LimitError::TooLarge { size, limit, .. }) => {
-                findings.push(manifest_too_large(size, limit));
-                return None;
-            }
-            Err(crate::limits::LimitError::NotUtf8 { .. }) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestMalformedJson,
-                    Some(MANIFEST_FILE),
-                    "manifest.json is not UTF-8 text",
-                ));
-                return None;
-            }
-            Err(error) => {
-                findings.push(Finding::new(
-                    FindingKind::ManifestUnreadable,
-                    Some(MANIFEST_FILE),
-                    format!("cannot read manifest.json: {error}"),
-                ));
-                return None;
-            }
-        };
+            return None;
+        }
+        Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestMissing,
+                Some(MANIFEST_FILE),
+                "the bundle has no manifest.json; it cannot be verified",
+            ));
+            return None;
+        }
+        Err(crate::limits::LimitError::TooLarge { size, limit, .. }) => {
+            findings.push(manifest_too_large(size, limit));
+            return None;
+        }
+        Err(crate::limits::LimitError::NotUtf8 { .. }) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestMalformedJson,
+                Some(MANIFEST_FILE),
+                "manifest.json is not UTF-8 text",
+            ));
+            return None;
+        }
+        Err(error) => {
+            findings.push(Finding::new(
+                FindingKind::ManifestUnreadable,
+                Some(MANIFEST_FILE),
+                format!("cannot read manifest.json: {error}"),
+            ));
+            return None;
+        }
+    };
     match crate::canonical::parse_strict(&text) {
         Ok(Value::Object(map)) => Some(map),
         Ok(other) => {
@@ -195,6 +208,20 @@ fn check_manifest(
                                 format!(
                                     "manifest lists {:?}, which cannot be a bundle file",
                                     entry.path
+                                ),
+                            ));
+                        }
+                        Ok(parts) if parts.join("/") != entry.path => {
+                            // The same rule as `wormvault plan` (and the store keys it makes):
+                            // a listed path is written in its one normal form, so the file the
+                            // verifier checked is the object the plan names.
+                            findings.push(Finding::new(
+                                FindingKind::UnsafePath,
+                                Some(&entry.path),
+                                format!(
+                                    "manifest lists {:?}, which is not a plain relative path (no `./`, empty components or trailing `/`); `wormvault plan` refuses it — list it as {:?}",
+                                    entry.path,
+                                    parts.join("/")
                                 ),
                             ));
                         }

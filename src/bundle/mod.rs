@@ -194,6 +194,10 @@ finding_kinds! {
     PathTooLong => "path_too_long": "A listed path or archive entry name is over the path length limits (MAX_PATH_BYTES, MAX_NAME_BYTES).",
     ReservedName => "reserved_name": "A bundle file lies in wormvault's reserved namespace (`_wormvault/`).",
     AlgorithmMismatch => "algorithm_mismatch": "The signature's algorithm is not the one the pinned key (--key-id, --public-key) uses.",
+    ArchiveAmbiguousEntry => "archive_ambiguous_entry": "An archive entry other extractors (GNU tar, Python tarfile) could read differently: data in a directory or link entry, a file named like a directory, conflicting PAX/GNU names, sparse or unknown PAX records.",
+    ArchiveNameCollision => "archive_name_collision": "Two archive entries whose names differ only by letter case or Unicode normalisation (one file on macOS/Windows).",
+    RetentionOutOfRange => "retention_out_of_range": "retention_days is too large for a retain-until date (`wormvault plan` refuses it).",
+    WalkFailed => "walk_failed": "Part of the bundle directory could not be examined, so unlisted files there cannot be ruled out.",
 }
 
 impl Serialize for FindingKind {
@@ -263,6 +267,71 @@ pub fn safe_relative(path: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// Why a listed bundle member cannot be read as a regular file inside the bundle.
+#[derive(Debug)]
+pub(crate) enum MemberProblem {
+    /// No such file (or a component before the last is missing).
+    Missing,
+    /// This component (bundle-relative, `a/b`) is a symlink.
+    Symlink(String),
+    /// This component before the last is not a directory.
+    ParentNotDirectory(String),
+    /// The member itself is this ("a FIFO", "a directory", …), not a regular file.
+    NotRegular(&'static str),
+    Io(std::io::Error),
+}
+
+/// Check a bundle member by its normal components under `root`, one component at a time and
+/// never following a symlink: every component before the last must be a real directory and the
+/// last a regular file, so nothing outside `root` is ever read through a link (issue: a listed
+/// `sub/hostname` with `sub -> /etc`).
+pub(crate) fn check_member(
+    root: &std::path::Path,
+    parts: &[String],
+) -> Result<std::fs::Metadata, MemberProblem> {
+    let mut path = root.to_path_buf();
+    for (index, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(MemberProblem::Missing);
+            }
+            Err(error) => return Err(MemberProblem::Io(error)),
+        };
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            return Err(MemberProblem::Symlink(parts[..=index].join("/")));
+        }
+        if index + 1 == parts.len() {
+            return if file_type.is_file() {
+                Ok(meta)
+            } else {
+                Err(MemberProblem::NotRegular(crate::limits::describe_type(
+                    file_type,
+                )))
+            };
+        }
+        if !file_type.is_dir() {
+            return Err(MemberProblem::ParentNotDirectory(parts[..=index].join("/")));
+        }
+    }
+    Err(MemberProblem::Missing)
+}
+
+/// A file name's bytes for a message: UTF-8 as is, every other byte as `\xNN` (so a non-UTF-8
+/// name is never shown as the U+FFFD spelling of another, listed, name).
+pub fn escape_name(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text
+}
+
 /// Is this bundle-relative path (its normal components) in the reserved namespace?
 pub fn is_reserved(parts: &[String]) -> bool {
     parts
@@ -325,6 +394,41 @@ mod tests {
         assert_eq!(safe_relative("C:/../x").unwrap_err(), "drive-letter prefix");
         assert_eq!(safe_relative("../C:").unwrap_err(), "`..` component");
         assert_eq!(safe_relative("a/./b//c").unwrap(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn member_checks_refuse_symlinks_in_any_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), "x").unwrap();
+        std::fs::write(root.join("plain"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("sub")).unwrap();
+        std::os::unix::fs::symlink("plain", root.join("link")).unwrap();
+        let parts = |p: &str| safe_relative(p).unwrap();
+        assert!(check_member(root, &parts("d/f")).unwrap().is_file());
+        assert!(matches!(
+            check_member(root, &parts("sub/hostname")),
+            Err(MemberProblem::Symlink(c)) if c == "sub"
+        ));
+        assert!(matches!(
+            check_member(root, &parts("link")),
+            Err(MemberProblem::Symlink(c)) if c == "link"
+        ));
+        assert!(matches!(
+            check_member(root, &parts("plain/x")),
+            Err(MemberProblem::ParentNotDirectory(c)) if c == "plain"
+        ));
+        assert!(matches!(
+            check_member(root, &parts("d")),
+            Err(MemberProblem::NotRegular("a directory"))
+        ));
+        assert!(matches!(
+            check_member(root, &parts("none/x")),
+            Err(MemberProblem::Missing)
+        ));
+        assert_eq!(escape_name(b"note-\xff.txt"), "note-\\xff.txt");
+        assert_eq!(escape_name("r\u{e8}gle".as_bytes()), "r\u{e8}gle");
     }
 
     #[test]

@@ -20,7 +20,8 @@ use super::archive::{self, ArchiveLimits};
 use super::manifest::{CheckedManifest, json_type, parse_signature};
 use super::{
     BundleError, FileEntry, Finding, FindingKind, MANIFEST_FILE, Manifest, ManifestSignature,
-    RESERVED_DIR, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, is_reserved, safe_relative,
+    MemberProblem, RESERVED_DIR, RETENTION_FILE, RETENTION_SCHEMA, RetentionPolicy, escape_name,
+    is_reserved, safe_relative,
 };
 use crate::hashing::FileDigest;
 use crate::trust::{PublicKey, RootStatus, Secret, TrustError, TrustStore};
@@ -333,32 +334,55 @@ fn check_files(
     progress: Option<&crate::hashing::ProgressHook>,
     defer: Option<(u64, &mut Vec<String>)>,
 ) -> Vec<BundleFile> {
-    // Which listed files exist as regular files (symlinks are not followed: a link could point
-    // anywhere on the verifying machine).
+    // Which listed files exist as regular files inside the bundle: no component of the path may
+    // be a symlink (a link could point anywhere on the verifying machine) — nothing outside the
+    // bundle directory is read, and the last component must be a regular file.
     let mut present = Vec::new();
     for entry in entries {
         let path = dir.join(&entry.path);
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => present.push((entry, path, meta.len())),
-            Ok(_) => findings.push(Finding::new(
+        let parts = safe_relative(&entry.path).unwrap_or_default();
+        match super::check_member(dir, &parts) {
+            Ok(meta) => present.push((entry, path, meta.len())),
+            Err(MemberProblem::Symlink(component)) => findings.push(Finding::new(
+                FindingKind::FileNotRegular,
+                Some(&entry.path),
+                if component == entry.path {
+                    format!(
+                        "{} is listed but is a symlink; bundle files must be regular files in the bundle (a link could point anywhere on this machine) — replace the link with the file",
+                        entry.path
+                    )
+                } else {
+                    format!(
+                        "{} is listed but {component} in its path is a symlink; it was not read (it could point outside the bundle) — replace the link with a real directory",
+                        entry.path
+                    )
+                },
+            )),
+            Err(MemberProblem::NotRegular(found)) => findings.push(Finding::new(
                 FindingKind::FileNotRegular,
                 Some(&entry.path),
                 format!(
-                    "{} is listed but is not a regular file (symlink, directory or device)",
+                    "{} is listed but is {found}, not a regular file; it was not read",
                     entry.path
                 ),
             )),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                findings.push(Finding::new(
-                    FindingKind::FileMissing,
-                    Some(&entry.path),
-                    format!(
-                        "{} is listed in the manifest but missing from the bundle",
-                        entry.path
-                    ),
-                ));
-            }
-            Err(error) => findings.push(Finding::new(
+            Err(MemberProblem::Missing) => findings.push(Finding::new(
+                FindingKind::FileMissing,
+                Some(&entry.path),
+                format!(
+                    "{} is listed in the manifest but missing from the bundle",
+                    entry.path
+                ),
+            )),
+            Err(MemberProblem::ParentNotDirectory(component)) => findings.push(Finding::new(
+                FindingKind::FileMissing,
+                Some(&entry.path),
+                format!(
+                    "{} is listed in the manifest but missing from the bundle ({component} is a file, not a directory)",
+                    entry.path
+                ),
+            )),
+            Err(MemberProblem::Io(error)) => findings.push(Finding::new(
                 FindingKind::FileUnreadable,
                 Some(&entry.path),
                 format!("cannot read {}: {error}", entry.path),
@@ -427,29 +451,60 @@ fn check_files(
     if !have_manifest {
         return files;
     }
-    let listed: BTreeSet<String> = entries
-        .iter()
-        .filter_map(|e| safe_relative(&e.path).ok())
-        .map(|p| p.join("/"))
-        .collect();
+    // Listed paths are in their normal form (the manifest check refuses any other spelling),
+    // so names found on disk are compared with them byte for byte.
+    let listed: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     for item in walkdir::WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
     {
-        let Ok(item) = item else { continue };
+        let item = match item {
+            Ok(item) => item,
+            Err(error) => {
+                // A directory that cannot be listed (unreadable, or below a path too long to
+                // open) may hold unlisted files: that is not a clean bill.
+                let place = error
+                    .path()
+                    .and_then(|p| p.strip_prefix(dir).ok())
+                    .map(|p| clip(&escape_name(p.as_os_str().as_encoded_bytes())))
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| ".".to_string());
+                let cause = error
+                    .io_error()
+                    .map_or_else(|| error.to_string(), ToString::to_string);
+                findings.push(Finding::new(
+                    FindingKind::WalkFailed,
+                    Some(&place),
+                    format!(
+                        "cannot examine {place} in the bundle directory ({cause}), so files there that the manifest does not list cannot be ruled out; make it readable, or remove it if it is not evidence"
+                    ),
+                ));
+                continue;
+            }
+        };
         if item.file_type().is_dir() {
             continue;
         }
         let Ok(relative) = item.path().strip_prefix(dir) else {
             continue;
         };
-        let relative: String = relative
+        let Some(relative) = relative
             .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if relative == MANIFEST_FILE || listed.contains(&relative) {
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join("/"))
+        else {
+            // No manifest can list a name that is not UTF-8; never compare a lossy spelling.
+            let shown = clip(&escape_name(relative.as_os_str().as_encoded_bytes()));
+            findings.push(Finding::new(
+                FindingKind::FileUnlisted,
+                Some(&shown),
+                format!("{shown} is in the bundle but its name is not UTF-8 (shown with \\x escapes), so no manifest can list it and it is not covered by the signature; remove or rename it"),
+            ));
+            continue;
+        };
+        if relative == MANIFEST_FILE || listed.contains(relative.as_str()) {
             continue;
         }
         if safe_relative(&relative).is_ok_and(|parts| is_reserved(&parts)) {
@@ -467,6 +522,23 @@ fn check_files(
         ));
     }
     files
+}
+
+/// A path for a message, at most 200 characters (a path below a 4096-byte chain is not read
+/// whole by anyone).
+fn clip(text: &str) -> String {
+    if text.chars().count() <= 200 {
+        return text.to_string();
+    }
+    let tail: String = text
+        .chars()
+        .rev()
+        .take(120)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{}…{tail}", text.chars().take(60).collect::<String>())
 }
 
 fn check_signature(
@@ -669,6 +741,18 @@ fn trust_kind(error: &TrustError) -> FindingKind {
     }
 }
 
+/// Why `wormvault plan` would refuse this many retention days as out of range, if it would: the
+/// plan keeps days as a 32-bit count and locks objects until a date that must exist (the same
+/// [`crate::retention::retain_until`] the plan calls, counted from now).
+fn retention_out_of_range(days: u64, minimum: u64) -> Option<String> {
+    let Ok(days) = u32::try_from(days.max(minimum)) else {
+        return Some(format!("over {} days", u32::MAX));
+    };
+    crate::retention::retain_until(chrono::Utc::now(), days)
+        .err()
+        .map(|_| "no retain-until date that far in the future can be represented".to_string())
+}
+
 fn check_retention(
     dir: &Path,
     minimum: u64,
@@ -682,12 +766,26 @@ fn check_retention(
             why,
         ));
     };
-    let text = match crate::limits::read_json_capped(
+    let text = match crate::limits::read_member_json_capped(
         &path,
         crate::limits::MAX_RETENTION_POLICY_BYTES,
         "retention policy",
     ) {
         Ok(text) => text,
+        Err(crate::limits::LimitError::NotRegular { found, .. }) => {
+            // Listed, it is already reported by the file check; say it once.
+            let reported = findings.iter().any(|f| {
+                f.kind == FindingKind::FileNotRegular && f.path.as_deref() == Some(RETENTION_FILE)
+            });
+            if !reported {
+                findings.push(Finding::new(
+                    FindingKind::FileNotRegular,
+                    Some(RETENTION_FILE),
+                    format!("retention-policy.json is {found}, not a regular file, so it was not read; replace it with the file itself"),
+                ));
+            }
+            return None;
+        }
         Err(error) if error.io_kind() == Some(std::io::ErrorKind::NotFound) => {
             findings.push(Finding::new(
                 FindingKind::RetentionPolicyMissing,
@@ -730,6 +828,13 @@ fn check_retention(
                     FindingKind::RetentionBelowMinimum,
                     Some(RETENTION_FILE),
                     format!("retention_days is {days}; at least {minimum} is required"),
+                ));
+            }
+            if let Some(why) = retention_out_of_range(days, minimum) {
+                findings.push(Finding::new(
+                    FindingKind::RetentionOutOfRange,
+                    Some(RETENTION_FILE),
+                    format!("retention_days {days} is out of range ({why}); `wormvault plan` refuses it, so the bundle cannot be archived — re-create it with a real retention period"),
                 ));
             }
         }
@@ -1078,5 +1183,176 @@ mod tests {
             verify(&plain, &VerifyOptions::default()),
             Err(BundleError::NotABundle { .. })
         ));
+    }
+    fn unsigned_options() -> VerifyOptions {
+        VerifyOptions {
+            allow_unsigned: true,
+            ..VerifyOptions::default()
+        }
+    }
+
+    /// Edit an unsigned bundle's manifest and re-seal its SHA256 value (no key needed).
+    fn reseal(bundle: &Path, edit: impl FnOnce(&mut Map<String, Value>)) {
+        let path = bundle.join(MANIFEST_FILE);
+        let mut value: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let manifest = value.as_object_mut().unwrap();
+        edit(manifest);
+        manifest.remove("signature");
+        let digest = crate::hashing::sha256_hex(
+            crate::canonical::spaced(&Value::Object(manifest.clone())).as_bytes(),
+        );
+        manifest.insert(
+            "signature".into(),
+            serde_json::json!({"algorithm": "SHA256", "value": digest}),
+        );
+        std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    }
+
+    fn entry_for(bundle: &Path, listed: &str, on_disk: &str) -> Value {
+        let bytes = std::fs::read(bundle.join(on_disk)).unwrap();
+        serde_json::json!({"path": listed, "sha256": crate::hashing::sha256_hex(&bytes), "bytes": bytes.len()})
+    }
+
+    /// Review D1/D6: a listed path that is not in its one normal form is refused as `plan`
+    /// refuses it (`./x`, `x/`, `a//b`), not accepted or reported as unreadable.
+    #[test]
+    fn listed_paths_must_be_in_the_form_plan_accepts() {
+        for listed in ["./evidence.json", "evidence.json/", "./evidence.json/."] {
+            let dir = tempfile::tempdir().unwrap();
+            let bundle = make(dir.path(), Signing::Unsigned);
+            assert!(verify(&bundle, &unsigned_options()).unwrap().valid);
+            reseal(&bundle, |manifest| {
+                let files = manifest["files"].as_array_mut().unwrap();
+                files[0] = entry_for(&bundle, listed, "evidence.json");
+            });
+            let report = verify(&bundle, &unsigned_options()).unwrap();
+            assert_eq!(report.kinds(), ["unsafe_path", "file_unlisted"], "{listed}");
+            assert_eq!(report.findings[0].path.as_deref(), Some(listed));
+        }
+    }
+
+    /// Review D2/D3/C1: symlinks anywhere in a listed path (or as manifest.json) and FIFOs are
+    /// refused without being read or waited on; nothing outside the bundle is hashed.
+    #[test]
+    fn symlinks_and_fifos_in_bundles_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "outside the bundle\n").unwrap();
+        std::os::unix::fs::symlink(&outside, bundle.join("sub")).unwrap();
+        reseal(&bundle, |manifest| {
+            let files = manifest["files"].as_array_mut().unwrap();
+            files.push(
+                serde_json::json!({"path": "sub/secret", "sha256": "0".repeat(64), "bytes": 1}),
+            );
+        });
+        let report = verify(&bundle, &unsigned_options()).unwrap();
+        assert_eq!(report.kinds(), ["file_not_regular", "file_unlisted"]);
+        assert_eq!(report.findings[0].path.as_deref(), Some("sub/secret"));
+        assert!(report.files.iter().all(|f| f.path != "sub/secret"));
+
+        // manifest.json as a symlink to a valid manifest elsewhere.
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        std::fs::rename(bundle.join(MANIFEST_FILE), dir.path().join("real.json")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.json"), bundle.join(MANIFEST_FILE))
+            .unwrap();
+        let report = verify(&bundle, &unsigned_options()).unwrap();
+        assert_eq!(report.kinds(), ["file_not_regular"]);
+        assert_eq!(report.findings[0].path.as_deref(), Some(MANIFEST_FILE));
+
+        // FIFOs as manifest.json and as (listed) retention-policy.json: refused at once.
+        for victim in [MANIFEST_FILE, RETENTION_FILE] {
+            let dir = tempfile::tempdir().unwrap();
+            let bundle = make(dir.path(), Signing::Unsigned);
+            std::fs::remove_file(bundle.join(victim)).unwrap();
+            let status = std::process::Command::new("mkfifo")
+                .arg(bundle.join(victim))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let (send, receive) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let kinds = verify(&bundle, &unsigned_options()).unwrap().kinds();
+                send.send((kinds, dir)).unwrap();
+            });
+            let (kinds, _dir) = receive
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("verify must not block on a FIFO");
+            assert_eq!(kinds, ["file_not_regular"], "{victim}");
+        }
+    }
+
+    /// Review B1/B2: an unlisted file with a non-UTF-8 name is reported even when the manifest
+    /// lists its U+FFFD spelling, and a directory the walk cannot enter is a finding.
+    #[test]
+    fn unlisted_files_are_never_hidden_by_names_or_walk_errors() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        std::fs::write(bundle.join("note-\u{fffd}.txt"), "signed\n").unwrap();
+        std::fs::write(
+            bundle.join(std::ffi::OsStr::from_bytes(b"note-\xff.txt")),
+            "smuggled\n",
+        )
+        .unwrap();
+        reseal(&bundle, |manifest| {
+            let files = manifest["files"].as_array_mut().unwrap();
+            files.push(entry_for(&bundle, "note-\u{fffd}.txt", "note-\u{fffd}.txt"));
+        });
+        let report = verify(&bundle, &unsigned_options()).unwrap();
+        assert_eq!(report.kinds(), ["file_unlisted"]);
+        assert_eq!(report.findings[0].path.as_deref(), Some("note-\\xff.txt"));
+
+        // An unlisted file below a directory chain longer than PATH_MAX.
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        // Relative chdir steps (as an attacker would); `sh`'s `cd` gives up at PATH_MAX.
+        let script = "import os, sys\nos.chdir(sys.argv[1])\nfor _ in range(20):\n    os.mkdir('d' * 250)\n    os.chdir('d' * 250)\nopen('smuggled', 'w').write('x')\n";
+        let status = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(&bundle)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let report = verify(&bundle, &unsigned_options()).unwrap();
+        assert_eq!(report.kinds(), ["walk_failed"]);
+        assert!(!report.valid);
+    }
+
+    /// Review: retention_days that `plan` refuses as out of range are refused by verify too.
+    #[test]
+    fn retention_days_out_of_plan_range_are_findings() {
+        let field = regex::Regex::new(r#""retention_days": \d+"#).unwrap();
+        for (days, expected) in [
+            ("4294967296", &["retention_out_of_range"][..]),
+            ("18446744073709551615", &["retention_out_of_range"]),
+            ("4294967295", &["retention_out_of_range"]),
+            ("10000000", &[]),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let bundle = make(dir.path(), Signing::Unsigned);
+            let path = bundle.join(RETENTION_FILE);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let edited = field
+                .replace(&text, format!("\"retention_days\": {days}").as_str())
+                .into_owned();
+            assert_ne!(edited, text);
+            std::fs::write(&path, edited).unwrap();
+            reseal(&bundle, |manifest| {
+                for file in manifest["files"].as_array_mut().unwrap() {
+                    if file["path"] == RETENTION_FILE {
+                        *file = entry_for(&bundle, RETENTION_FILE, RETENTION_FILE);
+                    }
+                }
+            });
+            assert_eq!(
+                verify(&bundle, &unsigned_options()).unwrap().kinds(),
+                expected,
+                "{days}"
+            );
+        }
     }
 }

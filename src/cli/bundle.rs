@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::{BundleReport, CreateOptions, Signing};
+use crate::bundle::{BundleReport, CreateOptions, FindingKind, ManifestSignature, Signing};
 use crate::cli::Output;
 use crate::cli::args::{EvidenceArgs, HmacKeyArgs};
 use crate::cli::common;
@@ -189,7 +189,27 @@ pub fn render(report: &BundleReport) -> String {
             report.findings.len()
         )
     };
-    if let Some(signature) = &report.signature {
+    // An unsigned manifest is said so plainly, even when --allow-unsigned accepted it.
+    let malformed = report.findings.iter().any(|f| {
+        matches!(
+            f.kind,
+            FindingKind::SignatureMalformed | FindingKind::UnsupportedAlgorithm
+        )
+    });
+    let unsigned = !malformed
+        && report.manifest.as_ref().is_some_and(|manifest| {
+            matches!(
+                manifest.signature,
+                None | Some(ManifestSignature::SHA256 { .. })
+            )
+        });
+    if unsigned {
+        text.push_str(if report.valid {
+            "\n  signature NONE: the manifest is UNSIGNED (accepted only because of --allow-unsigned); nothing vouches for who made this evidence"
+        } else {
+            "\n  signature NONE: the manifest is UNSIGNED"
+        });
+    } else if let Some(signature) = &report.signature {
         text.push_str(&format!(
             "\n  signature {}{}{}",
             signature.algorithm,

@@ -1128,3 +1128,147 @@ fn hmac_bundle_does_not_satisfy_a_pinned_key_id() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--allow-unsigned") && run.stderr.contains("--key-id"));
 }
+
+/// Review D4: an unsigned manifest accepted with --allow-unsigned says so in text, not only
+/// as `signature: null` in JSON; a signed one does not.
+#[test]
+fn bundle_verify_text_says_plainly_when_unsigned() {
+    let ws = Workspace::new();
+    let unsigned = ws.create("unsigned", &["--unsigned"]);
+    let run = wormvault(&["bundle", "verify", s(&unsigned), "--allow-unsigned"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("VALID "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "signature NONE: the manifest is UNSIGNED (accepted only because of --allow-unsigned)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = wormvault(&["bundle", "verify", s(&unsigned)], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("signature NONE: the manifest is UNSIGNED\n"),
+        "{}",
+        run.stdout
+    );
+    let signed = ws.create("signed", &[]);
+    let mut args = vec!["bundle".to_string(), "verify".into(), s(&signed).into()];
+    args.extend(trust_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = wormvault(&args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("VALID "), "{}", run.stdout);
+    assert!(!run.stdout.contains("UNSIGNED"), "{}", run.stdout);
+}
+
+/// Review A1 and the case-collision finding through the CLI: a signed bundle whose archive
+/// smuggles a hidden `evidence.json` in a directory entry's data, or adds a case-variant name,
+/// exits 1 with the exact finding.
+#[test]
+fn bundle_verify_refuses_archives_other_extractors_read_differently() {
+    use tar::EntryType::{Directory, Regular};
+    let ws = Workspace::new();
+    let good = ws.create("good", &[]);
+    let mut hidden = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_path("evidence.json").unwrap();
+    header.set_size(8);
+    header.set_mode(0o644);
+    header.set_cksum();
+    hidden.append(&header, &b"{\"x\":1}\n"[..]).unwrap();
+    let hidden = hidden.into_inner().unwrap();
+    let control = ws.path("control.tar.gz");
+    bundle_tar(&good, &control, vec![]);
+    let run = verify(&control, &trust_args());
+    assert_eq!((run.code, run.kinds()), (0, vec![]), "{}", run.stderr);
+    for (name, extra, kind) in [
+        (
+            "dir-data.tar.gz",
+            vec![("zz-pad/", Directory, hidden.clone(), "")],
+            "archive_ambiguous_entry",
+        ),
+        (
+            "case.tar.gz",
+            vec![("EVIDENCE.json", Regular, b"{}".to_vec(), "")],
+            "archive_name_collision",
+        ),
+    ] {
+        let archive = ws.path(name);
+        bundle_tar(&good, &archive, extra);
+        let run = verify(&archive, &trust_args());
+        assert_eq!(
+            (run.code, run.kinds()),
+            (1, vec![kind.to_string()]),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Review C1/D1 through the CLI: a FIFO manifest.json exits 1 at once (never hangs), and a
+/// manifest listing `./evidence.json` is refused as `plan` refuses it.
+#[test]
+fn bundle_verify_never_waits_on_a_fifo_and_agrees_with_plan_on_paths() {
+    let ws = Workspace::new();
+    let bundle = ws.create("fifo", &[]);
+    std::fs::remove_file(bundle.join("manifest.json")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(bundle.join("manifest.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = Command::new(BIN)
+        .args(["bundle", "verify", s(&bundle), "--json"])
+        .args(trust_args())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("bundle verify blocked on a FIFO manifest.json");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["findings"][0]["kind"], "file_not_regular");
+    assert_eq!(report["findings"].as_array().unwrap().len(), 1);
+
+    let bundle = ws.create("dotslash", &[]);
+    edit_manifest(&bundle, |manifest| {
+        let files = manifest["files"].as_array_mut().unwrap();
+        let entry = files
+            .iter_mut()
+            .find(|f| f["path"] == "evidence.json")
+            .unwrap();
+        entry["path"] = "./evidence.json".into();
+    });
+    let key = wormvault::trust::KeyPair::from_pkcs8_pem(
+        &std::fs::read_to_string(fixture("keys/evidence-ed25519-private.pem")).unwrap(),
+        "fixture",
+    )
+    .unwrap();
+    let fingerprint = key.public().fingerprint();
+    resign(&bundle, &key, "prod-evidence", &fingerprint);
+    let run = verify(&bundle, &trust_args());
+    assert_eq!(
+        (run.code, run.kinds()),
+        (
+            1,
+            vec!["unsafe_path".to_string(), "file_unlisted".to_string()]
+        ),
+        "{}",
+        run.stderr
+    );
+}
