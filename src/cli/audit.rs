@@ -124,6 +124,7 @@ fn audit_error(error: AuditError) -> anyhow::Error {
         | AuditError::CorruptTail { .. }
         | AuditError::LogInvalid { .. }
         | AuditError::NotExtending { .. }
+        | AuditError::SignaturesUnchecked { .. }
         | AuditError::Checkpoint(_) => anyhow::Error::new(Refusal(error.to_string())),
         other => anyhow::Error::new(other),
     }
@@ -692,6 +693,29 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The record-signature check of `audit export --private-key K` when no key is pinned otherwise:
+/// the public half of K under `--key-id` (default: derived from its fingerprint).
+fn export_check_from_private(
+    key: &SigningKeySource,
+    key_id: Option<&str>,
+) -> anyhow::Result<SignatureCheck> {
+    let public = key.public();
+    let key_id = key_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::trust::default_key_id(&public.fingerprint()));
+    let root = crate::trust::TrustRoot::new(
+        &public.spki_pem(),
+        Some(key_id),
+        "the public half of --private-key",
+        crate::trust::RootStatus::Active,
+        None,
+        None,
+    )?;
+    Ok(SignatureCheck::Ed25519 {
+        trust: crate::trust::TrustStore::new(vec![root])?,
+    })
+}
+
 /// Create a file that must not exist yet, write it and fsync it ([`crate::fs::write_new`]).
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(crate::fs::write_new(path, bytes)?)
@@ -831,17 +855,36 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
         alert_file,
         || {
             crate::audit::export::check_redactions(&args.redact)?;
+            // The key that signs redaction_signatures, loaded first: its public half checks the
+            // record signatures when no other Ed25519 key is pinned (as `hold
+            // --audit-signing-key` does).
+            let private = match &args.private_key {
+                Some(path) => {
+                    if args.keys.key.hmac_source(output).is_some() {
+                        return Err(anyhow!(
+                            "--private-key signs the redaction_signatures of an Ed25519-signed log; an HMAC-signed log is exported with --key-file/--key-env alone: give one or the other"
+                        ));
+                    }
+                    Some(signing_key(path)?)
+                }
+                None => None,
+            };
+            let signatures = match (&private, args.keys.signature_check(output)?) {
+                (Some(key), SignatureCheck::None) => {
+                    export_check_from_private(key, args.keys.key.key_id.as_deref())?
+                }
+                (_, check) => check,
+            };
             // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
             let options = VerifyOptions {
-                signatures: args.keys.signature_check(output)?,
+                signatures,
                 ..Default::default()
             };
             let log = open_log(&args.log.path, &options)?;
-            require_valid(log.path(), &options)?;
+            let report = require_valid(log.path(), &options)?;
             // With the log's key, bind each redacted record's remaining fields (README "Redaction").
-            let binder = match (&args.private_key, &options.signatures) {
-                (Some(path), _) => {
-                    let key = signing_key(path)?;
+            let binder = match (private, &options.signatures) {
+                (Some(key), _) => {
                     let key_id = args.keys.key.key_id.clone().unwrap_or_else(|| {
                         crate::trust::default_key_id(&key.public().fingerprint())
                     });
@@ -853,6 +896,12 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 }),
                 _ => None,
             };
+            // Signing vouches for what is signed: never sign over a record whose own signature
+            // was not checked (a record rewritten and its chain recomputed would be laundered
+            // into a "verified" redacted export).
+            if binder.is_some() {
+                report.require_signatures_checked().map_err(audit_error)?;
+            }
             if !args.redact.is_empty() && binder.is_none() {
                 output.warn("redacting without the log's key (--key-file/--key-env, or --private-key for Ed25519): the unredacted fields of redacted records will not be bound, and `audit verify --allow-redacted` will report them unverified");
             }

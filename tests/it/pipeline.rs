@@ -1160,6 +1160,8 @@ async fn archive_hold_status_and_handoff_with_the_audit_log_in_the_bucket() {
                     key,
                     "--output",
                     "newer.checkpoint.txt",
+                    "--trust-root",
+                    "trust-root.json",
                 ],
             ),
             0,

@@ -1,0 +1,329 @@
+//! Verdicts of the audit commands that an adversarial review showed could be forged, through
+//! the real binary: an export that signs `redaction_signature`s only over records whose own
+//! signatures verified, checkpoints and prune anchors signed only over checked records, redacted
+//! records that cannot be verified are not a success (and a malformed redaction marker is a
+//! finding), inclusion proofs whose sequence is authenticated and whose root must be pinned, and
+//! the JSON-token bound of a record line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Map, Value, json};
+use wormvault::audit::record::Canonical;
+use wormvault::audit::{NewRecord, Signer};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cavra");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wormvault"))
+        .env_remove("WORMVAULT_LOG")
+        .args(args)
+        .output()
+        .expect("run wormvault")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(output)))
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(env.path("hmac.key"), "k-secret\n").unwrap();
+        let key = env.path("signing.pem");
+        std::fs::copy(
+            format!("{FIXTURES}/keys/evidence-ed25519-private.pem"),
+            &key,
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for name in ["hmac.key", "signing.pem"] {
+                std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+            }
+        }
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A log of `n` records signed by `signer`.
+    fn log(&self, name: &str, n: u32, signer: &Signer) -> PathBuf {
+        let path = self.path(name);
+        for i in 1..=n {
+            let new = NewRecord {
+                event_type: "runtime.decision".into(),
+                actor: format!("agent:{i}"),
+                action: "deploy".into(),
+                target: "bundle-42".into(),
+                decision: "allow".into(),
+                created_at: Some("2026-07-04T00:00:01+00:00".into()),
+                ..Default::default()
+            };
+            wormvault::audit::append(&path, &new, signer).unwrap();
+        }
+        path
+    }
+
+    fn hmac_log(&self, name: &str, n: u32) -> PathBuf {
+        self.log(
+            name,
+            n,
+            &Signer::Hmac {
+                key: b"k-secret".to_vec(),
+                key_id: "kid".into(),
+            },
+        )
+    }
+
+    fn hmac_args(&self) -> Vec<String> {
+        vec![
+            "--key-file".into(),
+            s(&self.path("hmac.key")).into(),
+            "--key-id".into(),
+            "kid".into(),
+        ]
+    }
+
+    /// `audit checkpoint` of `log` at its head, with `extra` key flags.
+    fn checkpoint(&self, log: &Path, output: &Path, extra: &[String]) -> Output {
+        let key = self.path("signing.pem");
+        let mut args: Vec<&str> = vec![
+            "audit",
+            "checkpoint",
+            "--log",
+            s(log),
+            "--origin",
+            "example.com/audit",
+            "--signing-key",
+            s(&key),
+            "--output",
+            s(output),
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        run(&args)
+    }
+}
+
+fn public_pem() -> String {
+    format!("{FIXTURES}/keys/evidence-ed25519-public.pem")
+}
+
+fn records(path: &Path) -> Vec<Map<String, Value>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn write_records(path: &Path, records: &[Map<String, Value>]) {
+    let text: String = records
+        .iter()
+        .map(|r| format!("{}\n", Value::Object(r.clone())))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// What an attacker with write access (and no signing key) can do: rewrite record 2 and
+/// recompute every record_hash and link, leaving the old signatures in place.
+fn rewrite_and_rechain(path: &Path) {
+    let mut all = records(path);
+    all[1].insert("decision".into(), json!("deny"));
+    all[1].insert("actor".into(), json!("mallory"));
+    let mut previous = Value::Null;
+    for record in &mut all {
+        record.insert("previous_hash".into(), previous.clone());
+        let hash = Canonical::of(record).record_hash();
+        record.insert("record_hash".into(), json!(hash));
+        previous = json!(hash);
+    }
+    write_records(path, &all);
+}
+
+// ---- F1: export signs only what verified ----------------------------------------------------
+
+#[test]
+fn export_with_private_key_refuses_a_record_its_key_did_not_sign() {
+    let env = Env::new();
+    let key = env.path("signing.pem");
+    let signer_args = |log: &Path, out: &Path| {
+        run(&[
+            "--json",
+            "audit",
+            "export",
+            "--log",
+            s(log),
+            "--format",
+            "jsonl",
+            "--redact",
+            "target",
+            "--private-key",
+            s(&key),
+            "--key-id",
+            "prod-evidence",
+            "--output",
+            s(out),
+        ])
+    };
+    let signer = Signer::ed25519(
+        wormvault::trust::SigningKeySource::load(&key, &Default::default()).unwrap(),
+        "prod-evidence".into(),
+    );
+    let log = env.log("ed.jsonl", 3, &signer);
+    // The genuine log exports with --private-key alone (its public half checks the records)
+    // and the export verifies in full under the pinned trust root.
+    let genuine = env.path("genuine.jsonl");
+    let output = signer_args(&log, &genuine);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let roots = format!("{FIXTURES}/keys/evidence-trust-roots.json");
+    let output = run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--log",
+        s(&genuine),
+        "--allow-redacted",
+        "--trust-root",
+        &roots,
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(json(&output)["redacted_bound"], 3);
+
+    // Rewritten and re-chained: export refuses (exit 1), names the record, writes nothing.
+    rewrite_and_rechain(&log);
+    let forged = env.path("forged.jsonl");
+    let output = signer_args(&log, &forged);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains("first: record 2: signature mismatch"),
+        "{}",
+        text(&output)
+    );
+    assert!(!forged.exists());
+
+    // A log whose records the given key did not sign (an HMAC log) is refused too.
+    let hmac = env.hmac_log("hmac.jsonl", 2);
+    let output = signer_args(&hmac, &env.path("hmac-export.jsonl"));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(!env.path("hmac-export.jsonl").exists());
+}
+
+// ---- F2: checkpoints and prune anchors only over checked records ----------------------------
+
+#[test]
+fn checkpoint_refuses_a_log_whose_signatures_were_not_checked() {
+    let env = Env::new();
+    let log = env.hmac_log("log.jsonl", 3);
+    let cp = env.path("cp.note");
+    let output = env.checkpoint(&log, &cp, &[]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("3 record signature(s) could not be checked (no key was given)")
+            && message.contains("--key-file/--key-env"),
+        "{message}"
+    );
+    assert!(!cp.exists());
+    // With the key it is signed.
+    let output = env.checkpoint(&log, &cp, &env.hmac_args());
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(cp.exists());
+    // Rewritten and re-chained: with the key refused as invalid, without it as unchecked.
+    rewrite_and_rechain(&log);
+    let output = env.checkpoint(&log, &env.path("cp2.note"), &env.hmac_args());
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains("signature mismatch"),
+        "{}",
+        text(&output)
+    );
+    let output = env.checkpoint(&log, &env.path("cp3.note"), &[]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(!env.path("cp2.note").exists() && !env.path("cp3.note").exists());
+}
+
+#[test]
+fn checkpoint_of_an_unsigned_log_still_works() {
+    // Records written without a key carry no signature: nothing is left unchecked.
+    let env = Env::new();
+    let log = env.log("unsigned.jsonl", 3, &Signer::Unsigned);
+    let cp = env.path("cp.note");
+    let output = env.checkpoint(&log, &cp, &[]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        std::fs::read_to_string(&cp)
+            .unwrap()
+            .starts_with("example.com/audit\n3\n")
+    );
+}
+
+#[test]
+fn prune_refuses_a_log_whose_signatures_were_not_checked() {
+    let env = Env::new();
+    let log = env.hmac_log("log.jsonl", 5);
+    let before = std::fs::read(&log).unwrap();
+    let prune = |extra: &[String]| {
+        let mut args: Vec<String> = [
+            "audit",
+            "prune",
+            "--log",
+            s(&log),
+            "--before-seq",
+            "3",
+            "--archive",
+            s(&env.path("archive.jsonl")),
+            "--anchor-out",
+            s(&env.path("anchor.json")),
+            "--origin",
+            "example.com/audit",
+            "--signing-key",
+            s(&env.path("signing.pem")),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.extend(extra.iter().cloned());
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let output = prune(&[]);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains("could not be checked"),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains("audit_retention_policy_failure"));
+    assert!(!env.path("archive.jsonl").exists() && !env.path("anchor.json").exists());
+    assert_eq!(std::fs::read(&log).unwrap(), before);
+    let output = prune(&env.hmac_args());
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(env.path("anchor.json").exists());
+}
