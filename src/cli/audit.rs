@@ -212,6 +212,10 @@ pub struct VerifyArgs {
     pub anchor: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint_key: CheckpointKeyArgs,
+    /// The log's origin (the `--origin` its checkpoints were signed with): a --checkpoint
+    /// naming another origin is refused (exit 1). Without it the origin is only printed.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
     #[arg(long)]
     pub allow_redacted: bool,
@@ -597,6 +601,11 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         LogLocation::Store(target) => Some(target.clone()),
         LogLocation::File(_) => None,
     }) {
+        if args.origin.is_some() {
+            return Err(anyhow!(
+                "--origin checks the --checkpoint files of a local log; a log kept in a store is checked against its stored checkpoints and --checkpoint-key"
+            ));
+        }
         if args.log.len() > 1 || args.anchor.is_some() {
             return Err(anyhow!(
                 "a log kept in a store is verified alone, from record 1: give one --log URL and no --anchor"
@@ -612,6 +621,19 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
             &args.checkpoint_key,
             output,
         )?;
+        if let Some(expected) = &args.origin
+            && let Some((path, checkpoint)) = args
+                .checkpoint
+                .iter()
+                .zip(&options.checkpoints)
+                .find(|(_, c)| &c.origin != expected)
+        {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "checkpoint {} is for origin {:?}, not this log's {expected:?}: it is a checkpoint of another log; pass the checkpoint of {expected:?}",
+                path.display(),
+                checkpoint.origin
+            ))));
+        }
         let options = VerifyOptions {
             allow_redacted: args.allow_redacted,
             merkle: if args.merkle {

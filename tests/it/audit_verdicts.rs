@@ -327,3 +327,216 @@ fn prune_refuses_a_log_whose_signatures_were_not_checked() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert!(env.path("anchor.json").exists());
 }
+
+// ---- F3 / F9: redacted records that cannot be verified --------------------------------------
+
+fn checkpointed_log(env: &Env) -> (PathBuf, PathBuf) {
+    let log = env.hmac_log("log.jsonl", 3);
+    let cp = env.path("cp-3.note");
+    let output = env.checkpoint(&log, &cp, &env.hmac_args());
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    (log, cp)
+}
+
+fn verify_redacted(log: &Path, cp: &Path) -> Output {
+    run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--log",
+        s(log),
+        "--allow-redacted",
+        "--checkpoint",
+        s(cp),
+        "--checkpoint-key",
+        &public_pem(),
+    ])
+}
+
+#[test]
+fn redacted_record_with_a_malformed_marker_is_a_finding() {
+    let env = Env::new();
+    let (log, cp) = checkpointed_log(&env);
+    let mut all = records(&log);
+    all[1].insert("action".into(), json!("delete-all-evidence"));
+    all[1].insert(
+        "metadata".into(),
+        json!({"note": {"redacted": "sha256:00"}}),
+    );
+    let tampered = env.path("tampered.jsonl");
+    write_records(&tampered, &all);
+    let output = verify_redacted(&tampered, &cp);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["first_bad_record"]["record"], 2);
+    assert_eq!(report["first_bad_record"]["check"], "redaction");
+    assert_eq!(
+        report["first_bad_record"]["found"],
+        "{\"redacted\":\"sha256:00\"}"
+    );
+    assert_eq!(
+        report["errors"][0],
+        "record 2: malformed redaction marker at metadata.note"
+    );
+    // The root rebuilt from the stored record_hash values matches, but that is not a match claim.
+    assert_eq!(report["checkpoints"][0]["consistent"], false);
+    let message = report["checkpoints"][0]["message"].as_str().unwrap();
+    assert!(message.contains("NOT a match"), "{message}");
+    assert!(!message.contains("records match"), "{message}");
+}
+
+#[test]
+fn redacted_record_without_a_key_is_not_a_success() {
+    let env = Env::new();
+    let (log, cp) = checkpointed_log(&env);
+    let mut all = records(&log);
+    all[1].insert("decision".into(), json!("approved-by-ciso"));
+    all[1].insert(
+        "metadata".into(),
+        json!({"note": {"redacted": format!("sha256:{}", "ab".repeat(32))}}),
+    );
+    let tampered = env.path("tampered.jsonl");
+    write_records(&tampered, &all);
+    let output = verify_redacted(&tampered, &cp);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["redacted_unverified"], json!([2]));
+    assert_eq!(report["first_bad_record"]["check"], "redaction_signature");
+    assert_eq!(
+        report["first_bad_record"]["found"],
+        "not checked: no key given"
+    );
+    assert_eq!(report["checkpoints"][0]["consistent"], false);
+    // The text says it plainly.
+    let output = run(&["audit", "verify", "--log", s(&tampered), "--allow-redacted"]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        text(&output)
+            .contains("record 2: redacted, and its redaction could not be verified (no key given)"),
+        "{}",
+        text(&output)
+    );
+    // The untouched log still matches its checkpoint.
+    let output = verify_redacted(&log, &cp);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(json(&output)["checkpoints"][0]["consistent"], true);
+}
+
+#[test]
+fn verify_with_origin_refuses_a_checkpoint_of_another_log() {
+    let env = Env::new();
+    let log = env.hmac_log("log.jsonl", 3);
+    let cp = env.path("other.note");
+    let mut args = vec![
+        "audit",
+        "checkpoint",
+        "--log",
+        s(&log),
+        "--origin",
+        "evil.example/other-log",
+        "--signing-key",
+    ];
+    let key = env.path("signing.pem");
+    args.extend([s(&key), "--output", s(&cp)]);
+    let hmac = env.hmac_args();
+    args.extend(hmac.iter().map(String::as_str));
+    let output = run(&args);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let pem = public_pem();
+    let verify = |origin: Option<&str>| {
+        let mut args = vec![
+            "audit",
+            "verify",
+            "--log",
+            s(&log),
+            "--checkpoint",
+            s(&cp),
+            "--checkpoint-key",
+            &pem,
+        ];
+        args.extend(hmac.iter().map(String::as_str));
+        if let Some(origin) = origin {
+            args.extend(["--origin", origin]);
+        }
+        run(&args)
+    };
+    let output = verify(Some("example.com/audit"));
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "is for origin \"evil.example/other-log\", not this log's \"example.com/audit\""
+        ),
+        "{}",
+        text(&output)
+    );
+    let output = verify(Some("evil.example/other-log"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    // Without --origin the origin is printed with the result.
+    let output = verify(None);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(
+        text(&output).contains("checkpoint evil.example/other-log @ 3:"),
+        "{}",
+        text(&output)
+    );
+}
+
+// ---- F6: the JSON-token bound of a record line ------------------------------------------------
+
+#[test]
+fn audit_verify_refuses_a_line_of_too_many_json_tokens_on_both_paths() {
+    let env = Env::new();
+    let many = format!("[{}]", vec!["1"; 300_000].join(","));
+    // Keys out of order (the tree path) and in order (the fast path's shape): the same verdict.
+    for (name, line) in [
+        ("tree.jsonl", format!("{{\"z\": 1, \"a\": {many}}}\n")),
+        ("sorted.jsonl", format!("{{\"a\": {many}, \"z\": 1}}\n")),
+    ] {
+        let path = env.path(name);
+        std::fs::write(&path, line).unwrap();
+        for extra in [&[][..], &["--allow-redacted"][..]] {
+            let mut args = vec!["--json", "audit", "verify", "--log", s(&path)];
+            args.extend(extra);
+            let output = run(&args);
+            assert_eq!(code(&output), 1, "{name} {extra:?}: {}", text(&output));
+            let report = json(&output);
+            assert_eq!(report["first_bad_record"]["check"], "json", "{report}");
+            assert_eq!(report["first_bad_record"]["line"], 1, "{report}");
+            assert!(
+                report["errors"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("line has more than 100000 JSON tokens"),
+                "{report}"
+            );
+        }
+    }
+    // A large record of long strings (few tokens) is read as usual.
+    let log = env.hmac_log("big.jsonl", 1);
+    let signer = Signer::Hmac {
+        key: b"k-secret".to_vec(),
+        key_id: "kid".into(),
+    };
+    let mut metadata = Map::new();
+    metadata.insert("document".into(), json!("x,:[{".repeat(200_000)));
+    let new = NewRecord {
+        event_type: "e".into(),
+        actor: "a".into(),
+        action: "x".into(),
+        target: "t".into(),
+        decision: "allow".into(),
+        metadata,
+        ..Default::default()
+    };
+    wormvault::audit::append(&log, &new, &signer).unwrap();
+    let mut args = vec!["--json", "audit", "verify", "--log", s(&log)];
+    let hmac = env.hmac_args();
+    args.extend(hmac.iter().map(String::as_str));
+    let output = run(&args);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    args.push("--allow-redacted");
+    let output = run(&args);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+}
