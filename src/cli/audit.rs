@@ -789,22 +789,18 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
     let check = proof
         .check(key.as_ref())
         .map_err(|e| anyhow::Error::new(Refusal(format!("{}: {e}", args.proof.display()))))?;
-    output.result(&check, || {
-        if check.valid {
-            format!(
-                "valid: record {} is leaf {} of a tree of {}{}",
-                check.sequence,
-                check.sequence - 1,
-                check.tree_size,
-                if check.checkpoint_signature_verified {
-                    " signed by the checkpoint key"
-                } else {
-                    " (no checkpoint key given: root not authenticated)"
-                }
-            )
-        } else {
-            format!("INVALID: {}", check.errors.join("; "))
-        }
+    output.result(&check, || match check.status {
+        "valid" => format!(
+            "valid: record {} is leaf {} of a tree of {} signed by the checkpoint key",
+            check.leaf_index + 1,
+            check.leaf_index,
+            check.tree_size,
+        ),
+        "unauthenticated" => format!(
+            "NOT VERIFIED: the path leads from record {} to the proof's own root, but no --checkpoint-key was given, so that root is not authenticated and the proof shows nothing about the log; pass --checkpoint-key PEM (the pinned public key that signs the log's checkpoints)",
+            check.leaf_index + 1
+        ),
+        _ => format!("INVALID: {}", check.errors.join("; ")),
     });
     Ok(if check.valid { Exit::Ok } else { Exit::Failure })
 }

@@ -483,6 +483,107 @@ fn verify_with_origin_refuses_a_checkpoint_of_another_log() {
     );
 }
 
+// ---- F4 / F5: inclusion proofs ----------------------------------------------------------------
+
+fn proof(env: &Env) -> (PathBuf, Value) {
+    let (log, cp) = checkpointed_log(env);
+    let path = env.path("p.json");
+    let output = run(&[
+        "audit",
+        "prove",
+        "--log",
+        s(&log),
+        "--seq",
+        "2",
+        "--checkpoint",
+        s(&cp),
+        "--checkpoint-key",
+        &public_pem(),
+        "--output",
+        s(&path),
+    ]);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    (path, value)
+}
+
+fn verify_proof(path: &Path, key: bool, json_out: bool) -> Output {
+    let pem = public_pem();
+    let mut args = vec!["audit", "verify-proof", "--proof", s(path)];
+    if json_out {
+        args.insert(0, "--json");
+    }
+    if key {
+        args.extend(["--checkpoint-key", &pem]);
+    }
+    run(&args)
+}
+
+#[test]
+fn verify_proof_refuses_a_sequence_that_is_not_the_proved_record() {
+    let env = Env::new();
+    let (path, original) = proof(&env);
+    let output = verify_proof(&path, true, false);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "valid: record 2 is leaf 1 of a tree of 3 signed by the checkpoint key"
+    );
+    for (field, value) in [
+        ("sequence", json!(3)),
+        ("sequence", json!(0)),
+        ("sequence", json!(u64::MAX)),
+        ("leaf_index", json!(u64::MAX)),
+    ] {
+        let mut edited = original.clone();
+        edited[field] = value.clone();
+        let bad = env.path("bad.json");
+        std::fs::write(&bad, edited.to_string()).unwrap();
+        let output = verify_proof(&bad, true, true);
+        assert_eq!(code(&output), 1, "{field}={value}: {}", text(&output));
+        let check = json(&output);
+        assert_eq!(check["valid"], false, "{check}");
+        assert_eq!(check["status"], "invalid", "{check}");
+        assert_eq!(check["sequence"], 2, "{check}");
+        assert!(
+            check["errors"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("sequence mismatch"),
+            "{check}"
+        );
+        let output = verify_proof(&bad, true, false);
+        assert_eq!(code(&output), 1);
+        assert!(
+            text(&output).starts_with("INVALID: sequence mismatch"),
+            "{}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn verify_proof_without_a_checkpoint_key_is_not_a_success() {
+    let env = Env::new();
+    let (path, _) = proof(&env);
+    let output = verify_proof(&path, false, true);
+    assert_eq!(code(&output), 1, "{}", text(&output));
+    let check = json(&output);
+    assert_eq!(
+        (check["valid"].clone(), check["status"].clone()),
+        (json!(false), json!("unauthenticated"))
+    );
+    assert_eq!(check["checkpoint_signature_verified"], false);
+    let output = verify_proof(&path, false, false);
+    assert_eq!(code(&output), 1);
+    let out = text(&output);
+    assert!(
+        out.starts_with("NOT VERIFIED:") && out.contains("pass --checkpoint-key PEM"),
+        "{out}"
+    );
+    assert!(!out.contains("valid:"), "{out}");
+}
+
 // ---- F6: the JSON-token bound of a record line ------------------------------------------------
 
 #[test]
