@@ -271,8 +271,16 @@ pub struct InclusionProof {
 /// What an offline proof check established.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProofCheck {
+    /// True only when every check passed *and* the root was authenticated by a checkpoint
+    /// signed with the pinned key (`status` is then `valid`).
     pub valid: bool,
-    pub sequence: u64,
+    /// `valid`, `invalid` (a check failed), or `unauthenticated` (every check that could run
+    /// passed, but no checkpoint key was given: the root, and so the proof, proves nothing).
+    pub status: &'static str,
+    /// The proved record's own `sequence` (inside its record_hash); `None` when it has none.
+    pub sequence: Option<u64>,
+    /// The leaf the path was checked for (the record is leaf `sequence - 1`).
+    pub leaf_index: u64,
     pub tree_size: u64,
     pub record_hash_recomputes: bool,
     pub checkpoint_signature_verified: bool,
@@ -326,6 +334,19 @@ impl InclusionProof {
                 record.record_hash()
             ));
         }
+        // The top-level `sequence` is not covered by anything: it must agree with the leaf the
+        // path proves and with the record's own (hashed) sequence, or it is a finding.
+        let own_sequence = record.sequence();
+        match self.leaf_index.checked_add(1) {
+            Some(position) if position == self.sequence && own_sequence == Some(position) => {}
+            position => errors.push(format!(
+                "sequence mismatch: the proof says sequence {}, its leaf_index {} is record {}, and the record inside says {}",
+                self.sequence,
+                self.leaf_index,
+                position.map_or_else(|| "out of range".to_string(), |p| p.to_string()),
+                own_sequence.map_or_else(|| "no sequence".to_string(), |s| s.to_string())
+            )),
+        }
         let root: Hash =
             parse_b64_hashes("inclusion proof root", std::slice::from_ref(&self.root))?[0];
         let path = parse_b64_hashes("inclusion proof path", &self.proof)?;
@@ -360,9 +381,18 @@ impl InclusionProof {
             }
             (None, _) => {}
         }
+        let status = if !errors.is_empty() {
+            "invalid"
+        } else if checkpoint_signature_verified {
+            "valid"
+        } else {
+            "unauthenticated"
+        };
         Ok(ProofCheck {
-            valid: errors.is_empty(),
-            sequence: self.sequence,
+            valid: status == "valid",
+            status,
+            sequence: own_sequence,
+            leaf_index: self.leaf_index,
             tree_size: self.tree_size,
             record_hash_recomputes,
             checkpoint_signature_verified,

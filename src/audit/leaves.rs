@@ -66,6 +66,12 @@ pub fn read(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        if super::verify::too_many_tokens(&line).is_some() {
+            return Err(bad(format!(
+                "line has more than {} JSON tokens; run `wormvault audit verify`",
+                super::verify::MAX_TOKENS
+            )));
+        }
         let text = std::str::from_utf8(&line).map_err(|_| bad("not UTF-8".into()))?;
         let Value::Object(fields) = crate::canonical::parse_strict(text)
             .map_err(|e| bad(format!("not valid JSON: {e}")))?

@@ -75,7 +75,7 @@ pub enum AuditError {
     #[error("{path} does not extend the checkpoint: {detail}")]
     NotExtending { path: PathBuf, detail: String },
     #[error(
-        "{path}: {unchecked} record signature(s) could not be checked ({}); a chain rewritten under another key would pass every other check, so it is not accepted. Give the log's key (--key-file/--key-env for HS256, --trust-root for Ed25519)",
+        "{path}: {unchecked} record signature(s) could not be checked ({}); a chain rewritten under another key would pass every other check, so it is not accepted. Give the log's key (`audit` commands: --key-file/--key-env for HS256, --trust-root or --public-key for Ed25519)",
         if *key_given { "redacted records carry no redaction_signature" } else { "no key was given" }
     )]
     SignaturesUnchecked {

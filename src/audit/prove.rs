@@ -32,6 +32,9 @@ pub fn create(
             action: "checkpoint it",
         });
     }
+    // A signed checkpoint vouches for the records' authorship too: never sign over records whose
+    // signatures no given key checked (a chain rewritten and re-hashed would pass the rest).
+    report.require_signatures_checked()?;
     let root: Hash = BASE64
         .decode(report.merkle_root.as_deref().unwrap_or_default())
         .ok()

@@ -79,6 +79,8 @@ pub fn prune(request: &PruneRequest) -> Result<PruneOutcome, AuditError> {
             action: "prune it",
         });
     }
+    // The anchor is a signed checkpoint: the same rule as `prove::create`.
+    report.require_signatures_checked()?;
     let first = report
         .first_sequence
         .unwrap_or(request.verify.start.first_sequence);

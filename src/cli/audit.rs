@@ -124,6 +124,7 @@ fn audit_error(error: AuditError) -> anyhow::Error {
         | AuditError::CorruptTail { .. }
         | AuditError::LogInvalid { .. }
         | AuditError::NotExtending { .. }
+        | AuditError::SignaturesUnchecked { .. }
         | AuditError::Checkpoint(_) => anyhow::Error::new(Refusal(error.to_string())),
         other => anyhow::Error::new(other),
     }
@@ -211,6 +212,10 @@ pub struct VerifyArgs {
     pub anchor: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint_key: CheckpointKeyArgs,
+    /// The log's origin (the `--origin` its checkpoints were signed with): a --checkpoint
+    /// naming another origin is refused (exit 1). Without it the origin is only printed.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
     #[arg(long)]
     pub allow_redacted: bool,
@@ -596,6 +601,11 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         LogLocation::Store(target) => Some(target.clone()),
         LogLocation::File(_) => None,
     }) {
+        if args.origin.is_some() {
+            return Err(anyhow!(
+                "--origin checks the --checkpoint files of a local log; a log kept in a store is checked against its stored checkpoints and --checkpoint-key"
+            ));
+        }
         if args.log.len() > 1 || args.anchor.is_some() {
             return Err(anyhow!(
                 "a log kept in a store is verified alone, from record 1: give one --log URL and no --anchor"
@@ -611,6 +621,19 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
             &args.checkpoint_key,
             output,
         )?;
+        if let Some(expected) = &args.origin
+            && let Some((path, checkpoint)) = args
+                .checkpoint
+                .iter()
+                .zip(&options.checkpoints)
+                .find(|(_, c)| &c.origin != expected)
+        {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "checkpoint {} is for origin {:?}, not this log's {expected:?}: it is a checkpoint of another log; pass the checkpoint of {expected:?}",
+                path.display(),
+                checkpoint.origin
+            ))));
+        }
         let options = VerifyOptions {
             allow_redacted: args.allow_redacted,
             merkle: if args.merkle {
@@ -692,6 +715,29 @@ fn checkpoint(args: CheckpointArgs, output: &Output) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The record-signature check of `audit export --private-key K` when no key is pinned otherwise:
+/// the public half of K under `--key-id` (default: derived from its fingerprint).
+fn export_check_from_private(
+    key: &SigningKeySource,
+    key_id: Option<&str>,
+) -> anyhow::Result<SignatureCheck> {
+    let public = key.public();
+    let key_id = key_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::trust::default_key_id(&public.fingerprint()));
+    let root = crate::trust::TrustRoot::new(
+        &public.spki_pem(),
+        Some(key_id),
+        "the public half of --private-key",
+        crate::trust::RootStatus::Active,
+        None,
+        None,
+    )?;
+    Ok(SignatureCheck::Ed25519 {
+        trust: crate::trust::TrustStore::new(vec![root])?,
+    })
+}
+
 /// Create a file that must not exist yet, write it and fsync it ([`crate::fs::write_new`]).
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(crate::fs::write_new(path, bytes)?)
@@ -743,22 +789,18 @@ fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> 
     let check = proof
         .check(key.as_ref())
         .map_err(|e| anyhow::Error::new(Refusal(format!("{}: {e}", args.proof.display()))))?;
-    output.result(&check, || {
-        if check.valid {
-            format!(
-                "valid: record {} is leaf {} of a tree of {}{}",
-                check.sequence,
-                check.sequence - 1,
-                check.tree_size,
-                if check.checkpoint_signature_verified {
-                    " signed by the checkpoint key"
-                } else {
-                    " (no checkpoint key given: root not authenticated)"
-                }
-            )
-        } else {
-            format!("INVALID: {}", check.errors.join("; "))
-        }
+    output.result(&check, || match check.status {
+        "valid" => format!(
+            "valid: record {} is leaf {} of a tree of {} signed by the checkpoint key",
+            check.leaf_index + 1,
+            check.leaf_index,
+            check.tree_size,
+        ),
+        "unauthenticated" => format!(
+            "NOT VERIFIED: the path leads from record {} to the proof's own root, but no --checkpoint-key was given, so that root is not authenticated and the proof shows nothing about the log; pass --checkpoint-key PEM (the pinned public key that signs the log's checkpoints)",
+            check.leaf_index + 1
+        ),
+        _ => format!("INVALID: {}", check.errors.join("; ")),
     });
     Ok(if check.valid { Exit::Ok } else { Exit::Failure })
 }
@@ -831,17 +873,36 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
         alert_file,
         || {
             crate::audit::export::check_redactions(&args.redact)?;
+            // The key that signs redaction_signatures, loaded first: its public half checks the
+            // record signatures when no other Ed25519 key is pinned (as `hold
+            // --audit-signing-key` does).
+            let private = match &args.private_key {
+                Some(path) => {
+                    if args.keys.key.hmac_source(output).is_some() {
+                        return Err(anyhow!(
+                            "--private-key signs the redaction_signatures of an Ed25519-signed log; an HMAC-signed log is exported with --key-file/--key-env alone: give one or the other"
+                        ));
+                    }
+                    Some(signing_key(path)?)
+                }
+                None => None,
+            };
+            let signatures = match (&private, args.keys.signature_check(output)?) {
+                (Some(key), SignatureCheck::None) => {
+                    export_check_from_private(key, args.keys.key.key_id.as_deref())?
+                }
+                (_, check) => check,
+            };
             // Export only what verifies: an auditor or SIEM must not receive a broken chain silently.
             let options = VerifyOptions {
-                signatures: args.keys.signature_check(output)?,
+                signatures,
                 ..Default::default()
             };
             let log = open_log(&args.log.path, &options)?;
-            require_valid(log.path(), &options)?;
+            let report = require_valid(log.path(), &options)?;
             // With the log's key, bind each redacted record's remaining fields (README "Redaction").
-            let binder = match (&args.private_key, &options.signatures) {
-                (Some(path), _) => {
-                    let key = signing_key(path)?;
+            let binder = match (private, &options.signatures) {
+                (Some(key), _) => {
                     let key_id = args.keys.key.key_id.clone().unwrap_or_else(|| {
                         crate::trust::default_key_id(&key.public().fingerprint())
                     });
@@ -853,6 +914,12 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 }),
                 _ => None,
             };
+            // Signing vouches for what is signed: never sign over a record whose own signature
+            // was not checked (a record rewritten and its chain recomputed would be laundered
+            // into a "verified" redacted export).
+            if binder.is_some() {
+                report.require_signatures_checked().map_err(audit_error)?;
+            }
             if !args.redact.is_empty() && binder.is_none() {
                 output.warn("redacting without the log's key (--key-file/--key-env, or --private-key for Ed25519): the unredacted fields of redacted records will not be bound, and `audit verify --allow-redacted` will report them unverified");
             }

@@ -476,6 +476,10 @@ fn tamper_truncation_is_caught_by_a_checkpoint() {
         "example.com/audit",
         "--signing-key",
         s(&env.path("signing.pem")),
+        "--key-file",
+        s(&env.path("hmac.key")),
+        "--key-id",
+        "kid",
         "--output",
         s(&cp),
     ]);
@@ -521,6 +525,10 @@ fn rewrite_of_whole_chain_is_caught_by_a_checkpoint() {
             "example.com/audit",
             "--signing-key",
             s(&env.path("signing.pem")),
+            "--key-file",
+            s(&env.path("hmac.key")),
+            "--key-id",
+            "kid",
             "--output",
             s(&cp)
         ])),
@@ -883,6 +891,10 @@ fn prune_leaves_a_suffix_that_verifies_on_its_own() {
             "example.com/audit",
             "--signing-key",
             s(&env.path("signing.pem")),
+            "--key-file",
+            s(&env.path("hmac.key")),
+            "--key-id",
+            "kid",
             "--output",
             s(&full_cp)
         ])),
@@ -1018,6 +1030,10 @@ fn prune_leaves_a_suffix_that_verifies_on_its_own() {
         "example.com/audit",
         "--signing-key",
         s(&env.path("signing.pem")),
+        "--key-file",
+        s(&env.path("hmac.key")),
+        "--key-id",
+        "kid",
         "--anchor",
         s(&anchor),
         "--checkpoint-key",
@@ -1315,7 +1331,11 @@ fn checkpoint_note_verifies_with_the_signed_note_crate() {
             "--signing-key",
             s(&env.path("signing.pem")),
             "--output",
-            s(&cp)
+            s(&cp),
+            "--key-file",
+            s(&env.path("hmac.key")),
+            "--key-id",
+            "kid"
         ])),
         0
     );

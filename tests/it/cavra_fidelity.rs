@@ -565,11 +565,13 @@ fn redacted_exports_bind_their_unredacted_fields() {
     }
     std::fs::write(&bound, &original).unwrap();
 
-    // Without a key nothing is claimed: valid chain, but every signature unchecked, and the
-    // text never says "signatures verified".
+    // Without a key nothing is claimed: every signature unchecked, the text never says
+    // "signatures verified", and a redacted record that nothing binds is not a success (exit 1).
     let output = env.verify(&bound, &["--allow-redacted"]);
-    assert_eq!(code(&output), 0);
+    assert_eq!(code(&output), 1);
     let report = json(&output);
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["first_bad_record"]["check"], "redaction_signature");
     assert_eq!(report["signatures_checked"], 0);
     assert_eq!(report["signatures_unchecked"], 3);
     assert_eq!(report["redacted_unverified"], serde_json::json!([1, 2, 3]));
@@ -581,7 +583,9 @@ fn redacted_exports_bind_their_unredacted_fields() {
         "--allow-redacted",
     ]));
     assert!(
-        !out.contains("signatures verified") && out.contains("NOT checked"),
+        !out.contains("signatures verified")
+            && out.contains("signatures_unchecked 3")
+            && out.contains("record 1: redacted, and its redaction could not be verified"),
         "{out}"
     );
 

@@ -858,10 +858,10 @@ fn cases() -> Vec<Case> {
             audit_line(b"{\"sequence\": 1, \"sequence\": 2}".to_vec(), true),
         ),
         case(
-            "audit: nesting 100k deep",
+            "audit: nesting 50k deep",
             1,
             &["audit.jsonl line 1", "recursion limit"],
-            audit_line(deep(100_000), true),
+            audit_line(deep(50_000), true),
         ),
         case(
             "audit: lone surrogate escape",

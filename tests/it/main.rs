@@ -8,6 +8,7 @@ mod anchor_age;
 mod archive;
 mod audit;
 mod audit_store;
+mod audit_verdicts;
 mod azure;
 mod bundle;
 mod canonical_python;

@@ -1292,6 +1292,8 @@ async fn archive_hold_status_and_handoff_with_the_audit_log_in_the_bucket() {
                     key,
                     "--output",
                     "newer.checkpoint.txt",
+                    "--trust-root",
+                    "trust-root.json",
                 ],
             ),
             0,

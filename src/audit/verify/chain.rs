@@ -71,6 +71,11 @@ pub(super) struct State<'a> {
     failed_key_ids: Vec<String>,
     first_signature_failure: Option<u64>,
     missing_redaction_signatures: u64,
+    /// Leaves so far taken from a record_hash that the record's content was not checked against
+    /// (a mismatch, or a redacted record whose redaction is unverified), and the first such record:
+    /// a checkpoint root rebuilt from them vouches for nothing about those records.
+    unverified_leaves: u64,
+    first_unverified_leaf: Option<u64>,
 }
 
 impl<'a> State<'a> {
@@ -113,6 +118,8 @@ impl<'a> State<'a> {
             failed_key_ids: Vec::new(),
             first_signature_failure: None,
             missing_redaction_signatures: 0,
+            unverified_leaves: 0,
+            first_unverified_leaf: None,
         };
         state.compare_checkpoints();
         state
@@ -232,9 +239,37 @@ impl<'a> State<'a> {
             );
             failed.push(Check::PreviousHash);
         }
+        if let Some((path, marker)) = &summary.bad_marker {
+            self.error(format!("record {i}: malformed redaction marker at {path}"));
+            self.bad(
+                segment,
+                line,
+                Check::Redaction,
+                "{\"redacted\": \"sha256:<64 lowercase hex digits>\"}".into(),
+                marker.clone(),
+            );
+            failed.push(Check::Redaction);
+        }
+        let mut leaf_verified = true;
         if summary.redacted {
             self.redacted += 1;
+            leaf_verified = summary.signature == SignatureOutcome::Valid;
+            if summary.signature == SignatureOutcome::NotChecked {
+                // Nothing binds this record: its record_hash cannot be recomputed and no key
+                // checked a redaction_signature, so its content is unverified — not a success.
+                self.error(format!(
+                    "record {i}: redacted, and its redaction could not be verified (no key given): its content is bound to nothing; verify with the log's key (--key-file/--key-env, or --trust-root/--public-key)"
+                ));
+                self.bad(
+                    segment,
+                    line,
+                    Check::RedactionSignature,
+                    "a redaction_signature verified under the log's key".into(),
+                    "not checked: no key given".into(),
+                );
+            }
         } else if summary.record_hash.digest() != Some(&summary.computed_hash) {
+            leaf_verified = false;
             self.error(format!("record {i}: record_hash mismatch"));
             self.bad(
                 segment,
@@ -307,6 +342,10 @@ impl<'a> State<'a> {
         self.previous_readable = true;
         if let Some(leaf) = summary.leaf {
             self.frontier.push(leaf);
+        }
+        if !leaf_verified || summary.bad_marker.is_some() {
+            self.unverified_leaves += 1;
+            self.first_unverified_leaf.get_or_insert(i);
         }
         self.tree_size += 1;
         self.position += 1;
@@ -450,11 +489,21 @@ impl<'a> State<'a> {
                 continue;
             }
             let root = self.frontier.root();
-            let consistent = root == checkpoint.root;
+            let root_matches = root == checkpoint.root;
+            // A match claim only when every leaf came from a record_hash its record was checked
+            // against: otherwise the root proves only that the stored hashes were kept.
+            let consistent = root_matches && self.unverified_leaves == 0;
             let message = if consistent {
                 format!(
                     "the first {size} records match checkpoint {:?} at size {size}",
                     checkpoint.origin
+                )
+            } else if root_matches {
+                format!(
+                    "checkpoint {:?} at size {size}: NOT a match — the stored record_hash values give its root, but {} of records 1..{size} (first: record {}) do not match their record_hash or could not be checked against it, so the checkpoint does not vouch for their content",
+                    checkpoint.origin,
+                    self.unverified_leaves,
+                    self.first_unverified_leaf.unwrap_or(0)
                 )
             } else {
                 format!(
@@ -466,6 +515,7 @@ impl<'a> State<'a> {
             };
             results.push((
                 index,
+                root_matches,
                 CheckpointResult {
                     origin: checkpoint.origin.clone(),
                     tree_size: size,
@@ -474,8 +524,9 @@ impl<'a> State<'a> {
                 },
             ));
         }
-        for (index, result) in results {
-            if !result.consistent {
+        for (index, root_matches, result) in results {
+            // (A root that matches over unverified leaves: those records are findings already.)
+            if !root_matches {
                 self.error(result.message.clone());
                 self.diagnose(
                     DiagnosisKind::CheckpointMismatch,

@@ -40,7 +40,7 @@ use chain::State;
 use reader::{Batch, LIMITS, Limits, read_batches};
 use record::{Checked, FastCheck, check_line};
 
-pub(crate) use reader::MAX_LINE;
+pub(crate) use reader::{MAX_LINE, MAX_TOKENS, too_many_tokens};
 pub use record::REDACTION_SIGNATURE;
 
 /// Declares a closed set of names that the report serialises as plain strings: the variants
@@ -87,7 +87,8 @@ report_names! {
         PreviousHash => "previous_hash": "`previous_hash` is not the previous record's `record_hash`.",
         RecordHash => "record_hash": "The content does not hash to `record_hash`.",
         Signature => "signature": "`signature` does not verify under the given key.",
-        RedactionSignature => "redaction_signature": "A redacted record's `redaction_signature` is missing or does not verify.",
+        RedactionSignature => "redaction_signature": "A redacted record's `redaction_signature` is missing, does not verify, or could not be checked (no key).",
+        Redaction => "redaction": "A redaction marker is malformed: not `{\"redacted\": \"sha256:<64 lowercase hex>\"}`.",
         Json => "json": "The line is not a JSON object (or not UTF-8, or longer than the line limit).",
         Torn => "torn": "The last line has no trailing newline (an interrupted append).",
     }

@@ -15,6 +15,50 @@ const BATCH_LINES: usize = 4096;
 /// (the same bound `append` uses for the tail line): a hostile multi-gigabyte line must not be
 /// read into memory whole.
 pub(crate) const MAX_LINE: u64 = 64 * 1024 * 1024;
+/// A record line with more JSON tokens than this (values, object keys and separators: the
+/// characters `{`, `[`, `,` and `:` outside strings, plus one) is reported as unreadable and not
+/// parsed. A record whose line takes the JSON-tree path (Ed25519 keys, `--allow-redacted`, keys
+/// out of order) costs tens of bytes per token in the tree — a 63 MiB line of 30 million array
+/// elements took 1.6 GB — so this bounds that tree to a few tens of MiB per worker whatever the
+/// line. Real CAVRA records have tens to hundreds of tokens (the 25-record fixture: under 100
+/// each), and a large record made of long strings (an embedded document) has few. Both paths
+/// apply the same bound, so they give the same verdict.
+pub(crate) const MAX_TOKENS: usize = 100_000;
+
+/// `Some(count)` when `line` has more than [`MAX_TOKENS`] JSON tokens (counted up to just past
+/// the limit). A token needs at least one byte, so a line of at most `MAX_TOKENS` bytes is not
+/// scanned: the check costs nothing on ordinary records.
+pub(crate) fn too_many_tokens(line: &[u8]) -> Option<usize> {
+    if line.len() <= MAX_TOKENS {
+        return None;
+    }
+    let mut count = 1usize;
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in line {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else {
+            match byte {
+                b'"' => in_string = true,
+                b'{' | b'[' | b',' | b':' => {
+                    count += 1;
+                    if count > MAX_TOKENS {
+                        return Some(count);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 /// Bytes of line data per parallel batch, besides the line count bound: a batch of long lines
 /// must not hold BATCH_LINES × MAX_LINE bytes at once.
 const BATCH_BYTES: usize = 64 * 1024 * 1024;
@@ -205,6 +249,26 @@ pub(super) fn read_batches(
 mod tests {
     use super::*;
     use std::fs::File;
+
+    /// Tokens are counted outside strings only (escaped quotes included), exactly at the limit.
+    #[test]
+    fn too_many_tokens_counts_structure_outside_strings() {
+        let at_limit = format!("[{}]", vec!["1"; MAX_TOKENS - 1].join(","));
+        assert_eq!(too_many_tokens(at_limit.as_bytes()), None);
+        let over = format!("[{}]", vec!["1"; MAX_TOKENS].join(","));
+        assert_eq!(too_many_tokens(over.as_bytes()), Some(MAX_TOKENS + 1));
+        let in_strings = format!(
+            "{{\"k\": \"{}\\\"{}\"}}",
+            ",".repeat(MAX_TOKENS),
+            ":".repeat(10)
+        );
+        assert_eq!(too_many_tokens(in_strings.as_bytes()), None);
+        let after_escape = format!("[\"\\\\\", {}]", vec!["1"; MAX_TOKENS].join(","));
+        assert_eq!(
+            too_many_tokens(after_escape.as_bytes()),
+            Some(MAX_TOKENS + 1)
+        );
+    }
 
     /// What the reader should produce, from a naive split: (segment, line number, text or None
     /// when oversize, torn).

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::VerifyOptions;
 use super::fast;
 use super::hexdigits;
-use super::reader::{Line, MAX_LINE};
+use super::reader::{Line, MAX_LINE, MAX_TOKENS, too_many_tokens};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::record::{Canonical, EVENT_SCHEMA, SignatureCheck, SignatureOutcome};
 use crate::canonical;
@@ -88,6 +88,8 @@ pub(super) struct Summary {
     /// The Merkle leaf, when the tree is built ([`VerifyOptions::builds_tree`]).
     pub(super) leaf: Option<Hash>,
     pub(super) redacted: bool,
+    /// The first malformed redaction marker (`--allow-redacted` only): where, and what it holds.
+    pub(super) bad_marker: Option<(String, String)>,
 }
 
 impl Summary {
@@ -176,6 +178,11 @@ pub(super) fn check_line(
     let mut bytes = &data[line.start..line.end];
     while let [rest @ .., b'\r'] = bytes {
         bytes = rest;
+    }
+    if too_many_tokens(bytes).is_some() {
+        return unreadable(format!(
+            "line has more than {MAX_TOKENS} JSON tokens (values, keys and separators); it was not parsed (a record this large is corrupt or hostile, and parsing it would take memory without bound)"
+        ));
     }
     // Fast path (same result, one pass, no tree) for HMAC or no signature check; it validates
     // UTF-8 as it goes and declines anything else.
@@ -305,6 +312,7 @@ fn summarise_fast(record: &fast::CanonicalRecord<'_>, fast_check: &FastCheck) ->
         signed,
         failed_key_id,
         redacted: false,
+        bad_marker: None,
     }
 }
 
@@ -332,7 +340,13 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
     let mut computed_hash = [0u8; 32];
     hex::decode_to_slice(&computed_text, &mut computed_hash)
         .unwrap_or_else(|_| unreachable!("record_hash() is 64 hex digits"));
-    let redacted = options.allow_redacted && fields.values().any(contains_redaction);
+    let mut markers = Markers::default();
+    if options.allow_redacted {
+        for (key, value) in fields {
+            markers.find(key, value);
+        }
+    }
+    let redacted = markers.any;
     let signature = if redacted {
         check_redaction_signature(fields, &options.signatures)
     } else {
@@ -375,6 +389,7 @@ fn summarise(fields: &Map<String, Value>, options: &VerifyOptions) -> Summary {
         signed,
         failed_key_id,
         redacted,
+        bad_marker: markers.malformed,
     }
 }
 
@@ -413,19 +428,45 @@ fn check_redaction_signature(
     }
 }
 
-/// `{"redacted": "sha256:<hex>"}` anywhere in a value (see `export::redact`).
-fn contains_redaction(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => {
-            (map.len() == 1
-                && map
-                    .get("redacted")
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.starts_with("sha256:")))
-                || map.values().any(contains_redaction)
+/// The redaction markers of a record: objects of one key `redacted` whose value is a string
+/// starting `sha256:` (see `export::redact`), anywhere in a value. Such a record is redacted;
+/// a marker that is not exactly `sha256:` and 64 lowercase hex digits (a SHA-256 as `export`
+/// writes it) is a finding, the first one kept with its dotted path.
+#[derive(Default)]
+struct Markers {
+    any: bool,
+    malformed: Option<(String, String)>,
+}
+
+impl Markers {
+    fn find(&mut self, path: &str, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if map.len() == 1
+                    && let Some(text) = map.get("redacted").and_then(Value::as_str)
+                    && let Some(digest) = text.strip_prefix("sha256:")
+                {
+                    self.any = true;
+                    let well_formed = digest.len() == 64
+                        && digest
+                            .bytes()
+                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                    if !well_formed && self.malformed.is_none() {
+                        self.malformed = Some((path.to_string(), canonical::compact(value)));
+                    }
+                    return;
+                }
+                for (key, inner) in map {
+                    self.find(&format!("{path}.{key}"), inner);
+                }
+            }
+            Value::Array(items) => {
+                for (index, inner) in items.iter().enumerate() {
+                    self.find(&format!("{path}[{index}]"), inner);
+                }
+            }
+            _ => {}
         }
-        Value::Array(items) => items.iter().any(contains_redaction),
-        _ => false,
     }
 }
 
@@ -468,6 +509,24 @@ mod tests {
                 )
             ),
             Checked::Unreadable { problem, .. } => format!("unreadable: {problem}"),
+        }
+    }
+
+    /// A line over the JSON-token bound is unreadable on both paths, named as such; one just
+    /// under it is read.
+    #[test]
+    fn token_bound_is_the_same_on_both_paths() {
+        let over = format!("{{\"a\": [{}]}}", vec!["1"; MAX_TOKENS].join(","));
+        let under = format!("{{\"a\": [{}]}}", vec!["1"; MAX_TOKENS - 3].join(","));
+        let options = VerifyOptions::default();
+        for fast in [true, false] {
+            assert_eq!(
+                checked(&over, &options, fast),
+                format!(
+                    "unreadable: line has more than {MAX_TOKENS} JSON tokens (values, keys and separators); it was not parsed (a record this large is corrupt or hostile, and parsing it would take memory without bound)"
+                )
+            );
+            assert!(!checked(&under, &options, fast).starts_with("unreadable"));
         }
     }
 
