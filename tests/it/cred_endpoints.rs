@@ -254,3 +254,34 @@ fn loopback_kms_endpoint_from_the_environment_is_not_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("refusing"), "{stderr}");
 }
+
+/// Finding 3: a managed identity endpoint (IDENTITY_ENDPOINT) over plain HTTP off loopback and
+/// link-local is refused before the credential is built: the identity header never leaves.
+#[test]
+fn azure_managed_identity_endpoint_off_loopback_is_refused_before_any_request() {
+    let (listener, url) = trap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut command = wormvault(d);
+    for name in [
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "MSI_ENDPOINT",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("IDENTITY_ENDPOINT", format!("{url}/msi/token"))
+        .env("IDENTITY_HEADER", "wv-secret-key")
+        .args([
+            "target",
+            "check",
+            "azure+http://127.0.0.1:9/wvacct/evidence/releases",
+        ]);
+    refused("IDENTITY_ENDPOINT", command, &listener, "IDENTITY_ENDPOINT");
+}
