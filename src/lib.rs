@@ -7,6 +7,7 @@
 //! [`plan`] decides → [`store`] writes and reads back → [`receipt`] records what the store says.
 
 pub mod audit;
+pub mod aws_endpoints;
 pub mod bundle;
 pub mod canonical;
 pub mod cli;

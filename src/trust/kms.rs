@@ -52,10 +52,10 @@ pub enum SignError {
         "the message to sign is {len} bytes; KMS signs at most {KMS_MAX_RAW_MESSAGE} bytes as plain Ed25519 (a pre-hashed signature would not be CAVRA's Ed25519 form). Shorten the record's metadata or sign with a key file"
     )]
     MessageTooLong { len: usize },
-    #[error(
-        "KMS endpoint {endpoint} is plain HTTP to a non-loopback host; credentials and signatures would travel in clear text. Use https:// (plain http:// only for a loopback emulator)"
-    )]
-    InsecureEndpoint { endpoint: String },
+    /// An endpoint the KMS client or its credentials chain would use was refused (plain HTTP
+    /// off loopback, or not a URL), before any request; the message names the setting.
+    #[error("KMS: {0}")]
+    InsecureEndpoint(#[from] crate::aws_endpoints::EndpointRefused),
     #[error("invalid KMS key name {0:?}: expected awskms:<key ARN, key id or alias>")]
     BadName(String),
     #[error("the KMS signing thread stopped: {0}")]
@@ -115,26 +115,38 @@ impl std::fmt::Debug for KmsSettings {
     }
 }
 
-/// Is this endpoint's host a loopback address (127.0.0.0/8, ::1, localhost)?
-fn is_loopback(endpoint: &str) -> bool {
-    url::Url::parse(endpoint).is_ok_and(|url| match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    })
+/// How the explicit KMS endpoint is named in messages.
+const EXPLICIT_ENDPOINT_SETTING: &str = "--kms-endpoint / WORMVAULT_KMS_ENDPOINT";
+
+/// Refuse an endpoint that would carry credentials in clear text off this machine (the one
+/// check every AWS endpoint goes through, [`crate::aws_endpoints::check_endpoint`]).
+pub fn check_endpoint(endpoint: &str) -> Result<(), SignError> {
+    crate::aws_endpoints::check_endpoint(endpoint, EXPLICIT_ENDPOINT_SETTING)?;
+    Ok(())
 }
 
-/// Refuse an endpoint that would carry credentials in clear text off this machine.
-pub fn check_endpoint(endpoint: &str) -> Result<(), SignError> {
-    let lower = endpoint.to_ascii_lowercase();
-    if lower.starts_with("https://") || (lower.starts_with("http://") && is_loopback(endpoint)) {
-        Ok(())
-    } else {
-        Err(SignError::InsecureEndpoint {
-            endpoint: endpoint.to_string(),
-        })
+/// Check, before any client or credentials provider is built, every endpoint the KMS client
+/// would send credentials to: the KMS endpoint as the SDK resolves it (the explicit setting,
+/// then AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the profile's `services` section or
+/// `endpoint_url`) and, when the default credentials chain will be used, its STS, SSO, IMDS and
+/// container endpoints. Returns the KMS endpoint to set on the client, if any.
+async fn checked_endpoint(settings: &KmsSettings) -> Result<Option<String>, SignError> {
+    let sources = crate::aws_endpoints::AwsConfigSources::load(None).await;
+    let explicit = settings.endpoint.as_ref().map(|endpoint| {
+        crate::aws_endpoints::NamedEndpoint::new(endpoint.clone(), EXPLICIT_ENDPOINT_SETTING)
+    });
+    let endpoint = sources.check_service("KMS", explicit)?;
+    if uses_credential_chain(settings) {
+        sources.check_credential_chain()?;
     }
+    Ok(endpoint.map(|(endpoint, _)| endpoint))
+}
+
+/// Whether the SDK's default credentials chain (which may call STS, SSO, IMDS or a container
+/// endpoint) will be used: not with explicit keys, nor with static keys in the environment
+/// (taken directly, with no request).
+fn uses_credential_chain(settings: &KmsSettings) -> bool {
+    settings.credentials.is_none() && !crate::aws_endpoints::static_keys_in_environment()
 }
 
 /// The key named by `awskms:<id>`, or `None` when `spec` is not a KMS name.
@@ -247,6 +259,8 @@ fn worker(
         }
     };
     let client = runtime.block_on(async {
+        // Refused here, before the client or any credentials provider exists: no request.
+        let endpoint = checked_endpoint(&settings).await?;
         // A KMS that accepts the connection and never answers must not hang a release
         // pipeline: every attempt and the whole call (retries included) are bounded.
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -257,7 +271,8 @@ fn worker(
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
             .timeout_config(timeouts);
-        if let Some(endpoint) = &settings.endpoint {
+        if let Some(endpoint) = &endpoint {
+            // The endpoint just checked, set explicitly so the client uses exactly it.
             loader = loader.endpoint_url(endpoint);
         }
         if let Some(region) = &settings.region {
@@ -271,9 +286,21 @@ fn worker(
                 None,
                 "wormvault-kms-settings",
             ));
+        } else if !uses_credential_chain(&settings) {
+            // Static keys in the environment: the chain's first source, taken directly.
+            loader = loader.credentials_provider(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            );
         }
-        aws_sdk_kms::Client::new(&loader.load().await)
+        Ok::<_, SignError>(aws_sdk_kms::Client::new(&loader.load().await))
     });
+    let client = match client {
+        Ok(client) => client,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
     let public = runtime.block_on(public_key(&client, &key_id));
     let ok = public.is_ok();
     if ready.send(public).is_err() || !ok {
@@ -429,7 +456,7 @@ mod tests {
             "ftp://127.0.0.1",
         ] {
             assert!(
-                matches!(check_endpoint(no), Err(SignError::InsecureEndpoint { .. })),
+                matches!(check_endpoint(no), Err(SignError::InsecureEndpoint(_))),
                 "{no}"
             );
         }

@@ -14,6 +14,7 @@ mod bundle;
 mod canonical_python;
 mod cavra_fidelity;
 mod cli_conventions;
+mod cred_endpoints;
 mod examples;
 mod faults;
 mod forgery;

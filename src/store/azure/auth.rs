@@ -98,6 +98,38 @@ pub enum AuthError {
     AccountMismatch { expected: String, found: String },
     #[error("could not create Entra ID credentials: {0}")]
     Identity(String),
+    #[error(
+        "refusing to send the managed identity header over plain HTTP to {endpoint} (from {variable}): http:// is allowed only to loopback (localhost, 127.0.0.0/8, ::1) or link-local (169.254.0.0/16) addresses, where App Service and Azure Functions serve it; use https:// or unset {variable}"
+    )]
+    InsecureIdentityEndpoint { variable: String, endpoint: String },
+}
+
+/// The variables naming a managed identity endpoint (App Service / Functions; Cloud Shell and
+/// Azure ML's older spelling).
+const MANAGED_IDENTITY_ENDPOINT_VARS: [&str; 2] = ["IDENTITY_ENDPOINT", "MSI_ENDPOINT"];
+
+/// A managed identity endpoint: https, or plain http to loopback or link-local only.
+fn check_managed_identity_endpoint(variable: &str, endpoint: &str) -> Result<(), AuthError> {
+    let allowed = url::Url::parse(endpoint).is_ok_and(|url| {
+        url.scheme() == "https"
+            || (url.scheme() == "http"
+                && match url.host() {
+                    Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
+                    Some(url::Host::Ipv6(ip)) => {
+                        ip.is_loopback() || (ip.segments()[0] & 0xffc0) == 0xfe80
+                    }
+                    None => false,
+                })
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(AuthError::InsecureIdentityEndpoint {
+            variable: variable.to_string(),
+            endpoint: endpoint.to_string(),
+        })
+    }
 }
 
 /// Credentials from the environment, in this order (first match wins):
@@ -136,6 +168,14 @@ pub fn auth_from_env(account: &str) -> Result<AzureAuth, AuthError> {
     } else if var("IDENTITY_ENDPOINT").is_some()
         || var("WORMVAULT_AZURE_MANAGED_IDENTITY").as_deref() == Some("1")
     {
+        // The managed identity endpoint gets the identity header (a secret) and answers with a
+        // token: refused here, before the credential exists, if it is plain HTTP off this
+        // machine and off the link-local range.
+        for name in MANAGED_IDENTITY_ENDPOINT_VARS {
+            if let Some(endpoint) = var(name) {
+                check_managed_identity_endpoint(name, &endpoint)?;
+            }
+        }
         azure_identity::ManagedIdentityCredential::new(None).map_err(identity)?
     } else {
         azure_identity::DeveloperToolsCredential::new(None).map_err(identity)?
@@ -453,5 +493,36 @@ mod tests {
         // Secrets never show in Debug output.
         let auth = from_connection_string(&conn, "devstoreaccount1").unwrap();
         assert!(!format!("{auth:?}").contains("Eby8"));
+    }
+}
+
+#[cfg(test)]
+mod managed_identity_endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn managed_identity_endpoint_plain_http_only_to_loopback_or_link_local() {
+        for ok in [
+            "http://localhost:8081/msi/token",
+            "http://127.0.0.1:41741/MSI/token/",
+            "http://169.254.255.2:8081/msi/token",
+            "http://[::1]:8081/msi/token",
+            "https://identity.example/token",
+        ] {
+            assert!(
+                check_managed_identity_endpoint("IDENTITY_ENDPOINT", ok).is_ok(),
+                "{ok}"
+            );
+        }
+        for no in [
+            "http://192.0.2.1:8081/msi/token",
+            "http://10.0.0.4/msi/token",
+            "http://localhost.evil.example/token",
+            "not a url",
+            "ftp://127.0.0.1/token",
+        ] {
+            let error = check_managed_identity_endpoint("MSI_ENDPOINT", no).unwrap_err();
+            assert!(error.to_string().contains("MSI_ENDPOINT"), "{error}");
+        }
     }
 }

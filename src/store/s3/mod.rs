@@ -32,6 +32,9 @@ use super::{
 pub use checksum::{ChecksumError, StoreChecksum, composite_checksum, parse_store_checksum};
 pub use upload::DanglingUpload;
 
+pub use crate::aws_endpoints::EndpointTransport;
+use crate::aws_endpoints::{AwsConfigSources, NamedEndpoint, static_keys_in_environment};
+
 /// Smallest part S3 accepts (except the last one), 5 MiB.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest part and largest single PUT S3 accepts, 5 GiB.
@@ -351,9 +354,25 @@ impl S3Store {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry)
             .timeout_config(timeouts);
+        // Checked before anything is loaded or built, so a refused endpoint never sees a
+        // request: the S3 endpoint (flag, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
+        // `services` section or `endpoint_url`) and, when the SDK's default credentials chain
+        // will be used, the STS/SSO/IMDS/container endpoints it would use.
+        let chain = settings.credentials.is_none() && !static_keys_in_environment();
+        let sources = AwsConfigSources::load(settings.profile.as_deref()).await;
+        let explicit = settings
+            .endpoint_url
+            .as_ref()
+            .map(|endpoint| NamedEndpoint::new(endpoint.clone(), "--endpoint-url"));
+        sources
+            .check_service("S3", explicit)
+            .map_err(|refused| StoreError::Config(refused.to_string()))?;
+        if chain {
+            sources
+                .check_credential_chain()
+                .map_err(|refused| StoreError::Config(refused.to_string()))?;
+        }
         if let Some(endpoint) = &settings.endpoint_url {
-            // Checked before anything is loaded, so a refused endpoint never sees a request.
-            check_endpoint(endpoint)?;
             loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
         }
         if let Some(profile) = &settings.profile {
@@ -476,15 +495,6 @@ impl S3Store {
     }
 }
 
-/// Whether the environment holds static AWS keys (`AWS_ACCESS_KEY_ID` and
-/// `AWS_SECRET_ACCESS_KEY`, both non-empty): the first source the SDK's default credentials
-/// chain takes.
-fn static_keys_in_environment() -> bool {
-    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        .iter()
-        .all(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
-}
-
 /// The SDK's HTTP client (hyper, rustls with aws-lc, the SDK's timeouts) with an empty trust
 /// store, for a plain-HTTP loopback emulator: no TLS connection is made to it, and an HTTPS
 /// URL reached through it (a redirect, say) fails certificate verification instead of being
@@ -503,48 +513,14 @@ fn loopback_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpCli
         .build_https()
 }
 
-/// How an endpoint that [`check_endpoint`] accepted is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointTransport {
-    /// `https://`: TLS with the platform's trust roots.
-    Https,
-    /// `http://` to a loopback host: an emulator on this machine, no TLS.
-    LoopbackHttp,
-}
-
 /// Refuse an S3 endpoint that would carry signed requests in clear text over a network: `http://`
 /// is allowed only to a loopback host (127.0.0.0/8, ::1, `localhost`: an emulator on this
-/// machine); anything but `http(s)://host` is refused. The error names the endpoint and the fix;
-/// an accepted endpoint says how it is reached.
+/// machine); anything but `http(s)://host` is refused. The one check every AWS endpoint goes
+/// through ([`crate::aws_endpoints::check_endpoint`]); an accepted endpoint says how it is
+/// reached.
 pub fn check_endpoint(endpoint: &str) -> Result<EndpointTransport, StoreError> {
-    let parsed = url::Url::parse(endpoint).map_err(|e| {
-        StoreError::Config(format!(
-            "S3 endpoint {endpoint:?} is not a URL ({e}); give it as https://host[:port]"
-        ))
-    })?;
-    let host = parsed.host().ok_or_else(|| {
-        StoreError::Config(format!(
-            "S3 endpoint {endpoint:?} has no host; give it as https://host[:port]"
-        ))
-    })?;
-    match parsed.scheme() {
-        "https" => Ok(EndpointTransport::Https),
-        "http" if is_loopback_host(&host) => Ok(EndpointTransport::LoopbackHttp),
-        "http" => Err(StoreError::Config(format!(
-            "refusing to send AWS credentials over plain HTTP to {endpoint}: only a loopback emulator (127.0.0.0/8, ::1, localhost) may use http://; use https://"
-        ))),
-        other => Err(StoreError::Config(format!(
-            "S3 endpoint {endpoint:?} uses {other}://; only https:// (or http:// to a loopback emulator) is supported"
-        ))),
-    }
-}
-
-fn is_loopback_host(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    }
+    crate::aws_endpoints::check_endpoint(endpoint, "the S3 endpoint")
+        .map_err(|refused| StoreError::Config(refused.to_string()))
 }
 
 /// HTTP status of an SDK error, when a response came back.
