@@ -168,7 +168,19 @@ echo "== through the stand-in: wormvault archive (concurrency $conc per blob) an
 compare 10001 ""
 wv_s=$cmp_wv_s wv_kb=$cmp_wv_kb wv_cpu=$cmp_wv_cpu py_s=$cmp_py_s py_cpu=$cmp_py_cpu py_proc_cpu=$cmp_py_proc
 md5_cpu="-"
+# Azurite keeps every blob in memory and refuses writes past its extent limit (409
+# MemoryExtentStoreAtSizeLimit) after several GiB: when this script started it, it starts a fresh
+# one (and stand-in) before each further batch of uploads. An Azurite that was already running is
+# left alone (use a smaller BENCH_MB or BENCH_REPEAT with it).
+fresh_azurite() {
+  if (( ${#started[@]} == 2 )); then
+    bash azurite/standin/stop.sh >/dev/null && bash azurite/stop.sh >/dev/null
+    bash azurite/start.sh >/dev/null && bash azurite/standin/start.sh >/dev/null
+    containers=()
+  fi
+}
 if [[ "${BENCH_MD5:-1}" != 0 ]]; then
+  fresh_azurite
   echo "== through the stand-in: wormvault archive with WORMVAULT_AZURE_CONTENT_MD5=1"
   new_container "bench-md5-$stamp" 10001
   WORMVAULT_AZURE_CONTENT_MD5=1 archive md5 10001 "bench-md5-$stamp" "$work/bundle"
@@ -189,6 +201,7 @@ report() {  # label wv_seconds wv_kb sdk_seconds wv_cpu sdk_cpu
 
 # 2. Directly to Azurite (no proxy; nothing is locked, so wormvault needs the explicit flag).
 if [[ "${BENCH_DIRECT:-1}" != 0 ]]; then
+  fresh_azurite
   echo "== direct to Azurite: wormvault archive --accept-unenforced-storage and Python SDK upload_blob(max_concurrency=$conc), $reps runs each"
   compare 10000 d --accept-unenforced-storage
   wvd_s=$cmp_wv_s wvd_kb=$cmp_wv_kb wvd_cpu=$cmp_wv_cpu pyd_s=$cmp_py_s pyd_cpu=$cmp_py_cpu
@@ -213,6 +226,7 @@ small_files() {  # N -> directory of N 4 KiB files and its bundle
   for i in $(seq -w 1 "$1"); do head -c 4096 /dev/urandom > "$dir/data/f-$i.bin"; done
   "$bin" --quiet bundle create --unsigned --output "$dir/bundle" "$dir/data" >/dev/null
 }
+fresh_azurite
 echo "== requests per object (counting proxy on 127.0.0.1:$proxy_port; $req_small and $req_large files of 4 KiB, and the large file)"
 small_files "$req_small"; small_files "$req_large"
 for n in "$req_small" "$req_large"; do
