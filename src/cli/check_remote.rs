@@ -24,6 +24,14 @@ pub struct Args {
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let receipts = ReceiptSet::load(&args.receipts).map_err(anyhow::Error::msg)?;
+    // No receipted object: nothing would be compared, and "store matches the receipts" would be
+    // a success that checked nothing. An archive's receipts always list at least its manifest.
+    if receipts.receipts.is_empty() {
+        anyhow::bail!(
+            "receipts {} list no objects: there is nothing to compare (an archive's receipts always list its manifest); pass the receipts the archive wrote",
+            args.receipts.display()
+        );
+    }
     // Another target than the receipts' is a mistyped argument (exit 2), not a store that lost
     // every object: checking it would report each receipted object "missing".
     if crate::store::Target::parse(&receipts.target).ok().as_ref() != Some(&args.target) {

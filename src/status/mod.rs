@@ -647,7 +647,22 @@ fn immutable_storage(
             details,
         );
     }
+    // GOVERNANCE (S3) / Unlocked (Azure) retention can be shortened or bypassed by privileged
+    // principals (docs/security.md): enforced by the store, but not immutable.
+    let governance = receipts
+        .iter()
+        .flat_map(|set| set.receipts.iter())
+        .filter(|r| r.retention_mode == Some(crate::store::RetentionMode::Governance))
+        .count();
     match report.enforcement {
+        Enforcement::Store if governance > 0 => check(
+            "immutable_storage",
+            State::Degraded,
+            format!(
+                "{governance} receipted object(s) are locked in GOVERNANCE mode (S3) / an Unlocked policy (Azure): privileged principals can shorten or bypass that retention; archive with COMPLIANCE (the default) for storage no one can change"
+            ),
+            details,
+        ),
         Enforcement::Store => check(
             "immutable_storage",
             State::Ready,
@@ -855,6 +870,42 @@ mod tests {
             .iter()
             .map(|s| check("x", *s, "", json!({})))
             .collect()
+    }
+
+    /// Store-enforced retention in GOVERNANCE mode can be shortened by privileged principals: the
+    /// check is degraded, not ready; COMPLIANCE receipts are ready.
+    #[test]
+    fn governance_receipts_are_not_immutable_storage() {
+        let preflight = Ok(PreflightReport {
+            target: "s3://b/p".into(),
+            checks: Vec::new(),
+            enforcement: Enforcement::Store,
+        });
+        let set = |mode: &str| -> ReceiptSet {
+            serde_json::from_value(json!({
+                "schema_version": crate::receipt::RECEIPTS_SCHEMA,
+                "product": "wormvault", "target": "s3://b/p", "session_id": "s",
+                "bundle_digest": "d", "session_prefix": "p/s/d", "plan_sha256": "x",
+                "created_at": "2026-12-03T00:00:00Z", "enforcement": "store",
+                "receipts": [{
+                    "path": "e.json", "key": "p/s/d/e.json", "version_id": "v", "etag": null,
+                    "sha256": "00", "md5": null, "bytes": 1, "retention_mode": mode,
+                    "retain_until": "2033-12-03T00:00:00Z", "legal_hold": false,
+                    "request_id": null, "enforcement": "store", "outcome": "uploaded",
+                    "read_at": "2026-12-03T00:00:00Z"
+                }]
+            }))
+            .unwrap()
+        };
+        let governance = set("governance");
+        let verdict = immutable_storage(&preflight, &[&governance], &[]);
+        assert_eq!(verdict.state, State::Degraded, "{}", verdict.reason);
+        assert!(verdict.reason.contains("GOVERNANCE"), "{}", verdict.reason);
+        let compliance = set("compliance");
+        assert_eq!(
+            immutable_storage(&preflight, &[&compliance], &[]).state,
+            State::Ready
+        );
     }
 
     #[test]

@@ -1142,6 +1142,15 @@ fn cases() -> Vec<Case> {
             }),
         ),
         case(
+            "receipts: every object removed (nothing would be compared)",
+            2,
+            &["receipts.json", "list no objects"],
+            archived_receipts(|v| {
+                v["receipts"] = serde_json::json!([]);
+                v["session_prefix"] = "nothing-here".into();
+            }),
+        ),
+        case(
             "receipts: not JSON",
             2,
             &["receipts.json", "not valid JSON"],
