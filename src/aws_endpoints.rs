@@ -115,6 +115,18 @@ pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// Is the host loopback (see [`is_loopback_host`]) or link-local (169.254.0.0/16, fe80::/10)?
+/// Where instance-local credential services answer over plain HTTP by design (EC2's instance
+/// metadata, App Service's managed identity endpoint).
+pub fn is_loopback_or_link_local_host(host: &url::Host<&str>) -> bool {
+    is_loopback_host(host)
+        || match host {
+            url::Host::Ipv4(ip) => ip.is_link_local(),
+            url::Host::Ipv6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+            url::Host::Domain(_) => false,
+        }
+}
+
 /// The places an AWS client's configuration comes from: the environment and the shared config
 /// and credentials files, with the selected profile.
 pub struct AwsConfigSources {
@@ -307,12 +319,8 @@ fn check_imds_endpoint(endpoint: &str, setting: &str) -> Result<(), EndpointRefu
             "instance metadata endpoint {endpoint:?} (from {setting}) has no host; fix or unset {setting}"
         )));
     };
-    let allowed_plain = is_loopback_host(&host)
-        || match host_ip(&host) {
-            Some(IpAddr::V4(ip)) => ip.is_link_local(),
-            Some(IpAddr::V6(ip)) => ip == IMDS_IPV6 || (ip.segments()[0] & 0xffc0) == 0xfe80,
-            None => false,
-        };
+    let allowed_plain = is_loopback_or_link_local_host(&host)
+        || matches!(host, url::Host::Ipv6(ip) if ip == IMDS_IPV6);
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if allowed_plain => Ok(()),

@@ -237,18 +237,10 @@ fn run_create(args: CreateArgs, output: &Output) -> anyhow::Result<Exit> {
 
 /// Is this endpoint's host a loopback address (127.0.0.0/8, ::1, localhost)?
 fn is_loopback(endpoint: &str) -> bool {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    url::Url::parse(endpoint).is_ok_and(|url| {
+        url.host()
+            .is_some_and(|h| crate::aws_endpoints::is_loopback_host(&h))
+    })
 }
 
 /// Refuse, before connecting, an `--online` store other than the package's or one reached over

@@ -113,14 +113,9 @@ fn check_managed_identity_endpoint(variable: &str, endpoint: &str) -> Result<(),
     let allowed = url::Url::parse(endpoint).is_ok_and(|url| {
         url.scheme() == "https"
             || (url.scheme() == "http"
-                && match url.host() {
-                    Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-                    Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
-                    Some(url::Host::Ipv6(ip)) => {
-                        ip.is_loopback() || (ip.segments()[0] & 0xffc0) == 0xfe80
-                    }
-                    None => false,
-                })
+                && url
+                    .host()
+                    .is_some_and(|h| crate::aws_endpoints::is_loopback_or_link_local_host(&h)))
     });
     if allowed {
         Ok(())

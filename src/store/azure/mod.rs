@@ -505,12 +505,8 @@ impl ImmutableStore for AzureStore {
 
 /// Is the URL's host a loopback address (127.0.0.0/8, ::1, localhost)?
 fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    url.host()
+        .is_some_and(|h| crate::aws_endpoints::is_loopback_host(&h))
 }
 
 #[cfg(test)]

@@ -95,11 +95,6 @@ pub(super) async fn put_bytes(
     // where the blob exists unlocked, as with `put`.
     let locked = stored.retention_mode == Some(object.lock.mode)
         && stored.retain_until.is_some_and(|u| u >= until);
-    // Locked from its first moment (the write carried the lock and the store applied it): the
-    // blob this create-only write made, checked on arrival against its CRC64, is the one read
-    // here and can never have held other bytes. A blob that existed unlocked, however briefly,
-    // is only as good as its metadata until its bytes are read (the caller does).
-    let locked_on_write = locked;
     if !locked {
         let options = azure_storage_blob::models::BlobClientSetImmutabilityPolicyOptions {
             immutability_policy_mode: options_mode(object.lock.mode),
@@ -163,7 +158,11 @@ pub(super) async fn put_bytes(
             ),
         });
     }
-    if locked_on_write {
+    // Locked at the first read (the write carried the lock and the store applied it): the blob
+    // this create-only write made, checked on arrival against its CRC64, is the one read here and
+    // can never have held other bytes. A blob that existed unlocked, however briefly, is only as
+    // good as its metadata until its bytes are read (the caller does).
+    if locked {
         stored.sha256_source = crate::store::DigestSource::Verified;
     }
     Ok(stored)
