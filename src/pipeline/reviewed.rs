@@ -315,32 +315,19 @@ fn first_difference(
         }
     };
     match (found, expected) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (name, value) in b {
-                let inner = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
-                match a.get(name) {
-                    Some(other) => {
-                        if let Some(d) = first_difference(other, value, inner) {
-                            return Some(d);
-                        }
-                    }
-                    None => return Some((inner, "absent".into(), short(value))),
-                }
+        // Both documents are serialised from a `StoragePlan`: the same keys (absent options
+        // are `null`), so only values and array lengths can differ.
+        (Value::Object(a), Value::Object(b)) => b.iter().find_map(|(name, value)| {
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            match a.get(name) {
+                Some(other) => first_difference(other, value, inner),
+                None => Some((inner, "absent".into(), short(value))),
             }
-            a.iter()
-                .find(|(name, _)| !b.contains_key(*name))
-                .map(|(name, value)| {
-                    (
-                        format!("{}.{name}", here(&path)),
-                        short(value),
-                        "absent".into(),
-                    )
-                })
-        }
+        }),
         (Value::Array(a), Value::Array(b)) => {
             for (index, (x, y)) in a.iter().zip(b).enumerate() {
                 if let Some(d) = first_difference(x, y, format!("{path}[{index}]")) {
