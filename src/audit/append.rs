@@ -136,6 +136,12 @@ pub fn read_head(file: &mut File, path: &Path) -> Result<Head, AuditError> {
             offset: start,
             problem,
         };
+        if let Some(count) = super::verify::too_many_tokens(&bytes) {
+            return Err(corrupt(format!(
+                "more than {} JSON tokens ({count} counted); run `wormvault audit verify`",
+                super::verify::MAX_TOKENS
+            )));
+        }
         let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(format!("not UTF-8 ({e})")))?;
         let value = crate::canonical::parse_strict(text)
             .map_err(|e| corrupt(format!("not valid JSON ({e})")))?;
@@ -250,6 +256,28 @@ pub(crate) mod tests {
         );
         // Nothing was written.
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len + 20);
+    }
+
+    #[test]
+    fn a_last_line_of_too_many_tokens_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        append(&path, &event(1), &Signer::Unsigned).unwrap();
+        // Deeply nested arrays: within the line-length bound, far beyond the token bound.
+        let hostile = format!("{}\n", "[".repeat(super::super::verify::MAX_TOKENS + 10));
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(hostile.as_bytes())
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let error = append(&path, &event(2), &Signer::Unsigned).unwrap_err();
+        assert!(
+            matches!(&error, AuditError::CorruptTail { problem, .. } if problem.starts_with("more than 100000 JSON tokens")),
+            "{error}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
     }
 
     #[test]

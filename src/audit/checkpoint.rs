@@ -428,6 +428,8 @@ pub struct SegmentStart {
     pub first_sequence: u64,
     pub previous_hash: Option<String>,
     pub frontier: Frontier,
+    /// The origin of the signed checkpoint the start was checked against (`None` from record 1).
+    pub origin: Option<String>,
 }
 
 impl Default for SegmentStart {
@@ -436,6 +438,7 @@ impl Default for SegmentStart {
             first_sequence: 1,
             previous_hash: None,
             frontier: Frontier::new(),
+            origin: None,
         }
     }
 }
@@ -497,6 +500,7 @@ impl SegmentAnchor {
             first_sequence: self.first_sequence,
             previous_hash: Some(self.previous_hash.clone()),
             frontier,
+            origin: Some(checkpoint.origin.clone()),
         })
     }
 }

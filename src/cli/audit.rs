@@ -212,8 +212,8 @@ pub struct VerifyArgs {
     pub anchor: Option<PathBuf>,
     #[command(flatten)]
     pub checkpoint_key: CheckpointKeyArgs,
-    /// The log's origin (the `--origin` its checkpoints were signed with): a --checkpoint
-    /// naming another origin is refused (exit 1). Without it the origin is only printed.
+    /// The log's origin (the `--origin` its checkpoints were signed with): a --checkpoint or
+    /// --anchor naming another origin is refused (exit 1). Without it the origin is only printed.
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
     /// Accept a redacted export: redacted records are checked for links, sequence and schema only.
@@ -487,7 +487,12 @@ fn report_text(report: &VerifyReport) -> String {
         )
     } else {
         format!(
-            "INVALID: {} problem(s) in {}\nsignatures_checked {} ({} failed), signatures_unchecked {}, unsigned records {}",
+            "{}: {} problem(s) in {}\nsignatures_checked {} ({} failed), signatures_unchecked {}, unsigned records {}",
+            if report.incomplete {
+                "INCOMPLETE (nothing failed, but not everything could be checked)"
+            } else {
+                "INVALID"
+            },
             report.error_count,
             report.segments.join(" + "),
             report.signatures_checked,
@@ -632,6 +637,15 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
                 "checkpoint {} is for origin {:?}, not this log's {expected:?}: it is a checkpoint of another log; pass the checkpoint of {expected:?}",
                 path.display(),
                 checkpoint.origin
+            ))));
+        }
+        if let (Some(expected), Some(path), Some(origin)) =
+            (&args.origin, &args.anchor, &options.start.origin)
+            && origin != expected
+        {
+            return Err(anyhow::Error::new(Refusal(format!(
+                "anchor {} is for origin {origin:?}, not this log's {expected:?}: it anchors another log; pass an anchor of {expected:?}",
+                path.display()
             ))));
         }
         let options = VerifyOptions {

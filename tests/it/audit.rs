@@ -991,6 +991,39 @@ fn prune_leaves_a_suffix_that_verifies_on_its_own() {
         &["--anchor", s(&anchor), "--checkpoint-key", &public],
     );
     assert_eq!(exit, 0);
+    // --origin checks the anchor's checkpoint too: an anchor of another log is refused.
+    let (exit, _) = env.verify(
+        &[&log],
+        &[
+            "--anchor",
+            s(&anchor),
+            "--checkpoint-key",
+            &public,
+            "--origin",
+            "example.com/audit",
+        ],
+    );
+    assert_eq!(exit, 0);
+    let output = run(&[
+        "audit",
+        "verify",
+        "--log",
+        s(&log),
+        "--anchor",
+        s(&anchor),
+        "--checkpoint-key",
+        &public,
+        "--origin",
+        "example.com/other-log",
+    ]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "is for origin \"example.com/audit\", not this log's \"example.com/other-log\": it anchors another log"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // A doctored anchor (different previous hash) is refused.
     let mut doctored: Value =

@@ -369,6 +369,7 @@ fn redacted_record_with_a_malformed_marker_is_a_finding() {
     assert_eq!(code(&output), 1, "{}", text(&output));
     let report = json(&output);
     assert_eq!(report["valid"], false);
+    assert_eq!(report["incomplete"], false);
     assert_eq!(report["first_bad_record"]["record"], 2);
     assert_eq!(report["first_bad_record"]["check"], "redaction");
     assert_eq!(
@@ -409,9 +410,31 @@ fn redacted_record_without_a_key_is_not_a_success() {
         "not checked: no key given"
     );
     assert_eq!(report["checkpoints"][0]["consistent"], false);
-    // The text says it plainly.
+    // The checkpoint's root matches the stored hashes but cannot vouch for the redacted record:
+    // nothing failed, the verdict is incomplete (exit 1 all the same).
+    assert_eq!(report["incomplete"], true);
+    // The text says it plainly: nothing failed, but the redaction could not be checked.
     let output = run(&["audit", "verify", "--log", s(&tampered), "--allow-redacted"]);
     assert_eq!(code(&output), 1);
+    assert!(
+        text(&output).starts_with(
+            "INCOMPLETE (nothing failed, but not everything could be checked): 1 problem(s)"
+        ),
+        "{}",
+        text(&output)
+    );
+    let output = run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--log",
+        s(&tampered),
+        "--allow-redacted",
+    ]);
+    assert_eq!(code(&output), 1);
+    assert_eq!(json(&output)["incomplete"], true);
+    assert_eq!(json(&output)["valid"], false);
+    let output = run(&["audit", "verify", "--log", s(&tampered), "--allow-redacted"]);
     assert!(
         text(&output)
             .contains("record 2: redacted, and its redaction could not be verified (no key given)"),

@@ -71,6 +71,9 @@ pub(super) struct State<'a> {
     failed_key_ids: Vec<String>,
     first_signature_failure: Option<u64>,
     missing_redaction_signatures: u64,
+    /// Errors that say only that something could not be checked (a redacted record and no
+    /// key): when every error is one of these the verdict is incomplete, not a finding.
+    unchecked_errors: usize,
     /// Leaves so far taken from a record_hash that the record's content was not checked against
     /// (a mismatch, or a redacted record whose redaction is unverified), and the first such record:
     /// a checkpoint root rebuilt from them vouches for nothing about those records.
@@ -118,6 +121,7 @@ impl<'a> State<'a> {
             failed_key_ids: Vec::new(),
             first_signature_failure: None,
             missing_redaction_signatures: 0,
+            unchecked_errors: 0,
             unverified_leaves: 0,
             first_unverified_leaf: None,
         };
@@ -260,6 +264,7 @@ impl<'a> State<'a> {
                 self.error(format!(
                     "record {i}: redacted, and its redaction could not be verified (no key given): its content is bound to nothing; verify with the log's key (--key-file/--key-env, or --trust-root/--public-key)"
                 ));
+                self.unchecked_errors += 1;
                 self.bad(
                     segment,
                     line,
@@ -579,6 +584,7 @@ impl<'a> State<'a> {
             product: "CAVRA",
             path: self.paths.first().cloned().unwrap_or_default(),
             valid: self.error_count == 0,
+            incomplete: self.error_count > 0 && self.error_count == self.unchecked_errors,
             record_count: self.record_count,
             first_sequence: self.first_sequence,
             last_sequence: self.last_sequence,

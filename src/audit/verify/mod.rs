@@ -198,6 +198,9 @@ pub struct VerifyReport {
     pub product: &'static str,
     pub path: String,
     pub valid: bool,
+    /// Not valid only because something could not be checked (redacted records and no key):
+    /// no check failed, but the verdict is not a success either (printed `INCOMPLETE`).
+    pub incomplete: bool,
     pub record_count: u64,
     pub first_sequence: Option<u64>,
     pub last_sequence: Option<u64>,
