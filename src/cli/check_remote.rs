@@ -20,6 +20,27 @@ pub struct Args {
     /// Also download every object and re-hash it.
     #[arg(long)]
     pub rehash: bool,
+    /// Trust root or trust-root bundle holding the key the receipts were signed with
+    /// (`--receipts-key` at upload/archive): the receipts' signature is checked against it before
+    /// the store is read, and unsigned or wrongly signed receipts are refused (exit 1). Without
+    /// it the receipts are compared as given, and the result says their signature was not checked.
+    #[arg(long, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
+}
+
+/// Whether the receipts compared against were vouched for by a pinned key.
+#[derive(Debug, serde::Serialize)]
+struct ReceiptsSignature {
+    /// `verified` (against --trust-root) or `not_checked` (no --trust-root given).
+    status: &'static str,
+    detail: String,
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    remote: &'a crate::remote::RemoteReport,
+    receipts_signature: ReceiptsSignature,
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
@@ -42,6 +63,34 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             args.target
         );
     }
+    // Who wrote the receipts, checked before the store is read: edited receipts compared with a
+    // store edited to match would otherwise agree.
+    let receipts_signature = match &args.trust_root {
+        Some(path) => {
+            let trust = crate::cli::args::load_trust_roots(path)?;
+            match receipts.verify_signature(&trust) {
+                Ok(key) => ReceiptsSignature {
+                    status: "verified",
+                    detail: format!(
+                        "receipts signed by {} (verified against {})",
+                        key.key_id,
+                        path.display()
+                    ),
+                },
+                Err(why) => {
+                    return Err(anyhow::Error::new(crate::exit::Refusal(format!(
+                        "receipts {}: signature not verified against {}: {why}; nothing was compared",
+                        args.receipts.display(),
+                        path.display()
+                    ))));
+                }
+            }
+        }
+        None => ReceiptsSignature {
+            status: "not_checked",
+            detail: "the receipts' signature was not checked (no --trust-root): the store is compared with the receipts as given".into(),
+        },
+    };
     let (progress, bar) = if args.rehash {
         let total = receipts.receipts.iter().map(|r| r.bytes).sum();
         common::bytes_progress(output, total, "re-hashing")
@@ -58,7 +107,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         bar.finish_and_clear();
     }
     let report = report?;
-    output.result(&report, || {
+    let shown = Report {
+        remote: &report,
+        receipts_signature,
+    };
+    output.result(&shown, || {
         let mut text = String::new();
         for finding in &report.findings {
             text.push_str(&format!(
@@ -89,6 +142,15 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
                 report.digests_recorded_only
             ));
         }
+        text.push_str(&format!(
+            "\n{}: {}",
+            if shown.receipts_signature.status == "verified" {
+                "receipts"
+            } else {
+                "note"
+            },
+            shown.receipts_signature.detail
+        ));
         text
     });
     Ok(if report.ok { Exit::Ok } else { Exit::Failure })

@@ -273,3 +273,90 @@ fn a_vault_object_made_writable_again_is_reported() {
     let state = vault_store.lock_state(&key).unwrap().unwrap();
     assert!(state.writable && state.mode == 0o644);
 }
+
+#[test]
+fn check_remote_checks_who_signed_the_receipts_only_against_a_pinned_trust_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    evidence(d);
+    let vault = format!("file://{}/vault", d.display());
+    let signed = wormvault(
+        d,
+        &[
+            "--json",
+            "archive",
+            "bundle",
+            "--trust-root",
+            "keys/vault-key-trust-root.json",
+            "--key-id",
+            "vault-key",
+            "--to",
+            &vault,
+            "--receipts-out",
+            "receipts.json",
+            "--receipts-key",
+            "keys/evidence-ed25519-private.pem",
+            "--receipts-key-id",
+            "vault-key",
+        ],
+    );
+    code(&signed, 0);
+    let check = |receipts: &str, trust: Option<&str>| {
+        let mut args = vec!["--json", "check-remote", &vault, "--receipts", receipts];
+        if let Some(trust) = trust {
+            args.extend(["--trust-root", trust]);
+        }
+        wormvault(d, &args)
+    };
+    // Pinned: the signature is checked and said so.
+    let run = check("receipts.json", Some("keys/vault-key-trust-root.json"));
+    code(&run, 0);
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["receipts_signature"]["status"], "verified");
+    // Not pinned: compared as given, and the result says the signature was not checked.
+    let run = check("receipts.json", None);
+    code(&run, 0);
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["receipts_signature"]["status"], "not_checked");
+    let run = wormvault(d, &["check-remote", &vault, "--receipts", "receipts.json"]);
+    code(&run, 0);
+    assert!(
+        text(&run).contains("note: the receipts' signature was not checked (no --trust-root)"),
+        "{}",
+        text(&run)
+    );
+    // An edited receipt (its signature no longer verifies) and unsigned receipts are refused
+    // when a trust root is pinned: exit 1, before the store is read.
+    let mut edited: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("receipts.json")).unwrap()).unwrap();
+    edited["receipts"][0]["bytes"] = Value::from(1);
+    std::fs::write(d.join("edited.json"), edited.to_string()).unwrap();
+    let run = check("edited.json", Some("keys/vault-key-trust-root.json"));
+    code(&run, 1);
+    assert!(
+        text(&run)
+            .contains("edited.json: signature not verified against keys/vault-key-trust-root.json"),
+        "{}",
+        text(&run)
+    );
+    edited.as_object_mut().unwrap().remove("signature").unwrap();
+    edited["receipts"][0]["bytes"] = signed_bytes(d);
+    std::fs::write(d.join("unsigned.json"), edited.to_string()).unwrap();
+    let run = check("unsigned.json", Some("keys/vault-key-trust-root.json"));
+    code(&run, 1);
+    assert!(
+        text(&run).contains("receipts are not signed"),
+        "{}",
+        text(&run)
+    );
+    // Without the pin the unsigned copy still matches the store (what it claims is true).
+    code(&check("unsigned.json", None), 0);
+}
+
+/// The size of the first receipted object, as the signed receipts state it.
+fn signed_bytes(d: &Path) -> Value {
+    let receipts: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("receipts.json")).unwrap()).unwrap();
+    receipts["receipts"][0]["bytes"].clone()
+}
