@@ -154,8 +154,9 @@ pub struct EvidenceArgs {
     /// evidence must be signed by that key.
     #[arg(long, conflicts_with = "key_id")]
     pub allow_unsigned: bool,
-    /// Refuse a bundle whose signed retention policy keeps the evidence fewer days than this.
-    #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
+    /// Refuse a bundle whose signed retention policy keeps the evidence fewer days than this
+    /// (at most 365000).
+    #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS, value_parser = retention_days_u64)]
     pub minimum_retention_days: u64,
     /// Largest archive entry accepted, in bytes.
     #[arg(long, default_value_t = ArchiveLimits::default().max_entry_bytes)]
@@ -199,6 +200,28 @@ impl EvidenceArgs {
     }
 }
 
+/// A number of days of retention given on the command line: a whole number no larger than
+/// [`crate::handoff::checks::MAX_RETENTION_DAYS`] (about 1000 years; more cannot be a date a
+/// store takes), refused as a usage error (exit 2) before anything runs.
+pub fn retention_days(text: &str) -> Result<u32, String> {
+    let days: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of days"))?;
+    if days > crate::handoff::checks::MAX_RETENTION_DAYS {
+        return Err(format!(
+            "{days} days is out of range: at most {} days (about 1000 years)",
+            crate::handoff::checks::MAX_RETENTION_DAYS
+        ));
+    }
+    Ok(days)
+}
+
+/// [`retention_days`] for the options kept as `u64`.
+pub fn retention_days_u64(text: &str) -> Result<u64, String> {
+    retention_days(text).map(u64::from)
+}
+
 /// Load a trust root or trust-root bundle, refusing one over
 /// [`crate::limits::MAX_TRUST_ROOTS_BYTES`] before reading it.
 pub fn load_trust_roots(path: &std::path::Path) -> anyhow::Result<TrustStore> {
@@ -235,8 +258,8 @@ pub struct PlanArgs {
     /// Use GOVERNANCE (S3) / Unlocked (Azure) retention instead of COMPLIANCE / Locked.
     #[arg(long)]
     pub governance: bool,
-    /// Retain longer than the bundle's policy (never below the minimum).
-    #[arg(long)]
+    /// Retain longer than the bundle's policy (never below the minimum; at most 365000).
+    #[arg(long, value_parser = retention_days)]
     pub retention_days: Option<u32>,
 }
 

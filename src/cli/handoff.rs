@@ -59,7 +59,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "FILE")]
     pub checkpoint_key: Option<PathBuf>,
     /// Minimum retention in days the package is checked against (at most 365000).
-    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = retention_days)]
+    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = crate::cli::args::retention_days)]
     pub minimum_retention_days: u32,
 }
 
@@ -97,24 +97,8 @@ pub struct VerifyArgs {
     pub html: Option<PathBuf>,
     /// Minimum retention in days, counted from the archive time the audit log proves (at most
     /// 365000).
-    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = retention_days)]
+    #[arg(long, default_value_t = crate::retention::MINIMUM_RETENTION_DAYS, value_parser = crate::cli::args::retention_days)]
     pub minimum_retention_days: u32,
-}
-
-/// `--minimum-retention-days`: a whole number of days no larger than
-/// [`handoff::checks::MAX_RETENTION_DAYS`] (about 1000 years; more cannot be a date).
-fn retention_days(text: &str) -> Result<u32, String> {
-    let days: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number of days"))?;
-    if days > handoff::checks::MAX_RETENTION_DAYS {
-        return Err(format!(
-            "{days} days is out of range: at most {} days (about 1000 years)",
-            handoff::checks::MAX_RETENTION_DAYS
-        ));
-    }
-    Ok(days)
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {

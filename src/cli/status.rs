@@ -29,8 +29,8 @@ pub struct Args {
     /// The newest archived evidence must be at most this many hours old.
     #[arg(long, default_value_t = 24)]
     pub freshness_hours: u32,
-    /// Archived objects must be retained at least this many days.
-    #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS)]
+    /// Archived objects must be retained at least this many days (at most 365000).
+    #[arg(long, default_value_t = crate::bundle::DEFAULT_RETENTION_DAYS, value_parser = crate::cli::args::retention_days_u64)]
     pub minimum_retention_days: u64,
     /// Check the audit records' signatures too (otherwise the chain alone is verified).
     #[command(flatten)]

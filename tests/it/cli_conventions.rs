@@ -898,3 +898,50 @@ fn missing_aws_credentials_are_one_clear_line() {
         assert!(!stderr.contains("WARN"), "no SDK warning dumps: {stderr}");
     }
 }
+
+#[test]
+fn retention_days_beyond_any_date_are_a_usage_error_before_anything_runs() {
+    // The value is refused by the parser (exit 2), not by the retention stage after the bundle
+    // was verified (which exited 1, as if the evidence had failed a policy).
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &[
+            "plan",
+            "no-bundle",
+            "--to",
+            "file:///nowhere",
+            "--retention-days",
+            "4294967295",
+        ][..],
+        &[
+            "archive",
+            "no-bundle",
+            "--to",
+            "file:///nowhere",
+            "--retention-days",
+            "365001",
+        ][..],
+        &[
+            "plan",
+            "no-bundle",
+            "--to",
+            "file:///nowhere",
+            "--minimum-retention-days",
+            "365001",
+        ][..],
+        &["status", "--minimum-retention-days", "99999999"][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("days is out of range: at most 365000 days (about 1000 years)"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
