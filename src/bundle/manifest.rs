@@ -29,6 +29,9 @@ pub(crate) struct CheckedManifest {
     /// The file entries that are well-formed, safe and listed once — even when other fields
     /// are not, so the files are still checked.
     pub(crate) entries: Vec<FileEntry>,
+    /// Paths named by `files` entries that are malformed in another field (a manifest finding
+    /// already): the file is listed, so it is not also reported as unlisted.
+    pub(crate) malformed_paths: Vec<String>,
 }
 
 impl CheckedManifest {
@@ -36,11 +39,12 @@ impl CheckedManifest {
     /// when there is no JSON object to check (missing, over the cap, unreadable, not JSON).
     pub(crate) fn parse(dir: &Path, findings: &mut Vec<Finding>) -> Option<CheckedManifest> {
         let raw = read_manifest(dir, findings)?;
-        let (manifest, entries) = check_manifest(&raw, findings);
+        let (manifest, entries, malformed_paths) = check_manifest(&raw, findings);
         Some(CheckedManifest {
             raw,
             manifest,
             entries,
+            malformed_paths,
         })
     }
 
@@ -167,12 +171,13 @@ fn string_field(
     }
 }
 
-/// Check the manifest's fields; return the typed manifest (when complete) and the file entries
-/// that are well-formed (even when other fields are not, so files are still checked).
+/// Check the manifest's fields; return the typed manifest (when complete), the file entries
+/// that are well-formed (even when other fields are not, so files are still checked), and the
+/// paths named by entries malformed in another field.
 fn check_manifest(
     raw: &Map<String, Value>,
     findings: &mut Vec<Finding>,
-) -> (Option<Manifest>, Vec<FileEntry>) {
+) -> (Option<Manifest>, Vec<FileEntry>, Vec<String>) {
     let schema_version = string_field(raw, "schema_version", findings);
     if let Some(schema) = &schema_version
         && schema != BUNDLE_SCHEMA
@@ -187,6 +192,7 @@ fn check_manifest(
     let created_at = string_field(raw, "created_at", findings);
     let signer = string_field(raw, "signer", findings);
     let mut entries = Vec::new();
+    let mut malformed_paths = Vec::new();
     let mut complete = true;
     match raw.get("files") {
         Some(Value::Array(items)) => {
@@ -260,6 +266,9 @@ fn check_manifest(
                     },
                     Err(reason) => {
                         complete = false;
+                        if let Some(path) = item.get("path").and_then(Value::as_str) {
+                            malformed_paths.push(path.to_string());
+                        }
                         findings.push(Finding::new(
                             FindingKind::ManifestInvalid,
                             Some(MANIFEST_FILE),
@@ -293,7 +302,7 @@ fn check_manifest(
         }
         _ => None,
     };
-    (manifest, entries)
+    (manifest, entries, malformed_paths)
 }
 
 fn parse_entry(item: &Value) -> Result<FileEntry, String> {
@@ -319,13 +328,25 @@ fn parse_entry(item: &Value) -> Result<FileEntry, String> {
     }
     let bytes = object
         .get("bytes")
-        .and_then(Value::as_u64)
+        .and_then(byte_count)
         .ok_or_else(|| format!("{path:?}: \"bytes\" must be a non-negative integer"))?;
     Ok(FileEntry {
         path: path.to_string(),
         sha256: sha256.to_string(),
         bytes,
     })
+}
+
+/// A file's `bytes`: a non-negative integer, or a float Python compares equal to one (`20.0`, as
+/// a CAVRA manifest written from a float may carry; CAVRA itself does not check `bytes`) below
+/// 2^53, where every integer is exact.
+fn byte_count(value: &Value) -> Option<u64> {
+    if let Some(bytes) = value.as_u64() {
+        return Some(bytes);
+    }
+    let float = value.as_f64()?;
+    (float >= 0.0 && float.fract() == 0.0 && float < 9_007_199_254_740_992.0)
+        .then_some(float as u64)
 }
 
 /// `Ok(None)` = no signature; `Err` = malformed.

@@ -173,14 +173,20 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         CheckedManifest::parse(&dir, &mut findings)
     };
     let digest = checked.as_ref().map(CheckedManifest::digest);
-    let (raw, manifest, entries) = match checked {
-        Some(checked) => (Some(checked.raw), checked.manifest, checked.entries),
-        None => (None, None, Vec::new()),
+    let (raw, manifest, entries, malformed_paths) = match checked {
+        Some(checked) => (
+            Some(checked.raw),
+            checked.manifest,
+            checked.entries,
+            checked.malformed_paths,
+        ),
+        None => (None, None, Vec::new(), Vec::new()),
     };
     let mut deferred = Vec::new();
     let files = check_files(
         &dir,
         &entries,
+        &malformed_paths,
         &digests,
         raw.is_some(),
         &mut findings,
@@ -328,6 +334,7 @@ fn compare_with_manifest(
 fn check_files(
     dir: &Path,
     entries: &[FileEntry],
+    malformed_paths: &[String],
     digests: &HashMap<PathBuf, FileDigest>,
     have_manifest: bool,
     findings: &mut Vec<Finding>,
@@ -453,7 +460,12 @@ fn check_files(
     }
     // Listed paths are in their normal form (the manifest check refuses any other spelling),
     // so names found on disk are compared with them byte for byte.
-    let listed: BTreeSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    // A file named by a malformed entry is listed (the entry is a manifest finding already).
+    let listed: BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .chain(malformed_paths.iter().map(String::as_str))
+        .collect();
     for item in walkdir::WalkDir::new(dir)
         .min_depth(1)
         .follow_links(false)
@@ -1229,6 +1241,48 @@ mod tests {
             let report = verify(&bundle, &unsigned_options()).unwrap();
             assert_eq!(report.kinds(), ["unsafe_path", "file_unlisted"], "{listed}");
             assert_eq!(report.findings[0].path.as_deref(), Some(listed));
+        }
+    }
+
+    /// Review 32 cav-04: `"bytes": 20.0` is the integer Python compares it equal to (CAVRA does
+    /// not check `bytes`); a malformed entry is one manifest finding, and the file it names is
+    /// not also called unlisted.
+    #[test]
+    fn integral_float_byte_counts_verify_and_malformed_entries_are_not_unlisted_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = make(dir.path(), Signing::Unsigned);
+        reseal(&bundle, |manifest| {
+            let files = manifest["files"].as_array_mut().unwrap();
+            let bytes = files[0]["bytes"].as_u64().unwrap();
+            files[0]["bytes"] = serde_json::json!(bytes as f64);
+        });
+        assert!(
+            std::fs::read_to_string(bundle.join(MANIFEST_FILE))
+                .unwrap()
+                .contains(".0,")
+        );
+        let report = verify(&bundle, &unsigned_options()).unwrap();
+        assert!(report.valid, "{:?}", report.findings);
+        for bad in [
+            serde_json::json!(20.5),
+            serde_json::json!("20"),
+            serde_json::json!(-1.0),
+            serde_json::json!(1e300),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let bundle = make(dir.path(), Signing::Unsigned);
+            reseal(&bundle, |manifest| {
+                manifest["files"].as_array_mut().unwrap()[0]["bytes"] = bad.clone();
+            });
+            let report = verify(&bundle, &unsigned_options()).unwrap();
+            assert_eq!(report.kinds(), ["manifest_invalid"], "{bad}");
+            assert!(
+                report.findings[0]
+                    .message
+                    .ends_with("\"bytes\" must be a non-negative integer"),
+                "{}",
+                report.findings[0].message
+            );
         }
     }
 

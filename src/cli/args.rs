@@ -204,15 +204,25 @@ impl EvidenceArgs {
 /// [`crate::handoff::checks::MAX_RETENTION_DAYS`] (about 1000 years; more cannot be a date a
 /// store takes), refused as a usage error (exit 2) before anything runs.
 pub fn retention_days(text: &str) -> Result<u32, String> {
-    let days: u32 = text
-        .trim()
+    let digits = text.trim();
+    let out_of_range = || {
+        format!(
+            "{digits} days is out of range: at most {} days (about 1000 years)",
+            crate::handoff::checks::MAX_RETENTION_DAYS
+        )
+    };
+    // A number too large for any integer type is out of range too, not "not a number".
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.trim_start_matches('0').len() > 9
+    {
+        return Err(out_of_range());
+    }
+    let days: u32 = digits
         .parse()
         .map_err(|_| format!("{text:?} is not a whole number of days"))?;
     if days > crate::handoff::checks::MAX_RETENTION_DAYS {
-        return Err(format!(
-            "{days} days is out of range: at most {} days (about 1000 years)",
-            crate::handoff::checks::MAX_RETENTION_DAYS
-        ));
+        return Err(out_of_range());
     }
     Ok(days)
 }

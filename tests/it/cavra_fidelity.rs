@@ -215,6 +215,28 @@ fn integral_float_sequence_is_accepted_as_cavra_accepts_it() {
     assert_eq!(json(&output)["errors"][0], "record 2: sequence mismatch");
 }
 
+#[test]
+fn first_sequence_is_the_first_records_even_when_it_has_none() {
+    let env = Env::new();
+    let log = env.path("seq.jsonl");
+    python_log(&log, "k-secret", "kid", &[r#"{}"#, r#"{}"#]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    lines[0].as_object_mut().unwrap().remove("sequence");
+    let edited: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&log, edited).unwrap();
+    let output = env.verify(&log, &strs(&env.keyed()));
+    assert_eq!(code(&output), 1);
+    let report = json(&output);
+    // CAVRA: records[0].get("sequence") — null here, not record 2's 2.
+    assert_eq!(report["first_sequence"], Value::Null);
+    assert_eq!(report["last_sequence"], 2);
+    assert_eq!(report["errors"][0], "record 1: sequence mismatch");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 4: how many signatures were checked
 

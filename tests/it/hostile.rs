@@ -1297,7 +1297,10 @@ fn cases() -> Vec<Case> {
         case(
             "cli: --minimum-retention-days beyond u64",
             2,
-            &["--minimum-retention-days", "too large"],
+            &[
+                "--minimum-retention-days",
+                "days is out of range: at most 365000",
+            ],
             |_| {
                 args(&[
                     "bundle",

@@ -338,7 +338,9 @@ impl<'a> State<'a> {
         }
 
         self.record_count += 1;
-        if self.first_sequence.is_none() {
+        // CAVRA's first_sequence is the first record's sequence, whatever it is (null when that
+        // record has none), not the first integer sequence found further on.
+        if self.record_count == 1 {
             self.first_sequence = summary.sequence;
         }
         self.last_sequence = summary.sequence;
