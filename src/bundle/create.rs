@@ -73,6 +73,7 @@ pub fn create_with_progress(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Created, BundleError> {
     let sources = collect_inputs(inputs)?;
+    refuse_key_material(&sources, &options.signing)?;
     prepare_output(&options.output)?;
     let created = options.created_at.unwrap_or_else(Utc::now);
     let created_at = format_timestamp(created);
@@ -187,6 +188,58 @@ pub fn create_with_progress(
         public_key_sha256: fingerprint,
         files,
         digest,
+    })
+}
+
+/// Inputs small enough to be a key file (1 MiB) are read whole and refused when they hold a PEM
+/// private key (`-----BEGIN … PRIVATE KEY-----`: PKCS#8, encrypted, RSA, EC, OpenSSH) or are the
+/// HMAC key the bundle is signed with (as the key file reads, with or without a line ending): a
+/// signing key in the input directory would otherwise be packed, signed and locked in WORM
+/// storage beside the evidence.
+fn refuse_key_material(
+    sources: &BTreeMap<String, PathBuf>,
+    signing: &Signing,
+) -> Result<(), BundleError> {
+    const KEY_FILE_MAX: u64 = 1024 * 1024;
+    for path in sources.values() {
+        let small = std::fs::metadata(path).is_ok_and(|m| m.len() <= KEY_FILE_MAX);
+        if !small {
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+            action: "reading",
+            path: path.clone(),
+            source,
+        })?;
+        if holds_pem_private_key(&bytes) {
+            return Err(BundleError::KeyMaterial {
+                path: path.clone(),
+                what: "a PEM private key",
+            });
+        }
+        if let Signing::Hmac(secret) = signing {
+            let key = secret.expose();
+            let trimmed = bytes
+                .strip_suffix(b"\n")
+                .map(|b| b.strip_suffix(b"\r").unwrap_or(b));
+            if !key.is_empty() && (bytes == key || trimmed == Some(key)) {
+                return Err(BundleError::KeyMaterial {
+                    path: path.clone(),
+                    what: "the HMAC key this bundle is signed with",
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `bytes` hold a PEM private-key block: a `-----BEGIN ` line whose label ends in
+/// `PRIVATE KEY-----`.
+fn holds_pem_private_key(bytes: &[u8]) -> bool {
+    memchr::memmem::find_iter(bytes, b"-----BEGIN ").any(|at| {
+        let rest = &bytes[at + 11..];
+        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        line.len() <= 64 && line.trim_ascii_end().ends_with(b"PRIVATE KEY-----")
     })
 }
 

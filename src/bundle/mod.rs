@@ -129,6 +129,11 @@ pub enum BundleError {
     NoManifest { path: PathBuf },
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    #[error(
+        "{} holds {what}: a bundle is kept in WORM storage for years and nothing in it can be deleted, so key material is never packed — move it out of the inputs",
+        path.display()
+    )]
+    KeyMaterial { path: PathBuf, what: &'static str },
     #[error(transparent)]
     Trust(#[from] crate::trust::TrustError),
 }

@@ -1272,3 +1272,87 @@ fn bundle_verify_never_waits_on_a_fifo_and_agrees_with_plan_on_paths() {
         run.stderr
     );
 }
+
+/// Review 32 cli-F4: a signing key left in the input directory is never packed (it would be
+/// signed into the evidence and locked in WORM storage for years): exit 2, no bundle written.
+#[test]
+fn bundle_create_never_packs_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ev = d.join("ev");
+    let inner_key = d.join("ev/hmac.key");
+    let outer_key = d.join("hmac.key");
+    let run = wormvault(&["-q", "keys", "generate", "--output-dir", s(&ev)], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::write(d.join("ev/evidence.json"), "{}\n").unwrap();
+    let private = d.join("ev/evidence-ed25519-private.pem");
+    let out = d.join("bundle");
+    // The Ed25519 key signing it, sitting among the inputs.
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&ev),
+            "--output",
+            s(&out),
+            "--private-key",
+            s(&private),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("evidence-ed25519-private.pem holds a PEM private key"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+    // Any PEM private key (here an OpenSSH one), whatever signs the bundle.
+    std::fs::remove_file(&private).unwrap();
+    std::fs::write(
+        d.join("ev/id_ed25519"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let run = wormvault(
+        &[
+            "bundle",
+            "create",
+            s(&ev),
+            "--output",
+            s(&out),
+            "--unsigned",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("id_ed25519 holds a PEM private key"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(d.join("ev/id_ed25519")).unwrap();
+    // The HMAC key this bundle is signed with.
+    std::fs::write(d.join("ev/hmac.key"), "bundle-secret\n").unwrap();
+    let key_args = ["--hmac-key-file", s(&inner_key)];
+    let mut args = vec!["bundle", "create", s(&ev), "--output", s(&out)];
+    args.extend(key_args);
+    let run = wormvault(&args, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hmac.key holds the HMAC key this bundle is signed with"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+    // A public key is evidence like any other file.
+    std::fs::remove_file(d.join("ev/hmac.key")).unwrap();
+    std::fs::write(d.join("hmac.key"), "bundle-secret\n").unwrap();
+    let mut args = vec!["bundle", "create", s(&ev), "--output", s(&out)];
+    args.extend(["--hmac-key-file", s(&outer_key)]);
+    let run = wormvault(&args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(out.join("evidence-ed25519-public.pem").exists());
+}
