@@ -186,9 +186,8 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
     let files = check_files(
         &dir,
         &entries,
-        &malformed_paths,
+        raw.is_some().then_some(&malformed_paths[..]),
         &digests,
-        raw.is_some(),
         &mut findings,
         options.progress.as_ref(),
         options.defer_hashing_from.map(|min| (min, &mut deferred)),
@@ -334,9 +333,9 @@ fn compare_with_manifest(
 fn check_files(
     dir: &Path,
     entries: &[FileEntry],
-    malformed_paths: &[String],
+    // `None` without a readable manifest; else the paths named by malformed entries.
+    malformed_paths: Option<&[String]>,
     digests: &HashMap<PathBuf, FileDigest>,
-    have_manifest: bool,
     findings: &mut Vec<Finding>,
     progress: Option<&crate::hashing::ProgressHook>,
     defer: Option<(u64, &mut Vec<String>)>,
@@ -455,9 +454,9 @@ fn check_files(
     }
     // Anything else in the directory is unlisted (CAVRA does not check this; we do). Without a
     // readable manifest every file would be "unlisted", which only buries the real finding.
-    if !have_manifest {
+    let Some(malformed_paths) = malformed_paths else {
         return files;
-    }
+    };
     // Listed paths are in their normal form (the manifest check refuses any other spelling),
     // so names found on disk are compared with them byte for byte.
     // A file named by a malformed entry is listed (the entry is a manifest finding already).
