@@ -252,7 +252,8 @@ pub struct PlanArgs {
     #[arg(long, requires = "s3_bucket", default_value = "")]
     pub s3_prefix: String,
     /// CAVRA-compatible alternative to --to: Azure storage account.
-    #[arg(long, conflicts_with_all = ["to", "s3_bucket"], requires = "azure_container")]
+    /// (Not with --s3-bucket: a plan is for one store.)
+    #[arg(long, conflicts_with = "to", requires = "azure_container")]
     pub azure_account: Option<String>,
     /// CAVRA-compatible: Azure container (with --azure-account).
     #[arg(long, requires = "azure_account")]
@@ -275,6 +276,12 @@ pub struct PlanArgs {
 
 impl PlanArgs {
     pub fn target(&self) -> anyhow::Result<Target> {
+        if self.s3_bucket.is_some() && self.azure_account.is_some() {
+            // CAVRA's plan names both stores; a wormvault plan is executed against exactly one.
+            anyhow::bail!(
+                "--s3-bucket with --azure-account: a wormvault plan is for one store (it is executed against exactly that store, unlike CAVRA's plan naming both); run `plan` (or `archive`) once with --s3-bucket and once with --azure-account/--azure-container"
+            );
+        }
         if let Some(to) = &self.to {
             return Ok(to.clone());
         }

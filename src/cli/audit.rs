@@ -227,6 +227,11 @@ pub struct VerifyArgs {
     /// --merkle or --checkpoint it is not computed (`merkle_root: null`).
     #[arg(long)]
     pub merkle: bool,
+    /// Also write the verification result (the object `--json` prints) to FILE, as CAVRA's
+    /// `--output` does, whatever the verdict (the exit code is unchanged). Never overwritten: an
+    /// existing FILE is refused (exit 2) before the log is read.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }
@@ -595,6 +600,9 @@ fn summarise_sequences(sequences: &[u64]) -> String {
 }
 
 fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
+    if let Some(path) = &args.output {
+        crate::fs::check_new(path)?;
+    }
     let log = args.log.last().cloned().unwrap_or_default();
     let alert_file = args.alerts.file.as_deref();
     let stored = args
@@ -659,6 +667,7 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         };
         crate::audit::verify_segments(&args.log, &options).map_err(audit_error)
     })?;
+    write_result(args.output.as_deref(), &report)?;
     output.result(&report, || report_text(&report));
     if report.valid {
         return Ok(Exit::Ok);
@@ -679,6 +688,15 @@ fn verify(args: VerifyArgs, output: &Output) -> anyhow::Result<Exit> {
         ),
     }
     Ok(Exit::Failure)
+}
+
+/// `audit verify --output FILE`: the result object, as `--json` prints it, in a new file.
+fn write_result(path: Option<&Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(report)? + "\n";
+        write_new(path, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Verify a log, refusing (exit 1) when it does not verify.
@@ -1120,6 +1138,7 @@ fn verify_stored(
             })
             .map_err(store_log_error)
     })?;
+    write_result(args.output.as_deref(), &report)?;
     output.result(&report, || store_report_text(&report));
     if report.valid() && report.checkpoints_unchecked > 0 {
         // Not success: what could not be checked is said, and the exit says it too.

@@ -346,6 +346,68 @@ fn legacy_key_flag_warns_but_works() {
     drop(env);
 }
 
+/// CAVRA's `--output FILE` on audit-log validation: the result object `--json` prints, written
+/// whatever the verdict (exit code unchanged), never over an existing file (refused, exit 2,
+/// before the log is read).
+#[test]
+fn verify_output_writes_the_result_object_whatever_the_verdict_and_never_overwrites() {
+    let env = Env::new();
+    let log = env.log("log.jsonl", 4);
+    let written = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(env.path(name)).unwrap()).unwrap()
+    };
+    let (exit, printed) = env.verify(&[&log], &["--output", s(&env.path("valid.json"))]);
+    assert_eq!(exit, 0, "{printed:#}");
+    assert_eq!(written("valid.json"), printed);
+    assert_eq!(written("valid.json")["valid"], true);
+    // Text output on stdout is unchanged by --output.
+    let key = env.path("hmac.key");
+    let plain = run(&[
+        "audit",
+        "verify",
+        "--log",
+        s(&log),
+        "--key-file",
+        s(&key),
+        "--key-id",
+        "kid",
+        "--output",
+        s(&env.path("text-run.json")),
+    ]);
+    assert_eq!(code(&plain), 0);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    assert!(!stdout.trim_start().starts_with('{'), "{stdout}");
+    assert_eq!(written("text-run.json")["valid"], true);
+
+    let mut content = lines(&log);
+    content[1] = content[1].replace("agent:2", "agent:X");
+    write_lines(&log, &content);
+    let (exit, printed) = env.verify(&[&log], &["--output", s(&env.path("invalid.json"))]);
+    assert_eq!(exit, 1, "{printed:#}");
+    assert_eq!(written("invalid.json"), printed);
+    assert_eq!(written("invalid.json")["valid"], false);
+
+    // An existing file is refused before the log is read, and left as it was.
+    std::fs::write(env.path("kept.json"), "mine\n").unwrap();
+    let output = run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--log",
+        s(&env.path("absent.jsonl")),
+        "--output",
+        s(&env.path("kept.json")),
+    ]);
+    assert_eq!(code(&output), 2);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(s(&env.path("kept.json"))) && stderr.contains("already exists"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    assert_eq!(std::fs::read(env.path("kept.json")).unwrap(), b"mine\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tampering: one test per failure kind, each localising the right record.
 

@@ -239,6 +239,40 @@ fn file_vault_many_writers_give_one_gap_free_chain() {
     assert_chain(&env, &log, 800);
 }
 
+/// `audit verify --output FILE` of a log kept in a store writes the result object `--json`
+/// prints, and refuses an existing FILE (exit 2) before reading the store.
+#[test]
+fn file_vault_verify_output_writes_the_result_and_never_overwrites() {
+    let env = Env::new();
+    let log = vault_log(&env, "vault");
+    for actor in ["a", "b"] {
+        let output = env.append(&log, actor);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    let result = env.path("result.json");
+    let (exit, printed) = env.verify(&log, &["--output", result.to_str().unwrap()]);
+    assert_eq!(exit, 0, "{printed:#}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(written, printed);
+    assert_eq!(written["record_count"], 2);
+    let before = std::fs::read(&result).unwrap();
+    let output = env.run(&[
+        "audit",
+        "verify",
+        "--log",
+        &log,
+        "--output",
+        result.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("already exists"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(std::fs::read(&result).unwrap(), before);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn localstack_many_writers_give_one_gap_free_chain() {
     let Some((env, s3)) = Env::s3() else { return };

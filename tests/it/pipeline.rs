@@ -462,6 +462,113 @@ fn a_retention_failure_names_the_retention_stage_and_stores_nothing() {
     assert_eq!(error["kind"], "refused");
 }
 
+/// CAVRA's `plan --output DIR` writes DIR/storage-plan.json: a path that is a directory, ends in
+/// `/`, or does not exist and is not `*.json` is that directory (created); a `*.json` path is
+/// the file. An existing plan file is refused (exit 2, untouched) before the bundle is verified.
+#[test]
+fn plan_output_is_a_directory_as_in_cavra_unless_it_names_a_json_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    evidence(d, "rel-out", 2555, 0);
+    let target = format!("file://{}", d.join("vault").display());
+    let plan = |output: &str, bundle: &str| {
+        run_in(
+            d,
+            &[],
+            &[
+                "-q",
+                "plan",
+                bundle,
+                "--trust-root",
+                "trust-root.json",
+                "--to",
+                &target,
+                "--output",
+                output,
+            ],
+        )
+    };
+    let is_plan = |path: &Path| {
+        let plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(plan["objects"].as_array().is_some(), "{plan}");
+    };
+    std::fs::create_dir(d.join("existing")).unwrap();
+    for (output, written) in [
+        ("plan-out", "plan-out/storage-plan.json"),
+        ("new/deeper", "new/deeper/storage-plan.json"),
+        ("slash/", "slash/storage-plan.json"),
+        ("existing", "existing/storage-plan.json"),
+        ("x.json", "x.json"),
+    ] {
+        expect(&plan(output, "bundle"), 0);
+        assert!(d.join(written).is_file(), "--output {output}: no {written}");
+        is_plan(&d.join(written));
+    }
+    assert!(d.join("plan-out").is_dir() && d.join("slash").is_dir());
+
+    // Never overwritten, and refused before any work: the bundle is not even looked at.
+    std::fs::write(d.join("kept.json"), "mine\n").unwrap();
+    for (output, refused) in [
+        ("x.json", "x.json"),
+        ("kept.json", "kept.json"),
+        ("existing", "existing/storage-plan.json"),
+        ("plan-out/", "plan-out/storage-plan.json"),
+    ] {
+        let before = std::fs::read(d.join(refused)).unwrap();
+        let output = plan(output, "no-such-bundle");
+        expect(&output, 2);
+        let message = text(&output);
+        assert!(
+            message.contains(&format!("{refused} already exists"))
+                && message.contains("already exists")
+                && !message.contains("no-such-bundle"),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(d.join(refused)).unwrap(), before);
+    }
+    // A plan that fails creates no directory.
+    expect(&plan("never", "no-such-bundle"), 2);
+    assert!(!d.join("never").exists());
+}
+
+/// CAVRA's plan names an S3 bucket and an Azure container at once; a wormvault plan is executed
+/// against one store, so both is a usage error (exit 2) that says why and what to run instead.
+#[test]
+fn plan_for_s3_and_azure_at_once_is_refused_saying_to_run_it_once_per_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["plan", "archive"] {
+        let output = run_in(
+            dir.path(),
+            &[],
+            &[
+                command,
+                "no-bundle",
+                "--s3-bucket",
+                "cav-bkt",
+                "--s3-prefix",
+                "evidence",
+                "--azure-account",
+                "cavacct",
+                "--azure-container",
+                "cavc",
+                "--output",
+                "plan.json",
+            ][..if command == "plan" { 12 } else { 10 }],
+        );
+        expect(&output, 2);
+        let message = text(&output);
+        assert!(
+            message.contains("a wormvault plan is for one store")
+                && message.contains(
+                    "once with --s3-bucket and once with --azure-account/--azure-container"
+                ),
+            "{command}: {message}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 #[test]
 fn upload_refuses_a_reviewed_plan_that_does_not_cover_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
