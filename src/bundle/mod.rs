@@ -130,6 +130,11 @@ pub enum BundleError {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     #[error(
+        "{} was NOT verified: {reason}; a verdict needs every entry read — if you trust where the archive came from, raise --max-entries / --max-entry-bytes",
+        path.display()
+    )]
+    OverReadingLimit { path: PathBuf, reason: String },
+    #[error(
         "{} holds {what}: a bundle is kept in WORM storage for years and nothing in it can be deleted, so key material is never packed — move it out of the inputs",
         path.display()
     )]

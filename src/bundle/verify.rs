@@ -150,6 +150,25 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         (path.to_path_buf(), None, Vec::new(), HashMap::new())
     } else if metadata.is_file() && archive::looks_like_gzip(path) {
         let extracted = archive::extract(path, &options.limits)?;
+        // Over a reading limit the archive was not read whole: that is no verdict on the
+        // evidence (the files not read would show as "missing"), but a check that did not run.
+        let over: Vec<&str> = extracted
+            .findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    FindingKind::ArchiveTooManyEntries | FindingKind::ArchiveEntryTooLarge
+                )
+            })
+            .map(|f| f.message.as_str())
+            .collect();
+        if !over.is_empty() {
+            return Err(BundleError::OverReadingLimit {
+                path: path.to_path_buf(),
+                reason: over.join("; "),
+            });
+        }
         (
             extracted.root,
             Some(extracted.temp),
