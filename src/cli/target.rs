@@ -59,6 +59,9 @@ fn check(args: CheckArgs, output: &Output) -> anyhow::Result<Exit> {
     });
     Ok(if report.passed() {
         Exit::Ok
+    } else if report.unreadable() {
+        // Missing, or the credentials were refused: nothing was judged (exit 2).
+        Exit::Error
     } else {
         Exit::Failure
     })

@@ -129,10 +129,13 @@ pub enum UploadError {
 impl UploadError {
     /// Policy/verification refusals (exit 1) versus operational errors (exit 2).
     pub fn is_refusal(&self) -> bool {
+        // A bucket or container that could not be read at all is a configuration error.
+        if let UploadError::Preflight { report, .. } = self {
+            return !report.unreadable();
+        }
         matches!(
             self,
-            UploadError::Preflight { .. }
-                | UploadError::Conflict { .. }
+            UploadError::Conflict { .. }
                 | UploadError::ReadBack { .. }
                 | UploadError::SourceChanged { .. }
                 | UploadError::Store(StoreError::ChecksumMismatch { .. })

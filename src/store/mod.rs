@@ -187,6 +187,14 @@ impl PreflightReport {
     pub fn failures(&self) -> impl Iterator<Item = &PreflightCheck> {
         self.checks.iter().filter(|c| c.status == CheckStatus::Fail)
     }
+
+    /// The bucket or container itself could not be read (it does not exist, or the service
+    /// refused the credentials): a configuration error (exit 2), not a target judged and found
+    /// not to be WORM (exit 1).
+    pub fn unreadable(&self) -> bool {
+        self.failures()
+            .any(|c| c.name == s3::preflight::CHECK_BUCKET || c.name == "container-exists")
+    }
 }
 
 /// Options that relax preflight only when the user names them explicitly.

@@ -319,6 +319,13 @@ async fn preflight_on_standin_passes_and_missing_container_fails() {
             .map(|c| c.status),
         Some(CheckStatus::Fail)
     );
+    // Nothing could be read: no store enforcement is claimed, and it is a configuration error
+    // (exit 2 from `target check`), not a target judged not to be WORM.
+    assert!(report.unreadable());
+    assert_eq!(
+        report.enforcement,
+        wormvault::store::Enforcement::Unconfirmed
+    );
 }
 
 /// The CAVRA fixture bundle through the upload engine into the stand-in, then every blob read

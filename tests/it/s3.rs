@@ -1456,3 +1456,31 @@ fn cloudformation_template_passes_cfn_lint() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("lint: clean"));
 }
+
+/// Review 32 cli-F9: a bucket that does not exist is a configuration error (exit 2) — nothing
+/// was judged — while a bucket read and found not to be WORM is a policy failure (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_check_on_a_missing_bucket_is_a_configuration_error() {
+    let Some(s3) = support::require_s3() else {
+        return;
+    };
+    let missing = support::unique_name("wv-missing");
+    let (code, report) = target_check(&s3.endpoint, &format!("s3://{missing}/"));
+    assert_eq!(json_failures(&report)[0], "bucket", "{report:#}");
+    assert_eq!(report["enforcement"], "unconfirmed");
+    assert_eq!(code, 2, "{report:#}");
+    // A plain bucket (no Object Lock) is read and judged: exit 1.
+    let plain = support::unique_name("wv-plain");
+    s3.client
+        .create_bucket()
+        .bucket(&plain)
+        .send()
+        .await
+        .unwrap();
+    let (code, report) = target_check(&s3.endpoint, &format!("s3://{plain}/"));
+    assert!(
+        !json_failures(&report).contains(&"bucket".to_string()),
+        "{report:#}"
+    );
+    assert_eq!(code, 1, "{report:#}");
+}

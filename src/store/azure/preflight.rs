@@ -120,20 +120,29 @@ pub fn judge(
         ),
     }
     let shared_key_over_https = snapshot.auth_kind == "shared key" && snapshot.https;
-    check(
-        "authentication",
-        if shared_key_over_https {
-            CheckStatus::Warn
-        } else {
-            CheckStatus::Pass
-        },
-        if shared_key_over_https {
-            "shared key: prefer Entra ID and disable shared-key access on the account (infra/azure)"
+    // Credentials the service refused did not authenticate, whatever their kind.
+    if let ContainerReading::Refused(error) = &snapshot.reading {
+        check(
+            "authentication",
+            CheckStatus::Fail,
+            format!("{}: refused by the service ({error})", snapshot.auth_kind),
+        );
+    } else {
+        check(
+            "authentication",
+            if shared_key_over_https {
+                CheckStatus::Warn
+            } else {
+                CheckStatus::Pass
+            },
+            if shared_key_over_https {
+                "shared key: prefer Entra ID and disable shared-key access on the account (infra/azure)"
                 .to_string()
-        } else {
-            snapshot.auth_kind.to_string()
-        },
-    );
+            } else {
+                snapshot.auth_kind.to_string()
+            },
+        );
+    }
     let (public_access, immutable, policy, hold) = match &snapshot.reading {
         ContainerReading::Missing | ContainerReading::Refused(_) => {
             let detail = match &snapshot.reading {
@@ -147,12 +156,9 @@ pub fn judge(
                 ),
             };
             check("container-exists", CheckStatus::Fail, detail);
-            let enforcement = if options.allow_unenforced {
-                Enforcement::Unconfirmed
-            } else {
-                Enforcement::Store
-            };
-            return (checks, enforcement);
+            // Nothing about the container could be read: nothing confirms the store enforces
+            // anything (as S3 says for a bucket it cannot read).
+            return (checks, Enforcement::Unconfirmed);
         }
         ContainerReading::Found {
             public_access,
@@ -338,8 +344,20 @@ mod tests {
             ContainerReading::Missing,
             ContainerReading::Refused("HTTP 403".into()),
         ] {
-            let (checks, _) = judge(&snapshot(reading), &Default::default());
+            let refused = matches!(reading, ContainerReading::Refused(_));
+            let (checks, enforcement) = judge(&snapshot(reading), &Default::default());
             assert_eq!(status(&checks, "container-exists"), CheckStatus::Fail);
+            // Review 32 cli-F5: no claim of store enforcement, nor of authentication, for a
+            // container that could not be read.
+            assert_eq!(enforcement, Enforcement::Unconfirmed);
+            assert_eq!(
+                status(&checks, "authentication"),
+                if refused {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Pass
+                }
+            );
             assert!(
                 checks
                     .iter()
