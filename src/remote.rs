@@ -161,6 +161,233 @@ fn compare_with_receipt(receipt: &Receipt, current: &StoredObject) -> Vec<Findin
     findings
 }
 
+/// The first 16 hex digits of a SHA-256: how a sidecar's name carries its digest.
+fn short(sha256: &str) -> &str {
+    &sha256[..16.min(sha256.len())]
+}
+
+/// The archive's own sidecars under `<session>/_wormvault/` (pipeline::record writes each once,
+/// create-only, locked): a second version or a delete marker on any of them is a finding, as is
+/// a name wormvault never writes there, and the content of every sidecar whose name states it
+/// (the receipts' and plan's digests, the trust roots' and checkpoint key's SHA-256, the session
+/// record's receipts, a segment's and checkpoint's record count) is read and checked against
+/// the name. Not checked here: a checkpoint's signature and root (`handoff --from` and `audit
+/// verify` check those), and whether the receipts given are the ones stored beside the evidence
+/// (receipts copied without their signature still state what is stored).
+async fn check_sidecars(
+    store: &dyn ImmutableStore,
+    session_prefix: &str,
+    versions: &BTreeMap<&str, Vec<&StoredObject>>,
+    sidecar: &str,
+) -> Result<Vec<Finding>, RemoteError> {
+    let mut findings = Vec::new();
+    for (key, found) in versions.range(sidecar..) {
+        let Some(name) = key.strip_prefix(sidecar) else {
+            break;
+        };
+        if found.len() > 1 {
+            findings.push(Finding {
+                kind: FindingKind::ExtraVersion,
+                key: key.to_string(),
+                detail: format!(
+                    "{} versions stored; wormvault writes each of its sidecars once",
+                    found.len()
+                ),
+            });
+        }
+        let Some(current) = store.head(key).await? else {
+            findings.push(Finding {
+                kind: FindingKind::Missing,
+                key: key.to_string(),
+                detail: "the archive's sidecar has no current version (a delete marker hides it; its locked versions remain)".into(),
+            });
+            continue;
+        };
+        let Some(rule) = SidecarName::parse(name) else {
+            findings.push(Finding {
+                kind: FindingKind::Extra,
+                key: key.to_string(),
+                detail:
+                    "stored among the archive's sidecars, but not a name wormvault writes there"
+                        .into(),
+            });
+            continue;
+        };
+        let cap = crate::limits::MAX_PLAN_BYTES.max(crate::limits::MAX_RECEIPTS_BYTES);
+        if current.size > cap {
+            findings.push(Finding {
+                kind: FindingKind::Changed,
+                key: key.to_string(),
+                detail: format!(
+                    "{} bytes, larger than any sidecar wormvault writes ({cap} bytes at most); not read",
+                    current.size
+                ),
+            });
+            continue;
+        }
+        let Some(fetched) = store.get_bytes(key, None, cap).await? else {
+            findings.push(Finding {
+                kind: FindingKind::Missing,
+                key: key.to_string(),
+                detail: "the archive's sidecar has no current version (a delete marker hides it; its locked versions remain)".into(),
+            });
+            continue;
+        };
+        if let Err(detail) = rule.check(&fetched.bytes, session_prefix, sidecar) {
+            findings.push(Finding {
+                kind: FindingKind::Changed,
+                key: key.to_string(),
+                detail,
+            });
+        }
+    }
+    Ok(findings)
+}
+
+/// What a sidecar's name says about its content (the names pipeline::record gives them).
+#[derive(Debug, PartialEq, Eq)]
+enum SidecarName<'a> {
+    /// `receipts-<sha16>.json`: a receipt set whose digest starts so.
+    Receipts(&'a str),
+    /// `plan-<sha16>.json`: a storage plan whose digest starts so.
+    Plan(&'a str),
+    /// `trust-roots-<sha16>.json`, `checkpoint-key-<fp16>.pem`: bytes whose SHA-256 starts so.
+    Bytes(&'a str),
+    /// `session-<sha16>.json`: the session record of the receipts `receipts-<sha16>.json`.
+    Session(&'a str),
+    /// `audit-segment-<N>.jsonl`: N records, one a line.
+    Segment(u64),
+    /// `audit-checkpoint-<N>.txt`: a checkpoint of N records.
+    Checkpoint(u64),
+}
+
+impl<'a> SidecarName<'a> {
+    fn parse(name: &'a str) -> Option<SidecarName<'a>> {
+        let hex16 = |h: &'a str| {
+            (h.len() == 16 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+                .then_some(h)
+        };
+        let count = |n: &str| {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
+                .then(|| n.parse().ok())
+                .flatten()
+        };
+        let between = |prefix: &str, suffix: &str| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(suffix))
+        };
+        if let Some(h) = between("receipts-", ".json") {
+            return hex16(h).map(SidecarName::Receipts);
+        }
+        if let Some(h) = between("plan-", ".json") {
+            return hex16(h).map(SidecarName::Plan);
+        }
+        if let Some(h) = between("trust-roots-", ".json") {
+            return hex16(h).map(SidecarName::Bytes);
+        }
+        if let Some(h) = between("checkpoint-key-", ".pem") {
+            return hex16(h).map(SidecarName::Bytes);
+        }
+        if let Some(h) = between("session-", ".json") {
+            return hex16(h).map(SidecarName::Session);
+        }
+        if let Some(n) = between("audit-segment-", ".jsonl") {
+            return count(n).map(SidecarName::Segment);
+        }
+        if let Some(n) = between("audit-checkpoint-", ".txt") {
+            return count(n).map(SidecarName::Checkpoint);
+        }
+        None
+    }
+
+    /// `Err(detail)` when `bytes` are not what the name says.
+    fn check(&self, bytes: &[u8], session_prefix: &str, sidecar: &str) -> Result<(), String> {
+        let text =
+            || std::str::from_utf8(bytes).map_err(|_| "its content is not UTF-8 text".to_string());
+        fn typed<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, String> {
+            crate::canonical::parse_strict(text)
+                .map_err(|e| format!("its content is not JSON: {e}"))?;
+            serde_json::from_str(text).map_err(|e| format!("its content is not {what}: {e}"))
+        }
+        match self {
+            SidecarName::Receipts(h) => {
+                let set: ReceiptSet = typed(text()?, "a receipt set")?;
+                let digest = set.digest();
+                if short(&digest) != *h {
+                    return Err(format!(
+                        "the name says receipts of digest {h}…, the stored receipts' digest is {digest}"
+                    ));
+                }
+                if set.session_prefix != session_prefix {
+                    return Err(format!(
+                        "the stored receipts are of session prefix {:?}, not {session_prefix:?}",
+                        set.session_prefix
+                    ));
+                }
+            }
+            SidecarName::Plan(h) => {
+                let plan: crate::pipeline::plan::StoragePlan = typed(text()?, "a storage plan")?;
+                let digest = plan.digest();
+                if short(&digest) != *h {
+                    return Err(format!(
+                        "the name says a plan of digest {h}…, the stored plan's digest is {digest}"
+                    ));
+                }
+            }
+            SidecarName::Bytes(h) => {
+                let digest = crate::hashing::sha256_hex(bytes);
+                if short(&digest) != *h {
+                    return Err(format!(
+                        "the name says content of SHA-256 {h}…, the stored content hashes to {digest}"
+                    ));
+                }
+            }
+            SidecarName::Session(h) => {
+                let session: crate::pipeline::record::StoredSession =
+                    typed(text()?, "a session record")?;
+                let receipts = format!("{sidecar}receipts-{h}.json");
+                if session.receipts != receipts || session.session_prefix != session_prefix {
+                    return Err(format!(
+                        "the session record names receipts {:?} under {:?}; its name says {receipts:?} under {session_prefix:?}",
+                        session.receipts, session.session_prefix
+                    ));
+                }
+            }
+            SidecarName::Segment(n) => {
+                let text = text()?;
+                let records = text.split_inclusive('\n').count() as u64;
+                if records != *n || !text.ends_with('\n') {
+                    return Err(format!(
+                        "the name says {n} records, one a line; the stored segment has {records} line(s){}",
+                        if text.ends_with('\n') {
+                            ""
+                        } else {
+                            ", the last unterminated"
+                        }
+                    ));
+                }
+            }
+            SidecarName::Checkpoint(n) => {
+                let text = text()?;
+                let size = text
+                    .split_once("\n\n")
+                    .ok_or_else(|| "its content is not a signed checkpoint".to_string())
+                    .and_then(|(body, _)| {
+                        crate::audit::Checkpoint::parse_body(&format!("{body}\n"))
+                            .map_err(|e| format!("its content is not a checkpoint: {e}"))
+                    })?
+                    .size;
+                if size != *n {
+                    return Err(format!(
+                        "the name says a checkpoint of {n} records; the stored checkpoint is of {size}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Compare the store with a receipt set. `rehash` downloads every object and hashes it.
 pub async fn check(
     store: &dyn ImmutableStore,
@@ -188,6 +415,7 @@ pub async fn check_with_progress(
             .push(object);
     }
     let sidecar = format!("{}/{SIDECAR_DIR}/", receipts.session_prefix);
+    findings.extend(check_sidecars(store, &receipts.session_prefix, &versions, &sidecar).await?);
     for key in versions.keys() {
         if !key.starts_with(&sidecar) && !receipts.receipts.iter().any(|r| r.key == *key) {
             findings.push(Finding {

@@ -164,6 +164,33 @@ pub enum PlanError {
     DuplicatePath { path: String },
     #[error("cannot read plan {path}: {message}")]
     Read { path: String, message: String },
+    #[error("object {key} cannot be stored on {target}: {message}; nothing was written")]
+    Unstorable {
+        key: String,
+        target: String,
+        message: String,
+    },
+}
+
+/// Bytes of a bundle path written as `%XX` in the `bundle-path` metadata: ASCII controls, space
+/// and `%` here, and every byte of a non-ASCII character (UTF-8, as URLs percent-encode it).
+/// S3 and Azure metadata travel as HTTP headers, visible ASCII only, so `Café.md` is stored as
+/// `Caf%C3%A9.md`; a path of visible ASCII without `%` is stored as it is.
+const BUNDLE_PATH_ESCAPE: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b' ').add(b'%');
+
+/// The `bundle-path` metadata value of a bundle path (see [`BUNDLE_PATH_ESCAPE`]).
+pub fn encode_bundle_path(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, BUNDLE_PATH_ESCAPE).to_string()
+}
+
+/// The bundle path a `bundle-path` metadata value stands for; `None` if it is not UTF-8 once
+/// decoded. Every reader that compares the metadata with a path decodes it with this.
+pub fn decode_bundle_path(value: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .ok()
+        .map(|p| p.into_owned())
 }
 
 fn valid_session_id(id: &str) -> bool {
@@ -233,8 +260,20 @@ pub fn plan(input: &PlanInput, options: &PlanOptions) -> Result<StoragePlan, Pla
         }
         let mut metadata = BTreeMap::new();
         metadata.insert("sha256".to_string(), file.sha256.clone());
-        metadata.insert("bundle-path".to_string(), file.path.clone());
+        metadata.insert("bundle-path".to_string(), encode_bundle_path(&file.path));
         metadata.insert("session-id".to_string(), input.session_id.clone());
+        // Refuse here what the store would refuse: no upload may fail on its metadata or tags
+        // after others were stored (and locked).
+        crate::store::check_fields(&options.target, &key, &metadata, &tags).map_err(|e| {
+            PlanError::Unstorable {
+                key: key.clone(),
+                target: options.target.to_string(),
+                message: match e {
+                    crate::store::StoreError::Config(message) => message,
+                    other => other.to_string(),
+                },
+            }
+        })?;
         let (s3_uri, azure_blob) = match &options.target {
             Target::S3 { bucket, .. } => (Some(format!("s3://{bucket}/{key}")), None),
             Target::Azure { container, .. } => (None, Some(format!("{container}/{key}"))),
@@ -395,6 +434,57 @@ mod tests {
                 .unwrap()
                 .with_timezone(&Utc),
         }
+    }
+
+    #[test]
+    fn bundle_path_metadata_is_percent_encoded_visible_ascii() {
+        let mut input = input();
+        input.files[1].path = "Café notes%.md".into();
+        for target in [
+            "s3://evidence/releases",
+            "azure://acct/c/releases",
+            "file:///v",
+        ] {
+            let plan = plan(&input, &options(target)).unwrap();
+            let object = plan
+                .objects
+                .iter()
+                .find(|o| o.path == "Café notes%.md")
+                .unwrap();
+            assert_eq!(object.metadata["bundle-path"], "Caf%C3%A9%20notes%25.md");
+            assert_eq!(
+                decode_bundle_path(&object.metadata["bundle-path"]).as_deref(),
+                Some("Café notes%.md")
+            );
+            // The key keeps the path as it is; only the metadata is encoded.
+            assert!(object.key.ends_with("/Café notes%.md"));
+        }
+        assert_eq!(encode_bundle_path("evidence.json"), "evidence.json");
+    }
+
+    #[test]
+    fn metadata_or_tags_a_store_would_refuse_are_refused_at_plan() {
+        // 400 × 'é' is 2400 characters once encoded: over S3's 2 KB of metadata, within Azure's 8 KB.
+        let mut input = input();
+        input.files[1].path = "é".repeat(400);
+        let refused = plan(&input, &options("s3://evidence/releases")).unwrap_err();
+        assert!(
+            matches!(&refused, PlanError::Unstorable { key, .. } if key.ends_with(&input.files[1].path)),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("bytes; S3 allows at most 2048; nothing was written"),
+            "{refused}"
+        );
+        plan(&input, &options("azure://acct/c/releases")).unwrap();
+        plan(&input, &options("file:///v")).unwrap();
+        // A case id outside Azure's tag alphabet is refused for Azure at plan, not at upload.
+        let mut options = options("azure://acct/c/releases");
+        options.legal_hold_case = Some("CASE#7".into());
+        let refused = plan(&super::tests::input(), &options).unwrap_err();
+        assert!(refused.to_string().contains("blob index tags"), "{refused}");
     }
 
     #[test]

@@ -715,6 +715,26 @@ pub(crate) async fn downloaded_sha256<S: ImmutableStore + ?Sized>(
         .await
 }
 
+/// Check one object's metadata and tags against the target's rules (S3 and Azure user metadata
+/// travels as HTTP headers: visible ASCII, bounded in size; tags have their own alphabets and
+/// limits). The plan runs this for every object it plans, so no upload can fail on them midway;
+/// each write checks again. A local vault stores both as JSON and takes anything.
+pub fn check_fields(
+    target: &Target,
+    key: &str,
+    metadata: &BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    match target {
+        Target::Local { .. } => Ok(()),
+        Target::S3 { .. } => {
+            s3::check_metadata(key, metadata)?;
+            s3::tagging_header(key, tags).map(|_| ())
+        }
+        Target::Azure { .. } => azure::check_fields(key, metadata, tags),
+    }
+}
+
 pub async fn open(target: &Target) -> Result<Box<dyn ImmutableStore>, StoreError> {
     match target {
         Target::Local { .. } => Ok(Box::new(local::LocalVault::open(target.clone())?)),

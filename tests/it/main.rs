@@ -26,6 +26,7 @@ mod ops;
 mod output;
 mod pipeline;
 mod readme;
+mod remote_verdicts;
 mod s3;
 mod secrets;
 mod smoke;

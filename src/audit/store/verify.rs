@@ -257,7 +257,13 @@ pub async fn verify(
     if let Some(bad) = chain.first_bad_record.as_mut()
         && let Some(sequence) = lines.sequence_of(bad.line)
     {
-        bad.path = format!("{log}/{}", layout::record_key(&target, sequence));
+        // `log` already ends in the target's prefix; the record key starts with it.
+        let key = layout::record_key(&target, sequence);
+        let relative = key
+            .strip_prefix(target.prefix())
+            .unwrap_or(&key)
+            .trim_start_matches('/');
+        bad.path = format!("{}/{relative}", log.trim_end_matches('/'));
     }
     for finding in &findings {
         chain

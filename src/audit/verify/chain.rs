@@ -401,7 +401,16 @@ impl<'a> State<'a> {
                 format!("record {i} was altered: its content no longer hashes to its record_hash"),
             );
         } else if failed.contains(&Check::Signature) && failed.len() == 1 {
-            self.diagnose(DiagnosisKind::Mutation, i, format!("record {i} carries a signature that does not verify: it was rewritten or signed by an untrusted key"));
+            let detail = if summary.signed {
+                format!(
+                    "record {i} carries a signature that does not verify: it was rewritten or signed by an untrusted key"
+                )
+            } else {
+                format!(
+                    "record {i} has no signature: it was written or rewritten without the log's key"
+                )
+            };
+            self.diagnose(DiagnosisKind::Mutation, i, detail);
         } else if let Some(s) = summary.sequence.filter(|s| *s > i) {
             self.pending = Pending::Gap {
                 at: i,

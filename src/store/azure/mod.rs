@@ -186,6 +186,51 @@ fn valid_tag(text: &str, max: usize, allow_empty: bool) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || " +-./:=_".contains(c))
 }
 
+/// Azure's limit on a blob's metadata: every name and value together, in bytes.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// Check an object's metadata and blob index tags for Azure (with the `sha256` entry every write
+/// adds): names C# identifiers (after `-` becomes `_`), values visible ASCII (they travel as
+/// HTTP headers), at most [`MAX_METADATA_BYTES`] together; at most 10 tags, by [`valid_tag`].
+/// Run at plan time for every planned object, and again on each write.
+pub fn check_fields(
+    key: &str,
+    metadata: &BTreeMap<String, String>,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), StoreError> {
+    let mut total = SHA256_METADATA.len() + 64;
+    for (name, value) in metadata {
+        if !valid_metadata_name(&metadata_name(name)) {
+            return Err(StoreError::Config(format!(
+                "metadata name {name:?} for {key} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')"
+            )));
+        }
+        if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            return Err(StoreError::Config(format!(
+                "metadata {name:?} for {key}: Azure metadata values are printable ASCII"
+            )));
+        }
+        if !name.eq_ignore_ascii_case(SHA256_METADATA) {
+            total += name.len() + value.len();
+        }
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(StoreError::Config(format!(
+            "metadata for {key} is {total} bytes; Azure allows at most {MAX_METADATA_BYTES}"
+        )));
+    }
+    if tags.len() > 10
+        || tags
+            .iter()
+            .any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true))
+    {
+        return Err(StoreError::Config(format!(
+            "blob index tags for {key} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _"
+        )));
+    }
+    Ok(())
+}
+
 /// The `x-ms-tags` header: a URL-encoded query string (spaces as %20).
 fn tags_header(tags: &BTreeMap<String, String>) -> String {
     url::form_urlencoded::Serializer::new(String::new())

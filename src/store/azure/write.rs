@@ -20,7 +20,6 @@ use sha2::Sha256;
 
 use super::{
     AzureStore, SHA256_METADATA, cloud, describe, metadata_name, status_of, tags_header, to_offset,
-    valid_metadata_name, valid_tag,
 };
 use crate::readbuf::ReadBuffer;
 use crate::store::buffers::BufferPool;
@@ -129,13 +128,8 @@ impl AzureStore {
         gate: Option<&WriteGate>,
     ) -> Result<StoredObject, StoreError> {
         self.check_key(&object.key)?;
+        super::check_fields(&object.key, &object.metadata, &object.tags)?;
         for (name, value) in &object.metadata {
-            if !valid_metadata_name(&metadata_name(name)) {
-                return Err(StoreError::Config(format!(
-                    "metadata name {name:?} for {} is not allowed on Azure (it must be a C# identifier: letters, digits, '_')",
-                    object.key
-                )));
-            }
             if name.eq_ignore_ascii_case(SHA256_METADATA)
                 && !value.eq_ignore_ascii_case(&object.sha256)
             {
@@ -144,17 +138,6 @@ impl AzureStore {
                     object.key, object.sha256
                 )));
             }
-        }
-        if object.tags.len() > 10
-            || object
-                .tags
-                .iter()
-                .any(|(k, v)| !valid_tag(k, 128, false) || !valid_tag(v, 256, true))
-        {
-            return Err(StoreError::Config(format!(
-                "blob index tags for {} must be at most 10, keys 1-128 and values 0-256 characters of letters, digits, space and + - . / : = _",
-                object.key
-            )));
         }
         let enforcement = self.enforcement();
         if object.size <= self.options.block_size as u64 {

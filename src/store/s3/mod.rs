@@ -15,6 +15,8 @@ mod read;
 mod small;
 mod upload;
 
+pub use upload::{MAX_METADATA_BYTES, check_metadata, tagging_header};
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -98,13 +98,16 @@ pub fn tagging_header(
     Ok(Some(pairs.join("&")))
 }
 
-/// User metadata for the object: the plan's entries plus the whole-object SHA-256. S3 sends
-/// metadata as HTTP headers, so names must be header tokens and values visible ASCII.
-fn metadata(
-    object: &PutObject<'_>,
-) -> Result<std::collections::HashMap<String, String>, StoreError> {
-    let mut out = std::collections::HashMap::new();
-    for (name, value) in &object.metadata {
+/// S3's limit on an object's user metadata: the UTF-8 bytes of every name and value together.
+pub const MAX_METADATA_BYTES: usize = 2048;
+
+/// Check an object's user metadata for S3 (with the `sha256` entry every write adds): S3 sends
+/// metadata as HTTP headers, so names must be header tokens and values visible ASCII, and all of
+/// it together at most [`MAX_METADATA_BYTES`]. Run at plan time for every planned object, and
+/// again on each write.
+pub fn check_metadata(key: &str, metadata: &BTreeMap<String, String>) -> Result<(), StoreError> {
+    let mut total = SHA256_METADATA_KEY.len() + 64;
+    for (name, value) in metadata {
         let name_ok = !name.is_empty()
             && name
                 .bytes()
@@ -112,10 +115,29 @@ fn metadata(
         let value_ok = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
         if !name_ok || !value_ok {
             return Err(StoreError::Config(format!(
-                "metadata {name:?} on object {}: S3 metadata names are letters, digits, '-', '_' or '.', and values printable ASCII",
-                object.key
+                "metadata {name:?} on object {key}: S3 metadata names are letters, digits, '-', '_' or '.', and values printable ASCII"
             )));
         }
+        if !name.eq_ignore_ascii_case(SHA256_METADATA_KEY) {
+            total += name.len() + value.len();
+        }
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(StoreError::Config(format!(
+            "metadata on object {key} is {total} bytes; S3 allows at most {MAX_METADATA_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// User metadata for the object: the plan's entries plus the whole-object SHA-256, checked by
+/// [`check_metadata`].
+fn metadata(
+    object: &PutObject<'_>,
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    check_metadata(&object.key, &object.metadata)?;
+    let mut out = std::collections::HashMap::new();
+    for (name, value) in &object.metadata {
         out.insert(name.to_ascii_lowercase(), value.clone());
     }
     out.insert(SHA256_METADATA_KEY.to_string(), object.sha256.clone());
