@@ -29,5 +29,6 @@ mod readme;
 mod s3;
 mod secrets;
 mod smoke;
+mod status_verdicts;
 mod tiles;
 mod vault;
