@@ -44,12 +44,21 @@ pub struct Args {
     /// checked against `--checkpoint-key` is not ready.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_anchor_age: Option<std::time::Duration>,
-    /// Ed25519 SPKI PEM public key that signs the log's anchors (checked with --max-anchor-age).
-    #[arg(long, value_name = "PEM", requires = "max_anchor_age")]
+    /// Ed25519 SPKI PEM public key that signs the log's checkpoints: the anchors under a store
+    /// log's `checkpoints/` (with --max-anchor-age; a store log's checkpoints are all checked
+    /// against its records) and the checkpoints each archive stored beside its evidence
+    /// (`<session>/_wormvault/audit-checkpoint-<N>.txt`), which the log must extend. Without it
+    /// those are not checked, and status is not ready.
+    #[arg(long, value_name = "PEM")]
     pub checkpoint_key: Option<PathBuf>,
-    /// Signed-note key name of the anchors (default: each checkpoint's origin line).
+    /// Signed-note key name of the checkpoints (default: each checkpoint's origin line).
     #[arg(long, value_name = "NAME", requires = "checkpoint_key")]
     pub checkpoint_key_name: Option<String>,
+    /// The log's origin (the `--origin` of `audit anchor`): a newest anchor for another origin
+    /// is a checkpoint of another log and blocks. Without it, the anchor still counts only if
+    /// its root matches the log's records at its size.
+    #[arg(long, value_name = "ORIGIN", requires = "max_anchor_age")]
+    pub origin: Option<String>,
 }
 
 /// `26h`, `90m`, `1day 2h` (humantime), greater than zero.
@@ -64,7 +73,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// The anchor policy of `--max-anchor-age`: the store log is `--audit-log` when it is a target
 /// URL (a local JSONL log has no stored anchors).
-fn anchor_policy(args: &Args) -> anyhow::Result<Option<AnchorPolicy>> {
+fn anchor_policy(args: &Args, key: Option<&AnchorKey>) -> anyhow::Result<Option<AnchorPolicy>> {
     let Some(max_age) = args.max_anchor_age else {
         return Ok(None);
     };
@@ -77,23 +86,31 @@ fn anchor_policy(args: &Args) -> anyhow::Result<Option<AnchorPolicy>> {
     let log = parse_target(&text).context("--audit-log")?;
     let max_age = chrono::TimeDelta::from_std(max_age)
         .map_err(|_| anyhow::anyhow!("--max-anchor-age is too large"))?;
-    let key = match &args.checkpoint_key {
-        None => None,
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --checkpoint-key {}", path.display()))?;
-            let key = crate::trust::PublicKey::from_spki_pem(&pem, &path.display().to_string())?;
-            Some(AnchorKey {
-                key: key.verifying_key(),
-                name: args.checkpoint_key_name.clone(),
-            })
-        }
+    Ok(Some(AnchorPolicy {
+        log,
+        max_age,
+        key: key.cloned(),
+        origin: args.origin.clone(),
+    }))
+}
+
+/// The pinned `--checkpoint-key` (never a key found in a store).
+fn checkpoint_key(args: &Args) -> anyhow::Result<Option<AnchorKey>> {
+    let Some(path) = &args.checkpoint_key else {
+        return Ok(None);
     };
-    Ok(Some(AnchorPolicy { log, max_age, key }))
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --checkpoint-key {}", path.display()))?;
+    let key = crate::trust::PublicKey::from_spki_pem(&pem, &path.display().to_string())?;
+    Ok(Some(AnchorKey {
+        key: key.verifying_key(),
+        name: args.checkpoint_key_name.clone(),
+    }))
 }
 
 pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
-    let anchors = anchor_policy(&args)?;
+    let pinned = checkpoint_key(&args)?;
+    let anchors = anchor_policy(&args, pinned.as_ref())?;
     // A log in a store is read from a copy made after its stored form verified.
     let location = crate::audit::store::LogLocation::from_path(&args.audit_log)?;
     // A local log that is not there is a mistyped path (exit 2), not a blocked store.
@@ -105,8 +122,20 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
             path.display()
         );
     }
-    let log =
-        crate::cli::audit::open_log(&args.audit_log, &crate::audit::VerifyOptions::default())?;
+    // A store log's stored checkpoints are checked with the pinned key (signature, and the
+    // records against each one's tree): a log rewritten behind them is refused.
+    let checkpoints = crate::audit::store::verify::Checkpoints {
+        key: pinned.as_ref().map(|k| k.key),
+        key_name: args.checkpoint_key_name.clone(),
+        ignore_bundles: false,
+    };
+    let log = crate::audit::store::LogHandle::open_blocking(
+        &location,
+        &crate::audit::VerifyOptions::default(),
+        &checkpoints,
+        crate::audit::store::WriteOptions::default(),
+    )
+    .map_err(crate::cli::audit::store_log_error)?;
     let request = StatusRequest {
         target: args.target,
         audit_log: log.path().to_path_buf(),
@@ -118,6 +147,8 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         audit_signatures: args.audit_keys.signature_check()?,
         preflight: args.preflight.options(),
         anchors,
+        checkpoint_key: pinned,
+        audit_log_store: log.target().cloned(),
     };
     let runtime = common::runtime()?;
     let report = runtime.block_on(status::status(&request));

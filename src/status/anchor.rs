@@ -26,6 +26,10 @@ pub struct AnchorPolicy {
     /// The checkpoint key the user pins; without it the anchor's signature is not checked
     /// (and the check cannot be ready: an unchecked note proves nothing).
     pub key: Option<AnchorKey>,
+    /// The log's origin (`--origin`): an anchor for another origin is a checkpoint of another
+    /// log, whoever signed it. Without it the anchor's root is still held against the records
+    /// (by the caller, [`AnchorVerdict::checkpoint`]).
+    pub origin: Option<String>,
 }
 
 /// The pinned checkpoint key and its signed-note name (default: the checkpoint's origin line,
@@ -42,6 +46,10 @@ pub struct AnchorVerdict {
     pub state: State,
     pub reason: String,
     pub details: Value,
+    /// The newest anchor, once its signature verified under the pinned key (and its origin is
+    /// the log's, when known): the caller must still hold its root against the log's records
+    /// at its size — a signature and a size alone do not make it this log's checkpoint.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// `<prefix>/checkpoints/`: where a store log keeps its signed checkpoints.
@@ -83,6 +91,7 @@ pub async fn judge(policy: &AnchorPolicy, now: DateTime<Utc>) -> AnchorVerdict {
             state: State::Unknown,
             reason: format!("anchors of {} cannot be read: {e}", policy.log),
             details: json!({"log": policy.log.to_string()}),
+            checkpoint: None,
         },
     }
 }
@@ -94,13 +103,18 @@ pub async fn judge_in(
     policy: &AnchorPolicy,
     now: DateTime<Utc>,
 ) -> AnchorVerdict {
-    let max_hours = policy.max_age.num_seconds() as f64 / 3600.0;
+    let max_age = policy
+        .max_age
+        .to_std()
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_else(|_| format!("{}s", policy.max_age.num_seconds()));
     let mut details = json!({"log": policy.log.to_string(), "max_anchor_age_seconds": policy.max_age.num_seconds()});
     let prefix = checkpoints_prefix(store.target());
     let verdict = |state, reason: String, details: Value| AnchorVerdict {
         state,
         reason,
         details,
+        checkpoint: None,
     };
     let objects = match store.list(&prefix).await {
         Ok(objects) => objects,
@@ -194,31 +208,53 @@ pub async fn judge_in(
                         details,
                     );
                 }
-                Ok(_) => Ok(()),
+                Ok(checkpoint) => match &policy.origin {
+                    Some(origin) if &checkpoint.origin != origin => {
+                        details["anchor_origin"] = json!(checkpoint.origin);
+                        return verdict(
+                            State::Blocked,
+                            format!(
+                                "anchor {} is for origin {:?}, not this log's {origin:?}: it is a checkpoint of another log",
+                                object.key, checkpoint.origin
+                            ),
+                            details,
+                        );
+                    }
+                    _ => Ok(checkpoint),
+                },
             },
         },
     };
     details["anchor_signature_checked"] = json!(signature.is_ok());
+    if let Ok(checkpoint) = &signature {
+        details["anchor_origin"] = json!(checkpoint.origin);
+    }
     let age_text = super::human_age(age);
     if age > policy.max_age {
-        return verdict(
-            State::Degraded,
-            format!(
-                "newest anchor {} (size {size}) is {age_text} old, older than --max-anchor-age ({max_hours:.1} h)",
-                object.key
-            ),
-            details,
-        );
+        return AnchorVerdict {
+            checkpoint: signature.ok(),
+            ..verdict(
+                State::Degraded,
+                format!(
+                    "newest anchor {} (size {size}) is {age_text} old, older than --max-anchor-age ({max_age})",
+                    object.key
+                ),
+                details,
+            )
+        };
     }
     match signature {
-        Ok(()) => verdict(
-            State::Ready,
-            format!(
-                "newest anchor {} (size {size}) is {age_text} old, within {max_hours:.1} h, signature verified",
-                object.key
-            ),
-            details,
-        ),
+        Ok(checkpoint) => AnchorVerdict {
+            checkpoint: Some(checkpoint),
+            ..verdict(
+                State::Ready,
+                format!(
+                    "newest anchor {} (size {size}) is {age_text} old, within {max_age}, signature verified",
+                    object.key
+                ),
+                details,
+            )
+        },
         Err(unchecked) => verdict(
             State::Degraded,
             format!(

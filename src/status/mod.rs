@@ -11,6 +11,7 @@
 pub mod anchor;
 pub mod secrets;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,9 +19,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::audit::{self, export::Format};
+use crate::audit::{self, Checkpoint, CheckpointKey, export::Format};
 use crate::receipt::ReceiptSet;
-use crate::remote::{self, FindingKind};
+use crate::remote::{self, FindingKind, SIDECAR_DIR};
 use crate::store::{self, Enforcement, PreflightOptions, PreflightReport, Target};
 
 pub const STATUS_SCHEMA: &str = "cavra.tenant-audit-store.status.v1";
@@ -126,6 +127,14 @@ pub struct StatusRequest {
     /// `--max-anchor-age`: the newest anchor of the store log must be at most this old and
     /// verify under the pinned checkpoint key ([`anchor`]); folded into `evidence_freshness`.
     pub anchors: Option<anchor::AnchorPolicy>,
+    /// `--checkpoint-key`: the pinned key of the signed checkpoints the archive stored beside
+    /// the evidence (`<session>/_wormvault/audit-checkpoint-<N>.txt`); the log must extend each
+    /// of them. Without it they are not checked, and that is said (not ready).
+    pub checkpoint_key: Option<anchor::AnchorKey>,
+    /// Where the audit log is kept: `None` for a local JSONL file, else the store log's target
+    /// (a `file://` vault is enforced by wormvault only: whoever can write there can roll the
+    /// log back).
+    pub audit_log_store: Option<Target>,
 }
 
 /// The overall state of a set of checks.
@@ -175,11 +184,33 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let log = LogFacts::gather(&request.audit_log, &request.audit_signatures);
     let anchor_verdict = match &request.anchors {
         Some(policy) => Some(anchor::judge(policy, request.now).await),
         None => None,
     };
+    // The signed checkpoints each archive stored beside its evidence, and the newest anchor:
+    // the log is verified against all of them in one pass (a log shorter than one, or with
+    // another root at its size, was rolled back or forked — or the anchor is another log's).
+    let sessions = match &store {
+        Ok(store) => {
+            session_checkpoints(store.as_ref(), &loaded, request.checkpoint_key.as_ref()).await
+        }
+        Err(_) => SessionCheckpoints::default(),
+    };
+    let mut checkpoints: Vec<Checkpoint> = sessions
+        .verified
+        .iter()
+        .map(|s| s.checkpoint.clone())
+        .collect();
+    let anchor_index = anchor_verdict
+        .as_ref()
+        .and_then(|v| v.checkpoint.clone())
+        .map(|checkpoint| {
+            checkpoints.push(checkpoint);
+            checkpoints.len() - 1
+        });
+    let log = LogFacts::gather(&request.audit_log, &request.audit_signatures, checkpoints);
+    let anchor_verdict = anchor_verdict.map(|v| anchor_against_log(v, &log, anchor_index));
 
     // The store compared with every receipt set (missing, changed, retention shortened ...).
     let mut remote_reports = Vec::new();
@@ -200,12 +231,19 @@ pub async fn status(request: &StatusRequest) -> StatusReport {
     let checks = vec![
         store_health(&request.target, &preflight),
         retention_posture(request, &loaded, &log, &remote_findings),
-        with_anchor(evidence_freshness(request, &log), anchor_verdict.as_ref()),
+        with_anchor(
+            evidence_freshness(request, &log, &sessions),
+            anchor_verdict.as_ref(),
+        ),
         export_readiness(&request.audit_log, &log),
-        immutable_storage(&preflight, &loaded, &remote_findings),
+        with_log_storage(
+            immutable_storage(&preflight, &loaded, &remote_findings),
+            request,
+        ),
         dashboard_visibility(
             request,
             &receipts,
+            &log,
             store.as_ref().err().map(ToString::to_string),
             &remote_reports,
             &remote_errors,
@@ -267,6 +305,228 @@ fn with_anchor(mut check: Check, verdict: Option<&anchor::AnchorVerdict>) -> Che
         .details
         .insert("anchor_state".into(), json!(verdict.state));
     check
+}
+
+/// The checkpoint key name: the one the user gave, or the note's own first line (its origin),
+/// as `audit verify` does; the key hash binds name and key either way.
+fn checkpoint_key(key: &anchor::AnchorKey, note: &str) -> CheckpointKey {
+    CheckpointKey {
+        name: key
+            .name
+            .clone()
+            .unwrap_or_else(|| note.lines().next().unwrap_or_default().to_string()),
+        key: key.key,
+    }
+}
+
+/// One signed checkpoint an archive stored beside its evidence, verified under the pinned key.
+struct SessionCheckpoint {
+    key: String,
+    checkpoint: Checkpoint,
+}
+
+/// The signed checkpoints stored beside the archived evidence of the receipts given.
+#[derive(Default)]
+struct SessionCheckpoints {
+    /// Verified under the pinned key (the log is compared with each, in this order).
+    verified: Vec<SessionCheckpoint>,
+    /// Stored, but no --checkpoint-key was given to check them.
+    unchecked: Vec<String>,
+    /// Listed or named but not readable (store errors).
+    unreadable: Vec<String>,
+    /// Stored and not acceptable: a bad signature, another size, more than one version.
+    problems: Vec<String>,
+}
+
+/// What the log's comparison with the session checkpoints found.
+struct SessionFindings {
+    matched: usize,
+    blockers: Vec<String>,
+}
+
+impl SessionCheckpoints {
+    fn against(&self, log: &LogFacts) -> SessionFindings {
+        let mut blockers = self.problems.clone();
+        let mut matched = 0;
+        if log.report.is_some() {
+            for (index, stored) in self.verified.iter().enumerate() {
+                match log.checkpoints.get(index) {
+                    Some(result) if result.consistent => matched += 1,
+                    Some(result) => blockers.push(format!(
+                        "the audit log was rolled back or forked: it does not extend the locked checkpoint {} (size {}) stored beside the archived evidence — {}",
+                        stored.key, stored.checkpoint.size, result.message
+                    )),
+                    None => blockers.push(format!(
+                        "the audit log could not be compared with the checkpoint {} stored beside the archived evidence",
+                        stored.key
+                    )),
+                }
+            }
+        }
+        SessionFindings { matched, blockers }
+    }
+}
+
+/// The size `N` in a `<session>/_wormvault/audit-checkpoint-<N>.txt` key.
+fn session_checkpoint_size(key: &str, sidecars: &str) -> Option<u64> {
+    let name = key.strip_prefix(sidecars)?;
+    let digits = name
+        .strip_prefix("audit-checkpoint-")?
+        .strip_suffix(".txt")?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// Read and verify (pinned key only, never a key found in the store) every
+/// `audit-checkpoint-<N>.txt` stored beside the evidence of each receipt set.
+async fn session_checkpoints(
+    store: &dyn store::ImmutableStore,
+    receipts: &[&ReceiptSet],
+    key: Option<&anchor::AnchorKey>,
+) -> SessionCheckpoints {
+    let mut found = SessionCheckpoints::default();
+    for set in receipts {
+        let sidecars = format!("{}/{SIDECAR_DIR}/", set.session_prefix);
+        let listed = match store.list(&sidecars).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                found
+                    .unreadable
+                    .push(format!("listing {sidecars} failed: {e}"));
+                continue;
+            }
+        };
+        let mut keys: Vec<(&str, u64)> = listed
+            .iter()
+            .filter_map(|o| session_checkpoint_size(&o.key, &sidecars).map(|n| (o.key.as_str(), n)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for (object_key, size) in keys {
+            let versions = listed.iter().filter(|o| o.key == object_key).count();
+            if versions > 1 {
+                found.problems.push(format!(
+                    "checkpoint {object_key} has {versions} versions: it is stored create-only and locked, so it was rewritten"
+                ));
+                continue;
+            }
+            let Some(key) = key else {
+                found.unchecked.push(object_key.to_string());
+                continue;
+            };
+            let note = match store
+                .get_bytes(object_key, None, anchor::MAX_NOTE_BYTES)
+                .await
+            {
+                Ok(Some(object)) => match String::from_utf8(object.bytes) {
+                    Ok(note) => note,
+                    Err(_) => {
+                        found
+                            .problems
+                            .push(format!("checkpoint {object_key} is not UTF-8 text"));
+                        continue;
+                    }
+                },
+                Ok(None) => {
+                    found
+                        .unreadable
+                        .push(format!("{object_key}: listed but not readable"));
+                    continue;
+                }
+                Err(e) => {
+                    found.unreadable.push(format!("{object_key}: {e}"));
+                    continue;
+                }
+            };
+            match Checkpoint::open(&note, &checkpoint_key(key, &note)) {
+                Err(e) => found.problems.push(format!(
+                    "checkpoint {object_key} does not verify under --checkpoint-key: {e}"
+                )),
+                Ok(checkpoint) if checkpoint.size != size => found.problems.push(format!(
+                    "checkpoint {object_key} signs tree size {}, not the {size} its name says",
+                    checkpoint.size
+                )),
+                Ok(checkpoint) => found.verified.push(SessionCheckpoint {
+                    key: object_key.to_string(),
+                    checkpoint,
+                }),
+            }
+        }
+    }
+    found
+}
+
+/// Hold the newest anchor's root against the log's records at its size: a genuine signature
+/// on a checkpoint of another log (or of a rewritten one) is not this log's anchor.
+fn anchor_against_log(
+    mut verdict: anchor::AnchorVerdict,
+    log: &LogFacts,
+    index: Option<usize>,
+) -> anchor::AnchorVerdict {
+    let (Some(index), Some(checkpoint)) = (index, &verdict.checkpoint) else {
+        return verdict;
+    };
+    let size = checkpoint.size;
+    match log.checkpoints.get(index) {
+        Some(result) if result.consistent => {
+            verdict.details["anchor_root_matches_log"] = json!(true);
+            verdict
+                .reason
+                .push_str(&format!(", root matches the log's first {size} records"));
+        }
+        Some(result) => {
+            verdict.details["anchor_root_matches_log"] = json!(false);
+            verdict.state = State::Blocked;
+            verdict.reason = format!(
+                "newest anchor (size {size}, origin {:?}) is not a checkpoint of this log's records: {} (a checkpoint of another log, or the log was rewritten)",
+                checkpoint.origin, result.message
+            );
+        }
+        None => {
+            verdict.details["anchor_root_matches_log"] = Value::Null;
+            if severity(verdict.state) < severity(State::Unknown) {
+                verdict.state = State::Unknown;
+            }
+            verdict.reason.push_str(
+                ", but its root could not be compared with the log's records (the log could not be verified)",
+            );
+        }
+    }
+    verdict
+}
+
+/// immutable_storage also covers where the audit log is kept: a log on a plain filesystem (a
+/// local JSONL file, or a `file://` vault, enforcement `tool`) can be rolled back or forked by
+/// whoever can write there, and only checkpoints kept elsewhere would show it.
+fn with_log_storage(mut verdict: Check, request: &StatusRequest) -> Check {
+    let (enforcement, note) = match &request.audit_log_store {
+        None => (
+            "none",
+            format!(
+                "the audit log {} is a local file: whoever can write it can roll it back or fork it; keep it in a store that enforces retention (s3://…, azure://…)",
+                request.audit_log.display()
+            ),
+        ),
+        Some(target @ Target::Local { .. }) => (
+            "tool",
+            format!(
+                "the audit log {target} is kept on a local vault (enforcement: tool): whoever can write its files can roll it back or fork it; keep it in a store that enforces retention (s3://…, azure://…)"
+            ),
+        ),
+        Some(_) => return verdict,
+    };
+    verdict
+        .details
+        .insert("audit_log_enforcement".into(), json!(enforcement));
+    match verdict.state {
+        State::Ready => {
+            verdict.state = State::Degraded;
+            verdict.reason = note;
+        }
+        _ => verdict.reason = format!("{}; {note}", verdict.reason),
+    }
+    verdict
 }
 
 /// store_health: the store opens and its preflight (read from the store's own configuration)
@@ -412,7 +672,68 @@ fn retention_posture(
 
 /// evidence_freshness: the newest `evidence.archived` event in a log whose chain verifies,
 /// against the freshness window.
-fn evidence_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
+fn evidence_freshness(
+    request: &StatusRequest,
+    log: &LogFacts,
+    sessions: &SessionCheckpoints,
+) -> Check {
+    let mut verdict = archived_freshness(request, log);
+    let findings = sessions.against(log);
+    verdict.details.insert(
+        "session_checkpoints".into(),
+        json!({
+            "verified": sessions.verified.len(),
+            "matched": findings.matched,
+            "unchecked": sessions.unchecked.len(),
+            "unreadable": sessions.unreadable.len(),
+            "problems": findings.blockers.len(),
+        }),
+    );
+    if !findings.blockers.is_empty() {
+        let mut blockers = Vec::new();
+        if verdict.state == State::Blocked {
+            blockers.push(verdict.reason.clone());
+        }
+        blockers.extend(findings.blockers);
+        verdict.state = State::Blocked;
+        verdict.reason = list(&blockers);
+        return verdict;
+    }
+    if verdict.state == State::Blocked {
+        return verdict;
+    }
+    let mut notes = Vec::new();
+    if !sessions.unchecked.is_empty() {
+        notes.push(format!(
+            "{} signed checkpoint(s) of the audit log stored beside the archived evidence ({}) were NOT checked: give --checkpoint-key (the public key the archive's checkpoints are signed with); without them a rolled-back or forked log is not detected",
+            sessions.unchecked.len(),
+            list(&sessions.unchecked)
+        ));
+    }
+    if !sessions.unreadable.is_empty() {
+        notes.push(format!(
+            "checkpoint(s) stored beside the archived evidence could not be read, so the log was not compared with them: {}",
+            list(&sessions.unreadable)
+        ));
+    }
+    if notes.is_empty() {
+        if findings.matched > 0 {
+            verdict.reason.push_str(&format!(
+                "; the log extends the {} signed checkpoint(s) stored beside the archived evidence",
+                findings.matched
+            ));
+        }
+        return verdict;
+    }
+    if verdict.state == State::Ready {
+        verdict.state = State::Degraded;
+    }
+    verdict.reason = format!("{}; {}", verdict.reason, notes.join("; "));
+    verdict
+}
+
+/// The freshness of the newest `evidence.archived` event alone.
+fn archived_freshness(request: &StatusRequest, log: &LogFacts) -> Check {
     let window_hours = request.freshness.num_hours();
     if let Some(problem) = &log.problem {
         return check(
@@ -697,6 +1018,7 @@ pub use crate::store::TOOL_ONLY;
 fn dashboard_visibility(
     request: &StatusRequest,
     receipts: &[(PathBuf, Result<ReceiptSet, String>)],
+    log: &LogFacts,
     store_error: Option<String>,
     remote: &[remote::RemoteReport],
     remote_errors: &[String],
@@ -710,6 +1032,8 @@ fn dashboard_visibility(
         );
     }
     let mut problems: Vec<String> = Vec::new();
+    let mut recorded = 0usize;
+    let mut unconfirmed: Vec<String> = Vec::new();
     for (path, set) in receipts {
         match set {
             Err(error) => problems.push(format!(
@@ -717,6 +1041,25 @@ fn dashboard_visibility(
                 path.display()
             )),
             Ok(set) => {
+                // Every archive that completed appended an evidence.archived event naming its
+                // receipts' digest: receipts with none belong to an archive that stopped before
+                // its audit event, or whose event was removed from the log (rolled back).
+                let digest = set.digest();
+                if log.report.is_none() {
+                    unconfirmed.push(path.display().to_string());
+                } else if log.archived.contains_key(&digest) {
+                    if log.problem.is_some() {
+                        unconfirmed.push(path.display().to_string());
+                    } else {
+                        recorded += 1;
+                    }
+                } else {
+                    problems.push(format!(
+                        "receipts {} (session {}, receipts_sha256 {digest}) have no {ARCHIVED_EVENT} event in the audit log: the archive never recorded its audit event, or the event was removed (the log rolled back)",
+                        path.display(),
+                        set.session_prefix
+                    ));
+                }
                 if Target::parse(&set.target).ok().as_ref() != Some(&request.target) {
                     problems.push(format!(
                         "receipts {} are for target {}, not {}",
@@ -727,6 +1070,12 @@ fn dashboard_visibility(
                 }
             }
         }
+    }
+    if !unconfirmed.is_empty() {
+        problems.push(format!(
+            "receipts {} could not be confirmed by an {ARCHIVED_EVENT} event: the audit log cannot be read or does not verify (see evidence_freshness)",
+            unconfirmed.join(", ")
+        ));
     }
     if let Some(error) = store_error {
         problems.push(format!("cannot list the store: {error}"));
@@ -747,10 +1096,10 @@ fn dashboard_visibility(
         }
     }
     let objects: usize = remote.iter().map(|r| r.objects_checked).sum();
-    let details = json!({"receipt_sets": receipts.len(), "objects_checked": objects, "hold_changes": held, "problems": problems.len()});
+    let details = json!({"receipt_sets": receipts.len(), "receipt_sets_in_log": recorded, "objects_checked": objects, "hold_changes": held, "problems": problems.len()});
     if problems.is_empty() {
         let mut reason = format!(
-            "{} receipt set(s) present; all {objects} receipted objects are in the store as receipted",
+            "{} receipt set(s) present, each named by an {ARCHIVED_EVENT} event of the audit log; all {objects} receipted objects are in the store as receipted",
             receipts.len()
         );
         if held > 0 {
@@ -775,6 +1124,10 @@ struct LogFacts {
     problem: Option<String>,
     records: u64,
     latest_archived: Option<ArchivedEvent>,
+    /// Every `evidence.archived` event's `receipts_sha256` → its sequence.
+    archived: HashMap<String, u64>,
+    /// The comparison with each checkpoint given to [`LogFacts::gather`], in its order.
+    checkpoints: Vec<audit::verify::CheckpointResult>,
 }
 
 struct ArchivedEvent {
@@ -785,9 +1138,15 @@ struct ArchivedEvent {
 }
 
 impl LogFacts {
-    fn gather(path: &Path, signatures: &audit::SignatureCheck) -> LogFacts {
+    fn gather(
+        path: &Path,
+        signatures: &audit::SignatureCheck,
+        checkpoints: Vec<Checkpoint>,
+    ) -> LogFacts {
+        let given = checkpoints.len();
         let options = audit::VerifyOptions {
             signatures: signatures.clone(),
+            checkpoints,
             ..Default::default()
         };
         let report = match audit::verify(path, &options) {
@@ -798,6 +1157,8 @@ impl LogFacts {
                     problem: Some(format!("audit log: {error}")),
                     records: 0,
                     latest_archived: None,
+                    archived: HashMap::new(),
+                    checkpoints: Vec::new(),
                 };
             }
         };
@@ -821,20 +1182,32 @@ impl LogFacts {
                 )
             })
         };
-        let latest_archived = latest_archived(path);
+        let (latest_archived, archived) = archived_events(path);
+        // The verifier reports one result per checkpoint, in the order given.
+        let checkpoints = if report.checkpoints.len() == given {
+            report.checkpoints.clone()
+        } else {
+            Vec::new()
+        };
         LogFacts {
             records: report.record_count,
             report: Some(report),
             problem,
             latest_archived,
+            archived,
+            checkpoints,
         }
     }
 }
 
-/// The last `evidence.archived` record (streamed; the log's chain is verified separately).
-fn latest_archived(path: &Path) -> Option<ArchivedEvent> {
-    let file = std::fs::File::open(path).ok()?;
+/// The last `evidence.archived` record, and every such record's `receipts_sha256` (streamed;
+/// the log's chain is verified separately).
+fn archived_events(path: &Path) -> (Option<ArchivedEvent>, HashMap<String, u64>) {
     let mut latest = None;
+    let mut all = HashMap::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return (latest, all);
+    };
     for line in BufReader::with_capacity(crate::hashing::READ_SIZE, file).lines() {
         let Ok(line) = line else { break };
         // Cheap filter before parsing: most records are other events.
@@ -849,16 +1222,21 @@ fn latest_archived(path: &Path) -> Option<ArchivedEvent> {
         }
         let metadata = fields.get("metadata");
         let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_string);
+        let sequence = fields.get("sequence").and_then(Value::as_u64).unwrap_or(0);
+        let receipts_sha256 = text(metadata.and_then(|m| m.get("receipts_sha256")));
+        if let Some(digest) = &receipts_sha256 {
+            all.insert(digest.clone(), sequence);
+        }
         latest = Some(ArchivedEvent {
-            sequence: fields.get("sequence").and_then(Value::as_u64).unwrap_or(0),
+            sequence,
             created_at: text(fields.get("created_at"))
                 .and_then(|t| crate::trust::parse_timestamp(&t)),
             retain_until: text(metadata.and_then(|m| m.get("retain_until")))
                 .and_then(|t| crate::trust::parse_timestamp(&t)),
-            receipts_sha256: text(metadata.and_then(|m| m.get("receipts_sha256"))),
+            receipts_sha256,
         });
     }
-    latest
+    (latest, all)
 }
 
 #[cfg(test)]
@@ -906,6 +1284,82 @@ mod tests {
             immutable_storage(&preflight, &[&compliance], &[]).state,
             State::Ready
         );
+    }
+
+    /// A newest anchor whose signature verified but whose root is not the log's at its size (a
+    /// checkpoint of another log under the same key) is blocked, not a fresh anchor; the log's
+    /// own checkpoint passes with the root match said.
+    #[test]
+    fn an_anchor_must_match_the_records_at_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log.jsonl");
+        let signer = audit::Signer::Unsigned;
+        for i in 0..3 {
+            let record = audit::NewRecord {
+                event_type: "x".into(),
+                actor: format!("a{i}"),
+                action: "a".into(),
+                target: "t".into(),
+                decision: "allow".into(),
+                tenant_id: None,
+                workspace_id: None,
+                evidence_refs: Vec::new(),
+                metadata: Map::new(),
+                created_at: None,
+            };
+            audit::append(&log, &record, &signer).unwrap();
+        }
+        let genuine = {
+            use base64::Engine;
+            let report = audit::verify(&log, &Default::default()).unwrap();
+            let root: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(report.merkle_root.unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            Checkpoint {
+                origin: "example.com/a".into(),
+                size: 3,
+                root,
+            }
+        };
+        let foreign = Checkpoint {
+            origin: "example.com/b".into(),
+            size: 3,
+            root: [0xbb; 32],
+        };
+        let verdict = |checkpoint: Checkpoint| anchor::AnchorVerdict {
+            state: State::Ready,
+            reason: "newest anchor x (size 3) is 1s old, within 1m, signature verified".into(),
+            details: json!({}),
+            checkpoint: Some(checkpoint),
+        };
+        for (checkpoint, state) in [(genuine, State::Ready), (foreign, State::Blocked)] {
+            let facts = LogFacts::gather(
+                &log,
+                &audit::SignatureCheck::default(),
+                vec![checkpoint.clone()],
+            );
+            let judged = anchor_against_log(verdict(checkpoint), &facts, Some(0));
+            assert_eq!(judged.state, state, "{}", judged.reason);
+            if state == State::Ready {
+                assert!(
+                    judged
+                        .reason
+                        .ends_with(", root matches the log's first 3 records"),
+                    "{}",
+                    judged.reason
+                );
+            } else {
+                assert!(
+                    judged.reason.starts_with(
+                        "newest anchor (size 3, origin \"example.com/b\") is not a checkpoint of this log's records: checkpoint \"example.com/b\" at size 3: root mismatch"
+                    ),
+                    "{}",
+                    judged.reason
+                );
+            }
+        }
     }
 
     #[test]

@@ -23,23 +23,35 @@ fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32])
 }
 
-/// Store a checkpoint of `size` signed by `signer` at `<log prefix>/checkpoints/<size>`.
+/// Store a checkpoint of `size` with `root`, for `origin`, signed by `signer` at
+/// `<log prefix>/checkpoints/<size>`.
 async fn put_checkpoint(
     store: &dyn ImmutableStore,
     log_prefix: &str,
     size: u64,
     signer: &SigningKey,
+    root: [u8; 32],
+    origin: &str,
 ) {
     let note = Checkpoint {
-        origin: ORIGIN.into(),
+        origin: origin.into(),
         size,
-        root: [size as u8; 32],
+        root,
     }
-    .sign(ORIGIN, signer)
+    .sign(origin, signer)
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let key = format!("{log_prefix}/checkpoints/{size:020}");
+    let key = under(log_prefix, &format!("checkpoints/{size:020}"));
     put_locked(store, dir.path(), key, note.as_bytes(), "text/plain").await;
+}
+
+/// `rest` under the log's prefix (none when the log is a vault's root).
+fn under(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{prefix}/{rest}")
+    }
 }
 
 /// Store `bytes` at `key`, create-only and COMPLIANCE-locked for a day (staged in `dir`).
@@ -98,7 +110,13 @@ fn status(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (Output, Value) {
             .join()
             .unwrap()
     });
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        eprintln!(
+            "status printed no JSON: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Value::Null
+    });
     (output, report)
 }
 
@@ -115,6 +133,9 @@ fn freshness(report: &Value) -> &Value {
 /// locked, at `<log prefix>/records/<sequence>.json` as a store log keeps them).
 async fn put_records(store: &dyn ImmutableStore, log_prefix: &str, dir: &Path, n: u64) {
     std::fs::write(dir.join("hmac.key"), "k-secret\n").unwrap();
+    let stored = std::fs::read_to_string(dir.join("local.jsonl"))
+        .map(|log| log.lines().count())
+        .unwrap_or(0);
     for i in 0..n {
         let output = Command::new(env!("CARGO_BIN_EXE_wormvault"))
             .current_dir(dir)
@@ -144,10 +165,51 @@ async fn put_records(store: &dyn ImmutableStore, log_prefix: &str, dir: &Path, n
         assert_eq!(output.status.code(), Some(0), "{output:?}");
     }
     let log = std::fs::read_to_string(dir.join("local.jsonl")).unwrap();
-    for (index, line) in log.split_inclusive('\n').enumerate() {
-        let key = format!("{log_prefix}/records/{:020}.json", index + 1);
+    for (index, line) in log.split_inclusive('\n').enumerate().skip(stored) {
+        let key = under(log_prefix, &format!("records/{:020}.json", index + 1));
         put_locked(store, dir, key, line.as_bytes(), "application/x-ndjson").await;
     }
+}
+
+/// Anchor the stored log at its current size with `audit anchor` (checkpoint, tiles and
+/// bundles, after the stored log verified), signed by the test key for `ORIGIN`.
+fn anchor_now(dir: &Path, env: &[(&str, &str)], log: &str) {
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    let pem = dir.join("checkpoint-private.pem");
+    if !pem.exists() {
+        let text = key()
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .unwrap();
+        std::fs::write(&pem, text.as_bytes()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_wormvault"))
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args([
+            "-q",
+            "audit",
+            "anchor",
+            "--log",
+            log,
+            "--origin",
+            ORIGIN,
+            "--signing-key",
+            pem.to_str().unwrap(),
+            "--key-file",
+            "hmac.key",
+            "--key-id",
+            "kid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The shared scenario: no anchor, then anchors of sizes 5 and 12, checked by the CLI (exit 1
@@ -166,7 +228,7 @@ async fn scenario(
     let log_url = log.to_string();
     // The log holds the records its checkpoints (sizes 5, 12, 13 below) count: a stored
     // checkpoint larger than the stored records is a log cut back, which status refuses.
-    put_records(writer, log_prefix, dir.path(), 13).await;
+    put_records(writer, log_prefix, dir.path(), 5).await;
     let args = [
         "--target",
         target,
@@ -194,13 +256,36 @@ async fn scenario(
         "{check}"
     );
 
-    put_checkpoint(writer, log_prefix, 5, &key()).await;
-    put_checkpoint(writer, log_prefix, 12, &key()).await;
+    anchor_now(dir.path(), env, &log_url);
+    put_records(writer, log_prefix, dir.path(), 7).await;
+    anchor_now(dir.path(), env, &log_url);
+    put_records(writer, log_prefix, dir.path(), 1).await;
     let (_, report) = status(dir.path(), env, &args);
     let check = freshness(&report);
     assert_eq!(check["details"]["anchor_state"], "ready", "{check}");
     assert_eq!(check["details"]["anchor"]["anchor_size"], 12, "{check}");
     assert_eq!(check["details"]["anchor"]["anchor_signature_checked"], true);
+    assert_eq!(check["details"]["anchor"]["anchor_root_matches_log"], true);
+    assert!(
+        check["reason"].as_str().unwrap().contains(
+            "within 1day 2h, signature verified, root matches the log's first 12 records"
+        ),
+        "{check}"
+    );
+    // --origin names the log: its own anchors pass, another origin's is another log's.
+    let with_origin = [&args[..], &["--origin", ORIGIN]].concat();
+    let (_, report) = status(dir.path(), env, &with_origin);
+    assert_eq!(freshness(&report)["details"]["anchor_state"], "ready");
+    let other = [&args[..], &["--origin", "example.com/another-log"]].concat();
+    let (_, report) = status(dir.path(), env, &other);
+    let check = freshness(&report);
+    assert_eq!(check["details"]["anchor_state"], "blocked", "{check}");
+    assert!(
+        check["reason"].as_str().unwrap().contains(
+            "is for origin \"example.com/release-audit\", not this log's \"example.com/another-log\": it is a checkpoint of another log"
+        ),
+        "{check}"
+    );
 
     // Without the key the signature is not checked, and that is not ready.
     let (_, report) = status(dir.path(), env, &args[..6]);
@@ -216,11 +301,14 @@ async fn scenario(
             key: key().verifying_key(),
             name: None,
         }),
+        origin: None,
     };
     let later = judge_in(store, &policy, Utc::now() + TimeDelta::days(2)).await;
     assert_eq!(later.state, State::Degraded, "{}", later.reason);
     assert!(
-        later.reason.contains("older than --max-anchor-age"),
+        later
+            .reason
+            .contains("older than --max-anchor-age (1day 2h)"),
         "{}",
         later.reason
     );
@@ -230,7 +318,15 @@ async fn scenario(
     );
 
     // A newer anchor signed by another key: the newest does not verify → blocked.
-    put_checkpoint(writer, log_prefix, 13, &SigningKey::from_bytes(&[8u8; 32])).await;
+    put_checkpoint(
+        writer,
+        log_prefix,
+        13,
+        &SigningKey::from_bytes(&[8u8; 32]),
+        [13; 32],
+        ORIGIN,
+    )
+    .await;
     let forged = judge_in(store, &policy, Utc::now()).await;
     assert_eq!(forged.state, State::Blocked, "{}", forged.reason);
     assert!(
@@ -243,25 +339,16 @@ async fn scenario(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anchor_age_on_a_file_vault() {
     let dir = tempfile::tempdir().unwrap();
-    let root = format!("file://{}/vault", dir.path().display());
-    let vault = store::open(&Target::parse(&root).unwrap()).await.unwrap();
+    // A store log is written only at a vault root: the log is a vault of its own.
+    let root = format!("file://{}/logvault", dir.path().display());
+    let log = Target::parse(&root).unwrap();
+    let vault = store::open(&log).await.unwrap();
     vault
         .preflight(&Default::default())
         .await
         .expect("the vault initialises");
-    // Put something so the vault root exists as a vault, then address the log inside it.
-    put_checkpoint(vault.as_ref(), "other-log", 1, &key()).await;
-    let log = Target::parse(&format!("{root}/release-audit")).unwrap();
-    let reader = store::open(&log).await.unwrap();
-    scenario(
-        vault.as_ref(),
-        reader.as_ref(),
-        &log,
-        "release-audit",
-        &root,
-        &[],
-    )
-    .await;
+    let target = format!("file://{}/vault", dir.path().display());
+    scenario(vault.as_ref(), vault.as_ref(), &log, "", &target, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,6 +407,7 @@ async fn anchor_age_on_localstack() {
             key: key().verifying_key(),
             name: None,
         }),
+        origin: None,
     };
     let rewritten = judge_in(&reader, &policy, Utc::now()).await;
     assert_eq!(rewritten.state, State::Blocked, "{}", rewritten.reason);
@@ -367,4 +455,64 @@ fn max_anchor_age_needs_a_store_log_and_a_real_duration() {
         );
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }
+}
+
+/// Review 32 F3: a genuine checkpoint of ANOTHER log, signed by the same key and copied to a free
+/// `checkpoints/<size>` key of this log, is not a fresh anchor of this log: its root does not
+/// match the records at its size, so status refuses the log (exit 1) naming the mismatch,
+/// instead of calling the anchor fresh and verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_logs_checkpoint_is_not_a_fresh_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = format!("file://{}/audit-a", dir.path().display());
+    let root = format!("file://{}/vault", dir.path().display());
+    let vault = store::open(&Target::parse(&log).unwrap()).await.unwrap();
+    vault
+        .preflight(&Default::default())
+        .await
+        .expect("the vault initialises");
+    let pem = public_pem(dir.path());
+    put_records(vault.as_ref(), "", dir.path(), 2).await;
+    anchor_now(dir.path(), &[], &log);
+    put_records(vault.as_ref(), "", dir.path(), 1).await;
+    let args = [
+        "--target",
+        &root,
+        "--audit-log",
+        &log,
+        "--max-anchor-age",
+        "1m",
+        "--checkpoint-key",
+        pem.to_str().unwrap(),
+    ];
+    let (out, report) = status(dir.path(), &[], &args);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        freshness(&report)["details"]["anchor_state"],
+        "ready",
+        "{report}"
+    );
+    assert!(
+        freshness(&report)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("within 1m, signature verified"),
+        "{report}"
+    );
+    // Log B's checkpoint at size 3 (same key, its own origin and root) copied into log A.
+    put_checkpoint(vault.as_ref(), "", 3, &key(), [0xbb; 32], "example.com/b").await;
+    let (out, report) = status(dir.path(), &[], &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        report,
+        Value::Null,
+        "no ready report for a log that does not verify"
+    );
+    assert!(
+        stderr.contains(r#"checkpoint \"example.com/b\" at size 3: root mismatch"#),
+        "{stderr}"
+    );
+    // (--json: the refusal is a JSON object on stderr, its quotes escaped.)
+    assert!(stderr.contains(r#""kind":"refused""#), "{stderr}");
 }

@@ -30,5 +30,6 @@ mod remote_verdicts;
 mod s3;
 mod secrets;
 mod smoke;
+mod status_verdicts;
 mod tiles;
 mod vault;

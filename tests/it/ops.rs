@@ -1116,9 +1116,17 @@ async fn status_and_recovery_on_an_s3_object_lock_bucket() {
         ],
         &env,
     );
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // Every check passes but immutable_storage: the bucket enforces its locks, but the audit
+    // log is a local JSONL file anyone who can write it can roll back (review 32).
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let status = run.json();
-    assert_eq!(status["status"], "ready");
+    assert_eq!(status["status"], "degraded");
+    assert_eq!(status["summary"]["ready"], 5, "{status:#}");
+    assert_eq!(check(&status, "immutable_storage")["state"], "degraded");
+    assert_eq!(
+        check(&status, "immutable_storage")["details"]["audit_log_enforcement"],
+        "none"
+    );
     assert_eq!(
         check(&status, "immutable_storage")["details"]["preflight_enforcement"],
         "store"
