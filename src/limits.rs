@@ -14,6 +14,14 @@
 //! | readiness packet | [`MAX_READINESS_PACKET_BYTES`] | 16 MiB |
 //! | storage plan | [`MAX_PLAN_BYTES`] | 64 MiB |
 //! | receipts | [`MAX_RECEIPTS_BYTES`] | 64 MiB |
+//! | key file (PEM public/private key, checkpoint key, HMAC secret) | [`MAX_KEY_FILE_BYTES`] | 64 KiB |
+//! | checkpoint, segment anchor, inclusion proof | [`MAX_NOTE_BYTES`] | 1 MiB |
+//! | `canonical` input | [`MAX_CANONICAL_INPUT_BYTES`] | 256 MiB |
+//!
+//! Every document and log read by path must be a regular file ([`open_input`],
+//! [`require_regular`]): a FIFO, device, socket or directory is refused before a byte is read,
+//! naming the flag or document and what the path is, so `--log /dev/zero` or a FIFO with no
+//! writer is an immediate usage error (exit 2), never a hang nor a verdict on half a stream.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,6 +41,12 @@ pub const MAX_READINESS_PACKET_BYTES: u64 = 16 * MIB;
 pub const MAX_PLAN_BYTES: u64 = 64 * MIB;
 /// A receipt set (~1 KiB per object).
 pub const MAX_RECEIPTS_BYTES: u64 = 64 * MIB;
+/// A key file: a PEM public or private key, or an HMAC secret (real ones are under 1 KiB).
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+/// A signed checkpoint note, a segment anchor or an inclusion proof (a few KiB).
+pub const MAX_NOTE_BYTES: u64 = MIB;
+/// The JSON document `wormvault canonical FILE` reads.
+pub const MAX_CANONICAL_INPUT_BYTES: u64 = 256 * MIB;
 
 /// Why a capped read failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +103,10 @@ pub fn describe_type(file_type: std::fs::FileType) -> &'static str {
         "a FIFO"
     } else if file_type.is_socket() {
         "a socket"
-    } else if file_type.is_block_device() || file_type.is_char_device() {
-        "a device"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
     } else {
         "a special file"
     }
@@ -130,6 +146,72 @@ pub fn open_regular(
         return Err(Ok(describe_type(file_type)));
     }
     Ok(file)
+}
+
+/// [`open_regular`] (symlinks followed) with the refusal as a [`LimitError`] naming `what` (a
+/// flag such as `--log`, or a document such as "handoff package"): for readers that stream a
+/// file (audit logs, packages) rather than read it whole.
+pub fn open_input(path: &Path, what: &'static str) -> Result<std::fs::File, LimitError> {
+    open_regular(path, true).map_err(|error| match error {
+        Ok(found) => LimitError::NotRegular {
+            what,
+            path: path.to_path_buf(),
+            found,
+        },
+        Err(source) => LimitError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+/// Refuse `path` if it exists and is not a regular file, without reading it or blocking on it:
+/// for paths a reader outside this module opens afterwards. An I/O error (missing file,
+/// permission) is left for that reader to report in its own words.
+pub fn require_regular(path: &Path, what: &'static str) -> Result<(), LimitError> {
+    match open_input(path, what) {
+        Err(error @ LimitError::NotRegular { .. }) => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Read a secret key file (an HMAC key, given as `--key-file <(…)` as often as by path): a
+/// pipe or FIFO is read, as a secret is better never written to disk, but at most `max` bytes —
+/// more is refused, so `/dev/zero` or a runaway writer cannot hang or exhaust memory. A
+/// directory is refused. Opening a FIFO waits for its writer, as a shell's `<(…)` has one.
+pub fn read_secret_capped(
+    path: &Path,
+    max: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, LimitError> {
+    let io = |source| LimitError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let file_type = file.metadata().map_err(io)?.file_type();
+    if file_type.is_dir() {
+        return Err(LimitError::NotRegular {
+            what,
+            path: path.to_path_buf(),
+            found: describe_type(file_type),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(LimitError::TooLarge {
+            what,
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit: max,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Read at most `max` bytes of `path`; refuse (without reading it) a file whose size is over
@@ -249,6 +331,38 @@ mod tests {
         ));
         let missing = read_json_capped(&dir.path().join("none"), 8, "manifest").unwrap_err();
         assert_eq!(missing.io_kind(), Some(std::io::ErrorKind::NotFound));
+    }
+
+    /// A secret key file may be a pipe or a device, but never more than `max` bytes is read:
+    /// `/dev/zero` is refused as too large instead of read forever.
+    #[test]
+    fn secret_key_files_are_read_bounded() {
+        let error = read_secret_capped(Path::new("/dev/zero"), 16, "key file").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LimitError::TooLarge {
+                    size: 17,
+                    limit: 16,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, b"secret\n").unwrap();
+        assert_eq!(
+            read_secret_capped(&path, MAX_KEY_FILE_BYTES, "key file").unwrap(),
+            b"secret\n"
+        );
+        assert!(matches!(
+            read_secret_capped(dir.path(), 16, "key file"),
+            Err(LimitError::NotRegular {
+                found: "a directory",
+                ..
+            })
+        ));
     }
 
     /// A FIFO (no writer) is refused at once, never waited on; a directory likewise; a symlink

@@ -869,8 +869,11 @@ impl CheckpointKeyArgs {
         let path = self.checkpoint_key.as_ref().ok_or_else(|| {
             anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
         })?;
-        let pem =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let pem = crate::limits::read_json_capped(
+            path,
+            crate::limits::MAX_KEY_FILE_BYTES,
+            "--checkpoint-key",
+        )?;
         let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
             anyhow!(
                 "{} is not an SPKI PEM Ed25519 public key: {e}",
@@ -885,16 +888,16 @@ impl CheckpointKeyArgs {
     }
 
     pub fn open(&self, path: &Path) -> anyhow::Result<Checkpoint> {
-        let note = std::fs::read_to_string(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
+        let note =
+            crate::limits::read_json_capped(path, crate::limits::MAX_NOTE_BYTES, "--checkpoint")?;
         let key = self.key_for(&note)?;
         Checkpoint::open(&note, &key)
             .map_err(|e| anyhow::Error::new(Refusal(format!("checkpoint {}: {e}", path.display()))))
     }
 
     pub fn anchor(&self, path: &Path) -> anyhow::Result<SegmentStart> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading anchor {}", path.display()))?;
+        let text =
+            crate::limits::read_json_capped(path, crate::limits::MAX_NOTE_BYTES, "--anchor")?;
         let anchor: SegmentAnchor = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a segment anchor", path.display()))?;
         let key = self.key_for(&anchor.checkpoint)?;

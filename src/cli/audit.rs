@@ -56,6 +56,10 @@ pub enum AuditCommand {
 /// module), or `awskms:ARN` — a key that never leaves AWS KMS (endpoint: AWS's, or
 /// `WORMVAULT_KMS_ENDPOINT` for an emulator).
 fn signing_key(path: &Path) -> anyhow::Result<SigningKeySource> {
+    // A key file must be a regular file (an `awskms:` ARN is not a path and does not exist).
+    if path.exists() {
+        crate::limits::require_regular(path, "signing key")?;
+    }
     let settings = KmsSettings {
         endpoint: std::env::var(crate::trust::kms::KMS_ENDPOINT_VAR)
             .ok()
@@ -101,6 +105,7 @@ fn alerting<T>(
 fn alert_kind_for(kind: AlertKind, error: &anyhow::Error) -> AlertKind {
     let usage = error.chain().any(|cause| {
         cause.downcast_ref::<crate::trust::TrustError>().is_some()
+            || cause.downcast_ref::<crate::limits::LimitError>().is_some()
             || matches!(
                 cause.downcast_ref::<AuditError>(),
                 Some(AuditError::MissingLog { .. })
@@ -459,6 +464,15 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// [`VerifyKeyArgs::signature_check`], refusing first (without reading it) a `--public-key`
+/// that is not a regular file.
+fn signature_check(keys: &VerifyKeyArgs, output: &Output) -> anyhow::Result<SignatureCheck> {
+    if let Some(path) = &keys.public_key {
+        crate::limits::require_regular(path, "--public-key")?;
+    }
+    keys.signature_check(output)
+}
+
 fn verify_options(
     keys: &VerifyKeyArgs,
     checkpoints: &[PathBuf],
@@ -467,7 +481,7 @@ fn verify_options(
     output: &Output,
 ) -> anyhow::Result<VerifyOptions> {
     let mut options = VerifyOptions {
-        signatures: keys.signature_check(output)?,
+        signatures: signature_check(keys, output)?,
         ..Default::default()
     };
     for path in checkpoints {
@@ -777,10 +791,11 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
     let note = match &args.checkpoint {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading checkpoint {}", path.display()))?,
-        ),
+        Some(path) => Some(crate::limits::read_json_capped(
+            path,
+            crate::limits::MAX_NOTE_BYTES,
+            "--checkpoint",
+        )?),
         None => None,
     };
     let key = match &note {
@@ -805,8 +820,8 @@ fn prove(args: ProveArgs, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn verify_proof(args: VerifyProofArgs, output: &Output) -> anyhow::Result<Exit> {
-    let text = std::fs::read_to_string(&args.proof)
-        .with_context(|| format!("reading {}", args.proof.display()))?;
+    let text =
+        crate::limits::read_json_capped(&args.proof, crate::limits::MAX_NOTE_BYTES, "--proof")?;
     let proof: InclusionProof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an inclusion proof", args.proof.display()))?;
     let key = match (&args.checkpoint_key.checkpoint_key, &proof.checkpoint) {
@@ -919,7 +934,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 }
                 None => None,
             };
-            let signatures = match (&private, args.keys.signature_check(output)?) {
+            let signatures = match (&private, signature_check(&args.keys, output)?) {
                 (Some(key), SignatureCheck::None) => {
                     export_check_from_private(key, args.keys.key.key_id.as_deref())?
                 }
@@ -1047,8 +1062,11 @@ fn stored_checkpoint_key(args: &CheckpointKeyArgs) -> anyhow::Result<Checkpoints
     let key = match &args.checkpoint_key {
         None => None,
         Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let pem = crate::limits::read_json_capped(
+                path,
+                crate::limits::MAX_KEY_FILE_BYTES,
+                "--checkpoint-key",
+            )?;
             Some(
                 ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
                     anyhow!(
@@ -1184,7 +1202,7 @@ fn push(args: PushArgs, output: &Output) -> anyhow::Result<Exit> {
         let target = crate::store::Target::parse(&args.to)?;
         // Refuse before writing: the local chain must verify, its signatures checked.
         let options = VerifyOptions {
-            signatures: args.keys.signature_check(output)?,
+            signatures: signature_check(&args.keys, output)?,
             ..Default::default()
         };
         let report = crate::audit::verify_segments(&args.log, &options).map_err(audit_error)?;

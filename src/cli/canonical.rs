@@ -20,8 +20,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
     let text = if args.file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading JSON from standard input")?
     } else {
-        std::fs::read_to_string(&args.file)
-            .with_context(|| format!("reading {}", args.file.display()))?
+        crate::limits::read_json_capped(
+            &args.file,
+            crate::limits::MAX_CANONICAL_INPUT_BYTES,
+            "input file",
+        )?
     };
     let value = crate::canonical::parse_strict(&text)
         .with_context(|| format!("{} is not valid JSON", args.file.display()))?;

@@ -242,6 +242,15 @@ impl Outcome {
             findings: Vec::new(),
         }
     }
+    /// Not checked, with a finding saying why the check could not run.
+    fn unchecked_because(kind: &'static str, detail: impl Into<String>) -> Outcome {
+        let detail = detail.into();
+        Outcome {
+            status: Status::Unchecked,
+            detail: detail.clone(),
+            findings: vec![(kind, detail)],
+        }
+    }
     fn fail(kind: &'static str, detail: impl Into<String>) -> Outcome {
         let detail = detail.into();
         Outcome {
@@ -471,7 +480,17 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
         checks.push((
             "store_matches_receipts",
             match online(receipts) {
-                Ok(r) if r.refused => Outcome::fail("online_refused", r.detail),
+                // The store was never contacted (not the package's target, or credentials
+                // would go over plain HTTP) or never answered: the online comparison did not
+                // run, which says nothing about the evidence — `unchecked` (INCOMPLETE, exit 1),
+                // never FAILED. The finding names why it did not run.
+                Ok(r) if r.refused => Outcome::unchecked_because(
+                    "online_refused",
+                    format!(
+                        "the store was not contacted, so the objects were not compared with the receipts: {}",
+                        r.detail
+                    ),
+                ),
                 Ok(r) => {
                     store_holds = Some(r.holds);
                     if r.ok {
@@ -480,7 +499,12 @@ pub fn check_package(root: &Path, options: &VerifyOptions, packaging: bool) -> H
                         Outcome::fail("store_mismatch", r.detail)
                     }
                 }
-                Err(e) => Outcome::fail("store_unreachable", e),
+                Err(e) => Outcome::unchecked_because(
+                    "store_unreachable",
+                    format!(
+                        "the store could not be reached, so the objects were not compared with the receipts: {e}"
+                    ),
+                ),
             },
         ));
     }

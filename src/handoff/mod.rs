@@ -125,10 +125,17 @@ fn write_into(root: &Path, name: &str, bytes: &[u8]) -> Result<(), HandoffError>
     std::fs::write(&dest, bytes).map_err(|e| io_error("writing", &dest, e))
 }
 
-fn read_text(path: &Path) -> Result<String, HandoffError> {
-    std::fs::read_to_string(path).map_err(|e| HandoffError::Input {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+/// A small text input (checkpoint, checkpoint key): a regular file of at most
+/// [`crate::limits::MAX_NOTE_BYTES`], refused otherwise without blocking.
+fn read_text(path: &Path, what: &'static str) -> Result<String, HandoffError> {
+    crate::limits::read_json_capped(path, crate::limits::MAX_NOTE_BYTES, what).map_err(|e| {
+        HandoffError::Input {
+            path: path.to_path_buf(),
+            message: match e {
+                crate::limits::LimitError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        }
     })
 }
 
@@ -184,8 +191,8 @@ pub fn create(inputs: &HandoffInputs, output: &Path) -> Result<HandoffReport, Ha
         path: inputs.receipts.clone(),
         message,
     })?;
-    let note = read_text(&inputs.checkpoint)?;
-    let key_pem = read_text(&inputs.checkpoint_key)?;
+    let note = read_text(&inputs.checkpoint, "--checkpoint")?;
+    let key_pem = read_text(&inputs.checkpoint_key, "--checkpoint-key")?;
     let checkpoint = Checkpoint::parse_body(&format!(
         "{}\n",
         note.split("\n\n").next().unwrap_or_default()
@@ -437,7 +444,14 @@ pub fn extraction_limits(
         path: package.to_path_buf(),
         detail,
     };
-    let size = std::fs::metadata(package)
+    // A regular file only: the package is read twice (here, then extracted), which a pipe
+    // cannot do — its second read would find it drained and call a genuine package truncated.
+    let file = crate::limits::open_input(package, "handoff package").map_err(|e| match e {
+        crate::limits::LimitError::Io { source, .. } => io_error("opening", package, source),
+        refused => HandoffError::Io(refused.to_string()),
+    })?;
+    let size = file
+        .metadata()
         .map_err(|e| io_error("reading", package, e))?
         .len();
     let ceiling = extraction_ceiling(size, max_extract_bytes);
@@ -446,7 +460,6 @@ pub fn extraction_limits(
         max_entry_bytes: ceiling,
         max_total_bytes: ceiling,
     };
-    let file = std::fs::File::open(package).map_err(|e| io_error("opening", package, e))?;
     let mut archive =
         tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let entries = archive

@@ -1754,7 +1754,157 @@ fn cases() -> Vec<Case> {
                 out
             },
         ),
+        // --- inputs that are not regular files: refused at once (exit 2), never read ------------
+        // A pipe read twice (verify, then use) would be judged on a drained stream — a genuine
+        // package "tampered with", an export of nothing, a drill "NOT CAUGHT" — and a device or
+        // a FIFO with no writer never ends.
+        case(
+            "input: handoff verify of a FIFO package",
+            2,
+            &[
+                "handoff package",
+                "pkg.tar.gz is a FIFO, not a regular file",
+            ],
+            |d| {
+                fifo(&d.join("pkg.tar.gz"));
+                let roots = fixture("keys/evidence-trust-roots.json");
+                let mut out = args(&["handoff", "verify", "pkg.tar.gz", "--trust-root"]);
+                out.push(p(&roots));
+                out
+            },
+        ),
+        case(
+            "input: audit verify --log /dev/zero",
+            2,
+            &[
+                "audit log /dev/zero",
+                "a character device, not a regular file",
+            ],
+            |d| {
+                let key = write_key(d, "audit.key", AUDIT_KEY);
+                let mut out = args(&["audit", "verify", "--log", "/dev/zero", "--key-file"]);
+                out.push(p(&key));
+                out
+            },
+        ),
+        case(
+            "input: audit export --log /dev/zero",
+            2,
+            &[
+                "audit log /dev/zero",
+                "a character device, not a regular file",
+            ],
+            |_| args(&["audit", "export", "--log", "/dev/zero", "--format", "jsonl"]),
+        ),
+        case(
+            "input: audit verify --log FIFO",
+            2,
+            &["audit.jsonl", "a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("audit.jsonl"));
+                args(&["audit", "verify", "--log", "audit.jsonl"])
+            },
+        ),
+        case(
+            "input: audit export --log FIFO",
+            2,
+            &["audit.jsonl", "a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("audit.jsonl"));
+                args(&[
+                    "audit",
+                    "export",
+                    "--log",
+                    "audit.jsonl",
+                    "--format",
+                    "jsonl",
+                ])
+            },
+        ),
+        case(
+            "input: audit verify --checkpoint FIFO",
+            2,
+            &["--checkpoint", "cp.txt is a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("cp.txt"));
+                let mut out = audit_with(d, |t| t);
+                out.extend(args(&["--checkpoint", "cp.txt"]));
+                out
+            },
+        ),
+        case(
+            "input: audit verify --public-key /dev/zero",
+            2,
+            &["--public-key", "/dev/zero is a character device"],
+            |d| {
+                std::fs::copy(fixture("audit-hmac.jsonl"), d.join("audit.jsonl")).unwrap();
+                args(&[
+                    "audit",
+                    "verify",
+                    "--log",
+                    "audit.jsonl",
+                    "--public-key",
+                    "/dev/zero",
+                ])
+            },
+        ),
+        case(
+            "input: audit verify-proof --proof FIFO",
+            2,
+            &["--proof", "proof.json is a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("proof.json"));
+                args(&["audit", "verify-proof", "--proof", "proof.json"])
+            },
+        ),
+        case(
+            "input: canonical of a FIFO",
+            2,
+            &["doc.json is a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("doc.json"));
+                args(&["canonical", "doc.json"])
+            },
+        ),
+        case(
+            "input: drill tamper --log FIFO",
+            2,
+            &["audit.jsonl is a FIFO, not a regular file"],
+            |d| {
+                fifo(&d.join("audit.jsonl"));
+                let mut out = args(&["drill", "tamper", "--log", "audit.jsonl", "--bundle"]);
+                out.push(p(&fixture("bundle-hmac")));
+                out.extend(args(&["--output", "drill.json"]));
+                out
+            },
+        ),
+        case(
+            "input: drill tamper on a log with a 70 MiB line",
+            2,
+            &["audit.jsonl line 2", "line limit"],
+            |d| {
+                // Sparse: one short line, then 70 MiB of zero bytes and no newline.
+                let log = d.join("audit.jsonl");
+                std::fs::write(&log, b"{}\n").unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&log)
+                    .unwrap()
+                    .set_len(70 << 20)
+                    .unwrap();
+                let mut out = args(&["drill", "tamper", "--log", "audit.jsonl", "--bundle"]);
+                out.push(p(&fixture("bundle-hmac")));
+                out.extend(args(&["--output", "drill.json"]));
+                out
+            },
+        ),
     ]
+}
+
+/// A FIFO nobody writes to: opening it for reading would block forever.
+fn fifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 // ----- the runner -------------------------------------------------------------------------------

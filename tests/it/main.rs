@@ -21,6 +21,7 @@ mod forgery;
 mod handoff_verdicts;
 mod holds;
 mod hostile;
+mod input_files;
 mod kms;
 mod ops;
 mod output;

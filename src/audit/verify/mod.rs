@@ -25,7 +25,6 @@ mod hexdigits;
 mod reader;
 mod record;
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -269,20 +268,30 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<VerifyReport, Audi
 }
 
 /// Verify consecutive segments (e.g. an archive segment then the pruned log) as one chain.
-/// Regular files are read in chunks by the workers themselves ([`files`]); anything else (a
-/// pipe, a device) through the reader thread of [`verify_readers`].
+/// Each must be a regular file, read in chunks by the workers themselves ([`files`]): a pipe,
+/// FIFO or device is refused before anything is read (it cannot be read twice, as the commands
+/// that verify a log and then use it must, and `/dev/zero` would never end). A log streamed from
+/// a store goes through [`verify_readers`].
 pub fn verify_segments(
     paths: &[PathBuf],
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
     let mut segments = Vec::with_capacity(paths.len());
     for path in paths {
-        let file = match File::open(path) {
+        let file = match crate::limits::open_regular(path, true) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Ok(found)) => {
+                return Err(AuditError::Invalid {
+                    what: format!("audit log {}", path.display()),
+                    problem: format!(
+                        "it is {found}, not a regular file; refusing to read it (copy the log to a file first)"
+                    ),
+                });
+            }
+            Err(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(AuditError::MissingLog { path: path.clone() });
             }
-            Err(e) => {
+            Err(Err(e)) => {
                 return Err(AuditError::Io {
                     action: "opening audit log",
                     path: path.clone(),
@@ -290,26 +299,21 @@ pub fn verify_segments(
                 });
             }
         };
-        let metadata = file.metadata().ok().filter(std::fs::Metadata::is_file);
-        segments.push((file, metadata.map(|m| m.len())));
-    }
-    if segments.iter().all(|(_, len)| len.is_some()) {
-        let segments: Vec<files::Segment> = segments
-            .into_iter()
-            .zip(paths)
-            .map(|((file, len), path)| files::Segment {
-                file,
-                len: len.unwrap_or_default(),
+        let len = file
+            .metadata()
+            .map_err(|e| AuditError::Io {
+                action: "reading the size of audit log",
                 path: path.clone(),
-            })
-            .collect();
-        return files::verify_files(paths, &segments, options, files::CHUNK_LIMITS);
+                source: e,
+            })?
+            .len();
+        segments.push(files::Segment {
+            file,
+            len,
+            path: path.clone(),
+        });
     }
-    let files = segments
-        .into_iter()
-        .map(|(file, _)| Box::new(file) as Box<dyn Read + Send>)
-        .collect();
-    verify_readers(paths, files, options)
+    files::verify_files(paths, &segments, options, files::CHUNK_LIMITS)
 }
 
 /// Verify consecutive segments read from any source (a file, or a log streamed from a store),
@@ -462,7 +466,7 @@ mod tests {
     }
 
     fn rewrite(path: &Path, lines: &[String]) {
-        let mut file = File::create(path).unwrap();
+        let mut file = std::fs::File::create(path).unwrap();
         for line in lines {
             writeln!(file, "{line}").unwrap();
         }

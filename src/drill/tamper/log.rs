@@ -4,7 +4,7 @@
 //! right kind at the right record.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -56,16 +56,11 @@ fn stream_log(
     mut writer: impl Write,
     mut edit: impl FnMut(u64, String) -> Result<Vec<Emit>, DrillError>,
 ) -> Result<(), DrillError> {
-    let file = File::open(source).map_err(DrillError::io("opening audit log", source))?;
     let mut index = 0u64;
-    for (number, line) in BufReader::with_capacity(crate::hashing::READ_SIZE, file)
-        .split(b'\n')
-        .enumerate()
-    {
-        let line = line.map_err(DrillError::io("reading audit log", source))?;
+    super::for_each_line(source, |number, line| {
         let text = String::from_utf8(line).map_err(|e| DrillError::UnreadableLog {
             path: source.to_path_buf(),
-            line: number as u64 + 1,
+            line: number,
             problem: format!("not UTF-8 ({e})"),
         })?;
         let emitted = if text.trim().is_empty() {
@@ -81,7 +76,8 @@ fn stream_log(
             }
             .map_err(DrillError::io("writing", dest))?;
         }
-    }
+        Ok(())
+    })?;
     writer.flush().map_err(DrillError::io("writing", dest))
 }
 

@@ -209,6 +209,10 @@ pub fn tamper(
             path: log.to_path_buf(),
         }));
     }
+    // The log is read several times (identified, counted, rewritten per case, identified
+    // again): a pipe would be drained by the first read and every case after it judged on
+    // nothing, and a device never ends. Refuse anything but a regular file before reading.
+    open_log(log)?;
     let inputs_before = inputs(bundle_dir, log)?;
     let records = inputs_before.audit_log.records;
     if records < 3 {
@@ -298,6 +302,16 @@ fn inputs(bundle_dir: &Path, log: &Path) -> Result<Inputs, DrillError> {
         if entry.file_type().is_dir() {
             continue;
         }
+        // A FIFO or device in the bundle would block or never end when hashed.
+        if !entry.file_type().is_file() && !entry.file_type().is_symlink() {
+            return Err(DrillError::UnreadableBundle {
+                path: entry.path().to_path_buf(),
+                problem: format!(
+                    "is {}, not a regular file; refusing to read it",
+                    crate::limits::describe_type(entry.file_type())
+                ),
+            });
+        }
         let relative = entry
             .path()
             .strip_prefix(bundle_dir)
@@ -327,15 +341,79 @@ fn inputs(bundle_dir: &Path, log: &Path) -> Result<Inputs, DrillError> {
 
 /// Non-blank lines: what the verifier numbers as records.
 fn count_records(log: &Path) -> Result<u64, DrillError> {
-    let file = File::open(log).map_err(DrillError::io("opening audit log", log))?;
     let mut count = 0;
-    for line in BufReader::with_capacity(crate::hashing::READ_SIZE, file).split(b'\n') {
-        let line = line.map_err(DrillError::io("reading audit log", log))?;
+    for_each_line(log, |_, line| {
         if !line.iter().all(u8::is_ascii_whitespace) {
             count += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(count)
+}
+
+/// Open the audit log for reading, refusing (without blocking) anything but a regular file.
+fn open_log(log: &Path) -> Result<File, DrillError> {
+    crate::limits::open_input(log, "audit log").map_err(|error| match error {
+        crate::limits::LimitError::Io { source, .. } => DrillError::Io {
+            action: "opening audit log",
+            path: log.to_path_buf(),
+            source,
+        },
+        refused => DrillError::Audit(audit::AuditError::Invalid {
+            what: "--log".into(),
+            problem: refused.to_string(),
+        }),
+    })
+}
+
+/// Hand each line of `log` (1-based physical line number, without its newline) to `f`, reading
+/// at most one line at a time and refusing — as `audit verify` does — a line longer than
+/// [`audit::verify::MAX_LINE`] (before buffering more than that) or with more than
+/// [`audit::verify::MAX_TOKENS`] JSON tokens: the drill parses and rewrites record lines, and
+/// a hostile multi-gigabyte line (or `/dev/zero`) must not be read into memory whole.
+pub(super) fn for_each_line(
+    log: &Path,
+    mut f: impl FnMut(u64, Vec<u8>) -> Result<(), DrillError>,
+) -> Result<(), DrillError> {
+    use std::io::Read as _;
+    let file = open_log(log)?;
+    let mut reader = BufReader::with_capacity(crate::hashing::READ_SIZE, file);
+    let max = audit::verify::MAX_LINE;
+    let mut number = 0u64;
+    loop {
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(max + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(DrillError::io("reading audit log", log))?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if line.len() as u64 > max {
+            return Err(DrillError::UnreadableLog {
+                path: log.to_path_buf(),
+                line: number,
+                problem: format!(
+                    "line is longer than the {max}-byte line limit (audit verify reports it malformed); it was not read"
+                ),
+            });
+        }
+        if audit::verify::too_many_tokens(&line).is_some() {
+            return Err(DrillError::UnreadableLog {
+                path: log.to_path_buf(),
+                line: number,
+                problem: format!(
+                    "line has more than {} JSON tokens (audit verify reports it unreadable); it was not parsed",
+                    audit::verify::MAX_TOKENS
+                ),
+            });
+        }
+        f(number, line)?;
+    }
 }
 /// A different signature value of the same shape: flip one bit of the decoded bytes (base64
 /// for Ed25519/HS256, hex for the unsigned SHA256 digest).
