@@ -203,6 +203,26 @@ pub fn write_private_key(path: &Path, pem: &str) -> Result<(), TrustError> {
         })
 }
 
+/// A PEM key file's text, at most [`crate::limits::MAX_KEY_FILE_BYTES`] (a pipe or `/dev/zero`
+/// given as a key cannot hang or exhaust memory).
+fn read_key_text(file: std::fs::File, path: &Path) -> Result<String, TrustError> {
+    use std::io::Read as _;
+    let max = crate::limits::MAX_KEY_FILE_BYTES;
+    let io = |source| TrustError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text).map_err(io)?;
+    if text.len() as u64 > max {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {max} bytes: not a key file"),
+        )));
+    }
+    Ok(text)
+}
+
 /// Load a PKCS#8 PEM private key, refusing a file that group or others can read.
 pub fn load_private_key(path: &Path) -> Result<KeyPair, TrustError> {
     let file = std::fs::File::open(path).map_err(|source| TrustError::Io {
@@ -224,20 +244,18 @@ pub fn load_private_key(path: &Path) -> Result<KeyPair, TrustError> {
             });
         }
     }
-    let pem = std::io::read_to_string(file).map_err(|source| TrustError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let pem = read_key_text(file, path)?;
     KeyPair::from_pkcs8_pem(&pem, &path.display().to_string())
 }
 
 /// Load an SPKI PEM public key; returns the key and the file's exact text (the fingerprint is
 /// over the text as stored).
 pub fn load_public_key(path: &Path) -> Result<(PublicKey, String), TrustError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| TrustError::Io {
+    let file = std::fs::File::open(path).map_err(|source| TrustError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let pem = read_key_text(file, path)?;
     let key = PublicKey::from_spki_pem(&pem, &path.display().to_string())?;
     // The canonical encoding, not the file's bytes: fingerprints are over CAVRA's PEM form, and a
     // file with CRLFs or a trailing blank line holds the same key.

@@ -59,9 +59,15 @@ impl SecretSource {
     pub fn load(&self) -> Result<Secret, TrustError> {
         let (what, mut bytes) = match self {
             SecretSource::File(path) => {
-                let bytes = std::fs::read(path).map_err(|source| TrustError::Io {
-                    path: path.clone(),
-                    source,
+                // A pipe (`--key-file <(…)`) is read, but never more than a key file can be.
+                let bytes = crate::limits::read_secret_capped(
+                    path,
+                    crate::limits::MAX_KEY_FILE_BYTES,
+                    "key file",
+                )
+                .map_err(|error| TrustError::Secret {
+                    what: format!("file {}", path.display()),
+                    reason: error.to_string(),
                 })?;
                 (format!("file {}", path.display()), bytes)
             }

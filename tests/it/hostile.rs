@@ -1849,6 +1849,44 @@ fn cases() -> Vec<Case> {
             },
         ),
         case(
+            "input: audit verify --key-file /dev/zero (bounded, pipes still read)",
+            2,
+            &["/dev/zero", "over the", "key file"],
+            |d| {
+                std::fs::copy(fixture("audit-hmac.jsonl"), d.join("audit.jsonl")).unwrap();
+                args(&[
+                    "audit",
+                    "verify",
+                    "--log",
+                    "audit.jsonl",
+                    "--key-file",
+                    "/dev/zero",
+                ])
+            },
+        ),
+        case(
+            "input: bundle create --private-key of 1 MiB",
+            2,
+            &["big.pem", "more than 65536 bytes: not a key file"],
+            |d| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::create_dir_all(d.join("files")).unwrap();
+                std::fs::write(d.join("files/e.json"), "{}").unwrap();
+                std::fs::write(d.join("big.pem"), vec![b'A'; 1 << 20]).unwrap();
+                std::fs::set_permissions(d.join("big.pem"), std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+                args(&[
+                    "bundle",
+                    "create",
+                    "files",
+                    "--output",
+                    "out",
+                    "--private-key",
+                    "big.pem",
+                ])
+            },
+        ),
+        case(
             "input: audit verify-proof --proof FIFO",
             2,
             &["--proof", "proof.json is a FIFO, not a regular file"],
