@@ -47,16 +47,30 @@ pub enum HoldError {
     #[error("no objects under {prefix:?} in {target}")]
     NothingThere { target: String, prefix: String },
     #[error(
-        "case {case:?} holds nothing under {prefix:?} in {target} according to the verified audit log; nothing was released. Cases holding objects under this prefix: {others}"
+        "case {case:?} holds nothing under {prefix:?} in {target} according to the verified audit log{action}. Cases holding objects under this prefix: {others}"
     )]
     CaseHoldsNothing {
         case: String,
         target: String,
         prefix: String,
+        /// What was not done ("; nothing was released"), empty for a report.
+        action: &'static str,
         others: String,
     },
-    #[error("{what} must be non-empty text of at most 256 characters without control characters")]
-    BadField { what: &'static str },
+    #[error("{what}: {problem}")]
+    BadField {
+        what: &'static str,
+        problem: &'static str,
+    },
+    #[error(
+        "{count} object version(s) under {prefix:?} have their store legal hold ON but no case in the verified audit log holds them (first: {first}); {decision} would take over or clear a hold it cannot account for — the log may have been cut back, or the hold was set outside wormvault. Nothing was changed: run `wormvault hold status`, restore the log or register the hold for its case first"
+    )]
+    FlagOnWithoutCase {
+        decision: Decision,
+        prefix: String,
+        count: usize,
+        first: String,
+    },
     #[error(
         "changing holds needs --checkpoint-key (Ed25519 PEM): every change is anchored by a signed checkpoint of the audit log stored locked in the target"
     )]
@@ -65,6 +79,16 @@ pub enum HoldError {
         "the target holds {count} signed hold checkpoint(s) under {dir}; give --checkpoint-key to check the audit log against them (a log that was cut back would otherwise go unnoticed)"
     )]
     AnchorUnchecked { count: usize, dir: String },
+    #[error(
+        "hold checkpoint {key} in {target} ({size} records) is signed by your checkpoint key but is not a checkpoint of the audit log {log}: it is another registry's (a log anchored with the same key and origin — give each registry its own --checkpoint-origin), or this log was cut back or rewritten ({problem}); nothing was changed — compare the log with its backups before going on"
+    )]
+    NotThisLog {
+        target: String,
+        key: String,
+        size: u64,
+        log: PathBuf,
+        problem: String,
+    },
     #[error("hold checkpoint {key} in {target}: {problem}")]
     BadAnchor {
         target: String,
@@ -105,14 +129,12 @@ impl HoldError {
             self,
             HoldError::ReleaseNotConfirmed
                 | HoldError::CaseHoldsNothing { .. }
-                | HoldError::NoAnchorKey
+                | HoldError::FlagOnWithoutCase { .. }
                 | HoldError::AnchorUnchecked { .. }
                 | HoldError::BadAnchor { .. }
+                | HoldError::NotThisLog { .. }
                 | HoldError::Registry(
-                    RegistryError::NoAuditLog
-                        | RegistryError::Unverifiable { .. }
-                        | RegistryError::LogInvalid { .. }
-                        | RegistryError::BadEvent { .. }
+                    RegistryError::LogInvalid { .. } | RegistryError::BadEvent { .. }
                 )
         )
     }
@@ -156,19 +178,53 @@ pub struct Context {
     pub verify: VerifyOptions,
 }
 
-/// A case id as every hold command takes it (non-empty text of at most 256 characters, no control
-/// characters): `archive`/`plan --legal-hold` check it before planning, so no hold is placed
-/// under a case id no `hold release` could name.
+/// A case id as every hold command takes it (see [`check_field`]): `archive`/`plan --legal-hold`
+/// check it before planning, so no hold is placed under a case id no `hold release` could name.
 pub fn check_case_id(case: &str) -> Result<(), HoldError> {
     check_field("case id", case)
 }
 
+/// Unicode format (Cf), line/paragraph separator (Zl, Zp) and other invisible characters: a
+/// case id carrying one looks like another case's id but is a different case.
+fn is_invisible(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F | 0x200B..=0x200F
+        | 0x2028..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
+}
+
+/// A case id, reason or actor: non-empty text of at most 256 characters, no control characters,
+/// no leading or trailing whitespace, no invisible / bidi / format characters and no non-ASCII
+/// whitespace, in Unicode NFC — so two ids that look the same are the same id.
 fn check_field(what: &'static str, value: &str) -> Result<(), HoldError> {
-    if value.trim().is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control)
+    let problem = if value.trim().is_empty() {
+        Some("must not be empty")
+    } else if value.chars().count() > 256 {
+        Some("must be at most 256 characters")
+    } else if value.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else if value.trim() != value {
+        Some("must not begin or end with whitespace")
+    } else if value
+        .chars()
+        .any(|c| is_invisible(c) || (c.is_whitespace() && !c.is_ascii()))
     {
-        return Err(HoldError::BadField { what });
+        Some(
+            "must not contain invisible, bidirectional-override or format characters or non-ASCII whitespace (they make one id look like another)",
+        )
+    } else if !icu_normalizer::ComposingNormalizerBorrowed::new_nfc().is_normalized(value) {
+        Some(
+            "must be in Unicode normalization form C (NFC): the same text in another form would be another case",
+        )
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(HoldError::BadField { what, problem }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn anchor_dir(origin: &str) -> String {
@@ -195,21 +251,27 @@ fn anchor_size(key: &str) -> Option<u64> {
         .ok()
 }
 
-/// Read the store's view of `prefix` and the registry from the verified log (checked against
-/// the newest hold checkpoint stored in the target).
-pub async fn load(
+/// The stored hold checkpoint that binds the log: the newest under the origin's folder that opens
+/// as a checkpoint signed by the checkpoint key (objects that do not open are reported and passed
+/// over, see [`load`]).
+struct Bound {
+    checkpoint: Option<crate::audit::Checkpoint>,
+    key: Option<(String, u64)>,
+    ignored: Vec<String>,
+}
+
+async fn bind(
     store: &dyn ImmutableStore,
-    registrar: &Registrar,
-    prefix: &str,
-) -> Result<Context, HoldError> {
-    let dir = anchor_dir(&registrar.origin);
+    origin: &str,
+    checkpoint_key: Option<&VerifyingKey>,
+) -> Result<Bound, HoldError> {
+    let dir = anchor_dir(origin);
     let anchors = store.list(&dir).await?;
-    let mut options = VerifyOptions {
-        signatures: registrar.signatures.clone(),
-        ..Default::default()
+    let mut bound = Bound {
+        checkpoint: None,
+        key: None,
+        ignored: Vec::new(),
     };
-    let mut anchor_checked = None;
-    let mut anchors_ignored = Vec::new();
     // Newest first: the first that opens as a checkpoint of this log signed by the checkpoint
     // key binds the log. Anyone able to write to the store can put objects under the anchor
     // folder (locked ones cannot be removed), so an object that is not such a checkpoint is
@@ -220,41 +282,97 @@ pub async fn load(
         .filter_map(|a| anchor_size(&a.key).map(|size| (size, a)))
         .collect();
     candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.key.cmp(&a.1.key)));
-    if !candidates.is_empty() {
-        let Some(key) = &registrar.checkpoint_key else {
-            return Err(HoldError::AnchorUnchecked {
-                count: anchors.len(),
-                dir,
-            });
-        };
-        let mut first_problem = None;
-        for (size, object) in candidates {
-            match open_anchor(store, registrar, key, size, object).await {
-                Ok(checkpoint) => {
-                    options.checkpoints.push(checkpoint);
-                    anchor_checked = Some((object.key.clone(), size));
-                    break;
-                }
-                Err(HoldError::BadAnchor { key, problem, .. }) => {
-                    anchors_ignored.push(format!("{key}: {problem}"));
-                    first_problem.get_or_insert((key, problem));
-                }
-                Err(other) => return Err(other),
+    if candidates.is_empty() {
+        return Ok(bound);
+    }
+    let Some(key) = checkpoint_key else {
+        return Err(HoldError::AnchorUnchecked {
+            count: anchors.len(),
+            dir,
+        });
+    };
+    let mut first_problem = None;
+    for (size, object) in candidates {
+        match open_anchor(store, origin, key, size, object).await {
+            Ok(checkpoint) => {
+                bound.checkpoint = Some(checkpoint);
+                bound.key = Some((object.key.clone(), size));
+                break;
             }
-        }
-        if anchor_checked.is_none()
-            && let Some((key, problem)) = first_problem
-        {
-            return Err(HoldError::BadAnchor {
-                target: store.target().to_string(),
-                key,
-                problem: format!(
-                    "{problem} (and no other object under {dir} is a checkpoint of this log signed by the checkpoint key)"
-                ),
-            });
+            Err(HoldError::BadAnchor { key, problem, .. }) => {
+                bound.ignored.push(format!("{key}: {problem}"));
+                first_problem.get_or_insert((key, problem));
+            }
+            Err(other) => return Err(other),
         }
     }
-    let registry = registry::load(registrar.log.path(), &options)?;
+    if bound.key.is_none()
+        && let Some((key, problem)) = first_problem
+    {
+        return Err(HoldError::BadAnchor {
+            target: store.target().to_string(),
+            key,
+            problem: format!(
+                "{problem} (and no other object under {dir} is a checkpoint of this log signed by the checkpoint key)"
+            ),
+        });
+    }
+    Ok(bound)
+}
+
+/// Read the registry from the log verified with `options` plus the bound checkpoint. A log that
+/// verifies on its own but not against the checkpoint is not that checkpoint's log at its size:
+/// another registry's checkpoint (same key and origin) or this log cut back / rewritten — which
+/// of the two cannot be told from here, so it is refused and said as it is.
+fn verify_bound(
+    store: &dyn ImmutableStore,
+    log: &std::path::Path,
+    signatures: &SignatureCheck,
+    bound: &Bound,
+) -> Result<(Registry, VerifyOptions), HoldError> {
+    let options = VerifyOptions {
+        signatures: signatures.clone(),
+        checkpoints: bound.checkpoint.iter().cloned().collect(),
+        ..Default::default()
+    };
+    match registry::load(log, &options) {
+        Ok(registry) => Ok((registry, options)),
+        Err(RegistryError::LogInvalid { first, .. }) if bound.checkpoint.is_some() => {
+            let alone = VerifyOptions {
+                signatures: signatures.clone(),
+                ..Default::default()
+            };
+            let (key, size) = bound.key.clone().unwrap_or_default();
+            match registry::load(log, &alone) {
+                Ok(_) if log.exists() => Err(HoldError::NotThisLog {
+                    target: store.target().to_string(),
+                    key,
+                    size,
+                    log: log.to_path_buf(),
+                    problem: first,
+                }),
+                _ => Err(RegistryError::LogInvalid {
+                    path: log.to_path_buf(),
+                    count: 1,
+                    first,
+                }
+                .into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Read the store's view of `prefix` and the registry from the verified log (checked against
+/// the newest hold checkpoint stored in the target).
+pub async fn load(
+    store: &dyn ImmutableStore,
+    registrar: &Registrar,
+    prefix: &str,
+) -> Result<Context, HoldError> {
+    let bound = bind(store, &registrar.origin, registrar.checkpoint_key.as_ref()).await?;
+    let (registry, options) =
+        verify_bound(store, registrar.log.path(), &registrar.signatures, &bound)?;
     let versions = store
         .list(prefix)
         .await?
@@ -273,17 +391,31 @@ pub async fn load(
     Ok(Context {
         registry,
         versions,
-        anchor_checked,
-        anchors_ignored,
+        anchor_checked: bound.key,
+        anchors_ignored: bound.ignored,
         verify: options,
     })
+}
+
+/// Before `archive --legal-hold` writes anything: the log that will register the hold must verify
+/// against the newest hold checkpoint stored in the target (a log cut back is refused, not
+/// anchored over).
+pub async fn check_log_against_anchors(
+    store: &dyn ImmutableStore,
+    log: &std::path::Path,
+    signatures: &SignatureCheck,
+    origin: &str,
+    checkpoint_key: &VerifyingKey,
+) -> Result<(), HoldError> {
+    let bound = bind(store, origin, Some(checkpoint_key)).await?;
+    verify_bound(store, log, signatures, &bound).map(|_| ())
 }
 
 /// Download one object under the anchor folder and open it as a checkpoint of this log signed
 /// by `key`, whose tree size is the one its name gives.
 async fn open_anchor(
     store: &dyn ImmutableStore,
-    registrar: &Registrar,
+    origin: &str,
     key: &ed25519_dalek::VerifyingKey,
     size: u64,
     object: &StoredObject,
@@ -310,8 +442,8 @@ async fn open_anchor(
     if note.len() as u64 > MAX_ANCHOR_BYTES {
         return Err(bad("larger than a checkpoint can be".into()));
     }
-    let checkpoint = registry::open_checkpoint(&note, key, Some(&registrar.origin))
-        .map_err(|e| bad(e.to_string()))?;
+    let checkpoint =
+        registry::open_checkpoint(&note, key, Some(origin)).map_err(|e| bad(e.to_string()))?;
     if checkpoint.size != size {
         return Err(bad(format!(
             "its name says {size} records, its signed body {}",
@@ -379,6 +511,21 @@ pub struct ChangeReport {
     pub ok: bool,
 }
 
+/// The cases holding at least one version under `prefix` ("none" when no case does).
+fn cases_holding(registry: &Registry, prefix: &str) -> String {
+    let cases: BTreeSet<&String> = registry
+        .holds
+        .iter()
+        .filter(|(v, _)| v.key.starts_with(prefix))
+        .flat_map(|(_, cases)| cases.iter())
+        .collect();
+    if cases.is_empty() {
+        "none".into()
+    } else {
+        cases.into_iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
 fn decision_bytes(objects: &[VersionRef]) -> usize {
     objects
         .iter()
@@ -393,9 +540,9 @@ pub async fn change(
     request: &ChangeRequest,
     progress: &(dyn Fn(Tick) + Send + Sync),
 ) -> Result<ChangeReport, HoldError> {
-    check_field("the case id", &request.case)?;
-    check_field("the reason", &request.reason)?;
-    check_field("the actor", &registrar.actor)?;
+    check_field("--case", &request.case)?;
+    check_field("--reason", &request.reason)?;
+    check_field("--actor", &registrar.actor)?;
     if request.decision == Decision::Release && !request.release_confirmed && !request.dry_run {
         return Err(HoldError::ReleaseNotConfirmed);
     }
@@ -438,21 +585,12 @@ pub async fn change(
         }
         Decision::Release => {
             if held.is_empty() && pending.is_empty() {
-                let others: BTreeSet<String> = registry
-                    .holds
-                    .iter()
-                    .filter(|(v, _)| v.key.starts_with(&request.prefix))
-                    .flat_map(|(_, cases)| cases.iter().cloned())
-                    .collect();
                 return Err(HoldError::CaseHoldsNothing {
                     case: case.to_string(),
                     target,
                     prefix: request.prefix.clone(),
-                    others: if others.is_empty() {
-                        "none".into()
-                    } else {
-                        others.into_iter().collect::<Vec<_>>().join(", ")
-                    },
+                    action: "; nothing was released",
+                    others: cases_holding(registry, &request.prefix),
                 });
             }
             held.iter().cloned().collect()
@@ -492,6 +630,35 @@ pub async fn change(
     }
     if request.decision == Decision::Set {
         touched.extend(held.iter().cloned());
+    }
+    // A flag that is on while no case in the verified log holds it (and no unfinished release
+    // explains it: a release still clearing its flags, perhaps running right now) is a hold this
+    // run cannot account for: taking it over for this case, or clearing it, could lift a hold
+    // whose records were cut from the log. Refused before anything is logged or changed.
+    let explained: BTreeSet<&VersionRef> = registry
+        .all_unfinished(&request.prefix)
+        .into_iter()
+        .filter(|d| d.decision == Decision::Release)
+        .flat_map(|d| d.objects.iter())
+        .collect();
+    let unaccounted: Vec<&VersionRef> = touched
+        .iter()
+        .filter(|v| {
+            context.versions.get(*v).and_then(|o| o.legal_hold) == Some(true)
+                && !registry.is_held(v)
+                && !explained.contains(*v)
+        })
+        .collect();
+    if let Some(first) = unaccounted.first() {
+        return Err(HoldError::FlagOnWithoutCase {
+            decision: request.decision,
+            prefix: request.prefix.clone(),
+            count: unaccounted.len(),
+            first: match &first.version_id {
+                Some(v) => format!("{} (version {v})", first.key),
+                None => first.key.clone(),
+            },
+        });
     }
     let changes: Vec<FlagChange> = touched
         .iter()
@@ -588,13 +755,14 @@ pub async fn change(
             entry.legal_hold = outcome.legal_hold;
             entry.ok = outcome.ok;
             entry.error = outcome.error;
-            if outcome.changed && outcome.ok {
+            if outcome.changed && outcome.ok && entry.before.is_none() {
+                // No listed flag to compare with at the end: the request's word counts.
                 report.changed += 1;
             }
         }
         report.objects.push(entry);
     }
-    report.changed += reconcile(
+    reconcile(
         store,
         registrar,
         &context.verify,
@@ -603,6 +771,15 @@ pub async fn change(
         progress,
     )
     .await?;
+    // Versions whose flag now differs from the one listed before the run (a flag changed and
+    // changed back by the reconciliation counts once, or not at all).
+    report.changed += report
+        .objects
+        .iter()
+        .filter(|o| {
+            o.ok && o.before.is_some() && o.legal_hold.is_some() && o.legal_hold != o.before
+        })
+        .count();
     report.ok = report.objects.iter().all(|o| o.ok);
     if report.ok && (!completes.is_empty() || report.changed > 0) {
         let record = registry::applied_record(
@@ -616,7 +793,13 @@ pub async fn change(
         let written = registrar.log.append(&record, &registrar.signer)?;
         report.outcome_record = written.sequence();
     }
-    if report.decision_record.is_some() || report.outcome_record.is_some() {
+    // Anchor whenever the log holds records no stored checkpoint covers: this run's, or an
+    // earlier run's that was stopped between its outcome record and its checkpoint.
+    let covered = context.anchor_checked.as_ref().map_or(0, |(_, size)| *size);
+    if report.decision_record.is_some()
+        || report.outcome_record.is_some()
+        || context.registry.record_count > covered
+    {
         report.anchor = Some(anchor(store, registrar, &context).await?);
     }
     Ok(report)
@@ -633,8 +816,7 @@ const RECONCILE_ROUNDS: usize = 5;
 /// store is first brought up to the store's head) and re-applies every flag it touched that the
 /// registry now wants otherwise, until a reading finds nothing to change. Whichever run writes a
 /// flag last reads the log after that write, so the last reading covers every decision logged
-/// before it. Returns how many flags were changed again; the lines show the registry's cases
-/// and wanted flag as last read.
+/// before it. The lines show the registry's cases and wanted flag as last read.
 async fn reconcile(
     store: &dyn ImmutableStore,
     registrar: &Registrar,
@@ -642,12 +824,11 @@ async fn reconcile(
     lines: &mut [ChangeLine],
     concurrency: usize,
     progress: &(dyn Fn(Tick) + Send + Sync),
-) -> Result<usize, HoldError> {
+) -> Result<(), HoldError> {
     let version = |line: &ChangeLine| VersionRef {
         key: line.key.clone(),
         version_id: line.version_id.clone(),
     };
-    let mut changed = 0;
     for round in 0..=RECONCILE_ROUNDS {
         registrar.log.refresh()?;
         let now = registry::load(registrar.log.path(), verify)?;
@@ -695,12 +876,9 @@ async fn reconcile(
             line.legal_hold = outcome.legal_hold;
             line.ok = outcome.ok;
             line.error = outcome.error;
-            if outcome.changed && outcome.ok {
-                changed += 1;
-            }
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// Sign a checkpoint of the whole log and store it locked in the target, as long as the
@@ -711,17 +889,32 @@ async fn anchor(
     context: &Context,
 ) -> Result<AnchorOutcome, HoldError> {
     let key = registrar.anchor.as_ref().ok_or(HoldError::NoAnchorKey)?;
-    let options = VerifyOptions {
-        signatures: registrar.signatures.clone(),
-        ..Default::default()
-    };
-    let (checkpoint, note) = audit::checkpoint::create(
+    store_checkpoint(
+        store,
         registrar.log.path(),
-        &options,
-        &key.origin,
+        &registrar.signatures,
         &key.origin,
         &key.key,
-    )?;
+        anchor_retain_until(context.versions.values()),
+    )
+    .await
+}
+
+/// Sign a checkpoint of the whole log at `log` (verified with `signatures` and against the newest
+/// hold checkpoint already stored under `origin`, so a log cut back is never anchored over) and
+/// store it under `_wormvault/holds/<origin>/`, COMPLIANCE-locked until `retain_until`. `hold
+/// set`/`release` and `archive --legal-hold` both anchor through here.
+pub async fn store_checkpoint(
+    store: &dyn ImmutableStore,
+    log: &std::path::Path,
+    signatures: &SignatureCheck,
+    origin: &str,
+    key: &crate::trust::kms::SigningKeySource,
+    retain_until: DateTime<Utc>,
+) -> Result<AnchorOutcome, HoldError> {
+    let bound = bind(store, origin, Some(&key.public().verifying_key())).await?;
+    let (_, options) = verify_bound(store, log, signatures, &bound)?;
+    let (checkpoint, note) = audit::checkpoint::create(log, &options, origin, origin, key)?;
     let scratch = tempfile::tempdir().map_err(|e| HoldError::Scratch(e.to_string()))?;
     let local = scratch.path().join("checkpoint.txt");
     std::fs::write(&local, note.as_bytes()).map_err(|e| HoldError::Scratch(e.to_string()))?;
@@ -729,17 +922,16 @@ async fn anchor(
         .map_err(|e| HoldError::Scratch(e.to_string()))?;
     let object_key = format!(
         "{}checkpoint-{}-{}.txt",
-        anchor_dir(&registrar.origin),
+        anchor_dir(origin),
         checkpoint.size,
         &hex::encode(checkpoint.root)[..16]
     );
-    let lock = anchor_lock(context.versions.values());
     let put = PutObject {
         key: object_key.clone(),
         source: &local,
         size: digest.bytes,
         sha256: digest.sha256.clone(),
-        lock,
+        lock: anchor_lock(retain_until),
         tags: BTreeMap::from([("wormvault-kind".to_string(), "hold-checkpoint".to_string())]),
         metadata: BTreeMap::from([("sha256".to_string(), digest.sha256.clone())]),
         content_type: Some("text/plain".into()),
@@ -757,22 +949,20 @@ async fn anchor(
     })
 }
 
-/// The lock of a hold checkpoint: the longest retention among the versions it covers (at least
-/// a year from now), COMPLIANCE when any of them is.
-fn anchor_lock<'a>(objects: impl Iterator<Item = &'a StoredObject>) -> LockSpec {
+/// How long a hold checkpoint is kept: the longest retention among the versions it covers, at
+/// least a year from now.
+pub fn anchor_retain_until<'a>(objects: impl Iterator<Item = &'a StoredObject>) -> DateTime<Utc> {
     let floor = Utc::now() + chrono::Duration::days(366);
-    let mut retain_until: DateTime<Utc> = floor;
-    let mut mode = RetentionMode::Governance;
-    for object in objects {
-        if let Some(until) = object.retain_until {
-            retain_until = retain_until.max(until);
-        }
-        if object.retention_mode == Some(RetentionMode::Compliance) {
-            mode = RetentionMode::Compliance;
-        }
-    }
+    objects
+        .filter_map(|o| o.retain_until)
+        .fold(floor, DateTime::max)
+}
+
+/// The lock of a hold checkpoint: always COMPLIANCE (a GOVERNANCE lock can be bypassed, and a
+/// checkpoint that can be deleted cannot show the log was cut back), until `retain_until`.
+fn anchor_lock(retain_until: DateTime<Utc>) -> LockSpec {
     LockSpec {
-        mode,
+        mode: RetentionMode::Compliance,
         retain_until: DateTime::from_timestamp(retain_until.timestamp() + 1, 0)
             .unwrap_or(retain_until),
         legal_hold: false,
@@ -882,6 +1072,50 @@ pub async fn status(
             });
         }
     }
+    // H9: a key whose older version a case holds, shadowed by a newer version no case holds —
+    // readers of the key get the unheld one.
+    let newest: BTreeMap<&str, &VersionRef> = context
+        .versions
+        .iter()
+        .filter(|(_, o)| o.is_latest)
+        .map(|(v, _)| (v.key.as_str(), v))
+        .collect();
+    for (key, version) in &newest {
+        if registry.is_held(version) {
+            continue;
+        }
+        let held_older: BTreeSet<String> = context
+            .versions
+            .keys()
+            .filter(|v| v.key == *key && *v != *version)
+            .flat_map(|v| registry.cases(v))
+            .collect();
+        if !held_older.is_empty() {
+            findings.push(StatusFinding {
+                kind: "held_key_shadowed",
+                key: Some(key.to_string()),
+                version_id: version.version_id.clone(),
+                detail: format!(
+                    "an older version is held by {} but the newest version (the one the key returns) is held by no case: run `hold set` for the case again to hold it, or check who wrote it",
+                    held_older.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    // H2: records after the newest stored hold checkpoint could be cut from the log unnoticed.
+    let covered = context.anchor_checked.as_ref().map_or(0, |(_, size)| *size);
+    if registry.decisions.iter().any(|d| d.sequence > covered) {
+        findings.push(StatusFinding {
+            kind: "unanchored",
+            key: None,
+            version_id: None,
+            detail: format!(
+                "{} records not covered by any hold checkpoint (the log has {}, the newest stored hold checkpoint covers {covered}), among them hold decisions: they could be cut from the log unnoticed; rerun any `hold set`/`hold release` with --checkpoint-key to anchor them",
+                registry.record_count - covered,
+                registry.record_count
+            ),
+        });
+    }
     for decision in registry.all_unfinished(prefix) {
         findings.push(StatusFinding {
             kind: "unfinished",
@@ -969,11 +1203,8 @@ pub async fn report(
             case: case.to_string(),
             target: store.target().to_string(),
             prefix: prefix.to_string(),
-            others: registry
-                .known_cases()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(", "),
+            action: "",
+            others: cases_holding(registry, prefix),
         });
     }
     let mut rows = Vec::with_capacity(held.len());

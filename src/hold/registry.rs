@@ -87,7 +87,7 @@ pub enum RegistryError {
     )]
     NoAuditLog,
     #[error(
-        "the audit log {path} is the case registry, so its record signatures must be checked with a key you hold (--audit-signing-key, --hmac-key-file/--hmac-key-env, --audit-public-key or --audit-trust-root)"
+        "the audit log {path} is the case registry, so its record signatures must be checked with a key you hold (--audit-signing-key, --audit-key-file/--audit-key-env, --audit-public-key or --audit-trust-root)"
     )]
     Unverifiable { path: PathBuf },
     #[error(

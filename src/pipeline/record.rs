@@ -229,6 +229,29 @@ pub(crate) async fn execute(
         })?;
         crate::hold::registry::check_before_archive_hold(settings.log.path(), &settings.signer)
             .map_err(|e| ArchiveError::new(Stage::Preflight, e))?;
+        // The hold is anchored by a hold checkpoint as `hold set` anchors one: the log must
+        // verify against the newest hold checkpoint already in the target (a log cut back is
+        // refused here, not anchored over after the upload).
+        if let Some(anchor) = &settings.anchor {
+            let signatures = crate::hold::registry::signature_check_for(&settings.signer)
+                .ok_or_else(|| {
+                    ArchiveError::new(
+                        Stage::Preflight,
+                        crate::hold::RegistryError::Unverifiable {
+                            path: settings.log.path().to_path_buf(),
+                        },
+                    )
+                })?;
+            crate::hold::check_log_against_anchors(
+                store,
+                settings.log.path(),
+                &signatures,
+                crate::hold::DEFAULT_ORIGIN,
+                &anchor.key.public().verifying_key(),
+            )
+            .await
+            .map_err(|e| ArchiveError::new(Stage::Preflight, hold_stage_error(e, settings)))?;
+        }
     }
     stage_event(
         observer.as_ref(),
@@ -379,6 +402,43 @@ pub(crate) async fn execute(
                 &objects,
             )
             .map_err(|e| fail(e.into()))?;
+            // Anchored at once under the hold checkpoints `hold` commands check (the archive's
+            // own checkpoint below is a session sidecar they do not read): a log cut back past
+            // these records is then refused by every hold command.
+            if let Some(anchor) = &settings.anchor {
+                let fail = |e: crate::hold::HoldError| {
+                    ArchiveError::new(Stage::Anchor, hold_stage_error(e, settings))
+                };
+                let signatures = crate::hold::registry::signature_check_for(&settings.signer)
+                    .ok_or_else(|| {
+                        fail(crate::hold::HoldError::Registry(
+                            crate::hold::RegistryError::Unverifiable {
+                                path: settings.log.path().to_path_buf(),
+                            },
+                        ))
+                    })?;
+                let hold_anchor = crate::hold::store_checkpoint(
+                    store,
+                    settings.log.path(),
+                    &signatures,
+                    crate::hold::DEFAULT_ORIGIN,
+                    &anchor.key,
+                    plan.retention
+                        .retain_until
+                        .max(chrono::Utc::now() + chrono::Duration::days(366)),
+                )
+                .await
+                .map_err(fail)?;
+                stage_event(
+                    observer.as_ref(),
+                    Stage::Anchor,
+                    "passed",
+                    format!(
+                        "hold checkpoint of {} records stored at {}",
+                        hold_anchor.tree_size, hold_anchor.key
+                    ),
+                );
+            }
         }
 
         if let Some(anchor) = &settings.anchor {
@@ -599,4 +659,26 @@ fn base64_root(text: &str) -> Result<[u8; 32], StageError> {
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| StageError::BadRoot(text.to_string()))
+}
+
+/// A hold-module error as a stage error: store and audit errors as themselves, a refusal (a log
+/// that does not match the stored hold checkpoints) as the registry refusing.
+fn hold_stage_error(e: crate::hold::HoldError, settings: &super::AuditSettings) -> StageError {
+    use crate::hold::HoldError;
+    match e {
+        HoldError::Store(e) => StageError::Store(e),
+        HoldError::Audit(e) => StageError::Audit(e),
+        HoldError::Registry(e) => StageError::HoldRegistry(e),
+        other if other.is_refusal() => {
+            StageError::HoldRegistry(crate::hold::RegistryError::LogInvalid {
+                path: settings.log.path().to_path_buf(),
+                count: 1,
+                first: other.to_string(),
+            })
+        }
+        other => StageError::Hash {
+            path: settings.log.path().to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
 }

@@ -176,7 +176,7 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
         cli.run(&[
             "hold", "set", &m, "--case", "CASE-42", "--reason", "r", "--actor", "rm",
         ]),
-        1,
+        2,
     );
     assert!(
         text(&refused).contains("needs --audit-log"),
@@ -405,7 +405,10 @@ fn scenario(cli: &Cli, root: &str, store: &dyn ImmutableStore) {
     std::fs::write(&path, format!("{}\n", cut.join("\n"))).unwrap();
     let refused = expect(cli.hold(&["status", &m]), 1);
     assert!(
-        text(&refused).contains("does not verify"),
+        text(&refused).contains(
+            "is signed by your checkpoint key but is not a checkpoint of the audit log holds.jsonl"
+        ) && text(&refused).contains("or this log was cut back or rewritten")
+            && text(&refused).contains("(truncated)"),
         "{}",
         text(&refused)
     );
@@ -950,6 +953,15 @@ fn archive_time_holds_are_registered_for_the_case() {
         .block_on(wormvault::store::open(&Target::parse(&root).unwrap()))
         .unwrap();
     assert!(held(&state(&rt, store.as_ref(), "")).is_empty());
+    // The hold placed at archive is anchored by a hold checkpoint `hold` commands check.
+    let anchors = rt.block_on(store.list("_wormvault/holds/")).unwrap();
+    assert!(
+        anchors.iter().any(|a| a
+            .key
+            .starts_with("_wormvault/holds/wormvault-legal-holds/checkpoint-")
+            && a.retention_mode == Some(RetentionMode::Compliance)),
+        "{anchors:?}"
+    );
 }
 
 /// A local vault that, on the first flag this run changes, lets another records manager's
@@ -1138,5 +1150,174 @@ fn a_release_racing_another_cases_set_leaves_the_object_held() {
             version_id: None,
         }),
         vec!["X".to_string()]
+    );
+}
+
+/// Review 32 verdicts on a local vault: lookalike case ids and usage errors exit 2 naming the
+/// flag; hold checkpoints are COMPLIANCE-locked; records left unanchored are a status finding
+/// until the next hold command anchors them; a flag on with no case is neither taken over nor
+/// cleared; a report for a case holding nothing names only cases that hold something.
+#[test]
+fn hold_verdicts_on_a_local_vault() {
+    let cli = Cli::new(vec![]);
+    let vault = cli.dir.path().join("vault");
+    std::fs::create_dir_all(vault.join(".wormvault")).unwrap();
+    let root = format!("file://{}", vault.display());
+    let rt = runtime();
+    let store = rt
+        .block_on(wormvault::store::open(&Target::parse(&root).unwrap()))
+        .unwrap();
+    let store = store.as_ref();
+    rt.block_on(seed(store, &keys(&["m/a/1.txt", "m/a/2.txt", "m/c/1.txt"])));
+    let m = format!("{root}/m");
+    let ma = format!("{m}/a");
+    let mc = format!("{m}/c");
+
+    // Lookalike case ids: refused (exit 2, naming --case), nothing logged or held.
+    for (case, says) in [
+        ("CASE-42 ", "--case: must not begin or end with whitespace"),
+        ("CASE-\u{200B}42", "--case: must not contain invisible"),
+        ("\u{202E}24-ESAC", "--case: must not contain invisible"),
+        (
+            "CASE-e\u{301}",
+            "--case: must be in Unicode normalization form C",
+        ),
+    ] {
+        let refused = expect(
+            cli.hold(&["set", &ma, "--case", case, "--reason", "r", "--actor", "rm"]),
+            2,
+        );
+        assert!(
+            text(&refused).contains(says),
+            "{case:?}: {}",
+            text(&refused)
+        );
+    }
+    assert!(cli.log().is_empty());
+    assert!(held(&state(&rt, store, "m/")).is_empty());
+
+    // Usage / configuration: exit 2, naming the flags a user can give.
+    let no_log = expect(cli.run(&["hold", "status", &m]), 2);
+    assert!(
+        text(&no_log).contains("needs --audit-log"),
+        "{}",
+        text(&no_log)
+    );
+    let no_anchor = expect(
+        cli.run(&[
+            "hold",
+            "set",
+            &ma,
+            "--case",
+            "CASE-42",
+            "--reason",
+            "r",
+            "--actor",
+            "rm",
+            "--audit-log",
+            "holds.jsonl",
+            "--audit-signing-key",
+            "keys/evidence-ed25519-private.pem",
+        ]),
+        2,
+    );
+    assert!(
+        text(&no_anchor).contains("needs --checkpoint-key"),
+        "{}",
+        text(&no_anchor)
+    );
+    let no_key = expect(
+        cli.run(&["hold", "status", &m, "--audit-log", "holds.jsonl"]),
+        2,
+    );
+    assert!(
+        text(&no_key).contains("--audit-key-file/--audit-key-env")
+            && !text(&no_key).contains("--hmac-key"),
+        "{}",
+        text(&no_key)
+    );
+
+    // A hold checkpoint is COMPLIANCE-locked (GOVERNANCE could be bypassed and deleted).
+    expect(
+        cli.hold(&[
+            "set", &ma, "--case", "CASE-42", "--reason", "r", "--actor", "rm",
+        ]),
+        0,
+    );
+    let anchors = rt.block_on(store.list("_wormvault/holds/")).unwrap();
+    assert_eq!(anchors.len(), 1, "{anchors:?}");
+    assert_eq!(anchors[0].retention_mode, Some(RetentionMode::Compliance));
+
+    // Records no stored hold checkpoint (of this origin) covers: a finding until the next hold
+    // command anchors them.
+    let other_origin = |case: &str| {
+        let mut args = vec![
+            "set",
+            &ma,
+            "--case",
+            case,
+            "--reason",
+            "r",
+            "--actor",
+            "rm",
+            "--checkpoint-origin",
+            "elsewhere",
+        ];
+        args.push("--json");
+        cli.hold(&args)
+    };
+    expect(other_origin("CASE-77"), 0);
+    let status = json(&expect(cli.hold(&["--json", "status", &m]), 1));
+    let findings = status["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{status}");
+    assert_eq!(findings[0]["kind"], "unanchored");
+    assert!(
+        findings[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 records not covered by any hold checkpoint"),
+        "{status}"
+    );
+    let rerun = json(&expect(
+        cli.hold(&[
+            "--json", "set", &ma, "--case", "CASE-77", "--reason", "r", "--actor", "rm",
+        ]),
+        0,
+    ));
+    assert_eq!(rerun["decision_record"], serde_json::Value::Null, "{rerun}");
+    assert_eq!(rerun["anchor"]["tree_size"], 4, "{rerun}");
+    expect(cli.hold(&["status", &m]), 0);
+
+    // A flag on that no case holds (set outside wormvault, or its records cut from the log):
+    // `hold set` refuses to take it over (exit 1), nothing logged, the flag as it was.
+    let outside = &state(&rt, store, "m/c/")["m/c/1.txt"];
+    rt.block_on(store.set_legal_hold(&outside.key, outside.version_id.as_deref(), true))
+        .unwrap();
+    let records = cli.log().len();
+    let refused = expect(
+        cli.hold(&[
+            "set", &m, "--case", "CASE-9", "--reason", "r", "--actor", "rm",
+        ]),
+        1,
+    );
+    assert!(
+        text(&refused).contains("1 object version(s) under \"m/\" have their store legal hold ON but no case in the verified audit log holds them (first: m/c/1.txt"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(cli.log().len(), records);
+    assert_eq!(
+        held(&state(&rt, store, "m/")),
+        keys(&["m/a/1.txt", "m/a/2.txt", "m/c/1.txt"])
+    );
+
+    // A report for a case holding nothing: no "released", and only cases that hold something.
+    let nothing = expect(cli.hold(&["report", &mc, "--case", "CASE-42"]), 1);
+    assert!(
+        text(&nothing).contains(
+            "according to the verified audit log. Cases holding objects under this prefix: none"
+        ) && !text(&nothing).contains("released"),
+        "{}",
+        text(&nothing)
     );
 }
