@@ -11,21 +11,7 @@ use std::process::{Command, Output};
 use aws_sdk_s3::types::{ChecksumMode, ObjectLockMode};
 use sha2::Digest as _;
 
-fn wormvault(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wormvault"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run wormvault")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use crate::support::cli::{text, wormvault};
 
 #[track_caller]
 fn ok(output: Output) -> Output {

@@ -13,9 +13,7 @@ use serde_json::Value;
 
 const SESSION: &str = "rel-42";
 
-pub(crate) fn wormvault(dir: &Path, args: &[&str]) -> Output {
-    wormvault_env(dir, args, &[])
-}
+pub(crate) use crate::support::cli::{text, wormvault};
 
 fn wormvault_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wormvault"))
@@ -24,14 +22,6 @@ fn wormvault_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .expect("run wormvault")
-}
-
-pub(crate) fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[track_caller]

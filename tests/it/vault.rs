@@ -6,31 +6,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn wormvault(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wormvault"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run wormvault")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-#[track_caller]
-fn code(output: &Output, expected: i32) {
-    assert_eq!(output.status.code(), Some(expected), "{}", text(output));
-    assert!(!text(output).contains("panicked"), "{}", text(output));
-}
+use crate::support::cli::{code, text, wormvault};
 
 /// Keys (with the trust root `keys generate --key-id` writes) and a signed bundle of session
 /// `rel-1` in `dir`.

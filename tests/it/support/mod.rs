@@ -7,6 +7,7 @@
 //! while the emulators run (see localstack/README.md, azurite/README.md).
 #![allow(dead_code)] // helpers only some emulator configurations reach
 
+pub mod cli;
 pub mod s3;
 
 use std::io::{Read, Write};
