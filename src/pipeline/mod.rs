@@ -190,7 +190,6 @@ impl StageError {
             StageError::NotVerified { .. }
             | StageError::NoRetentionPolicy
             | StageError::LegalHoldNeedsCase
-            | StageError::HoldRegistry(_)
             | StageError::RetentionOutOfRange(_)
             | StageError::Retention(_)
             | StageError::Reviewed(_)
@@ -199,6 +198,13 @@ impl StageError {
             // A plan that cannot be made from a verified bundle (unsafe path, bad session id,
             // retention) is a refusal; a plan file that cannot be read is not.
             StageError::Plan(e) => !matches!(e, PlanError::Read { .. }),
+            // A log that does not verify is a refusal; a missing --audit-log or key, or a log
+            // that changed while read, is a usage/configuration error (as `hold` says).
+            StageError::HoldRegistry(e) => matches!(
+                e,
+                crate::hold::RegistryError::LogInvalid { .. }
+                    | crate::hold::RegistryError::BadEvent { .. }
+            ),
             StageError::Vouch(e) => e.is_refusal(),
             StageError::Upload(e) => e.is_refusal(),
             StageError::Store(e) => matches!(e, StoreError::ChecksumMismatch { .. }),

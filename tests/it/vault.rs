@@ -340,3 +340,34 @@ fn signed_bytes(d: &Path) -> Value {
         serde_json::from_str(&std::fs::read_to_string(d.join("receipts.json")).unwrap()).unwrap();
     receipts["receipts"][0]["bytes"].clone()
 }
+
+/// An archive with `--legal-hold` but no audit log (the case registry) is a usage error (exit
+/// 2, like `hold` without one), refused before the vault is even created.
+#[test]
+fn archive_with_a_legal_hold_and_no_audit_log_is_a_usage_error_that_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    evidence(d);
+    let vault = format!("file://{}/vault", d.display());
+    let run = wormvault(
+        d,
+        &[
+            "archive",
+            "bundle",
+            "--trust-root",
+            "keys/vault-key-trust-root.json",
+            "--key-id",
+            "vault-key",
+            "--to",
+            &vault,
+            "--legal-hold",
+            "CASE-1",
+            "--receipts-out",
+            "receipts.json",
+        ],
+    );
+    code(&run, 2);
+    assert!(text(&run).contains("needs --audit-log"), "{}", text(&run));
+    assert!(!d.join("vault").exists());
+    assert!(!d.join("receipts.json").exists());
+}
