@@ -318,7 +318,8 @@ fn page(v: &ReportView) -> Page<'_> {
         verdict_class,
         verdict_text,
         verdict_note,
-        tool_only: (v.enforcement != "store").then_some(crate::store::TOOL_ONLY),
+        tool_only: (v.enforcement != "store" && v.enforcement != "unknown")
+            .then_some(crate::store::TOOL_ONLY),
         archived_at: v.archived_at.as_deref().unwrap_or("not proven"),
         checks,
         retention: retention(v),

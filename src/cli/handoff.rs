@@ -127,11 +127,11 @@ pub fn render(report: &HandoffReport) -> String {
             check.detail
         ));
     }
-    if report.enforcement != "store" {
-        text.push_str(&format!(
-            "  enforcement {}: {TOOL_ONLY}\n",
-            report.enforcement
-        ));
+    match report.enforcement.as_str() {
+        "store" => {}
+        // The receipts could not be read (a failed package): nothing is known of the lock.
+        "unknown" => text.push_str("  enforcement unknown: the receipts were not read\n"),
+        other => text.push_str(&format!("  enforcement {other}: {TOOL_ONLY}\n")),
     }
     text.push_str(&format!(
         "  {} objects, signer {}, {}",

@@ -362,6 +362,27 @@ fn f7a_handoff_tampered_archive_is_failed_not_an_error() {
             .unwrap()
             .contains("\"plan.json\" appears more than once")
     );
+    // Nothing was read, so nothing is claimed about the lock either.
+    let shown = wormvault(
+        d,
+        &[
+            "handoff",
+            "verify",
+            path.to_str().unwrap(),
+            "--trust-root",
+            "trust-roots.json",
+        ],
+    );
+    assert!(
+        text(&shown).contains("enforcement unknown: the receipts were not read"),
+        "{}",
+        text(&shown)
+    );
+    assert!(
+        !text(&shown).contains("the storage does not enforce it"),
+        "{}",
+        text(&shown)
+    );
     // A missing package is still an error (exit 2).
     let output = wormvault(d, &["handoff", "verify", "missing.tar.gz"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
