@@ -38,6 +38,11 @@ pub enum AuditError {
         "audit log {path} does not exist; pass the path of an existing log (append creates one)"
     )]
     MissingLog { path: PathBuf },
+    #[error(
+        "audit log {}: it is {found}, not a regular file; refusing to read it (copy the log to a file first)",
+        path.display()
+    )]
+    NotRegular { path: PathBuf, found: &'static str },
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

@@ -108,7 +108,7 @@ fn alert_kind_for(kind: AlertKind, error: &anyhow::Error) -> AlertKind {
             || cause.downcast_ref::<crate::limits::LimitError>().is_some()
             || matches!(
                 cause.downcast_ref::<AuditError>(),
-                Some(AuditError::MissingLog { .. })
+                Some(AuditError::MissingLog { .. } | AuditError::NotRegular { .. })
             )
     });
     // An integrity alert is only for what verification found (a refusal); any other error

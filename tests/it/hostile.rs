@@ -1808,7 +1808,12 @@ fn cases() -> Vec<Case> {
         case(
             "input: audit export --log FIFO",
             2,
-            &["audit.jsonl", "a FIFO, not a regular file"],
+            // A usage error, not a failed export for the SIEM to page on.
+            &[
+                "audit.jsonl",
+                "a FIFO, not a regular file",
+                "\"alert\":\"audit_usage_error\"",
+            ],
             |d| {
                 fifo(&d.join("audit.jsonl"));
                 args(&[

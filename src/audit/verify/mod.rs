@@ -281,11 +281,9 @@ pub fn verify_segments(
         let file = match crate::limits::open_regular(path, true) {
             Ok(file) => file,
             Err(Ok(found)) => {
-                return Err(AuditError::Invalid {
-                    what: format!("audit log {}", path.display()),
-                    problem: format!(
-                        "it is {found}, not a regular file; refusing to read it (copy the log to a file first)"
-                    ),
+                return Err(AuditError::NotRegular {
+                    path: path.clone(),
+                    found,
                 });
             }
             Err(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
