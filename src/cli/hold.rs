@@ -78,6 +78,11 @@ pub struct ChangeArgs {
     /// Show what would change and change nothing (no event, no flag).
     #[arg(long)]
     pub dry_run: bool,
+    /// `set` only: take over, for this case, versions whose legal hold is on but no case in the
+    /// audit log holds them (a hold placed outside wormvault) — listed as `adopted` in the signed
+    /// decision record; releasing the case later clears them. Without it `set` refuses them.
+    #[arg(long)]
+    pub adopt_unaccounted: bool,
     /// Flag requests in flight at once.
     #[arg(long, default_value_t = hold::apply::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
@@ -337,6 +342,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
 }
 
 fn change(args: ChangeArgs, decision: Decision, output: &Output) -> anyhow::Result<Exit> {
+    if args.adopt_unaccounted && decision == Decision::Release {
+        anyhow::bail!(
+            "--adopt-unaccounted is for `hold set` (taking over a hold no case accounts for); a release never clears such a hold"
+        );
+    }
     let registrar = args.registry.registrar(&args.actor, true, output)?;
     let batch = match &args.batch.batch_manifest {
         None => None,
@@ -367,6 +377,7 @@ fn change(args: ChangeArgs, decision: Decision, output: &Output) -> anyhow::Resu
             release_confirmed: args.confirm_release,
             concurrency: usize::from(args.concurrency),
             batch,
+            adopt_unaccounted: args.adopt_unaccounted,
         };
         hold::change(store, &registrar, &request, &|t| progress.tick(t))
             .await
@@ -449,6 +460,12 @@ fn render_change(report: &ChangeReport) -> String {
             ))
             .unwrap_or_default()
     ));
+    if report.adopted > 0 {
+        text.push_str(&format!(
+            "\nadopted {} version(s) whose hold no case accounted for: case {} now holds them (recorded in the decision), and releasing it will clear them",
+            report.adopted, report.case
+        ));
+    }
     if let Some(job) = &report.batch_job {
         text.push_str(&format!(
             "\nS3 Batch Operations job written to {}: upload the manifest, run `aws s3control create-job --cli-input-json file://{}`, then `wormvault hold status` confirms the flags",

@@ -63,7 +63,7 @@ pub enum HoldError {
         problem: &'static str,
     },
     #[error(
-        "{count} object version(s) under {prefix:?} have their store legal hold ON but no case in the verified audit log holds them (first: {first}); {decision} would take over or clear a hold it cannot account for — the log may have been cut back, or the hold was set outside wormvault. Nothing was changed: run `wormvault hold status`, restore the log or register the hold for its case first"
+        "{count} object version(s) under {prefix:?} have their store legal hold ON but no case in the verified audit log holds them (first: {first}); {decision} would take over or clear a hold it cannot account for — the log may have been cut back, or the hold was set outside wormvault. Nothing was changed: run `wormvault hold status` and restore the log; a hold placed outside wormvault is taken over for a case with `hold set --case CASE --adopt-unaccounted` (recorded as adopted)"
     )]
     FlagOnWithoutCase {
         decision: Decision,
@@ -465,6 +465,10 @@ pub struct ChangeRequest {
     pub concurrency: usize,
     /// Write an S3 Batch Operations manifest + job here instead of applying flags.
     pub batch: Option<(PathBuf, batch::BatchJob)>,
+    /// `set` only: take over versions whose flag is on with no case in the log (a hold placed
+    /// outside wormvault) for this case, saying so in the decision record (`adopted`); without
+    /// it such versions refuse the decision.
+    pub adopt_unaccounted: bool,
 }
 
 /// One object version in a change report.
@@ -508,6 +512,8 @@ pub struct ChangeReport {
     pub batch_job: Option<PathBuf>,
     pub objects: Vec<ChangeLine>,
     pub changed: usize,
+    /// Versions whose flag was on with no case, taken over by this `set --adopt-unaccounted`.
+    pub adopted: usize,
     pub ok: bool,
 }
 
@@ -649,7 +655,15 @@ pub async fn change(
                 && !explained.contains(*v)
         })
         .collect();
-    if let Some(first) = unaccounted.first() {
+    let adopting = request.adopt_unaccounted && request.decision == Decision::Set;
+    let adopted: Vec<VersionRef> = if adopting {
+        unaccounted.iter().map(|v| (*v).clone()).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(first) = unaccounted.first()
+        && !adopting
+    {
         return Err(HoldError::FlagOnWithoutCase {
             decision: request.decision,
             prefix: request.prefix.clone(),
@@ -683,6 +697,7 @@ pub async fn change(
         batch_job: None,
         objects: Vec::new(),
         changed: 0,
+        adopted: adopted.len(),
         ok: true,
     };
     let line = |change: &FlagChange| ChangeLine {
@@ -706,7 +721,7 @@ pub async fn change(
         .map(|d| (d.sequence, d.record_hash.clone()))
         .collect();
     if !decided.is_empty() {
-        let record = registry::decision_record(
+        let mut record = registry::decision_record(
             request.decision,
             case,
             &registrar.actor,
@@ -715,6 +730,17 @@ pub async fn change(
             &request.prefix,
             &decided,
         );
+        if !adopted.is_empty() {
+            // Who took over holds no case accounted for, and which: part of the signed record.
+            record.metadata.insert(
+                "adopted".into(),
+                adopted
+                    .iter()
+                    .map(|o| serde_json::json!({"key": o.key, "version_id": o.version_id}))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+        }
         let written = registrar.log.append(&record, &registrar.signer)?;
         let sequence = written.sequence().unwrap_or(0);
         report.decision_record = Some(sequence);

@@ -886,7 +886,8 @@ fn archive_time_holds_are_registered_for_the_case() {
         "{}",
         text(&refused)
     );
-    let refused = expect(archive(&["--legal-hold", "CASE-42"], "r2.json"), 1);
+    // No audit log (the case registry): a usage error (exit 2), as for hold commands.
+    let refused = expect(archive(&["--legal-hold", "CASE-42"], "r2.json"), 2);
     assert!(text(&refused).contains("--audit-log"), "{}", text(&refused));
     assert!(stored_keys().is_empty(), "written before the refusal");
     expect(
@@ -1077,6 +1078,7 @@ fn a_release_racing_another_cases_set_leaves_the_object_held() {
         release_confirmed: true,
         concurrency: 2,
         batch: None,
+        adopt_unaccounted: false,
     };
     let plain = rt.block_on(wormvault::store::open(&target)).unwrap();
     rt.block_on(seed(plain.as_ref(), &["ev/a.bin".to_string()]));
@@ -1309,6 +1311,63 @@ fn hold_verdicts_on_a_local_vault() {
     assert_eq!(
         held(&state(&rt, store, "m/")),
         keys(&["m/a/1.txt", "m/a/2.txt", "m/c/1.txt"])
+    );
+    // Only for `set`, and only when asked: the hold is taken over for the case, recorded as
+    // adopted in the signed decision; the case's release then clears it, the other case's stays.
+    expect(
+        cli.hold(&[
+            "release",
+            &mc,
+            "--case",
+            "CASE-9",
+            "--reason",
+            "r",
+            "--actor",
+            "rm",
+            "--confirm-release",
+            "--adopt-unaccounted",
+        ]),
+        2,
+    );
+    let adopted = json(&expect(
+        cli.hold(&[
+            "--json",
+            "set",
+            &mc,
+            "--case",
+            "CASE-9",
+            "--reason",
+            "r",
+            "--actor",
+            "rm",
+            "--adopt-unaccounted",
+        ]),
+        0,
+    ));
+    assert_eq!(adopted["adopted"], 1, "{adopted}");
+    let decision = &cli.log()[adopted["decision_record"].as_u64().unwrap() as usize - 1];
+    assert_eq!(
+        decision["metadata"]["adopted"][0]["key"], "m/c/1.txt",
+        "{decision}"
+    );
+    expect(cli.hold(&["status", &m]), 0);
+    expect(
+        cli.hold(&[
+            "release",
+            &mc,
+            "--case",
+            "CASE-9",
+            "--reason",
+            "r",
+            "--actor",
+            "rm",
+            "--confirm-release",
+        ]),
+        0,
+    );
+    assert_eq!(
+        held(&state(&rt, store, "m/")),
+        keys(&["m/a/1.txt", "m/a/2.txt"])
     );
 
     // A report for a case holding nothing: no "released", and only cases that hold something.
