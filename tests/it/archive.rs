@@ -37,97 +37,33 @@ fn exit(output: &Output, code: i32) {
 
 /// Keys, a trust root, and a signed bundle for session `session` in `dir`.
 fn evidence(dir: &Path, session: &str, retention_days: u32) -> PathBuf {
-    ok(wormvault(
-        dir,
-        &["-q", "keys", "generate", "--output-dir", "keys"],
-    ));
-    ok(wormvault(
-        dir,
-        &[
-            "-q",
-            "keys",
-            "trust-root",
-            "--public-key",
-            "keys/evidence-ed25519-public.pem",
-            "--output",
-            "trust-root.json",
-            "--key-id",
-            "release-key",
-        ],
-    ));
-    std::fs::create_dir_all(dir.join("files")).unwrap();
-    std::fs::write(
-        dir.join("files/evidence.json"),
-        "{\"release\": \"2.1.0\"}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("files/pr-attestation.md"), "# approved\n").unwrap();
     let days = retention_days.to_string();
-    ok(wormvault(
+    support::cli::release_bundle(
         dir,
+        session,
         &[
-            "-q",
-            "bundle",
-            "create",
-            "files",
-            "--output",
-            "bundle",
-            "--private-key",
-            "keys/evidence-ed25519-private.pem",
-            "--key-id",
-            "release-key",
-            "--session-id",
-            session,
-            "--retention-days",
-            &days,
+            ("evidence.json", "{\"release\": \"2.1.0\"}\n"),
+            ("pr-attestation.md", "# approved\n"),
         ],
-    ));
+        &["--retention-days", &days],
+    );
     dir.join("bundle")
 }
 
-fn archive_args<'a>(target: &'a str, receipts: &'a str) -> Vec<&'a str> {
-    vec![
-        "archive",
-        "bundle",
-        "--trust-root",
-        "trust-root.json",
-        "--key-id",
-        "release-key",
-        "--to",
-        target,
-        "--audit-log",
-        "audit.jsonl",
-        "--audit-signing-key",
-        "keys/evidence-ed25519-private.pem",
-        "--audit-key-id",
-        "release-key",
-        "--checkpoint-key",
-        "keys/evidence-ed25519-private.pem",
-        "--receipts-out",
-        receipts,
-    ]
-}
+use crate::support::cli::release_archive_args as archive_args;
 
 /// Run wormvault against an S3 endpoint with test credentials (and `env`), on a thread of its
 /// own so the calling test's async runtime is not blocked.
 fn wormvault_s3(dir: &Path, endpoint: &str, env: &[(&str, &str)], args: Vec<String>) -> Output {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                Command::new(env!("CARGO_BIN_EXE_wormvault"))
-                    .current_dir(dir)
-                    .env("AWS_ENDPOINT_URL", endpoint)
-                    .env("AWS_ACCESS_KEY_ID", "test")
-                    .env("AWS_SECRET_ACCESS_KEY", "test")
-                    .env("AWS_REGION", "us-east-1")
-                    .envs(env.iter().copied())
-                    .args(args)
-                    .output()
-                    .unwrap()
-            })
-            .join()
-            .unwrap()
-    })
+    let mut all = vec![
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    all.extend_from_slice(env);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    support::cli::wormvault_env(dir, &all, &args)
 }
 
 /// For a LocalStack archive test: the emulator, a bucket configured as preflight requires, a

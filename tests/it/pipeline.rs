@@ -21,22 +21,7 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn run_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    // A thread of its own, so a calling async test's runtime is not blocked.
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                Command::new(env!("CARGO_BIN_EXE_wormvault"))
-                    .current_dir(dir)
-                    .envs(env.iter().copied())
-                    .args(args)
-                    .output()
-                    .expect("run wormvault")
-            })
-            .join()
-            .unwrap()
-    })
-}
+use crate::support::cli::wormvault_env as run_in;
 
 #[track_caller]
 fn expect(output: &Output, code: i32) {
@@ -57,50 +42,16 @@ fn secret_file(path: &Path, bytes: &[u8]) {
 /// Keys, a trust root naming them `release-key`, and a signed bundle `bundle/` for `session`
 /// (`extra_files` more evidence files, for the race test).
 fn evidence(dir: &Path, session: &str, retention_days: u32, extra_files: usize) {
-    let run = |args: &[&str]| expect(&run_in(dir, &[], args), 0);
-    run(&["-q", "keys", "generate", "--output-dir", "keys"]);
-    run(&[
-        "-q",
-        "keys",
-        "trust-root",
-        "--public-key",
-        "keys/evidence-ed25519-public.pem",
-        "--output",
-        "trust-root.json",
-        "--key-id",
-        "release-key",
-    ]);
-    std::fs::create_dir_all(dir.join("files")).unwrap();
-    std::fs::write(
-        dir.join("files/evidence.json"),
-        "{\"release\": \"2.1.0\"}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("files/pr-attestation.md"), "# approved\n").unwrap();
-    for i in 0..extra_files {
-        std::fs::write(
-            dir.join(format!("files/log-{i:03}.txt")),
-            format!("line {i}\n"),
-        )
-        .unwrap();
-    }
+    let extra: Vec<(String, String)> = (0..extra_files)
+        .map(|i| (format!("log-{i:03}.txt"), format!("line {i}\n")))
+        .collect();
+    let mut files = vec![
+        ("evidence.json", "{\"release\": \"2.1.0\"}\n"),
+        ("pr-attestation.md", "# approved\n"),
+    ];
+    files.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
     let days = retention_days.to_string();
-    run(&[
-        "-q",
-        "bundle",
-        "create",
-        "files",
-        "--output",
-        "bundle",
-        "--private-key",
-        "keys/evidence-ed25519-private.pem",
-        "--key-id",
-        "release-key",
-        "--session-id",
-        session,
-        "--retention-days",
-        &days,
-    ]);
+    support::cli::release_bundle(dir, session, &files, &["--retention-days", &days]);
 }
 
 /// Three HMAC-signed records in `name`, all with key id `audit-key-1`; the third signed with

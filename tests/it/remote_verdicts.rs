@@ -7,7 +7,7 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn text(output: &Output) -> String {
     format!(
@@ -36,83 +36,21 @@ fn json(output: &Output) -> serde_json::Value {
 /// Run wormvault in `dir` (against LocalStack when `endpoint` is given), on a thread of its own
 /// so a calling test's async runtime is not blocked.
 fn run(dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Output {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_wormvault"));
-                command.current_dir(dir).args(args);
-                if let Some(endpoint) = endpoint {
-                    command
-                        .env("AWS_ENDPOINT_URL", endpoint)
-                        .env("AWS_ACCESS_KEY_ID", "test")
-                        .env("AWS_SECRET_ACCESS_KEY", "test")
-                        .env("AWS_REGION", "us-east-1");
-                }
-                command.output().unwrap()
-            })
-            .join()
-            .unwrap()
-    })
-}
-
-/// Keys, a trust root and a signed bundle of `files` (path, content) for session `session`.
-fn evidence(dir: &Path, session: &str, files: &[(&str, &str)]) {
-    let ok = |args: &[&str]| exit(&run(dir, None, args), 0);
-    ok(&["-q", "keys", "generate", "--output-dir", "keys"]);
-    ok(&[
-        "-q",
-        "keys",
-        "trust-root",
-        "--public-key",
-        "keys/evidence-ed25519-public.pem",
-        "--output",
-        "trust-root.json",
-        "--key-id",
-        "release-key",
-    ]);
-    for (path, content) in files {
-        let path = dir.join("files").join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, content).unwrap();
-    }
-    ok(&[
-        "-q",
-        "bundle",
-        "create",
-        "files",
-        "--output",
-        "bundle",
-        "--private-key",
-        "keys/evidence-ed25519-private.pem",
-        "--key-id",
-        "release-key",
-        "--session-id",
-        session,
-    ]);
+    let env = match endpoint {
+        Some(endpoint) => vec![
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+        None => Vec::new(),
+    };
+    support::cli::wormvault_env(dir, &env, args)
 }
 
 fn archive_args<'a>(target: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--json",
-        "archive",
-        "bundle",
-        "--trust-root",
-        "trust-root.json",
-        "--key-id",
-        "release-key",
-        "--to",
-        target,
-        "--audit-log",
-        "audit.jsonl",
-        "--audit-signing-key",
-        "keys/evidence-ed25519-private.pem",
-        "--audit-key-id",
-        "release-key",
-        "--checkpoint-key",
-        "keys/evidence-ed25519-private.pem",
-        "--receipts-out",
-        "receipts.json",
-    ];
+    let mut args = vec!["--json"];
+    args.extend(support::cli::release_archive_args(target, "receipts.json"));
     args.extend_from_slice(extra);
     args
 }
@@ -148,10 +86,11 @@ async fn check_remote_reports_rewritten_and_hidden_sidecars_on_s3() {
     let target = format!("s3://{bucket}/rel");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    evidence(
+    support::cli::release_bundle(
         d,
         "rel-sc",
         &[("evidence.json", "{\"release\": \"2.1.0\"}\n")],
+        &[],
     );
     let archived = run(d, Some(&s3.endpoint), &archive_args(&target, &[]));
     exit(&archived, 0);
@@ -251,10 +190,11 @@ async fn check_remote_reports_rewritten_and_hidden_sidecars_on_s3() {
 fn check_remote_reports_a_rewritten_sidecar_on_a_vault() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    evidence(
+    support::cli::release_bundle(
         d,
         "rel-vault",
         &[("evidence.json", "{\"release\": \"2.1.0\"}\n")],
+        &[],
     );
     let vault = format!("file://{}/vault", d.display());
     let archived = run(d, None, &archive_args(&vault, &[]));
@@ -322,7 +262,7 @@ async fn a_non_ascii_file_name_is_archived_to_s3_with_its_path_percent_encoded()
     let target = format!("s3://{bucket}/rel");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    evidence(
+    support::cli::release_bundle(
         d,
         "rel-cafe",
         &[
@@ -330,6 +270,7 @@ async fn a_non_ascii_file_name_is_archived_to_s3_with_its_path_percent_encoded()
             ("plain.txt", "b\n"),
             ("a b%.txt", "c\n"),
         ],
+        &[],
     );
     let archived = run(
         d,
