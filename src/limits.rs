@@ -152,7 +152,16 @@ pub fn open_regular(
 /// flag such as `--log`, or a document such as "handoff package"): for readers that stream a
 /// file (audit logs, packages) rather than read it whole.
 pub fn open_input(path: &Path, what: &'static str) -> Result<std::fs::File, LimitError> {
-    open_regular(path, true).map_err(|error| match error {
+    open_checked(path, what, true)
+}
+
+/// [`open_regular`] with its refusal or I/O error as a [`LimitError`] naming `what`.
+fn open_checked(
+    path: &Path,
+    what: &'static str,
+    follow_symlinks: bool,
+) -> Result<std::fs::File, LimitError> {
+    open_regular(path, follow_symlinks).map_err(|error| match error {
         Ok(found) => LimitError::NotRegular {
             what,
             path: path.to_path_buf(),
@@ -163,6 +172,42 @@ pub fn open_input(path: &Path, what: &'static str) -> Result<std::fs::File, Limi
             path: path.to_path_buf(),
             source,
         },
+    })
+}
+
+/// Read `file` to its end, but never more than `max` bytes: one more is a [`LimitError::TooLarge`]
+/// (a file that grew, a pipe or device that does not stop). `capacity` is what to reserve.
+fn read_limited(
+    file: std::fs::File,
+    path: &Path,
+    max: u64,
+    what: &'static str,
+    capacity: usize,
+) -> Result<Vec<u8>, LimitError> {
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| LimitError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > max {
+        return Err(LimitError::TooLarge {
+            what,
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            limit: max,
+        });
+    }
+    Ok(bytes)
+}
+
+/// `bytes` as UTF-8 text ready for a JSON parser.
+fn utf8(bytes: Vec<u8>, path: &Path, what: &'static str) -> Result<String, LimitError> {
+    String::from_utf8(bytes).map_err(|_| LimitError::NotUtf8 {
+        what,
+        path: path.to_path_buf(),
     })
 }
 
@@ -199,19 +244,7 @@ pub fn read_secret_capped(
             found: describe_type(file_type),
         });
     }
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(LimitError::TooLarge {
-            what,
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            limit: max,
-        });
-    }
-    Ok(bytes)
+    read_limited(file, path, max, what, 0)
 }
 
 /// Read at most `max` bytes of `path`; refuse (without reading it) a file whose size is over
@@ -238,41 +271,24 @@ fn read_capped_with(
     what: &'static str,
     follow_symlinks: bool,
 ) -> Result<Vec<u8>, LimitError> {
-    let io = |source| LimitError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = open_regular(path, follow_symlinks).map_err(|error| match error {
-        Ok(found) => LimitError::NotRegular {
+    let file = open_checked(path, what, follow_symlinks)?;
+    let len = file
+        .metadata()
+        .map_err(|source| LimitError::Io {
             what,
             path: path.to_path_buf(),
-            found,
-        },
-        Err(source) => io(source),
-    })?;
-    let metadata = file.metadata().map_err(io)?;
-    if metadata.len() > max {
+            source,
+        })?
+        .len();
+    if len > max {
         return Err(LimitError::TooLarge {
             what,
             path: path.to_path_buf(),
-            size: metadata.len(),
+            size: len,
             limit: max,
         });
     }
-    let mut bytes = Vec::with_capacity(metadata.len().min(max) as usize);
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(LimitError::TooLarge {
-            what,
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            limit: max,
-        });
-    }
-    Ok(bytes)
+    read_limited(file, path, max, what, len.min(max) as usize)
 }
 
 /// [`read_member_capped`], as UTF-8 text ready for a JSON parser.
@@ -281,18 +297,12 @@ pub fn read_member_json_capped(
     max: u64,
     what: &'static str,
 ) -> Result<String, LimitError> {
-    String::from_utf8(read_member_capped(path, max, what)?).map_err(|_| LimitError::NotUtf8 {
-        what,
-        path: path.to_path_buf(),
-    })
+    utf8(read_member_capped(path, max, what)?, path, what)
 }
 
 /// [`read_capped`], as UTF-8 text ready for a JSON parser.
 pub fn read_json_capped(path: &Path, max: u64, what: &'static str) -> Result<String, LimitError> {
-    String::from_utf8(read_capped(path, max, what)?).map_err(|_| LimitError::NotUtf8 {
-        what,
-        path: path.to_path_buf(),
-    })
+    utf8(read_capped(path, max, what)?, path, what)
 }
 
 #[cfg(test)]
