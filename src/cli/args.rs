@@ -430,7 +430,10 @@ impl ExecuteArgs {
                 let log = crate::cli::audit::open_log_checked(
                     log,
                     &crate::audit::VerifyOptions::default(),
-                    anchor.as_ref().map(|a| a.key.public().verifying_key()),
+                    &crate::audit::store::verify::Checkpoints {
+                        key: anchor.as_ref().map(|a| a.key.public().verifying_key()),
+                        ..Default::default()
+                    },
                 )
                 .map_err(|error| {
                     let what = if crate::exit::classify(&error) == crate::exit::Exit::Failure {

@@ -1036,7 +1036,7 @@ pub(crate) fn store_log_error(error: StoreLogError) -> anyhow::Error {
 /// store a copy in a temporary directory (kept as long as the handle), made after the stored
 /// log verified under `options`; appends through the handle go to the store first.
 pub(crate) fn open_log(log: &Path, options: &VerifyOptions) -> anyhow::Result<LogHandle> {
-    open_log_checked(log, options, None)
+    open_log_checked(log, options, &Checkpoints::default())
 }
 
 /// [`open_log`] checking a store log's stored checkpoints with the user's checkpoint key
@@ -1045,14 +1045,10 @@ pub(crate) fn open_log(log: &Path, options: &VerifyOptions) -> anyhow::Result<Lo
 pub(crate) fn open_log_checked(
     log: &Path,
     options: &VerifyOptions,
-    checkpoint_key: Option<ed25519_dalek::VerifyingKey>,
+    checkpoints: &Checkpoints,
 ) -> anyhow::Result<LogHandle> {
     let location = LogLocation::from_path(log)?;
-    let checkpoints = Checkpoints {
-        key: checkpoint_key,
-        ..Default::default()
-    };
-    LogHandle::open_blocking(&location, options, &checkpoints, WriteOptions::default())
+    LogHandle::open_blocking(&location, options, checkpoints, WriteOptions::default())
         .map_err(store_log_error)
 }
 

@@ -216,7 +216,10 @@ impl RegistryArgs {
         let log = crate::cli::audit::open_log_checked(
             &given,
             &crate::audit::VerifyOptions::default(),
-            checkpoint_key,
+            &crate::audit::store::verify::Checkpoints {
+                key: checkpoint_key,
+                ..Default::default()
+            },
         )?;
         let signatures = self
             .keys

@@ -129,13 +129,11 @@ pub fn run(args: Args, output: &Output) -> anyhow::Result<Exit> {
         key_name: args.checkpoint_key_name.clone(),
         ignore_bundles: false,
     };
-    let log = crate::audit::store::LogHandle::open_blocking(
-        &location,
+    let log = crate::cli::audit::open_log_checked(
+        &args.audit_log,
         &crate::audit::VerifyOptions::default(),
         &checkpoints,
-        crate::audit::store::WriteOptions::default(),
-    )
-    .map_err(crate::cli::audit::store_log_error)?;
+    )?;
     let request = StatusRequest {
         target: args.target,
         audit_log: log.path().to_path_buf(),

@@ -133,10 +133,7 @@ impl HoldError {
                 | HoldError::AnchorUnchecked { .. }
                 | HoldError::BadAnchor { .. }
                 | HoldError::NotThisLog { .. }
-                | HoldError::Registry(
-                    RegistryError::LogInvalid { .. } | RegistryError::BadEvent { .. }
-                )
-        )
+        ) || matches!(self, HoldError::Registry(e) if e.is_refusal())
     }
 }
 
@@ -399,7 +396,9 @@ pub async fn load(
 
 /// Before `archive --legal-hold` writes anything: the log that will register the hold must verify
 /// against the newest hold checkpoint stored in the target (a log cut back is refused, not
-/// anchored over).
+/// anchored over). The caller has verified the log with `signatures` alone
+/// ([`registry::check_before_archive_hold`]), so with no checkpoint stored there is nothing more
+/// to check.
 pub async fn check_log_against_anchors(
     store: &dyn ImmutableStore,
     log: &std::path::Path,
@@ -408,6 +407,9 @@ pub async fn check_log_against_anchors(
     checkpoint_key: &VerifyingKey,
 ) -> Result<(), HoldError> {
     let bound = bind(store, origin, Some(checkpoint_key)).await?;
+    if bound.checkpoint.is_none() {
+        return Ok(());
+    }
     verify_bound(store, log, signatures, &bound).map(|_| ())
 }
 
@@ -655,12 +657,8 @@ pub async fn change(
                 && !explained.contains(*v)
         })
         .collect();
+    // Past this refusal, `unaccounted` are the versions `set --adopt-unaccounted` takes over.
     let adopting = request.adopt_unaccounted && request.decision == Decision::Set;
-    let adopted: Vec<VersionRef> = if adopting {
-        unaccounted.iter().map(|v| (*v).clone()).collect()
-    } else {
-        Vec::new()
-    };
     if let Some(first) = unaccounted.first()
         && !adopting
     {
@@ -697,7 +695,7 @@ pub async fn change(
         batch_job: None,
         objects: Vec::new(),
         changed: 0,
-        adopted: adopted.len(),
+        adopted: unaccounted.len(),
         ok: true,
     };
     let line = |change: &FlagChange| ChangeLine {
@@ -730,11 +728,11 @@ pub async fn change(
             &request.prefix,
             &decided,
         );
-        if !adopted.is_empty() {
+        if !unaccounted.is_empty() {
             // Who took over holds no case accounted for, and which: part of the signed record.
             record.metadata.insert(
                 "adopted".into(),
-                adopted
+                unaccounted
                     .iter()
                     .map(|o| serde_json::json!({"key": o.key, "version_id": o.version_id}))
                     .collect::<Vec<_>>()
@@ -921,7 +919,7 @@ async fn anchor(
         &registrar.signatures,
         &key.origin,
         &key.key,
-        anchor_retain_until(context.versions.values()),
+        anchor_retain_until(context.versions.values().filter_map(|o| o.retain_until)),
     )
     .await
 }
@@ -975,13 +973,11 @@ pub async fn store_checkpoint(
     })
 }
 
-/// How long a hold checkpoint is kept: the longest retention among the versions it covers, at
-/// least a year from now.
-pub fn anchor_retain_until<'a>(objects: impl Iterator<Item = &'a StoredObject>) -> DateTime<Utc> {
+/// How long a hold checkpoint is kept: the latest of the retain-until dates of what it covers,
+/// at least a year from now.
+pub fn anchor_retain_until(retain_until: impl Iterator<Item = DateTime<Utc>>) -> DateTime<Utc> {
     let floor = Utc::now() + chrono::Duration::days(366);
-    objects
-        .filter_map(|o| o.retain_until)
-        .fold(floor, DateTime::max)
+    retain_until.fold(floor, DateTime::max)
 }
 
 /// The lock of a hold checkpoint: always COMPLIANCE (a GOVERNANCE lock can be bypassed, and a
@@ -1110,10 +1106,17 @@ pub async fn status(
         if registry.is_held(version) {
             continue;
         }
+        // The key's versions sit together in the ordered map: read just those.
+        let first = VersionRef {
+            key: key.to_string(),
+            version_id: None,
+        };
         let held_older: BTreeSet<String> = context
             .versions
-            .keys()
-            .filter(|v| v.key == *key && *v != *version)
+            .range(first..)
+            .map(|(v, _)| v)
+            .take_while(|v| v.key == *key)
+            .filter(|v| *v != *version)
             .flat_map(|v| registry.cases(v))
             .collect();
         if !held_older.is_empty() {

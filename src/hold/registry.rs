@@ -111,6 +111,17 @@ pub enum RegistryError {
     Audit(#[from] AuditError),
 }
 
+impl RegistryError {
+    /// The registry (the audit log) does not verify or holds a malformed event: a refusal
+    /// (exit 1); a missing log or key, or a log that changed while read, is not.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::LogInvalid { .. } | RegistryError::BadEvent { .. }
+        )
+    }
+}
+
 impl Registry {
     /// Cases holding one version (empty when none).
     pub fn cases(&self, version: &VersionRef) -> Vec<String> {
@@ -501,15 +512,16 @@ pub fn signature_check_for(signer: &Signer) -> Option<audit::SignatureCheck> {
 }
 
 /// Before `archive --legal-hold CASE` writes anything: the log that will register the hold must
-/// be signed by `signer` and verify with that key (an existing log; a new one is created).
-pub fn check_before_archive_hold(log: &Path, signer: &Signer) -> Result<Registry, RegistryError> {
-    let signatures = signature_check_for(signer).ok_or_else(|| RegistryError::Unverifiable {
-        path: log.to_path_buf(),
-    })?;
+/// verify with `signatures`, the check of its signer's key ([`signature_check_for`]; an existing
+/// log — a new one is created).
+pub fn check_before_archive_hold(
+    log: &Path,
+    signatures: &audit::SignatureCheck,
+) -> Result<Registry, RegistryError> {
     load(
         log,
         &VerifyOptions {
-            signatures,
+            signatures: signatures.clone(),
             ..Default::default()
         },
     )

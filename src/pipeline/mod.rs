@@ -200,11 +200,7 @@ impl StageError {
             StageError::Plan(e) => !matches!(e, PlanError::Read { .. }),
             // A log that does not verify is a refusal; a missing --audit-log or key, or a log
             // that changed while read, is a usage/configuration error (as `hold` says).
-            StageError::HoldRegistry(e) => matches!(
-                e,
-                crate::hold::RegistryError::LogInvalid { .. }
-                    | crate::hold::RegistryError::BadEvent { .. }
-            ),
+            StageError::HoldRegistry(e) => e.is_refusal(),
             StageError::Vouch(e) => e.is_refusal(),
             StageError::Upload(e) => e.is_refusal(),
             StageError::Store(e) => matches!(e, StoreError::ChecksumMismatch { .. }),

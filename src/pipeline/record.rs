@@ -223,25 +223,27 @@ pub(crate) async fn execute(
     }
     // An archive-time hold is registered in the audit log (hold::registry): refuse before
     // writing when there is no log, or it is unsigned, or it does not verify with its key.
+    // What verifies the registry's records (the log's signer), for the hold's anchor below too.
+    let mut hold_signatures = None;
     if plan.retention.legal_hold_case.is_some() {
         let settings = request.audit.as_ref().ok_or_else(|| {
             ArchiveError::new(Stage::Preflight, crate::hold::RegistryError::NoAuditLog)
         })?;
-        crate::hold::registry::check_before_archive_hold(settings.log.path(), &settings.signer)
+        let signatures =
+            crate::hold::registry::signature_check_for(&settings.signer).ok_or_else(|| {
+                ArchiveError::new(
+                    Stage::Preflight,
+                    crate::hold::RegistryError::Unverifiable {
+                        path: settings.log.path().to_path_buf(),
+                    },
+                )
+            })?;
+        crate::hold::registry::check_before_archive_hold(settings.log.path(), &signatures)
             .map_err(|e| ArchiveError::new(Stage::Preflight, e))?;
         // The hold is anchored by a hold checkpoint as `hold set` anchors one: the log must
         // verify against the newest hold checkpoint already in the target (a log cut back is
         // refused here, not anchored over after the upload).
         if let Some(anchor) = &settings.anchor {
-            let signatures = crate::hold::registry::signature_check_for(&settings.signer)
-                .ok_or_else(|| {
-                    ArchiveError::new(
-                        Stage::Preflight,
-                        crate::hold::RegistryError::Unverifiable {
-                            path: settings.log.path().to_path_buf(),
-                        },
-                    )
-                })?;
             crate::hold::check_log_against_anchors(
                 store,
                 settings.log.path(),
@@ -252,6 +254,7 @@ pub(crate) async fn execute(
             .await
             .map_err(|e| ArchiveError::new(Stage::Preflight, hold_stage_error(e, settings)))?;
         }
+        hold_signatures = Some(signatures);
     }
     stage_event(
         observer.as_ref(),
@@ -405,27 +408,17 @@ pub(crate) async fn execute(
             // Anchored at once under the hold checkpoints `hold` commands check (the archive's
             // own checkpoint below is a session sidecar they do not read): a log cut back past
             // these records is then refused by every hold command.
-            if let Some(anchor) = &settings.anchor {
+            if let (Some(anchor), Some(signatures)) = (&settings.anchor, &hold_signatures) {
                 let fail = |e: crate::hold::HoldError| {
                     ArchiveError::new(Stage::Anchor, hold_stage_error(e, settings))
                 };
-                let signatures = crate::hold::registry::signature_check_for(&settings.signer)
-                    .ok_or_else(|| {
-                        fail(crate::hold::HoldError::Registry(
-                            crate::hold::RegistryError::Unverifiable {
-                                path: settings.log.path().to_path_buf(),
-                            },
-                        ))
-                    })?;
                 let hold_anchor = crate::hold::store_checkpoint(
                     store,
                     settings.log.path(),
-                    &signatures,
+                    signatures,
                     crate::hold::DEFAULT_ORIGIN,
                     &anchor.key,
-                    plan.retention
-                        .retain_until
-                        .max(chrono::Utc::now() + chrono::Duration::days(366)),
+                    crate::hold::anchor_retain_until(std::iter::once(plan.retention.retain_until)),
                 )
                 .await
                 .map_err(fail)?;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use crate::audit::{Checkpoint, CheckpointKey};
+use crate::audit::Checkpoint;
 use crate::store::{self, ImmutableStore, StoredObject, Target};
 
 use super::State;
@@ -181,15 +181,10 @@ pub async fn judge_in(
                     details,
                 );
             }
-            Ok(note) => match Checkpoint::open(
+            Ok(note) => match crate::hold::registry::open_checkpoint(
                 &note,
-                &CheckpointKey {
-                    name: key
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| note.lines().next().unwrap_or_default().to_string()),
-                    key: key.key,
-                },
+                &key.key,
+                key.name.as_deref(),
             ) {
                 Err(e) => {
                     return verdict(

@@ -11,7 +11,7 @@
 pub mod anchor;
 pub mod secrets;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::audit::{self, Checkpoint, CheckpointKey, export::Format};
+use crate::audit::{self, Checkpoint, export::Format};
 use crate::receipt::ReceiptSet;
 use crate::remote::{self, FindingKind, SIDECAR_DIR};
 use crate::store::{self, Enforcement, PreflightOptions, PreflightReport, Target};
@@ -307,18 +307,6 @@ fn with_anchor(mut check: Check, verdict: Option<&anchor::AnchorVerdict>) -> Che
     check
 }
 
-/// The checkpoint key name: the one the user gave, or the note's own first line (its origin),
-/// as `audit verify` does; the key hash binds name and key either way.
-fn checkpoint_key(key: &anchor::AnchorKey, note: &str) -> CheckpointKey {
-    CheckpointKey {
-        name: key
-            .name
-            .clone()
-            .unwrap_or_else(|| note.lines().next().unwrap_or_default().to_string()),
-        key: key.key,
-    }
-}
-
 /// One signed checkpoint an archive stored beside its evidence, verified under the pinned key.
 struct SessionCheckpoint {
     key: String,
@@ -439,7 +427,7 @@ async fn session_checkpoints(
                     continue;
                 }
             };
-            match Checkpoint::open(&note, &checkpoint_key(key, &note)) {
+            match crate::hold::registry::open_checkpoint(&note, &key.key, key.name.as_deref()) {
                 Err(e) => found.problems.push(format!(
                     "checkpoint {object_key} does not verify under --checkpoint-key: {e}"
                 )),
@@ -1047,7 +1035,7 @@ fn dashboard_visibility(
                 let digest = set.digest();
                 if log.report.is_none() {
                     unconfirmed.push(path.display().to_string());
-                } else if log.archived.contains_key(&digest) {
+                } else if log.archived.contains(&digest) {
                     if log.problem.is_some() {
                         unconfirmed.push(path.display().to_string());
                     } else {
@@ -1124,8 +1112,8 @@ struct LogFacts {
     problem: Option<String>,
     records: u64,
     latest_archived: Option<ArchivedEvent>,
-    /// Every `evidence.archived` event's `receipts_sha256` → its sequence.
-    archived: HashMap<String, u64>,
+    /// Every `evidence.archived` event's `receipts_sha256`.
+    archived: HashSet<String>,
     /// The comparison with each checkpoint given to [`LogFacts::gather`], in its order.
     checkpoints: Vec<audit::verify::CheckpointResult>,
 }
@@ -1157,7 +1145,7 @@ impl LogFacts {
                     problem: Some(format!("audit log: {error}")),
                     records: 0,
                     latest_archived: None,
-                    archived: HashMap::new(),
+                    archived: HashSet::new(),
                     checkpoints: Vec::new(),
                 };
             }
@@ -1202,9 +1190,9 @@ impl LogFacts {
 
 /// The last `evidence.archived` record, and every such record's `receipts_sha256` (streamed;
 /// the log's chain is verified separately).
-fn archived_events(path: &Path) -> (Option<ArchivedEvent>, HashMap<String, u64>) {
+fn archived_events(path: &Path) -> (Option<ArchivedEvent>, HashSet<String>) {
     let mut latest = None;
-    let mut all = HashMap::new();
+    let mut all = HashSet::new();
     let Ok(file) = std::fs::File::open(path) else {
         return (latest, all);
     };
@@ -1225,7 +1213,7 @@ fn archived_events(path: &Path) -> (Option<ArchivedEvent>, HashMap<String, u64>)
         let sequence = fields.get("sequence").and_then(Value::as_u64).unwrap_or(0);
         let receipts_sha256 = text(metadata.and_then(|m| m.get("receipts_sha256")));
         if let Some(digest) = &receipts_sha256 {
-            all.insert(digest.clone(), sequence);
+            all.insert(digest.clone());
         }
         latest = Some(ArchivedEvent {
             sequence,
