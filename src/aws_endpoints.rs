@@ -122,7 +122,7 @@ pub fn is_loopback_or_link_local_host(host: &url::Host<&str>) -> bool {
     is_loopback_host(host)
         || match host {
             url::Host::Ipv4(ip) => ip.is_link_local(),
-            url::Host::Ipv6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+            url::Host::Ipv6(ip) => ip.is_unicast_link_local(),
             url::Host::Domain(_) => false,
         }
 }

@@ -24,17 +24,9 @@ pub fn create(
     key: &dyn crate::trust::Ed25519Sign,
 ) -> Result<(Checkpoint, String), AuditError> {
     let report = super::verify::verify(log, options)?;
-    if !report.valid {
-        return Err(AuditError::LogInvalid {
-            path: log.to_path_buf(),
-            count: report.error_count,
-            first: report.errors.first().cloned().unwrap_or_default(),
-            action: "checkpoint it",
-        });
-    }
     // A signed checkpoint vouches for the records' authorship too: never sign over records whose
     // signatures no given key checked (a chain rewritten and re-hashed would pass the rest).
-    report.require_signatures_checked()?;
+    report.require_signable(log, "checkpoint it")?;
     let root: Hash = BASE64
         .decode(report.merkle_root.as_deref().unwrap_or_default())
         .ok()

@@ -71,16 +71,8 @@ pub fn prune(request: &PruneRequest) -> Result<PruneOutcome, AuditError> {
         .map_err(AuditError::io("locking audit log", log))?;
 
     let report = verify::verify(log, request.verify)?;
-    if !report.valid {
-        return Err(AuditError::LogInvalid {
-            path: log.to_path_buf(),
-            count: report.error_count,
-            first: report.errors.first().cloned().unwrap_or_default(),
-            action: "prune it",
-        });
-    }
     // The anchor is a signed checkpoint: the same rule as `prove::create`.
-    report.require_signatures_checked()?;
+    report.require_signable(log, "prune it")?;
     let first = report
         .first_sequence
         .unwrap_or(request.verify.start.first_sequence);

@@ -210,6 +210,17 @@ finding_kinds! {
     WalkFailed => "walk_failed": "Part of the bundle directory could not be examined, so unlisted files there cannot be ruled out.",
 }
 
+impl FindingKind {
+    /// An archive over a reading limit (entry count, entry or total size): it was not read
+    /// whole, so what it holds is not known — not a finding about the evidence.
+    pub fn is_reading_limit(self) -> bool {
+        matches!(
+            self,
+            FindingKind::ArchiveTooManyEntries | FindingKind::ArchiveEntryTooLarge
+        )
+    }
+}
+
 impl Serialize for FindingKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())

@@ -155,12 +155,7 @@ pub fn verify(path: &Path, options: &VerifyOptions) -> Result<BundleReport, Bund
         let over: Vec<&str> = extracted
             .findings
             .iter()
-            .filter(|f| {
-                matches!(
-                    f.kind,
-                    FindingKind::ArchiveTooManyEntries | FindingKind::ArchiveEntryTooLarge
-                )
-            })
+            .filter(|f| f.kind.is_reading_limit())
             .map(|f| f.message.as_str())
             .collect();
         if !over.is_empty() {

@@ -814,6 +814,10 @@ pub struct VerifyKeyArgs {
 
 impl VerifyKeyArgs {
     pub fn signature_check(&self, output: &Output) -> anyhow::Result<SignatureCheck> {
+        // Refused at once, not opened and waited on (a FIFO with no writer would block).
+        if let Some(path) = &self.public_key {
+            crate::limits::require_regular(path, "--public-key")?;
+        }
         let hmac = self.key.hmac_source(output);
         let ed25519 = self.trust_root.is_some() || self.public_key.is_some();
         if hmac.is_some() && ed25519 {
@@ -868,10 +872,11 @@ pub struct CheckpointKeyArgs {
 }
 
 impl CheckpointKeyArgs {
-    pub fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
-        let path = self.checkpoint_key.as_ref().ok_or_else(|| {
-            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
-        })?;
+    /// The `--checkpoint-key` PEM read (bounded) and parsed; `None` when it was not given.
+    pub fn verifying_key(&self) -> anyhow::Result<Option<ed25519_dalek::VerifyingKey>> {
+        let Some(path) = &self.checkpoint_key else {
+            return Ok(None);
+        };
         let pem = crate::limits::read_json_capped(
             path,
             crate::limits::MAX_KEY_FILE_BYTES,
@@ -882,6 +887,13 @@ impl CheckpointKeyArgs {
                 "{} is not an SPKI PEM Ed25519 public key: {e}",
                 path.display()
             )
+        })?;
+        Ok(Some(key))
+    }
+
+    pub fn key_for(&self, note: &str) -> anyhow::Result<CheckpointKey> {
+        let key = self.verifying_key()?.ok_or_else(|| {
+            anyhow!("--checkpoint-key PEM is required to check a signed checkpoint")
         })?;
         let name = match &self.key_name {
             Some(name) => name.clone(),

@@ -56,10 +56,9 @@ pub enum AuditCommand {
 /// module), or `awskms:ARN` — a key that never leaves AWS KMS (endpoint: AWS's, or
 /// `WORMVAULT_KMS_ENDPOINT` for an emulator).
 fn signing_key(path: &Path) -> anyhow::Result<SigningKeySource> {
-    // A key file must be a regular file (an `awskms:` ARN is not a path and does not exist).
-    if path.exists() {
-        crate::limits::require_regular(path, "signing key")?;
-    }
+    // A key file must be a regular file; an `awskms:` ARN is not a path, and require_regular
+    // leaves any path it cannot open (that one, a missing file) to the loader's own error.
+    crate::limits::require_regular(path, "signing key")?;
     let settings = KmsSettings {
         endpoint: std::env::var(crate::trust::kms::KMS_ENDPOINT_VAR)
             .ok()
@@ -466,13 +465,6 @@ fn append(args: AppendArgs, output: &Output) -> anyhow::Result<Exit> {
 
 /// [`VerifyKeyArgs::signature_check`], refusing first (without reading it) a `--public-key`
 /// that is not a regular file.
-fn signature_check(keys: &VerifyKeyArgs, output: &Output) -> anyhow::Result<SignatureCheck> {
-    if let Some(path) = &keys.public_key {
-        crate::limits::require_regular(path, "--public-key")?;
-    }
-    keys.signature_check(output)
-}
-
 fn verify_options(
     keys: &VerifyKeyArgs,
     checkpoints: &[PathBuf],
@@ -481,7 +473,7 @@ fn verify_options(
     output: &Output,
 ) -> anyhow::Result<VerifyOptions> {
     let mut options = VerifyOptions {
-        signatures: signature_check(keys, output)?,
+        signatures: keys.signature_check(output)?,
         ..Default::default()
     };
     for path in checkpoints {
@@ -934,7 +926,7 @@ fn export(args: ExportArgs, output: &Output) -> anyhow::Result<Exit> {
                 }
                 None => None,
             };
-            let signatures = match (&private, signature_check(&args.keys, output)?) {
+            let signatures = match (&private, args.keys.signature_check(output)?) {
                 (Some(key), SignatureCheck::None) => {
                     export_check_from_private(key, args.keys.key.key_id.as_deref())?
                 }
@@ -1054,27 +1046,8 @@ pub(crate) fn open_log_checked(
 
 /// The checkpoint key the user pins, for the checkpoints stored in a log.
 fn stored_checkpoint_key(args: &CheckpointKeyArgs) -> anyhow::Result<Checkpoints> {
-    use ed25519_dalek::pkcs8::DecodePublicKey;
-    let key = match &args.checkpoint_key {
-        None => None,
-        Some(path) => {
-            let pem = crate::limits::read_json_capped(
-                path,
-                crate::limits::MAX_KEY_FILE_BYTES,
-                "--checkpoint-key",
-            )?;
-            Some(
-                ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                    anyhow!(
-                        "{} is not an SPKI PEM Ed25519 public key: {e}",
-                        path.display()
-                    )
-                })?,
-            )
-        }
-    };
     Ok(Checkpoints {
-        key,
+        key: args.verifying_key()?,
         key_name: args.key_name.clone(),
         ignore_bundles: false,
     })
@@ -1198,7 +1171,7 @@ fn push(args: PushArgs, output: &Output) -> anyhow::Result<Exit> {
         let target = crate::store::Target::parse(&args.to)?;
         // Refuse before writing: the local chain must verify, its signatures checked.
         let options = VerifyOptions {
-            signatures: signature_check(&args.keys, output)?,
+            signatures: args.keys.signature_check(output)?,
             ..Default::default()
         };
         let report = crate::audit::verify_segments(&args.log, &options).map_err(audit_error)?;

@@ -514,12 +514,7 @@ pub fn extraction_limits(
 /// Is this extraction finding about the package's size or readability (the package cannot be
 /// checked: exit 2), rather than tampering with its entries (a verification failure)?
 fn is_resource_or_unreadable(kind: bundle::FindingKind) -> bool {
-    matches!(
-        kind,
-        bundle::FindingKind::ArchiveEntryTooLarge
-            | bundle::FindingKind::ArchiveTooManyEntries
-            | bundle::FindingKind::ArchiveCorrupt
-    )
+    kind.is_reading_limit() || kind == bundle::FindingKind::ArchiveCorrupt
 }
 
 /// Verify a package: extract it within [`extraction_limits`], then run every check of

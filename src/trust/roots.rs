@@ -336,19 +336,13 @@ impl TrustStore {
         self.roots
             .iter()
             .filter(|r| r.status == RootStatus::Revoked)
-            .find(|r| {
-                PublicKey::from_spki_pem(&r.public_key_pem, "trust root")
-                    .is_ok_and(|k| k.verifying_key().to_bytes() == raw)
-            })
+            .find(|r| holds_key(r, &raw))
     }
 
     /// Every root holding `key` (by decoded raw key, whatever its PEM text or key id).
     pub fn roots_for_key<'a>(&'a self, key: &PublicKey) -> impl Iterator<Item = &'a TrustRoot> {
         let raw = key.verifying_key().to_bytes();
-        self.roots.iter().filter(move |r| {
-            PublicKey::from_spki_pem(&r.public_key_pem, "trust root")
-                .is_ok_and(|k| k.verifying_key().to_bytes() == raw)
-        })
+        self.roots.iter().filter(move |r| holds_key(r, &raw))
     }
 
     pub fn verify_ed25519(
@@ -386,6 +380,13 @@ impl TrustStore {
             owner: root.owner.clone(),
         })
     }
+}
+
+/// Whether `root` holds the raw Ed25519 key `raw` (its PEM decoded; a PEM that does not decode
+/// holds no key).
+fn holds_key(root: &TrustRoot, raw: &[u8; 32]) -> bool {
+    PublicKey::from_spki_pem(&root.public_key_pem, "trust root")
+        .is_ok_and(|k| k.verifying_key().to_bytes() == *raw)
 }
 
 #[cfg(test)]

@@ -247,6 +247,21 @@ impl VerifyReport {
         self.signatures_unchecked
     }
 
+    /// Before signing over the log (a checkpoint, a prune anchor): it must be valid, and every
+    /// record signature must have been checked — a signed checkpoint vouches for authorship too.
+    /// `action` completes "refusing to …" in the error ("checkpoint it").
+    pub fn require_signable(&self, log: &Path, action: &'static str) -> Result<(), AuditError> {
+        if !self.valid {
+            return Err(AuditError::LogInvalid {
+                path: log.to_path_buf(),
+                count: self.error_count,
+                first: self.errors.first().cloned().unwrap_or_default(),
+                action,
+            });
+        }
+        self.require_signatures_checked()
+    }
+
     /// For commands that consume a log (archive, handoff, status, hold): refuse a log whose
     /// records carry signatures that were not checked — a chain rewritten under another key
     /// passes every other check (issue #15 item 4).

@@ -120,29 +120,20 @@ pub fn judge(
         ),
     }
     let shared_key_over_https = snapshot.auth_kind == "shared key" && snapshot.https;
-    // Credentials the service refused did not authenticate, whatever their kind.
-    if let ContainerReading::Refused(error) = &snapshot.reading {
-        check(
-            "authentication",
+    let (status, detail) = match &snapshot.reading {
+        // Credentials the service refused did not authenticate, whatever their kind.
+        ContainerReading::Refused(error) => (
             CheckStatus::Fail,
             format!("{}: refused by the service ({error})", snapshot.auth_kind),
-        );
-    } else {
-        check(
-            "authentication",
-            if shared_key_over_https {
-                CheckStatus::Warn
-            } else {
-                CheckStatus::Pass
-            },
-            if shared_key_over_https {
-                "shared key: prefer Entra ID and disable shared-key access on the account (infra/azure)"
-                .to_string()
-            } else {
-                snapshot.auth_kind.to_string()
-            },
-        );
-    }
+        ),
+        _ if shared_key_over_https => (
+            CheckStatus::Warn,
+            "shared key: prefer Entra ID and disable shared-key access on the account (infra/azure)"
+                .to_string(),
+        ),
+        _ => (CheckStatus::Pass, snapshot.auth_kind.to_string()),
+    };
+    check("authentication", status, detail);
     let (public_access, immutable, policy, hold) = match &snapshot.reading {
         ContainerReading::Missing | ContainerReading::Refused(_) => {
             let detail = match &snapshot.reading {
