@@ -315,19 +315,32 @@ fn first_difference(
         }
     };
     match (found, expected) {
-        // Both documents are serialised from a `StoragePlan`: the same keys (absent options
-        // are `null`), so only values and array lengths can differ.
-        (Value::Object(a), Value::Object(b)) => b.iter().find_map(|(name, value)| {
-            let inner = if path.is_empty() {
-                name.clone()
-            } else {
-                format!("{path}.{name}")
-            };
-            match a.get(name) {
-                Some(other) => first_difference(other, value, inner),
-                None => Some((inner, "absent".into(), short(value))),
-            }
-        }),
+        // Struct fields are the same on both sides (absent options are `null`), but the maps
+        // (an object's `tags` and `metadata`) can hold a key only one side has.
+        (Value::Object(a), Value::Object(b)) => b
+            .iter()
+            .find_map(|(name, value)| {
+                let inner = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                match a.get(name) {
+                    Some(other) => first_difference(other, value, inner),
+                    None => Some((inner, "absent".into(), short(value))),
+                }
+            })
+            .or_else(|| {
+                a.iter()
+                    .find(|(name, _)| !b.contains_key(*name))
+                    .map(|(name, value)| {
+                        (
+                            format!("{}.{name}", here(&path)),
+                            short(value),
+                            "absent".into(),
+                        )
+                    })
+            }),
         (Value::Array(a), Value::Array(b)) => {
             for (index, (x, y)) in a.iter().zip(b).enumerate() {
                 if let Some(d) = first_difference(x, y, format!("{path}[{index}]")) {
@@ -406,4 +419,35 @@ fn check_retention(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+    use serde_json::json;
+
+    #[test]
+    fn a_map_key_only_the_reviewed_plan_has_is_named() {
+        let derived = json!({"objects": [{"metadata": {"sha256": "ab"}, "tags": {}}]});
+        let mut reviewed = derived.clone();
+        reviewed["objects"][0]["metadata"]["x-extra"] = json!("planted");
+        assert_eq!(
+            first_difference(&reviewed, &derived, String::new()),
+            Some((
+                "objects[0].metadata.x-extra".into(),
+                "\"planted\"".into(),
+                "absent".into()
+            ))
+        );
+        // And one only the derived plan has.
+        assert_eq!(
+            first_difference(&derived, &reviewed, String::new()),
+            Some((
+                "objects[0].metadata.x-extra".into(),
+                "absent".into(),
+                "\"planted\"".into()
+            ))
+        );
+        assert_eq!(first_difference(&derived, &derived, String::new()), None);
+    }
 }
